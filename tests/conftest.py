@@ -1,0 +1,102 @@
+"""Shared fixtures: a migrated database on every backend, a fake clock, settings."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from xinqiao.clock import FakeClock
+from xinqiao.settings import Settings
+from xinqiao.storage.db import Database
+from xinqiao.storage.migrate import upgrade
+
+# The suite runs on SQLite always and on PostgreSQL when .ci/run (or you) points this variable at
+# a server where the user may create databases: postgresql+asyncpg://user@host:port/postgres
+PG_URL = os.environ.get("XINQIAO_TEST_POSTGRES_URL", "")
+BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once; each test gets a copy."""
+    import asyncio
+
+    path = tmp_path_factory.mktemp("template") / "template.db"
+
+    async def build() -> None:
+        db = Database(f"sqlite+aiosqlite:///{path}")
+        await upgrade(db)
+        await db.dispose()
+
+    asyncio.run(build())
+    return path
+
+
+async def _pg_database() -> str:
+    name = f"xq_test_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+    return PG_URL.rsplit("/", 1)[0] + "/" + name
+
+
+async def _pg_drop(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+async def db_url(
+    request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path
+) -> AsyncIterator[str]:
+    """The URL of a fresh, migrated database on the parametrised backend."""
+    if request.param == "sqlite":
+        target = tmp_path / "xinqiao.db"
+        shutil.copy(sqlite_template, target)
+        yield f"sqlite+aiosqlite:///{target}"
+        return
+    url = await _pg_database()
+    db = Database(url)
+    await upgrade(db)
+    await db.dispose()
+    try:
+        yield url
+    finally:
+        await _pg_drop(url)
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    """A migrated database, disposed after the test."""
+    database = Database(db_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock that moves only when the test says so (starts 2026-09-07 09:00 Shanghai)."""
+    return FakeClock()
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    """Settings for a test service on the test database, with WeChat plaintext mode."""
+    return Settings(
+        database_url=db_url,
+        wechat_token="testtoken",
+        wechat_appid="wx2c2769f8efd9abc2",
+        wechat_secret="testsecret",
+        _env_file=None,
+    )

@@ -1,0 +1,1 @@
+"""The process: settings, app, CLI, channels, the conversation engine and the notifier."""

@@ -1,0 +1,114 @@
+"""Flow primitives: the context a flow runs in, the turn it returns, and the registry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from xinqiao.clock import Clock
+from xinqiao.messages import Choice, Inbound, Reply
+from xinqiao.settings import Settings
+from xinqiao.storage.models import ChannelIdentity, ConversationState, Person, Role
+
+
+@dataclass
+class Context:
+    """Everything a flow may use while handling one inbound message, in one transaction."""
+
+    session: AsyncSession
+    clock: Clock
+    settings: Settings
+    identity: ChannelIdentity
+    person: Person | None
+    roles: frozenset[Role]
+    state: ConversationState
+    inbound: Inbound
+    flows: FlowRegistry
+
+    @property
+    def bound(self) -> bool:
+        """True when this chat account is bound to a roster person."""
+        return self.person is not None
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What a flow step returns: replies, the next step (None ends the flow) and its data."""
+
+    replies: tuple[Reply, ...]
+    next_step: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def end(cls, *replies: Reply) -> Turn:
+        """Reply and leave the flow."""
+        return cls(tuple(replies), None, {})
+
+    @classmethod
+    def ask(cls, step: str, data: dict[str, Any], *replies: Reply) -> Turn:
+        """Reply and wait in ``step``."""
+        return cls(tuple(replies), step, data)
+
+
+class Flow(Protocol):
+    """A conversation capability: started from the menu or a trigger word, stepped per message."""
+
+    id: str
+    title: str
+    triggers: tuple[str, ...]
+
+    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+        """Whether this person may start the flow."""
+        ...
+
+    async def start(self, ctx: Context, argument: str) -> Turn:
+        """Begin the flow; ``argument`` is any text after the trigger word."""
+        ...
+
+    async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
+        """Handle ``ctx.inbound`` while waiting in ``step``."""
+        ...
+
+
+class FlowRegistry:
+    """The explicit list of flows the engine knows; no import magic."""
+
+    def __init__(self, flows: Iterable[Flow] = ()) -> None:
+        self._flows: dict[str, Flow] = {}
+        for flow in flows:
+            self.add(flow)
+
+    def add(self, flow: Flow) -> None:
+        """Register a flow; ids are unique."""
+        if flow.id in self._flows:
+            raise ValueError(f"flow {flow.id!r} registered twice")
+        self._flows[flow.id] = flow
+
+    def get(self, flow_id: str | None) -> Flow | None:
+        """The flow with this id, if registered."""
+        return self._flows.get(flow_id) if flow_id else None
+
+    def __contains__(self, flow_id: str) -> bool:
+        return flow_id in self._flows
+
+    def by_trigger(self, text: str) -> tuple[Flow, str] | None:
+        """The flow whose trigger word starts ``text``, and the rest of the text."""
+        lowered = text.strip().lower()
+        best: tuple[int, Flow, str] | None = None
+        for flow in self._flows.values():
+            for trig in flow.triggers:
+                if lowered == trig or lowered.startswith(trig + " ") or (
+                    not trig.isascii() and lowered.startswith(trig)
+                ):
+                    rest = text.strip()[len(trig):].strip()
+                    if best is None or len(trig) > best[0]:
+                        best = (len(trig), flow, rest)
+        return (best[1], best[2]) if best else None
+
+
+def flow_choice(flow_id: str, label: str) -> Choice:
+    """A choice that starts a flow when tapped."""
+    return Choice(f"flow:{flow_id}", label)

@@ -1,0 +1,74 @@
+"""Channel-neutral message types: the only shapes handlers ever see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A tappable option: ``key`` comes back when chosen, ``label`` is what the user sees."""
+
+    key: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Link:
+    """A link to an article or page, rendered as a card where the channel can."""
+
+    title: str
+    url: str
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One message to the user: text, optional choices and links."""
+
+    text: str
+    choices: tuple[Choice, ...] = ()
+    links: tuple[Link, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """Serialise for storage in the inbox or outbox."""
+        return {
+            "text": self.text,
+            "choices": [[c.key, c.label] for c in self.choices],
+            "links": [[lk.title, lk.url, lk.summary] for lk in self.links],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Reply:
+        """Inverse of :meth:`to_json`."""
+        return cls(
+            text=str(data.get("text", "")),
+            choices=tuple(Choice(str(k), str(lbl)) for k, lbl in data.get("choices", [])),
+            links=tuple(Link(str(t), str(u), str(s)) for t, u, s in data.get("links", [])),
+        )
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A message or event from a user, after the channel has translated it.
+
+    ``text`` is what was typed (stripped); ``choice`` is a tapped option key, filled by the
+    channel (Telegram buttons, WeChat menu clicks) or by the engine (a typed number).
+    ``event`` names a non-message event: ``subscribe``, ``unsubscribe``, ``menu`` ...
+    """
+
+    channel: str
+    address: str
+    text: str = ""
+    choice: str | None = None
+    event: str | None = None
+    received_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def with_choice(self, key: str | None) -> Inbound:
+        """A copy with ``choice`` set."""
+        return Inbound(
+            self.channel, self.address, self.text, key, self.event, self.received_at, self.extra
+        )

@@ -1,0 +1,1 @@
+"""Domain services shared by handlers, channels and the scheduler."""

@@ -1,0 +1,90 @@
+"""Enqueue pushes: every alert, reminder and late reply is an outbox row before it is sent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import IntEnum
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from xinqiao.messages import Reply
+from xinqiao.storage.db import dialect_name
+from xinqiao.storage.models import OutboxMessage, OutboxStatus
+
+
+class Priority(IntEnum):
+    """Lower goes first when the outbox is backed up."""
+
+    crisis = 0
+    alert = 10
+    reply = 20
+    reminder = 50
+    bulk = 90
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    key: str,
+    channel: str,
+    address: str,
+    kind: str,
+    payload: dict[str, Any],
+    now: datetime,
+    person_id: int | None = None,
+    priority: int = Priority.reply,
+    fallback_of: int | None = None,
+) -> OutboxMessage:
+    """Insert a push unless one with the same idempotency ``key`` exists; return the row."""
+    values = {
+        "idempotency_key": key,
+        "person_id": person_id,
+        "channel": channel,
+        "address": address,
+        "kind": kind,
+        "priority": int(priority),
+        "payload": payload,
+        "status": OutboxStatus.pending.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "fallback_of": fallback_of,
+    }
+    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
+    stmt = insert(OutboxMessage).values(**values).on_conflict_do_nothing(
+        index_elements=["idempotency_key"]
+    )
+    await session.execute(stmt)
+    row = (
+        await session.exec(select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
+    ).one()
+    return row
+
+
+async def enqueue_replies(
+    session: AsyncSession,
+    *,
+    key_prefix: str,
+    channel: str,
+    address: str,
+    replies: list[Reply],
+    now: datetime,
+    person_id: int | None = None,
+    priority: int = Priority.reply,
+) -> None:
+    """Queue conversation replies that could not be given in the channel's reply window."""
+    for i, reply in enumerate(replies):
+        await enqueue(
+            session,
+            key=f"{key_prefix}:{i}",
+            channel=channel,
+            address=address,
+            kind="reply",
+            payload={"reply": reply.to_json()},
+            now=now,
+            person_id=person_id,
+            priority=priority,
+        )

@@ -1,0 +1,79 @@
+"""Settings from the environment (prefix ``XINQIAO_``) and an optional ``.env`` file."""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+WECHAT_API_BASE = "https://api.weixin.qq.com/cgi-bin/"
+_AES_KEY = re.compile(r"^[A-Za-z0-9]{43}$")
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; the defaults run a complete service on one machine."""
+
+    model_config = SettingsConfigDict(env_prefix="XINQIAO_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default_factory=lambda: f"sqlite+aiosqlite:///{Path.cwd() / 'xinqiao.db'}",
+        description="SQLAlchemy URL; sqlite+aiosqlite:///file or postgresql+asyncpg://...",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+    wechat_token: str = ""
+    wechat_appid: str = ""
+    wechat_secret: str = ""
+    wechat_aes_key: str | None = None
+    wechat_aes_key_previous: str | None = None
+    wechat_api_base: str = WECHAT_API_BASE
+    wechat_alert_template_id: str = ""
+    wechat_reply_budget_seconds: float = 4.0
+    wechat_max_body_bytes: int = 256 * 1024
+    wechat_api_timeout_seconds: float = 10.0
+
+    policy_file: Path | None = None
+    content_dir: Path | None = None
+
+    centre_name: str = "心理健康教育中心"
+    centre_duty_phone: str = ""
+    public_base_url: str = "http://127.0.0.1:8080"
+
+    bind_max_failures: int = 5
+    bind_lock_minutes: int = 15
+    form_idle_minutes: int = 30
+
+    outbox_batch: int = 50
+    outbox_max_attempts: int = 12
+    outbox_poll_seconds: float = 1.0
+    inbox_recovery_seconds: float = 15.0
+
+    @field_validator("wechat_aes_key", "wechat_aes_key_previous", mode="before")
+    @classmethod
+    def _check_aes_key(cls, value: object) -> object:
+        # An EncodingAESKey of the wrong length decrypts nothing and, under `python -O`, wechatpy
+        # would not even notice; fail at start-up instead of on the first message.
+        if value in (None, ""):
+            return None
+        if not isinstance(value, str) or not _AES_KEY.fullmatch(value):
+            raise ValueError("EncodingAESKey must be exactly 43 characters from [A-Za-z0-9]")
+        return value
+
+    @field_validator("wechat_api_base")
+    @classmethod
+    def _api_base_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+    @cached_property
+    def is_sqlite(self) -> bool:
+        """True when the database is an embedded SQLite file."""
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def wechat_safe_mode(self) -> bool:
+        """True when an EncodingAESKey is configured (compatible or safe mode)."""
+        return self.wechat_aes_key is not None

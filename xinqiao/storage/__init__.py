@@ -1,0 +1,1 @@
+"""Tables, sessions and queries. Imports nothing from the rest of xinqiao."""
