@@ -1,0 +1,1 @@
+"""Channels translate messages in and out; one module per channel."""
