@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     wechat_aes_key_previous: str | None = None
     wechat_api_base: str = WECHAT_API_BASE
     wechat_alert_template_id: str = ""
+    wechat_require_encryption: bool = False
     wechat_reply_budget_seconds: float = 4.0
     wechat_max_body_bytes: int = 256 * 1024
     wechat_api_timeout_seconds: float = 10.0

@@ -16,6 +16,11 @@ async def roles_of(session: AsyncSession, person_id: int) -> list[RoleAssignment
     return list(rows)
 
 
+async def role_set(session: AsyncSession, person_id: int) -> frozenset[Role]:
+    """The distinct roles a person holds (a plain student holds ``student``)."""
+    return frozenset(Role(r.role) for r in await roles_of(session, person_id))
+
+
 async def peers(session: AsyncSession, person: Person, scope: str) -> Sequence[Person]:
     """Active people in the same class (``scope='class'``) or dorm (``'dorm'``), self excluded."""
     column = Person.klass_id if scope == "class" else Person.dorm_id
@@ -54,3 +59,26 @@ STAFF_ROLES = frozenset(
     }
 )
 NETWORK_ROLES = STAFF_ROLES | {Role.committee, Role.informant}
+
+ROLE_LABELS: dict[Role, str] = {
+    Role.student: "学生",
+    Role.committee: "班级心理委员",
+    Role.informant: "宿舍心理信息员",
+    Role.class_advisor: "辅导员/班主任",
+    Role.college_lead: "学院心理工作负责人",
+    Role.college_counsellor: "学院心理辅导员",
+    Role.centre_staff: "心理中心老师",
+    Role.centre_lead: "心理中心主任",
+}
+
+
+async def people_in_scope(session: AsyncSession, assignment: RoleAssignment) -> int:
+    """How many active people the unit of one staff role assignment covers."""
+    from sqlalchemy import func
+
+    query = select(func.count()).select_from(Person).where(col(Person.active).is_(True))
+    if assignment.klass_id is not None:
+        query = query.where(Person.klass_id == assignment.klass_id)
+    elif assignment.college_id is not None:
+        query = query.where(Person.college_id == assignment.college_id)
+    return int((await session.exec(query)).one())

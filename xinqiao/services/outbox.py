@@ -57,7 +57,7 @@ async def enqueue(
     stmt = insert(OutboxMessage).values(**values).on_conflict_do_nothing(
         index_elements=["idempotency_key"]
     )
-    await session.execute(stmt)
+    await session.exec(stmt)
     row = (
         await session.exec(select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
     ).one()

@@ -1,0 +1,63 @@
+"""Conversations as data: send text through the inbox and the engine, read the replies."""
+
+from __future__ import annotations
+
+import itertools
+
+from xinqiao.bot.engine import Engine
+from xinqiao.bot.inbox import InboxProcessor, ReplySlot, inbound_payload, store
+from xinqiao.clock import Clock
+from xinqiao.handlers.catalog import build_catalogue
+from xinqiao.handlers.flow import Flow
+from xinqiao.messages import Inbound, Reply
+from xinqiao.settings import Settings
+from xinqiao.storage.db import Database
+
+_ids = itertools.count(1)
+
+
+class Dialog:
+    """One chat account talking to the engine through the real inbox path."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        clock: Clock,
+        address: str,
+        channel: str = "console",
+        extra_flows: tuple[Flow, ...] = (),
+    ) -> None:
+        flows, menu = build_catalogue(extra=extra_flows)
+        self.engine = Engine(settings, clock, flows, menu)
+        self.processor = InboxProcessor(db, self.engine, clock)
+        self.db, self.clock, self.address, self.channel = db, clock, address, channel
+
+    async def send(self, text: str = "", *, choice: str | None = None,
+                   event: str | None = None) -> list[Reply]:
+        """Send one message and return the replies given to it."""
+        inbound = Inbound(self.channel, self.address, text=text, choice=choice, event=event)
+        receipt = await store(
+            self.db, channel=self.channel, dedupe_key=f"t{next(_ids)}", address=self.address,
+            kind="message", payload=inbound_payload(inbound), now=self.clock.now(),
+        )
+        assert receipt.row_id is not None
+        replies = await self.processor.process(receipt.row_id, ReplySlot())
+        assert replies is not None, "the message was not processed"
+        return replies
+
+    async def say(self, text: str = "", **kw: str | None) -> str:
+        """Send and return the replies' text joined, with choice labels as numbered lines."""
+        replies = await self.send(text, **kw)
+        return "\n".join(render(r) for r in replies)
+
+
+def render(reply: Reply) -> str:
+    """Text plus numbered choice labels, like the WeChat rendering."""
+    lines = [reply.text] + [f"{i}. {c.label}" for i, c in enumerate(reply.choices, 1)]
+    return "\n".join(lines)
+
+
+def labels(reply: Reply) -> list[str]:
+    """The choice labels of a reply."""
+    return [c.label for c in reply.choices]

@@ -1,0 +1,231 @@
+"""The conversation engine: one inbound message in, replies out, state saved, no channel I/O."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from xinqiao.clock import Clock, utc
+from xinqiao.handlers.flow import Context, Flow, FlowRegistry, Turn
+from xinqiao.handlers.menu import Menu, help_reply
+from xinqiao.messages import Choice, Inbound, Reply
+from xinqiao.services.directory import role_set
+from xinqiao.settings import Settings
+from xinqiao.storage.db import dialect_name
+from xinqiao.storage.models import ChannelIdentity, ConversationState, Person
+
+log = logging.getLogger(__name__)
+
+# Checked before any flow sees the message; a hook returns replies to take over the turn.
+Interceptor = Callable[[Context], Awaitable[tuple[Reply, ...] | None]]
+
+MENU_WORDS = frozenset({"菜单", "主菜单", "menu", "/menu", "/start", "开始", "你好", "您好", "hi"})
+HELP_WORDS = frozenset({"帮助", "help", "/help", "?", "？", "怎么用"})
+CANCEL_WORDS = frozenset({"取消", "退出", "cancel", "/cancel", "算了"})
+_FULLWIDTH = str.maketrans("０１２３４５６７８９", "0123456789")
+
+
+class Engine:
+    """Routes a message to the right flow and keeps per-identity conversation state."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        flows: FlowRegistry,
+        menu: Menu,
+        interceptors: Sequence[Interceptor] = (),
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.flows = flows
+        self.menu = menu
+        self.interceptors = tuple(interceptors)
+
+    async def handle(self, session: AsyncSession, inbound: Inbound) -> list[Reply]:
+        """Handle one message inside the caller's transaction and return the replies."""
+        now = self.clock.now()
+        identity = await lock_identity(session, inbound.channel, inbound.address, now)
+        identity.last_inbound_at = now
+        identity.reachable = True
+        person = await session.get(Person, identity.person_id) if identity.person_id else None
+        if person is not None and not person.active:
+            person = None
+        roles = (
+            await role_set(session, person.id)
+            if person is not None and person.id is not None
+            else frozenset()
+        )
+        assert identity.id is not None
+        state = await session.get(ConversationState, identity.id)
+        if state is None:
+            state = ConversationState(identity_id=identity.id, updated_at=now)
+            session.add(state)
+        ctx = Context(
+            session=session,
+            clock=self.clock,
+            settings=self.settings,
+            identity=identity,
+            person=person,
+            roles=roles,
+            state=state,
+            inbound=_resolve_choice(inbound, state.choices),
+            flows=self.flows,
+        )
+        replies = list(await self._route(ctx))
+        # Help and bare events leave the choices offered last turn valid.
+        if not _keeps_choices(ctx) or (replies and replies[-1].choices):
+            state.choices = [[c.key, c.label] for c in (replies[-1].choices if replies else ())]
+        state.version += 1
+        state.updated_at = now
+        session.add(identity)
+        session.add(state)
+        return replies
+
+    async def _route(self, ctx: Context) -> tuple[Reply, ...]:
+        inbound, state = ctx.inbound, ctx.state
+        if inbound.event is not None:
+            return await self._event(ctx)
+        if inbound.extra.get("unsupported"):
+            return (Reply("我目前只能看懂文字哦，请用文字告诉我。", self._menu_hint(ctx)),)
+        for intercept in self.interceptors:
+            taken = await intercept(ctx)
+            if taken is not None:
+                return taken
+        word = inbound.text.strip().lower()
+        choice = inbound.choice
+        if choice == "menu" or (choice is None and word in MENU_WORDS):
+            self._suspend(ctx)
+            if not ctx.bound:
+                return await self._start(ctx, self.flows.get("binding"), "")
+            return (await self.menu.render(ctx),)
+        if choice == "help" or (choice is None and word in HELP_WORDS):
+            return (help_reply(ctx),)
+        if choice is None and word in CANCEL_WORDS:
+            if state.flow:
+                state.suspended.pop(state.flow, None)
+                self._clear(ctx)
+                return (Reply("好的，已退出。", self._menu_hint(ctx)),)
+            return (await self.menu.render(ctx),)
+        if choice is not None and choice.startswith("flow:"):
+            self._suspend(ctx)
+            return await self._start(ctx, self.flows.get(choice[5:]), "")
+        flow = self.flows.get(state.flow)
+        if state.flow and flow is None:  # a stored conversation in a flow that no longer exists
+            self._clear(ctx)
+        if flow is not None and state.step is not None:
+            if self._idle(ctx, flow):
+                self._suspend(ctx)
+                return await self._start(ctx, flow, "")
+            return self._apply(ctx, flow, await flow.step(ctx, state.step, dict(state.data)))
+        triggered = self.flows.by_trigger(inbound.text) if choice is None else None
+        if triggered is not None:
+            return await self._start(ctx, *triggered)
+        if not ctx.bound:
+            binding = self.flows.get("binding")
+            return await self._start(ctx, binding, "") if binding else (help_reply(ctx),)
+        menu = await self.menu.render(ctx)
+        return (Reply("没太明白你的意思，可以从下面选一项：", menu.choices),)
+
+    async def _event(self, ctx: Context) -> tuple[Reply, ...]:
+        event = ctx.inbound.event
+        if event == "subscribe":
+            if ctx.bound:
+                return (await self.menu.render(ctx, greeting="欢迎回来！"),)
+            binding = self.flows.get("binding")
+            return await self._start(ctx, binding, "") if binding else ()
+        if event == "unsubscribe":
+            ctx.identity.reachable = False
+            return ()
+        return ()
+
+    async def _start(self, ctx: Context, flow: Flow | None, argument: str) -> tuple[Reply, ...]:
+        if flow is None:
+            return (Reply("这个功能暂时不可用。", self._menu_hint(ctx)),)
+        if not flow.available_to(ctx.person, ctx.roles):
+            if not ctx.bound:
+                return (Reply("请先绑定身份，再使用这个功能。回复“绑定”开始。"),)
+            return (Reply("这个功能不在你的权限范围内。", self._menu_hint(ctx)),)
+        ctx.state.flow = flow.id
+        ctx.state.step = None
+        ctx.state.data = {}
+        return self._apply(ctx, flow, await flow.start(ctx, argument))
+
+    def _apply(self, ctx: Context, flow: Flow, turn: Turn) -> tuple[Reply, ...]:
+        state = ctx.state
+        if turn.next_step is None:
+            if state.flow == flow.id:
+                self._clear(ctx)
+        else:
+            state.flow, state.step, state.data = flow.id, turn.next_step, dict(turn.data)
+        return turn.replies
+
+    def _suspend(self, ctx: Context) -> None:
+        """Leave the current flow; a resumable one keeps its progress for later."""
+        state = ctx.state
+        flow = self.flows.get(state.flow)
+        resumable = flow is not None and getattr(flow, "resumable", False)
+        if flow is not None and resumable and state.step and not state.step.startswith("__"):
+            saved: dict[str, Any] = {"step": state.step, "data": state.data}
+            state.suspended = {**state.suspended, flow.id: saved}
+        self._clear(ctx)
+
+    @staticmethod
+    def _clear(ctx: Context) -> None:
+        ctx.state.flow = None
+        ctx.state.step = None
+        ctx.state.data = {}
+
+    def _idle(self, ctx: Context, flow: Flow) -> bool:
+        if not getattr(flow, "resumable", False) or (ctx.state.step or "").startswith("__"):
+            return False
+        limit = timedelta(minutes=self.settings.form_idle_minutes)
+        return self.clock.now() - utc(ctx.state.updated_at) > limit
+
+    @staticmethod
+    def _menu_hint(ctx: Context) -> tuple[Choice, ...]:
+        return (Choice("menu", "主菜单"),) if ctx.bound else ()
+
+
+def _keeps_choices(ctx: Context) -> bool:
+    word = ctx.inbound.text.strip().lower()
+    return ctx.inbound.choice == "help" or word in HELP_WORDS or ctx.inbound.event is not None
+
+
+def _resolve_choice(inbound: Inbound, offered: list[list[str]]) -> Inbound:
+    """Map a typed number or an exact label to the key of a choice offered last turn."""
+    if inbound.choice is not None or not offered:
+        return inbound
+    text = inbound.text.strip().translate(_FULLWIDTH)
+    if text.isdigit() and 1 <= int(text) <= len(offered):
+        return inbound.with_choice(offered[int(text) - 1][0])
+    for key, label in offered:
+        if text == label:
+            return inbound.with_choice(key)
+    return inbound
+
+
+async def lock_identity(
+    session: AsyncSession, channel: str, address: str, now: Any
+) -> ChannelIdentity:
+    """Get or create the identity row, locked for this transaction on PostgreSQL.
+
+    The row lock serialises one person's messages across processes; on SQLite every write
+    transaction is already serialised by BEGIN IMMEDIATE.
+    """
+    query = select(ChannelIdentity).where(
+        ChannelIdentity.channel == channel, ChannelIdentity.address == address
+    )
+    if dialect_name(session) == "postgresql":
+        query = query.with_for_update()
+    identity = (await session.exec(query)).first()
+    if identity is None:
+        identity = ChannelIdentity(channel=channel, address=address, created_at=now)
+        session.add(identity)
+        await session.flush()
+    return identity

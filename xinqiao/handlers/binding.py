@@ -1,0 +1,164 @@
+"""Binding a chat account to a roster person with an activation code, with lockout."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from sqlmodel import col, select
+
+from xinqiao.clock import local, utc
+from xinqiao.handlers.flow import Context, Turn
+from xinqiao.handlers.menu import Menu
+from xinqiao.messages import Choice, Reply
+from xinqiao.services import audit
+from xinqiao.services.directory import role_set
+from xinqiao.storage.models import ChannelIdentity, Person, Role
+
+ASK_ID = "ask_id"
+ASK_CODE = "ask_code"
+
+
+def _normalise_code(code: str) -> str:
+    return code.strip().upper().replace(" ", "")
+
+
+class BindingFlow:
+    """绑定: ``绑定 <学号工号> <激活码>`` in one message, or a guided two-step flow."""
+
+    id = "binding"
+    title = "绑定身份"
+    triggers: tuple[str, ...] = ("绑定", "bind", "/bind")
+
+    def __init__(self, menu: Menu) -> None:
+        self.menu = menu
+
+    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+        """Anyone may try to bind."""
+        return True
+
+    async def start(self, ctx: Context, argument: str) -> Turn:
+        """Bind at once from the arguments, or ask for the id first."""
+        if ctx.person is not None:
+            return Turn.end(
+                Reply(
+                    f"你已绑定为 {ctx.person.name}（{ctx.person.external_id}）。"
+                    "如需更换绑定，请联系你的辅导员或心理中心。",
+                    (Choice("menu", "主菜单"),),
+                )
+            )
+        if locked := self._locked_reply(ctx):
+            return Turn.end(locked)
+        parts = argument.split()
+        if len(parts) >= 2:
+            return await self._attempt(ctx, parts[0], parts[1])
+        if len(parts) == 1:
+            return Turn.ask(ASK_CODE, {"id": parts[0]}, Reply("请发送你的激活码："))
+        return Turn.ask(
+            ASK_ID,
+            {},
+            Reply(
+                "欢迎来到心桥！这里是学校心理健康中心的服务号。\n"
+                "使用前需要先绑定身份，请发送你的学号或工号（激活码可向辅导员领取）。\n"
+                "如果你现在很难受，可以先点“紧急求助热线”。",
+                (Choice("flow:crisis_help", "紧急求助热线"),),
+            ),
+        )
+
+    async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
+        """Collect the id, then the code."""
+        text = ctx.inbound.text.strip()
+        if step == ASK_ID:
+            parts = text.split()
+            if len(parts) >= 2:
+                return await self._attempt(ctx, parts[0], parts[1])
+            if not text or len(text) > 64:
+                return Turn.ask(ASK_ID, {}, Reply("请发送你的学号或工号："))
+            return Turn.ask(ASK_CODE, {"id": text}, Reply("请发送你的激活码："))
+        if not text:
+            return Turn.ask(ASK_CODE, data, Reply("请发送你的激活码："))
+        return await self._attempt(ctx, str(data.get("id", "")), text)
+
+    def _locked_reply(self, ctx: Context) -> Reply | None:
+        until = ctx.identity.bind_locked_until
+        if until is not None and utc(until) > ctx.clock.now():
+            return Reply(
+                f"尝试次数过多，为保护账号安全，请在 {local(until):%H:%M} 之后再试。"
+                "如果忘记激活码，请联系辅导员。"
+            )
+        return None
+
+    async def _attempt(self, ctx: Context, external_id: str, code: str) -> Turn:
+        if locked := self._locked_reply(ctx):
+            return Turn.end(locked)
+        now = ctx.clock.now()
+        person = (
+            await ctx.session.exec(
+                select(Person).where(
+                    Person.external_id == external_id.strip(), col(Person.active).is_(True)
+                )
+            )
+        ).first()
+        # Compare codes in constant time, and run the comparison even when the id is unknown,
+        # so that neither the answer nor its timing tells whether an id exists.
+        expected = person.activation_code if person else "-" * 8
+        good = hmac.compare_digest(_normalise_code(code).encode(), expected.upper().encode())
+        if person is None or not good:
+            return await self._fail(ctx, external_id)
+        assert person.id is not None
+        taken = (
+            await ctx.session.exec(
+                select(ChannelIdentity).where(
+                    ChannelIdentity.person_id == person.id,
+                    ChannelIdentity.channel == ctx.identity.channel,
+                    ChannelIdentity.id != ctx.identity.id,
+                )
+            )
+        ).first()
+        if taken is not None:
+            await audit.record(
+                ctx.session, at=now, action="bind.refused", actor_person_id=None,
+                subject_person_id=person.id, allowed=False, reason="bound elsewhere",
+                channel=ctx.identity.channel,
+            )
+            return Turn.end(
+                Reply(
+                    "这个身份已经绑定在另一个账号上了。如果那不是你本人操作，"
+                    "或你换了新账号，请联系辅导员或心理中心解除原绑定。"
+                )
+            )
+        ident = ctx.identity
+        ident.person_id, ident.bound_at = person.id, now
+        ident.bind_failures, ident.bind_locked_until = 0, None
+        await audit.record(
+            ctx.session, at=now, action="bind", actor_person_id=person.id,
+            subject_person_id=person.id, channel=ident.channel,
+        )
+        roles = await role_set(ctx.session, person.id)
+        menu = await self.menu.render(
+            replace(ctx, person=person, roles=roles),
+            greeting=f"绑定成功！{person.name}，欢迎使用心桥。",
+        )
+        return Turn.end(menu)
+
+    async def _fail(self, ctx: Context, external_id: str) -> Turn:
+        settings, ident, now = ctx.settings, ctx.identity, ctx.clock.now()
+        ident.bind_failures += 1
+        await audit.record(
+            ctx.session, at=now, action="bind.failed", actor_person_id=None, allowed=False,
+            channel=ident.channel, attempted_id=external_id[:64], failures=ident.bind_failures,
+        )
+        if ident.bind_failures >= settings.bind_max_failures:
+            ident.bind_failures = 0
+            ident.bind_locked_until = now + timedelta(minutes=settings.bind_lock_minutes)
+            locked = self._locked_reply(ctx)
+            assert locked is not None
+            return Turn.end(locked)
+        left = settings.bind_max_failures - ident.bind_failures
+        return Turn.ask(
+            ASK_ID,
+            {},
+            Reply(f"学号/工号或激活码不正确，还可以再试 {left} 次。\n请重新发送你的学号或工号："),
+        )

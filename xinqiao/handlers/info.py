@@ -1,0 +1,129 @@
+"""Short informational flows: my details, crisis hotlines, a staff member's scope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import select
+
+from xinqiao.handlers.flow import Context, Turn
+from xinqiao.messages import Choice, Reply
+from xinqiao.services.directory import (
+    ROLE_LABELS,
+    STAFF_ROLES,
+    people_in_scope,
+    roles_of,
+    unit_names,
+)
+from xinqiao.storage.models import ChannelIdentity, College, Klass, Person, Role
+
+_MENU = (Choice("menu", "主菜单"),)
+_CHANNEL_LABELS = {"wechat": "微信", "telegram": "Telegram", "console": "控制台"}
+
+
+class _OneShot:
+    """A flow that answers once and ends."""
+
+    id = ""
+    title = ""
+    triggers: tuple[str, ...] = ()
+
+    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+        """Bound people only, unless a subclass says otherwise."""
+        return person is not None
+
+    async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
+        """One-shot flows never wait; answer afresh if asked."""
+        return await self.start(ctx, "")
+
+    async def start(self, ctx: Context, argument: str) -> Turn:
+        """Answer and end."""
+        raise NotImplementedError
+
+
+class WhoAmIFlow(_OneShot):
+    """我的信息: who the bot thinks you are, your units, roles and bound channels."""
+
+    id = "whoami"
+    title = "我的信息"
+    triggers: tuple[str, ...] = ("我的信息", "我是谁", "/whoami")
+
+    async def start(self, ctx: Context, argument: str) -> Turn:
+        """Show the person's roster entry."""
+        person = ctx.person
+        assert person is not None and person.id is not None
+        college, klass, dorm = await unit_names(ctx.session, person)
+        roles = "、".join(ROLE_LABELS[r] for r in sorted(ctx.roles)) or ROLE_LABELS[Role.student]
+        channels = (
+            await ctx.session.exec(
+                select(ChannelIdentity.channel).where(ChannelIdentity.person_id == person.id)
+            )
+        ).all()
+        lines = [
+            f"姓名：{person.name}",
+            f"学号/工号：{person.external_id}",
+            f"身份：{roles}",
+        ]
+        units = (("学院", college), ("班级", klass), ("宿舍", dorm))
+        lines += [f"{label}：{name}" for label, name in units if name]
+        bound = "、".join(sorted({_CHANNEL_LABELS.get(c, c) for c in channels}))
+        lines.append(f"已绑定：{bound}")
+        lines.append("信息有误请联系辅导员更正。")
+        return Turn.end(Reply("\n".join(lines), _MENU))
+
+
+class CrisisHelpFlow(_OneShot):
+    """紧急求助: hotlines, open to everyone, bound or not."""
+
+    id = "crisis_help"
+    title = "紧急求助热线"
+    triggers: tuple[str, ...] = ("紧急求助", "求助", "热线", "sos", "/sos")
+
+    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+        """Everyone, bound or not: nobody in trouble should meet a login wall."""
+        return True
+
+    async def start(self, ctx: Context, argument: str) -> Turn:
+        """List the crisis lines and the centre's duty number."""
+        lines = [
+            "如果你或身边的人正处在危险中，请马上求助，你不需要一个人扛：",
+            "· 全国心理援助热线：12356",
+            "· 北京心理危机干预热线（24小时）：010-82951332",
+            "· 希望24热线（24小时）：400-161-9995",
+            "· 有生命危险请立即拨打 110 或 120",
+        ]
+        if ctx.settings.centre_duty_phone:
+            lines.append(f"· {ctx.settings.centre_name}值班电话：{ctx.settings.centre_duty_phone}")
+        lines.append("愿意的话，也可以在这里告诉我发生了什么。")
+        return Turn.end(Reply("\n".join(lines), _MENU if ctx.bound else ()))
+
+
+class ScopeFlow(_OneShot):
+    """我的工作范围: the units a staff member serves and how many people they cover."""
+
+    id = "scope"
+    title = "我的工作范围"
+    triggers: tuple[str, ...] = ("我的工作范围", "工作范围")
+
+    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+        """Staff roles only."""
+        return person is not None and bool(roles & STAFF_ROLES)
+
+    async def start(self, ctx: Context, argument: str) -> Turn:
+        """One line per staff role assignment."""
+        assert ctx.person is not None and ctx.person.id is not None
+        lines = ["你负责的范围："]
+        for a in await roles_of(ctx.session, ctx.person.id):
+            if Role(a.role) not in STAFF_ROLES:
+                continue
+            if a.klass_id is not None:
+                klass = await ctx.session.get(Klass, a.klass_id)
+                unit = f"班级 {klass.name}" if klass else "班级"
+            elif a.college_id is not None:
+                college = await ctx.session.get(College, a.college_id)
+                unit = f"学院 {college.name}" if college else "学院"
+            else:
+                unit = "全校"
+            count = await people_in_scope(ctx.session, a)
+            lines.append(f"· {ROLE_LABELS[Role(a.role)]}：{unit}（{count} 人）")
+        return Turn.end(Reply("\n".join(lines), _MENU))
