@@ -1,0 +1,123 @@
+"""Roster import: a school's spreadsheet of people becomes the four-level network.
+
+One row per person (columns and role names: ``roster_file``). Re-importing updates people in
+place by (school, id) and replaces their role assignments with the file's. People missing from
+the file are left as they are: a partial file for one college is normal, so absence never means
+"delete" (deactivating people is a separate, deliberate action). An activation code is kept
+unless the file gives a new one. When the file has no ``dorm`` or ``phone`` column at all, the
+stored dorms or phones are kept; when it has the column, its cell (even blank) is the truth.
+
+Role assignments carry the unit they serve: student, committee and class_advisor a college and
+a class (an advisor one assignment per class), informant the dorm, college roles the college,
+centre roles nothing. A person's own college/class/dorm are set for students; staff get only
+their college (the one their class or college role names; centre staff none).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import insert, select
+
+from xinqiao.services import audit
+from xinqiao.services.roster_file import RosterFileError, RosterRow, read_roster
+from xinqiao.services.roster_store import (
+    SCHOOL,
+    Stored,
+    ensure_units,
+    load_assignments,
+    load_people,
+    write_people,
+)
+from xinqiao.storage.db import Database
+
+__all__ = ["ImportReport", "RosterFileError", "import_roster"]
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What an import did: counts of people, bad rows (row number, reason) and warnings."""
+
+    created: int
+    updated: int
+    unchanged: int
+    errors: list[tuple[int, str]]
+    warnings: list[str]
+
+    @property
+    def ok(self) -> bool:
+        """True when every row was good."""
+        return not self.errors
+
+
+async def import_roster(
+    db: Database,
+    path: Path,
+    *,
+    now: datetime,
+    strict: bool = False,
+    school_code: str = "default",
+    school_name: str = "本校",
+    actor_person_id: int | None = None,
+) -> ImportReport:
+    """Load ``path`` into the school's roster in one transaction; bad rows are reported."""
+    # Reading 30,000 xlsx rows takes seconds: do it off the event loop so the bot keeps answering.
+    parsed = await asyncio.to_thread(read_roster, path)
+    errors = list(parsed.errors)
+    if strict and errors:
+        return ImportReport(0, 0, 0, sorted(errors), parsed.warnings)
+    async with db.session() as session:
+        # Bulk statements go straight to the session's connection: same transaction, no ORM.
+        conn = await session.connection()
+        # Locking the school row makes a second import of the same school wait for this one
+        # instead of racing it into duplicate-key errors (SQLite's BEGIN IMMEDIATE does the same).
+        school_id = await conn.scalar(
+            select(SCHOOL.c.id).where(SCHOOL.c.code == school_code).with_for_update()
+        )
+        stored = await load_people(conn, school_id) if school_id is not None else {}
+        rows = _check_codes(parsed.rows, stored, errors)
+        errors.sort()
+        if strict and errors:
+            return ImportReport(0, 0, 0, errors, parsed.warnings)
+        if school_id is None:
+            created_school = await conn.execute(
+                insert(SCHOOL).values(code=school_code, name=school_name).returning(SCHOOL.c.id)
+            )
+            school_id = int(created_school.scalar_one())
+        units = await ensure_units(conn, school_id, rows)
+        held = await load_assignments(conn, school_id)
+        created, updated, unchanged = await write_people(
+            conn, school_id, rows, stored, held, units, parsed.columns, now
+        )
+        await audit.record(
+            session,
+            at=now,
+            action="roster.import",
+            actor_person_id=actor_person_id,
+            school=school_code,
+            file=path.name,
+            created=created,
+            updated=updated,
+            unchanged=unchanged,
+            errors=len(errors),
+            strict=strict,
+        )
+    return ImportReport(created, updated, unchanged, errors, parsed.warnings)
+
+
+def _check_codes(
+    rows: list[RosterRow], stored: dict[str, Stored], errors: list[tuple[int, str]]
+) -> list[RosterRow]:
+    """Drop (as errors) rows whose given code already belongs to someone else."""
+    owner = {p.code: ext for ext, p in stored.items()}
+    good: list[RosterRow] = []
+    for row in rows:
+        holder = owner.get(row.code) if row.code else None
+        if holder is not None and holder != row.external_id:
+            errors.append((row.row, "activation code already used by another person"))
+        else:
+            good.append(row)
+    return good
