@@ -100,3 +100,23 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         wechat_secret="testsecret",
         _env_file=None,
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker for behaviour only PostgreSQL has (row locks, SKIP LOCKED)."""
+    config.addinivalue_line("markers", "postgres_only: run only on the PostgreSQL backend")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the SQLite runs of postgres_only tests (they are not skips: CI has PostgreSQL)."""
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("db_url") if callspec else None
+        if item.get_closest_marker("postgres_only") and backend != "postgresql":
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

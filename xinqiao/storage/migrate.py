@@ -31,3 +31,22 @@ async def upgrade(db: Database, revision: str = "head") -> None:
 
     async with db.engine.begin() as conn:
         await conn.run_sync(run)
+
+
+async def check_current(db: Database) -> None:
+    """Raise RuntimeError unless the database is at the newest migration."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(db.url)).get_current_head()
+
+    def current(conn: Connection) -> str | None:
+        return MigrationContext.configure(conn).get_current_revision()
+
+    async with db.engine.connect() as conn:
+        rev = await conn.run_sync(current)
+    if rev != head:
+        raise RuntimeError(
+            f"database schema is at {rev or 'nothing'}, the code needs {head}: "
+            "run `xinqiao db upgrade` first"
+        )

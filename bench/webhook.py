@@ -1,0 +1,192 @@
+"""Benchmark the full WeChat webhook path against a bare aiohttp handler, in one run.
+
+The full path: safe-mode decryption and signature checks, the inbox insert (dedupe),
+per-person locking, conversation state, the engine, and an encrypted passive reply — in the
+real `xinqiao serve` process on SQLite (or --database-url). The baseline: a bare aiohttp
+handler in its own process that answers `success`. Both get the same signed, encrypted
+requests from one client with the same concurrency over loopback.
+
+    .venv/bin/python bench/webhook.py [--requests 3000] [--concurrency 32] [--users 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import xmltodict
+from wechatpy.crypto import WeChatCrypto
+
+from xinqiao.bot.channels.wechat import cdata, sign
+
+TOKEN, APPID = "benchtoken", "wxbench000000000"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+TEXTS = ("菜单", "1", "我的信息", "求助", "帮助", "你好")
+BARE = """
+import sys
+from aiohttp import web
+async def ok(request):
+    await request.read()
+    return web.Response(text="success")
+app = web.Application()
+app.router.add_post("/wechat", ok)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Client:
+    """Builds signed, encrypted text messages like the WeChat platform."""
+
+    def __init__(self) -> None:
+        self.crypto = WeChatCrypto(TOKEN, AES_KEY, APPID)
+        self.msg_ids = itertools.count(int(time.time()) * 1000)
+
+    def request(self, sender: str, text: str) -> tuple[dict[str, str], bytes]:
+        inner = (f"<xml><ToUserName>gh_bench</ToUserName><FromUserName>{cdata(sender)}"
+                 f"</FromUserName><CreateTime>{int(time.time())}</CreateTime>"
+                 f"<MsgType>text</MsgType><Content>{cdata(text)}</Content>"
+                 f"<MsgId>{next(self.msg_ids)}</MsgId></xml>")
+        enc = xmltodict.parse(self.crypto.encrypt_message(inner, "1", "1"))["xml"]["Encrypt"]
+        ts, nonce = str(int(time.time())), str(random.randint(1, 10**9))
+        query = {"timestamp": ts, "nonce": nonce, "signature": sign(TOKEN, ts, nonce),
+                 "encrypt_type": "aes", "msg_signature": sign(TOKEN, ts, nonce, enc)}
+        body = f"<xml><ToUserName>gh_bench</ToUserName><Encrypt>{cdata(enc)}</Encrypt></xml>"
+        return query, body.encode()
+
+    def content(self, body: str) -> str:
+        env = xmltodict.parse(body)["xml"]
+        plain = self.crypto.decrypt_message(body, env["MsgSignature"], env["TimeStamp"],
+                                            env["Nonce"])
+        return str(xmltodict.parse(plain)["xml"]["Content"])
+
+
+async def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(300):
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}")
+            try:
+                async with http.get(url) as resp:
+                    if resp.status in (200, 405):
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+async def load(url: str, client: Client, jobs: list[tuple[str, str]], concurrency: int,
+               check: bool) -> tuple[float, list[float], int]:
+    """Send every job with bounded concurrency; return wall time, latencies and errors."""
+    latencies: list[float] = []
+    errors = 0
+    queue = list(jobs)
+    conn = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=conn) as http:
+
+        async def worker() -> None:
+            nonlocal errors
+            while queue:
+                sender, text = queue.pop()
+                query, body = client.request(sender, text)
+                started = time.perf_counter()
+                async with http.post(url, params=query, data=body) as resp:
+                    answer = await resp.text()
+                latencies.append(time.perf_counter() - started)
+                if resp.status != 200 or (check and not client.content(answer)):
+                    errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - started, latencies, errors
+
+
+def write_roster(path: Path, users: int) -> None:
+    lines = ["学号,姓名,角色,学院,班级,宿舍,激活码"]
+    for i in range(users):
+        lines.append(f"B{i:05d},学生{i},学生,压测学院,压测{i // 30}班,压测楼-{i // 4},C{i:07d}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def summary(name: str, wall: float, lat: list[float], errors: int) -> dict[str, float]:
+    lat_ms = sorted(x * 1000 for x in lat)
+    row = {"rps": len(lat) / wall, "p50": statistics.median(lat_ms),
+           "p99": lat_ms[max(0, int(len(lat_ms) * 0.99) - 1)], "errors": float(errors)}
+    print(f"{name:<28} {row['rps']:>9.0f} {row['p50']:>9.1f} {row['p99']:>9.1f} {errors:>7}")
+    return row
+
+
+async def measure(args: argparse.Namespace, port: int, bare_port: int, database: str,
+                  server: subprocess.Popen[bytes], bare: subprocess.Popen[bytes]) -> None:
+    """Bind the users, then load both servers with the same requests and print the table."""
+    await wait_ready(f"http://127.0.0.1:{port}/healthz", server)
+    await wait_ready(f"http://127.0.0.1:{bare_port}/wechat", bare)
+    client = Client()
+    users = [f"o-bench-{i}" for i in range(args.users)]
+    binds = [(u, f"绑定 B{i:05d} C{i:07d}") for i, u in enumerate(users)]
+    await load(f"http://127.0.0.1:{port}/wechat", client, binds, args.concurrency, True)
+    rng = random.Random(7)
+    jobs = [(rng.choice(users), rng.choice(TEXTS)) for _ in range(args.requests)]
+    print(f"{args.requests} requests, concurrency {args.concurrency}, {args.users} bound "
+          f"users, database {database}")
+    print(f"{'handler':<28} {'req/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7}")
+    bare_row = summary("bare aiohttp 'success'", *await load(
+        f"http://127.0.0.1:{bare_port}/wechat", client, list(jobs), args.concurrency, False))
+    full_row = summary("xinqiao full path (safe)", *await load(
+        f"http://127.0.0.1:{port}/wechat", client, list(jobs), args.concurrency, True))
+    print(f"ratio full/bare: throughput {full_row['rps'] / bare_row['rps']:.2f}x, "
+          f"p50 {full_row['p50'] / bare_row['p50']:.1f}x, "
+          f"p99 {full_row['p99'] / bare_row['p99']:.1f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--users", type=int, default=300)
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="xinqiao-bench-"))
+    db_url = args.database_url or f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
+    env = dict(os.environ, XINQIAO_DATABASE_URL=db_url, XINQIAO_WECHAT_TOKEN=TOKEN,
+               XINQIAO_WECHAT_APPID=APPID, XINQIAO_WECHAT_AES_KEY=AES_KEY,
+               XINQIAO_WECHAT_SECRET="unused")
+    roster = tmp / "roster.csv"
+    write_roster(roster, args.users)
+    xq = [sys.executable, "-m", "xinqiao"]
+    subprocess.run([*xq, "db", "upgrade"], env=env, check=True, capture_output=True)
+    subprocess.run([*xq, "roster", "import", str(roster)], env=env, check=True,
+                   capture_output=True)
+    port, bare_port = free_port(), free_port()
+    server = subprocess.Popen([*xq, "serve", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    bare = subprocess.Popen([sys.executable, "-c", BARE, str(bare_port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    database = "SQLite" if db_url.startswith("sqlite") else "PostgreSQL"
+    try:
+        asyncio.run(measure(args, port, bare_port, database, server, bare))
+    finally:
+        for proc in (server, bare):
+            proc.terminate()
+            proc.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""The command line as a user runs it: demo, chat, roster import/codes, db upgrade, serve."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+XQ = [sys.executable, "-m", "xinqiao"]
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """An environment pointing the CLI at a fresh SQLite file, with no .env influence."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("XINQIAO_")}
+    clean["XINQIAO_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    return clean
+
+
+def run(env: dict[str, str], *args: str, stdin: str = "", cwd: Path | None = None
+        ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*XQ, *args], env=env, input=stdin, capture_output=True, text=True,
+                          timeout=120, cwd=cwd)
+
+
+def test_demo_then_chat_as_a_student(env: dict[str, str], tmp_path: Path) -> None:
+    assert run(env, "db", "upgrade").returncode == 0
+    demo = run(env, "demo")
+    assert demo.returncode == 0 and "demo school loaded" in demo.stdout
+    chat = run(env, "chat", "--as", "S2023001", stdin="我的信息\n求助\n/quit\n")
+    assert chat.returncode == 0, chat.stderr
+    assert "请选择你需要的服务" in chat.stdout  # the menu first
+    assert "学号/工号：S2023001" in chat.stdout
+    assert "12356" in chat.stdout
+    unknown = run(env, "chat", "--as", "NOBODY")
+    assert unknown.returncode != 0 and "no active person" in unknown.stderr
+
+
+def test_roster_import_reports_bad_rows_and_exports_codes(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "学号,姓名,角色,学院,班级,宿舍\n"
+        "2023001,李明,学生,信息工程学院,软件2301,东1-101\n"
+        ",无名,学生,信息工程学院,软件2301,东1-101\n"
+        "2023003,王芳,宇航员,信息工程学院,软件2301,东1-102\n",
+        encoding="utf-8",
+    )
+    result = run(env, "roster", "import", str(roster))
+    assert result.returncode == 1
+    assert "row 3:" in result.stderr and "row 4:" in result.stderr
+    assert "1 created" in result.stdout
+    strict = run(env, "roster", "import", "--strict", str(roster))
+    assert "nothing loaded" in strict.stdout
+    out = tmp_path / "codes.csv"
+    codes = run(env, "roster", "codes", "--out", str(out))
+    assert codes.returncode == 0, codes.stderr
+    rows = list(csv.reader(out.read_text(encoding="utf-8-sig").splitlines()))
+    assert any("2023001" in r and "未绑定" in r for r in rows)
+    bad = tmp_path / "roster.pdf"
+    bad.write_text("x", encoding="utf-8")
+    refused = run(env, "roster", "import", str(bad))
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+
+
+def test_bad_setting_stops_start_up_with_a_clear_message(env: dict[str, str]) -> None:
+    env = dict(env, XINQIAO_WECHAT_AES_KEY="short")
+    result = run(env, "db", "upgrade")
+    assert result.returncode != 0 and "EncodingAESKey" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_answers_health_and_stops_cleanly(env: dict[str, str], tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([*XQ, "serve", "--port", str(port)], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        body = ""
+        for _ in range(200):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz") as resp:
+                    body = resp.read().decode()
+                    break
+            except OSError:
+                time.sleep(0.1)
+        assert '"status": "ok"' in body
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as resp:
+            assert "xinqiao_outbox_depth" in resp.read().decode()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    assert "Traceback" not in output

@@ -1,0 +1,143 @@
+"""The aiohttp application: routes, background work and their lifecycle. No logic here."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import func
+from sqlmodel import select
+
+from xinqiao.bot.channels.wechat import TEMPLATE_FINISH, WeChatWebhook
+from xinqiao.bot.engine import Engine
+from xinqiao.bot.inbox import InboxProcessor
+from xinqiao.bot.metrics import Metrics
+from xinqiao.bot.services import Services, build_services
+from xinqiao.clock import Clock, SystemClock
+from xinqiao.settings import Settings
+from xinqiao.storage.models import InboxMessage, InboxStatus, OutboxMessage
+
+log = logging.getLogger(__name__)
+SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
+RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", object)  # type: ignore[arg-type]
+
+
+@dataclass
+class Runtime:
+    """Background tasks owned by the app: in-flight processing and the periodic loops."""
+
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run ``coro`` in the background, keeping a reference until it ends."""
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+
+def build_app(
+    settings: Settings, clock: Clock | None = None, *, background: bool = True
+) -> web.Application:
+    """The service as an aiohttp app; ``background=False`` leaves loops to the caller (tests)."""
+    clock = clock or SystemClock()
+    # A little over our own limit, so an oversized body gets our 413 and not a reset.
+    app = web.Application(client_max_size=settings.wechat_max_body_bytes + 1024)
+    services = build_services(settings, clock)
+    runtime = Runtime()
+    app[SERVICES] = services
+    app[RUNTIME] = runtime
+    wechat = WeChatWebhook(
+        settings, services.db, services.processor, clock, services.metrics, runtime.spawn
+    )
+    app.router.add_get("/wechat", wechat.verify)
+    app.router.add_post("/wechat", wechat.receive)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/metrics", _metrics)
+    app.cleanup_ctx.append(_lifecycle(background))
+    return app
+
+
+def _lifecycle(background: bool) -> Any:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        services, runtime = app[SERVICES], app[RUNTIME]
+        await services.start()
+        if background:
+            runtime.spawn(_every(runtime, services.settings.outbox_poll_seconds,
+                                 services.notifier.drain_once, "outbox"))
+            runtime.spawn(_every(runtime, services.settings.inbox_recovery_seconds,
+                                 _recover(services.processor), "inbox recovery"))
+        yield
+        runtime.stop.set()
+        if runtime.tasks:  # let in-flight messages finish; the inbox recovers any that don't
+            await asyncio.wait(set(runtime.tasks), timeout=10)
+        for task in list(runtime.tasks):
+            task.cancel()
+        await services.stop()
+
+    return ctx
+
+
+def _recover(processor: InboxProcessor) -> Any:
+    async def run() -> int:
+        return await processor.recover(older_than=timedelta(seconds=10))
+
+    return run
+
+
+async def _every(runtime: Runtime, seconds: float, job: Any, name: str) -> None:
+    while not runtime.stop.is_set():
+        try:
+            await job()
+        except Exception:  # a failing loop must not die: log, wait, try again
+            log.exception("%s loop failed", name)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(runtime.stop.wait(), timeout=seconds)
+
+
+async def _healthz(request: web.Request) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    try:
+        await asyncio.wait_for(services.db.ping(), timeout=2)
+    except Exception as exc:
+        return web.json_response({"status": "unavailable", "database": type(exc).__name__},
+                                 status=503)
+    return web.json_response({"status": "ok", "database": "ok"})
+
+
+async def _metrics(request: web.Request) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    metrics: Metrics = services.metrics
+    try:
+        async with services.db.session() as s:
+            counts = (
+                await s.exec(
+                    select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+                )
+            ).all()
+            pending = (
+                await s.exec(
+                    select(func.count()).select_from(InboxMessage)
+                    .where(InboxMessage.status == InboxStatus.pending)
+                )
+            ).one()
+        for status in ("pending", "sent", "delivered", "failed", "dead"):
+            metrics.outbox_depth.labels(status).set(0)
+        for status, count in counts:
+            metrics.outbox_depth.labels(str(status)).set(count)
+        metrics.inbox_pending.set(pending)
+    except Exception:  # metrics must still answer when the database does not
+        log.warning("metrics: database counts unavailable")
+    body = generate_latest(metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+__all__ = ["RUNTIME", "SERVICES", "TEMPLATE_FINISH", "Engine", "Runtime", "build_app"]

@@ -1,0 +1,219 @@
+"""The ``xinqiao`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import click
+
+from xinqiao.clock import SystemClock
+from xinqiao.settings import Settings
+from xinqiao.storage.db import Database
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:  # a bad setting must stop start-up with a readable message
+        raise click.ClickException(f"invalid settings: {exc}") from exc
+
+
+def _with_db(job: Callable[[Database], Awaitable[T]], *, migrate: bool = False) -> T:
+    settings = _settings()
+
+    async def run() -> T:
+        db = Database(settings.database_url)
+        try:
+            if migrate:
+                from xinqiao.storage.migrate import upgrade
+
+                await upgrade(db)
+            return await job(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+def main(verbose: bool) -> None:
+    """心桥 xinqiao — the student mental-health network on chat."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # aiosqlite logs statement parameters at DEBUG, and those include tokens and chat text.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
+
+
+@main.command()
+@click.option("--host", default=None, help="Override XINQIAO_HOST.")
+@click.option("--port", type=int, default=None, help="Override XINQIAO_PORT.")
+def serve(host: str | None, port: int | None) -> None:
+    """Run the service (webhooks, notifier, scheduler) in this process."""
+    from aiohttp import web
+
+    from xinqiao.bot.app import build_app
+    from xinqiao.storage.migrate import check_current, upgrade
+
+    settings = _settings()
+
+    async def prepare() -> None:
+        db = Database(settings.database_url)
+        try:
+            if settings.is_sqlite:  # the embedded default sets itself up
+                await upgrade(db)
+            else:
+                await check_current(db)
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(prepare())
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    web.run_app(
+        build_app(settings), host=host or settings.host, port=port or settings.port,
+        access_log=None,
+    )
+
+
+@main.command()
+@click.option("--as", "as_id", required=True, help="学号/工号 of the roster person to act as.")
+def chat(as_id: str) -> None:
+    """Talk to the bot in the terminal as a roster person."""
+    from xinqiao.bot.channels.console import ConsoleChat, UnknownPerson, bind_console
+    from xinqiao.bot.services import build_services
+
+    settings = _settings()
+    clock = SystemClock()
+
+    async def run() -> None:
+        services = build_services(settings, clock)
+        try:
+            if settings.is_sqlite:
+                from xinqiao.storage.migrate import upgrade
+
+                await upgrade(services.db)
+            try:
+                address = await bind_console(services.db, as_id, clock.now())
+            except UnknownPerson:
+                raise click.ClickException(
+                    f"no active person with id {as_id!r}; import a roster or run `xinqiao demo`"
+                ) from None
+            chat = ConsoleChat(services.db, services.processor, clock, address)
+            await chat.run(input, click.echo)
+        finally:
+            await services.db.dispose()
+
+    asyncio.run(run())
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration (safe to run again)."""
+
+    async def noop(_: Database) -> None:
+        return None
+
+    _with_db(noop, migrate=True)
+    click.echo("database is up to date")
+
+
+@main.group()
+def roster() -> None:
+    """The four-level network: people, units, roles."""
+
+
+@roster.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--strict", is_flag=True, help="Load nothing if any row is bad.")
+def roster_import(file: Path, strict: bool) -> None:
+    """Load or update people from an .xlsx or .csv roster."""
+    from xinqiao.services.roster import RosterFileError, import_roster
+
+    try:
+        report = _with_db(
+            lambda db: import_roster(db, file, now=SystemClock().now(), strict=strict),
+            migrate=True,
+        )
+    except RosterFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for row, message in report.errors:
+        click.echo(f"row {row}: {message}", err=True)
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    loaded = "nothing loaded (--strict)" if strict and report.errors else (
+        f"{report.created} created, {report.updated} updated, {report.unchanged} unchanged"
+    )
+    click.echo(f"{loaded}; {len(report.errors)} bad rows")
+    if report.errors:
+        sys.exit(1)
+
+
+@roster.command("codes")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("activation-codes.xlsx"), show_default=True,
+              help="Output file, .xlsx or .csv.")
+@click.option("--college", default=None, help="Only this college.")
+def roster_codes(out: Path, college: str | None) -> None:
+    """Export activation codes per class, for advisors to hand out."""
+    from xinqiao.services.codes import export_codes
+
+    count = _with_db(
+        lambda db: export_codes(db, out, now=SystemClock().now(), college=college), migrate=True
+    )
+    click.echo(f"{count} codes written to {out}")
+
+
+@main.command()
+def demo() -> None:
+    """Load a small demo school (invented people) to try the bot with `xinqiao chat`."""
+    from xinqiao.services.demo import load_demo
+
+    report = _with_db(lambda db: load_demo(db, SystemClock().now()), migrate=True)
+    click.echo(f"demo school loaded: {report.created} created, {report.updated} updated")
+    click.echo("try: xinqiao chat --as S2023001   (a student)")
+
+
+@main.group()
+def menu() -> None:
+    """The Official Account's menu."""
+
+
+@menu.command("sync")
+@click.option("--file", "menu_file", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Menu TOML (default: the packaged one).")
+def menu_sync(menu_file: Path | None) -> None:
+    """Publish the account menu through the WeChat API."""
+    from xinqiao.bot.channels.wechat_api import WeChatAPI
+    from xinqiao.bot.channels.wechat_menu import load_wechat_menu, sync_menu
+
+    settings = _settings()
+    if not (settings.wechat_appid and settings.wechat_secret):
+        raise click.ClickException("set XINQIAO_WECHAT_APPID and XINQIAO_WECHAT_SECRET first")
+    menu_dict = load_wechat_menu(menu_file)
+
+    async def run(db: Database) -> None:
+        api = WeChatAPI(db, settings, SystemClock())
+        await api.start()
+        try:
+            await sync_menu(api, menu_dict)
+        finally:
+            await api.close()
+
+    _with_db(run, migrate=settings.is_sqlite)
+    click.echo("menu published")

@@ -1,0 +1,67 @@
+"""Wiring: builds the database, engine, inbox processor and notifier for one process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from xinqiao.bot.channels.wechat import TEMPLATE_FINISH
+from xinqiao.bot.channels.wechat_api import WeChatAPI
+from xinqiao.bot.engine import Engine
+from xinqiao.bot.inbox import InboxProcessor
+from xinqiao.bot.metrics import Metrics
+from xinqiao.bot.notify import ConsoleSender, Notifier, WeChatSender
+from xinqiao.clock import Clock
+from xinqiao.handlers.catalog import build_catalogue
+from xinqiao.settings import Settings
+from xinqiao.storage.db import Database
+from xinqiao.storage.models import InboxMessage
+
+
+@dataclass
+class Services:
+    """Everything a process runs, built once."""
+
+    settings: Settings
+    clock: Clock
+    db: Database
+    engine: Engine
+    processor: InboxProcessor
+    notifier: Notifier
+    wechat_api: WeChatAPI
+    metrics: Metrics
+
+    async def start(self) -> None:
+        """Open outbound connections."""
+        await self.wechat_api.start()
+
+    async def stop(self) -> None:
+        """Close outbound connections and the database pool."""
+        await self.wechat_api.close()
+        await self.db.dispose()
+
+
+def build_services(settings: Settings, clock: Clock, db: Database | None = None) -> Services:
+    """Build the object graph from settings."""
+    db = db or Database(settings.database_url)
+    flows, menu = build_catalogue()
+    engine = Engine(settings, clock, flows, menu)
+    api = WeChatAPI(db, settings, clock)
+    notifier = Notifier(
+        db, clock, settings, {"wechat": WeChatSender(api, settings), "console": ConsoleSender()}
+    )
+
+    async def template_finished(session: AsyncSession, row: InboxMessage) -> None:
+        raw = row.payload.get("raw", {})
+        msgid = str(raw.get("MsgID") or raw.get("MsgId") or "")
+        found = await notifier.reconcile_template_delivery(
+            session, msgid, str(raw.get("Status") or ""), clock.now()
+        )
+        if found is None:
+            # The report can overtake the recording of the send: fail this attempt so the
+            # inbox sweep tries again shortly, instead of losing a delivery failure.
+            raise LookupError(f"no outbox row for template msgid {msgid!r} yet")
+
+    processor = InboxProcessor(db, engine, clock, special={TEMPLATE_FINISH: template_finished})
+    return Services(settings, clock, db, engine, processor, notifier, api, Metrics())
