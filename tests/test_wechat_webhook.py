@@ -13,7 +13,7 @@ import pytest
 import xmltodict
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from tests.factories import add_person, make_campus
 from tests.wechat_server import ACCOUNT, WeChatServer, event_xml, reply_content, text_xml
@@ -560,7 +560,7 @@ async def test_w16_template_job_finish_updates_delivery_and_falls_back(
         assert await server.post(_job_finish("200163836", status)) == (200, "success")
         await _drain(client)
     async with db.session() as s:
-        rows = (await s.exec(select(OutboxMessage).order_by(OutboxMessage.id))).all()
+        rows = (await s.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all()
     assert rows[0].status == outcome
     assert [r.channel for r in rows[1:]] == ["telegram"] * fallbacks
     assert await _count(db, InboxMessage) == 1
