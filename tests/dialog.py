@@ -42,7 +42,9 @@ class Dialog:
             kind="message", payload=inbound_payload(inbound), now=self.clock.now(),
         )
         assert receipt.row_id is not None
-        replies = await self.processor.process(receipt.row_id, ReplySlot())
+        replies = await self.processor.process(
+            receipt.row_id, ReplySlot(), origin=(self.channel, self.address, "message")
+        )
         assert replies is not None, "the message was not processed"
         return replies
 

@@ -15,12 +15,12 @@ from sqlmodel import col, select
 
 from tests.wechat_stub import WeChatStub
 from xinqiao.bot.channels.wechat_api import WeChatAPI
+from xinqiao.bot.channels.wechat_sender import WeChatSender
 from xinqiao.bot.notify import (
     ConsoleSender,
     Notifier,
     SendOutcome,
     SendStatus,
-    WeChatSender,
     reconcile_template_delivery,
 )
 from xinqiao.clock import FakeClock

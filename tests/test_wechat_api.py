@@ -19,7 +19,8 @@ from xinqiao.bot.channels.wechat_menu import (
     load_wechat_menu,
     sync_menu,
 )
-from xinqiao.bot.notify import Notifier, WeChatSender
+from xinqiao.bot.channels.wechat_sender import WeChatSender
+from xinqiao.bot.notify import Notifier
 from xinqiao.clock import FakeClock
 from xinqiao.messages import Reply
 from xinqiao.services.outbox import enqueue

@@ -47,10 +47,16 @@ class Engine:
         self.menu = menu
         self.interceptors = tuple(interceptors)
 
-    async def handle(self, session: AsyncSession, inbound: Inbound) -> list[Reply]:
-        """Handle one message inside the caller's transaction and return the replies."""
+    async def handle(
+        self, session: AsyncSession, inbound: Inbound, identity: ChannelIdentity | None = None
+    ) -> list[Reply]:
+        """Handle one message inside the caller's transaction and return the replies.
+
+        ``identity`` is the sender's row if the caller has already locked it.
+        """
         now = self.clock.now()
-        identity = await lock_identity(session, inbound.channel, inbound.address, now)
+        if identity is None:
+            identity = await lock_identity(session, inbound.channel, inbound.address, now)
         identity.last_inbound_at = now
         identity.reachable = True
         person = await session.get(Person, identity.person_id) if identity.person_id else None

@@ -20,7 +20,7 @@ from xinqiao.clock import Clock
 from xinqiao.messages import Inbound, Reply
 from xinqiao.services.outbox import Priority, enqueue_replies
 from xinqiao.storage.db import Database, dialect_name
-from xinqiao.storage.models import InboxMessage, InboxStatus
+from xinqiao.storage.models import ChannelIdentity, InboxMessage, InboxStatus
 
 log = logging.getLogger(__name__)
 
@@ -159,21 +159,32 @@ class InboxProcessor:
             self._locks[key] = lock
         return lock
 
-    async def process(self, row_id: int, slot: ReplySlot | None = None) -> list[Reply] | None:
-        """Handle one stored row; return its replies if they are to be given passively."""
-        async with self.db.session() as s:
-            row = await s.get(InboxMessage, row_id)
-            if row is None or row.status != InboxStatus.pending:
-                return None
-            channel, address, kind = row.channel, row.address, row.kind
-        lock = self._lock(channel, address)
-        async with lock:
+    async def process(
+        self,
+        row_id: int,
+        slot: ReplySlot | None = None,
+        *,
+        origin: tuple[str, str, str] | None = None,
+    ) -> list[Reply] | None:
+        """Handle one stored row; return its replies if they are to be given passively.
+
+        ``origin`` is the row's (channel, address, kind) when the caller knows it already,
+        which saves a read on the hot path.
+        """
+        if origin is None:
+            async with self.db.session() as s:
+                row = await s.get(InboxMessage, row_id)
+                if row is None or row.status != InboxStatus.pending:
+                    return None
+                origin = (row.channel, row.address, row.kind)
+        channel, address, kind = origin
+        async with self._lock(channel, address):
             for attempt in range(5):
                 try:
                     if kind in self.special:
                         await self._special(row_id, kind)
                         return None
-                    return await self._process_locked(row_id, slot)
+                    return await self._process_locked(row_id, channel, address, slot)
                 except (IntegrityError, OperationalError, DBAPIError) as exc:
                     # Concurrent first contact (unique identity), a lock timeout or a
                     # serialisation failure: the transaction rolled back, so try again.
@@ -195,42 +206,49 @@ class InboxProcessor:
             row.status, row.processed_at = InboxStatus.done, self.clock.now()
             s.add(row)
 
-    async def _process_locked(self, row_id: int, slot: ReplySlot | None) -> list[Reply] | None:
+    async def _process_locked(
+        self, row_id: int, channel: str, address: str, slot: ReplySlot | None
+    ) -> list[Reply] | None:
         now = self.clock.now()
         async with self.db.session() as s:
-            probe = await s.get(InboxMessage, row_id)
-            assert probe is not None
-            await lock_identity(s, probe.channel, probe.address, now)
-            await s.refresh(probe)
-            if probe.status != InboxStatus.pending:
-                return None
-            earlier = await s.exec(
-                select(InboxMessage)
-                .where(
-                    InboxMessage.channel == probe.channel,
-                    InboxMessage.address == probe.address,
-                    InboxMessage.status == InboxStatus.pending,
-                    col(InboxMessage.id) < row_id,
+            # Locking the identity first serialises this person's messages across processes;
+            # then this row and any earlier one still pending are handled in order.
+            identity = await lock_identity(s, channel, address, now)
+            rows = list(
+                await s.exec(
+                    select(InboxMessage)
+                    .where(
+                        InboxMessage.channel == channel,
+                        InboxMessage.address == address,
+                        InboxMessage.status == InboxStatus.pending,
+                        col(InboxMessage.id) <= row_id,
+                    )
+                    .order_by(col(InboxMessage.id))
                 )
-                .order_by(col(InboxMessage.id))
             )
-            for older in list(earlier):  # keep one person's messages in order
-                if older.kind in self.special:
-                    continue
-                await self._run(s, older, None, now)
-            replies, passive = await self._run(s, probe, slot, now)
+            if not rows or rows[-1].id != row_id:
+                return None  # handled already, by a retry's request or another process
+            for older in rows[:-1]:
+                if older.kind not in self.special:
+                    await self._run(s, identity, older, None, now)
+            replies, passive = await self._run(s, identity, rows[-1], slot, now)
         if passive and slot is not None and slot.state == "abandoned":
             await self._push_late(row_id, replies)
             return None
         return replies if passive else None
 
     async def _run(
-        self, s: AsyncSession, row: InboxMessage, slot: ReplySlot | None, now: datetime
+        self,
+        s: AsyncSession,
+        identity: ChannelIdentity,
+        row: InboxMessage,
+        slot: ReplySlot | None,
+        now: datetime,
     ) -> tuple[list[Reply], bool]:
-        replies = await self.engine.handle(s, _inbound_of(row))
+        replies = await self.engine.handle(s, _inbound_of(row), identity=identity)
         passive = slot is not None and slot.claim_passive()
         if not passive and replies:
-            await self._enqueue(s, row, replies, now)
+            await self._enqueue(s, row, replies, now, identity.person_id)
         row.status, row.processed_at, row.attempts = InboxStatus.done, now, row.attempts + 1
         row.replied_passively = passive
         row.reply = [r.to_json() for r in replies]
@@ -238,9 +256,15 @@ class InboxProcessor:
         return replies, passive
 
     async def _enqueue(
-        self, s: AsyncSession, row: InboxMessage, replies: list[Reply], now: datetime
+        self,
+        s: AsyncSession,
+        row: InboxMessage,
+        replies: list[Reply],
+        now: datetime,
+        person_id: int | None = None,
     ) -> None:
-        identity = await lock_identity(s, row.channel, row.address, now)
+        if person_id is None:
+            person_id = (await lock_identity(s, row.channel, row.address, now)).person_id
         await enqueue_replies(
             s,
             key_prefix=f"reply:{row.channel}:{row.id}",
@@ -248,7 +272,7 @@ class InboxProcessor:
             address=row.address,
             replies=replies,
             now=now,
-            person_id=identity.person_id,
+            person_id=person_id,
             priority=Priority.reply,
         )
 

@@ -29,14 +29,8 @@ from sqlalchemy import or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.bot.channels.wechat_api import (
-    DEVELOPER_ERRORS,
-    ErrorKind,
-    WeChatAPI,
-    WeChatAPIError,
-)
 from xinqiao.bot.channels.wechat_render import render_text, truncate_bytes
-from xinqiao.clock import SHANGHAI, Clock
+from xinqiao.clock import Clock
 from xinqiao.messages import Reply
 from xinqiao.services.outbox import enqueue
 from xinqiao.settings import Settings
@@ -50,7 +44,6 @@ NO_FALLBACK_KINDS = frozenset({"reply"})
 BACKOFF_BASE = 15.0  # seconds before the first retry
 BACKOFF_CAP = 1800.0  # never wait more than 30 min between attempts
 DEFAULT_PAUSE = 3600.0  # a paused channel is probed again after this, unless told otherwise
-CONFIG_PAUSE = 900.0  # fatal configuration (IP whitelist...): probe every 15 min until fixed
 
 
 class SendStatus(StrEnum):
@@ -371,82 +364,6 @@ class Notifier:
                 s.add(row)
                 await enqueue_fallback(s, row, now, outcome.status)
             s.add(row)
-
-
-def _client_msg_id(key: str) -> str:
-    # Deterministic, so a retry of the same row reuses it; hashed when too long for WeChat.
-    return key if len(key) <= 64 else hashlib.sha1(key.encode()).hexdigest()  # noqa: S324
-
-
-def template_data(alert: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """Alert → template data: title → thing1, field values in order → thing2…thing5 (≤ 20 chars).
-
-    The configured template must therefore be a category template whose keywords are
-    ``thing1``..``thing5``, labelled in the order producers write their fields.
-    """
-    values = [str(alert.get("title", ""))]
-    values += [str(v) for v in dict(alert.get("fields") or {}).values()]
-    return {f"thing{i}": {"value": v[:20]} for i, v in enumerate(values[:5], 1)}
-
-
-def _seconds_to_quota_reset(now: datetime) -> float:
-    # WeChat daily quotas reset at midnight Beijing time; probe at least hourly in case an
-    # operator clears the quota (clear_quota) sooner.
-    local = now.astimezone(SHANGHAI)
-    midnight = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return min(DEFAULT_PAUSE, (midnight - local).total_seconds())
-
-
-class WeChatSender:
-    """Sends rows on WeChat: alerts as template messages when configured, else custom text."""
-
-    channel = "wechat"
-
-    def __init__(self, api: WeChatAPI, settings: Settings) -> None:
-        self.api = api
-        self.settings = settings
-
-    async def send(self, row: OutboxMessage) -> SendOutcome:
-        """Try once; WeChat errors become outcomes, never exceptions."""
-        alert = row.payload.get("alert")
-        template_id = self.settings.wechat_alert_template_id
-        try:
-            if isinstance(alert, dict) and row.kind in ALERT_KINDS and template_id:
-                msgid = await self.api.send_template(
-                    row.address,
-                    template_id,
-                    template_data(alert),
-                    str(alert.get("url") or "") or None,
-                    _client_msg_id(row.idempotency_key),
-                )
-                return SendOutcome(SendStatus.sent, provider_msg_id=msgid)
-            text = payload_text(row.payload)
-            if text is None:
-                log.error("outbox %s has no payload shape WeChat can send", row.id)
-                return SendOutcome(SendStatus.failed, error="unsupported payload")
-            await self.api.send_custom_text(row.address, text)
-            return SendOutcome(SendStatus.sent)
-        except WeChatAPIError as exc:
-            return self._outcome(row, exc)
-
-    def _outcome(self, row: OutboxMessage, exc: WeChatAPIError) -> SendOutcome:
-        error = f"{exc.code} {exc.message}"
-        if exc.kind is ErrorKind.retryable:
-            return SendOutcome(SendStatus.retry, error=error)
-        if exc.kind is ErrorKind.fallback:
-            return SendOutcome(SendStatus.fallback, error=error)
-        if exc.kind is ErrorKind.quota:
-            wait = _seconds_to_quota_reset(self.api.clock.now())
-            return SendOutcome(SendStatus.paused, error=error, retry_after=wait)
-        if exc.kind is ErrorKind.fatal:
-            return SendOutcome(SendStatus.paused, error=error, retry_after=CONFIG_PAUSE)
-        if exc.code in DEVELOPER_ERRORS or exc.kind is ErrorKind.token:
-            log.error("WeChat refused outbox %s as malformed or unauthorised (errcode %s: %s); "
-                      "developer attention needed", row.id, exc.code, exc.message)
-        else:
-            log.warning("WeChat cannot deliver outbox %s to this recipient (errcode %s)",
-                        row.id, exc.code)
-        return SendOutcome(SendStatus.failed, error=error)
 
 
 class ConsoleSender:

@@ -8,10 +8,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.bot.channels.wechat import TEMPLATE_FINISH
 from xinqiao.bot.channels.wechat_api import WeChatAPI
+from xinqiao.bot.channels.wechat_sender import WeChatSender
 from xinqiao.bot.engine import Engine
 from xinqiao.bot.inbox import InboxProcessor
 from xinqiao.bot.metrics import Metrics
-from xinqiao.bot.notify import ConsoleSender, Notifier, WeChatSender
+from xinqiao.bot.notify import ConsoleSender, Notifier
 from xinqiao.clock import Clock
 from xinqiao.handlers.catalog import build_catalogue
 from xinqiao.settings import Settings

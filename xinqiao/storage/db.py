@@ -40,6 +40,10 @@ class Database:
         kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.is_sqlite:
             kwargs["connect_args"] = {"isolation_level": None, "timeout": 30}
+            # SQLite has one writer at a time. Queue for a single connection in asyncio rather
+            # than let many connections spin in SQLite's busy handler, whose sleeps grow to
+            # 100 ms each and wreck latency under load.
+            kwargs.update(pool_size=1, max_overflow=0, pool_timeout=30)
         else:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True, pool_timeout=5)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)

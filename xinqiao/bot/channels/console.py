@@ -71,7 +71,9 @@ class ConsoleChat:
         )
         if receipt.row_id is None:
             return []
-        replies = await self.processor.process(receipt.row_id, ReplySlot())
+        replies = await self.processor.process(
+            receipt.row_id, ReplySlot(), origin=(CHANNEL, self.address, "message")
+        )
         return [render_text(r) for r in replies or []]
 
     async def run(self, read: Callable[[], str], write: Callable[[str], None]) -> None:

@@ -69,7 +69,6 @@ class Decoded:
     """An authenticated, parsed callback body."""
 
     fields: dict[str, Any]
-    xml: str
     key: str | None  # the EncodingAESKey that decrypted it, None in plaintext
 
 
@@ -165,9 +164,9 @@ class WeChatWebhook:
                                     f"event:{str(fields.get('Event') or '').lower()}").inc()
         if inbound is None:  # delivery reports are handled off the request path
             if kind == TEMPLATE_FINISH:
-                self.spawn(self.processor.process(receipt.row_id))
+                self.spawn(self.processor.process(receipt.row_id, origin=(CHANNEL, sender, kind)))
             return web.Response(text="success")
-        replies = await self._await_replies(receipt.row_id)
+        replies = await self._await_replies(receipt.row_id, sender)
         if not replies:
             return web.Response(text="success")
         self.metrics.replies.labels(CHANNEL, "passive").inc()
@@ -180,9 +179,10 @@ class WeChatWebhook:
             xml = crypto.encrypt_message(xml, nonce, str(int(now.timestamp())))
         return web.Response(text=xml, content_type="application/xml")
 
-    async def _await_replies(self, row_id: int) -> list[Reply] | None:
+    async def _await_replies(self, row_id: int, sender: str) -> list[Reply] | None:
         slot = ReplySlot()
-        task = self.spawn(self.processor.process(row_id, slot))
+        origin = (CHANNEL, sender, "message")
+        task = self.spawn(self.processor.process(row_id, slot, origin=origin))
         done, _ = await asyncio.wait({task}, timeout=self.settings.wechat_reply_budget_seconds)
         if not done:
             if slot.give_up():
@@ -226,12 +226,12 @@ class WeChatWebhook:
                                 query.get("msg_signature", "")):
                 raise Rejected(403, "bad msg_signature")
             xml, key = self._decrypt(encrypted)
-            return Decoded(self._safe_parse(xml), xml, key)
+            return Decoded(self._safe_parse(xml), key)
         if not signature_ok((token, timestamp, nonce), query.get("signature", "")):
             raise Rejected(403, "bad signature")
         if self.keys and self.settings.wechat_require_encryption:
             raise Rejected(403, "plaintext refused in safe mode")
-        return Decoded(self._safe_parse(body), body, None)
+        return Decoded(self._safe_parse(body), None)
 
     def _decrypt(self, encrypted: str) -> tuple[str, str]:
         appid = self.settings.wechat_appid
