@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.wechat_stub import WeChatStub
 from xinqiao.clock import FakeClock
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
@@ -82,6 +83,13 @@ async def db(db_url: str) -> AsyncIterator[Database]:
     database = Database(db_url)
     yield database
     await database.dispose()
+
+
+@pytest.fixture
+async def stub(clock: FakeClock) -> AsyncIterator[WeChatStub]:
+    """A local stand-in of the WeChat API, on the test's fake clock."""
+    async with WeChatStub(clock=clock) as server:
+        yield server
 
 
 @pytest.fixture

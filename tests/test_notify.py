@@ -43,13 +43,6 @@ ALERT = {"alert": {"title": "危机预警", "fields": {"学生": "张三", "级�
 
 
 @pytest.fixture
-async def stub(clock: FakeClock) -> AsyncIterator[WeChatStub]:
-    """The fake WeChat API, on the test's fake clock."""
-    async with WeChatStub(clock=clock) as server:
-        yield server
-
-
-@pytest.fixture
 def wsettings(settings: Settings, stub: WeChatStub) -> Settings:
     """Settings pointing at the stub, with a short attempt budget."""
     return settings.model_copy(update={

@@ -32,13 +32,6 @@ SEND = "message/custom/send"
 
 
 @pytest.fixture
-async def stub(clock: FakeClock) -> AsyncIterator[WeChatStub]:
-    """The fake WeChat API, on the test's fake clock."""
-    async with WeChatStub(clock=clock) as server:
-        yield server
-
-
-@pytest.fixture
 def wsettings(settings: Settings, stub: WeChatStub) -> Settings:
     """Settings pointing the client at the stub."""
     return settings.model_copy(
