@@ -134,3 +134,26 @@ async def test_crisis_help_needs_no_binding(
 ) -> None:
     answer = await Dialog(db, settings, clock, "o-anon", channel="wechat").say("求助")
     assert "12356" in answer and "110" in answer
+
+
+async def test_staff_release_lets_the_person_bind_a_new_account_with_a_new_code(
+    db: Database, settings: Settings, clock: FakeClock
+) -> None:
+    from xinqiao.services.binding import unbind
+
+    campus = await make_campus(db, clock.now())
+    pid = await add_person(db, campus, "2023007", "孙悦", code="OLDC2345", now=clock.now())
+    old_phone = Dialog(db, settings, clock, "o-old", channel="wechat")
+    assert "绑定成功" in await old_phone.say("绑定 2023007 OLDC2345")
+    await old_phone.say("菜单")
+    done = await unbind(db, "2023007", now=clock.now())
+    assert done.released == 1 and done.new_code != "OLDC2345"
+    assert (await _identity(db, "o-old")).person_id is None
+    assert "请先绑定" in await old_phone.say("我的信息")  # the old account is a stranger again
+    new_phone = Dialog(db, settings, clock, "o-new-phone", channel="wechat")
+    assert "不正确" in await new_phone.say("绑定 2023007 OLDC2345")
+    assert "绑定成功" in await new_phone.say(f"绑定 2023007 {done.new_code}")
+    async with db.session() as s:
+        release = (await s.exec(select(AuditEntry).where(
+            AuditEntry.action == "bind.release"))).one()
+    assert release.subject_person_id == pid

@@ -40,6 +40,8 @@ def test_demo_then_chat_as_a_student(env: dict[str, str], tmp_path: Path) -> Non
     assert "请选择你需要的服务" in chat.stdout  # the menu first
     assert "学号/工号：S2023001" in chat.stdout
     assert "12356" in chat.stdout
+    released = run(env, "roster", "unbind", "S2023001")
+    assert released.returncode == 0 and "1 account(s) released" in released.stdout
     unknown = run(env, "chat", "--as", "NOBODY")
     assert unknown.returncode != 0 and "no active person" in unknown.stderr
 

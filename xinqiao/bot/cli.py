@@ -179,6 +179,25 @@ def roster_codes(out: Path, college: str | None) -> None:
     click.echo(f"{count} codes written to {out}")
 
 
+@roster.command("unbind")
+@click.argument("person_id")
+@click.option("--channel", type=click.Choice(["wechat", "telegram"]), default=None,
+              help="Only this channel (default: every channel).")
+def roster_unbind(person_id: str, channel: str | None) -> None:
+    """Release a person's chat accounts and issue a new activation code."""
+    from xinqiao.services.binding import unbind
+
+    try:
+        done = _with_db(
+            lambda db: unbind(db, person_id, now=SystemClock().now(), channel=channel),
+            migrate=True,
+        )
+    except LookupError:
+        raise click.ClickException(f"no person with id {person_id!r}") from None
+    click.echo(f"{done.name}: {done.released} account(s) released; new activation code "
+               f"{done.new_code}")
+
+
 @main.command()
 def demo() -> None:
     """Load a small demo school (invented people) to try the bot with `xinqiao chat`."""
