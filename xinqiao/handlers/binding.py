@@ -70,6 +70,9 @@ class BindingFlow:
     async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
         """Collect the id, then the code."""
         text = ctx.inbound.text.strip()
+        for trigger in self.triggers:  # the whole command typed again: start over with it
+            if text.lower() == trigger or text.lower().startswith(trigger + " "):
+                return await self.start(ctx, text[len(trigger):].strip())
         if step == ASK_ID:
             parts = text.split()
             if len(parts) >= 2:
