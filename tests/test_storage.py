@@ -9,6 +9,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
+import xinqiao.storage.reports  # noqa: F401  (all tables must be known to the comparison)
 from xinqiao.storage.db import Database
 from xinqiao.storage.models import School
 

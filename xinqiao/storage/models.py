@@ -9,14 +9,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from xinqiao.storage.types import JSONType, UTCDateTime
-
-
-def _ts(nullable: bool = False, index: bool = False) -> Any:
-    return Field(
-        default=None if nullable else ...,
-        sa_column=Column(UTCDateTime(), nullable=nullable, index=index),
-    )
+from xinqiao.storage.types import JSONType, utc_column
 
 
 class Role(StrEnum):
@@ -93,8 +86,8 @@ class Person(SQLModel, table=True):
     activation_code: str = Field(sa_column=Column(String(32), nullable=False))
     tier: Tier = Field(default=Tier.routine, sa_column=Column(String(16), nullable=False))
     active: bool = True
-    created_at: datetime = _ts()
-    updated_at: datetime = _ts()
+    created_at: datetime = utc_column()
+    updated_at: datetime = utc_column()
 
 
 class RoleAssignment(SQLModel, table=True):
@@ -121,13 +114,13 @@ class ChannelIdentity(SQLModel, table=True):
     channel: str = Field(sa_column=Column(String(16), nullable=False))
     address: str = Field(sa_column=Column(String(128), nullable=False))
     person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
-    bound_at: datetime | None = _ts(nullable=True)
+    bound_at: datetime | None = utc_column(nullable=True)
     bind_failures: int = 0
-    bind_locked_until: datetime | None = _ts(nullable=True)
-    last_inbound_at: datetime | None = _ts(nullable=True)
+    bind_locked_until: datetime | None = utc_column(nullable=True)
+    last_inbound_at: datetime | None = utc_column(nullable=True)
     reachable: bool = True
     preferred: bool = False
-    created_at: datetime = _ts()
+    created_at: datetime = utc_column()
 
 
 # --- messages in and out ----------------------------------------------------------------
@@ -160,8 +153,8 @@ class InboxMessage(SQLModel, table=True):
         default=InboxStatus.pending, sa_column=Column(String(16), nullable=False)
     )
     attempts: int = 0
-    received_at: datetime = _ts()
-    processed_at: datetime | None = _ts(nullable=True)
+    received_at: datetime = utc_column()
+    processed_at: datetime | None = utc_column(nullable=True)
     replied_passively: bool = False
     reply: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSONType))
     error: str | None = Field(default=None, sa_column=Column(Text))
@@ -197,10 +190,10 @@ class OutboxMessage(SQLModel, table=True):
         default=OutboxStatus.pending, sa_column=Column(String(16), nullable=False)
     )
     attempts: int = 0
-    next_attempt_at: datetime = _ts()
-    claimed_until: datetime | None = _ts(nullable=True)
-    created_at: datetime = _ts()
-    sent_at: datetime | None = _ts(nullable=True)
+    next_attempt_at: datetime = utc_column()
+    claimed_until: datetime | None = utc_column(nullable=True)
+    created_at: datetime = utc_column()
+    sent_at: datetime | None = utc_column(nullable=True)
     provider_msg_id: str | None = Field(default=None, sa_column=Column(String(64), index=True))
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     fallback_of: int | None = Field(default=None, foreign_key="outbox_message.id")
@@ -212,8 +205,8 @@ class AccessToken(SQLModel, table=True):
     __tablename__ = "access_token"
     appid: str = Field(sa_column=Column(String(64), primary_key=True))
     token: str = Field(default="", sa_column=Column(Text, nullable=False))
-    expires_at: datetime | None = _ts(nullable=True)
-    fetched_at: datetime | None = _ts(nullable=True)
+    expires_at: datetime | None = utc_column(nullable=True)
+    fetched_at: datetime | None = utc_column(nullable=True)
     fetch_count: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
 
 
@@ -235,7 +228,7 @@ class ConversationState(SQLModel, table=True):
         default_factory=list, sa_column=Column(JSONType, nullable=False)
     )
     version: int = 0
-    updated_at: datetime = _ts()
+    updated_at: datetime = utc_column()
 
 
 class AuditEntry(SQLModel, table=True):
@@ -243,7 +236,7 @@ class AuditEntry(SQLModel, table=True):
 
     __tablename__ = "audit_entry"
     id: int | None = Field(default=None, primary_key=True)
-    at: datetime = _ts(index=True)
+    at: datetime = utc_column(index=True)
     actor_person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
     action: str = Field(sa_column=Column(String(64), nullable=False))
     subject_person_id: int | None = Field(default=None, foreign_key="person.id", index=True)

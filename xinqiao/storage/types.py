@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime
+from sqlalchemy import JSON, Column, DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -31,3 +32,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 JSONType: Any = JSON()
+
+
+def utc_column(nullable: bool = False, index: bool = False) -> Any:
+    """A SQLModel field stored as a UTC timestamp (required unless ``nullable``)."""
+    return Field(
+        default=None if nullable else ...,
+        sa_column=Column(UTCDateTime(), nullable=nullable, index=index),
+    )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import xinqiao.storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import xinqiao.storage.models  # registers the tables on SQLModel.metadata
+import xinqiao.storage.reports  # noqa: F401
 
 config = context.config
 connection = config.attributes.get("connection")
