@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = 12
     outbox_poll_seconds: float = 1.0
     inbox_recovery_seconds: float = 15.0
+    sweep_seconds: float = 5.0
 
     @field_validator("wechat_aes_key", "wechat_aes_key_previous", mode="before")
     @classmethod

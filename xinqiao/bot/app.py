@@ -75,6 +75,8 @@ def _lifecycle(background: bool) -> Any:
                                  services.notifier.drain_once, "outbox"))
             runtime.spawn(_every(runtime, services.settings.inbox_recovery_seconds,
                                  _recover(services.processor), "inbox recovery"))
+            runtime.spawn(_every(runtime, services.settings.sweep_seconds,
+                                 _sweep(services), "deadline sweep"))
         yield
         runtime.stop.set()
         if runtime.tasks:  # let in-flight messages finish; the inbox recovers any that don't
@@ -84,6 +86,15 @@ def _lifecycle(background: bool) -> Any:
         await services.stop()
 
     return ctx
+
+
+def _sweep(services: Services) -> Any:
+    async def run() -> int:
+        async with services.db.session() as s:  # re-arm the daily plan if it was ever lost
+            await services.network.ensure_planned(s, services.clock.now())
+        return await services.sweeper.sweep_once()
+
+    return run
 
 
 def _recover(processor: InboxProcessor) -> Any:

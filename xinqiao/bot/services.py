@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -15,9 +16,14 @@ from xinqiao.bot.metrics import Metrics
 from xinqiao.bot.notify import ConsoleSender, Notifier
 from xinqiao.clock import Clock
 from xinqiao.handlers.catalog import build_catalogue
+from xinqiao.scheduler.policy import load_policy
+from xinqiao.services.network import Network
+from xinqiao.services.timers import Sweeper
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
 from xinqiao.storage.models import InboxMessage
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -32,10 +38,17 @@ class Services:
     notifier: Notifier
     wechat_api: WeChatAPI
     metrics: Metrics
+    network: Network
+    sweeper: Sweeper
 
     async def start(self) -> None:
-        """Open outbound connections."""
+        """Open outbound connections; make sure today's plan timer exists."""
         await self.wechat_api.start()
+        try:
+            async with self.db.session() as s:
+                await self.network.ensure_planned(s, self.clock.now())
+        except Exception:  # the database may be down at start; the sweep loop will retry
+            log.exception("could not plan today's timers at start-up")
 
     async def stop(self) -> None:
         """Close outbound connections and the database pool."""
@@ -46,7 +59,8 @@ class Services:
 def build_services(settings: Settings, clock: Clock, db: Database | None = None) -> Services:
     """Build the object graph from settings."""
     db = db or Database(settings.database_url)
-    flows, menu = build_catalogue()
+    network = Network(load_policy(settings.policy_file))
+    flows, menu = build_catalogue(network=network)
     engine = Engine(settings, clock, flows, menu)
     api = WeChatAPI(db, settings, clock)
     notifier = Notifier(
@@ -65,4 +79,6 @@ def build_services(settings: Settings, clock: Clock, db: Database | None = None)
             raise LookupError(f"no outbox row for template msgid {msgid!r} yet")
 
     processor = InboxProcessor(db, engine, clock, special={TEMPLATE_FINISH: template_finished})
-    return Services(settings, clock, db, engine, processor, notifier, api, Metrics())
+    sweeper = Sweeper(db, clock, network.timer_handlers())
+    return Services(settings, clock, db, engine, processor, notifier, api, Metrics(), network,
+                    sweeper)

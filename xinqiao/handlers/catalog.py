@@ -8,15 +8,23 @@ from xinqiao.handlers.binding import BindingFlow
 from xinqiao.handlers.flow import Flow, FlowRegistry
 from xinqiao.handlers.info import CrisisHelpFlow, ScopeFlow, WhoAmIFlow
 from xinqiao.handlers.menu import Menu, load_menu
+from xinqiao.handlers.network import report_flows
+from xinqiao.handlers.staff import AckFlow, QueueFlow, ResolveFlow
+from xinqiao.services.network import Network
 
 
 def build_catalogue(
-    menu_file: Path | None = None, extra: tuple[Flow, ...] = ()
+    menu_file: Path | None = None,
+    extra: tuple[Flow, ...] = (),
+    network: Network | None = None,
 ) -> tuple[FlowRegistry, Menu]:
     """Register every flow; ``extra`` lets tests and later capabilities add their own."""
     flows = FlowRegistry()
     menu = Menu(load_menu(menu_file), flows)
     builtin: tuple[Flow, ...] = (BindingFlow(menu), WhoAmIFlow(), CrisisHelpFlow(), ScopeFlow())
+    if network is not None:
+        esc = network.escalations
+        builtin += (*report_flows(network), AckFlow(esc), ResolveFlow(esc), QueueFlow(esc))
     for flow in (*builtin, *extra):
         flows.add(flow)
     return flows, menu

@@ -32,11 +32,25 @@ class Option(BaseModel):
 
 
 class Condition(BaseModel):
-    """Ask a field only when an earlier answer has a given value."""
+    """Ask a field only when an earlier answer has a given value (or, ``answered``, any)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     field: str
-    equals: str
+    equals: str | None = None
+    answered: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_test(self) -> Condition:
+        if (self.equals is None) == (self.answered is None):
+            raise ValueError("show_if needs exactly one of 'equals' or 'answered'")
+        return self
+
+    def holds(self, answers: dict[str, Any]) -> bool:
+        """Whether the condition is met by the answers so far."""
+        value = answers.get(self.field)
+        if self.answered is not None:
+            return (value not in (None, "", [])) == self.answered
+        return str(value) == self.equals
 
 
 class FormField(BaseModel):
@@ -103,12 +117,22 @@ class FormSpecError(ValueError):
     """A form file that cannot be used, with the file and the problem named."""
 
 
+OPTION_SETS = Path(__file__).with_name("forms") / "option_sets.toml"
+
+
 def load_form(path: Path) -> FormSpec:
     """Load and validate one form file; errors name the file and the field."""
     try:
         raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+        sets: dict[str, Any] = tomllib.loads(OPTION_SETS.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise FormSpecError(f"{path}: cannot read: {exc}") from exc
+    for i, field in enumerate(raw.get("fields", [])):
+        if isinstance(field, dict) and "options_set" in field:
+            name = field.pop("options_set")
+            if name not in sets:
+                raise FormSpecError(f"{path}: fields.{i}.options_set: unknown set {name!r}")
+            field["options"] = sets[name]
     try:
         return FormSpec.model_validate(raw)
     except ValidationError as exc:
@@ -117,3 +141,8 @@ def load_form(path: Path) -> FormSpec:
             for err in exc.errors()
         )
         raise FormSpecError(f"{path}: {problems}") from exc
+
+
+def packaged_form(form_id: str) -> FormSpec:
+    """One of the forms shipped with xinqiao (handlers/forms/<id>.toml)."""
+    return load_form(Path(__file__).with_name("forms") / f"{form_id}.toml")

@@ -129,9 +129,7 @@ class FormFlow:
 
     @staticmethod
     def _shown(field: FormField, answers: dict[str, Any]) -> bool:
-        if field.show_if is None:
-            return True
-        return str(answers.get(field.show_if.field)) == field.show_if.equals
+        return field.show_if is None or field.show_if.holds(answers)
 
     async def _ask(
         self, ctx: Context, field: FormField, data: dict[str, Any], note: str = ""

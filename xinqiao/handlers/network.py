@@ -1,0 +1,159 @@
+"""The network's reports: weekly check-in, dorm report, urgent report (design.md §3.1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import select
+
+from xinqiao.handlers.flow import Context
+from xinqiao.handlers.form_spec import packaged_form
+from xinqiao.handlers.forms import FormFlow
+from xinqiao.messages import Choice, Reply
+from xinqiao.services.escalation import Subject
+from xinqiao.services.network import Network
+from xinqiao.storage.models import Person, Role, RoleAssignment
+from xinqiao.storage.reports import CheckIn, Report, ReportKind, Severity
+
+CRISIS_FACTOR = "self_harm"  # design.md §2.1: talk of death or self-harm is always crisis
+URGENCY = {"normal": Severity.routine, "soon": Severity.soon, "now": Severity.urgent}
+HOTLINES = ("如果有人正处在危险中，请立即拨打 110 或 120；"
+            "全国心理援助热线 12356 也可以随时求助。")
+_MENU = (Choice("menu", "主菜单"),)
+
+
+def report_flows(network: Network) -> tuple[FormFlow, ...]:
+    """The three report forms wired to their routing."""
+    return (
+        FormFlow(packaged_form("checkin"), lambda ctx, a: _checkin(network, ctx, a)),
+        FormFlow(packaged_form("dorm_report"), lambda ctx, a: _dorm(network, ctx, a)),
+        FormFlow(packaged_form("urgent_report"), lambda ctx, a: _urgent(network, ctx, a)),
+    )
+
+
+async def _subject_person(ctx: Context, picked: dict[str, Any] | None) -> Person | None:
+    if not picked or picked.get("person_id") is None:
+        return None
+    return await ctx.session.get(Person, int(picked["person_id"]))
+
+
+def _clean(factors: list[str] | None) -> list[str]:
+    return [f for f in factors or [] if f != "none"]
+
+
+async def _dorm(network: Network, ctx: Context, answers: dict[str, Any]) -> tuple[Reply, ...]:
+    assert ctx.person is not None
+    now = ctx.clock.now()
+    subject = await _subject_person(ctx, answers.get("subject"))
+    factors = _clean(answers.get("factors"))
+    severity = Severity.crisis if CRISIS_FACTOR in factors else URGENCY[answers["urgency"]]
+    unit = subject or ctx.person  # a roommate not on the roster: the informant's own units
+    report = Report(
+        kind=ReportKind.dorm, reporter_person_id=ctx.person.id,
+        subject_person_id=subject.id if subject else None,
+        subject_name=(answers.get("subject") or {}).get("name"),
+        college_id=unit.college_id, klass_id=unit.klass_id, dorm_id=ctx.person.dorm_id,
+        severity=severity, factors=factors, answers=answers, created_at=now,
+    )
+    ctx.session.add(report)
+    await ctx.session.flush()
+    esc = await network.escalations.open(
+        ctx.session,
+        Subject(key=f"report:{report.id}", kind="dorm", title="宿舍情况反映",
+                college_id=report.college_id, klass_id=report.klass_id, report_id=report.id,
+                person_id=report.subject_person_id),
+        severity, now)
+    text = f"收到，谢谢你的细心。编号 #{esc.id}，老师会尽快跟进。"
+    if severity in (Severity.urgent, Severity.crisis):
+        text += "\n" + HOTLINES
+    return (Reply(text, _MENU),)
+
+
+async def _urgent(network: Network, ctx: Context, answers: dict[str, Any]) -> tuple[Reply, ...]:
+    assert ctx.person is not None
+    now = ctx.clock.now()
+    subject = await _subject_person(ctx, answers.get("who"))
+    severity = Severity.crisis if answers.get("danger") == "yes" else Severity.urgent
+    unit = subject or ctx.person
+    report = Report(
+        kind=ReportKind.urgent, reporter_person_id=ctx.person.id,
+        subject_person_id=subject.id if subject else None,
+        subject_name=(answers.get("who") or {}).get("name"),
+        college_id=unit.college_id, klass_id=unit.klass_id, severity=severity,
+        factors=[CRISIS_FACTOR] if severity is Severity.crisis else [], answers=answers,
+        created_at=now,
+    )
+    ctx.session.add(report)
+    await ctx.session.flush()
+    esc = await network.escalations.open(
+        ctx.session,
+        Subject(key=f"report:{report.id}", kind="urgent", title="紧急情况随时报",
+                college_id=report.college_id, klass_id=report.klass_id, report_id=report.id,
+                person_id=report.subject_person_id),
+        severity, now)
+    return (Reply(f"已上报（#{esc.id}），学院和心理中心已同时收到，会马上联系。\n{HOTLINES}",
+                  _MENU),)
+
+
+async def _committee_class(ctx: Context) -> int | None:
+    assert ctx.person is not None
+    row = (await ctx.session.exec(select(RoleAssignment.klass_id).where(
+        RoleAssignment.person_id == ctx.person.id,
+        RoleAssignment.role == Role.committee.value))).first()
+    return row if row is not None else ctx.person.klass_id
+
+
+async def _checkin(
+    network: Network, ctx: Context, answers: dict[str, Any]
+) -> tuple[Reply, ...]:
+    assert ctx.person is not None
+    now = ctx.clock.now()
+    klass_id = await _committee_class(ctx)
+    if klass_id is None:
+        return (Reply("没有找到你负责的班级，请联系辅导员核对名单。", _MENU),)
+    period = network.checkin_period(now)
+    concerns = [
+        (answers[f"concern_{i}"], _clean(answers.get(f"concern_{i}_factors")),
+         answers.get(f"concern_{i}_tier"))
+        for i in (1, 2, 3) if answers.get(f"concern_{i}")
+    ]
+    nothing = answers.get("status") == "none"
+    crisis = any(CRISIS_FACTOR in f or tier == "crisis" for _, f, tier in concerns)
+    severity = Severity.crisis if crisis else Severity.routine
+    existing = (await ctx.session.exec(select(CheckIn).where(
+        CheckIn.klass_id == klass_id, CheckIn.period == period))).first()
+    report = Report(
+        kind=ReportKind.checkin, reporter_person_id=ctx.person.id,
+        college_id=ctx.person.college_id, klass_id=klass_id, severity=severity,
+        factors=sorted({f for _, fs, _ in concerns for f in fs}), answers=answers,
+        supersedes=existing.report_id if existing else None, created_at=now,
+    )
+    ctx.session.add(report)
+    await ctx.session.flush()
+    assert report.id is not None
+    if existing is None:
+        ctx.session.add(CheckIn(klass_id=klass_id, period=period, report_id=report.id,
+                                nothing_to_report=nothing, submitted_by=ctx.person.id,
+                                submitted_at=now))
+    else:  # a second check-in in one period amends the first; history stays in `supersedes`
+        existing.report_id, existing.nothing_to_report = report.id, nothing
+        existing.submitted_at, existing.versions = now, existing.versions + 1
+        ctx.session.add(existing)
+    await network.escalations.close_subject(
+        ctx.session, f"checkin:{klass_id}:{period.isoformat()}", now, ctx.person.id,
+        "check-in submitted")
+    for n, (picked, factors, tier) in enumerate(concerns, 1):
+        student = await _subject_person(ctx, picked)
+        sev = Severity.crisis if CRISIS_FACTOR in factors or tier == "crisis" else (
+            Severity.routine)
+        await network.escalations.open(
+            ctx.session,
+            Subject(key=f"report:{report.id}:{n}", kind="checkin", title="班级心理晴雨表关注",
+                    college_id=report.college_id, klass_id=klass_id, report_id=report.id,
+                    person_id=student.id if student else None),
+            sev, now)
+    amended = "（已更新本周的晴雨表）" if existing else ""
+    text = f"本周晴雨表已提交{amended}，谢谢你！"
+    if crisis:
+        text += "\n你标记了需要马上处理的情况，学院和心理中心已收到。\n" + HOTLINES
+    return (Reply(text, _MENU),)

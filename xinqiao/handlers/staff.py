@@ -1,0 +1,185 @@
+"""Staff actions on escalations: 待办 (the queue), 收到 (acknowledge), 已处理 (resolve)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from xinqiao.clock import local
+from xinqiao.handlers.flow import Context, Turn
+from xinqiao.messages import Choice, Reply
+from xinqiao.services import audit
+from xinqiao.services.directory import NETWORK_ROLES
+from xinqiao.services.escalation import (
+    LEVEL_LABELS,
+    SEVERITY_LABELS,
+    TITLES,
+    Escalations,
+    open_for_person,
+)
+from xinqiao.storage.models import Person, Role
+from xinqiao.storage.reports import Escalation, EscalationStatus, Report, Severity
+
+_NUMBER = re.compile(r"#?\s*(\d{1,9})")
+_MENU = (Choice("menu", "主菜单"),)
+STATUS_LABELS = {"open": "待确认", "acked": "跟进中", "resolved": "已结案"}
+ANSWER_LABELS = {"observed": "观察到的情况", "where": "地点", "what": "发生了什么",
+                 "study": "学习", "life": "生活", "relationships": "人际", "family": "家庭",
+                 "emotion": "情绪", "present": "在校人数"}
+
+
+def _ask_note(number: int) -> Reply:
+    return Reply(f"请用一句话写下 #{number} 的处理情况：")
+
+
+def _number(text: str) -> int | None:
+    match = _NUMBER.search(text)
+    return int(match.group(1)) if match else None
+
+
+class _StaffFlow:
+    """Shared by the staff flows: who may use them."""
+
+    id = ""
+    title = ""
+    triggers: tuple[str, ...] = ()
+
+    def __init__(self, escalations: Escalations) -> None:
+        self.escalations = escalations
+
+    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+        """Anyone in the network who may receive escalations."""
+        return person is not None and bool(roles & NETWORK_ROLES)
+
+
+class AckFlow(_StaffFlow):
+    """收到 N: acknowledge escalation N (stops its climb)."""
+
+    id = "ack"
+    title = "确认收到"
+    triggers: tuple[str, ...] = ("收到", "确认收到", "ack", "/ack")
+
+    async def start(self, ctx: Context, argument: str) -> Turn:
+        """Acknowledge the numbered item, or the only open one."""
+        assert ctx.person is not None
+        number = _number(argument)
+        if number is None:
+            mine = [e for e in await open_for_person(ctx.session, ctx.person.id or 0)
+                    if e.status == EscalationStatus.open]
+            if len(mine) != 1:
+                return Turn.end(Reply("请带上编号，例如：收到 12。回复“待办”查看。", _MENU))
+            number = mine[0].id or 0
+        _, message = await self.escalations.acknowledge(
+            ctx.session, number, ctx.person, ctx.clock.now())
+        return Turn.end(Reply(message, _MENU))
+
+    async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
+        """Never waits."""
+        return await self.start(ctx, ctx.inbound.text)
+
+
+class ResolveFlow(_StaffFlow):
+    """已处理 N 说明: resolve escalation N with a note (asks for the note if missing)."""
+
+    id = "resolve"
+    title = "结案"
+    triggers: tuple[str, ...] = ("已处理", "结案", "resolve", "/resolve")
+
+    async def start(self, ctx: Context, argument: str) -> Turn:
+        """Resolve at once when the note is given, else ask for it."""
+        number = _number(argument)
+        if number is None:
+            return Turn.end(Reply("请带上编号，例如：已处理 12 已约谈，情绪平稳。", _MENU))
+        note = _NUMBER.sub("", argument, count=1).strip()
+        if not note:
+            return Turn.ask("note", {"id": number}, _ask_note(number))
+        return await self._resolve(ctx, number, note)
+
+    async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
+        """Take the note."""
+        note = ctx.inbound.text.strip()
+        if not note:
+            return Turn.ask("note", data, Reply("请写下处理情况（一句话即可）："))
+        return await self._resolve(ctx, int(data["id"]), note)
+
+    async def _resolve(self, ctx: Context, number: int, note: str) -> Turn:
+        assert ctx.person is not None
+        _, message = await self.escalations.resolve(
+            ctx.session, number, ctx.person, note, ctx.clock.now())
+        return Turn.end(Reply(message, _MENU))
+
+
+class QueueFlow(_StaffFlow):
+    """待办: open items sent to me, oldest first, each to view, acknowledge or resolve."""
+
+    id = "queue"
+    title = "待办"
+    triggers: tuple[str, ...] = ("待办", "/queue")
+
+    async def start(self, ctx: Context, argument: str) -> Turn:
+        """List the queue."""
+        assert ctx.person is not None and ctx.person.id is not None
+        items = await open_for_person(ctx.session, ctx.person.id)
+        if not items:
+            return Turn.end(Reply("目前没有待处理的事项。", _MENU))
+        lines, choices = [f"你有 {len(items)} 项待处理（最早的在前）："], []
+        for esc in items[:8]:
+            lines.append(f"#{esc.id} {TITLES.get(esc.kind, '事项')} · "
+                         f"{SEVERITY_LABELS[Severity(esc.severity)]} · "
+                         f"{STATUS_LABELS[esc.status]} · {local(esc.opened_at):%m-%d %H:%M}")
+            choices.append(Choice(f"view:{esc.id}", f"查看 #{esc.id}"))
+        return Turn.ask("pick", {}, Reply("\n".join(lines), (*choices, *_MENU)))
+
+    async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
+        """Handle a tap: view, acknowledge, resolve; or take a resolution note."""
+        assert ctx.person is not None
+        if step == "note":
+            note = ctx.inbound.text.strip()
+            if not note:
+                return Turn.ask("note", data, _ask_note(int(data["id"])))
+            _, message = await self.escalations.resolve(
+                ctx.session, int(data["id"]), ctx.person, note, ctx.clock.now())
+            return Turn.end(Reply(message, _MENU))
+        choice = ctx.inbound.choice or ""
+        kind, _, raw = choice.partition(":")
+        if not raw.isdigit():
+            return await self.start(ctx, "")
+        number = int(raw)
+        if kind == "view":
+            return await self._view(ctx, number)
+        if kind == "ack":
+            _, message = await self.escalations.acknowledge(
+                ctx.session, number, ctx.person, ctx.clock.now())
+            return Turn.end(Reply(message, _MENU))
+        if kind == "resolve":
+            return Turn.ask("note", {"id": number}, _ask_note(number))
+        return await self.start(ctx, "")
+
+    async def _view(self, ctx: Context, number: int) -> Turn:
+        assert ctx.person is not None and ctx.person.id is not None
+        mine = {e.id: e for e in await open_for_person(ctx.session, ctx.person.id)}
+        esc: Escalation | None = mine.get(number)
+        await audit.record(ctx.session, at=ctx.clock.now(), action="report.read",
+                           actor_person_id=ctx.person.id,
+                           subject_person_id=esc.subject_person_id if esc else None,
+                           allowed=esc is not None, escalation=number)
+        if esc is None:
+            return Turn.end(Reply(f"没有找到你可以查看的 #{number}。", _MENU))
+        where = "、".join(LEVEL_LABELS.get(n, n) for n in esc.chain[esc.level]["notify"])
+        lines = [f"#{esc.id} {TITLES.get(esc.kind, '事项')}",
+                 f"紧急程度：{SEVERITY_LABELS[Severity(esc.severity)]}；当前在：{where}；"
+                 f"状态：{STATUS_LABELS[esc.status]}"]
+        report = await ctx.session.get(Report, esc.report_id) if esc.report_id else None
+        if report is not None:
+            student = (await ctx.session.get(Person, report.subject_person_id)
+                       if report.subject_person_id else None)
+            name = student.name if student else report.subject_name
+            if name:
+                lines.append(f"涉及同学：{name}")
+            lines += [f"{label}：{report.answers[key]}" for key, label in ANSWER_LABELS.items()
+                      if report.answers.get(key) not in (None, "")]
+        choices = []
+        if esc.status == EscalationStatus.open:
+            choices.append(Choice(f"ack:{esc.id}", "收到，我来跟进"))
+        choices.append(Choice(f"resolve:{esc.id}", "已处理，结案"))
+        return Turn.ask("pick", {}, Reply("\n".join(lines), (*choices, *_MENU)))

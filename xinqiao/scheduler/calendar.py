@@ -1,0 +1,185 @@
+"""Working time on the official Chinese calendar: office hours, weekends, holidays and 调休."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+
+import chinese_calendar
+
+from xinqiao.clock import SHANGHAI
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOURS: tuple[tuple[time, time], ...] = (
+    (time(8, 0), time(12, 0)),
+    (time(14, 0), time(18, 0)),
+)
+# A calendar with no workday in a whole year is misconfigured; stop instead of looping forever.
+_MAX_IDLE_DAYS = 366
+_warned_years: set[int] = set()
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?")
+_HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+
+
+def chinese_workday(day: date) -> bool:
+    """True on an official Chinese workday: make-up workdays count, public holidays do not."""
+    try:
+        return bool(chinese_calendar.is_workday(day))
+    except NotImplementedError:
+        # The package only knows the years the State Council has published; outside them the
+        # best guess is Monday to Friday. Say so once per year so an operator upgrades it.
+        if day.year not in _warned_years:
+            _warned_years.add(day.year)
+            log.warning(
+                "chinesecalendar has no data for %d; treating Monday-Friday as workdays "
+                "(upgrade the chinesecalendar package)",
+                day.year,
+            )
+        return day.isoweekday() <= 5
+
+
+def _aware(at: datetime) -> datetime:
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"an aware datetime is required, got naive {at!r}")
+    return at
+
+
+def _span(a: time, b: time) -> timedelta:
+    return datetime.combine(date.min, b) - datetime.combine(date.min, a)
+
+
+class WorkingCalendar:
+    """Office hours (Asia/Shanghai wall time) on workdays; everything else is off."""
+
+    __slots__ = ("_day_total", "_hours", "_workday")
+
+    def __init__(
+        self,
+        hours: Sequence[tuple[time, time]] = DEFAULT_HOURS,
+        workday: Callable[[date], bool] = chinese_workday,
+    ) -> None:
+        spans = tuple(hours)
+        if not spans:
+            raise ValueError("working hours must name at least one period")
+        for i, (a, b) in enumerate(spans):
+            if a.tzinfo is not None or b.tzinfo is not None:
+                raise ValueError("working hours are local wall times without tzinfo")
+            if not a < b:
+                raise ValueError(f"working period {a:%H:%M}-{b:%H:%M} must end after it starts")
+            if i and a < spans[i - 1][1]:
+                raise ValueError(f"working period {a:%H:%M}-{b:%H:%M} overlaps or is out of order")
+        self._hours = spans
+        self._workday = workday
+        self._day_total = sum((_span(a, b) for a, b in spans), timedelta())
+
+    @property
+    def hours(self) -> tuple[tuple[time, time], ...]:
+        """The daily working periods, local wall time, in order."""
+        return self._hours
+
+    @property
+    def day_total(self) -> timedelta:
+        """Working time in one full workday."""
+        return self._day_total
+
+    def is_workday(self, d: date) -> bool:
+        """True when ``d`` is a workday on this calendar."""
+        return self._workday(d)
+
+    def is_working_time(self, at: datetime) -> bool:
+        """True when ``at`` (aware) falls inside a working period of a workday."""
+        loc = _aware(at).astimezone(SHANGHAI)
+        if not self._workday(loc.date()):
+            return False
+        t = loc.time().replace(tzinfo=None)
+        return any(a <= t < b for a, b in self._hours)
+
+    def next_working_start(self, at: datetime) -> datetime:
+        """``at`` itself if it is working time, else the start of the next working period (UTC)."""
+        return self.add_working(at, timedelta())
+
+    def add_working(self, start: datetime, delta: timedelta) -> datetime:
+        """The UTC moment when ``delta`` of working time has elapsed after ``start``."""
+        if delta < timedelta():
+            raise ValueError(f"working time to add must not be negative, got {delta}")
+        loc = _aware(start).astimezone(SHANGHAI).replace(tzinfo=None)
+        day = loc.date()
+        cursor: time | None = loc.time()  # None: from the start of the day
+        remaining = delta
+        idle = 0
+        while True:
+            if self._workday(day):
+                idle = 0
+                if cursor is None and remaining > self._day_total:
+                    # A whole workday fits inside what is left: skip it in one step.
+                    remaining -= self._day_total
+                else:
+                    for a, b in self._hours:
+                        begin = a if cursor is None else max(a, cursor)
+                        if begin >= b:
+                            continue
+                        avail = _span(begin, b)
+                        if remaining <= avail:
+                            end = datetime.combine(day, begin) + remaining
+                            return end.replace(tzinfo=SHANGHAI).astimezone(UTC)
+                        remaining -= avail
+            else:
+                idle += 1
+                if idle > _MAX_IDLE_DAYS:
+                    raise ValueError(f"no workday in the {_MAX_IDLE_DAYS} days before {day}")
+            day += timedelta(days=1)
+            cursor = None
+
+
+def parse_duration(value: object) -> timedelta:
+    """Parse "60m", "8h", "1d" or a combination such as "1h30m"."""
+    if isinstance(value, timedelta):
+        return value
+    m = _DURATION.fullmatch(value.strip()) if isinstance(value, str) else None
+    if not isinstance(value, str) or m is None or not any(m.groups()):
+        raise ValueError(f"{value!r} is not a duration; write e.g. '60m', '8h', '1d' or '1h30m'")
+    days, hours, minutes = (int(g or 0) for g in m.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes)
+
+
+def format_duration(value: timedelta) -> str:
+    """Write a duration as ``parse_duration`` reads it, in hours and whole minutes ("1h30m")."""
+    # Never days: "1d" is refused on a working-hours level, and snapshots must read back.
+    hours, minutes = divmod(int(value.total_seconds() // 60), 60)
+    text = f"{hours}h" if hours else ""
+    return text + (f"{minutes}m" if minutes or not text else "")
+
+
+def parse_hhmm(value: object) -> time:
+    """Parse a local wall time written "HH:MM"."""
+    if isinstance(value, time) and value.tzinfo is None:
+        return value
+    m = _HHMM.fullmatch(value.strip()) if isinstance(value, str) else None
+    if m is None:
+        raise ValueError(f"{value!r} is not a local time; write HH:MM, e.g. '17:00'")
+    return time(int(m[1]), int(m[2]))
+
+
+def parse_hours(value: object) -> tuple[time, time]:
+    """Parse a local working period written "HH:MM-HH:MM"."""
+    if isinstance(value, str) and value.count("-") == 1:
+        a, b = (parse_hhmm(part) for part in value.split("-"))
+        if a < b:
+            return a, b
+        raise ValueError(f"{value!r}: the range must end after it starts")
+    raise ValueError(f"{value!r} is not a time range; write 'HH:MM-HH:MM', e.g. '08:00-12:00'")
+
+
+def parse_date(value: object) -> date:
+    """Parse a date written "YYYY-MM-DD" (a TOML date is taken as is)."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    try:
+        if isinstance(value, str):
+            return date.fromisoformat(value.strip())
+    except ValueError:
+        pass
+    raise ValueError(f"{value!r} is not a date; write YYYY-MM-DD")

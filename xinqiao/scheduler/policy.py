@@ -1,0 +1,314 @@
+"""The escalation and check-in policy: a packaged TOML default with a centre's file merged over."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from functools import cached_property
+from importlib import resources
+from itertools import pairwise
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from xinqiao.clock import SHANGHAI
+from xinqiao.scheduler.calendar import (
+    WorkingCalendar,
+    format_duration,
+    parse_date,
+    parse_duration,
+    parse_hhmm,
+    parse_hours,
+)
+from xinqiao.storage.reports import Severity as Severity  # re-exported: chains are per severity
+
+DEFAULT_SOURCE = "xinqiao/data/policy.toml (packaged default)"
+# PagerDuty allows at most 9 repeats of a policy, Grafana OnCall 5 (shared/anchors.md §1.6).
+MAX_REPEATS = 9
+_T = TypeVar("_T")
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be used; the message names the file and each bad field."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
+        self.source = source
+        self.fields = tuple(where for where, _ in problems)
+        super().__init__(f"{source}: " + "; ".join(f"{w}: {m}" for w, m in problems))
+
+
+class Recipient(StrEnum):
+    """Who a level notifies, in climbing order."""
+
+    class_advisor = "class_advisor"
+    college = "college"
+    centre = "centre"
+    centre_lead = "centre_lead"
+
+
+Duration = Annotated[
+    timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
+]
+ClockTime = Annotated[
+    time, BeforeValidator(parse_hhmm), PlainSerializer(lambda t: f"{t:%H:%M}", return_type=str)
+]
+Hours = Annotated[
+    tuple[time, time],
+    BeforeValidator(parse_hours),
+    PlainSerializer(lambda r: f"{r[0]:%H:%M}-{r[1]:%H:%M}", return_type=str),
+]
+Day = Annotated[date, BeforeValidator(parse_date)]
+Weekday = Annotated[int, Field(strict=True, ge=1, le=7)]
+
+
+def _distinct(value: tuple[_T, ...]) -> tuple[_T, ...]:
+    if len(set(value)) != len(value):
+        raise ValueError("an entry is repeated")
+    return value
+
+
+Weekdays = Annotated[tuple[Weekday, ...], Field(min_length=1), AfterValidator(_distinct)]
+Recipients = Annotated[tuple[Recipient, ...], Field(min_length=1), AfterValidator(_distinct)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Level(_Model):
+    """One step of a chain: whom to notify and how long they have to acknowledge."""
+
+    notify: Recipients
+    working_hours: bool = False
+    ack_within: Duration
+
+    @field_validator("ack_within", mode="before")
+    @classmethod
+    def _no_working_days(cls, value: object, info: ValidationInfo) -> object:
+        # "1d" of working time would mean 24 working hours, i.e. three office days: a trap.
+        if info.data.get("working_hours") and isinstance(value, str) and "d" in value:
+            raise ValueError(f"{value!r}: with working_hours = true, write working hours ('8h')")
+        return value
+
+    @field_validator("ack_within")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta():
+            raise ValueError("must be longer than zero")
+        return value
+
+
+class Chain(_Model):
+    """The chain for one severity and how often its last level is re-notified."""
+
+    levels: tuple[Level, ...] = Field(min_length=1)
+    repeat_last: int = Field(default=3, ge=0, le=MAX_REPEATS)
+
+
+class Severities(_Model):
+    """One escalation chain per severity."""
+
+    routine: Chain
+    soon: Chain
+    urgent: Chain
+    crisis: Chain
+
+
+class KeyPeriod(_Model):
+    """A window of raised vigilance (design §2.2) in which check-ins fall due more often."""
+
+    name: str = Field(min_length=1)
+    start: Day
+    end: Day
+    due_weekdays: Weekdays
+
+    @model_validator(mode="after")
+    def _ordered(self) -> KeyPeriod:
+        if self.end < self.start:
+            raise ValueError(f"key period {self.name!r} ends ({self.end}) before it starts")
+        return self
+
+    def contains(self, on: date) -> bool:
+        """True when ``on`` is inside the period, both ends included."""
+        return self.start <= on <= self.end
+
+
+class CheckinPolicy(_Model):
+    """When weekly class check-ins fall due and when a missing one climbs (clock time)."""
+
+    due_weekdays: Weekdays
+    due_time: ClockTime
+    remind_committee_after: Duration
+    escalate_advisor_after: Duration
+    escalate_college_after: Duration
+    key_periods: tuple[KeyPeriod, ...] = ()
+
+    @field_validator("key_periods")
+    @classmethod
+    def _no_overlap(cls, value: tuple[KeyPeriod, ...]) -> tuple[KeyPeriod, ...]:
+        ordered = tuple(sorted(value, key=lambda p: p.start))
+        for prev, cur in pairwise(ordered):
+            if cur.start <= prev.end:
+                raise ValueError(
+                    f"key periods {prev.name!r} ({prev.start}..{prev.end}) and "
+                    f"{cur.name!r} ({cur.start}..{cur.end}) overlap"
+                )
+        return ordered
+
+    @model_validator(mode="after")
+    def _steps_in_order(self) -> CheckinPolicy:
+        steps = (
+            self.remind_committee_after,
+            self.escalate_advisor_after,
+            self.escalate_college_after,
+        )
+        if list(steps) != sorted(steps):
+            committee, advisor, college = (format_duration(d) for d in steps)
+            raise ValueError(
+                f"steps out of order: need remind_committee_after ({committee}) <= "
+                f"escalate_advisor_after ({advisor}) <= escalate_college_after ({college})"
+            )
+        return self
+
+
+class Policy(_Model):
+    """The whole policy: working hours, escalation chains and the check-in cadence."""
+
+    working_hours: tuple[Hours, ...]
+    severity: Severities
+    checkin: CheckinPolicy
+
+    @field_validator("working_hours")
+    @classmethod
+    def _valid_hours(cls, value: tuple[tuple[time, time], ...]) -> tuple[tuple[time, time], ...]:
+        WorkingCalendar(value)  # raises ValueError on empty, out-of-order or overlapping ranges
+        return value
+
+    @cached_property
+    def _calendar(self) -> WorkingCalendar:
+        return WorkingCalendar(self.working_hours)
+
+    def calendar(self) -> WorkingCalendar:
+        """The working calendar: these hours on official Chinese workdays."""
+        return self._calendar
+
+    def _chain(self, severity: Severity | str) -> Chain:
+        chain: Chain = getattr(self.severity, Severity(severity).value)
+        return chain
+
+    def chain(self, severity: Severity | str) -> tuple[Level, ...]:
+        """The ordered levels for a severity."""
+        return self._chain(severity).levels
+
+    def repeat_last(self, severity: Severity | str) -> int:
+        """How often the last level is re-notified at its deadline before the item is flagged."""
+        return self._chain(severity).repeat_last
+
+    def deadline(self, level: Level, start: datetime) -> datetime:
+        """When ``level`` must have acknowledged if it was notified at ``start`` (aware; UTC)."""
+        if start.tzinfo is None:
+            raise ValueError(f"an aware datetime is required, got naive {start!r}")
+        if level.working_hours:
+            return self._calendar.add_working(start, level.ack_within)
+        return start.astimezone(UTC) + level.ack_within
+
+    def key_period(self, on: date) -> KeyPeriod | None:
+        """The key period ``on`` falls in, if any."""
+        return next((p for p in self.checkin.key_periods if p.contains(on)), None)
+
+    def is_checkin_due(self, on: date) -> bool:
+        """True when a weekly check-in falls due on ``on`` (tightened inside key periods)."""
+        period = self.key_period(on)
+        weekdays = period.due_weekdays if period else self.checkin.due_weekdays
+        return on.isoweekday() in weekdays
+
+    def checkin_due_dates(self, week_start: date) -> list[date]:
+        """The check-in due dates of the ISO week containing ``week_start``."""
+        monday = week_start - timedelta(days=week_start.isoweekday() - 1)
+        days = (monday + timedelta(days=i) for i in range(7))
+        return [d for d in days if self.is_checkin_due(d)]
+
+    def checkin_period(self, on: date) -> date:
+        """The due date a check-in submitted on ``on`` counts for: the next on or after it."""
+        last = max((p.end for p in self.checkin.key_periods), default=on)
+        # Past the last key period the weekly cadence guarantees a due date within 7 days.
+        for i in range(max((last - on).days, 0) + 8):
+            if self.is_checkin_due(day := on + timedelta(days=i)):
+                return day
+        raise AssertionError("unreachable: every cadence has at least one weekday")
+
+    def checkin_due_at(self, due: date) -> datetime:
+        """The moment (UTC) a check-in due on ``due`` is due: ``due_time`` local that day."""
+        return datetime.combine(due, self.checkin.due_time, SHANGHAI).astimezone(UTC)
+
+
+def _read(text: str, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(source, [("file", f"not valid TOML: {exc}")]) from exc
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Tables merge key by key; anything else (arrays included) in ``over`` replaces ``base``."""
+    out = dict(base)
+    for key, value in over.items():
+        old = out.get(key)
+        both_tables = isinstance(old, dict) and isinstance(value, dict)
+        out[key] = _merge(old, value) if both_tables else value  # type: ignore[arg-type]
+    return out
+
+
+_PLAIN = {"too_short": "must not be empty", "extra_forbidden": "unknown setting"}
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or "policy"
+
+
+def load_policy(path: Path | None = None) -> Policy:
+    """The packaged default policy, with ``path`` (a centre's TOML) deep-merged over it."""
+    default = resources.files("xinqiao.data").joinpath("policy.toml").read_text(encoding="utf-8")
+    raw, source = _read(default, DEFAULT_SOURCE), DEFAULT_SOURCE
+    if path is not None:
+        source = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PolicyError(source, [("file", f"cannot read: {exc}")]) from exc
+        raw = _merge(raw, _read(text, source))
+    try:
+        return Policy.model_validate(raw)
+    except ValidationError as exc:
+        raise PolicyError(source, _problems(exc)) from exc
+
+
+def _problems(exc: ValidationError) -> list[tuple[str, str]]:
+    errors = exc.errors()
+    problems = []
+    for err in errors:
+        loc, kind = err["loc"], err["type"]
+        # A list whose item failed is also reported "too short"; the item's error says it all.
+        if kind == "too_short" and any(e["loc"][: len(loc)] == loc != e["loc"] for e in errors):
+            continue
+        msg = _PLAIN.get(kind) or err["msg"].removeprefix("Value error, ")
+        if isinstance(err.get("input"), str | int | float) and kind != "value_error":
+            msg += f" (got {err['input']!r})"
+        problems.append((_where(loc), msg))
+    return problems

@@ -1,0 +1,108 @@
+"""The network's moving parts bound to the policy: chains, check-in cadence, timer handlers."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from xinqiao.clock import SHANGHAI, local
+from xinqiao.scheduler.policy import Policy
+from xinqiao.services.escalation import DEADLINE, Escalations, Subject
+from xinqiao.services.timers import TimerHandler, schedule
+from xinqiao.storage.models import Klass
+from xinqiao.storage.reports import CheckIn, Severity, Timer
+
+log = logging.getLogger(__name__)
+PLAN = "plan.daily"
+CHECKIN_DUE = "checkin.due"
+PLAN_AT = time(0, 5)  # local time the daily plan runs
+
+
+def snapshot(policy: Policy, severity: Severity) -> list[dict[str, Any]]:
+    """The policy's chain for a severity, as stored on a new escalation."""
+    return [
+        {"notify": [r.value for r in level.notify],
+         "ack_within_s": level.ack_within.total_seconds(),
+         "working_hours": level.working_hours}
+        for level in policy.chain(severity)
+    ]
+
+
+def checkin_chain(policy: Policy) -> list[dict[str, Any]]:
+    """A missing check-in climbs committee → class advisor → college (clock time)."""
+    c = policy.checkin
+    return [
+        {"notify": ["committee"], "working_hours": False,
+         "ack_within_s": (c.escalate_advisor_after - c.remind_committee_after).total_seconds()},
+        {"notify": ["class_advisor"], "working_hours": False,
+         "ack_within_s": (c.escalate_college_after - c.escalate_advisor_after).total_seconds()},
+        # The college is the last stop: it sees the class as missing until it is submitted.
+        {"notify": ["college"], "working_hours": False, "ack_within_s": 86400.0},
+    ]
+
+
+class Network:
+    """Escalations under a policy, plus the check-in planner's timer handlers."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.escalations = Escalations(
+            chain_for=lambda sev: snapshot(policy, sev),
+            calendar=policy.calendar(),
+            repeat_last=policy.repeat_last,
+        )
+
+    def checkin_period(self, now: datetime) -> date:
+        """The due date a check-in submitted now counts for."""
+        return self.policy.checkin_period(local(now).date())
+
+    def timer_handlers(self) -> dict[str, TimerHandler]:
+        """Handlers for the sweeper, by timer kind."""
+        return {
+            DEADLINE: self.escalations.on_deadline,
+            PLAN: self._plan_day,
+            CHECKIN_DUE: self._checkin_due,
+        }
+
+    async def ensure_planned(self, s: AsyncSession, now: datetime) -> None:
+        """Make sure today's daily plan exists (idempotent; call at start-up)."""
+        today = local(now).date()
+        await schedule(s, kind=PLAN, ref=today.isoformat(), due_at=_at(today, PLAN_AT),
+                       now=now)
+
+    async def _plan_day(self, s: AsyncSession, timer: Timer) -> None:
+        day = date.fromisoformat(timer.ref)
+        now = timer.due_at
+        # Nothing falls due on a public holiday: students are away and so are their advisors.
+        if self.policy.is_checkin_due(day) and self.policy.calendar().is_workday(day):
+            due = self.policy.checkin_due_at(day) + self.policy.checkin.remind_committee_after
+            for klass_id in (await s.exec(select(Klass.id))).all():
+                await schedule(s, kind=CHECKIN_DUE, ref=f"{klass_id}:{day.isoformat()}",
+                               due_at=due, now=now)
+        tomorrow = day + timedelta(days=1)
+        await schedule(s, kind=PLAN, ref=tomorrow.isoformat(), due_at=_at(tomorrow, PLAN_AT),
+                       now=now)
+
+    async def _checkin_due(self, s: AsyncSession, timer: Timer) -> None:
+        klass_id_text, day_text = timer.ref.split(":", 1)
+        klass_id, period = int(klass_id_text), date.fromisoformat(day_text)
+        done = (await s.exec(select(CheckIn.id).where(
+            CheckIn.klass_id == klass_id, CheckIn.period == period))).first()
+        if done is not None:
+            return
+        klass = await s.get(Klass, klass_id)
+        if klass is None:
+            return
+        subject = Subject(key=f"checkin:{klass_id}:{period.isoformat()}",
+                          kind="checkin_missing", title=f"班级心理晴雨表未提交（{period:%m-%d}）",
+                          college_id=klass.college_id, klass_id=klass_id)
+        await self.escalations.open(s, subject, Severity.routine, timer.due_at,
+                                    chain=checkin_chain(self.policy))
+
+
+def _at(day: date, at: time) -> datetime:
+    return datetime.combine(day, at, SHANGHAI)

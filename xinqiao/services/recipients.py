@@ -1,0 +1,61 @@
+"""Who receives what: the people at an escalation level, and the channel to reach each."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from xinqiao.storage.models import ChannelIdentity, Person, Role, RoleAssignment
+
+# Level names of the policy and the roles (and unit) each one reaches.
+LEVEL_ROLES: dict[str, tuple[tuple[Role, ...], str | None]] = {
+    "committee": ((Role.committee,), "klass"),
+    "class_advisor": ((Role.class_advisor,), "klass"),
+    "college": ((Role.college_lead, Role.college_counsellor), "college"),
+    # With no duty rota configured every centre_staff member is on duty.
+    "centre": ((Role.centre_staff,), None),
+    "centre_lead": ((Role.centre_lead,), None),
+}
+
+
+async def level_recipients(
+    s: AsyncSession, levels: Iterable[str], college_id: int | None, klass_id: int | None
+) -> list[int]:
+    """Active people holding the roles of these levels for the given unit."""
+    found: set[int] = set()
+    for level in levels:
+        roles, unit = LEVEL_ROLES[level]
+        query = (
+            select(RoleAssignment.person_id)
+            .join(Person, col(Person.id) == RoleAssignment.person_id)
+            .where(col(RoleAssignment.role).in_([r.value for r in roles]),
+                   col(Person.active).is_(True))
+        )
+        if unit == "klass":
+            if klass_id is None:
+                continue
+            query = query.where(RoleAssignment.klass_id == klass_id)
+        elif unit == "college":
+            if college_id is None:
+                continue
+            query = query.where(RoleAssignment.college_id == college_id)
+        found.update((await s.exec(query)).all())
+    return sorted(found)
+
+
+async def best_identity(s: AsyncSession, person_id: int) -> ChannelIdentity | None:
+    """The chat account to push to: preferred, then most recently used; console last."""
+    rows = await s.exec(
+        select(ChannelIdentity)
+        .where(ChannelIdentity.person_id == person_id, col(ChannelIdentity.reachable).is_(True))
+        .order_by(
+            col(ChannelIdentity.preferred).desc(),
+            (col(ChannelIdentity.channel) == "console").asc(),
+            col(ChannelIdentity.last_inbound_at).desc().nulls_last(),
+            col(ChannelIdentity.id),
+        )
+        .limit(1)
+    )
+    return rows.first()
