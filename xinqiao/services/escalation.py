@@ -283,12 +283,11 @@ def _level_label(entry: dict[str, Any]) -> str:
 
 async def open_for_person(s: AsyncSession, person_id: int) -> list[Escalation]:
     """Escalations still open or acknowledged where this person is a recipient, oldest first."""
+    mine = select(EscalationRecipient.escalation_id).where(
+        EscalationRecipient.person_id == person_id)
     rows = await s.exec(
         select(Escalation)
-        .join(EscalationRecipient, col(EscalationRecipient.escalation_id) == Escalation.id)
-        .where(EscalationRecipient.person_id == person_id,
-               Escalation.status != EscalationStatus.resolved)
-        .distinct()
+        .where(col(Escalation.id).in_(mine), Escalation.status != EscalationStatus.resolved)
         .order_by(col(Escalation.opened_at), col(Escalation.id))
     )
     return list(rows)
