@@ -40,6 +40,14 @@ def test_demo_then_chat_as_a_student(env: dict[str, str], tmp_path: Path) -> Non
     assert "请选择你需要的服务" in chat.stdout  # the menu first
     assert "学号/工号：S2023001" in chat.stdout
     assert "12356" in chat.stdout
+    out = tmp_path / "monthly.xlsx"
+    monthly = run(env, "report", "monthly", "--college", "信息工程学院", "--month", "2026-09",
+                  "--out", str(out))
+    assert monthly.returncode == 0, monthly.stderr
+    assert out.stat().st_size > 0
+    nobody = run(env, "report", "monthly", "--college", "不存在学院", "--month", "2026-09",
+                 "--out", str(out))
+    assert nobody.returncode != 0 and "no college named" in nobody.stderr
     released = run(env, "roster", "unbind", "S2023001")
     assert released.returncode == 0 and "1 account(s) released" in released.stdout
     unknown = run(env, "chat", "--as", "NOBODY")

@@ -80,10 +80,13 @@ def serve(host: str | None, port: int | None) -> None:
         asyncio.run(prepare())
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from exc
-    web.run_app(
-        build_app(settings), host=host or settings.host, port=port or settings.port,
-        access_log=None,
-    )
+    from xinqiao.scheduler.policy import PolicyError
+
+    try:
+        app = build_app(settings)
+    except PolicyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    web.run_app(app, host=host or settings.host, port=port or settings.port, access_log=None)
 
 
 @main.command()
@@ -206,6 +209,41 @@ def demo() -> None:
     report = _with_db(lambda db: load_demo(db, SystemClock().now()), migrate=True)
     click.echo(f"demo school loaded: {report.created} created, {report.updated} updated")
     click.echo("try: xinqiao chat --as S2023001   (a student)")
+
+
+@main.group()
+def report() -> None:
+    """Reports for the colleges and the centre."""
+
+
+@report.command("monthly")
+@click.option("--college", required=True, help="The college's name as on the roster.")
+@click.option("--month", required=True, help="YYYY-MM")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The .xlsx file to write.")
+def report_monthly(college: str, month: str, out: Path) -> None:
+    """Export a college's monthly report (the confirmed one if it has been confirmed)."""
+    from datetime import date
+
+    from xinqiao.scheduler.policy import PolicyError, load_policy
+    from xinqiao.services.monthly import export_monthly
+    from xinqiao.services.network import Network
+
+    try:
+        first = date.fromisoformat(month + "-01")
+    except ValueError:
+        raise click.ClickException(f"--month must look like 2026-09, not {month!r}") from None
+    try:
+        network = Network(load_policy(_settings().policy_file))
+    except PolicyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        path = _with_db(lambda db: export_monthly(
+            db, college, first, network.month_periods(first), out, SystemClock().now()),
+            migrate=True)
+    except LookupError:
+        raise click.ClickException(f"no college named {college!r}") from None
+    click.echo(f"monthly report written to {path}")
 
 
 @main.group()

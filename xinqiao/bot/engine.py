@@ -208,7 +208,7 @@ def _resolve_choice(inbound: Inbound, offered: list[list[str]]) -> Inbound:
     if inbound.choice is not None or not offered:
         return inbound
     text = inbound.text.strip().translate(_FULLWIDTH)
-    if text.isdigit() and 1 <= int(text) <= len(offered):
+    if text.isdecimal() and 1 <= int(text) <= len(offered):
         return inbound.with_choice(offered[int(text) - 1][0])
     for key, label in offered:
         if text == label:

@@ -9,6 +9,7 @@ from xinqiao.handlers.flow import Flow, FlowRegistry
 from xinqiao.handlers.info import CrisisHelpFlow, ScopeFlow, WhoAmIFlow
 from xinqiao.handlers.menu import Menu, load_menu
 from xinqiao.handlers.network import report_flows
+from xinqiao.handlers.reports_view import CompletionFlow, MonthlyConfirmFlow
 from xinqiao.handlers.staff import AckFlow, QueueFlow, ResolveFlow
 from xinqiao.services.network import Network
 
@@ -24,7 +25,8 @@ def build_catalogue(
     builtin: tuple[Flow, ...] = (BindingFlow(menu), WhoAmIFlow(), CrisisHelpFlow(), ScopeFlow())
     if network is not None:
         esc = network.escalations
-        builtin += (*report_flows(network), AckFlow(esc), ResolveFlow(esc), QueueFlow(esc))
+        builtin += (*report_flows(network), AckFlow(esc), ResolveFlow(esc), QueueFlow(esc),
+                    CompletionFlow(network.week_periods), MonthlyConfirmFlow())
     for flow in (*builtin, *extra):
         flows.add(flow)
     return flows, menu

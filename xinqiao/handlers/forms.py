@@ -193,7 +193,7 @@ class FormFlow:
             return [self._match_option(field, choice, "")]
         picked: list[str] = []
         for token in filter(None, _SPLIT.split(text.translate(_FULLWIDTH))):
-            if token.isdigit() and 1 <= int(token) <= len(field.options):
+            if token.isdecimal() and 1 <= int(token) <= len(field.options):
                 value = field.options[int(token) - 1].value
             else:
                 value = self._match_option(field, None, token)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from xinqiao.handlers.flow import Context
 from xinqiao.handlers.form_spec import packaged_form
@@ -13,7 +14,14 @@ from xinqiao.messages import Choice, Reply
 from xinqiao.services.escalation import Subject
 from xinqiao.services.network import Network
 from xinqiao.storage.models import Person, Role, RoleAssignment
-from xinqiao.storage.reports import CheckIn, Report, ReportKind, Severity
+from xinqiao.storage.reports import (
+    CheckIn,
+    Escalation,
+    EscalationStatus,
+    Report,
+    ReportKind,
+    Severity,
+)
 
 CRISIS_FACTOR = "self_harm"  # design.md §2.1: talk of death or self-harm is always crisis
 URGENCY = {"normal": Severity.routine, "soon": Severity.soon, "now": Severity.urgent}
@@ -103,6 +111,19 @@ async def _committee_class(ctx: Context) -> int | None:
     return row if row is not None else ctx.person.klass_id
 
 
+async def _period_for(network: Network, ctx: Context, klass_id: int) -> date:
+    """A late check-in counts for the oldest period still missing; else the coming one."""
+    prefix = f"checkin:{klass_id}:"
+    missing = (await ctx.session.exec(
+        select(Escalation.subject)
+        .where(col(Escalation.subject).startswith(prefix),
+               Escalation.status != EscalationStatus.resolved)
+        .order_by(col(Escalation.subject)))).first()
+    if missing is not None:
+        return date.fromisoformat(missing[len(prefix):])
+    return network.checkin_period(ctx.clock.now())
+
+
 async def _checkin(
     network: Network, ctx: Context, answers: dict[str, Any]
 ) -> tuple[Reply, ...]:
@@ -111,7 +132,7 @@ async def _checkin(
     klass_id = await _committee_class(ctx)
     if klass_id is None:
         return (Reply("没有找到你负责的班级，请联系辅导员核对名单。", _MENU),)
-    period = network.checkin_period(now)
+    period = await _period_for(network, ctx, klass_id)
     concerns = [
         (answers[f"concern_{i}"], _clean(answers.get(f"concern_{i}_factors")),
          answers.get(f"concern_{i}_tier"))

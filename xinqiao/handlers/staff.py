@@ -142,7 +142,7 @@ class QueueFlow(_StaffFlow):
             return Turn.end(Reply(message, _MENU))
         choice = ctx.inbound.choice or ""
         kind, _, raw = choice.partition(":")
-        if not raw.isdigit():
+        if not raw.isdecimal():
             return await self.start(ctx, "")
         number = int(raw)
         if kind == "view":

@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from xinqiao.clock import SHANGHAI, local
 from xinqiao.scheduler.policy import Policy
 from xinqiao.services.escalation import DEADLINE, Escalations, Subject
+from xinqiao.services.monthly import generate_monthly
 from xinqiao.services.timers import TimerHandler, schedule
 from xinqiao.storage.models import Klass
 from xinqiao.storage.reports import CheckIn, Severity, Timer
@@ -19,7 +20,9 @@ from xinqiao.storage.reports import CheckIn, Severity, Timer
 log = logging.getLogger(__name__)
 PLAN = "plan.daily"
 CHECKIN_DUE = "checkin.due"
+MONTHLY = "monthly.generate"
 PLAN_AT = time(0, 5)  # local time the daily plan runs
+MONTHLY_AT = time(9, 0)  # local time the monthly reports are generated
 
 
 def snapshot(policy: Policy, severity: Severity) -> list[dict[str, Any]]:
@@ -60,12 +63,35 @@ class Network:
         """The due date a check-in submitted now counts for."""
         return self.policy.checkin_period(local(now).date())
 
+    def is_due(self, day: date) -> bool:
+        """A check-in falls due this day (never on a public holiday)."""
+        return self.policy.is_checkin_due(day) and self.policy.calendar().is_workday(day)
+
+    def periods_between(self, first: date, last: date) -> list[date]:
+        """Every check-in due date from ``first`` to ``last``, both included."""
+        days = (first + timedelta(days=i) for i in range((last - first).days + 1))
+        return [d for d in days if self.is_due(d)]
+
+    def week_periods(self, now: datetime) -> list[date]:
+        """This week's due dates so far, up to the one a check-in made now counts for."""
+        today = local(now).date()
+        monday = today - timedelta(days=today.isoweekday() - 1)
+        upto = max(self.checkin_period(now), today)
+        return self.periods_between(monday, min(upto, monday + timedelta(days=6)))
+
+    def month_periods(self, month: date) -> list[date]:
+        """The due dates of a calendar month."""
+        first = month.replace(day=1)
+        nxt = (first + timedelta(days=32)).replace(day=1)
+        return self.periods_between(first, nxt - timedelta(days=1))
+
     def timer_handlers(self) -> dict[str, TimerHandler]:
         """Handlers for the sweeper, by timer kind."""
         return {
             DEADLINE: self.escalations.on_deadline,
             PLAN: self._plan_day,
             CHECKIN_DUE: self._checkin_due,
+            MONTHLY: self._monthly,
         }
 
     async def ensure_planned(self, s: AsyncSession, now: datetime) -> None:
@@ -78,14 +104,29 @@ class Network:
         day = date.fromisoformat(timer.ref)
         now = timer.due_at
         # Nothing falls due on a public holiday: students are away and so are their advisors.
-        if self.policy.is_checkin_due(day) and self.policy.calendar().is_workday(day):
+        if self.is_due(day):
             due = self.policy.checkin_due_at(day) + self.policy.checkin.remind_committee_after
             for klass_id in (await s.exec(select(Klass.id))).all():
                 await schedule(s, kind=CHECKIN_DUE, ref=f"{klass_id}:{day.isoformat()}",
                                due_at=due, now=now)
+        if self._first_workday_of_month(day):  # last month's 月报 for the colleges to confirm
+            last_month = (day.replace(day=1) - timedelta(days=1)).replace(day=1)
+            await schedule(s, kind=MONTHLY, ref=last_month.isoformat()[:7],
+                           due_at=_at(day, MONTHLY_AT), now=now)
         tomorrow = day + timedelta(days=1)
         await schedule(s, kind=PLAN, ref=tomorrow.isoformat(), due_at=_at(tomorrow, PLAN_AT),
                        now=now)
+
+    def _first_workday_of_month(self, day: date) -> bool:
+        calendar = self.policy.calendar()
+        if not calendar.is_workday(day):
+            return False
+        return not any(calendar.is_workday(day.replace(day=d)) for d in range(1, day.day))
+
+    async def _monthly(self, s: AsyncSession, timer: Timer) -> None:
+        month = date.fromisoformat(timer.ref + "-01")
+        count = await generate_monthly(s, month, self.month_periods(month), timer.due_at)
+        log.info("monthly reports for %s generated for %s colleges", timer.ref, count)
 
     async def _checkin_due(self, s: AsyncSession, timer: Timer) -> None:
         klass_id_text, day_text = timer.ref.split(":", 1)

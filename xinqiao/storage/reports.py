@@ -82,7 +82,10 @@ class Escalation(SQLModel, table=True):
     __table_args__ = (Index("ix_escalation_open", "status", "opened_at"),)
     id: int | None = Field(default=None, primary_key=True)
     report_id: int | None = Field(default=None, foreign_key="report.id", index=True)
-    subject: str = Field(sa_column=Column(String(64), nullable=False))
+    # What needs a human: "report:<id>" or "checkin:<klass id>:<period>"; one open per subject.
+    subject: str = Field(sa_column=Column(String(64), nullable=False, index=True))
+    kind: str = Field(sa_column=Column(String(32), nullable=False))
+    subject_person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
     college_id: int | None = Field(default=None, foreign_key="college.id", index=True)
     klass_id: int | None = Field(default=None, foreign_key="klass.id", index=True)
     severity: Severity = Field(sa_column=Column(String(16), nullable=False))
@@ -100,6 +103,18 @@ class Escalation(SQLModel, table=True):
     resolved_at: datetime | None = utc_column(nullable=True)
     resolved_by: int | None = Field(default=None, foreign_key="person.id")
     resolution: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class EscalationRecipient(SQLModel, table=True):
+    """Someone an escalation was sent to, at which level: who may see and acknowledge it."""
+
+    __tablename__ = "escalation_recipient"
+    __table_args__ = (UniqueConstraint("escalation_id", "person_id", "level"),)
+    id: int | None = Field(default=None, primary_key=True)
+    escalation_id: int = Field(foreign_key="escalation.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    level: int = 0
+    notified_at: datetime = utc_column()
 
 
 class EscalationStep(SQLModel, table=True):
@@ -130,6 +145,8 @@ class Timer(SQLModel, table=True):
     due_at: datetime = utc_column()
     fired_at: datetime | None = utc_column(nullable=True)
     created_at: datetime = utc_column()
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class MonthlyReport(SQLModel, table=True):

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-23 16:10:57.038430
+Create Date: 2026-11-23 16:11:56.884481
 """
 
 from collections.abc import Sequence
@@ -29,6 +29,8 @@ def upgrade() -> None:
     sa.Column('due_at', xinqiao.storage.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('fired_at', xinqiao.storage.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', xinqiao.storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('last_error', sa.Text(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('kind', 'ref', 'token')
     )
@@ -105,6 +107,8 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('report_id', sa.Integer(), nullable=True),
     sa.Column('subject', sa.String(length=64), nullable=False),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('subject_person_id', sa.Integer(), nullable=True),
     sa.Column('college_id', sa.Integer(), nullable=True),
     sa.Column('klass_id', sa.Integer(), nullable=True),
     sa.Column('severity', sa.String(length=16), nullable=False),
@@ -125,6 +129,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['klass_id'], ['klass.id'], ),
     sa.ForeignKeyConstraint(['report_id'], ['report.id'], ),
     sa.ForeignKeyConstraint(['resolved_by'], ['person.id'], ),
+    sa.ForeignKeyConstraint(['subject_person_id'], ['person.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('escalation', schema=None) as batch_op:
@@ -132,6 +137,23 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_escalation_klass_id'), ['klass_id'], unique=False)
         batch_op.create_index('ix_escalation_open', ['status', 'opened_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_escalation_report_id'), ['report_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_escalation_subject'), ['subject'], unique=False)
+        batch_op.create_index(batch_op.f('ix_escalation_subject_person_id'), ['subject_person_id'], unique=False)
+
+    op.create_table('escalation_recipient',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('escalation_id', sa.Integer(), nullable=False),
+    sa.Column('person_id', sa.Integer(), nullable=False),
+    sa.Column('level', sa.Integer(), nullable=False),
+    sa.Column('notified_at', xinqiao.storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['escalation_id'], ['escalation.id'], ),
+    sa.ForeignKeyConstraint(['person_id'], ['person.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('escalation_id', 'person_id', 'level')
+    )
+    with op.batch_alter_table('escalation_recipient', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_escalation_recipient_escalation_id'), ['escalation_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_escalation_recipient_person_id'), ['person_id'], unique=False)
 
     op.create_table('escalation_step',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -158,7 +180,14 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_escalation_step_escalation_id'))
 
     op.drop_table('escalation_step')
+    with op.batch_alter_table('escalation_recipient', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_escalation_recipient_person_id'))
+        batch_op.drop_index(batch_op.f('ix_escalation_recipient_escalation_id'))
+
+    op.drop_table('escalation_recipient')
     with op.batch_alter_table('escalation', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_escalation_subject_person_id'))
+        batch_op.drop_index(batch_op.f('ix_escalation_subject'))
         batch_op.drop_index(batch_op.f('ix_escalation_report_id'))
         batch_op.drop_index('ix_escalation_open')
         batch_op.drop_index(batch_op.f('ix_escalation_klass_id'))

@@ -1,0 +1,287 @@
+"""The college monthly report (月报): built from the month's data, confirmed by its lead."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from sqlalchemy import exists, func
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import aliased
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from xinqiao.clock import SHANGHAI
+from xinqiao.messages import Reply
+from xinqiao.services import audit
+from xinqiao.services.completion import class_completion
+from xinqiao.services.outbox import Priority, enqueue
+from xinqiao.services.recipients import best_identity
+from xinqiao.storage.db import Database, dialect_name
+from xinqiao.storage.models import College, Person, Role, RoleAssignment, Tier
+from xinqiao.storage.reports import Escalation, MonthlyReport, Report, ReportKind
+
+KIND_LABELS = {
+    ReportKind.checkin: "班级周报", ReportKind.dorm: "宿舍报告", ReportKind.urgent: "随时报"
+}
+OUTCOMES = ("open", "acked", "resolved", "escalated")
+OUTCOME_LABELS = {"open": "待响应", "acked": "已接手", "resolved": "已办结", "escalated": "曾升级"}
+TIER_LABELS = {Tier.routine: "日常关注", Tier.key: "重点关注", Tier.crisis: "危机关注"}
+
+
+def month_label(month: date) -> str:
+    """``2026年9月``."""
+    return f"{month.year}年{month.month}月"
+
+
+def month_window(month: date) -> tuple[datetime, datetime]:
+    """The month's start and end in UTC, on Shanghai days."""
+    after = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    start = datetime.combine(date(month.year, month.month, 1), time(0), SHANGHAI)
+    end = datetime.combine(after, time(0), SHANGHAI)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+async def build_monthly(
+    session: AsyncSession, college_id: int, month: date, periods: list[date]
+) -> dict[str, Any]:
+    """The month's data for one college, JSON-ready (dates as ISO strings)."""
+    college = await session.get(College, college_id)
+    if college is None:
+        raise LookupError(f"no college {college_id}")
+    start, end = month_window(month)
+    lines = await class_completion(session, college_id, periods)
+    due, submitted = sum(c.due for c in lines), sum(c.submitted for c in lines)
+    checkins = {
+        "classes": len(lines), "complete": sum(1 for c in lines if c.complete),
+        "due": due, "submitted": submitted,
+        "nothing_to_report": sum(c.nothing_to_report for c in lines),
+        "rate": submitted / due if due else 0.0,
+        "by_class": [  # classes still missing a check-in first
+            {"klass": c.klass, "due": c.due, "submitted": c.submitted,
+             "nothing_to_report": c.nothing_to_report,
+             "missing": [p.isoformat() for p in c.missing]}
+            for c in sorted(lines, key=lambda c: (c.complete, c.klass))
+        ],
+    }
+    in_month = (
+        col(Report.college_id) == college_id,
+        col(Report.created_at) >= start,
+        col(Report.created_at) < end,
+    )
+    newer = aliased(Report)
+    latest = ~exists().where(col(newer.supersedes) == col(Report.id))
+    # Amended check-ins count once: only versions nothing supersedes.
+    columns = select(Report.kind, Report.subject_person_id, Report.factors, Report.answers)
+    reports = (await session.exec(columns.where(*in_month, latest))).all()
+    by_kind: dict[str, dict[str, int]] = {
+        k.value: {"count": 0, **dict.fromkeys(OUTCOMES, 0)} for k in ReportKind
+    }
+    flagged = 0
+    for kind, subject, factors, answers in reports:
+        by_kind[kind]["count"] += 1
+        if kind == ReportKind.checkin and (
+            subject is not None or factors or (answers or {}).get("concerns")
+        ):
+            flagged += 1
+    escalations = select(Report.kind, Escalation.status, Escalation.level).join(
+        Report, col(Report.id) == col(Escalation.report_id)
+    )
+    for kind, status, level in (await session.exec(escalations.where(*in_month))).all():
+        by_kind[kind][status] += 1
+        by_kind[kind]["escalated"] += int(level > 0)
+    unlinked = (  # escalations without a report: overdue check-ins
+        await session.exec(
+            select(func.count()).select_from(Escalation).where(
+                col(Escalation.college_id) == college_id, col(Escalation.report_id).is_(None),
+                col(Escalation.opened_at) >= start, col(Escalation.opened_at) < end,
+            )
+        )
+    ).one()
+    # Students are the people with a class; staff carry only their college.
+    tiers = (
+        await session.exec(
+            select(Person.tier, func.count())
+            .where(col(Person.college_id) == college_id, col(Person.klass_id).is_not(None),
+                   col(Person.active).is_(True))
+            .group_by(col(Person.tier))
+        )
+    ).all()
+    students = {t.value: 0 for t in Tier} | {str(t): int(n) for t, n in tiers}
+    return {
+        "college_id": college_id,
+        "college": college.name,
+        "month": date(month.year, month.month, 1).isoformat(),
+        "periods": [p.isoformat() for p in sorted(set(periods))],
+        "checkins": checkins,
+        "reports": {
+            "total": len(reports),
+            "by_kind": by_kind,
+            **{o: sum(v[o] for v in by_kind.values()) for o in OUTCOMES},
+            "flagged_checkins": flagged,
+            "unlinked_escalations": int(unlinked),
+        },
+        "students": {"total": sum(students.values()), **students},
+    }
+
+
+async def push_to_role(
+    session: AsyncSession,
+    *,
+    role: Role,
+    college_id: int | None,
+    school_id: int,
+    key: str,
+    text: str,
+    now: datetime,
+) -> int:
+    """Queue a reminder, keyed ``{key}:{person id}``, to each active holder of ``role``."""
+    holders = (
+        select(RoleAssignment.person_id)
+        .join(Person, col(Person.id) == col(RoleAssignment.person_id))
+        .where(col(RoleAssignment.role) == role.value, col(Person.active).is_(True),
+               col(Person.school_id) == school_id)
+    )
+    if college_id is not None:
+        holders = holders.where(col(RoleAssignment.college_id) == college_id)
+    people = set((await session.exec(holders)).all())
+    if not people:
+        return 0
+    sent = 0
+    for person_id in sorted(people):
+        identity = await best_identity(session, person_id)
+        if identity is None:
+            continue
+        await enqueue(
+            session, key=f"{key}:{person_id}", channel=identity.channel,
+            address=identity.address, kind="reminder", payload={"reply": Reply(text).to_json()},
+            now=now, person_id=person_id, priority=Priority.reminder,
+        )
+        sent += 1
+    return sent
+
+
+async def generate_monthly(
+    session: AsyncSession, month: date, periods: list[date], now: datetime
+) -> int:
+    """(Re)build every college's unconfirmed 月报 for ``month``, tell its leads; return count."""
+    month = date(month.year, month.month, 1)
+    colleges = (await session.exec(select(College).order_by(col(College.id)))).all()
+    generated = 0
+    for college in colleges:
+        assert college.id is not None
+        row = await _locked_row(session, college.id, month, now)
+        if row.confirmed_at is not None:
+            continue
+        row.data = await build_monthly(session, college.id, month, periods)
+        row.generated_at = now
+        session.add(row)
+        generated += 1
+        text = (
+            f"{college.name}{month_label(month)}的心理工作月报已经生成啦。"
+            "请回复“月报”查看，确认无误后提交给心理中心。"
+        )
+        await push_to_role(
+            session, role=Role.college_lead, college_id=college.id,
+            school_id=college.school_id, key=f"monthly:{college.id}:{month}",
+            text=text, now=now,
+        )
+    return generated
+
+
+async def _locked_row(
+    session: AsyncSession, college_id: int, month: date, now: datetime
+) -> MonthlyReport:
+    """The college's row for the month, created empty if missing, locked on PostgreSQL."""
+    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
+    await session.exec(
+        insert(MonthlyReport)
+        .values(college_id=college_id, month=month, data={}, generated_at=now)
+        .on_conflict_do_nothing(index_elements=["college_id", "month"])
+    )
+    query = select(MonthlyReport).where(
+        col(MonthlyReport.college_id) == college_id, col(MonthlyReport.month) == month
+    )
+    if dialect_name(session) == "postgresql":
+        query = query.with_for_update()
+    return (await session.exec(query.execution_options(populate_existing=True))).one()
+
+
+async def export_monthly(
+    db: Database, college_name: str, month: date, periods: list[date], out: Path,
+    now: datetime, actor_person_id: int | None = None,
+) -> Path:
+    """Write one college's 月报 as .xlsx (the confirmed data if confirmed, else fresh)."""
+    month = date(month.year, month.month, 1)
+    async with db.session() as session:
+        college = (
+            await session.exec(select(College).where(col(College.name) == college_name))
+        ).first()
+        if college is None or college.id is None:
+            raise LookupError(f"no college {college_name!r}")
+        stored = (
+            await session.exec(
+                select(MonthlyReport).where(
+                    col(MonthlyReport.college_id) == college.id,
+                    col(MonthlyReport.month) == month,
+                )
+            )
+        ).first()
+        if stored is not None and stored.confirmed_at is not None and stored.data:
+            data = {**stored.data, "confirmed_at": stored.confirmed_at.isoformat()}
+        else:
+            data = await build_monthly(session, college.id, month, periods)
+        await audit.record(
+            session, at=now, action="report.monthly_export", actor_person_id=actor_person_id,
+            college=college.name, month=month.isoformat(), file=out.name,
+            confirmed=stored is not None and stored.confirmed_at is not None,
+        )
+    await asyncio.to_thread(write_monthly_xlsx, data, out)
+    return out
+
+
+def write_monthly_xlsx(data: dict[str, Any], out: Path) -> None:
+    """Sheets 概况, 班级周报完成情况 and 上报情况 from ``build_monthly`` data."""
+    wb = Workbook()
+    summary = wb.active
+    summary.title = "概况"
+    checkins, reports, students = data["checkins"], data["reports"], data["students"]
+    month = date.fromisoformat(data["month"])
+    rows: list[tuple[str, Any]] = [
+        ("学院", data["college"]),
+        ("月份", month_label(month)),
+        ("周报周次", "、".join(data["periods"]) or "无"),
+        ("状态", "已确认提交" if data.get("confirmed_at") else "待确认"),
+        ("班级数", checkins["classes"]),
+        ("周报全部按时提交的班级", checkins["complete"]),
+        ("周报应交（份）", checkins["due"]),
+        ("周报已交（份）", checkins["submitted"]),
+        ("其中无异常（份）", checkins["nothing_to_report"]),
+        ("周报完成率", checkins["rate"]),
+        ("上报总数", reports["total"]),
+        ("提到需关注学生的周报", reports["flagged_checkins"]),
+        ("未关联上报的升级（如周报逾期）", reports["unlinked_escalations"]),
+        ("学生总数", students["total"]),
+        *((label, students[tier.value]) for tier, label in TIER_LABELS.items()),
+    ]
+    for label, value in rows:
+        summary.append([label, value])
+        if label == "周报完成率":
+            summary.cell(row=summary.max_row, column=2).number_format = "0%"
+    summary.column_dimensions["A"].width = 32
+    summary.column_dimensions["B"].width = 24
+    classes = wb.create_sheet("班级周报完成情况")
+    classes.append(["班级", "应交", "已交", "其中无异常", "未交周次"])
+    for line in checkins["by_class"]:
+        classes.append([line["klass"], line["due"], line["submitted"],
+                        line["nothing_to_report"], "、".join(line["missing"])])
+    sheet = wb.create_sheet("上报情况")
+    sheet.append(["类型", "数量", *OUTCOME_LABELS.values()])
+    for kind, label in KIND_LABELS.items():
+        counts = reports["by_kind"][kind.value]
+        sheet.append([label, counts["count"], *(counts[o] for o in OUTCOMES)])
+    sheet.append(["合计", reports["total"], *(reports[o] for o in OUTCOMES)])
+    wb.save(out)
