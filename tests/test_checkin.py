@@ -147,3 +147,17 @@ async def test_monthly_reports_are_generated_on_the_first_working_day(
     assert len(ready) == 1 and "月报" in ready[0]
     confirm = world.chat("l1")
     assert "确认提交" in await confirm.say("月报")
+
+
+async def test_key_periods_tighten_the_cadence_and_say_so(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    # 2026-09 is the freshmen month in the default policy: due on Tuesdays and Fridays
+    world = await make_world(db, clock, settings,
+                             start=datetime(2026, 9, 15, 0, 0, tzinfo=SHANGHAI))  # Tuesday
+    await _plan(world)
+    clock.set(datetime(2026, 9, 15, 17, 0, tzinfo=SHANGHAI))
+    while await world.sweep():
+        pass
+    reminder = await world.push_texts("k1")
+    assert len(reminder) == 1 and "重点时段" in reminder[0] and "09-15" in reminder[0]

@@ -138,8 +138,11 @@ class Network:
         klass = await s.get(Klass, klass_id)
         if klass is None:
             return
+        title = f"班级心理晴雨表未提交（{period:%m-%d}）"
+        if (key := self.policy.key_period(period)) is not None:  # a key period: say so
+            title = f"重点时段（{key.name}）" + title
         subject = Subject(key=f"checkin:{klass_id}:{period.isoformat()}",
-                          kind="checkin_missing", title=f"班级心理晴雨表未提交（{period:%m-%d}）",
+                          kind="checkin_missing", title=title,
                           college_id=klass.college_id, klass_id=klass_id)
         await self.escalations.open(s, subject, Severity.routine, timer.due_at,
                                     chain=checkin_chain(self.policy))
