@@ -53,6 +53,9 @@ async def test_unacknowledged_dorm_report_climbs_in_working_hours(
     assert len(advisor) == 1 and f"#{esc_id} 宿舍情况反映" in advisor[0]
     assert "晚上一直哭" not in advisor[0]  # alerts never carry the report's free text
     assert await world.push_texts("l1") == []
+    # the committee sees that a report was filed, not what or about whom
+    assert await world.push_texts("k1") == [
+        "本班有一条新的宿舍情况反映已转给辅导员跟进（内容仅辅导员和心理老师可见）。"]
     # 8 working hours from Mon 09:00 (08–12, 14–18) end Tue 09:00, not Mon 17:00
     clock.set(datetime(2026, 9, 8, 8, 59, tzinfo=SHANGHAI))
     assert await world.sweep() == 0

@@ -13,6 +13,7 @@ from xinqiao.handlers.forms import FormFlow
 from xinqiao.messages import Choice, Reply
 from xinqiao.services.escalation import Subject
 from xinqiao.services.network import Network
+from xinqiao.services.recipients import level_recipients, push_to_people
 from xinqiao.storage.models import Person, Role, RoleAssignment
 from xinqiao.storage.reports import (
     CheckIn,
@@ -71,6 +72,13 @@ async def _dorm(network: Network, ctx: Context, answers: dict[str, Any]) -> tupl
                 college_id=report.college_id, klass_id=report.klass_id, report_id=report.id,
                 person_id=report.subject_person_id),
         severity, now)
+    # The class committee learns that a report was filed, never what it says or about whom.
+    committee = await level_recipients(ctx.session, ["committee"], report.college_id,
+                                       report.klass_id)
+    await push_to_people(
+        ctx.session, [p for p in committee if p != ctx.person.id], key=f"filed:{report.id}",
+        reply=Reply("本班有一条新的宿舍情况反映已转给辅导员跟进（内容仅辅导员和心理老师可见）。"),
+        now=now)
     text = f"收到，谢谢你的细心。编号 #{esc.id}，老师会尽快跟进。"
     if severity in (Severity.urgent, Severity.crisis):
         text += "\n" + HOTLINES

@@ -19,8 +19,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from xinqiao.clock import local
 from xinqiao.messages import Reply
 from xinqiao.services import audit
-from xinqiao.services.outbox import Priority, enqueue
-from xinqiao.services.recipients import best_identity, level_recipients
+from xinqiao.services.outbox import Priority
+from xinqiao.services.recipients import level_recipients, push_to_people
 from xinqiao.services.timers import schedule
 from xinqiao.storage.models import Klass, Person
 from xinqiao.storage.reports import (
@@ -216,25 +216,17 @@ class Escalations:
         step_key: str, reply: Reply, alert: bool = False,
     ) -> None:
         urgent = Severity(esc.severity) in (Severity.urgent, Severity.crisis)
-        for pid in people:
-            identity = await best_identity(s, pid)
-            if identity is None:
-                log.warning("escalation %s: person %s has no reachable chat account",
-                            esc.id, pid)
-                continue
-            payload: dict[str, Any] = {"reply": reply.to_json()}
-            if alert:
-                fields = {"事项": reply.text.splitlines()[0][:20],
-                          "紧急程度": SEVERITY_LABELS[Severity(esc.severity)]}
-                payload["alert"] = {"title": f"#{esc.id} 待处理", "fields": fields}
-            await enqueue(
-                s, key=f"esc:{esc.id}:{step_key}:{pid}", channel=identity.channel,
-                address=identity.address, person_id=pid,
-                kind=("crisis" if urgent else "alert") if alert else "reminder",
-                payload=payload, now=now,
-                priority=(Priority.crisis if urgent else Priority.alert) if alert
-                else Priority.reminder,
-            )
+        fields = {"事项": reply.text.splitlines()[0][:20],
+                  "紧急程度": SEVERITY_LABELS[Severity(esc.severity)]}
+        reached = await push_to_people(
+            s, people, key=f"esc:{esc.id}:{step_key}", reply=reply, now=now,
+            kind=("crisis" if urgent else "alert") if alert else "reminder",
+            priority=(Priority.crisis if urgent else Priority.alert) if alert
+            else Priority.reminder,
+            alert={"title": f"#{esc.id} 待处理", "fields": fields} if alert else None,
+        )
+        for pid in set(people) - set(reached):
+            log.warning("escalation %s: person %s has no reachable chat account", esc.id, pid)
 
     async def _step(
         self, s: AsyncSession, esc: Escalation, action: str, now: datetime, *,

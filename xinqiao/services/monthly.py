@@ -18,8 +18,7 @@ from xinqiao.clock import SHANGHAI
 from xinqiao.messages import Reply
 from xinqiao.services import audit
 from xinqiao.services.completion import class_completion
-from xinqiao.services.outbox import Priority, enqueue
-from xinqiao.services.recipients import best_identity
+from xinqiao.services.recipients import push_to_people
 from xinqiao.storage.db import Database, dialect_name
 from xinqiao.storage.models import College, Person, Role, RoleAssignment, Tier
 from xinqiao.storage.reports import Escalation, MonthlyReport, Report, ReportKind
@@ -147,21 +146,8 @@ async def push_to_role(
     )
     if college_id is not None:
         holders = holders.where(col(RoleAssignment.college_id) == college_id)
-    people = set((await session.exec(holders)).all())
-    if not people:
-        return 0
-    sent = 0
-    for person_id in sorted(people):
-        identity = await best_identity(session, person_id)
-        if identity is None:
-            continue
-        await enqueue(
-            session, key=f"{key}:{person_id}", channel=identity.channel,
-            address=identity.address, kind="reminder", payload={"reply": Reply(text).to_json()},
-            now=now, person_id=person_id, priority=Priority.reminder,
-        )
-        sent += 1
-    return sent
+    people = (await session.exec(holders)).all()
+    return len(await push_to_people(session, people, key=key, reply=Reply(text), now=now))
 
 
 async def generate_monthly(

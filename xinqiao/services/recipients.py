@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from xinqiao.messages import Reply
+from xinqiao.services.outbox import Priority, enqueue
 from xinqiao.storage.models import ChannelIdentity, Person, Role, RoleAssignment
 
 # Level names of the policy and the roles (and unit) each one reaches.
@@ -59,3 +63,33 @@ async def best_identity(s: AsyncSession, person_id: int) -> ChannelIdentity | No
         .limit(1)
     )
     return rows.first()
+
+
+async def push_to_people(
+    s: AsyncSession,
+    people: Iterable[int],
+    *,
+    key: str,
+    reply: Reply,
+    now: datetime,
+    kind: str = "reminder",
+    priority: int = Priority.reminder,
+    alert: dict[str, Any] | None = None,
+) -> list[int]:
+    """Queue one push per person, keyed ``{key}:{person id}``, on their best chat account.
+
+    Returns who could be reached; people with no reachable account are left out.
+    """
+    reached = []
+    for person_id in sorted(set(people)):
+        identity = await best_identity(s, person_id)
+        if identity is None:
+            continue
+        payload: dict[str, Any] = {"reply": reply.to_json()}
+        if alert is not None:
+            payload["alert"] = alert
+        await enqueue(s, key=f"{key}:{person_id}", channel=identity.channel,
+                      address=identity.address, kind=kind, payload=payload, now=now,
+                      person_id=person_id, priority=priority)
+        reached.append(person_id)
+    return reached
