@@ -9,7 +9,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-import xinqiao.storage.reports  # noqa: F401  (all tables must be known to the comparison)
+import xinqiao.storage.reports
+import xinqiao.storage.screening  # noqa: F401
 from xinqiao.storage.db import Database
 from xinqiao.storage.models import School
 

@@ -6,7 +6,8 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import xinqiao.storage.models  # registers the tables on SQLModel.metadata
-import xinqiao.storage.reports  # noqa: F401
+import xinqiao.storage.reports
+import xinqiao.storage.screening  # noqa: F401
 
 config = context.config
 connection = config.attributes.get("connection")
