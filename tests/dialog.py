@@ -10,6 +10,7 @@ from xinqiao.clock import Clock
 from xinqiao.handlers.catalog import build_catalogue
 from xinqiao.handlers.flow import Flow
 from xinqiao.messages import Inbound, Reply
+from xinqiao.services.instruments import Instrument
 from xinqiao.services.network import Network
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
@@ -29,8 +30,10 @@ class Dialog:
         channel: str = "console",
         extra_flows: tuple[Flow, ...] = (),
         network: Network | None = None,
+        instruments: dict[str, Instrument] | None = None,
     ) -> None:
-        flows, menu = build_catalogue(extra=extra_flows, network=network)
+        flows, menu = build_catalogue(extra=extra_flows, network=network,
+                                      instruments=instruments)
         self.engine = Engine(settings, clock, flows, menu)
         self.processor = InboxProcessor(db, self.engine, clock)
         self.db, self.clock, self.address, self.channel = db, clock, address, channel

@@ -11,11 +11,14 @@ from tests.dialog import Dialog
 from tests.factories import Campus, add_person, bind, make_campus
 from xinqiao.clock import FakeClock
 from xinqiao.scheduler.policy import load_policy
+from xinqiao.services.instruments import load_instruments
 from xinqiao.services.network import Network
 from xinqiao.services.timers import Sweeper
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
 from xinqiao.storage.models import OutboxMessage, Role
+
+INSTRUMENTS = load_instruments()
 
 
 @dataclass
@@ -31,7 +34,8 @@ class World:
 
     def chat(self, who: str) -> Dialog:
         """A conversation as one of the people (by roster id)."""
-        return Dialog(self.db, self.settings, self.clock, f"a-{who}", network=self.network)
+        return Dialog(self.db, self.settings, self.clock, f"a-{who}", network=self.network,
+                      instruments=INSTRUMENTS)
 
     async def sweep(self, network: Network | None = None, db: Database | None = None) -> int:
         """Run one deadline sweep now (a fresh sweeper, as after a restart)."""

@@ -17,6 +17,7 @@ from xinqiao.bot.notify import ConsoleSender, Notifier
 from xinqiao.clock import Clock
 from xinqiao.handlers.catalog import build_catalogue
 from xinqiao.scheduler.policy import load_policy
+from xinqiao.services.instruments import load_instruments
 from xinqiao.services.network import Network
 from xinqiao.services.timers import Sweeper
 from xinqiao.settings import Settings
@@ -60,7 +61,8 @@ def build_services(settings: Settings, clock: Clock, db: Database | None = None)
     """Build the object graph from settings."""
     db = db or Database(settings.database_url)
     network = Network(load_policy(settings.policy_file))
-    flows, menu = build_catalogue(network=network)
+    flows, menu = build_catalogue(network=network,
+                                  instruments=load_instruments(settings.content_dir))
     engine = Engine(settings, clock, flows, menu)
     api = WeChatAPI(db, settings, clock)
     notifier = Notifier(

@@ -10,7 +10,9 @@ from xinqiao.handlers.info import CrisisHelpFlow, ScopeFlow, WhoAmIFlow
 from xinqiao.handlers.menu import Menu, load_menu
 from xinqiao.handlers.network import report_flows
 from xinqiao.handlers.reports_view import CompletionFlow, MonthlyConfirmFlow
+from xinqiao.handlers.screening import ScreeningFlow
 from xinqiao.handlers.staff import AckFlow, QueueFlow, ResolveFlow
+from xinqiao.services.instruments import Instrument
 from xinqiao.services.network import Network
 
 
@@ -18,6 +20,7 @@ def build_catalogue(
     menu_file: Path | None = None,
     extra: tuple[Flow, ...] = (),
     network: Network | None = None,
+    instruments: dict[str, Instrument] | None = None,
 ) -> tuple[FlowRegistry, Menu]:
     """Register every flow; ``extra`` lets tests and later capabilities add their own."""
     flows = FlowRegistry()
@@ -27,6 +30,8 @@ def build_catalogue(
         esc = network.escalations
         builtin += (*report_flows(network), AckFlow(esc), ResolveFlow(esc), QueueFlow(esc),
                     CompletionFlow(network.week_periods), MonthlyConfirmFlow())
+        if instruments:
+            builtin += (ScreeningFlow(instruments, network),)
     for flow in (*builtin, *extra):
         flows.add(flow)
     return flows, menu

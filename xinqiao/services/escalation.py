@@ -266,7 +266,7 @@ class Escalations:
 
 
 TITLES = {"dorm": "宿舍情况反映", "urgent": "紧急情况随时报", "checkin": "班级心理晴雨表关注",
-          "checkin_missing": "班级心理晴雨表未提交"}
+          "checkin_missing": "班级心理晴雨表未提交", "crisis": "危机预警"}
 
 
 def _level_label(entry: dict[str, Any]) -> str:

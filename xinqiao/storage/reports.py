@@ -27,6 +27,7 @@ class ReportKind(StrEnum):
     checkin = "checkin"
     dorm = "dorm"
     urgent = "urgent"
+    crisis = "crisis"  # crisis language in a message, or an acute screening answer
 
 
 class Report(SQLModel, table=True):

@@ -1,0 +1,172 @@
+"""心理测评: consent, then one item at a time, scored, with follow-ups and the crisis path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import col, select
+
+from xinqiao.handlers.flow import Context, Turn
+from xinqiao.messages import Choice, Reply
+from xinqiao.services.crisis import crisis_reply, raise_crisis
+from xinqiao.services.instruments import Instrument, next_item, parse_answer, score
+from xinqiao.services.network import Network
+from xinqiao.services.tiers import change_tier
+from xinqiao.storage.models import Person, Role, Tier
+from xinqiao.storage.screening import Consent, ScreeningResult
+
+CONSENT_VERSION = "2026-09"
+CONSENT_TEXT = (
+    "开始测评前，请先了解：\n"
+    "· 我们会保存你的作答和得分，用来了解你的状况、为你提供帮助。\n"
+    "· 详细结果只有心理中心的老师能看到；你能看到自己的结果摘要。如果你需要更多关注，"
+    "学院只会知道关注等级的变化，看不到你的作答。\n"
+    "· 记录保存到你毕业离校，之后删除或匿名化。\n"
+    "· 保密有一个例外：如果你可能伤害自己或他人，为了你的安全，我们会通知心理中心和学院老师。\n"
+    "测评只是筛查，不是诊断。你可以选择不参加。"
+)
+RESUME, CONSENT, PICK = "__resume__", "__consent__", "__pick__"
+BACK = frozenset({"返回", "上一题", "back"})
+_MENU = (Choice("menu", "主菜单"),)
+
+
+class ScreeningFlow:
+    """Runs the instruments of ``instruments``; a result can queue the next one (e.g. ASQ)."""
+
+    id = "screening"
+    title = "心理测评"
+    triggers: tuple[str, ...] = ("心理测评", "测评", "/screening")
+    resumable = True
+
+    def __init__(self, instruments: dict[str, Instrument], network: Network,
+                 offered: tuple[str, ...] = ("phq9", "gad7")) -> None:
+        self.instruments = instruments
+        self.network = network
+        self.offered = tuple(i for i in offered if i in instruments)
+
+    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+        """Students."""
+        return person is not None and Role.student in roles
+
+    async def start(self, ctx: Context, argument: str) -> Turn:
+        """Consent if not yet given; offer to resume; then pick an instrument."""
+        saved = ctx.state.suspended.get(self.id)
+        if saved and saved.get("data", {}).get("history"):
+            return Turn.ask(RESUME, {"saved": saved}, Reply(
+                "你上次的测评还没做完，要接着做吗？",
+                (Choice("resume", "继续上次"), Choice("restart", "重新开始"))))
+        if not await self._consented(ctx):
+            return Turn.ask(CONSENT, {"arg": argument}, Reply(
+                CONSENT_TEXT, (Choice("yes", "我已了解，同意开始"), Choice("no", "暂不参加"))))
+        return self._pick(argument)
+
+    async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
+        """Consent, choice of instrument, resume, or one answer."""
+        if step == RESUME:
+            saved = data.get("saved", {})
+            ctx.state.suspended.pop(self.id, None)
+            if ctx.inbound.choice == "resume" and saved.get("step") is not None:
+                return self._ask(saved["data"], note="好的，我们接着来。")
+            return await self.start(ctx, "")
+        if step == CONSENT:
+            return await self._consent(ctx, data)
+        if step == PICK:
+            return self._pick(ctx.inbound.choice or ctx.inbound.text.strip())
+        return await self._answer(ctx, step, data)
+
+    # --- steps ---------------------------------------------------------------------------
+
+    async def _consented(self, ctx: Context) -> bool:
+        assert ctx.person is not None
+        row = (await ctx.session.exec(
+            select(Consent).where(Consent.person_id == ctx.person.id,
+                                  Consent.version == CONSENT_VERSION)
+            .order_by(col(Consent.id).desc()))).first()
+        return row is not None and row.accepted
+
+    async def _consent(self, ctx: Context, data: dict[str, Any]) -> Turn:
+        assert ctx.person is not None and ctx.person.id is not None
+        choice = ctx.inbound.choice
+        if choice not in ("yes", "no"):
+            return Turn.ask(CONSENT, data, Reply("请选择是否同意：", (
+                Choice("yes", "我已了解，同意开始"), Choice("no", "暂不参加"))))
+        ctx.session.add(Consent(person_id=ctx.person.id, version=CONSENT_VERSION,
+                                accepted=choice == "yes", at=ctx.clock.now()))
+        if choice == "no":  # the decline is recorded and nothing else
+            return Turn.end(Reply("没关系，你随时可以回来。如果需要帮助，心理中心一直都在。",
+                                  _MENU))
+        return self._pick(str(data.get("arg") or ""))
+
+    def _pick(self, wanted: str) -> Turn:
+        match = next((i for i in self.offered if wanted in (i, self.instruments[i].name)), None)
+        if match is None and len(self.offered) == 1:
+            match = self.offered[0]
+        if match is None:
+            return Turn.ask(PICK, {}, Reply("想做哪一项测评？", tuple(
+                Choice(i, self.instruments[i].name) for i in self.offered)))
+        return self._ask({"inst": match, "answers": {}, "history": [], "queue": []},
+                         note=self.instruments[match].instructions)
+
+    def _ask(self, data: dict[str, Any], note: str = "") -> Turn:
+        inst = self.instruments[data["inst"]]
+        item = next_item(inst, data["answers"])
+        assert item is not None
+        number = len(data["history"]) + 1
+        text = "\n".join(p for p in (note, f"{number}. {item.text}") if p)
+        choices = tuple(Choice(str(o.value), o.label) for o in inst.options)
+        return Turn.ask(item.id, data, Reply(text, choices))
+
+    async def _answer(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
+        inst = self.instruments.get(str(data.get("inst")))
+        if inst is None:  # the instrument was withdrawn meanwhile
+            return Turn.end(Reply("这项测评已更新，请重新开始。", _MENU))
+        text = ctx.inbound.text.strip()
+        answers: dict[str, int] = dict(data.get("answers", {}))
+        history: list[str] = list(data.get("history", []))
+        if ctx.inbound.choice is None and text.lower() in BACK:
+            if history:
+                answers.pop(history.pop(), None)
+            return self._ask({**data, "answers": answers, "history": history})
+        value: int | None
+        if ctx.inbound.choice is not None and ctx.inbound.choice.isdecimal():
+            value = int(ctx.inbound.choice)
+        else:
+            value = parse_answer(inst, step, text)
+        if value is None or value not in {o.value for o in inst.options}:
+            return self._ask(data, note="没有看懂这个回答，请点选一项（或回复序号）。")
+        answers[step] = value
+        history.append(step)
+        data = {**data, "answers": answers, "history": history}
+        if next_item(inst, answers) is not None:
+            return self._ask(data)
+        return await self._finish(ctx, inst, data)
+
+    async def _finish(self, ctx: Context, inst: Instrument, data: dict[str, Any]) -> Turn:
+        assert ctx.person is not None and ctx.person.id is not None
+        now = ctx.clock.now()
+        result = score(inst, data["answers"])
+        ctx.session.add(ScreeningResult(
+            person_id=ctx.person.id, instrument=inst.id, instrument_version=inst.version,
+            answers=data["answers"], total=result.total, band=result.band, tier=result.tier,
+            positive=result.positive, acute=result.acute, created_at=now))
+        if result.acute:
+            await raise_crisis(ctx.session, self.network, about=ctx.person, reporter=ctx.person,
+                               source=f"screening:{inst.id}", detail={}, now=now)
+            return Turn.end(crisis_reply(ctx.settings))
+        if Tier(result.tier) != Tier.routine:
+            await change_tier(ctx.session, ctx.person, Tier(result.tier), now=now,
+                              reason=f"automatic: {inst.id} {result.band}",
+                              pending_review=Tier(result.tier) == Tier.crisis)
+        message = f"《{inst.name}》完成。\n{result.message}"
+        if result.positive:
+            message += "\n如果愿意，可以预约心理中心的老师聊一聊，这是免费、保密的。"
+        queue = [f for f in (*data.get("queue", []), *result.followups)
+                 if f in self.instruments and f != inst.id]
+        if queue:  # a follow-up instrument starts at once (e.g. ASQ after PHQ-9 item 9)
+            nxt = queue.pop(0)
+            follow = self.instruments[nxt]
+            turn = self._ask({"inst": nxt, "answers": {}, "history": [], "queue": queue},
+                             note=f"接下来还有几个简短的问题。\n{follow.instructions}")
+            return Turn(replies=(Reply(message), *turn.replies), next_step=turn.next_step,
+                        data=turn.data)
+        return Turn.end(Reply(message, _MENU))

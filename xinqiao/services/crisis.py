@@ -1,0 +1,67 @@
+"""The crisis path: a caring reply with hotlines, and college + centre alerted at once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from xinqiao.messages import Choice, Reply
+from xinqiao.services.escalation import Subject
+from xinqiao.services.network import Network
+from xinqiao.services.tiers import change_tier
+from xinqiao.settings import Settings
+from xinqiao.storage.models import Person, Tier
+from xinqiao.storage.reports import Escalation, Report, ReportKind, Severity
+
+
+def crisis_reply(settings: Settings, *, third_party: bool = False) -> Reply:
+    """What a person in (or reporting) a crisis reads first: care, then where to get help now."""
+    if third_party:
+        head = ("谢谢你告诉我，这很重要。我已经通知心理中心和学院老师，他们会尽快联系。\n"
+                "如果对方现在有危险，请陪着他/她，并立即拨打 110 或 120。")
+    else:
+        head = ("听到你这么说，我很担心你。你不需要一个人扛着，"
+                "心理中心的老师会尽快联系你。\n此刻就可以找人聊聊：")
+    lines = [head, "· 全国心理援助热线 12356", "· 希望24热线（24小时）400-161-9995",
+             "· 北京心理危机干预热线（24小时）010-82951332", "· 有生命危险请拨打 110 或 120"]
+    if settings.centre_duty_phone:
+        lines.append(f"· {settings.centre_name}值班电话 {settings.centre_duty_phone}")
+    return Reply("\n".join(lines), (Choice("menu", "主菜单"),))
+
+
+async def raise_crisis(
+    s: AsyncSession,
+    network: Network,
+    *,
+    about: Person | None,
+    reporter: Person | None,
+    source: str,
+    detail: dict[str, Any],
+    now: datetime,
+) -> Escalation:
+    """Record the crisis, raise the student's tier pending review, alert college and centre.
+
+    ``about`` is the student in danger if known (the reporter themselves, or a named roommate);
+    with nobody known the centre alone is alerted. One open crisis escalation per student.
+    """
+    unit = about or reporter
+    report = Report(
+        kind=ReportKind.crisis, reporter_person_id=reporter.id if reporter else None,
+        subject_person_id=about.id if about else None,
+        college_id=unit.college_id if unit else None, klass_id=unit.klass_id if unit else None,
+        severity=Severity.crisis, factors=["self_harm"], answers={"source": source, **detail},
+        created_at=now,
+    )
+    s.add(report)
+    await s.flush()
+    if about is not None and about.id is not None:
+        await change_tier(s, about, Tier.crisis, reason=f"automatic: {source}", now=now,
+                          pending_review=True)
+    key = f"crisis:person:{about.id}" if about is not None else f"crisis:report:{report.id}"
+    return await network.escalations.open(
+        s, Subject(key=key, kind="crisis", title="危机预警", college_id=report.college_id,
+                   klass_id=report.klass_id, report_id=report.id,
+                   person_id=about.id if about else None),
+        Severity.crisis, now)
