@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlmodel import col, select
 
+from tests.dialog import Dialog
 from tests.network_world import World, make_world
 from xinqiao.clock import SHANGHAI, FakeClock
 from xinqiao.settings import Settings
@@ -17,7 +18,7 @@ from xinqiao.storage.screening import Consent, ScreeningResult, TierChange
 START = datetime(2026, 10, 12, 20, 0, tzinfo=SHANGHAI)  # a Monday evening
 
 
-async def _begin(world: World, who: str = "s1") -> tuple[object, str]:
+async def _begin(world: World, who: str = "s1") -> tuple[Dialog, str]:
     chat = world.chat(who)
     first = await chat.say("心理测评")
     assert "保密有一个例外" in first and "不是诊断" in first
