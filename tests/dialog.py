@@ -8,14 +8,17 @@ from xinqiao.bot.engine import Engine
 from xinqiao.bot.inbox import InboxProcessor, ReplySlot, inbound_payload, store
 from xinqiao.clock import Clock
 from xinqiao.handlers.catalog import build_catalogue
+from xinqiao.handlers.crisis_watch import CrisisWatch
 from xinqiao.handlers.flow import Flow
 from xinqiao.messages import Inbound, Reply
+from xinqiao.services.crisis_detector import CrisisDetector, load_rules
 from xinqiao.services.instruments import Instrument
 from xinqiao.services.network import Network
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
 
 _ids = itertools.count(1)
+DETECTOR = CrisisDetector(load_rules())
 
 
 class Dialog:
@@ -34,7 +37,8 @@ class Dialog:
     ) -> None:
         flows, menu = build_catalogue(extra=extra_flows, network=network,
                                       instruments=instruments)
-        self.engine = Engine(settings, clock, flows, menu)
+        watch = (CrisisWatch(DETECTOR, network),) if network is not None else ()
+        self.engine = Engine(settings, clock, flows, menu, interceptors=watch)
         self.processor = InboxProcessor(db, self.engine, clock)
         self.db, self.clock, self.address, self.channel = db, clock, address, channel
 

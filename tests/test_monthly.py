@@ -118,6 +118,7 @@ async def test_build_monthly(db: Database, clock: FakeClock) -> None:
                 "checkin": _kind(3, open_=1),
                 "dorm": _kind(2, acked=1, up=1),
                 "urgent": _kind(1, resolved=1),
+                "crisis": _kind(0),
             },
             "open": 1, "acked": 1, "resolved": 1, "escalated": 1,
             "flagged_checkins": 2,
@@ -209,6 +210,7 @@ async def test_xlsx_reads_back(db: Database, clock: FakeClock, tmp_path: Path) -
         ["班级周报", 3, 1, 0, 0, 0],
         ["宿舍报告", 2, 0, 1, 0, 1],
         ["随时报", 1, 0, 0, 1, 0],
+        ["危机预警", 0, 0, 0, 0, 0],
         ["合计", 6, 1, 1, 1, 1],
     ]
 
@@ -257,7 +259,7 @@ async def test_lead_confirms_in_chat_and_the_centre_hears(
     assert shown.text.splitlines()[:7] == [
         "信息工程学院 2026年9月月报（待确认）",
         "· 周报：应交 4 份，已交 3 份（75%），未交齐的班 1 个",
-        "· 上报：共 6 条（班级周报 3、宿舍报告 2、随时报 1）",
+        "· 上报：共 6 条（班级周报 3、宿舍报告 2、随时报 1、危机预警 0）",
         "· 处理：待响应 1，已接手 1，已办结 1，曾升级 1",
         "· 周报里提到需关注的学生：2 次",
         "· 学生：日常关注 2、重点关注 1、危机关注 1",

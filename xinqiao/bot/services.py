@@ -16,7 +16,9 @@ from xinqiao.bot.metrics import Metrics
 from xinqiao.bot.notify import ConsoleSender, Notifier
 from xinqiao.clock import Clock
 from xinqiao.handlers.catalog import build_catalogue
+from xinqiao.handlers.crisis_watch import CrisisWatch
 from xinqiao.scheduler.policy import load_policy
+from xinqiao.services.crisis_detector import CrisisDetector, load_rules
 from xinqiao.services.instruments import load_instruments
 from xinqiao.services.network import Network
 from xinqiao.services.timers import Sweeper
@@ -63,7 +65,8 @@ def build_services(settings: Settings, clock: Clock, db: Database | None = None)
     network = Network(load_policy(settings.policy_file))
     flows, menu = build_catalogue(network=network,
                                   instruments=load_instruments(settings.content_dir))
-    engine = Engine(settings, clock, flows, menu)
+    engine = Engine(settings, clock, flows, menu,
+                    interceptors=(CrisisWatch(CrisisDetector(load_rules()), network),))
     api = WeChatAPI(db, settings, clock)
     notifier = Notifier(
         db, clock, settings, {"wechat": WeChatSender(api, settings), "console": ConsoleSender()}

@@ -23,9 +23,11 @@ from xinqiao.storage.reports import Escalation, EscalationStatus, Report, Severi
 _NUMBER = re.compile(r"#?\s*(\d{1,9})")
 _MENU = (Choice("menu", "主菜单"),)
 STATUS_LABELS = {"open": "待确认", "acked": "跟进中", "resolved": "已结案"}
-ANSWER_LABELS = {"observed": "观察到的情况", "where": "地点", "what": "发生了什么",
-                 "study": "学习", "life": "生活", "relationships": "人际", "family": "家庭",
-                 "emotion": "情绪", "present": "在校人数"}
+ANSWER_LABELS = {
+    "message": "原话", "observed": "观察到的情况", "where": "地点", "what": "发生了什么",
+    "study": "学习", "life": "生活", "relationships": "人际", "family": "家庭",
+    "emotion": "情绪", "present": "在校人数",
+}
 
 
 def _ask_note(number: int) -> Reply:

@@ -24,7 +24,8 @@ from xinqiao.storage.models import College, Person, Role, RoleAssignment, Tier
 from xinqiao.storage.reports import Escalation, MonthlyReport, Report, ReportKind
 
 KIND_LABELS = {
-    ReportKind.checkin: "班级周报", ReportKind.dorm: "宿舍报告", ReportKind.urgent: "随时报"
+    ReportKind.checkin: "班级周报", ReportKind.dorm: "宿舍报告", ReportKind.urgent: "随时报",
+    ReportKind.crisis: "危机预警",
 }
 OUTCOMES = ("open", "acked", "resolved", "escalated")
 OUTCOME_LABELS = {"open": "待响应", "acked": "已接手", "resolved": "已办结", "escalated": "曾升级"}

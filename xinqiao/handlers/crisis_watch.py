@@ -1,0 +1,69 @@
+"""Crisis language anywhere: every text message is checked before any flow sees it."""
+
+from __future__ import annotations
+
+from sqlmodel import col, select
+
+from xinqiao.handlers.flow import Context
+from xinqiao.messages import Reply
+from xinqiao.services.crisis import crisis_reply, raise_crisis
+from xinqiao.services.crisis_detector import CrisisDetector
+from xinqiao.services.directory import peers
+from xinqiao.services.network import Network
+from xinqiao.storage.models import Person
+
+
+class CrisisWatch:
+    """An engine interceptor: on crisis language, reply with care and hotlines, alert at once.
+
+    It takes the turn but leaves the conversation state alone, so a student who was in the
+    middle of something can carry on. A later "我开玩笑的" changes nothing: only staff close
+    a crisis flag.
+    """
+
+    def __init__(self, detector: CrisisDetector, network: Network) -> None:
+        self.detector = detector
+        self.network = network
+
+    async def __call__(self, ctx: Context) -> tuple[Reply, ...] | None:
+        """Replies when the message signals a crisis; None lets the message through."""
+        text = ctx.inbound.text
+        if not text or ctx.inbound.choice is not None:
+            return None
+        found = self.detector.check(text)
+        if found is None:
+            return None
+        about = await self._named(ctx, text) if found.third_party else ctx.person
+        await raise_crisis(
+            ctx.session, self.network, about=about, reporter=ctx.person, source="message",
+            detail={"message": text[:500], "rule": found.rule_id, "category": found.category,
+                    "third_party": found.third_party},
+            now=ctx.clock.now())
+        return (crisis_reply(ctx.settings, third_party=found.third_party),)
+
+    @staticmethod
+    async def _named(ctx: Context, text: str) -> Person | None:
+        """A roommate or classmate named in a third-party report, if exactly one is."""
+        if ctx.person is None:
+            return None
+        candidates: dict[int, Person] = {}
+        for scope in ("dorm", "class"):
+            for person in await peers(ctx.session, ctx.person, scope):
+                if person.id is not None and len(person.name) >= 2 and person.name in text:
+                    candidates[person.id] = person
+        if len(candidates) == 1:
+            return next(iter(candidates.values()))
+        if not candidates:  # also try the whole roster by full name, e.g. another class
+            named = (await ctx.session.exec(
+                select(Person).where(col(Person.active).is_(True),
+                                     col(Person.name).in_(_names_in(text))))).all()
+            if len(named) == 1:
+                return named[0]
+        return None
+
+
+def _names_in(text: str) -> list[str]:
+    """Candidate 2–4 character substrings: a bounded set, not a name recogniser."""
+    clean = "".join(ch for ch in text if "\u4e00" <= ch <= "\u9fff")
+    found = {clean[i:i + n] for n in (2, 3, 4) for i in range(max(len(clean) - n + 1, 0))}
+    return sorted(found)[:400]
