@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from xinqiao.handlers.binding import BindingFlow
+from xinqiao.handlers.cases import CaseFlow
 from xinqiao.handlers.flow import Flow, FlowRegistry
 from xinqiao.handlers.info import CrisisHelpFlow, ScopeFlow, WhoAmIFlow
 from xinqiao.handlers.menu import Menu, load_menu
@@ -29,7 +30,7 @@ def build_catalogue(
     if network is not None:
         esc = network.escalations
         builtin += (*report_flows(network), AckFlow(esc), ResolveFlow(esc), QueueFlow(esc),
-                    CompletionFlow(network.week_periods), MonthlyConfirmFlow())
+                    CompletionFlow(network.week_periods), MonthlyConfirmFlow(), CaseFlow())
         if instruments:
             builtin += (ScreeningFlow(instruments, network),)
     for flow in (*builtin, *extra):

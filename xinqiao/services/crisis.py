@@ -8,6 +8,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.messages import Choice, Reply
+from xinqiao.services.cases import open_case
 from xinqiao.services.escalation import Subject
 from xinqiao.services.network import Network
 from xinqiao.services.tiers import change_tier
@@ -60,8 +61,11 @@ async def raise_crisis(
         await change_tier(s, about, Tier.crisis, reason=f"automatic: {source}", now=now,
                           pending_review=True)
     key = f"crisis:person:{about.id}" if about is not None else f"crisis:report:{report.id}"
-    return await network.escalations.open(
+    esc = await network.escalations.open(
         s, Subject(key=key, kind="crisis", title="危机预警", college_id=report.college_id,
                    klass_id=report.klass_id, report_id=report.id,
                    person_id=about.id if about else None),
         Severity.crisis, now)
+    if about is not None:  # the crisis pool: a case followed up until staff close it
+        await open_case(s, about, source=source, escalation_id=esc.id, now=now)
+    return esc

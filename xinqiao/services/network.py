@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI, local
 from xinqiao.scheduler.policy import Policy
+from xinqiao.services.cases import FOLLOWUP, on_followup
 from xinqiao.services.escalation import DEADLINE, Escalations, Subject
 from xinqiao.services.monthly import generate_monthly
 from xinqiao.services.timers import TimerHandler, schedule
@@ -92,6 +93,7 @@ class Network:
             PLAN: self._plan_day,
             CHECKIN_DUE: self._checkin_due,
             MONTHLY: self._monthly,
+            FOLLOWUP: on_followup,
         }
 
     async def ensure_planned(self, s: AsyncSession, now: datetime) -> None:

@@ -1,0 +1,135 @@
+"""个案: staff follow crisis cases in chat — take the lead, plan, follow up, close."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import col, select
+
+from xinqiao.clock import local
+from xinqiao.handlers.flow import Context, Turn
+from xinqiao.messages import Choice, Reply
+from xinqiao.services import cases
+from xinqiao.services.directory import unit_names
+from xinqiao.storage.cases import Case, CaseNote
+from xinqiao.storage.models import Person, Role, Tier
+
+_MENU = (Choice("menu", "主菜单"),)
+PROMPTS = {"plan": "请写下干预计划（谁、做什么、何时）：", "followup": "请记录这次随访的情况：",
+           "decision": "请写下结案结论（如：已复学评估通过、转介医院持续治疗等）："}
+TIER_LABELS = {Tier.routine: "日常关注", Tier.key: "重点关注", Tier.crisis: "危机关注"}
+
+
+class CaseFlow:
+    """The crisis pool as staff see it: open cases in their scope."""
+
+    id = "cases"
+    title = "个案"
+    triggers: tuple[str, ...] = ("个案", "危机个案", "/cases")
+
+    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+        """Centre and college roles."""
+        return person is not None and bool(roles & (cases.CENTRE | cases.COLLEGE))
+
+    async def start(self, ctx: Context, argument: str) -> Turn:
+        """List the open cases."""
+        assert ctx.person is not None
+        mine = await cases.visible_cases(ctx.session, ctx.person, ctx.roles)
+        if not mine:
+            return Turn.end(Reply("目前没有进行中的个案。", _MENU))
+        lines = [f"进行中的个案 {len(mine)} 个（最需要随访的在前）："]
+        for case in mine[:8]:
+            student = await ctx.session.get(Person, case.person_id)
+            due = local(case.next_followup_at) if case.next_followup_at else None
+            lead = "已有负责人" if case.lead_person_id else "待指定负责人"
+            lines.append(f"#{case.id} {student.name if student else '?'} · {lead}"
+                         + (f" · 随访 {due:%m-%d}" if due else ""))
+        choices = tuple(Choice(f"view:{c.id}", f"查看 #{c.id}") for c in mine[:8])
+        return Turn.ask("pick", {}, Reply("\n".join(lines), (*choices, *_MENU)))
+
+    async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
+        """Taps on a case, and the texts they ask for."""
+        assert ctx.person is not None
+        now = ctx.clock.now()
+        if step == "text":
+            return await self._text(ctx, data)
+        if step == "tier":
+            return await self._close(ctx, data)
+        action, _, raw = (ctx.inbound.choice or _typed_view(ctx.inbound.text)).partition(":")
+        number = int(raw) if raw.isdecimal() else 0
+        case = await cases.read_case(ctx.session, ctx.person, ctx.roles, number, now) \
+            if number else None
+        if case is None:
+            return await self.start(ctx, "")
+        if action == "lead":
+            await cases.take_lead(ctx.session, case, ctx.person, now)
+            return await self._view(ctx, case, note="你已成为此个案的负责人。")
+        if action in ("plan", "followup", "decision"):
+            return Turn.ask("text", {"action": action, "id": number}, Reply(PROMPTS[action]))
+        if action == "cadence":
+            return Turn.ask("pick", {}, Reply("随访频率：", (
+                Choice(f"every1:{number}", "每天"), Choice(f"every7:{number}", "每周"))))
+        if action in ("every1", "every7"):
+            case.followup_days = 1 if action == "every1" else 7
+            await cases.note(ctx.session, case, ctx.person, "cadence",
+                             f"随访频率改为每{'天' if case.followup_days == 1 else '周'}", now)
+            return await self._view(ctx, case, note="随访频率已更新。")
+        return await self._view(ctx, case)
+
+    async def _view(self, ctx: Context, case: Case, note: str = "") -> Turn:
+        """Show a case already read (and audited) in this turn, with what can be done."""
+        assert ctx.person is not None and case.id is not None
+        number = case.id
+        student = await ctx.session.get(Person, case.person_id)
+        assert student is not None
+        college, klass, _ = await unit_names(ctx.session, student)
+        lead = await ctx.session.get(Person, case.lead_person_id) if case.lead_person_id else None
+        lines = [note] if note else []
+        lines += [f"个案 #{case.id}：{student.name}（{college or ''} {klass or ''}）",
+                  f"关注等级：{TIER_LABELS[Tier(student.tier)]}",
+                  f"负责人：{lead.name if lead else '待指定'}",
+                  f"计划：{case.plan or '待制定'}",
+                  f"随访：每{'天' if case.followup_days == 1 else f'{case.followup_days}天'}"]
+        recent = (await ctx.session.exec(select(CaseNote).where(CaseNote.case_id == case.id)
+                                         .order_by(col(CaseNote.id).desc()).limit(3))).all()
+        lines += [f"· {local(n.at):%m-%d} {n.text}" for n in recent]
+        choices = [Choice(f"followup:{number}", "记录随访"), Choice(f"plan:{number}", "写计划"),
+                   Choice(f"cadence:{number}", "随访频率"), Choice(f"decision:{number}", "结案")]
+        if case.lead_person_id != ctx.person.id:
+            choices.insert(0, Choice(f"lead:{number}", "我来负责"))
+        return Turn.ask("pick", {}, Reply("\n".join(lines), (*choices, *_MENU)))
+
+    async def _text(self, ctx: Context, data: dict[str, Any]) -> Turn:
+        assert ctx.person is not None
+        text, number = ctx.inbound.text.strip(), int(data["id"])
+        if not text:
+            return Turn.ask("text", data, Reply(PROMPTS[data["action"]]))
+        if data["action"] == "decision":
+            return Turn.ask("tier", {"id": number, "decision": text}, Reply(
+                "结案后该同学的关注等级：", tuple(Choice(t.value, TIER_LABELS[t]) for t in Tier)))
+        case = await cases.read_case(ctx.session, ctx.person, ctx.roles, number,
+                                     ctx.clock.now())
+        if case is None:
+            return Turn.end(Reply(f"没有找到你可以查看的个案 #{number}。", _MENU))
+        await cases.note(ctx.session, case, ctx.person, data["action"], text, ctx.clock.now())
+        return await self._view(ctx, case, note="已记录。")
+
+    async def _close(self, ctx: Context, data: dict[str, Any]) -> Turn:
+        assert ctx.person is not None
+        choice = ctx.inbound.choice
+        if choice not in {t.value for t in Tier}:
+            return Turn.ask("tier", data, Reply("请选择关注等级：", tuple(
+                Choice(t.value, TIER_LABELS[t]) for t in Tier)))
+        case = await cases.read_case(ctx.session, ctx.person, ctx.roles, int(data["id"]),
+                                     ctx.clock.now())
+        if case is None:
+            return Turn.end(Reply("没有找到这个个案。", _MENU))
+        await cases.close(ctx.session, case, ctx.person, str(data["decision"]),
+                          Tier(str(choice)), ctx.clock.now())
+        return Turn.end(Reply(f"个案 #{case.id} 已结案。谢谢你一路的陪伴和跟进。", _MENU))
+
+
+def _typed_view(text: str) -> str:
+    """``查看 #12`` typed instead of tapped means the same as the tap."""
+    digits = "".join(ch for ch in text if ch.isdecimal())
+    return f"view:{digits}" if text.strip().startswith("查看") and digits else ""

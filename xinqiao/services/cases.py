@@ -1,0 +1,143 @@
+"""Crisis cases: opened by the crisis path, followed up on a cadence until staff close them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from xinqiao.messages import Reply
+from xinqiao.services import audit
+from xinqiao.services.recipients import level_recipients, push_to_people
+from xinqiao.services.tiers import change_tier
+from xinqiao.services.timers import schedule
+from xinqiao.storage.cases import Case, CaseMember, CaseNote, CaseStatus
+from xinqiao.storage.models import Person, Role, Tier
+from xinqiao.storage.reports import Timer
+
+FOLLOWUP = "case.followup"
+CENTRE = frozenset({Role.centre_staff, Role.centre_lead})
+COLLEGE = frozenset({Role.college_lead, Role.college_counsellor})
+
+
+async def open_case(
+    s: AsyncSession, person: Person, *, source: str, escalation_id: int | None, now: datetime
+) -> Case:
+    """The student's open case, or a new one with a daily follow-up until a lead is set."""
+    existing = (await s.exec(select(Case).where(
+        Case.person_id == person.id, Case.status == CaseStatus.open))).first()
+    if existing is not None:
+        return existing
+    assert person.id is not None
+    first = now + timedelta(days=1)
+    case = Case(person_id=person.id, opened_at=now, source=source, escalation_id=escalation_id,
+                next_followup_at=first, token=1)
+    s.add(case)
+    await s.flush()
+    s.add(CaseNote(case_id=case.id or 0, at=now, kind="opened",
+                   text=f"危机预警自动建立个案（来源：{source}）"))
+    await schedule(s, kind=FOLLOWUP, ref=str(case.id), due_at=first, now=now, token=1)
+    return case
+
+
+async def may_access(s: AsyncSession, person: Person, roles: frozenset[Role], case: Case
+                     ) -> bool:
+    """Centre roles see every case; college roles their college's students; the team theirs."""
+    if roles & CENTRE:
+        return True
+    member = (await s.exec(select(CaseMember.id).where(
+        CaseMember.case_id == case.id, CaseMember.person_id == person.id))).first()
+    if member is not None:
+        return True
+    if roles & COLLEGE:
+        student = await s.get(Person, case.person_id)
+        return student is not None and student.college_id == person.college_id
+    return False
+
+
+async def visible_cases(s: AsyncSession, person: Person, roles: frozenset[Role]) -> list[Case]:
+    """Open cases this person may see, oldest follow-up due first."""
+    rows = await s.exec(select(Case).where(Case.status == CaseStatus.open)
+                        .order_by(col(Case.next_followup_at), col(Case.id)))
+    return [c for c in rows if await may_access(s, person, roles, c)]
+
+
+async def read_case(s: AsyncSession, person: Person, roles: frozenset[Role], case_id: int,
+                    now: datetime) -> Case | None:
+    """The case if this person may see it; every attempt is audited."""
+    case = await s.get(Case, case_id)
+    allowed = case is not None and await may_access(s, person, roles, case)
+    await audit.record(s, at=now, action="case.read", actor_person_id=person.id,
+                       subject_person_id=case.person_id if case else None, allowed=allowed,
+                       case=case_id)
+    return case if allowed else None
+
+
+async def take_lead(s: AsyncSession, case: Case, person: Person, now: datetime) -> None:
+    """The person becomes the responsible lead (and a team member)."""
+    assert person.id is not None and case.id is not None
+    case.lead_person_id = person.id
+    await add_member(s, case, person.id, now)
+    s.add(CaseNote(case_id=case.id, at=now, author_person_id=person.id, kind="lead",
+                   text=f"{person.name} 负责此个案"))
+    s.add(case)
+
+
+async def add_member(s: AsyncSession, case: Case, person_id: int, now: datetime) -> None:
+    """Add someone to the team (idempotent)."""
+    exists = (await s.exec(select(CaseMember.id).where(
+        CaseMember.case_id == case.id, CaseMember.person_id == person_id))).first()
+    if exists is None:
+        s.add(CaseMember(case_id=case.id or 0, person_id=person_id, added_at=now))
+
+
+async def note(s: AsyncSession, case: Case, author: Person, kind: str, text: str,
+               now: datetime) -> None:
+    """Record a plan, a follow-up or a cadence change; a follow-up restarts the clock."""
+    assert case.id is not None
+    s.add(CaseNote(case_id=case.id, at=now, author_person_id=author.id, kind=kind,
+                   text=text[:2000]))
+    if kind == "plan":
+        case.plan = text[:4000]
+    if kind in ("followup", "cadence"):
+        await _reschedule(s, case, now)
+    s.add(case)
+
+
+async def _reschedule(s: AsyncSession, case: Case, now: datetime) -> None:
+    case.token += 1
+    due = now + timedelta(days=case.followup_days)
+    case.next_followup_at = due
+    await schedule(s, kind=FOLLOWUP, ref=str(case.id), due_at=due, now=now, token=case.token)
+
+
+async def close(s: AsyncSession, case: Case, by: Person, decision: str, tier: Tier,
+                now: datetime) -> None:
+    """Close with a decision and a reviewed tier (a recorded decision, not a rule)."""
+    assert case.id is not None
+    case.status, case.closed_at, case.closed_by = CaseStatus.closed, now, by.id
+    case.decision, case.token = decision[:4000], case.token + 1
+    s.add(CaseNote(case_id=case.id, at=now, author_person_id=by.id, kind="closed",
+                   text=decision[:2000]))
+    student = await s.get(Person, case.person_id)
+    if student is not None:
+        await change_tier(s, student, tier, reason=f"case #{case.id} closed: {decision[:200]}",
+                          now=now, decided_by=by.id, lower=True)
+    s.add(case)
+
+
+async def on_followup(s: AsyncSession, timer: Timer) -> None:
+    """Timer handler: remind the lead (the centre while there is none), then re-arm."""
+    case = await s.get(Case, int(timer.ref), with_for_update=True)
+    if case is None or case.status != CaseStatus.open or case.token != timer.token:
+        return
+    if case.lead_person_id is not None:
+        people = [case.lead_person_id]
+        text = f"个案 #{case.id} 今天需要随访。随访后回复“个案”记录情况。"
+    else:
+        people = await level_recipients(s, ["centre_lead", "centre"], None, None)
+        text = f"个案 #{case.id} 还没有负责人。请回复“个案”指定负责人并制定计划。"
+    await push_to_people(s, people, key=f"case:{case.id}:{case.token}", reply=Reply(text),
+                         now=timer.due_at)
+    await _reschedule(s, case, timer.due_at)
