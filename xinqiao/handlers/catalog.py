@@ -11,6 +11,7 @@ from xinqiao.handlers.info import CrisisHelpFlow, ScopeFlow, WhoAmIFlow
 from xinqiao.handlers.menu import Menu, load_menu
 from xinqiao.handlers.network import report_flows
 from xinqiao.handlers.reports_view import CompletionFlow, MonthlyConfirmFlow
+from xinqiao.handlers.results import AttentionListFlow, MyResultsFlow, StudentResultsFlow
 from xinqiao.handlers.screening import ScreeningFlow
 from xinqiao.handlers.staff import AckFlow, QueueFlow, ResolveFlow
 from xinqiao.services.instruments import Instrument
@@ -32,7 +33,8 @@ def build_catalogue(
         builtin += (*report_flows(network), AckFlow(esc), ResolveFlow(esc), QueueFlow(esc),
                     CompletionFlow(network.week_periods), MonthlyConfirmFlow(), CaseFlow())
         if instruments:
-            builtin += (ScreeningFlow(instruments, network),)
+            builtin += (ScreeningFlow(instruments, network), MyResultsFlow(instruments),
+                        StudentResultsFlow(), AttentionListFlow())
     for flow in (*builtin, *extra):
         flows.add(flow)
     return flows, menu

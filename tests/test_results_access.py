@@ -1,0 +1,55 @@
+"""Who may see a screening result: the student, the centre; the college only the tier."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import col, select
+
+from tests.factories import add_person, bind
+from tests.network_world import World, make_world
+from xinqiao.clock import SHANGHAI, FakeClock
+from xinqiao.settings import Settings
+from xinqiao.storage.db import Database
+from xinqiao.storage.models import AuditEntry, Role
+
+START = datetime(2026, 10, 12, 20, 0, tzinfo=SHANGHAI)
+
+
+async def _positive_phq9(world: World) -> None:
+    chat = world.chat("s1")
+    await chat.say("心理测评")
+    await chat.say("我已了解，同意开始")
+    await chat.say("PHQ-9 情绪状况筛查（患者健康问卷）")
+    for answer in ["几乎每天"] * 4 + ["完全不会"] * 5:
+        await chat.say(answer)  # total 12: moderate, key
+
+
+async def test_each_role_sees_only_what_it_may(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await make_world(db, clock, settings, start=START)
+    other = await add_person(db, world.campus, "x1", "外院王书记", Role.college_lead,
+                             now=clock.now(), college_id=world.campus.other_college_id,
+                             klass_id=None, dorm_id=None)
+    await bind(db, other, "console", "a-x1", clock.now())
+    await _positive_phq9(world)
+
+    mine = await world.chat("s1").say("我的测评结果")
+    assert "PHQ-9" in mine and "不是诊断" in mine and "总分" not in mine
+    centre = await world.chat("c1").say("测评记录 s1")
+    assert "总分 12" in centre and "'q1': 3" in centre
+    for who in ("l1", "l2", "t1", "k1", "i1", "x1"):
+        refused = await world.chat(who).say("测评记录 s1")
+        assert "只有心理中心的老师可以查看" in refused and "12" not in refused
+    assert "不在你的权限范围" in await world.chat("i1").say("关注名单")
+    college = await world.chat("l1").say("关注名单")
+    assert "室友小吴" in college and "重点关注" in college
+    assert "总分" not in college and "PHQ" not in college and "q1" not in college
+    assert "目前没有需要重点关注的同学" in await world.chat("x1").say("关注名单")
+    assert "室友小吴" in await world.chat("d1").say("关注名单")
+    async with db.session() as s:
+        reads = (await s.exec(select(AuditEntry).where(AuditEntry.action == "screening.read")
+                              .order_by(col(AuditEntry.id)))).all()
+    assert [r.allowed for r in reads] == [True, False, False, False, False, False, False]
+    assert {r.subject_person_id for r in reads} == {world.ids["s1"]}

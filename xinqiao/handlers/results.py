@@ -1,0 +1,137 @@
+"""Who sees screening results: the student their summary, the centre the detail, the college
+tiers only (design.md §4). Every staff read is audited, refusals included."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import col, select
+
+from xinqiao.clock import local
+from xinqiao.handlers.flow import Context, Turn
+from xinqiao.messages import Choice, Reply
+from xinqiao.services import audit
+from xinqiao.services.directory import unit_names
+from xinqiao.services.instruments import Instrument
+from xinqiao.storage.models import Person, Role, Tier
+from xinqiao.storage.screening import ScreeningResult, TierChange
+
+_MENU = (Choice("menu", "主菜单"),)
+CENTRE = frozenset({Role.centre_staff, Role.centre_lead})
+COLLEGE = frozenset({Role.college_lead, Role.college_counsellor})
+TIER_LABELS = {Tier.routine: "日常关注", Tier.key: "重点关注", Tier.crisis: "危机关注"}
+
+
+class _OneShot:
+    triggers: tuple[str, ...] = ()
+
+    async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
+        """Never waits: answer afresh."""
+        return await self.start(ctx, ctx.inbound.text)
+
+    async def start(self, ctx: Context, argument: str) -> Turn:
+        """Answer and end."""
+        raise NotImplementedError
+
+
+class MyResultsFlow(_OneShot):
+    """我的测评结果: a student's own results, as summaries."""
+
+    id = "my_results"
+    title = "我的测评结果"
+    triggers: tuple[str, ...] = ("我的测评结果", "测评结果")
+
+    def __init__(self, instruments: dict[str, Instrument]) -> None:
+        self.instruments = instruments
+
+    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+        """Students, for themselves."""
+        return person is not None and Role.student in roles
+
+    async def start(self, ctx: Context, argument: str) -> Turn:
+        """The latest results, newest first."""
+        assert ctx.person is not None
+        rows = (await ctx.session.exec(
+            select(ScreeningResult).where(ScreeningResult.person_id == ctx.person.id)
+            .order_by(col(ScreeningResult.id).desc()).limit(5))).all()
+        if not rows:
+            return Turn.end(Reply("你还没有完成过测评。回复“测评”可以开始。", _MENU))
+        lines = ["你最近的测评（筛查结果，不是诊断）："]
+        for r in rows:
+            inst = self.instruments.get(r.instrument)
+            band = next((b.label for b in inst.bands if b.id == r.band), r.band) if inst \
+                else r.band
+            lines.append(f"· {local(r.created_at):%Y-%m-%d} {inst.name if inst else r.instrument}"
+                         f"：{band}")
+        return Turn.end(Reply("\n".join(lines), _MENU))
+
+
+class StudentResultsFlow(_OneShot):
+    """测评记录 <学号>: the centre reads a student's results in detail; audited."""
+
+    id = "student_results"
+    title = "学生测评记录"
+    triggers: tuple[str, ...] = ("测评记录",)
+
+    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+        """Anyone in the network may ask; only centre roles are answered (refusals audited)."""
+        return person is not None and bool(roles - {Role.student})
+
+    async def start(self, ctx: Context, argument: str) -> Turn:
+        """Look the student up and show their results if the asker is centre staff."""
+        assert ctx.person is not None
+        wanted = argument.strip()
+        if not wanted:
+            return Turn.end(Reply("请带上学号，例如：测评记录 2023001", _MENU))
+        student = (await ctx.session.exec(
+            select(Person).where(Person.external_id == wanted))).first()
+        allowed = student is not None and bool(ctx.roles & CENTRE)
+        await audit.record(ctx.session, at=ctx.clock.now(), action="screening.read",
+                           actor_person_id=ctx.person.id,
+                           subject_person_id=student.id if student else None, allowed=allowed)
+        if not allowed or student is None:
+            return Turn.end(Reply("测评记录只有心理中心的老师可以查看。", _MENU))
+        rows = (await ctx.session.exec(
+            select(ScreeningResult).where(ScreeningResult.person_id == student.id)
+            .order_by(col(ScreeningResult.id).desc()).limit(10))).all()
+        lines = [f"{student.name}（{student.external_id}）当前：{TIER_LABELS[Tier(student.tier)]}"]
+        lines += [f"· {local(r.created_at):%m-%d} {r.instrument} 总分 {r.total}（{r.band}）"
+                  + (" 阳性" if r.positive else "") + (" 急性风险" if r.acute else "")
+                  + f" 作答 {r.answers}" for r in rows] or ["（没有测评记录）"]
+        return Turn.end(Reply("\n".join(lines), _MENU))
+
+
+class AttentionListFlow(_OneShot):
+    """关注名单: a college sees which of its students are in key/crisis tiers, no answers."""
+
+    id = "attention"
+    title = "关注名单"
+    triggers: tuple[str, ...] = ("关注名单",)
+
+    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+        """College and centre roles."""
+        return person is not None and bool(roles & (COLLEGE | CENTRE))
+
+    async def start(self, ctx: Context, argument: str) -> Turn:
+        """Students above routine in the asker's scope, with their latest tier change."""
+        assert ctx.person is not None
+        query = select(Person).where(col(Person.tier).in_([Tier.key.value, Tier.crisis.value]),
+                                     col(Person.active).is_(True))
+        if not ctx.roles & CENTRE:
+            query = query.where(Person.college_id == ctx.person.college_id)
+        people = (await ctx.session.exec(query.order_by(col(Person.tier).desc(),
+                                                        col(Person.external_id)))).all()
+        await audit.record(ctx.session, at=ctx.clock.now(), action="attention.read",
+                           actor_person_id=ctx.person.id, count=len(people))
+        if not people:
+            return Turn.end(Reply("目前没有需要重点关注的同学。", _MENU))
+        lines = [f"需要关注的同学 {len(people)} 人："]
+        for p in people[:30]:
+            _, klass, _ = await unit_names(ctx.session, p)
+            change = (await ctx.session.exec(
+                select(TierChange).where(TierChange.person_id == p.id)
+                .order_by(col(TierChange.id).desc()))).first()
+            when = f"，{local(change.at):%m-%d} 起" if change else ""
+            review = "（待复核）" if change and change.pending_review else ""
+            lines.append(f"· {p.name} {klass or ''}：{TIER_LABELS[Tier(p.tier)]}{review}{when}")
+        return Turn.end(Reply("\n".join(lines), _MENU))
