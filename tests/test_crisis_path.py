@@ -96,3 +96,21 @@ async def test_someone_not_yet_bound_still_gets_help_and_the_centre_is_told(
     assert "12356" in await stranger.say("i want to kill myself")
     assert len(await world.push_texts("c1")) == 1
     assert await world.push_texts("l1") == []  # no college known for a stranger
+
+
+async def test_crisis_words_typed_as_a_report_answer_alert_and_are_kept(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await make_world(db, clock, settings, start=NIGHT)
+    chat = world.chat("i1")
+    await chat.say("宿舍情况")
+    await chat.say("室友小吴")
+    answer = await chat.say("他昨晚说不想活了")
+    assert "谢谢你告诉我" in answer and "可能相关的情况" in answer  # alert, then the form goes on
+    await chat.say("10")
+    await chat.say("现在就需要处理")
+    async with db.session() as s:
+        reports = (await s.exec(select(Report).order_by(col(Report.id)))).all()
+    assert [r.kind for r in reports] == ["crisis", "dorm"]
+    assert reports[1].answers["observed"] == "他昨晚说不想活了"
+    assert reports[0].subject_person_id == world.ids["s1"]  # the roommate picked in the form

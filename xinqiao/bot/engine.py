@@ -21,7 +21,9 @@ from xinqiao.storage.models import ChannelIdentity, ConversationState, Person
 
 log = logging.getLogger(__name__)
 
-# Checked before any flow sees the message; a hook returns replies to take over the turn.
+# Checked before any flow sees the message. A hook returns replies that come first; outside a
+# flow they are the whole answer, inside one the flow still gets the message (a crisis sentence
+# typed as a form answer must neither be lost to the form nor stop the alert).
 Interceptor = Callable[[Context], Awaitable[tuple[Reply, ...] | None]]
 
 MENU_WORDS = frozenset({"菜单", "主菜单", "menu", "/menu", "/start", "开始", "你好", "您好", "hi"})
@@ -94,15 +96,26 @@ class Engine:
         return replies
 
     async def _route(self, ctx: Context) -> tuple[Reply, ...]:
-        inbound, state = ctx.inbound, ctx.state
+        inbound = ctx.inbound
         if inbound.event is not None:
             return await self._event(ctx)
         if inbound.extra.get("unsupported"):
             return (Reply("我目前只能看懂文字哦，请用文字告诉我。", self._menu_hint(ctx)),)
+        first: tuple[Reply, ...] = ()
         for intercept in self.interceptors:
             taken = await intercept(ctx)
             if taken is not None:
-                return taken
+                if not (ctx.state.flow and ctx.state.step):
+                    return taken
+                first += taken
+        if not first:
+            return await self._dispatch(ctx)
+        # The crisis reply keeps its own choices; the flow's question follows as plain text.
+        rest = await self._dispatch(ctx)
+        return (*first, *rest)
+
+    async def _dispatch(self, ctx: Context) -> tuple[Reply, ...]:
+        inbound, state = ctx.inbound, ctx.state
         word = inbound.text.strip().lower()
         choice = inbound.choice
         if choice == "menu" or (choice is None and word in MENU_WORDS):

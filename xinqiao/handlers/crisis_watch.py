@@ -43,9 +43,15 @@ class CrisisWatch:
 
     @staticmethod
     async def _named(ctx: Context, text: str) -> Person | None:
-        """A roommate or classmate named in a third-party report, if exactly one is."""
+        """The student a third-party message is about: one picked in the report being filled
+        in, else a roommate or classmate named in the text, if exactly one is."""
         if ctx.person is None:
             return None
+        answers = ctx.state.data.get("answers", {}) if ctx.state.flow else {}
+        picked = {int(v["person_id"]) for v in answers.values()
+                  if isinstance(v, dict) and v.get("person_id") is not None}
+        if len(picked) == 1:
+            return await ctx.session.get(Person, picked.pop())
         candidates: dict[int, Person] = {}
         for scope in ("dorm", "class"):
             for person in await peers(ctx.session, ctx.person, scope):

@@ -50,35 +50,46 @@ def _clean(factors: list[str] | None) -> list[str]:
     return [f for f in factors or [] if f != "none"]
 
 
-async def _dorm(network: Network, ctx: Context, answers: dict[str, Any]) -> tuple[Reply, ...]:
+async def _file(
+    network: Network, ctx: Context, kind: ReportKind, picked: dict[str, Any] | None,
+    severity: Severity, factors: list[str], answers: dict[str, Any], title: str,
+) -> tuple[Report, Escalation]:
+    """Store a report about a (possibly unlisted) student and open its escalation."""
     assert ctx.person is not None
     now = ctx.clock.now()
-    subject = await _subject_person(ctx, answers.get("subject"))
-    factors = _clean(answers.get("factors"))
-    severity = Severity.crisis if CRISIS_FACTOR in factors else URGENCY[answers["urgency"]]
-    unit = subject or ctx.person  # a roommate not on the roster: the informant's own units
+    subject = await _subject_person(ctx, picked)
+    unit = subject or ctx.person  # someone not on the roster: the reporter's own units
     report = Report(
-        kind=ReportKind.dorm, reporter_person_id=ctx.person.id,
+        kind=kind, reporter_person_id=ctx.person.id,
         subject_person_id=subject.id if subject else None,
-        subject_name=(answers.get("subject") or {}).get("name"),
-        college_id=unit.college_id, klass_id=unit.klass_id, dorm_id=ctx.person.dorm_id,
+        subject_name=(picked or {}).get("name"), college_id=unit.college_id,
+        klass_id=unit.klass_id, dorm_id=ctx.person.dorm_id if kind is ReportKind.dorm else None,
         severity=severity, factors=factors, answers=answers, created_at=now,
     )
     ctx.session.add(report)
     await ctx.session.flush()
     esc = await network.escalations.open(
         ctx.session,
-        Subject(key=f"report:{report.id}", kind="dorm", title="宿舍情况反映",
+        Subject(key=f"report:{report.id}", kind=kind.value, title=title,
                 college_id=report.college_id, klass_id=report.klass_id, report_id=report.id,
                 person_id=report.subject_person_id),
         severity, now)
+    return report, esc
+
+
+async def _dorm(network: Network, ctx: Context, answers: dict[str, Any]) -> tuple[Reply, ...]:
+    assert ctx.person is not None
+    factors = _clean(answers.get("factors"))
+    severity = Severity.crisis if CRISIS_FACTOR in factors else URGENCY[answers["urgency"]]
+    report, esc = await _file(network, ctx, ReportKind.dorm, answers.get("subject"), severity,
+                              factors, answers, "宿舍情况反映")
     # The class committee learns that a report was filed, never what it says or about whom.
     committee = await level_recipients(ctx.session, ["committee"], report.college_id,
                                        report.klass_id)
     await push_to_people(
         ctx.session, [p for p in committee if p != ctx.person.id], key=f"filed:{report.id}",
         reply=Reply("本班有一条新的宿舍情况反映已转给辅导员跟进（内容仅辅导员和心理老师可见）。"),
-        now=now)
+        now=ctx.clock.now())
     text = f"收到，谢谢你的细心。编号 #{esc.id}，老师会尽快跟进。"
     if severity in (Severity.urgent, Severity.crisis):
         text += "\n" + HOTLINES
@@ -86,27 +97,10 @@ async def _dorm(network: Network, ctx: Context, answers: dict[str, Any]) -> tupl
 
 
 async def _urgent(network: Network, ctx: Context, answers: dict[str, Any]) -> tuple[Reply, ...]:
-    assert ctx.person is not None
-    now = ctx.clock.now()
-    subject = await _subject_person(ctx, answers.get("who"))
     severity = Severity.crisis if answers.get("danger") == "yes" else Severity.urgent
-    unit = subject or ctx.person
-    report = Report(
-        kind=ReportKind.urgent, reporter_person_id=ctx.person.id,
-        subject_person_id=subject.id if subject else None,
-        subject_name=(answers.get("who") or {}).get("name"),
-        college_id=unit.college_id, klass_id=unit.klass_id, severity=severity,
-        factors=[CRISIS_FACTOR] if severity is Severity.crisis else [], answers=answers,
-        created_at=now,
-    )
-    ctx.session.add(report)
-    await ctx.session.flush()
-    esc = await network.escalations.open(
-        ctx.session,
-        Subject(key=f"report:{report.id}", kind="urgent", title="紧急情况随时报",
-                college_id=report.college_id, klass_id=report.klass_id, report_id=report.id,
-                person_id=report.subject_person_id),
-        severity, now)
+    factors = [CRISIS_FACTOR] if severity is Severity.crisis else []
+    _, esc = await _file(network, ctx, ReportKind.urgent, answers.get("who"), severity, factors,
+                         answers, "紧急情况随时报")
     return (Reply(f"已上报（#{esc.id}），学院和心理中心已同时收到，会马上联系。\n{HOTLINES}",
                   _MENU),)
 
