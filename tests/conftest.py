@@ -22,6 +22,8 @@ from xinqiao.storage.migrate import upgrade
 # a server where the user may create databases: postgresql+asyncpg://user@host:port/postgres
 PG_URL = os.environ.get("XINQIAO_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
+# PostgreSQL refuses to start without data keys; SQLite tests use the key file beside the file.
+PG_DATA_KEY = "qlsYpEp1ZgA0sX2q6Z7pUj4o4rZ5Jm4p3oXJ7vX3yQ8="
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +61,8 @@ async def _pg_drop(url: str) -> None:
 
 @pytest.fixture(params=BACKENDS)
 async def db_url(
-    request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path
+    request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[str]:
     """The URL of a fresh, migrated database on the parametrised backend."""
     if request.param == "sqlite":
@@ -67,6 +70,7 @@ async def db_url(
         shutil.copy(sqlite_template, target)
         yield f"sqlite+aiosqlite:///{target}"
         return
+    monkeypatch.setenv("XINQIAO_DATA_KEYS", PG_DATA_KEY)
     url = await _pg_database()
     db = Database(url)
     await upgrade(db)

@@ -6,7 +6,7 @@ import re
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 WECHAT_API_BASE = "https://api.weixin.qq.com/cgi-bin/"
@@ -24,6 +24,14 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8080
+
+    data_keys: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated Fernet keys for the encrypted columns; the first encrypts, "
+        "all decrypt. Unset: a key file next to a SQLite database; PostgreSQL refuses to start. "
+        "Opening a database reads it from the environment/.env (DataKeySettings), not from "
+        "a Settings object built in code.",
+    )
 
     wechat_token: str = ""
     wechat_appid: str = ""
@@ -79,3 +87,11 @@ class Settings(BaseSettings):
     def wechat_safe_mode(self) -> bool:
         """True when an EncodingAESKey is configured (compatible or safe mode)."""
         return self.wechat_aes_key is not None
+
+
+class DataKeySettings(BaseSettings):
+    """Just ``XINQIAO_DATA_KEYS``, read where a database is opened without the full Settings."""
+
+    model_config = SettingsConfigDict(env_prefix="XINQIAO_", env_file=".env", extra="ignore")
+
+    data_keys: SecretStr | None = None

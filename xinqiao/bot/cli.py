@@ -7,13 +7,17 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
 from xinqiao.clock import SystemClock
 from xinqiao.settings import Settings
-from xinqiao.storage.db import Database
+from xinqiao.storage.crypto import DataKeyError
+from xinqiao.storage.db import Database, open_database
+
+if TYPE_CHECKING:
+    from xinqiao.storage.crypto import ColumnRotation
 
 T = TypeVar("T")
 
@@ -29,7 +33,7 @@ def _with_db(job: Callable[[Database], Awaitable[T]], *, migrate: bool = False) 
     settings = _settings()
 
     async def run() -> T:
-        db = Database(settings.database_url)
+        db = open_database(settings)
         try:
             if migrate:
                 from xinqiao.storage.migrate import upgrade
@@ -39,7 +43,10 @@ def _with_db(job: Callable[[Database], Awaitable[T]], *, migrate: bool = False) 
         finally:
             await db.dispose()
 
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    except DataKeyError as exc:  # no keys for a server database: say so, no traceback
+        raise click.ClickException(str(exc)) from exc
 
 
 @click.group()
@@ -67,7 +74,7 @@ def serve(host: str | None, port: int | None) -> None:
     settings = _settings()
 
     async def prepare() -> None:
-        db = Database(settings.database_url)
+        db = open_database(settings)
         try:
             if settings.is_sqlite:  # the embedded default sets itself up
                 await upgrade(db)
@@ -117,7 +124,10 @@ def chat(as_id: str) -> None:
         finally:
             await services.db.dispose()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except DataKeyError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @main.group()
@@ -274,3 +284,51 @@ def menu_sync(menu_file: Path | None) -> None:
 
     _with_db(run, migrate=settings.is_sqlite)
     click.echo("menu published")
+
+
+@main.group()
+def keys() -> None:
+    """Data keys of the encrypted columns (XINQIAO_DATA_KEYS)."""
+
+
+@keys.command("new")
+def keys_new() -> None:
+    """Print a fresh key, to put first in XINQIAO_DATA_KEYS."""
+    from cryptography.fernet import Fernet
+
+    click.echo(Fernet.generate_key().decode("ascii"))
+
+
+@keys.command("rotate")
+@click.option("--batch", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Rows per transaction.")
+def keys_rotate(batch: int) -> None:
+    """Re-encrypt every encrypted column under the first key; safe while the service runs."""
+    from xinqiao.storage.crypto import DataKeyError, UndecryptableError, rotate_all
+    from xinqiao.storage.migrate import check_current
+
+    async def run(db: Database) -> list[ColumnRotation]:
+        await check_current(db)
+        click.echo(f"encrypting with key {db.keys.fingerprints[0]} "
+                   f"({len(db.keys.fingerprints)} key(s) from {db.keys.source})")
+        return await rotate_all(db.engine, db.keys, batch=batch)
+
+    try:
+        results = _with_db(run)
+    except (DataKeyError, UndecryptableError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    for r in results:
+        unreadable = f", {len(r.unreadable)} unreadable" if r.unreadable else ""
+        click.echo(f"{r.name}: {r.rotated} re-encrypted, {r.encrypted} plaintext encrypted, "
+                   f"{r.current} already current{unreadable}")
+    click.echo(f"total: {sum(r.rotated for r in results)} re-encrypted, "
+               f"{sum(r.encrypted for r in results)} plaintext encrypted, "
+               f"{sum(r.current for r in results)} already current")
+    bad = [(r.name, r.unreadable) for r in results if r.unreadable]
+    if bad:
+        for name, ids in bad:
+            shown = ", ".join(str(i) for i in ids[:20]) + (" ..." if len(ids) > 20 else "")
+            click.echo(f"no key opens {name} of rows {shown}", err=True)
+        click.echo("these rows were left as they are: keep the key that wrote them in "
+                   "XINQIAO_DATA_KEYS and run again", err=True)
+        sys.exit(1)

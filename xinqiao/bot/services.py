@@ -23,7 +23,7 @@ from xinqiao.services.instruments import load_instruments
 from xinqiao.services.network import Network
 from xinqiao.services.timers import Sweeper
 from xinqiao.settings import Settings
-from xinqiao.storage.db import Database
+from xinqiao.storage.db import Database, open_database
 from xinqiao.storage.models import InboxMessage
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ class Services:
 
 def build_services(settings: Settings, clock: Clock, db: Database | None = None) -> Services:
     """Build the object graph from settings."""
-    db = db or Database(settings.database_url)
+    db = db or open_database(settings)
     network = Network(load_policy(settings.policy_file))
     flows, menu = build_catalogue(network=network,
                                   instruments=load_instruments(settings.content_dir))

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, String, Text, UniqueConstraint
+from sqlalchemy import Column, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from xinqiao.storage.crypto import EncryptedText
 from xinqiao.storage.types import utc_column
 
 
@@ -32,13 +33,13 @@ class Case(SQLModel, table=True):
     source: str = Field(sa_column=Column(String(64), nullable=False))
     escalation_id: int | None = Field(default=None, foreign_key="escalation.id")
     lead_person_id: int | None = Field(default=None, foreign_key="person.id")
-    plan: str | None = Field(default=None, sa_column=Column(Text))
+    plan: str | None = Field(default=None, sa_column=Column(EncryptedText()))
     followup_days: int = 1
     next_followup_at: datetime | None = utc_column(nullable=True)
     token: int = 0
     closed_at: datetime | None = utc_column(nullable=True)
     closed_by: int | None = Field(default=None, foreign_key="person.id")
-    decision: str | None = Field(default=None, sa_column=Column(Text))
+    decision: str | None = Field(default=None, sa_column=Column(EncryptedText()))
 
 
 class CaseMember(SQLModel, table=True):
@@ -61,4 +62,4 @@ class CaseNote(SQLModel, table=True):
     at: datetime = utc_column()
     author_person_id: int | None = Field(default=None, foreign_key="person.id")
     kind: str = Field(sa_column=Column(String(32), nullable=False))
-    text: str = Field(sa_column=Column(Text, nullable=False))
+    text: str = Field(sa_column=Column(EncryptedText(), nullable=False))

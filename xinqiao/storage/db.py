@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from xinqiao.storage.crypto import KeyRing, install, key_ring_for
+
 
 def _sqlite_on_connect(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cur = dbapi_conn.cursor()
@@ -31,11 +33,17 @@ def _sqlite_begin_immediate(conn: Any) -> None:
 
 
 class Database:
-    """Owns the engine and hands out sessions and transactions."""
+    """Owns the engine and hands out sessions and transactions.
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    ``keys`` encrypt the sensitive columns; by default they come from ``XINQIAO_DATA_KEYS``
+    (or a key file beside a SQLite database), and a PostgreSQL URL without keys raises
+    :class:`~xinqiao.storage.crypto.DataKeyError` here, before anything starts.
+    """
+
+    def __init__(self, url: str, *, echo: bool = False, keys: KeyRing | None = None) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.keys = keys if keys is not None else key_ring_for(url)
         # Parameters may hold tokens and sensitive text: keep them out of error messages.
         kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.is_sqlite:
@@ -47,6 +55,7 @@ class Database:
         else:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True, pool_timeout=5)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        install(self.engine, self.keys)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin_immediate)
@@ -81,3 +90,10 @@ def dialect_name(session: AsyncSession) -> str:
     if bind is None:
         raise RuntimeError("session is not bound to an engine")
     return bind.dialect.name
+
+
+def open_database(settings: Any) -> Database:
+    """The database of these settings, encrypting with their data keys when given."""
+    secret = getattr(settings, "data_keys", None)
+    keys = secret.get_secret_value() if secret is not None else None
+    return Database(settings.database_url, keys=key_ring_for(settings.database_url, keys))

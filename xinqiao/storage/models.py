@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from xinqiao.storage.crypto import EncryptedJSON, EncryptedText
 from xinqiao.storage.types import JSONType, utc_column
 
 
@@ -82,7 +83,7 @@ class Person(SQLModel, table=True):
     college_id: int | None = Field(default=None, foreign_key="college.id", index=True)
     klass_id: int | None = Field(default=None, foreign_key="klass.id", index=True)
     dorm_id: int | None = Field(default=None, foreign_key="dorm.id", index=True)
-    phone: str | None = Field(default=None, sa_column=Column(String(32)))
+    phone: str | None = Field(default=None, sa_column=Column(EncryptedText()))
     activation_code: str = Field(sa_column=Column(String(32), nullable=False))
     tier: Tier = Field(default=Tier.routine, sa_column=Column(String(16), nullable=False))
     active: bool = True
@@ -148,7 +149,7 @@ class InboxMessage(SQLModel, table=True):
     dedupe_key: str = Field(sa_column=Column(String(255), nullable=False))
     address: str = Field(sa_column=Column(String(128), nullable=False, index=True))
     kind: str = Field(sa_column=Column(String(64), nullable=False))
-    payload: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    payload: dict[str, Any] = Field(sa_column=Column(EncryptedJSON(), nullable=False))
     status: InboxStatus = Field(
         default=InboxStatus.pending, sa_column=Column(String(16), nullable=False)
     )
@@ -156,7 +157,7 @@ class InboxMessage(SQLModel, table=True):
     received_at: datetime = utc_column()
     processed_at: datetime | None = utc_column(nullable=True)
     replied_passively: bool = False
-    reply: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSONType))
+    reply: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(EncryptedJSON()))
     error: str | None = Field(default=None, sa_column=Column(Text))
 
 
@@ -185,7 +186,7 @@ class OutboxMessage(SQLModel, table=True):
     address: str = Field(sa_column=Column(String(128), nullable=False))
     kind: str = Field(sa_column=Column(String(32), nullable=False))
     priority: int = 50
-    payload: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    payload: dict[str, Any] = Field(sa_column=Column(EncryptedJSON(), nullable=False))
     status: OutboxStatus = Field(
         default=OutboxStatus.pending, sa_column=Column(String(16), nullable=False)
     )
@@ -220,9 +221,11 @@ class ConversationState(SQLModel, table=True):
     identity_id: int = Field(foreign_key="channel_identity.id", primary_key=True)
     flow: str | None = Field(default=None, sa_column=Column(String(64)))
     step: str | None = Field(default=None, sa_column=Column(String(64)))
-    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    data: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(EncryptedJSON(), nullable=False)
+    )
     suspended: dict[str, Any] = Field(
-        default_factory=dict, sa_column=Column(JSONType, nullable=False)
+        default_factory=dict, sa_column=Column(EncryptedJSON(), nullable=False)
     )
     choices: list[list[str]] = Field(
         default_factory=list, sa_column=Column(JSONType, nullable=False)
@@ -242,5 +245,5 @@ class AuditEntry(SQLModel, table=True):
     subject_person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
     allowed: bool = True
     detail: dict[str, Any] = Field(
-        default_factory=dict, sa_column=Column(JSONType, nullable=False)
+        default_factory=dict, sa_column=Column(EncryptedJSON(), nullable=False)
     )

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Column, Date, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from xinqiao.storage.crypto import EncryptedJSON, EncryptedText
 from xinqiao.storage.types import JSONType, utc_column
 
 
@@ -44,7 +45,7 @@ class Report(SQLModel, table=True):
     severity: Severity = Field(sa_column=Column(String(16), nullable=False))
     factors: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
     answers: dict[str, Any] = Field(
-        default_factory=dict, sa_column=Column(JSONType, nullable=False)
+        default_factory=dict, sa_column=Column(EncryptedJSON(), nullable=False)
     )
     supersedes: int | None = Field(default=None, foreign_key="report.id")
     created_at: datetime = utc_column(index=True)
@@ -103,7 +104,7 @@ class Escalation(SQLModel, table=True):
     acked_by: int | None = Field(default=None, foreign_key="person.id")
     resolved_at: datetime | None = utc_column(nullable=True)
     resolved_by: int | None = Field(default=None, foreign_key="person.id")
-    resolution: str | None = Field(default=None, sa_column=Column(Text))
+    resolution: str | None = Field(default=None, sa_column=Column(EncryptedText()))
 
 
 class EscalationRecipient(SQLModel, table=True):
@@ -129,7 +130,7 @@ class EscalationStep(SQLModel, table=True):
     level: int = 0
     recipients: list[int] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
     actor_person_id: int | None = Field(default=None, foreign_key="person.id")
-    note: str | None = Field(default=None, sa_column=Column(Text))
+    note: str | None = Field(default=None, sa_column=Column(EncryptedText()))
 
 
 class Timer(SQLModel, table=True):

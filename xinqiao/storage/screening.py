@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, String, Text
+from sqlalchemy import Column, Index, String
 from sqlmodel import Field, SQLModel
 
-from xinqiao.storage.types import JSONType, utc_column
+from xinqiao.storage.crypto import EncryptedJSON, EncryptedText
+from xinqiao.storage.types import utc_column
 
 
 class Consent(SQLModel, table=True):
@@ -30,7 +31,7 @@ class ScreeningResult(SQLModel, table=True):
     person_id: int = Field(foreign_key="person.id", index=True)
     instrument: str = Field(sa_column=Column(String(32), nullable=False))
     instrument_version: str = Field(sa_column=Column(String(32), nullable=False))
-    answers: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    answers: dict[str, Any] = Field(sa_column=Column(EncryptedJSON(), nullable=False))
     total: int
     band: str = Field(sa_column=Column(String(32), nullable=False))
     tier: str = Field(sa_column=Column(String(16), nullable=False))
@@ -47,7 +48,7 @@ class TierChange(SQLModel, table=True):
     person_id: int = Field(foreign_key="person.id", index=True)
     old: str = Field(sa_column=Column(String(16), nullable=False))
     new: str = Field(sa_column=Column(String(16), nullable=False))
-    reason: str = Field(sa_column=Column(Text, nullable=False))
+    reason: str = Field(sa_column=Column(EncryptedText(), nullable=False))
     decided_by: int | None = Field(default=None, foreign_key="person.id")
     pending_review: bool = False
     at: datetime = utc_column()

@@ -1,7 +1,7 @@
 """crisis cases
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-23 17:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import xinqiao.storage.types
 
 revision: str = "0005"
-down_revision: str | None = "0003"  # TEMP until 0004 lands
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

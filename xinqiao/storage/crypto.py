@@ -1,0 +1,497 @@
+"""Encryption at rest for what people wrote, answered or can be reached on (design.md §4).
+
+Screening answers and what students and the network write about them are sensitive personal
+information (PIPL Art 28; GB/T 45574 asks for encryption of it). A stolen database file,
+backup or dump must not give them away, so these columns hold Fernet ciphertext:
+
+- ``inbox_message.payload`` and ``.reply``: chat text in, and the replies that echo it;
+- ``outbox_message.payload``: pushes (late replies echo chat; alerts name students);
+- ``conversation_state.data`` and ``.suspended``: form and screening answers in progress;
+- ``report.answers``: what a reporter saw, and the quoted message of a crisis report;
+- ``escalation.resolution`` and ``escalation_step.note``: staff notes about a student;
+- ``screening_result.answers``: item-level screening answers (health data);
+- ``audit_entry.detail``: the free part of an audit entry. It can hold the 学号 someone tried to
+  bind with (another student's identifier), file names and counts. Nothing filters on it in
+  SQL: who, what, about whom, when and whether it was allowed are clear columns beside it, so
+  the trail stays searchable while the details are protected like the record they are about;
+- ``person.phone``: a contact detail nobody searches by.
+
+Kept in clear, because the service filters, joins, sorts or counts on them in SQL, and they
+say *that* something happened, not what was said:
+
+- ids and foreign keys, ``status``, ``kind``, ``severity``, ``tier``, flags and timestamps: the
+  inbox, outbox, escalation queues, deadline sweeps and scope checks select on them;
+- ``person.name``, ``external_id`` and ``activation_code``: roster import matches people by id,
+  binding looks up 学号 + code, staff find students by name; ``report.subject_name`` is a name
+  too (a roommate not on the roster) and is shown in queues;
+- ``channel_identity.address``: looked up on every inbound message;
+- ``report.factors`` and ``screening_result`` total, band, tier, positive and acute: structured
+  codes that monthly reports and tier reviews count and filter (clinical.md §8 keeps score,
+  band, tier and a safety flag as the working record; the item answers are encrypted);
+- ``escalation.chain``, ``monthly_report.data``, ``conversation_state.choices``: a policy
+  snapshot, per-class counts, and the labels of the options on screen.
+
+An encrypted column can only be compared with NULL in SQL (ciphertext differs each time), so
+its comparator refuses anything else instead of silently matching nothing.
+
+Stored format: ``f1:`` + a Fernet token (AES-128-CBC + HMAC-SHA256). A value without the tag is
+a plaintext row from before migration 0004 and is read as it is; ``xinqiao keys rotate``
+encrypts any it finds.
+
+Keys: ``XINQIAO_DATA_KEYS`` holds comma-separated Fernet keys; the first encrypts, all decrypt.
+Without it a SQLite database gets a key file beside it (``<db>.key``, mode 0600, made on first
+use) so the embedded default needs no setup; PostgreSQL refuses to start, since a server
+deployment must supply its keys. One key ring exists per key configuration in the process and
+is installed on every engine :class:`~xinqiao.storage.db.Database` opens. Keys are never
+logged; only short fingerprints (a hash prefix) are shown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import secrets
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy import Column, MetaData, Table, Text, bindparam, event, select, update
+from sqlalchemy import column as sql_column
+from sqlalchemy import table as sql_table
+from sqlalchemy.engine import Connection, Dialect, Engine, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql import operators
+from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
+
+PREFIX = "f1:"
+ROTATE_BATCH = 1000
+_T = TypeVar("_T")
+
+
+class DataKeyError(RuntimeError):
+    """The data keys are missing or malformed: the service must not start."""
+
+
+class UndecryptableError(RuntimeError):
+    """A stored value that no configured key opens."""
+
+
+# --- keys -------------------------------------------------------------------------------
+
+
+def fingerprint(key: bytes) -> str:
+    """A short, non-secret name for a key, to tell keys apart in output."""
+    return hashlib.sha256(key).hexdigest()[:8]
+
+
+def parse_keys(text: str, source: str) -> list[bytes]:
+    """Fernet keys separated by commas or newlines; raise DataKeyError naming the bad one."""
+    keys = [part.strip() for part in text.replace("\n", ",").split(",") if part.strip()]
+    if not keys:
+        raise DataKeyError(f"{source} holds no keys")
+    for number, key in enumerate(keys, 1):
+        try:
+            Fernet(key.encode("ascii"))
+        except (ValueError, UnicodeEncodeError):
+            # the message names the position only: the value may be a real key, mistyped
+            raise DataKeyError(
+                f"key #{number} in {source} is not a Fernet key (44 characters of url-safe "
+                "base64); `xinqiao keys new` makes one"
+            ) from None
+    return [key.encode("ascii") for key in keys]
+
+
+@dataclass(frozen=True)
+class _Keys:
+    fernets: tuple[Fernet, ...]
+    multi: MultiFernet
+    fingerprints: tuple[str, ...]
+
+    @classmethod
+    def of(cls, keys: Sequence[bytes]) -> _Keys:
+        fernets = tuple(Fernet(k) for k in keys)
+        return cls(fernets, MultiFernet(fernets), tuple(fingerprint(k) for k in keys))
+
+
+class KeyRing:
+    """The data keys: the first encrypts, every one decrypts (MultiFernet)."""
+
+    def __init__(self, source: str, load: Callable[[], Sequence[bytes]]) -> None:
+        self.source = source
+        self._load = load
+        self._keys: _Keys | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_keys(cls, keys: Sequence[str | bytes], source: str = "the given keys") -> KeyRing:
+        """A ring of these keys, checked now."""
+        text = ",".join(k.decode("ascii") if isinstance(k, bytes) else k for k in keys)
+        parsed = parse_keys(text, source)
+        ring = cls(source, lambda: parsed)
+        ring._loaded()
+        return ring
+
+    @classmethod
+    def from_key_file(cls, path: Path) -> KeyRing:
+        """A ring read from ``path`` on first use, which creates the file if it is missing."""
+        return cls(f"key file {path}", lambda: parse_keys(_read_or_create(path),
+                                                          f"key file {path}"))
+
+    @classmethod
+    def ephemeral(cls) -> KeyRing:
+        """A random key held in memory, for an in-memory database that dies with the process."""
+        key = Fernet.generate_key()
+        return cls("an in-memory key", lambda: [key])
+
+    def _loaded(self) -> _Keys:
+        if self._keys is None:
+            with self._lock:
+                if self._keys is None:
+                    self._keys = _Keys.of(self._load())
+        return self._keys
+
+    @property
+    def fingerprints(self) -> tuple[str, ...]:
+        """The keys' fingerprints, the encrypting one first."""
+        return self._loaded().fingerprints
+
+    def encrypt(self, plaintext: bytes) -> str:
+        """Tagged ciphertext under the first key."""
+        return PREFIX + self._loaded().multi.encrypt(plaintext).decode("ascii")
+
+    def decrypt(self, stored: str, *, column: str = "an encrypted column") -> bytes:
+        """The plaintext of a tagged value; UndecryptableError if no key opens it."""
+        try:
+            return self._loaded().multi.decrypt(_token(stored, column))
+        except InvalidToken:
+            raise self._unopenable(column) from None
+
+    def is_current(self, stored: str) -> bool:
+        """True when a tagged value is already under the encrypting key."""
+        try:
+            self._loaded().fernets[0].decrypt(_token(stored, "a value"))
+        except InvalidToken:
+            return False
+        return True
+
+    def rotate(self, stored: str, *, column: str = "an encrypted column") -> str:
+        """The same plaintext under the encrypting key (keeps the original timestamp)."""
+        try:
+            return PREFIX + self._loaded().multi.rotate(_token(stored, column)).decode("ascii")
+        except InvalidToken:
+            raise self._unopenable(column) from None
+
+    def _unopenable(self, column: str) -> UndecryptableError:
+        return UndecryptableError(
+            f"cannot decrypt {column}: none of the {len(self.fingerprints)} key(s) from "
+            f"{self.source} opens it (was its key dropped from XINQIAO_DATA_KEYS before "
+            "`xinqiao keys rotate` finished, or is this the wrong key set?)"
+        )
+
+    def __repr__(self) -> str:
+        keys = self._keys
+        state = "not loaded" if keys is None else (
+            f"{len(keys.fingerprints)} key(s), encrypting with {keys.fingerprints[0]}")
+        return f"<KeyRing from {self.source}: {state}>"
+
+
+def _token(stored: str, column: str) -> bytes:
+    if not stored.startswith(PREFIX):
+        raise UndecryptableError(f"{column} holds a value in an unknown format")
+    return stored[len(PREFIX):].encode("ascii")
+
+
+def is_encrypted(stored: str) -> bool:
+    """True for a tagged ciphertext, False for a legacy plaintext value."""
+    return stored.startswith(PREFIX)
+
+
+def _read_or_create(path: Path) -> str:
+    try:
+        text = path.read_text("ascii")
+    except FileNotFoundError:
+        return _create_key_file(path)
+    if os.name == "posix" and path.stat().st_mode & 0o077:
+        log.warning("data key file %s can be read by other users; chmod 600 it", path)
+    return text
+
+
+def _create_key_file(path: Path) -> str:
+    key = Fernet.generate_key().decode("ascii")
+    # Write a private temporary file, then link it into place: a process racing to create the
+    # same file either wins or reads the complete winner, never a half-written file.
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, (key + "\n").encode("ascii"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return path.read_text("ascii")
+    finally:
+        tmp.unlink()
+    log.warning(
+        "created data key file %s for the encrypted columns: back it up with the database "
+        "(without it they cannot be read), or set XINQIAO_DATA_KEYS instead", path)
+    return key
+
+
+def configured_keys() -> str | None:
+    """``XINQIAO_DATA_KEYS`` from the environment or ``.env``, if set and not blank."""
+    from xinqiao.settings import DataKeySettings
+
+    value = DataKeySettings().data_keys
+    text = value.get_secret_value().strip() if value is not None else ""
+    return text or None
+
+
+@lru_cache(maxsize=8)
+def _ring_of(keys: str) -> KeyRing:
+    return KeyRing.from_keys([keys], "XINQIAO_DATA_KEYS")
+
+
+def key_ring_for(database_url: str, data_keys: str | None = None) -> KeyRing:
+    """The ring for a database: ``data_keys`` (default: the setting), else a SQLite key file.
+
+    Raises DataKeyError for a server database without keys, or for malformed keys.
+    """
+    keys = data_keys if data_keys is not None else configured_keys()
+    if keys:
+        return _ring_of(keys)
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        if not url.database or url.database == ":memory:":
+            return KeyRing.ephemeral()
+        db_file = Path(url.database)
+        return KeyRing.from_key_file(db_file.with_name(db_file.name + ".key"))
+    raise DataKeyError(
+        "XINQIAO_DATA_KEYS is not set: a PostgreSQL deployment must be given the keys that "
+        "encrypt sensitive columns. Run `xinqiao keys new`, put the key in XINQIAO_DATA_KEYS "
+        "(environment or .env), and keep it apart from the database and its backups."
+    )
+
+
+# --- engines ----------------------------------------------------------------------------
+
+_installed: WeakKeyDictionary[Dialect, KeyRing] = WeakKeyDictionary()
+
+
+def install(engine: Engine | AsyncEngine, ring: KeyRing) -> None:
+    """Make ``ring`` the keys of every connection of ``engine``."""
+    _installed[engine.dialect] = ring
+
+
+def ring_for_dialect(dialect: Dialect) -> KeyRing:
+    """The ring installed on the engine that owns ``dialect``."""
+    ring = _installed.get(dialect)
+    if ring is None:
+        raise DataKeyError(
+            "no data keys are installed on this engine: open the database through "
+            "xinqiao.storage.db.Database (or call xinqiao.storage.crypto.install)"
+        )
+    return ring
+
+
+def ring_for_connection(conn: Connection) -> KeyRing:
+    """The ring of a connection's engine, or the configured one for its URL (migrations)."""
+    ring = _installed.get(conn.dialect)
+    if ring is None:
+        ring = key_ring_for(conn.engine.url.render_as_string(hide_password=False))
+        install(conn.engine, ring)
+    return ring
+
+
+# --- column types -----------------------------------------------------------------------
+
+
+class _Encrypted(TypeDecorator[_T]):
+    """Text holding a tagged Fernet token of the value."""
+
+    impl = Text
+    cache_ok = True
+    # set to "table.column" when the column joins its table, for error messages
+    column_name = "an encrypted column"
+
+    class Comparator(TypeDecorator.Comparator[Any]):
+        """Only IS NULL / IS NOT NULL: equal plaintexts never have equal ciphertexts."""
+
+        def operate(self, op: Any, *other: Any, **kwargs: Any) -> Any:
+            is_null_test = op in (operators.is_, operators.is_not) or (
+                op in (operators.eq, operators.ne) and other == (None,))
+            if not is_null_test:
+                raise TypeError(f"{self.expr} is encrypted: SQL can only test it for NULL; "
+                                "compare the values in Python")
+            return super().operate(op, *other, **kwargs)
+
+    comparator_factory = Comparator
+
+    def _seal(self, plaintext: str, dialect: Dialect) -> str:
+        return ring_for_dialect(dialect).encrypt(plaintext.encode("utf-8"))
+
+    def _open(self, stored: str, dialect: Dialect) -> str:
+        if not is_encrypted(stored):
+            return stored  # a row from before the columns were encrypted
+        return ring_for_dialect(dialect).decrypt(stored, column=self.column_name).decode("utf-8")
+
+
+class EncryptedText(_Encrypted[str]):
+    """A string, encrypted at rest."""
+
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self._seal(value, dialect)
+
+    def process_result_value(self, value: Any | None, dialect: Dialect) -> str | None:
+        return None if value is None else self._open(str(value), dialect)
+
+
+class EncryptedJSON(_Encrypted[Any]):
+    """A JSON document (dict, list, ...), encrypted at rest; Python None is SQL NULL."""
+
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return self._seal(json.dumps(value, ensure_ascii=False, separators=(",", ":")), dialect)
+
+    def process_result_value(self, value: Any | None, dialect: Dialect) -> Any:
+        return None if value is None else json.loads(self._open(str(value), dialect))
+
+
+@event.listens_for(Column, "after_parent_attach")
+def _name_encrypted_column(column: Column[Any], parent: Any) -> None:
+    if isinstance(column.type, _Encrypted) and isinstance(parent, Table):
+        column.type.column_name = f"{parent.name}.{column.name}"
+
+
+# --- rotation ---------------------------------------------------------------------------
+
+
+@dataclass
+class ColumnRotation:
+    """What a rotation did to one column."""
+
+    table: str
+    column: str
+    rotated: int = 0
+    encrypted: int = 0
+    current: int = 0
+    unreadable: list[Any] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        """``table.column``."""
+        return f"{self.table}.{self.column}"
+
+
+def storage_metadata() -> MetaData:
+    """The metadata with every table module of ``xinqiao.storage`` imported."""
+    import importlib
+    import pkgutil
+
+    from sqlmodel import SQLModel
+
+    import xinqiao.storage
+
+    for module in pkgutil.iter_modules(xinqiao.storage.__path__):
+        if not module.ispkg:
+            importlib.import_module(f"xinqiao.storage.{module.name}")
+    return SQLModel.metadata
+
+
+def encrypted_columns(metadata: MetaData) -> list[tuple[Table, Column[Any], list[Column[Any]]]]:
+    """Each table with encrypted columns: (table, its primary key, the encrypted columns)."""
+    found = []
+    for table in metadata.sorted_tables:
+        cols = [c for c in table.columns if isinstance(c.type, _Encrypted)]
+        if not cols:
+            continue
+        pk = list(table.primary_key.columns)
+        if len(pk) != 1:
+            raise RuntimeError(f"{table.name}: rotation needs a single-column primary key")
+        found.append((table, pk[0], cols))
+    return found
+
+
+async def rotate_all(
+    engine: AsyncEngine,
+    ring: KeyRing,
+    *,
+    metadata: MetaData | None = None,
+    batch: int = ROTATE_BATCH,
+) -> list[ColumnRotation]:
+    """Re-encrypt every encrypted column under the ring's first key, ``batch`` rows a commit.
+
+    Values already under the first key are left alone, so running it again does nothing.
+    Plaintext values left from before encryption are encrypted. Each value is written only if
+    it is still the one read (compare-and-set), so a row the running service changes meanwhile
+    keeps the service's write. Values no key opens are counted as unreadable and left alone.
+    """
+    results: list[ColumnRotation] = []
+    for table, pk, cols in encrypted_columns(metadata or storage_metadata()):
+        raw = sql_table(table.name, sql_column(pk.name),
+                        *(sql_column(c.name, Text()) for c in cols))
+        key = raw.c[pk.name]
+        counts = {c.name: ColumnRotation(table.name, c.name) for c in cols}
+        writes = {
+            c.name: update(raw)
+            .where(key == bindparam("k"), raw.c[c.name] == bindparam("old"))
+            .values({c.name: bindparam("new")})
+            for c in cols
+        }
+        last: Any = None
+        async with engine.connect() as conn:
+            while True:
+                async with conn.begin():
+                    query = select(key, *(raw.c[c.name] for c in cols)).order_by(key).limit(batch)
+                    if last is not None:
+                        query = query.where(key > last)
+                    rows = (await conn.execute(query)).all()
+                    for index, (name, count) in enumerate(counts.items(), 1):
+                        params = _rotations(ring, rows, index, count)
+                        if params:
+                            await conn.execute(writes[name], params)
+                if not rows:
+                    break
+                last = rows[-1][0]
+        results.extend(counts.values())
+    return results
+
+
+def _rotations(ring: KeyRing, rows: Sequence[Any], index: int,
+               count: ColumnRotation) -> list[dict[str, Any]]:
+    params = []
+    for row in rows:
+        stored = row[index]
+        if stored is None:
+            continue
+        if not is_encrypted(stored):
+            new = ring.encrypt(stored.encode("utf-8"))
+            count.encrypted += 1
+        elif ring.is_current(stored):
+            count.current += 1
+            continue
+        else:
+            try:
+                new = ring.rotate(stored, column=count.name)
+            except UndecryptableError:
+                count.unreadable.append(row[0])
+                continue
+            count.rotated += 1
+        params.append({"k": row[0], "old": stored, "new": new})
+    return params
