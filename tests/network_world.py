@@ -86,3 +86,14 @@ async def make_world(db: Database, clock: FakeClock, settings: Settings,
         await bind(db, pid, "console", f"a-{ext}", now)
         world.ids[ext] = pid
     return world
+
+
+async def add_other_college_lead(world: World) -> int:
+    """A college lead of 经济管理学院 (the other college), bound as ``x1``."""
+    now = world.clock.now()
+    pid = await add_person(world.db, world.campus, "x1", "外院王书记", Role.college_lead,
+                           now=now, college_id=world.campus.other_college_id, klass_id=None,
+                           dorm_id=None)
+    await bind(world.db, pid, "console", "a-x1", now)
+    world.ids["x1"] = pid
+    return pid

@@ -6,13 +6,12 @@ from datetime import datetime
 
 from sqlmodel import col, select
 
-from tests.factories import add_person, bind
-from tests.network_world import make_world
+from tests.network_world import add_other_college_lead, make_world
 from xinqiao.clock import SHANGHAI, FakeClock
 from xinqiao.settings import Settings
 from xinqiao.storage.cases import Case, CaseNote
 from xinqiao.storage.db import Database
-from xinqiao.storage.models import AuditEntry, Person, Role
+from xinqiao.storage.models import AuditEntry, Person
 from xinqiao.storage.screening import TierChange
 
 NIGHT = datetime(2026, 10, 14, 2, 30, tzinfo=SHANGHAI)
@@ -76,11 +75,7 @@ async def test_only_the_centre_and_the_students_college_see_a_case(
     db: Database, clock: FakeClock, settings: Settings
 ) -> None:
     world = await make_world(db, clock, settings, start=NIGHT)
-    other = await add_person(db, world.campus, "x1", "外院王书记", Role.college_lead,
-                             now=clock.now(), college_id=world.campus.other_college_id,
-                             klass_id=None, dorm_id=None)
-    await bind(db, other, "console", "a-x1", clock.now())
-    world.ids["x1"] = other
+    await add_other_college_lead(world)
     await world.chat("s1").say("想自杀")
     async with db.session() as s:
         case = (await s.exec(select(Case))).one()

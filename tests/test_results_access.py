@@ -6,12 +6,11 @@ from datetime import datetime
 
 from sqlmodel import col, select
 
-from tests.factories import add_person, bind
-from tests.network_world import World, make_world
+from tests.network_world import World, add_other_college_lead, make_world
 from xinqiao.clock import SHANGHAI, FakeClock
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
-from xinqiao.storage.models import AuditEntry, Role
+from xinqiao.storage.models import AuditEntry
 
 START = datetime(2026, 10, 12, 20, 0, tzinfo=SHANGHAI)
 
@@ -29,10 +28,7 @@ async def test_each_role_sees_only_what_it_may(
     db: Database, clock: FakeClock, settings: Settings
 ) -> None:
     world = await make_world(db, clock, settings, start=START)
-    other = await add_person(db, world.campus, "x1", "外院王书记", Role.college_lead,
-                             now=clock.now(), college_id=world.campus.other_college_id,
-                             klass_id=None, dorm_id=None)
-    await bind(db, other, "console", "a-x1", clock.now())
+    await add_other_college_lead(world)
     await _positive_phq9(world)
 
     mine = await world.chat("s1").say("我的测评结果")

@@ -112,3 +112,23 @@ class FlowRegistry:
 def flow_choice(flow_id: str, label: str) -> Choice:
     """A choice that starts a flow when tapped."""
     return Choice(f"flow:{flow_id}", label)
+
+
+class OneShotFlow:
+    """A flow that answers once and ends (bound people only unless a subclass says otherwise)."""
+
+    id = ""
+    title = ""
+    triggers: tuple[str, ...] = ()
+
+    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+        """Bound people."""
+        return person is not None
+
+    async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
+        """One-shot flows never wait; answer afresh with whatever was typed."""
+        return await self.start(ctx, ctx.inbound.text)
+
+    async def start(self, ctx: Context, argument: str) -> Turn:
+        """Answer and end."""
+        raise NotImplementedError

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlmodel import select
 
-from xinqiao.handlers.flow import Context, Turn
+from xinqiao.handlers.flow import Context, OneShotFlow, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.services.directory import (
     ROLE_LABELS,
@@ -21,27 +19,7 @@ _MENU = (Choice("menu", "主菜单"),)
 _CHANNEL_LABELS = {"wechat": "微信", "telegram": "Telegram", "console": "控制台"}
 
 
-class _OneShot:
-    """A flow that answers once and ends."""
-
-    id = ""
-    title = ""
-    triggers: tuple[str, ...] = ()
-
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
-        """Bound people only, unless a subclass says otherwise."""
-        return person is not None
-
-    async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
-        """One-shot flows never wait; answer afresh if asked."""
-        return await self.start(ctx, "")
-
-    async def start(self, ctx: Context, argument: str) -> Turn:
-        """Answer and end."""
-        raise NotImplementedError
-
-
-class WhoAmIFlow(_OneShot):
+class WhoAmIFlow(OneShotFlow):
     """我的信息: who the bot thinks you are, your units, roles and bound channels."""
 
     id = "whoami"
@@ -72,7 +50,7 @@ class WhoAmIFlow(_OneShot):
         return Turn.end(Reply("\n".join(lines), _MENU))
 
 
-class CrisisHelpFlow(_OneShot):
+class CrisisHelpFlow(OneShotFlow):
     """紧急求助: hotlines, open to everyone, bound or not."""
 
     id = "crisis_help"
@@ -98,7 +76,7 @@ class CrisisHelpFlow(_OneShot):
         return Turn.end(Reply("\n".join(lines), _MENU if ctx.bound else ()))
 
 
-class ScopeFlow(_OneShot):
+class ScopeFlow(OneShotFlow):
     """我的工作范围: the units a staff member serves and how many people they cover."""
 
     id = "scope"

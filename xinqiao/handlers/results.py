@@ -3,12 +3,10 @@ tiers only (design.md §4). Every staff read is audited, refusals included."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlmodel import col, select
 
 from xinqiao.clock import local
-from xinqiao.handlers.flow import Context, Turn
+from xinqiao.handlers.flow import Context, OneShotFlow, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.services import audit
 from xinqiao.services.directory import unit_names
@@ -22,19 +20,7 @@ COLLEGE = frozenset({Role.college_lead, Role.college_counsellor})
 TIER_LABELS = {Tier.routine: "日常关注", Tier.key: "重点关注", Tier.crisis: "危机关注"}
 
 
-class _OneShot:
-    triggers: tuple[str, ...] = ()
-
-    async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
-        """Never waits: answer afresh."""
-        return await self.start(ctx, ctx.inbound.text)
-
-    async def start(self, ctx: Context, argument: str) -> Turn:
-        """Answer and end."""
-        raise NotImplementedError
-
-
-class MyResultsFlow(_OneShot):
+class MyResultsFlow(OneShotFlow):
     """我的测评结果: a student's own results, as summaries."""
 
     id = "my_results"
@@ -66,7 +52,7 @@ class MyResultsFlow(_OneShot):
         return Turn.end(Reply("\n".join(lines), _MENU))
 
 
-class StudentResultsFlow(_OneShot):
+class StudentResultsFlow(OneShotFlow):
     """测评记录 <学号>: the centre reads a student's results in detail; audited."""
 
     id = "student_results"
@@ -101,7 +87,7 @@ class StudentResultsFlow(_OneShot):
         return Turn.end(Reply("\n".join(lines), _MENU))
 
 
-class AttentionListFlow(_OneShot):
+class AttentionListFlow(OneShotFlow):
     """关注名单: a college sees which of its students are in key/crisis tiers, no answers."""
 
     id = "attention"
