@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -42,13 +42,48 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-async def _pg_database() -> str:
+async def _pg_database(template: str | None = None) -> str:
     name = f"xq_test_{uuid.uuid4().hex[:12]}"
     admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    clause = f' TEMPLATE "{template}"' if template else ""
     async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        await conn.execute(text(f'CREATE DATABASE "{name}"{clause}'))
     await admin.dispose()
     return PG_URL.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str | None]:
+    """A PostgreSQL database migrated once per session; each test gets a copy of it.
+
+    Copying a template is much faster than migrating a new database for every test.
+    """
+    import asyncio
+
+    if not PG_URL:
+        yield None
+        return
+    previous = os.environ.get("XINQIAO_DATA_KEYS")
+    os.environ["XINQIAO_DATA_KEYS"] = PG_DATA_KEY
+
+    async def build() -> str:
+        url = await _pg_database()
+        db = Database(url)
+        await upgrade(db)
+        await db.dispose()
+        return url
+
+    try:
+        url = asyncio.run(build())
+    finally:
+        if previous is None:
+            os.environ.pop("XINQIAO_DATA_KEYS", None)
+        else:
+            os.environ["XINQIAO_DATA_KEYS"] = previous
+    try:
+        yield url.rsplit("/", 1)[1]
+    finally:
+        asyncio.run(_pg_drop(url))
 
 
 async def _pg_drop(url: str) -> None:
@@ -62,7 +97,7 @@ async def _pg_drop(url: str) -> None:
 @pytest.fixture(params=BACKENDS)
 async def db_url(
     request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, pg_template: str | None,
 ) -> AsyncIterator[str]:
     """The URL of a fresh, migrated database on the parametrised backend."""
     if request.param == "sqlite":
@@ -71,10 +106,7 @@ async def db_url(
         yield f"sqlite+aiosqlite:///{target}"
         return
     monkeypatch.setenv("XINQIAO_DATA_KEYS", PG_DATA_KEY)
-    url = await _pg_database()
-    db = Database(url)
-    await upgrade(db)
-    await db.dispose()
+    url = await _pg_database(pg_template)
     try:
         yield url
     finally:
