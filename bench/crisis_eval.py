@@ -18,19 +18,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from xinqiao.services.crisis_detector import CrisisDetector, Detection, load_rules
+from xinqiao.services.crisis_detector import (
+    CrisisDetector,
+    Detection,
+    load_rules,
+    read_labelled,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "crisis_labelled.tsv"
-
-
-def read_labelled(path: Path) -> list[tuple[int, str]]:
-    """The (label, text) lines of a labelled TSV; lines starting with # are comments."""
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
-            label, text = line.split("\t", 1)
-            rows.append((int(label), text))
-    return rows
 
 
 def describe(hit: Detection | None) -> str:

@@ -15,6 +15,7 @@ from xinqiao.services.crisis_detector import (
     CrisisRulesError,
     Detection,
     load_rules,
+    read_labelled,
 )
 
 DETECTOR = CrisisDetector(load_rules())
@@ -87,15 +88,6 @@ CRISIS = [
     ("my friend told me he wants to die", "explicit", True),
     ("i want to kill my roommate", "harm_others", False),
 ]
-
-
-def read_labelled(path: Path) -> list[tuple[int, str]]:
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
-            label, text = line.split("\t", 1)
-            rows.append((int(label), text))
-    return rows
 
 
 @pytest.mark.parametrize("text", INTENSIFIERS)

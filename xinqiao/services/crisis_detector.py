@@ -329,3 +329,13 @@ class CrisisDetector:
                 return Detection(rule.category, text[start:end], who == "other", rule.id,
                                  rule.severity)
         return None
+
+
+def read_labelled(path: Path) -> list[tuple[int, str]]:
+    """The (label, text) lines of a labelled TSV; lines starting with # are comments."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            label, text = line.split("\t", 1)
+            rows.append((int(label), text))
+    return rows
