@@ -14,7 +14,7 @@ from xinqiao.clock import FakeClock
 from xinqiao.services.codes import CODE_ALPHABET, export_codes
 from xinqiao.services.demo import load_demo
 from xinqiao.services.roster import ImportReport, RosterFileError, import_roster
-from xinqiao.services.roster_file import ROLE_NAMES, parse_roles
+from xinqiao.services.roster_file import ROLE_NAMES, parse_roles, parse_year
 from xinqiao.storage.db import Database
 from xinqiao.storage.models import (
     AuditEntry,
@@ -391,3 +391,32 @@ async def test_demo_loads_and_is_idempotent(db: Database, clock: FakeClock) -> N
     assert roles.count(Role.class_advisor) == 4
     assert roles.count(Role.college_lead) == roles.count(Role.college_counsellor) == 2
     assert roles.count(Role.centre_staff) == 2 and roles.count(Role.centre_lead) == 1
+
+
+@pytest.mark.parametrize(("cell", "year"), [
+    ("2026", 2026), ("2026级", 2026), ("26级", 2026), ("2023 级", 2023), ("2025届", 2025),
+    ("", None),
+])
+def test_enrolment_year_spellings(cell: str, year: int | None) -> None:
+    assert parse_year(cell) == year
+
+
+async def test_enrolment_year_is_stored_checked_and_kept_when_the_column_is_absent(
+    db: Database, clock: FakeClock, tmp_path: Path
+) -> None:
+    header = ["学号", "姓名", "角色", "学院", "班级", "年级"]
+    report = await _import(db, write_csv(tmp_path / "a.csv", _rows(header, [
+        ["S1", "新生", "学生", "文学院", "汉语言2601", "2026级"],
+        ["S2", "老生", "心理委员", "文学院", "汉语言2401", "2024"],
+        ["S3", "写错", "学生", "文学院", "汉语言2401", "二四级"],
+        ["T1", "老师", "辅导员", "文学院", "汉语言2401", "2010"],
+    ])), clock)
+    assert report.errors == [
+        (4, "malformed enrolment year '二四级': write it like 2026 or 2026级")]
+    people = await _people(db)
+    assert (people["S1"].enrolment_year, people["S2"].enrolment_year) == (2026, 2024)
+    assert people["T1"].enrolment_year is None  # staff have no cohort
+    # A later file without the column (say, a dorm update) keeps the stored years.
+    await _import(db, write_csv(tmp_path / "b.csv", _rows(header[:5], [
+        ["S1", "新生", "学生", "文学院", "汉语言2601"]])), clock)
+    assert (await _people(db))["S1"].enrolment_year == 2026

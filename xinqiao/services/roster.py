@@ -4,8 +4,9 @@ One row per person (columns and role names: ``roster_file``). Re-importing updat
 place by (school, id) and replaces their role assignments with the file's. People missing from
 the file are left as they are: a partial file for one college is normal, so absence never means
 "delete" (deactivating people is a separate, deliberate action). An activation code is kept
-unless the file gives a new one. When the file has no ``dorm`` or ``phone`` column at all, the
-stored dorms or phones are kept; when it has the column, its cell (even blank) is the truth.
+unless the file gives a new one. When the file has no ``dorm``, ``phone`` or enrolment-year
+(``年级``) column at all, the stored values are kept; when it has the column, its cell (even
+blank) is the truth.
 
 Role assignments carry the unit they serve: student, committee and class_advisor a college and
 a class (an advisor one assignment per class), informant the dorm, college roles the college,

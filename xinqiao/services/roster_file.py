@@ -25,6 +25,7 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     "class": ("class", "klass", "班级"),
     "dorm": ("dorm", "宿舍", "寝室"),
     "phone": ("phone", "手机", "手机号", "电话"),
+    "year": ("enrolmentyear", "enrollmentyear", "year", "grade", "年级", "入学年份", "入学年级"),
     "activation_code": ("activationcode", "code", "激活码"),
 }
 REQUIRED_COLUMNS = ("id", "name")
@@ -53,6 +54,8 @@ _MOBILE = re.compile(r"1[3-9]\d{9}")
 _LANDLINE = re.compile(r"0\d{2,3}-?\d{7,8}")
 _CODE = re.compile(r"[A-Z0-9]{6,16}")
 # Excel shows a long numeric id as 2.02301E+11 and saves it so in CSV: the digits are lost.
+# 2026, 2026级, 2026年, 26级: the year a student enrolled.
+_YEAR = re.compile(r"(\d{4}|\d{2})\s*(级|年|届)?")
 _SCIENTIFIC = re.compile(r"\d(\.\d+)?[eE]\+\d+")
 _MAX_LEN = {"id": 64, "name": 100, "college": 200, "class": 200, "dorm": 100}
 
@@ -74,6 +77,7 @@ class RosterRow:
     dorm: str | None
     phone: str | None
     code: str | None
+    enrolment_year: int | None = None
 
     @property
     def is_member(self) -> bool:
@@ -246,6 +250,20 @@ def normalise_phone(cell: str) -> str | None:
     raise ValueError(f"malformed phone {cell!r}")
 
 
+def parse_year(cell: str) -> int | None:
+    """The enrolment year a cell names (``2026``, ``2026级``, ``26级``); None when blank."""
+    if not cell:
+        return None
+    match = _YEAR.fullmatch(cell)
+    if match is None or (len(match.group(1)) == 2 and not match.group(2)):
+        raise ValueError(f"malformed enrolment year {cell!r}: write it like 2026 or 2026级")
+    year = int(match.group(1))
+    year = year + 2000 if year < 100 else year
+    if not 1990 <= year <= 2100:
+        raise ValueError(f"enrolment year {year} is out of range")
+    return year
+
+
 def _validate(number: int, values: dict[str, str]) -> RosterRow:
     external_id, name = values.get("id", ""), values.get("name", "")
     if not external_id:
@@ -298,4 +316,6 @@ def _validate(number: int, values: dict[str, str]) -> RosterRow:
         dorm=dorm,
         phone=normalise_phone(values.get("phone", "")),
         code=code,
+        # Only members have a cohort; a staff row's cell is ignored.
+        enrolment_year=parse_year(values.get("year", "")) if member else None,
     )

@@ -42,6 +42,7 @@ class Stored:
     dorm_id: int | None
     phone: str | None
     code: str
+    enrolment_year: int | None = None
 
 
 @dataclass
@@ -65,6 +66,7 @@ async def load_people(conn: AsyncConnection, school_id: int) -> dict[str, Stored
             PERSON.c.dorm_id,
             PERSON.c.phone,
             PERSON.c.activation_code,
+            PERSON.c.enrolment_year,
         ).where(PERSON.c.school_id == school_id)
     )
     return {r[0]: Stored(*r[1:]) for r in result.all()}
@@ -181,6 +183,7 @@ async def write_people(
         else:
             dorm = units.dorms[row.dorm] if row.dorm else None
         phone = row.phone if "phone" in columns or old is None else old.phone
+        year = row.enrolment_year if "year" in columns or old is None else old.enrolment_year
         wanted = _assignments(row, units)
         if old is None:
             code = row.code or new_activation_code(taken)
@@ -194,6 +197,7 @@ async def write_people(
                     "klass_id": klass,
                     "dorm_id": dorm,
                     "phone": phone,
+                    "enrolment_year": year,
                     "activation_code": code,
                     "tier": "routine",
                     "active": True,
@@ -203,15 +207,16 @@ async def write_people(
             )
             new_roles[row.external_id] = wanted
             continue
-        fields = (row.name, college, klass, dorm, phone, row.code or old.code)
-        before = (old.name, old.college_id, old.klass_id, old.dorm_id, old.phone, old.code)
+        fields = (row.name, college, klass, dorm, phone, row.code or old.code, year)
+        before = (old.name, old.college_id, old.klass_id, old.dorm_id, old.phone, old.code,
+                  old.enrolment_year)
         same_roles = Counter(wanted) == held.get(old.id, Counter())
         if fields == before and same_roles:
             unchanged += 1
             continue
         updated += 1
         # A role change alone also touches the row, so updated_at says when the roster changed.
-        keys = ("b_name", "b_college", "b_klass", "b_dorm", "b_phone", "b_code")
+        keys = ("b_name", "b_college", "b_klass", "b_dorm", "b_phone", "b_code", "b_year")
         updates.append({"b_id": old.id, "b_now": now, **dict(zip(keys, fields, strict=True))})
         if not same_roles:
             replace[old.id] = wanted
@@ -246,6 +251,7 @@ _UPDATE_PERSON = (
         dorm_id=bindparam("b_dorm"),
         phone=bindparam("b_phone"),
         activation_code=bindparam("b_code"),
+        enrolment_year=bindparam("b_year"),
         updated_at=bindparam("b_now"),
     )
 )

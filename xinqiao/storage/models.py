@@ -84,6 +84,8 @@ class Person(SQLModel, table=True):
     klass_id: int | None = Field(default=None, foreign_key="klass.id", index=True)
     dorm_id: int | None = Field(default=None, foreign_key="dorm.id", index=True)
     phone: str | None = Field(default=None, sa_column=Column(EncryptedText()))
+    # The year a student enrolled (入学年份, "2026级"): screening rounds target years by it.
+    enrolment_year: int | None = Field(default=None, index=True)
     activation_code: str = Field(sa_column=Column(String(32), nullable=False))
     tier: Tier = Field(default=Tier.routine, sa_column=Column(String(16), nullable=False))
     active: bool = True
