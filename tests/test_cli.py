@@ -112,3 +112,27 @@ def test_serve_answers_health_and_stops_cleanly(env: dict[str, str], tmp_path: P
         output, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, output
     assert "Traceback" not in output
+
+
+def test_screening_round_and_duty_rota_from_the_command_line(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    assert run(env, "demo").returncode == 0
+    started = run(env, "screening", "start", "--name", "期中心理健康测评", "--year", "2023",
+                  "--college", "信息工程学院", "--days", "7")
+    assert started.returncode == 0, started.stderr
+    assert "期中心理健康测评" in started.stdout and "opens now" in started.stdout
+    unknown = run(env, "screening", "start", "--name", "x", "--instrument", "scl90")
+    assert unknown.returncode != 0 and "unknown instrument(s) scl90" in unknown.stderr
+    rounds = run(env, "screening", "rounds")
+    assert rounds.returncode == 0 and "期中心理健康测评" in rounds.stdout
+    rota = tmp_path / "rota.csv"
+    rota.write_text("工号,开始,结束,备注\nC9001,2026-01-01 00:00,2036-01-01 00:00,长期值班\n",
+                    encoding="utf-8")
+    loaded = run(env, "rota", "import", str(rota))
+    assert loaded.returncode == 0 and "1 shifts loaded" in loaded.stdout, loaded.stderr
+    show = run(env, "rota", "show")
+    assert "on duty now: 唐心怡" in show.stdout
+    rota.write_text("工号,开始,结束\nT1001,2026-01-01 00:00,2026-01-02 00:00\n", encoding="utf-8")
+    refused = run(env, "rota", "import", str(rota))
+    assert refused.returncode == 1 and "row 2:" in refused.stderr

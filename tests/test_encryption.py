@@ -30,6 +30,7 @@ from xinqiao.messages import Reply
 from xinqiao.services.outbox import enqueue
 from xinqiao.services.roster import import_roster
 from xinqiao.settings import Settings
+from xinqiao.storage.cases import Case, CaseNote
 from xinqiao.storage.crypto import (
     DataKeyError,
     KeyRing,
@@ -491,3 +492,41 @@ async def test_migration_encrypts_existing_rows_and_downgrade_decrypts_them(
     raw = await _raw(db_url)
     for text in [*_forbidden(answers), LEGACY.encode()]:
         assert text not in raw, text.decode()
+
+
+# --- crisis cases -------------------------------------------------------------------------
+
+PLAN = "每周二下午由孙老师面谈并请室友留意夜间情况"
+FOLLOW_UP = "今天主动说起了和父亲争吵的事情后哭了很久"
+DECISION = "连续四周情绪平稳同意转为重点关注继续观察"
+
+
+async def test_case_plans_notes_and_decisions_are_ciphertext_on_disk(
+    db: Database, db_url: str, clock: FakeClock, settings: Settings
+) -> None:
+    world = await make_world(db, clock, settings, start=START)
+    await world.chat("s1").say("我不想活了")
+    async with db.session() as s:
+        case = (await s.exec(select(Case))).one()
+    staff = world.chat("c1")
+    await staff.say("个案")
+    await staff.say(f"查看 #{case.id}")
+    await staff.say("我来负责")
+    await staff.say("写计划")
+    await staff.say(PLAN)
+    await staff.say(f"查看 #{case.id}")
+    await staff.say("记录随访")
+    await staff.say(FOLLOW_UP)
+    await staff.say(f"查看 #{case.id}")
+    await staff.say("结案")
+    await staff.say(DECISION)
+    assert "已结案" in await staff.say("重点关注")
+    async with db.session() as s:
+        stored = await s.get(Case, case.id)
+        notes = (await s.exec(select(CaseNote.text).where(CaseNote.case_id == case.id))).all()
+    assert stored is not None and (stored.plan, stored.decision) == (PLAN, DECISION)
+    assert FOLLOW_UP in notes
+    await db.dispose()  # on SQLite the last connection checkpoints the WAL into the file
+    raw = await _raw(db_url)
+    for sentence in (PLAN, FOLLOW_UP, DECISION):
+        assert sentence.encode() not in raw, sentence

@@ -489,3 +489,24 @@ async def test_run_loop_sends_and_stops(
     stop.set()
     await asyncio.wait_for(loop, 1)
     assert written == ["提醒 c:1"]
+
+
+async def test_notices_go_as_templates_when_configured_so_they_reach_beyond_48_hours(
+    db: Database, clock: FakeClock, wsettings: Settings, api: WeChatAPI, stub: WeChatStub,
+) -> None:
+    notice = {"alert": {"title": "测评邀请", "fields": {"批次": "2026秋季学期心理健康测评",
+                                                       "截止": "09月21日 10:00"}},
+              "reply": Reply("同学你好！学校心理中心邀请你……").to_json()}
+    await push(db, clock, "invite:1", kind="notice", payload=notice)
+    # without a notice template it is a custom text (reaches only the recently active)
+    await notifier(db, clock, wsettings, api).drain_once()
+    assert [m.endpoint for m in stub.sent] == [SEND]
+    configured = wsettings.model_copy(update={"wechat_notice_template_id": "TPL-NOTICE"})
+    await push(db, clock, "invite:2", kind="notice", payload=notice)
+    await push(db, clock, "remind:9", kind="reminder", payload=notice)  # not a notice: text
+    await notifier(db, clock, configured, api).drain_once()
+    template = [m for m in stub.sent if m.endpoint == TEMPLATE]
+    assert len(template) == 1 and template[0].body["template_id"] == "TPL-NOTICE"
+    assert template[0].body["data"]["thing1"]["value"] == "测评邀请"
+    assert len(template[0].body["data"]["thing2"]["value"]) <= 20
+    assert [m.endpoint for m in stub.sent].count(SEND) == 2

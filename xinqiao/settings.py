@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     wechat_aes_key_previous: str | None = None
     wechat_api_base: str = WECHAT_API_BASE
     wechat_alert_template_id: str = ""
+    # Invitations and reminders (kind "notice") reach students outside WeChat's 48-hour window
+    # only as template messages: a category template with keywords thing1..thing5.
+    wechat_notice_template_id: str = ""
     wechat_require_encryption: bool = False
     wechat_reply_budget_seconds: float = 4.0
     wechat_max_body_bytes: int = 256 * 1024

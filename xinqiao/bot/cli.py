@@ -5,49 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import click
 
+from xinqiao.bot.cli_screening import rota, screening
+from xinqiao.bot.cli_support import settings_or_exit as _settings
+from xinqiao.bot.cli_support import with_db as _with_db
 from xinqiao.clock import SystemClock
-from xinqiao.settings import Settings
 from xinqiao.storage.crypto import DataKeyError
 from xinqiao.storage.db import Database, open_database
 
 if TYPE_CHECKING:
     from xinqiao.storage.crypto import ColumnRotation
-
-T = TypeVar("T")
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except Exception as exc:  # a bad setting must stop start-up with a readable message
-        raise click.ClickException(f"invalid settings: {exc}") from exc
-
-
-def _with_db(job: Callable[[Database], Awaitable[T]], *, migrate: bool = False) -> T:
-    settings = _settings()
-
-    async def run() -> T:
-        db = open_database(settings)
-        try:
-            if migrate:
-                from xinqiao.storage.migrate import upgrade
-
-                await upgrade(db)
-            return await job(db)
-        finally:
-            await db.dispose()
-
-    try:
-        return asyncio.run(run())
-    except DataKeyError as exc:  # no keys for a server database: say so, no traceback
-        raise click.ClickException(str(exc)) from exc
-
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
@@ -332,3 +303,7 @@ def keys_rotate(batch: int) -> None:
         click.echo("these rows were left as they are: keep the key that wrote them in "
                    "XINQIAO_DATA_KEYS and run again", err=True)
         sys.exit(1)
+
+
+main.add_command(screening)
+main.add_command(rota)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from xinqiao.handlers.binding import BindingFlow
+from xinqiao.handlers.campaigns import CampaignCompletionFlow
 from xinqiao.handlers.cases import CaseFlow
 from xinqiao.handlers.flow import Flow, FlowRegistry
 from xinqiao.handlers.info import CrisisHelpFlow, ScopeFlow, WhoAmIFlow
@@ -12,6 +13,7 @@ from xinqiao.handlers.menu import Menu, load_menu
 from xinqiao.handlers.network import report_flows
 from xinqiao.handlers.reports_view import CompletionFlow, MonthlyConfirmFlow
 from xinqiao.handlers.results import AttentionListFlow, MyResultsFlow, StudentResultsFlow
+from xinqiao.handlers.rota import DutyRotaFlow
 from xinqiao.handlers.screening import ScreeningFlow
 from xinqiao.handlers.staff import AckFlow, QueueFlow, ResolveFlow
 from xinqiao.services.instruments import Instrument
@@ -31,10 +33,11 @@ def build_catalogue(
     if network is not None:
         esc = network.escalations
         builtin += (*report_flows(network), AckFlow(esc), ResolveFlow(esc), QueueFlow(esc),
-                    CompletionFlow(network.week_periods), MonthlyConfirmFlow(), CaseFlow())
+                    CompletionFlow(network.week_periods), MonthlyConfirmFlow(), CaseFlow(),
+                    DutyRotaFlow())
         if instruments:
             builtin += (ScreeningFlow(instruments, network), MyResultsFlow(instruments),
-                        StudentResultsFlow(), AttentionListFlow())
+                        StudentResultsFlow(), AttentionListFlow(), CampaignCompletionFlow())
     for flow in (*builtin, *extra):
         flows.add(flow)
     return flows, menu

@@ -34,7 +34,7 @@ def day_label(day: date) -> str:
     return f"{day.month}月{day.day}日"
 
 
-async def _college_ids(ctx: Context, roles: frozenset[Role]) -> list[int]:
+async def served_college_ids(ctx: Context, roles: frozenset[Role]) -> list[int]:
     """The colleges the person serves through any of ``roles``."""
     assert ctx.person is not None and ctx.person.id is not None
     ids = {
@@ -76,7 +76,7 @@ class CompletionFlow:
             lines = await college_completion(ctx.session, periods, school_id=ctx.person.school_id)
             return Turn.end(Reply(_centre_text(label, lines), _MENU))
         parts = []
-        for college_id in await _college_ids(ctx, COLLEGE_ROLES):
+        for college_id in await served_college_ids(ctx, COLLEGE_ROLES):
             college = await ctx.session.get(College, college_id)
             classes = await class_completion(ctx.session, college_id, periods)
             name = college.name if college else "你负责的学院"
@@ -163,7 +163,7 @@ class MonthlyConfirmFlow:
 
     async def start(self, ctx: Context, argument: str) -> Turn:
         """Show the latest unconfirmed 月报 of the lead's colleges."""
-        ids = await _college_ids(ctx, frozenset({Role.college_lead}))
+        ids = await served_college_ids(ctx, frozenset({Role.college_lead}))
         report = (
             await ctx.session.exec(
                 select(MonthlyReport)
@@ -194,7 +194,7 @@ class MonthlyConfirmFlow:
         if dialect_name(ctx.session) == "postgresql":
             query = query.with_for_update()
         report = (await ctx.session.exec(query)).first()
-        ids = await _college_ids(ctx, frozenset({Role.college_lead}))
+        ids = await served_college_ids(ctx, frozenset({Role.college_lead}))
         if report is None or report.college_id not in ids:
             return Turn.end(Reply("这份月报已经找不到了，请回复“月报”重新查看。", _MENU))
         if report.confirmed_at is not None:

@@ -6,8 +6,9 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from xinqiao.handlers.flow import Context, Turn
+from xinqiao.handlers.flow import Context, Turn, flow_choice
 from xinqiao.messages import Choice, Reply
+from xinqiao.services import invitations
 from xinqiao.services.crisis import crisis_reply, raise_crisis
 from xinqiao.services.instruments import Instrument, next_item, parse_answer, score
 from xinqiao.services.network import Network
@@ -27,6 +28,7 @@ CONSENT_TEXT = (
 )
 RESUME, CONSENT, PICK = "__resume__", "__consent__", "__pick__"
 BACK = frozenset({"返回", "上一题", "back"})
+OPT_OUT = frozenset({"不参加", "不想参加", "暂不参加"})
 _MENU = (Choice("menu", "主菜单"),)
 
 
@@ -58,7 +60,7 @@ class ScreeningFlow:
         if not await self._consented(ctx):
             return Turn.ask(CONSENT, {"arg": argument}, Reply(
                 CONSENT_TEXT, (Choice("yes", "我已了解，同意开始"), Choice("no", "暂不参加"))))
-        return self._pick(argument)
+        return await self._pick_or_invited(ctx, argument)
 
     async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
         """Consent, choice of instrument, resume, or one answer."""
@@ -92,10 +94,29 @@ class ScreeningFlow:
                 Choice("yes", "我已了解，同意开始"), Choice("no", "暂不参加"))))
         ctx.session.add(Consent(person_id=ctx.person.id, version=CONSENT_VERSION,
                                 accepted=choice == "yes", at=ctx.clock.now()))
-        if choice == "no":  # the decline is recorded and nothing else
+        if choice == "no":  # the decline is recorded; open invitations stop reminding
+            await invitations.decline(ctx.session, ctx.person.id, ctx.clock.now())
             return Turn.end(Reply("没关系，你随时可以回来。如果需要帮助，心理中心一直都在。",
                                   _MENU))
-        return self._pick(str(data.get("arg") or ""))
+        return await self._pick_or_invited(ctx, str(data.get("arg") or ""))
+
+    async def _pick_or_invited(self, ctx: Context, argument: str) -> Turn:
+        """The instruments the student is invited to, in order; else the student's pick."""
+        assert ctx.person is not None and ctx.person.id is not None
+        if argument:
+            return self._pick(argument)
+        invited: list[str] = []
+        for inv in await invitations.open_invitations(ctx.session, ctx.person.id):
+            if inv.instrument in self.instruments and inv.instrument not in invited:
+                invited.append(inv.instrument)
+        if not invited:
+            return self._pick(argument)
+        names = "、".join(f"《{self.instruments[i].name}》" for i in invited)
+        first = self.instruments[invited[0]]
+        return self._ask({"inst": invited[0], "answers": {}, "history": [],
+                          "queue": invited[1:], "invited": invited},
+                         note=f"这次请你完成：{names}。（不想参加可以回复「不参加」）\n"
+                              f"{first.instructions}")
 
     def _pick(self, wanted: str) -> Turn:
         match = next((i for i in self.offered if wanted in (i, self.instruments[i].name)), None)
@@ -123,6 +144,13 @@ class ScreeningFlow:
         text = ctx.inbound.text.strip()
         answers: dict[str, int] = dict(data.get("answers", {}))
         history: list[str] = list(data.get("history", []))
+        # Opting out is for invited rounds; a follow-up such as the ASQ is never skipped so.
+        if ctx.inbound.choice is None and text in OPT_OUT and inst.id in data.get("invited", ()):
+            assert ctx.person is not None and ctx.person.id is not None
+            await invitations.decline(ctx.session, ctx.person.id, ctx.clock.now())
+            ctx.state.suspended.pop(self.id, None)
+            return Turn.end(Reply("好的，这次测评就不做了，之后也不会再提醒你。"
+                                  "如果需要帮助，心理中心一直都在。", _MENU))
         if ctx.inbound.choice is None and text.lower() in BACK:
             if history:
                 answers.pop(history.pop(), None)
@@ -145,10 +173,14 @@ class ScreeningFlow:
         assert ctx.person is not None and ctx.person.id is not None
         now = ctx.clock.now()
         result = score(inst, data["answers"])
-        ctx.session.add(ScreeningResult(
+        row = ScreeningResult(
             person_id=ctx.person.id, instrument=inst.id, instrument_version=inst.version,
             answers=data["answers"], total=result.total, band=result.band, tier=result.tier,
-            positive=result.positive, acute=result.acute, created_at=now))
+            positive=result.positive, acute=result.acute, created_at=now)
+        ctx.session.add(row)
+        await ctx.session.flush()
+        assert row.id is not None
+        await invitations.complete(ctx.session, ctx.person.id, inst.id, row.id, now)
         if result.acute:
             await raise_crisis(ctx.session, self.network, about=ctx.person, reporter=ctx.person,
                                source=f"screening:{inst.id}", detail={}, now=now)
@@ -160,13 +192,25 @@ class ScreeningFlow:
         message = f"《{inst.name}》完成。\n{result.message}"
         if result.positive:
             message += "\n如果愿意，可以预约心理中心的老师聊一聊，这是免费、保密的。"
-        queue = [f for f in (*data.get("queue", []), *result.followups)
+        later = None
+        if result.positive:  # a second stage configured for this instrument is scheduled
+            later = await invitations.invite_second_stage(
+                ctx.session, self.network.policy.screening, person_id=ctx.person.id,
+                result_id=row.id, first_stage=inst.id, now=now)
+        # Follow-ups (the ASQ after PHQ-9 item 9) come at once, before the rest of the round.
+        queue = [f for f in (*result.followups, *data.get("queue", []))
                  if f in self.instruments and f != inst.id]
         if queue:  # a follow-up instrument starts at once (e.g. ASQ after PHQ-9 item 9)
             nxt = queue.pop(0)
             follow = self.instruments[nxt]
-            turn = self._ask({"inst": nxt, "answers": {}, "history": [], "queue": queue},
+            turn = self._ask({"inst": nxt, "answers": {}, "history": [], "queue": queue,
+                              "invited": data.get("invited", [])},
                              note=f"接下来还有几个简短的问题。\n{follow.instructions}")
             return Turn(replies=(Reply(message), *turn.replies), next_step=turn.next_step,
                         data=turn.data)
+        if later is not None and later.instrument in self.instruments:
+            days = self.network.policy.screening.second_stage_within_days
+            message += (f"\n心理中心还想请你在{days}天内完成一项后续测评"
+                        f"《{self.instruments[later.instrument].name}》，帮助老师更好地了解你。")
+            return Turn.end(Reply(message, (flow_choice(self.id, "现在就做"), *_MENU)))
         return Turn.end(Reply(message, _MENU))

@@ -33,6 +33,7 @@ from xinqiao.scheduler.calendar import (
     parse_hhmm,
     parse_hours,
 )
+from xinqiao.scheduler.screening_policy import ScreeningPolicy
 from xinqiao.storage.reports import Severity as Severity  # re-exported: chains are per severity
 
 DEFAULT_SOURCE = "xinqiao/data/policy.toml (packaged default)"
@@ -134,6 +135,7 @@ class KeyPeriod(_Model):
     start: Day
     end: Day
     due_weekdays: Weekdays
+    screening_round: bool = False  # run an extra screening round when the period starts
 
     @model_validator(mode="after")
     def _ordered(self) -> KeyPeriod:
@@ -190,6 +192,7 @@ class Policy(_Model):
     working_hours: tuple[Hours, ...]
     severity: Severities
     checkin: CheckinPolicy
+    screening: ScreeningPolicy = ScreeningPolicy()
 
     @field_validator("working_hours")
     @classmethod

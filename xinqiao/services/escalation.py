@@ -178,7 +178,8 @@ class Escalations:
         assert esc.id is not None
         esc.level, esc.token = level, esc.token + 1
         entry = esc.chain[level]
-        people = await level_recipients(s, entry["notify"], esc.college_id, esc.klass_id)
+        people = await level_recipients(s, entry["notify"], esc.college_id, esc.klass_id,
+                                        at=now)
         if people:
             esc.due_at = self._deadline(entry, now)
         else:  # nobody holds this level for this unit: do not let it sit, climb at once

@@ -11,8 +11,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI, local
 from xinqiao.scheduler.policy import Policy
+from xinqiao.services import campaigns
 from xinqiao.services.cases import FOLLOWUP, on_followup
 from xinqiao.services.escalation import DEADLINE, Escalations, Subject
+from xinqiao.services.invitations import (
+    SECOND_STAGE_EXPIRE,
+    SECOND_STAGE_REMIND,
+    on_second_stage_expire,
+    on_second_stage_remind,
+)
 from xinqiao.services.monthly import generate_monthly
 from xinqiao.services.timers import TimerHandler, schedule
 from xinqiao.storage.models import Klass
@@ -59,6 +66,7 @@ class Network:
             calendar=policy.calendar(),
             repeat_last=policy.repeat_last,
         )
+        self.campaigns = campaigns.Campaigns(policy)
 
     def checkin_period(self, now: datetime) -> date:
         """The due date a check-in submitted now counts for."""
@@ -94,6 +102,9 @@ class Network:
             CHECKIN_DUE: self._checkin_due,
             MONTHLY: self._monthly,
             FOLLOWUP: on_followup,
+            SECOND_STAGE_REMIND: on_second_stage_remind,
+            SECOND_STAGE_EXPIRE: on_second_stage_expire,
+            **self.campaigns.timer_handlers(),
         }
 
     async def ensure_planned(self, s: AsyncSession, now: datetime) -> None:
@@ -111,6 +122,7 @@ class Network:
             for klass_id in (await s.exec(select(Klass.id))).all():
                 await schedule(s, kind=CHECKIN_DUE, ref=f"{klass_id}:{day.isoformat()}",
                                due_at=due, now=now)
+        await campaigns.plan_day(s, self.policy, day, now)  # screening rounds opening today
         if self._first_workday_of_month(day):  # last month's 月报 for the colleges to confirm
             last_month = (day.replace(day=1) - timedelta(days=1)).replace(day=1)
             await schedule(s, kind=MONTHLY, ref=last_month.isoformat()[:7],

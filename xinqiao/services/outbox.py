@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 from typing import Any
@@ -25,6 +26,50 @@ class Priority(IntEnum):
     bulk = 90
 
 
+@dataclass(frozen=True)
+class Push:
+    """One push for ``enqueue_many``."""
+
+    key: str
+    channel: str
+    address: str
+    kind: str
+    payload: dict[str, Any]
+    person_id: int | None = None
+    priority: int = Priority.reply
+
+
+async def enqueue_many(session: AsyncSession, pushes: list[Push], *, now: datetime) -> None:
+    """Insert many pushes in one statement per batch; existing idempotency keys are skipped."""
+    if not pushes:
+        return
+    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
+    stmt = insert(OutboxMessage).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    values = [_values(p.key, p.channel, p.address, p.kind, p.payload, now, p.person_id,
+                      p.priority, None) for p in pushes]
+    conn = await session.connection()  # executemany: SQLAlchemy batches it as multi-row VALUES
+    await conn.execute(stmt, values)
+
+
+def _values(key: str, channel: str, address: str, kind: str, payload: dict[str, Any],
+            now: datetime, person_id: int | None, priority: int,
+            fallback_of: int | None) -> dict[str, Any]:
+    return {
+        "idempotency_key": key,
+        "person_id": person_id,
+        "channel": channel,
+        "address": address,
+        "kind": kind,
+        "priority": int(priority),
+        "payload": payload,
+        "status": OutboxStatus.pending.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "fallback_of": fallback_of,
+    }
+
+
 async def enqueue(
     session: AsyncSession,
     *,
@@ -39,20 +84,7 @@ async def enqueue(
     fallback_of: int | None = None,
 ) -> OutboxMessage:
     """Insert a push unless one with the same idempotency ``key`` exists; return the row."""
-    values = {
-        "idempotency_key": key,
-        "person_id": person_id,
-        "channel": channel,
-        "address": address,
-        "kind": kind,
-        "priority": int(priority),
-        "payload": payload,
-        "status": OutboxStatus.pending.value,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-        "fallback_of": fallback_of,
-    }
+    values = _values(key, channel, address, kind, payload, now, person_id, priority, fallback_of)
     insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
     stmt = insert(OutboxMessage).values(**values).on_conflict_do_nothing(
         index_elements=["idempotency_key"]

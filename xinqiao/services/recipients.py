@@ -3,34 +3,41 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.messages import Reply
-from xinqiao.services.outbox import Priority, enqueue
+from xinqiao.services.outbox import Priority, Push, enqueue_many
+from xinqiao.services.rota import on_duty
 from xinqiao.storage.models import ChannelIdentity, Person, Role, RoleAssignment
+
+_IN_CHUNK = 1000  # ids per IN (...) list
 
 # Level names of the policy and the roles (and unit) each one reaches.
 LEVEL_ROLES: dict[str, tuple[tuple[Role, ...], str | None]] = {
     "committee": ((Role.committee,), "klass"),
     "class_advisor": ((Role.class_advisor,), "klass"),
     "college": ((Role.college_lead, Role.college_counsellor), "college"),
-    # With no duty rota configured every centre_staff member is on duty.
-    "centre": ((Role.centre_staff,), None),
+    # The centre staff on the duty rota at the time (everyone without a rota): services/rota.
+    "centre": ((Role.centre_staff,), "duty"),
     "centre_lead": ((Role.centre_lead,), None),
 }
 
 
 async def level_recipients(
-    s: AsyncSession, levels: Iterable[str], college_id: int | None, klass_id: int | None
+    s: AsyncSession, levels: Iterable[str], college_id: int | None, klass_id: int | None,
+    at: datetime | None = None,
 ) -> list[int]:
-    """Active people holding the roles of these levels for the given unit."""
+    """Active people holding the roles of these levels for the given unit (on duty ``at``)."""
     found: set[int] = set()
     for level in levels:
         roles, unit = LEVEL_ROLES[level]
+        if unit == "duty" and at is not None:
+            found.update(await on_duty(s, at))
+            continue
         query = (
             select(RoleAssignment.person_id)
             .join(Person, col(Person.id) == RoleAssignment.person_id)
@@ -65,6 +72,30 @@ async def best_identity(s: AsyncSession, person_id: int) -> ChannelIdentity | No
     return rows.first()
 
 
+async def best_identities(
+    s: AsyncSession, people: Iterable[int]
+) -> dict[int, ChannelIdentity]:
+    """``best_identity`` for many people in one query (same order of preference)."""
+    wanted = sorted(set(people))
+    rows: list[ChannelIdentity] = []
+    for start in range(0, len(wanted), _IN_CHUNK):
+        rows += (await s.exec(
+            select(ChannelIdentity)
+            .where(col(ChannelIdentity.person_id).in_(wanted[start:start + _IN_CHUNK]),
+                   col(ChannelIdentity.reachable).is_(True)))).all()
+    never = datetime.min.replace(tzinfo=UTC)
+
+    def rank(i: ChannelIdentity) -> tuple[bool, bool, float, int]:
+        last = (i.last_inbound_at or never).timestamp()
+        return (not i.preferred, i.channel == "console", -last, i.id or 0)
+
+    best: dict[int, ChannelIdentity] = {}
+    for identity in sorted(rows, key=rank):
+        if identity.person_id is not None:
+            best.setdefault(identity.person_id, identity)
+    return best
+
+
 async def push_to_people(
     s: AsyncSession,
     people: Iterable[int],
@@ -78,18 +109,16 @@ async def push_to_people(
 ) -> list[int]:
     """Queue one push per person, keyed ``{key}:{person id}``, on their best chat account.
 
-    Returns who could be reached; people with no reachable account are left out.
+    One query finds the accounts and one statement queues the pushes, so a round inviting
+    hundreds of students at a time stays a short transaction. Returns who could be reached;
+    people with no reachable account are left out.
     """
-    reached = []
-    for person_id in sorted(set(people)):
-        identity = await best_identity(s, person_id)
-        if identity is None:
-            continue
-        payload: dict[str, Any] = {"reply": reply.to_json()}
-        if alert is not None:
-            payload["alert"] = alert
-        await enqueue(s, key=f"{key}:{person_id}", channel=identity.channel,
-                      address=identity.address, kind=kind, payload=payload, now=now,
-                      person_id=person_id, priority=priority)
-        reached.append(person_id)
-    return reached
+    payload: dict[str, Any] = {"reply": reply.to_json()}
+    if alert is not None:
+        payload["alert"] = alert
+    identities = await best_identities(s, people)
+    await enqueue_many(s, [
+        Push(key=f"{key}:{person_id}", channel=identity.channel, address=identity.address,
+             kind=kind, payload=payload, person_id=person_id, priority=priority)
+        for person_id, identity in sorted(identities.items())], now=now)
+    return sorted(identities)

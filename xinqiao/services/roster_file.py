@@ -97,12 +97,17 @@ class ParsedRoster:
 
 def read_roster(path: Path) -> ParsedRoster:
     """Read and validate ``path`` (.xlsx or .csv); row numbers are the spreadsheet's."""
+    return parse_rows(table_rows(path))
+
+
+def table_rows(path: Path) -> Iterator[Sequence[Any]]:
+    """The raw rows of a spreadsheet (.xlsx, or .csv in UTF-8 or GBK), header included."""
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
-        return parse_rows(_xlsx_rows(path))
+        return _xlsx_rows(path)
     if suffix in (".csv", ".txt"):
-        return parse_rows(_csv_rows(path))
-    raise RosterFileError(f"unsupported file type {suffix!r}: save the roster as .xlsx or .csv")
+        return _csv_rows(path)
+    raise RosterFileError(f"unsupported file type {suffix!r}: save the file as .xlsx or .csv")
 
 
 def _xlsx_rows(path: Path) -> Iterator[Sequence[Any]]:

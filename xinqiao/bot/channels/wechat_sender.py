@@ -25,6 +25,7 @@ from xinqiao.settings import Settings
 from xinqiao.storage.models import OutboxMessage
 
 log = logging.getLogger(__name__)
+NOTICE_KIND = "notice"  # invitations and reminders to students (screening rounds...)
 CONFIG_PAUSE = 900.0  # fatal configuration (IP whitelist...): probe every 15 min until fixed
 
 
@@ -53,7 +54,7 @@ def _seconds_to_quota_reset(now: datetime) -> float:
 
 
 class WeChatSender:
-    """Sends rows on WeChat: alerts as template messages when configured, else custom text."""
+    """Sends rows on WeChat: alerts and notices as templates when configured, else custom text."""
 
     channel = "wechat"
 
@@ -64,9 +65,9 @@ class WeChatSender:
     async def send(self, row: OutboxMessage) -> SendOutcome:
         """Try once; WeChat errors become outcomes, never exceptions."""
         alert = row.payload.get("alert")
-        template_id = self.settings.wechat_alert_template_id
+        template_id = self._template_for(row.kind)
         try:
-            if isinstance(alert, dict) and row.kind in ALERT_KINDS and template_id:
+            if isinstance(alert, dict) and template_id:
                 msgid = await self.api.send_template(
                     row.address,
                     template_id,
@@ -83,6 +84,14 @@ class WeChatSender:
             return SendOutcome(SendStatus.sent)
         except WeChatAPIError as exc:
             return self._outcome(row, exc)
+
+    def _template_for(self, kind: str) -> str:
+        """The template a push of ``kind`` goes out as, or "" for a custom text message."""
+        if kind in ALERT_KINDS:
+            return self.settings.wechat_alert_template_id
+        if kind == NOTICE_KIND:
+            return self.settings.wechat_notice_template_id
+        return ""
 
     def _outcome(self, row: OutboxMessage, exc: WeChatAPIError) -> SendOutcome:
         error = f"{exc.code} {exc.message}"
