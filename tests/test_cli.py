@@ -136,3 +136,5 @@ def test_screening_round_and_duty_rota_from_the_command_line(
     rota.write_text("工号,开始,结束\nT1001,2026-01-01 00:00,2026-01-02 00:00\n", encoding="utf-8")
     refused = run(env, "rota", "import", str(rota))
     assert refused.returncode == 1 and "row 2:" in refused.stderr
+    left = run(env, "roster", "leave", "S2023004", "NOPE")
+    assert "1 marked as left" in left.stdout and "not on the roster: NOPE" in left.stderr

@@ -182,6 +182,26 @@ def roster_unbind(person_id: str, channel: str | None) -> None:
                f"{done.new_code}")
 
 
+@roster.command("leave")
+@click.argument("ids", nargs=-1)
+@click.option("--file", "file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="A text file with one 学号/工号 per line.")
+def roster_leave(ids: tuple[str, ...], file: Path | None) -> None:
+    """Mark people as having left the school (graduates): inactive, unbound, retention starts."""
+    from xinqiao.services.binding import mark_left
+
+    wanted = list(ids)
+    if file is not None:
+        wanted += [line.strip() for line in file.read_text(encoding="utf-8-sig").splitlines()
+                   if line.strip()]
+    if not wanted:
+        raise click.UsageError("give ids or --file")
+    marked, unknown = _with_db(lambda db: mark_left(db, wanted, now=SystemClock().now()))
+    for external_id in unknown:
+        click.echo(f"not on the roster: {external_id}", err=True)
+    click.echo(f"{marked} marked as left")
+
+
 @main.command()
 def demo() -> None:
     """Load a small demo school (invented people) to try the bot with `xinqiao chat`."""

@@ -33,6 +33,7 @@ from xinqiao.scheduler.calendar import (
     parse_hhmm,
     parse_hours,
 )
+from xinqiao.scheduler.retention_policy import RetentionPolicy
 from xinqiao.scheduler.screening_policy import ScreeningPolicy
 from xinqiao.storage.reports import Severity as Severity  # re-exported: chains are per severity
 
@@ -193,6 +194,7 @@ class Policy(_Model):
     severity: Severities
     checkin: CheckinPolicy
     screening: ScreeningPolicy = ScreeningPolicy()
+    retention: RetentionPolicy = RetentionPolicy()
 
     @field_validator("working_hours")
     @classmethod

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.services import audit
 from xinqiao.services.codes import new_activation_code
@@ -40,16 +41,7 @@ async def unbind(
         person = (await s.exec(select(Person).where(Person.external_id == external_id))).first()
         if person is None or person.id is None:
             raise LookupError(external_id)
-        query = select(ChannelIdentity).where(ChannelIdentity.person_id == person.id)
-        if channel is not None:
-            query = query.where(ChannelIdentity.channel == channel)
-        identities = list(await s.exec(query))
-        for identity in identities:
-            identity.person_id, identity.bound_at = None, None
-            state = await s.get(ConversationState, identity.id)
-            if state is not None:  # whatever they were filling in belonged to the person
-                await s.delete(state)
-            s.add(identity)
+        released = await _release(s, person.id, channel)
         taken = set(
             (await s.exec(
                 select(Person.activation_code).where(
@@ -62,6 +54,48 @@ async def unbind(
         s.add(person)
         await audit.record(
             s, at=now, action="bind.release", actor_person_id=actor_person_id,
-            subject_person_id=person.id, channel=channel or "all", released=len(identities),
+            subject_person_id=person.id, channel=channel or "all", released=released,
         )
-        return Unbound(person.name, len(identities), person.activation_code)
+        return Unbound(person.name, released, person.activation_code)
+
+
+async def _release(s: AsyncSession, person_id: int, channel: str | None = None) -> int:
+    """Unbind the person's chat accounts (one channel or all); return how many."""
+    query = select(ChannelIdentity).where(ChannelIdentity.person_id == person_id)
+    if channel is not None:
+        query = query.where(ChannelIdentity.channel == channel)
+    identities = list(await s.exec(query))
+    for identity in identities:
+        identity.person_id, identity.bound_at = None, None
+        state = await s.get(ConversationState, identity.id)
+        if state is not None:  # whatever they were filling in belonged to the person
+            await s.delete(state)
+        s.add(identity)
+    return len(identities)
+
+
+async def mark_left(
+    db: Database, external_ids: list[str], *, now: datetime, actor_person_id: int | None = None
+) -> tuple[int, list[str]]:
+    """People who left the school (graduated, withdrew): inactive, unbound, retention clock on.
+
+    Returns how many were marked and the ids not found on the roster. Their records stay until
+    the retention policy's ``after_leaving_days`` have passed.
+    """
+    marked, unknown = 0, []
+    async with db.session() as s:
+        for external_id in external_ids:
+            person = (await s.exec(
+                select(Person).where(Person.external_id == external_id))).first()
+            if person is None or person.id is None:
+                unknown.append(external_id)
+                continue
+            if person.left_at is None:
+                person.active, person.left_at, person.updated_at = False, now, now
+                s.add(person)
+                released = await _release(s, person.id)
+                await audit.record(s, at=now, action="roster.leave",
+                                   actor_person_id=actor_person_id,
+                                   subject_person_id=person.id, released=released)
+                marked += 1
+    return marked, unknown

@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI, local
 from xinqiao.scheduler.policy import Policy
-from xinqiao.services import campaigns
+from xinqiao.services import campaigns, retention
 from xinqiao.services.cases import FOLLOWUP, on_followup
 from xinqiao.services.escalation import DEADLINE, Escalations, Subject
 from xinqiao.services.invitations import (
@@ -31,6 +31,8 @@ CHECKIN_DUE = "checkin.due"
 MONTHLY = "monthly.generate"
 PLAN_AT = time(0, 5)  # local time the daily plan runs
 MONTHLY_AT = time(9, 0)  # local time the monthly reports are generated
+RETENTION = "retention.purge"
+RETENTION_AT = time(3, 30)  # local time of the nightly purge
 
 
 def snapshot(policy: Policy, severity: Severity) -> list[dict[str, Any]]:
@@ -104,6 +106,7 @@ class Network:
             FOLLOWUP: on_followup,
             SECOND_STAGE_REMIND: on_second_stage_remind,
             SECOND_STAGE_EXPIRE: on_second_stage_expire,
+            RETENTION: self._purge,
             **self.campaigns.timer_handlers(),
         }
 
@@ -123,6 +126,8 @@ class Network:
                 await schedule(s, kind=CHECKIN_DUE, ref=f"{klass_id}:{day.isoformat()}",
                                due_at=due, now=now)
         await campaigns.plan_day(s, self.policy, day, now)  # screening rounds opening today
+        await schedule(s, kind=RETENTION, ref=f"{day.isoformat()}:0",
+                       due_at=_at(day, RETENTION_AT), now=now)
         if self._first_workday_of_month(day):  # last month's 月报 for the colleges to confirm
             last_month = (day.replace(day=1) - timedelta(days=1)).replace(day=1)
             await schedule(s, kind=MONTHLY, ref=last_month.isoformat()[:7],
@@ -136,6 +141,13 @@ class Network:
         if not calendar.is_workday(day):
             return False
         return not any(calendar.is_workday(day.replace(day=d)) for d in range(1, day.day))
+
+    async def _purge(self, s: AsyncSession, timer: Timer) -> None:
+        counts = await retention.purge(s, self.policy.retention, timer.due_at)
+        if retention.full(counts):  # more to do: the next batch in its own transaction
+            day, n = timer.ref.rsplit(":", 1)
+            await schedule(s, kind=RETENTION, ref=f"{day}:{int(n) + 1}", due_at=timer.due_at,
+                           now=timer.due_at)
 
     async def _monthly(self, s: AsyncSession, timer: Timer) -> None:
         month = date.fromisoformat(timer.ref + "-01")

@@ -330,7 +330,7 @@ class _Encrypted(TypeDecorator[_T]):
 
         def operate(self, op: Any, *other: Any, **kwargs: Any) -> Any:
             is_null_test = op in (operators.is_, operators.is_not) or (
-                op in (operators.eq, operators.ne) and other == (None,))
+                op in (operators.eq, operators.ne) and len(other) == 1 and other[0] is None)
             if not is_null_test:
                 raise TypeError(f"{self.expr} is encrypted: SQL can only test it for NULL; "
                                 "compare the values in Python")

@@ -89,6 +89,8 @@ class Person(SQLModel, table=True):
     activation_code: str = Field(sa_column=Column(String(32), nullable=False))
     tier: Tier = Field(default=Tier.routine, sa_column=Column(String(16), nullable=False))
     active: bool = True
+    # When the person left the school (graduated, withdrew): retention counts from here.
+    left_at: datetime | None = utc_column(nullable=True)
     created_at: datetime = utc_column()
     updated_at: datetime = utc_column()
 

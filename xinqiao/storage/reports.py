@@ -49,6 +49,8 @@ class Report(SQLModel, table=True):
     )
     supersedes: int | None = Field(default=None, foreign_key="report.id")
     created_at: datetime = utc_column(index=True)
+    # Set when retention removed the free text (answers, names); the facts stay for statistics.
+    redacted_at: datetime | None = utc_column(nullable=True)
 
 
 class CheckIn(SQLModel, table=True):
