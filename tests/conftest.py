@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.telegram_stub import TOKEN, TelegramStub
+from tests.telegram_user import SECRET
 from tests.wechat_stub import WeChatStub
+from xinqiao.bot.app import TELEGRAM, build_app
 from xinqiao.clock import FakeClock
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
 from xinqiao.storage.migrate import upgrade
+
+MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 # The suite runs on SQLite always and on PostgreSQL when .ci/run (or you) points this variable at
 # a server where the user may create databases: postgresql+asyncpg://user@host:port/postgres
@@ -126,6 +134,38 @@ async def stub(clock: FakeClock) -> AsyncIterator[WeChatStub]:
     """A local stand-in of the WeChat API, on the test's fake clock."""
     async with WeChatStub(clock=clock) as server:
         yield server
+
+
+@pytest.fixture
+async def tg(clock: FakeClock) -> AsyncIterator[TelegramStub]:
+    """The Bot API stand-in."""
+    async with TelegramStub(clock=clock) as stub:
+        yield stub
+
+
+@pytest.fixture
+async def make_client(
+    aiohttp_client: Any, settings: Settings, clock: FakeClock, tg: TelegramStub
+) -> AsyncIterator[MakeClient]:
+    """The real app (no background loops) with Telegram on; polling runs when asked for."""
+    stop = asyncio.Event()
+    pollers: list[asyncio.Task[None]] = []
+
+    async def make(**changes: Any) -> TestClient[Any, Any]:
+        cfg = settings.model_copy(update={
+            "telegram_token": TOKEN, "telegram_api_base": tg.url,
+            "telegram_webhook_secret": SECRET, "telegram_api_timeout_seconds": 2.0,
+            "telegram_poll_timeout_seconds": 1, **changes})
+        client: TestClient[Any, Any] = await aiohttp_client(build_app(cfg, clock,
+                                                                      background=False))
+        poller = client.app[TELEGRAM].poller
+        if poller is not None:
+            pollers.append(asyncio.create_task(poller.run(stop)))
+        return client
+
+    yield make
+    stop.set()
+    await asyncio.gather(*pollers)
 
 
 @pytest.fixture

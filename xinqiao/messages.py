@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,17 @@ class Choice:
 
     key: str
     label: str
+
+
+DIGEST_PREFIX = "#"
+
+
+def choice_digest(key: str) -> str:
+    """A short stand-in for a choice key too long for a channel (Telegram: 64 bytes).
+
+    The engine maps it back to the key among the choices it offered last turn.
+    """
+    return DIGEST_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,8 @@ class Inbound:
     ``text`` is what was typed (stripped); ``choice`` is a tapped option key, filled by the
     channel (Telegram buttons, WeChat menu clicks) or by the engine (a typed number).
     ``event`` names a non-message event: ``subscribe``, ``unsubscribe``, ``menu`` ...
+    ``extra["turn"]``, when a channel sets it, is the conversation turn whose message carried
+    the tapped choice; a choice from an older turn is stale (see the engine).
     """
 
     channel: str

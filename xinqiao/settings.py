@@ -5,12 +5,16 @@ from __future__ import annotations
 import re
 from functools import cached_property
 from pathlib import Path
+from typing import Literal, Self
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 WECHAT_API_BASE = "https://api.weixin.qq.com/cgi-bin/"
+TELEGRAM_API_BASE = "https://api.telegram.org"
 _AES_KEY = re.compile(r"^[A-Za-z0-9]{43}$")
+_TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_TELEGRAM_TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
 
 
 class Settings(BaseSettings):
@@ -48,6 +52,18 @@ class Settings(BaseSettings):
     wechat_max_body_bytes: int = 256 * 1024
     wechat_api_timeout_seconds: float = 10.0
 
+    telegram_token: str = Field(default="", description="Bot token; empty: Telegram is off.")
+    telegram_webhook_secret: str = Field(
+        default="", description="X-Telegram-Bot-Api-Secret-Token; required in webhook mode.")
+    telegram_api_base: str = TELEGRAM_API_BASE
+    telegram_mode: Literal["webhook", "polling"] = "webhook"
+    telegram_poll_timeout_seconds: int = 30
+    telegram_api_timeout_seconds: float = 10.0
+    telegram_chat_rate: float = Field(default=1.0, gt=0, description="Messages/s per chat.")
+    telegram_chat_burst: float = Field(default=3.0, ge=1, description="Short burst per chat.")
+    telegram_global_rate: float = Field(default=30.0, gt=0, description="Messages/s in all.")
+    telegram_global_burst: float = Field(default=30.0, ge=1)
+
     policy_file: Path | None = None
     content_dir: Path | None = None
 
@@ -76,6 +92,29 @@ class Settings(BaseSettings):
             raise ValueError("EncodingAESKey must be exactly 43 characters from [A-Za-z0-9]")
         return value
 
+    @field_validator("telegram_token")
+    @classmethod
+    def _check_telegram_token(cls, value: str) -> str:
+        if value and not _TELEGRAM_TOKEN.fullmatch(value):
+            raise ValueError("a Telegram bot token looks like 123456:ABC-def_ghi")
+        return value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _check_telegram_secret(cls, value: str) -> str:
+        if value and not _TELEGRAM_SECRET.fullmatch(value):
+            raise ValueError("the Telegram webhook secret is 1-256 characters of [A-Za-z0-9_-]")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Self:
+        # Without the secret anyone who guesses the URL could post updates as any user.
+        if self.telegram_token and self.telegram_mode == "webhook" and not (
+            self.telegram_webhook_secret
+        ):
+            raise ValueError("XINQIAO_TELEGRAM_WEBHOOK_SECRET is required in webhook mode")
+        return self
+
     @field_validator("wechat_api_base")
     @classmethod
     def _api_base_slash(cls, value: str) -> str:
@@ -85,6 +124,11 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         """True when the database is an embedded SQLite file."""
         return self.database_url.startswith("sqlite")
+
+    @property
+    def telegram_enabled(self) -> bool:
+        """True when a bot token is configured."""
+        return bool(self.telegram_token)
 
     @property
     def wechat_safe_mode(self) -> bool:

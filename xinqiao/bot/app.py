@@ -15,6 +15,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func
 from sqlmodel import select
 
+from xinqiao.bot.channels.telegram import TelegramIntake, TelegramWebhook
+from xinqiao.bot.channels.telegram_poll import TelegramPoller
 from xinqiao.bot.channels.wechat import TEMPLATE_FINISH, WeChatWebhook
 from xinqiao.bot.engine import Engine
 from xinqiao.bot.inbox import InboxProcessor
@@ -27,6 +29,15 @@ from xinqiao.storage.models import InboxMessage, InboxStatus, OutboxMessage
 log = logging.getLogger(__name__)
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", object)  # type: ignore[arg-type]
+TELEGRAM: web.AppKey[Telegram] = web.AppKey("telegram", object)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Telegram:
+    """The Telegram side when a token is set: the intake, and the poller in polling mode."""
+
+    intake: TelegramIntake
+    poller: TelegramPoller | None
 
 
 @dataclass
@@ -60,6 +71,17 @@ def build_app(
     )
     app.router.add_get("/wechat", wechat.verify)
     app.router.add_post("/wechat", wechat.receive)
+    if services.telegram_bot is not None:
+        intake = TelegramIntake(services.db, services.processor, services.notifier,
+                                services.telegram_bot, clock, services.metrics, runtime.spawn)
+        poller = None
+        if settings.telegram_mode == "polling":
+            poller = TelegramPoller(services.telegram_bot, intake,
+                                    settings.telegram_poll_timeout_seconds)
+        else:
+            app.router.add_post("/telegram", TelegramWebhook(settings, intake,
+                                                             services.metrics).receive)
+        app[TELEGRAM] = Telegram(intake, poller)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
     app.cleanup_ctx.append(_lifecycle(background))
@@ -71,8 +93,10 @@ def _lifecycle(background: bool) -> Any:
         services, runtime = app[SERVICES], app[RUNTIME]
         await services.start()
         if background:
-            runtime.spawn(_every(runtime, services.settings.outbox_poll_seconds,
-                                 services.notifier.drain_once, "outbox"))
+            runtime.spawn(services.notifier.run(runtime.stop))
+            telegram = app.get(TELEGRAM)
+            if telegram is not None and telegram.poller is not None:
+                runtime.spawn(telegram.poller.run(runtime.stop))
             runtime.spawn(_every(runtime, services.settings.inbox_recovery_seconds,
                                  _recover(services.processor), "inbox recovery"))
             runtime.spawn(_every(runtime, services.settings.sweep_seconds,
@@ -151,4 +175,5 @@ async def _metrics(request: web.Request) -> web.StreamResponse:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-__all__ = ["RUNTIME", "SERVICES", "TEMPLATE_FINISH", "Engine", "Runtime", "build_app"]
+__all__ = ["RUNTIME", "SERVICES", "TELEGRAM", "TEMPLATE_FINISH", "Engine", "Runtime", "Telegram",
+           "build_app"]

@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from xinqiao.clock import Clock, utc
 from xinqiao.handlers.flow import Context, Flow, FlowRegistry, Turn
 from xinqiao.handlers.menu import Menu, help_reply
-from xinqiao.messages import Choice, Inbound, Reply
+from xinqiao.messages import DIGEST_PREFIX, Choice, Inbound, Reply, choice_digest
 from xinqiao.services.directory import role_set
 from xinqiao.settings import Settings
 from xinqiao.storage.db import dialect_name
@@ -30,6 +30,7 @@ MENU_WORDS = frozenset({"菜单", "主菜单", "menu", "/menu", "/start", "开�
 HELP_WORDS = frozenset({"帮助", "help", "/help", "?", "？", "怎么用"})
 CANCEL_WORDS = frozenset({"取消", "退出", "cancel", "/cancel", "算了"})
 _FULLWIDTH = str.maketrans("０１２３４５６７８９", "0123456789")
+STALE = "这个按钮已经过期了，请用最新一条消息里的按钮，或直接回复。"
 
 
 class Engine:
@@ -74,6 +75,13 @@ class Engine:
         if state is None:
             state = ConversationState(identity_id=identity.id, updated_at=now)
             session.add(state)
+        inbound = _resolve_choice(inbound, state.choices)
+        if _stale(inbound, state):
+            # A button from an earlier step (double tap, old message): applying its key to the
+            # current question could answer the wrong one. Offer what is current instead.
+            session.add(identity)
+            offered = tuple(Choice(k, lbl) for k, lbl in state.choices)
+            return [Reply(STALE, offered or ((Choice("menu", "主菜单"),) if person else ()))]
         ctx = Context(
             session=session,
             clock=self.clock,
@@ -82,7 +90,7 @@ class Engine:
             person=person,
             roles=roles,
             state=state,
-            inbound=_resolve_choice(inbound, state.choices),
+            inbound=inbound,
             flows=self.flows,
         )
         replies = list(await self._route(ctx))
@@ -216,8 +224,25 @@ def _keeps_choices(ctx: Context) -> bool:
     return ctx.inbound.choice == "help" or word in HELP_WORDS or ctx.inbound.event is not None
 
 
+def _stale(inbound: Inbound, state: ConversationState) -> bool:
+    """A tapped choice from an older turn, unless it means the same at any time."""
+    choice, turn = inbound.choice, inbound.extra.get("turn")
+    if choice is None:
+        return False
+    if choice.startswith(DIGEST_PREFIX):
+        return True  # a digest that matches nothing offered now
+    if turn is None or choice in ("menu", "help") or choice.startswith("flow:"):
+        return False
+    return str(turn) != str(state.version)
+
+
 def _resolve_choice(inbound: Inbound, offered: list[list[str]]) -> Inbound:
-    """Map a typed number or an exact label to the key of a choice offered last turn."""
+    """Map a typed number, an exact label or a key's digest to a choice offered last turn."""
+    if inbound.choice is not None and inbound.choice.startswith(DIGEST_PREFIX):
+        for key, _label in offered:
+            if choice_digest(key) == inbound.choice:
+                return inbound.with_choice(key)
+        return inbound
     if inbound.choice is not None or not offered:
         return inbound
     text = inbound.text.strip().translate(_FULLWIDTH)

@@ -20,7 +20,12 @@ from xinqiao.clock import Clock
 from xinqiao.messages import Inbound, Reply
 from xinqiao.services.outbox import Priority, enqueue_replies
 from xinqiao.storage.db import Database, dialect_name
-from xinqiao.storage.models import ChannelIdentity, InboxMessage, InboxStatus
+from xinqiao.storage.models import (
+    ChannelIdentity,
+    ConversationState,
+    InboxMessage,
+    InboxStatus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +253,9 @@ class InboxProcessor:
         replies = await self.engine.handle(s, _inbound_of(row), identity=identity)
         passive = slot is not None and slot.claim_passive()
         if not passive and replies:
-            await self._enqueue(s, row, replies, now, identity.person_id)
+            state = await s.get(ConversationState, identity.id)
+            turn = state.version if state is not None else None
+            await self._enqueue(s, row, replies, now, identity.person_id, turn)
         row.status, row.processed_at, row.attempts = InboxStatus.done, now, row.attempts + 1
         row.replied_passively = passive
         row.reply = [r.to_json() for r in replies]
@@ -262,6 +269,7 @@ class InboxProcessor:
         replies: list[Reply],
         now: datetime,
         person_id: int | None = None,
+        turn: int | None = None,
     ) -> None:
         if person_id is None:
             person_id = (await lock_identity(s, row.channel, row.address, now)).person_id
@@ -274,6 +282,7 @@ class InboxProcessor:
             now=now,
             person_id=person_id,
             priority=Priority.reply,
+            turn=turn,
         )
 
     async def _push_late(self, row_id: int, replies: list[Reply]) -> None:

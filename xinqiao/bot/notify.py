@@ -3,202 +3,59 @@
 Claiming: due rows are leased (``claimed_until``) and committed before anything is sent, so two
 processes never send one row twice, and a row whose sender crashed is picked up after the lease.
 
-Fallback rule: when a push does not reach its recipient, a copy is queued on another bound,
-reachable identity of the same person (never the console, never a channel already tried):
-- alerts (kind ``alert`` or ``crisis``): on every non-delivery — a permanent refusal, a channel
-  refusal (e.g. WeChat's 48 h window), a dead letter, or a failed template delivery report;
-- conversation replies (kind ``reply``): never, they make no sense outside their chat;
-- everything else (reminders, confirmations...): only when the channel refused this recipient
-  for now (status ``fallback``), not on developer errors or dead letters.
+Order: rows for one recipient (channel + address) are sent one after another, by priority then
+age; once one of them is not sent, the rest of that recipient's batch waits for the next round.
+A conversation reply is never claimed while an earlier reply to the same chat is still pending
+(backing off, held by a rate limit, or leased elsewhere), so replies arrive in order.
+
+Fallback to another channel follows the rule in :mod:`xinqiao.bot.fallback`. Rate limits live
+in the senders (:mod:`xinqiao.bot.ratelimit`): a held row stays pending and uses no attempt.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import random
 from collections.abc import Callable, Mapping
 from contextlib import suppress
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import Any, Protocol
 
-from sqlalchemy import or_, update
+from sqlalchemy import exists, or_, update
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.bot.channels.wechat_render import render_text, truncate_bytes
+from xinqiao.bot.fallback import (
+    enqueue_fallback,
+    mark_unreachable,
+    reconcile_template_delivery,
+    should_fallback,
+)
+from xinqiao.bot.sending import (
+    ALERT_KINDS,
+    DEFAULT_PAUSE,
+    NO_FALLBACK_KINDS,
+    Sender,
+    SendOutcome,
+    SendStatus,
+    payload_text,
+)
 from xinqiao.clock import Clock
-from xinqiao.messages import Reply
-from xinqiao.services.outbox import enqueue
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database, dialect_name
-from xinqiao.storage.models import ChannelIdentity, OutboxMessage, OutboxStatus
+from xinqiao.storage.models import OutboxMessage, OutboxStatus
 
 log = logging.getLogger(__name__)
 
-ALERT_KINDS = frozenset({"alert", "crisis"})
-NO_FALLBACK_KINDS = frozenset({"reply"})
 BACKOFF_BASE = 15.0  # seconds before the first retry
 BACKOFF_CAP = 1800.0  # never wait more than 30 min between attempts
-DEFAULT_PAUSE = 3600.0  # a paused channel is probed again after this, unless told otherwise
 
-
-class SendStatus(StrEnum):
-    """What became of one attempt."""
-
-    sent = "sent"  # accepted by the platform
-    retry = "retry"  # transient: try again later
-    failed = "failed"  # permanent for this message and recipient
-    fallback = "fallback"  # this channel refused the recipient for now: try another channel
-    paused = "paused"  # the channel itself is stopped (quota, configuration): keep the row
-
-
-@dataclass(frozen=True)
-class SendOutcome:
-    """The result a sender reports; ``retry_after`` is in seconds."""
-
-    status: SendStatus
-    provider_msg_id: str | None = None
-    error: str | None = None
-    retry_after: float | None = None
-
-
-class Sender(Protocol):
-    """Delivers outbox rows on one channel."""
-
-    channel: str
-
-    async def send(self, row: OutboxMessage) -> SendOutcome:
-        """Try once to deliver ``row``."""
-        ...
-
-
-def payload_text(payload: dict[str, Any]) -> str | None:
-    """The payload as one plain text message, or None if it has no known shape."""
-    if isinstance(payload.get("reply"), dict):
-        return render_text(Reply.from_json(payload["reply"]))
-    alert = payload.get("alert")
-    if isinstance(alert, dict):
-        lines = [str(alert.get("title", ""))]
-        lines += [f"{k}：{v}" for k, v in dict(alert.get("fields") or {}).items()]
-        if alert.get("url"):
-            lines.append(str(alert["url"]))
-        return truncate_bytes("\n".join(lines), 2000)
-    return None
-
-
-def should_fallback(kind: str, why: str) -> bool:
-    """Whether an undelivered push of ``kind`` goes to another channel (module docstring)."""
-    if kind in ALERT_KINDS:
-        return True
-    if kind in NO_FALLBACK_KINDS:
-        return False
-    return why == SendStatus.fallback
-
-
-def _fallback_key(key: str, channel: str) -> str:
-    wanted = f"{key}:fallback:{channel}"
-    if len(wanted) <= 128:  # the column's width
-        return wanted
-    return f"fb:{hashlib.sha256(key.encode()).hexdigest()[:64]}:{channel}"
-
-
-async def enqueue_fallback(
-    session: AsyncSession, row: OutboxMessage, now: datetime, why: str
-) -> OutboxMessage | None:
-    """Queue a copy of ``row`` on another channel of the same person, if the rule says so."""
-    if not should_fallback(row.kind, why):
-        return None
-    tried, parent = {row.channel, "console"}, row.fallback_of
-    while parent is not None and len(tried) < 10:
-        earlier = await session.get(OutboxMessage, parent)
-        if earlier is None:
-            break
-        tried.add(earlier.channel)
-        parent = earlier.fallback_of
-    person_id = row.person_id
-    if person_id is None:
-        own = (
-            await session.exec(
-                select(ChannelIdentity).where(
-                    ChannelIdentity.channel == row.channel, ChannelIdentity.address == row.address
-                )
-            )
-        ).first()
-        person_id = own.person_id if own else None
-    target = None
-    if person_id is not None:
-        target = (
-            await session.exec(
-                select(ChannelIdentity)
-                .where(
-                    col(ChannelIdentity.person_id) == person_id,
-                    col(ChannelIdentity.channel).not_in(tried),
-                    col(ChannelIdentity.reachable).is_(True),
-                )
-                .order_by(
-                    col(ChannelIdentity.preferred).desc(),
-                    col(ChannelIdentity.last_inbound_at).desc().nulls_last(),
-                    col(ChannelIdentity.id),
-                )
-                .limit(1)
-            )
-        ).first()
-    if target is None:
-        log.error("outbox %s (%s) for person %s not delivered on %s (%s) and no other "
-                  "reachable channel", row.id, row.kind, person_id, row.channel, why)
-        return None
-    copy = await enqueue(
-        session,
-        key=_fallback_key(row.idempotency_key, target.channel),
-        channel=target.channel,
-        address=target.address,
-        kind=row.kind,
-        payload=row.payload,
-        now=now,
-        person_id=person_id,
-        priority=row.priority,
-        fallback_of=row.id,
-    )
-    log.warning("outbox %s (%s) not delivered on %s (%s); fallback %s queued on %s",
-                row.id, row.kind, row.channel, why, copy.id, target.channel)
-    return copy
-
-
-async def reconcile_template_delivery(
-    session: AsyncSession, msgid: str, status: str, now: datetime
-) -> OutboxMessage | None:
-    """Apply a TEMPLATESENDJOBFINISH report; None if no WeChat push has that ``msgid`` (yet)."""
-    if not msgid:
-        return None
-    row = (
-        await session.exec(
-            select(OutboxMessage)
-            .where(OutboxMessage.channel == "wechat", OutboxMessage.provider_msg_id == msgid)
-            .order_by(col(OutboxMessage.id).desc())
-            .limit(1)
-            .with_for_update()
-        )
-    ).first()
-    if row is None:
-        return None
-    if status == "success":
-        if row.status == OutboxStatus.sent:
-            row.status = OutboxStatus.delivered
-    elif status.startswith("failed"):
-        # Accepted is not delivered (protocol.md §6.7): the recipient blocked or WeChat failed.
-        if row.status in (OutboxStatus.sent, OutboxStatus.delivered):
-            row.status = OutboxStatus.failed
-            row.last_error = f"template delivery report: {status}"
-            session.add(row)
-            await enqueue_fallback(session, row, now, SendStatus.fallback)
-    else:
-        log.warning("unknown template delivery status %r for outbox %s", status, row.id)
-    session.add(row)
-    return row
+__all__ = [
+    "ALERT_KINDS", "BACKOFF_BASE", "BACKOFF_CAP", "DEFAULT_PAUSE", "NO_FALLBACK_KINDS",
+    "ConsoleSender", "Notifier", "SendOutcome", "SendStatus", "Sender", "enqueue_fallback",
+    "payload_text", "reconcile_template_delivery", "should_fallback",
+]
 
 
 class Notifier:
@@ -222,54 +79,100 @@ class Notifier:
         self.lease = timedelta(seconds=lease_seconds)
         self.concurrency = concurrency
         self._rng = rng or random.Random()  # noqa: S311 — backoff jitter, not security
-        self._paused: dict[str, datetime] = {}
+        self._paused: dict[str, datetime] = {}  # quota or configuration: logged as an error
+        self._held: dict[str, datetime] = {}  # the channel's own rate limit: routine
+        self._kicked = asyncio.Event()
+
+    def kick(self) -> None:
+        """Drain now rather than at the next poll (a conversation reply is waiting)."""
+        self._kicked.set()
 
     async def drain_once(self, limit: int | None = None) -> int:
         """Send what is due now, at most ``limit`` rows; return how many were attempted."""
         rows = await self._claim(limit or self.settings.outbox_batch)
         if not rows:
             return 0
+        groups: dict[tuple[str, str], list[OutboxMessage]] = {}
+        for row in sorted(rows, key=lambda r: (r.priority, r.id or 0)):
+            groups.setdefault((row.channel, row.address), []).append(row)
         gate = asyncio.Semaphore(self.concurrency)
+        unsent: list[int] = []  # claimed but not attempted: given back in one statement
 
-        async def one(row: OutboxMessage) -> bool:
-            async with gate:
-                return await self._deliver(row)
+        async def one_recipient(group: list[OutboxMessage]) -> int:
+            attempted = 0
+            for i, row in enumerate(group):
+                async with gate:
+                    try:
+                        outcome = await self._deliver(row)
+                    except Exception as exc:
+                        log.error("outbox %s: recording the outcome failed (%s); the lease "
+                                  "will expire and it is retried", row.id, type(exc).__name__)
+                        unsent.extend(r.id for r in group[i + 1:] if r.id is not None)
+                        return attempted
+                if outcome is None:
+                    unsent.extend(r.id for r in group[i:] if r.id is not None)
+                    return attempted
+                if outcome.status is not SendStatus.held:
+                    attempted += 1
+                if outcome.status is not SendStatus.sent:
+                    unsent.extend(r.id for r in group[i + 1:] if r.id is not None)
+                    return attempted
+            return attempted
 
-        results = await asyncio.gather(*(one(r) for r in rows), return_exceptions=True)
-        for row, result in zip(rows, results, strict=True):
-            if isinstance(result, BaseException):
-                log.error("outbox %s: recording the outcome failed (%s); the lease will "
-                          "expire and it is retried", row.id, type(result).__name__)
-        return sum(1 for r in results if r is True)
+        try:
+            results = await asyncio.gather(*(one_recipient(g) for g in groups.values()))
+        finally:
+            await self._release(unsent)
+        return sum(results)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Drain until ``stop`` is set: at once while backed up, else every poll interval."""
+        """Drain until ``stop`` is set: again at once while rows go out (a conversation's next
+        reply waits for the one before), when kicked, else every poll interval."""
         while not stop.is_set():
+            self._kicked.clear()
             try:
                 handled = await self.drain_once()
             except Exception:  # the database may be away for a moment; keep the loop alive
                 log.exception("outbox drain failed")
                 handled = 0
-            if handled >= self.settings.outbox_batch:
+            if handled:  # every attempted row is done or due later: this cannot spin
                 continue
-            with suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.settings.outbox_poll_seconds)
+            waiters = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(
+                self._kicked.wait())}
+            try:
+                await asyncio.wait(waiters, timeout=self.settings.outbox_poll_seconds,
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+                    with suppress(asyncio.CancelledError):
+                        await waiter
 
     async def reconcile_template_delivery(
         self, session: AsyncSession, msgid: str, status: str, now: datetime
     ) -> OutboxMessage | None:
-        """See the module-level :func:`reconcile_template_delivery`."""
+        """See :func:`xinqiao.bot.fallback.reconcile_template_delivery`."""
         return await reconcile_template_delivery(session, msgid, status, now)
 
     def _paused_now(self, channel: str, now: datetime) -> bool:
-        until = self._paused.get(channel)
-        return until is not None and until > now
+        until = max(self._paused.get(channel, now), self._held.get(channel, now))
+        return until > now
 
     async def _claim(self, limit: int) -> list[OutboxMessage]:
         now = self.clock.now()
         channels = [c for c in self.senders if not self._paused_now(c, now)]
         if not channels:
             return []
+        earlier = aliased(OutboxMessage)
+        # A reply waits until every earlier reply to the same chat is sent (or given up):
+        # retries, rate limits and batch limits can then never reorder a conversation.
+        blocked = exists().where(
+            col(earlier.channel) == col(OutboxMessage.channel),
+            col(earlier.address) == col(OutboxMessage.address),
+            col(earlier.kind) == "reply",
+            col(earlier.status) == OutboxStatus.pending,
+            col(earlier.id) < col(OutboxMessage.id),
+        )
         async with self.db.session() as s:
             stmt = (
                 select(OutboxMessage)
@@ -281,6 +184,7 @@ class Notifier:
                         col(OutboxMessage.claimed_until) < now,
                     ),
                     col(OutboxMessage.channel).in_(channels),
+                    or_(col(OutboxMessage.kind) != "reply", ~blocked),
                 )
                 .order_by(
                     col(OutboxMessage.priority),
@@ -290,38 +194,45 @@ class Notifier:
                 .limit(limit)
             )
             if dialect_name(s) == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True)
+                stmt = stmt.with_for_update(skip_locked=True, of=OutboxMessage)
             rows = list(await s.exec(stmt))
             for row in rows:
                 row.claimed_until = now + self.lease
                 s.add(row)
         return rows
 
-    async def _deliver(self, row: OutboxMessage) -> bool:
+    async def _release(self, ids: list[int]) -> None:
+        """Give claimed rows back untouched: they are claimable again at once."""
+        if not ids:
+            return
+        async with self.db.session() as s:
+            await s.exec(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.id).in_(ids),
+                       col(OutboxMessage.status) == OutboxStatus.pending)
+                .values(claimed_until=None)
+            )
+
+    async def _deliver(self, row: OutboxMessage) -> SendOutcome | None:
+        """Send one claimed row and record the outcome; None if it is to be given back."""
         now = self.clock.now()
         assert row.claimed_until is not None and row.id is not None
         # Only start a send with half the lease left, so it ends before anyone may re-claim.
         if self._paused_now(row.channel, now) or row.claimed_until - now < self.lease / 2:
-            async with self.db.session() as s:
-                await s.exec(
-                    update(OutboxMessage)
-                    .where(col(OutboxMessage.id) == row.id,
-                           col(OutboxMessage.status) == OutboxStatus.pending)
-                    .values(claimed_until=None)
-                )
-            return False
+            return None
         try:
             outcome = await self.senders[row.channel].send(row)
         except Exception as exc:  # a sender bug must not wedge the row: retry with backoff
             log.exception("sender for %s raised on outbox %s", row.channel, row.id)
             outcome = SendOutcome(SendStatus.retry, error=f"sender raised {type(exc).__name__}")
         await self._record(row.id, outcome)
-        return True
+        return outcome
 
     def _backoff(self, attempts: int, retry_after: float | None) -> float:
+        if retry_after is not None:  # the platform said when (e.g. Telegram's 429): obey it
+            return retry_after
         delay: float = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** (attempts - 1))
-        delay *= self._rng.uniform(0.5, 1.0)  # jitter spreads a burst of failures apart
-        return max(delay, retry_after or 0.0)
+        return delay * self._rng.uniform(0.5, 1.0)  # jitter spreads a burst of failures apart
 
     async def _record(self, row_id: int, outcome: SendOutcome) -> None:
         now = self.clock.now()
@@ -333,6 +244,17 @@ class Notifier:
                 return
             row.claimed_until = None
             row.last_error = outcome.error
+            if outcome.progress:
+                row.payload = {**row.payload, **outcome.progress}
+            if outcome.unreachable:
+                await mark_unreachable(s, row.channel, row.address)
+            if outcome.status is SendStatus.held:
+                wait = timedelta(seconds=outcome.retry_after or 1.0)
+                row.next_attempt_at = now + wait
+                if outcome.hold_channel:  # nobody else on this channel goes before then
+                    self._held[row.channel] = now + wait
+                s.add(row)
+                return
             if outcome.status is SendStatus.paused:
                 pause = timedelta(seconds=outcome.retry_after or DEFAULT_PAUSE)
                 row.next_attempt_at = now + pause
@@ -348,22 +270,27 @@ class Notifier:
                 row.sent_at = now
                 row.provider_msg_id = outcome.provider_msg_id
             elif outcome.status is SendStatus.retry:
-                if row.attempts >= self.settings.outbox_max_attempts:
-                    row.status = OutboxStatus.dead
-                    log.error("outbox %s (%s) dead after %s attempts on %s: %s",
-                              row.id, row.kind, row.attempts, row.channel, outcome.error)
-                    s.add(row)
-                    await enqueue_fallback(s, row, now, "dead")
-                else:
-                    delay = self._backoff(row.attempts, outcome.retry_after)
-                    row.next_attempt_at = now + timedelta(seconds=delay)
-                    log.warning("outbox %s attempt %s on %s failed (%s); retry in %.0f s",
-                                row.id, row.attempts, row.channel, outcome.error, delay)
+                await self._retry_or_dead(s, row, outcome, now)
             else:
                 row.status = OutboxStatus.failed
                 s.add(row)
                 await enqueue_fallback(s, row, now, outcome.status)
             s.add(row)
+
+    async def _retry_or_dead(
+        self, s: AsyncSession, row: OutboxMessage, outcome: SendOutcome, now: datetime
+    ) -> None:
+        if row.attempts >= self.settings.outbox_max_attempts:
+            row.status = OutboxStatus.dead
+            log.error("outbox %s (%s) dead after %s attempts on %s: %s",
+                      row.id, row.kind, row.attempts, row.channel, outcome.error)
+            s.add(row)
+            await enqueue_fallback(s, row, now, "dead")
+            return
+        delay = self._backoff(row.attempts, outcome.retry_after)
+        row.next_attempt_at = now + timedelta(seconds=delay)
+        log.warning("outbox %s attempt %s on %s failed (%s); retry in %.0f s",
+                    row.id, row.attempts, row.channel, outcome.error, delay)
 
 
 class ConsoleSender:

@@ -5,15 +5,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from aiogram import Bot
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from xinqiao.bot.channels.telegram import make_bot
+from xinqiao.bot.channels.telegram_sender import TelegramSender, limiter_for
 from xinqiao.bot.channels.wechat import TEMPLATE_FINISH
 from xinqiao.bot.channels.wechat_api import WeChatAPI
 from xinqiao.bot.channels.wechat_sender import WeChatSender
 from xinqiao.bot.engine import Engine
 from xinqiao.bot.inbox import InboxProcessor
 from xinqiao.bot.metrics import Metrics
-from xinqiao.bot.notify import ConsoleSender, Notifier
+from xinqiao.bot.notify import ConsoleSender, Notifier, Sender
 from xinqiao.clock import Clock
 from xinqiao.handlers.catalog import build_catalogue
 from xinqiao.handlers.crisis_watch import CrisisWatch
@@ -43,6 +46,7 @@ class Services:
     metrics: Metrics
     network: Network
     sweeper: Sweeper
+    telegram_bot: Bot | None = None
 
     async def start(self) -> None:
         """Open outbound connections; make sure today's plan timer exists."""
@@ -56,6 +60,8 @@ class Services:
     async def stop(self) -> None:
         """Close outbound connections and the database pool."""
         await self.wechat_api.close()
+        if self.telegram_bot is not None:
+            await self.telegram_bot.session.close()
         await self.db.dispose()
 
 
@@ -68,9 +74,12 @@ def build_services(settings: Settings, clock: Clock, db: Database | None = None)
     engine = Engine(settings, clock, flows, menu,
                     interceptors=(CrisisWatch(CrisisDetector(load_rules()), network),))
     api = WeChatAPI(db, settings, clock)
-    notifier = Notifier(
-        db, clock, settings, {"wechat": WeChatSender(api, settings), "console": ConsoleSender()}
-    )
+    senders: dict[str, Sender] = {"wechat": WeChatSender(api, settings),
+                                  "console": ConsoleSender()}
+    bot = make_bot(settings) if settings.telegram_enabled else None
+    if bot is not None:  # without a token Telegram is off, and its rows simply wait
+        senders["telegram"] = TelegramSender(bot, limiter_for(settings, clock))
+    notifier = Notifier(db, clock, settings, senders)
 
     async def template_finished(session: AsyncSession, row: InboxMessage) -> None:
         raw = row.payload.get("raw", {})
@@ -86,4 +95,4 @@ def build_services(settings: Settings, clock: Clock, db: Database | None = None)
     processor = InboxProcessor(db, engine, clock, special={TEMPLATE_FINISH: template_finished})
     sweeper = Sweeper(db, clock, network.timer_handlers())
     return Services(settings, clock, db, engine, processor, notifier, api, Metrics(), network,
-                    sweeper)
+                    sweeper, bot)

@@ -135,6 +135,17 @@ class BindingFlow:
         ident = ctx.identity
         ident.person_id, ident.bound_at = person.id, now
         ident.bind_failures, ident.bind_locked_until = 0, None
+        if ident.channel != "console":  # alerts go to a preferred channel; keep theirs if set
+            chosen = (
+                await ctx.session.exec(
+                    select(ChannelIdentity.id).where(
+                        ChannelIdentity.person_id == person.id,
+                        col(ChannelIdentity.preferred).is_(True),
+                        ChannelIdentity.id != ident.id,
+                    )
+                )
+            ).first()
+            ident.preferred = chosen is None
         await audit.record(
             ctx.session, at=now, action="bind", actor_person_id=person.id,
             subject_person_id=person.id, channel=ident.channel,

@@ -8,7 +8,7 @@ from xinqiao.handlers.binding import BindingFlow
 from xinqiao.handlers.campaigns import CampaignCompletionFlow
 from xinqiao.handlers.cases import CaseFlow
 from xinqiao.handlers.flow import Flow, FlowRegistry
-from xinqiao.handlers.info import CrisisHelpFlow, ScopeFlow, WhoAmIFlow
+from xinqiao.handlers.info import CrisisHelpFlow, PreferHereFlow, ScopeFlow, WhoAmIFlow
 from xinqiao.handlers.menu import Menu, load_menu
 from xinqiao.handlers.network import report_flows
 from xinqiao.handlers.reports_view import CompletionFlow, MonthlyConfirmFlow
@@ -29,7 +29,8 @@ def build_catalogue(
     """Register every flow; ``extra`` lets tests and later capabilities add their own."""
     flows = FlowRegistry()
     menu = Menu(load_menu(menu_file), flows)
-    builtin: tuple[Flow, ...] = (BindingFlow(menu), WhoAmIFlow(), CrisisHelpFlow(), ScopeFlow())
+    builtin: tuple[Flow, ...] = (BindingFlow(menu), WhoAmIFlow(), PreferHereFlow(),
+                                 CrisisHelpFlow(), ScopeFlow())
     if network is not None:
         esc = network.escalations
         builtin += (*report_flows(network), AckFlow(esc), ResolveFlow(esc), QueueFlow(esc),

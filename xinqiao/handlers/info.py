@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sqlmodel import select
+from sqlmodel import col, select, update
 
-from xinqiao.handlers.flow import Context, OneShotFlow, Turn
+from xinqiao.handlers.flow import Context, OneShotFlow, Turn, flow_choice
 from xinqiao.messages import Choice, Reply
 from xinqiao.services.directory import (
     ROLE_LABELS,
@@ -32,11 +32,12 @@ class WhoAmIFlow(OneShotFlow):
         assert person is not None and person.id is not None
         college, klass, dorm = await unit_names(ctx.session, person)
         roles = "、".join(ROLE_LABELS[r] for r in sorted(ctx.roles)) or ROLE_LABELS[Role.student]
-        channels = (
+        identities = list(
             await ctx.session.exec(
-                select(ChannelIdentity.channel).where(ChannelIdentity.person_id == person.id)
+                select(ChannelIdentity).where(ChannelIdentity.person_id == person.id)
             )
-        ).all()
+        )
+        channels = [i.channel for i in identities]
         lines = [
             f"姓名：{person.name}",
             f"学号/工号：{person.external_id}",
@@ -46,8 +47,42 @@ class WhoAmIFlow(OneShotFlow):
         lines += [f"{label}：{name}" for label, name in units if name]
         bound = "、".join(sorted({_CHANNEL_LABELS.get(c, c) for c in channels}))
         lines.append(f"已绑定：{bound}")
+        preferred = next((i for i in identities if i.preferred and i.reachable), None)
+        if preferred is not None:
+            where = _CHANNEL_LABELS.get(preferred.channel, preferred.channel)
+            lines.append(f"提醒发送到：{where}")
         lines.append("信息有误请联系辅导员更正。")
+        others = [i for i in identities if i.channel != "console" and i.reachable]
+        here = ctx.identity
+        if here.channel != "console" and len(others) > 1 and not here.preferred:
+            return Turn.end(Reply("\n".join(lines),
+                                  (flow_choice(PreferHereFlow.id, "提醒发到这里"), *_MENU)))
         return Turn.end(Reply("\n".join(lines), _MENU))
+
+
+class PreferHereFlow(OneShotFlow):
+    """提醒发到这里: alerts and reminders go to this chat account from now on."""
+
+    id = "prefer_here"
+    title = "提醒发到这里"
+    triggers: tuple[str, ...] = ("提醒发到这里",)
+
+    async def start(self, ctx: Context, argument: str) -> Turn:
+        """Make this identity the person's only preferred one."""
+        here, person = ctx.identity, ctx.person
+        assert person is not None and person.id is not None
+        if here.channel == "console":
+            return Turn.end(Reply("控制台不能接收提醒，请在微信或 Telegram 里设置。", _MENU))
+        await ctx.session.exec(
+            update(ChannelIdentity)
+            .where(col(ChannelIdentity.person_id) == person.id,
+                   col(ChannelIdentity.id) != here.id)
+            .values(preferred=False)
+        )
+        here.preferred, here.reachable = True, True
+        ctx.session.add(here)
+        label = _CHANNEL_LABELS.get(here.channel, here.channel)
+        return Turn.end(Reply(f"好的，以后的提醒会发到这里（{label}）。", _MENU))
 
 
 class CrisisHelpFlow(OneShotFlow):

@@ -106,16 +106,24 @@ async def enqueue_replies(
     now: datetime,
     person_id: int | None = None,
     priority: int = Priority.reply,
+    turn: int | None = None,
 ) -> None:
-    """Queue conversation replies that could not be given in the channel's reply window."""
+    """Queue conversation replies that could not be given in the channel's reply window.
+
+    ``turn`` is the conversation turn they answer; channels with buttons carry it back so that
+    a tap on an old message can be told from a tap on the current one.
+    """
     for i, reply in enumerate(replies):
+        payload: dict[str, Any] = {"reply": reply.to_json()}
+        if turn is not None:
+            payload["turn"] = turn
         await enqueue(
             session,
             key=f"{key_prefix}:{i}",
             channel=channel,
             address=address,
             kind="reply",
-            payload={"reply": reply.to_json()},
+            payload=payload,
             now=now,
             person_id=person_id,
             priority=priority,

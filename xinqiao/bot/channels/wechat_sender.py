@@ -13,7 +13,7 @@ from xinqiao.bot.channels.wechat_api import (
     WeChatAPI,
     WeChatAPIError,
 )
-from xinqiao.bot.notify import (
+from xinqiao.bot.sending import (
     ALERT_KINDS,
     DEFAULT_PAUSE,
     SendOutcome,
@@ -27,6 +27,9 @@ from xinqiao.storage.models import OutboxMessage
 log = logging.getLogger(__name__)
 NOTICE_KIND = "notice"  # invitations and reminders to students (screening rounds...)
 CONFIG_PAUSE = 900.0  # fatal configuration (IP whitelist...): probe every 15 min until fixed
+# The openid no longer follows the account, or is not one of ours: later pushes to this person
+# choose another channel until they write from WeChat again.
+UNREACHABLE_ERRORS = frozenset({43004, 40003})
 
 
 def _client_msg_id(key: str) -> str:
@@ -110,4 +113,5 @@ class WeChatSender:
         else:
             log.warning("WeChat cannot deliver outbox %s to this recipient (errcode %s)",
                         row.id, exc.code)
-        return SendOutcome(SendStatus.failed, error=error)
+        return SendOutcome(SendStatus.failed, error=error,
+                           unreachable=exc.code in UNREACHABLE_ERRORS)

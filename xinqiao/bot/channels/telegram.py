@@ -1,0 +1,162 @@
+"""Telegram in: the webhook (``POST /telegram``) and the intake shared with polling.
+
+Persist, then acknowledge (protocol.md §6.2): an update is stored in the inbox under its
+``update_id`` before the webhook answers 200 (or before polling moves its offset past it); a
+redelivery hits the same dedupe key and does nothing. Processing runs after the answer, and
+replies go out through the outbox: Telegram has no passive-reply window, so the notifier is
+kicked to send them at once. aiogram's own webhook handler is not used: by default it answers
+before the update is handled and loses it on a crash (protocol.md §5).
+
+Webhook answers: 401 without the right ``X-Telegram-Bot-Api-Secret-Token``, 400 for a body
+that is not an update (Telegram would only resend it), 503 when the database cannot store it
+(Telegram resends later), 200 once it is stored or was already.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.methods import AnswerCallbackQuery
+from aiogram.types import Update
+from aiohttp import web
+from pydantic import ValidationError
+
+from xinqiao.bot.channels.telegram_update import CHANNEL, Translated, raw_of, translate
+from xinqiao.bot.inbox import InboxProcessor, inbound_payload, store
+from xinqiao.bot.metrics import Metrics
+from xinqiao.bot.notify import Notifier
+from xinqiao.clock import Clock
+from xinqiao.settings import Settings
+from xinqiao.storage.db import Database
+from xinqiao.storage.models import InboxStatus
+
+log = logging.getLogger(__name__)
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 — a header name
+MAX_BODY = 1024 * 1024
+
+
+def make_bot(settings: Settings) -> Bot:
+    """An aiogram Bot on the configured Bot API server (a local stand-in in tests)."""
+    session = AiohttpSession(
+        api=TelegramAPIServer.from_base(settings.telegram_api_base),
+        timeout=settings.telegram_api_timeout_seconds,
+    )
+    return Bot(settings.telegram_token, session=session)
+
+
+class TelegramIntake:
+    """Stores an update, then handles it in the background: answer the tap, run, send."""
+
+    def __init__(
+        self,
+        db: Database,
+        processor: InboxProcessor,
+        notifier: Notifier,
+        bot: Bot,
+        clock: Clock,
+        metrics: Metrics,
+        spawn: Callable[[Any], asyncio.Task[Any]],
+    ) -> None:
+        self.db = db
+        self.processor = processor
+        self.notifier = notifier
+        self.bot = bot
+        self.clock = clock
+        self.metrics = metrics
+        self.spawn = spawn
+
+    async def accept(self, update: Update) -> bool:
+        """Store ``update`` (raises if the database cannot); True if it was new."""
+        t = translate(update)
+        payload = inbound_payload(t.inbound, raw_of(update)) if t.inbound else {
+            "raw": raw_of(update)}
+        receipt = await store(
+            self.db, channel=CHANNEL, dedupe_key=t.dedupe_key, address=t.address, kind=t.kind,
+            payload=payload, now=self.clock.now(),
+            status=InboxStatus.pending if t.inbound is not None else InboxStatus.ignored,
+        )
+        if receipt.duplicate or receipt.row_id is None:
+            self.metrics.duplicates.labels(CHANNEL).inc()
+            return False
+        self.metrics.inbound.labels(CHANNEL, _metric_type(t)).inc()
+        if t.inbound is not None:
+            self.spawn(self.handle(receipt.row_id, t))
+        elif t.callback_id is not None:
+            self.spawn(self.answer_callback(t.callback_id))
+        return True
+
+    async def handle(self, row_id: int, t: Translated) -> None:
+        """Stop the tapped button spinning, process the row, send the replies now."""
+        if t.callback_id is not None:
+            await self.answer_callback(t.callback_id)
+        await self.processor.process(row_id, origin=(CHANNEL, t.address, t.kind))
+        self.notifier.kick()
+
+    async def answer_callback(self, callback_id: str) -> None:
+        """answerCallbackQuery, best effort: the tap is stored already, only the spinner waits."""
+        try:
+            await self.bot(AnswerCallbackQuery(callback_query_id=callback_id))
+        except Exception as exc:  # an expired query or a network hiccup loses nothing
+            log.warning("telegram: answerCallbackQuery failed (%s)", type(exc).__name__)
+
+
+def _metric_type(t: Translated) -> str:
+    if t.inbound is None:
+        return t.kind
+    if t.callback_id is not None:
+        return "callback"
+    if t.inbound.event:
+        return f"event:{t.inbound.event}"
+    return "unsupported" if t.inbound.extra.get("unsupported") else "text"
+
+
+class TelegramWebhook:
+    """aiohttp handler for ``POST /telegram``."""
+
+    def __init__(self, settings: Settings, intake: TelegramIntake, metrics: Metrics) -> None:
+        self.secret = settings.telegram_webhook_secret.encode()
+        self.intake = intake
+        self.metrics = metrics
+
+    async def receive(self, request: web.Request) -> web.StreamResponse:
+        """Check the secret, parse, store, answer; processing continues in the background."""
+        started = time.perf_counter()
+        try:
+            return await self._receive(request)
+        finally:
+            self.metrics.webhook_seconds.labels(CHANNEL).observe(time.perf_counter() - started)
+
+    def _refuse(self, status: int, reason: str) -> web.Response:
+        self.metrics.rejected.labels(CHANNEL, reason).inc()
+        log.warning("telegram webhook refused: %s", reason)
+        return web.Response(status=status, text=reason)
+
+    async def _receive(self, request: web.Request) -> web.StreamResponse:
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not self.secret or not hmac.compare_digest(given, self.secret):
+            return self._refuse(401, "bad secret token")
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            return self._refuse(413, "body too large")
+        data = await request.content.read(MAX_BODY + 1)
+        if len(data) > MAX_BODY:
+            return self._refuse(413, "body too large")
+        try:
+            update = Update.model_validate(json.loads(data))
+        except (ValueError, ValidationError, TypeError) as exc:  # not JSON, or not an update
+            return self._refuse(400, f"not an update ({type(exc).__name__})")
+        try:
+            await self.intake.accept(update)
+        except Exception:
+            # No 200: Telegram resends, and nothing was acknowledged that we did not keep.
+            log.exception("telegram: could not store update (database unavailable?)")
+            return self._refuse(503, "store failed")
+        return web.json_response({})
