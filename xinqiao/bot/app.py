@@ -56,9 +56,14 @@ class Runtime:
 
 
 def build_app(
-    settings: Settings, clock: Clock | None = None, *, background: bool = True
+    settings: Settings, clock: Clock | None = None, *, background: bool = True,
+    telegram_polling: bool = True,
 ) -> web.Application:
-    """The service as an aiohttp app; ``background=False`` leaves loops to the caller (tests)."""
+    """The service as an aiohttp app; ``background=False`` leaves loops to the caller (tests).
+
+    ``telegram_polling=False`` keeps this process from polling Telegram in polling mode (with
+    several workers only one may call getUpdates).
+    """
     clock = clock or SystemClock()
     # A little over our own limit, so an oversized body gets our 413 and not a reset.
     app = web.Application(client_max_size=settings.wechat_max_body_bytes + 1024)
@@ -75,10 +80,10 @@ def build_app(
         intake = TelegramIntake(services.db, services.processor, services.notifier,
                                 services.telegram_bot, clock, services.metrics, runtime.spawn)
         poller = None
-        if settings.telegram_mode == "polling":
+        if settings.telegram_mode == "polling" and telegram_polling:
             poller = TelegramPoller(services.telegram_bot, intake,
                                     settings.telegram_poll_timeout_seconds)
-        else:
+        elif settings.telegram_mode == "webhook":
             app.router.add_post("/telegram", TelegramWebhook(settings, intake,
                                                              services.metrics).receive)
         app[TELEGRAM] = Telegram(intake, poller)

@@ -35,14 +35,18 @@ def main(verbose: bool) -> None:
 @main.command()
 @click.option("--host", default=None, help="Override XINQIAO_HOST.")
 @click.option("--port", type=int, default=None, help="Override XINQIAO_PORT.")
-def serve(host: str | None, port: int | None) -> None:
-    """Run the service (webhooks, notifier, scheduler) in this process."""
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Service processes sharing the port (PostgreSQL only).")
+def serve(host: str | None, port: int | None, workers: int) -> None:
+    """Run the service (webhooks, notifier, scheduler); --workers N runs N processes."""
     from aiohttp import web
 
     from xinqiao.bot.app import build_app
     from xinqiao.storage.migrate import check_current, upgrade
 
     settings = _settings()
+    if workers > 1 and settings.is_sqlite:
+        raise click.ClickException("--workers needs PostgreSQL: SQLite serves one process")
 
     async def prepare() -> None:
         db = open_database(settings)
@@ -64,6 +68,10 @@ def serve(host: str | None, port: int | None) -> None:
         app = build_app(settings)
     except PolicyError as exc:
         raise click.ClickException(str(exc)) from exc
+    if workers > 1:  # the check above built it once: a bad policy stops here, not in a child
+        from xinqiao.bot.workers import Supervisor
+
+        sys.exit(Supervisor(workers, host or settings.host, port or settings.port).run())
     web.run_app(app, host=host or settings.host, port=port or settings.port, access_log=None)
 
 
