@@ -16,7 +16,7 @@ from openpyxl import load_workbook
 
 from xinqiao.storage.models import Role
 
-# Header spellings, compared after _norm_header (lower case, no spaces, _, -, /).
+# Header spellings, compared after norm_header (lower case, no spaces, _, -, /).
 HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     "id": ("id", "学号工号", "学号", "工号", "学工号"),
     "name": ("name", "姓名"),
@@ -93,12 +93,17 @@ class ParsedRoster:
 
 def read_roster(path: Path) -> ParsedRoster:
     """Read and validate ``path`` (.xlsx or .csv); row numbers are the spreadsheet's."""
+    return parse_rows(table_rows(path))
+
+
+def table_rows(path: Path) -> Iterator[Sequence[Any]]:
+    """Raw rows of an .xlsx file's first sheet or of a .csv (UTF-8, or GBK as Excel saves it)."""
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
-        return parse_rows(_xlsx_rows(path))
+        return _xlsx_rows(path)
     if suffix in (".csv", ".txt"):
-        return parse_rows(_csv_rows(path))
-    raise RosterFileError(f"unsupported file type {suffix!r}: save the roster as .xlsx or .csv")
+        return _csv_rows(path)
+    raise RosterFileError(f"unsupported file type {suffix!r}: save the file as .xlsx or .csv")
 
 
 def _xlsx_rows(path: Path) -> Iterator[Sequence[Any]]:
@@ -130,7 +135,7 @@ def _csv_rows(path: Path) -> Iterator[Sequence[Any]]:
     yield from csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
 
 
-def _norm_header(value: str) -> str:
+def norm_header(value: str) -> str:
     return re.sub(r"[\s_\-/／]", "", value).lower()
 
 
@@ -158,7 +163,7 @@ def _header_map(header: Sequence[Any]) -> tuple[dict[str, list[int]], list[str]]
         text = cell_text(raw)
         if not text:
             continue
-        key = lookup.get(_norm_header(text))
+        key = lookup.get(norm_header(text))
         if key is None:
             unknown.append(text)
         else:
