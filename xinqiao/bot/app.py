@@ -119,8 +119,9 @@ def _lifecycle(background: bool) -> Any:
 
 def _sweep(services: Services) -> Any:
     async def run() -> int:
-        async with services.db.session() as s:  # re-arm the daily plan if it was ever lost
+        async with services.db.session() as s:  # re-arm the daily plans if ever lost
             await services.network.ensure_planned(s, services.clock.now())
+            await services.booking.ensure_planned(s, services.clock.now())
         return await services.sweeper.sweep_once()
 
     return run

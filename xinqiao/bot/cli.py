@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from xinqiao.bot.cli_booking import booking, schedule
 from xinqiao.bot.cli_screening import rota, screening
 from xinqiao.bot.cli_support import settings_or_exit as _settings
 from xinqiao.bot.cli_support import with_db as _with_db
@@ -19,6 +20,7 @@ from xinqiao.storage.db import Database, open_database
 
 if TYPE_CHECKING:
     from xinqiao.storage.crypto import ColumnRotation
+
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
@@ -335,3 +337,5 @@ def keys_rotate(batch: int) -> None:
 
 main.add_command(screening)
 main.add_command(rota)
+main.add_command(schedule)
+main.add_command(booking)

@@ -21,6 +21,7 @@ from xinqiao.clock import Clock
 from xinqiao.handlers.catalog import build_catalogue
 from xinqiao.handlers.crisis_watch import CrisisWatch
 from xinqiao.scheduler.policy import load_policy
+from xinqiao.services.booking_reminders import BookingTimers
 from xinqiao.services.crisis_detector import CrisisDetector, load_rules
 from xinqiao.services.instruments import load_instruments
 from xinqiao.services.network import Network
@@ -46,14 +47,16 @@ class Services:
     metrics: Metrics
     network: Network
     sweeper: Sweeper
+    booking: BookingTimers
     telegram_bot: Bot | None = None
 
     async def start(self) -> None:
-        """Open outbound connections; make sure today's plan timer exists."""
+        """Open outbound connections; make sure today's plan timers exist."""
         await self.wechat_api.start()
         try:
             async with self.db.session() as s:
                 await self.network.ensure_planned(s, self.clock.now())
+                await self.booking.ensure_planned(s, self.clock.now())
         except Exception:  # the database may be down at start; the sweep loop will retry
             log.exception("could not plan today's timers at start-up")
 
@@ -93,6 +96,7 @@ def build_services(settings: Settings, clock: Clock, db: Database | None = None)
             raise LookupError(f"no outbox row for template msgid {msgid!r} yet")
 
     processor = InboxProcessor(db, engine, clock, special={TEMPLATE_FINISH: template_finished})
-    sweeper = Sweeper(db, clock, network.timer_handlers())
+    booking = BookingTimers(network.policy)
+    sweeper = Sweeper(db, clock, {**network.timer_handlers(), **booking.timer_handlers()})
     return Services(settings, clock, db, engine, processor, notifier, api, Metrics(), network,
-                    sweeper, bot)
+                    sweeper, booking, bot)

@@ -5,6 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from xinqiao.handlers.binding import BindingFlow
+from xinqiao.handlers.booking_schedule import ScheduleFlow
+from xinqiao.handlers.booking_staff import CounsellorDeskFlow
+from xinqiao.handlers.booking_stats import BookingStatsFlow
+from xinqiao.handlers.booking_student import BookingFlow
 from xinqiao.handlers.campaigns import CampaignCompletionFlow
 from xinqiao.handlers.cases import CaseFlow
 from xinqiao.handlers.flow import Flow, FlowRegistry
@@ -36,6 +40,9 @@ def build_catalogue(
         builtin += (*report_flows(network), AckFlow(esc), ResolveFlow(esc), QueueFlow(esc),
                     CompletionFlow(network.week_periods), MonthlyConfirmFlow(), CaseFlow(),
                     DutyRotaFlow())
+        policy = network.policy
+        builtin += (BookingFlow(policy), CounsellorDeskFlow(policy), ScheduleFlow(policy),
+                    BookingStatsFlow(policy))
         if instruments:
             builtin += (ScreeningFlow(instruments, network), MyResultsFlow(instruments),
                         StudentResultsFlow(), AttentionListFlow(), CampaignCompletionFlow())

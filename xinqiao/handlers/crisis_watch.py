@@ -30,6 +30,9 @@ class CrisisWatch:
         text = ctx.inbound.text
         if not text or ctx.inbound.choice is not None:
             return None
+        flow = ctx.flows.get(ctx.state.flow)
+        if flow is not None and ctx.state.step in getattr(flow, "clinical_steps", ()):
+            return None  # staff writing a clinical note about a student, not a disclosure
         found = self.detector.check(text)
         if found is None:
             return None

@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 
 import chinese_calendar
 
@@ -39,6 +40,40 @@ def chinese_workday(day: date) -> bool:
                 day.year,
             )
         return day.isoweekday() <= 5
+
+
+@lru_cache(maxsize=4096)
+def holiday_name(day: date) -> str | None:
+    """The official holiday ``day`` belongs to (its days off and its make-up workdays), if any."""
+    try:
+        _, name = chinese_calendar.get_holiday_detail(day)
+    except NotImplementedError:
+        return None
+    return str(name) if name else None
+
+
+@lru_cache(maxsize=1024)
+def makeup_replaces(day: date) -> date | None:
+    """For a make-up workday (调休上班) on a weekend, the weekday off it pays back.
+
+    The State Council moves weekdays next to a holiday into it (in-lieu days) and pays them back
+    on weekends; pairing the holiday's make-up days with its in-lieu days in date order tells
+    which weekday each weekend workday stands in for (2026-09-20, a Sunday, pays back Tuesday
+    2026-10-06). None when ``day`` is no such day or the data does not pair up.
+    """
+    name = holiday_name(day)
+    if name is None or day.isoweekday() <= 5 or not chinese_workday(day):
+        return None
+    around = [day + timedelta(days=i) for i in range(-40, 41)]
+    try:
+        makeups = [d for d in around if d.isoweekday() > 5 and holiday_name(d) == name
+                   and chinese_calendar.is_workday(d)]
+        in_lieu = [d for d in around if chinese_calendar.is_in_lieu(d) and holiday_name(d) == name]
+    except NotImplementedError:
+        return None
+    if len(makeups) != len(in_lieu):
+        return None
+    return in_lieu[makeups.index(day)]
 
 
 def _aware(at: datetime) -> datetime:

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from xinqiao.clock import SHANGHAI
+from xinqiao.scheduler.booking_policy import BookingPolicy
 from xinqiao.scheduler.calendar import (
     WorkingCalendar,
     format_duration,
@@ -188,13 +189,14 @@ class CheckinPolicy(_Model):
 
 
 class Policy(_Model):
-    """The whole policy: working hours, escalation chains and the check-in cadence."""
+    """The whole policy: working hours, escalation chains, check-ins and booking."""
 
     working_hours: tuple[Hours, ...]
     severity: Severities
     checkin: CheckinPolicy
     screening: ScreeningPolicy = ScreeningPolicy()
     retention: RetentionPolicy = RetentionPolicy()
+    booking: BookingPolicy = BookingPolicy()
 
     @field_validator("working_hours")
     @classmethod

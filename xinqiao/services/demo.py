@@ -15,7 +15,8 @@ hand out cards before the session:
 - the centre: ``C9001`` and ``C9002`` 专职心理教师, ``C9009`` 心理中心主任, each with code
   ``DEMO`` + the digits of the id (``DEMO9001``).
 
-Loading twice changes nothing (the import updates in place).
+The two counsellors get a duty schedule (``demo_schedule.csv``, from the day of loading) so
+students can try 预约 at once. Loading twice changes nothing (both imports update in place).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from xinqiao.services.roster import ImportReport, import_roster
 from xinqiao.storage.db import Database
 
 DEMO_ROSTER = Path(__file__).resolve().parent.parent / "data" / "demo_roster.csv"
+DEMO_SCHEDULE = DEMO_ROSTER.with_name("demo_schedule.csv")
 
 
 async def load_demo(
@@ -36,7 +38,14 @@ async def load_demo(
     school_code: str = "default",
     school_name: str = "心桥演示学校",
 ) -> ImportReport:
-    """Load (or refresh) the demo school's roster; strict, since the file is ours."""
-    return await import_roster(
+    """Load (or refresh) the demo school's roster and schedule; strict, the files are ours."""
+    from xinqiao.scheduler.policy import load_policy
+    from xinqiao.services.booking_schedule import import_schedule
+
+    report = await import_roster(
         db, DEMO_ROSTER, now=now, strict=True, school_code=school_code, school_name=school_name
     )
+    schedule = await import_schedule(db, DEMO_SCHEDULE, load_policy(), now, strict=True)
+    if schedule.errors:  # the packaged file is wrong: say so loudly
+        raise ValueError(f"demo schedule: {schedule.errors}")
+    return report

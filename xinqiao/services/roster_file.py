@@ -16,7 +16,7 @@ from openpyxl import load_workbook
 
 from xinqiao.storage.models import Role
 
-# Header spellings, compared after _norm_header (lower case, no spaces, _, -, /).
+# Header spellings, compared after norm_header (lower case, no spaces, _, -, /).
 HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     "id": ("id", "学号工号", "学号", "工号", "学工号"),
     "name": ("name", "姓名"),
@@ -139,7 +139,7 @@ def _csv_rows(path: Path) -> Iterator[Sequence[Any]]:
     yield from csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
 
 
-def _norm_header(value: str) -> str:
+def norm_header(value: str) -> str:
     return re.sub(r"[\s_\-/／]", "", value).lower()
 
 
@@ -167,7 +167,7 @@ def _header_map(header: Sequence[Any]) -> tuple[dict[str, list[int]], list[str]]
         text = cell_text(raw)
         if not text:
             continue
-        key = lookup.get(_norm_header(text))
+        key = lookup.get(norm_header(text))
         if key is None:
             unknown.append(text)
         else:

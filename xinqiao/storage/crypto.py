@@ -14,7 +14,9 @@ backup or dump must not give them away, so these columns hold Fernet ciphertext:
   bind with (another student's identifier), file names and counts. Nothing filters on it in
   SQL: who, what, about whom, when and whether it was allowed are clear columns beside it, so
   the trail stays searchable while the details are protected like the record they are about;
-- ``person.phone``: a contact detail nobody searches by.
+- ``person.phone``: a contact detail nobody searches by;
+- ``appointment.note`` and ``referral.hospital``, ``.note``, ``.outcome``: a counsellor's
+  private session notes and where a student was referred, and how it went.
 
 Kept in clear, because the service filters, joins, sorts or counts on them in SQL, and they
 say *that* something happened, not what was said:
@@ -25,6 +27,7 @@ say *that* something happened, not what was said:
   binding looks up 学号 + code, staff find students by name; ``report.subject_name`` is a name
   too (a roommate not on the roster) and is shown in queues;
 - ``channel_identity.address``: looked up on every inbound message;
+- ``appointment.reason``: a category code (学业压力 …) the centre counts, never free text;
 - ``report.factors`` and ``screening_result`` total, band, tier, positive and acute: structured
   codes that monthly reports and tier reviews count and filter (clinical.md §8 keeps score,
   band, tier and a safety flag as the working record; the item answers are encrypted);

@@ -1,0 +1,261 @@
+"""咨询排班与预约: a counsellor's day — the list, marking outcomes, notes, moves, referrals.
+
+States: ``pick`` (the list or one appointment's actions) → ``note`` (private note after a mark)
+· ``move`` (tick up to three new times, then send) · ``refer`` → ``refer_to`` / ``hospital`` →
+``refer_note`` · ``outcome`` (a referral's result).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import col, select
+
+from xinqiao.clock import SHANGHAI, local
+from xinqiao.handlers.flow import Context, Turn, flow_choice
+from xinqiao.messages import Choice, Reply
+from xinqiao.scheduler.policy import Policy
+from xinqiao.services.booking_referral import open_referrals, record_outcome, refer
+from xinqiao.services.booking_slots import SlotFilter, free_slots
+from xinqiao.services.booking_staff import mark, noshows, propose_move, read_note
+from xinqiao.services.booking_text import REASONS, STATUS_LABELS, short_when, when_text
+from xinqiao.services.cases import CENTRE
+from xinqiao.storage.booking import Appointment, AppointmentStatus, CounsellorProfile
+from xinqiao.storage.models import Person, Role
+
+S = AppointmentStatus
+_MENU = Choice("menu", "主菜单")
+_BACK = Choice("list", "返回列表")
+MARKS = {"att": S.attended, "ns": S.no_show, "cc": S.centre_cancelled}
+MAX_OPTIONS = 3
+
+
+class CounsellorDeskFlow:
+    """Centre staff: today's appointments and what to do with each."""
+
+    id = "booking_staff"
+    title = "咨询排班与预约"
+    triggers: tuple[str, ...] = ("今日预约", "预约名单", "咨询预约", "/appointments")
+    # Steps where counsellors write about a student's risk: the crisis watch stays out of them
+    # (a crisis referral is how the desk raises a crisis).
+    clinical_steps = frozenset({"note", "hospital", "refer_note", "outcome"})
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+
+    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+        """Centre staff and the centre lead."""
+        return person is not None and bool(roles & CENTRE)
+
+    async def start(self, ctx: Context, argument: str, *, days: int = 1) -> Turn:
+        """Today's appointments (``days`` > 1: the coming week), with their actions."""
+        assert ctx.person is not None
+        now = ctx.clock.now()
+        day_start = datetime.combine(local(now).date(), datetime.min.time(), SHANGHAI)
+        query = select(Appointment).where(
+            Appointment.start_at >= day_start,
+            Appointment.start_at < day_start + timedelta(days=days),
+            col(Appointment.status).not_in([S.moved.value, S.cancelled.value]))
+        if Role.centre_lead not in ctx.roles:
+            query = query.where(Appointment.counsellor_id == ctx.person.id)
+        rows = list(await ctx.session.exec(query.order_by(col(Appointment.start_at))))
+        label = "今天" if days == 1 else f"未来 {days} 天"
+        lines = [f"{label}的咨询预约 {len(rows)} 个：" if rows else f"{label}没有咨询预约。"]
+        picks = []
+        for appt in rows[:12]:
+            student = await ctx.session.get(Person, appt.student_id)
+            name = student.name if student else "?"
+            flag = await self._flag(ctx, appt.student_id)
+            stamp = short_when(appt.start_at) if days > 1 else f"{local(appt.start_at):%H:%M}"
+            lines.append(f"{stamp} {name} · {STATUS_LABELS[S(appt.status)]}{flag}")
+            picks.append(Choice(f"a:{appt.id}", f"{stamp} {name}"))
+        more = [Choice("week", "未来 7 天")] if days == 1 else [Choice("list", "今天")]
+        extra = [flow_choice("booking_schedule", "我的排班"), flow_choice("booking_stats",
+                                                                       "预约统计")]
+        return Turn.ask("pick", {}, Reply("\n".join(lines), (*picks, *more, *extra, _MENU)))
+
+    async def _flag(self, ctx: Context, student_id: int) -> str:
+        count = await noshows(ctx.session, self.policy, student_id, ctx.clock.now())
+        return f" ⚠近期爽约{count}次" if count >= self.policy.booking.noshow_threshold else ""
+
+    async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
+        """Dispatch by step."""
+        choice = ctx.inbound.choice or ""
+        if choice == "list":
+            return await self.start(ctx, "")
+        if choice == "week":
+            return await self.start(ctx, "", days=7)
+        appt = await self._appt(ctx, data.get("id") or _id(choice))
+        if appt is None:
+            return await self.start(ctx, "")
+        handlers = {"note": self._on_note, "move": self._on_move, "refer": self._on_refer,
+                    "refer_to": self._on_refer_to, "hospital": self._on_hospital,
+                    "refer_note": self._on_refer_note, "outcome": self._on_outcome}
+        if step in handlers:
+            return await handlers[step](ctx, appt, data, choice)
+        return await self._action(ctx, appt, choice)
+
+    async def _appt(self, ctx: Context, appt_id: int | None) -> Appointment | None:
+        assert ctx.person is not None
+        appt = await ctx.session.get(Appointment, appt_id) if appt_id else None
+        if appt is None:
+            return None
+        mine = appt.counsellor_id == ctx.person.id or Role.centre_lead in ctx.roles
+        return appt if mine else None
+
+    async def view(self, ctx: Context, appt: Appointment, note: str = "") -> Turn:
+        """One appointment and what can be done with it now."""
+        now = ctx.clock.now()
+        student = await ctx.session.get(Person, appt.student_id)
+        count = await noshows(ctx.session, self.policy, appt.student_id, now)
+        reason = REASONS.get(appt.reason or "", "未填写")
+        lines = [note] if note else []
+        lines += [f"{when_text(appt.start_at)} · {student.name if student else '?'}"
+                  f"（{student.external_id if student else ''}）",
+                  f"状态：{STATUS_LABELS[S(appt.status)]} · 想聊：{reason}",
+                  f"近 {self.policy.booking.noshow_window_days} 天爽约：{count} 次"]
+        n = appt.id
+        choices: list[Choice] = []
+        live = appt.status in (S.booked, S.started)
+        if live and appt.start_at <= now:
+            choices += [Choice(f"att:{n}", "已到访"), Choice(f"ns:{n}", "爽约")]
+        if appt.status == S.booked and appt.start_at > now:
+            choices.append(Choice(f"mv:{n}", "调整时间（需学生同意）"))
+        if live:
+            choices.append(Choice(f"cc:{n}", "中心取消"))
+        choices.append(Choice(f"ref:{n}", "转介"))
+        if await open_referrals(ctx.session, appt.student_id):
+            choices.append(Choice(f"out:{n}", "记录转介结果"))
+        if appt.note:
+            choices.append(Choice(f"note:{n}", "查看备注"))
+        return Turn.ask("pick", {"id": n}, Reply("\n".join(lines), (*choices, _BACK, _MENU)))
+
+    async def _action(self, ctx: Context, appt: Appointment, choice: str) -> Turn:
+        assert ctx.person is not None
+        action = choice.partition(":")[0]
+        now = ctx.clock.now()
+        if action in MARKS:
+            return Turn.ask("note", {"id": appt.id, "mark": action}, Reply(
+                "写一句备注（加密保存，仅中心可见），或点“跳过”：", (Choice("skip", "跳过"),)))
+        if action == "note":
+            text = await read_note(ctx.session, appt, ctx.person, ctx.roles, now)
+            return await self.view(ctx, appt, f"备注：{text or '（无）'}")
+        if action == "mv":
+            return await self._move_options(ctx, appt, [])
+        if action == "ref":
+            return Turn.ask("refer", {"id": appt.id}, Reply("转介到：", (
+                Choice("to:staff", "中心其他老师"), Choice("to:hospital", "医院"),
+                Choice("to:crisis", "医院（危机转介）"), _BACK)))
+        if action == "out":
+            return Turn.ask("outcome", {"id": appt.id},
+                            Reply("请写下转介结果（如：已就诊、诊断与建议）："))
+        return await self.view(ctx, appt)
+
+    async def _on_note(self, ctx: Context, appt: Appointment, data: dict[str, Any],
+                       choice: str) -> Turn:
+        assert ctx.person is not None
+        text = "" if choice == "skip" else ctx.inbound.text.strip()
+        message = await mark(ctx.session, self.policy, appt, MARKS[str(data["mark"])],
+                             ctx.person, ctx.clock.now(), note=text or None)
+        return await self.view(ctx, appt, message)
+
+    # --- proposing a move -----------------------------------------------------------------
+
+    async def _move_options(self, ctx: Context, appt: Appointment, picked: list[int]) -> Turn:
+        slots = await free_slots(ctx.session, self.policy, ctx.clock.now(),
+                                 SlotFilter(counsellor_id=appt.counsellor_id))
+        choices = []
+        for slot in slots[:8]:
+            minutes = int(slot.start.timestamp()) // 60
+            mark_ = "✓ " if minutes in picked else ""
+            choices.append(Choice(f"t:{minutes}", f"{mark_}{short_when(slot.start)}"))
+        if picked:
+            choices.append(Choice("send", f"发给学生选择（{len(picked)} 个）"))
+        text = (f"从你的空闲时间里选最多 {MAX_OPTIONS} 个给学生挑（再点一次取消）。"
+                "学生同意之前，原预约不变。") if slots else \
+            "你未来没有空闲时段，先在“我的排班”加排班吧。"
+        return Turn.ask("move", {"id": appt.id, "picked": picked}, Reply(text, (*choices, _BACK)))
+
+    async def _on_move(self, ctx: Context, appt: Appointment, data: dict[str, Any],
+                       choice: str) -> Turn:
+        assert ctx.person is not None
+        picked = [int(x) for x in data.get("picked", [])]
+        if choice.startswith("t:") and choice[2:].isdecimal():
+            minutes = int(choice[2:])
+            if minutes in picked:
+                picked.remove(minutes)
+            elif len(picked) < MAX_OPTIONS:
+                picked.append(minutes)
+            return await self._move_options(ctx, appt, picked)
+        if choice == "send" and picked:
+            starts = [datetime.fromtimestamp(m * 60, tz=SHANGHAI) for m in picked]
+            proposal = await propose_move(ctx.session, self.policy, appt, ctx.person, starts,
+                                          ctx.clock.now())
+            note = "已发给学生，学生选择前原预约不变。" if proposal else "这个预约已不能调整。"
+            return await self.view(ctx, appt, note)
+        return await self._move_options(ctx, appt, picked)
+
+    # --- referral -------------------------------------------------------------------------
+
+    async def _on_refer(self, ctx: Context, appt: Appointment, data: dict[str, Any],
+                        choice: str) -> Turn:
+        if choice == "to:staff":
+            rows = await ctx.session.exec(
+                select(Person).join(CounsellorProfile,
+                                    col(CounsellorProfile.person_id) == Person.id)
+                .where(col(CounsellorProfile.active).is_(True), Person.id != appt.counsellor_id)
+                .order_by(col(Person.name)))
+            picks = [Choice(f"c:{p.id}", p.name) for p in rows]
+            return Turn.ask("refer_to", {"id": appt.id}, Reply("转给哪位老师？", (*picks, _BACK)))
+        if choice in ("to:hospital", "to:crisis"):
+            return Turn.ask("hospital", {"id": appt.id, "crisis": choice == "to:crisis"},
+                            Reply("转介到哪家医院？（如：市精神卫生中心）"))
+        return await self.view(ctx, appt)
+
+    async def _on_refer_to(self, ctx: Context, appt: Appointment, data: dict[str, Any],
+                           choice: str) -> Turn:
+        target = await ctx.session.get(Person, _id(choice) or 0)
+        if target is None or await ctx.session.get(CounsellorProfile, target.id) is None:
+            return await self.view(ctx, appt)
+        return Turn.ask("refer_note", {"id": appt.id, "to": target.id}, Reply(
+            "补充一句转介说明（加密保存），或点“跳过”：", (Choice("skip", "跳过"),)))
+
+    async def _on_hospital(self, ctx: Context, appt: Appointment, data: dict[str, Any],
+                           choice: str) -> Turn:
+        name = ctx.inbound.text.strip()
+        if not name:
+            return Turn.ask("hospital", data, Reply("请写下医院名称："))
+        return Turn.ask("refer_note", {**data, "hospital": name[:200]}, Reply(
+            "补充一句转介说明（加密保存），或点“跳过”：", (Choice("skip", "跳过"),)))
+
+    async def _on_refer_note(self, ctx: Context, appt: Appointment, data: dict[str, Any],
+                             choice: str) -> Turn:
+        assert ctx.person is not None
+        student = await ctx.session.get(Person, appt.student_id)
+        assert student is not None
+        to = await ctx.session.get(Person, int(data["to"])) if data.get("to") else None
+        note = None if choice == "skip" else (ctx.inbound.text.strip() or None)
+        referral = await refer(ctx.session, ctx.person, student, ctx.clock.now(),
+                               to_counsellor=to, hospital=data.get("hospital"),
+                               crisis=bool(data.get("crisis")), note=note,
+                               appointment_id=appt.id)
+        done = f"已记录转介 #{referral.id}。"
+        if referral.case_id is not None:
+            done += f"已纳入危机个案 #{referral.case_id}，回复“个案”跟进。"
+        return await self.view(ctx, appt, done)
+
+    async def _on_outcome(self, ctx: Context, appt: Appointment, data: dict[str, Any],
+                          choice: str) -> Turn:
+        assert ctx.person is not None
+        text = ctx.inbound.text.strip()
+        pending = await open_referrals(ctx.session, appt.student_id)
+        if not text or not pending:
+            return await self.view(ctx, appt)
+        await record_outcome(ctx.session, pending[-1], ctx.person, text, ctx.clock.now())
+        return await self.view(ctx, appt, "已记录转介结果。")
+
+
+def _id(choice: str) -> int | None:
+    raw = choice.partition(":")[2]
+    return int(raw) if raw.isdecimal() else None

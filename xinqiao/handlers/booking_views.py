@@ -1,0 +1,110 @@
+"""What the student's booking flow shows: filters, appointment details, a counsellor's move.
+
+Kept apart from the flow's state table (handlers/booking_student.py) so each stays small.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from xinqiao.handlers.flow import Context, Turn
+from xinqiao.messages import Choice, Reply
+from xinqiao.scheduler.policy import Policy
+from xinqiao.services.booking_slots import SlotFilter, counsellor_names
+from xinqiao.services.booking_staff import accept_move, decline_move, open_proposal, options
+from xinqiao.services.booking_text import (
+    GENDER_LABELS,
+    MODE_LABELS,
+    short_when,
+    when_text,
+    where_text,
+)
+from xinqiao.storage.booking import Appointment, Mode, MoveProposal
+
+MENU = Choice("menu", "主菜单")
+FILTERS = {"g:female": ("gender", "female", "只看女老师"),
+           "g:male": ("gender", "male", "只看男老师"),
+           "m:online": ("mode", "online", "只看线上"),
+           "m:offline": ("mode", "offline", "只看线下")}
+
+
+def filter_from(data: dict[str, Any]) -> SlotFilter:
+    """The filter kept in the flow's data."""
+    raw = data.get("flt") or {}
+    day = raw.get("day")
+    return SlotFilter(gender=raw.get("gender"), mode=raw.get("mode"),
+                      day=date.fromisoformat(day) if day else None)
+
+
+def describe(flt: SlotFilter) -> str:
+    """（女老师、线上咨询、9月10日）, or nothing without a filter."""
+    parts = [GENDER_LABELS[flt.gender]] if flt.gender else []
+    parts += [MODE_LABELS[Mode(flt.mode)]] if flt.mode else []
+    parts += [f"{flt.day.month}月{flt.day.day}日"] if flt.day else []
+    return "（" + "、".join(parts) + "）" if parts else ""
+
+
+def _hours(policy: Policy) -> int:
+    return int(policy.booking.cutoff.total_seconds() // 3600)
+
+
+async def details_text(s: AsyncSession, policy: Policy, appt: Appointment, head: str) -> str:
+    """An appointment as the student reads it: when, who, how, where, what to do to change it."""
+    names = await counsellor_names(s, [appt.counsellor_id])
+    return (f"{head}\n时间：{when_text(appt.start_at)}\n"
+            f"老师：{names.get(appt.counsellor_id)}\n"
+            f"方式：{MODE_LABELS[Mode(appt.mode)]}\n"
+            f"地点：{where_text(appt.place, appt.mode)}\n"
+            f"前一天晚上和开始前一小时会提醒你。如需取消或改约，请在开始前 {_hours(policy)} 小时"
+            "回复“我的预约”。")
+
+
+def too_late_text(policy: Policy) -> str:
+    """Past the cut-off: what the student can still do."""
+    return (f"距离开始已不足 {_hours(policy)} 小时，无法在线取消或改约了。"
+            "如有特殊情况，请直接联系心理健康教育中心。")
+
+
+async def proposal_turn(s: AsyncSession, proposal: MoveProposal, appt: Appointment) -> Turn:
+    """A counsellor's proposed times for the student to pick, or keep the original."""
+    names = await counsellor_names(s, [appt.counsellor_id])
+    picks = [Choice(f"mv:{int(t.timestamp()) // 60}", short_when(t)) for t in options(proposal)]
+    text = (f"{names.get(appt.counsellor_id)} 因工作安排，想把你 {when_text(appt.start_at)} "
+            "的咨询调整到下面的某个时间。选一个新时间，或保留原时间：")
+    return Turn.ask("proposal", {"proposal": proposal.id},
+                    Reply(text, (*picks, Choice("keep", "保留原时间"), MENU)))
+
+
+async def answer_proposal(ctx: Context, policy: Policy, student_id: int, data: dict[str, Any],
+                          choice: str) -> Turn:
+    """The student's answer: a new time (the move happens now) or keep the original."""
+    now = ctx.clock.now()
+    found = await open_proposal(ctx.session, student_id, now)
+    if found is None or found[0].id != data.get("proposal"):
+        return Turn.end(Reply("这个调整请求已经过期，原预约保持不变。", (MENU,)))
+    proposal, appt = found
+    if choice == "keep":
+        await decline_move(ctx.session, proposal, appt, now)
+        return Turn.end(Reply("好的，保留原来的时间，已告诉老师。", (MENU,)))
+    minutes = choice[3:] if choice.startswith("mv:") else ""
+    start = next((t for t in options(proposal)
+                  if minutes.isdecimal() and int(t.timestamp()) // 60 == int(minutes)), None)
+    if start is None:
+        return await proposal_turn(ctx.session, proposal, appt)
+    outcome = await accept_move(ctx.session, policy, proposal, appt, start, now)
+    if not outcome.ok or outcome.appointment is None:
+        return Turn.end(Reply("这个时间已经不能选了，原预约保持不变。如需调整，请回复“我的预约”。",
+                              (MENU,)))
+    return Turn.end(Reply(await details_text(ctx.session, policy, outcome.appointment,
+                                             "已调整！"), (MENU,)))
+
+
+def offer_turn(start: datetime) -> Turn:
+    """A freed slot held for a waitlisted student."""
+    return Turn.ask("offer", {}, Reply(
+        f"候补到了：{when_text(start)} 有一个时段为你保留着。要预约这个时间吗？",
+        (Choice("take", "预约这个时间"), Choice("pass", "这个时间不行"),
+         Choice("leave", "退出候补"), MENU)))

@@ -1,0 +1,82 @@
+"""转介: a counsellor refers a student to a colleague or to a hospital; the outcome is recorded.
+
+A crisis referral to a hospital puts the student in the crisis pool: it opens their crisis case
+(or adds to the open one), raises their tier to crisis as the counsellor's recorded decision, and
+puts the counsellor on the case team.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from xinqiao.messages import Reply
+from xinqiao.services import audit, cases
+from xinqiao.services.recipients import push_to_people
+from xinqiao.services.tiers import change_tier
+from xinqiao.storage.booking import Referral
+from xinqiao.storage.cases import CaseNote
+from xinqiao.storage.models import Person, Tier
+
+
+async def refer(
+    s: AsyncSession, by: Person, student: Person, now: datetime, *,
+    to_counsellor: Person | None = None, hospital: str | None = None, crisis: bool = False,
+    note: str | None = None, appointment_id: int | None = None,
+) -> Referral:
+    """Record a referral (to ``to_counsellor`` or to ``hospital``) and tell who needs to know."""
+    assert by.id is not None and student.id is not None
+    if (to_counsellor is None) == (hospital is None):
+        raise ValueError("refer to a counsellor or to a hospital, not both or neither")
+    referral = Referral(student_id=student.id, appointment_id=appointment_id, by_id=by.id,
+                        kind="counsellor" if to_counsellor else "hospital",
+                        to_counsellor_id=to_counsellor.id if to_counsellor else None,
+                        hospital=hospital[:200] if hospital else None, crisis=crisis,
+                        note=note[:2000] if note else None, created_at=now)
+    s.add(referral)
+    await s.flush()
+    if to_counsellor is not None:
+        await push_to_people(s, [to_counsellor.id or 0], key=f"booking:referral:{referral.id}",
+                             now=now, reply=Reply(f"转介：{by.name} 将 {student.name} 转介给你，"
+                                                  "学生之后会预约你的时间。"))
+        await push_to_people(s, [student.id], key=f"booking:referral:{referral.id}", now=now,
+                             reply=Reply(f"{by.name} 建议你接下来由 {to_counsellor.name} "
+                                         "继续咨询。回复“预约”即可选择时间。"))
+    if crisis:
+        case = await cases.open_case(s, student, source="booking_referral", escalation_id=None,
+                                     now=now)
+        assert case.id is not None
+        await cases.add_member(s, case, by.id, now)
+        place = hospital or (to_counsellor.name if to_counsellor else "")
+        s.add(CaseNote(case_id=case.id, at=now, author_person_id=by.id, kind="referral",
+                       text=f"{by.name} 危机转介：{place}"
+                       + (f"（{note[:500]}）" if note else "")))
+        await change_tier(s, student, Tier.crisis, reason=f"crisis referral #{referral.id}",
+                          now=now, decided_by=by.id)
+        referral.case_id = case.id
+        s.add(referral)
+    await audit.record(s, at=now, action="booking.refer", actor_person_id=by.id,
+                       subject_person_id=student.id, referral=referral.id, crisis=crisis)
+    return referral
+
+
+async def open_referrals(s: AsyncSession, student_id: int) -> list[Referral]:
+    """The student's referrals whose outcome is not recorded yet, oldest first."""
+    rows = await s.exec(select(Referral).where(Referral.student_id == student_id,
+                                               col(Referral.outcome_at).is_(None))
+                        .order_by(col(Referral.id)))
+    return list(rows)
+
+
+async def record_outcome(s: AsyncSession, referral: Referral, by: Person, outcome: str,
+                         now: datetime) -> None:
+    """How the referral went (e.g. 已就诊，诊断…); a crisis case gets it on its timeline."""
+    referral.outcome, referral.outcome_at = outcome[:2000], now
+    s.add(referral)
+    if referral.case_id is not None:
+        s.add(CaseNote(case_id=referral.case_id, at=now, author_person_id=by.id,
+                       kind="referral_outcome", text=f"转介结果：{outcome[:1000]}"))
+    await audit.record(s, at=now, action="booking.referral.outcome", actor_person_id=by.id,
+                       subject_person_id=referral.student_id, referral=referral.id)

@@ -1,0 +1,106 @@
+"""Booking's durable timers: reminders, the counsellors' morning list, lapsing offers and moves.
+
+Every one is a timer row (``services.timers``) fired once by the sweeper, so a restart neither
+loses nor repeats it. A reminder carries the appointment's token: once the appointment is
+cancelled, moved or marked, the token has changed and the old reminder does nothing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from xinqiao.clock import SHANGHAI, local
+from xinqiao.messages import Reply
+from xinqiao.scheduler.policy import Policy
+from xinqiao.services.booking import BOOKED, REMIND
+from xinqiao.services.booking_staff import MOVE, on_move_expired
+from xinqiao.services.booking_text import MODE_LABELS, REASONS, when_text, where_text
+from xinqiao.services.booking_waitlist import OFFER, on_offer_expired
+from xinqiao.services.recipients import push_to_people
+from xinqiao.services.timers import TimerHandler, schedule
+from xinqiao.storage.booking import Appointment, Mode
+from xinqiao.storage.models import Person
+from xinqiao.storage.reports import Timer
+
+MORNING = "booking.morning"
+# Started late (the process was down at list time)? Still send today's list within this window.
+_MORNING_GRACE = timedelta(hours=3)
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    """Local midnight to midnight of ``day``, as aware datetimes."""
+    start = datetime.combine(day, datetime.min.time(), SHANGHAI)
+    return start, start + timedelta(days=1)
+
+
+class BookingTimers:
+    """The sweeper's booking handlers, bound to a policy."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+
+    def timer_handlers(self) -> dict[str, TimerHandler]:
+        """Handlers by timer kind, to merge with the network's for the sweeper."""
+        return {REMIND: self._remind, MORNING: self._morning, MOVE: on_move_expired,
+                OFFER: self._offer_expired}
+
+    async def ensure_planned(self, s: AsyncSession, now: datetime) -> None:
+        """Make sure the next morning list is scheduled (idempotent; call at start-up)."""
+        today = local(now).date()
+        due = datetime.combine(today, self.policy.booking.morning_list_at, SHANGHAI)
+        if now > due + _MORNING_GRACE:
+            today += timedelta(days=1)
+            due += timedelta(days=1)
+        await schedule(s, kind=MORNING, ref=today.isoformat(), due_at=due, now=now)
+
+    async def _remind(self, s: AsyncSession, timer: Timer) -> None:
+        appt_id, _, which = timer.ref.partition(":")
+        appt = await s.get(Appointment, int(appt_id))
+        if appt is None or appt.status != BOOKED or appt.token != timer.token:
+            return  # cancelled, moved or marked since: stay quiet
+        counsellor = await s.get(Person, appt.counsellor_id)
+        head = "明天" if which == "day" else "一小时后"
+        text = (f"提醒：你{head}有一次心理咨询预约。\n时间：{when_text(appt.start_at)}\n"
+                f"老师：{counsellor.name if counsellor else ''}\n"
+                f"方式：{MODE_LABELS[Mode(appt.mode)]}\n地点：{where_text(appt.place, appt.mode)}")
+        if which == "day":
+            text += "\n如需取消或改约，请在开始前 " \
+                    f"{_hours(self.policy.booking.cutoff)} 回复“我的预约”。"
+        await push_to_people(s, [appt.student_id], now=timer.due_at, reply=Reply(text),
+                             key=f"booking:remind:{appt.id}:{which}:{appt.token}")
+
+    async def _morning(self, s: AsyncSession, timer: Timer) -> None:
+        day = date.fromisoformat(timer.ref)
+        start, end = day_bounds(day)
+        rows = await s.exec(select(Appointment).where(
+            Appointment.start_at >= start, Appointment.start_at < end,
+            Appointment.status == BOOKED).order_by(col(Appointment.start_at)))
+        by_counsellor: dict[int, list[Appointment]] = defaultdict(list)
+        for appt in rows:
+            by_counsellor[appt.counsellor_id].append(appt)
+        for counsellor_id, appts in by_counsellor.items():
+            lines = [f"早上好！今天（{day.month}月{day.day}日）有 {len(appts)} 个咨询预约："]
+            for appt in appts:
+                student = await s.get(Person, appt.student_id)
+                reason = f"（{REASONS[appt.reason]}）" if appt.reason else ""
+                lines.append(f"{local(appt.start_at):%H:%M} {student.name if student else ''}"
+                             f"{reason} · {MODE_LABELS[Mode(appt.mode)]}")
+            lines.append("回复“今日预约”记录到访或爽约。")
+            await push_to_people(s, [counsellor_id], key=f"booking:morning:{day.isoformat()}",
+                                 now=timer.due_at, reply=Reply("\n".join(lines)))
+        tomorrow = day + timedelta(days=1)
+        await schedule(s, kind=MORNING, ref=tomorrow.isoformat(), now=timer.due_at,
+                       due_at=datetime.combine(tomorrow, self.policy.booking.morning_list_at,
+                                               SHANGHAI))
+
+    async def _offer_expired(self, s: AsyncSession, timer: Timer) -> None:
+        await on_offer_expired(s, self.policy, timer)
+
+
+def _hours(value: timedelta) -> str:
+    minutes = int(value.total_seconds() // 60)
+    return f"{minutes // 60} 小时" if minutes % 60 == 0 else f"{minutes} 分钟"

@@ -1,0 +1,180 @@
+"""What counsellors do with appointments: mark the outcome, keep a private note, move one.
+
+A counsellor never moves an appointment: they propose new times and the student picks one
+or keeps the original. Until then the original stands; an unanswered proposal expires.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from xinqiao.messages import Reply
+from xinqiao.scheduler.policy import Policy
+from xinqiao.services import audit
+from xinqiao.services.booking import BOOKED, Outcome, book, free_and_notify
+from xinqiao.services.booking_text import when_text
+from xinqiao.services.cases import CENTRE
+from xinqiao.services.recipients import level_recipients, push_to_people
+from xinqiao.services.timers import schedule
+from xinqiao.storage.booking import (
+    Appointment,
+    AppointmentStatus,
+    MoveProposal,
+    ProposalStatus,
+)
+from xinqiao.storage.models import Person, Role
+from xinqiao.storage.reports import Timer
+
+MOVE = "booking.move"
+OUTCOMES = (AppointmentStatus.attended, AppointmentStatus.no_show,
+            AppointmentStatus.centre_cancelled)
+
+
+async def noshows(s: AsyncSession, policy: Policy, student_id: int, now: datetime) -> int:
+    """The student's no-shows within the policy's window."""
+    since = now - timedelta(days=policy.booking.noshow_window_days)
+    return int((await s.exec(select(func.count()).select_from(Appointment).where(
+        Appointment.student_id == student_id, Appointment.status == AppointmentStatus.no_show,
+        Appointment.start_at >= since))).one())
+
+
+async def mark(s: AsyncSession, policy: Policy, appt: Appointment, outcome: AppointmentStatus,
+               by: Person, now: datetime, note: str | None = None) -> str:
+    """Record attended / no-show / centre-cancelled with an optional private note.
+
+    Returns what to tell the counsellor. Attended and no-show need the start to have passed.
+    """
+    if outcome not in OUTCOMES:
+        raise ValueError(f"not an outcome: {outcome}")
+    if appt.status not in (BOOKED, AppointmentStatus.started):
+        return "这个预约已经记录过了。"
+    if outcome is not AppointmentStatus.centre_cancelled and now < appt.start_at:
+        return "咨询还没开始，开始后才能记录到访或爽约。"
+    await free_and_notify(s, policy, appt, outcome, now)
+    appt.marked_by = by.id
+    if note:
+        appt.note = note[:2000]
+    await audit.record(s, at=now, action="booking.mark", actor_person_id=by.id,
+                       subject_person_id=appt.student_id, appointment=appt.id,
+                       outcome=outcome.value)
+    when = when_text(appt.start_at)
+    if outcome is AppointmentStatus.no_show:
+        await push_to_people(s, [appt.student_id], key=f"booking:noshow:{appt.id}", now=now,
+                             reply=Reply(f"你 {when} 的咨询预约没有到场，这次预约已释放。"
+                                         "如果仍需要和老师聊聊，回复“预约”重新选择时间。"))
+        count = await noshows(s, policy, appt.student_id, now)
+        if count >= policy.booking.noshow_threshold:
+            student = await s.get(Person, appt.student_id)
+            leads = await level_recipients(s, ["centre_lead"], None, None)
+            await push_to_people(s, leads, key=f"booking:noshows:{appt.student_id}:{count}",
+                                 now=now, reply=Reply(
+                                     f"{student.name if student else '一名学生'} 近 "
+                                     f"{policy.booking.noshow_window_days} 天已爽约 {count} 次，"
+                                     "请关注。回复“预约统计”查看。"))
+            return f"已记录爽约。该同学近期已爽约 {count} 次，中心主任已收到提醒。"
+        return "已记录爽约，已通知学生可重新预约。"
+    if outcome is AppointmentStatus.centre_cancelled:
+        await push_to_people(s, [appt.student_id], key=f"booking:centre:{appt.id}", now=now,
+                             reply=Reply(f"很抱歉，你 {when} 的咨询因中心安排取消了。"
+                                         "回复“预约”重新选择时间，给你带来不便请谅解。"))
+        return "已取消，并通知了学生。"
+    return "已记录到访。"
+
+
+async def read_note(s: AsyncSession, appt: Appointment, reader: Person,
+                    roles: frozenset[Role], now: datetime) -> str | None:
+    """The private note, for centre roles only; every attempt is audited."""
+    allowed = bool(roles & CENTRE)
+    await audit.record(s, at=now, action="booking.note.read", actor_person_id=reader.id,
+                       subject_person_id=appt.student_id, allowed=allowed, appointment=appt.id)
+    return appt.note if allowed else None
+
+
+async def open_proposal(s: AsyncSession, student_id: int, now: datetime
+                        ) -> tuple[MoveProposal, Appointment] | None:
+    """The open move proposal waiting for this student's answer, with its appointment."""
+    rows = await s.exec(select(MoveProposal, Appointment)
+                        .join(Appointment, col(Appointment.id) == MoveProposal.appointment_id)
+                        .where(Appointment.student_id == student_id, Appointment.status == BOOKED,
+                               MoveProposal.status == ProposalStatus.open,
+                               MoveProposal.expires_at > now)
+                        .order_by(col(MoveProposal.id).desc()))
+    found = rows.first()
+    return (found[0], found[1]) if found else None
+
+
+async def propose_move(s: AsyncSession, policy: Policy, appt: Appointment, by: Person,
+                       starts: list[datetime], now: datetime) -> MoveProposal | None:
+    """Offer the student new times (the counsellor's own free slots); None if none given."""
+    if appt.status != BOOKED or appt.start_at <= now or not starts:
+        return None
+    for old in await s.exec(select(MoveProposal).where(
+            MoveProposal.appointment_id == appt.id, MoveProposal.status == ProposalStatus.open)):
+        old.status, old.answered_at = ProposalStatus.void, now
+        s.add(old)
+    ordered = sorted(set(starts))
+    expires = min(now + policy.booking.move_reply_within, appt.start_at, ordered[0])
+    proposal = MoveProposal(appointment_id=appt.id or 0, proposed_by=by.id or 0,
+                            options=[t.isoformat() for t in ordered], created_at=now,
+                            expires_at=expires)
+    s.add(proposal)
+    await s.flush()
+    await schedule(s, kind=MOVE, ref=str(proposal.id), due_at=expires, now=now)
+    times = "、".join(when_text(t) for t in ordered)
+    await push_to_people(s, [appt.student_id], key=f"booking:move:{proposal.id}", now=now,
+                         reply=Reply(f"{by.name} 因工作安排，想和你商量调整 "
+                                     f"{when_text(appt.start_at)} 的咨询，可选的新时间：{times}。"
+                                     "回复“预约”选择新时间，或保留原时间。不回复则原预约不变。"))
+    return proposal
+
+
+async def accept_move(s: AsyncSession, policy: Policy, proposal: MoveProposal,
+                      appt: Appointment, start: datetime, now: datetime) -> Outcome:
+    """The student takes one of the proposed times; the original is replaced only then."""
+    if (proposal.status != ProposalStatus.open or proposal.expires_at <= now
+            or appt.status != BOOKED or start not in options(proposal)):
+        return Outcome(False, "gone", appt)
+    student = await s.get(Person, appt.student_id)
+    assert student is not None
+    outcome = await book(s, policy, student, appt.counsellor_id, start, now, reason=appt.reason,
+                         mode=appt.mode, requested_at=appt.requested_at, replaces=appt)
+    if outcome.ok and outcome.appointment is not None:
+        proposal.status, proposal.answered_at = ProposalStatus.accepted, now
+        proposal.new_appointment_id = outcome.appointment.id
+        s.add(proposal)
+    return outcome
+
+
+def options(proposal: MoveProposal) -> list[datetime]:
+    """The proposed start times, in order."""
+    return [datetime.fromisoformat(t) for t in proposal.options]
+
+
+async def decline_move(s: AsyncSession, proposal: MoveProposal, appt: Appointment,
+                       now: datetime) -> None:
+    """The student keeps the original time; the counsellor is told."""
+    proposal.status, proposal.answered_at = ProposalStatus.declined, now
+    s.add(proposal)
+    await push_to_people(s, [proposal.proposed_by], key=f"booking:move:{proposal.id}:no",
+                         now=now, reply=Reply(f"学生希望保留 {when_text(appt.start_at)} 的原预约"
+                                              "（调整未成功）。如确实无法进行，可在预约中选择“中心取消”。"))
+
+
+async def on_move_expired(s: AsyncSession, timer: Timer) -> None:
+    """Timer handler: an unanswered proposal lapses; the original stands, both are told."""
+    proposal = await s.get(MoveProposal, int(timer.ref))
+    if proposal is None or proposal.status != ProposalStatus.open:
+        return
+    proposal.status, proposal.answered_at = ProposalStatus.expired, timer.due_at
+    s.add(proposal)
+    appt = await s.get(Appointment, proposal.appointment_id)
+    if appt is None or appt.status != BOOKED:
+        return
+    await push_to_people(s, [proposal.proposed_by], key=f"booking:move:{proposal.id}:expired",
+                         now=timer.due_at, reply=Reply(
+                             f"学生没有回复调整请求，{when_text(appt.start_at)} "
+                             "的原预约保持不变。"))

@@ -1,0 +1,127 @@
+"""The waitlist: when nothing is free, a student waits; the first slot freed is offered to them.
+
+Offers go first come, first served among entries whose filters the slot fits. An offered slot
+is held for that student for ``waitlist_hold`` (other students do not see it); if they do not
+take it, the entry goes back to waiting in its place and the slot is offered to the next one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from xinqiao.messages import Reply
+from xinqiao.scheduler.policy import Policy
+from xinqiao.services.booking_slots import SlotFilter, free_slots
+from xinqiao.services.booking_text import when_text
+from xinqiao.services.recipients import push_to_people
+from xinqiao.services.timers import schedule
+from xinqiao.storage.booking import CounsellorProfile, WaitlistEntry, WaitStatus
+from xinqiao.storage.reports import Timer
+
+OFFER = "booking.offer"
+LIVE = (WaitStatus.waiting, WaitStatus.offered)
+
+
+async def entry_of(s: AsyncSession, student_id: int, now: datetime) -> WaitlistEntry | None:
+    """The student's live entry; one past its end lapses here."""
+    entry = (await s.exec(select(WaitlistEntry).where(
+        WaitlistEntry.student_id == student_id,
+        col(WaitlistEntry.status).in_([w.value for w in LIVE])))).first()
+    if entry is not None and entry.expires_at <= now:
+        entry.status = WaitStatus.expired
+        s.add(entry)
+        await s.flush()
+        return None
+    return entry
+
+
+async def join(s: AsyncSession, policy: Policy, student_id: int, flt: SlotFilter,
+               now: datetime) -> WaitlistEntry:
+    """Put the student on the waitlist (or return the entry they already have)."""
+    existing = await entry_of(s, student_id, now)
+    if existing is not None:
+        return existing
+    entry = WaitlistEntry(student_id=student_id, gender=flt.gender, mode=flt.mode,
+                          created_at=now,
+                          expires_at=now + timedelta(days=policy.booking.waitlist_days))
+    s.add(entry)
+    await s.flush()
+    return entry
+
+
+async def leave(s: AsyncSession, student_id: int, now: datetime) -> bool:
+    """Take the student off the waitlist; True if they were on it."""
+    entry = await entry_of(s, student_id, now)
+    if entry is None:
+        return False
+    entry.status, entry.token = WaitStatus.left, entry.token + 1
+    s.add(entry)
+    return True
+
+
+async def mark_booked(s: AsyncSession, student_id: int, now: datetime) -> None:
+    """The student has an appointment now: their entry is done."""
+    entry = await entry_of(s, student_id, now)
+    if entry is not None:
+        entry.status, entry.token = WaitStatus.booked, entry.token + 1
+        s.add(entry)
+
+
+async def offer_freed(s: AsyncSession, policy: Policy, counsellor_id: int, start: datetime,
+                      now: datetime, *, after_id: int = 0) -> WaitlistEntry | None:
+    """Offer a just-freed slot to the first waiting student it suits; None if nobody."""
+    slots = await free_slots(s, policy, now, SlotFilter(counsellor_id=counsellor_id))
+    slot = next((x for x in slots if x.start == start), None)
+    if slot is None:
+        return None
+    profile = await s.get(CounsellorProfile, counsellor_id)
+    waiting = await s.exec(select(WaitlistEntry).where(
+        WaitlistEntry.status == WaitStatus.waiting, WaitlistEntry.expires_at > now,
+        col(WaitlistEntry.id) > after_id).order_by(col(WaitlistEntry.id)))
+    for entry in waiting:
+        if entry.gender and (profile is None or profile.gender != entry.gender):
+            continue
+        if entry.mode and slot.mode not in (entry.mode, "both"):
+            continue
+        hold_until = min(now + policy.booking.waitlist_hold, start - policy.booking.min_notice)
+        if hold_until <= now:
+            return None
+        entry.status, entry.token = WaitStatus.offered, entry.token + 1
+        entry.offered_counsellor_id, entry.offered_start = counsellor_id, start
+        entry.offer_expires_at = hold_until
+        s.add(entry)
+        await schedule(s, kind=OFFER, ref=str(entry.id), due_at=hold_until, now=now,
+                       token=entry.token)
+        await push_to_people(
+            s, [entry.student_id], key=f"booking:offer:{entry.id}:{entry.token}", now=now,
+            reply=Reply(f"候补到了！{when_text(start)} 有一个咨询时段空出来了，为你保留到 "
+                        f"{when_text(hold_until)[-5:]}。回复“预约”确认这个时间。"))
+        return entry
+    return None
+
+
+async def decline_offer(s: AsyncSession, policy: Policy, entry: WaitlistEntry,
+                        now: datetime) -> None:
+    """The student passes on the offer: back to waiting; the slot goes to the next in line."""
+    await _release(s, policy, entry, now)
+
+
+async def on_offer_expired(s: AsyncSession, policy: Policy, timer: Timer) -> None:
+    """Timer handler: an offer nobody took goes to the next student in line."""
+    entry = await s.get(WaitlistEntry, int(timer.ref))
+    if entry is None or entry.status != WaitStatus.offered or entry.token != timer.token:
+        return
+    await _release(s, policy, entry, timer.due_at)
+
+
+async def _release(s: AsyncSession, policy: Policy, entry: WaitlistEntry, now: datetime) -> None:
+    counsellor_id, start = entry.offered_counsellor_id, entry.offered_start
+    entry.status, entry.token = WaitStatus.waiting, entry.token + 1
+    entry.offered_counsellor_id = entry.offered_start = entry.offer_expires_at = None
+    s.add(entry)
+    await s.flush()
+    if counsellor_id is not None and start is not None and entry.id is not None:
+        await offer_freed(s, policy, counsellor_id, start, now, after_id=entry.id)
