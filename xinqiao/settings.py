@@ -77,6 +77,8 @@ class Settings(BaseSettings):
 
     outbox_batch: int = 50
     outbox_max_attempts: int = 12
+    # A claimed push is the claimer's this long; after a crash another process takes it over.
+    outbox_lease_seconds: float = Field(default=60.0, ge=10.0)
     outbox_poll_seconds: float = 1.0
     inbox_recovery_seconds: float = 15.0
     sweep_seconds: float = 5.0
