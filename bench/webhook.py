@@ -157,7 +157,7 @@ async def measure(args: argparse.Namespace, port: int, bare_port: int, database:
     rng = random.Random(7)
     jobs = [(rng.choice(users), rng.choice(TEXTS)) for _ in range(args.requests)]
     print(f"{args.requests} requests, concurrency {args.concurrency}, {args.users} bound "
-          f"users, database {database}")
+          f"users, database {database}, {args.workers} worker(s)")
     print(f"{'handler':<28} {'req/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7} "
           f"{'pushed':>7}")
     bare_row = summary("bare aiohttp 'success'", *await load(
@@ -174,6 +174,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--users", type=int, default=300)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="serve --workers N (PostgreSQL only)")
     parser.add_argument("--postgres", default=None, metavar="URL",
                         help="run on PostgreSQL: a server URL where a scratch database may be "
                         "created, e.g. postgresql+asyncpg://postgres@127.0.0.1:55432/postgres")
@@ -194,7 +196,8 @@ def main() -> None:
     subprocess.run([*xq, "roster", "import", str(roster)], env=env, check=True,
                    capture_output=True)
     port, bare_port = free_port(), free_port()
-    server = subprocess.Popen([*xq, "serve", "--port", str(port)], env=env,
+    server = subprocess.Popen([*xq, "serve", "--port", str(port), "--workers",
+                               str(args.workers)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     bare = subprocess.Popen([sys.executable, "-c", BARE, str(bare_port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
