@@ -225,3 +225,22 @@ async def test_queue_shows_details_and_resolves_with_a_note(
     async with db.session() as s:
         alerts = (await s.exec(select(OutboxMessage))).all()
     assert all("晚上一直哭" not in str(a.payload) for a in alerts)
+
+
+async def test_crisis_words_in_a_staff_note_describe_the_student_not_the_writer(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await make_world(db, clock, settings, start=MONDAY_9)
+    esc_id = await _dorm_report(world, "不急，近期关注即可")
+    advisor = world.chat("t1")
+    done = await advisor.say(f"已处理 {esc_id} 他说过不想活了，已陪同去心理中心并通知家长")
+    assert "已结案" in done and "12356" not in done
+    async with db.session() as s:
+        crises = (await s.exec(select(Report).where(col(Report.kind) == "crisis"))).all()
+        esc = await s.get(Escalation, esc_id)
+    assert crises == [] and esc is not None and esc.status == "resolved"
+    # The same words from a student (here the informant, who is a student) are a disclosure.
+    assert "12356" in await world.chat("i1").say("已处理 1 我也不想活了")
+    async with db.session() as s:
+        crises = (await s.exec(select(Report).where(col(Report.kind) == "crisis"))).all()
+    assert len(crises) == 1 and crises[0].reporter_person_id == world.ids["i1"]

@@ -26,6 +26,7 @@ class CaseFlow:
     id = "cases"
     title = "个案"
     triggers: tuple[str, ...] = ("个案", "危机个案", "/cases")
+    clinical_steps = frozenset({"text"})  # plans, notes and decisions about a student
 
     def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
         """Centre and college roles."""

@@ -8,7 +8,7 @@ from xinqiao.handlers.flow import Context
 from xinqiao.messages import Reply
 from xinqiao.services.crisis import crisis_reply, raise_crisis
 from xinqiao.services.crisis_detector import CrisisDetector
-from xinqiao.services.directory import peers
+from xinqiao.services.directory import STAFF_ROLES, peers
 from xinqiao.services.network import Network
 from xinqiao.storage.models import Person
 
@@ -30,8 +30,7 @@ class CrisisWatch:
         text = ctx.inbound.text
         if not text or ctx.inbound.choice is not None:
             return None
-        flow = ctx.flows.get(ctx.state.flow)
-        if flow is not None and ctx.state.step in getattr(flow, "clinical_steps", ()):
+        if _clinical_note(ctx):
             return None  # staff writing a clinical note about a student, not a disclosure
         found = self.detector.check(text)
         if found is None:
@@ -69,6 +68,22 @@ class CrisisWatch:
             if len(named) == 1:
                 return named[0]
         return None
+
+
+def _clinical_note(ctx: Context) -> bool:
+    """True when the text is a staff member's note about a student: typed at a step a flow
+    marks as clinical (``clinical_steps``), or as the argument of a command that starts a
+    clinical flow (``clinical_start``, e.g. 已处理 12 学生说不想活了，已送医) that this
+    person may use. Only staff write clinical notes: a committee member or informant is a
+    student too, and crisis words from them are always taken as they are."""
+    if not ctx.roles & STAFF_ROLES:
+        return False
+    flow = ctx.flows.get(ctx.state.flow)
+    if flow is not None:
+        return ctx.state.step in getattr(flow, "clinical_steps", ())
+    started = ctx.flows.by_trigger(ctx.inbound.text)
+    return (started is not None and getattr(started[0], "clinical_start", False)
+            and started[0].available_to(ctx.person, ctx.roles))
 
 
 def _names_in(text: str) -> list[str]:

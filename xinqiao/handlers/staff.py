@@ -86,6 +86,8 @@ class ResolveFlow(_StaffFlow):
     id = "resolve"
     title = "结案"
     triggers: tuple[str, ...] = ("已处理", "结案", "resolve", "/resolve")
+    clinical_start = True  # the note describes a student; crisis words in it are not a disclosure
+    clinical_steps = frozenset({"note"})
 
     async def start(self, ctx: Context, argument: str) -> Turn:
         """Resolve at once when the note is given, else ask for it."""
