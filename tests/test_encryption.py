@@ -31,15 +31,9 @@ from xinqiao.services.outbox import enqueue
 from xinqiao.services.roster import import_roster
 from xinqiao.settings import Settings
 from xinqiao.storage.cases import Case, CaseNote
-from xinqiao.storage.crypto import (
-    DataKeyError,
-    KeyRing,
-    UndecryptableError,
-    encrypted_columns,
-    rotate_all,
-    storage_metadata,
-)
+from xinqiao.storage.crypto import DataKeyError, KeyRing, UndecryptableError
 from xinqiao.storage.db import Database
+from xinqiao.storage.key_rotation import encrypted_columns, rotate_all, storage_metadata
 from xinqiao.storage.migrate import alembic_config, upgrade
 from xinqiao.storage.models import (
     AuditEntry,

@@ -19,7 +19,7 @@ from xinqiao.storage.crypto import DataKeyError
 from xinqiao.storage.db import Database, open_database
 
 if TYPE_CHECKING:
-    from xinqiao.storage.crypto import ColumnRotation
+    from xinqiao.storage.key_rotation import ColumnRotation
 
 
 @click.group()
@@ -305,7 +305,8 @@ def keys_new() -> None:
               help="Rows per transaction.")
 def keys_rotate(batch: int) -> None:
     """Re-encrypt every encrypted column under the first key; safe while the service runs."""
-    from xinqiao.storage.crypto import DataKeyError, UndecryptableError, rotate_all
+    from xinqiao.storage.crypto import DataKeyError, UndecryptableError
+    from xinqiao.storage.key_rotation import rotate_all
     from xinqiao.storage.migrate import check_current
 
     async def run(db: Database) -> list[ColumnRotation]:
