@@ -34,8 +34,14 @@ class CaseFlow:
         return person is not None and bool(roles & holders(Kind.case, Action.read))
 
     async def start(self, ctx: Context, argument: str) -> Turn:
-        """List the open cases."""
+        """List the open cases; ``个案 12`` opens case 12 at once."""
         assert ctx.person is not None
+        if argument.strip().lstrip("#").isdecimal():
+            number = int(argument.strip().lstrip("#"))
+            case = await cases.read_case(ctx.session, await ctx.actor(), number, ctx.clock.now())
+            if case is None:
+                return Turn.end(Reply(f"没有找到你可以查看的个案 #{number}。", _MENU))
+            return await self._view(ctx, case)
         mine = await cases.visible_cases(ctx.session, await ctx.actor())
         if not mine:
             return Turn.end(Reply("目前没有进行中的个案。", _MENU))

@@ -118,8 +118,11 @@ class QueueFlow(_StaffFlow):
     triggers: tuple[str, ...] = ("待办", "/queue")
 
     async def start(self, ctx: Context, argument: str) -> Turn:
-        """List the queue."""
+        """List the queue; ``待办 12`` opens item 12 at once."""
         assert ctx.person is not None and ctx.person.id is not None
+        number = _number(argument)
+        if number is not None:
+            return await self._view(ctx, number)
         items = await open_for_person(ctx.session, ctx.person.id)
         if not items:
             return Turn.end(Reply("目前没有待处理的事项。", _MENU))

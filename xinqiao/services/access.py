@@ -73,23 +73,23 @@ class Grant:
 
 
 R, K, A, S = Role, Kind, Action, Scope
-_RECIPIENT = Grant((S.recipient,), "items sent to them")
+_RECIPIENT = Grant((S.recipient,))
 MATRIX: dict[tuple[Role, Kind, Action], Grant] = {
-    (R.student, K.screening, A.read): Grant((S.own,), "summary: instrument, date, band"),
+    (R.student, K.screening, A.read): Grant((S.own,), "summary"),
     (R.student, K.roster, A.read): Grant((S.own,)),
     (R.committee, K.report, A.read): _RECIPIENT,
     (R.committee, K.report, A.change): _RECIPIENT,
-    (R.committee, K.roster, A.read): Grant((S.klass,), "names, in the check-in form"),
+    (R.committee, K.roster, A.read): Grant((S.klass,)),
     (R.informant, K.report, A.read): _RECIPIENT,
     (R.informant, K.report, A.change): _RECIPIENT,
-    (R.informant, K.roster, A.read): Grant((S.dorm,), "roommates' names, in the dorm report"),
+    (R.informant, K.roster, A.read): Grant((S.dorm,)),
     (R.class_advisor, K.report, A.read): _RECIPIENT,
     (R.class_advisor, K.report, A.change): _RECIPIENT,
     (R.class_advisor, K.roster, A.read): Grant((S.klass,)),
 }
 for _role in (R.college_lead, R.college_counsellor):
     MATRIX |= {
-        (_role, K.attention, A.read): Grant((S.college,), "tier and since when"),
+        (_role, K.attention, A.read): Grant((S.college,)),
         (_role, K.report, A.read): _RECIPIENT,
         (_role, K.report, A.change): _RECIPIENT,
         (_role, K.case, A.read): Grant((S.college, S.team)),
@@ -98,7 +98,7 @@ for _role in (R.college_lead, R.college_counsellor):
     }
 for _role in (R.centre_staff, R.centre_lead):
     MATRIX |= {
-        (_role, K.screening, A.read): Grant((S.school,), "detail, answers included"),
+        (_role, K.screening, A.read): Grant((S.school,), "with answers"),
         (_role, K.attention, A.read): Grant((S.school,)),
         (_role, K.report, A.read): _RECIPIENT,
         (_role, K.report, A.change): _RECIPIENT,
