@@ -278,7 +278,9 @@ async def test_an_informant_cannot_learn_a_screening_result(school: School) -> N
     assert "你还没有完成过测评" in replies[3]
     for secret in ("总分", "PHQ", "重点关注", "中度", "q1"):
         assert secret not in text
-    assert len(await school.audits("i1", allowed=False)) == 3
+    refused = await school.audits("i1", allowed=False)
+    assert [r.detail["kind"] for r in refused] == ["screening", "attention", "report"]
+    assert refused[2].subject_person_id == school.pid("s1")  # the report she filed herself
 
 
 async def test_a_college_cannot_see_another_colleges_students(school: School) -> None:

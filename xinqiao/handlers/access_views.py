@@ -10,6 +10,7 @@ from datetime import timedelta
 from sqlmodel import select
 
 from xinqiao.handlers.flow import Context, OneShotFlow, Turn
+from xinqiao.handlers.results import TIER_LABELS
 from xinqiao.messages import Choice, Reply
 from xinqiao.services import audit
 from xinqiao.services.access import REFUSAL, Action, Kind, Target, authorize, holders, may
@@ -17,7 +18,6 @@ from xinqiao.services.directory import unit_names
 from xinqiao.storage.models import Person, Role, Tier
 
 _MENU = (Choice("menu", "主菜单"),)
-TIER_LABELS = {Tier.routine: "日常关注", Tier.key: "重点关注", Tier.crisis: "危机关注"}
 AUDIT_LINES = 20
 AUDIT_DAYS = 30
 

@@ -162,8 +162,10 @@ class QueueFlow(_StaffFlow):
     async def _view(self, ctx: Context, number: int) -> Turn:
         assert ctx.person is not None and ctx.person.id is not None
         mine = {e.id: e for e in await open_for_person(ctx.session, ctx.person.id)}
-        esc: Escalation | None = mine.get(number)
-        target = await escalation_target(ctx.session, esc) if esc is not None else None
+        # Not in my queue: still audited against the item asked for, so the refusal names it.
+        esc = mine.get(number) or await ctx.session.get(Escalation, number)
+        live = esc is not None and esc.status != EscalationStatus.resolved
+        target = await escalation_target(ctx.session, esc) if esc is not None and live else None
         if not await authorize(ctx.session, await ctx.actor(), Kind.report, Action.read, target,
                                now=ctx.clock.now(), escalation=number) or esc is None:
             return Turn.end(Reply(f"没有找到你可以查看的 #{number}。", _MENU))
