@@ -307,7 +307,9 @@ async def test_a_student_cannot_see_anyone_else(school: School) -> None:
     mine = await s3.say("我的测评结果")
     assert "你还没有完成过测评" in mine
     assert "PHQ-9" in await school.chat("s1").say("我的测评结果")
-    assert len(await school.audits("s3", allowed=False)) == len(texts)
+    refused = await school.audits("s3", allowed=False)
+    assert [r.detail["asked"] for r in refused] == [t.split(" ", 1)[1] if " " in t else None
+                                                    for t in texts]
     # a lookup of a number that does not exist is answered exactly like a forbidden one
     assert await school.chat("k2").say("学生信息 s1") == \
         await school.chat("k2").say("学生信息 nobody")
@@ -353,3 +355,15 @@ def test_the_audit_trail_from_the_command_line(built: tuple[str, Ids]) -> None:
     assert "查看审计记录 → 室友小吴（s1） · 允许" in again.output  # the first look, itself
     missing = CliRunner().invoke(main, ["audit", "show", "--person", "nobody"], env=env)
     assert missing.exit_code != 0 and "no person" in missing.output
+
+
+async def test_an_advisor_and_a_committee_reach_only_their_own_class(school: School) -> None:
+    for who in ("t2", "k2"):  # 软件2302's advisor and committee member
+        assert await school.chat(who).say("学生信息 s1") == REFUSAL + "\n1. 主菜单"
+        assert "没有找到你可以处理的" in await school.chat(who).say(f"收到 {school.ids.esc}")
+    assert "软件2301" in await school.chat("t1").say("学生信息 s1")
+    assert "软件2302" in await school.chat("t2").say("学生信息 k2")
+    for who in ("t2", "k2"):
+        refused = await school.audits(who, allowed=False)
+        assert [(r.action, r.subject_person_id) for r in refused] == \
+            [("roster.read", school.pid("s1")), ("escalation.ack", school.pid("s1"))]

@@ -178,7 +178,7 @@ class Engine:
         if not flow.available_to(ctx.person, ctx.roles):
             await refuse_flow(ctx.session, now=self.clock.now(), flow=flow.id,
                               actor_person_id=ctx.person.id if ctx.person else None,
-                              identity_id=ctx.identity.id)
+                              identity_id=ctx.identity.id, asked=argument)
             if not ctx.bound:
                 return (Reply("请先绑定身份，再使用这个功能。回复“绑定”开始。"),)
             return (Reply("这个功能不在你的权限范围内。", self._menu_hint(ctx)),)

@@ -275,9 +275,13 @@ async def appointment_target(s: AsyncSession, appt: Appointment) -> Target:
 
 
 async def refuse_flow(s: AsyncSession, *, now: datetime, actor_person_id: int | None,
-                      flow: str, identity_id: int | None) -> None:
-    """Audit a flow refused at its door (not the person's role, or not bound at all)."""
+                      flow: str, identity_id: int | None, asked: str = "") -> None:
+    """Audit a flow refused at its door (not the person's role, or not bound at all).
+
+    The door does not look the record up, so the entry keeps what was asked for (a 学号, a
+    number; the detail is encrypted) instead of a subject.
+    """
     kind = FLOW_KINDS.get(flow)
     await audit.record(s, at=now, action="flow.refused", actor_person_id=actor_person_id,
                        allowed=False, flow=flow, kind=kind.value if kind else None,
-                       identity=identity_id)
+                       identity=identity_id, asked=asked.strip()[:64] or None)
