@@ -339,20 +339,29 @@ async def test_the_centre_lead_reads_the_audit_trail_in_chat_and_that_read_is_au
     await school.chat("c1").say("测评记录 s1")
     trail = await school.chat("d1").say("审计记录 s1")
     assert "中心孙老师（c1） 查看测评记录 → 室友小吴（s1） · 允许" in trail
+    assert "审计记录" in await school.chat("d1").say("菜单")
+    assert "审计记录" not in await school.chat("c1").say("菜单")
+    everyone = await school.chat("d1").say(choice="flow:audit_log")
+    assert "近 30 天审计记录" in everyone and "中心孙老师（c1）" in everyone
     reads = await school.audits("d1", action="audit_log.read")
-    assert [r.subject_person_id for r in reads] == [school.pid("s1")]
+    assert [r.subject_person_id for r in reads] == [school.pid("s1"), None]
 
 
 def test_the_audit_trail_from_the_command_line(built: tuple[str, Ids]) -> None:
     url, _ = built
     env = {"XINQIAO_DATABASE_URL": url, "XINQIAO_DATA_KEYS": PG_DATA_KEY} \
         if url.startswith("postgresql") else {"XINQIAO_DATABASE_URL": url}
-    shown = CliRunner().invoke(main, ["audit", "show", "--person", "s1", "--since",
-                                      "2026-09-01"], env=env)
-    assert shown.exit_code == 0, shown.output
-    assert "中心孙老师（c1） 查看咨询备注 → 室友小吴（s1） · 允许" in shown.output
-    again = CliRunner().invoke(main, ["audit", "show", "--person", "s1", "--limit", "1"], env=env)
-    assert "查看审计记录 → 室友小吴（s1） · 允许" in again.output  # the first look, itself
+
+    def show(*args: str) -> str:
+        result = CliRunner().invoke(main, ["audit", "show", *args], env=env)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "中心孙老师（c1） 记录咨询结果 → 室友小吴（s1） · 允许" in \
+        show("--person", "s1", "--since", "2026-09-01")
+    newest = show("--person", "s1", "--limit", "1")  # the look just taken, itself audited
+    assert "服务器命令行 查看审计记录 → 室友小吴（s1） · 允许" in newest
+    assert "0 entries" in show("--since", "2099-01-01")
     missing = CliRunner().invoke(main, ["audit", "show", "--person", "nobody"], env=env)
     assert missing.exit_code != 0 and "no person" in missing.output
 

@@ -72,5 +72,5 @@ async def describe(session: AsyncSession, entry: AuditEntry) -> str:
         what += f"（{kind}）"
     about = f" → {names[1]}" if names[1] else ""
     verdict = "允许" if entry.allowed else "拒绝"
-    return (f"{local(entry.at):%Y-%m-%d %H:%M} {names[0] or '系统/未绑定'} {what}{about}"
-            f" · {verdict}")
+    who = names[0] or ("服务器命令行" if entry.detail.get("via") == "cli" else "系统/未绑定")
+    return f"{local(entry.at):%Y-%m-%d %H:%M} {who} {what}{about} · {verdict}"
