@@ -13,27 +13,25 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from sqlmodel import col, delete, select
 
-from tests.booking_world import booking_world, sh
+from tests.booking_world import sh
 from tests.conftest import BACKENDS, PG_DATA_KEY, _pg_database, _pg_drop
 from tests.dialog import Dialog
-from tests.factories import Campus, add_person, bind
-from tests.network_world import INSTRUMENTS, World, add_other_college_lead
+from tests.matrix_world import Ids, School, build, settings_for
+from tests.network_world import INSTRUMENTS, World
 from xinqiao.bot.cli import main
 from xinqiao.clock import FakeClock
 from xinqiao.scheduler.policy import load_policy
 from xinqiao.services.access import MATRIX, REFUSAL, Action, Kind
 from xinqiao.services.access_doc import markdown_table
 from xinqiao.services.network import Network
-from xinqiao.settings import Settings
 from xinqiao.storage.booking import Appointment
-from xinqiao.storage.cases import Case, CaseNote
+from xinqiao.storage.cases import CaseNote
 from xinqiao.storage.db import Database
 from xinqiao.storage.models import AuditEntry, ConversationState, Role
 from xinqiao.storage.reports import Escalation
@@ -71,67 +69,6 @@ SHOWS = {K.screening: "总分 12", K.attention: "室友小吴", K.report: "REPOR
          K.roster: "东1-101"}
 
 
-@dataclass(frozen=True)
-class Ids:
-    """What the world made: people, the dorm report's escalation, the case, two appointments."""
-
-    campus: Campus
-    people: dict[str, int]
-    esc: int
-    case: int
-    appt: int
-    appt2: int
-
-
-async def _build(url: str) -> Ids:
-    db = Database(url)
-    clock = FakeClock()
-    world = await booking_world(db, clock, _settings(url), students=3)
-    await add_other_college_lead(world)
-    other = await add_person(db, world.campus, "o1", "外院学生小何", Role.student, now=clock.now(),
-                             college_id=world.campus.other_college_id, klass_id=None,
-                             dorm_id=None)
-    await bind(db, other, "console", "a-o1", clock.now())
-    world.ids["o1"] = other
-    i1 = world.chat("i1")  # a dorm report about s1, in working hours: to her class advisor
-    for text in ("宿舍情况", "室友小吴", "晚上一直哭 REPORT-3K", "7", "不急，近期关注即可"):
-        await i1.say(text)
-    s1 = world.chat("s1")  # PHQ-9 total 12: moderate, the key tier
-    for text in ["心理测评", "我已了解，同意开始", "PHQ-9 情绪状况筛查（患者健康问卷）",
-                 *["几乎每天"] * 4, *["完全不会"] * 5]:
-        await s1.say(text)
-    await world.chat("s2").say("我想自杀")
-    for who in ("s1", "s3"):  # each books the earliest free session: c1's Monday 14:00, 15:00
-        chat = world.chat(who)
-        assert "可以预约的时间" in await chat.say("预约")
-        await chat.say("1")
-        await chat.say("跳过")
-    async with db.session() as s:
-        esc = (await s.exec(select(Escalation).where(Escalation.kind == "dorm"))).one()
-        case = (await s.exec(select(Case))).one()
-        appts = list(await s.exec(select(Appointment).order_by(col(Appointment.start_at))))
-    assert [a.counsellor_id for a in appts] == [world.ids["c1"]] * 2
-    assert esc.id and case.id and appts[0].id and appts[1].id
-    c1 = world.chat("c1")
-    await c1.say(f"个案 {case.id}")
-    await c1.say("我来负责")
-    await c1.say("写计划")
-    assert "已记录" in await c1.say("每日电话随访 PLAN-7Q")
-    clock.set(sh(9, 7, 16, 0))
-    await c1.say("取消")
-    await c1.say("今日预约")
-    await c1.send(choice=f"a:{appts[0].id}")
-    await c1.send(choice=f"att:{appts[0].id}")
-    await c1.say("情绪低落，约下周复诊 NOTE-5Z")
-    await db.dispose()
-    return Ids(world.campus, dict(world.ids), esc.id, case.id, appts[0].id, appts[1].id)
-
-
-def _settings(url: str) -> Settings:
-    return Settings(database_url=url, wechat_token="testtoken", wechat_appid="wx2c2769f8efd9abc2",
-                    wechat_secret="testsecret", _env_file=None)
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 def built(request: pytest.FixtureRequest, sqlite_template: Path,
           tmp_path_factory: pytest.TempPathFactory, pg_template: str | None
@@ -146,34 +83,10 @@ def built(request: pytest.FixtureRequest, sqlite_template: Path,
             mp.setenv("XINQIAO_DATA_KEYS", PG_DATA_KEY)
             url = asyncio.run(_pg_database(pg_template))
         try:
-            yield url, asyncio.run(_build(url))
+            yield url, asyncio.run(build(url))
         finally:
             if request.param != "sqlite":
                 asyncio.run(_pg_drop(url))
-
-
-@dataclass
-class School:
-    """The built world for one test: chats on a fresh connection, and the audit trail."""
-
-    world: World
-    ids: Ids
-    mark: int
-
-    def chat(self, who: str) -> Dialog:
-        return self.world.chat(who)
-
-    def pid(self, who: str) -> int:
-        return self.ids.people[who]
-
-    async def audits(self, who: str | None, **where: object) -> list[AuditEntry]:
-        """Entries made during this test by ``who`` (None: nobody bound)."""
-        async with self.world.db.session() as s:
-            rows = await s.exec(select(AuditEntry).where(col(AuditEntry.id) > self.mark)
-                                .order_by(col(AuditEntry.id)))
-            actor = self.pid(who) if who else None
-            return [r for r in rows if r.actor_person_id == actor
-                    and all(getattr(r, k) == v for k, v in where.items())]
 
 
 @pytest.fixture
@@ -182,7 +95,7 @@ async def school(built: tuple[str, Ids]) -> AsyncIterator[School]:
     db = Database(url)
     clock = FakeClock()
     clock.set(sh(9, 7, 16, 30))
-    world = World(db, clock, _settings(url), Network(load_policy()), ids.campus)
+    world = World(db, clock, settings_for(url), Network(load_policy()), ids.campus)
     async with db.session() as s:  # every test starts outside any conversation
         await s.exec(delete(ConversationState))
         last = (await s.exec(select(AuditEntry.id).order_by(col(AuditEntry.id).desc()))).first()
