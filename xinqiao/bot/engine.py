@@ -14,6 +14,7 @@ from xinqiao.clock import Clock, utc
 from xinqiao.handlers.flow import Context, Flow, FlowRegistry, Turn
 from xinqiao.handlers.menu import Menu, help_reply
 from xinqiao.messages import DIGEST_PREFIX, Choice, Inbound, Reply, choice_digest
+from xinqiao.services.access import refuse_flow
 from xinqiao.services.directory import role_set
 from xinqiao.settings import Settings
 from xinqiao.storage.db import dialect_name
@@ -175,6 +176,9 @@ class Engine:
         if flow is None:
             return (Reply("这个功能暂时不可用。", self._menu_hint(ctx)),)
         if not flow.available_to(ctx.person, ctx.roles):
+            await refuse_flow(ctx.session, now=self.clock.now(), flow=flow.id,
+                              actor_person_id=ctx.person.id if ctx.person else None,
+                              identity_id=ctx.identity.id, asked=argument)
             if not ctx.bound:
                 return (Reply("请先绑定身份，再使用这个功能。回复“绑定”开始。"),)
             return (Reply("这个功能不在你的权限范围内。", self._menu_hint(ctx)),)

@@ -16,11 +16,11 @@ from xinqiao.clock import SHANGHAI, local
 from xinqiao.handlers.flow import Context, Turn, flow_choice
 from xinqiao.messages import Choice, Reply
 from xinqiao.scheduler.policy import Policy
+from xinqiao.services.access import Action, Kind, appointment_target, authorize, holders
 from xinqiao.services.booking_referral import open_referrals, record_outcome, refer
 from xinqiao.services.booking_slots import SlotFilter, free_slots
 from xinqiao.services.booking_staff import mark, noshows, propose_move, read_note
 from xinqiao.services.booking_text import REASONS, STATUS_LABELS, short_when, when_text
-from xinqiao.services.cases import CENTRE
 from xinqiao.storage.booking import Appointment, AppointmentStatus, CounsellorProfile
 from xinqiao.storage.models import Person, Role
 
@@ -46,7 +46,7 @@ class CounsellorDeskFlow:
 
     def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
         """Centre staff and the centre lead."""
-        return person is not None and bool(roles & CENTRE)
+        return person is not None and bool(roles & holders(Kind.appointment_note, Action.read))
 
     async def start(self, ctx: Context, argument: str, *, days: int = 1) -> Turn:
         """Today's appointments (``days`` > 1: the coming week), with their actions."""
@@ -101,7 +101,10 @@ class CounsellorDeskFlow:
         appt = await ctx.session.get(Appointment, appt_id) if appt_id else None
         if appt is None:
             return None
-        mine = appt.counsellor_id == ctx.person.id or Role.centre_lead in ctx.roles
+        # Opening an appointment is not yet reading its note: only refusals are audited here.
+        mine = await authorize(ctx.session, await ctx.actor(), Kind.appointment_note,
+                               Action.change, await appointment_target(ctx.session, appt),
+                               now=ctx.clock.now(), audit_allowed=False, appointment=appt.id)
         return appt if mine else None
 
     async def view(self, ctx: Context, appt: Appointment, note: str = "") -> Turn:
@@ -139,7 +142,7 @@ class CounsellorDeskFlow:
             return Turn.ask("note", {"id": appt.id, "mark": action}, Reply(
                 "写一句备注（加密保存，仅中心可见），或点“跳过”：", (Choice("skip", "跳过"),)))
         if action == "note":
-            text = await read_note(ctx.session, appt, ctx.person, ctx.roles, now)
+            text = await read_note(ctx.session, appt, await ctx.actor(), now)
             return await self.view(ctx, appt, f"备注：{text or '（无）'}")
         if action == "mv":
             return await self._move_options(ctx, appt, [])

@@ -10,6 +10,7 @@ from xinqiao.clock import local
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.services import cases
+from xinqiao.services.access import Action, Kind, holders
 from xinqiao.services.directory import unit_names
 from xinqiao.storage.cases import Case, CaseNote
 from xinqiao.storage.models import Person, Role, Tier
@@ -17,6 +18,7 @@ from xinqiao.storage.models import Person, Role, Tier
 _MENU = (Choice("menu", "主菜单"),)
 PROMPTS = {"plan": "请写下干预计划（谁、做什么、何时）：", "followup": "请记录这次随访的情况：",
            "decision": "请写下结案结论（如：已复学评估通过、转介医院持续治疗等）："}
+CHANGES = frozenset({"lead", "plan", "followup", "decision", "cadence", "every1", "every7"})
 TIER_LABELS = {Tier.routine: "日常关注", Tier.key: "重点关注", Tier.crisis: "危机关注"}
 
 
@@ -30,12 +32,18 @@ class CaseFlow:
 
     def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
         """Centre and college roles."""
-        return person is not None and bool(roles & (cases.CENTRE | cases.COLLEGE))
+        return person is not None and bool(roles & holders(Kind.case, Action.read))
 
     async def start(self, ctx: Context, argument: str) -> Turn:
-        """List the open cases."""
+        """List the open cases; ``个案 12`` opens case 12 at once."""
         assert ctx.person is not None
-        mine = await cases.visible_cases(ctx.session, ctx.person, ctx.roles)
+        if argument.strip().lstrip("#").isdecimal():
+            number = int(argument.strip().lstrip("#"))
+            case = await cases.read_case(ctx.session, await ctx.actor(), number, ctx.clock.now())
+            if case is None:
+                return Turn.end(Reply(f"没有找到你可以查看的个案 #{number}。", _MENU))
+            return await self._view(ctx, case)
+        mine = await cases.visible_cases(ctx.session, await ctx.actor())
         if not mine:
             return Turn.end(Reply("目前没有进行中的个案。", _MENU))
         lines = [f"进行中的个案 {len(mine)} 个（最需要随访的在前）："]
@@ -58,7 +66,8 @@ class CaseFlow:
             return await self._close(ctx, data)
         action, _, raw = (ctx.inbound.choice or _typed_view(ctx.inbound.text)).partition(":")
         number = int(raw) if raw.isdecimal() else 0
-        case = await cases.read_case(ctx.session, ctx.person, ctx.roles, number, now) \
+        verb = Action.change if action in CHANGES else Action.read
+        case = await cases.read_case(ctx.session, await ctx.actor(), number, now, verb) \
             if number else None
         if case is None:
             return await self.start(ctx, "")
@@ -108,8 +117,8 @@ class CaseFlow:
         if data["action"] == "decision":
             return Turn.ask("tier", {"id": number, "decision": text}, Reply(
                 "结案后该同学的关注等级：", tuple(Choice(t.value, TIER_LABELS[t]) for t in Tier)))
-        case = await cases.read_case(ctx.session, ctx.person, ctx.roles, number,
-                                     ctx.clock.now())
+        case = await cases.read_case(ctx.session, await ctx.actor(), number,
+                                     ctx.clock.now(), Action.change)
         if case is None:
             return Turn.end(Reply(f"没有找到你可以查看的个案 #{number}。", _MENU))
         await cases.note(ctx.session, case, ctx.person, data["action"], text, ctx.clock.now())
@@ -121,8 +130,8 @@ class CaseFlow:
         if choice not in {t.value for t in Tier}:
             return Turn.ask("tier", data, Reply("请选择关注等级：", tuple(
                 Choice(t.value, TIER_LABELS[t]) for t in Tier)))
-        case = await cases.read_case(ctx.session, ctx.person, ctx.roles, int(data["id"]),
-                                     ctx.clock.now())
+        case = await cases.read_case(ctx.session, await ctx.actor(), int(data["id"]),
+                                     ctx.clock.now(), Action.change)
         if case is None:
             return Turn.end(Reply("没有找到这个个案。", _MENU))
         await cases.close(ctx.session, case, ctx.person, str(data["decision"]),

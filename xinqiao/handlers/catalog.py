@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from xinqiao.handlers.access_views import AuditLogFlow, StudentLookupFlow
 from xinqiao.handlers.binding import BindingFlow
 from xinqiao.handlers.booking_schedule import ScheduleFlow
 from xinqiao.handlers.booking_staff import CounsellorDeskFlow
@@ -34,7 +35,8 @@ def build_catalogue(
     flows = FlowRegistry()
     menu = Menu(load_menu(menu_file), flows)
     builtin: tuple[Flow, ...] = (BindingFlow(menu), WhoAmIFlow(), PreferHereFlow(),
-                                 CrisisHelpFlow(), ScopeFlow())
+                                 CrisisHelpFlow(), ScopeFlow(), StudentLookupFlow(),
+                                 AuditLogFlow())
     if network is not None:
         esc = network.escalations
         builtin += (*report_flows(network), AckFlow(esc), ResolveFlow(esc), QueueFlow(esc),

@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import Clock
 from xinqiao.messages import Choice, Inbound, Reply
+from xinqiao.services.access import Actor, actor_for
 from xinqiao.settings import Settings
 from xinqiao.storage.models import ChannelIdentity, ConversationState, Person, Role
 
@@ -32,6 +33,11 @@ class Context:
     def bound(self) -> bool:
         """True when this chat account is bound to a roster person."""
         return self.person is not None
+
+    async def actor(self) -> Actor:
+        """The bound person as the access matrix sees them (their roles and units)."""
+        assert self.person is not None
+        return await actor_for(self.session, self.person, self.roles)
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,13 @@ from xinqiao.clock import local
 from xinqiao.handlers.flow import Context, OneShotFlow, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.services import audit
+from xinqiao.services.access import Action, Kind, Target, authorize, colleges_in_reach, holders
 from xinqiao.services.directory import unit_names
 from xinqiao.services.instruments import Instrument
 from xinqiao.storage.models import Person, Role, Tier
 from xinqiao.storage.screening import ScreeningResult, TierChange
 
 _MENU = (Choice("menu", "主菜单"),)
-CENTRE = frozenset({Role.centre_staff, Role.centre_lead})
-COLLEGE = frozenset({Role.college_lead, Role.college_counsellor})
 TIER_LABELS = {Tier.routine: "日常关注", Tier.key: "重点关注", Tier.crisis: "危机关注"}
 
 
@@ -71,10 +70,9 @@ class StudentResultsFlow(OneShotFlow):
             return Turn.end(Reply("请带上学号，例如：测评记录 2023001", _MENU))
         student = (await ctx.session.exec(
             select(Person).where(Person.external_id == wanted))).first()
-        allowed = student is not None and bool(ctx.roles & CENTRE)
-        await audit.record(ctx.session, at=ctx.clock.now(), action="screening.read",
-                           actor_person_id=ctx.person.id,
-                           subject_person_id=student.id if student else None, allowed=allowed)
+        target = Target.about(student) if student is not None else None
+        allowed = await authorize(ctx.session, await ctx.actor(), Kind.screening, Action.read,
+                                  target, now=ctx.clock.now())
         if not allowed or student is None:
             return Turn.end(Reply("测评记录只有心理中心的老师可以查看。", _MENU))
         rows = (await ctx.session.exec(
@@ -96,15 +94,16 @@ class AttentionListFlow(OneShotFlow):
 
     def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
         """College and centre roles."""
-        return person is not None and bool(roles & (COLLEGE | CENTRE))
+        return person is not None and bool(roles & holders(Kind.attention, Action.read))
 
     async def start(self, ctx: Context, argument: str) -> Turn:
         """Students above routine in the asker's scope, with their latest tier change."""
         assert ctx.person is not None
         query = select(Person).where(col(Person.tier).in_([Tier.key.value, Tier.crisis.value]),
                                      col(Person.active).is_(True))
-        if not ctx.roles & CENTRE:
-            query = query.where(Person.college_id == ctx.person.college_id)
+        reach = colleges_in_reach(await ctx.actor(), Kind.attention, Action.read)
+        if reach is not None:
+            query = query.where(col(Person.college_id).in_(reach))
         people = (await ctx.session.exec(query.order_by(col(Person.tier).desc(),
                                                         col(Person.external_id)))).all()
         await audit.record(ctx.session, at=ctx.clock.now(), action="attention.read",

@@ -8,8 +8,7 @@ from typing import Any
 from xinqiao.clock import local
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
-from xinqiao.services import audit
-from xinqiao.services.directory import NETWORK_ROLES
+from xinqiao.services.access import Action, Kind, authorize, escalation_target, holders
 from xinqiao.services.escalation import (
     LEVEL_LABELS,
     SEVERITY_LABELS,
@@ -51,7 +50,7 @@ class _StaffFlow:
 
     def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
         """Anyone in the network who may receive escalations."""
-        return person is not None and bool(roles & NETWORK_ROLES)
+        return person is not None and bool(roles & holders(Kind.report, Action.read))
 
 
 class AckFlow(_StaffFlow):
@@ -121,8 +120,11 @@ class QueueFlow(_StaffFlow):
     triggers: tuple[str, ...] = ("待办", "/queue")
 
     async def start(self, ctx: Context, argument: str) -> Turn:
-        """List the queue."""
+        """List the queue; ``待办 12`` opens item 12 at once."""
         assert ctx.person is not None and ctx.person.id is not None
+        number = _number(argument)
+        if number is not None:
+            return await self._view(ctx, number)
         items = await open_for_person(ctx.session, ctx.person.id)
         if not items:
             return Turn.end(Reply("目前没有待处理的事项。", _MENU))
@@ -162,12 +164,12 @@ class QueueFlow(_StaffFlow):
     async def _view(self, ctx: Context, number: int) -> Turn:
         assert ctx.person is not None and ctx.person.id is not None
         mine = {e.id: e for e in await open_for_person(ctx.session, ctx.person.id)}
-        esc: Escalation | None = mine.get(number)
-        await audit.record(ctx.session, at=ctx.clock.now(), action="report.read",
-                           actor_person_id=ctx.person.id,
-                           subject_person_id=esc.subject_person_id if esc else None,
-                           allowed=esc is not None, escalation=number)
-        if esc is None:
+        # Not in my queue: still audited against the item asked for, so the refusal names it.
+        esc = mine.get(number) or await ctx.session.get(Escalation, number)
+        live = esc is not None and esc.status != EscalationStatus.resolved
+        target = await escalation_target(ctx.session, esc) if esc is not None and live else None
+        if not await authorize(ctx.session, await ctx.actor(), Kind.report, Action.read, target,
+                               now=ctx.clock.now(), escalation=number) or esc is None:
             return Turn.end(Reply(f"没有找到你可以查看的 #{number}。", _MENU))
         where = "、".join(LEVEL_LABELS.get(n, n) for n in esc.chain[esc.level]["notify"])
         lines = [f"#{esc.id} {TITLES.get(esc.kind, '事项')}",

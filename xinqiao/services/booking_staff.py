@@ -15,9 +15,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from xinqiao.messages import Reply
 from xinqiao.scheduler.policy import Policy
 from xinqiao.services import audit
+from xinqiao.services.access import Action, Actor, Kind, appointment_target, authorize
 from xinqiao.services.booking import BOOKED, Outcome, book, free_and_notify
 from xinqiao.services.booking_text import when_text
-from xinqiao.services.cases import CENTRE
 from xinqiao.services.recipients import level_recipients, push_to_people
 from xinqiao.services.timers import schedule
 from xinqiao.storage.booking import (
@@ -26,7 +26,7 @@ from xinqiao.storage.booking import (
     MoveProposal,
     ProposalStatus,
 )
-from xinqiao.storage.models import Person, Role
+from xinqiao.storage.models import Person
 from xinqiao.storage.reports import Timer
 
 MOVE = "booking.move"
@@ -85,12 +85,12 @@ async def mark(s: AsyncSession, policy: Policy, appt: Appointment, outcome: Appo
     return "已记录到访。"
 
 
-async def read_note(s: AsyncSession, appt: Appointment, reader: Person,
-                    roles: frozenset[Role], now: datetime) -> str | None:
-    """The private note, for centre roles only; every attempt is audited."""
-    allowed = bool(roles & CENTRE)
-    await audit.record(s, at=now, action="booking.note.read", actor_person_id=reader.id,
-                       subject_person_id=appt.student_id, allowed=allowed, appointment=appt.id)
+async def read_note(s: AsyncSession, appt: Appointment, reader: Actor, now: datetime
+                    ) -> str | None:
+    """The private note, for its counsellor and the centre lead; every attempt is audited."""
+    allowed = await authorize(s, reader, Kind.appointment_note, Action.read,
+                              await appointment_target(s, appt), now=now,
+                              audit_as="booking.note.read", appointment=appt.id)
     return appt.note if allowed else None
 
 

@@ -8,7 +8,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.messages import Reply
-from xinqiao.services import audit
+from xinqiao.services.access import Action, Actor, Kind, authorize, case_target, may
 from xinqiao.services.recipients import level_recipients, push_to_people
 from xinqiao.services.tiers import change_tier
 from xinqiao.services.timers import schedule
@@ -41,36 +41,26 @@ async def open_case(
     return case
 
 
-async def may_access(s: AsyncSession, person: Person, roles: frozenset[Role], case: Case
-                     ) -> bool:
-    """Centre roles see every case; college roles their college's students; the team theirs."""
-    if roles & CENTRE:
-        return True
-    member = (await s.exec(select(CaseMember.id).where(
-        CaseMember.case_id == case.id, CaseMember.person_id == person.id))).first()
-    if member is not None:
-        return True
-    if roles & COLLEGE:
-        student = await s.get(Person, case.person_id)
-        return student is not None and student.college_id == person.college_id
-    return False
+async def may_access(s: AsyncSession, actor: Actor, case: Case,
+                     action: Action = Action.read) -> bool:
+    """Centre roles reach every case; college roles their college's students; the team theirs."""
+    return may(actor, Kind.case, action, await case_target(s, case))
 
 
-async def visible_cases(s: AsyncSession, person: Person, roles: frozenset[Role]) -> list[Case]:
+async def visible_cases(s: AsyncSession, actor: Actor) -> list[Case]:
     """Open cases this person may see, oldest follow-up due first."""
     rows = await s.exec(select(Case).where(Case.status == CaseStatus.open)
                         .order_by(col(Case.next_followup_at), col(Case.id)))
-    return [c for c in rows if await may_access(s, person, roles, c)]
+    return [c for c in rows if await may_access(s, actor, c)]
 
 
-async def read_case(s: AsyncSession, person: Person, roles: frozenset[Role], case_id: int,
-                    now: datetime) -> Case | None:
-    """The case if this person may see it; every attempt is audited."""
+async def read_case(s: AsyncSession, actor: Actor, case_id: int, now: datetime,
+                    action: Action = Action.read) -> Case | None:
+    """The case if this person may read (or change) it; every attempt is audited."""
     case = await s.get(Case, case_id)
-    allowed = case is not None and await may_access(s, person, roles, case)
-    await audit.record(s, at=now, action="case.read", actor_person_id=person.id,
-                       subject_person_id=case.person_id if case else None, allowed=allowed,
-                       case=case_id)
+    target = await case_target(s, case) if case is not None else None
+    allowed = await authorize(s, actor, Kind.case, action, target, now=now,
+                              audit_as=f"case.{action.value}", case=case_id)
     return case if allowed else None
 
 

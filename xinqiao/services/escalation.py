@@ -18,7 +18,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import local
 from xinqiao.messages import Reply
-from xinqiao.services import audit
+from xinqiao.services.access import Action, Kind, actor_for, authorize, escalation_target
+from xinqiao.services.directory import role_set
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import level_recipients, push_to_people
 from xinqiao.services.timers import schedule
@@ -251,10 +252,10 @@ class Escalations:
         self, s: AsyncSession, esc_id: int, person: Person, now: datetime, action: str
     ) -> Escalation | None:
         esc = await s.get(Escalation, esc_id, with_for_update=True)
-        allowed = esc is not None and person.id in await self._all_recipients(s, esc)
-        await audit.record(s, at=now, action=action, actor_person_id=person.id,
-                           subject_person_id=esc.subject_person_id if esc else None,
-                           allowed=allowed, escalation=esc_id)
+        target = await escalation_target(s, esc) if esc is not None else None
+        actor = await actor_for(s, person, await role_set(s, person.id or 0))
+        allowed = await authorize(s, actor, Kind.report, Action.change, target, now=now,
+                                  audit_as=action, escalation=esc_id)
         return esc if allowed else None
 
     async def _title(self, s: AsyncSession, esc: Escalation) -> str:

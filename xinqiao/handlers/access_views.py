@@ -1,0 +1,89 @@
+"""Two reads the access matrix governs directly: 学生信息 (roster) and 审计记录 (audit log).
+
+Both answer a refused or unknown request with the same short sentence, and both are audited.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import select
+
+from xinqiao.handlers.flow import Context, OneShotFlow, Turn
+from xinqiao.handlers.results import TIER_LABELS
+from xinqiao.messages import Choice, Reply
+from xinqiao.services import audit
+from xinqiao.services.access import REFUSAL, Action, Kind, Target, authorize, holders, may
+from xinqiao.services.directory import unit_names
+from xinqiao.storage.models import Person, Role, Tier
+
+_MENU = (Choice("menu", "主菜单"),)
+AUDIT_LINES = 20
+AUDIT_DAYS = 30
+
+
+async def _student(ctx: Context, number: str) -> Person | None:
+    return (await ctx.session.exec(
+        select(Person).where(Person.external_id == number.strip()))).first()
+
+
+class StudentLookupFlow(OneShotFlow):
+    """学生信息 <学号>: who a student is, for the people whose scope covers them."""
+
+    id = "student_lookup"
+    title = "学生信息"
+    triggers: tuple[str, ...] = ("学生信息", "查学生")
+
+    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+        """Roles that may look up someone else on the roster."""
+        return person is not None and bool(roles & holders(Kind.roster, Action.read))
+
+    async def start(self, ctx: Context, argument: str) -> Turn:
+        """Name, number and units; the attention tier too for those who may see it."""
+        if not argument.strip():
+            return Turn.end(Reply("请带上学号，例如：学生信息 2023001", _MENU))
+        student = await _student(ctx, argument)
+        actor = await ctx.actor()
+        target = Target.about(student) if student is not None else None
+        if student is None or not await authorize(ctx.session, actor, Kind.roster, Action.read,
+                                                  target, now=ctx.clock.now()):
+            return Turn.end(Reply(REFUSAL, _MENU))
+        college, klass, dorm = await unit_names(ctx.session, student)
+        lines = [f"{student.name}（{student.external_id}）"]
+        lines += [f"{label}：{name}" for label, name in
+                  (("学院", college), ("班级", klass), ("宿舍", dorm)) if name]
+        assert target is not None
+        if may(actor, Kind.attention, Action.read, target):
+            lines.append(f"关注等级：{TIER_LABELS[Tier(student.tier)]}")
+        return Turn.end(Reply("\n".join(lines), _MENU))
+
+
+class AuditLogFlow(OneShotFlow):
+    """审计记录 [学号]: the centre lead reads who looked at or did what (this read is audited)."""
+
+    id = "audit_log"
+    title = "审计记录"
+    triggers: tuple[str, ...] = ("审计记录", "审计日志")
+
+    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+        """Whoever the matrix lets read the audit log (the centre lead)."""
+        return person is not None and bool(roles & holders(Kind.audit_log, Action.read))
+
+    async def start(self, ctx: Context, argument: str) -> Turn:
+        """The last 30 days' newest entries, about one person when a number is given."""
+        now = ctx.clock.now()
+        person = await _student(ctx, argument) if argument.strip() else None
+        if not await authorize(ctx.session, await ctx.actor(), Kind.audit_log, Action.read,
+                               Target.about(person), now=now,
+                               about=argument.strip()[:64] or None):
+            return Turn.end(Reply(REFUSAL, _MENU))
+        if argument.strip() and person is None:
+            return Turn.end(Reply("没有找到这个学号/工号。", _MENU))
+        rows = await audit.entries(ctx.session, person_id=person.id if person else None,
+                                   since=now - timedelta(days=AUDIT_DAYS), limit=AUDIT_LINES)
+        if not rows:
+            return Turn.end(Reply(f"近 {AUDIT_DAYS} 天没有审计记录。", _MENU))
+        who = f"{person.name}（{person.external_id}）相关的" if person else ""
+        lines = [f"近 {AUDIT_DAYS} 天{who}审计记录（最新 {len(rows)} 条）："]
+        lines += [f"· {await audit.describe(ctx.session, r)}" for r in rows]
+        return Turn.end(Reply("\n".join(lines), _MENU))
