@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from xinqiao.bot.cli_booking import booking, schedule
+from xinqiao.bot.cli_content import content
 from xinqiao.bot.cli_screening import rota, screening
 from xinqiao.bot.cli_support import settings_or_exit as _settings
 from xinqiao.bot.cli_support import with_db as _with_db
@@ -339,3 +340,4 @@ main.add_command(screening)
 main.add_command(rota)
 main.add_command(schedule)
 main.add_command(booking)
+main.add_command(content)

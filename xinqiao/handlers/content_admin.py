@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from xinqiao.clock import SHANGHAI, local
+from xinqiao.clock import local
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.services.content import Content
@@ -21,6 +21,7 @@ from xinqiao.services.content_campaigns import (
     count_targets,
     create,
     describe,
+    parse_when,
     upcoming,
 )
 from xinqiao.storage.models import College, Person, Role
@@ -29,20 +30,6 @@ _MENU = Choice("menu", "主菜单")
 CENTRE = frozenset({Role.centre_staff, Role.centre_lead})
 _STATUS = {"planned": "待推送", "sending": "推送中", "sent": "已推送", "cancelled": "已取消",
            "failed": "未推送（文章不在发布期）"}
-
-
-def parse_when(text: str) -> datetime | None:
-    """``2027-05-25 09:00`` (or ``2027-05-25``, 09:00) in Asia/Shanghai; None if unreadable."""
-    text = text.strip().replace("：", ":").replace("/", "-")
-    for fmt in ("%Y-%m-%d %H:%M", "%Y-%m-%d"):
-        try:
-            parsed = datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-        if fmt == "%Y-%m-%d":
-            parsed = parsed.replace(hour=9)
-        return parsed.replace(tzinfo=SHANGHAI)
-    return None
 
 
 class ContentCampaignFlow:

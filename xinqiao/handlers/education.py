@@ -20,6 +20,7 @@ _MENU = Choice("menu", "主菜单")
 _BACK = Choice("home", "返回主题")
 TIPS_ON, TIPS_OFF = "tips_on", "tips_off"
 MAX_LISTED = 8
+_HOME_WORDS = frozenset({"返回", "返回主题", "主题", "目录", "科普"})
 SUBSCRIBED = "订阅好了！每周会给你发一条心理小贴士，不想再收到时回复「退订」即可。"
 SEARCH_HINT = "也可以直接发关键词搜索，比如「失眠」「室友」「考试周」。"
 
@@ -47,7 +48,8 @@ class EducationFlow:
     async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
         """A tapped topic, article or subscription choice; anything typed is a search."""
         choice = ctx.inbound.choice
-        if choice == "home":
+        text = ctx.inbound.text.strip()
+        if choice == "home" or (choice is None and text in _HOME_WORDS):
             return await self._home(ctx)
         if choice in (TIPS_ON, TIPS_OFF):
             return await self._subscription(ctx, choice == TIPS_ON)
@@ -55,7 +57,6 @@ class EducationFlow:
             return self._topic(ctx, choice[6:])
         if choice is not None and choice.startswith("article:"):
             return self._article(ctx, choice[8:], data)
-        text = ctx.inbound.text.strip()
         if not text:
             return await self._home(ctx)
         return self._search(ctx, text)
@@ -103,6 +104,10 @@ class EducationFlow:
         return Turn.ask(LIST, data, card)
 
     def _search(self, ctx: Context, query: str) -> Turn:
+        for word in ("搜索", "搜", "查找", "查"):  # "搜 失眠" typed while already browsing
+            if query.startswith(word) and query[len(word):].strip():
+                query = query[len(word):].strip()
+                break
         found = self.content.search(query[:50], ctx.clock.now(), ctx.roles)
         if not found:
             return Turn.ask(LIST, {"query": query}, Reply(

@@ -19,6 +19,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
+from xinqiao.clock import SHANGHAI
 from xinqiao.scheduler.content_policy import ContentPolicy
 from xinqiao.services import audit
 from xinqiao.services.content import Content
@@ -30,6 +31,20 @@ from xinqiao.storage.reports import Timer
 
 log = logging.getLogger(__name__)
 SEND = "content.campaign"
+
+
+def parse_when(text: str) -> datetime | None:
+    """``2027-05-25 09:00`` (or ``2027-05-25``, 09:00) in Asia/Shanghai; None if unreadable."""
+    text = text.strip().replace("：", ":").replace("/", "-")
+    for fmt in ("%Y-%m-%d %H:%M", "%Y-%m-%d"):
+        try:
+            parsed = datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        if fmt == "%Y-%m-%d":
+            parsed = parsed.replace(hour=9)
+        return parsed.replace(tzinfo=SHANGHAI)
+    return None
 
 
 class CampaignError(ValueError):

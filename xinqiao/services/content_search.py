@@ -30,9 +30,11 @@ log = logging.getLogger(__name__)
 FIELD_WEIGHTS = {"title": 3.0, "tags": 3.0, "summary": 2.0, "body": 1.0}
 BIGRAM_WEIGHT = 0.25
 K1, B = 1.2, 0.75
+RELATIVE_CUTOFF = 0.3
 _CJK = re.compile(r"[\u4e00-\u9fff]+")
 _WORD = re.compile(r"[\w\u4e00-\u9fff]", re.UNICODE)
 _STOP_TEXT = """
+晚上 最近 今天 现在 好像 经常 特别 非常 真的
 的 了 我 你 他 她 它 们 我们 怎么 怎么办 怎样 如何 什么 为什么 是 很 有 和 与 吗 呢 啊 吧
 在 就 都 也 要 会 能 一个 一些 自己 没有 这 那 这个 那个 一直 总是 好 太 很多 有点 有些
 老是 觉得 感觉 还 又 想 该 应该 可以 不 被 把 让 给 跟 对 到 从 上 下 里 个 着 过 得 地
@@ -165,4 +167,5 @@ class SearchIndex:
             if score > 0:
                 hits.append(Hit(slug, score))
         hits.sort(key=lambda h: (-h.score, h.slug))
-        return hits[:limit]
+        # Far weaker matches (a shared bigram deep in a body) are noise beside a strong one.
+        return [h for h in hits if h.score >= RELATIVE_CUTOFF * hits[0].score][:limit]
