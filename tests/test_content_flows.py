@@ -1,4 +1,4 @@
-"""Psycho-education in chat: browse by topic, search, exercises, tips, reading after a screening."""
+"""Psycho-education in chat: topics, search, exercises, tips, reading after a screening."""
 
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ async def test_the_grounding_exercise_stops_when_asked(
     assert "5 样东西" in first[-1].text
     unclear = await student.send("嗯？这是什么")
     assert "准备好了就点「下一步」" in unclear[-1].text and "5 样东西" in unclear[-1].text
-    second = await student.send("2")  # typed number: 下一步 is the first choice... the second is 结束
+    second = await student.send("2")  # typed number: the second choice is 结束
     assert "练习先到这里" in second[-1].text
     after = await student.send("下一步")  # the flow has ended: no more steps
     assert "4 样东西" not in after[-1].text

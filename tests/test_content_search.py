@@ -47,7 +47,8 @@ def test_top_result_precision_on_the_labelled_queries(content: Content) -> None:
 
 
 @pytest.mark.parametrize(("variant", "canonical"), [
-    ("睡不着", "失眠"), ("压力大", "压力"), ("紧张", "焦虑"), ("舍友", "室友"), ("社恐", "社交焦虑"),
+    ("睡不着", "失眠"), ("压力大", "压力"), ("紧张", "焦虑"), ("舍友", "室友"),
+    ("社恐", "社交焦虑"),
 ])
 def test_common_variants_find_what_the_proper_word_finds(
     content: Content, variant: str, canonical: str
