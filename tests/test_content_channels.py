@@ -12,11 +12,12 @@ from tests.conftest import MakeClient
 from tests.wechat_server import WeChatServer, text_xml
 from tests.wechat_stub import WeChatStub
 from xinqiao.bot.channels.telegram_render import render_payload, render_reply
+from xinqiao.bot.channels.wechat import news_reply_xml
 from xinqiao.bot.channels.wechat_api import WeChatAPI
 from xinqiao.bot.channels.wechat_sender import WeChatSender
 from xinqiao.bot.notify import Notifier
 from xinqiao.clock import FakeClock
-from xinqiao.messages import Choice, Reply
+from xinqiao.messages import Choice, Link, Reply
 from xinqiao.services.content import Content
 from xinqiao.services.content_push import article_payload
 from xinqiao.services.outbox import Priority, enqueue
@@ -119,3 +120,10 @@ def test_replies_with_links_still_round_trip_through_storage() -> None:
     old = {"text": "旧", "choices": [], "links": [["标题", "https://a/b", "摘要"]]}
     assert Reply.from_json(old).links[0].image == ""  # rows stored before covers existed
 
+
+
+def test_a_news_card_stays_well_formed_whatever_the_title() -> None:
+    nasty = Link("a]]>b<c>&d", "https://x/articles/a?b=1&c=2", "摘要]]>", "")
+    item = xmltodict.parse(news_reply_xml("o-u", "gh", nasty, 1))["xml"]["Articles"]["item"]
+    assert (item["Title"], item["Url"], item["Description"]) == (
+        nasty.title, nasty.url, nasty.summary)

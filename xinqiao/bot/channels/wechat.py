@@ -54,27 +54,25 @@ def cdata(text: str) -> str:
     return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
-def text_reply_xml(to_user: str, from_user: str, content: str, now: int) -> str:
-    """A passive text reply."""
+def _reply_xml(to_user: str, from_user: str, now: int, msg_type: str, body: str) -> str:
     return (
         f"<xml><ToUserName>{cdata(to_user)}</ToUserName>"
         f"<FromUserName>{cdata(from_user)}</FromUserName>"
-        f"<CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-        f"<Content>{cdata(content)}</Content></xml>"
+        f"<CreateTime>{now}</CreateTime><MsgType>{cdata(msg_type)}</MsgType>{body}</xml>"
     )
+
+
+def text_reply_xml(to_user: str, from_user: str, content: str, now: int) -> str:
+    """A passive text reply."""
+    return _reply_xml(to_user, from_user, now, "text", f"<Content>{cdata(content)}</Content>")
 
 
 def news_reply_xml(to_user: str, from_user: str, link: Link, now: int) -> str:
     """A passive news reply: one article card (title, description, picture, page)."""
-    return (
-        f"<xml><ToUserName>{cdata(to_user)}</ToUserName>"
-        f"<FromUserName>{cdata(from_user)}</FromUserName>"
-        f"<CreateTime>{now}</CreateTime><MsgType><![CDATA[news]]></MsgType>"
-        f"<ArticleCount>1</ArticleCount><Articles><item>"
-        f"<Title>{cdata(link.title)}</Title><Description>{cdata(link.summary)}</Description>"
-        f"<PicUrl>{cdata(link.image)}</PicUrl><Url>{cdata(link.url)}</Url>"
-        f"</item></Articles></xml>"
-    )
+    item = (f"<Title>{cdata(link.title)}</Title><Description>{cdata(link.summary)}</Description>"
+            f"<PicUrl>{cdata(link.image)}</PicUrl><Url>{cdata(link.url)}</Url>")
+    return _reply_xml(to_user, from_user, now, "news",
+                      f"<ArticleCount>1</ArticleCount><Articles><item>{item}</item></Articles>")
 
 
 @dataclass(frozen=True)
