@@ -66,10 +66,12 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from exc
     from xinqiao.scheduler.policy import PolicyError
+    from xinqiao.services.content_library import ContentError
+    from xinqiao.services.instruments import InstrumentError
 
     try:
         app = build_app(settings)
-    except PolicyError as exc:
+    except (PolicyError, InstrumentError, ContentError) as exc:  # named file and field
         raise click.ClickException(str(exc)) from exc
     if workers > 1:  # the check above built it once: a bad policy stops here, not in a child
         from xinqiao.bot.workers import Supervisor

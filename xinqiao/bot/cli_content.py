@@ -43,6 +43,15 @@ def content_check() -> None:
         exercises = load_exercises()
     except ContentError as exc:
         raise click.ClickException(str(exc)) from exc
+    ids = {e.id for e in exercises}
+    for art in library.articles().values():
+        if art.meta.exercise is not None and art.meta.exercise not in ids:
+            raise click.ClickException(f"{art.source}: exercise: no exercise "
+                                       f"{art.meta.exercise!r}; known: {sorted(ids)}")
+    for spec in exercises:
+        if spec.article is not None and spec.article not in library.articles():
+            raise click.ClickException(f"exercise {spec.id}: article: no article "
+                                       f"{spec.article!r}")
     now = SystemClock().now()
     live = len(library.published(now))
     click.echo(f"{len(library.articles())} articles ({live} published now), "
