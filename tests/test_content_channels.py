@@ -127,3 +127,20 @@ def test_a_news_card_stays_well_formed_whatever_the_title() -> None:
     item = xmltodict.parse(news_reply_xml("o-u", "gh", nasty, 1))["xml"]["Articles"]["item"]
     assert (item["Title"], item["Url"], item["Description"]) == (
         nasty.title, nasty.url, nasty.summary)
+
+
+async def test_an_alert_overtakes_a_backlog_of_tips(
+    db: Database, clock: FakeClock, wsettings: Settings, api: WeChatAPI, stub: WeChatStub
+) -> None:
+    article = CONTENT.library.articles()["tip-pause"]
+    async with db.session() as s:
+        for n in range(5):
+            await enqueue(s, key=f"tip:w:{n}", channel="wechat", address=f"o-{n}",
+                          kind="notice", now=clock.now(), priority=Priority.bulk,
+                          payload=article_payload(CONTENT, article, "wechat", "小贴士", tip=True))
+        await enqueue(s, key="crisis:1", channel="wechat", address="o-staff", kind="crisis",
+                      now=clock.now(), priority=Priority.crisis,
+                      payload={"reply": Reply("危机预警：请立即处理").to_json()})
+    notifier = Notifier(db, clock, wsettings, {"wechat": WeChatSender(api, wsettings)})
+    assert await notifier.drain_once(limit=1) == 1
+    assert stub.sent[0].touser == "o-staff"  # enqueued last, sent first
