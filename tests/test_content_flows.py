@@ -51,6 +51,9 @@ async def test_a_student_browses_a_topic_from_the_menu_and_reads_a_card(
         labels(found[0])[0] == "和室友相处的小技巧"
     back = await student.send("返回主题")
     assert "睡眠与作息" in labels(back[-1])
+    # Another capability's word typed while browsing starts it, instead of being searched.
+    other = await student.send("呼吸练习")
+    assert "4-6 呼吸" in other[-1].text and labels(other[-1]) == ["下一步", "结束"]
 
 
 async def test_searching_with_a_keyword_lists_the_best_match_first(

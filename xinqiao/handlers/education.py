@@ -59,6 +59,9 @@ class EducationFlow:
             return self._article(ctx, choice[8:], data)
         if not text:
             return await self._home(ctx)
+        other = ctx.flows.by_trigger(text) if choice is None else None
+        if other is not None and other[0].id != self.id:
+            return Turn.pass_on()  # 预约, 测评 … typed while browsing start what they name
         return self._search(ctx, text)
 
     async def _home(self, ctx: Context, note: str = "") -> Turn:
