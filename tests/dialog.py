@@ -11,6 +11,7 @@ from xinqiao.handlers.catalog import build_catalogue
 from xinqiao.handlers.crisis_watch import CrisisWatch
 from xinqiao.handlers.flow import Flow
 from xinqiao.messages import Inbound, Reply
+from xinqiao.services.content import Content
 from xinqiao.services.crisis_detector import CrisisDetector, load_rules
 from xinqiao.services.instruments import Instrument
 from xinqiao.services.network import Network
@@ -34,9 +35,10 @@ class Dialog:
         extra_flows: tuple[Flow, ...] = (),
         network: Network | None = None,
         instruments: dict[str, Instrument] | None = None,
+        content: Content | None = None,
     ) -> None:
         flows, menu = build_catalogue(extra=extra_flows, network=network,
-                                      instruments=instruments)
+                                      instruments=instruments, content=content)
         watch = (CrisisWatch(DETECTOR, network),) if network is not None else ()
         self.engine = Engine(settings, clock, flows, menu, interceptors=watch)
         self.processor = InboxProcessor(db, self.engine, clock)

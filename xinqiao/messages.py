@@ -29,11 +29,15 @@ def choice_digest(key: str) -> str:
 
 @dataclass(frozen=True)
 class Link:
-    """A link to an article or page, rendered as a card where the channel can."""
+    """A link to an article or page, rendered as a card where the channel can.
+
+    ``image`` is an optional cover picture (WeChat news cards show it).
+    """
 
     title: str
     url: str
     summary: str = ""
+    image: str = ""
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ class Reply:
         return {
             "text": self.text,
             "choices": [[c.key, c.label] for c in self.choices],
-            "links": [[lk.title, lk.url, lk.summary] for lk in self.links],
+            "links": [[lk.title, lk.url, lk.summary, lk.image] for lk in self.links],
         }
 
     @classmethod
@@ -58,7 +62,7 @@ class Reply:
         return cls(
             text=str(data.get("text", "")),
             choices=tuple(Choice(str(k), str(lbl)) for k, lbl in data.get("choices", [])),
-            links=tuple(Link(str(t), str(u), str(s)) for t, u, s in data.get("links", [])),
+            links=tuple(Link(*(str(v) for v in lk[:4])) for lk in data.get("links", [])),
         )
 
 

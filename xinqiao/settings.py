@@ -66,6 +66,8 @@ class Settings(BaseSettings):
 
     policy_file: Path | None = None
     content_dir: Path | None = None
+    # Articles are re-read when a file changes; the files are checked at most this often.
+    content_reload_seconds: float = Field(default=10.0, ge=0)
 
     centre_name: str = "心理健康教育中心"
     centre_duty_phone: str = ""

@@ -18,6 +18,7 @@ from sqlmodel import select
 from xinqiao.bot.channels.telegram import TelegramIntake, TelegramWebhook
 from xinqiao.bot.channels.telegram_poll import TelegramPoller
 from xinqiao.bot.channels.wechat import TEMPLATE_FINISH, WeChatWebhook
+from xinqiao.bot.content_pages import add_article_routes
 from xinqiao.bot.engine import Engine
 from xinqiao.bot.inbox import InboxProcessor
 from xinqiao.bot.metrics import Metrics
@@ -87,6 +88,7 @@ def build_app(
             app.router.add_post("/telegram", TelegramWebhook(settings, intake,
                                                              services.metrics).receive)
         app[TELEGRAM] = Telegram(intake, poller)
+    add_article_routes(app, services.content, clock, settings.centre_name)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
     app.cleanup_ctx.append(_lifecycle(background))
@@ -122,6 +124,7 @@ def _sweep(services: Services) -> Any:
         async with services.db.session() as s:  # re-arm the daily plans if ever lost
             await services.network.ensure_planned(s, services.clock.now())
             await services.booking.ensure_planned(s, services.clock.now())
+            await services.tips.ensure_planned(s, services.clock.now())
         return await services.sweeper.sweep_once()
 
     return run

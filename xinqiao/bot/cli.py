@@ -12,6 +12,7 @@ import click
 
 from xinqiao.bot.cli_audit import audit
 from xinqiao.bot.cli_booking import booking, schedule
+from xinqiao.bot.cli_content import content
 from xinqiao.bot.cli_screening import rota, screening
 from xinqiao.bot.cli_support import settings_or_exit as _settings
 from xinqiao.bot.cli_support import with_db as _with_db
@@ -66,10 +67,12 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from exc
     from xinqiao.scheduler.policy import PolicyError
+    from xinqiao.services.content_library import ContentError
+    from xinqiao.services.instruments import InstrumentError
 
     try:
         app = build_app(settings)
-    except PolicyError as exc:
+    except (PolicyError, InstrumentError, ContentError) as exc:  # named file and field
         raise click.ClickException(str(exc)) from exc
     if workers > 1:  # the check above built it once: a bad policy stops here, not in a child
         from xinqiao.bot.workers import Supervisor
@@ -342,3 +345,4 @@ main.add_command(rota)
 main.add_command(schedule)
 main.add_command(booking)
 main.add_command(audit)
+main.add_command(content)

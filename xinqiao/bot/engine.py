@@ -150,7 +150,11 @@ class Engine:
             if self._idle(ctx, flow):
                 self._suspend(ctx)
                 return await self._start(ctx, flow, "")
-            return self._apply(ctx, flow, await flow.step(ctx, state.step, dict(state.data)))
+            turn = await flow.step(ctx, state.step, dict(state.data))
+            if turn.handoff:  # not for this flow: leave it and route the message afresh
+                self._clear(ctx)
+                return await self._dispatch(ctx)
+            return self._apply(ctx, flow, turn)
         triggered = self.flows.by_trigger(inbound.text) if choice is None else None
         if triggered is not None:
             return await self._start(ctx, *triggered)

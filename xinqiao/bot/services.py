@@ -22,6 +22,9 @@ from xinqiao.handlers.catalog import build_catalogue
 from xinqiao.handlers.crisis_watch import CrisisWatch
 from xinqiao.scheduler.policy import load_policy
 from xinqiao.services.booking_reminders import BookingTimers
+from xinqiao.services.content import Content
+from xinqiao.services.content_campaigns import CampaignTimers
+from xinqiao.services.content_push import WeeklyTips
 from xinqiao.services.crisis_detector import CrisisDetector, load_rules
 from xinqiao.services.instruments import load_instruments
 from xinqiao.services.network import Network
@@ -48,6 +51,8 @@ class Services:
     network: Network
     sweeper: Sweeper
     booking: BookingTimers
+    content: Content
+    tips: WeeklyTips
     telegram_bot: Bot | None = None
 
     async def start(self) -> None:
@@ -57,6 +62,7 @@ class Services:
             async with self.db.session() as s:
                 await self.network.ensure_planned(s, self.clock.now())
                 await self.booking.ensure_planned(s, self.clock.now())
+                await self.tips.ensure_planned(s, self.clock.now())
         except Exception:  # the database may be down at start; the sweep loop will retry
             log.exception("could not plan today's timers at start-up")
 
@@ -72,8 +78,11 @@ def build_services(settings: Settings, clock: Clock, db: Database | None = None)
     """Build the object graph from settings."""
     db = db or open_database(settings)
     network = Network(load_policy(settings.policy_file))
+    content = Content(settings.content_dir, settings.public_base_url,
+                      settings.content_reload_seconds)
     flows, menu = build_catalogue(network=network,
-                                  instruments=load_instruments(settings.content_dir))
+                                  instruments=load_instruments(settings.content_dir),
+                                  content=content)
     engine = Engine(settings, clock, flows, menu,
                     interceptors=(CrisisWatch(CrisisDetector(load_rules()), network),))
     api = WeChatAPI(db, settings, clock)
@@ -97,6 +106,9 @@ def build_services(settings: Settings, clock: Clock, db: Database | None = None)
 
     processor = InboxProcessor(db, engine, clock, special={TEMPLATE_FINISH: template_finished})
     booking = BookingTimers(network.policy)
-    sweeper = Sweeper(db, clock, {**network.timer_handlers(), **booking.timer_handlers()})
+    tips = WeeklyTips(network.policy.content, content)
+    campaigns = CampaignTimers(network.policy.content, content)
+    sweeper = Sweeper(db, clock, {**network.timer_handlers(), **booking.timer_handlers(),
+                                  **tips.timer_handlers(), **campaigns.timer_handlers()})
     return Services(settings, clock, db, engine, processor, notifier, api, Metrics(), network,
-                    sweeper, booking, bot)
+                    sweeper, booking, content, tips, bot)

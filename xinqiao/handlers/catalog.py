@@ -12,6 +12,9 @@ from xinqiao.handlers.booking_stats import BookingStatsFlow
 from xinqiao.handlers.booking_student import BookingFlow
 from xinqiao.handlers.campaigns import CampaignCompletionFlow
 from xinqiao.handlers.cases import CaseFlow
+from xinqiao.handlers.content_admin import ContentCampaignFlow
+from xinqiao.handlers.education import EducationFlow, TipsFlow
+from xinqiao.handlers.exercises import exercise_flows
 from xinqiao.handlers.flow import Flow, FlowRegistry
 from xinqiao.handlers.info import CrisisHelpFlow, PreferHereFlow, ScopeFlow, WhoAmIFlow
 from xinqiao.handlers.menu import Menu, load_menu
@@ -21,6 +24,7 @@ from xinqiao.handlers.results import AttentionListFlow, MyResultsFlow, StudentRe
 from xinqiao.handlers.rota import DutyRotaFlow
 from xinqiao.handlers.screening import ScreeningFlow
 from xinqiao.handlers.staff import AckFlow, QueueFlow, ResolveFlow
+from xinqiao.services.content import Content
 from xinqiao.services.instruments import Instrument
 from xinqiao.services.network import Network
 
@@ -30,13 +34,17 @@ def build_catalogue(
     extra: tuple[Flow, ...] = (),
     network: Network | None = None,
     instruments: dict[str, Instrument] | None = None,
+    content: Content | None = None,
 ) -> tuple[FlowRegistry, Menu]:
     """Register every flow; ``extra`` lets tests and later capabilities add their own."""
     flows = FlowRegistry()
     menu = Menu(load_menu(menu_file), flows)
     builtin: tuple[Flow, ...] = (BindingFlow(menu), WhoAmIFlow(), PreferHereFlow(),
                                  CrisisHelpFlow(), ScopeFlow(), StudentLookupFlow(),
-                                 AuditLogFlow())
+                                 AuditLogFlow(), *exercise_flows())
+    if content is not None:
+        builtin += (EducationFlow(content), TipsFlow(on=True), TipsFlow(on=False),
+                    ContentCampaignFlow(content))
     if network is not None:
         esc = network.escalations
         builtin += (*report_flows(network), AckFlow(esc), ResolveFlow(esc), QueueFlow(esc),
@@ -46,7 +54,9 @@ def build_catalogue(
         builtin += (BookingFlow(policy), CounsellorDeskFlow(policy), ScheduleFlow(policy),
                     BookingStatsFlow(policy))
         if instruments:
-            builtin += (ScreeningFlow(instruments, network), MyResultsFlow(instruments),
+            recommend = content.recommend if content is not None else None
+            builtin += (ScreeningFlow(instruments, network, recommend=recommend),
+                        MyResultsFlow(instruments),
                         StudentResultsFlow(), AttentionListFlow(), CampaignCompletionFlow())
     for flow in (*builtin, *extra):
         flows.add(flow)

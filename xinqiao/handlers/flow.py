@@ -47,11 +47,19 @@ class Turn:
     replies: tuple[Reply, ...]
     next_step: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    # The message is not for this flow (e.g. another flow's trigger word typed while browsing):
+    # the engine leaves the flow and routes the message as if no flow were running.
+    handoff: bool = False
 
     @classmethod
     def end(cls, *replies: Reply) -> Turn:
         """Reply and leave the flow."""
         return cls(tuple(replies), None, {})
+
+    @classmethod
+    def pass_on(cls) -> Turn:
+        """Leave the flow and let the engine route this message afresh."""
+        return cls((), None, {}, handoff=True)
 
     @classmethod
     def ask(cls, step: str, data: dict[str, Any], *replies: Reply) -> Turn:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import col, select
@@ -30,6 +32,9 @@ RESUME, CONSENT, PICK = "__resume__", "__consent__", "__pick__"
 BACK = frozenset({"返回", "上一题", "back"})
 OPT_OUT = frozenset({"不参加", "不想参加", "暂不参加"})
 _MENU = (Choice("menu", "主菜单"),)
+# What to read after a result: (instrument id, band, now) → a reply with links, or None.
+# Passed in by the catalogue so that screening does not depend on the content library.
+Recommend = Callable[[str, str, datetime], Reply | None]
 
 
 class ScreeningFlow:
@@ -41,9 +46,11 @@ class ScreeningFlow:
     resumable = True
 
     def __init__(self, instruments: dict[str, Instrument], network: Network,
-                 offered: tuple[str, ...] = ("phq9", "gad7")) -> None:
+                 offered: tuple[str, ...] = ("phq9", "gad7"),
+                 recommend: Recommend | None = None) -> None:
         self.instruments = instruments
         self.network = network
+        self.recommend = recommend
         self.offered = tuple(i for i in offered if i in instruments)
 
     def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
@@ -184,7 +191,9 @@ class ScreeningFlow:
         if result.acute:
             await raise_crisis(ctx.session, self.network, about=ctx.person, reporter=ctx.person,
                                source=f"screening:{inst.id}", detail={}, now=now)
-            return Turn.end(crisis_reply(ctx.settings))
+            # The crisis reply and its lines always lead; reading comes second.
+            crisis = crisis_reply(ctx.settings)
+            return self._close(crisis.text, crisis.choices, inst, result.band, now)
         if Tier(result.tier) != Tier.routine:
             await change_tier(ctx.session, ctx.person, Tier(result.tier), now=now,
                               reason=f"automatic: {inst.id} {result.band}",
@@ -212,5 +221,18 @@ class ScreeningFlow:
             days = self.network.policy.screening.second_stage_within_days
             message += (f"\n心理中心还想请你在{days}天内完成一项后续测评"
                         f"《{self.instruments[later.instrument].name}》，帮助老师更好地了解你。")
-            return Turn.end(Reply(message, (flow_choice(self.id, "现在就做"), *_MENU)))
-        return Turn.end(Reply(message, _MENU))
+            return self._close(message, (flow_choice(self.id, "现在就做"), *_MENU), inst,
+                               result.band, now)
+        return self._close(message, _MENU, inst, result.band, now)
+
+    def _close(self, message: str, choices: tuple[Choice, ...], inst: Instrument, band: str,
+               now: datetime) -> Turn:
+        """End with the result, then articles matched to it (recommend.toml) if a hook is set.
+
+        The result (or the crisis reply with its lines) always comes first; the choices ride
+        on the last reply, where every channel shows them.
+        """
+        found = self.recommend(inst.id, band, now) if self.recommend is not None else None
+        if found is None:
+            return Turn.end(Reply(message, choices))
+        return Turn.end(Reply(message), Reply(found.text, choices, found.links))

@@ -34,6 +34,7 @@ from xinqiao.scheduler.calendar import (
     parse_hhmm,
     parse_hours,
 )
+from xinqiao.scheduler.content_policy import ContentPolicy
 from xinqiao.scheduler.retention_policy import RetentionPolicy
 from xinqiao.scheduler.screening_policy import ScreeningPolicy
 from xinqiao.storage.reports import Severity as Severity  # re-exported: chains are per severity
@@ -189,7 +190,7 @@ class CheckinPolicy(_Model):
 
 
 class Policy(_Model):
-    """The whole policy: working hours, escalation chains, check-ins and booking."""
+    """The whole policy: working hours, escalation chains, check-ins, booking and content."""
 
     working_hours: tuple[Hours, ...]
     severity: Severities
@@ -197,6 +198,7 @@ class Policy(_Model):
     screening: ScreeningPolicy = ScreeningPolicy()
     retention: RetentionPolicy = RetentionPolicy()
     booking: BookingPolicy = BookingPolicy()
+    content: ContentPolicy = ContentPolicy()
 
     @field_validator("working_hours")
     @classmethod

@@ -21,6 +21,7 @@ from xinqiao.scheduler.retention_policy import RetentionPolicy
 from xinqiao.services import audit
 from xinqiao.storage.campaigns import ScreeningInvitation
 from xinqiao.storage.cases import Case, CaseNote, CaseStatus
+from xinqiao.storage.content import TipSubscription
 from xinqiao.storage.models import (
     AuditEntry,
     ConversationState,
@@ -100,6 +101,15 @@ async def _left(s: AsyncSession, cutoff: datetime) -> int:
     return len(people)
 
 
+async def _subscriptions(s: AsyncSession) -> int:
+    """Weekly-tip subscriptions of people who left: nothing more goes to them, none is kept."""
+    ids = await _ids(s, select(TipSubscription.id).where(col(TipSubscription.person_id).in_(
+        select(Person.id).where(col(Person.left_at).is_not(None)))))
+    if ids:
+        await s.exec(delete(TipSubscription).where(col(TipSubscription.id).in_(ids)))
+    return len(ids)
+
+
 async def _delete_for(s: AsyncSession, table: Any, column: Any, people: Sequence[int]) -> None:
     await s.exec(delete(table).where(col(column).in_(people)))
 
@@ -124,6 +134,7 @@ async def purge(s: AsyncSession, policy: RetentionPolicy, now: datetime) -> dict
     counts["reports"] = await _reports(s, now - policy.report_text_days * days, now)
     counts["people_left"] = await _left(s, now - policy.after_leaving_days * days)
     counts["cases"] = await _cases(s, now - policy.case_days * days)
+    counts["subscriptions"] = await _subscriptions(s)
     old_audit = await _ids(s, select(AuditEntry.id).where(
         col(AuditEntry.at) < now - policy.audit_days * days))
     if old_audit:

@@ -113,8 +113,9 @@ def parse_callback(data: str) -> tuple[str, int | None]:
 def render_reply(reply: Reply, turn: int | None = None) -> list[Part]:
     """One reply as Telegram messages: the text split, links as lines, buttons on the last."""
     lines = [reply.text] if reply.text else []
-    lines += [f"{link.title}：{link.url}" for link in reply.links]
-    text = "\n".join(lines) or "请选择："
+    for link in reply.links:  # a card as plain lines: Telegram previews the page below it
+        lines += ["", f"📖 {link.title}", *([link.summary] if link.summary else []), link.url]
+    text = "\n".join(lines).strip() or "请选择："
     buttons = tuple((c.label[:64], callback_data(c.key, turn)) for c in reply.choices)
     texts = split_text(text)
     return [Part(t) for t in texts[:-1]] + [Part(texts[-1], buttons)]

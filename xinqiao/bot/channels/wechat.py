@@ -15,11 +15,11 @@ import xmltodict
 from aiohttp import web
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
 
-from xinqiao.bot.channels.wechat_render import render_many
+from xinqiao.bot.channels.wechat_render import news_card, render_many
 from xinqiao.bot.inbox import InboxProcessor, ReplySlot, inbound_payload, store
 from xinqiao.bot.metrics import Metrics
 from xinqiao.clock import Clock
-from xinqiao.messages import Inbound, Reply
+from xinqiao.messages import Inbound, Link, Reply
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
 from xinqiao.storage.models import InboxStatus
@@ -54,14 +54,25 @@ def cdata(text: str) -> str:
     return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
-def text_reply_xml(to_user: str, from_user: str, content: str, now: int) -> str:
-    """A passive text reply."""
+def _reply_xml(to_user: str, from_user: str, now: int, msg_type: str, body: str) -> str:
     return (
         f"<xml><ToUserName>{cdata(to_user)}</ToUserName>"
         f"<FromUserName>{cdata(from_user)}</FromUserName>"
-        f"<CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-        f"<Content>{cdata(content)}</Content></xml>"
+        f"<CreateTime>{now}</CreateTime><MsgType>{cdata(msg_type)}</MsgType>{body}</xml>"
     )
+
+
+def text_reply_xml(to_user: str, from_user: str, content: str, now: int) -> str:
+    """A passive text reply."""
+    return _reply_xml(to_user, from_user, now, "text", f"<Content>{cdata(content)}</Content>")
+
+
+def news_reply_xml(to_user: str, from_user: str, link: Link, now: int) -> str:
+    """A passive news reply: one article card (title, description, picture, page)."""
+    item = (f"<Title>{cdata(link.title)}</Title><Description>{cdata(link.summary)}</Description>"
+            f"<PicUrl>{cdata(link.image)}</PicUrl><Url>{cdata(link.url)}</Url>")
+    return _reply_xml(to_user, from_user, now, "news",
+                      f"<ArticleCount>1</ArticleCount><Articles><item>{item}</item></Articles>")
 
 
 @dataclass(frozen=True)
@@ -170,8 +181,10 @@ class WeChatWebhook:
         if not replies:
             return web.Response(text="success")
         self.metrics.replies.labels(CHANNEL, "passive").inc()
-        xml = text_reply_xml(sender, str(fields.get("ToUserName") or ""), render_many(replies),
-                             int(now.timestamp()))
+        us = str(fields.get("ToUserName") or "")
+        card = news_card(replies)
+        xml = (news_reply_xml(sender, us, card, int(now.timestamp())) if card is not None
+               else text_reply_xml(sender, us, render_many(replies), int(now.timestamp())))
         if decoded.key is not None:
             nonce = request.query.get("nonce", "")
             crypto = WeChatCrypto(self.settings.wechat_token, decoded.key,

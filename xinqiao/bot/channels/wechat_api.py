@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
 from xinqiao.clock import Clock
+from xinqiao.messages import Link
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database, dialect_name
 from xinqiao.storage.models import AccessToken
@@ -314,6 +315,16 @@ class WeChatAPI:
         await self.call(
             "message/custom/send",
             {"touser": openid, "msgtype": "text", "text": {"content": text}},
+        )
+
+    async def send_custom_news(self, openid: str, link: Link) -> None:
+        """Send a customer-service news message: one article card (48 h window as for text)."""
+        article = {"title": link.title, "description": link.summary, "url": link.url}
+        if link.image:
+            article["picurl"] = link.image
+        await self.call(
+            "message/custom/send",
+            {"touser": openid, "msgtype": "news", "news": {"articles": [article]}},
         )
 
     async def send_template(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from xinqiao.messages import Reply
+from xinqiao.messages import Link, Reply
 
 # WeChat cuts text replies at about 2048 bytes; keep a margin for the choice lines.
 MAX_TEXT_BYTES = 2000
@@ -31,3 +31,15 @@ def truncate_bytes(text: str, limit: int) -> str:
     if len(data) <= limit:
         return text
     return data[: limit - 3].decode("utf-8", errors="ignore") + "…"
+
+
+def news_card(replies: list[Reply]) -> Link | None:
+    """The one article to send as a news card, when the answer is exactly that.
+
+    A news message carries no text or choices of its own, so only a lone reply holding one
+    link and no choices becomes a card; anything else is text with the link as a line.
+    """
+    if len(replies) != 1 or replies[0].choices or len(replies[0].links) != 1:
+        return None
+    link = replies[0].links[0]
+    return Link(link.title, link.url, link.summary or replies[0].text, link.image)

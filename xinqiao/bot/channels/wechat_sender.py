@@ -13,6 +13,7 @@ from xinqiao.bot.channels.wechat_api import (
     WeChatAPI,
     WeChatAPIError,
 )
+from xinqiao.bot.channels.wechat_render import news_card
 from xinqiao.bot.sending import (
     ALERT_KINDS,
     DEFAULT_PAUSE,
@@ -21,6 +22,7 @@ from xinqiao.bot.sending import (
     payload_text,
 )
 from xinqiao.clock import SHANGHAI
+from xinqiao.messages import Reply
 from xinqiao.settings import Settings
 from xinqiao.storage.models import OutboxMessage
 
@@ -79,6 +81,11 @@ class WeChatSender:
                     _client_msg_id(row.idempotency_key),
                 )
                 return SendOutcome(SendStatus.sent, provider_msg_id=msgid)
+            reply = row.payload.get("reply")
+            card = news_card([Reply.from_json(reply)]) if isinstance(reply, dict) else None
+            if card is not None:
+                await self.api.send_custom_news(row.address, card)
+                return SendOutcome(SendStatus.sent)
             text = payload_text(row.payload)
             if text is None:
                 log.error("outbox %s has no payload shape WeChat can send", row.id)

@@ -8,6 +8,7 @@ from sqlmodel import SQLModel
 import xinqiao.storage.booking
 import xinqiao.storage.campaigns
 import xinqiao.storage.cases
+import xinqiao.storage.content
 import xinqiao.storage.models  # registers the tables on SQLModel.metadata
 import xinqiao.storage.reports
 import xinqiao.storage.screening  # noqa: F401

@@ -1,7 +1,7 @@
 """person left_at and report redaction (retention)
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0008
 Create Date: 2026-11-23 18:29:51
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import xinqiao.storage.types
 
 revision: str = "0010"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

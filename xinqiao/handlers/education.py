@@ -1,0 +1,154 @@
+"""心理科普与练习: browse articles by topic, search by keyword, opt in to the weekly tip.
+
+States: ``home`` (topics) → ``list`` (a topic's articles, or search results) → an article card.
+After a card the flow keeps listening, so a typed word is a new search; 主菜单 leaves it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xinqiao.handlers.flow import Context, OneShotFlow, Turn, flow_choice
+from xinqiao.messages import Choice, Reply
+from xinqiao.services.content import Content
+from xinqiao.services.content_library import Article
+from xinqiao.services.content_push import set_subscription, subscribed
+from xinqiao.storage.models import Person, Role
+
+HOME, LIST = "home", "list"
+_MENU = Choice("menu", "主菜单")
+_BACK = Choice("home", "返回主题")
+TIPS_ON, TIPS_OFF = "tips_on", "tips_off"
+MAX_LISTED = 8
+_HOME_WORDS = frozenset({"返回", "返回主题", "主题", "目录", "科普"})
+SUBSCRIBED = "订阅好了！每周会给你发一条心理小贴士，不想再收到时回复「退订」即可。"
+SEARCH_HINT = "也可以直接发关键词搜索，比如「失眠」「室友」「考试周」。"
+
+
+class EducationFlow:
+    """Topics, article cards and keyword search over the content library."""
+
+    id = "education"
+    title = "心理科普与练习"
+    triggers: tuple[str, ...] = ("心理科普", "科普", "搜索", "搜", "找文章", "/articles")
+
+    def __init__(self, content: Content) -> None:
+        self.content = content
+
+    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+        """Everyone: the articles are public pages anyway."""
+        return True
+
+    async def start(self, ctx: Context, argument: str) -> Turn:
+        """The topics, or straight to results when a keyword came with the trigger."""
+        if argument.strip():
+            return self._search(ctx, argument.strip())
+        return await self._home(ctx)
+
+    async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
+        """A tapped topic, article or subscription choice; anything typed is a search."""
+        choice = ctx.inbound.choice
+        text = ctx.inbound.text.strip()
+        if choice == "home" or (choice is None and text in _HOME_WORDS):
+            return await self._home(ctx)
+        if choice in (TIPS_ON, TIPS_OFF):
+            return await self._subscription(ctx, choice == TIPS_ON)
+        if choice is not None and choice.startswith("topic:"):
+            return self._topic(ctx, choice[6:])
+        if choice is not None and choice.startswith("article:"):
+            return self._article(ctx, choice[8:], data)
+        if not text:
+            return await self._home(ctx)
+        other = ctx.flows.by_trigger(text) if choice is None else None
+        if other is not None and other[0].id != self.id:
+            return Turn.pass_on()  # 预约, 测评 … typed while browsing start what they name
+        return self._search(ctx, text)
+
+    async def _home(self, ctx: Context, note: str = "") -> Turn:
+        choices = [Choice(f"topic:{t.id}", t.label) for t in self.content.library.topics
+                   if self._in_topic(ctx, t.id)]
+        if ctx.person is not None and ctx.person.id is not None:
+            on = await subscribed(ctx.session, ctx.person.id)
+            choices.append(Choice(TIPS_OFF, "退订每周小贴士") if on
+                           else Choice(TIPS_ON, "订阅每周小贴士"))
+        choices.append(_MENU)
+        text = "\n".join(p for p in (note, "想了解哪方面？点一个主题看看。", SEARCH_HINT) if p)
+        return Turn.ask(HOME, {}, Reply(text, tuple(choices)))
+
+    def _in_topic(self, ctx: Context, topic: str) -> list[Article]:
+        now = ctx.clock.now()
+        return [a for a in self.content.library.published(now, ctx.roles)
+                if a.meta.topic == topic]
+
+    def _topic(self, ctx: Context, topic: str) -> Turn:
+        articles = self._in_topic(ctx, topic)
+        if not articles:
+            return Turn.ask(LIST, {}, Reply(f"这个主题暂时没有内容。{SEARCH_HINT}",
+                                            (_BACK, _MENU)))
+        label = self.content.library.topic_label(topic)
+        return self._listing(f"【{label}】点一篇阅读：", articles, {"topic": topic})
+
+    def _listing(self, head: str, articles: list[Article], data: dict[str, Any]) -> Turn:
+        choices = tuple(Choice(f"article:{a.slug}", a.title) for a in articles[:MAX_LISTED])
+        return Turn.ask(LIST, data, Reply(head, (*choices, _BACK, _MENU)))
+
+    def _article(self, ctx: Context, slug: str, data: dict[str, Any]) -> Turn:
+        article = self.content.library.get(slug, ctx.clock.now())
+        if article is None:
+            return Turn.ask(LIST, data, Reply("这篇内容已经下线了，看看别的吧。", (_BACK, _MENU)))
+        card = self.content.card(article)
+        if article.meta.exercise and article.meta.exercise in ctx.flows:
+            # An exercise also runs in chat: offer it beside the link (text, not a lone card).
+            return Turn.ask(LIST, data, Reply(
+                f"{article.meta.summary}\n也可以现在就在这里跟着做。", (
+                    flow_choice(article.meta.exercise, "开始练习"), _BACK, _MENU),
+                card.links))
+        # A lone card (a WeChat news message); a typed word afterwards is a new search.
+        return Turn.ask(LIST, data, card)
+
+    def _search(self, ctx: Context, query: str) -> Turn:
+        for word in ("搜索", "搜", "查找", "查"):  # "搜 失眠" typed while already browsing
+            if query.startswith(word) and query[len(word):].strip():
+                query = query[len(word):].strip()
+                break
+        found = self.content.search(query[:50], ctx.clock.now(), ctx.roles)
+        if not found:
+            return Turn.ask(LIST, {"query": query}, Reply(
+                f"没有找到和「{query[:20]}」相关的内容。换个说法试试，或者按主题看看。",
+                (_BACK, _MENU)))
+        if len(found) == 1:
+            return self._article(ctx, found[0].slug, {"query": query})
+        return self._listing(f"和「{query[:20]}」相关的内容，最相关的在前：", found,
+                             {"query": query})
+
+    async def _subscription(self, ctx: Context, on: bool) -> Turn:
+        if ctx.person is None or ctx.person.id is None:
+            return await self._home(ctx, "绑定身份后才能订阅每周小贴士。")
+        await set_subscription(ctx.session, ctx.person.id, on, ctx.clock.now())
+        note = (SUBSCRIBED if on else "已退订每周小贴士。想再收到的话，随时回来订阅。")
+        return await self._home(ctx, note)
+
+
+class TipsFlow(OneShotFlow):
+    """订阅 / 退订: one tap (or word) to opt in to or out of the weekly tip."""
+
+    triggers: tuple[str, ...] = ()
+
+    def __init__(self, on: bool) -> None:
+        self.on = on
+        self.id = TIPS_ON if on else TIPS_OFF
+        self.title = "订阅每周小贴士" if on else "退订每周小贴士"
+        self.triggers = (("订阅小贴士", "订阅", "/subscribe") if on
+                         else ("退订小贴士", "退订", "取消订阅", "/unsubscribe"))
+
+    async def start(self, ctx: Context, argument: str) -> Turn:
+        """Change the subscription and say so."""
+        assert ctx.person is not None and ctx.person.id is not None
+        changed = await set_subscription(ctx.session, ctx.person.id, self.on, ctx.clock.now())
+        if self.on:
+            text = SUBSCRIBED if changed else "你已经订阅了每周小贴士。"
+            return Turn.end(Reply(text, (_MENU,)))
+        text = ("已退订，之后不会再收到每周小贴士。想再收到时回复「订阅」即可。" if changed
+                else "你现在没有订阅每周小贴士。")
+        return Turn.end(Reply(text, (Choice(f"flow:{TIPS_ON}", "重新订阅"), _MENU) if changed
+                              else (_MENU,)))

@@ -1,0 +1,167 @@
+"""Pushing articles to many people: weekly tips to subscribers, in resumable chunks.
+
+The weekly tip is planned as a durable timer on the policy's weekday and time. Its firing picks
+the week's tip and arms the first chunk timer; each chunk pushes to the next ``chunk``
+subscribers in person order inside the sweeper's transaction and arms the next chunk with the
+last person id as its cursor. A crash mid-way leaves the unfired chunk due, and the pushes'
+idempotency keys (``tip:<week>:<person>``) make a repeated chunk add nothing: every subscriber
+gets exactly one tip a week, and 30,000 subscribers never hold the sweeper for long.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from xinqiao.clock import SHANGHAI, local
+from xinqiao.messages import Choice, Link, Reply
+from xinqiao.scheduler.content_policy import ContentPolicy
+from xinqiao.services.content import Content
+from xinqiao.services.content_library import Article
+from xinqiao.services.outbox import Priority, Push, enqueue_many
+from xinqiao.services.recipients import best_identities
+from xinqiao.services.timers import TimerHandler, schedule
+from xinqiao.storage.content import TipSubscription
+from xinqiao.storage.models import Person
+from xinqiao.storage.reports import Timer
+
+log = logging.getLogger(__name__)
+TIP_PLAN, TIP_CHUNK = "content.tip", "content.tip.chunk"
+PUSH_KIND = "notice"  # WeChat: the notice template when configured (reaches everyone)
+UNSUBSCRIBE = Choice("flow:tips_off", "退订")
+# The process was down at tip time? Still send this week's tip within this window.
+_GRACE = timedelta(hours=6)
+
+
+def week_of(day: date) -> str:
+    """ISO week label, e.g. ``2026-W37``."""
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def article_payload(content: Content, article: Article, channel: str, heading: str,
+                    tip: bool) -> dict[str, Any]:
+    """One push of an article for ``channel``: a card on WeChat, text, link and 退订 elsewhere."""
+    link = content.link(article)
+    note = "不想再收到？回复「退订」即可。" if tip else ""
+    if channel == "wechat":  # a lone card: the news message has no buttons, so say it in words
+        summary = "\n".join(p for p in (article.meta.summary, note) if p)
+        reply = Reply(heading, links=(Link(link.title, link.url, summary, link.image),))
+    else:
+        reply = Reply(heading, (UNSUBSCRIBE,) if tip else (), (link,))
+    fields = {"内容": article.title[:20], **({"退订": "回复「退订」"} if tip else {})}
+    return {"reply": reply.to_json(), "alert": {"title": heading[:20], "fields": fields,
+                                                  "url": link.url}}
+
+
+async def push_article(s: AsyncSession, content: Content, people: Sequence[int], *, key: str,
+                       article: Article, heading: str, now: datetime, tip: bool) -> int:
+    """Queue the article to each person's best chat account (low priority); return how many."""
+    identities = await best_identities(s, people)
+    payloads: dict[str, dict[str, Any]] = {}
+    pushes = []
+    for person_id, identity in sorted(identities.items()):
+        if identity.channel not in payloads:
+            payloads[identity.channel] = article_payload(content, article, identity.channel,
+                                                         heading, tip)
+        pushes.append(Push(key=f"{key}:{person_id}", channel=identity.channel,
+                           address=identity.address, kind=PUSH_KIND,
+                           payload=payloads[identity.channel], person_id=person_id,
+                           priority=Priority.bulk))
+    await enqueue_many(s, pushes, now=now)
+    return len(pushes)
+
+
+async def subscribed(s: AsyncSession, person_id: int) -> bool:
+    """Whether the person gets the weekly tip."""
+    row = (await s.exec(select(TipSubscription)
+                        .where(TipSubscription.person_id == person_id))).first()
+    return row is not None and row.active
+
+
+async def set_subscription(s: AsyncSession, person_id: int, on: bool, now: datetime) -> bool:
+    """Opt in or out; returns whether anything changed."""
+    row = (await s.exec(select(TipSubscription)
+                        .where(TipSubscription.person_id == person_id))).first()
+    if row is None:
+        if not on:
+            return False
+        s.add(TipSubscription(person_id=person_id, active=True, subscribed_at=now))
+        return True
+    if row.active == on:
+        return False
+    row.active = on
+    if on:
+        row.subscribed_at, row.unsubscribed_at = now, None
+    else:
+        row.unsubscribed_at = now
+    s.add(row)
+    return True
+
+
+class WeeklyTips:
+    """The weekly tip's timers, bound to the policy and the library."""
+
+    def __init__(self, policy: ContentPolicy, content: Content) -> None:
+        self.policy = policy
+        self.content = content
+
+    def timer_handlers(self) -> dict[str, TimerHandler]:
+        """Handlers by timer kind, merged into the sweeper's."""
+        return {TIP_PLAN: self._plan, TIP_CHUNK: self._chunk}
+
+    def _due(self, day: date) -> datetime:
+        monday = day - timedelta(days=day.isoweekday() - 1)
+        target = monday + timedelta(days=self.policy.tip_weekday - 1)
+        return datetime.combine(target, self.policy.tip_at, SHANGHAI)
+
+    async def ensure_planned(self, s: AsyncSession, now: datetime) -> None:
+        """Make sure this (or, once past, next) week's tip is scheduled; idempotent."""
+        due = self._due(local(now).date())
+        if now > due + _GRACE:
+            due += timedelta(days=7)
+        await schedule(s, kind=TIP_PLAN, ref=week_of(due.date()), due_at=due, now=now)
+
+    def tip_for(self, week: str, now: datetime) -> Article | None:
+        """The week's tip: the published tips in turn, one a week."""
+        tips = self.content.weekly_tips(now)
+        if not tips:
+            return None
+        year, number = (int(p) for p in week.split("-W"))
+        return tips[(date.fromisocalendar(year, number, 1).toordinal() // 7) % len(tips)]
+
+    async def _plan(self, s: AsyncSession, timer: Timer) -> None:
+        now = timer.due_at
+        nxt = now + timedelta(days=7)
+        await schedule(s, kind=TIP_PLAN, ref=week_of(local(nxt).date()), due_at=nxt, now=now)
+        article = self.tip_for(timer.ref, now)
+        if article is None:
+            log.error("weekly tip %s: no published tip to send", timer.ref)
+            return
+        await schedule(s, kind=TIP_CHUNK, ref=f"{timer.ref}:{article.slug}:0", due_at=now,
+                       now=now)
+
+    async def _chunk(self, s: AsyncSession, timer: Timer) -> None:
+        week, slug, after = timer.ref.split(":")
+        article = self.content.library.articles().get(slug)
+        if article is None:
+            log.error("weekly tip %s: article %r has gone; nothing sent", week, slug)
+            return
+        people = [p for p in (await s.exec(
+            select(TipSubscription.person_id)
+            .join(Person, col(Person.id) == TipSubscription.person_id)
+            .where(col(TipSubscription.active).is_(True), col(Person.active).is_(True),
+                   col(TipSubscription.person_id) > int(after))
+            .order_by(col(TipSubscription.person_id)).limit(self.policy.chunk))).all()]
+        now = timer.due_at
+        sent = await push_article(s, self.content, people, key=f"tip:{week}", article=article,
+                                  heading="本周心理小贴士", now=now, tip=True)
+        if len(people) == self.policy.chunk:
+            await schedule(s, kind=TIP_CHUNK, ref=f"{week}:{slug}:{people[-1]}", due_at=now,
+                           now=now)
+        log.info("weekly tip %s: %d subscribers pushed after #%s", week, sent, after)
