@@ -127,6 +127,11 @@ class Platform:
         self.bodies: dict[int, str] = {}
 
     async def post(self, msg_id: int) -> bool:
+        """Deliver one message; True when the callback acknowledged it."""
+        return await self.status(msg_id) == 200
+
+    async def status(self, msg_id: int) -> int:
+        """Deliver one message; the HTTP status, 0 when there was no answer within 5 s."""
         ts, nonce = str(int(time.time())), str(msg_id % 1_000_000_000)
         params = {"timestamp": ts, "nonce": nonce, "signature": sign(TOKEN, ts, nonce),
                   "openid": self.sent[msg_id]}
@@ -135,9 +140,9 @@ class Platform:
                                          data=self.bodies[msg_id].encode(),
                                          timeout=aiohttp.ClientTimeout(total=5)) as resp:
                 await resp.read()
-                return resp.status == 200
+                return resp.status
         except (aiohttp.ClientError, TimeoutError):
-            return False
+            return 0
 
     async def conversation(self, openid: str, texts: list[str]) -> None:
         for text in texts:

@@ -26,6 +26,7 @@ from xinqiao.storage.models import (
     InboxMessage,
     InboxStatus,
 )
+from xinqiao.storage.outage import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,7 @@ class InboxProcessor:
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
+        self._outage = OutageLog(log, "inbox processing")
 
     def _lock(self, channel: str, address: str) -> asyncio.Lock:
         key = (channel, address)
@@ -189,7 +191,9 @@ class InboxProcessor:
                     if kind in self.special:
                         await self._special(row_id, kind)
                         return None
-                    return await self._process_locked(row_id, channel, address, slot)
+                    replies = await self._process_locked(row_id, channel, address, slot)
+                    self._outage.success()
+                    return replies
                 except (IntegrityError, OperationalError, DBAPIError) as exc:
                     # Concurrent first contact (unique identity), a lock timeout or a
                     # serialisation failure: the transaction rolled back, so try again.
@@ -294,6 +298,8 @@ class InboxProcessor:
             s.add(row)
 
     async def _record_failure(self, row_id: int, exc: BaseException) -> None:
+        if self._outage.failure(exc):
+            return  # not the message's fault: it stays pending, recovery runs it once back
         log.error("inbox row %s failed", row_id, exc_info=exc)
         try:
             async with self.db.session() as s:

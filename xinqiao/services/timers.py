@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import Clock
 from xinqiao.storage.db import Database, dialect_name
+from xinqiao.storage.outage import OutageLog
 from xinqiao.storage.reports import Timer
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class Sweeper:
         self.db = db
         self.clock = clock
         self.handlers = dict(handlers)
+        self._outage = OutageLog(log, "deadline sweep")
 
     async def sweep_once(self, limit: int = 500) -> int:
         """Fire what is due now; return how many timers fired."""
@@ -81,6 +83,8 @@ class Sweeper:
                 s.add(timer)
             return True
         except Exception as exc:
+            if self._outage.failure(exc):  # still due: fired on a sweep once the database is back
+                return False
             log.exception("timer %s failed; it will be tried again", timer_id)
             await self._postpone(timer_id, exc)
             return False
@@ -97,5 +101,6 @@ class Sweeper:
                 delay = min(60 * 2 ** (timer.attempts - 1), 3600)
                 timer.due_at = self.clock.now() + timedelta(seconds=delay)
                 s.add(timer)
-        except Exception:  # the database is down: the timer is still due, try next sweep
-            log.exception("could not postpone timer %s", timer_id)
+        except Exception as exc:  # the database is down: the timer is still due, try next sweep
+            if not self._outage.failure(exc):
+                log.exception("could not postpone timer %s", timer_id)
