@@ -83,12 +83,24 @@ async def store(
     return Receipt(row_id=row_id, duplicate=row_id is None)
 
 
+def _valid_unicode(text: str | None) -> str | None:
+    """``text`` with lone surrogates (no character; UTF-8 cannot store them) replaced by U+FFFD
+    and split surrogate pairs joined.
+
+    They reach us from a terminal with undecodable bytes or from JSON that escapes half a pair;
+    stored as they are, they would make every write of the message fail.
+    """
+    if text is None or text.isascii():
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def inbound_payload(inbound: Inbound, raw: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What the inbox keeps of a message: the channel-neutral part and the raw original."""
     return {
         "inbound": {
-            "text": inbound.text,
-            "choice": inbound.choice,
+            "text": _valid_unicode(inbound.text),
+            "choice": _valid_unicode(inbound.choice),
             "event": inbound.event,
             "extra": inbound.extra,
         },
