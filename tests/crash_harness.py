@@ -144,6 +144,15 @@ class Platform:
         except (aiohttp.ClientError, TimeoutError):
             return 0
 
+    def start(self, scripts: dict[str, list[str]]) -> list[asyncio.Task[None]]:
+        """Every user starts their script at once."""
+        return [asyncio.create_task(self.conversation(o, t)) for o, t in scripts.items()]
+
+    async def until_acknowledged(self, count: float) -> None:
+        """Wait until ``count`` messages have been acknowledged."""
+        while len(self.acked) < count:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
     async def conversation(self, openid: str, texts: list[str]) -> None:
         for text in texts:
             msg_id = next(_msg_ids)
@@ -233,10 +242,8 @@ async def run(db_url: str, workdir: Path, *, students: int = 20, kill_at: float 
         server.start()
         platform = Platform(server, session)
         try:
-            users = [asyncio.create_task(platform.conversation(o, t))
-                     for o, t in scripts.items()]
-            while len(platform.acked) < report.messages * kill_at:  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
+            users = platform.start(scripts)
+            await platform.until_acknowledged(report.messages * kill_at)
             await _due_soon(db, seeded, downtime / 2)
             server.kill()  # mid-burst: requests in flight get no answer
             report.acknowledged_before_kill = len(platform.acked)

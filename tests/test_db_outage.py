@@ -115,10 +115,8 @@ async def test_the_service_rides_out_a_database_outage(
             server.start()
             platform = TimedPlatform(server, session)
             try:
-                users = [asyncio.create_task(platform.conversation(o, t))
-                         for o, t in scripts.items()]
-                while len(platform.acked) < report.messages * 0.3:  # noqa: ASYNC110
-                    await asyncio.sleep(0.05)
+                users = platform.start(scripts)
+                await platform.until_acknowledged(report.messages * 0.3)
                 await _due_soon(db, seeded, 2.0)
                 reminders = await _pushes_due_during(db, list(scripts)[:5], 2.0)
                 await db.dispose()
