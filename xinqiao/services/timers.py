@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import Clock
 from xinqiao.storage.db import Database, dialect_name
-from xinqiao.storage.outage import OutageLog
+from xinqiao.storage.outage import database_unavailable
 from xinqiao.storage.reports import Timer
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,6 @@ class Sweeper:
         self.db = db
         self.clock = clock
         self.handlers = dict(handlers)
-        self._outage = OutageLog(log, "deadline sweep")
 
     async def sweep_once(self, limit: int = 500) -> int:
         """Fire what is due now; return how many timers fired."""
@@ -83,8 +82,8 @@ class Sweeper:
                 s.add(timer)
             return True
         except Exception as exc:
-            if self._outage.failure(exc):  # still due: fired on a sweep once the database is back
-                return False
+            if database_unavailable(exc):  # still due; the sweep loop logs the outage once
+                raise
             log.exception("timer %s failed; it will be tried again", timer_id)
             await self._postpone(timer_id, exc)
             return False
@@ -102,5 +101,5 @@ class Sweeper:
                 timer.due_at = self.clock.now() + timedelta(seconds=delay)
                 s.add(timer)
         except Exception as exc:  # the database is down: the timer is still due, try next sweep
-            if not self._outage.failure(exc):
+            if not database_unavailable(exc):
                 log.exception("could not postpone timer %s", timer_id)
