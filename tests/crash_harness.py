@@ -127,6 +127,11 @@ class Platform:
         self.bodies: dict[int, str] = {}
 
     async def post(self, msg_id: int) -> bool:
+        """Deliver one message; True when the callback acknowledged it."""
+        return await self.status(msg_id) == 200
+
+    async def status(self, msg_id: int) -> int:
+        """Deliver one message; the HTTP status, 0 when there was no answer within 5 s."""
         ts, nonce = str(int(time.time())), str(msg_id % 1_000_000_000)
         params = {"timestamp": ts, "nonce": nonce, "signature": sign(TOKEN, ts, nonce),
                   "openid": self.sent[msg_id]}
@@ -135,9 +140,18 @@ class Platform:
                                          data=self.bodies[msg_id].encode(),
                                          timeout=aiohttp.ClientTimeout(total=5)) as resp:
                 await resp.read()
-                return resp.status == 200
+                return resp.status
         except (aiohttp.ClientError, TimeoutError):
-            return False
+            return 0
+
+    def start(self, scripts: dict[str, list[str]]) -> list[asyncio.Task[None]]:
+        """Every user starts their script at once."""
+        return [asyncio.create_task(self.conversation(o, t)) for o, t in scripts.items()]
+
+    async def until_acknowledged(self, count: float) -> None:
+        """Wait until ``count`` messages have been acknowledged."""
+        while len(self.acked) < count:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
 
     async def conversation(self, openid: str, texts: list[str]) -> None:
         for text in texts:
@@ -228,10 +242,8 @@ async def run(db_url: str, workdir: Path, *, students: int = 20, kill_at: float 
         server.start()
         platform = Platform(server, session)
         try:
-            users = [asyncio.create_task(platform.conversation(o, t))
-                     for o, t in scripts.items()]
-            while len(platform.acked) < report.messages * kill_at:  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
+            users = platform.start(scripts)
+            await platform.until_acknowledged(report.messages * kill_at)
             await _due_soon(db, seeded, downtime / 2)
             server.kill()  # mid-burst: requests in flight get no answer
             report.acknowledged_before_kill = len(platform.acked)

@@ -45,9 +45,11 @@ class Dialog:
         self.db, self.clock, self.address, self.channel = db, clock, address, channel
 
     async def send(self, text: str = "", *, choice: str | None = None,
-                   event: str | None = None) -> list[Reply]:
-        """Send one message and return the replies given to it."""
-        inbound = Inbound(self.channel, self.address, text=text, choice=choice, event=event)
+                   event: str | None = None, turn: int | None = None) -> list[Reply]:
+        """Send one message and return the replies given to it; ``turn``: the conversation
+        version of the message whose button was tapped (as Telegram's buttons carry it)."""
+        inbound = Inbound(self.channel, self.address, text=text, choice=choice, event=event,
+                          extra={"turn": turn} if turn is not None else {})
         receipt = await store(
             self.db, channel=self.channel, dedupe_key=f"t{next(_ids)}", address=self.address,
             kind="message", payload=inbound_payload(inbound), now=self.clock.now(),
@@ -59,9 +61,10 @@ class Dialog:
         assert replies is not None, "the message was not processed"
         return replies
 
-    async def say(self, text: str = "", **kw: str | None) -> str:
+    async def say(self, text: str = "", *, choice: str | None = None,
+                  event: str | None = None) -> str:
         """Send and return the replies' text joined, with choice labels as numbered lines."""
-        replies = await self.send(text, **kw)
+        replies = await self.send(text, choice=choice, event=event)
         return "\n".join(render(r) for r in replies)
 
 

@@ -354,7 +354,7 @@ async def test_o6_o7_transient_failures_back_off(
     assert (await row(db, rid)).status == OutboxStatus.sent and len(stub.sent) == 1
 
 
-async def test_backoff_grows_then_the_alert_is_dead_lettered_and_falls_back(
+async def test_backoff_grows_then_after_24_hours_the_alert_is_dead_lettered_and_falls_back(
     db: Database, clock: FakeClock, wsettings: Settings, api: WeChatAPI, stub: WeChatStub,
     telegram: list[str], caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -372,9 +372,14 @@ async def test_backoff_grows_then_the_alert_is_dead_lettered_and_falls_back(
         assert 15 * 2**i / 2 <= delay <= 15 * 2**i
     assert delays == sorted(delays)
     await n.drain_once()
+    waiting = await row(db, rid)  # the attempt budget alone does not give up: 24 h do
+    assert waiting.status == OutboxStatus.pending
+    assert waiting.attempts == wsettings.outbox_max_attempts
+    clock.set(waiting.created_at + timedelta(hours=wsettings.outbox_retry_hours))
+    await n.drain_once()
     dead = await row(db, rid)
-    assert dead.status == OutboxStatus.dead and dead.attempts == wsettings.outbox_max_attempts
-    assert stub.calls[SEND] == wsettings.outbox_max_attempts
+    assert dead.status == OutboxStatus.dead and dead.attempts == wsettings.outbox_max_attempts + 1
+    assert stub.calls[SEND] == wsettings.outbox_max_attempts + 1
     assert any(r.levelno == logging.ERROR and "dead after" in r.getMessage()
                for r in caplog.records)
     await n.drain_once()
@@ -419,6 +424,7 @@ async def test_two_notifiers_deliver_200_pushes_exactly_once(
 
             for _ in range(10):
                 await asyncio.gather(drain(0), drain(1))
+                clock.advance(seconds=5)  # each process keeps to the account's send rate
     finally:
         await other_db.dispose()
     assert all(r.status == OutboxStatus.sent for r in await outbox(db))

@@ -81,7 +81,7 @@ def _notifier(client: TestClient[Any, Any]) -> Notifier:
 async def test_429_is_retried_after_exactly_retry_after(
     make_client: MakeClient, db: Database, clock: FakeClock, tg: TelegramStub
 ) -> None:
-    client = await make_client(outbox_max_attempts=3)
+    client = await make_client(outbox_max_attempts=3, outbox_retry_hours=0)
     rid = await _push(db, clock, "r:1", "你好")
     tg.fail("sendMessage", 429, retry_after=3)
     notifier = _notifier(client)

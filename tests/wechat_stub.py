@@ -61,13 +61,14 @@ class Call:
 
 @dataclass(frozen=True)
 class Sent:
-    """A message the stub delivered."""
+    """A message the stub delivered (``at``: on the stub's clock)."""
 
     endpoint: str
     touser: str
     body: dict[str, Any]
     raw: str
     msgid: int | None = None
+    at: datetime | None = None
 
 
 class WeChatStub:
@@ -240,7 +241,7 @@ class WeChatStub:
         if endpoint == "message/custom/send":
             if not body.get("touser"):
                 return {"errcode": 40003, "errmsg": "invalid openid"}
-            self.sent.append(Sent(endpoint, str(body["touser"]), body, raw))
+            self.sent.append(Sent(endpoint, str(body["touser"]), body, raw, at=now))
             return {"errcode": 0, "errmsg": "ok"}
         if endpoint == "message/template/send":
             if not body.get("template_id"):
@@ -251,7 +252,7 @@ class WeChatStub:
                 return {"errcode": 0, "errmsg": "ok", "msgid": seen[0]}
             msgid = next(self._msgids)
             self._dedup[key] = (msgid, now)
-            self.sent.append(Sent(endpoint, key[0], body, raw, msgid))
+            self.sent.append(Sent(endpoint, key[0], body, raw, msgid, at=now))
             return {"errcode": 0, "errmsg": "ok", "msgid": msgid}
         if endpoint == "menu/create":
             self.menus.append(body)

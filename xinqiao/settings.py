@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     wechat_reply_budget_seconds: float = 4.0
     wechat_max_body_bytes: int = 256 * 1024
     wechat_api_timeout_seconds: float = 10.0
+    # Pushes per second on the account (custom and template messages), and the short burst.
+    wechat_send_rate: float = Field(default=20.0, gt=0)
+    wechat_send_burst: float = Field(default=40.0, ge=1)
 
     telegram_token: str = Field(default="", description="Bot token; empty: Telegram is off.")
     telegram_webhook_secret: str = Field(
@@ -79,6 +82,12 @@ class Settings(BaseSettings):
 
     outbox_batch: int = 50
     outbox_max_attempts: int = 12
+    # A push is given up (dead letter) only after outbox_max_attempts attempts AND this long:
+    # a platform outage of hours must not cost a reminder or an alert.
+    outbox_retry_hours: float = Field(default=24.0, ge=0)
+    # An alert waiting on a channel that has been down this long also goes out on another
+    # channel the person is bound on (whichever is delivered first cancels the other).
+    outbox_alert_fallback_seconds: float = Field(default=60.0, ge=0)
     # A claimed push is the claimer's this long; after a crash another process takes it over.
     outbox_lease_seconds: float = Field(default=60.0, ge=10.0)
     outbox_poll_seconds: float = 1.0

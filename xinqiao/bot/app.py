@@ -26,6 +26,7 @@ from xinqiao.bot.services import Services, build_services
 from xinqiao.clock import Clock, SystemClock
 from xinqiao.settings import Settings
 from xinqiao.storage.models import InboxMessage, InboxStatus, OutboxMessage
+from xinqiao.storage.outage import OutageLog
 
 log = logging.getLogger(__name__)
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
@@ -138,11 +139,14 @@ def _recover(processor: InboxProcessor) -> Any:
 
 
 async def _every(runtime: Runtime, seconds: float, job: Any, name: str) -> None:
+    outage = OutageLog(log, f"{name} loop")
     while not runtime.stop.is_set():
         try:
             await job()
-        except Exception:  # a failing loop must not die: log, wait, try again
-            log.exception("%s loop failed", name)
+            outage.success()
+        except Exception as exc:  # a failing loop must not die: log, wait, try again
+            if not outage.failure(exc):
+                log.exception("%s loop failed", name)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(runtime.stop.wait(), timeout=seconds)
 
@@ -173,7 +177,7 @@ async def _metrics(request: web.Request) -> web.StreamResponse:
                     .where(InboxMessage.status == InboxStatus.pending)
                 )
             ).one()
-        for status in ("pending", "sent", "delivered", "failed", "dead"):
+        for status in ("pending", "sent", "delivered", "failed", "dead", "superseded"):
             metrics.outbox_depth.labels(status).set(0)
         for status, count in counts:
             metrics.outbox_depth.labels(str(status)).set(count)

@@ -7,6 +7,10 @@ reachable identity of the same person (never the console, never a channel alread
 - conversation replies (kind ``reply``): never, they make no sense outside their chat;
 - everything else (reminders, confirmations...): only when the channel refused this recipient
   for now (status ``fallback``), not on developer errors or dead letters.
+
+An alert also falls back while its channel is down (:mod:`xinqiao.bot.breaker`) for longer than
+``outbox_alert_fallback_seconds``. Then the original and its copy both wait; whichever goes out
+first supersedes the other, so the person gets the alert once.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ import hashlib
 import logging
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import exists, or_, update
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -153,3 +158,63 @@ async def reconcile_template_delivery(
         log.warning("unknown template delivery status %r for outbox %s", status, row.id)
     session.add(row)
     return row
+
+
+async def fallback_while_down(
+    session: AsyncSession, channel: str, now: datetime
+) -> list[OutboxMessage]:
+    """Copy every alert waiting on ``channel`` (which is down) to another channel, once.
+
+    Only alerts whose person has another reachable channel are looked at: for the others
+    there is nothing to do but wait, and nothing to log again on every round.
+    """
+    copy = aliased(OutboxMessage)
+    other = aliased(ChannelIdentity)
+    waiting = list(await session.exec(
+        select(OutboxMessage).where(
+            col(OutboxMessage.channel) == channel,
+            col(OutboxMessage.status) == OutboxStatus.pending,
+            col(OutboxMessage.kind).in_(ALERT_KINDS),
+            ~exists().where(col(copy.fallback_of) == col(OutboxMessage.id)),
+            exists().where(col(other.person_id) == col(OutboxMessage.person_id),
+                           col(other.channel).not_in([channel, "console"]),
+                           col(other.reachable).is_(True)),
+        ).order_by(col(OutboxMessage.priority), col(OutboxMessage.id))
+    ))
+    copies = []
+    for row in waiting:
+        made = await enqueue_fallback(session, row, now, f"{channel} down")
+        if made is not None:
+            copies.append(made)
+    return copies
+
+
+async def delivered_elsewhere(session: AsyncSession, row: OutboxMessage) -> int | None:
+    """The id of a copy of ``row`` (its original, or a fallback of it) already sent, if any."""
+    if row.fallback_of is None and row.kind not in ALERT_KINDS:
+        return None
+    relatives = [col(OutboxMessage.fallback_of) == row.id]
+    if row.fallback_of is not None:
+        relatives.append(col(OutboxMessage.id) == row.fallback_of)
+    found = (await session.exec(
+        select(OutboxMessage.id).where(
+            or_(*relatives),
+            col(OutboxMessage.status).in_([OutboxStatus.sent, OutboxStatus.delivered]),
+        ).limit(1)
+    )).first()
+    return found
+
+
+async def supersede_relatives(session: AsyncSession, row: OutboxMessage) -> None:
+    """``row`` was sent: its original and its other copies still waiting are not needed."""
+    if row.fallback_of is None and row.kind not in ALERT_KINDS:
+        return
+    relatives = [col(OutboxMessage.fallback_of) == row.id]
+    if row.fallback_of is not None:
+        relatives.append(col(OutboxMessage.id) == row.fallback_of)
+    await session.exec(
+        update(OutboxMessage)
+        .where(or_(*relatives), col(OutboxMessage.status) == OutboxStatus.pending)
+        .values(status=OutboxStatus.superseded,
+                last_error=f"delivered on {row.channel} as outbox {row.id}")
+    )

@@ -26,6 +26,7 @@ from xinqiao.storage.models import (
     InboxMessage,
     InboxStatus,
 )
+from xinqiao.storage.outage import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +83,24 @@ async def store(
     return Receipt(row_id=row_id, duplicate=row_id is None)
 
 
+def _valid_unicode(text: str | None) -> str | None:
+    """``text`` with lone surrogates (no character; UTF-8 cannot store them) replaced by U+FFFD
+    and split surrogate pairs joined.
+
+    They reach us from a terminal with undecodable bytes or from JSON that escapes half a pair;
+    stored as they are, they would make every write of the message fail.
+    """
+    if text is None or text.isascii():
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def inbound_payload(inbound: Inbound, raw: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What the inbox keeps of a message: the channel-neutral part and the raw original."""
     return {
         "inbound": {
-            "text": inbound.text,
-            "choice": inbound.choice,
+            "text": _valid_unicode(inbound.text),
+            "choice": _valid_unicode(inbound.choice),
             "event": inbound.event,
             "extra": inbound.extra,
         },
@@ -155,6 +168,7 @@ class InboxProcessor:
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
+        self._outage = OutageLog(log, "inbox processing")
 
     def _lock(self, channel: str, address: str) -> asyncio.Lock:
         key = (channel, address)
@@ -189,7 +203,9 @@ class InboxProcessor:
                     if kind in self.special:
                         await self._special(row_id, kind)
                         return None
-                    return await self._process_locked(row_id, channel, address, slot)
+                    replies = await self._process_locked(row_id, channel, address, slot)
+                    self._outage.success()
+                    return replies
                 except (IntegrityError, OperationalError, DBAPIError) as exc:
                     # Concurrent first contact (unique identity), a lock timeout or a
                     # serialisation failure: the transaction rolled back, so try again.
@@ -294,6 +310,8 @@ class InboxProcessor:
             s.add(row)
 
     async def _record_failure(self, row_id: int, exc: BaseException) -> None:
+        if self._outage.failure(exc):
+            return  # not the message's fault: it stays pending, recovery runs it once back
         log.error("inbox row %s failed", row_id, exc_info=exc)
         try:
             async with self.db.session() as s:

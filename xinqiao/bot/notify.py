@@ -10,6 +10,10 @@ A conversation reply is never claimed while an earlier reply to the same chat is
 
 Fallback to another channel follows the rule in :mod:`xinqiao.bot.fallback`. Rate limits live
 in the senders (:mod:`xinqiao.bot.ratelimit`): a held row stays pending and uses no attempt.
+A platform that is down (busy, 5xx, no answer) stops its channel: one probe at a time, then the
+backlog by priority (:mod:`xinqiao.bot.breaker`); rows of one priority go out before the next
+priority starts. Retries back off from 15 s to at most 5 min, and a push becomes a dead letter
+only after ``outbox_max_attempts`` attempts and ``outbox_retry_hours`` (24 h by default).
 """
 
 from __future__ import annotations
@@ -17,25 +21,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import suppress
 from datetime import datetime, timedelta
+from itertools import groupby
 
-from sqlalchemy import exists, or_, update
-from sqlalchemy.orm import aliased
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from xinqiao.bot.breaker import ChannelBreaker, due_again
+from xinqiao.bot.claiming import claimable, release
 from xinqiao.bot.fallback import (
+    delivered_elsewhere,
     enqueue_fallback,
+    fallback_while_down,
     mark_unreachable,
     reconcile_template_delivery,
     should_fallback,
+    supersede_relatives,
 )
 from xinqiao.bot.sending import (
     ALERT_KINDS,
     DEFAULT_PAUSE,
     NO_FALLBACK_KINDS,
+    ConsoleSender,
     Sender,
     SendOutcome,
     SendStatus,
@@ -43,13 +51,14 @@ from xinqiao.bot.sending import (
 )
 from xinqiao.clock import Clock
 from xinqiao.settings import Settings
-from xinqiao.storage.db import Database, dialect_name
+from xinqiao.storage.db import Database
 from xinqiao.storage.models import OutboxMessage, OutboxStatus
+from xinqiao.storage.outage import OutageLog
 
 log = logging.getLogger(__name__)
 
 BACKOFF_BASE = 15.0  # seconds before the first retry
-BACKOFF_CAP = 1800.0  # never wait more than 30 min between attempts
+BACKOFF_CAP = 300.0  # at most 5 min between attempts: a backlog starts soon after an outage
 
 __all__ = [
     "ALERT_KINDS", "BACKOFF_BASE", "BACKOFF_CAP", "DEFAULT_PAUSE", "NO_FALLBACK_KINDS",
@@ -82,48 +91,76 @@ class Notifier:
         self._paused: dict[str, datetime] = {}  # quota or configuration: logged as an error
         self._held: dict[str, datetime] = {}  # the channel's own rate limit: routine
         self._kicked = asyncio.Event()
+        self._outage = OutageLog(log, "outbox")
+        self._breaker = ChannelBreaker(self._rng)
 
     def kick(self) -> None:
         """Drain now rather than at the next poll (a conversation reply is waiting)."""
         self._kicked.set()
 
     async def drain_once(self, limit: int | None = None) -> int:
-        """Send what is due now, at most ``limit`` rows; return how many were attempted."""
-        rows = await self._claim(limit or self.settings.outbox_batch)
-        if not rows:
-            return 0
-        groups: dict[tuple[str, str], list[OutboxMessage]] = {}
-        for row in sorted(rows, key=lambda r: (r.priority, r.id or 0)):
-            groups.setdefault((row.channel, row.address), []).append(row)
+        """Send what is due now, at most ``limit`` rows; return how many were attempted.
+
+        Priorities go one after another (crisis, alerts, replies, reminders, bulk); within one
+        priority, recipients are served concurrently and each recipient's rows in order.
+        """
+        now = self.clock.now()
+        await self._fallback_while_down(now)
+        rows = await self._claim(limit or self.settings.outbox_batch, now)
         gate = asyncio.Semaphore(self.concurrency)
         unsent: list[int] = []  # claimed but not attempted: given back in one statement
-
-        async def one_recipient(group: list[OutboxMessage]) -> int:
-            attempted = 0
-            for i, row in enumerate(group):
-                async with gate:
-                    try:
-                        outcome = await self._deliver(row)
-                    except Exception as exc:
-                        log.error("outbox %s: recording the outcome failed (%s); the lease "
-                                  "will expire and it is retried", row.id, type(exc).__name__)
-                        unsent.extend(r.id for r in group[i + 1:] if r.id is not None)
-                        return attempted
-                if outcome is None:
-                    unsent.extend(r.id for r in group[i:] if r.id is not None)
-                    return attempted
-                if outcome.status is not SendStatus.held:
-                    attempted += 1
-                if outcome.status is not SendStatus.sent:
-                    unsent.extend(r.id for r in group[i + 1:] if r.id is not None)
-                    return attempted
-            return attempted
-
+        stopped: set[tuple[str, str]] = set()  # a recipient's row was not sent: the rest waits
+        attempted = 0
         try:
-            results = await asyncio.gather(*(one_recipient(g) for g in groups.values()))
+            ordered = sorted(rows, key=lambda r: (r.priority, r.id or 0))
+            for _, level in groupby(ordered, key=lambda r: r.priority):
+                groups: dict[tuple[str, str], list[OutboxMessage]] = {}
+                for row in level:
+                    if (row.channel, row.address) in stopped:
+                        unsent.append(row.id or 0)
+                    else:
+                        groups.setdefault((row.channel, row.address), []).append(row)
+                results = await asyncio.gather(
+                    *(self._one_recipient(g, gate, unsent) for g in groups.values()))
+                for key, (count, finished) in zip(groups, results, strict=True):
+                    attempted += count
+                    if not finished:
+                        stopped.add(key)
         finally:
-            await self._release(unsent)
-        return sum(results)
+            await release(self.db, unsent)
+        return attempted
+
+    async def _one_recipient(
+        self, group: list[OutboxMessage], gate: asyncio.Semaphore, unsent: list[int]
+    ) -> tuple[int, bool]:
+        """Send one recipient's rows in order; (how many attempted, whether all were sent)."""
+        attempted = 0
+        for i, row in enumerate(group):
+            async with gate:
+                try:
+                    outcome = await self._deliver(row)
+                except Exception as exc:
+                    log.warning("outbox %s: recording the outcome failed (%s); the lease "
+                                "will expire and it is retried", row.id, type(exc).__name__)
+                    unsent.extend(r.id for r in group[i + 1:] if r.id is not None)
+                    return attempted, False
+            if outcome is None:
+                unsent.extend(r.id for r in group[i:] if r.id is not None)
+                return attempted, False
+            if outcome.status is not SendStatus.held:
+                attempted += 1
+            if outcome.status is not SendStatus.sent:
+                unsent.extend(r.id for r in group[i + 1:] if r.id is not None)
+                return attempted, False
+        return attempted, True
+
+    async def _fallback_while_down(self, now: datetime) -> None:
+        """Alerts on a channel down for a while also go out on another channel."""
+        for channel in self._breaker.down_channels():
+            if (self._breaker.closed(channel, now) and self._breaker.down_for(channel, now)
+                    >= self.settings.outbox_alert_fallback_seconds):
+                async with self.db.session() as s:
+                    await fallback_while_down(s, channel, now)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Drain until ``stop`` is set: again at once while rows go out (a conversation's next
@@ -132,8 +169,10 @@ class Notifier:
             self._kicked.clear()
             try:
                 handled = await self.drain_once()
-            except Exception:  # the database may be away for a moment; keep the loop alive
-                log.exception("outbox drain failed")
+                self._outage.success()
+            except Exception as exc:  # the database may be away for a while: keep the loop
+                if not self._outage.failure(exc):
+                    log.exception("outbox drain failed")
                 handled = 0
             if handled:  # every attempted row is done or due later: this cannot spin
                 continue
@@ -156,62 +195,20 @@ class Notifier:
 
     def _paused_now(self, channel: str, now: datetime) -> bool:
         until = max(self._paused.get(channel, now), self._held.get(channel, now))
-        return until > now
+        return until > now or self._breaker.closed(channel, now)
 
-    async def _claim(self, limit: int) -> list[OutboxMessage]:
-        now = self.clock.now()
+    async def _claim(self, limit: int, now: datetime) -> list[OutboxMessage]:
         channels = [c for c in self.senders if not self._paused_now(c, now)]
-        if not channels:
-            return []
-        earlier = aliased(OutboxMessage)
-        # A reply waits until every earlier reply to the same chat is sent (or given up):
-        # retries, rate limits and batch limits can then never reorder a conversation.
-        blocked = exists().where(
-            col(earlier.channel) == col(OutboxMessage.channel),
-            col(earlier.address) == col(OutboxMessage.address),
-            col(earlier.kind) == "reply",
-            col(earlier.status) == OutboxStatus.pending,
-            col(earlier.id) < col(OutboxMessage.id),
-        )
+        probing = [c for c in channels if self._breaker.probing(c, now)]
+        normal = [c for c in channels if c not in probing]
         async with self.db.session() as s:
-            stmt = (
-                select(OutboxMessage)
-                .where(
-                    OutboxMessage.status == OutboxStatus.pending,
-                    col(OutboxMessage.next_attempt_at) <= now,
-                    or_(
-                        col(OutboxMessage.claimed_until).is_(None),
-                        col(OutboxMessage.claimed_until) < now,
-                    ),
-                    col(OutboxMessage.channel).in_(channels),
-                    or_(col(OutboxMessage.kind) != "reply", ~blocked),
-                )
-                .order_by(
-                    col(OutboxMessage.priority),
-                    col(OutboxMessage.next_attempt_at),
-                    col(OutboxMessage.id),
-                )
-                .limit(limit)
-            )
-            if dialect_name(s) == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True, of=OutboxMessage)
-            rows = list(await s.exec(stmt))
+            rows = await claimable(s, normal, limit, now) if normal else []
+            for channel in probing:  # a channel that is down: one probe, the most urgent row
+                rows += await claimable(s, [channel], 1, now, probe=True)
             for row in rows:
                 row.claimed_until = now + self.lease
                 s.add(row)
         return rows
-
-    async def _release(self, ids: list[int]) -> None:
-        """Give claimed rows back untouched: they are claimable again at once."""
-        if not ids:
-            return
-        async with self.db.session() as s:
-            await s.exec(
-                update(OutboxMessage)
-                .where(col(OutboxMessage.id).in_(ids),
-                       col(OutboxMessage.status) == OutboxStatus.pending)
-                .values(claimed_until=None)
-            )
 
     async def _deliver(self, row: OutboxMessage) -> SendOutcome | None:
         """Send one claimed row and record the outcome; None if it is to be given back."""
@@ -220,6 +217,12 @@ class Notifier:
         # Only start a send with half the lease left, so it ends before anyone may re-claim.
         if self._paused_now(row.channel, now) or row.claimed_until - now < self.lease / 2:
             return None
+        if row.kind in ALERT_KINDS or row.fallback_of is not None:
+            async with self.db.session() as s:  # its copy on another channel went out first
+                other = await delivered_elsewhere(s, row)
+                if other is not None:
+                    await supersede_relatives(s, await s.get(OutboxMessage, other) or row)
+                    return SendOutcome(SendStatus.sent, error=f"delivered as outbox {other}")
         try:
             outcome = await self.senders[row.channel].send(row)
         except Exception as exc:  # a sender bug must not wedge the row: retry with backoff
@@ -269,6 +272,9 @@ class Notifier:
                 row.status = OutboxStatus.sent
                 row.sent_at = now
                 row.provider_msg_id = outcome.provider_msg_id
+                await supersede_relatives(s, row)
+                if self._breaker.succeeded(row.channel, now):  # what failed meanwhile: now
+                    await due_again(s, row.channel, now)
             elif outcome.status is SendStatus.retry:
                 await self._retry_or_dead(s, row, outcome, now)
             else:
@@ -280,7 +286,9 @@ class Notifier:
     async def _retry_or_dead(
         self, s: AsyncSession, row: OutboxMessage, outcome: SendOutcome, now: datetime
     ) -> None:
-        if row.attempts >= self.settings.outbox_max_attempts:
+        retried_for = now - row.created_at
+        if row.attempts >= self.settings.outbox_max_attempts and retried_for >= timedelta(
+                hours=self.settings.outbox_retry_hours):
             row.status = OutboxStatus.dead
             log.error("outbox %s (%s) dead after %s attempts on %s: %s",
                       row.id, row.kind, row.attempts, row.channel, outcome.error)
@@ -289,20 +297,8 @@ class Notifier:
             return
         delay = self._backoff(row.attempts, outcome.retry_after)
         row.next_attempt_at = now + timedelta(seconds=delay)
+        if outcome.channel_down:  # logged once for the whole outage, not once per push
+            self._breaker.failed(row.channel, now, outcome.error)
+            return
         log.warning("outbox %s attempt %s on %s failed (%s); retry in %.0f s",
                     row.id, row.attempts, row.channel, outcome.error, delay)
-
-
-class ConsoleSender:
-    """Prints pushes: the console simulator's channel (and a stand-in in tests)."""
-
-    def __init__(
-        self, write: Callable[[str], None] = print, channel: str = "console"
-    ) -> None:
-        self.write = write
-        self.channel = channel
-
-    async def send(self, row: OutboxMessage) -> SendOutcome:
-        """Write the rendered text; always succeeds."""
-        self.write(payload_text(row.payload) or "")
-        return SendOutcome(SendStatus.sent)

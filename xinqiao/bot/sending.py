@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -44,6 +45,7 @@ class SendOutcome:
     unreachable: bool = False
     progress: dict[str, Any] | None = None
     hold_channel: bool = False  # with ``held``: the whole channel is at its limit, not one chat
+    channel_down: bool = False  # with ``retry``: the platform itself failed (busy, 5xx, no answer)
 
 
 class Sender(Protocol):
@@ -73,3 +75,18 @@ def payload_text(payload: dict[str, Any]) -> str | None:
     if isinstance(alert, dict):
         return truncate_bytes(alert_text(alert), 2000)
     return None
+
+
+class ConsoleSender:
+    """Prints pushes: the console simulator's channel (and a stand-in in tests)."""
+
+    def __init__(
+        self, write: Callable[[str], None] = print, channel: str = "console"
+    ) -> None:
+        self.write = write
+        self.channel = channel
+
+    async def send(self, row: OutboxMessage) -> SendOutcome:
+        """Write the rendered text; always succeeds."""
+        self.write(payload_text(row.payload) or "")
+        return SendOutcome(SendStatus.sent)

@@ -49,7 +49,7 @@ async def _chat(s: AsyncSession, cutoff: datetime) -> dict[str, int]:
     if inbox:
         await s.exec(delete(InboxMessage).where(col(InboxMessage.id).in_(inbox)))
     final = [OutboxStatus.sent.value, OutboxStatus.delivered.value, OutboxStatus.failed.value,
-             OutboxStatus.dead.value]
+             OutboxStatus.dead.value, OutboxStatus.superseded.value]
     outbox = await _ids(s, select(OutboxMessage.id).where(
         col(OutboxMessage.created_at) < cutoff, col(OutboxMessage.status).in_(final)))
     if outbox:  # a fallback copy points at its original: unhook it first

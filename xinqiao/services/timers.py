@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import Clock
 from xinqiao.storage.db import Database, dialect_name
+from xinqiao.storage.outage import database_unavailable
 from xinqiao.storage.reports import Timer
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,8 @@ class Sweeper:
                 s.add(timer)
             return True
         except Exception as exc:
+            if database_unavailable(exc):  # still due; the sweep loop logs the outage once
+                raise
             log.exception("timer %s failed; it will be tried again", timer_id)
             await self._postpone(timer_id, exc)
             return False
@@ -97,5 +100,6 @@ class Sweeper:
                 delay = min(60 * 2 ** (timer.attempts - 1), 3600)
                 timer.due_at = self.clock.now() + timedelta(seconds=delay)
                 s.add(timer)
-        except Exception:  # the database is down: the timer is still due, try next sweep
-            log.exception("could not postpone timer %s", timer_id)
+        except Exception as exc:  # the database is down: the timer is still due, try next sweep
+            if not database_unavailable(exc):
+                log.exception("could not postpone timer %s", timer_id)

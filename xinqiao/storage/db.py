@@ -53,7 +53,12 @@ class Database:
             # 100 ms each and wreck latency under load.
             kwargs.update(pool_size=1, max_overflow=0, pool_timeout=30)
         else:
-            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True, pool_timeout=5)
+            # pre-ping drops connections the server closed (restart, failover) before use;
+            # recycle retires them before firewalls and poolers cut idle ones; a 3 s connect
+            # timeout keeps a callback's answer (503) inside WeChat's 5 s window even when the
+            # database host does not answer at all.
+            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True, pool_timeout=5,
+                          pool_recycle=1800, connect_args={"timeout": 3})
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         install(self.engine, self.keys)
         if self.is_sqlite:

@@ -173,6 +173,7 @@ class OutboxStatus(StrEnum):
     delivered = "delivered"
     failed = "failed"
     dead = "dead"
+    superseded = "superseded"  # an alert delivered on another channel of the person instead
 
 
 class OutboxMessage(SQLModel, table=True):

@@ -38,6 +38,7 @@ from xinqiao.clock import Clock
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
 from xinqiao.storage.models import InboxStatus
+from xinqiao.storage.outage import OutageLog
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 — a header name
@@ -126,6 +127,7 @@ class TelegramWebhook:
         self.secret = settings.telegram_webhook_secret.encode()
         self.intake = intake
         self.metrics = metrics
+        self.outage = OutageLog(log, "telegram webhook")
 
     async def receive(self, request: web.Request) -> web.StreamResponse:
         """Check the secret, parse, store, answer; processing continues in the background."""
@@ -155,8 +157,12 @@ class TelegramWebhook:
             return self._refuse(400, f"not an update ({type(exc).__name__})")
         try:
             await self.intake.accept(update)
-        except Exception:
+        except Exception as exc:
             # No 200: Telegram resends, and nothing was acknowledged that we did not keep.
-            log.exception("telegram: could not store update (database unavailable?)")
-            return self._refuse(503, "store failed")
+            # A database outage is logged once, not once per update.
+            if not self.outage.failure(exc):
+                log.exception("telegram: could not store update")
+            self.metrics.rejected.labels(CHANNEL, "store failed").inc()
+            return web.Response(status=503, text="store failed")
+        self.outage.success()
         return web.json_response({})

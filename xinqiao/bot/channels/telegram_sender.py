@@ -19,8 +19,10 @@ from aiogram.exceptions import (
     TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
+    TelegramNetworkError,
     TelegramNotFound,
     TelegramRetryAfter,
+    TelegramServerError,
     TelegramUnauthorizedError,
 )
 from aiogram.methods import SendMessage
@@ -94,7 +96,7 @@ class TelegramSender:
                 return self._outcome(row, exc, progress)
             except ClientDecodeError:  # e.g. an HTML error page from a proxy
                 return SendOutcome(SendStatus.retry, error="undecodable answer",
-                                   progress=progress)
+                                   progress=progress, channel_down=True)
             message_id = str(sent.message_id)
         return SendOutcome(SendStatus.sent, provider_msg_id=message_id)
 
@@ -119,5 +121,7 @@ class TelegramSender:
         if isinstance(exc, TelegramUnauthorizedError):
             return SendOutcome(SendStatus.paused, error=error, retry_after=CONFIG_PAUSE)
         # 5xx, network errors, anything else: transient as far as we can tell; bounded by
-        # outbox_max_attempts, then dead-lettered (and an alert falls back).
-        return SendOutcome(SendStatus.retry, error=error, progress=progress)
+        # outbox_max_attempts and outbox_retry_hours, then dead-lettered (an alert falls back).
+        return SendOutcome(SendStatus.retry, error=error, progress=progress,
+                           channel_down=isinstance(exc, TelegramServerError
+                                                   | TelegramNetworkError))

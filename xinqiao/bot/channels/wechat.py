@@ -23,6 +23,7 @@ from xinqiao.messages import Inbound, Link, Reply
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
 from xinqiao.storage.models import InboxStatus
+from xinqiao.storage.outage import OutageLog
 
 log = logging.getLogger(__name__)
 CHANNEL = "wechat"
@@ -111,6 +112,7 @@ class WeChatWebhook:
         self.metrics = metrics
         self.spawn = spawn
         self.keys = [k for k in (settings.wechat_aes_key, settings.wechat_aes_key_previous) if k]
+        self.outage = OutageLog(log, "wechat callback")
 
     async def verify(self, request: web.Request) -> web.StreamResponse:
         """Server configuration check: echo ``echostr`` byte-exact on a good signature."""
@@ -163,11 +165,14 @@ class WeChatWebhook:
                     else InboxStatus.ignored
                 ),
             )
-        except Exception:
+        except Exception as exc:
             # Not `success`: WeChat may then retry, and nothing was acknowledged that we lost.
-            log.exception("wechat: could not store inbound (database unavailable?)")
+            # A database outage is logged once, not once per callback.
+            if not self.outage.failure(exc):
+                log.exception("wechat: could not store inbound")
             self.metrics.rejected.labels(CHANNEL, "store_failed").inc()
             return web.Response(status=503, text="temporarily unavailable")
+        self.outage.success()
         if receipt.duplicate or receipt.row_id is None:
             self.metrics.duplicates.labels(CHANNEL).inc()
             return web.Response(text="success")

@@ -9,11 +9,13 @@ from typing import Any
 
 from xinqiao.bot.channels.wechat_api import (
     DEVELOPER_ERRORS,
+    TRANSPORT_ERROR,
     ErrorKind,
     WeChatAPI,
     WeChatAPIError,
 )
 from xinqiao.bot.channels.wechat_render import news_card
+from xinqiao.bot.ratelimit import RateLimiter
 from xinqiao.bot.sending import (
     ALERT_KINDS,
     DEFAULT_PAUSE,
@@ -32,6 +34,14 @@ CONFIG_PAUSE = 900.0  # fatal configuration (IP whitelist...): probe every 15 mi
 # The openid no longer follows the account, or is not one of ours: later pushes to this person
 # choose another channel until they write from WeChat again.
 UNREACHABLE_ERRORS = frozenset({43004, 40003})
+PLATFORM_DOWN = frozenset({-1, TRANSPORT_ERROR})  # system busy, 5xx, no answer: not this push's
+
+
+def limiter_for(settings: Settings, api: WeChatAPI) -> RateLimiter:
+    """The account's send rate (one bucket: WeChat limits the account, not each follower)."""
+    rate, burst = settings.wechat_send_rate, settings.wechat_send_burst
+    return RateLimiter(api.clock, per_key_rate=rate, per_key_burst=burst, global_rate=rate,
+                       global_burst=burst)
 
 
 def _client_msg_id(key: str) -> str:
@@ -63,12 +73,19 @@ class WeChatSender:
 
     channel = "wechat"
 
-    def __init__(self, api: WeChatAPI, settings: Settings) -> None:
+    def __init__(
+        self, api: WeChatAPI, settings: Settings, limiter: RateLimiter | None = None
+    ) -> None:
         self.api = api
         self.settings = settings
+        self.limiter = limiter or limiter_for(settings, api)
 
     async def send(self, row: OutboxMessage) -> SendOutcome:
-        """Try once; WeChat errors become outcomes, never exceptions."""
+        """Try once, within the send rate; WeChat errors become outcomes, never exceptions."""
+        wait, everyone = self.limiter.acquire(row.address)
+        if wait > 0:
+            return SendOutcome(SendStatus.held, retry_after=wait, hold_channel=everyone,
+                               error="held by the rate limit")
         alert = row.payload.get("alert")
         template_id = self._template_for(row.kind)
         try:
@@ -106,7 +123,8 @@ class WeChatSender:
     def _outcome(self, row: OutboxMessage, exc: WeChatAPIError) -> SendOutcome:
         error = f"{exc.code} {exc.message}"
         if exc.kind is ErrorKind.retryable:
-            return SendOutcome(SendStatus.retry, error=error)
+            return SendOutcome(SendStatus.retry, error=error,
+                               channel_down=exc.code in PLATFORM_DOWN)
         if exc.kind is ErrorKind.fallback:
             return SendOutcome(SendStatus.fallback, error=error)
         if exc.kind is ErrorKind.quota:

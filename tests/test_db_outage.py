@@ -1,0 +1,167 @@
+"""The database goes away for a while under traffic, and comes back.
+
+The real ``xinqiao serve`` process runs on a PostgreSQL cluster of this test's own, which is
+stopped (``pg_ctl stop -m fast``) for ``OUTAGE`` seconds while students take a screening,
+a committee member files a check-in, an informant a dorm report and a student writes a crisis
+message; deadlines and pushes fall due during the outage. Every request is timed.
+Promises: during the outage every callback gets a fast 503 (never a 500, never a hang) and
+``/healthz`` says 503; the process stays up and logs one warning per loop per outage, not a
+traceback per request; afterwards, with no restart, WeChat's retries of the refused messages
+are stored once and answered, every conversation finishes, every deadline fires once and every
+push goes out once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+from sqlalchemy import text, update
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel import col
+
+from tests.conftest import PG_DATA_KEY
+from tests.crash_harness import CrashReport, Platform, Server, _check, _due_soon, _quiet, _world
+from tests.pg_cluster import Cluster
+from tests.wechat_stub import WeChatStub
+from xinqiao.clock import SystemClock
+from xinqiao.messages import Reply
+from xinqiao.services.outbox import Priority, enqueue
+from xinqiao.storage.db import Database
+from xinqiao.storage.migrate import upgrade
+from xinqiao.storage.models import OutboxMessage
+
+OUTAGE = 16.0  # seconds the database is stopped
+FAST = 1.0  # every answer during the outage comes within this
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One HTTP request to the callback: when it started and ended, and its status."""
+
+    started: float
+    ended: float
+    status: int  # 0: no answer (timeout, connection refused)
+
+
+class TimedPlatform(Platform):
+    """The crash harness's WeChat, timing every request and retrying every 0.5 s."""
+
+    def __init__(self, server: Server, session: aiohttp.ClientSession) -> None:
+        super().__init__(server, session)
+        self.attempts: list[Attempt] = []
+
+    async def post(self, msg_id: int) -> bool:
+        started = time.monotonic()
+        status = await self.status(msg_id)
+        self.attempts.append(Attempt(started, time.monotonic(), status))
+        return status == 200
+
+
+async def _health(session: aiohttp.ClientSession, port: int) -> int:
+    try:
+        async with session.get(f"http://127.0.0.1:{port}/healthz",
+                               timeout=aiohttp.ClientTimeout(total=5)) as resp:
+            return resp.status
+    except (aiohttp.ClientError, TimeoutError):
+        return 0
+
+
+async def _pushes_due_during(db: Database, openids: list[str], seconds: float) -> list[str]:
+    """Pushes queued before the outage that fall due while the database is away."""
+    now = SystemClock().now()
+    keys = []
+    async with db.session() as s:
+        for i, openid in enumerate(openids):
+            key = f"outage-reminder-{i}"
+            await enqueue(s, key=key, channel="wechat", address=openid, kind="reminder",
+                          payload={"reply": Reply(f"预约提醒 {i}").to_json()}, now=now,
+                          priority=Priority.reminder)
+            keys.append(key)
+        await s.exec(update(OutboxMessage).where(col(OutboxMessage.idempotency_key).in_(keys))
+                     .values(next_attempt_at=now + timedelta(seconds=seconds)))
+    return keys
+
+
+@pytest.mark.postgres_only
+async def test_the_service_rides_out_a_database_outage(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    del db_url  # the shared server only selects the backend; this test stops its own cluster
+    monkeypatch.setenv("XINQIAO_DATA_KEYS", PG_DATA_KEY)
+    cluster = Cluster()
+    await asyncio.to_thread(cluster.init)
+    await asyncio.to_thread(cluster.start)
+    admin = create_async_engine(cluster.url(), isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text("CREATE DATABASE xinqiao"))
+    await admin.dispose()
+    url = cluster.url("xinqiao")
+    report = CrashReport()
+    db = Database(url)
+    await upgrade(db)
+    scripts, seeded = await _world(db, 8)
+    report.messages = sum(len(t) for t in scripts.values())
+    health: list[tuple[float, int]] = []
+    try:
+        async with WeChatStub() as stub, aiohttp.ClientSession() as session:
+            server = Server(url, stub.url, tmp_path)
+            server.start()
+            platform = TimedPlatform(server, session)
+            try:
+                users = platform.start(scripts)
+                await platform.until_acknowledged(report.messages * 0.3)
+                await _due_soon(db, seeded, 2.0)
+                reminders = await _pushes_due_during(db, list(scripts)[:5], 2.0)
+                await db.dispose()
+                await asyncio.to_thread(cluster.stop)
+                down = time.monotonic()
+                while time.monotonic() - down < OUTAGE:
+                    health.append((time.monotonic(), await _health(session, server.port)))
+                    assert server.proc is not None and server.proc.poll() is None
+                    await asyncio.sleep(1.0)
+                up_started = time.monotonic()
+                await asyncio.to_thread(cluster.start)
+                await asyncio.wait_for(asyncio.gather(*users), timeout=120)
+                again = sorted(platform.acked)[::10]  # some acknowledged ones come again too
+                for msg_id in again:
+                    assert await platform.post(msg_id)
+                report.redelivered_duplicates = len(again)
+                await _quiet(db, within=90)
+                assert server.proc is not None and server.proc.poll() is None  # never restarted
+                assert await _health(session, server.port) == 200
+            finally:
+                server.stop()
+            report.acknowledged = len(platform.acked)
+            report.resent_unacknowledged = len(platform.retried)
+            await _check(db, platform, scripts, seeded, stub, report)
+            sent = Counter(m.body["text"]["content"] for m in stub.sent
+                           if m.endpoint.endswith("custom/send"))
+    finally:
+        await db.dispose()
+        await asyncio.to_thread(cluster.remove)
+    log = (tmp_path / "server.log").read_text(encoding="utf-8", errors="replace")
+    assert report.problems == [], (report, log[-4000:])
+    assert report.acknowledged == report.messages
+    during = [a for a in platform.attempts if down < a.started and a.ended < up_started]
+    assert len(during) >= 100  # the platform kept knocking throughout the outage
+    assert {a.status for a in during} == {503}, Counter(a.status for a in during)
+    slowest = max(a.ended - a.started for a in during)
+    assert slowest < FAST, slowest
+    assert all(a.status != 500 for a in platform.attempts)
+    assert {status for _, status in health} == {503}  # readiness follows the database
+    assert all(sent[f"预约提醒 {i}"] == 1 for i in range(len(reminders)))  # each once
+    # No storm: one warning per loop (callbacks, inbox, recovery, sweep, outbox) per outage.
+    tracebacks = log.count("Traceback")
+    assert tracebacks == 0, log[-4000:]
+    assert 1 <= log.count("database unavailable") <= 5, log[-4000:]
+    print(f"\noutage {OUTAGE:.0f} s: {len(during)} callbacks answered 503, slowest "
+          f"{slowest * 1000:.0f} ms; {report.acknowledged} messages handled once, "
+          f"{len(reminders)} reminders and {len(seeded)} deadlines once; "
+          f"{tracebacks} tracebacks in the log")
