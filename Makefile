@@ -17,7 +17,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
 test: lint
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n auto --dist loadfile
 
 bench: $(VENV)/.installed
 	$(VENV)/bin/python bench/webhook.py
