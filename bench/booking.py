@@ -27,11 +27,12 @@ from datetime import date, datetime
 from datetime import time as clock_time
 from pathlib import Path
 
-from sqlalchemy import func, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import func
 from sqlmodel import col, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scratch import BENCH_DATA_KEY, admin
 
 from tests.factories import add_person, make_campus
 from xinqiao.clock import SHANGHAI, FakeClock
@@ -46,13 +47,6 @@ from xinqiao.storage.models import Person, Role
 DAY = date(2026, 9, 8)  # a Tuesday; the fake clock starts on the Monday before
 COUNSELLORS = 5
 
-
-async def admin(url: str, statement: str) -> None:
-    """Run CREATE/DROP DATABASE outside a transaction."""
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(text(statement))
-    await engine.dispose()
 
 
 async def setup(db: Database, clock: FakeClock, students: int) -> list[int]:
@@ -168,7 +162,7 @@ def main() -> None:
     parser.add_argument("--postgres", default=None, metavar="URL")
     args = parser.parse_args()
     if args.postgres:
-        os.environ.setdefault("XINQIAO_DATA_KEYS", "qlsYpEp1ZgA0sX2q6Z7pUj4o4rZ5Jm4p3oXJ7vX3yQ8=")
+        os.environ.setdefault("XINQIAO_DATA_KEYS", BENCH_DATA_KEY)
         scratch = f"xinqiao_booking_{os.getpid()}"
         asyncio.run(admin(args.postgres, f'CREATE DATABASE "{scratch}"'))
         try:

@@ -19,11 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from sqlalchemy import func, insert, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import func, insert
 from sqlmodel import col, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scratch import BENCH_DATA_KEY, admin
 
 from tests.factories import make_campus
 from xinqiao.clock import FakeClock
@@ -35,14 +36,6 @@ from xinqiao.storage.campaigns import CampaignKind, ScreeningInvitation
 from xinqiao.storage.db import Database
 from xinqiao.storage.migrate import upgrade
 from xinqiao.storage.models import ChannelIdentity, OutboxMessage, Person, RoleAssignment
-
-
-async def admin(url: str, statement: str) -> None:
-    """Run CREATE/DROP DATABASE outside a transaction."""
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(text(statement))
-    await engine.dispose()
 
 
 async def seed(db: Database, students: int, clock: FakeClock) -> None:
@@ -120,7 +113,7 @@ def main() -> None:
     if args.postgres:
         scratch = f"xinqiao_campaign_{os.getpid()}"
         asyncio.run(admin(args.postgres, f'CREATE DATABASE "{scratch}"'))
-        os.environ.setdefault("XINQIAO_DATA_KEYS", "qlsYpEp1ZgA0sX2q6Z7pUj4o4rZ5Jm4p3oXJ7vX3yQ8=")
+        os.environ.setdefault("XINQIAO_DATA_KEYS", BENCH_DATA_KEY)
         try:
             asyncio.run(run(args.postgres.rsplit("/", 1)[0] + "/" + scratch, args.students))
         finally:

@@ -20,11 +20,12 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import func, insert, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import func, insert
 from sqlmodel import col, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scratch import BENCH_DATA_KEY, admin
 
 from tests.factories import make_campus
 from xinqiao.clock import SHANGHAI, FakeClock
@@ -40,13 +41,6 @@ from xinqiao.storage.models import ChannelIdentity, OutboxMessage, Person, RoleA
 MONDAY = datetime(2026, 10, 12, 9, 0, tzinfo=SHANGHAI)
 BATCH = 2000
 
-
-async def admin(url: str, statement: str) -> None:
-    """Run CREATE/DROP DATABASE outside a transaction."""
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(text(statement))
-    await engine.dispose()
 
 
 async def populate(db: Database, clock: FakeClock, n: int) -> None:
@@ -120,6 +114,7 @@ def main() -> None:
     parser.add_argument("--postgres", default=None, metavar="URL")
     args = parser.parse_args()
     if args.postgres:
+        os.environ.setdefault("XINQIAO_DATA_KEYS", BENCH_DATA_KEY)
         scratch = f"xinqiao_content_{os.getpid()}"
         asyncio.run(admin(args.postgres, f'CREATE DATABASE "{scratch}"'))
         try:

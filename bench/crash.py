@@ -19,20 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+
+from scratch import BENCH_DATA_KEY, admin
 
 from tests.crash_harness import run
-
-PG_KEY = "qlsYpEp1ZgA0sX2q6Z7pUj4o4rZ5Jm4p3oXJ7vX3yQ8="
-
-
-async def admin(url: str, statement: str) -> None:
-    """Run CREATE/DROP DATABASE outside a transaction."""
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(text(statement))
-    await engine.dispose()
 
 
 def main() -> None:
@@ -44,7 +34,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="xinqiao-crash-"))
     if args.postgres:
-        os.environ.setdefault("XINQIAO_DATA_KEYS", PG_KEY)
+        os.environ.setdefault("XINQIAO_DATA_KEYS", BENCH_DATA_KEY)
         scratch = f"xinqiao_crash_{os.getpid()}"
         asyncio.run(admin(args.postgres, f'CREATE DATABASE "{scratch}"'))
         url = args.postgres.rsplit("/", 1)[0] + "/" + scratch

@@ -32,9 +32,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from scratch import BENCH_DATA_KEY, admin
 from sqlalchemy import func, update
 from sqlmodel import col, select
-from webhook import AES_KEY, APPID, TEXTS, TOKEN, Client, admin, free_port, load, wait_ready
+from webhook import AES_KEY, APPID, TEXTS, TOKEN, Client, free_port, load, wait_ready
 
 from tests.factories import add_person, bind, make_campus
 from tests.wechat_stub import SECRET, WeChatStub
@@ -47,8 +48,6 @@ from xinqiao.storage.db import Database
 from xinqiao.storage.migrate import upgrade
 from xinqiao.storage.models import OutboxMessage, OutboxStatus, Role
 from xinqiao.storage.reports import EscalationStep, Severity, Timer
-
-PG_KEY = "qlsYpEp1ZgA0sX2q6Z7pUj4o4rZ5Jm4p3oXJ7vX3yQ8="
 
 
 @dataclass
@@ -154,7 +153,7 @@ async def run_one(args: argparse.Namespace, n: int, work: Path) -> Row:
         async with WeChatStub(appid=APPID) as stub:
             port = free_port()
             env = {k: v for k, v in os.environ.items() if not k.startswith("XINQIAO_")}
-            env.update(XINQIAO_DATABASE_URL=url, XINQIAO_DATA_KEYS=PG_KEY,
+            env.update(XINQIAO_DATABASE_URL=url, XINQIAO_DATA_KEYS=BENCH_DATA_KEY,
                        XINQIAO_WECHAT_TOKEN=TOKEN, XINQIAO_WECHAT_APPID=APPID,
                        XINQIAO_WECHAT_AES_KEY=AES_KEY, XINQIAO_WECHAT_SECRET=SECRET,
                        XINQIAO_WECHAT_API_BASE=stub.url,
@@ -206,7 +205,7 @@ def main() -> None:
                         help="seconds over which the seeded deadlines fall due")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     args = parser.parse_args()
-    os.environ.setdefault("XINQIAO_DATA_KEYS", PG_KEY)
+    os.environ.setdefault("XINQIAO_DATA_KEYS", BENCH_DATA_KEY)
     work = Path(tempfile.mkdtemp(prefix="xinqiao-scale-"))
     print(f"{args.requests} signed, encrypted messages, concurrency {args.concurrency}, "
           f"{args.users} students, {args.deadlines} deadlines due during the load, "

@@ -19,11 +19,12 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import insert, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import insert
 from sqlmodel import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scratch import admin
 
 from tests.factories import add_person, bind, make_campus
 from xinqiao.clock import FakeClock
@@ -35,14 +36,6 @@ from xinqiao.storage.db import Database
 from xinqiao.storage.migrate import upgrade
 from xinqiao.storage.models import Role
 from xinqiao.storage.reports import Severity, Timer
-
-
-async def admin(url: str, statement: str) -> None:
-    """Run CREATE/DROP DATABASE outside a transaction."""
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(text(statement))
-    await engine.dispose()
 
 
 async def run(url: str, pending: int, due: int) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import aiohttp
 import xmltodict
+from scratch import admin
 from wechatpy.crypto import WeChatCrypto
 
 from xinqiao.bot.channels.wechat import cdata, sign
@@ -211,16 +212,6 @@ def main() -> None:
         if args.postgres:
             asyncio.run(admin(args.postgres, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
 
-
-async def admin(url: str, statement: str) -> None:
-    """Run one statement outside a transaction (CREATE/DROP DATABASE)."""
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(text(statement))
-    await engine.dispose()
 
 
 if __name__ == "__main__":
