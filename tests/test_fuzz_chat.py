@@ -196,15 +196,19 @@ async def test_conversations_over_real_flows_keep_a_sound_state(
         assert menu and menu[-1].choices
 
 
-async def test_half_a_surrogate_pair_is_stored_as_a_replacement_character(
-    db: Database, clock: FakeClock, settings: Settings
+@pytest.mark.parametrize(("sent", "stored"), [
+    ("我想预约\udc9f", "我想预约\ufffd"), ("我想预约\x00", "我想预约\ufffd"),
+    ("yuyue\x00", "yuyue\ufffd")])
+async def test_unstorable_characters_are_stored_as_a_replacement_character(
+    db: Database, clock: FakeClock, settings: Settings, sent: str, stored: str
 ) -> None:
     """Found by the fuzzer: a lone surrogate (a terminal's undecodable byte, a JSON escape of
-    half a pair) made every write of the message fail; now it is answered like any text."""
+    half a pair) or a NUL (PostgreSQL text cannot hold it) made every write of the message
+    fail; now it is answered like any text."""
     world = await booking_world(db, clock, settings)
     chat = world.chat("s2")
-    replies = await chat.send("我想预约\udc9f")
+    replies = await chat.send(sent)
     assert replies and replies[-1].choices
     async with db.session() as s:
         row = (await s.exec(select(InboxMessage).order_by(col(InboxMessage.id).desc()))).first()
-    assert row is not None and row.payload["inbound"]["text"] == "我想预约\ufffd"
+    assert row is not None and row.payload["inbound"]["text"] == stored

@@ -84,13 +84,16 @@ async def store(
 
 
 def _valid_unicode(text: str | None) -> str | None:
-    """``text`` with lone surrogates (no character; UTF-8 cannot store them) replaced by U+FFFD
-    and split surrogate pairs joined.
+    """``text`` with lone surrogates (no character; UTF-8 cannot store them) and NUL (which
+    PostgreSQL text cannot hold) replaced by U+FFFD, and split surrogate pairs joined.
 
-    They reach us from a terminal with undecodable bytes or from JSON that escapes half a pair;
-    stored as they are, they would make every write of the message fail.
+    They reach us from a terminal with undecodable bytes or from JSON that escapes half a pair
+    or a \\u0000; stored as they are, they would make every write of the message fail.
     """
-    if text is None or text.isascii():
+    if text is None:
+        return None
+    text = text.replace("\x00", "\ufffd")
+    if text.isascii():
         return text
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
