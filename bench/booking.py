@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
 from datetime import date, datetime
@@ -32,7 +30,7 @@ from sqlmodel import col, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scratch import BENCH_DATA_KEY, admin
+from scratch import scratch_database
 
 from tests.factories import add_person, make_campus
 from xinqiao.clock import SHANGHAI, FakeClock
@@ -161,20 +159,10 @@ def main() -> None:
                         help="students pick among the first N free slots (small N: a stampede)")
     parser.add_argument("--postgres", default=None, metavar="URL")
     args = parser.parse_args()
-    if args.postgres:
-        os.environ.setdefault("XINQIAO_DATA_KEYS", BENCH_DATA_KEY)
-        scratch = f"xinqiao_booking_{os.getpid()}"
-        asyncio.run(admin(args.postgres, f'CREATE DATABASE "{scratch}"'))
-        try:
-            asyncio.run(run(args.postgres.rsplit("/", 1)[0] + "/" + scratch, args.students,
-                            args.workers or 4, args.concurrency, args.spread))
-        finally:
-            asyncio.run(admin(args.postgres, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
-    else:
-        path = Path(tempfile.mkdtemp(prefix="xinqiao-booking-")) / "booking.db"
-        # One process is how SQLite runs (its writers queue in the pool, not in busy waits).
-        asyncio.run(run(f"sqlite+aiosqlite:///{path}", args.students, args.workers or 1,
-                        args.concurrency, args.spread))
+    # One process is how SQLite runs (its writers queue in the pool, not in busy waits).
+    workers = args.workers or (4 if args.postgres else 1)
+    with scratch_database(args.postgres, "xinqiao_booking") as url:
+        asyncio.run(run(url, args.students, workers, args.concurrency, args.spread))
 
 
 if __name__ == "__main__":

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from sqlmodel import col, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scratch import BENCH_DATA_KEY, admin
+from scratch import scratch_database
 
 from tests.factories import make_campus
 from xinqiao.clock import FakeClock
@@ -110,17 +108,8 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=30_000)
     parser.add_argument("--postgres", default=None, metavar="URL")
     args = parser.parse_args()
-    if args.postgres:
-        scratch = f"xinqiao_campaign_{os.getpid()}"
-        asyncio.run(admin(args.postgres, f'CREATE DATABASE "{scratch}"'))
-        os.environ.setdefault("XINQIAO_DATA_KEYS", BENCH_DATA_KEY)
-        try:
-            asyncio.run(run(args.postgres.rsplit("/", 1)[0] + "/" + scratch, args.students))
-        finally:
-            asyncio.run(admin(args.postgres, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
-    else:
-        path = Path(tempfile.mkdtemp(prefix="xinqiao-campaign-")) / "campaign.db"
-        asyncio.run(run(f"sqlite+aiosqlite:///{path}", args.students))
+    with scratch_database(args.postgres, "xinqiao_campaign") as url:
+        asyncio.run(run(url, args.students))
 
 
 if __name__ == "__main__":

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +23,7 @@ from sqlmodel import col, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scratch import BENCH_DATA_KEY, admin
+from scratch import scratch_database
 
 from tests.factories import make_campus
 from xinqiao.clock import SHANGHAI, FakeClock
@@ -113,17 +111,8 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=30_000)
     parser.add_argument("--postgres", default=None, metavar="URL")
     args = parser.parse_args()
-    if args.postgres:
-        os.environ.setdefault("XINQIAO_DATA_KEYS", BENCH_DATA_KEY)
-        scratch = f"xinqiao_content_{os.getpid()}"
-        asyncio.run(admin(args.postgres, f'CREATE DATABASE "{scratch}"'))
-        try:
-            asyncio.run(run(args.postgres.rsplit("/", 1)[0] + "/" + scratch, args.subscribers))
-        finally:
-            asyncio.run(admin(args.postgres, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
-    else:
-        path = Path(tempfile.mkdtemp(prefix="xinqiao-content-")) / "content.db"
-        asyncio.run(run(f"sqlite+aiosqlite:///{path}", args.subscribers))
+    with scratch_database(args.postgres, "xinqiao_content") as url:
+        asyncio.run(run(url, args.subscribers))
 
 
 if __name__ == "__main__":

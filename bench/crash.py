@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-from scratch import BENCH_DATA_KEY, admin
+from scratch import scratch_database
 
 from tests.crash_harness import run
 
@@ -33,19 +32,9 @@ def main() -> None:
     parser.add_argument("--postgres", default=None, metavar="URL")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="xinqiao-crash-"))
-    if args.postgres:
-        os.environ.setdefault("XINQIAO_DATA_KEYS", BENCH_DATA_KEY)
-        scratch = f"xinqiao_crash_{os.getpid()}"
-        asyncio.run(admin(args.postgres, f'CREATE DATABASE "{scratch}"'))
-        url = args.postgres.rsplit("/", 1)[0] + "/" + scratch
-    else:
-        url = f"sqlite+aiosqlite:///{work / 'crash.db'}"
-    try:
+    with scratch_database(args.postgres, "xinqiao_crash", work) as url:
         report = asyncio.run(run(url, work, students=args.students, kill_at=args.kill_at,
                                  downtime=args.downtime))
-    finally:
-        if args.postgres:
-            asyncio.run(admin(args.postgres, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
     backend = "PostgreSQL" if args.postgres else "SQLite"
     print(f"{backend}: {report.messages} messages from {args.students + 3} people, "
           f"kill -9 after {report.acknowledged_before_kill} acknowledged, "

@@ -26,13 +26,13 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scratch import BENCH_DATA_KEY, admin
+from scratch import scratch_database
 from sqlalchemy import func, update
 from sqlmodel import col, select
 from webhook import AES_KEY, APPID, TEXTS, TOKEN, Client, free_port, load, wait_ready
@@ -98,20 +98,24 @@ async def world(db: Database, students: int, deadlines: int) -> tuple[list[str],
     return openids, seeded
 
 
-async def spread_deadlines(db: Database, seeded: list[int], within: float) -> None:
-    """Make the seeded deadlines fall due at random moments of the next ``within`` seconds."""
+async def spread_deadlines(db: Database, seeded: list[int], within: float) -> datetime:
+    """Make the seeded deadlines fall due at random moments of the next ``within`` seconds;
+    returns when the last one falls due."""
     rng = random.Random(11)
-    now = SystemClock().now()
+    now = last = SystemClock().now()
     async with db.session() as s:
         for esc_id in seeded:
             at = now + timedelta(seconds=rng.uniform(0.5, within))
+            last = max(last, at)
             await s.exec(update(Timer).where(
                 col(Timer.kind) == DEADLINE, col(Timer.fired_at).is_(None),
                 col(Timer.ref) == str(esc_id)).values(due_at=at))
+    return last
 
 
-async def quiet(db: Database, within: float) -> None:
-    """Wait until no timer is due and no push is waiting."""
+async def quiet(db: Database, after: datetime, within: float) -> None:
+    """Wait until ``after`` has passed, then until no timer is due and no push is waiting."""
+    await asyncio.sleep(max(0.0, (after - SystemClock().now()).total_seconds()))
     end = time.monotonic() + within
     while time.monotonic() < end:
         async with db.session() as s:
@@ -139,11 +143,8 @@ def stop_server(server: subprocess.Popen[bytes]) -> None:
     server.wait(timeout=30)
 
 
-async def run_one(args: argparse.Namespace, n: int, work: Path) -> Row:
-    """One N: a fresh database, a stand-in, the server, the load, the checks."""
-    scratch = f"xinqiao_scale_{os.getpid()}_{n}"
-    await admin(args.postgres, f'CREATE DATABASE "{scratch}"')
-    url = args.postgres.rsplit("/", 1)[0] + "/" + scratch
+async def run_one(args: argparse.Namespace, n: int, url: str, work: Path) -> Row:
+    """One N on the fresh database ``url``: a stand-in, the server, the load, the checks."""
     row = Row(n)
     db = Database(url)
     server: subprocess.Popen[bytes] | None = None
@@ -153,7 +154,7 @@ async def run_one(args: argparse.Namespace, n: int, work: Path) -> Row:
         async with WeChatStub(appid=APPID) as stub:
             port = free_port()
             env = {k: v for k, v in os.environ.items() if not k.startswith("XINQIAO_")}
-            env.update(XINQIAO_DATABASE_URL=url, XINQIAO_DATA_KEYS=BENCH_DATA_KEY,
+            env.update(XINQIAO_DATABASE_URL=url, XINQIAO_DATA_KEYS=os.environ["XINQIAO_DATA_KEYS"],
                        XINQIAO_WECHAT_TOKEN=TOKEN, XINQIAO_WECHAT_APPID=APPID,
                        XINQIAO_WECHAT_AES_KEY=AES_KEY, XINQIAO_WECHAT_SECRET=SECRET,
                        XINQIAO_WECHAT_API_BASE=stub.url,
@@ -164,10 +165,10 @@ async def run_one(args: argparse.Namespace, n: int, work: Path) -> Row:
             await asyncio.sleep(1.0 * n)  # let every worker come up before the clock starts
             rng = random.Random(7)
             jobs = [(rng.choice(openids), rng.choice(TEXTS)) for _ in range(args.requests)]
-            await spread_deadlines(db, seeded, args.spread)
+            last_due = await spread_deadlines(db, seeded, args.spread)
             wall, lat, row.errors, _ = await load(f"http://127.0.0.1:{port}/wechat", Client(),
                                                   jobs, args.concurrency, False)
-            await quiet(db, 120)
+            await quiet(db, last_due, 120)
             lat_ms = sorted(x * 1000 for x in lat)
             row.rps = len(lat) / wall
             row.p50 = lat_ms[len(lat_ms) // 2]
@@ -190,7 +191,6 @@ async def run_one(args: argparse.Namespace, n: int, work: Path) -> Row:
         if server is not None:
             stop_server(server)
         await db.dispose()
-        await admin(args.postgres, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
     return row
 
 
@@ -205,7 +205,6 @@ def main() -> None:
                         help="seconds over which the seeded deadlines fall due")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     args = parser.parse_args()
-    os.environ.setdefault("XINQIAO_DATA_KEYS", BENCH_DATA_KEY)
     work = Path(tempfile.mkdtemp(prefix="xinqiao-scale-"))
     print(f"{args.requests} signed, encrypted messages, concurrency {args.concurrency}, "
           f"{args.users} students, {args.deadlines} deadlines due during the load, "
@@ -214,7 +213,8 @@ def main() -> None:
           f"{'fired 1x':>8} {'2x+':>4} {'unfired':>7} {'alerts':>6} {'dup':>4} {'tokens':>6}")
     failed = False
     for n in args.workers:
-        r = asyncio.run(run_one(args, n, work))
+        with scratch_database(args.postgres, f"xinqiao_scale_{n}") as url:
+            r = asyncio.run(run_one(args, n, url, work))
         print(f"{r.workers:>7} {r.rps:>7.0f} {r.p50:>7.0f} {r.p99:>7.0f} {r.errors:>6} "
               f"{r.fired_once:>8} {r.fired_twice:>4} {r.unfired:>7} {r.alerts:>6} "
               f"{r.alert_duplicates:>4} {r.tokens:>6}", flush=True)

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +22,7 @@ from sqlmodel import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scratch import admin
+from scratch import scratch_database
 
 from tests.factories import add_person, bind, make_campus
 from xinqiao.clock import FakeClock
@@ -100,17 +98,8 @@ def main() -> None:
     parser.add_argument("--due", type=int, default=1_000)
     parser.add_argument("--postgres", default=None, metavar="URL")
     args = parser.parse_args()
-    if args.postgres:
-        scratch = f"xinqiao_sweep_{os.getpid()}"
-        asyncio.run(admin(args.postgres, f'CREATE DATABASE "{scratch}"'))
-        try:
-            asyncio.run(run(args.postgres.rsplit("/", 1)[0] + "/" + scratch, args.pending,
-                            args.due))
-        finally:
-            asyncio.run(admin(args.postgres, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
-    else:
-        path = Path(tempfile.mkdtemp(prefix="xinqiao-sweep-")) / "sweep.db"
-        asyncio.run(run(f"sqlite+aiosqlite:///{path}", args.pending, args.due))
+    with scratch_database(args.postgres, "xinqiao_sweep") as url:
+        asyncio.run(run(url, args.pending, args.due))
 
 
 if __name__ == "__main__":

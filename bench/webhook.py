@@ -27,7 +27,7 @@ from pathlib import Path
 
 import aiohttp
 import xmltodict
-from scratch import admin
+from scratch import scratch_database
 from wechatpy.crypto import WeChatCrypto
 
 from xinqiao.bot.channels.wechat import cdata, sign
@@ -182,11 +182,12 @@ def main() -> None:
                         "created, e.g. postgresql+asyncpg://postgres@127.0.0.1:55432/postgres")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="xinqiao-bench-"))
-    scratch = f"xinqiao_bench_{os.getpid()}"
-    db_url = (args.postgres.rsplit("/", 1)[0] + "/" + scratch if args.postgres
-              else f"sqlite+aiosqlite:///{tmp / 'bench.db'}")
-    if args.postgres:
-        asyncio.run(admin(args.postgres, f'CREATE DATABASE "{scratch}"'))
+    with scratch_database(args.postgres, "xinqiao_bench", tmp) as db_url:
+        serve(args, tmp, db_url)
+
+
+def serve(args: argparse.Namespace, tmp: Path, db_url: str) -> None:
+    """Migrate and fill the database, start both servers, measure, stop them."""
     env = dict(os.environ, XINQIAO_DATABASE_URL=db_url, XINQIAO_WECHAT_TOKEN=TOKEN,
                XINQIAO_WECHAT_APPID=APPID, XINQIAO_WECHAT_AES_KEY=AES_KEY,
                XINQIAO_WECHAT_SECRET="unused")
@@ -209,9 +210,6 @@ def main() -> None:
         for proc in (server, bare):
             proc.terminate()
             proc.wait(timeout=20)
-        if args.postgres:
-            asyncio.run(admin(args.postgres, f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
-
 
 
 if __name__ == "__main__":
