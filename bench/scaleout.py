@@ -23,7 +23,6 @@ import random
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,17 +36,16 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 from webhook import AES_KEY, APPID, TEXTS, TOKEN, Client, free_port, load, wait_ready
 
+from tests.crash_harness import add_staff_chain, seed_escalations, settle
 from tests.factories import add_person, bind, make_campus
 from tests.wechat_stub import SECRET, WeChatStub
 from xinqiao.bot.sending import ALERT_KINDS
 from xinqiao.clock import SystemClock
-from xinqiao.scheduler.policy import load_policy
-from xinqiao.services.escalation import DEADLINE, Subject
-from xinqiao.services.network import Network
+from xinqiao.services.escalation import DEADLINE
 from xinqiao.storage.db import Database
 from xinqiao.storage.migrate import upgrade
-from xinqiao.storage.models import OutboxMessage, OutboxStatus, Role
-from xinqiao.storage.reports import EscalationStep, Severity, Timer
+from xinqiao.storage.models import OutboxMessage, Role
+from xinqiao.storage.reports import EscalationStep, Timer
 
 
 @dataclass
@@ -68,7 +66,7 @@ class Row:
 
 
 async def world(db: Database, students: int, deadlines: int) -> tuple[list[str], list[int]]:
-    """Bound students (their openids) and seeded escalations (their ids)."""
+    """Bound students (their openids), the staff chain and seeded escalations (their ids)."""
     now = SystemClock().now()
     campus = await make_campus(db, now)
     openids = []
@@ -76,26 +74,8 @@ async def world(db: Database, students: int, deadlines: int) -> tuple[list[str],
         pid = await add_person(db, campus, f"b{i:05d}", f"学生{i}", Role.student, now=now)
         await bind(db, pid, "wechat", f"o-bench-{i}", now)
         openids.append(f"o-bench-{i}")
-    for ext, role in {"t1": Role.class_advisor, "l1": Role.college_lead,
-                      "c1": Role.centre_staff}.items():
-        units: dict[str, object] = {"dorm_id": None}
-        if role is not Role.class_advisor:
-            units["klass_id"] = None
-        if role is Role.centre_staff:
-            units["college_id"] = None
-        pid = await add_person(db, campus, ext, f"老师{ext}", role, now=now,
-                               **units)  # type: ignore[arg-type]
-        await bind(db, pid, "wechat", f"o-{ext}", now)
-    network = Network(load_policy())
-    seeded = []
-    async with db.session() as s:
-        for n in range(deadlines):
-            esc = await network.escalations.open(s, Subject(
-                key=f"scale:{n}", kind="dorm", title="压测", college_id=campus.college_id,
-                klass_id=campus.klass_id), Severity.soon, now)
-            assert esc is not None and esc.id is not None
-            seeded.append(esc.id)
-    return openids, seeded
+    await add_staff_chain(db, campus, now)
+    return openids, await seed_escalations(db, campus, deadlines, "scale", now)
 
 
 async def spread_deadlines(db: Database, seeded: list[int], within: float) -> datetime:
@@ -111,21 +91,6 @@ async def spread_deadlines(db: Database, seeded: list[int], within: float) -> da
                 col(Timer.kind) == DEADLINE, col(Timer.fired_at).is_(None),
                 col(Timer.ref) == str(esc_id)).values(due_at=at))
     return last
-
-
-async def quiet(db: Database, after: datetime, within: float) -> None:
-    """Wait until ``after`` has passed, then until no timer is due and no push is waiting."""
-    await asyncio.sleep(max(0.0, (after - SystemClock().now()).total_seconds()))
-    end = time.monotonic() + within
-    while time.monotonic() < end:
-        async with db.session() as s:
-            due = (await s.exec(select(func.count()).select_from(Timer).where(
-                col(Timer.fired_at).is_(None), col(Timer.due_at) <= SystemClock().now()))).one()
-            waiting = (await s.exec(select(func.count()).select_from(OutboxMessage).where(
-                col(OutboxMessage.status) == OutboxStatus.pending))).one()
-        if due == 0 and waiting == 0:
-            return
-        await asyncio.sleep(0.5)
 
 
 def start_server(env: dict[str, str], port: int, workers: int, log: Path
@@ -168,7 +133,8 @@ async def run_one(args: argparse.Namespace, n: int, url: str, work: Path) -> Row
             last_due = await spread_deadlines(db, seeded, args.spread)
             wall, lat, row.errors, _ = await load(f"http://127.0.0.1:{port}/wechat", Client(),
                                                   jobs, args.concurrency, False)
-            await quiet(db, last_due, 120)
+            await asyncio.sleep(max(0.0, (last_due - SystemClock().now()).total_seconds()))
+            await settle(db, within=120)
             lat_ms = sorted(x * 1000 for x in lat)
             row.rps = len(lat) / wall
             row.p50 = lat_ms[len(lat_ms) // 2]

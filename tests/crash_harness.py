@@ -22,14 +22,14 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import aiohttp
 from sqlalchemy import func, update
 from sqlmodel import col, select
 
-from tests.factories import add_person, bind, make_campus
+from tests.factories import Campus, add_person, bind, make_campus
 from tests.wechat_server import text_xml
 from tests.wechat_stub import APPID, SECRET, WeChatStub
 from xinqiao.bot.channels.wechat import sign
@@ -181,6 +181,13 @@ async def _world(db: Database, students: int) -> tuple[dict[str, list[str]], lis
     scripts[await person("k1", "委员小郑", Role.student, Role.committee)] = list(CHECKIN)
     scripts[await person("i1", "信息员小周", Role.student, Role.informant)] = list(DORM)
     scripts[await person("x1", "小林", Role.student)] = list(CRISIS)
+    await add_staff_chain(db, campus, now)
+    return scripts, await seed_escalations(db, campus, 10, "crash", now)
+
+
+async def add_staff_chain(db: Database, campus: Campus, now: datetime) -> None:
+    """A class advisor, a college lead and a centre staff member for ``campus``'s first
+    class, bound on WeChat as o-t1, o-l1 and o-c1: the chain the seeded deadlines climb."""
     staff = {"t1": Role.class_advisor, "l1": Role.college_lead, "c1": Role.centre_staff}
     for ext, role in staff.items():
         units: dict[str, object] = {"dorm_id": None}
@@ -188,17 +195,24 @@ async def _world(db: Database, students: int) -> tuple[dict[str, list[str]], lis
             units["klass_id"] = None
         if role is Role.centre_staff:
             units["college_id"] = None
-        await person(ext, f"老师{ext}", role, **units)
+        pid = await add_person(db, campus, ext, f"老师{ext}", role, now=now,
+                               **units)  # type: ignore[arg-type]
+        await bind(db, pid, "wechat", f"o-{ext}", now)
+
+
+async def seed_escalations(db: Database, campus: Campus, count: int, prefix: str,
+                           now: datetime) -> list[int]:
+    """``count`` open dorm escalations in ``campus``'s first class; their ids."""
     network = Network(load_policy())
     seeded = []
     async with db.session() as s:
-        for n in range(10):
+        for n in range(count):
             esc = await network.escalations.open(s, Subject(
-                key=f"crash:{n}", kind="dorm", title="压测", college_id=campus.college_id,
+                key=f"{prefix}:{n}", kind="dorm", title="压测", college_id=campus.college_id,
                 klass_id=campus.klass_id), Severity.soon, now)
             assert esc is not None and esc.id is not None
             seeded.append(esc.id)
-    return scripts, seeded
+    return seeded
 
 
 async def _due_soon(db: Database, seeded: list[int], seconds: float) -> None:
@@ -209,7 +223,8 @@ async def _due_soon(db: Database, seeded: list[int], seconds: float) -> None:
                                          col(Timer.fired_at).is_(None)).values(due_at=at))
 
 
-async def _quiet(db: Database, within: float) -> None:
+async def settle(db: Database, within: float) -> None:
+    """Wait until no message, push or due deadline is pending; fail after ``within`` s."""
     deadline = time.monotonic() + within
     inbox = outbox = due = -1
     while time.monotonic() < deadline:
@@ -255,7 +270,7 @@ async def run(db_url: str, workdir: Path, *, students: int = 20, kill_at: float 
             for msg_id in again:
                 assert await platform.post(msg_id)
             report.redelivered_duplicates = len(again)
-            await _quiet(db, within=90)
+            await settle(db, within=90)
         finally:
             server.stop()
         report.acknowledged = len(platform.acked)

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import col
 
 from tests.conftest import PG_DATA_KEY
-from tests.crash_harness import CrashReport, Platform, Server, _check, _due_soon, _quiet, _world
+from tests.crash_harness import CrashReport, Platform, Server, _check, _due_soon, _world, settle
 from tests.pg_cluster import Cluster
 from tests.wechat_stub import WeChatStub
 from xinqiao.clock import SystemClock
@@ -133,7 +133,7 @@ async def test_the_service_rides_out_a_database_outage(
                 for msg_id in again:
                     assert await platform.post(msg_id)
                 report.redelivered_duplicates = len(again)
-                await _quiet(db, within=90)
+                await settle(db, within=90)
                 assert server.proc is not None and server.proc.poll() is None  # never restarted
                 assert await _health(session, server.port) == 200
             finally:
