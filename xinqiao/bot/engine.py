@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +12,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import Clock, utc
-from xinqiao.handlers.flow import Context, Flow, FlowRegistry, Turn
+from xinqiao.handlers.flow import Context, Flow, FlowRegistry, Interception, Turn
 from xinqiao.handlers.menu import Menu, help_reply
 from xinqiao.messages import DIGEST_PREFIX, Choice, Inbound, Reply, choice_digest
 from xinqiao.services.access import refuse_flow
@@ -23,9 +24,10 @@ from xinqiao.storage.models import ChannelIdentity, ConversationState, Person
 log = logging.getLogger(__name__)
 
 # Checked before any flow sees the message. A hook returns replies that come first; outside a
-# flow they are the whole answer, inside one the flow still gets the message (a crisis sentence
-# typed as a form answer must neither be lost to the form nor stop the alert).
-Interceptor = Callable[[Context], Awaitable[tuple[Reply, ...] | None]]
+# flow they are the whole answer. Inside one, the flow still gets the message (a crisis sentence
+# about a roommate typed as a report answer is both alerted and kept in the report), unless the
+# hook pauses the flow: after a person's own crisis words the form must not ask its next question.
+Interceptor = Callable[[Context], Awaitable[Interception | None]]
 
 MENU_WORDS = frozenset({"菜单", "主菜单", "menu", "/menu", "/start", "开始", "你好", "您好", "hi"})
 HELP_WORDS = frozenset({"帮助", "help", "/help", "?", "？", "怎么用"})
@@ -113,10 +115,13 @@ class Engine:
         first: tuple[Reply, ...] = ()
         for intercept in self.interceptors:
             taken = await intercept(ctx)
-            if taken is not None:
-                if not (ctx.state.flow and ctx.state.step):
-                    return taken
-                first += taken
+            if taken is None:
+                continue
+            if not (ctx.state.flow and ctx.state.step):
+                return taken.replies
+            if taken.pause:
+                return self._pause(ctx, (*first, *taken.replies))
+            first += taken.replies
         if not first:
             return await self._dispatch(ctx)
         # The crisis reply keeps its own choices; the flow's question follows as plain text.
@@ -147,6 +152,12 @@ class Engine:
         if state.flow and flow is None:  # a stored conversation in a flow that no longer exists
             self._clear(ctx)
         if flow is not None and state.step is not None:
+            command = self._command(ctx)
+            if command is not None:
+                # 收到 7 typed at a list or a note prompt is a command, not an answer: staff
+                # follow an alert's own instructions from wherever they are in the chat.
+                self._suspend(ctx)
+                return await self._start(ctx, *command)
             if self._idle(ctx, flow):
                 self._suspend(ctx)
                 return await self._start(ctx, flow, "")
@@ -163,6 +174,15 @@ class Engine:
             return await self._start(ctx, binding, "") if binding else (help_reply(ctx),)
         menu = await self.menu.render(ctx)
         return (Reply("没太明白你的意思，可以从下面选一项：", menu.choices),)
+
+    def _command(self, ctx: Context) -> tuple[Flow, str] | None:
+        """A typed command for another flow (or this one afresh) that this person may use."""
+        if ctx.inbound.choice is not None or ctx.person is None:
+            return None
+        found = self.flows.command(ctx.inbound.text)
+        if found is None or not found[0].available_to(ctx.person, ctx.roles):
+            return None
+        return found
 
     async def _event(self, ctx: Context) -> tuple[Reply, ...]:
         event = ctx.inbound.event
@@ -199,6 +219,17 @@ class Engine:
         else:
             state.flow, state.step, state.data = flow.id, turn.next_step, dict(turn.data)
         return turn.replies
+
+    def _pause(self, ctx: Context, replies: tuple[Reply, ...]) -> tuple[Reply, ...]:
+        """Leave the flow after a crisis reply, and say where its progress is kept, if it is."""
+        flow = self.flows.get(ctx.state.flow)
+        self._suspend(ctx)
+        if not replies or flow is None or flow.id not in ctx.state.suspended or not flow.triggers:
+            return replies
+        last = replies[-1]
+        note = (f"刚才填写的《{flow.title}》已经帮你保存好了，不用着急。"
+                f"之后想接着填，回复“{flow.triggers[0]}”就可以。")
+        return (*replies[:-1], replace(last, text=f"{last.text}\n\n{note}"))
 
     def _suspend(self, ctx: Context) -> None:
         """Leave the current flow; a resumable one keeps its progress for later."""

@@ -19,6 +19,7 @@ from xinqiao.handlers.flow import Flow, FlowRegistry
 from xinqiao.handlers.info import CrisisHelpFlow, PreferHereFlow, ScopeFlow, WhoAmIFlow
 from xinqiao.handlers.menu import Menu, load_menu
 from xinqiao.handlers.network import report_flows
+from xinqiao.handlers.relay import RelayFlow, RelayReplyFlow
 from xinqiao.handlers.reports_view import CompletionFlow, MonthlyConfirmFlow
 from xinqiao.handlers.results import AttentionListFlow, MyResultsFlow, StudentResultsFlow
 from xinqiao.handlers.rota import DutyRotaFlow
@@ -49,7 +50,7 @@ def build_catalogue(
         esc = network.escalations
         builtin += (*report_flows(network), AckFlow(esc), ResolveFlow(esc), QueueFlow(esc),
                     CompletionFlow(network.week_periods), MonthlyConfirmFlow(), CaseFlow(),
-                    DutyRotaFlow())
+                    DutyRotaFlow(), RelayFlow(), RelayReplyFlow())
         policy = network.policy
         builtin += (BookingFlow(policy), CounsellorDeskFlow(policy), ScheduleFlow(policy),
                     BookingStatsFlow(policy))

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlmodel import col, select
 
-from xinqiao.handlers.flow import Context
-from xinqiao.messages import Reply
+from xinqiao.handlers.flow import Context, Interception
+from xinqiao.handlers.form_spec import FieldKind, FormSpec
 from xinqiao.services.crisis import crisis_reply, raise_crisis
 from xinqiao.services.crisis_detector import CrisisDetector
 from xinqiao.services.directory import STAFF_ROLES, peers
 from xinqiao.services.network import Network
+from xinqiao.services.relay import RELAY_FLOW
 from xinqiao.storage.models import Person
 
 
@@ -25,7 +28,7 @@ class CrisisWatch:
         self.detector = detector
         self.network = network
 
-    async def __call__(self, ctx: Context) -> tuple[Reply, ...] | None:
+    async def __call__(self, ctx: Context) -> Interception | None:
         """Replies when the message signals a crisis; None lets the message through."""
         text = ctx.inbound.text
         if not text or ctx.inbound.choice is not None:
@@ -35,13 +38,30 @@ class CrisisWatch:
         found = self.detector.check(text)
         if found is None:
             return None
-        about = await self._named(ctx, text) if found.third_party else ctx.person
-        await raise_crisis(
-            ctx.session, self.network, about=about, reporter=ctx.person, source="message",
-            detail={"message": text[:500], "rule": found.rule_id, "category": found.category,
-                    "third_party": found.third_party},
-            now=ctx.clock.now())
-        return (crisis_reply(ctx.settings, third_party=found.third_party),)
+        report = _report_form(ctx)
+        # Inside a report about a picked student, words with no subject are about that student
+        # (or, before one is picked, about nobody yet); only a plain "我…" is the writer's own.
+        about_other = found.third_party or (report is not None and not found.self_marked)
+        about = await self._named(ctx, text) if about_other else ctx.person
+        detail: dict[str, object] = {
+            "message": text[:500], "rule": found.rule_id, "category": found.category,
+            "third_party": about_other, "identity_id": ctx.identity.id,
+            "channel": ctx.identity.channel}
+        if report is not None:
+            detail["form"] = report.id
+            if report.shown_to:
+                detail["shown_to"] = list(report.shown_to)
+        await raise_crisis(ctx.session, self.network, about=about, reporter=ctx.person,
+                           source="message", detail=detail, now=ctx.clock.now())
+        in_flow = bool(ctx.state.flow and ctx.state.step)
+        if about_other:
+            reply = crisis_reply(ctx.settings, third_party=True)
+            # The report goes on (its next question carries the only choices on screen).
+            return Interception((replace(reply, choices=()) if in_flow else reply,))
+        # The writer's own words: care first, and no form question straight after it; a
+        # conversation with staff (a relay) goes on and passes the words on too.
+        talking = ctx.state.flow == RELAY_FLOW
+        return Interception((crisis_reply(ctx.settings),), pause=in_flow and not talking)
 
     @staticmethod
     async def _named(ctx: Context, text: str) -> Person | None:
@@ -68,6 +88,14 @@ class CrisisWatch:
             if len(named) == 1:
                 return named[0]
         return None
+
+
+def _report_form(ctx: Context) -> FormSpec | None:
+    """The form being filled in, when it is a report about a student picked in it."""
+    spec = getattr(ctx.flows.get(ctx.state.flow), "spec", None) if ctx.state.step else None
+    if not isinstance(spec, FormSpec):
+        return None
+    return spec if any(f.kind is FieldKind.person for f in spec.fields) else None
 
 
 def _clinical_note(ctx: Context) -> bool:

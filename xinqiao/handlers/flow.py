@@ -67,6 +67,14 @@ class Turn:
         return cls(tuple(replies), step, data)
 
 
+@dataclass(frozen=True)
+class Interception:
+    """What an engine interceptor answers before any flow sees a message."""
+
+    replies: tuple[Reply, ...]
+    pause: bool = False  # leave the flow the person was in (a resumable one keeps its progress)
+
+
 class Flow(Protocol):
     """A conversation capability: started from the menu or a trigger word, stepped per message."""
 
@@ -121,6 +129,21 @@ class FlowRegistry:
                     if best is None or len(trig) > best[0]:
                         best = (len(trig), flow, rest)
         return (best[1], best[2]) if best else None
+
+    def command(self, text: str) -> tuple[Flow, str] | None:
+        """The flow a message names as a command: a trigger alone, or followed by a space,
+        a number or ``#`` (``收到 7``, ``收到7``, ``待办``, ``学生信息 张三``), never a trigger
+        that merely starts a sentence (``预约了咨询但没去`` is an answer, not a command)."""
+        found = self.by_trigger(text)
+        if found is None:
+            return None
+        flow, rest = found
+        stripped = text.strip()
+        after = stripped[len(stripped) - len(rest) - 1] if rest else ""
+        if rest and not (after.isspace() or rest[0].isdecimal() or rest[0] in "#＃"
+                         or rest[0] in "０１２３４５６７８９"):
+            return None
+        return flow, rest
 
 
 def flow_choice(flow_id: str, label: str) -> Choice:

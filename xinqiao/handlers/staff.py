@@ -33,6 +33,19 @@ def _ask_note(number: int) -> Reply:
     return Reply(f"请用一句话写下 #{number} 的处理情况：")
 
 
+# A note that reads like a command (收到 99, 已处理12, #7, a bare number) is never taken as how an
+# item was handled: the engine routes real commands, and these look-alikes are asked again.
+_COMMANDISH = re.compile(
+    r"^\s*(?:#?\s*\d{1,9}\s*|(?:收到|确认收到|已处理|结案|待办|个案|回复|ack|resolve)\s*#?\s*\d.*)$",
+    re.IGNORECASE | re.DOTALL)
+
+
+def _note_or_none(text: str) -> str | None:
+    """The note as typed, or None when it is empty or looks like a command."""
+    note = text.strip()
+    return None if not note or _COMMANDISH.match(note) else note
+
+
 def _number(text: str) -> int | None:
     match = _NUMBER.search(text)
     return int(match.group(1)) if match else None
@@ -100,9 +113,9 @@ class ResolveFlow(_StaffFlow):
 
     async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
         """Take the note."""
-        note = ctx.inbound.text.strip()
-        if not note:
-            return Turn.ask("note", data, Reply("请写下处理情况（一句话即可）："))
+        note = _note_or_none(ctx.inbound.text)
+        if note is None:
+            return Turn.ask("note", data, Reply("请写下处理情况（一句话即可）：", _MENU))
         return await self._resolve(ctx, int(data["id"]), note)
 
     async def _resolve(self, ctx: Context, number: int, note: str) -> Turn:
@@ -118,6 +131,7 @@ class QueueFlow(_StaffFlow):
     id = "queue"
     title = "待办"
     triggers: tuple[str, ...] = ("待办", "/queue")
+    clinical_steps = frozenset({"note"})  # a resolution note describes a student
 
     async def start(self, ctx: Context, argument: str) -> Turn:
         """List the queue; ``待办 12`` opens item 12 at once."""
@@ -140,8 +154,8 @@ class QueueFlow(_StaffFlow):
         """Handle a tap: view, acknowledge, resolve; or take a resolution note."""
         assert ctx.person is not None
         if step == "note":
-            note = ctx.inbound.text.strip()
-            if not note:
+            note = _note_or_none(ctx.inbound.text)
+            if note is None:
                 return Turn.ask("note", data, _ask_note(int(data["id"])))
             _, message = await self.escalations.resolve(
                 ctx.session, int(data["id"]), ctx.person, note, ctx.clock.now())

@@ -40,6 +40,7 @@ ACTION_LABELS: dict[str, str] = {
     "screening.read": "查看测评记录", "attention.read": "查看关注名单",
     "case.read": "查看个案", "case.change": "处理个案", "report.read": "查看上报",
     "escalation.ack": "确认上报", "escalation.resolve": "上报结案",
+    "escalation.relay": "回复来信人",
     "booking.note.read": "查看咨询备注", "booking.mark": "记录咨询结果",
     "appointment_note.change": "处理咨询预约", "audit_log.read": "查看审计记录",
     "roster.read": "查询学生信息", "flow.refused": "使用无权限功能",

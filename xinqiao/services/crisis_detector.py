@@ -49,6 +49,9 @@ class Detection:
     third_party: bool
     rule_id: str
     severity: int = 2
+    # The writer plainly speaks of themselves (我 …) rather than saying it with no subject:
+    # inside a report about a roommate, an unmarked 总说自己是累赘 is about the roommate.
+    self_marked: bool = False
 
 
 @dataclass(frozen=True)
@@ -283,7 +286,8 @@ class CrisisDetector:
         return ("remote", last[1], last[2]) if last is not None and story else last
 
     def _who(self, script: str, view: _View, at: int) -> str:
-        """Whom the match at ``at`` is about: self, other, or remote (a character, the news)."""
+        """Whom the match at ``at`` is about: self (a self marker), other, remote (a character,
+        the news) or unmarked (no subject said: the writer, unless a report says otherwise)."""
         q = max(view.quote[at], 0)
         if q > 0:  # reported speech: if someone else is speaking, it is about them
             speaker = self._nearest(script, view, q)
@@ -291,13 +295,13 @@ class CrisisDetector:
                 return speaker[0]
         found = self._nearest(script, view, at, q)
         if found is None:
-            return "self"
+            return "unmarked"
         kind, _, end = found
         if kind != "other" or not any(view.level[j] >= CLAUSE for j in range(end, at + 1)):
             return kind
         # Someone else named in an earlier clause counts only if a report cue links them to it.
         subj = self.rules.subjects[script]
-        return "other" if subj.cues.search(view.text, end, at) else "self"
+        return "other" if subj.cues.search(view.text, end, at) else "unmarked"
 
     def check(self, text: str) -> Detection | None:
         """The strongest crisis signal in ``text``, or None. Denials and jokes cancel nothing."""
@@ -327,7 +331,7 @@ class CrisisDetector:
                     who = "other"
                 start, end = view.origin[m.start()], view.origin[m.end() - 1] + 1
                 return Detection(rule.category, text[start:end], who == "other", rule.id,
-                                 rule.severity)
+                                 rule.severity, self_marked=who == "self")
         return None
 
 

@@ -1,0 +1,94 @@
+"""Staff answer the person behind a crisis item through the bot, even if nobody knows who it is.
+
+A crisis message from an unbound account reaches staff with no name and no phone: the chat
+account it came from is the only way back. ``回复 N 文字`` sends the text to that account; the
+writer's answers for the next day are passed back to the staff member who wrote. Every relay is
+an escalation step and an audit line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from xinqiao.messages import Reply
+from xinqiao.services.access import Action, Kind, actor_for, authorize, escalation_target
+from xinqiao.services.directory import role_set
+from xinqiao.services.outbox import Priority, enqueue
+from xinqiao.services.recipients import push_to_people
+from xinqiao.storage.models import ChannelIdentity, ConversationState, Person
+from xinqiao.storage.reports import Escalation, EscalationStatus, EscalationStep, Report
+
+RELAY_FLOW = "relay_reply"
+RELAY_WINDOW = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Relayed:
+    """The outcome of a relay: whether it went out, and what to tell the staff member."""
+
+    sent: bool
+    message: str
+
+
+async def relay(s: AsyncSession, esc_id: int, staff: Person, text: str,
+                now: datetime) -> Relayed:
+    """Send ``text`` from ``staff`` to the chat account that raised crisis item ``esc_id``."""
+    esc = await s.get(Escalation, esc_id)
+    target = await escalation_target(s, esc) if esc is not None else None
+    actor = await actor_for(s, staff, await role_set(s, staff.id or 0))
+    if not await authorize(s, actor, Kind.report, Action.change, target, now=now,
+                           audit_as="escalation.relay", escalation=esc_id):
+        return Relayed(False, f"没有找到你可以回复的 #{esc_id}。")
+    assert esc is not None and esc.id is not None
+    report = await s.get(Report, esc.report_id) if esc.report_id else None
+    identity_id = report.answers.get("identity_id") if report is not None else None
+    identity = await s.get(ChannelIdentity, int(identity_id)) if identity_id else None
+    if esc.kind != "crisis" or identity is None:
+        return Relayed(False, f"#{esc_id} 不是来自聊天的危机预警，无法通过心桥回复。")
+    if esc.status == EscalationStatus.resolved:
+        return Relayed(False, f"#{esc_id} 已经结案，如需联系请新开一条。")
+    assert identity.id is not None
+    n = await _count(s, esc.id, "relayed")
+    await enqueue(
+        s, key=f"relay:{esc.id}:{n}", channel=identity.channel, address=identity.address,
+        kind="reply", person_id=identity.person_id, priority=Priority.crisis, now=now,
+        payload={"reply": Reply(f"心理中心{staff.name}：{text}\n\n"
+                                "（直接回复这条消息，老师就能看到。）").to_json()})
+    s.add(EscalationStep(escalation_id=esc.id, at=now, action="relayed", level=esc.level,
+                         recipients=[], actor_person_id=staff.id, note=text[:2000]))
+    # The writer's next messages go back to this staff member for a day (see RelayReplyFlow).
+    state = await s.get(ConversationState, identity.id)
+    if state is None:
+        state = ConversationState(identity_id=identity.id, updated_at=now)
+    state.flow, state.step = RELAY_FLOW, "talk"
+    state.data = {"escalation": esc.id, "staff": staff.id,
+                  "until": (now + RELAY_WINDOW).isoformat()}
+    state.choices = []
+    s.add(state)
+    return Relayed(True, f"已发给 #{esc_id} 的来信人。对方 24 小时内的回复会转给你。")
+
+
+async def pass_back(s: AsyncSession, esc_id: int, staff_id: int, text: str,
+                    now: datetime) -> bool:
+    """Forward the writer's answer to the staff member who relayed; False if they cannot get it."""
+    esc = await s.get(Escalation, esc_id)
+    if esc is None:
+        return False
+    n = await _count(s, esc_id, "relay_answer")
+    reply = Reply(f"#{esc_id} 来信人回复：{text[:1000]}\n（回复“回复 {esc_id} 内容”继续对话）")
+    reached = await push_to_people(s, [staff_id], key=f"relay-back:{esc_id}:{n}", reply=reply,
+                                   now=now, kind="crisis", priority=Priority.crisis)
+    s.add(EscalationStep(escalation_id=esc_id, at=now, action="relay_answer", level=esc.level,
+                         recipients=reached, note=text[:2000]))
+    return bool(reached)
+
+
+async def _count(s: AsyncSession, esc_id: int, action: str) -> int:
+    rows = await s.exec(select(func.count()).select_from(EscalationStep).where(
+        EscalationStep.escalation_id == esc_id, EscalationStep.action == action))
+    return int(rows.one())
