@@ -58,17 +58,6 @@ async def test_everyday_intensifiers_are_just_conversation(
         assert (await s.exec(select(Escalation))).all() == []
 
 
-async def test_crisis_words_mid_form_take_over_then_the_form_goes_on(
-    db: Database, clock: FakeClock, settings: Settings
-) -> None:
-    world = await make_world(db, clock, settings, start=NIGHT)
-    chat = world.chat("k1")
-    await chat.say("晴雨表")
-    await chat.say("有情况需要报告")
-    assert "12356" in await chat.say("我自己也想自杀")
-    assert "学习方面" in await chat.say("40")  # the check-in continues where it was
-
-
 async def test_third_party_crisis_is_routed_to_the_named_roommates_college(
     db: Database, clock: FakeClock, settings: Settings
 ) -> None:

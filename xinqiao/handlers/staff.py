@@ -7,6 +7,7 @@ from typing import Any
 
 from xinqiao.clock import local
 from xinqiao.handlers.flow import Context, Turn
+from xinqiao.handlers.network import withheld_from
 from xinqiao.messages import Choice, Reply
 from xinqiao.services.access import Action, Kind, authorize, escalation_target, holders
 from xinqiao.services.escalation import (
@@ -196,8 +197,10 @@ class QueueFlow(_StaffFlow):
             name = student.name if student else report.subject_name
             if name:
                 lines.append(f"涉及同学：{name}")
-            lines += [f"{label}：{report.answers[key]}" for key, label in ANSWER_LABELS.items()
-                      if report.answers.get(key) not in (None, "")]
+            withheld = withheld_from(report.answers, report.kind, ctx.roles)
+            lines += [withheld] if withheld else [
+                f"{label}：{report.answers[key]}" for key, label in ANSWER_LABELS.items()
+                if report.answers.get(key) not in (None, "")]
         choices = []
         if esc.status == EscalationStatus.open:
             choices.append(Choice(f"ack:{esc.id}", "收到，我来跟进"))
