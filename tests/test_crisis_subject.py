@@ -149,3 +149,30 @@ async def test_the_relay_window_closes_after_a_day(
     answer = await stranger.say("你好")
     assert "转给老师" not in answer
     assert len(await world.push_texts("c1")) == before
+
+
+async def test_a_relay_to_someone_half_way_through_a_form_keeps_the_form(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await make_world(db, clock, settings, start=NIGHT)
+    informant = world.chat("i1")
+    await informant.say("宿舍情况")
+    await informant.say("室友小吴")
+    await informant.say("他刚才说不想活了，现在把自己锁在厕所里")  # third party: the form goes on
+    async with db.session() as s:
+        esc = (await s.exec(select(Escalation))).one()
+    await world.chat("c1").say(f"回复 {esc.id} 谢谢你，我马上过来，请先敲门陪着他")
+    assert "转给老师" in await informant.say("好的，门还锁着")
+    assert "门还锁着" in (await world.push_texts("c1"))[-1]
+    assert "请选择你需要的服务" in await informant.say("菜单")
+    assert "继续上次" in await informant.say("宿舍情况")
+
+
+async def test_resolving_an_item_that_is_not_yours_is_refused_before_asking_for_a_note(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await make_world(db, clock, settings, start=NIGHT)
+    await world.chat("s1").say("不想活了")
+    async with db.session() as s:
+        esc = (await s.exec(select(Escalation))).one()
+    assert "没有找到" in await world.chat("t2").say(f"已处理 {esc.id}")

@@ -109,6 +109,9 @@ class ResolveFlow(_StaffFlow):
             return Turn.end(Reply("请带上编号，例如：已处理 12 已约谈，情绪平稳。", _MENU))
         note = _NUMBER.sub("", argument, count=1).strip()
         if not note:
+            assert ctx.person is not None and ctx.person.id is not None
+            if number not in {e.id for e in await open_for_person(ctx.session, ctx.person.id)}:
+                return Turn.end(Reply(f"没有找到你可以处理的 #{number}。回复“待办”查看。", _MENU))
             return Turn.ask("note", {"id": number}, _ask_note(number))
         return await self._resolve(ctx, number, note)
 

@@ -65,6 +65,10 @@ async def relay(s: AsyncSession, esc_id: int, staff: Person, text: str,
     state = await s.get(ConversationState, identity.id)
     if state is None:
         state = ConversationState(identity_id=identity.id, updated_at=now)
+    if state.flow and state.flow != RELAY_FLOW and state.step and not state.step.startswith("__"):
+        # Half-way through something (a form): keep it to resume, as leaving for the menu does.
+        state.suspended = {**state.suspended,
+                           state.flow: {"step": state.step, "data": state.data}}
     state.flow, state.step = RELAY_FLOW, "talk"
     state.data = {"escalation": esc.id, "staff": staff.id,
                   "until": (now + RELAY_WINDOW).isoformat()}
