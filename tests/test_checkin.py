@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from pathlib import Path
 
 from sqlmodel import col, select
 
 from tests.network_world import World, make_world
 from xinqiao.clock import SHANGHAI, FakeClock
+from xinqiao.scheduler.policy import load_policy
+from xinqiao.services.network import Network
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
 from xinqiao.storage.reports import CheckIn, Escalation, Report, Timer
@@ -161,3 +164,24 @@ async def test_key_periods_tighten_the_cadence_and_say_so(
         pass
     reminder = await world.push_texts("k1")
     assert len(reminder) == 1 and "重点时段" in reminder[0] and "09-15" in reminder[0]
+
+
+async def test_a_sunday_due_day_falls_due_except_on_a_public_holiday(
+    db: Database, clock: FakeClock, settings: Settings, tmp_path: Path
+) -> None:
+    override = tmp_path / "policy.toml"
+    override.write_text("[checkin]\ndue_weekdays = [7]\ndue_time = \"20:00\"\nkey_periods = []\n",
+                        encoding="utf-8")
+    world = await make_world(db, clock, settings,
+                             start=datetime(2026, 11, 1, 0, 0, tzinfo=SHANGHAI))  # a Sunday
+    world.network = Network(load_policy(override))
+    await _plan(world)
+    clock.set(datetime(2026, 11, 1, 0, 5, tzinfo=SHANGHAI))
+    await world.sweep()
+    clock.set(datetime(2026, 11, 1, 20, 0, tzinfo=SHANGHAI))
+    await world.sweep()
+    reminder = await world.push_texts("k1")
+    assert len(reminder) == 1 and "晴雨表未提交" in reminder[0] and "11-01" in reminder[0]
+    # National Day week: Sunday 2026-10-04 is a day off of the holiday, so nothing is due.
+    assert not world.network.is_due(date(2026, 10, 4))
+    assert world.network.is_due(date(2026, 11, 8))

@@ -10,6 +10,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI, local
+from xinqiao.scheduler.calendar import holiday_name
 from xinqiao.scheduler.policy import Policy
 from xinqiao.services import campaigns, retention
 from xinqiao.services.cases import FOLLOWUP, on_followup
@@ -75,8 +76,14 @@ class Network:
         return self.policy.checkin_period(local(now).date())
 
     def is_due(self, day: date) -> bool:
-        """A check-in falls due this day (never on a public holiday)."""
-        return self.policy.is_checkin_due(day) and self.policy.calendar().is_workday(day)
+        """A check-in falls due this day: a day the policy names, unless it is a public holiday.
+
+        An ordinary weekend day the policy names (a Sunday class meeting) is due; working hours
+        govern the escalation deadlines that follow, not the due day itself.
+        """
+        if not self.policy.is_checkin_due(day):
+            return False
+        return self.policy.calendar().is_workday(day) or holiday_name(day) is None
 
     def periods_between(self, first: date, last: date) -> list[date]:
         """Every check-in due date from ``first`` to ``last``, both included."""
