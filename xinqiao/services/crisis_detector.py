@@ -52,6 +52,10 @@ class Detection:
     # The writer plainly speaks of themselves (我 …) rather than saying it with no subject:
     # inside a report about a roommate, an unmarked 总说自己是累赘 is about the roommate.
     self_marked: bool = False
+    # "crisis": the crisis path at once. "concern" (a passive wish to die, hopelessness, burden,
+    # a goodbye with no plan): the bot asks the writer directly first (handlers/crisis_watch).
+    level: str = "crisis"
+    score: float = 1.0
 
 
 @dataclass(frozen=True)
