@@ -26,8 +26,9 @@ from xinqiao.storage.migrate import upgrade
 
 MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
 
-# The suite runs on SQLite always and on PostgreSQL when .ci/run (or you) points this variable at
-# a server where the user may create databases: postgresql+asyncpg://user@host:port/postgres
+# The suite runs on SQLite always and on PostgreSQL when this variable points at a server where
+# the user may create databases: postgresql+asyncpg://user@host:port/postgres. `make test` starts
+# a throwaway cluster and sets it (tests/pg_cluster.py); `make test-fast` leaves it unset.
 PG_URL = os.environ.get("XINQIAO_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
 # PostgreSQL refuses to start without data keys; SQLite tests use the key file beside the file.
@@ -187,8 +188,11 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the marker for behaviour only PostgreSQL has (row locks, SKIP LOCKED)."""
+    """Register the markers: PostgreSQL-only behaviour, and tests needing provisioned tools."""
     config.addinivalue_line("markers", "postgres_only: run only on the PostgreSQL backend")
+    config.addinivalue_line("markers", "provisioned: needs a tool .ci/provision installs "
+                            "(Chromium, nginx, openssl, systemd-analyze, PostgreSQL's programs); "
+                            "`make test` has them, `make test-fast` leaves these tests out")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import MakeClient
-from tests.headless import CHROMIUM, phone
+from tests.headless import phone
 from xinqiao.bot.content_pages import add_article_routes
 from xinqiao.clock import FakeClock
 from xinqiao.services.content import Content
@@ -103,7 +103,7 @@ async def test_the_service_serves_the_pages(make_client: MakeClient) -> None:
     assert resp.status == 200 and "400-161-9995" in await resp.text()
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium: run .ci/install-chromium")
+@pytest.mark.provisioned
 async def test_pages_render_on_a_phone_in_a_real_browser_with_no_other_requests(
     aiohttp_server: Any, content: Content, tmp_path: Path
 ) -> None:

@@ -90,6 +90,7 @@ async def _pushes_due_during(db: Database, openids: list[str], seconds: float) -
 
 
 @pytest.mark.postgres_only
+@pytest.mark.provisioned
 async def test_the_service_rides_out_a_database_outage(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -38,7 +38,7 @@ def _free_port() -> int:
 
 def _tool(name: str) -> str:
     found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin")
-    assert found, f"{name} is not installed: .ci/install-deploy-tools installs it"
+    assert found, f"{name} is not installed: `make test` installs it (.ci/provision)"
     return found
 
 
@@ -106,6 +106,7 @@ def test_the_service_starts_and_stops_as_its_unit_says(tmp_path: Path) -> None:
     assert code == 0
 
 
+@pytest.mark.provisioned
 def test_the_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     analyze = _tool("systemd-analyze")
     for name in ("xinqiao.service", "xinqiao@.service", "xinqiao-migrate.service",
@@ -152,6 +153,7 @@ def _nginx_site(tmp_path: Path, https: int, http: int, upstream: int) -> Path:
     return conf
 
 
+@pytest.mark.provisioned
 def test_the_nginx_site_passes_nginx_t_and_fronts_the_service(tmp_path: Path) -> None:
     nginx = _tool("nginx")
     https, http, upstream = _free_port(), _free_port(), _free_port()
@@ -199,6 +201,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 @pytest.mark.postgres_only
+@pytest.mark.provisioned
 async def test_a_backup_restores_into_a_fresh_database(db_url: str, tmp_path: Path) -> None:
     source, target = db_url, await _pg_database()  # a migrated database and an empty one
     try:
