@@ -117,6 +117,10 @@ class Engine:
             taken = await intercept(ctx)
             if taken is None:
                 continue
+            if taken.enter is not None:  # a question of the interceptor's own comes next
+                self._suspend(ctx)
+                ctx.state.flow, ctx.state.step, ctx.state.data = taken.enter
+                return (*first, *taken.replies)
             if not (ctx.state.flow and ctx.state.step):
                 return taken.replies
             if taken.pause:

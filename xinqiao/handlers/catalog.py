@@ -12,6 +12,7 @@ from xinqiao.handlers.booking_stats import BookingStatsFlow
 from xinqiao.handlers.booking_student import BookingFlow
 from xinqiao.handlers.campaigns import CampaignCompletionFlow
 from xinqiao.handlers.cases import CaseFlow
+from xinqiao.handlers.concern import ConcernCheckFlow
 from xinqiao.handlers.content_admin import ContentCampaignFlow
 from xinqiao.handlers.education import EducationFlow, TipsFlow
 from xinqiao.handlers.exercises import exercise_flows
@@ -50,7 +51,7 @@ def build_catalogue(
         esc = network.escalations
         builtin += (*report_flows(network), AckFlow(esc), ResolveFlow(esc), QueueFlow(esc),
                     CompletionFlow(network.week_periods), MonthlyConfirmFlow(), CaseFlow(),
-                    DutyRotaFlow(), RelayFlow(), RelayReplyFlow())
+                    DutyRotaFlow(), RelayFlow(), RelayReplyFlow(), ConcernCheckFlow(network))
         policy = network.policy
         builtin += (BookingFlow(policy), CounsellorDeskFlow(policy), ScheduleFlow(policy),
                     BookingStatsFlow(policy))

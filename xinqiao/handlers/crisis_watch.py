@@ -6,8 +6,10 @@ from dataclasses import replace
 
 from sqlmodel import col, select
 
+from xinqiao.handlers.concern import ASK_STEP, CONCERN_FLOW, concern_question
 from xinqiao.handlers.flow import Context, Interception
 from xinqiao.handlers.form_spec import FieldKind, FormSpec
+from xinqiao.services.concern import adds_up, record_concern
 from xinqiao.services.crisis import crisis_reply, raise_crisis
 from xinqiao.services.crisis_detector import CrisisDetector
 from xinqiao.services.directory import STAFF_ROLES, peers
@@ -51,8 +53,17 @@ class CrisisWatch:
             detail["form"] = report.id
             if report.shown_to:
                 detail["shown_to"] = list(report.shown_to)
+        now = ctx.clock.now()
+        if found.level == "concern" and not about_other and ctx.state.flow != RELAY_FLOW:
+            why = await adds_up(ctx.session, ctx.person, now)
+            if why is None:  # ask first, directly; silence or a refusal is the crisis path
+                concern = await record_concern(ctx.session, about=ctx.person, detail=detail,
+                                               now=now)
+                return Interception((concern_question(),),
+                                    enter=(CONCERN_FLOW, ASK_STEP, {"report": concern.id}))
+            detail["why"] = why
         await raise_crisis(ctx.session, self.network, about=about, reporter=ctx.person,
-                           source="message", detail=detail, now=ctx.clock.now())
+                           source="message", detail=detail, now=now)
         in_flow = bool(ctx.state.flow and ctx.state.step)
         if about_other:
             reply = crisis_reply(ctx.settings, third_party=True)
@@ -91,11 +102,17 @@ class CrisisWatch:
 
 
 def _report_form(ctx: Context) -> FormSpec | None:
-    """The form being filled in, when it is a report about a student picked in it."""
+    """The form being filled in, when it is (by now) a report about someone: a student has
+    been picked in it, or the question on screen asks who. Before that, as in a check-in's
+    headcount, the words are the writer's own."""
     spec = getattr(ctx.flows.get(ctx.state.flow), "spec", None) if ctx.state.step else None
     if not isinstance(spec, FormSpec):
         return None
-    return spec if any(f.kind is FieldKind.person for f in spec.fields) else None
+    asking = spec.field(ctx.state.step or "")
+    answers = ctx.state.data.get("answers", {})
+    picked = any(isinstance(v, dict) and (v.get("person_id") or v.get("name"))
+                 for v in answers.values())
+    return spec if picked or (asking is not None and asking.kind is FieldKind.person) else None
 
 
 def _clinical_note(ctx: Context) -> bool:

@@ -73,6 +73,8 @@ class Interception:
 
     replies: tuple[Reply, ...]
     pause: bool = False  # leave the flow the person was in (a resumable one keeps its progress)
+    # Then wait in this (flow id, step, data): a question the next message answers.
+    enter: tuple[str, str, dict[str, Any]] | None = None
 
 
 class Flow(Protocol):

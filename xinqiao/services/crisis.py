@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.messages import Choice, Reply
 from xinqiao.services.cases import open_case
 from xinqiao.services.escalation import Subject
-from xinqiao.services.network import Network
 from xinqiao.services.tiers import change_tier
 from xinqiao.settings import Settings
 from xinqiao.storage.models import Person, Tier
 from xinqiao.storage.reports import Escalation, Report, ReportKind, Severity
+
+if TYPE_CHECKING:  # services/network registers the concern timers, which raise crises
+    from xinqiao.services.network import Network
 
 
 def crisis_reply(settings: Settings, *, third_party: bool = False) -> Reply:

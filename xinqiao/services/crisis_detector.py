@@ -335,7 +335,8 @@ class CrisisDetector:
                     who = "other"
                 start, end = view.origin[m.start()], view.origin[m.end() - 1] + 1
                 return Detection(rule.category, text[start:end], who == "other", rule.id,
-                                 rule.severity, self_marked=who == "self")
+                                 rule.severity, self_marked=who == "self",
+                                 level="concern" if rule.severity <= 1 else "crisis")
         return None
 
 

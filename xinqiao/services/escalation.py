@@ -268,7 +268,8 @@ class Escalations:
 
 
 TITLES = {"dorm": "宿舍情况反映", "urgent": "紧急情况随时报", "checkin": "班级心理晴雨表关注",
-          "checkin_missing": "班级心理晴雨表未提交", "crisis": "危机预警"}
+          "checkin_missing": "班级心理晴雨表未提交", "crisis": "危机预警",
+          "concern": "关切跟进"}
 
 
 def _level_label(entry: dict[str, Any]) -> str:

@@ -25,7 +25,7 @@ from xinqiao.storage.reports import Escalation, MonthlyReport, Report, ReportKin
 
 KIND_LABELS = {
     ReportKind.checkin: "班级周报", ReportKind.dorm: "宿舍报告", ReportKind.urgent: "随时报",
-    ReportKind.crisis: "危机预警",
+    ReportKind.crisis: "危机预警", ReportKind.concern: "关切询问",
 }
 OUTCOMES = ("open", "acked", "resolved", "escalated")
 OUTCOME_LABELS = {"open": "待响应", "acked": "已接手", "resolved": "已办结", "escalated": "曾升级"}

@@ -14,6 +14,7 @@ from xinqiao.scheduler.calendar import holiday_name
 from xinqiao.scheduler.policy import Policy
 from xinqiao.services import campaigns, retention
 from xinqiao.services.cases import FOLLOWUP, on_followup
+from xinqiao.services.concern import CONCERN_EXPIRE, on_concern_expire
 from xinqiao.services.escalation import DEADLINE, Escalations, Subject
 from xinqiao.services.invitations import (
     SECOND_STAGE_EXPIRE,
@@ -114,6 +115,7 @@ class Network:
             SECOND_STAGE_REMIND: on_second_stage_remind,
             SECOND_STAGE_EXPIRE: on_second_stage_expire,
             RETENTION: self._purge,
+            CONCERN_EXPIRE: lambda s, timer: on_concern_expire(s, self, timer),
             **self.campaigns.timer_handlers(),
         }
 

@@ -29,6 +29,7 @@ class ReportKind(StrEnum):
     dorm = "dorm"
     urgent = "urgent"
     crisis = "crisis"  # crisis language in a message, or an acute screening answer
+    concern = "concern"  # concern-level words: the writer was asked directly (services/concern)
 
 
 class Report(SQLModel, table=True):

@@ -1,0 +1,61 @@
+"""The concern question's answers: 有 / 没有 / 不想说, typed or tapped (services/concern)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xinqiao.handlers.flow import Context, Turn, flow_choice
+from xinqiao.messages import Choice, Reply
+from xinqiao.services.concern import concern_texts, settle
+from xinqiao.services.crisis import crisis_reply
+from xinqiao.services.network import Network
+from xinqiao.storage.models import Person, Role
+
+CONCERN_FLOW = "concern_check"
+ASK_STEP = "ask"
+
+
+def concern_question() -> Reply:
+    """The direct question, with the three tappable answers."""
+    t = concern_texts()
+    return Reply(t.question, (Choice("concern:yes", t.yes), Choice("concern:no", t.no),
+                              Choice("concern:decline", t.decline)))
+
+
+class ConcernCheckFlow:
+    """Waits for the answer to the concern question; never started by hand."""
+
+    id = CONCERN_FLOW
+    title = "关心询问"
+    triggers: tuple[str, ...] = ()
+
+    def __init__(self, network: Network) -> None:
+        self.network = network
+
+    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+        """The crisis watch puts a chat here; nobody starts it."""
+        return False
+
+    async def start(self, ctx: Context, argument: str) -> Turn:
+        """Not startable."""
+        return Turn.end()
+
+    async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
+        """Take the answer and act on it."""
+        t = concern_texts()
+        choice = ctx.inbound.choice or ""
+        answer = (choice.partition(":")[2] if choice.startswith("concern:")
+                  else t.answer_of(ctx.inbound.text))
+        if answer is None:
+            return Turn.ask(step, data, Reply(t.again, concern_question().choices))
+        outcome = await settle(ctx.session, self.network, int(data["report"]), answer,
+                               ctx.clock.now())
+        if outcome == "crisis":
+            return Turn.end(crisis_reply(ctx.settings))
+        if outcome == "late":
+            return Turn.end(Reply(t.late, (Choice("menu", "主菜单"),)))
+        offers: tuple[Choice, ...] = (Choice("menu", "主菜单"),)
+        if ctx.person is not None:
+            offers = (flow_choice("booking", "预约心理咨询"), flow_choice("breathing", "呼吸练习"),
+                      *offers)
+        return Turn.end(Reply(t.no_reply, offers))
