@@ -1,4 +1,4 @@
-"""Concern-level words: asked directly, and each answer (or silence) acted on (issue 14, point 2–3)."""
+"""Concern-level words: asked directly, each answer (or silence) acted on (issue 14, 2–3)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from xinqiao.clock import SHANGHAI, FakeClock
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
 from xinqiao.storage.models import Person
-from xinqiao.storage.reports import Escalation, Report
+from xinqiao.storage.reports import Escalation
 from xinqiao.storage.screening import ScreeningResult
 
 NIGHT = datetime(2026, 10, 14, 2, 30, tzinfo=SHANGHAI)
