@@ -31,14 +31,15 @@ async def test_a_student_in_crisis_is_answered_and_duty_staff_alerted_at_once(
     assert esc.severity == "crisis" and esc.kind == "crisis"
     assert person is not None and person.tier == "crisis"
     alerted = {p.person_id for p in pushes}
-    assert alerted == {world.ids[w] for w in ("l1", "l2", "c1", "c2")}  # college + centre
+    # the class advisor, the college and the centre
+    assert alerted == {world.ids[w] for w in ("t1", "l1", "l2", "c1", "c2")}
     assert all(p.priority == 0 and "不想活" not in str(p.payload) for p in pushes)
     # "I was joking" closes nothing; a repeat does not flood staff with a second alert
     await chat.say("我开玩笑的")
     await chat.say("还是不想活了")
     async with db.session() as s:
         assert len((await s.exec(select(Escalation))).all()) == 1
-        assert len((await s.exec(select(OutboxMessage))).all()) == 4
+        assert len((await s.exec(select(OutboxMessage))).all()) == 5
         assert (await s.get(Escalation, esc.id)).status == "open"  # type: ignore[union-attr]
     # the duty staff can read what was said, and that read is audited
     queue = world.chat("c1")

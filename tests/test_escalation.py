@@ -111,10 +111,9 @@ async def test_crisis_goes_to_college_and_centre_at_once(
     world = await make_world(db, clock, settings, start=MONDAY_9)
     _, done = await _dorm_report_reply(world, "不急，近期关注即可", factors="10")  # self-harm
     assert "110" in done and "12356" in done  # the informant gets the crisis lines too
-    for who in ("l1", "l2", "c1", "c2"):
+    for who in ("t1", "l1", "l2", "c1", "c2"):  # the advisor too, but never alone
         pushes = await world.pushes(who)
         assert len(pushes) == 1 and pushes[0].kind == "crisis" and pushes[0].priority == 0
-    assert await world.push_texts("t1") == []  # not left to sit with the advisor
     clock.advance(minutes=10)
     assert await world.sweep() == 1
     assert len(await world.push_texts("d1")) == 1  # centre lead after ten minutes

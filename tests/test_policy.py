@@ -54,7 +54,7 @@ def test_default_chains() -> None:
         ({"centre_lead"}, 15 * M, False),
     ]
     assert shape(DEFAULT, Severity.crisis) == [
-        ({"college", "centre"}, 10 * M, False),
+        ({"class_advisor", "college", "centre"}, 10 * M, False),
         ({"centre_lead"}, 10 * M, False),
     ]
     assert all(DEFAULT.repeat_last(s) == 3 for s in Severity)

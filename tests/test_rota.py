@@ -46,7 +46,7 @@ async def test_a_crisis_alerts_the_staff_on_duty_and_the_college(
     ]))
     assert (report.written, report.errors) == (2, [])
     await world.chat("s1").say("我不想活了")
-    assert await _alerted(world) == {"c2", "l1", "l2"}  # the night shift, not c1
+    assert await _alerted(world) == {"c2", "l1", "l2", "t1"}  # the night shift, not c1
     duty = await world.chat("d1").say("值班表")
     assert "现在接收危机提醒的是：中心周老师" in duty and "夜班" in duty
 
@@ -58,7 +58,7 @@ async def test_a_gap_in_the_rota_alerts_every_centre_staff_member(
     await _import(world, write_xlsx(tmp_path / "rota.xlsx", [
         HEADER, ["c1", datetime(2026, 10, 12, 8, 0), datetime(2026, 10, 12, 18, 0), None]]))
     await world.chat("s1").say("我不想活了")
-    assert await _alerted(world) == {"c1", "c2", "l1", "l2"}
+    assert await _alerted(world) == {"c1", "c2", "l1", "l2", "t1"}
 
 
 async def test_a_bad_rota_file_loads_nothing_and_says_which_rows(

@@ -25,7 +25,7 @@ from xinqiao.storage.reports import Escalation, MonthlyReport, Report, ReportKin
 
 KIND_LABELS = {
     ReportKind.checkin: "班级周报", ReportKind.dorm: "宿舍报告", ReportKind.urgent: "随时报",
-    ReportKind.crisis: "危机预警", ReportKind.concern: "关切询问",
+    ReportKind.crisis: "危机预警",
 }
 OUTCOMES = ("open", "acked", "resolved", "escalated")
 OUTCOME_LABELS = {"open": "待响应", "acked": "已接手", "resolved": "已办结", "escalated": "曾升级"}
@@ -72,13 +72,18 @@ async def build_monthly(
         col(Report.created_at) >= start,
         col(Report.created_at) < end,
     )
+    # Concern questions (services/concern) are a conversation with one student, not a report
+    # from the network: they stay out of the 月报 (a concern that became a crisis is counted
+    # as a crisis report).
+    reported = [k for k in ReportKind if k is not ReportKind.concern]
+    in_month = (*in_month, col(Report.kind).in_([k.value for k in reported]))
     newer = aliased(Report)
     latest = ~exists().where(col(newer.supersedes) == col(Report.id))
     # Amended check-ins count once: only versions nothing supersedes.
     columns = select(Report.kind, Report.subject_person_id, Report.factors, Report.answers)
     reports = (await session.exec(columns.where(*in_month, latest))).all()
     by_kind: dict[str, dict[str, int]] = {
-        k.value: {"count": 0, **dict.fromkeys(OUTCOMES, 0)} for k in ReportKind
+        k.value: {"count": 0, **dict.fromkeys(OUTCOMES, 0)} for k in reported
     }
     flagged = 0
     for kind, subject, factors, answers in reports:
