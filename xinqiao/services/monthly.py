@@ -67,16 +67,16 @@ async def build_monthly(
             for c in sorted(lines, key=lambda c: (c.complete, c.klass))
         ],
     }
-    in_month = (
-        col(Report.college_id) == college_id,
-        col(Report.created_at) >= start,
-        col(Report.created_at) < end,
-    )
     # Concern questions (services/concern) are a conversation with one student, not a report
     # from the network: they stay out of the 月报 (a concern that became a crisis is counted
     # as a crisis report).
     reported = [k for k in ReportKind if k is not ReportKind.concern]
-    in_month = (*in_month, col(Report.kind).in_([k.value for k in reported]))
+    in_month = (
+        col(Report.college_id) == college_id,
+        col(Report.created_at) >= start,
+        col(Report.created_at) < end,
+        col(Report.kind).in_([k.value for k in reported]),
+    )
     newer = aliased(Report)
     latest = ~exists().where(col(newer.supersedes) == col(Report.id))
     # Amended check-ins count once: only versions nothing supersedes.
