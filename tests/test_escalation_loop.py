@@ -69,7 +69,8 @@ async def test_an_item_nobody_acknowledges_goes_to_the_centre_lead_and_duty_and_
     assert "已确认" in await world.chat("l1").say(f"收到 {older}")
     lead = [t for t in await world.push_texts("d1") if f"#{esc} " in t]
     assert len(lead) == 1 and "否则将升级" not in lead[-1]
-    assert "请在 09-07 09:31 前确认，否则将再次提醒。" in lead[-1]  # the last level: 3 reminders, no "escalate"
+    # the last level: reminded 3 times, never "escalate"
+    assert "请在 09-07 09:31 前确认，否则将再次提醒。" in lead[-1]
     for _ in range(3):
         clock.advance(minutes=15)
         await world.sweep()  # (#older's stale ack deadline fires too, doing nothing)

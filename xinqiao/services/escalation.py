@@ -8,19 +8,28 @@ does nothing; acknowledging stops the climb and resolving closes it. Every step 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, case
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import local
 from xinqiao.messages import Reply
 from xinqiao.services.access import Action, Kind, actor_for, authorize, escalation_target
 from xinqiao.services.directory import role_set
+from xinqiao.services.escalation_record import (
+    add_recipients,
+    all_recipients,
+    item_title,
+    lapsed_by,
+    open_for_person,
+    recipients_at,
+    step,
+    tell,
+)
 from xinqiao.services.escalation_text import (
     LEVEL_LABELS,
     SEVERITY_LABELS,
@@ -33,15 +42,12 @@ from xinqiao.services.escalation_text import (
     level_label,
     why_skipped,
 )
-from xinqiao.services.outbox import Priority
-from xinqiao.services.recipients import level_recipients, push_to_people, unreachable
+from xinqiao.services.recipients import level_recipients, unreachable
 from xinqiao.services.timers import schedule
-from xinqiao.storage.models import Klass, Person
+from xinqiao.storage.models import Person
 from xinqiao.storage.reports import (
     Escalation,
-    EscalationRecipient,
     EscalationStatus,
-    EscalationStep,
     Severity,
     Timer,
 )
@@ -112,7 +118,7 @@ class Escalations:
         )
         s.add(esc)
         await s.flush()
-        await self._step(s, esc, "opened", now)
+        await step(s, esc, "opened", now)
         await self._enter_level(s, esc, 0, now, title=subject.title)
         return esc
 
@@ -122,22 +128,22 @@ class Escalations:
         if esc is None or esc.status == EscalationStatus.resolved or esc.token != timer.token:
             return  # resolved, or a stale timer (acknowledged or moved on since): nothing to do
         now = timer.due_at
-        title = await self._title(s, esc)
+        title = await item_title(s, esc)
         if esc.status == EscalationStatus.acked:  # acknowledged but not resolved in time
             await self._lapse(s, esc, now, title)
             return
         if esc.exhausted_at is not None:
             await self._exhausted(s, esc, now, title, again=True)
             return
-        lapsed = await self._lapsed_by(s, esc)
+        lapsed = await lapsed_by(s, esc)
         why = f"{lapsed[1]}确认后未在期限内结案" if lapsed else None
         if esc.level + 1 < len(esc.chain):
-            previous = await self._recipients_at(s, esc, esc.level)
+            previous = await recipients_at(s, esc, esc.level)
             if lapsed:
                 previous = sorted({*previous, lapsed[0]})
             await self._enter_level(s, esc, esc.level + 1, now, title=title, why=why)
             label = level_label(esc.chain[esc.level])
-            await self._tell(s, esc, previous, now, f"escalated:{esc.level}", Reply(
+            await tell(s, esc, previous, now, f"escalated:{esc.level}", Reply(
                 f"#{esc.id}（{title}）未在期限内确认，已升级至{label}。"))
             return
         if esc.repeats > 0:
@@ -160,11 +166,11 @@ class Escalations:
         esc.token += 1  # any pending deadline is now stale
         esc.due_at = self._add(now, self._resolve_window(esc))
         s.add(esc)
-        await self._step(s, esc, "acked", now, actor=person.id)
+        await step(s, esc, "acked", now, actor=person.id)
         await schedule(s, kind=DEADLINE, ref=str(esc.id), due_at=esc.due_at, now=now,
                        token=esc.token)
-        others = [p for p in await self._all_recipients(s, esc) if p != person.id]
-        await self._tell(s, esc, others, now, f"acked:{esc.token}", Reply(
+        others = [p for p in await all_recipients(s, esc) if p != person.id]
+        await tell(s, esc, others, now, f"acked:{esc.token}", Reply(
             f"#{esc.id} 已由 {person.name} 确认跟进。"))
         return True, (f"已确认 #{esc_id}，升级已停止。请在 {local(esc.due_at):%m-%d %H:%M} 前"
                       f"处理完并回复“已处理 {esc_id} 处理情况”结案；逾期未结案会提醒你，"
@@ -184,7 +190,7 @@ class Escalations:
         esc.status, esc.resolved_at, esc.resolved_by = EscalationStatus.resolved, now, person.id
         esc.resolution, esc.token = note[:2000] or None, esc.token + 1
         s.add(esc)
-        await self._step(s, esc, "resolved", now, actor=person.id, note=note[:2000] or None)
+        await step(s, esc, "resolved", now, actor=person.id, note=note[:2000] or None)
         return True, f"#{esc_id} 已结案，谢谢你的跟进。"
 
     async def close_subject(
@@ -198,7 +204,7 @@ class Escalations:
         esc.status, esc.resolved_at, esc.resolved_by = EscalationStatus.resolved, now, actor
         esc.resolution, esc.token = note, esc.token + 1
         s.add(esc)
-        await self._step(s, esc, "resolved", now, actor=actor, note=note)
+        await step(s, esc, "resolved", now, actor=actor, note=note)
 
     # --- internals -----------------------------------------------------------------------
 
@@ -216,11 +222,11 @@ class Escalations:
                                             at=now)
             gone = await unreachable(s, people)
             if not again:
-                await self._add_recipients(s, esc, people, level, now)
+                await add_recipients(s, esc, people, level, now)
             if len(gone) < len(people):
                 break
             skipped = why_skipped(entry, people, gone)
-            await self._step(s, esc, "skipped", now, recipients=people, note=skipped)
+            await step(s, esc, "skipped", now, recipients=people, note=skipped)
             log.warning("escalation %s: nobody reachable at level %s (%s); moving on",
                         esc.id, level, skipped)
             if level + 1 >= len(esc.chain):
@@ -229,8 +235,8 @@ class Escalations:
             level, again, why = level + 1, False, skipped
         esc.due_at = self._deadline(entry, now)
         s.add(esc)
-        await self._step(s, esc, "reminded" if again else "notified", now, recipients=people)
-        await self._tell(s, esc, people, now, f"level:{level}:{esc.token}",
+        await step(s, esc, "reminded" if again else "notified", now, recipients=people)
+        await tell(s, esc, people, now, f"level:{level}:{esc.token}",
                          level_alert(esc, title, again, why), alert=True)
         await schedule(s, kind=DEADLINE, ref=str(esc.id), due_at=esc.due_at, now=now,
                        token=esc.token)
@@ -247,17 +253,17 @@ class Escalations:
         esc.token += 1
         people = await level_recipients(s, EXHAUSTED_LEVELS, esc.college_id, esc.klass_id,
                                         at=now)
-        await self._add_recipients(s, esc, people, len(esc.chain), now)
+        await add_recipients(s, esc, people, len(esc.chain), now)
         every = self.remind_every(Severity(esc.severity))
         esc.due_at = self._add(now, every)
         s.add(esc)
-        await self._step(s, esc, "reminded" if again else "exhausted", now, recipients=people,
+        await step(s, esc, "reminded" if again else "exhausted", now, recipients=people,
                          note=why or ("still unacknowledged" if again else
                                       "no acknowledgement at the last level"))
         words = duration_words(every[0].total_seconds())
         reply = (exhausted_reminder(esc, title, now) if again else
                  exhausted_alert(esc, title, why, ("个工作时间" if every[1] else "") + words))
-        reached = await self._tell(s, esc, people, now, f"exhausted:{esc.token}", reply,
+        reached = await tell(s, esc, people, now, f"exhausted:{esc.token}", reply,
                                    alert=True)
         if not reached:
             log.error("escalation %s is unacknowledged and neither the centre lead nor any "
@@ -273,23 +279,13 @@ class Escalations:
         esc.token += 1
         esc.due_at = self._deadline(esc.chain[esc.level], now)
         s.add(esc)
-        await self._step(s, esc, "lapsed", now, recipients=[acker] if acker else [],
+        await step(s, esc, "lapsed", now, recipients=[acker] if acker else [],
                          note="acknowledged but not resolved in time")
         if acker is not None:
-            await self._tell(s, esc, [acker], now, f"lapsed:{esc.token}",
+            await tell(s, esc, [acker], now, f"lapsed:{esc.token}",
                              lapsed_reminder(esc, title), alert=True)
         await schedule(s, kind=DEADLINE, ref=str(esc.id), due_at=esc.due_at, now=now,
                        token=esc.token)
-
-    async def _lapsed_by(self, s: AsyncSession, esc: Escalation) -> tuple[int, str] | None:
-        """Who let this item lapse, if its latest step is that lapse (to tell the next level)."""
-        last = (await s.exec(select(EscalationStep).where(
-            EscalationStep.escalation_id == esc.id).order_by(
-            col(EscalationStep.id).desc()).limit(1))).first()
-        if last is None or last.action != "lapsed" or not last.recipients:
-            return None
-        person = await s.get(Person, last.recipients[0])
-        return (last.recipients[0], person.name) if person is not None else None
 
     def _resolve_window(self, esc: Escalation) -> Window:
         entry = esc.chain[esc.level]
@@ -306,56 +302,6 @@ class Escalations:
         delta, working = window
         return self.calendar.add_working(start, delta) if working else start + delta
 
-    async def _tell(
-        self, s: AsyncSession, esc: Escalation, people: Sequence[int], now: datetime,
-        step_key: str, reply: Reply, alert: bool = False,
-    ) -> list[int]:
-        urgent = Severity(esc.severity) in (Severity.urgent, Severity.crisis)
-        fields = {"事项": reply.text.splitlines()[0][:20],
-                  "紧急程度": SEVERITY_LABELS[Severity(esc.severity)]}
-        reached = await push_to_people(
-            s, people, key=f"esc:{esc.id}:{step_key}", reply=reply, now=now,
-            kind=("crisis" if urgent else "alert") if alert else "reminder",
-            priority=(Priority.crisis if urgent else Priority.alert) if alert
-            else Priority.reminder,
-            alert={"title": f"#{esc.id} 待处理", "fields": fields} if alert else None,
-        )
-        missed = sorted(set(people) - set(reached))
-        if missed:
-            names = (await s.exec(select(Person.name).where(col(Person.id).in_(missed)))).all()
-            log.warning("escalation %s: %s have no reachable chat account (see the daily "
-                        "coverage check)", esc.id, "、".join(names))
-        return reached
-
-    async def _step(
-        self, s: AsyncSession, esc: Escalation, action: str, now: datetime, *,
-        recipients: Sequence[int] = (), actor: int | None = None, note: str | None = None,
-    ) -> None:
-        assert esc.id is not None
-        s.add(EscalationStep(escalation_id=esc.id, at=now, action=action, level=esc.level,
-                             recipients=list(recipients), actor_person_id=actor, note=note))
-
-    async def _add_recipients(
-        self, s: AsyncSession, esc: Escalation, people: Sequence[int], level: int,
-        now: datetime,
-    ) -> None:
-        assert esc.id is not None
-        known = set(await self._recipients_at(s, esc, level))
-        for pid in sorted(set(people) - known):
-            s.add(EscalationRecipient(escalation_id=esc.id, person_id=pid, level=level,
-                                      notified_at=now))
-        await s.flush()
-
-    async def _recipients_at(self, s: AsyncSession, esc: Escalation, level: int) -> list[int]:
-        rows = await s.exec(select(EscalationRecipient.person_id).where(
-            EscalationRecipient.escalation_id == esc.id, EscalationRecipient.level == level))
-        return sorted(set(rows.all()))
-
-    async def _all_recipients(self, s: AsyncSession, esc: Escalation) -> list[int]:
-        rows = await s.exec(select(EscalationRecipient.person_id).where(
-            EscalationRecipient.escalation_id == esc.id))
-        return sorted(set(rows.all()))
-
     async def _authorised(
         self, s: AsyncSession, esc_id: int, person: Person, now: datetime, action: str
     ) -> Escalation | None:
@@ -366,13 +312,6 @@ class Escalations:
                                   audit_as=action, escalation=esc_id)
         return esc if allowed else None
 
-    async def _title(self, s: AsyncSession, esc: Escalation) -> str:
-        title = TITLES.get(esc.kind, "待处理事项")
-        if esc.klass_id is not None:
-            klass = await s.get(Klass, esc.klass_id)
-            if klass is not None:
-                title += f"（{klass.name}）"
-        return title
 
 
 def _default_resolve(severity: Severity) -> Window:
@@ -381,20 +320,6 @@ def _default_resolve(severity: Severity) -> Window:
         return timedelta(hours=24), False
     return timedelta(hours=72), True
 
-
-async def open_for_person(s: AsyncSession, person_id: int) -> list[Escalation]:
-    """Escalations still open or acknowledged where this person is a recipient: those nobody
-    acknowledged (无人确认) first, then oldest first."""
-    mine = select(EscalationRecipient.escalation_id).where(
-        EscalationRecipient.person_id == person_id)
-    unacknowledged = case((and_(col(Escalation.status) == EscalationStatus.open,
-                                col(Escalation.exhausted_at).is_not(None)), 0), else_=1)
-    rows = await s.exec(
-        select(Escalation)
-        .where(col(Escalation.id).in_(mine), Escalation.status != EscalationStatus.resolved)
-        .order_by(unacknowledged, col(Escalation.opened_at), col(Escalation.id))
-    )
-    return list(rows)
 
 
 __all__ = ["DEADLINE", "LEVEL_LABELS", "SEVERITY_LABELS", "TITLES", "Calendar", "Escalations",
