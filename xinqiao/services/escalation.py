@@ -262,7 +262,7 @@ class Escalations:
                                       "no acknowledgement at the last level"))
         words = duration_words(every[0].total_seconds())
         reply = (exhausted_reminder(esc, title, now) if again else
-                 exhausted_alert(esc, title, why, ("个工作时间" if every[1] else "") + words))
+                 exhausted_alert(esc, title, why, words + ("（工作时间）" if every[1] else "")))
         reached = await tell(s, esc, people, now, f"exhausted:{esc.token}", reply,
                                    alert=True)
         if not reached:

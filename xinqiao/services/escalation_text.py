@@ -104,7 +104,7 @@ def lapsed_reminder(esc: Escalation, title: str) -> Reply:
 
 
 def duration_words(seconds: float) -> str:
-    """A cadence in words: 30分钟, 1小时, 4个工作小时 is left to the caller."""
+    """A cadence in words: 30分钟, 1小时, 4小时."""
     minutes = round(seconds / 60)
     if minutes % 60:
         return f"{minutes}分钟"
