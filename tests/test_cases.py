@@ -25,6 +25,8 @@ async def test_a_case_is_followed_up_until_staff_close_it(
     async with db.session() as s:
         case = (await s.exec(select(Case))).one()
     assert case.person_id == world.ids["s1"] and case.lead_person_id is None
+    # the alert itself is handled (else it would climb and remind until acknowledged)
+    assert "已结案" in await world.chat("c2").say("已处理 1 已联系学生，转为危机个案跟进")
     # next day nobody leads it yet: the centre is reminded to appoint someone
     clock.advance(days=1)
     assert await world.sweep() >= 1

@@ -61,7 +61,8 @@ async def test_a_week_where_one_class_does_not_submit(
     await world.chat("k1").say("晴雨表")
     await world.chat("k1").say("1")  # class 1 submits; class 2 does not
     clock.set(datetime(2026, 10, 30, 17, 0, tzinfo=SHANGHAI))
-    assert await world.sweep() == 3  # both classes' due timers, and the 03:30 retention purge
+    # both classes' due timers, the 03:30 retention purge and the 08:30 coverage check
+    assert await world.sweep() == 4
     assert await world.push_texts("k1") == []
     reminder = await world.push_texts("k2")
     assert len(reminder) == 1 and "晴雨表未提交" in reminder[0]

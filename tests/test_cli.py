@@ -104,7 +104,8 @@ def test_serve_answers_health_and_stops_cleanly(env: dict[str, str], tmp_path: P
                     break
             except OSError:
                 time.sleep(0.1)
-        assert '"status": "ok"' in body
+        # up, but no WeChat AppID/secret: nothing can be pushed, and health says why
+        assert '"status": "degraded"' in body and "XINQIAO_WECHAT_APPID" in body
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as resp:
             assert "xinqiao_outbox_depth" in resp.read().decode()
     finally:
@@ -112,6 +113,10 @@ def test_serve_answers_health_and_stops_cleanly(env: dict[str, str], tmp_path: P
         output, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, output
     assert "Traceback" not in output
+    # serve warned at start about every missing push credential
+    assert "WARNING xinqiao.serve: wechat: XINQIAO_WECHAT_APPID and XINQIAO_WECHAT_SECRET " \
+        "not set" in output
+    assert "WARNING xinqiao.serve: wechat: XINQIAO_WECHAT_ALERT_TEMPLATE_ID not set" in output
 
 
 def test_screening_round_and_duty_rota_from_the_command_line(

@@ -22,6 +22,7 @@ from xinqiao.bot.content_pages import add_article_routes
 from xinqiao.bot.engine import Engine
 from xinqiao.bot.inbox import InboxProcessor
 from xinqiao.bot.metrics import Metrics
+from xinqiao.bot.readiness import missing_credentials, paused
 from xinqiao.bot.services import Services, build_services
 from xinqiao.clock import Clock, SystemClock
 from xinqiao.settings import Settings
@@ -155,10 +156,21 @@ async def _healthz(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
     try:
         await asyncio.wait_for(services.db.ping(), timeout=2)
+        async with services.db.session() as s:
+            problems = await missing_credentials(services.settings, s)
     except Exception as exc:
         return web.json_response({"status": "unavailable", "database": type(exc).__name__},
                                  status=503)
-    return web.json_response({"status": "ok", "database": "ok"})
+    # Still serving (200), but pushes do not go out: say so, and why.
+    reasons = [str(p) for p in problems if p.blocking]
+    reasons += paused(services.notifier, services.clock.now())
+    body: dict[str, object] = {"status": "degraded" if reasons else "ok", "database": "ok"}
+    if reasons:
+        body["reasons"] = reasons
+    warnings = [str(p) for p in problems if not p.blocking]
+    if warnings:
+        body["warnings"] = warnings
+    return web.json_response(body)
 
 
 async def _metrics(request: web.Request) -> web.StreamResponse:

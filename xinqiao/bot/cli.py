@@ -46,6 +46,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     from aiohttp import web
 
     from xinqiao.bot.app import build_app
+    from xinqiao.bot.readiness import missing_credentials
     from xinqiao.storage.migrate import check_current, upgrade
 
     settings = _settings()
@@ -59,6 +60,9 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
                 await upgrade(db)
             else:
                 await check_current(db)
+            async with db.session() as s:  # pushes that cannot go out: say so before serving
+                for problem in await missing_credentials(settings, s):
+                    logging.getLogger("xinqiao.serve").warning("%s", problem)
         finally:
             await db.dispose()
 

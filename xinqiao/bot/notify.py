@@ -193,6 +193,18 @@ class Notifier:
         """See :func:`xinqiao.bot.fallback.reconcile_template_delivery`."""
         return await reconcile_template_delivery(session, msgid, status, now)
 
+    def paused_channels(self, now: datetime) -> dict[str, str]:
+        """Channels on which nothing goes out now, with why (for /healthz)."""
+        found: dict[str, str] = {}
+        for channel in self._breaker.down_channels():
+            found[channel] = (f"platform down for {self._breaker.down_for(channel, now):.0f} s "
+                              "(probing)")
+        for channel, until in self._paused.items():
+            if until > now:
+                found.setdefault(channel, f"paused until {until.isoformat(timespec='seconds')} "
+                                          "(quota or configuration)")
+        return found
+
     def _paused_now(self, channel: str, now: datetime) -> bool:
         until = max(self._paused.get(channel, now), self._held.get(channel, now))
         return until > now or self._breaker.closed(channel, now)

@@ -17,6 +17,7 @@ from xinqiao.services.escalation import (
     Escalations,
     open_for_person,
 )
+from xinqiao.services.escalation_text import UNACKNOWLEDGED, status_label
 from xinqiao.storage.models import Person, Role
 from xinqiao.storage.reports import Escalation, EscalationStatus, Report, Severity
 
@@ -146,11 +147,14 @@ class QueueFlow(_StaffFlow):
         items = await open_for_person(ctx.session, ctx.person.id)
         if not items:
             return Turn.end(Reply("目前没有待处理的事项。", _MENU))
-        lines, choices = [f"你有 {len(items)} 项待处理（最早的在前）："], []
+        unacknowledged = sum(status_label(e) == UNACKNOWLEDGED for e in items)
+        order = f"{UNACKNOWLEDGED}的在最前，其余最早的在前" if unacknowledged else "最早的在前"
+        lines, choices = [f"你有 {len(items)} 项待处理（{order}）："], []
         for esc in items[:8]:
-            lines.append(f"#{esc.id} {TITLES.get(esc.kind, '事项')} · "
+            flag = "⚠" if status_label(esc) == UNACKNOWLEDGED else ""
+            lines.append(f"{flag}#{esc.id} {TITLES.get(esc.kind, '事项')} · "
                          f"{SEVERITY_LABELS[Severity(esc.severity)]} · "
-                         f"{STATUS_LABELS[esc.status]} · {local(esc.opened_at):%m-%d %H:%M}")
+                         f"{status_label(esc)} · {local(esc.opened_at):%m-%d %H:%M}")
             choices.append(Choice(f"view:{esc.id}", f"查看 #{esc.id}"))
         return Turn.ask("pick", {}, Reply("\n".join(lines), (*choices, *_MENU)))
 

@@ -42,6 +42,7 @@ from xinqiao.storage.reports import Severity as Severity  # re-exported: chains 
 DEFAULT_SOURCE = "xinqiao/data/policy.toml (packaged default)"
 # PagerDuty allows at most 9 repeats of a policy, Grafana OnCall 5 (shared/anchors.md §1.6).
 MAX_REPEATS = 9
+MIN_REMIND_EVERY = timedelta(minutes=10)  # an unacknowledged item never reminds more often
 _T = TypeVar("_T")
 
 
@@ -116,10 +117,41 @@ class Level(_Model):
 
 
 class Chain(_Model):
-    """The chain for one severity and how often its last level is re-notified."""
+    """The chain for one severity, how often its last level is re-notified, how long an
+    acknowledged item may stay unresolved, and the reminders once nobody acknowledged at all."""
 
     levels: tuple[Level, ...] = Field(min_length=1)
     repeat_last: int = Field(default=3, ge=0, le=MAX_REPEATS)
+    # Acknowledged but not resolved within this: the acknowledger is reminded, then it climbs.
+    resolve_working_hours: bool = True
+    resolve_within: Duration = timedelta(hours=72)
+    # Past the last level: the centre lead and the staff on duty, reminded at this cadence.
+    remind_working_hours: bool = False
+    remind_every: Duration = timedelta(hours=1)
+
+    @field_validator("resolve_within", "remind_every", mode="before")
+    @classmethod
+    def _no_working_days(cls, value: object, info: ValidationInfo) -> object:
+        flag = "resolve_working_hours" if info.field_name == "resolve_within" else (
+            "remind_working_hours")
+        if info.data.get(flag) and isinstance(value, str) and "d" in value:
+            raise ValueError(f"{value!r}: with {flag} = true, write working hours ('72h')")
+        return value
+
+    @field_validator("resolve_within")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta():
+            raise ValueError("must be longer than zero")
+        return value
+
+    @field_validator("remind_every")
+    @classmethod
+    def _bounded(cls, value: timedelta) -> timedelta:
+        # Reminders go on until someone acknowledges: never more often than this.
+        if value < MIN_REMIND_EVERY:
+            raise ValueError(f"must be at least {format_duration(MIN_REMIND_EVERY)}")
+        return value
 
 
 class Severities(_Model):
@@ -225,6 +257,16 @@ class Policy(_Model):
     def repeat_last(self, severity: Severity | str) -> int:
         """How often the last level is re-notified at its deadline before the item is flagged."""
         return self._chain(severity).repeat_last
+
+    def resolve_within(self, severity: Severity | str) -> tuple[timedelta, bool]:
+        """How long an acknowledged item may stay unresolved, and whether in working time."""
+        chain = self._chain(severity)
+        return chain.resolve_within, chain.resolve_working_hours
+
+    def remind_every(self, severity: Severity | str) -> tuple[timedelta, bool]:
+        """The cadence of reminders once the chain is exhausted, and whether in working time."""
+        chain = self._chain(severity)
+        return chain.remind_every, chain.remind_working_hours
 
     def deadline(self, level: Level, start: datetime) -> datetime:
         """When ``level`` must have acknowledged if it was notified at ``start`` (aware; UTC)."""

@@ -8,37 +8,54 @@ does nothing; acknowledging stops the climb and resolving closes it. Every step 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import local
 from xinqiao.messages import Reply
 from xinqiao.services.access import Action, Kind, actor_for, authorize, escalation_target
 from xinqiao.services.directory import role_set
-from xinqiao.services.outbox import Priority
-from xinqiao.services.recipients import level_recipients, push_to_people
+from xinqiao.services.escalation_record import (
+    add_recipients,
+    all_recipients,
+    item_title,
+    lapsed_by,
+    open_for_person,
+    recipients_at,
+    step,
+    tell,
+)
+from xinqiao.services.escalation_text import (
+    LEVEL_LABELS,
+    SEVERITY_LABELS,
+    TITLES,
+    duration_words,
+    exhausted_alert,
+    exhausted_reminder,
+    lapsed_reminder,
+    level_alert,
+    level_label,
+    why_skipped,
+)
+from xinqiao.services.recipients import level_recipients, unreachable
 from xinqiao.services.timers import schedule
-from xinqiao.storage.models import Klass, Person
+from xinqiao.storage.models import Person
 from xinqiao.storage.reports import (
     Escalation,
-    EscalationRecipient,
     EscalationStatus,
-    EscalationStep,
     Severity,
     Timer,
 )
 
 log = logging.getLogger(__name__)
 DEADLINE = "escalation.deadline"
-LEVEL_LABELS = {"committee": "班级心理委员", "class_advisor": "辅导员", "college": "学院",
-                "centre": "心理中心", "centre_lead": "心理中心负责人"}
-SEVERITY_LABELS = {Severity.routine: "常规", Severity.soon: "尽快", Severity.urgent: "紧急",
-                   Severity.crisis: "危机"}
+EXHAUSTED_LEVELS = ("centre_lead", "centre")  # who gets an item nobody acknowledged
+Window = tuple[timedelta, bool]  # a duration, and whether it counts working time only
 
 
 class Calendar(Protocol):
@@ -68,10 +85,14 @@ class Escalations:
     def __init__(
         self, chain_for: Callable[[Severity], list[dict[str, Any]]], calendar: Calendar,
         repeat_last: Callable[[Severity], int],
+        resolve_within: Callable[[Severity], Window] | None = None,
+        remind_every: Callable[[Severity], Window] | None = None,
     ) -> None:
         self.chain_for = chain_for
         self.calendar = calendar
         self.repeat_last = repeat_last
+        self.resolve_within = resolve_within or _default_resolve
+        self.remind_every = remind_every or (lambda _: (timedelta(hours=1), False))
 
     async def open(
         self, s: AsyncSession, subject: Subject, severity: Severity, now: datetime,
@@ -97,48 +118,63 @@ class Escalations:
         )
         s.add(esc)
         await s.flush()
-        await self._step(s, esc, "opened", now)
+        await step(s, esc, "opened", now)
         await self._enter_level(s, esc, 0, now, title=subject.title)
         return esc
 
     async def on_deadline(self, s: AsyncSession, timer: Timer) -> None:
-        """Timer handler: climb one level, or re-notify the last, if still unacknowledged."""
+        """Timer handler: the next step of an item nobody has acted on in time."""
         esc = await s.get(Escalation, int(timer.ref), with_for_update=True)
-        if esc is None or esc.status != EscalationStatus.open or esc.token != timer.token:
-            return  # acknowledged, resolved, or a stale timer: nothing to do
+        if esc is None or esc.status == EscalationStatus.resolved or esc.token != timer.token:
+            return  # resolved, or a stale timer (acknowledged or moved on since): nothing to do
         now = timer.due_at
-        title = await self._title(s, esc)
+        title = await item_title(s, esc)
+        if esc.status == EscalationStatus.acked:  # acknowledged but not resolved in time
+            await self._lapse(s, esc, now, title)
+            return
+        if esc.exhausted_at is not None:
+            await self._exhausted(s, esc, now, title, again=True)
+            return
+        lapsed = await lapsed_by(s, esc)
+        why = f"{lapsed[1]}确认后未在期限内结案" if lapsed else None
         if esc.level + 1 < len(esc.chain):
-            previous = await self._recipients_at(s, esc, esc.level)
-            await self._enter_level(s, esc, esc.level + 1, now, title=title)
-            label = _level_label(esc.chain[esc.level])
-            await self._tell(s, esc, previous, now, f"escalated:{esc.level}", Reply(
+            previous = await recipients_at(s, esc, esc.level)
+            if lapsed:
+                previous = sorted({*previous, lapsed[0]})
+            await self._enter_level(s, esc, esc.level + 1, now, title=title, why=why)
+            label = level_label(esc.chain[esc.level])
+            await tell(s, esc, previous, now, f"escalated:{esc.level}", Reply(
                 f"#{esc.id}（{title}）未在期限内确认，已升级至{label}。"))
             return
         if esc.repeats > 0:
             esc.repeats -= 1
             await self._enter_level(s, esc, esc.level, now, title=title, again=True)
             return
-        await self._step(s, esc, "exhausted", now, note="no acknowledgement at the last level")
-        log.error("escalation %s exhausted its chain without acknowledgement", esc.id)
+        await self._exhausted(s, esc, now, title, why=why)
 
     async def acknowledge(
         self, s: AsyncSession, esc_id: int, person: Person, now: datetime
     ) -> tuple[bool, str]:
-        """Stop the climb. Returns (done, message for the person)."""
+        """Stop the climb until the level's resolve deadline. Returns (done, message)."""
         esc = await self._authorised(s, esc_id, person, now, "escalation.ack")
         if esc is None:
             return False, f"没有找到你可以处理的 #{esc_id}。"
         if esc.status != EscalationStatus.open:
             return False, f"#{esc_id} 已经有人确认过了。"
         esc.status, esc.acked_at, esc.acked_by = EscalationStatus.acked, now, person.id
+        esc.exhausted_at = None
         esc.token += 1  # any pending deadline is now stale
+        esc.due_at = self._add(now, self._resolve_window(esc))
         s.add(esc)
-        await self._step(s, esc, "acked", now, actor=person.id)
-        others = [p for p in await self._all_recipients(s, esc) if p != person.id]
-        await self._tell(s, esc, others, now, "acked", Reply(
+        await step(s, esc, "acked", now, actor=person.id)
+        await schedule(s, kind=DEADLINE, ref=str(esc.id), due_at=esc.due_at, now=now,
+                       token=esc.token)
+        others = [p for p in await all_recipients(s, esc) if p != person.id]
+        await tell(s, esc, others, now, f"acked:{esc.token}", Reply(
             f"#{esc.id} 已由 {person.name} 确认跟进。"))
-        return True, f"已确认 #{esc_id}，升级已停止。处理完后回复“已处理 {esc_id} 处理情况”结案。"
+        return True, (f"已确认 #{esc_id}，升级已停止。请在 {local(esc.due_at):%m-%d %H:%M} 前"
+                      f"处理完并回复“已处理 {esc_id} 处理情况”结案；逾期未结案会提醒你，"
+                      "之后继续升级。")
 
     async def resolve(
         self, s: AsyncSession, esc_id: int, person: Person, note: str, now: datetime
@@ -154,7 +190,7 @@ class Escalations:
         esc.status, esc.resolved_at, esc.resolved_by = EscalationStatus.resolved, now, person.id
         esc.resolution, esc.token = note[:2000] or None, esc.token + 1
         s.add(esc)
-        await self._step(s, esc, "resolved", now, actor=person.id, note=note[:2000] or None)
+        await step(s, esc, "resolved", now, actor=person.id, note=note[:2000] or None)
         return True, f"#{esc_id} 已结案，谢谢你的跟进。"
 
     async def close_subject(
@@ -168,85 +204,103 @@ class Escalations:
         esc.status, esc.resolved_at, esc.resolved_by = EscalationStatus.resolved, now, actor
         esc.resolution, esc.token = note, esc.token + 1
         s.add(esc)
-        await self._step(s, esc, "resolved", now, actor=actor, note=note)
+        await step(s, esc, "resolved", now, actor=actor, note=note)
 
     # --- internals -----------------------------------------------------------------------
 
     async def _enter_level(
         self, s: AsyncSession, esc: Escalation, level: int, now: datetime, *, title: str,
-        again: bool = False,
+        again: bool = False, why: str | None = None,
     ) -> None:
+        """Notify a level; a level nobody can be reached at is skipped at once, and the next
+        one is told why (the last one's turn goes to the centre lead and the staff on duty)."""
         assert esc.id is not None
-        esc.level, esc.token = level, esc.token + 1
-        entry = esc.chain[level]
-        people = await level_recipients(s, entry["notify"], esc.college_id, esc.klass_id,
-                                        at=now)
-        if people:
-            esc.due_at = self._deadline(entry, now)
-        else:  # nobody holds this level for this unit: do not let it sit, climb at once
-            esc.due_at = now
+        while True:
+            esc.level, esc.token = level, esc.token + 1
+            entry = esc.chain[level]
+            people = await level_recipients(s, entry["notify"], esc.college_id, esc.klass_id,
+                                            at=now)
+            gone = await unreachable(s, people)
+            if not again:
+                await add_recipients(s, esc, people, level, now)
+            if len(gone) < len(people):
+                break
+            skipped = why_skipped(entry, people, gone)
+            await step(s, esc, "skipped", now, recipients=people, note=skipped)
+            log.warning("escalation %s: nobody reachable at level %s (%s); moving on",
+                        esc.id, level, skipped)
+            if level + 1 >= len(esc.chain):
+                await self._exhausted(s, esc, now, title, why=skipped)
+                return
+            level, again, why = level + 1, False, skipped
+        esc.due_at = self._deadline(entry, now)
         s.add(esc)
-        if not again:
-            for pid in people:
-                s.add(EscalationRecipient(escalation_id=esc.id, person_id=pid, level=level,
-                                          notified_at=now))
-        await self._step(s, esc, "reminded" if again else "notified", now, recipients=people,
-                         note=None if people else "no recipients at this level")
-        await self._tell(s, esc, people, now, f"level:{level}:{esc.token}",
-                         self._alert_reply(esc, title, again), alert=True)
+        await step(s, esc, "reminded" if again else "notified", now, recipients=people)
+        await tell(s, esc, people, now, f"level:{level}:{esc.token}",
+                         level_alert(esc, title, again, why), alert=True)
         await schedule(s, kind=DEADLINE, ref=str(esc.id), due_at=esc.due_at, now=now,
                        token=esc.token)
 
-    def _deadline(self, entry: dict[str, Any], start: datetime) -> datetime:
-        delta = timedelta(seconds=float(entry["ack_within_s"]))
-        if entry.get("working_hours"):
-            return self.calendar.add_working(start, delta)
-        return start + delta
-
-    def _alert_reply(self, esc: Escalation, title: str, again: bool) -> Reply:
-        due = local(esc.due_at) if esc.due_at else None
-        lines = [f"【心桥{'·再次提醒' if again else ''}】#{esc.id} {title}",
-                 f"紧急程度：{SEVERITY_LABELS[Severity(esc.severity)]}"]
-        if due is not None:
-            lines.append(f"请在 {due:%m-%d %H:%M} 前确认，否则将升级。")
-        # A push is not a reply, so numbered choices would not resolve: say what to type.
-        lines.append(f"回复“收到 {esc.id}”确认，回复“待办”查看详情。")
-        return Reply("\n".join(lines))
-
-    async def _tell(
-        self, s: AsyncSession, esc: Escalation, people: Sequence[int], now: datetime,
-        step_key: str, reply: Reply, alert: bool = False,
+    async def _exhausted(
+        self, s: AsyncSession, esc: Escalation, now: datetime, title: str, *,
+        why: str | None = None, again: bool = False,
     ) -> None:
-        urgent = Severity(esc.severity) in (Severity.urgent, Severity.crisis)
-        fields = {"事项": reply.text.splitlines()[0][:20],
-                  "紧急程度": SEVERITY_LABELS[Severity(esc.severity)]}
-        reached = await push_to_people(
-            s, people, key=f"esc:{esc.id}:{step_key}", reply=reply, now=now,
-            kind=("crisis" if urgent else "alert") if alert else "reminder",
-            priority=(Priority.crisis if urgent else Priority.alert) if alert
-            else Priority.reminder,
-            alert={"title": f"#{esc.id} 待处理", "fields": fields} if alert else None,
-        )
-        for pid in set(people) - set(reached):
-            log.warning("escalation %s: person %s has no reachable chat account", esc.id, pid)
-
-    async def _step(
-        self, s: AsyncSession, esc: Escalation, action: str, now: datetime, *,
-        recipients: Sequence[int] = (), actor: int | None = None, note: str | None = None,
-    ) -> None:
+        """Nobody acknowledged at the last level: the centre lead and the staff on duty get it
+        (marked 无人确认), and are reminded at the policy's cadence until someone does."""
         assert esc.id is not None
-        s.add(EscalationStep(escalation_id=esc.id, at=now, action=action, level=esc.level,
-                             recipients=list(recipients), actor_person_id=actor, note=note))
+        if esc.exhausted_at is None:
+            esc.exhausted_at = now
+        esc.token += 1
+        people = await level_recipients(s, EXHAUSTED_LEVELS, esc.college_id, esc.klass_id,
+                                        at=now)
+        await add_recipients(s, esc, people, len(esc.chain), now)
+        every = self.remind_every(Severity(esc.severity))
+        esc.due_at = self._add(now, every)
+        s.add(esc)
+        await step(s, esc, "reminded" if again else "exhausted", now, recipients=people,
+                         note=why or ("still unacknowledged" if again else
+                                      "no acknowledgement at the last level"))
+        words = duration_words(every[0].total_seconds())
+        reply = (exhausted_reminder(esc, title, now) if again else
+                 exhausted_alert(esc, title, why, words + ("（工作时间）" if every[1] else "")))
+        reached = await tell(s, esc, people, now, f"exhausted:{esc.token}", reply,
+                                   alert=True)
+        if not reached:
+            log.error("escalation %s is unacknowledged and neither the centre lead nor any "
+                      "centre staff can be reached", esc.id)
+        await schedule(s, kind=DEADLINE, ref=str(esc.id), due_at=esc.due_at, now=now,
+                       token=esc.token)
 
-    async def _recipients_at(self, s: AsyncSession, esc: Escalation, level: int) -> list[int]:
-        rows = await s.exec(select(EscalationRecipient.person_id).where(
-            EscalationRecipient.escalation_id == esc.id, EscalationRecipient.level == level))
-        return sorted(set(rows.all()))
+    async def _lapse(self, s: AsyncSession, esc: Escalation, now: datetime, title: str) -> None:
+        """Acknowledged but not resolved in time: remind the acknowledger, then climb again
+        from this level at its acknowledgement deadline."""
+        acker = esc.acked_by
+        esc.status, esc.acked_at, esc.acked_by = EscalationStatus.open, None, None
+        esc.token += 1
+        esc.due_at = self._deadline(esc.chain[esc.level], now)
+        s.add(esc)
+        await step(s, esc, "lapsed", now, recipients=[acker] if acker else [],
+                         note="acknowledged but not resolved in time")
+        if acker is not None:
+            await tell(s, esc, [acker], now, f"lapsed:{esc.token}",
+                             lapsed_reminder(esc, title), alert=True)
+        await schedule(s, kind=DEADLINE, ref=str(esc.id), due_at=esc.due_at, now=now,
+                       token=esc.token)
 
-    async def _all_recipients(self, s: AsyncSession, esc: Escalation) -> list[int]:
-        rows = await s.exec(select(EscalationRecipient.person_id).where(
-            EscalationRecipient.escalation_id == esc.id))
-        return sorted(set(rows.all()))
+    def _resolve_window(self, esc: Escalation) -> Window:
+        entry = esc.chain[esc.level]
+        if "resolve_within_s" in entry:  # snapshotted with the chain
+            return (timedelta(seconds=float(entry["resolve_within_s"])),
+                    bool(entry.get("resolve_working_hours")))
+        return self.resolve_within(Severity(esc.severity))
+
+    def _deadline(self, entry: dict[str, Any], start: datetime) -> datetime:
+        return self._add(start, (timedelta(seconds=float(entry["ack_within_s"])),
+                                 bool(entry.get("working_hours"))))
+
+    def _add(self, start: datetime, window: Window) -> datetime:
+        delta, working = window
+        return self.calendar.add_working(start, delta) if working else start + delta
 
     async def _authorised(
         self, s: AsyncSession, esc_id: int, person: Person, now: datetime, action: str
@@ -258,31 +312,15 @@ class Escalations:
                                   audit_as=action, escalation=esc_id)
         return esc if allowed else None
 
-    async def _title(self, s: AsyncSession, esc: Escalation) -> str:
-        title = TITLES.get(esc.kind, "待处理事项")
-        if esc.klass_id is not None:
-            klass = await s.get(Klass, esc.klass_id)
-            if klass is not None:
-                title += f"（{klass.name}）"
-        return title
 
 
-TITLES = {"dorm": "宿舍情况反映", "urgent": "紧急情况随时报", "checkin": "班级心理晴雨表关注",
-          "checkin_missing": "班级心理晴雨表未提交", "crisis": "危机预警",
-          "concern": "关切跟进"}
+def _default_resolve(severity: Severity) -> Window:
+    # The policy's defaults (crisis 24 h clock time, others 72 working hours).
+    if severity == Severity.crisis:
+        return timedelta(hours=24), False
+    return timedelta(hours=72), True
 
 
-def _level_label(entry: dict[str, Any]) -> str:
-    return "、".join(LEVEL_LABELS.get(n, n) for n in entry["notify"])
 
-
-async def open_for_person(s: AsyncSession, person_id: int) -> list[Escalation]:
-    """Escalations still open or acknowledged where this person is a recipient, oldest first."""
-    mine = select(EscalationRecipient.escalation_id).where(
-        EscalationRecipient.person_id == person_id)
-    rows = await s.exec(
-        select(Escalation)
-        .where(col(Escalation.id).in_(mine), Escalation.status != EscalationStatus.resolved)
-        .order_by(col(Escalation.opened_at), col(Escalation.id))
-    )
-    return list(rows)
+__all__ = ["DEADLINE", "LEVEL_LABELS", "SEVERITY_LABELS", "TITLES", "Calendar", "Escalations",
+           "Subject", "open_for_person"]

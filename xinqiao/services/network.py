@@ -15,6 +15,7 @@ from xinqiao.scheduler.policy import Policy
 from xinqiao.services import campaigns, retention
 from xinqiao.services.cases import FOLLOWUP, on_followup
 from xinqiao.services.concern import CONCERN_EXPIRE, on_concern_expire
+from xinqiao.services.coverage import COVERAGE, push_coverage
 from xinqiao.services.escalation import DEADLINE, Escalations, Subject
 from xinqiao.services.invitations import (
     SECOND_STAGE_EXPIRE,
@@ -35,14 +36,18 @@ PLAN_AT = time(0, 5)  # local time the daily plan runs
 MONTHLY_AT = time(9, 0)  # local time the monthly reports are generated
 RETENTION = "retention.purge"
 RETENTION_AT = time(3, 30)  # local time of the nightly purge
+COVERAGE_AT = time(8, 30)  # local time of the coverage check, on workdays
 
 
 def snapshot(policy: Policy, severity: Severity) -> list[dict[str, Any]]:
     """The policy's chain for a severity, as stored on a new escalation."""
+    resolve, resolve_working = policy.resolve_within(severity)
     return [
         {"notify": [r.value for r in level.notify],
          "ack_within_s": level.ack_within.total_seconds(),
-         "working_hours": level.working_hours}
+         "working_hours": level.working_hours,
+         "resolve_within_s": resolve.total_seconds(),
+         "resolve_working_hours": resolve_working}
         for level in policy.chain(severity)
     ]
 
@@ -69,6 +74,8 @@ class Network:
             chain_for=lambda sev: snapshot(policy, sev),
             calendar=policy.calendar(),
             repeat_last=policy.repeat_last,
+            resolve_within=policy.resolve_within,
+            remind_every=policy.remind_every,
         )
         self.campaigns = campaigns.Campaigns(policy)
 
@@ -116,6 +123,7 @@ class Network:
             SECOND_STAGE_EXPIRE: on_second_stage_expire,
             RETENTION: self._purge,
             CONCERN_EXPIRE: lambda s, timer: on_concern_expire(s, self, timer),
+            COVERAGE: self._coverage,
             **self.campaigns.timer_handlers(),
         }
 
@@ -137,6 +145,9 @@ class Network:
         await campaigns.plan_day(s, self.policy, day, now)  # screening rounds opening today
         await schedule(s, kind=RETENTION, ref=f"{day.isoformat()}:0",
                        due_at=_at(day, RETENTION_AT), now=now)
+        if self.policy.calendar().is_workday(day):  # who an alert could not reach today
+            await schedule(s, kind=COVERAGE, ref=day.isoformat(), due_at=_at(day, COVERAGE_AT),
+                           now=now)
         if self._first_workday_of_month(day):  # last month's 月报 for the colleges to confirm
             last_month = (day.replace(day=1) - timedelta(days=1)).replace(day=1)
             await schedule(s, kind=MONTHLY, ref=last_month.isoformat()[:7],
@@ -157,6 +168,10 @@ class Network:
             day, n = timer.ref.rsplit(":", 1)
             await schedule(s, kind=RETENTION, ref=f"{day}:{int(n) + 1}", due_at=timer.due_at,
                            now=timer.due_at)
+
+    async def _coverage(self, s: AsyncSession, timer: Timer) -> None:
+        pushed = await push_coverage(s, timer.ref, timer.due_at)
+        log.info("coverage check %s: %s pushes", timer.ref, pushed)
 
     async def _monthly(self, s: AsyncSession, timer: Timer) -> None:
         month = date.fromisoformat(timer.ref + "-01")

@@ -56,6 +56,22 @@ async def level_recipients(
     return sorted(found)
 
 
+async def unreachable(s: AsyncSession, people: Iterable[int]) -> dict[int, str]:
+    """Those of ``people`` no push can reach: "unbound" (no chat account) or "unreachable"
+    (every account they had stopped accepting pushes)."""
+    wanted = sorted(set(people))
+    seen: dict[int, bool] = {}
+    for start in range(0, len(wanted), _IN_CHUNK):
+        rows = await s.exec(
+            select(ChannelIdentity.person_id, ChannelIdentity.reachable)
+            .where(col(ChannelIdentity.person_id).in_(wanted[start:start + _IN_CHUNK])))
+        for person_id, reachable in rows.all():
+            if person_id is not None:
+                seen[person_id] = seen.get(person_id, False) or bool(reachable)
+    return {p: ("unbound" if p not in seen else "unreachable")
+            for p in wanted if not seen.get(p, False)}
+
+
 async def best_identity(s: AsyncSession, person_id: int) -> ChannelIdentity | None:
     """The chat account to push to: preferred, then most recently used; console last."""
     rows = await s.exec(

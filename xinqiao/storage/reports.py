@@ -108,6 +108,8 @@ class Escalation(SQLModel, table=True):
     resolved_at: datetime | None = utc_column(nullable=True)
     resolved_by: int | None = Field(default=None, foreign_key="person.id")
     resolution: str | None = Field(default=None, sa_column=Column(EncryptedText()))
+    # Set when the chain ran out with nobody acknowledging (无人确认); cleared by an ack.
+    exhausted_at: datetime | None = utc_column(nullable=True)
 
 
 class EscalationRecipient(SQLModel, table=True):

@@ -1,0 +1,114 @@
+"""The daily coverage check: who in the network an alert could not reach today, and why.
+
+Each college lead gets the gaps of their college, the centre lead the whole school's, so a
+class advisor who never bound their account is found before a crisis needs them, not during.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from xinqiao.messages import Reply
+from xinqiao.services.recipients import push_to_people, unreachable
+from xinqiao.storage.models import College, Dorm, Klass, Person, Role, RoleAssignment
+
+COVERAGE = "coverage.daily"
+ROLE_LABELS = {Role.class_advisor: "班级辅导员", Role.committee: "心理委员",
+               Role.informant: "信息员", Role.college_lead: "学院负责人",
+               Role.college_counsellor: "学院心理辅导员", Role.centre_staff: "心理中心老师",
+               Role.centre_lead: "心理中心负责人"}
+WHY = {"unbound": "未绑定", "unreachable": "账号无法送达"}
+MAX_LINES = 20  # a long list is cut; the rest is counted
+
+
+@dataclass(frozen=True)
+class Gap:
+    """One role an alert cannot reach: in which unit, held by whom (None: nobody), why."""
+
+    college_id: int | None
+    unit: str
+    role: str
+    person: str | None
+    why: str
+
+    def line(self) -> str:
+        """The gap as one line of the push."""
+        if self.person is None:
+            return f"· {self.unit}：没有{self.role}"
+        return f"· {self.unit} {self.role} {self.person}：{self.why}"
+
+
+async def coverage_gaps(s: AsyncSession) -> list[Gap]:
+    """Every network role held by someone no push reaches, and every class with no advisor."""
+    rows = (await s.exec(
+        select(RoleAssignment, Person).join(Person, col(Person.id) == RoleAssignment.person_id)
+        .where(col(RoleAssignment.role).in_([r.value for r in ROLE_LABELS]),
+               col(Person.active).is_(True))
+        .order_by(col(RoleAssignment.id)))).all()
+    gone = await unreachable(s, [p.id for _, p in rows if p.id is not None])
+    klasses = {k.id: k for k in (await s.exec(select(Klass))).all()}
+    dorms = {d.id: d.name for d in (await s.exec(select(Dorm))).all()}
+    gaps: list[Gap] = []
+    for ra, person in rows:
+        if person.id not in gone:
+            continue
+        klass = klasses.get(ra.klass_id or person.klass_id)
+        role = Role(ra.role)
+        if role in (Role.centre_staff, Role.centre_lead):
+            unit, college = "心理中心", None
+        elif role is Role.informant and (ra.dorm_id or person.dorm_id):
+            unit = dorms.get(ra.dorm_id or person.dorm_id, "宿舍")
+            college = ra.college_id or person.college_id
+        elif role in (Role.college_lead, Role.college_counsellor) or klass is None:
+            unit, college = "学院", ra.college_id or person.college_id
+        else:
+            unit, college = klass.name, klass.college_id
+        gaps.append(Gap(college, unit, ROLE_LABELS[role], person.name, WHY[gone[person.id]]))
+    advised = {ra.klass_id for ra, _ in rows if ra.role == Role.class_advisor}
+    gaps += [Gap(k.college_id, k.name, ROLE_LABELS[Role.class_advisor], None, "无人担任")
+             for kid, k in sorted(klasses.items(), key=lambda kv: kv[0] or 0)
+             if kid not in advised]
+    return gaps
+
+
+def _text(scope: str, lines: list[str], count: int) -> str:
+    shown = lines[:MAX_LINES]
+    if len(lines) > MAX_LINES:
+        shown.append(f"……另有 {len(lines) - MAX_LINES} 处未列出，请在名册中核对。")
+    return "\n".join([f"【心桥·联络检查】{scope}有 {count} 处联系不上，预警可能送不到：",
+                      *shown, "请提醒他们在公众号完成绑定（或重新关注），或在名册中补上人选。"])
+
+
+async def push_coverage(s: AsyncSession, day: str, now: datetime) -> int:
+    """Push each college lead their college's gaps and the centre lead all; return pushes."""
+    gaps = await coverage_gaps(s)
+    if not gaps:
+        return 0
+    by_college: dict[int | None, list[Gap]] = defaultdict(list)
+    for gap in gaps:
+        by_college[gap.college_id].append(gap)
+    colleges = {c.id: c.name for c in (await s.exec(select(College))).all()}
+    leads = (await s.exec(select(RoleAssignment.person_id, RoleAssignment.college_id).where(
+        RoleAssignment.role == Role.college_lead.value))).all()
+    pushed = 0
+    for lead, college_id in leads:
+        mine = by_college.get(college_id, [])
+        if mine:
+            reply = Reply(_text(colleges.get(college_id or 0, "本学院"),
+                                [g.line() for g in mine], len(mine)))
+            pushed += len(await push_to_people(s, [lead], key=f"coverage:{day}",
+                                               reply=reply, now=now))
+    lines: list[str] = []
+    for college_id, found in sorted(by_college.items(), key=lambda kv: kv[0] or 0):
+        lines.append(f"{colleges.get(college_id or 0, '心理中心')}：")
+        lines += [g.line() for g in found]
+    centre = (await s.exec(select(RoleAssignment.person_id).where(
+        RoleAssignment.role == Role.centre_lead.value))).all()
+    pushed += len(await push_to_people(s, centre, key=f"coverage:{day}",
+                                       reply=Reply(_text("全校", lines, len(gaps))), now=now))
+    return pushed

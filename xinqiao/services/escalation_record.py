@@ -1,0 +1,125 @@
+"""The escalation's record: its steps, recipients, pushes and queue (used by the engine)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import and_, case
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from xinqiao.messages import Reply
+from xinqiao.services.escalation_text import SEVERITY_LABELS, TITLES
+from xinqiao.services.outbox import Priority
+from xinqiao.services.recipients import push_to_people
+from xinqiao.storage.models import Klass, Person
+from xinqiao.storage.reports import (
+    Escalation,
+    EscalationRecipient,
+    EscalationStatus,
+    EscalationStep,
+    Severity,
+)
+
+log = logging.getLogger("xinqiao.services.escalation")
+
+
+async def lapsed_by(s: AsyncSession, esc: Escalation) -> tuple[int, str] | None:
+    """Who let this item lapse, if its latest step is that lapse (to tell the next level)."""
+    last = (await s.exec(select(EscalationStep).where(
+        EscalationStep.escalation_id == esc.id).order_by(
+        col(EscalationStep.id).desc()).limit(1))).first()
+    if last is None or last.action != "lapsed" or not last.recipients:
+        return None
+    person = await s.get(Person, last.recipients[0])
+    return (last.recipients[0], person.name) if person is not None else None
+
+
+async def tell(
+    s: AsyncSession, esc: Escalation, people: Sequence[int], now: datetime,
+    step_key: str, reply: Reply, alert: bool = False,
+) -> list[int]:
+    """Push to people about an escalation; returns who was reached (the rest are logged)."""
+    urgent = Severity(esc.severity) in (Severity.urgent, Severity.crisis)
+    fields = {"事项": reply.text.splitlines()[0][:20],
+              "紧急程度": SEVERITY_LABELS[Severity(esc.severity)]}
+    reached = await push_to_people(
+        s, people, key=f"esc:{esc.id}:{step_key}", reply=reply, now=now,
+        kind=("crisis" if urgent else "alert") if alert else "reminder",
+        priority=(Priority.crisis if urgent else Priority.alert) if alert
+        else Priority.reminder,
+        alert={"title": f"#{esc.id} 待处理", "fields": fields} if alert else None,
+    )
+    missed = sorted(set(people) - set(reached))
+    if missed:
+        names = (await s.exec(select(Person.name).where(col(Person.id).in_(missed)))).all()
+        log.warning("escalation %s: %s have no reachable chat account (see the daily "
+                    "coverage check)", esc.id, "、".join(names))
+    return reached
+
+
+async def step(
+    s: AsyncSession, esc: Escalation, action: str, now: datetime, *,
+    recipients: Sequence[int] = (), actor: int | None = None, note: str | None = None,
+) -> None:
+    """Record one step of the escalation's trail."""
+    assert esc.id is not None
+    s.add(EscalationStep(escalation_id=esc.id, at=now, action=action, level=esc.level,
+                         recipients=list(recipients), actor_person_id=actor, note=note))
+
+
+async def add_recipients(
+    s: AsyncSession, esc: Escalation, people: Sequence[int], level: int,
+    now: datetime,
+) -> None:
+    """Record who an escalation went to at a level (once each): they may now act on it."""
+    assert esc.id is not None
+    known = set(await recipients_at(s, esc, level))
+    for pid in sorted(set(people) - known):
+        s.add(EscalationRecipient(escalation_id=esc.id, person_id=pid, level=level,
+                                  notified_at=now))
+    await s.flush()
+
+
+async def recipients_at(
+    s: AsyncSession, esc: Escalation, level: int) -> list[int]:
+    """Everyone the escalation went to at one level."""
+    rows = await s.exec(select(EscalationRecipient.person_id).where(
+        EscalationRecipient.escalation_id == esc.id, EscalationRecipient.level == level))
+    return sorted(set(rows.all()))
+
+
+async def all_recipients(
+    s: AsyncSession, esc: Escalation) -> list[int]:
+    """Everyone the escalation went to, at any level."""
+    rows = await s.exec(select(EscalationRecipient.person_id).where(
+        EscalationRecipient.escalation_id == esc.id))
+    return sorted(set(rows.all()))
+
+
+async def item_title(
+    s: AsyncSession, esc: Escalation) -> str:
+    """The item as named in pushes: its kind and, for a class, the class."""
+    title = TITLES.get(esc.kind, "待处理事项")
+    if esc.klass_id is not None:
+        klass = await s.get(Klass, esc.klass_id)
+        if klass is not None:
+            title += f"（{klass.name}）"
+    return title
+
+
+async def open_for_person(s: AsyncSession, person_id: int) -> list[Escalation]:
+    """Escalations still open or acknowledged where this person is a recipient: those nobody
+    acknowledged (无人确认) first, then oldest first."""
+    mine = select(EscalationRecipient.escalation_id).where(
+        EscalationRecipient.person_id == person_id)
+    unacknowledged = case((and_(col(Escalation.status) == EscalationStatus.open,
+                                col(Escalation.exhausted_at).is_not(None)), 0), else_=1)
+    rows = await s.exec(
+        select(Escalation)
+        .where(col(Escalation.id).in_(mine), Escalation.status != EscalationStatus.resolved)
+        .order_by(unacknowledged, col(Escalation.opened_at), col(Escalation.id))
+    )
+    return list(rows)
