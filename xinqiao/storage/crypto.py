@@ -52,6 +52,7 @@ logged; only short fingerprints (a hash prefix) are shown.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -110,16 +111,23 @@ def parse_keys(text: str, source: str) -> list[bytes]:
     return [key.encode("ascii") for key in keys]
 
 
+# Keyed hashes (activation codes, lockout targets) use keys derived from the data keys, so a
+# stolen database without its keys cannot test guesses offline.
+_MAC_LABEL = b"xinqiao/keyed-hash/v1"
+
+
 @dataclass(frozen=True)
 class _Keys:
     fernets: tuple[Fernet, ...]
     multi: MultiFernet
     fingerprints: tuple[str, ...]
+    mac_keys: tuple[bytes, ...]
 
     @classmethod
     def of(cls, keys: Sequence[bytes]) -> _Keys:
         fernets = tuple(Fernet(k) for k in keys)
-        return cls(fernets, MultiFernet(fernets), tuple(fingerprint(k) for k in keys))
+        macs = tuple(hmac.new(k, _MAC_LABEL, hashlib.sha256).digest() for k in keys)
+        return cls(fernets, MultiFernet(fernets), tuple(fingerprint(k) for k in keys), macs)
 
 
 class KeyRing:
@@ -163,6 +171,11 @@ class KeyRing:
     def fingerprints(self) -> tuple[str, ...]:
         """The keys' fingerprints, the encrypting one first."""
         return self._loaded().fingerprints
+
+    def mac_keys(self) -> tuple[tuple[str, bytes], ...]:
+        """(fingerprint, derived HMAC key) per data key, the encrypting key's first."""
+        keys = self._loaded()
+        return tuple(zip(keys.fingerprints, keys.mac_keys, strict=True))
 
     def encrypt(self, plaintext: bytes) -> str:
         """Tagged ciphertext under the first key."""
