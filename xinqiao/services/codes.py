@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import re
 import secrets
 from collections.abc import Iterable
@@ -20,6 +19,7 @@ from sqlmodel import SQLModel
 import xinqiao.storage.models  # noqa: F401  # registers the tables read below
 from xinqiao.services import audit
 from xinqiao.services.code_hash import hash_code, ring_of
+from xinqiao.services.sheets import write_csv, xlsx_row
 from xinqiao.storage.db import Database
 
 # No 0/O, 1/I/L: codes are read off paper and typed on a phone.
@@ -171,11 +171,7 @@ def _order(line: CodeLine) -> tuple[bool, str, bool, str, str]:
 
 
 def _write_csv(out: Path, lines: Iterable[CodeLine]) -> None:
-    # utf-8-sig: the BOM is how Excel knows a CSV is UTF-8 and not the local code page.
-    with out.open("w", encoding="utf-8-sig", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(HEADERS)
-        writer.writerows(line.cells() for line in lines)
+    write_csv(out, HEADERS, (line.cells() for line in lines))
 
 
 def _write_xlsx(out: Path, lines: list[CodeLine]) -> None:
@@ -187,9 +183,9 @@ def _write_xlsx(out: Path, lines: list[CodeLine]) -> None:
         ws = sheets.get(line.college)
         if ws is None:
             ws = wb.create_sheet(_sheet_title(line.college, used))
-            ws.append(list(HEADERS))
+            ws.append(xlsx_row(ws, HEADERS))
             sheets[line.college] = ws
-        ws.append(list(line.cells()))
+        ws.append(xlsx_row(ws, line.cells()))
     if not sheets:
         wb.create_sheet("激活码").append(list(HEADERS))
     wb.save(out)
