@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from openpyxl import load_workbook
+from sqlalchemy import text
 from sqlmodel import col, select
 
 from tests.dialog import Dialog
 from tests.factories import add_person, make_campus
 from xinqiao.clock import FakeClock
 from xinqiao.services.binding import unbind
+from xinqiao.services.code_hash import CodeState, check
 from xinqiao.services.codes import export_codes
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
+from xinqiao.storage.migrate import upgrade
 from xinqiao.storage.models import AuditEntry, ChannelIdentity, OutboxMessage, Person
 
 
@@ -169,3 +173,37 @@ async def test_codes_are_stored_hashed_and_the_sheet_issues_fresh_ones_to_the_un
     chat = Dialog(db, settings, clock, "o-lin7", "wechat")
     assert "不正确" in await chat.say("绑定 2023107 OLDC0DE7")  # the old sheet no longer works
     assert "绑定成功" in await chat.say(f"绑定 2023107 {fresh}")
+
+
+async def test_migration_0012_hashes_existing_codes_spent_for_the_bound(
+    tmp_path: Path, settings: Settings, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("XINQIAO_DATA_KEYS", raising=False)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    db = Database(url)
+    try:
+        await upgrade(db, "0010")
+        now = clock.now()
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                text("INSERT INTO school (id, code, name) VALUES (1, 'default', 'x')"))
+            for pid, code in ((1, "FREE2345"), (2, "USED2345")):
+                await conn.execute(text(
+                    "INSERT INTO person (id, school_id, external_id, name, activation_code, tier,"
+                    " active, created_at, updated_at) VALUES (:id, 1, :ext, '甲', :code,"
+                    " 'routine', 1, :now, :now)"), {"id": pid, "ext": f"M{pid}", "code": code,
+                                                    "now": now.isoformat()})
+            await conn.execute(text(
+                "INSERT INTO channel_identity (channel, address, person_id, bind_failures,"
+                " reachable, preferred, created_at) VALUES ('wechat', 'o-m2', 2, 0, 1, 1, :now)"),
+                {"now": now.isoformat()})
+        await upgrade(db)
+        async with db.session() as s:
+            codes = dict((await s.exec(select(Person.external_id, Person.activation_code))).all())
+        assert check(db.keys, codes["M1"], "FREE2345") is CodeState.fresh
+        assert check(db.keys, codes["M2"], "USED2345") is CodeState.spent
+        own = settings.model_copy(update={"database_url": url})
+        chat = Dialog(db, own, clock, "o-m1", channel="wechat")
+        assert "绑定成功" in await chat.say("绑定 M1 FREE2345")
+    finally:
+        await db.dispose()
