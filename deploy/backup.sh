@@ -5,11 +5,12 @@
 #   XINQIAO_DATABASE_URL=postgresql+asyncpg://user:pass@host/db BACKUP_DIR=/var/backups/xinqiao \
 #     deploy/backup.sh
 set -euo pipefail
+umask 077  # dumps hold names, chat-account links and tiers: owner-only, also when run by hand
 : "${XINQIAO_DATABASE_URL:?set XINQIAO_DATABASE_URL}"
 dir=${BACKUP_DIR:-/var/backups/xinqiao}
 keep=${KEEP:-14}
 url=${XINQIAO_DATABASE_URL/postgresql+asyncpg:/postgresql:}
-mkdir -p "$dir"
+mkdir -p -m 0700 "$dir"
 out="$dir/xinqiao-$(date -u +%Y%m%dT%H%M%SZ).dump"
 pg_dump --format=custom --no-owner --no-privileges --file="$out.partial" "$url"
 mv "$out.partial" "$out"  # a crash mid-dump never leaves a file that looks complete

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from xinqiao.services.code_hash import hash_code
 from xinqiao.storage.db import Database
 from xinqiao.storage.models import (
     ChannelIdentity,
@@ -75,7 +76,7 @@ async def add_person(
             college_id=campus.college_id if college_id == -1 else college_id,
             klass_id=campus.klass_id if klass_id == -1 else klass_id,
             dorm_id=campus.dorm_id if dorm_id == -1 else dorm_id,
-            activation_code=code,
+            activation_code=hash_code(db.keys, code),
             created_at=now,
             updated_at=now,
         )

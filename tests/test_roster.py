@@ -11,7 +11,8 @@ from sqlmodel import col, select
 
 from tests.roster_files import EN_HEADER, ZH_HEADER, read_csv, read_xlsx, write_csv, write_xlsx
 from xinqiao.clock import FakeClock
-from xinqiao.services.codes import CODE_ALPHABET, export_codes
+from xinqiao.services.code_hash import CodeState, check, is_hashed
+from xinqiao.services.codes import CODE_ALPHABET, export_codes, new_activation_code
 from xinqiao.services.demo import load_demo
 from xinqiao.services.roster import ImportReport, RosterFileError, import_roster
 from xinqiao.services.roster_file import ROLE_NAMES, parse_roles, parse_year
@@ -90,10 +91,12 @@ async def test_csv_english_headers_load_everyone_and_units(
     assert (s001.college_id, s001.klass_id, s001.dorm_id) == (info, cs, dorms["1号楼101"])
     assert s001.phone == "13800138000" and s001.tier == "routine" and s001.active
     assert people["T002"].phone == "0571-88886666"
-    assert people["S003"].activation_code == "ABCD2345"
+    # codes are stored as keyed hashes only; the file's code is the one that works
+    assert check(db.keys, people["S003"].activation_code, "abcd 2345") is CodeState.fresh
+    assert check(db.keys, people["S003"].activation_code, "ABCD2346") is None
     for p in people.values():
-        assert len(p.activation_code) >= 8
-    generated = people["S001"].activation_code
+        assert is_hashed(p.activation_code)
+    generated = new_activation_code(set())
     assert len(generated) == 8 and set(generated) <= set(CODE_ALPHABET)
     assert not set(generated) & set("0O1IL")
     # Role assignments carry the unit each role serves.
@@ -279,7 +282,7 @@ async def test_reimport_updates_in_place_and_keeps_codes(
     info = colleges["信息工程学院"]
     assert await _roles(db, after["S002"].id) == [("committee", info, se, None)]
     assert [r[0] for r in await _roles(db, after["S004"].id)] == ["committee"]
-    assert after["S003"].activation_code == "NEWC0DE9"
+    assert check(db.keys, after["S003"].activation_code, "NEWC0DE9") is CodeState.fresh
     for ext in ("S001", "S002", "S004", "T001", "C001"):
         assert after[ext].activation_code == before[ext].activation_code
     assert await _roles(db, after["C001"].id) == [("centre_staff", None, None, None)]
@@ -346,9 +349,11 @@ async def test_codes_export_xlsx_groups_by_college_and_class(
         ["教职工", "T001", "陈老师"],
         ["教职工", "T002", "周书记"],
     ]
-    code = people["S002"].activation_code
-    assert info[2] == ["信息工程学院", "计算机2301", "S002", "王芳", code, "已绑定"]
-    assert info[1][5] == "未绑定"
+    # the bound get no code; the unbound a fresh one (only its hash is kept)
+    assert info[2] == ["信息工程学院", "计算机2301", "S002", "王芳", "", "已绑定"]
+    assert info[1][5] == "未绑定" and info[1][4] != people["S001"].activation_code
+    after = await _people(db)
+    assert check(db.keys, after["S001"].activation_code, info[1][4]) is CodeState.fresh
     assert sheets["心理健康教育中心"][1][2:4] == ["C001", "吴老师"]
     async with db.session() as s:
         actions = [e.action for e in await s.exec(select(AuditEntry).order_by(col(AuditEntry.id)))]
@@ -364,10 +369,9 @@ async def test_codes_export_csv_for_one_college(
     count = await export_codes(db, out, now=clock.now(), college="经济管理学院")
     assert count == 1
     assert out.read_bytes().startswith("\ufeff".encode())
-    people = await _people(db)
     assert read_csv(out) == [
         ["学院", "班级", "学号/工号", "姓名", "激活码", "绑定状态"],
-        ["经济管理学院", "会计2301", "S004", "赵丽", people["S004"].activation_code, "已绑定"],
+        ["经济管理学院", "会计2301", "S004", "赵丽", "", "已绑定"],
     ]
     with pytest.raises(ValueError, match="no college"):
         await export_codes(db, out, now=clock.now(), college="不存在学院")
@@ -380,8 +384,8 @@ async def test_demo_loads_and_is_idempotent(db: Database, clock: FakeClock) -> N
     assert (second.created, second.updated, second.unchanged) == (0, 0, 41)
     people = await _people(db)
     assert len(people) == 41
-    assert people["S2023001"].activation_code == "DEMO0101"
-    assert people["T2001"].activation_code == "DEMO2001"
+    assert check(db.keys, people["S2023001"].activation_code, "DEMO0101") is CodeState.fresh
+    assert check(db.keys, people["T2001"].activation_code, "DEMO2001") is CodeState.fresh
     colleges, klasses, dorms = await _units(db)
     assert len(colleges) == 2 and len(klasses) == 4 and len(dorms) == 8
     async with db.session() as s:

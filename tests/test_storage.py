@@ -9,6 +9,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
+import xinqiao.storage.binding
 import xinqiao.storage.booking
 import xinqiao.storage.campaigns
 import xinqiao.storage.cases

@@ -249,7 +249,9 @@ async def test_preferred_channel_is_chosen_in_chat_and_honoured_for_alerts(
     wechat = Dialog(db, settings, clock, OPENID, channel="wechat")
     assert "绑定成功" in await wechat.say("绑定 T02 WXYZ6789")
     user = TelegramUser(client, tg, CHAT)
-    await user.say("/bind T02 WXYZ6789")  # the second binding keeps WeChat preferred
+    asked = await user.say("/bind T02 WXYZ6789")  # the code is spent: WeChat must say yes
+    assert "确认" in asked[-1].text
+    assert "已确认" in await wechat.say("是")  # the second binding keeps WeChat preferred
     await _alert(db, clock, pid, "alert:1")
     assert (await _rows(db))[-1].channel == "wechat"
     clock.advance(minutes=1)

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
 
     bind_max_failures: int = 5
     bind_lock_minutes: int = 15
+    # Wrong codes per minute from all accounts together before binding pauses for everyone.
+    bind_global_failures_per_minute: int = Field(default=60, ge=1)
+    # How long a second channel waits for the yes of an account already bound.
+    bind_confirm_minutes: int = Field(default=30, ge=1)
     form_idle_minutes: int = 30
 
     outbox_batch: int = 50

@@ -161,12 +161,19 @@ async def _healthz(request: web.Request) -> web.StreamResponse:
     except Exception as exc:
         return web.json_response({"status": "unavailable", "database": type(exc).__name__},
                                  status=503)
-    # Still serving (200), but pushes do not go out: say so, and why.
+    # Still serving (200), but pushes do not go out or stored rows wait: say so, and why.
+    # 200 keeps the callbacks storing messages (nothing is lost meanwhile); monitoring reads
+    # the body.
     reasons = [str(p) for p in problems if p.blocking]
     reasons += paused(services.notifier, services.clock.now())
-    body: dict[str, object] = {"status": "degraded" if reasons else "ok", "database": "ok"}
+    body: dict[str, object] = {"status": "ok", "database": "ok"}
+    unopened = services.db.keys.undecryptable
+    if unopened:
+        reasons.append(f"{unopened} stored rows no data key opens (restore the key)")
+        body["undecryptable"] = unopened
+        body["held_messages"] = len(services.processor.held_for_key)
     if reasons:
-        body["reasons"] = reasons
+        body["status"], body["reasons"] = "degraded", reasons
     warnings = [str(p) for p in problems if not p.blocking]
     if warnings:
         body["warnings"] = warnings

@@ -19,6 +19,7 @@ from xinqiao.bot.engine import Engine, lock_identity
 from xinqiao.clock import Clock
 from xinqiao.messages import Inbound, Reply
 from xinqiao.services.outbox import Priority, enqueue_replies
+from xinqiao.storage.crypto import UndecryptableError
 from xinqiao.storage.db import Database, dialect_name
 from xinqiao.storage.models import (
     ChannelIdentity,
@@ -172,6 +173,7 @@ class InboxProcessor:
             weakref.WeakValueDictionary()
         )
         self._outage = OutageLog(log, "inbox processing")
+        self.held_for_key: set[int] = set()  # rows waiting for a data key to come back
 
     def _lock(self, channel: str, address: str) -> asyncio.Lock:
         key = (channel, address)
@@ -209,6 +211,14 @@ class InboxProcessor:
                     replies = await self._process_locked(row_id, channel, address, slot)
                     self._outage.success()
                     return replies
+                except UndecryptableError as exc:
+                    # A stored value no configured key opens (a key file lost, a key dropped
+                    # too soon): the message is not at fault. Keep it pending, without using
+                    # up its attempts, for recovery once the key is back; /healthz says so.
+                    if row_id not in self.held_for_key:
+                        self.held_for_key.add(row_id)
+                        log.error("inbox row %s is kept for a missing data key: %s", row_id, exc)
+                    return None
                 except (IntegrityError, OperationalError, DBAPIError) as exc:
                     # Concurrent first contact (unique identity), a lock timeout or a
                     # serialisation failure: the transaction rolled back, so try again.

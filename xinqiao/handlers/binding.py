@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import col, select
@@ -13,16 +12,14 @@ from xinqiao.clock import local, utc
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.handlers.menu import Menu
 from xinqiao.messages import Choice, Reply
-from xinqiao.services import audit
+from xinqiao.services import audit, bind_guard, code_hash
+from xinqiao.services import binding_requests as requests
+from xinqiao.services.code_hash import CodeState, ring_of
 from xinqiao.services.directory import role_set
-from xinqiao.storage.models import ChannelIdentity, Person, Role
+from xinqiao.storage.models import Person, Role
 
 ASK_ID = "ask_id"
 ASK_CODE = "ask_code"
-
-
-def _normalise_code(code: str) -> str:
-    return code.strip().upper().replace(" ", "")
 
 
 class BindingFlow:
@@ -84,8 +81,10 @@ class BindingFlow:
             return Turn.ask(ASK_CODE, data, Reply("请发送你的激活码："))
         return await self._attempt(ctx, str(data.get("id", "")), text)
 
-    def _locked_reply(self, ctx: Context) -> Reply | None:
-        until = ctx.identity.bind_locked_until
+    def _locked_reply(self, ctx: Context, until: datetime | None = None) -> Reply | None:
+        own = ctx.identity.bind_locked_until
+        if own is not None and utc(own) > ctx.clock.now():
+            until = max(until, own) if until is not None else own
         if until is not None and utc(until) > ctx.clock.now():
             return Reply(
                 f"尝试次数过多，为保护账号安全，请在 {local(until):%H:%M} 之后再试。"
@@ -94,33 +93,29 @@ class BindingFlow:
         return None
 
     async def _attempt(self, ctx: Context, external_id: str, code: str) -> Turn:
-        if locked := self._locked_reply(ctx):
+        now, external_id = ctx.clock.now(), external_id.strip()
+        if locked := self._locked_reply(ctx, await bind_guard.locked_until(
+                ctx.session, external_id, now)):
             return Turn.end(locked)
-        now = ctx.clock.now()
+        if await bind_guard.over_ceiling(ctx.session, ctx.settings, now):
+            return Turn.end(Reply("现在绑定的人比较多，请一分钟后再试。"))
         person = (
             await ctx.session.exec(
                 select(Person).where(
-                    Person.external_id == external_id.strip(), col(Person.active).is_(True)
+                    Person.external_id == external_id, col(Person.active).is_(True)
                 )
             )
         ).first()
-        # Compare codes in constant time, and run the comparison even when the id is unknown,
-        # so that neither the answer nor its timing tells whether an id exists.
-        expected = person.activation_code if person else "-" * 8
-        good = hmac.compare_digest(_normalise_code(code).encode(), expected.upper().encode())
-        if person is None or not good:
-            return await self._fail(ctx, external_id)
+        # check() runs one keyed hash whether or not the id exists, so that neither the
+        # answer nor its timing tells whether an id is on the roster.
+        state = code_hash.check(ring_of(ctx.session), person.activation_code if person else None,
+                                code)
+        if person is None or state is None:
+            return await self._fail(ctx, external_id, person)
         assert person.id is not None
-        taken = (
-            await ctx.session.exec(
-                select(ChannelIdentity).where(
-                    ChannelIdentity.person_id == person.id,
-                    ChannelIdentity.channel == ctx.identity.channel,
-                    ChannelIdentity.id != ctx.identity.id,
-                )
-            )
-        ).first()
-        if taken is not None:
+        await bind_guard.clear(ctx.session, external_id)
+        accounts = await requests.bound_accounts(ctx.session, person.id)
+        if any(a.channel == ctx.identity.channel for a in accounts):
             await audit.record(
                 ctx.session, at=now, action="bind.refused", actor_person_id=None,
                 subject_person_id=person.id, allowed=False, reason="bound elsewhere",
@@ -132,24 +127,21 @@ class BindingFlow:
                     "或你换了新账号，请联系辅导员或心理中心解除原绑定。"
                 )
             )
-        ident = ctx.identity
-        ident.person_id, ident.bound_at = person.id, now
-        ident.bind_failures, ident.bind_locked_until = 0, None
-        if ident.channel != "console":  # alerts go to a preferred channel; keep theirs if set
-            chosen = (
-                await ctx.session.exec(
-                    select(ChannelIdentity.id).where(
-                        ChannelIdentity.person_id == person.id,
-                        col(ChannelIdentity.preferred).is_(True),
-                        ChannelIdentity.id != ident.id,
-                    )
-                )
-            ).first()
-            ident.preferred = chosen is None
-        await audit.record(
-            ctx.session, at=now, action="bind", actor_person_id=person.id,
-            subject_person_id=person.id, channel=ident.channel,
-        )
+        if state is CodeState.spent and accounts:  # a second channel: ask the bound accounts
+            names = "、".join(dict.fromkeys(requests.channel_name(a.channel) for a in accounts))
+            asked = await requests.ask(ctx.session, person, ctx.identity, now=now,
+                                       minutes=ctx.settings.bind_confirm_minutes)
+            lead = "已经" if not asked else ""
+            return Turn.end(Reply(
+                f"这个身份已绑定在{names}上。我们{lead}向那边发送了确认消息，"
+                "请在已绑定的账号上点“是”，确认后这里就能使用了。"))
+        if state is CodeState.spent:
+            await audit.record(ctx.session, at=now, action="bind.refused", actor_person_id=None,
+                               subject_person_id=person.id, allowed=False, reason="code spent",
+                               channel=ctx.identity.channel)
+            return Turn.end(Reply(
+                "这个激活码已经使用过了。请联系辅导员或心理中心获取新的激活码。"))
+        await requests.attach(ctx.session, ctx.identity, person, now)
         roles = await role_set(ctx.session, person.id)
         menu = await self.menu.render(
             replace(ctx, person=person, roles=roles),
@@ -157,18 +149,21 @@ class BindingFlow:
         )
         return Turn.end(menu)
 
-    async def _fail(self, ctx: Context, external_id: str) -> Turn:
+    async def _fail(self, ctx: Context, external_id: str, person: Person | None) -> Turn:
         settings, ident, now = ctx.settings, ctx.identity, ctx.clock.now()
         ident.bind_failures += 1
         await audit.record(
-            ctx.session, at=now, action="bind.failed", actor_person_id=None, allowed=False,
+            ctx.session, at=now, action=bind_guard.FAILED, actor_person_id=None, allowed=False,
             channel=ident.channel, attempted_id=external_id[:64], failures=ident.bind_failures,
         )
+        id_locked = await bind_guard.count_failure(
+            ctx.session, settings, external_id, now=now,
+            subject_person_id=person.id if person else None)
         if ident.bind_failures >= settings.bind_max_failures:
             ident.bind_failures = 0
             ident.bind_locked_until = now + timedelta(minutes=settings.bind_lock_minutes)
-            locked = self._locked_reply(ctx)
-            assert locked is not None
+        locked = self._locked_reply(ctx, id_locked)
+        if locked is not None:
             return Turn.end(locked)
         left = settings.bind_max_failures - ident.bind_failures
         return Turn.ask(

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from xinqiao.handlers.access_views import AuditLogFlow, StudentLookupFlow
 from xinqiao.handlers.binding import BindingFlow
+from xinqiao.handlers.binding_confirm import BindAnswerFlow
 from xinqiao.handlers.booking_schedule import ScheduleFlow
 from xinqiao.handlers.booking_staff import CounsellorDeskFlow
 from xinqiao.handlers.booking_stats import BookingStatsFlow
@@ -41,7 +42,8 @@ def build_catalogue(
     """Register every flow; ``extra`` lets tests and later capabilities add their own."""
     flows = FlowRegistry()
     menu = Menu(load_menu(menu_file), flows)
-    builtin: tuple[Flow, ...] = (BindingFlow(menu), WhoAmIFlow(), PreferHereFlow(),
+    builtin: tuple[Flow, ...] = (BindingFlow(menu), BindAnswerFlow(yes=True),
+                                 BindAnswerFlow(yes=False), WhoAmIFlow(), PreferHereFlow(),
                                  CrisisHelpFlow(), ScopeFlow(), StudentLookupFlow(),
                                  AuditLogFlow(), *exercise_flows())
     if content is not None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.services import audit
+from xinqiao.services.code_hash import hash_code, ring_of
 from xinqiao.services.codes import new_activation_code
 from xinqiao.storage.db import Database
 from xinqiao.storage.models import ChannelIdentity, ConversationState, Person
@@ -34,7 +35,8 @@ async def unbind(
     """Release the person's bound chat accounts (one channel or all) and rotate their code.
 
     A lost phone or a binding made by someone else is fixed this way; the new code goes to
-    the person through their advisor, so whoever held the old code cannot bind again.
+    the person through their advisor, so whoever held the old code cannot bind again. Only
+    its keyed hash is stored: the returned code is the one chance to hand it out.
     Raises LookupError when no such person exists.
     """
     async with db.session() as s:
@@ -42,21 +44,15 @@ async def unbind(
         if person is None or person.id is None:
             raise LookupError(external_id)
         released = await _release(s, person.id, channel)
-        taken = set(
-            (await s.exec(
-                select(Person.activation_code).where(
-                    Person.school_id == person.school_id, col(Person.id) != person.id
-                )
-            )).all()
-        )
-        person.activation_code = new_activation_code(taken)
+        code = new_activation_code(set())
+        person.activation_code = hash_code(ring_of(s), code)
         person.updated_at = now
         s.add(person)
         await audit.record(
             s, at=now, action="bind.release", actor_person_id=actor_person_id,
             subject_person_id=person.id, channel=channel or "all", released=released,
         )
-        return Unbound(person.name, released, person.activation_code)
+        return Unbound(person.name, released, code)
 
 
 async def _release(s: AsyncSession, person_id: int, channel: str | None = None) -> int:

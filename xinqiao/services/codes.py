@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import re
 import secrets
 from collections.abc import Iterable
@@ -13,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 
 import xinqiao.storage.models  # noqa: F401  # registers the tables read below
 from xinqiao.services import audit
+from xinqiao.services.code_hash import hash_code, ring_of
+from xinqiao.services.sheets import write_csv, xlsx_row
 from xinqiao.storage.db import Database
 
 # No 0/O, 1/I/L: codes are read off paper and typed on a phone.
@@ -83,6 +84,7 @@ async def export_codes(
         raise ValueError(f"unsupported export type {suffix!r}: use .xlsx or .csv")
     async with db.session() as session:
         lines = await _code_lines(await session.connection(), school_code, college)
+        issued = sum(1 for line in lines if line.code)
         # Logged before the file exists: a failed write leaves an extra entry, never a gap.
         await audit.record(
             session,
@@ -93,6 +95,7 @@ async def export_codes(
             college=college,
             file=out.name,
             count=len(lines),
+            issued=issued,
         )
     # Written after the transaction (SQLite holds its write lock until commit) and off the
     # event loop: 30,000 rows of xlsx take seconds.
@@ -103,7 +106,11 @@ async def export_codes(
 async def _code_lines(
     conn: AsyncConnection, school_code: str, college: str | None
 ) -> list[CodeLine]:
-    """Every active person of the school (or one college) with code and binding, sorted."""
+    """Every active person of the school (or one college) with binding, sorted.
+
+    Only keyed hashes of codes are stored, so a sheet cannot repeat a code: everyone not yet
+    bound gets a fresh code here (which replaces their old one), the bound get none.
+    """
     school_id = await conn.scalar(select(SCHOOL.c.id).where(SCHOOL.c.code == school_code))
     if school_id is None:
         raise ValueError(f"no school {school_code!r}")
@@ -117,7 +124,6 @@ async def _code_lines(
         PERSON.c.name,
         PERSON.c.college_id,
         PERSON.c.klass_id,
-        PERSON.c.activation_code,
     ).where(PERSON.c.school_id == school_id, PERSON.c.active.is_(True))
     if college is not None:
         matches = [cid for cid, name in colleges.items() if name == college]
@@ -135,18 +141,22 @@ async def _code_lines(
         .distinct()
     )
     bound = set((await conn.execute(bound_query)).scalars().all())
-    lines = [
-        CodeLine(
+    ring, lines, fresh = ring_of(conn), [], []
+    for pid, ext, name, cid, kid in (await conn.execute(query)).all():
+        code = "" if pid in bound else new_activation_code(set())
+        if code:
+            fresh.append({"b_id": pid, "b_code": hash_code(ring, code)})
+        lines.append(CodeLine(
             college=colleges[cid] if cid is not None else CENTRE_GROUP,
             klass=klasses[kid] if kid is not None else STAFF_GROUP,
-            external_id=ext,
-            name=name,
-            code=code,
-            bound=pid in bound,
-        )
-        for pid, ext, name, cid, kid, code in (await conn.execute(query)).all()
-    ]
+            external_id=ext, name=name, code=code, bound=pid in bound))
+    for start in range(0, len(fresh), 1000):
+        await conn.execute(_SET_CODE, fresh[start:start + 1000])
     return sorted(lines, key=_order)
+
+
+_SET_CODE = update(PERSON).where(PERSON.c.id == bindparam("b_id")).values(
+    activation_code=bindparam("b_code"))
 
 
 def _order(line: CodeLine) -> tuple[bool, str, bool, str, str]:
@@ -161,11 +171,7 @@ def _order(line: CodeLine) -> tuple[bool, str, bool, str, str]:
 
 
 def _write_csv(out: Path, lines: Iterable[CodeLine]) -> None:
-    # utf-8-sig: the BOM is how Excel knows a CSV is UTF-8 and not the local code page.
-    with out.open("w", encoding="utf-8-sig", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(HEADERS)
-        writer.writerows(line.cells() for line in lines)
+    write_csv(out, HEADERS, (line.cells() for line in lines))
 
 
 def _write_xlsx(out: Path, lines: list[CodeLine]) -> None:
@@ -177,9 +183,9 @@ def _write_xlsx(out: Path, lines: list[CodeLine]) -> None:
         ws = sheets.get(line.college)
         if ws is None:
             ws = wb.create_sheet(_sheet_title(line.college, used))
-            ws.append(list(HEADERS))
+            ws.append(xlsx_row(ws, HEADERS))
             sheets[line.college] = ws
-        ws.append(list(line.cells()))
+        ws.append(xlsx_row(ws, line.cells()))
     if not sheets:
         wb.create_sheet("激活码").append(list(HEADERS))
     wb.save(out)

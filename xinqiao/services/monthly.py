@@ -19,6 +19,7 @@ from xinqiao.messages import Reply
 from xinqiao.services import audit
 from xinqiao.services.completion import class_completion
 from xinqiao.services.recipients import push_to_people
+from xinqiao.services.sheets import xlsx_row
 from xinqiao.storage.db import Database, dialect_name
 from xinqiao.storage.models import College, Person, Role, RoleAssignment, Tier
 from xinqiao.storage.reports import Escalation, MonthlyReport, Report, ReportKind
@@ -260,7 +261,7 @@ def write_monthly_xlsx(data: dict[str, Any], out: Path) -> None:
         *((label, students[tier.value]) for tier, label in TIER_LABELS.items()),
     ]
     for label, value in rows:
-        summary.append([label, value])
+        summary.append(xlsx_row(summary, [label, value]))
         if label == "周报完成率":
             summary.cell(row=summary.max_row, column=2).number_format = "0%"
     summary.column_dimensions["A"].width = 32
@@ -268,8 +269,8 @@ def write_monthly_xlsx(data: dict[str, Any], out: Path) -> None:
     classes = wb.create_sheet("班级周报完成情况")
     classes.append(["班级", "应交", "已交", "其中无异常", "未交周次"])
     for line in checkins["by_class"]:
-        classes.append([line["klass"], line["due"], line["submitted"],
-                        line["nothing_to_report"], "、".join(line["missing"])])
+        classes.append(xlsx_row(classes, [line["klass"], line["due"], line["submitted"],
+                                          line["nothing_to_report"], "、".join(line["missing"])]))
     sheet = wb.create_sheet("上报情况")
     sheet.append(["类型", "数量", *OUTCOME_LABELS.values()])
     for kind, label in KIND_LABELS.items():

@@ -24,6 +24,7 @@ from pathlib import Path
 from sqlalchemy import insert, select
 
 from xinqiao.services import audit
+from xinqiao.services.code_hash import hash_code, is_hashed, ring_of
 from xinqiao.services.roster_file import RosterFileError, RosterRow, read_roster
 from xinqiao.services.roster_store import (
     SCHOOL,
@@ -33,6 +34,7 @@ from xinqiao.services.roster_store import (
     load_people,
     write_people,
 )
+from xinqiao.storage.crypto import KeyRing
 from xinqiao.storage.db import Database
 
 __all__ = ["ImportReport", "RosterFileError", "import_roster"]
@@ -79,7 +81,7 @@ async def import_roster(
             select(SCHOOL.c.id).where(SCHOOL.c.code == school_code).with_for_update()
         )
         stored = await load_people(conn, school_id) if school_id is not None else {}
-        rows = _check_codes(parsed.rows, stored, errors)
+        rows = _check_codes(ring_of(conn), parsed.rows, stored, errors)
         errors.sort()
         if strict and errors:
             return ImportReport(0, 0, 0, errors, parsed.warnings)
@@ -110,13 +112,15 @@ async def import_roster(
 
 
 def _check_codes(
-    rows: list[RosterRow], stored: dict[str, Stored], errors: list[tuple[int, str]]
+    ring: KeyRing, rows: list[RosterRow], stored: dict[str, Stored],
+    errors: list[tuple[int, str]],
 ) -> list[RosterRow]:
     """Drop (as errors) rows whose given code already belongs to someone else."""
-    owner = {p.code: ext for ext, p in stored.items()}
+    # Stored codes are keyed hashes: compare hashes, whatever state (fresh, spent) they are in.
+    owner = {p.code[1:]: ext for ext, p in stored.items() if is_hashed(p.code)}
     good: list[RosterRow] = []
     for row in rows:
-        holder = owner.get(row.code) if row.code else None
+        holder = owner.get(hash_code(ring, row.code)[1:]) if row.code else None
         if holder is not None and holder != row.external_id:
             errors.append((row.row, "activation code already used by another person"))
         else:

@@ -14,6 +14,7 @@ from sqlalchemy.sql import Executable
 from sqlmodel import SQLModel
 
 import xinqiao.storage.models  # noqa: F401  # registers the tables read below
+from xinqiao.services.code_hash import hash_code, ring_of, same_code
 from xinqiao.services.codes import new_activation_code
 from xinqiao.services.roster_file import COLLEGE_ROLES, RosterRow
 from xinqiao.storage.models import Role
@@ -168,7 +169,7 @@ async def write_people(
     now: datetime,
 ) -> tuple[int, int, int]:
     """Insert new people, update changed ones, replace changed role sets; return counts."""
-    taken = {p.code for p in stored.values()} | {r.code for r in rows if r.code}
+    ring = ring_of(conn)
     inserts: list[dict[str, Any]] = []
     new_roles: dict[str, list[Unit]] = {}
     updates: list[dict[str, Any]] = []
@@ -186,8 +187,9 @@ async def write_people(
         year = row.enrolment_year if "year" in columns or old is None else old.enrolment_year
         wanted = _assignments(row, units)
         if old is None:
-            code = row.code or new_activation_code(taken)
-            taken.add(code)
+            # Codes are kept as keyed hashes; a generated one is never shown (nobody could
+            # use it): `roster codes` issues the codes people receive.
+            code = hash_code(ring, row.code or new_activation_code(set()))
             inserts.append(
                 {
                     "school_id": school_id,
@@ -207,7 +209,10 @@ async def write_people(
             )
             new_roles[row.external_id] = wanted
             continue
-        fields = (row.name, college, klass, dorm, phone, row.code or old.code, year)
+        code = old.code
+        if row.code and not same_code(given := hash_code(ring, row.code), old.code):
+            code = given  # a code in the file replaces the old one (a re-import keeps it)
+        fields = (row.name, college, klass, dorm, phone, code, year)
         before = (old.name, old.college_id, old.klass_id, old.dorm_id, old.phone, old.code,
                   old.enrolment_year)
         same_roles = Counter(wanted) == held.get(old.id, Counter())

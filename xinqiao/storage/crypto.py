@@ -52,6 +52,7 @@ logged; only short fingerprints (a hash prefix) are shown.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -110,16 +111,23 @@ def parse_keys(text: str, source: str) -> list[bytes]:
     return [key.encode("ascii") for key in keys]
 
 
+# Keyed hashes (activation codes, lockout targets) use keys derived from the data keys, so a
+# stolen database without its keys cannot test guesses offline.
+_MAC_LABEL = b"xinqiao/keyed-hash/v1"
+
+
 @dataclass(frozen=True)
 class _Keys:
     fernets: tuple[Fernet, ...]
     multi: MultiFernet
     fingerprints: tuple[str, ...]
+    mac_keys: tuple[bytes, ...]
 
     @classmethod
     def of(cls, keys: Sequence[bytes]) -> _Keys:
         fernets = tuple(Fernet(k) for k in keys)
-        return cls(fernets, MultiFernet(fernets), tuple(fingerprint(k) for k in keys))
+        macs = tuple(hmac.new(k, _MAC_LABEL, hashlib.sha256).digest() for k in keys)
+        return cls(fernets, MultiFernet(fernets), tuple(fingerprint(k) for k in keys), macs)
 
 
 class KeyRing:
@@ -130,6 +138,8 @@ class KeyRing:
         self._load = load
         self._keys: _Keys | None = None
         self._lock = threading.Lock()
+        # Values no key opened since start: /healthz reports "degraded" while this is not 0.
+        self.undecryptable = 0
 
     @classmethod
     def from_keys(cls, keys: Sequence[str | bytes], source: str = "the given keys") -> KeyRing:
@@ -141,9 +151,12 @@ class KeyRing:
         return ring
 
     @classmethod
-    def from_key_file(cls, path: Path) -> KeyRing:
-        """A ring read from ``path`` on first use, which creates the file if it is missing."""
-        return cls(f"key file {path}", lambda: parse_keys(_read_or_create(path),
+    def from_key_file(cls, path: Path, database: Path | None = None) -> KeyRing:
+        """A ring read from ``path`` on first use, which creates the file if it is missing.
+
+        Never while ``database`` holds encrypted rows: a new key would not open them.
+        """
+        return cls(f"key file {path}", lambda: parse_keys(_read_or_create(path, database),
                                                           f"key file {path}"))
 
     @classmethod
@@ -163,6 +176,11 @@ class KeyRing:
     def fingerprints(self) -> tuple[str, ...]:
         """The keys' fingerprints, the encrypting one first."""
         return self._loaded().fingerprints
+
+    def mac_keys(self) -> tuple[tuple[str, bytes], ...]:
+        """(fingerprint, derived HMAC key) per data key, the encrypting key's first."""
+        keys = self._loaded()
+        return tuple(zip(keys.fingerprints, keys.mac_keys, strict=True))
 
     def encrypt(self, plaintext: bytes) -> str:
         """Tagged ciphertext under the first key."""
@@ -191,6 +209,7 @@ class KeyRing:
             raise self._unopenable(column) from None
 
     def _unopenable(self, column: str) -> UndecryptableError:
+        self.undecryptable += 1
         return UndecryptableError(
             f"cannot decrypt {column}: none of the {len(self.fingerprints)} key(s) from "
             f"{self.source} opens it (was its key dropped from XINQIAO_DATA_KEYS before "
@@ -215,10 +234,13 @@ def is_encrypted(stored: str) -> bool:
     return stored.startswith(PREFIX)
 
 
-def _read_or_create(path: Path) -> str:
+def _read_or_create(path: Path, database: Path | None = None) -> str:
     try:
         text = path.read_text("ascii")
     except FileNotFoundError:
+        from xinqiao.storage.key_guard import refuse_new_key  # it reads the tables: no cycle
+
+        refuse_new_key(path, database)
         return _create_key_file(path)
     if os.name == "posix" and path.stat().st_mode & 0o077:
         log.warning("data key file %s can be read by other users; chmod 600 it", path)
@@ -276,7 +298,12 @@ def key_ring_for(database_url: str, data_keys: str | None = None) -> KeyRing:
         if not url.database or url.database == ":memory:":
             return KeyRing.ephemeral()
         db_file = Path(url.database)
-        return KeyRing.from_key_file(db_file.with_name(db_file.name + ".key"))
+        key_file = db_file.with_name(db_file.name + ".key")
+        if not key_file.exists():
+            from xinqiao.storage.key_guard import refuse_new_key
+
+            refuse_new_key(key_file, db_file)  # at start-up, before anything runs
+        return KeyRing.from_key_file(key_file, db_file)
     raise DataKeyError(
         "XINQIAO_DATA_KEYS is not set: a PostgreSQL deployment must be given the keys that "
         "encrypt sensitive columns. Run `xinqiao keys new`, put the key in XINQIAO_DATA_KEYS "

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.storage.crypto import KeyRing, install, key_ring_for
+
+log = logging.getLogger(__name__)
 
 
 def _sqlite_on_connect(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
@@ -32,6 +38,31 @@ def _sqlite_begin_immediate(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def private_sqlite_file(url: str) -> None:
+    """Create a SQLite database file 0600 (and tighten an existing one, its -wal and -shm).
+
+    It holds names, chat-account links and tiers. SQLite creates -wal and -shm with the mode
+    of the database file, so a private database file keeps them private too.
+    """
+    parsed = make_url(url)
+    if not parsed.database or parsed.database == ":memory:" or os.name != "posix":
+        return
+    path = Path(parsed.database)
+    if not path.parent.is_dir():
+        return  # SQLite will report the missing directory itself
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
+                log.warning("%s could be read by other users; it is 0600 now", file)
+        except FileNotFoundError:
+            continue
+        except PermissionError:  # not ours to change: say so, keep running
+            log.warning("%s can be read by other users; chmod 600 it", file)
+
+
 class Database:
     """Owns the engine and hands out sessions and transactions.
 
@@ -43,6 +74,8 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False, keys: KeyRing | None = None) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            private_sqlite_file(url)
         self.keys = keys if keys is not None else key_ring_for(url)
         # Parameters may hold tokens and sensitive text: keep them out of error messages.
         kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}

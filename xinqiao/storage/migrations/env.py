@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
+import xinqiao.storage.binding
 import xinqiao.storage.booking
 import xinqiao.storage.campaigns
 import xinqiao.storage.cases

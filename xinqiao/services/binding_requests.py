@@ -1,0 +1,136 @@
+"""Second channels: a spent code asks the person's bound accounts, and every binding is told.
+
+A code binds once. Someone who holds it later (a screenshot, a neighbour's sheet) must not be
+able to add their own Telegram to a student bound on WeChat and take over the alerts, so a
+second account joins only with a yes tapped on an account already bound (or with a fresh
+code staff issue), and each new binding is announced on the person's other accounts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from xinqiao.messages import Choice, Reply
+from xinqiao.services import audit
+from xinqiao.services.code_hash import spend
+from xinqiao.services.outbox import Priority, enqueue_replies
+from xinqiao.storage.binding import BindingRequest, RequestStatus
+from xinqiao.storage.models import ChannelIdentity, ConversationState, Person
+
+CHANNEL_NAMES = {"wechat": "微信", "telegram": "Telegram", "console": "控制台"}
+YES, NO = Choice("flow:bind_yes", "是"), Choice("flow:bind_no", "不是")
+
+
+def channel_name(channel: str) -> str:
+    """The channel as people call it."""
+    return CHANNEL_NAMES.get(channel, channel)
+
+
+async def bound_accounts(s: AsyncSession, person_id: int) -> list[ChannelIdentity]:
+    """The person's bound chat accounts, oldest first."""
+    return list(await s.exec(select(ChannelIdentity).where(
+        ChannelIdentity.person_id == person_id).order_by(col(ChannelIdentity.id))))
+
+
+async def attach(s: AsyncSession, identity: ChannelIdentity, person: Person,
+                 now: datetime) -> None:
+    """Bind the account, spend the code, and tell the person's other accounts."""
+    assert person.id is not None
+    others = await bound_accounts(s, person.id)
+    identity.person_id, identity.bound_at = person.id, now
+    identity.bind_failures, identity.bind_locked_until = 0, None
+    if identity.channel != "console":  # alerts go to a preferred channel; keep theirs if set
+        identity.preferred = not any(o.preferred for o in others if o.id != identity.id)
+    s.add(identity)
+    person.activation_code = spend(person.activation_code)
+    s.add(person)
+    await audit.record(s, at=now, action="bind", actor_person_id=person.id,
+                       subject_person_id=person.id, channel=identity.channel)
+    notice = Reply(
+        f"你的心桥身份刚刚绑定了一个新的{channel_name(identity.channel)}账号。"
+        "如果不是你本人操作，请立即联系辅导员或心理中心解除绑定。")
+    for other in others:
+        if other.id != identity.id:
+            await enqueue_replies(
+                s, key_prefix=f"bind:told:{identity.id}:{other.id}:{now.timestamp():.0f}",
+                channel=other.channel, address=other.address, replies=[notice], now=now,
+                person_id=person.id, priority=Priority.alert)
+
+
+async def pending(s: AsyncSession, person_id: int, now: datetime) -> BindingRequest | None:
+    """The person's newest request still waiting for an answer."""
+    return (await s.exec(select(BindingRequest).where(
+        BindingRequest.person_id == person_id, BindingRequest.status == RequestStatus.pending,
+        col(BindingRequest.expires_at) > now).order_by(col(BindingRequest.id).desc()))).first()
+
+
+async def ask(s: AsyncSession, person: Person, identity: ChannelIdentity, *, now: datetime,
+              minutes: int) -> bool:
+    """Ask the person's bound accounts to confirm ``identity``; False if already asked."""
+    assert person.id is not None and identity.id is not None
+    waiting = await pending(s, person.id, now)
+    if waiting is not None and waiting.identity_id == identity.id:
+        return False
+    if waiting is not None:  # one question at a time: the newer asker replaces it
+        waiting.status, waiting.decided_at = RequestStatus.expired, now
+        s.add(waiting)
+    request = BindingRequest(person_id=person.id, identity_id=identity.id, created_at=now,
+                             expires_at=now + timedelta(minutes=minutes))
+    s.add(request)
+    await s.flush()
+    await audit.record(s, at=now, action="bind.requested", actor_person_id=None,
+                       subject_person_id=person.id, allowed=False, channel=identity.channel)
+    question = Reply(f"有人正在 {channel_name(identity.channel)} 绑定你的身份，是你本人吗？"
+                     f"（{minutes} 分钟内有效）", (YES, NO))
+    for account in await bound_accounts(s, person.id):
+        await enqueue_replies(
+            s, key_prefix=f"bind:ask:{request.id}:{account.id}", channel=account.channel,
+            address=account.address, replies=[question], now=now, person_id=person.id,
+            priority=Priority.alert)
+        await _offer(s, account, now)
+    return True
+
+
+async def _offer(s: AsyncSession, account: ChannelIdentity, now: datetime) -> None:
+    # On WeChat the push's choices are numbered lines; make "1"/"是" mean them, unless the
+    # account is in the middle of a form (its own choices must keep their numbers).
+    assert account.id is not None
+    state = await s.get(ConversationState, account.id)
+    if state is None:
+        state = ConversationState(identity_id=account.id, updated_at=now)
+    if state.flow is None:
+        state.choices = [[c.key, c.label] for c in (YES, NO)]
+        s.add(state)
+
+
+async def decide(s: AsyncSession, request: BindingRequest, *, yes: bool, person: Person,
+                 now: datetime) -> ChannelIdentity | None:
+    """Record the answer; on a yes bind the asking account and return it (None if it cannot)."""
+    request.decided_at = now
+    asker = await s.get(ChannelIdentity, request.identity_id)
+    clash = asker is not None and (await s.exec(select(ChannelIdentity.id).where(
+        ChannelIdentity.person_id == person.id, ChannelIdentity.channel == asker.channel,
+        ChannelIdentity.id != asker.id))).first() is not None
+    if not yes or asker is None or asker.person_id is not None or clash:
+        request.status = RequestStatus.denied if not yes else RequestStatus.expired
+        s.add(request)
+        await audit.record(s, at=now, action="bind.denied" if not yes else "bind.refused",
+                           actor_person_id=person.id, subject_person_id=person.id,
+                           allowed=False, reason="denied by the person" if not yes else "stale")
+        if asker is not None and not yes:
+            await enqueue_replies(
+                s, key_prefix=f"bind:no:{request.id}", channel=asker.channel,
+                address=asker.address, now=now, priority=Priority.reply, replies=[Reply(
+                    "对方没有确认，这个账号没有绑定。如需帮助，请联系辅导员或心理中心。")])
+        return None
+    request.status = RequestStatus.confirmed
+    s.add(request)
+    await attach(s, asker, person, now)
+    await enqueue_replies(
+        s, key_prefix=f"bind:yes:{request.id}", channel=asker.channel, address=asker.address,
+        now=now, person_id=person.id, priority=Priority.reply, replies=[Reply(
+            f"绑定成功！{person.name}，欢迎使用心桥。", (Choice("menu", "主菜单"),))])
+    return asker

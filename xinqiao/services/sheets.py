@@ -1,0 +1,49 @@
+"""Spreadsheets the service writes: text that a spreadsheet would run as a formula stays text.
+
+A roster name such as ``=HYPERLINK("http://…"&E2,"点我")`` would otherwise become a live
+formula in ``roster codes`` output (and could send the neighbouring activation code away when
+the sheet is opened). Every .xlsx and .csv the project writes goes through this module: in
+.xlsx such text is a string cell, in .csv it gets a leading apostrophe (what Excel itself
+shows for text typed that way).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from openpyxl.cell.cell import Cell
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def risky(value: object) -> bool:
+    """True for text a spreadsheet could read as a formula."""
+    return isinstance(value, str) and value.startswith(FORMULA_STARTS)
+
+
+def csv_value(value: object) -> object:
+    """The value for a .csv cell: risky text gets a leading apostrophe."""
+    return "'" + value if isinstance(value, str) and risky(value) else value
+
+
+def write_csv(out: Path, header: Sequence[object], rows: Iterable[Sequence[object]]) -> None:
+    """A UTF-8 .csv with a BOM (how Excel knows it is UTF-8), every cell made safe."""
+    with out.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([csv_value(v) for v in header])
+        writer.writerows([csv_value(v) for v in row] for row in rows)
+
+
+def xlsx_row(sheet: Any, values: Iterable[object]) -> list[Any]:
+    """Cells for ``sheet.append``: risky text is a string cell, never a formula."""
+    cells: list[Any] = []
+    for value in values:
+        # append() places the cell; row/column here only keep openpyxl's repr working
+        cell = Cell(sheet, row=1, column=1, value=value)
+        if risky(value):
+            cell.data_type = "s"  # the value setter made "=…" a formula; keep it text
+        cells.append(cell)
+    return cells
