@@ -110,13 +110,14 @@ def rule_marks(examples: Sequence[Example], probs: NDArray[np.float64]
                ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
     """Which messages the rules alert on (hard) or make the bot ask about (soft), as
     CrisisDetector.check combines them with the model's probabilities."""
-    from xinqiao.services.crisis_detector import CrisisDetector, rule_veto
+    from xinqiao.services.crisis_detector import CrisisDetector, rule_stands
 
     rules = CrisisDetector(learned=False)
     hard, soft = np.zeros(len(examples), bool), np.zeros(len(examples), bool)
     for i, e in enumerate(examples):
         hit = rules.check(e.text)
-        if hit is not None and probs[i, 0] < rule_veto(hit):
+        length = sum(c.isalnum() for c in e.text)  # as the detector's zh view counts
+        if hit is not None and rule_stands(hit, probs[i, 0], length):
             (soft if hit.category == "veiled" else hard)[i] = True
     return hard, soft
 
@@ -175,3 +176,30 @@ def train(examples: Sequence[Example], thresholds: Thresholds | None = None) -> 
         categories=categories, thresholds=thresholds,
         meta={"examples": len(examples), "batches": sorted({e.batch for e in examples}),
               "c_level": C_LEVEL, "c_category": C_CATEGORY, "min_df": MIN_DF, "seed": SEED})
+
+
+def combined(examples: Sequence[Example], probs: NDArray[np.float64],
+             thresholds: Thresholds | None = None) -> tuple[list[str | None], Thresholds]:
+    """The detector's level per example (rules plus model) from the given probabilities, with
+    thresholds chosen on them unless given: cross-validated figures, as check() combines."""
+    marks = rule_marks(examples, probs)
+    t = thresholds or choose_thresholds(examples, probs, marks)
+    hard, soft = marks
+    out = decide(probs, t)
+    for i, level in enumerate(out):
+        if hard[i]:
+            out[i] = "crisis"
+        elif soft[i] and level is None:
+            out[i] = "concern"
+    return out, t
+
+
+def rates(examples: Sequence[Example], levels: Sequence[str | None]
+          ) -> dict[str, tuple[int, float, float]]:
+    """Per category: count, share alerted (crisis) and share alerted or asked."""
+    out: dict[str, tuple[int, float, float]] = {}
+    for cat in sorted({e.category for e in examples}):
+        got = [lv for e, lv in zip(examples, levels, strict=True) if e.category == cat]
+        out[cat] = (len(got), got.count("crisis") / len(got),
+                    sum(lv is not None for lv in got) / len(got))
+    return out
