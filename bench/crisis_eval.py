@@ -50,7 +50,7 @@ def level_table(examples: Sequence[Example], levels: Sequence[str | None]) -> No
 def cross_validation(examples: Sequence[Example]) -> None:
     """Stratified 5-fold and leave-one-writer-out figures (thresholds chosen on each)."""
     for name, groups in (("stratified 5-fold", crisis_train.stratified_folds(examples)),
-                         ("leave-one-writer-out", [e.batch for e in examples])):
+                         ("leave-one-writer-out", crisis_train.writer_groups(examples))):
         start = time.perf_counter()
         probs = crisis_train.out_of_fold(examples, groups)
         levels, t = crisis_train.combined(examples, probs)

@@ -80,6 +80,21 @@ def out_of_fold(examples: Sequence[Example], groups: Sequence[Any],
     return out
 
 
+def writer_groups(examples: Sequence[Example]) -> list[str]:
+    """The leave-one-writer-out group of each example: its writer's batch. A file that is no
+    writer's batch (bot_everyday.tsv) is dealt out over the writers' groups in turn, so every
+    fold trains on most of it, as the final model does."""
+    writers = sorted({e.batch for e in examples if e.batch.startswith("batch_")})
+    out, n = [], 0
+    for e in examples:
+        if e.batch in writers or not writers:
+            out.append(e.batch)
+        else:
+            out.append(writers[n % len(writers)])
+            n += 1
+    return out
+
+
 def stratified_folds(examples: Sequence[Example], k: int = 5) -> list[int]:
     """A fold number per example, stratified by category, seeded."""
     from sklearn.model_selection import StratifiedKFold
@@ -157,7 +172,7 @@ def choose_thresholds(examples: Sequence[Example], probs: NDArray[np.float64],
 def train(examples: Sequence[Example], thresholds: Thresholds | None = None) -> ModelArrays:
     """The full model on ``examples``; thresholds from leave-one-writer-out unless given."""
     if thresholds is None:
-        probs = out_of_fold(examples, [e.batch for e in examples])
+        probs = out_of_fold(examples, writer_groups(examples))
         thresholds = choose_thresholds(examples, probs, rule_marks(examples, probs))
     fitted = fit_levels(examples)
     vec = fitted.vectoriser
