@@ -102,6 +102,10 @@ def _lifecycle(background: bool) -> Any:
         services, runtime = app[SERVICES], app[RUNTIME]
         await services.start()
         if background:
+            # jieba's dictionary and the crisis model take about a second to load: in a thread
+            # at start-up, so neither the event loop nor the first message waits for it.
+            if services.crisis_detector is not None:
+                runtime.spawn(asyncio.to_thread(services.crisis_detector.warm_up))
             runtime.spawn(services.notifier.run(runtime.stop))
             telegram = app.get(TELEGRAM)
             if telegram is not None and telegram.poller is not None:

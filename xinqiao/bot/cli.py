@@ -13,6 +13,7 @@ import click
 from xinqiao.bot.cli_audit import audit
 from xinqiao.bot.cli_booking import booking, schedule
 from xinqiao.bot.cli_content import content
+from xinqiao.bot.cli_crisis import crisis
 from xinqiao.bot.cli_screening import rota, screening
 from xinqiao.bot.cli_support import settings_or_exit as _settings
 from xinqiao.bot.cli_support import with_db as _with_db
@@ -350,3 +351,4 @@ main.add_command(schedule)
 main.add_command(booking)
 main.add_command(audit)
 main.add_command(content)
+main.add_command(crisis)

@@ -54,6 +54,7 @@ class Services:
     content: Content
     tips: WeeklyTips
     telegram_bot: Bot | None = None
+    crisis_detector: CrisisDetector | None = None
 
     async def start(self) -> None:
         """Open outbound connections; make sure today's plan timers exist."""
@@ -83,8 +84,9 @@ def build_services(settings: Settings, clock: Clock, db: Database | None = None)
     flows, menu = build_catalogue(network=network,
                                   instruments=load_instruments(settings.content_dir),
                                   content=content)
+    detector = CrisisDetector(load_rules())
     engine = Engine(settings, clock, flows, menu,
-                    interceptors=(CrisisWatch(CrisisDetector(load_rules()), network),))
+                    interceptors=(CrisisWatch(detector, network),))
     api = WeChatAPI(db, settings, clock)
     senders: dict[str, Sender] = {"wechat": WeChatSender(api, settings),
                                   "console": ConsoleSender()}
@@ -111,4 +113,4 @@ def build_services(settings: Settings, clock: Clock, db: Database | None = None)
     sweeper = Sweeper(db, clock, {**network.timer_handlers(), **booking.timer_handlers(),
                                   **tips.timer_handlers(), **campaigns.timer_handlers()})
     return Services(settings, clock, db, engine, processor, notifier, api, Metrics(), network,
-                    sweeper, booking, content, tips, bot)
+                    sweeper, booking, content, tips, bot, crisis_detector=detector)

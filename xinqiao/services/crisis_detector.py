@@ -1,28 +1,35 @@
-"""Crisis language in any message: data-driven rules, normalised text, and whom a flag is about.
+"""Crisis language in any message: rules first, then a learned model, and whom a flag is about.
 
-The rules live in ``xinqiao/data/crisis_rules.toml``. The detector is a high-recall first pass
-(clinical.md §7): it never decides that a student is safe. It is stateless, so a later "我开玩笑的"
-or "我没有想自杀" cancels nothing; closing a flag is the on-duty counsellor's job.
+Two passes (issue 14). The rules (``xinqiao/data/crisis_rules.toml``, services/crisis_rules.py)
+catch the unmistakable — an explicit wish to die, a method with intent, harm to others — and
+explain it (``rule_id``). The learned model (services/crisis_model.py, trained on the shipped
+corpus) decides the rest and grades it: ``crisis`` or ``concern``. The detector never decides
+that a student is safe and is stateless, so a later "我开玩笑的" or "我没有想自杀" cancels
+nothing; closing a flag is the on-duty counsellor's job.
 """
 
 from __future__ import annotations
 
-import re
-import tomllib
-import unicodedata
-from dataclasses import dataclass
-from importlib import resources
+import bisect
+import functools
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
-DEFAULT_SOURCE = "xinqiao/data/crisis_rules.toml"
-CATEGORIES = ("explicit", "veiled", "harm_others")
-SCRIPTS = ("zh", "en")
-KINDS = ("self", "other", "remote", "neutral")
-MAX_REPEAT = 24  # the largest {m,n} bound a pattern may use
-_RULE_KEYS = {"id", "category", "severity", "script", "who", "patterns", "requires", "unless",
-              "note"}
-_EXCLUDE_KEYS = {"id", "script", "patterns", "note"}
+from xinqiao.services.crisis_model import CrisisModel, Verdict
+from xinqiao.services.crisis_rules import (
+    CATEGORIES,
+    DEFAULT_SOURCE,
+    CrisisRules,
+    CrisisRulesError,
+    Rule,
+    Subjects,
+    load_rules,
+)
+from xinqiao.services.crisis_text import normalise_char, warm_up
+
+__all__ = ["CATEGORIES", "DEFAULT_SOURCE", "CrisisDetector", "CrisisRules", "CrisisRulesError",
+           "Detection", "Rule", "Subjects", "load_rules", "read_labelled"]
+
 # Separator strength before a kept character: none, clause (，), sentence (。).
 SPACE, CLAUSE, SENTENCE = 0, 1, 2
 _SENTENCE_MARKS = frozenset("。!?！？\n\r")
@@ -31,13 +38,16 @@ _QUOTE_OPEN = frozenset("“「『:：")  # a colon introduces reported speech a
 _QUOTE_CLOSE = frozenset("”」』")
 _QUOTES = _QUOTE_OPEN | _QUOTE_CLOSE | {'"'}
 _MASK = "\x00"
-_ESCAPES_AND_CLASSES = re.compile(r"\\.|\[(?:\\.|[^\]\\])*\]")
-_REPEAT = re.compile(r"[*+]|\{(?:\d*,)?(\d*)\}")
-_EN_WRAP = "(?<![a-z0-9'])(?:{})(?![a-z0-9'])"
-
-
-class CrisisRulesError(ValueError):
-    """A crisis rules file that cannot be used; the message names the file and the rule."""
+# A rule hit stands (crisis at once) unless the model is at least this sure the message is
+# ``none``: topic talk, news, a course essay. When the subject logic says the writer speaks of
+# themselves or someone else, the model must be surer (hypotheticals and old stories about a
+# friend or an uncle name someone too). Chosen on leave-one-writer-out predictions.
+RULE_VETO = 0.5
+RULE_VETO_MARKED = 0.7
+# Topic talk, a hypothetical or an old story needs words; a rule hit in a message this short
+# (letters, digits and CJK counted) stands whatever the model says: 好想死啊, 想 自 杀.
+SHORT_TEXT = 12
+_WORD_PREFIX = "w:"
 
 
 @dataclass(frozen=True)
@@ -58,160 +68,6 @@ class Detection:
     score: float = 1.0
 
 
-@dataclass(frozen=True)
-class Rule:
-    """One compiled rule: any pattern fires it, given a ``requires`` cue and no ``unless`` cue."""
-
-    id: str
-    category: str
-    severity: int
-    script: str
-    who: str  # "infer" or "other"
-    pattern: re.Pattern[str]
-    requires: re.Pattern[str] | None
-    unless: re.Pattern[str] | None
-
-
-@dataclass(frozen=True)
-class Subjects:
-    """Who a sentence is about, per script: marker words, report cues and the look-back window."""
-
-    markers: re.Pattern[str]
-    kinds: dict[str, str]
-    cues: re.Pattern[str]
-    window: int
-
-
-@dataclass(frozen=True)
-class CrisisRules:
-    """A loaded rule set: rules strongest first, exclusions and subject markers per script."""
-
-    source: str
-    rules: tuple[Rule, ...]
-    excludes: dict[str, re.Pattern[str] | None]
-    subjects: dict[str, Subjects]
-    variants: dict[int, str]
-
-
-def _fail(source: str, where: str, problem: str) -> CrisisRulesError:
-    return CrisisRulesError(f"{source}: {where}: {problem}")
-
-
-def _check_bounded(pattern: str) -> str | None:
-    """Why ``pattern`` could backtrack without limit (``*``, ``+``, open or large ``{m,n}``)."""
-    for m in _REPEAT.finditer(_ESCAPES_AND_CLASSES.sub("", pattern)):
-        if m.group(0) in "*+" or not m.group(1) or int(m.group(1)) > MAX_REPEAT:
-            return (f"repetition {m.group(0)!r} is unbounded or too wide: "
-                    f"use {{m,n}} with an upper bound n <= {MAX_REPEAT}")
-    return None
-
-
-def _strings(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
-
-
-def _compile(source: str, where: str, patterns: Any, script: str) -> re.Pattern[str]:
-    if not patterns or not _strings(patterns):
-        raise _fail(source, where, "must be a non-empty list of non-empty strings")
-    for n, pattern in enumerate(patterns, 1):
-        try:
-            compiled = re.compile(pattern)
-        except re.error as exc:
-            raise _fail(source, f"{where} pattern {n} {pattern!r}", f"bad regex: {exc}") from exc
-        if why := _check_bounded(pattern) or (
-            "matches empty text" if compiled.fullmatch("") is not None else None
-        ):
-            raise _fail(source, f"{where} pattern {n} {pattern!r}", why)
-    joined = "|".join(f"(?:{p})" for p in patterns)
-    return re.compile(_EN_WRAP.format(joined) if script == "en" else joined)
-
-
-def _rule(source: str, n: int, raw: Any) -> Rule:
-    if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not raw["id"]:
-        raise _fail(source, f"rule {n}", "needs a table with a non-empty string id")
-    where, sev = f"rule {n} {raw['id']!r}", raw.get("severity")
-    severity = sev if type(sev) is int else 0
-    script, who = raw.get("script", "zh"), raw.get("who", "infer")
-    for bad, problem in (
-        (set(raw) - _RULE_KEYS, f"unknown keys {sorted(set(raw) - _RULE_KEYS)}"),
-        (raw.get("category") not in CATEGORIES, f"category must be one of {list(CATEGORIES)}"),
-        (not 1 <= severity <= 3, "severity must be an integer 1..3"),
-        (script not in SCRIPTS, f"script must be one of {list(SCRIPTS)}"),
-        (who not in ("infer", "other"), "who must be 'infer' or 'other'"),
-    ):
-        if bad:
-            raise _fail(source, where, problem)
-    opt = {
-        key: _compile(source, f"{where} {key}", raw[key], script) if key in raw else None
-        for key in ("requires", "unless")
-    }
-    return Rule(raw["id"], raw["category"], severity, script, who,
-                _compile(source, f"{where} patterns", raw.get("patterns"), script),
-                opt["requires"], opt["unless"])
-
-
-def _subjects(source: str, script: str, raw: Any) -> Subjects:
-    where = f"subjects.{script}"
-    if not isinstance(raw, dict):
-        raise _fail(source, where, "missing table")
-    kinds: dict[str, str] = {}
-    for kind in KINDS:
-        if not _strings(words := raw.get(kind, [])):
-            raise _fail(source, f"{where}.{kind}", "must be a list of non-empty strings")
-        for word in words:
-            if kinds.setdefault(word, kind) != kind:
-                raise _fail(source, f"{where}.{kind}", f"{word!r} is also in {kinds[word]}")
-    window = raw.get("window")
-    if type(window) is not int or not 1 <= window <= 200:
-        raise _fail(source, f"{where}.window", "must be an integer 1..200")
-    alt = "|".join(re.escape(w) for w in sorted(kinds, key=len, reverse=True)) or "(?!)"
-    markers = re.compile(_EN_WRAP.format(alt) if script == "en" else alt)
-    cues = _compile(source, f"{where}.cues", raw.get("cues"), script)
-    return Subjects(markers, kinds, cues, window)
-
-
-def _build(raw: dict[str, Any], source: str) -> CrisisRules:
-    norm = raw.get("normalise", {})
-    pairs = norm.get("variants", []) if isinstance(norm, dict) else None
-    if not isinstance(pairs, list) or not all(isinstance(p, str) and len(p) == 2 for p in pairs):
-        raise _fail(source, "normalise.variants", "must be a list of two-character strings")
-    if not isinstance(raw.get("rule"), list) or not raw["rule"]:
-        raise _fail(source, "rule", "needs at least one [[rule]] table")
-    rules = [_rule(source, n, r) for n, r in enumerate(raw["rule"], 1)]
-    ids = [rule.id for rule in rules]
-    if twice := next((i for i in ids if ids.count(i) > 1), None):
-        raise _fail(source, f"rule {twice!r}", "duplicate id")
-    excludes: dict[str, list[str]] = {s: [] for s in SCRIPTS}
-    listed = raw.get("exclude", [])
-    for n, ex in enumerate(listed if isinstance(listed, list) else [None], 1):
-        ok = isinstance(ex, dict) and not set(ex) - _EXCLUDE_KEYS
-        where = f"exclude {n} {ex.get('id')!r}" if ok else f"exclude {n}"
-        if not ok or (script := ex.get("script", "zh")) not in SCRIPTS:
-            raise _fail(source, where, f"needs keys from {sorted(_EXCLUDE_KEYS)}, script zh|en")
-        excludes[script].append(_compile(source, where, ex.get("patterns"), script).pattern)
-    subjects = raw["subjects"] if isinstance(raw.get("subjects"), dict) else {}
-    return CrisisRules(
-        source=source,
-        rules=tuple(sorted(rules, key=lambda r: -r.severity)),  # stable: file order within a level
-        excludes={s: re.compile("|".join(p)) if p else None for s, p in excludes.items()},
-        subjects={s: _subjects(source, s, subjects.get(s)) for s in SCRIPTS},
-        variants={ord(p[0]): p[1] for p in pairs},
-    )
-
-
-def load_rules(path: Path | None = None) -> CrisisRules:
-    """The packaged rules, or those in ``path``; a bad file raises CrisisRulesError."""
-    source = str(path) if path is not None else DEFAULT_SOURCE
-    try:
-        text = (path.read_text(encoding="utf-8") if path is not None else
-                resources.files("xinqiao.data").joinpath("crisis_rules.toml")
-                .read_text(encoding="utf-8"))
-        raw = tomllib.loads(text)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise CrisisRulesError(f"{source}: cannot read: {exc}") from exc
-    return _build(raw, source)
-
-
 @dataclass
 class _View:
     """The message as one script's rules see it, each character traced back to the original."""
@@ -230,16 +86,35 @@ class _View:
 
 
 class CrisisDetector:
-    """Checks one message at a time against a rule set; safe to share, holds no conversation."""
+    """Checks one message at a time: rules, then the model; safe to share, holds no
+    conversation. ``learned=False`` keeps the rules alone (their regression tests)."""
 
-    def __init__(self, rules: CrisisRules | None = None) -> None:
+    def __init__(self, rules: CrisisRules | None = None, model: CrisisModel | None = None,
+                 *, learned: bool = True) -> None:
         self.rules = rules if rules is not None else load_rules()
+        self._model = model
+        self.learned = learned
         self._cache: dict[str, str] = {}
+
+    @property
+    def model(self) -> CrisisModel:
+        """The learned model: the one given, else the packaged one, loaded once per process."""
+        if self._model is None:
+            self._model = packaged_model()
+        return self._model
+
+    def warm_up(self) -> None:
+        """Load the model, jieba's dictionary and the character tables now: about a second,
+        so start-up calls it off the event loop rather than the first message paying it."""
+        if self.learned:
+            _ = self.model
+            warm_up()
 
     def _norm(self, ch: str) -> str:
         got = self._cache.get(ch)
         if got is None:
-            got = unicodedata.normalize("NFKC", ch).lower().translate(self.rules.variants)
+            # NFKC, lower case and traditional → simplified, then the rules' own variants.
+            got = normalise_char(ch).translate(self.rules.variants)
             if len(self._cache) < 100_000:
                 self._cache[ch] = got
         return got
@@ -308,8 +183,48 @@ class CrisisDetector:
         return "other" if subj.cues.search(view.text, end, at) else "unmarked"
 
     def check(self, text: str) -> Detection | None:
-        """The strongest crisis signal in ``text``, or None. Denials and jokes cancel nothing."""
+        """The crisis signal in ``text`` with its level, or None for ``none``. Denials and jokes
+        cancel nothing."""
         views = self._views(text)
+        hit = self._rule_hit(text, views)
+        if not self.learned or not views["zh"].chars:  # no word at all: nothing to read
+            return hit
+        verdict = self.model.read(text)
+        p = verdict.probabilities
+        if hit is not None and rule_stands(hit, p["none"], len(views["zh"].chars)):
+            if hit.category != "veiled":  # explicit words, a method with intent, harm to others
+                return replace(hit, level="crisis", score=1.0)
+            # The rules' veiled phrases (活着好累, 不想醒来): the model's level, concern at least.
+            crisis = verdict.level == "crisis"
+            return replace(hit, level="crisis" if crisis else "concern",
+                           severity=2 if crisis else 1,
+                           score=round(p["crisis"] + (0 if crisis else p["concern"]), 4))
+        if verdict.level is None:
+            return None
+        return self._model_detection(text, views, verdict)
+
+    def _model_detection(self, text: str, views: dict[str, _View],
+                         verdict: Verdict) -> Detection | None:
+        """A detection the model decided, about whomever the subject logic finds at the
+        feature that weighed most; a story or the news (remote) is no one's danger."""
+        token = verdict.token.removeprefix(_WORD_PREFIX)
+        start, end = _locate(text, token)
+        script = "en" if token.isascii() and any(c.isalpha() for c in token) else "zh"
+        view = views[script]
+        who = "unmarked"
+        if view.chars:
+            at = min(bisect.bisect_left(view.origin, start), len(view.chars) - 1)
+            who = self._who(script, view, at)
+        if who == "remote":
+            return None
+        third = who == "other" or (who != "self" and verdict.category == "third_party")
+        crisis = verdict.level == "crisis"
+        return Detection(verdict.category, text[start:end] or text[:20], third, "model",
+                         2 if crisis else 1, self_marked=who == "self",
+                         level=verdict.level or "concern", score=round(verdict.score, 4))
+
+    def _rule_hit(self, text: str, views: dict[str, _View]) -> Detection | None:
+        """The strongest rule that fires on ``text``, or None."""
         masked: dict[str, str] = {}
         for rule in self.rules.rules:
             view = views[rule.script]
@@ -338,6 +253,31 @@ class CrisisDetector:
                                  rule.severity, self_marked=who == "self",
                                  level="concern" if rule.severity <= 1 else "crisis")
         return None
+
+
+def rule_stands(hit: Detection, p_none: float, length: int) -> bool:
+    """Whether a rule hit holds against the model's P(none) in a message of ``length``."""
+    veto = RULE_VETO_MARKED if hit.self_marked or hit.third_party else RULE_VETO
+    return length <= SHORT_TEXT or p_none < veto
+
+
+@functools.cache
+def packaged_model() -> CrisisModel:
+    """The shipped model, read once per process."""
+    return CrisisModel.load()
+
+
+def _locate(text: str, token: str) -> tuple[int, int]:
+    """Where the model's feature ``token`` (normalised text) sits in the original ``text``."""
+    norm, origin = [], []
+    for i, ch in enumerate(text):
+        for c in normalise_char(ch):
+            norm.append(c)
+            origin.append(i)
+    at = "".join(norm).find(token) if token else -1
+    if at < 0:
+        return 0, 0
+    return origin[at], origin[at + len(token) - 1] + 1
 
 
 def read_labelled(path: Path) -> list[tuple[int, str]]:

@@ -1,0 +1,142 @@
+"""The learned crisis classifier: corpus validation, reproducible training, the shipped model,
+leave-one-writer-out floors, and the combined detector's levels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from xinqiao.bot.cli import main
+from xinqiao.services import crisis_train
+from xinqiao.services.crisis_corpus import CorpusError, load_corpus, load_tsv
+from xinqiao.services.crisis_detector import CrisisDetector
+from xinqiao.services.crisis_model import CrisisModel, CrisisModelError, Thresholds, write_model
+
+DETECTOR = CrisisDetector()
+# Leave-one-writer-out, measured at freeze (rules plus model): explicit alerted 0.95, every
+# crisis or concern kind alerted-or-asked >= 0.90 (means_question the lowest), topic alerted
+# 0.01, hyperbole alerted 0.03. The floors sit a little below, so a regression fails.
+LOWO_EXPLICIT_ALERTED = 0.92
+LOWO_FLAGGED_FLOOR = 0.87
+LOWO_TOPIC_ALERTED = 0.05
+LOWO_HYPERBOLE_ALERTED = 0.05
+
+
+def test_corpus_loads_six_writers_with_every_category() -> None:
+    examples = load_corpus()
+    assert len(examples) >= 3000
+    assert len({e.batch for e in examples if e.batch.startswith("batch_")}) == 6
+    assert {e.category for e in examples} >= {"explicit", "edge", "third_party", "topic",
+                                                "hyperbole", "passive", "burden"}
+
+
+@pytest.mark.parametrize(("lines", "problem"), [
+    ("crisis\texplicit\tshort\t我想死\textra\n", "batch_x.tsv:1: expected 4 tab-separated"),
+    ("none\ttopic\tformal\t好\nurgent\texplicit\tshort\t我想死\n", "batch_x.tsv:2: unknown level"),
+    ("none\texplicit\tshort\t我想死\n", "batch_x.tsv:1: category 'explicit' is not one of"),
+    ("none\ttopic\tformal\t\n", "batch_x.tsv:1: empty register or text"),
+    ("none\ttopic\tf\t《自杀论》\n# note\nnone\ttopic\tf\t《自杀论》\n",
+     "batch_x.tsv:3: duplicate of"),
+])
+def test_loading_errors_name_file_and_line(tmp_path: Path, lines: str, problem: str) -> None:
+    (tmp_path / "batch_x.tsv").write_text(lines, encoding="utf-8")
+    with pytest.raises(CorpusError, match=problem.replace("(", r"\(")):
+        load_corpus(tmp_path)
+    with pytest.raises(CorpusError, match=problem.replace("(", r"\(")):
+        load_tsv(tmp_path / "batch_x.tsv")
+
+
+def test_duplicates_across_writers_name_both_places(tmp_path: Path) -> None:
+    (tmp_path / "batch_a.tsv").write_text("none\ttopic\tf\t在读《自杀论》\n", encoding="utf-8")
+    lines = "none\teveryday\tf\t好\nnone\ttopic\tf\t在读《自杀论》\n"
+    (tmp_path / "batch_b.tsv").write_text(lines, encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"batch_b.tsv:2: duplicate of .*batch_a.tsv:1"):
+        load_corpus(tmp_path)
+
+
+def test_training_is_reproducible_byte_for_byte(tmp_path: Path) -> None:
+    corpus = [e for e in load_corpus() if e.line % 8 == 0]  # a slice keeps the test quick
+    fixed = Thresholds(0.6, 0.5)
+    write_model(crisis_train.train(corpus, fixed), tmp_path / "one.npz")
+    write_model(crisis_train.train(corpus, fixed), tmp_path / "two.npz")
+    assert (tmp_path / "one.npz").read_bytes() == (tmp_path / "two.npz").read_bytes()
+
+
+def test_packaged_model_is_what_crisis_train_writes(tmp_path: Path) -> None:
+    out = tmp_path / "model.npz"
+    result = CliRunner().invoke(main, ["crisis", "train", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    fresh, shipped = CrisisModel.load(out), CrisisModel.load()
+    assert fresh.thresholds == shipped.thresholds
+    assert fresh.arrays.vocab == shipped.arrays.vocab
+    texts = [e.text for e in load_corpus()]
+    got = np.array([list(fresh.probabilities(t).values()) for t in texts])
+    want = np.array([list(shipped.probabilities(t).values()) for t in texts])
+    assert np.allclose(got, want, atol=1e-4)
+
+
+def test_a_broken_model_file_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "model.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(CrisisModelError, match=str(bad)):
+        CrisisModel.load(bad)
+
+
+def test_leave_one_writer_out_stays_above_its_floor() -> None:
+    examples = load_corpus()
+    probs = crisis_train.out_of_fold(examples, crisis_train.writer_groups(examples))
+    levels, _ = crisis_train.combined(examples, probs)
+    by = crisis_train.rates(examples, levels)
+    assert by["explicit"][1] >= LOWO_EXPLICIT_ALERTED
+    for cat in ("explicit", "veiled", "method", "edge", "means_question", "affairs",
+                "self_harm", "third_party", "harm_others", "passive", "hopeless", "burden",
+                "goodbye"):
+        assert by[cat][2] >= LOWO_FLAGGED_FLOOR, (cat, by[cat])
+    assert by["topic"][1] <= LOWO_TOPIC_ALERTED
+    assert by["hyperbole"][1] <= LOWO_HYPERBOLE_ALERTED
+
+
+@pytest.mark.parametrize("text", [
+    "好想死啊", "想 自 杀", "我想自杀", "自-杀算了",  # short explicit words: the rules stand
+    "药我已经攒了四十多片，都藏在枕头底下",  # a method named by the object, object first
+    "我现在坐在宿舍楼顶的边上",  # at an edge, no verb of jumping
+    "明天之后我就不需要这个账号了",  # veiled: a date, nothing needed after it
+    "我現在站在天台邊上",  # traditional characters
+])
+def test_the_writers_own_danger_is_a_crisis(text: str) -> None:
+    hit = DETECTOR.check(text)
+    assert hit is not None and hit.level == "crisis", hit
+    assert not hit.third_party
+    assert 0 < hit.score <= 1
+
+
+@pytest.mark.parametrize("text", ["最近觉得自己就是个累赘", "要是睡着了不再醒来就好了"])
+def test_a_passive_wish_or_burden_is_a_concern(text: str) -> None:
+    hit = DETECTOR.check(text)
+    assert hit is not None and hit.level == "concern" and hit.severity == 1, hit
+    assert hit.category in ("burden", "passive")
+
+
+def test_a_roommate_described_by_what_she_did_is_a_third_party_crisis() -> None:
+    hit = DETECTOR.check("我室友这几天把东西都送人了，昨晚还发了一条告别的朋友圈")
+    assert hit is not None and hit.level == "crisis" and hit.third_party
+
+
+@pytest.mark.parametrize("text", [
+    "我们社会学课在读涂尔干的《自杀论》，要写读书报告",
+    "如果朋友说她想自杀，我应该怎么回应比较好",
+    "这家火锅好吃到我想死哈哈哈",
+    "累死了今天",
+    "今天阳光好好",
+])
+def test_topic_talk_hypotheticals_and_hyperbole_are_none(text: str) -> None:
+    assert DETECTOR.check(text) is None
+
+
+@pytest.mark.parametrize("text", ["你好", "谢谢老师", "再见", "晚安", "没有", "我没事", "好的",
+                                  "帮助", "你好，我想预约下周的咨询", "考试没考好心情很差"])
+def test_what_people_say_to_the_bot_every_day_is_none(text: str) -> None:
+    assert DETECTOR.check(text) is None
