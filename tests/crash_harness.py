@@ -47,7 +47,7 @@ from xinqiao.storage.screening import ScreeningResult
 TOKEN = "crashtoken"
 GAD7 = ["心理测评", "我已了解，同意开始", "GAD-7 焦虑状况筛查（广泛性焦虑量表）", *["1"] * 7]
 CHECKIN = ["晴雨表", "1"]
-DORM = ["宿舍情况", "室友小吴", "这几天晚上他一直不睡觉在走廊里来回走", "7", "不急，近期关注即可"]
+DORM = ["宿舍情况", "室友小吴", "这几天他上课总迟到，作业也没交", "7", "不急，近期关注即可"]
 CRISIS = ["我真的撑不下去了，不想活了"]
 _msg_ids = itertools.count(7_100_000_000_000_000_000)
 

@@ -54,6 +54,12 @@ class CrisisWatch:
             if report.shown_to:
                 detail["shown_to"] = list(report.shown_to)
         now = ctx.clock.now()
+        if found.level == "concern" and about_other and report is not None \
+                and found.rule_id == "model":
+            # Words only the model finds worrying about the student a report is about (she
+            # keeps the curtains drawn): the report itself carries them to its readers. Talk of
+            # death the rules know (总说自己是累赘) is the crisis path: nobody can ask her here.
+            return None
         if found.level == "concern" and not about_other and ctx.state.flow != RELAY_FLOW:
             why = await adds_up(ctx.session, ctx.person, now)
             if why is None:  # ask first, directly; silence or a refusal is the crisis path

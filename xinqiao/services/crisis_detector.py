@@ -85,6 +85,9 @@ class _View:
         self.quote.append(quote)
 
 
+SHORT = 4  # characters: the model alone never raises a crisis on this little text
+
+
 class CrisisDetector:
     """Checks one message at a time: rules, then the model; safe to share, holds no
     conversation. ``learned=False`` keeps the rules alone (their regression tests)."""
@@ -201,7 +204,12 @@ class CrisisDetector:
                            score=round(p["crisis"] + (0 if crisis else p["concern"]), 4))
         if verdict.level is None:
             return None
-        return self._model_detection(text, views, verdict)
+        found = self._model_detection(text, views, verdict)
+        if found is not None and found.level == "crisis" and len(views["zh"].chars) <= SHORT:
+            # A few characters with no rule behind them ("又一次") are too little to alert on;
+            # asking the writer directly (concern) is the safe reading.
+            return replace(found, level="concern", severity=1)
+        return found
 
     def _model_detection(self, text: str, views: dict[str, _View],
                          verdict: Verdict) -> Detection | None:
