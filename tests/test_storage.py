@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import xinqiao.storage.booking
+import xinqiao.storage.callbacks
 import xinqiao.storage.campaigns
 import xinqiao.storage.cases
 import xinqiao.storage.reports

@@ -6,6 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import xinqiao.storage.booking
+import xinqiao.storage.callbacks
 import xinqiao.storage.campaigns
 import xinqiao.storage.cases
 import xinqiao.storage.content
