@@ -31,6 +31,7 @@ from aiogram.methods import AnswerCallbackQuery
 from aiogram.types import Update
 from aiohttp import web
 from pydantic import ValidationError
+from sqlmodel import select
 
 from xinqiao.bot.channels.http_body import BodyRefused, read_body
 from xinqiao.bot.channels.telegram_update import CHANNEL, Translated, raw_of, translate
@@ -40,7 +41,7 @@ from xinqiao.bot.notify import Notifier
 from xinqiao.clock import Clock
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
-from xinqiao.storage.models import InboxStatus
+from xinqiao.storage.models import InboxMessage, InboxStatus
 from xinqiao.storage.outage import OutageLog, database_unavailable
 
 log = logging.getLogger(__name__)
@@ -95,29 +96,37 @@ class TelegramIntake:
         except Exception as exc:
             if database_unavailable(exc):
                 raise
+            key = _dedupe_key(update)
+            if await self._kept(key):  # a redelivery of what is a dead letter already
+                self.metrics.duplicates.labels(CHANNEL).inc()
+                return False
             tries = self._tries.pop(update.update_id, 0) + 1
             if tries < self.store_max_tries:
                 while len(self._tries) >= _TRIES_KEPT:
                     self._tries.pop(next(iter(self._tries)))
                 self._tries[update.update_id] = tries
                 raise
-            await self._dead_letter(update, exc)
+            await self._dead_letter(update, key, exc)
             return False
 
-    async def _dead_letter(self, update: Update, exc: BaseException) -> None:
-        try:
-            t: Translated | None = translate(update)
-        except Exception:  # translating is what failed: keep it under the update id alone
-            t = None
+    async def _kept(self, key: str) -> bool:
+        async with self.db.session() as s:
+            found = (await s.exec(select(InboxMessage.id).where(
+                InboxMessage.channel == CHANNEL, InboxMessage.dedupe_key == key))).first()
+        return found is not None
+
+    async def _dead_letter(self, update: Update, key: str, exc: BaseException) -> None:
         try:
             # ASCII-only JSON: whatever the update holds, this text can be stored.
             raw = json.dumps(raw_of(update), ensure_ascii=True)
         except Exception:
             raw = json.dumps({"update_id": update.update_id})
+        try:
+            address = translate(update).address
+        except Exception:
+            address = ""
         await store(
-            self.db, channel=CHANNEL,
-            dedupe_key=t.dedupe_key if t else f"upd:{update.update_id}:dead",
-            address=t.address if t else "", kind=DEAD_LETTER,
+            self.db, channel=CHANNEL, dedupe_key=key, address=address, kind=DEAD_LETTER,
             payload={"dead_letter": {"error": f"{type(exc).__name__}: {exc}"[:2000],
                                      "update": raw}},
             now=self.clock.now(), status=InboxStatus.failed,
@@ -158,6 +167,14 @@ class TelegramIntake:
             await self.bot(AnswerCallbackQuery(callback_query_id=callback_id))
         except Exception as exc:  # an expired query or a network hiccup loses nothing
             log.warning("telegram: answerCallbackQuery failed (%s)", type(exc).__name__)
+
+
+def _dedupe_key(update: Update) -> str:
+    """The update's inbox key, or one from its id alone when translating is what fails."""
+    try:
+        return translate(update).dedupe_key
+    except Exception:
+        return f"upd:{update.update_id}:dead"
 
 
 def _metric_type(t: Translated) -> str:
