@@ -294,8 +294,9 @@ async def _check(db: Database, platform: Platform, scripts: dict[str, list[str]]
         outbox = (await s.exec(select(OutboxMessage))).all()
     keys = Counter(m.dedupe_key for m in inbox)
     for msg_id in platform.acked:
-        if keys[f"msg:{msg_id}"] != 1:
-            problems.append(f"message {msg_id} stored {keys[f'msg:{msg_id}']} times")
+        key = f"msg:{platform.sent[msg_id]}|{msg_id}"  # message ids are scoped by sender
+        if keys[key] != 1:
+            problems.append(f"message {msg_id} stored {keys[key]} times")
     if any(m.status != InboxStatus.done for m in inbox):
         problems.append("an inbound message was not handled")
     students = sum(1 for t in scripts.values() if t == GAD7)

@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,11 @@ OTHER_KEY = "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut"
 MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 
+def at_vector_time(clock: FakeClock, timestamp: str) -> None:
+    """Move the fake clock to an official vector's timestamp: callbacks must be fresh."""
+    clock.set(datetime.fromtimestamp(int(timestamp), UTC))
+
+
 @pytest.fixture
 def make_client(aiohttp_client: Any, settings: Settings, clock: FakeClock) -> MakeClient:
     """Start the real app (no background loops) with some settings changed."""
@@ -89,7 +95,10 @@ async def _drain(client: TestClient[Any, Any]) -> None:
 # --- GET verification -------------------------------------------------------------------
 
 
-async def test_w1_get_echoes_official_vector_byte_exact(make_client: MakeClient) -> None:
+async def test_w1_get_echoes_official_vector_byte_exact(
+    make_client: MakeClient, clock: FakeClock
+) -> None:
+    at_vector_time(clock, GET_TS)
     client = await make_client(wechat_token=GET_TOKEN)
     resp = await client.get("/wechat", params={"signature": GET_SIG, "timestamp": GET_TS,
                                                "nonce": GET_NONCE, "echostr": GET_ECHO})
@@ -113,7 +122,10 @@ async def test_w2_get_with_bad_or_missing_signature(
     assert GET_ECHO not in await resp.text()
 
 
-async def test_w3_get_in_safe_mode_uses_the_plain_signature(make_client: MakeClient) -> None:
+async def test_w3_get_in_safe_mode_uses_the_plain_signature(
+    make_client: MakeClient, clock: FakeClock
+) -> None:
+    at_vector_time(clock, GET_TS)
     client = await make_client(wechat_token=GET_TOKEN, wechat_aes_key=SAMPLE_KEY)
     resp = await client.get("/wechat", params={"signature": GET_SIG, "timestamp": GET_TS,
                                                "nonce": GET_NONCE, "echostr": GET_ECHO})
@@ -133,7 +145,8 @@ async def test_w4_plaintext_text_message_is_stored_and_answered(
     reply = xmltodict.parse(body)["xml"]
     assert reply["ToUserName"] == "o-user" and reply["FromUserName"] == ACCOUNT
     assert reply["MsgType"] == "text" and "绑定" in reply["Content"]
-    assert await _count(db, InboxMessage, InboxMessage.dedupe_key == "msg:1234567890123456") == 1
+    key = "msg:o-user|1234567890123456"  # a message id is scoped by its sender
+    assert await _count(db, InboxMessage, InboxMessage.dedupe_key == key) == 1
 
 
 async def test_w5_plaintext_bad_signature_is_refused_and_not_stored(
@@ -151,10 +164,11 @@ async def test_w5_plaintext_bad_signature_is_refused_and_not_stored(
 
 
 async def test_w6_safe_mode_official_vector_and_encrypted_reply(
-    make_client: MakeClient, db: Database
+    make_client: MakeClient, clock: FakeClock, db: Database
 ) -> None:
     from wechatpy.crypto import WeChatCrypto
 
+    at_vector_time(clock, SAMPLE_TS)
     client = await make_client(wechat_token=SAMPLE_TOKEN, wechat_aes_key=SAMPLE_KEY,
                                wechat_appid=SAMPLE_APPID)
     resp = await client.post("/wechat", params=SAMPLE_QUERY, data=SAMPLE_SAFE_BODY.encode())
@@ -167,13 +181,14 @@ async def test_w6_safe_mode_official_vector_and_encrypted_reply(
     assert xmltodict.parse(plain)["xml"]["ToUserName"] == "oyORnuP8q7ou2gfYjqLzSIWZf0rs"
     async with db.session() as s:
         row = (await s.exec(select(InboxMessage))).one()
-    assert row.dedupe_key == "msg:6054768590064713728"
+    assert row.dedupe_key == "msg:oyORnuP8q7ou2gfYjqLzSIWZf0rs|6054768590064713728"
     assert row.payload["inbound"]["text"] == "abcdteT"
 
 
 async def test_w7_compatible_mode_uses_the_decrypted_payload(
-    make_client: MakeClient, db: Database
+    make_client: MakeClient, clock: FakeClock, db: Database
 ) -> None:
+    at_vector_time(clock, SAMPLE_TS)
     client = await make_client(wechat_token=SAMPLE_TOKEN, wechat_aes_key=SAMPLE_KEY,
                                wechat_appid=SAMPLE_APPID)
     resp = await client.post("/wechat", params=SAMPLE_QUERY, data=SAMPLE_COMPAT_BODY.encode())
@@ -183,19 +198,21 @@ async def test_w7_compatible_mode_uses_the_decrypted_payload(
     async with db.session() as s:
         row = (await s.exec(select(InboxMessage))).one()
     assert row.payload["inbound"]["text"] == "abcdteT"
-    # the same body without encrypt_type is taken as plaintext, checked by the plain signature
+    # The same body without encrypt_type would be taken on the plain signature alone, which
+    # covers no body: on an account with an AES key it is refused (issue 15).
     plain_query = {"timestamp": SAMPLE_TS, "nonce": SAMPLE_NONCE,
                    "signature": SAMPLE_QUERY["signature"]}
     body = SAMPLE_COMPAT_BODY.replace("6054768590064713728", "6054768590064713729")
     resp = await client.post("/wechat", params=plain_query, data=body.encode())
-    assert resp.status == 200
-    assert await _count(db, InboxMessage) == 2
+    assert resp.status == 403
+    assert await _count(db, InboxMessage) == 1
 
 
 @pytest.mark.parametrize("tamper", ["signature", "ciphertext"])
 async def test_w8_tampered_safe_mode_is_refused(
-    make_client: MakeClient, db: Database, tamper: str
+    make_client: MakeClient, clock: FakeClock, db: Database, tamper: str
 ) -> None:
+    at_vector_time(clock, SAMPLE_TS)
     client = await make_client(wechat_token=SAMPLE_TOKEN, wechat_aes_key=SAMPLE_KEY,
                                wechat_appid=SAMPLE_APPID)
     query, body = dict(SAMPLE_QUERY), SAMPLE_SAFE_BODY
@@ -208,7 +225,10 @@ async def test_w8_tampered_safe_mode_is_refused(
     assert await _count(db, InboxMessage) == 0
 
 
-async def test_w9_wrong_appid_is_refused(make_client: MakeClient, db: Database) -> None:
+async def test_w9_wrong_appid_is_refused(
+    make_client: MakeClient, clock: FakeClock, db: Database
+) -> None:
+    at_vector_time(clock, SAMPLE_TS)
     client = await make_client(wechat_token=SAMPLE_TOKEN, wechat_aes_key=SAMPLE_KEY,
                                wechat_appid="wxWRONG")
     resp = await client.post("/wechat", params=SAMPLE_QUERY, data=SAMPLE_SAFE_BODY.encode())
@@ -217,12 +237,13 @@ async def test_w9_wrong_appid_is_refused(make_client: MakeClient, db: Database) 
 
 
 async def test_w10_block_aligned_garbage_is_refused_without_500(
-    make_client: MakeClient, db: Database
+    make_client: MakeClient, clock: FakeClock, db: Database
 ) -> None:
     import base64
 
     from xinqiao.bot.channels.wechat import sign
 
+    at_vector_time(clock, SAMPLE_TS)
     client = await make_client(wechat_token=SAMPLE_TOKEN, wechat_aes_key=SAMPLE_KEY,
                                wechat_appid=SAMPLE_APPID)
     garbage = base64.b64encode(bytes(range(64))).decode()
@@ -356,8 +377,8 @@ async def test_w19_row_stored_before_a_crash_is_processed_once_on_recovery(
     services = client.app[SERVICES]
     inbound = Inbound("wechat", "o-crash", text="你好")
     # the process died after storing the message and before handling it
-    await store(db, channel="wechat", dedupe_key="msg:4242", address="o-crash", kind="message",
-                payload=inbound_payload(inbound), now=clock.now())
+    await store(db, channel="wechat", dedupe_key="msg:o-crash|4242", address="o-crash",
+                kind="message", payload=inbound_payload(inbound), now=clock.now())
     clock.advance(seconds=30)
     assert await services.processor.recover(older_than=__import__("datetime").timedelta(
         seconds=10)) == 1

@@ -10,6 +10,7 @@ import xmltodict
 from aiohttp.test_utils import TestClient
 from wechatpy.crypto import WeChatCrypto
 
+from xinqiao.bot.app import SERVICES
 from xinqiao.bot.channels.wechat import cdata, sign
 
 ACCOUNT = "gh_10f6c3c3ac5a"
@@ -52,8 +53,9 @@ class WeChatServer:
         self.crypto = WeChatCrypto(token, self.key, appid) if self.key else None
 
     def query(self, encrypt: str | None = None) -> dict[str, str]:
-        """Signed query parameters for one request."""
-        ts, nonce = str(int(time.time())), str(next(_nonces))
+        """Signed query parameters for one request, timestamped by the app's (fake) clock."""
+        ts = str(int(self.client.app[SERVICES].clock.now().timestamp()))
+        nonce = str(next(_nonces))
         q = {"timestamp": ts, "nonce": nonce, "signature": sign(self.token, ts, nonce),
              "openid": "o"}
         if encrypt is not None:

@@ -48,12 +48,21 @@ class Settings(BaseSettings):
     # only as template messages: a category template with keywords thing1..thing5.
     wechat_notice_template_id: str = ""
     wechat_require_encryption: bool = False
+    # With an EncodingAESKey set, plaintext callbacks are refused (their signature covers no
+    # body); true only for the hour of switching the account's mode. A warning at start.
+    wechat_allow_plaintext: bool = False
+    # Callbacks whose timestamp is further than this from now are refused; each (timestamp,
+    # nonce) is remembered this long, so a different body under a used pair is refused.
+    wechat_callback_window_seconds: int = Field(default=300, ge=1)
     wechat_reply_budget_seconds: float = 4.0
     wechat_max_body_bytes: int = 256 * 1024
     wechat_api_timeout_seconds: float = 10.0
     # Pushes per second on the account (custom and template messages), and the short burst.
     wechat_send_rate: float = Field(default=20.0, gt=0)
     wechat_send_burst: float = Field(default=40.0, ge=1)
+
+    # A webhook body (WeChat, Telegram) must arrive whole within this (else 408).
+    webhook_body_timeout_seconds: float = Field(default=10.0, gt=0)
 
     telegram_token: str = Field(default="", description="Bot token; empty: Telegram is off.")
     telegram_webhook_secret: str = Field(
@@ -66,6 +75,9 @@ class Settings(BaseSettings):
     telegram_chat_burst: float = Field(default=3.0, ge=1, description="Short burst per chat.")
     telegram_global_rate: float = Field(default=30.0, gt=0, description="Messages/s in all.")
     telegram_global_burst: float = Field(default=30.0, ge=1)
+    # An update the database refuses this many times is kept as a dead letter and acknowledged
+    # (Telegram would otherwise redeliver it forever).
+    telegram_store_max_tries: int = Field(default=3, ge=1)
 
     policy_file: Path | None = None
     content_dir: Path | None = None

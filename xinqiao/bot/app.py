@@ -81,7 +81,8 @@ def build_app(
     app.router.add_post("/wechat", wechat.receive)
     if services.telegram_bot is not None:
         intake = TelegramIntake(services.db, services.processor, services.notifier,
-                                services.telegram_bot, clock, services.metrics, runtime.spawn)
+                                services.telegram_bot, clock, services.metrics, runtime.spawn,
+                                store_max_tries=settings.telegram_store_max_tries)
         poller = None
         if settings.telegram_mode == "polling" and telegram_polling:
             poller = TelegramPoller(services.telegram_bot, intake,

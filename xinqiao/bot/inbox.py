@@ -63,10 +63,11 @@ async def store(
     """Insert the inbound under its unique dedupe key; a duplicate inserts nothing."""
     values = {
         "channel": channel,
-        "dedupe_key": dedupe_key[:255],
-        "address": address,
+        "dedupe_key": _valid_json(dedupe_key)[:255],
+        "address": _valid_json(address),
         "kind": kind,
-        "payload": payload,
+        # All of it, the raw original included: one unencodable string would fail every try.
+        "payload": _valid_json(payload),
         "status": status.value,
         "attempts": 0,
         "received_at": now,
@@ -97,6 +98,17 @@ def _valid_unicode(text: str | None) -> str | None:
     if text.isascii():
         return text
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def _valid_json(value: Any) -> Any:
+    """``value`` (JSON-like) with every string, keys included, made storable."""
+    if isinstance(value, str):
+        return _valid_unicode(value)
+    if isinstance(value, Mapping):
+        return {_valid_json(k): _valid_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_valid_json(v) for v in value]
+    return value
 
 
 def inbound_payload(inbound: Inbound, raw: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -8,8 +8,10 @@ kicked to send them at once. aiogram's own webhook handler is not used: by defau
 before the update is handled and loses it on a crash (protocol.md §5).
 
 Webhook answers: 401 without the right ``X-Telegram-Bot-Api-Secret-Token``, 400 for a body
-that is not an update (Telegram would only resend it), 503 when the database cannot store it
-(Telegram resends later), 200 once it is stored or was already.
+that is not an update (Telegram would only resend it), 413/408 for a body too large or too
+slow, 503 when the database cannot store it (Telegram resends later), 200 once it is stored
+or was already. An update the database refuses ``store_max_tries`` times while it is up is
+stored as a dead letter and acknowledged: an endless 503 would have Telegram resend it forever.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from aiogram.methods import AnswerCallbackQuery
 from aiogram.types import Update
 from aiohttp import web
 from pydantic import ValidationError
+from sqlmodel import select
 
+from xinqiao.bot.channels.http_body import BodyRefused, read_body
 from xinqiao.bot.channels.telegram_update import CHANNEL, Translated, raw_of, translate
 from xinqiao.bot.inbox import InboxProcessor, inbound_payload, store
 from xinqiao.bot.metrics import Metrics
@@ -37,12 +41,14 @@ from xinqiao.bot.notify import Notifier
 from xinqiao.clock import Clock
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
-from xinqiao.storage.models import InboxStatus
-from xinqiao.storage.outage import OutageLog
+from xinqiao.storage.models import InboxMessage, InboxStatus
+from xinqiao.storage.outage import OutageLog, database_unavailable
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 — a header name
 MAX_BODY = 1024 * 1024
+DEAD_LETTER = "telegram.dead_letter"
+_TRIES_KEPT = 1000  # failure counts remembered (a bound: update ids are the sender's to pick)
 
 
 def make_bot(settings: Settings) -> Bot:
@@ -66,6 +72,8 @@ class TelegramIntake:
         clock: Clock,
         metrics: Metrics,
         spawn: Callable[[Any], asyncio.Task[Any]],
+        *,
+        store_max_tries: int = 3,
     ) -> None:
         self.db = db
         self.processor = processor
@@ -74,9 +82,60 @@ class TelegramIntake:
         self.clock = clock
         self.metrics = metrics
         self.spawn = spawn
+        self.store_max_tries = store_max_tries
+        self._tries: dict[int, int] = {}
 
     async def accept(self, update: Update) -> bool:
-        """Store ``update`` (raises if the database cannot); True if it was new."""
+        """Store ``update`` (raises if the database cannot); True if it was new.
+
+        An update that fails ``store_max_tries`` times while the database is up becomes a
+        stored dead letter instead (False): only an outage keeps raising.
+        """
+        try:
+            return await self._accept(update)
+        except Exception as exc:
+            if database_unavailable(exc):
+                raise
+            key = _dedupe_key(update)
+            if await self._kept(key):  # a redelivery of what is a dead letter already
+                self.metrics.duplicates.labels(CHANNEL).inc()
+                return False
+            tries = self._tries.pop(update.update_id, 0) + 1
+            if tries < self.store_max_tries:
+                while len(self._tries) >= _TRIES_KEPT:
+                    self._tries.pop(next(iter(self._tries)))
+                self._tries[update.update_id] = tries
+                raise
+            await self._dead_letter(update, key, exc)
+            return False
+
+    async def _kept(self, key: str) -> bool:
+        async with self.db.session() as s:
+            found = (await s.exec(select(InboxMessage.id).where(
+                InboxMessage.channel == CHANNEL, InboxMessage.dedupe_key == key))).first()
+        return found is not None
+
+    async def _dead_letter(self, update: Update, key: str, exc: BaseException) -> None:
+        try:
+            # ASCII-only JSON: whatever the update holds, this text can be stored.
+            raw = json.dumps(raw_of(update), ensure_ascii=True)
+        except Exception:
+            raw = json.dumps({"update_id": update.update_id})
+        try:
+            address = translate(update).address
+        except Exception:
+            address = ""
+        await store(
+            self.db, channel=CHANNEL, dedupe_key=key, address=address, kind=DEAD_LETTER,
+            payload={"dead_letter": {"error": f"{type(exc).__name__}: {exc}"[:2000],
+                                     "update": raw}},
+            now=self.clock.now(), status=InboxStatus.failed,
+        )
+        self.metrics.rejected.labels(CHANNEL, "dead letter").inc()
+        log.error("telegram: update %s could not be stored after %s tries; kept as a dead "
+                  "letter (%s)", update.update_id, self.store_max_tries, type(exc).__name__)
+
+    async def _accept(self, update: Update) -> bool:
         t = translate(update)
         payload = inbound_payload(t.inbound, raw_of(update)) if t.inbound else {
             "raw": raw_of(update)}
@@ -110,6 +169,14 @@ class TelegramIntake:
             log.warning("telegram: answerCallbackQuery failed (%s)", type(exc).__name__)
 
 
+def _dedupe_key(update: Update) -> str:
+    """The update's inbox key, or one from its id alone when translating is what fails."""
+    try:
+        return translate(update).dedupe_key
+    except Exception:
+        return f"upd:{update.update_id}:dead"
+
+
 def _metric_type(t: Translated) -> str:
     if t.inbound is None:
         return t.kind
@@ -125,6 +192,7 @@ class TelegramWebhook:
 
     def __init__(self, settings: Settings, intake: TelegramIntake, metrics: Metrics) -> None:
         self.secret = settings.telegram_webhook_secret.encode()
+        self.body_timeout = settings.webhook_body_timeout_seconds
         self.intake = intake
         self.metrics = metrics
         self.outage = OutageLog(log, "telegram webhook")
@@ -143,18 +211,22 @@ class TelegramWebhook:
         return web.Response(status=status, text=reason)
 
     async def _receive(self, request: web.Request) -> web.StreamResponse:
-        given = request.headers.get(SECRET_HEADER, "").encode()
-        if not self.secret or not hmac.compare_digest(given, self.secret):
+        header = request.headers.get(SECRET_HEADER, "")
+        # Our secret is ASCII; anything else (aiohttp hands bytes >0x7f on as surrogates) is
+        # simply wrong, not an error.
+        given = header.encode() if header.isascii() else b""
+        if not self.secret or not given or not hmac.compare_digest(given, self.secret):
             return self._refuse(401, "bad secret token")
-        if request.content_length is not None and request.content_length > MAX_BODY:
-            return self._refuse(413, "body too large")
-        data = await request.content.read(MAX_BODY + 1)
-        if len(data) > MAX_BODY:
-            return self._refuse(413, "body too large")
+        try:
+            data = await read_body(request, MAX_BODY, self.body_timeout)
+        except BodyRefused as refused:
+            return self._refuse(refused.status, refused.reason)
         try:
             update = Update.model_validate(json.loads(data))
-        except (ValueError, ValidationError, TypeError) as exc:  # not JSON, or not an update
-            return self._refuse(400, f"not an update ({type(exc).__name__})")
+        except (ValueError, ValidationError, TypeError, RecursionError) as exc:
+            # Not JSON, or not an update; the label stays fixed, the log says which.
+            log.info("telegram webhook: not an update (%s)", type(exc).__name__)
+            return self._refuse(400, "not an update")
         try:
             await self.intake.accept(update)
         except Exception as exc:

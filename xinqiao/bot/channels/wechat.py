@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-import xmltodict
 from aiohttp import web
-from wechatpy.crypto import PrpCrypto, WeChatCrypto
+from wechatpy.crypto import WeChatCrypto
 
+from xinqiao.bot.channels.http_body import BodyRefused, read_body
+from xinqiao.bot.channels.wechat_auth import CallbackAuth, Rejected, sign, signature_ok
 from xinqiao.bot.channels.wechat_render import news_card, render_many
 from xinqiao.bot.inbox import InboxProcessor, ReplySlot, inbound_payload, store
 from xinqiao.bot.metrics import Metrics
@@ -29,25 +27,10 @@ log = logging.getLogger(__name__)
 CHANNEL = "wechat"
 TEMPLATE_FINISH = "wechat.template_finish"
 _UNSUPPORTED = frozenset({"image", "voice", "video", "shortvideo", "location", "link", "file"})
-
-
-class Rejected(Exception):
-    """A request we refuse: ``status`` is the HTTP status, ``reason`` goes to metrics and logs."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
-def sign(*parts: str) -> str:
-    """WeChat's signature: SHA-1 of the sorted, concatenated parts."""
-    return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()  # noqa: S324  (WeChat's protocol)
-
-
-def signature_ok(expected_parts: tuple[str, ...], given: str) -> bool:
-    """Constant-time comparison of a WeChat signature."""
-    return hmac.compare_digest(sign(*expected_parts).encode(), given.encode())
+# Metric labels come from these sets only: MsgType and Event are whatever the body says.
+_METRIC_TYPES = frozenset({"text", *_UNSUPPORTED})
+_METRIC_EVENTS = frozenset({"subscribe", "unsubscribe", "click", "view", "scan", "location",
+                            "templatesendjobfinish"})
 
 
 def cdata(text: str) -> str:
@@ -76,23 +59,6 @@ def news_reply_xml(to_user: str, from_user: str, link: Link, now: int) -> str:
                       f"<ArticleCount>1</ArticleCount><Articles><item>{item}</item></Articles>")
 
 
-@dataclass(frozen=True)
-class Decoded:
-    """An authenticated, parsed callback body."""
-
-    fields: dict[str, Any]
-    key: str | None  # the EncodingAESKey that decrypted it, None in plaintext
-
-
-def _parse_xml(body: str) -> dict[str, Any]:
-    # xmltodict refuses any entity declaration (no XXE, no billion laughs).
-    doc = xmltodict.parse(body, disable_entities=True)
-    root = doc.get("xml") if isinstance(doc, dict) else None
-    if not isinstance(root, dict):
-        raise Rejected(400, "no <xml> root")
-    return root
-
-
 class WeChatWebhook:
     """aiohttp handlers for ``GET/POST /wechat``."""
 
@@ -111,7 +77,7 @@ class WeChatWebhook:
         self.clock = clock
         self.metrics = metrics
         self.spawn = spawn
-        self.keys = [k for k in (settings.wechat_aes_key, settings.wechat_aes_key_previous) if k]
+        self.auth = CallbackAuth(settings, clock)
         self.outage = OutageLog(log, "wechat callback")
 
     async def verify(self, request: web.Request) -> web.StreamResponse:
@@ -121,10 +87,11 @@ class WeChatWebhook:
         if any(k not in q for k in need) or not self.settings.wechat_token:
             self.metrics.rejected.labels(CHANNEL, "verify_params").inc()
             return web.Response(status=400, text="bad request")
-        if not signature_ok((self.settings.wechat_token, q["timestamp"], q["nonce"]),
-                            q["signature"]):
-            self.metrics.rejected.labels(CHANNEL, "verify_signature").inc()
-            return web.Response(status=403, text="forbidden")
+        try:
+            self.auth.verify_get(q)
+        except Rejected as rej:
+            self.metrics.rejected.labels(CHANNEL, rej.reason).inc()
+            return web.Response(status=rej.status, text="forbidden")
         return web.Response(body=q["echostr"].encode(), content_type="text/plain")
 
     async def receive(self, request: web.Request) -> web.StreamResponse:
@@ -134,14 +101,14 @@ class WeChatWebhook:
             return await self._receive(request)
         except Rejected as rej:
             self.metrics.rejected.labels(CHANNEL, rej.reason).inc()
-            log.warning("wechat callback rejected: %s", rej.reason)
+            log.warning("wechat callback rejected: %s %s", rej.reason, rej.detail)
             return web.Response(status=rej.status, text=rej.reason)
         finally:
             self.metrics.webhook_seconds.labels(CHANNEL).observe(time.perf_counter() - started)
 
     async def _receive(self, request: web.Request) -> web.StreamResponse:
         body = await self._read_body(request)
-        decoded = self._decode(request.query, body)
+        decoded = self.auth.decode(request.query, body)
         fields = decoded.fields
         msg_type = str(fields.get("MsgType") or "").lower()
         sender = str(fields.get("FromUserName") or "")
@@ -150,6 +117,7 @@ class WeChatWebhook:
         key, kind, inbound = self._classify(fields, msg_type, sender)
         now = self.clock.now()
         try:
+            await self.auth.check_replay(self.db, request.query, decoded)
             receipt = await store(
                 self.db,
                 channel=CHANNEL,
@@ -165,6 +133,8 @@ class WeChatWebhook:
                     else InboxStatus.ignored
                 ),
             )
+        except Rejected:
+            raise
         except Exception as exc:
             # Not `success`: WeChat may then retry, and nothing was acknowledged that we lost.
             # A database outage is logged once, not once per callback.
@@ -176,8 +146,7 @@ class WeChatWebhook:
         if receipt.duplicate or receipt.row_id is None:
             self.metrics.duplicates.labels(CHANNEL).inc()
             return web.Response(text="success")
-        self.metrics.inbound.labels(CHANNEL, msg_type if msg_type != "event" else
-                                    f"event:{str(fields.get('Event') or '').lower()}").inc()
+        self.metrics.inbound.labels(CHANNEL, _metric_type(msg_type, fields)).inc()
         if inbound is None:  # delivery reports are handled off the request path
             if kind == TEMPLATE_FINISH:
                 self.spawn(self.processor.process(receipt.row_id, origin=(CHANNEL, sender, kind)))
@@ -217,62 +186,15 @@ class WeChatWebhook:
         return result
 
     async def _read_body(self, request: web.Request) -> str:
-        limit = self.settings.wechat_max_body_bytes
-        if request.content_length is not None and request.content_length > limit:
-            raise Rejected(413, "body too large")
-        data = await request.content.read(limit + 1)
-        if len(data) > limit:
-            raise Rejected(413, "body too large")
+        try:
+            data = await read_body(request, self.settings.wechat_max_body_bytes,
+                                   self.settings.webhook_body_timeout_seconds)
+        except BodyRefused as exc:
+            raise Rejected(exc.status, exc.reason) from exc
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise Rejected(400, "body not utf-8") from exc
-
-    def _decode(self, query: Any, body: str) -> Decoded:
-        token = self.settings.wechat_token
-        timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
-        if not token:
-            raise Rejected(403, "no token configured")
-        if query.get("encrypt_type", "raw") == "aes":
-            if not self.keys:
-                raise Rejected(400, "encrypted message but no AES key configured")
-            envelope = self._safe_parse(body)
-            encrypted = envelope.get("Encrypt")
-            if not isinstance(encrypted, str) or not encrypted:
-                raise Rejected(400, "no Encrypt element")
-            if not signature_ok((token, timestamp, nonce, encrypted),
-                                query.get("msg_signature", "")):
-                raise Rejected(403, "bad msg_signature")
-            xml, key = self._decrypt(encrypted)
-            return Decoded(self._safe_parse(xml), key)
-        if not signature_ok((token, timestamp, nonce), query.get("signature", "")):
-            raise Rejected(403, "bad signature")
-        if self.keys and self.settings.wechat_require_encryption:
-            raise Rejected(403, "plaintext refused in safe mode")
-        return Decoded(self._safe_parse(body), None)
-
-    def _decrypt(self, encrypted: str) -> tuple[str, str]:
-        appid = self.settings.wechat_appid
-        last: Exception | None = None
-        for key in self.keys:  # the current key first, then the previous one during rotation
-            try:
-                crypto = PrpCrypto(WeChatCrypto(self.settings.wechat_token, key, appid).key)
-                return str(crypto.decrypt(encrypted, appid)), key
-            except Exception as exc:  # wrong key, wrong appid, garbage: try the next key
-                last = exc
-        log.warning("wechat: cannot decrypt (%s)", type(last).__name__)
-        raise Rejected(403, "cannot decrypt or wrong appid")
-
-    @staticmethod
-    def _safe_parse(body: str) -> dict[str, Any]:
-        if not body.strip():
-            raise Rejected(400, "empty body")
-        try:
-            return _parse_xml(body)
-        except Rejected:
-            raise
-        except Exception as exc:  # ExpatError, entity refusal, anything else from the parser
-            raise Rejected(400, f"malformed xml ({type(exc).__name__})") from exc
 
     @staticmethod
     def _classify(
@@ -284,7 +206,8 @@ class WeChatWebhook:
             event = str(fields.get("Event") or "").lower()
             event_key = str(fields.get("EventKey") or "")
             if event == "templatesendjobfinish":
-                return f"tpl:{fields.get('MsgID') or fields.get('MsgId')}", TEMPLATE_FINISH, None
+                msg_id = fields.get("MsgID") or fields.get("MsgId")
+                return f"tpl:{sender}|{msg_id}", TEMPLATE_FINISH, None
             key = f"evt:{sender}|{created}|{event}|{event_key}"
             if event == "subscribe":
                 return key, "message", Inbound(CHANNEL, sender, event="subscribe",
@@ -295,10 +218,23 @@ class WeChatWebhook:
                 return key, "message", Inbound(CHANNEL, sender, choice=event_key)
             return key, "wechat.event", None
         msg_id = fields.get("MsgId") or fields.get("MsgID")
-        key = f"msg:{msg_id}" if msg_id else f"msg:{sender}|{created}|{msg_type}"
+        # Scoped by sender: a message id is only unique per sender as far as we can check.
+        key = f"msg:{sender}|{msg_id}" if msg_id else f"msg:{sender}|{created}|{msg_type}"
         if msg_type == "text":
             content = str(fields.get("Content") or "").strip()
             return key, "message", Inbound(CHANNEL, sender, text=content[:2000])
         if msg_type in _UNSUPPORTED:
             return key, "message", Inbound(CHANNEL, sender, extra={"unsupported": msg_type})
         return key, "wechat.unknown", None
+
+
+def _metric_type(msg_type: str, fields: dict[str, Any]) -> str:
+    """A bounded metric label for the message type (the body's own value only if known)."""
+    if msg_type == "event":
+        event = str(fields.get("Event") or "").lower()
+        return f"event:{event if event in _METRIC_EVENTS else 'other'}"
+    return msg_type if msg_type in _METRIC_TYPES else "other"
+
+
+__all__ = ["CHANNEL", "TEMPLATE_FINISH", "Rejected", "WeChatWebhook", "cdata", "news_reply_xml",
+           "sign", "signature_ok", "text_reply_xml"]

@@ -7,6 +7,7 @@ from sqlmodel import SQLModel
 
 import xinqiao.storage.binding
 import xinqiao.storage.booking
+import xinqiao.storage.callbacks
 import xinqiao.storage.campaigns
 import xinqiao.storage.cases
 import xinqiao.storage.content
