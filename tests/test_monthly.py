@@ -104,12 +104,12 @@ async def test_build_monthly(db: Database, clock: FakeClock) -> None:
         "periods": ["2026-09-07", "2026-09-14"],
         "checkins": {
             "classes": 2, "complete": 1, "due": 4, "submitted": 3, "nothing_to_report": 1,
-            "rate": 0.75,
+            "late": 0, "rate": 0.75,
             "by_class": [
                 {"klass": "软件2302", "due": 2, "submitted": 1, "nothing_to_report": 0,
-                 "missing": ["2026-09-14"]},
+                 "missing": ["2026-09-14"], "late": []},
                 {"klass": "软件2301", "due": 2, "submitted": 2, "nothing_to_report": 1,
-                 "missing": []},
+                 "missing": [], "late": []},
             ],
         },
         "reports": {
@@ -201,9 +201,9 @@ async def test_xlsx_reads_back(db: Database, clock: FakeClock, tmp_path: Path) -
     assert (summary["学生总数"], summary["重点关注"], summary["危机关注"]) == (4, 1, 1)
     assert summary["提到需关注学生的周报"] == 2
     assert _sheet(wb["班级周报完成情况"]) == [
-        ["班级", "应交", "已交", "其中无异常", "未交周次"],
-        ["软件2302", 2, 1, 0, "2026-09-14"],
-        ["软件2301", 2, 2, 1, None],
+        ["班级", "应交", "已交", "其中无异常", "未交周次", "逾期补交周次"],
+        ["软件2302", 2, 1, 0, "2026-09-14", None],
+        ["软件2301", 2, 2, 1, None, None],
     ]
     assert _sheet(wb["上报情况"]) == [
         ["类型", "数量", "待响应", "已接手", "已办结", "曾升级"],

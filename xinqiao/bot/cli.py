@@ -258,7 +258,8 @@ def report_monthly(college: str, month: str, out: Path) -> None:
         raise click.ClickException(str(exc)) from exc
     try:
         path = _with_db(lambda db: export_monthly(
-            db, college, first, network.month_periods(first), out, SystemClock().now()),
+            db, college, first, network.month_periods(first), out, SystemClock().now(),
+            due_at=network.policy.checkin_due_at),
             migrate=True)
     except LookupError:
         raise click.ClickException(f"no college named {college!r}") from None
