@@ -102,6 +102,7 @@ async def test_the_reminder_is_the_form_and_a_late_check_in_is_announced(
     assert {c.klass_id: c.late for c in lines}[world.campus.other_klass_id] == [
         date(2026, 10, 30)]
     assert data["checkins"]["late"] == 1
+    assert data["reports"]["by_kind"]["checkin"]["escalated"] == 1  # it climbed: 曾升级
 
 
 async def test_the_advisor_closes_it_with_a_reason_audited_and_announced(

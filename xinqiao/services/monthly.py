@@ -106,14 +106,17 @@ async def build_monthly(
     for kind, status, level in (await session.exec(escalations.where(*in_month))).all():
         by_kind[kind][status] += 1
         by_kind[kind]["escalated"] += int(level > 0)
-    unlinked = (  # escalations without a report: overdue check-ins
+    unlinked_levels = (  # escalations without a report: overdue check-ins
         await session.exec(
-            select(func.count()).select_from(Escalation).where(
+            select(Escalation.level).where(
                 col(Escalation.college_id) == college_id, col(Escalation.report_id).is_(None),
                 col(Escalation.opened_at) >= start, col(Escalation.opened_at) < end,
             )
         )
-    ).one()
+    ).all()
+    unlinked = len(unlinked_levels)
+    # A missing check-in that climbed past the committee member counts under 曾升级 too.
+    by_kind[ReportKind.checkin.value]["escalated"] += sum(1 for lv in unlinked_levels if lv > 0)
     # Students are the people with a class; staff carry only their college.
     tiers = (
         await session.exec(
