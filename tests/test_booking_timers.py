@@ -43,7 +43,7 @@ async def test_both_reminders_fire_once_each_across_a_restart(
         await restarted.dispose()
     assert await sweeper(world).sweep_once() == 0
     texts = await world.push_texts("s1")
-    assert len(texts) == 2 and texts[1].startswith("提醒：你一小时后有一次心理咨询预约")
+    assert len(texts) == 2 and texts[1].startswith("提醒：你1小时后有一次心理咨询预约")
 
 
 async def test_a_moved_or_cancelled_appointment_is_never_reminded(

@@ -86,7 +86,8 @@ async def test_a_week_where_one_class_does_not_submit(
     assert late.period == date(2026, 10, 30) and esc.status == "resolved"
     clock.set(datetime(2026, 11, 5, 9, 0, tzinfo=SHANGHAI))
     await world.sweep()
-    assert len(await world.push_texts("l1")) == 1  # nothing more about that week
+    college = await world.push_texts("l1")
+    assert len(college) == 2 and "11-02 09:00 补交" in college[1]  # told it arrived, no more
 
 
 async def test_nothing_falls_due_on_a_public_holiday(

@@ -143,3 +143,25 @@ def test_screening_round_and_duty_rota_from_the_command_line(
     assert refused.returncode == 1 and "row 2:" in refused.stderr
     left = run(env, "roster", "leave", "S2023004", "NOPE")
     assert "1 marked as left" in left.stdout and "not on the roster: NOPE" in left.stderr
+
+
+def test_monthly_export_counts_only_past_due_dates_and_names_a_bad_path(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    from datetime import date
+
+    from openpyxl import load_workbook
+
+    assert run(env, "demo").returncode == 0
+    today = date.today()
+    out = tmp_path / "now.xlsx"
+    done = run(env, "report", "monthly", "--college", "信息工程学院", "--month",
+               f"{today:%Y-%m}", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    rows = {r[0]: r[1] for r in load_workbook(out)["概况"].iter_rows(values_only=True)}
+    weeks = [] if rows["周报周次"] == "无" else str(rows["周报周次"]).split("、")
+    assert all(date.fromisoformat(w) <= today for w in weeks)  # no future week is "missing"
+    bad = run(env, "report", "monthly", "--college", "信息工程学院", "--month", "2026-09",
+              "--out", str(tmp_path / "no-such-folder" / "x.xlsx"))
+    assert bad.returncode != 0 and "does not exist" in bad.stderr
+    assert "Traceback" not in bad.stderr

@@ -104,23 +104,23 @@ async def test_build_monthly(db: Database, clock: FakeClock) -> None:
         "periods": ["2026-09-07", "2026-09-14"],
         "checkins": {
             "classes": 2, "complete": 1, "due": 4, "submitted": 3, "nothing_to_report": 1,
-            "rate": 0.75,
+            "late": 0, "rate": 0.75,
             "by_class": [
                 {"klass": "软件2302", "due": 2, "submitted": 1, "nothing_to_report": 0,
-                 "missing": ["2026-09-14"]},
+                 "missing": ["2026-09-14"], "late": []},
                 {"klass": "软件2301", "due": 2, "submitted": 2, "nothing_to_report": 1,
-                 "missing": []},
+                 "missing": [], "late": []},
             ],
         },
         "reports": {
             "total": 6,
             "by_kind": {
-                "checkin": _kind(3, open_=1),
+                "checkin": _kind(3, open_=1, up=1),  # the overdue check-in that climbed
                 "dorm": _kind(2, acked=1, up=1),
                 "urgent": _kind(1, resolved=1),
                 "crisis": _kind(0),
             },
-            "open": 1, "acked": 1, "resolved": 1, "escalated": 1,
+            "open": 1, "acked": 1, "resolved": 1, "escalated": 2,
             "flagged_checkins": 2,
             "unlinked_escalations": 1,
         },
@@ -201,17 +201,17 @@ async def test_xlsx_reads_back(db: Database, clock: FakeClock, tmp_path: Path) -
     assert (summary["学生总数"], summary["重点关注"], summary["危机关注"]) == (4, 1, 1)
     assert summary["提到需关注学生的周报"] == 2
     assert _sheet(wb["班级周报完成情况"]) == [
-        ["班级", "应交", "已交", "其中无异常", "未交周次"],
-        ["软件2302", 2, 1, 0, "2026-09-14"],
-        ["软件2301", 2, 2, 1, None],
+        ["班级", "应交", "已交", "其中无异常", "未交周次", "逾期补交周次"],
+        ["软件2302", 2, 1, 0, "2026-09-14", None],
+        ["软件2301", 2, 2, 1, None, None],
     ]
     assert _sheet(wb["上报情况"]) == [
         ["类型", "数量", "待响应", "已接手", "已办结", "曾升级"],
-        ["班级周报", 3, 1, 0, 0, 0],
+        ["班级周报", 3, 1, 0, 0, 1],
         ["宿舍报告", 2, 0, 1, 0, 1],
         ["随时报", 1, 0, 0, 1, 0],
         ["危机预警", 0, 0, 0, 0, 0],
-        ["合计", 6, 1, 1, 1, 1],
+        ["合计", 6, 1, 1, 1, 2],
     ]
 
 
@@ -260,7 +260,7 @@ async def test_lead_confirms_in_chat_and_the_centre_hears(
         "信息工程学院 2026年9月月报（待确认）",
         "· 周报：应交 4 份，已交 3 份（75%），未交齐的班 1 个",
         "· 上报：共 6 条（班级周报 3、宿舍报告 2、随时报 1、危机预警 0）",
-        "· 处理：待响应 1，已接手 1，已办结 1，曾升级 1",
+        "· 处理：待响应 1，已接手 1，已办结 1，曾升级 2",
         "· 周报里提到需关注的学生：2 次",
         "· 学生：日常关注 2、重点关注 1、危机关注 1",
         "确认无误就提交给心理中心吧。",

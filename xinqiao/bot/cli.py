@@ -257,12 +257,19 @@ def report_monthly(college: str, month: str, out: Path) -> None:
         network = Network(load_policy(_settings().policy_file))
     except PolicyError as exc:
         raise click.ClickException(str(exc)) from exc
+    if not out.parent.is_dir():
+        raise click.ClickException(f"--out: the folder {str(out.parent)!r} does not exist")
+    now = SystemClock().now()
+    due_at = network.policy.checkin_due_at
+    # Mid-month, only the due dates already past count: future weeks are not missing yet.
+    periods = [p for p in network.month_periods(first) if due_at(p) <= now]
     try:
-        path = _with_db(lambda db: export_monthly(
-            db, college, first, network.month_periods(first), out, SystemClock().now()),
-            migrate=True)
+        path = _with_db(lambda db: export_monthly(db, college, first, periods, out, now,
+                                                  due_at=due_at), migrate=True)
     except LookupError:
         raise click.ClickException(f"no college named {college!r}") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {str(out)!r}: {exc.strerror or exc}") from None
     click.echo(f"monthly report written to {path}")
 
 

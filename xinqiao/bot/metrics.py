@@ -34,6 +34,11 @@ class Metrics:
         self.outbox_depth = Gauge(
             "xinqiao_outbox_depth", "Outbox rows by status", ["status"], registry=self.registry
         )
+        self.reminders_dropped = Counter(
+            "xinqiao_reminders_dropped_total",
+            "Reminders not sent because they fired after their event (e.g. after an outage)",
+            ["kind"], registry=self.registry,
+        )
         self.inbox_pending = Gauge(
             "xinqiao_inbox_pending", "Inbox rows not yet processed", registry=self.registry
         )

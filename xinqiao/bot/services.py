@@ -107,10 +107,12 @@ def build_services(settings: Settings, clock: Clock, db: Database | None = None)
             raise LookupError(f"no outbox row for template msgid {msgid!r} yet")
 
     processor = InboxProcessor(db, engine, clock, special={TEMPLATE_FINISH: template_finished})
-    booking = BookingTimers(network.policy)
+    metrics = Metrics()
+    booking = BookingTimers(network.policy,
+                            on_dropped=lambda kind: metrics.reminders_dropped.labels(kind).inc())
     tips = WeeklyTips(network.policy.content, content)
     campaigns = CampaignTimers(network.policy.content, content)
     sweeper = Sweeper(db, clock, {**network.timer_handlers(), **booking.timer_handlers(),
                                   **tips.timer_handlers(), **campaigns.timer_handlers()})
-    return Services(settings, clock, db, engine, processor, notifier, api, Metrics(), network,
+    return Services(settings, clock, db, engine, processor, notifier, api, metrics, network,
                     sweeper, booking, content, tips, bot, crisis_detector=detector)

@@ -182,7 +182,8 @@ class BookingFlow:
                      done: str) -> Turn:
         clean = {k: v for k, v in data.items() if k not in ("pick", "reschedule")}
         if outcome.ok and outcome.appointment is not None:
-            text = await details_text(ctx.session, self.policy, outcome.appointment, done)
+            text = await details_text(ctx.session, self.policy, outcome.appointment, done,
+                                      ctx.clock.now())
             return Turn.end(Reply(text, (_MENU,)))
         if outcome.code == "taken":
             return await self._list(ctx, clean, "这个时段刚被约走了，换一个时间看看吧：")
@@ -210,7 +211,7 @@ class BookingFlow:
 
     async def _mine(self, ctx: Context, appt: Appointment, note: str = "") -> Turn:
         head = (note + "\n" if note else "") + "你的咨询预约："
-        text = await details_text(ctx.session, self.policy, appt, head)
+        text = await details_text(ctx.session, self.policy, appt, head, ctx.clock.now())
         if not booking.within_cutoff(self.policy, appt, ctx.clock.now()):
             return Turn.end(Reply(text + "\n" + too_late_text(self.policy), (_MENU,)))
         choices = (Choice("resched", "改约"), Choice("cancel", "取消预约"), _MENU)

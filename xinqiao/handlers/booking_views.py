@@ -22,6 +22,7 @@ from xinqiao.services.booking_text import (
     when_text,
     where_text,
 )
+from xinqiao.services.spans import reminder_promise, span
 from xinqiao.storage.booking import Appointment, Mode, MoveProposal
 
 MENU = Choice("menu", "主菜单")
@@ -47,24 +48,22 @@ def describe(flt: SlotFilter) -> str:
     return "（" + "、".join(parts) + "）" if parts else ""
 
 
-def _hours(policy: Policy) -> int:
-    return int(policy.booking.cutoff.total_seconds() // 3600)
-
-
-async def details_text(s: AsyncSession, policy: Policy, appt: Appointment, head: str) -> str:
-    """An appointment as the student reads it: when, who, how, where, what to do to change it."""
+async def details_text(s: AsyncSession, policy: Policy, appt: Appointment, head: str,
+                       now: datetime) -> str:
+    """An appointment as the student reads it: when, who, how, where, the reminders still
+    ahead and what to do to change it (durations from the policy)."""
     names = await counsellor_names(s, [appt.counsellor_id])
     return (f"{head}\n时间：{when_text(appt.start_at)}\n"
             f"老师：{names.get(appt.counsellor_id)}\n"
             f"方式：{MODE_LABELS[Mode(appt.mode)]}\n"
             f"地点：{where_text(appt.place, appt.mode)}\n"
-            f"前一天晚上和开始前一小时会提醒你。如需取消或改约，请在开始前 {_hours(policy)} 小时"
-            "回复“我的预约”。")
+            f"{reminder_promise(policy.booking, appt.start_at, now)}"
+            f"如需取消或改约，请在开始前{span(policy.booking.cutoff)}回复“我的预约”。")
 
 
 def too_late_text(policy: Policy) -> str:
     """Past the cut-off: what the student can still do."""
-    return (f"距离开始已不足 {_hours(policy)} 小时，无法在线取消或改约了。"
+    return (f"距离开始已不足{span(policy.booking.cutoff)}，无法在线取消或改约了。"
             "如有特殊情况，请直接联系心理健康教育中心。")
 
 
@@ -99,7 +98,7 @@ async def answer_proposal(ctx: Context, policy: Policy, student_id: int, data: d
         return Turn.end(Reply("这个时间已经不能选了，原预约保持不变。如需调整，请回复“我的预约”。",
                               (MENU,)))
     return Turn.end(Reply(await details_text(ctx.session, policy, outcome.appointment,
-                                             "已调整！"), (MENU,)))
+                                             "已调整！", now), (MENU,)))
 
 
 def offer_turn(start: datetime) -> Turn:

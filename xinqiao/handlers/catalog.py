@@ -52,7 +52,8 @@ def build_catalogue(
     if network is not None:
         esc = network.escalations
         builtin += (*report_flows(network), AckFlow(esc), ResolveFlow(esc), QueueFlow(esc),
-                    CompletionFlow(network.week_periods), MonthlyConfirmFlow(), CaseFlow(),
+                    CompletionFlow(network.week_periods, network.policy.checkin_due_at),
+                    MonthlyConfirmFlow(), CaseFlow(),
                     DutyRotaFlow(), RelayFlow(), RelayReplyFlow(), ConcernCheckFlow(network))
         policy = network.policy
         builtin += (BookingFlow(policy), CounsellorDeskFlow(policy), ScheduleFlow(policy),

@@ -8,7 +8,8 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from xinqiao.handlers.flow import Context
+from xinqiao.clock import local
+from xinqiao.handlers.flow import Context, Flow, OneShotFlow, Turn
 from xinqiao.handlers.form_spec import packaged_form
 from xinqiao.handlers.forms import FormFlow
 from xinqiao.messages import Choice, Reply
@@ -57,9 +58,28 @@ def withheld_from(answers: dict[str, Any], kind: str, roles: frozenset[Role]) ->
     return f"（反映人填写的具体内容按约定只有{readers}能看到）"
 
 
-def report_flows(network: Network) -> tuple[FormFlow, ...]:
-    """The three report forms wired to their routing."""
+class NothingToReportFlow(OneShotFlow):
+    """本周无异常 tapped on a check-in reminder: submits the check-in in one tap."""
+
+    id = "checkin_none"
+    title = "本周无异常"
+
+    def __init__(self, network: Network) -> None:
+        self.network = network
+
+    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+        """Committee members, like the form."""
+        return person is not None and Role.committee in roles
+
+    async def start(self, ctx: Context, argument: str) -> Turn:
+        """Submit 本周无异常 for the period the check-in counts for."""
+        return Turn.end(*await _checkin(self.network, ctx, {"status": "none"}))
+
+
+def report_flows(network: Network) -> tuple[Flow, ...]:
+    """The three report forms wired to their routing, and the one-tap check-in."""
     return (
+        NothingToReportFlow(network),
         FormFlow(packaged_form("checkin"), lambda ctx, a: _checkin(network, ctx, a)),
         FormFlow(packaged_form("dorm_report"), lambda ctx, a: _dorm(network, ctx, a)),
         FormFlow(packaged_form("urgent_report"), lambda ctx, a: _urgent(network, ctx, a)),
@@ -140,7 +160,9 @@ async def _committee_class(ctx: Context) -> int | None:
 
 
 async def _period_for(network: Network, ctx: Context, klass_id: int) -> date:
-    """A late check-in counts for the oldest period still missing; else the coming one."""
+    """A late check-in counts for the oldest period still missing (an open item, else a due
+    day of this week up to today without a check-in, as completion shows it); else the
+    coming one."""
     prefix = f"checkin:{klass_id}:"
     missing = (await ctx.session.exec(
         select(Escalation.subject)
@@ -149,7 +171,15 @@ async def _period_for(network: Network, ctx: Context, klass_id: int) -> date:
         .order_by(col(Escalation.subject)))).first()
     if missing is not None:
         return date.fromisoformat(missing[len(prefix):])
-    return network.checkin_period(ctx.clock.now())
+    now = ctx.clock.now()
+    today = local(now).date()
+    past = [d for d in network.week_periods(now) if d <= today]
+    if past:
+        sent = set((await ctx.session.exec(select(col(CheckIn.period)).where(
+            CheckIn.klass_id == klass_id, col(CheckIn.period).in_(past)))).all())
+        if gaps := [d for d in past if d not in sent]:
+            return gaps[0]
+    return network.checkin_period(now)
 
 
 async def _checkin(

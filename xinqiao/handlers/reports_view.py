@@ -54,8 +54,10 @@ class CompletionFlow:
     title = "周报完成情况"
     triggers: tuple[str, ...] = ("周报完成情况", "完成情况")
 
-    def __init__(self, periods_for: Callable[[datetime], list[date]]) -> None:
+    def __init__(self, periods_for: Callable[[datetime], list[date]],
+                 due_at: Callable[[date], datetime] | None = None) -> None:
         self.periods_for = periods_for
+        self.due_at = due_at
 
     def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
         """College and centre staff."""
@@ -78,7 +80,8 @@ class CompletionFlow:
         parts = []
         for college_id in await served_college_ids(ctx, COLLEGE_ROLES):
             college = await ctx.session.get(College, college_id)
-            classes = await class_completion(ctx.session, college_id, periods)
+            classes = await class_completion(ctx.session, college_id, periods,
+                                             due_at=self.due_at)
             name = college.name if college else "你负责的学院"
             parts.append(_college_text(label, name, classes, len(periods) > 1))
         return Turn.end(Reply("\n\n".join(parts) or "还没有查到你负责的学院。", _MENU))
@@ -89,7 +92,7 @@ def _college_text(label: str, name: str, classes: list[ClassCompletion], several
     if not classes:
         return f"{name}还没有班级。"
     missing = [c for c in classes if not c.complete]
-    done = [c.klass for c in classes if c.complete]
+    done = [c.klass + ("（逾期补交）" if c.late else "") for c in classes if c.complete]
     calm = sum(c.nothing_to_report for c in classes)
     lines = [f"{name} {label}周报：已交齐 {len(done)}/{len(classes)} 个班"]
     if calm:

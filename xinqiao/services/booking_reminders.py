@@ -7,13 +7,15 @@ cancelled, moved or marked, the token has changed and the old reminder does noth
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.clock import SHANGHAI, local
+from xinqiao.clock import SHANGHAI, local, utc
 from xinqiao.messages import Reply
 from xinqiao.scheduler.policy import Policy
 from xinqiao.services.booking import BOOKED, REMIND
@@ -21,11 +23,13 @@ from xinqiao.services.booking_staff import MOVE, on_move_expired
 from xinqiao.services.booking_text import MODE_LABELS, REASONS, when_text, where_text
 from xinqiao.services.booking_waitlist import OFFER, on_offer_expired
 from xinqiao.services.recipients import push_to_people
+from xinqiao.services.spans import span
 from xinqiao.services.timers import TimerHandler, schedule
 from xinqiao.storage.booking import Appointment, Mode
 from xinqiao.storage.models import Person
 from xinqiao.storage.reports import Timer
 
+log = logging.getLogger(__name__)
 MORNING = "booking.morning"
 # Started late (the process was down at list time)? Still send today's list within this window.
 _MORNING_GRACE = timedelta(hours=3)
@@ -40,8 +44,10 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 class BookingTimers:
     """The sweeper's booking handlers, bound to a policy."""
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy,
+                 on_dropped: Callable[[str], None] | None = None) -> None:
         self.policy = policy
+        self.on_dropped = on_dropped or (lambda _kind: None)  # a metrics counter
 
     def timer_handlers(self) -> dict[str, TimerHandler]:
         """Handlers by timer kind, to merge with the network's for the sweeper."""
@@ -62,15 +68,24 @@ class BookingTimers:
         appt = await s.get(Appointment, int(appt_id))
         if appt is None or appt.status != BOOKED or appt.token != timer.token:
             return  # cancelled, moved or marked since: stay quiet
+        now = utc(timer.fired_at or timer.due_at)
+        start = utc(appt.start_at)
+        # Fired late (the service was down)? A reminder must still be ahead of its event: the
+        # evening one on the day before, the other before the start. Otherwise it is dropped.
+        if now >= start or (which == "day" and local(now).date() >= local(start).date()):
+            log.warning("booking reminder %s for appointment %s dropped: fired at %s, "
+                        "too late for %s", which, appt.id, now.isoformat(), start.isoformat())
+            self.on_dropped(f"booking.{which}")
+            return
         counsellor = await s.get(Person, appt.counsellor_id)
-        head = "明天" if which == "day" else "一小时后"
+        head = "明天" if which == "day" else f"{span(start - now)}后"
         text = (f"提醒：你{head}有一次心理咨询预约。\n时间：{when_text(appt.start_at)}\n"
                 f"老师：{counsellor.name if counsellor else ''}\n"
                 f"方式：{MODE_LABELS[Mode(appt.mode)]}\n地点：{where_text(appt.place, appt.mode)}")
         if which == "day":
-            text += "\n如需取消或改约，请在开始前 " \
-                    f"{_hours(self.policy.booking.cutoff)} 回复“我的预约”。"
-        await push_to_people(s, [appt.student_id], now=timer.due_at, reply=Reply(text),
+            cutoff = span(self.policy.booking.cutoff)
+            text += f"\n如需取消或改约，请在开始前{cutoff}回复“我的预约”。"
+        await push_to_people(s, [appt.student_id], now=now, reply=Reply(text),
                              key=f"booking:remind:{appt.id}:{which}:{appt.token}")
 
     async def _morning(self, s: AsyncSession, timer: Timer) -> None:
@@ -100,7 +115,3 @@ class BookingTimers:
     async def _offer_expired(self, s: AsyncSession, timer: Timer) -> None:
         await on_offer_expired(s, self.policy, timer)
 
-
-def _hours(value: timedelta) -> str:
-    minutes = int(value.total_seconds() // 60)
-    return f"{minutes // 60} 小时" if minutes % 60 == 0 else f"{minutes} 分钟"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from xinqiao.clock import utc
 from xinqiao.storage.models import College, Klass
 from xinqiao.storage.reports import CheckIn
 
@@ -25,6 +27,7 @@ class ClassCompletion:
     submitted: int
     nothing_to_report: int
     missing: list[date] = field(default_factory=list)
+    late: list[date] = field(default_factory=list)  # sent, but after their due moment
 
     @property
     def complete(self) -> bool:
@@ -55,8 +58,10 @@ async def class_completion(
     periods: list[date],
     *,
     school_id: int | None = None,
+    due_at: Callable[[date], datetime] | None = None,
 ) -> list[ClassCompletion]:
-    """Per class of one college (all colleges if None): due, submitted, missing periods."""
+    """Per class of one college (all colleges if None): due, submitted, missing periods;
+    with ``due_at`` (a period's due moment) also the periods sent late."""
     wanted = sorted(set(periods))
     classes = select(Klass.id, Klass.name, College.id, College.name).join(
         College, col(College.id) == col(Klass.college_id)
@@ -68,10 +73,12 @@ async def class_completion(
     # Sorted here, not in SQL: collations differ between backends, code points do not.
     rows = sorted((await session.exec(classes)).all(), key=lambda r: (r[3], r[1], r[0]))
     done: dict[int, dict[date, bool]] = defaultdict(dict)
+    late: dict[int, list[date]] = defaultdict(list)
     if wanted and rows:
         # One narrow query for every class at once: (class, period, nothing-to-report) rows.
         checkins = (
-            select(col(CheckIn.klass_id), col(CheckIn.period), col(CheckIn.nothing_to_report))
+            select(col(CheckIn.klass_id), col(CheckIn.period), col(CheckIn.nothing_to_report),
+                   col(CheckIn.submitted_at))
             .join(Klass, col(Klass.id) == col(CheckIn.klass_id))
             .join(College, col(College.id) == col(Klass.college_id))
             .where(col(CheckIn.period).in_(wanted))
@@ -80,8 +87,10 @@ async def class_completion(
             checkins = checkins.where(col(Klass.college_id) == college_id)
         if school_id is not None:
             checkins = checkins.where(col(College.school_id) == school_id)
-        for kid, period, nothing in (await session.exec(checkins)).all():
+        for kid, period, nothing, sent_at in (await session.exec(checkins)).all():
             done[kid][period] = bool(nothing)
+            if due_at is not None and utc(sent_at) > due_at(period):
+                late[kid].append(period)
     result: list[ClassCompletion] = []
     for klass_id, klass_name, cid, college_name in rows:
         assert klass_id is not None and cid is not None
@@ -96,6 +105,7 @@ async def class_completion(
                 submitted=len(sent),
                 nothing_to_report=sum(sent.values()),
                 missing=[p for p in wanted if p not in sent],
+                late=sorted(late.get(klass_id, [])),
             )
         )
     return result

@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import local
 from xinqiao.messages import Reply
+from xinqiao.services import checkin_items
 from xinqiao.services.access import Action, Kind, actor_for, authorize, escalation_target
 from xinqiao.services.directory import role_set
 from xinqiao.services.escalation_record import (
@@ -159,6 +160,8 @@ class Escalations:
         esc = await self._authorised(s, esc_id, person, now, "escalation.ack")
         if esc is None:
             return False, f"没有找到你可以处理的 #{esc_id}。"
+        if refused := await checkin_items.refuse(s, esc, person, None, now, "escalation.ack"):
+            return False, refused
         if esc.status != EscalationStatus.open:
             return False, f"#{esc_id} 已经有人确认过了。"
         esc.status, esc.acked_at, esc.acked_by = EscalationStatus.acked, now, person.id
@@ -185,12 +188,17 @@ class Escalations:
             return False, f"没有找到你可以处理的 #{esc_id}。"
         if esc.status == EscalationStatus.resolved:
             return False, f"#{esc_id} 已经结案。"
+        if refused := await checkin_items.refuse(s, esc, person, note, now,
+                                                 "escalation.resolve"):
+            return False, refused
         if esc.status == EscalationStatus.open:
             esc.acked_at, esc.acked_by = now, person.id
         esc.status, esc.resolved_at, esc.resolved_by = EscalationStatus.resolved, now, person.id
         esc.resolution, esc.token = note[:2000] or None, esc.token + 1
         s.add(esc)
         await step(s, esc, "resolved", now, actor=person.id, note=note[:2000] or None)
+        if esc.kind == checkin_items.MISSING:  # closed without a check-in: all told, audited
+            await checkin_items.announce_closed(s, esc, now, person.id, note)
         return True, f"#{esc_id} 已结案，谢谢你的跟进。"
 
     async def close_subject(
@@ -205,6 +213,8 @@ class Escalations:
         esc.resolution, esc.token = note, esc.token + 1
         s.add(esc)
         await step(s, esc, "resolved", now, actor=actor, note=note)
+        if esc.kind == checkin_items.MISSING:  # everyone alerted hears it arrived
+            await checkin_items.announce_closed(s, esc, now, actor, None)
 
     # --- internals -----------------------------------------------------------------------
 
@@ -236,8 +246,12 @@ class Escalations:
         esc.due_at = self._deadline(entry, now)
         s.add(esc)
         await step(s, esc, "reminded" if again else "notified", now, recipients=people)
-        await tell(s, esc, people, now, f"level:{level}:{esc.token}",
-                         level_alert(esc, title, again, why), alert=True)
+        committee = esc.kind == checkin_items.MISSING and entry["notify"] == ["committee"]
+        reply = (checkin_items.committee_reminder(esc, title, again) if committee
+                 else level_alert(esc, title, again, why))
+        await tell(s, esc, people, now, f"level:{level}:{esc.token}", reply, alert=True)
+        if committee:  # the reminder is the form's door: its numbers must open it
+            await checkin_items.offer(s, people, reply.choices, now)
         await schedule(s, kind=DEADLINE, ref=str(esc.id), due_at=esc.due_at, now=now,
                        token=esc.token)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -43,7 +44,7 @@ async def tell(
 ) -> list[int]:
     """Push to people about an escalation; returns who was reached (the rest are logged)."""
     urgent = Severity(esc.severity) in (Severity.urgent, Severity.crisis)
-    fields = {"事项": reply.text.splitlines()[0][:20],
+    fields = {"事项": item_field(reply.text.splitlines()[0] if reply.text else ""),
               "紧急程度": SEVERITY_LABELS[Severity(esc.severity)]}
     reached = await push_to_people(
         s, people, key=f"esc:{esc.id}:{step_key}", reply=reply, now=now,
@@ -58,6 +59,25 @@ async def tell(
         log.warning("escalation %s: %s have no reachable chat account (see the daily "
                     "coverage check)", esc.id, "、".join(names))
     return reached
+
+
+_TAG = re.compile(r"^【[^】]*】\s*(?:#\d+\s*)?")
+_GROUP = re.compile(r"（[^（）]*）")
+FIELD_LIMIT = 20  # a WeChat template "thing" value
+
+
+def item_field(line: str, limit: int = FIELD_LIMIT) -> str:
+    """An alert's first line as a template field: without its 【心桥】#N tag, and shortened by
+    whole bracketed parts first, never cut inside a bracket."""
+    text = _TAG.sub("", line).strip()
+    while len(text) > limit and _GROUP.search(text):
+        text = _GROUP.sub("", text, count=1)
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if "（" in cut:
+        cut = cut[: cut.rfind("（")]
+    return cut + "…"
 
 
 async def step(

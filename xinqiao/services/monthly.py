@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -46,25 +47,31 @@ def month_window(month: date) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
+DueAt = Callable[[date], datetime]  # a period's due moment (the policy's checkin_due_at)
+
+
 async def build_monthly(
-    session: AsyncSession, college_id: int, month: date, periods: list[date]
+    session: AsyncSession, college_id: int, month: date, periods: list[date],
+    due_at: DueAt | None = None,
 ) -> dict[str, Any]:
     """The month's data for one college, JSON-ready (dates as ISO strings)."""
     college = await session.get(College, college_id)
     if college is None:
         raise LookupError(f"no college {college_id}")
     start, end = month_window(month)
-    lines = await class_completion(session, college_id, periods)
+    lines = await class_completion(session, college_id, periods, due_at=due_at)
     due, submitted = sum(c.due for c in lines), sum(c.submitted for c in lines)
     checkins = {
         "classes": len(lines), "complete": sum(1 for c in lines if c.complete),
         "due": due, "submitted": submitted,
         "nothing_to_report": sum(c.nothing_to_report for c in lines),
+        "late": sum(len(c.late) for c in lines),
         "rate": submitted / due if due else 0.0,
         "by_class": [  # classes still missing a check-in first
             {"klass": c.klass, "due": c.due, "submitted": c.submitted,
              "nothing_to_report": c.nothing_to_report,
-             "missing": [p.isoformat() for p in c.missing]}
+             "missing": [p.isoformat() for p in c.missing],
+             "late": [p.isoformat() for p in c.late]}
             for c in sorted(lines, key=lambda c: (c.complete, c.klass))
         ],
     }
@@ -99,14 +106,17 @@ async def build_monthly(
     for kind, status, level in (await session.exec(escalations.where(*in_month))).all():
         by_kind[kind][status] += 1
         by_kind[kind]["escalated"] += int(level > 0)
-    unlinked = (  # escalations without a report: overdue check-ins
+    unlinked_levels = (  # escalations without a report: overdue check-ins
         await session.exec(
-            select(func.count()).select_from(Escalation).where(
+            select(Escalation.level).where(
                 col(Escalation.college_id) == college_id, col(Escalation.report_id).is_(None),
                 col(Escalation.opened_at) >= start, col(Escalation.opened_at) < end,
             )
         )
-    ).one()
+    ).all()
+    unlinked = len(unlinked_levels)
+    # A missing check-in that climbed past the committee member counts under 曾升级 too.
+    by_kind[ReportKind.checkin.value]["escalated"] += sum(1 for lv in unlinked_levels if lv > 0)
     # Students are the people with a class; staff carry only their college.
     tiers = (
         await session.exec(
@@ -158,7 +168,8 @@ async def push_to_role(
 
 
 async def generate_monthly(
-    session: AsyncSession, month: date, periods: list[date], now: datetime
+    session: AsyncSession, month: date, periods: list[date], now: datetime,
+    due_at: DueAt | None = None,
 ) -> int:
     """(Re)build every college's unconfirmed 月报 for ``month``, tell its leads; return count."""
     month = date(month.year, month.month, 1)
@@ -169,7 +180,7 @@ async def generate_monthly(
         row = await _locked_row(session, college.id, month, now)
         if row.confirmed_at is not None:
             continue
-        row.data = await build_monthly(session, college.id, month, periods)
+        row.data = await build_monthly(session, college.id, month, periods, due_at)
         row.generated_at = now
         session.add(row)
         generated += 1
@@ -205,7 +216,7 @@ async def _locked_row(
 
 async def export_monthly(
     db: Database, college_name: str, month: date, periods: list[date], out: Path,
-    now: datetime, actor_person_id: int | None = None,
+    now: datetime, actor_person_id: int | None = None, due_at: DueAt | None = None,
 ) -> Path:
     """Write one college's 月报 as .xlsx (the confirmed data if confirmed, else fresh)."""
     month = date(month.year, month.month, 1)
@@ -226,7 +237,7 @@ async def export_monthly(
         if stored is not None and stored.confirmed_at is not None and stored.data:
             data = {**stored.data, "confirmed_at": stored.confirmed_at.isoformat()}
         else:
-            data = await build_monthly(session, college.id, month, periods)
+            data = await build_monthly(session, college.id, month, periods, due_at)
         await audit.record(
             session, at=now, action="report.monthly_export", actor_person_id=actor_person_id,
             college=college.name, month=month.isoformat(), file=out.name,
@@ -253,6 +264,7 @@ def write_monthly_xlsx(data: dict[str, Any], out: Path) -> None:
         ("周报应交（份）", checkins["due"]),
         ("周报已交（份）", checkins["submitted"]),
         ("其中无异常（份）", checkins["nothing_to_report"]),
+        ("其中逾期补交（份）", checkins.get("late", 0)),
         ("周报完成率", checkins["rate"]),
         ("上报总数", reports["total"]),
         ("提到需关注学生的周报", reports["flagged_checkins"]),
@@ -267,10 +279,11 @@ def write_monthly_xlsx(data: dict[str, Any], out: Path) -> None:
     summary.column_dimensions["A"].width = 32
     summary.column_dimensions["B"].width = 24
     classes = wb.create_sheet("班级周报完成情况")
-    classes.append(["班级", "应交", "已交", "其中无异常", "未交周次"])
+    classes.append(["班级", "应交", "已交", "其中无异常", "未交周次", "逾期补交周次"])
     for line in checkins["by_class"]:
         classes.append(xlsx_row(classes, [line["klass"], line["due"], line["submitted"],
-                                          line["nothing_to_report"], "、".join(line["missing"])]))
+                                          line["nothing_to_report"], "、".join(line["missing"]),
+                                          "、".join(line.get("late", []))]))
     sheet = wb.create_sheet("上报情况")
     sheet.append(["类型", "数量", *OUTCOME_LABELS.values()])
     for kind, label in KIND_LABELS.items():

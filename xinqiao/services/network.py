@@ -175,7 +175,8 @@ class Network:
 
     async def _monthly(self, s: AsyncSession, timer: Timer) -> None:
         month = date.fromisoformat(timer.ref + "-01")
-        count = await generate_monthly(s, month, self.month_periods(month), timer.due_at)
+        count = await generate_monthly(s, month, self.month_periods(month), timer.due_at,
+                                       self.policy.checkin_due_at)
         log.info("monthly reports for %s generated for %s colleges", timer.ref, count)
 
     async def _checkin_due(self, s: AsyncSession, timer: Timer) -> None:

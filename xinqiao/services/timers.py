@@ -74,6 +74,9 @@ class Sweeper:
                 if timer is None:  # fired by another sweeper meanwhile
                     return False
                 handler = self.handlers.get(timer.kind)
+                # Set first so a handler can tell how late it fires (a reminder after an
+                # outage may be past its event); committed only with the handler's effects.
+                timer.fired_at = self.clock.now()
                 if handler is None:
                     log.error("timer %s has unknown kind %r; marked fired", timer.id, timer.kind)
                 else:

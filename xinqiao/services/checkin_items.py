@@ -1,0 +1,110 @@
+"""A missing check-in as an item: only a check-in closes it (or staff above, with a reason).
+
+The committee member being chased cannot acknowledge or resolve the 晴雨表未提交 item: their
+reminder offers the form itself (one tap 本周无异常). The class advisor or the college may close
+it with a reason, audited. Whoever was alerted hears when the item closes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from xinqiao.clock import local
+from xinqiao.messages import Choice, Reply
+from xinqiao.services import audit
+from xinqiao.services.escalation_record import all_recipients, item_title, tell
+from xinqiao.services.escalation_text import level_label
+from xinqiao.storage.models import ChannelIdentity, ConversationState, Person
+from xinqiao.storage.reports import Escalation, EscalationRecipient
+
+MISSING = "checkin_missing"
+NOTHING = Choice("flow:checkin_none", "本周无异常（一键提交）")
+FILL = Choice("flow:checkin", "填写晴雨表")
+
+
+def period_of(esc: Escalation) -> date | None:
+    """The due date a missing-check-in item is about (its key ``checkin:<class>:<date>``)."""
+    try:
+        return date.fromisoformat(esc.subject.rsplit(":", 1)[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def _committee_level(esc: Escalation, level: int) -> bool:
+    return level < len(esc.chain) and list(esc.chain[level]["notify"]) == ["committee"]
+
+
+async def committee_only(s: AsyncSession, esc: Escalation, person_id: int) -> bool:
+    """True when this person received the item only as the class's committee member."""
+    levels = (await s.exec(select(EscalationRecipient.level).where(
+        EscalationRecipient.escalation_id == esc.id,
+        EscalationRecipient.person_id == person_id))).all()
+    return bool(levels) and all(_committee_level(esc, lv) for lv in levels)
+
+
+async def refuse(s: AsyncSession, esc: Escalation, person: Person, note: str | None,
+                 now: datetime, action: str) -> str | None:
+    """Why this person may not acknowledge or close a missing check-in now, or None."""
+    if esc.kind != MISSING:
+        return None
+    assert esc.id is not None and person.id is not None
+    if await committee_only(s, esc, person.id):
+        await audit.record(s, at=now, action=action, actor_person_id=person.id, allowed=False,
+                           escalation=esc.id, reason="a missing check-in closes by a check-in")
+        return (f"#{esc.id} 是晴雨表未提交的提醒，提交晴雨表后会自动结案。"
+                "回复“晴雨表”填写；本周无异常的话，可以一键提交“本周无异常”。")
+    if action == "escalation.resolve" and not (note or "").strip():
+        return f"请写明未提交晴雨表的原因，例如：已处理 {esc.id} 本周班会取消，下周补交。"
+    return None
+
+
+def committee_reminder(esc: Escalation, title: str, again: bool) -> Reply:
+    """The committee member's reminder: the form itself, with one tap for 本周无异常."""
+    period = period_of(esc)
+    when = f"（{period:%m-%d}）" if period else ""
+    head = f"【心桥{'·再次提醒' if again else ''}】#{esc.id} {title}"
+    lines = [head, f"本期{when}的班级心理晴雨表还没有提交。"
+                   "本周无异常的话，点“本周无异常”一键提交；有情况请点“填写晴雨表”"
+                   "（也可以回复“晴雨表”）。"]
+    if esc.due_at is not None and esc.level + 1 < len(esc.chain):
+        nxt = level_label(esc.chain[esc.level + 1])
+        lines.append(f"请在 {local(esc.due_at):%m-%d %H:%M} 前提交，之后会转告{nxt}。")
+    return Reply("\n".join(lines), (NOTHING, FILL))
+
+
+async def offer(s: AsyncSession, people: Sequence[int], choices: Sequence[Choice],
+                now: datetime) -> None:
+    """Make a pushed reminder's numbers mean its choices for people not in a form (WeChat
+    shows pushed choices as numbered lines; a number resolves against the last offered)."""
+    rows = (await s.exec(select(ChannelIdentity.id).where(
+        col(ChannelIdentity.person_id).in_(list(people))))).all()
+    for identity_id in rows:
+        assert identity_id is not None
+        state = await s.get(ConversationState, identity_id)
+        if state is None:
+            state = ConversationState(identity_id=identity_id, updated_at=now)
+        if state.flow is None:
+            state.choices = [[c.key, c.label] for c in choices]
+            s.add(state)
+
+
+async def announce_closed(s: AsyncSession, esc: Escalation, now: datetime,
+                          actor: int | None, reason: str | None) -> None:
+    """Tell everyone the item reached (but the closer) that it is closed, and how."""
+    assert esc.id is not None
+    title = await item_title(s, esc)
+    period = period_of(esc)
+    when = f"{period:%m-%d}" if period else "本期"
+    if reason is None:
+        text = (f"#{esc.id} {title}：{when} 的晴雨表已于 {local(now):%m-%d %H:%M} 补交，"
+                "此事项已结案，谢谢关注。")
+    else:
+        person = await s.get(Person, actor) if actor is not None else None
+        who = person.name if person is not None else "老师"
+        text = f"#{esc.id} {title}：{when} 的晴雨表未提交，已由{who}说明原因后结案。"
+    others = [p for p in await all_recipients(s, esc) if p != actor]
+    await tell(s, esc, others, now, f"closed:{esc.token}", Reply(text))
