@@ -1,4 +1,4 @@
-"""The demo school (`xinqiao demo`) loaded in-process, its people bound on the console by 学号/工号."""
+"""The demo school (`xinqiao demo`) loaded in-process, its people bound on the console."""
 
 from __future__ import annotations
 

@@ -25,6 +25,7 @@ from xinqiao.handlers.relay import RelayFlow, RelayReplyFlow
 from xinqiao.handlers.reports_view import CompletionFlow, MonthlyConfirmFlow
 from xinqiao.handlers.results import AttentionListFlow, MyResultsFlow, StudentResultsFlow
 from xinqiao.handlers.rota import DutyRotaFlow
+from xinqiao.handlers.school_queue import SchoolQueueFlow
 from xinqiao.handlers.screening import ScreeningFlow
 from xinqiao.handlers.staff import AckFlow, QueueFlow, ResolveFlow
 from xinqiao.services.content import Content
@@ -52,6 +53,7 @@ def build_catalogue(
     if network is not None:
         esc = network.escalations
         builtin += (*report_flows(network), AckFlow(esc), ResolveFlow(esc), QueueFlow(esc),
+                    SchoolQueueFlow(),
                     CompletionFlow(network.week_periods), MonthlyConfirmFlow(), CaseFlow(),
                     DutyRotaFlow(), RelayFlow(), RelayReplyFlow(), ConcernCheckFlow(network))
         policy = network.policy

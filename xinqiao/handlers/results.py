@@ -9,7 +9,15 @@ from xinqiao.clock import local
 from xinqiao.handlers.flow import Context, OneShotFlow, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.services import audit
-from xinqiao.services.access import Action, Kind, Target, authorize, colleges_in_reach, holders
+from xinqiao.services.access import (
+    Action,
+    Kind,
+    Target,
+    authorize,
+    classes_in_reach,
+    colleges_in_reach,
+    holders,
+)
 from xinqiao.services.directory import unit_names
 from xinqiao.services.instruments import Instrument
 from xinqiao.storage.models import Person, Role, Tier
@@ -93,7 +101,7 @@ class AttentionListFlow(OneShotFlow):
     triggers: tuple[str, ...] = ("关注名单",)
 
     def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
-        """College and centre roles."""
+        """Class advisors (their classes), college and centre roles."""
         return person is not None and bool(roles & holders(Kind.attention, Action.read))
 
     async def start(self, ctx: Context, argument: str) -> Turn:
@@ -101,9 +109,12 @@ class AttentionListFlow(OneShotFlow):
         assert ctx.person is not None
         query = select(Person).where(col(Person.tier).in_([Tier.key.value, Tier.crisis.value]),
                                      col(Person.active).is_(True))
-        reach = colleges_in_reach(await ctx.actor(), Kind.attention, Action.read)
+        actor = await ctx.actor()
+        reach = colleges_in_reach(actor, Kind.attention, Action.read)
         if reach is not None:
-            query = query.where(col(Person.college_id).in_(reach))
+            classes = classes_in_reach(actor, Kind.attention, Action.read)
+            query = query.where(col(Person.college_id).in_(reach)
+                                | col(Person.klass_id).in_(classes))
         people = (await ctx.session.exec(query.order_by(col(Person.tier).desc(),
                                                         col(Person.external_id)))).all()
         await audit.record(ctx.session, at=ctx.clock.now(), action="attention.read",
