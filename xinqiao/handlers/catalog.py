@@ -62,8 +62,8 @@ def build_catalogue(
         if instruments:
             recommend = content.recommend if content is not None else None
             builtin += (ScreeningFlow(instruments, network, recommend=recommend),
-                        MyResultsFlow(instruments),
-                        StudentResultsFlow(), AttentionListFlow(), CampaignCompletionFlow())
+                        MyResultsFlow(instruments), StudentResultsFlow(instruments),
+                        AttentionListFlow(), CampaignCompletionFlow())
     for flow in (*builtin, *extra):
         flows.add(flow)
     return flows, menu
