@@ -46,7 +46,7 @@ COLLEGE = {R.college_lead, R.college_counsellor}
 # tier, dorm report (sent to t1), roster entry and appointment with c1; s2's crisis case.
 EXPECTED: dict[tuple[Kind, Action], set[Role]] = {
     (K.screening, A.read): CENTRE,
-    (K.attention, A.read): COLLEGE | CENTRE,
+    (K.attention, A.read): {R.class_advisor} | COLLEGE | CENTRE,
     (K.report, A.read): {R.class_advisor},
     (K.report, A.change): {R.class_advisor},
     (K.case, A.read): COLLEGE | CENTRE,

@@ -101,7 +101,9 @@ async def test_csv_english_headers_load_everyone_and_units(
     assert not set(generated) & set("0O1IL")
     # Role assignments carry the unit each role serves.
     assert await _roles(db, s001.id) == [("student", info, cs, None)]
-    assert await _roles(db, people["S002"].id) == [("committee", info, cs, None)]
+    # a committee member is a student with an extra role
+    assert await _roles(db, people["S002"].id) == [
+        ("committee", info, cs, None), ("student", info, cs, None)]
     assert await _roles(db, people["S003"].id) == [
         ("informant", None, None, dorms["1号楼102"]),
         ("student", info, cs, None),
@@ -147,7 +149,8 @@ async def test_xlsx_chinese_headers_numbers_and_chinese_roles(
     _, klasses, dorms = await _units(db)
     assert sorted(name for _, name in klasses) == ["2301", "2302"]
     assert set(dorms) == {"101"}
-    assert [r[0] for r in await _roles(db, people["2023002"].id)] == ["committee", "informant"]
+    assert [r[0] for r in await _roles(db, people["2023002"].id)] == [
+        "committee", "informant", "student"]
     assert [r[0] for r in await _roles(db, people["T9"].id)] == [
         "class_advisor",
         "class_advisor",
@@ -161,8 +164,8 @@ async def test_xlsx_chinese_headers_numbers_and_chinese_roles(
     [
         ("", ("student",)),
         ("学生", ("student",)),
-        ("心理委员 / 班级心理委员", ("committee",)),
-        ("宿舍信息员;宿舍心理信息员；心理信息员", ("informant",)),
+        ("心理委员 / 班级心理委员", ("student", "committee")),
+        ("宿舍信息员;宿舍心理信息员；心理信息员", ("student", "informant")),
         ("辅导员,班主任", ("class_advisor",)),
         ("学院负责人，副书记、学院心理工作负责人", ("college_lead",)),
         ("心理辅导员 学院心理辅导员", ("college_counsellor",)),
@@ -280,15 +283,17 @@ async def test_reimport_updates_in_place_and_keeps_codes(
     se = klasses[(colleges["信息工程学院"], "软件2301")]
     assert after["S002"].klass_id == se
     info = colleges["信息工程学院"]
-    assert await _roles(db, after["S002"].id) == [("committee", info, se, None)]
-    assert [r[0] for r in await _roles(db, after["S004"].id)] == ["committee"]
+    assert await _roles(db, after["S002"].id) == [
+        ("committee", info, se, None), ("student", info, se, None)]
+    assert [r[0] for r in await _roles(db, after["S004"].id)] == ["committee", "student"]
     assert check(db.keys, after["S003"].activation_code, "NEWC0DE9") is CodeState.fresh
     for ext in ("S001", "S002", "S004", "T001", "C001"):
         assert after[ext].activation_code == before[ext].activation_code
     assert await _roles(db, after["C001"].id) == [("centre_staff", None, None, None)]
     async with db.session() as s:
         count = len(list(await s.exec(select(RoleAssignment))))
-    assert count == 9  # 7 people; S003 is student and informant, the advisor has two classes
+    # 7 people; S002, S003 and S004 are students with a network role, the advisor has two classes
+    assert count == 11
     again = await _import(db, write_csv(tmp_path / "two.csv", _rows(EN_HEADER, changed)), clock)
     assert (again.created, again.updated, again.unchanged) == (0, 0, 6)
 

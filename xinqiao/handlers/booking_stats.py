@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from xinqiao.clock import local
@@ -11,13 +11,28 @@ from xinqiao.messages import Choice, Reply
 from xinqiao.scheduler.policy import Policy
 from xinqiao.services.booking_stats import format_stats, week_of, week_stats
 from xinqiao.services.cases import CENTRE
+from xinqiao.services.zh_when import parse_zh_when
 from xinqiao.storage.models import Person, Role
 
 _MENU = Choice("menu", "主菜单")
 
 
+_SHIFT = {"上周": -7, "上一周": -7, "本周": 0, "这周": 0, "下周": 7, "下一周": 7}
+
+
+def named_week(text: str, this_monday: date, now: datetime) -> date | None:
+    """The Monday of the week ``text`` names: 上周 / 本周 / 下周, or any day in it (12月8日)."""
+    word = text.strip()
+    if not word:
+        return this_monday
+    if word in _SHIFT:
+        return this_monday + timedelta(days=_SHIFT[word])
+    at = parse_zh_when(word, now)
+    return week_of(local(at).date()) if at is not None else None
+
+
 class BookingStatsFlow:
-    """Centre roles: this week's statistics, and earlier weeks one tap at a time."""
+    """Centre roles: this week's statistics; earlier and later weeks one tap (or word) away."""
 
     id = "booking_stats"
     title = "预约统计"
@@ -31,22 +46,30 @@ class BookingStatsFlow:
         return person is not None and bool(roles & CENTRE)
 
     async def start(self, ctx: Context, argument: str) -> Turn:
-        """This week."""
-        return await self._week(ctx, week_of(local(ctx.clock.now()).date()))
+        """This week, or the week named after the command (预约统计 下周, 预约统计 12月8日)."""
+        now = ctx.clock.now()
+        this_monday = week_of(local(now).date())
+        monday = named_week(argument, this_monday, now)
+        if monday is None:
+            return await self._week(ctx, this_monday, f"没有看懂“{argument[:20]}”，先看本周的：")
+        return await self._week(ctx, monday)
 
     async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
-        """上一周 / 下一周."""
+        """上一周 / 本周 / 下一周, or a typed week."""
         monday = date.fromisoformat(str(data.get("monday")))
-        if ctx.inbound.choice == "prev":
-            return await self._week(ctx, monday - timedelta(days=7))
-        if ctx.inbound.choice == "next":
-            return await self._week(ctx, monday + timedelta(days=7))
-        return await self.start(ctx, "")
+        shift = {"prev": -7, "next": 7}.get(ctx.inbound.choice or "")
+        if shift is not None:
+            return await self._week(ctx, monday + timedelta(days=shift))
+        if ctx.inbound.choice == "this":
+            return await self.start(ctx, "")
+        # A typed week (下周, 12月8日) counts from today, as it does after the command.
+        return await self.start(ctx, "" if ctx.inbound.choice else ctx.inbound.text)
 
-    async def _week(self, ctx: Context, monday: date) -> Turn:
+    async def _week(self, ctx: Context, monday: date, note: str = "") -> Turn:
         stats = await week_stats(ctx.session, self.policy, monday)
-        choices = [Choice("prev", "上一周")]
-        if monday < week_of(local(ctx.clock.now()).date()):
-            choices.append(Choice("next", "下一周"))
+        choices = [Choice("prev", "上一周"), Choice("next", "下一周")]
+        if monday != week_of(local(ctx.clock.now()).date()):
+            choices.append(Choice("this", "本周"))
+        text = "\n".join(p for p in (note, format_stats(stats)) if p)
         return Turn.ask("week", {"monday": monday.isoformat()},
-                        Reply(format_stats(stats), (*choices, _MENU)))
+                        Reply(text, (*choices, _MENU)))

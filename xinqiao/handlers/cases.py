@@ -11,6 +11,7 @@ from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.services import cases
 from xinqiao.services.access import Action, Kind, holders
+from xinqiao.services.case_sources import readable_note
 from xinqiao.services.directory import unit_names
 from xinqiao.storage.cases import Case, CaseNote
 from xinqiao.storage.models import Person, Role, Tier
@@ -102,7 +103,7 @@ class CaseFlow:
                   f"随访：每{'天' if case.followup_days == 1 else f'{case.followup_days}天'}"]
         recent = (await ctx.session.exec(select(CaseNote).where(CaseNote.case_id == case.id)
                                          .order_by(col(CaseNote.id).desc()).limit(3))).all()
-        lines += [f"· {local(n.at):%m-%d} {n.text}" for n in recent]
+        lines += [f"· {local(n.at):%m-%d} {readable_note(n.text)}" for n in recent]
         choices = [Choice(f"followup:{number}", "记录随访"), Choice(f"plan:{number}", "写计划"),
                    Choice(f"cadence:{number}", "随访频率"), Choice(f"decision:{number}", "结案")]
         if case.lead_person_id != ctx.person.id:

@@ -25,6 +25,7 @@ from xinqiao.handlers.relay import RelayFlow, RelayReplyFlow
 from xinqiao.handlers.reports_view import CompletionFlow, MonthlyConfirmFlow
 from xinqiao.handlers.results import AttentionListFlow, MyResultsFlow, StudentResultsFlow
 from xinqiao.handlers.rota import DutyRotaFlow
+from xinqiao.handlers.school_queue import SchoolQueueFlow
 from xinqiao.handlers.screening import ScreeningFlow
 from xinqiao.handlers.staff import AckFlow, QueueFlow, ResolveFlow
 from xinqiao.services.content import Content
@@ -52,6 +53,7 @@ def build_catalogue(
     if network is not None:
         esc = network.escalations
         builtin += (*report_flows(network), AckFlow(esc), ResolveFlow(esc), QueueFlow(esc),
+                    SchoolQueueFlow(),
                     CompletionFlow(network.week_periods, network.policy.checkin_due_at),
                     MonthlyConfirmFlow(), CaseFlow(),
                     DutyRotaFlow(), RelayFlow(), RelayReplyFlow(), ConcernCheckFlow(network))
@@ -61,8 +63,8 @@ def build_catalogue(
         if instruments:
             recommend = content.recommend if content is not None else None
             builtin += (ScreeningFlow(instruments, network, recommend=recommend),
-                        MyResultsFlow(instruments),
-                        StudentResultsFlow(), AttentionListFlow(), CampaignCompletionFlow())
+                        MyResultsFlow(instruments), StudentResultsFlow(instruments),
+                        AttentionListFlow(), CampaignCompletionFlow())
     for flow in (*builtin, *extra):
         flows.add(flow)
     return flows, menu

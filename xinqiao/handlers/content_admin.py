@@ -21,9 +21,9 @@ from xinqiao.services.content_campaigns import (
     count_targets,
     create,
     describe,
-    parse_when,
     upcoming,
 )
+from xinqiao.services.zh_when import EXAMPLES, parse_zh_when
 from xinqiao.storage.models import College, Person, Role
 
 _MENU = Choice("menu", "主菜单")
@@ -115,16 +115,18 @@ class ContentCampaignFlow:
 
     @staticmethod
     def _ask_when(data: dict[str, Any], note: str = "") -> Turn:
-        text = "什么时候推送？可以回复时间，如 2027-05-25 09:00。"
+        text = f"什么时候推送？可以回复时间，如 {EXAMPLES}。"
         return Turn.ask("when", data, Reply("\n".join(p for p in (note, text) if p), (
             Choice("now", "立即推送"), _MENU)))
 
     async def _when(self, ctx: Context, choice: str | None, text: str,
                     data: dict[str, Any]) -> Turn:
         now = ctx.clock.now()
-        at = now if choice == "now" else parse_when(text)
-        if at is None or at < now - timedelta(minutes=1):
-            return self._ask_when(data, "没有看懂这个时间，或者它已经过去了。")
+        at = now if choice == "now" else parse_zh_when(text, now)
+        if at is None:
+            return self._ask_when(data, f"没有看懂“{text.strip()[:20]}”这个时间。")
+        if at < now - timedelta(minutes=1):
+            return self._ask_when(data, f"{local(at):%Y-%m-%d %H:%M} 已经过去了，请换一个时间。")
         data = {**data, "at": at.isoformat()}
         target = Target(data.get("college_id"), data.get("year"))
         people = await count_targets(ctx.session, target)

@@ -15,6 +15,7 @@ from xinqiao.services.crisis_detector import CrisisDetector
 from xinqiao.services.directory import STAFF_ROLES, peers
 from xinqiao.services.network import Network
 from xinqiao.services.relay import RELAY_FLOW
+from xinqiao.services.staff_care import staff_in_distress
 from xinqiao.storage.models import Person
 
 
@@ -60,6 +61,12 @@ class CrisisWatch:
             # keeps the curtains drawn): the report itself carries them to its readers. Talk of
             # death the rules know (总说自己是累赘) is the crisis path: nobody can ask her here.
             return None
+        if ctx.roles & STAFF_ROLES and not about_other and ctx.person is not None:
+            # A staff member's own words: a private word to the centre lead, not a student case.
+            reply = await staff_in_distress(ctx.session, ctx.settings, ctx.person,
+                                            detail=detail, now=now)
+            in_flow = bool(ctx.state.flow and ctx.state.step)
+            return Interception((reply,), pause=in_flow and ctx.state.flow != RELAY_FLOW)
         if found.level == "concern" and not about_other and ctx.state.flow != RELAY_FLOW:
             why = await adds_up(ctx.session, ctx.person, now)
             if why is None:  # ask first, directly; silence or a refusal is the crisis path

@@ -31,7 +31,8 @@ class WhoAmIFlow(OneShotFlow):
         person = ctx.person
         assert person is not None and person.id is not None
         college, klass, dorm = await unit_names(ctx.session, person)
-        roles = "、".join(ROLE_LABELS[r] for r in sorted(ctx.roles)) or ROLE_LABELS[Role.student]
+        roles = "、".join(label for r, label in ROLE_LABELS.items() if r in ctx.roles) \
+            or ROLE_LABELS[Role.student]
         identities = list(
             await ctx.session.exec(
                 select(ChannelIdentity).where(ChannelIdentity.person_id == person.id)
@@ -51,7 +52,9 @@ class WhoAmIFlow(OneShotFlow):
         if preferred is not None:
             where = _CHANNEL_LABELS.get(preferred.channel, preferred.channel)
             lines.append(f"提醒发送到：{where}")
-        lines.append("信息有误请联系辅导员更正。")
+        # Staff records are kept by the centre's roster administrator, not by an advisor.
+        lines.append("信息有误请联系心理中心（花名册管理员）更正。" if ctx.roles & STAFF_ROLES
+                     else "信息有误请联系辅导员更正。")
         others = [i for i in identities if i.channel != "console" and i.reachable]
         here = ctx.identity
         if here.channel != "console" and len(others) > 1 and not here.preferred:

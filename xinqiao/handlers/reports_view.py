@@ -26,6 +26,7 @@ from xinqiao.storage.reports import MonthlyReport
 _MENU = (Choice("menu", "主菜单"),)
 COLLEGE_ROLES = frozenset({Role.college_lead, Role.college_counsellor})
 CENTRE_ROLES = frozenset({Role.centre_staff, Role.centre_lead})
+ADVISOR = frozenset({Role.class_advisor})
 _LIST_CAP = 30  # keep a reply within one chat message
 
 
@@ -60,8 +61,8 @@ class CompletionFlow:
         self.due_at = due_at
 
     def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
-        """College and centre staff."""
-        return person is not None and bool(roles & (COLLEGE_ROLES | CENTRE_ROLES))
+        """Class advisors (their own classes), college and centre staff."""
+        return person is not None and bool(roles & (COLLEGE_ROLES | CENTRE_ROLES | ADVISOR))
 
     async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
         """One-shot: answer afresh."""
@@ -77,6 +78,8 @@ class CompletionFlow:
         if ctx.roles & CENTRE_ROLES:
             lines = await college_completion(ctx.session, periods, school_id=ctx.person.school_id)
             return Turn.end(Reply(_centre_text(label, lines), _MENU))
+        if not ctx.roles & COLLEGE_ROLES:  # a class advisor: the classes they serve
+            return Turn.end(Reply(await _advised_text(ctx, label, periods), _MENU))
         parts = []
         for college_id in await served_college_ids(ctx, COLLEGE_ROLES):
             college = await ctx.session.get(College, college_id)
@@ -85,6 +88,20 @@ class CompletionFlow:
             name = college.name if college else "你负责的学院"
             parts.append(_college_text(label, name, classes, len(periods) > 1))
         return Turn.end(Reply("\n\n".join(parts) or "还没有查到你负责的学院。", _MENU))
+
+
+async def _advised_text(ctx: Context, label: str, periods: list[date]) -> str:
+    """The advisor's own classes, in the same shape as a college's list."""
+    assert ctx.person is not None and ctx.person.id is not None
+    served = {a.klass_id for a in await roles_of(ctx.session, ctx.person.id)
+              if a.role == Role.class_advisor and a.klass_id is not None}
+    parts = []
+    for college_id in await served_college_ids(ctx, ADVISOR):
+        classes = [c for c in await class_completion(ctx.session, college_id, periods)
+                   if c.klass_id in served]
+        if classes:
+            parts.append(_college_text(label, "你负责的班级", classes, len(periods) > 1))
+    return "\n\n".join(parts) or "还没有查到你负责的班级。"
 
 
 def _college_text(label: str, name: str, classes: list[ClassCompletion], several: bool) -> str:

@@ -9,7 +9,15 @@ from xinqiao.clock import local
 from xinqiao.handlers.flow import Context, OneShotFlow, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.services import audit
-from xinqiao.services.access import Action, Kind, Target, authorize, colleges_in_reach, holders
+from xinqiao.services.access import (
+    Action,
+    Kind,
+    Target,
+    authorize,
+    classes_in_reach,
+    colleges_in_reach,
+    holders,
+)
 from xinqiao.services.directory import unit_names
 from xinqiao.services.instruments import Instrument
 from xinqiao.storage.models import Person, Role, Tier
@@ -58,6 +66,9 @@ class StudentResultsFlow(OneShotFlow):
     title = "学生测评记录"
     triggers: tuple[str, ...] = ("测评记录",)
 
+    def __init__(self, instruments: dict[str, Instrument] | None = None) -> None:
+        self.instruments = instruments or {}
+
     def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
         """Anyone in the network may ask; only centre roles are answered (refusals audited)."""
         return person is not None and bool(roles - {Role.student})
@@ -79,10 +90,25 @@ class StudentResultsFlow(OneShotFlow):
             select(ScreeningResult).where(ScreeningResult.person_id == student.id)
             .order_by(col(ScreeningResult.id).desc()).limit(10))).all()
         lines = [f"{student.name}（{student.external_id}）当前：{TIER_LABELS[Tier(student.tier)]}"]
-        lines += [f"· {local(r.created_at):%m-%d} {r.instrument} 总分 {r.total}（{r.band}）"
-                  + (" 阳性" if r.positive else "") + (" 急性风险" if r.acute else "")
-                  + f" 作答 {r.answers}" for r in rows] or ["（没有测评记录）"]
+        for r in rows:
+            lines += self._result_lines(r)
+        if not rows:
+            lines.append("（没有测评记录）")
         return Turn.end(Reply("\n".join(lines), _MENU))
+
+    def _result_lines(self, r: ScreeningResult) -> list[str]:
+        """One result: when, which instrument, score and band, then each answered item."""
+        inst = self.instruments.get(r.instrument)
+        name = inst.name.split("（")[0] if inst else r.instrument.upper()
+        band = next((b.label for b in inst.bands if b.id == r.band), r.band) if inst else r.band
+        flags = (" · 阳性" if r.positive else "") + (" · 急性风险" if r.acute else "")
+        head = f"· {local(r.created_at):%Y-%m-%d} {name}：总分 {r.total}（{band}）{flags}"
+        if inst is None:  # an instrument no longer installed: its codes are all there is
+            return [head, *(f"  {k}：{v}" for k, v in r.answers.items())]
+        words = {o.value: o.label for o in inst.options}
+        items = [i for i in inst.items if i.id in r.answers]
+        return [head, *(f"  {n}. {i.brief()}：{words.get(r.answers[i.id], r.answers[i.id])}"
+                        for n, i in enumerate(items, 1))]
 
 
 class AttentionListFlow(OneShotFlow):
@@ -93,7 +119,7 @@ class AttentionListFlow(OneShotFlow):
     triggers: tuple[str, ...] = ("关注名单",)
 
     def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
-        """College and centre roles."""
+        """Class advisors (their classes), college and centre roles."""
         return person is not None and bool(roles & holders(Kind.attention, Action.read))
 
     async def start(self, ctx: Context, argument: str) -> Turn:
@@ -101,9 +127,12 @@ class AttentionListFlow(OneShotFlow):
         assert ctx.person is not None
         query = select(Person).where(col(Person.tier).in_([Tier.key.value, Tier.crisis.value]),
                                      col(Person.active).is_(True))
-        reach = colleges_in_reach(await ctx.actor(), Kind.attention, Action.read)
+        actor = await ctx.actor()
+        reach = colleges_in_reach(actor, Kind.attention, Action.read)
         if reach is not None:
-            query = query.where(col(Person.college_id).in_(reach))
+            classes = classes_in_reach(actor, Kind.attention, Action.read)
+            query = query.where(col(Person.college_id).in_(reach)
+                                | col(Person.klass_id).in_(classes))
         people = (await ctx.session.exec(query.order_by(col(Person.tier).desc(),
                                                         col(Person.external_id)))).all()
         await audit.record(ctx.session, at=ctx.clock.now(), action="attention.read",

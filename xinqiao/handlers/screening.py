@@ -11,6 +11,7 @@ from sqlmodel import col, select
 from xinqiao.handlers.flow import Context, Turn, flow_choice
 from xinqiao.messages import Choice, Reply
 from xinqiao.services import invitations
+from xinqiao.services.consent import consent_text, consent_version
 from xinqiao.services.crisis import crisis_reply, raise_crisis
 from xinqiao.services.instruments import Instrument, next_item, parse_answer, score
 from xinqiao.services.network import Network
@@ -18,16 +19,6 @@ from xinqiao.services.tiers import change_tier
 from xinqiao.storage.models import Person, Role, Tier
 from xinqiao.storage.screening import Consent, ScreeningResult
 
-CONSENT_VERSION = "2026-09"
-CONSENT_TEXT = (
-    "开始测评前，请先了解：\n"
-    "· 我们会保存你的作答和得分，用来了解你的状况、为你提供帮助。\n"
-    "· 详细结果只有心理中心的老师能看到；你能看到自己的结果摘要。如果你需要更多关注，"
-    "学院只会知道关注等级的变化，看不到你的作答。\n"
-    "· 记录保存到你毕业离校，之后删除或匿名化。\n"
-    "· 保密有一个例外：如果你可能伤害自己或他人，为了你的安全，我们会通知心理中心和学院老师。\n"
-    "测评只是筛查，不是诊断。你可以选择不参加。"
-)
 RESUME, CONSENT, PICK = "__resume__", "__consent__", "__pick__"
 BACK = frozenset({"返回", "上一题", "back"})
 OPT_OUT = frozenset({"不参加", "不想参加", "暂不参加"})
@@ -66,7 +57,8 @@ class ScreeningFlow:
                 (Choice("resume", "继续上次"), Choice("restart", "重新开始"))))
         if not await self._consented(ctx):
             return Turn.ask(CONSENT, {"arg": argument}, Reply(
-                CONSENT_TEXT, (Choice("yes", "我已了解，同意开始"), Choice("no", "暂不参加"))))
+                consent_text(self.network.policy.retention),
+                (Choice("yes", "我已了解，同意开始"), Choice("no", "暂不参加"))))
         return await self._pick_or_invited(ctx, argument)
 
     async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
@@ -83,13 +75,18 @@ class ScreeningFlow:
             return self._pick(ctx.inbound.choice or ctx.inbound.text.strip())
         return await self._answer(ctx, step, data)
 
+    @property
+    def _version(self) -> str:
+        """The consent version of the text this policy shows."""
+        return consent_version(self.network.policy.retention)
+
     # --- steps ---------------------------------------------------------------------------
 
     async def _consented(self, ctx: Context) -> bool:
         assert ctx.person is not None
         row = (await ctx.session.exec(
             select(Consent).where(Consent.person_id == ctx.person.id,
-                                  Consent.version == CONSENT_VERSION)
+                                  Consent.version == self._version)
             .order_by(col(Consent.id).desc()))).first()
         return row is not None and row.accepted
 
@@ -99,7 +96,7 @@ class ScreeningFlow:
         if choice not in ("yes", "no"):
             return Turn.ask(CONSENT, data, Reply("请选择是否同意：", (
                 Choice("yes", "我已了解，同意开始"), Choice("no", "暂不参加"))))
-        ctx.session.add(Consent(person_id=ctx.person.id, version=CONSENT_VERSION,
+        ctx.session.add(Consent(person_id=ctx.person.id, version=self._version,
                                 accepted=choice == "yes", at=ctx.clock.now()))
         if choice == "no":  # the decline is recorded; open invitations stop reminding
             await invitations.decline(ctx.session, ctx.person.id, ctx.clock.now())

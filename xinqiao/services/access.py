@@ -83,6 +83,8 @@ MATRIX: dict[tuple[Role, Kind, Action], Grant] = {
     (R.informant, K.report, A.read): _RECIPIENT,
     (R.informant, K.report, A.change): _RECIPIENT,
     (R.informant, K.roster, A.read): Grant((S.dorm,)),
+    # An advisor sees which students of their own classes need attention (tiers, no answers).
+    (R.class_advisor, K.attention, A.read): Grant((S.klass,)),
     (R.class_advisor, K.report, A.read): _RECIPIENT,
     (R.class_advisor, K.report, A.change): _RECIPIENT,
     (R.class_advisor, K.roster, A.read): Grant((S.klass,)),
@@ -227,6 +229,15 @@ def colleges_in_reach(actor: Actor, kind: Kind, action: Action) -> frozenset[int
             return None
         if Scope.college in scopes:
             reach |= actor.units.get(role, Units()).colleges
+    return frozenset(reach)
+
+
+def classes_in_reach(actor: Actor, kind: Kind, action: Action) -> frozenset[int]:
+    """For list views: the classes the actor reaches through a class-scoped grant."""
+    reach: set[int] = set()
+    for role in actor.roles:
+        if Scope.klass in MATRIX.get((role, kind, action), Grant(())).scopes:
+            reach |= actor.units.get(role, Units()).klasses
     return frozenset(reach)
 
 

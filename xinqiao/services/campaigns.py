@@ -23,6 +23,7 @@ from xinqiao.clock import SHANGHAI
 from xinqiao.messages import Reply
 from xinqiao.scheduler.calendar import WorkingCalendar
 from xinqiao.scheduler.policy import Policy
+from xinqiao.services.directory import STUDENT_VALUES
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.timers import TimerHandler, schedule
@@ -34,7 +35,7 @@ from xinqiao.storage.campaigns import (
     ScreeningCampaign,
     ScreeningInvitation,
 )
-from xinqiao.storage.models import Person, Role, RoleAssignment
+from xinqiao.storage.models import Person, RoleAssignment
 from xinqiao.storage.reports import Timer
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ def _targets(campaign: ScreeningCampaign, after: int) -> SelectOfScalar[Any]:
     query = (
         select(Person.id)
         .join(RoleAssignment, col(RoleAssignment.person_id) == Person.id)
-        .where(col(Person.active).is_(True), RoleAssignment.role == Role.student.value,
+        .where(col(Person.active).is_(True), col(RoleAssignment.role).in_(STUDENT_VALUES),
                col(Person.id) > after)
     )
     if campaign.years:

@@ -9,6 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.messages import Reply
 from xinqiao.services.access import Action, Actor, Kind, authorize, case_target, may
+from xinqiao.services.case_sources import source_label
 from xinqiao.services.recipients import level_recipients, push_to_people
 from xinqiao.services.tiers import change_tier
 from xinqiao.services.timers import schedule
@@ -36,7 +37,7 @@ async def open_case(
     s.add(case)
     await s.flush()
     s.add(CaseNote(case_id=case.id or 0, at=now, kind="opened",
-                   text=f"危机预警自动建立个案（来源：{source}）"))
+                   text=f"自动建立个案（来源：{source_label(source)}）"))
     await schedule(s, kind=FOLLOWUP, ref=str(case.id), due_at=first, now=now, token=1)
     return case
 

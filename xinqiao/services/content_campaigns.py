@@ -24,9 +24,10 @@ from xinqiao.scheduler.content_policy import ContentPolicy
 from xinqiao.services import audit
 from xinqiao.services.content import Content
 from xinqiao.services.content_push import push_article
+from xinqiao.services.directory import STUDENT_VALUES
 from xinqiao.services.timers import TimerHandler, schedule
 from xinqiao.storage.content import ContentCampaign, ContentCampaignStatus
-from xinqiao.storage.models import College, Person, Role, RoleAssignment
+from xinqiao.storage.models import College, Person, RoleAssignment
 from xinqiao.storage.reports import Timer
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ class Target:
 def target_query(target: Target, after: int = 0) -> SelectOfScalar[Any]:
     """Ids of the active students in the target, above ``after``, in order."""
     query = (select(Person.id).join(RoleAssignment, col(RoleAssignment.person_id) == Person.id)
-             .where(col(Person.active).is_(True), RoleAssignment.role == Role.student.value,
+             .where(col(Person.active).is_(True), col(RoleAssignment.role).in_(STUDENT_VALUES),
                     col(Person.id) > after))
     if target.college_id is not None:
         query = query.where(Person.college_id == target.college_id)

@@ -16,9 +16,19 @@ async def roles_of(session: AsyncSession, person_id: int) -> list[RoleAssignment
     return list(rows)
 
 
+# Committee members and dorm informants are students of a class with an extra network role.
+STUDENT_ROLES = frozenset({Role.student, Role.committee, Role.informant})
+STUDENT_VALUES = tuple(sorted(r.value for r in STUDENT_ROLES))  # for SQL ``IN`` filters
+
+
 async def role_set(session: AsyncSession, person_id: int) -> frozenset[Role]:
-    """The distinct roles a person holds (a plain student holds ``student``)."""
-    return frozenset(Role(r.role) for r in await roles_of(session, person_id))
+    """The distinct roles a person holds (a plain student holds ``student``).
+
+    A committee member or informant also holds ``student``, even when an older import stored
+    only the network role: they book, take screenings and see their own results too.
+    """
+    roles = frozenset(Role(r.role) for r in await roles_of(session, person_id))
+    return roles | {Role.student} if roles & STUDENT_ROLES else roles
 
 
 async def peers(session: AsyncSession, person: Person, scope: str) -> Sequence[Person]:

@@ -88,11 +88,20 @@ class Scale(_Frozen):
 
 
 class Item(_Frozen):
-    """One question; ``ask_if`` makes it conditional on earlier answers."""
+    """One question; ``ask_if`` makes it conditional on earlier answers; ``short`` is what staff
+    read in a student's record (the question itself when absent)."""
 
     id: str = Field(pattern=_ID)
     text: str = Field(min_length=1)
+    short: str = ""
     ask_if: Condition | None = None
+
+    def brief(self) -> str:
+        """The short form: ``short``, else the question without its timeframe and "？"."""
+        if self.short:
+            return self.short
+        text = re.sub(r"^在过去[^，,]{1,6}[里内中][，,]\s*", "", self.text)
+        return text.rstrip("？?。")
 
 
 class Scoring(_Frozen):

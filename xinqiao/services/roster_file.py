@@ -227,7 +227,11 @@ def _first(cells: list[str], indexes: list[int]) -> str:
 
 
 def parse_roles(cell: str) -> tuple[Role, ...]:
-    """Roles named in one cell, in order, without repeats; empty means student."""
+    """Roles named in one cell, in order, without repeats; empty means student.
+
+    A committee member or dorm informant is a student with an extra role: ``student`` is added
+    in front when the cell names only the network role.
+    """
     roles: list[Role] = []
     for token in _ROLE_SPLIT.split(cell):
         if not token:
@@ -237,6 +241,8 @@ def parse_roles(cell: str) -> tuple[Role, ...]:
             raise ValueError(f"unknown role {token!r}")
         if role not in roles:
             roles.append(role)
+    if Role.student not in roles and {Role.committee, Role.informant} & set(roles):
+        roles.insert(0, Role.student)
     return tuple(roles) or (Role.student,)
 
 
@@ -293,7 +299,8 @@ def _validate(number: int, values: dict[str, str]) -> RosterRow:
     classes = tuple(c.strip() for c in _UNIT_SPLIT.split(klass) if c.strip())
     if member:
         if not college or not classes:
-            raise ValueError(f"{roles[0].value} needs college and class")
+            named = next((r for r in roles if r is not Role.student), Role.student)
+            raise ValueError(f"{named.value} needs college and class")
         if len(classes) > 1:
             raise ValueError("a student belongs to exactly one class")
         if Role.informant in roles and not dorm:
