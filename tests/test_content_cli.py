@@ -23,7 +23,7 @@ def test_content_check_list_search_and_campaigns(env: dict[str, str], tmp_path: 
                   "--name", "5·25 心理健康节")
     assert created.returncode == 0, created.stderr
     assert "campaign 1 scheduled for 2030-05-25 09:00" in created.stdout
-    assert "sleep-basics to 10 students now in the target" in created.stdout
+    assert "sleep-basics to 16 students now in the target" in created.stdout
     shown = run(env, "content", "campaign", "list")
     assert "planned" in shown.stdout and "5·25 心理健康节" in shown.stdout
     assert run(env, "content", "campaign", "cancel", "1").returncode == 0
