@@ -67,10 +67,14 @@ async def appointments(world: World) -> list[Appointment]:
         return list(await s.exec(select(Appointment).order_by(col(Appointment.id))))
 
 
-async def book_first(world: World, who: str, pick: str = "1", reason: str = "跳过") -> str:
-    """The student books through chat: 预约 → a slot → a reason; returns the last reply."""
+async def book_first(world: World, who: str, pick: str = "1", reason: str = "跳过",
+                     mode: str = "线下面谈") -> str:
+    """The student books through chat: 预约 → a slot → (线下或线上: the mode) → a reason;
+    returns the last reply."""
     chat = world.chat(who)
     listing = await chat.say("预约")
     assert "可以预约的时间" in listing, listing
-    await chat.say(pick)
+    asked = await chat.say(pick)
+    if "你想怎么聊" in asked:
+        await chat.say(mode)
     return await chat.say(reason)

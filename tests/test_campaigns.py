@@ -174,7 +174,7 @@ async def test_item_9_follow_up_comes_before_the_rest_of_the_round(
     await chat.say("我已了解，同意开始")
     await _finish(chat, 8)
     after = await chat.say("好几天")  # item 9 endorsed
-    assert "接下来还有几个简短的问题" in after  # the ASQ at once, GAD-7 after it
+    assert "接下来几个问题关于你最近的想法" in after  # the ASQ at once, GAD-7 after it
     assert "不参加" not in after
 
 

@@ -44,7 +44,10 @@ async def test_a_single_article_answers_as_a_wechat_news_card(make_client: MakeC
     status, body = await wechat.post(text_xml("o-student", "紧张"))  # several: a text list
     listing = xmltodict.parse(body)["xml"]
     assert listing["MsgType"] == "text"
-    assert "1. 焦虑来袭怎么办" in listing["Content"] and "（回复序号即可）" in listing["Content"]
+    # Tappable: each choice a menu link that sends its label back; numbers still work.
+    assert ('1. <a href="weixin://bizmsgmenu?msgmenucontent=焦虑来袭怎么办&msgmenuid=xq'
+            in listing["Content"])
+    assert "（点选项，或回复序号）" in listing["Content"]
 
 
 @pytest.fixture

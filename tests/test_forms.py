@@ -54,7 +54,7 @@ async def test_whole_form_with_every_kind(
     assert "涉及哪些方面" in await chat.say("是")
     assert "不能和其他选项一起选" in await chat.say("1 4")
     who = await chat.send("1、3")
-    assert labels(who[0]) == ["李四", "王五"]  # classmates, not me
+    assert labels(who[0]) == ["李四", "王五", "返回上一题"]  # classmates, not me
     assert "整体氛围" in await chat.say("2")  # tap 王五
     assert "还有什么想补充" in await chat.say("挺好")  # an alias
     assert "50 字以内" in await chat.say("很" * 51)

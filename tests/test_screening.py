@@ -94,7 +94,7 @@ async def test_item_nine_leads_to_asq_and_an_acute_answer_to_the_crisis_path(
     for _ in range(8):
         await chat.say("好几天")
     follow = await chat.say("好几天")  # item 9: thoughts of being better off dead
-    assert "接下来还有几个简短的问题" in follow
+    assert "接下来几个问题关于你最近的想法" in follow and follow.count("接下来") == 1
     await chat.say("是")  # ASQ q1
     for _ in range(3):
         await chat.say("否")

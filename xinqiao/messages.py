@@ -17,6 +17,12 @@ class Choice:
 
 
 DIGEST_PREFIX = "#"
+NAV_PREFIX = "nav:"  # 跳过, 返回: said as words, shown apart from the numbered choices
+
+
+def unnumbered(key: str) -> bool:
+    """Whether a choice is navigation (主菜单, 跳过, 返回): never numbered, typed as its word."""
+    return key == "menu" or key.startswith(NAV_PREFIX)
 
 
 def choice_digest(key: str) -> str:

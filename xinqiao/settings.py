@@ -17,6 +17,27 @@ _TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _TELEGRAM_TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
 
 
+# The forms people write, mapped to the async drivers the service runs on.
+_ASYNC_SCHEMES = {"sqlite": "sqlite+aiosqlite", "sqlite+aiosqlite": "sqlite+aiosqlite",
+                  "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg",
+                  "postgresql+asyncpg": "postgresql+asyncpg",
+                  "postgresql+psycopg2": "postgresql+asyncpg",
+                  "postgresql+psycopg": "postgresql+asyncpg"}
+URL_FORMS = "sqlite:///path/to/xinqiao.db or postgresql://user:password@host:5432/dbname"
+
+
+def async_database_url(url: str) -> str:
+    """``url`` with the async driver this service uses, or a ValueError naming the forms."""
+    scheme, sep, rest = url.strip().partition("://")
+    target = _ASYNC_SCHEMES.get(scheme.lower()) if sep else None
+    if target is None:
+        # Only the scheme is shown: the rest may hold a password.
+        shown = f"{scheme}://…" if sep else "a value without '://'"
+        raise ValueError(f"XINQIAO_DATABASE_URL ({shown}) is not a database this service runs "
+                         f"on; write it as {URL_FORMS}")
+    return f"{target}://{rest}"
+
+
 class Settings(BaseSettings):
     """Every knob of the service; the defaults run a complete service on one machine."""
 
@@ -24,7 +45,7 @@ class Settings(BaseSettings):
 
     database_url: str = Field(
         default_factory=lambda: f"sqlite+aiosqlite:///{Path.cwd() / 'xinqiao.db'}",
-        description="SQLAlchemy URL; sqlite+aiosqlite:///file or postgresql+asyncpg://...",
+        description="sqlite:///file or postgresql://user@host/db (the async driver is picked)",
     )
     host: str = "127.0.0.1"
     port: int = 8080
@@ -143,6 +164,11 @@ class Settings(BaseSettings):
         ):
             raise ValueError("XINQIAO_TELEGRAM_WEBHOOK_SECRET is required in webhook mode")
         return self
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        return async_database_url(value)
 
     @field_validator("wechat_api_base")
     @classmethod

@@ -12,13 +12,13 @@ import click
 
 from xinqiao.bot.cli_audit import audit
 from xinqiao.bot.cli_booking import booking, schedule
+from xinqiao.bot.cli_chat import chat, demo
 from xinqiao.bot.cli_content import content
 from xinqiao.bot.cli_crisis import crisis
 from xinqiao.bot.cli_screening import rota, screening
 from xinqiao.bot.cli_support import settings_or_exit as _settings
 from xinqiao.bot.cli_support import with_db as _with_db
 from xinqiao.clock import SystemClock
-from xinqiao.storage.crypto import DataKeyError
 from xinqiao.storage.db import Database, open_database
 
 if TYPE_CHECKING:
@@ -84,40 +84,6 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
 
         sys.exit(Supervisor(workers, host or settings.host, port or settings.port).run())
     web.run_app(app, host=host or settings.host, port=port or settings.port, access_log=None)
-
-
-@main.command()
-@click.option("--as", "as_id", required=True, help="学号/工号 of the roster person to act as.")
-def chat(as_id: str) -> None:
-    """Talk to the bot in the terminal as a roster person."""
-    from xinqiao.bot.channels.console import ConsoleChat, UnknownPerson, bind_console
-    from xinqiao.bot.services import build_services
-
-    settings = _settings()
-    clock = SystemClock()
-
-    async def run() -> None:
-        services = build_services(settings, clock)
-        try:
-            if settings.is_sqlite:
-                from xinqiao.storage.migrate import upgrade
-
-                await upgrade(services.db)
-            try:
-                address = await bind_console(services.db, as_id, clock.now())
-            except UnknownPerson:
-                raise click.ClickException(
-                    f"no active person with id {as_id!r}; import a roster or run `xinqiao demo`"
-                ) from None
-            chat = ConsoleChat(services.db, services.processor, clock, address)
-            await chat.run(input, click.echo)
-        finally:
-            await services.db.dispose()
-
-    try:
-        asyncio.run(run())
-    except DataKeyError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 @main.group()
@@ -219,16 +185,6 @@ def roster_leave(ids: tuple[str, ...], file: Path | None) -> None:
     for external_id in unknown:
         click.echo(f"not on the roster: {external_id}", err=True)
     click.echo(f"{marked} marked as left")
-
-
-@main.command()
-def demo() -> None:
-    """Load a small demo school (invented people) to try the bot with `xinqiao chat`."""
-    from xinqiao.services.demo import load_demo
-
-    report = _with_db(lambda db: load_demo(db, SystemClock().now()), migrate=True)
-    click.echo(f"demo school loaded: {report.created} created, {report.updated} updated")
-    click.echo("try: xinqiao chat --as S2023001   (a student)")
 
 
 @main.group()
@@ -352,6 +308,8 @@ def keys_rotate(batch: int) -> None:
         sys.exit(1)
 
 
+main.add_command(chat)
+main.add_command(demo)
 main.add_command(screening)
 main.add_command(rota)
 main.add_command(schedule)

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import click
+from pydantic import ValidationError
 
 from xinqiao.settings import Settings
 from xinqiao.storage.crypto import DataKeyError
@@ -19,6 +20,10 @@ def settings_or_exit() -> Settings:
     """Settings from the environment, or a readable error (no traceback)."""
     try:
         return Settings()
+    except ValidationError as exc:  # each problem, never the value (it may hold a secret)
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                             for e in exc.errors())
+        raise click.ClickException(f"invalid settings: {problems}") from exc
     except Exception as exc:  # a bad setting must stop start-up with a readable message
         raise click.ClickException(f"invalid settings: {exc}") from exc
 

@@ -13,13 +13,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import Clock, utc
 from xinqiao.handlers.flow import Context, Flow, FlowRegistry, Interception, Turn
+from xinqiao.handlers.listening import LISTEN, reflection_for
 from xinqiao.handlers.menu import Menu, help_reply
-from xinqiao.messages import DIGEST_PREFIX, Choice, Inbound, Reply, choice_digest
+from xinqiao.messages import DIGEST_PREFIX, Choice, Inbound, Reply, choice_digest, unnumbered
 from xinqiao.services.access import refuse_flow
 from xinqiao.services.directory import role_set
 from xinqiao.settings import Settings
 from xinqiao.storage.db import dialect_name
-from xinqiao.storage.models import ChannelIdentity, ConversationState, Person
+from xinqiao.storage.models import ChannelIdentity, ConversationState, Person, Role
 
 log = logging.getLogger(__name__)
 
@@ -173,10 +174,25 @@ class Engine:
         triggered = self.flows.by_trigger(inbound.text) if choice is None else None
         if triggered is not None:
             return await self._start(ctx, *triggered)
+        listen = self.flows.get(LISTEN)
         if not ctx.bound:
+            if listen is not None and choice is None and reflection_for(inbound.text):
+                return await self._start(ctx, listen, inbound.text)  # heard before the login
             binding = self.flows.get("binding")
             return await self._start(ctx, binding, "") if binding else (help_reply(ctx),)
         menu = await self.menu.render(ctx)
+        number = inbound.text.strip().translate(_FULLWIDTH)
+        if choice is None and number.isdecimal():  # the main menu's numbers always work
+            if 1 <= int(number) <= len(menu.choices):
+                return await self._start(ctx, self.flows.get(menu.choices[int(number) - 1]
+                                                             .key[5:]), "")
+            return (Reply(f"没有第 {number} 项，可以从下面选一项：", menu.choices),)
+        heard = choice is None and inbound.text.strip() and (
+            Role.student in ctx.roles or not ctx.roles or reflection_for(inbound.text))
+        if listen is not None and heard:
+            # Words that are no command get a warm answer about what they say, never a shrug;
+            # staff typing an unknown command get the menu below.
+            return await self._start(ctx, listen, inbound.text)
         return (Reply("没太明白你的意思，可以从下面选一项：", menu.choices),)
 
     def _command(self, ctx: Context) -> tuple[Flow, str] | None:
@@ -289,8 +305,11 @@ def _resolve_choice(inbound: Inbound, offered: list[list[str]]) -> Inbound:
     if inbound.choice is not None or not offered:
         return inbound
     text = inbound.text.strip().translate(_FULLWIDTH)
-    if text.isdecimal() and 1 <= int(text) <= len(offered):
-        return inbound.with_choice(offered[int(text) - 1][0])
+    # 主菜单, 跳过, 返回 are never numbered (channels show them apart): numbers count the other
+    # choices, and with nothing else offered the main menu's own numbers apply (``_dispatch``).
+    numbered = [pair for pair in offered if not unnumbered(pair[0])]
+    if text.isdecimal() and 1 <= int(text) <= len(numbered):
+        return inbound.with_choice(numbered[int(text) - 1][0])
     for key, label in offered:
         if text == label:
             return inbound.with_choice(key)

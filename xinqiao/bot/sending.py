@@ -67,10 +67,11 @@ def alert_text(alert: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def payload_text(payload: dict[str, Any]) -> str | None:
-    """The payload as one plain text message (WeChat's limits), or None if it has no shape."""
+def payload_text(payload: dict[str, Any], tappable: bool = False) -> str | None:
+    """The payload as one text message (WeChat's limits), or None if it has no shape;
+    ``tappable``: choices as WeChat menu links."""
     if isinstance(payload.get("reply"), dict):
-        return render_text(Reply.from_json(payload["reply"]))
+        return render_text(Reply.from_json(payload["reply"]), tappable)
     alert = payload.get("alert")
     if isinstance(alert, dict):
         return truncate_bytes(alert_text(alert), 2000)

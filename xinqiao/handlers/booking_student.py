@@ -5,7 +5,7 @@ States (string steps):
     start ─┬─ open move proposal ──> proposal ── pick a time / keep the original
            ├─ waitlist offer ──────> offer ───── take it / pass / leave the waitlist
            ├─ upcoming appointment > mine ────── 改约 (slots, mode=reschedule) / 取消 > cancel
-           └─ nothing ─────────────> slots ───── pick > reason > booked
+           └─ nothing ─────────────> slots ───── pick > (mode, for 线下或线上) > reason > booked
                                           ├── 更多时间 (next page) · 筛选 > filter / day
                                           └── nothing free > 加入候补 (waitlist)
 """
@@ -35,10 +35,12 @@ from xinqiao.services import booking_waitlist as waitlist
 from xinqiao.services.booking_slots import SlotFilter, counsellor_names, free_slots, parse_key
 from xinqiao.services.booking_staff import open_proposal
 from xinqiao.services.booking_text import MODE_LABELS, REASONS, WEEKDAYS, short_when, when_text
-from xinqiao.storage.booking import Appointment, WaitStatus
+from xinqiao.storage.booking import Appointment, Mode, WaitStatus
 from xinqiao.storage.models import Person, Role
 
 _MENU = MENU
+_MINE_WORDS = frozenset({"我的预约", "取消预约", "改约"})
+_MODES = (Choice("pm:offline", "线下面谈"), Choice("pm:online", "线上咨询"), MENU)
 
 
 class BookingFlow:
@@ -70,12 +72,16 @@ class BookingFlow:
         mine = await booking.upcoming(ctx.session, person.id, now)
         if mine is not None:
             return await self._mine(ctx, mine)
-        return await self._list(ctx, {"flt": {}, "page": 0})
+        # Asked for their appointment and have none: say so before offering times.
+        asked = ctx.inbound.text.strip() in _MINE_WORDS
+        return await self._list(ctx, {"flt": {}, "page": 0},
+                                "你现在没有预约。" if asked else "")
 
     async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
         """Taps and typed answers, by step."""
         choice = ctx.inbound.choice or ""
         handler = {"slots": self._on_slots, "filter": self._on_filter, "reason": self._on_reason,
+                   "mode": self._on_mode,
                    "mine": self._on_mine, "cancel": self._on_cancel, "proposal": self._on_move,
                    "offer": self._on_offer}.get(step)
         if handler is None:
@@ -111,7 +117,9 @@ class BookingFlow:
             picks.append(Choice("more", "更多时间"))
         picks.append(Choice("filter", "筛选（老师/方式/日期）"))
         text = f"{head}可以预约的时间{describe(flt)}，点选一个即可（咨询免费）："
-        return Turn.ask("slots", {**data, "page": page}, Reply(text, (*picks, _MENU)))
+        modes = {x.key: x.mode.value for x in shown}  # a 线下或线上 pick asks which
+        return Turn.ask("slots", {**data, "page": page, "modes": modes},
+                        Reply(text, (*picks, _MENU)))
 
     async def _on_slots(self, ctx: Context, data: dict[str, Any], choice: str) -> Turn:
         if choice == "more":
@@ -124,11 +132,24 @@ class BookingFlow:
             if data.get("reschedule"):
                 return await self._reschedule(ctx, data, *parsed)
             picked = {**data, "pick": choice[5:]}
-            reasons = tuple(Choice(f"r:{code}", label) for code, label in REASONS.items())
-            return Turn.ask("reason", picked, Reply(
-                "想和老师聊的大致方面是？（只用于安排，可以跳过）",
-                (*reasons, Choice("r:", "跳过"))))
+            both = dict(data.get("modes") or {}).get(choice[5:]) == Mode.both.value
+            if both and filter_from(data).mode is None:
+                return Turn.ask("mode", picked, Reply(
+                    "这个时段线下面谈、线上咨询都可以，你想怎么聊？", _MODES))
+            return self._ask_reason(picked)
         return await self._list(ctx, data)
+
+    async def _on_mode(self, ctx: Context, data: dict[str, Any], choice: str) -> Turn:
+        if choice not in ("pm:offline", "pm:online"):
+            return Turn.ask("mode", data, Reply("请选择线下面谈或线上咨询：", _MODES))
+        return self._ask_reason({**data, "pick_mode": choice[3:]})
+
+    @staticmethod
+    def _ask_reason(data: dict[str, Any]) -> Turn:
+        reasons = tuple(Choice(f"r:{code}", label) for code, label in REASONS.items())
+        return Turn.ask("reason", data, Reply(
+            "想和老师聊的大致方面是？只用于安排，不想说可以点“跳过”。",
+            (*reasons, Choice("r:", "跳过"))))
 
     def _filters(self, data: dict[str, Any]) -> Turn:
         choices = [Choice(f"f:{k}", label) for k, (_, _, label) in FILTERS.items()]
@@ -175,12 +196,13 @@ class BookingFlow:
             return await self._list(ctx, data)
         flt = filter_from(data)
         outcome = await booking.book(ctx.session, self.policy, self._person(ctx), *parsed,
-                                     ctx.clock.now(), reason=choice[2:] or None, mode=flt.mode)
+                                     ctx.clock.now(), reason=choice[2:] or None,
+                                     mode=data.get("pick_mode") or flt.mode)
         return await self._after(ctx, data, outcome, "预约成功！")
 
     async def _after(self, ctx: Context, data: dict[str, Any], outcome: booking.Outcome,
                      done: str) -> Turn:
-        clean = {k: v for k, v in data.items() if k not in ("pick", "reschedule")}
+        clean = {k: v for k, v in data.items() if k not in ("pick", "pick_mode", "reschedule")}
         if outcome.ok and outcome.appointment is not None:
             text = await details_text(ctx.session, self.policy, outcome.appointment, done,
                                       ctx.clock.now())

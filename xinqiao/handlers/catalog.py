@@ -19,6 +19,7 @@ from xinqiao.handlers.education import EducationFlow, TipsFlow
 from xinqiao.handlers.exercises import exercise_flows
 from xinqiao.handlers.flow import Flow, FlowRegistry
 from xinqiao.handlers.info import CrisisHelpFlow, PreferHereFlow, ScopeFlow, WhoAmIFlow
+from xinqiao.handlers.listening import ListenFlow
 from xinqiao.handlers.menu import Menu, load_menu
 from xinqiao.handlers.network import report_flows
 from xinqiao.handlers.relay import RelayFlow, RelayReplyFlow
@@ -46,7 +47,7 @@ def build_catalogue(
     builtin: tuple[Flow, ...] = (BindingFlow(menu), BindAnswerFlow(yes=True),
                                  BindAnswerFlow(yes=False), WhoAmIFlow(), PreferHereFlow(),
                                  CrisisHelpFlow(), ScopeFlow(), StudentLookupFlow(),
-                                 AuditLogFlow(), *exercise_flows())
+                                 AuditLogFlow(), ListenFlow(content), *exercise_flows())
     if content is not None:
         builtin += (EducationFlow(content), TipsFlow(on=True), TipsFlow(on=False),
                     ContentCampaignFlow(content))

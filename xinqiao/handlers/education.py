@@ -22,6 +22,7 @@ TIPS_ON, TIPS_OFF = "tips_on", "tips_off"
 MAX_LISTED = 8
 _HOME_WORDS = frozenset({"返回", "返回主题", "主题", "目录", "科普"})
 SUBSCRIBED = "订阅好了！每周会给你发一条心理小贴士，不想再收到时回复「退订」即可。"
+_FULLWIDTH = str.maketrans("０１２３４５６７８９", "0123456789")
 SEARCH_HINT = "也可以直接发关键词搜索，比如「失眠」「室友」「考试周」。"
 
 
@@ -59,6 +60,8 @@ class EducationFlow:
             return self._article(ctx, choice[8:], data)
         if not text:
             return await self._home(ctx)
+        if choice is None and text.translate(_FULLWIDTH).isdecimal():
+            return Turn.pass_on()  # a number not on this list: the main menu's, never a search
         other = ctx.flows.by_trigger(text) if choice is None else None
         if other is not None and other[0].id != self.id:
             return Turn.pass_on()  # 预约, 测评 … typed while browsing start what they name

@@ -82,8 +82,10 @@ class ExerciseFlow:
             return Turn.end(Reply(
                 f"好的，练习先到这里。想再做时，回复「{self.spec.triggers[0]}」就可以。"
                 if self.spec.triggers else "好的，练习先到这里。", (_MENU,)))
-        if choice != NEXT.key and not (choice is None and word in _NEXT_WORDS):
-            return self._show(done, note="准备好了就点「下一步」，想停下来就点「结束」。")
+        if choice != NEXT.key and not (choice is None and word in _NEXT_WORDS | {"完成"}):
+            last = done >= len(self.spec.steps)
+            return self._show(done, note="做完了就点「完成」。" if last
+                              else "准备好了就点「下一步」，想停下来就点「结束」。")
         if done >= len(self.spec.steps):
             return Turn.end(Reply(self.spec.closing, (flow_choice(self.id, "再做一遍"), _MENU)))
         return self._show(done + 1)
@@ -93,9 +95,9 @@ class ExerciseFlow:
             text = self.spec.intro
         else:
             text = f"第 {n}/{len(self.spec.steps)} 步：{self.spec.steps[n - 1]}"
-        label = (NEXT if n < len(self.spec.steps) else Choice(NEXT.key, "完成"))
-        return Turn.ask(f"s{n}", {}, Reply("\n".join(p for p in (note, text) if p),
-                                           (label, STOP)))
+        # The last step ends either way: one 完成, not 完成 beside 结束.
+        choices = (NEXT, STOP) if n < len(self.spec.steps) else (Choice(NEXT.key, "完成"),)
+        return Turn.ask(f"s{n}", {}, Reply("\n".join(p for p in (note, text) if p), choices))
 
 
 def exercise_flows(specs: tuple[ExerciseSpec, ...] | None = None) -> tuple[ExerciseFlow, ...]:

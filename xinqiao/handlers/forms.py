@@ -8,7 +8,7 @@ from typing import Any
 
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.handlers.form_spec import FieldKind, FormField, FormSpec
-from xinqiao.messages import Choice, Reply
+from xinqiao.messages import NAV_PREFIX, Choice, Reply
 from xinqiao.services.directory import peers
 from xinqiao.storage.models import Person, Role
 
@@ -17,6 +17,7 @@ OnComplete = Callable[[Context, dict[str, Any]], Awaitable[tuple[Reply, ...]]]
 RESUME_STEP = "__resume__"
 BACK_WORDS = frozenset({"返回", "上一题", "back"})
 SKIP_WORDS = frozenset({"跳过", "skip"})
+SKIP, BACK = Choice(NAV_PREFIX + "skip", "跳过"), Choice(NAV_PREFIX + "back", "返回上一题")
 _YES = frozenset({"是", "有", "对", "yes", "y", "好", "是的"})
 _NO = frozenset({"否", "没有", "无", "不是", "no", "n", "没"})
 _SPLIT = re.compile(r"[\s,，、;；/]+")
@@ -70,7 +71,8 @@ class FormFlow:
         text = ctx.inbound.text.strip()
         history: list[str] = list(data.get("history", []))
         answers: dict[str, Any] = dict(data.get("answers", {}))
-        if text.lower() in BACK_WORDS and ctx.inbound.choice is None:
+        choice = ctx.inbound.choice
+        if choice == BACK.key or (text.lower() in BACK_WORDS and choice is None):
             if not history:
                 return await self._ask(ctx, field, data, note="已经是第一题了。")
             previous = history.pop()
@@ -78,7 +80,7 @@ class FormFlow:
             prev_field = self.spec.field(previous)
             assert prev_field is not None
             return await self._ask(ctx, prev_field, {"answers": answers, "history": history})
-        if text.lower() in SKIP_WORDS and ctx.inbound.choice is None:
+        if choice == SKIP.key or (text.lower() in SKIP_WORDS and choice is None):
             if field.required:
                 return await self._ask(ctx, field, data, note="这一题需要回答哦。")
             value: Any = None
@@ -139,11 +141,14 @@ class FormFlow:
         lines = [note] if note else []
         lines.append(f"{position}. {field.prompt}")
         if field.kind is FieldKind.multi:
-            lines.append("（可多选，回复序号，用空格或逗号隔开）")
+            lines.append("（可多选：回复几个序号，用空格隔开，如 1 3）")
         elif field.kind is FieldKind.person and field.allow_free_text:
-            lines.append("（不在名单里的话，直接输入姓名）")
+            lines.append("（不在名单里的话，直接输入姓名和班级）")
+        # 跳过 and 返回 are tappable too; channels show them apart from the numbered answers.
         if not field.required:
-            lines.append("（可回复“跳过”）")
+            choices.append(SKIP)
+        if data.get("history"):
+            choices.append(BACK)
         return Turn.ask(field.key, data, Reply("\n".join(lines), tuple(choices)))
 
     async def _choices(self, ctx: Context, field: FormField) -> list[Choice]:

@@ -195,9 +195,14 @@ class ScreeningFlow:
             await change_tier(ctx.session, ctx.person, Tier(result.tier), now=now,
                               reason=f"automatic: {inst.id} {result.band}",
                               pending_review=Tier(result.tier) == Tier.crisis)
-        message = f"《{inst.name}》完成。\n{result.message}"
+        high = inst.total_range()[1]
+        message = f"《{inst.name}》完成，你的得分是 {result.total} 分（满分 {high} 分）。\n" \
+                  f"{result.message}"
+        book: tuple[Choice, ...] = ()
         if result.positive:
             message += "\n如果愿意，可以预约心理中心的老师聊一聊，这是免费、保密的。"
+            if ctx.flows.get("booking") is not None:  # offered as a tap, not only in words
+                book = (flow_choice("booking", "预约心理老师"),)
         later = None
         if result.positive:  # a second stage configured for this instrument is scheduled
             later = await invitations.invite_second_stage(
@@ -211,16 +216,16 @@ class ScreeningFlow:
             follow = self.instruments[nxt]
             turn = self._ask({"inst": nxt, "answers": {}, "history": [], "queue": queue,
                               "invited": data.get("invited", [])},
-                             note=f"接下来还有几个简短的问题。\n{follow.instructions}")
+                             note=follow.instructions or "还有几个简短的问题。")
             return Turn(replies=(Reply(message), *turn.replies), next_step=turn.next_step,
                         data=turn.data)
         if later is not None and later.instrument in self.instruments:
             days = self.network.policy.screening.second_stage_within_days
             message += (f"\n心理中心还想请你在{days}天内完成一项后续测评"
                         f"《{self.instruments[later.instrument].name}》，帮助老师更好地了解你。")
-            return self._close(message, (flow_choice(self.id, "现在就做"), *_MENU), inst,
-                               result.band, now)
-        return self._close(message, _MENU, inst, result.band, now)
+            return self._close(message, (flow_choice(self.id, "现在就做"), *book, *_MENU),
+                               inst, result.band, now)
+        return self._close(message, (*book, *_MENU), inst, result.band, now)
 
     def _close(self, message: str, choices: tuple[Choice, ...], inst: Instrument, band: str,
                now: datetime) -> Turn:

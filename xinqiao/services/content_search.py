@@ -132,6 +132,8 @@ class SearchIndex:
     def __init__(self, segmenter: Segmenter, articles: Iterable[Article]) -> None:
         self.segmenter = segmenter
         self._bags: dict[str, dict[str, float]] = {}
+        # The words of each article's title, tags and summary: what it is about.
+        self._heads: dict[str, set[str]] = {}
         self._lengths: dict[str, float] = {}
         df: Counter[str] = Counter()
         for art in articles:
@@ -142,6 +144,8 @@ class SearchIndex:
                 for term, n in segmenter.terms(text).items():
                     bag[term] = bag.get(term, 0.0) + n * FIELD_WEIGHTS[name]
             self._bags[art.slug] = bag
+            head = " ".join((art.meta.title, " ".join(art.meta.tags), art.meta.summary))
+            self._heads[art.slug] = set(segmenter.words(head))
             self._lengths[art.slug] = sum(bag.values())
             df.update(bag.keys())
         count = max(len(self._bags), 1)
@@ -167,5 +171,12 @@ class SearchIndex:
             if score > 0:
                 hits.append(Hit(slug, score))
         hits.sort(key=lambda h: (-h.score, h.slug))
+        # An article about the word beats one that mentions it in passing (失眠 finds the sleep
+        # article, not 失恋 whose body says 睡不好): when some articles are about a query word,
+        # the rest are dropped.
+        words = {t for t in wanted if not t.startswith("~")}
+        about = [h for h in hits if words & self._heads[h.slug]]
+        if about:
+            hits = about
         # Far weaker matches (a shared bigram deep in a body) are noise beside a strong one.
         return [h for h in hits if h.score >= RELATIVE_CUTOFF * hits[0].score][:limit]

@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 
+from sqlalchemy import or_, update
 from sqlmodel import col, select
 
 from xinqiao.bot.channels.wechat_render import render_text
 from xinqiao.bot.inbox import InboxProcessor, ReplySlot, inbound_payload, store
+from xinqiao.bot.sending import payload_text
 from xinqiao.clock import Clock
-from xinqiao.messages import Inbound
-from xinqiao.storage.db import Database
-from xinqiao.storage.models import ChannelIdentity, Person
+from xinqiao.messages import Inbound, Reply
+from xinqiao.storage.db import Database, dialect_name
+from xinqiao.storage.models import (
+    ChannelIdentity,
+    ConversationState,
+    InboxMessage,
+    OutboxMessage,
+    OutboxStatus,
+    Person,
+)
 
 CHANNEL = "console"
 QUIT_WORDS = frozenset({"/quit", "/exit", "quit", "exit"})
+PUSH_MARK = "【新消息】"
+RESUMED = "（接着上次的对话。回复“菜单”回到主菜单。）"
 
 
 class UnknownPerson(LookupError):
@@ -59,6 +72,7 @@ class ConsoleChat:
     def __init__(self, db: Database, processor: InboxProcessor, clock: Clock, address: str):
         self.db, self.processor, self.clock, self.address = db, processor, clock, address
         self._seq = 0
+        self._session = uuid.uuid4().hex[:12]
 
     async def send(self, text: str) -> list[str]:
         """Send one line; return the rendered replies."""
@@ -66,7 +80,9 @@ class ConsoleChat:
         self._seq += 1
         inbound = Inbound(CHANNEL, self.address, text=text.strip())
         receipt = await store(
-            self.db, channel=CHANNEL, dedupe_key=f"{self.address}:{now.timestamp()}:{self._seq}",
+            # A session of its own in the key: two terminals of one person never collide.
+            self.db, channel=CHANNEL,
+            dedupe_key=f"{self.address}:{now.timestamp()}:{self._session}:{self._seq}",
             address=self.address, kind="message", payload=inbound_payload(inbound), now=now,
         )
         if receipt.row_id is None:
@@ -76,19 +92,87 @@ class ConsoleChat:
         )
         return [render_text(r) for r in replies or []]
 
-    async def run(self, read: Callable[[], str], write: Callable[[str], None]) -> None:
-        """Read lines until EOF or /quit, answering each."""
-        write("心桥控制台：输入消息与机器人对话，/quit 退出。")
-        for text in await self.send("菜单"):
-            write(text)
-        while True:
-            try:
-                line = await asyncio.to_thread(read)
-            except EOFError:
-                return
-            if line.strip().lower() in QUIT_WORDS:
-                return
-            if not line.strip():
-                continue
-            for text in await self.send(line):
+    async def opening(self) -> list[str]:
+        """What the console shows first: the question left open last time, else the menu.
+
+        Sending 菜单 would leave a half-answered form; re-showing its question keeps it.
+        """
+        async with self.db.session() as s:
+            identity = (await s.exec(select(ChannelIdentity).where(
+                ChannelIdentity.channel == CHANNEL, ChannelIdentity.address == self.address))
+            ).first()
+            state = await s.get(ConversationState, identity.id) if identity else None
+            last = None
+            if state is not None and state.flow and state.step:
+                last = (await s.exec(
+                    select(InboxMessage).where(InboxMessage.channel == CHANNEL,
+                                               InboxMessage.address == self.address,
+                                               col(InboxMessage.reply).is_not(None))
+                    .order_by(col(InboxMessage.id).desc()).limit(1))).first()
+        if last is None or not last.reply:
+            return await self.send("菜单")
+        return [RESUMED, *(render_text(Reply.from_json(r)) for r in last.reply)]
+
+    async def pushes(self) -> list[str]:
+        """Pushes addressed to this console identity, rendered and marked sent.
+
+        The console is a channel: alerts and reminders for this person land here. A row is
+        taken with one conditional update, so a running ``serve`` never prints it as well.
+        """
+        now = self.clock.now()
+        out: list[str] = []
+        async with self.db.session() as s:
+            query = (select(OutboxMessage)
+                     .where(OutboxMessage.channel == CHANNEL,
+                            OutboxMessage.address == self.address,
+                            OutboxMessage.status == OutboxStatus.pending,
+                            or_(col(OutboxMessage.claimed_until).is_(None),
+                                col(OutboxMessage.claimed_until) < now))
+                     .order_by(col(OutboxMessage.id)))
+            if dialect_name(s) == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            for row in await s.exec(query):
+                taken = await s.exec(
+                    update(OutboxMessage)
+                    .where(col(OutboxMessage.id) == row.id,
+                           col(OutboxMessage.status) == OutboxStatus.pending)
+                    .values(status=OutboxStatus.sent, sent_at=now, attempts=row.attempts + 1,
+                            claimed_until=None))
+                if taken.rowcount:
+                    out.append(f"{PUSH_MARK}\n{payload_text(row.payload) or ''}")
+        return out
+
+    async def watch(self, write: Callable[[str], None], every: float,
+                    stop: asyncio.Event) -> None:
+        """Print pushes as they arrive until ``stop`` is set."""
+        while not stop.is_set():
+            for text in await self.pushes():
                 write(text)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+
+    async def run(self, read: Callable[[], str], write: Callable[[str], None],
+                  poll_seconds: float = 1.0) -> None:
+        """Read lines until EOF or /quit, answering each; pushes show up between turns."""
+        write("心桥控制台：输入消息与机器人对话，/quit 退出。")
+        for text in await self.opening():
+            write(text)
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(self.watch(write, poll_seconds, stop))
+        try:
+            while True:
+                try:
+                    line = await asyncio.to_thread(read)
+                except EOFError:
+                    return
+                if line.strip().lower() in QUIT_WORDS:
+                    return
+                if not line.strip():
+                    continue
+                for text in await self.send(line):
+                    write(text)
+                for text in await self.pushes():  # a push this turn caused comes right after
+                    write(text)
+        finally:
+            stop.set()
+            await watcher

@@ -13,7 +13,7 @@ from wechatpy.crypto import WeChatCrypto
 
 from xinqiao.bot.channels.http_body import BodyRefused, read_body
 from xinqiao.bot.channels.wechat_auth import CallbackAuth, Rejected, sign, signature_ok
-from xinqiao.bot.channels.wechat_render import news_card, render_many
+from xinqiao.bot.channels.wechat_render import choice_from_menu_id, news_card, render_many
 from xinqiao.bot.inbox import InboxProcessor, ReplySlot, inbound_payload, store
 from xinqiao.bot.metrics import Metrics
 from xinqiao.clock import Clock
@@ -158,7 +158,8 @@ class WeChatWebhook:
         us = str(fields.get("ToUserName") or "")
         card = news_card(replies)
         xml = (news_reply_xml(sender, us, card, int(now.timestamp())) if card is not None
-               else text_reply_xml(sender, us, render_many(replies), int(now.timestamp())))
+               else text_reply_xml(sender, us, render_many(replies, tappable=True),
+                                         int(now.timestamp())))
         if decoded.key is not None:
             nonce = request.query.get("nonce", "")
             crypto = WeChatCrypto(self.settings.wechat_token, decoded.key,
@@ -222,7 +223,9 @@ class WeChatWebhook:
         key = f"msg:{sender}|{msg_id}" if msg_id else f"msg:{sender}|{created}|{msg_type}"
         if msg_type == "text":
             content = str(fields.get("Content") or "").strip()
-            return key, "message", Inbound(CHANNEL, sender, text=content[:2000])
+            # A tapped menu link: the text is its label, bizmsgmenuid names the choice.
+            tapped = choice_from_menu_id(str(fields.get("bizmsgmenuid") or ""))
+            return key, "message", Inbound(CHANNEL, sender, text=content[:2000], choice=tapped)
         if msg_type in _UNSUPPORTED:
             return key, "message", Inbound(CHANNEL, sender, extra={"unsupported": msg_type})
         return key, "wechat.unknown", None

@@ -103,7 +103,7 @@ class WeChatSender:
             if card is not None:
                 await self.api.send_custom_news(row.address, card)
                 return SendOutcome(SendStatus.sent)
-            text = payload_text(row.payload)
+            text = payload_text(row.payload, tappable=True)
             if text is None:
                 log.error("outbox %s has no payload shape WeChat can send", row.id)
                 return SendOutcome(SendStatus.failed, error="unsupported payload")
