@@ -1,5 +1,8 @@
 """The database goes away for a while under traffic, and comes back.
 
+PostgreSQL: the server's cluster is stopped. SQLite: another process holds the database's
+write lock (``BEGIN EXCLUSIVE``, as a careless maintenance script or backup tool would).
+
 The real ``xinqiao serve`` process runs on a PostgreSQL cluster of this test's own, which is
 stopped (``pg_ctl stop -m fast``) for ``OUTAGE`` seconds while students take a screening,
 a committee member files a check-in, an informant a dorm report and a student writes a crisis
@@ -14,6 +17,7 @@ push goes out once.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -38,6 +42,7 @@ from xinqiao.storage.migrate import upgrade
 from xinqiao.storage.models import OutboxMessage
 
 OUTAGE = 16.0  # seconds the database is stopped
+LOCKED = 10.0  # seconds another process holds the SQLite write lock
 FAST = 1.0  # every answer during the outage comes within this
 
 
@@ -163,6 +168,88 @@ async def test_the_service_rides_out_a_database_outage(
     assert tracebacks == 0, log[-4000:]
     assert 1 <= log.count("database unavailable") <= 5, log[-4000:]
     print(f"\noutage {OUTAGE:.0f} s: {len(during)} callbacks answered 503, slowest "
+          f"{slowest * 1000:.0f} ms; {report.acknowledged} messages handled once, "
+          f"{len(reminders)} reminders and {len(seeded)} deadlines once; "
+          f"{tracebacks} tracebacks in the log")
+
+
+LOCKER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+conn.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.read()
+conn.rollback()
+"""
+
+
+async def test_a_locked_sqlite_database_gets_fast_503s_and_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("XINQIAO_DATA_KEYS", raising=False)  # the key file beside the database
+    path = tmp_path / "xinqiao.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    report = CrashReport()
+    db = Database(url)
+    await upgrade(db)
+    scripts, seeded = await _world(db, 8)
+    report.messages = sum(len(t) for t in scripts.values())
+    health: list[tuple[float, int]] = []
+    try:
+        async with WeChatStub() as stub, aiohttp.ClientSession() as session:
+            server = Server(url, stub.url, tmp_path)
+            server.start()
+            platform = TimedPlatform(server, session)
+            try:
+                users = platform.start(scripts)
+                await platform.until_acknowledged(report.messages * 0.3)
+                await _due_soon(db, seeded, 2.0)
+                reminders = await _pushes_due_during(db, list(scripts)[:5], 2.0)
+                await db.dispose()
+                locker = await asyncio.create_subprocess_exec(
+                    sys.executable, "-c", LOCKER, str(path), stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE)
+                assert locker.stdin is not None and locker.stdout is not None
+                assert await locker.stdout.readline() == b"locked\n"
+                down = time.monotonic()
+                while time.monotonic() - down < LOCKED:
+                    health.append((time.monotonic(), await _health(session, server.port)))
+                    assert server.proc is not None and server.proc.poll() is None
+                    await asyncio.sleep(1.0)
+                up_started = time.monotonic()
+                locker.stdin.close()
+                assert await locker.wait() == 0
+                await asyncio.wait_for(asyncio.gather(*users), timeout=120)
+                again = sorted(platform.acked)[::10]  # some acknowledged ones come again too
+                for msg_id in again:
+                    assert await platform.post(msg_id)
+                report.redelivered_duplicates = len(again)
+                await settle(db, within=90)
+                assert server.proc is not None and server.proc.poll() is None  # never restarted
+                assert await _health(session, server.port) == 200
+            finally:
+                server.stop()
+            report.acknowledged = len(platform.acked)
+            report.resent_unacknowledged = len(platform.retried)
+            await _check(db, platform, scripts, seeded, stub, report)
+            sent = Counter(m.body["text"]["content"] for m in stub.sent
+                           if m.endpoint.endswith("custom/send"))
+    finally:
+        await db.dispose()
+    log = (tmp_path / "server.log").read_text(encoding="utf-8", errors="replace")
+    assert report.problems == [], (report, log[-4000:])
+    assert report.acknowledged == report.messages
+    during = [a for a in platform.attempts if down < a.started and a.ended < up_started]
+    assert len(during) >= 50  # the platform kept knocking while the lock was held
+    assert {a.status for a in during} == {503}, Counter(a.status for a in during)
+    slowest = max(a.ended - a.started for a in during)
+    assert slowest < FAST, slowest
+    assert all(a.status != 500 for a in platform.attempts)
+    assert {status for _, status in health} == {503}  # nothing can be stored: not ready
+    assert all(sent[f"预约提醒 {i}"] == 1 for i in range(len(reminders)))  # each once
+    tracebacks = log.count("Traceback")
+    assert tracebacks == 0, log[-4000:]
+    print(f"\nSQLite locked {LOCKED:.0f} s: {len(during)} callbacks answered 503, slowest "
           f"{slowest * 1000:.0f} ms; {report.acknowledged} messages handled once, "
           f"{len(reminders)} reminders and {len(seeded)} deadlines once; "
           f"{tracebacks} tracebacks in the log")

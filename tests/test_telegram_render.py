@@ -84,18 +84,18 @@ def test_commands_map_onto_the_engine_words() -> None:
     assert command_text("绑定") == "绑定"
 
 
-def test_rate_limiter_buckets_per_chat_and_for_everyone() -> None:
+async def test_rate_limiter_buckets_per_chat_and_for_everyone() -> None:
     clock = FakeClock()
     limits = RateLimiter(clock, per_key_rate=1, per_key_burst=2, global_rate=3, global_burst=3)
-    assert [limits.acquire("a")[0] for _ in range(2)] == [0, 0]
-    assert limits.acquire("a") == (1.0, False)  # this chat must wait a second
-    assert limits.acquire("b") == (0.0, False)
-    assert limits.acquire("c") == (1 / 3, True)  # everyone must wait
+    assert [(await limits.acquire("a"))[0] for _ in range(2)] == [0, 0]
+    assert await limits.acquire("a") == (1.0, False)  # this chat must wait a second
+    assert await limits.acquire("b") == (0.0, False)
+    assert await limits.acquire("c") == (1 / 3, True)  # everyone must wait
     clock.advance(seconds=1)
-    assert limits.acquire("a") == (0.0, False)
+    assert await limits.acquire("a") == (0.0, False)
     limits.block("a", 5)  # the platform said 429, retry_after=5
     clock.advance(seconds=4)
-    assert limits.acquire("a") == (1.0, False)
+    assert await limits.acquire("a") == (1.0, False)
     clock.advance(seconds=1)
-    assert limits.acquire("a") == (0.0, False)
+    assert await limits.acquire("a") == (0.0, False)
     assert clock.now() - FakeClock().now() == timedelta(seconds=6)

@@ -59,8 +59,12 @@ async def store(
     payload: dict[str, Any],
     now: datetime,
     status: InboxStatus = InboxStatus.pending,
+    urgent: bool = True,
 ) -> Receipt:
-    """Insert the inbound under its unique dedupe key; a duplicate inserts nothing."""
+    """Insert the inbound under its unique dedupe key; a duplicate inserts nothing.
+
+    ``urgent``: a platform waits on the answer, so fail fast (503) rather than queue.
+    """
     values = {
         "channel": channel,
         "dedupe_key": _valid_json(dedupe_key)[:255],
@@ -73,7 +77,7 @@ async def store(
         "received_at": now,
         "replied_passively": False,
     }
-    async with db.session() as s:
+    async with (db.urgent_session() if urgent else db.session()) as s:
         insert = postgresql.insert if dialect_name(s) == "postgresql" else sqlite.insert
         stmt = (
             insert(InboxMessage)

@@ -6,8 +6,9 @@ row as *held*, and the notifier leaves it pending, due again after that wait, wi
 one of its attempts. A platform's own "slow down" (Telegram's 429 ``retry_after``) blocks the
 chat's bucket, or the whole channel's, until the time it named.
 
-The limits hold per process: two processes sending on one bot share the platform's limit, so
-give each half the rate (or run one notifier).
+The channel's bucket can live in the database (:class:`~xinqiao.bot.send_budget.SharedBudget`),
+shared by every process sending on the account, so ``serve --workers N`` keeps to one rate;
+the per-chat buckets stay per process.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from xinqiao.clock import Clock
 
@@ -48,6 +50,14 @@ class TokenBucket:
         self.tokens -= cost
 
 
+class ChannelBudget(Protocol):
+    """A channel's bucket kept outside this process."""
+
+    async def take(self, cost: float = 1.0) -> float:
+        """Take ``cost`` tokens (0.0) or say how many seconds to wait (nothing taken)."""
+        ...
+
+
 class RateLimiter:
     """A global bucket plus one bucket per key (chat); the least recently used keys expire."""
 
@@ -60,12 +70,14 @@ class RateLimiter:
         global_rate: float,
         global_burst: float,
         max_keys: int = 10_000,
+        shared: ChannelBudget | None = None,
     ) -> None:
         if min(per_key_rate, per_key_burst, global_rate, global_burst) <= 0:
             raise ValueError("rate limits must be positive")
         self.clock = clock
         self.per_key = (per_key_rate, per_key_burst)
         self.max_keys = max_keys
+        self.shared = shared  # the channel's bucket, when processes share it (else ``all``)
         self.all = TokenBucket(global_rate, global_burst, global_burst, clock.now())
         self._keys: OrderedDict[str, TokenBucket] = OrderedDict()
 
@@ -80,7 +92,7 @@ class RateLimiter:
         self._keys.move_to_end(key)
         return bucket
 
-    def acquire(self, key: str, cost: float = 1.0) -> tuple[float, bool]:
+    async def acquire(self, key: str, cost: float = 1.0) -> tuple[float, bool]:
         """Take ``cost`` tokens for ``key`` and the channel, or say how long to wait.
 
         Returns (seconds to wait, whether the channel as a whole is what is at its limit);
@@ -88,14 +100,19 @@ class RateLimiter:
         """
         now = self.clock.now()
         bucket = self._bucket(key)
-        everyone = self.all.wait(now, cost)
+        everyone = self.all.wait(now, cost)  # with a shared budget: only a platform's block
         if everyone > 0:
             return everyone, True
         mine = bucket.wait(now, cost)
-        if mine > 0:
+        if mine > 0:  # asked first, so a chat that must wait spends none of the channel's
             return mine, False
+        if self.shared is not None:
+            everyone = await self.shared.take(cost)
+            if everyone > 0:
+                return everyone, True
+        else:
+            self.all.take(now, cost)
         bucket.take(now, cost)
-        self.all.take(now, cost)
         return 0.0, False
 
     def block(self, key: str | None, seconds: float) -> None:

@@ -92,7 +92,7 @@ def build_services(settings: Settings, clock: Clock, db: Database | None = None)
                                   "console": ConsoleSender()}
     bot = make_bot(settings) if settings.telegram_enabled else None
     if bot is not None:  # without a token Telegram is off, and its rows simply wait
-        senders["telegram"] = TelegramSender(bot, limiter_for(settings, clock))
+        senders["telegram"] = TelegramSender(bot, limiter_for(settings, clock, db))
     notifier = Notifier(db, clock, settings, senders, lease_seconds=settings.outbox_lease_seconds)
 
     async def template_finished(session: AsyncSession, row: InboxMessage) -> None:

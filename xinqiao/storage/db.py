@@ -11,31 +11,13 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.storage.crypto import KeyRing, install, key_ring_for
+from xinqiao.storage.sqlite_wait import LockWatch, on_connect
 
 log = logging.getLogger(__name__)
-
-
-def _sqlite_on_connect(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
-    cur = dbapi_conn.cursor()
-    # WAL lets readers run beside the one writer; busy_timeout makes writers queue instead of
-    # failing; foreign keys are off by default in SQLite.
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
-
-
-def _sqlite_begin_immediate(conn: Any) -> None:
-    # A deferred transaction that later writes can fail at once with SQLITE_BUSY when another
-    # writer got there first; taking the write lock at BEGIN makes writers wait their turn.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def private_sqlite_file(url: str) -> None:
@@ -93,10 +75,11 @@ class Database:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True, pool_timeout=5,
                           pool_recycle=1800, connect_args={"timeout": 3})
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        self.lock_watch = LockWatch()
         install(self.engine, self.keys)
         if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
-            event.listen(self.engine.sync_engine, "begin", _sqlite_begin_immediate)
+            event.listen(self.engine.sync_engine, "connect", on_connect)
+            event.listen(self.engine.sync_engine, "begin", self.lock_watch.begin)
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )
@@ -112,8 +95,39 @@ class Database:
                 await session.rollback()
                 raise
 
+    @asynccontextmanager
+    async def urgent_session(self) -> AsyncIterator[AsyncSession]:
+        """A session for a write someone is waiting on, e.g. storing a platform's callback.
+
+        On SQLite, while another process holds the write lock, it fails within a second
+        (``TimeoutError`` or "database is locked", see :mod:`xinqiao.storage.sqlite_wait`)
+        instead of waiting out the patient busy timeout, so the callback is answered 503 and
+        the platform retries. PostgreSQL's pool and connect timeouts bound it there.
+        """
+        if not self.is_sqlite:
+            async with self.session() as session:
+                yield session
+            return
+        conn = self.engine.connect()
+        await self.lock_watch.checkout_urgent(conn)
+        try:
+            async with self._sessions(bind=conn) as session:
+                try:
+                    yield session
+                    await session.commit()
+                except BaseException:
+                    await session.rollback()
+                    raise
+        finally:
+            await conn.close()
+
     async def ping(self) -> None:
-        """Raise if the database cannot answer a trivial query."""
+        """Raise if the database cannot answer a trivial query (on SQLite: take the write
+        lock, as storing a callback must, within the urgent time)."""
+        if self.is_sqlite:
+            async with self.urgent_session() as session:
+                await (await session.connection()).execute(text("SELECT 1"))
+            return
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Float, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from xinqiao.storage.crypto import EncryptedJSON, EncryptedText
@@ -214,6 +214,19 @@ class AccessToken(SQLModel, table=True):
     expires_at: datetime | None = utc_column(nullable=True)
     fetched_at: datetime | None = utc_column(nullable=True)
     fetch_count: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
+class SendBudget(SQLModel, table=True):
+    """A channel's send allowance (token bucket), shared by every process that sends on it.
+
+    The platforms limit the account or the bot, not each process: ``serve --workers N`` takes
+    its tokens here, under a row lock, so N workers together keep to the configured rate.
+    """
+
+    __tablename__ = "send_budget"
+    channel: str = Field(sa_column=Column(String(32), primary_key=True))
+    tokens: float = Field(sa_column=Column(Float, nullable=False))
+    updated_at: datetime = utc_column()
 
 
 # --- conversation and audit -------------------------------------------------------------

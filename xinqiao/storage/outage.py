@@ -37,7 +37,8 @@ _UNAVAILABLE = (
 _NETWORK_ERRNOS = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN,
                              errno.EHOSTDOWN})
 _SQLITE_MARKERS = ("unable to open database", "disk i/o error", "readonly database",
-                   "database or disk is full")
+                   "database or disk is full",
+                   "database is locked")  # another process holds the write lock
 
 
 def database_unavailable(exc: BaseException) -> bool:

@@ -84,6 +84,7 @@ class ConsoleChat:
             self.db, channel=CHANNEL,
             dedupe_key=f"{self.address}:{now.timestamp()}:{self._session}:{self._seq}",
             address=self.address, kind="message", payload=inbound_payload(inbound), now=now,
+            urgent=False,  # a person at the terminal waits; nothing would retry a refusal
         )
         if receipt.row_id is None:
             return []

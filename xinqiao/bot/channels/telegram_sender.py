@@ -30,9 +30,11 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from xinqiao.bot.channels.telegram_render import Part, render_payload
 from xinqiao.bot.ratelimit import RateLimiter
+from xinqiao.bot.send_budget import SharedBudget
 from xinqiao.bot.sending import SendOutcome, SendStatus
 from xinqiao.clock import Clock
 from xinqiao.settings import Settings
+from xinqiao.storage.db import Database
 from xinqiao.storage.models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -40,14 +42,17 @@ PROGRESS = "telegram_parts_sent"
 CONFIG_PAUSE = 900.0  # a refused token: probe every 15 min until an operator fixes it
 
 
-def limiter_for(settings: Settings, clock: Clock) -> RateLimiter:
-    """The per-chat and global limits of the settings (protocol.md §5: ~1/s/chat, 30/s)."""
+def limiter_for(settings: Settings, clock: Clock, db: Database | None = None) -> RateLimiter:
+    """The per-chat and global limits of the settings (protocol.md §5: ~1/s/chat, 30/s);
+    with ``db`` the global one is shared by every process (Telegram limits the bot)."""
+    rate, burst = settings.telegram_global_rate, settings.telegram_global_burst
     return RateLimiter(
         clock,
         per_key_rate=settings.telegram_chat_rate,
         per_key_burst=settings.telegram_chat_burst,
-        global_rate=settings.telegram_global_rate,
-        global_burst=settings.telegram_global_burst,
+        global_rate=rate,
+        global_burst=burst,
+        shared=SharedBudget(db, clock, "telegram", rate, burst) if db is not None else None,
     )
 
 
@@ -83,7 +88,7 @@ class TelegramSender:
         message_id: str | None = None
         for i in range(first, len(parts)):
             progress = {PROGRESS: i} if i > first else None
-            wait, everyone = self.limiter.acquire(row.address)
+            wait, everyone = await self.limiter.acquire(row.address)
             if wait > 0:
                 return SendOutcome(SendStatus.held, retry_after=wait, progress=progress,
                                    hold_channel=everyone, error="held by the rate limit")

@@ -16,6 +16,7 @@ from xinqiao.bot.channels.wechat_api import (
 )
 from xinqiao.bot.channels.wechat_render import news_card
 from xinqiao.bot.ratelimit import RateLimiter
+from xinqiao.bot.send_budget import SharedBudget
 from xinqiao.bot.sending import (
     ALERT_KINDS,
     DEFAULT_PAUSE,
@@ -38,10 +39,12 @@ PLATFORM_DOWN = frozenset({-1, TRANSPORT_ERROR})  # system busy, 5xx, no answer:
 
 
 def limiter_for(settings: Settings, api: WeChatAPI) -> RateLimiter:
-    """The account's send rate (one bucket: WeChat limits the account, not each follower)."""
+    """The account's send rate: WeChat limits the account, not each follower or process, so
+    the bucket is in the database, shared by every worker."""
     rate, burst = settings.wechat_send_rate, settings.wechat_send_burst
     return RateLimiter(api.clock, per_key_rate=rate, per_key_burst=burst, global_rate=rate,
-                       global_burst=burst)
+                       global_burst=burst,
+                       shared=SharedBudget(api.db, api.clock, "wechat", rate, burst))
 
 
 def _client_msg_id(key: str) -> str:
@@ -82,7 +85,7 @@ class WeChatSender:
 
     async def send(self, row: OutboxMessage) -> SendOutcome:
         """Try once, within the send rate; WeChat errors become outcomes, never exceptions."""
-        wait, everyone = self.limiter.acquire(row.address)
+        wait, everyone = await self.limiter.acquire(row.address)
         if wait > 0:
             return SendOutcome(SendStatus.held, retry_after=wait, hold_channel=everyone,
                                error="held by the rate limit")
