@@ -17,7 +17,7 @@ from alembic import op
 import xinqiao.storage.types
 
 revision: str = "0015"
-down_revision: str | None = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
