@@ -337,7 +337,7 @@ def _check_pushes(outbox: list[OutboxMessage], stub: WeChatStub, report: CrashRe
         if "alert" in row.payload and row.kind in ALERT_KINDS:
             alerts[row.address] += 1
         else:
-            expected_texts[(row.address, payload_text(row.payload) or "")] += 1
+            expected_texts[(row.address, payload_text(row.payload, tappable=True) or "")] += 1
     # The stand-in, like WeChat, drops a template resent with the same client_msg_id.
     if templates != alerts:
         report.problems.append(f"template alerts {dict(templates)} != alert rows {dict(alerts)}")

@@ -30,8 +30,12 @@ class CallbackNonce(SQLModel, table=True):
 async def remember(
     db: Database, *, channel: str, timestamp: int, nonce: str, digest: str, expires_at: datetime
 ) -> bool:
-    """Record the pair; False when it was used before for a different message (a replay)."""
-    async with db.session() as s:
+    """Record the pair; False when it was used before for a different message (a replay).
+
+    The platform is waiting for the answer: an urgent session, which fails fast when another
+    process holds SQLite's lock (the caller answers 503 and the platform retries).
+    """
+    async with db.urgent_session() as s:
         insert = postgresql.insert if dialect_name(s) == "postgresql" else sqlite.insert
         stmt = (
             insert(CallbackNonce)
@@ -51,6 +55,6 @@ async def remember(
 
 async def forget_expired(db: Database, now: datetime) -> int:
     """Delete pairs whose window has passed (their timestamps are refused as stale anyway)."""
-    async with db.session() as s:
+    async with db.urgent_session() as s:
         result = await s.exec(delete(CallbackNonce).where(col(CallbackNonce.expires_at) < now))
         return int(getattr(result, "rowcount", 0) or 0)
