@@ -166,3 +166,14 @@ class MonthlyReport(SQLModel, table=True):
     confirmed_by: int | None = Field(default=None, foreign_key="person.id")
     confirmed_at: datetime | None = utc_column(nullable=True)
     note: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class EscalationReport(SQLModel, table=True):
+    """A later report about the same student that joined an open escalation (not a new one)."""
+
+    __tablename__ = "escalation_report"
+    __table_args__ = (UniqueConstraint("escalation_id", "report_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    escalation_id: int = Field(foreign_key="escalation.id", index=True)
+    report_id: int = Field(foreign_key="report.id", index=True)
+    joined_at: datetime = utc_column()
