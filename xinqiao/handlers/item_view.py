@@ -63,6 +63,8 @@ def _source(report: Report) -> str:
     origin = str(report.answers.get("source", ""))
     if report.kind == "crisis" and origin.startswith("screening:"):
         label = f"危机预警（测评 {origin.split(':', 1)[1].upper()}）"
+    elif report.kind == "screening":  # never the answers: the college may see this item too
+        label = f"心理测评 {origin.split(':', 1)[-1].upper()}（第9题提示自伤念头）"
     elif report.kind == "crisis" and origin == "message":
         label = "危机预警（聊天消息）"
     return f"{label} · {local(report.created_at):%m-%d %H:%M}"

@@ -170,6 +170,17 @@ class Escalations:
         s.add(esc)
         await self._step(s, esc, "resolved", now, actor=actor, note=note)
 
+    async def intensify(
+        self, s: AsyncSession, esc: Escalation, severity: Severity, now: datetime, *,
+        title: str, note: str,
+    ) -> None:
+        """Make an item more urgent: the severity's chain follows on from the current level."""
+        esc.chain = [*esc.chain[: esc.level + 1], *self.chain_for(severity)]
+        esc.severity, esc.status = severity, EscalationStatus.open  # an ack no longer stops it
+        esc.repeats = self.repeat_last(severity)
+        await self._step(s, esc, "intensified", now, note=note)
+        await self._enter_level(s, esc, esc.level + 1, now, title=title)
+
     # --- internals -----------------------------------------------------------------------
 
     async def _enter_level(
@@ -268,7 +279,8 @@ class Escalations:
 
 
 TITLES = {"dorm": "宿舍情况反映", "urgent": "紧急情况随时报", "checkin": "班级心理晴雨表关注",
-          "checkin_missing": "班级心理晴雨表未提交", "crisis": "危机预警"}
+          "checkin_missing": "班级心理晴雨表未提交", "crisis": "危机预警",
+          "screening": "测评提示自伤念头"}
 
 
 def _level_label(entry: dict[str, Any]) -> str:

@@ -76,11 +76,14 @@ async def build_monthly(
     latest = ~exists().where(col(newer.supersedes) == col(Report.id))
     # Amended check-ins count once: only versions nothing supersedes.
     columns = select(Report.kind, Report.subject_person_id, Report.factors, Report.answers)
-    reports = (await session.exec(columns.where(*in_month, latest))).all()
+    rows = (await session.exec(columns.where(*in_month, latest))).all()
+    # Screening follow-ups are the centre's (a college sees tiers, not screening signals).
     by_kind: dict[str, dict[str, int]] = {
         k.value: {"count": 0, **dict.fromkeys(OUTCOMES, 0)} for k in ReportKind
+        if k is not ReportKind.screening
     }
     flagged = 0
+    reports = [r for r in rows if r[0] in by_kind]
     for kind, subject, factors, answers in reports:
         by_kind[kind]["count"] += 1
         if kind == ReportKind.checkin and (
@@ -91,6 +94,8 @@ async def build_monthly(
         Report, col(Report.id) == col(Escalation.report_id)
     )
     for kind, status, level in (await session.exec(escalations.where(*in_month))).all():
+        if kind not in by_kind:
+            continue
         by_kind[kind][status] += 1
         by_kind[kind]["escalated"] += int(level > 0)
     unlinked = (  # escalations without a report: overdue check-ins

@@ -21,6 +21,7 @@ from xinqiao.services.invitations import (
     on_second_stage_remind,
 )
 from xinqiao.services.monthly import generate_monthly
+from xinqiao.services.safety_followup import ASQ_WAIT, on_asq_wait
 from xinqiao.services.timers import TimerHandler, schedule
 from xinqiao.storage.models import Klass
 from xinqiao.storage.reports import CheckIn, Severity, Timer
@@ -107,6 +108,7 @@ class Network:
             SECOND_STAGE_REMIND: on_second_stage_remind,
             SECOND_STAGE_EXPIRE: on_second_stage_expire,
             RETENTION: self._purge,
+            ASQ_WAIT: on_asq_wait(self.escalations),
             **self.campaigns.timer_handlers(),
         }
 

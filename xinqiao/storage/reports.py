@@ -29,6 +29,7 @@ class ReportKind(StrEnum):
     dorm = "dorm"
     urgent = "urgent"
     crisis = "crisis"  # crisis language in a message, or an acute screening answer
+    screening = "screening"  # a screening answer a counsellor must follow up (PHQ-9 item 9)
 
 
 class Report(SQLModel, table=True):
