@@ -8,7 +8,7 @@ reporter is audited like any other read of someone else's record.
 from __future__ import annotations
 
 import tomllib
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -19,9 +19,11 @@ from xinqiao.clock import local
 from xinqiao.messages import Choice
 from xinqiao.services import audit
 from xinqiao.services.access import Action, Actor, Kind, Target, escalation_target, may
+from xinqiao.services.booking_text import when_text
 from xinqiao.services.directory import unit_names
 from xinqiao.services.escalation import LEVEL_LABELS, SEVERITY_LABELS, TITLES
 from xinqiao.services.item_links import open_items_about, reports_of
+from xinqiao.storage.booking import Appointment
 from xinqiao.storage.models import Person
 from xinqiao.storage.reports import Escalation, EscalationStatus, Report, Severity
 
@@ -130,6 +132,8 @@ async def item_lines(s: AsyncSession, actor: Actor, esc: Escalation,
         lines.append(f"涉及同学：{await _who(s, student, with_phone=phone)}")
     elif reports and reports[0].subject_name:
         lines.append(f"涉及同学：{reports[0].subject_name}（不在名单中）")
+    if esc.kind == "noshow":
+        lines += await _noshow_lines(s, esc)
     if len(reports) > 1:
         lines.append(f"共 {len(reports)} 份反映：")
     for report in reports:
@@ -144,6 +148,17 @@ async def item_lines(s: AsyncSession, actor: Actor, esc: Escalation,
                          f"（回复“待办 {other.id}”查看）")
             choices.append(Choice(f"view:{other.id}", f"查看 #{other.id}"))
     return lines, choices
+
+
+async def _noshow_lines(s: AsyncSession, esc: Escalation) -> list[str]:
+    """The missed appointment: when, and whose (the appointment's note stays private)."""
+    appt = await s.get(Appointment, int(esc.subject.split(":", 1)[1]))
+    if appt is None:
+        return []
+    counsellor = await s.get(Person, appt.counsellor_id)
+    return [f"来源：咨询预约爽约 · {when_text(appt.start_at)}",
+            f"咨询老师：{counsellor.name if counsellor else '?'}",
+            f"跟进期限：{local(esc.opened_at + timedelta(hours=24)):%m-%d %H:%M}"]
 
 
 def answers_shown(answers: dict[str, Any]) -> list[str]:

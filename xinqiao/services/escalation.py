@@ -36,7 +36,8 @@ from xinqiao.storage.reports import (
 log = logging.getLogger(__name__)
 DEADLINE = "escalation.deadline"
 LEVEL_LABELS = {"committee": "班级心理委员", "class_advisor": "辅导员", "college": "学院",
-                "centre": "心理中心", "centre_lead": "心理中心负责人"}
+                "centre": "心理中心", "centre_lead": "心理中心负责人",
+                "college_counsellor": "学院心理辅导员", "counsellor": "咨询老师"}
 SEVERITY_LABELS = {Severity.routine: "常规", Severity.soon: "尽快", Severity.urgent: "紧急",
                    Severity.crisis: "危机"}
 
@@ -280,7 +281,7 @@ class Escalations:
 
 TITLES = {"dorm": "宿舍情况反映", "urgent": "紧急情况随时报", "checkin": "班级心理晴雨表关注",
           "checkin_missing": "班级心理晴雨表未提交", "crisis": "危机预警",
-          "screening": "测评提示自伤念头"}
+          "screening": "测评提示自伤念头", "noshow": "重点关注学生咨询爽约"}
 
 
 def _level_label(entry: dict[str, Any]) -> str:
