@@ -11,6 +11,7 @@ from xinqiao.handlers.booking_staff import CounsellorDeskFlow
 from xinqiao.handlers.booking_stats import BookingStatsFlow
 from xinqiao.handlers.booking_student import BookingFlow
 from xinqiao.handlers.campaigns import CampaignCompletionFlow
+from xinqiao.handlers.case_signoff import CaseSignoffFlow
 from xinqiao.handlers.cases import CaseFlow
 from xinqiao.handlers.content_admin import ContentCampaignFlow
 from xinqiao.handlers.education import EducationFlow, TipsFlow
@@ -49,7 +50,7 @@ def build_catalogue(
         esc = network.escalations
         builtin += (*report_flows(network), AckFlow(esc), ResolveFlow(esc), QueueFlow(esc),
                     CompletionFlow(network.week_periods), MonthlyConfirmFlow(), CaseFlow(),
-                    DutyRotaFlow())
+                    DutyRotaFlow(), CaseSignoffFlow())
         policy = network.policy
         builtin += (BookingFlow(policy), CounsellorDeskFlow(policy), ScheduleFlow(policy),
                     BookingStatsFlow(policy))
