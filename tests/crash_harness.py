@@ -41,7 +41,15 @@ from xinqiao.services.network import Network
 from xinqiao.storage.db import Database
 from xinqiao.storage.migrate import upgrade
 from xinqiao.storage.models import InboxMessage, InboxStatus, OutboxMessage, OutboxStatus, Role
-from xinqiao.storage.reports import CheckIn, Escalation, EscalationStep, Report, Severity, Timer
+from xinqiao.storage.reports import (
+    CheckIn,
+    Escalation,
+    EscalationReport,
+    EscalationStep,
+    Report,
+    Severity,
+    Timer,
+)
 from xinqiao.storage.screening import ScreeningResult
 
 TOKEN = "crashtoken"
@@ -290,6 +298,7 @@ async def _check(db: Database, platform: Platform, scripts: dict[str, list[str]]
         checkins = (await s.exec(select(CheckIn))).all()
         reports = (await s.exec(select(Report))).all()
         escalations = (await s.exec(select(Escalation))).all()
+        joined = (await s.exec(select(EscalationReport.report_id))).all()
         steps = (await s.exec(select(EscalationStep))).all()
         outbox = (await s.exec(select(OutboxMessage))).all()
     keys = Counter(m.dedupe_key for m in inbox)
@@ -307,6 +316,7 @@ async def _check(db: Database, platform: Platform, scripts: dict[str, list[str]]
     if len(checkins) != 1:
         problems.append(f"{len(checkins)} check-ins instead of 1")
     by_report = Counter(e.report_id for e in escalations if e.report_id is not None)
+    by_report.update(joined)  # a report about a student with an open item joins it
     for r in reports:  # a check-in with nothing to report needs nobody; the others do
         if r.kind != "checkin" and by_report[r.id or 0] != 1:
             problems.append(f"report {r.id} ({r.kind}) has {by_report[r.id or 0]} escalations")

@@ -18,10 +18,10 @@ from xinqiao.storage.db import Database
 STAFF = ("l1", "l2", "c1", "c2")
 
 
-async def _crisis_report(world: World, text: str) -> None:
+async def _crisis_report(world: World, text: str, about: str = "室友小吴") -> None:
     chat = world.chat("i1")
     await chat.say("宿舍情况")
-    await chat.say("室友小吴")
+    await chat.say(about)
     await chat.say(text)
     await chat.say("10")  # talk of death or self-harm
     await chat.say("现在就需要处理")
@@ -58,7 +58,7 @@ async def test_crisis_alerts_survive_busy_and_expired_token_and_fall_back(
         # next time one recipient's WeChat window has closed (45015): that alert goes to
         # their Telegram instead, once; the others still get theirs on WeChat
         stub.sent.clear()
-        await _crisis_report(world, "又一次")
+        await _crisis_report(world, "又一次", about="委员小郑")  # another student: a new item
         stub.fail("message/custom/send", 45015, times=1)
         await _drain(world, notifier)
         reached = Counter(m.touser for m in stub.sent)

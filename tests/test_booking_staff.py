@@ -13,7 +13,8 @@ from xinqiao.settings import Settings
 from xinqiao.storage.booking import AppointmentStatus, MoveProposal, Referral
 from xinqiao.storage.cases import Case, CaseNote
 from xinqiao.storage.db import Database
-from xinqiao.storage.models import AuditEntry, Person
+from xinqiao.storage.models import AuditEntry, Person, Tier
+from xinqiao.storage.reports import Escalation
 
 
 async def test_a_no_show_frees_the_student_and_repeats_reach_the_centre(
@@ -162,3 +163,51 @@ async def test_students_and_other_roles_cannot_reach_the_counsellor_desk(
     assert "14:00 室友小吴" in await world.chat("d1").say("今日预约")
     menu = await world.chat("c1").say("菜单")
     assert "咨询排班与预约" in menu
+
+
+async def test_a_key_tier_no_show_alerts_counsellor_and_college_counsellor_for_24h(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await booking_world(db, clock, settings)
+    async with db.session() as s:
+        student = await s.get(Person, world.ids["s1"])
+        assert student is not None
+        student.tier = Tier.key
+        s.add(student)
+        await s.commit()
+    await book_first(world, "s1")  # Monday 14:00, 孙老师 (c1)
+    clock.set(sh(9, 7, 14, 20))
+    desk = world.chat("c1")
+    await desk.say("今日预约")
+    await desk.say("14:00 室友小吴")
+    await desk.say("爽约")
+    marked = await desk.say("跳过")
+    assert "已记录爽约" in marked and "已开启跟进事项" in marked
+    async with db.session() as s:
+        esc = (await s.exec(select(Escalation))).one()
+    assert (esc.kind, esc.subject_person_id, esc.status) == ("noshow", world.ids["s1"], "open")
+    assert esc.due_at == sh(9, 8, 14, 20)  # 24 hours to follow up
+    for who in ("c1", "l2"):  # their counsellor and the college counsellor, at once
+        assert any(f"#{esc.id} 重点关注学生咨询爽约" in t for t in await world.push_texts(who))
+    assert await world.push_texts("l1") == [] and await world.push_texts("t1") == []
+    view = await world.chat("l2").say(f"待办 {esc.id}")
+    assert "涉及同学：室友小吴" in view and "来源：咨询预约爽约" in view
+    assert "咨询老师：中心孙老师" in view and "跟进期限：09-08 14:20" in view
+    clock.set(sh(9, 8, 14, 20))  # nobody followed up: the centre lead hears of it
+    await sweeper(world).sweep_once()
+    assert any(f"#{esc.id}" in t for t in await world.push_texts("d1"))
+
+
+async def test_a_routine_tier_no_show_raises_no_alert(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await booking_world(db, clock, settings)
+    await book_first(world, "s1")
+    clock.set(sh(9, 7, 14, 20))
+    async with db.session() as s:
+        [appt] = await appointments(world)
+        c1 = await s.get(Person, world.ids["c1"])
+        assert c1 is not None
+        await mark(s, world.network.policy, appt, AppointmentStatus.no_show, c1, clock.now())
+        await s.commit()
+        assert (await s.exec(select(Escalation))).all() == []

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlmodel import col, select
 
+from tests.factories import add_person
 from tests.network_world import World, make_world
 from xinqiao.clock import SHANGHAI, FakeClock
 from xinqiao.scheduler.policy import load_policy
@@ -163,11 +164,15 @@ async def test_two_sweepers_fire_each_deadline_once(
     db: Database, db_url: str, clock: FakeClock, settings: Settings
 ) -> None:
     world = await make_world(db, clock, settings, start=MONDAY_9)
+    # Six roommates: reports about one student would join a single item instead.
+    names = ["室友甲", "室友乙", "室友丙", "室友丁", "室友戊", "室友己"]
+    for n, name in enumerate(names):
+        await add_person(db, world.campus, f"r{n}", name, now=clock.now())
     chats = [world.chat("i1") for _ in range(1)]
     for n in range(6):  # six reports from the informant
         chat = chats[0]
         await chat.say("宿舍情况")
-        await chat.say("室友小吴")
+        await chat.say(names[n])
         await chat.say(f"情况 {n}")
         await chat.say("7")
         await chat.say("尽快，今天之内")

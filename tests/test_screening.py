@@ -103,14 +103,14 @@ async def test_item_nine_leads_to_asq_and_an_acute_answer_to_the_crisis_path(
     results = await _results(world)
     assert [(r.instrument, r.acute) for r in results] == [("phq9", False), ("asq", True)]
     async with db.session() as s:
-        esc = (await s.exec(select(Escalation))).one()
+        esc = (await s.exec(select(Escalation).where(Escalation.kind == "crisis"))).one()
         person = await s.get(Person, world.ids["s1"])
         change = (await s.exec(select(TierChange).where(TierChange.new == "crisis"))).one()
     assert esc.severity == "crisis" and esc.subject_person_id == world.ids["s1"]
     assert person is not None and person.tier == "crisis" and change.pending_review
-    for who in ("l1", "c1"):  # college and centre at once
-        texts = await world.push_texts(who)
-        assert len(texts) == 1 and "危机预警" in texts[0]
+    for who in ("l1", "c1"):  # college and centre at once (the centre had item 9's outreach)
+        texts = [t for t in await world.push_texts(who) if "危机预警" in t]
+        assert len(texts) == 1
         assert "想" not in texts[0].split("\n", 1)[1]  # nothing of the answers in the alert
     assert await world.push_texts("i1") == [] and await world.push_texts("k1") == []
 
@@ -151,3 +151,88 @@ async def test_leave_and_resume_and_back(
         await chat.say("完全不会")
     [result] = await _results(world)
     assert result.answers["q1"] == 1 and result.answers["q2"] == 3 and result.total == 4
+
+
+async def _item_nine(world: World, chat: Dialog) -> str:
+    for _ in range(8):
+        await chat.say("一半以上的天数")
+    return await chat.say("几乎每天")  # item 9: total 19, ASQ next
+
+
+async def _outreach(world: World) -> Escalation:
+    async with world.db.session() as s:
+        return (await s.exec(select(Escalation).where(Escalation.kind == "screening"))).one()
+
+
+async def test_item_nine_reaches_a_counsellor_at_once_and_an_abandoned_asq_is_urgent(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await make_world(db, clock, settings, start=START)
+    chat, _ = await _begin(world)
+    assert "接下来还有几个简短的问题" in await _item_nine(world, chat)
+    esc = await _outreach(world)
+    assert (esc.severity, esc.subject_person_id) == ("soon", world.ids["s1"])
+    for who in ("c1", "c2"):  # the centre's counsellors at once, never the answers
+        [alert] = await world.push_texts(who)
+        assert f"#{esc.id} 测评提示自伤念头" in alert and "几乎每天" not in alert
+    assert await world.push_texts("t1") == [] and await world.push_texts("l1") == []
+    assert "第9题" in await world.chat("c1").say(f"待办 {esc.id}")
+    await chat.say("否")  # ASQ q1, then the student walks away mid-screener
+    clock.advance(minutes=20)
+    await chat.say("主菜单")
+    clock.advance(minutes=9)
+    await world.sweep()
+    assert (await _outreach(world)).severity == "soon"  # not yet: 29 minutes
+    clock.advance(minutes=2)  # 31 minutes after item 9: the form idle time has passed
+    await world.sweep()
+    esc = await _outreach(world)
+    assert esc.severity == "urgent" and esc.status == "open"
+    for who in ("l1", "l2"):  # now the college too, as crisis-priority alerts
+        [push] = await world.pushes(who)
+        assert "ASQ 未完成" in push.payload["reply"]["text"] and push.priority == 0
+    assert "ASQ 未完成" in (await world.push_texts("c1"))[-1]
+
+
+async def test_a_student_still_answering_the_asq_is_not_counted_as_abandoning(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await make_world(db, clock, settings, start=START)
+    chat, _ = await _begin(world)
+    await _item_nine(world, chat)
+    for _ in range(3):
+        clock.advance(minutes=25)  # slow, but never idle for the form idle time
+        await chat.say("否")
+        await world.sweep()
+    assert (await _outreach(world)).severity == "soon"
+    clock.advance(minutes=25)
+    assert "12356" not in await chat.say("否")  # ASQ negative
+    clock.advance(hours=2)
+    await world.sweep()
+    esc = await _outreach(world)
+    assert esc.severity == "soon" and esc.status == "open"  # the outreach itself still stands
+    assert await world.push_texts("l1") == []
+
+
+async def test_refusing_the_asq_makes_the_outreach_urgent_at_once(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await make_world(db, clock, settings, start=START)
+    chat, _ = await _begin(world)
+    await _item_nine(world, chat)
+    stopped = await chat.say("不想做了")
+    assert "老师会尽快联系你" in stopped and "12356" in stopped
+    esc = await _outreach(world)
+    assert esc.severity == "urgent"
+    assert any("ASQ 拒答" in t for t in await world.push_texts("l1"))
+    # an acute ASQ another day hands the student over to the crisis item
+    clock.advance(days=1)
+    await chat.say("心理测评")
+    await chat.say("PHQ-9 情绪状况筛查（患者健康问卷）")
+    await _item_nine(world, chat)
+    await chat.say("是")
+    for _ in range(3):
+        await chat.say("不想回答")
+    assert "12356" in await chat.say("是")
+    async with db.session() as s:
+        escs = (await s.exec(select(Escalation).order_by(col(Escalation.id)))).all()
+    assert [(e.kind, e.status) for e in escs] == [("screening", "resolved"), ("crisis", "open")]

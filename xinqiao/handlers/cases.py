@@ -7,9 +7,10 @@ from typing import Any
 from sqlmodel import col, select
 
 from xinqiao.clock import local
+from xinqiao.handlers.case_team import ADD_PROMPT, add_member, remove_member, team_turn
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
-from xinqiao.services import cases
+from xinqiao.services import case_signoff, cases
 from xinqiao.services.access import Action, Kind, holders
 from xinqiao.services.case_sources import readable_note
 from xinqiao.services.directory import unit_names
@@ -19,7 +20,10 @@ from xinqiao.storage.models import Person, Role, Tier
 _MENU = (Choice("menu", "主菜单"),)
 PROMPTS = {"plan": "请写下干预计划（谁、做什么、何时）：", "followup": "请记录这次随访的情况：",
            "decision": "请写下结案结论（如：已复学评估通过、转介医院持续治疗等）："}
-CHANGES = frozenset({"lead", "plan", "followup", "decision", "cadence", "every1", "every7"})
+CHANGES = frozenset({"lead", "plan", "followup", "decision", "cadence", "every1", "every7",
+                     "team", "add"})
+ACTS = frozenset({"lead", "every1", "every7"})  # taps that change the case at once
+AUDIT_AS = {"lead": "case.lead", "every1": "case.cadence", "every7": "case.cadence"}
 TIER_LABELS = {Tier.routine: "日常关注", Tier.key: "重点关注", Tier.crisis: "危机关注"}
 
 
@@ -65,11 +69,17 @@ class CaseFlow:
             return await self._text(ctx, data)
         if step == "tier":
             return await self._close(ctx, data)
+        if step == "member":
+            return await self._add_member(ctx, data)
         action, _, raw = (ctx.inbound.choice or _typed_view(ctx.inbound.text)).partition(":")
         number = int(raw) if raw.isdecimal() else 0
-        verb = Action.change if action in CHANGES else Action.read
-        case = await cases.read_case(ctx.session, await ctx.actor(), number, now, verb) \
-            if number else None
+        verb = Action.change if action in CHANGES or action.startswith("drop") else Action.read
+        # One audit line per action: a tap that only opens a prompt is checked, not recorded.
+        acts = action in ACTS or action.startswith("drop")
+        case = await cases.read_case(
+            ctx.session, await ctx.actor(), number, now, verb,
+            audit_as=AUDIT_AS.get(action, "case.team.remove" if acts else None),
+            audit_allowed=acts or verb is Action.read) if number else None
         if case is None:
             return await self.start(ctx, "")
         if action == "lead":
@@ -85,6 +95,12 @@ class CaseFlow:
             await cases.note(ctx.session, case, ctx.person, "cadence",
                              f"随访频率改为每{'天' if case.followup_days == 1 else '周'}", now)
             return await self._view(ctx, case, note="随访频率已更新。")
+        if action == "team":
+            return await team_turn(ctx, case)
+        if action == "add":
+            return Turn.ask("member", {"id": number}, Reply(ADD_PROMPT, _MENU))
+        if action.startswith("drop"):
+            return await remove_member(ctx, case, int(action[4:] or 0))
         return await self._view(ctx, case)
 
     async def _view(self, ctx: Context, case: Case, note: str = "") -> Turn:
@@ -105,7 +121,8 @@ class CaseFlow:
                                          .order_by(col(CaseNote.id).desc()).limit(3))).all()
         lines += [f"· {local(n.at):%m-%d} {readable_note(n.text)}" for n in recent]
         choices = [Choice(f"followup:{number}", "记录随访"), Choice(f"plan:{number}", "写计划"),
-                   Choice(f"cadence:{number}", "随访频率"), Choice(f"decision:{number}", "结案")]
+                   Choice(f"cadence:{number}", "随访频率"), Choice(f"team:{number}", "团队"),
+                   Choice(f"decision:{number}", "结案")]
         if case.lead_person_id != ctx.person.id:
             choices.insert(0, Choice(f"lead:{number}", "我来负责"))
         return Turn.ask("pick", {}, Reply("\n".join(lines), (*choices, *_MENU)))
@@ -119,7 +136,8 @@ class CaseFlow:
             return Turn.ask("tier", {"id": number, "decision": text}, Reply(
                 "结案后该同学的关注等级：", tuple(Choice(t.value, TIER_LABELS[t]) for t in Tier)))
         case = await cases.read_case(ctx.session, await ctx.actor(), number,
-                                     ctx.clock.now(), Action.change)
+                                     ctx.clock.now(), Action.change,
+                                     audit_as=f"case.{data['action']}")
         if case is None:
             return Turn.end(Reply(f"没有找到你可以查看的个案 #{number}。", _MENU))
         await cases.note(ctx.session, case, ctx.person, data["action"], text, ctx.clock.now())
@@ -131,13 +149,26 @@ class CaseFlow:
         if choice not in {t.value for t in Tier}:
             return Turn.ask("tier", data, Reply("请选择关注等级：", tuple(
                 Choice(t.value, TIER_LABELS[t]) for t in Tier)))
-        case = await cases.read_case(ctx.session, await ctx.actor(), int(data["id"]),
-                                     ctx.clock.now(), Action.change)
+        now, tier, decision = ctx.clock.now(), Tier(str(choice)), str(data["decision"])
+        signoff = case_signoff.needs_signoff(ctx.roles)
+        case = await cases.read_case(ctx.session, await ctx.actor(), int(data["id"]), now,
+                                     Action.change,
+                                     audit_as="case.close.request" if signoff else "case.close")
         if case is None:
             return Turn.end(Reply("没有找到这个个案。", _MENU))
-        await cases.close(ctx.session, case, ctx.person, str(data["decision"]),
-                          Tier(str(choice)), ctx.clock.now())
+        if signoff:  # closing a crisis case (and lowering the tier) is the centre's call
+            await case_signoff.request_close(ctx.session, case, ctx.person, decision, tier, now)
+            return Turn.end(Reply(f"已提交个案 #{case.id} 的结案申请，等待心理中心老师确认；"
+                                  "确认前个案照常跟进。", _MENU))
+        await cases.close(ctx.session, case, ctx.person, decision, tier, now)
         return Turn.end(Reply(f"个案 #{case.id} 已结案。谢谢你一路的陪伴和跟进。", _MENU))
+
+    async def _add_member(self, ctx: Context, data: dict[str, Any]) -> Turn:
+        case = await cases.read_case(ctx.session, await ctx.actor(), int(data["id"]),
+                                     ctx.clock.now(), Action.change, audit_as="case.team.add")
+        if case is None:
+            return Turn.end(Reply("没有找到这个个案。", _MENU))
+        return await add_member(ctx, case, ctx.inbound.text.strip())
 
 
 def _typed_view(text: str) -> str:

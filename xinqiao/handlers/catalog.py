@@ -12,6 +12,7 @@ from xinqiao.handlers.booking_staff import CounsellorDeskFlow
 from xinqiao.handlers.booking_stats import BookingStatsFlow
 from xinqiao.handlers.booking_student import BookingFlow
 from xinqiao.handlers.campaigns import CampaignCompletionFlow
+from xinqiao.handlers.case_signoff import CaseSignoffFlow
 from xinqiao.handlers.cases import CaseFlow
 from xinqiao.handlers.concern import ConcernCheckFlow
 from xinqiao.handlers.content_admin import ContentCampaignFlow
@@ -57,7 +58,8 @@ def build_catalogue(
                     SchoolQueueFlow(),
                     CompletionFlow(network.week_periods, network.policy.checkin_due_at),
                     MonthlyConfirmFlow(), CaseFlow(),
-                    DutyRotaFlow(), RelayFlow(), RelayReplyFlow(), ConcernCheckFlow(network))
+                    DutyRotaFlow(), RelayFlow(), RelayReplyFlow(), ConcernCheckFlow(network),
+                    CaseSignoffFlow())
         policy = network.policy
         builtin += (BookingFlow(policy), CounsellorDeskFlow(policy), ScheduleFlow(policy),
                     BookingStatsFlow(policy))

@@ -14,6 +14,7 @@ from xinqiao.handlers.form_spec import packaged_form
 from xinqiao.handlers.forms import FormFlow
 from xinqiao.messages import Choice, Reply
 from xinqiao.services.escalation import Subject
+from xinqiao.services.item_links import open_or_join
 from xinqiao.services.network import Network
 from xinqiao.services.recipients import level_recipients, push_to_people
 from xinqiao.storage.models import Person, Role, RoleAssignment
@@ -114,8 +115,8 @@ async def _file(
     )
     ctx.session.add(report)
     await ctx.session.flush()
-    esc = await network.escalations.open(
-        ctx.session,
+    esc = await open_or_join(
+        network.escalations, ctx.session,
         Subject(key=f"report:{report.id}", kind=kind.value, title=title,
                 college_id=report.college_id, klass_id=report.klass_id, report_id=report.id,
                 person_id=report.subject_person_id),
@@ -225,8 +226,8 @@ async def _checkin(
         student = await _subject_person(ctx, picked)
         sev = Severity.crisis if CRISIS_FACTOR in factors or tier == "crisis" else (
             Severity.routine)
-        await network.escalations.open(
-            ctx.session,
+        await open_or_join(
+            network.escalations, ctx.session,
             Subject(key=f"report:{report.id}:{n}", kind="checkin", title="班级心理晴雨表关注",
                     college_id=report.college_id, klass_id=klass_id, report_id=report.id,
                     person_id=student.id if student else None),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import col, select
@@ -15,6 +15,12 @@ from xinqiao.services.consent import consent_text, consent_version
 from xinqiao.services.crisis import crisis_reply, raise_crisis
 from xinqiao.services.instruments import Instrument, next_item, parse_answer, score
 from xinqiao.services.network import Network
+from xinqiao.services.safety_followup import (
+    SAFETY,
+    after_safety_screen,
+    make_urgent,
+    open_outreach,
+)
 from xinqiao.services.tiers import change_tier
 from xinqiao.storage.models import Person, Role, Tier
 from xinqiao.storage.screening import Consent, ScreeningResult
@@ -22,6 +28,7 @@ from xinqiao.storage.screening import Consent, ScreeningResult
 RESUME, CONSENT, PICK = "__resume__", "__consent__", "__pick__"
 BACK = frozenset({"返回", "上一题", "back"})
 OPT_OUT = frozenset({"不参加", "不想参加", "暂不参加"})
+STOP = frozenset({"不想做", "不想做了", "不做了", "不想回答了"})  # leaving a follow-up screener
 _MENU = (Choice("menu", "主菜单"),)
 # What to read after a result: (instrument id, band, now) → a reply with links, or None.
 # Passed in by the catalogue so that screening does not depend on the content library.
@@ -148,6 +155,8 @@ class ScreeningFlow:
         text = ctx.inbound.text.strip()
         answers: dict[str, int] = dict(data.get("answers", {}))
         history: list[str] = list(data.get("history", []))
+        if ctx.inbound.choice is None and text in OPT_OUT | STOP and inst.id == SAFETY:
+            return await self._refuse_safety(ctx)
         # Opting out is for invited rounds; a follow-up such as the ASQ is never skipped so.
         if ctx.inbound.choice is None and text in OPT_OUT and inst.id in data.get("invited", ()):
             assert ctx.person is not None and ctx.person.id is not None
@@ -185,9 +194,17 @@ class ScreeningFlow:
         await ctx.session.flush()
         assert row.id is not None
         await invitations.complete(ctx.session, ctx.person.id, inst.id, row.id, now)
+        escalations = self.network.escalations
+        if inst.id != SAFETY and SAFETY in result.followups:  # item 9: a counsellor reaches out
+            idle = timedelta(minutes=ctx.settings.form_idle_minutes)
+            await open_outreach(escalations, ctx.session, ctx.person, row, idle_after=now + idle,
+                                now=now)
         if result.acute:
             await raise_crisis(ctx.session, self.network, about=ctx.person, reporter=ctx.person,
                                source=f"screening:{inst.id}", detail={}, now=now)
+        if inst.id == SAFETY:
+            await after_safety_screen(escalations, ctx.session, ctx.person, row, now)
+        if result.acute:
             # The crisis reply and its lines always lead; reading comes second.
             crisis = crisis_reply(ctx.settings)
             return self._close(crisis.text, crisis.choices, inst, result.band, now)
@@ -226,6 +243,16 @@ class ScreeningFlow:
             return self._close(message, (flow_choice(self.id, "现在就做"), *book, *_MENU),
                                inst, result.band, now)
         return self._close(message, (*book, *_MENU), inst, result.band, now)
+
+    async def _refuse_safety(self, ctx: Context) -> Turn:
+        """The student stops the ASQ: respected, and the counsellor's outreach made urgent."""
+        assert ctx.person is not None and ctx.person.id is not None
+        ctx.state.suspended.pop(self.id, None)
+        await make_urgent(self.network.escalations, ctx.session, ctx.person.id, "ASQ 拒答",
+                          ctx.clock.now())
+        return Turn.end(Reply("好的，这几个问题先不回答了。心理中心的老师会尽快联系你，"
+                              "和你聊一聊。如果此刻很难受，可以拨打心理援助热线 12356，"
+                              "有危险请拨打 110 或 120。", _MENU))
 
     def _close(self, message: str, choices: tuple[Choice, ...], inst: Instrument, band: str,
                now: datetime) -> Turn:

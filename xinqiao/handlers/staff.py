@@ -7,11 +7,10 @@ from typing import Any
 
 from xinqiao.clock import local
 from xinqiao.handlers.flow import Context, Turn
-from xinqiao.handlers.network import withheld_from
+from xinqiao.handlers.item_view import item_lines
 from xinqiao.messages import Choice, Reply
 from xinqiao.services.access import Action, Kind, authorize, escalation_target, holders
 from xinqiao.services.escalation import (
-    LEVEL_LABELS,
     SEVERITY_LABELS,
     TITLES,
     Escalations,
@@ -19,16 +18,11 @@ from xinqiao.services.escalation import (
 )
 from xinqiao.services.escalation_text import UNACKNOWLEDGED, status_label
 from xinqiao.storage.models import Person, Role
-from xinqiao.storage.reports import Escalation, EscalationStatus, Report, Severity
+from xinqiao.storage.reports import Escalation, EscalationStatus, Severity
 
 _NUMBER = re.compile(r"#?\s*(\d{1,9})")
 _MENU = (Choice("menu", "主菜单"),)
 STATUS_LABELS = {"open": "待确认", "acked": "跟进中", "resolved": "已结案"}
-ANSWER_LABELS = {
-    "message": "原话", "observed": "观察到的情况", "where": "地点", "what": "发生了什么",
-    "study": "学习", "life": "生活", "relationships": "人际", "family": "家庭",
-    "emotion": "情绪", "present": "在校人数",
-}
 
 
 def _ask_note(number: int) -> Reply:
@@ -193,23 +187,9 @@ class QueueFlow(_StaffFlow):
         if not await authorize(ctx.session, await ctx.actor(), Kind.report, Action.read, target,
                                now=ctx.clock.now(), escalation=number) or esc is None:
             return Turn.end(Reply(f"没有找到你可以查看的 #{number}。", _MENU))
-        where = "、".join(LEVEL_LABELS.get(n, n) for n in esc.chain[esc.level]["notify"])
-        lines = [f"#{esc.id} {TITLES.get(esc.kind, '事项')}",
-                 f"紧急程度：{SEVERITY_LABELS[Severity(esc.severity)]}；当前在：{where}；"
-                 f"状态：{STATUS_LABELS[esc.status]}"]
-        report = await ctx.session.get(Report, esc.report_id) if esc.report_id else None
-        if report is not None:
-            student = (await ctx.session.get(Person, report.subject_person_id)
-                       if report.subject_person_id else None)
-            name = student.name if student else report.subject_name
-            if name:
-                lines.append(f"涉及同学：{name}")
-            withheld = withheld_from(report.answers, report.kind, ctx.roles)
-            lines += [withheld] if withheld else [
-                f"{label}：{report.answers[key]}" for key, label in ANSWER_LABELS.items()
-                if report.answers.get(key) not in (None, "")]
+        lines, linked = await item_lines(ctx.session, await ctx.actor(), esc, ctx.clock.now())
         choices = []
         if esc.status == EscalationStatus.open:
             choices.append(Choice(f"ack:{esc.id}", "收到，我来跟进"))
         choices.append(Choice(f"resolve:{esc.id}", "已处理，结案"))
-        return Turn.ask("pick", {}, Reply("\n".join(lines), (*choices, *_MENU)))
+        return Turn.ask("pick", {}, Reply("\n".join(lines), (*choices, *linked, *_MENU)))

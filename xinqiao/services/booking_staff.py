@@ -17,6 +17,7 @@ from xinqiao.scheduler.policy import Policy
 from xinqiao.services import audit
 from xinqiao.services.access import Action, Actor, Kind, appointment_target, authorize
 from xinqiao.services.booking import BOOKED, Outcome, book, free_and_notify
+from xinqiao.services.booking_risk import alert_high_risk_noshow
 from xinqiao.services.booking_text import when_text
 from xinqiao.services.recipients import level_recipients, push_to_people
 from xinqiao.services.timers import schedule
@@ -66,6 +67,9 @@ async def mark(s: AsyncSession, policy: Policy, appt: Appointment, outcome: Appo
         await push_to_people(s, [appt.student_id], key=f"booking:noshow:{appt.id}", now=now,
                              reply=Reply(f"你 {when} 的咨询预约没有到场，这次预约已释放。"
                                          "如果仍需要和老师聊聊，回复“预约”重新选择时间。"))
+        alerted = await alert_high_risk_noshow(s, policy, appt, now)
+        follow = "" if alerted is None else (
+            f"\n该同学处于重点/危机关注，已开启跟进事项 #{alerted.id}（24 小时内）。")
         count = await noshows(s, policy, appt.student_id, now)
         if count >= policy.booking.noshow_threshold:
             student = await s.get(Person, appt.student_id)
@@ -75,8 +79,9 @@ async def mark(s: AsyncSession, policy: Policy, appt: Appointment, outcome: Appo
                                      f"{student.name if student else '一名学生'} 近 "
                                      f"{policy.booking.noshow_window_days} 天已爽约 {count} 次，"
                                      "请关注。回复“预约统计”查看。"))
-            return f"已记录爽约。该同学近期已爽约 {count} 次，中心主任已收到提醒。"
-        return "已记录爽约，已通知学生可重新预约。"
+            return (f"已记录爽约。该同学近期已爽约 {count} 次，中心主任已收到提醒。"
+                    + follow)
+        return "已记录爽约，已通知学生可重新预约。" + follow
     if outcome is AppointmentStatus.centre_cancelled:
         await push_to_people(s, [appt.student_id], key=f"booking:centre:{appt.id}", now=now,
                              reply=Reply(f"很抱歉，你 {when} 的咨询因中心安排取消了。"

@@ -56,12 +56,18 @@ async def visible_cases(s: AsyncSession, actor: Actor) -> list[Case]:
 
 
 async def read_case(s: AsyncSession, actor: Actor, case_id: int, now: datetime,
-                    action: Action = Action.read) -> Case | None:
-    """The case if this person may read (or change) it; every attempt is audited."""
+                    action: Action = Action.read, *, audit_as: str | None = None,
+                    audit_allowed: bool = True) -> Case | None:
+    """The case if this person may read (or change) it; refusals are always audited.
+
+    One audit line per action: a tap that only leads to a prompt passes ``audit_allowed``
+    False, and the step that acts records it under its own name (``case.close`` ...).
+    """
     case = await s.get(Case, case_id)
     target = await case_target(s, case) if case is not None else None
     allowed = await authorize(s, actor, Kind.case, action, target, now=now,
-                              audit_as=f"case.{action.value}", case=case_id)
+                              audit_as=audit_as or f"case.{action.value}",
+                              audit_allowed=audit_allowed, case=case_id)
     return case if allowed else None
 
 
@@ -104,13 +110,14 @@ async def _reschedule(s: AsyncSession, case: Case, now: datetime) -> None:
 
 
 async def close(s: AsyncSession, case: Case, by: Person, decision: str, tier: Tier,
-                now: datetime) -> None:
+                now: datetime, signed_by: Person | None = None) -> None:
     """Close with a decision and a reviewed tier (a recorded decision, not a rule)."""
     assert case.id is not None
     case.status, case.closed_at, case.closed_by = CaseStatus.closed, now, by.id
     case.decision, case.token = decision[:4000], case.token + 1
+    signed = f"（心理中心 {signed_by.name} 同意）" if signed_by is not None else ""
     s.add(CaseNote(case_id=case.id, at=now, author_person_id=by.id, kind="closed",
-                   text=decision[:2000]))
+                   text=(decision + signed)[:2000]))
     student = await s.get(Person, case.person_id)
     if student is not None:
         await change_tier(s, student, tier, reason=f"case #{case.id} closed: {decision[:200]}",

@@ -216,6 +216,17 @@ class Escalations:
         if esc.kind == checkin_items.MISSING:  # everyone alerted hears it arrived
             await checkin_items.announce_closed(s, esc, now, actor, None)
 
+    async def intensify(
+        self, s: AsyncSession, esc: Escalation, severity: Severity, now: datetime, *,
+        title: str, note: str,
+    ) -> None:
+        """Make an item more urgent: the severity's chain follows on from the current level."""
+        esc.chain = [*esc.chain[: esc.level + 1], *self.chain_for(severity)]
+        esc.severity, esc.status = severity, EscalationStatus.open  # an ack no longer stops it
+        esc.repeats = self.repeat_last(severity)
+        await step(s, esc, "intensified", now, note=note)
+        await self._enter_level(s, esc, esc.level + 1, now, title=title)
+
     # --- internals -----------------------------------------------------------------------
 
     async def _enter_level(

@@ -78,7 +78,8 @@ async def build_monthly(
     # Concern questions (services/concern) are a conversation with one student, not a report
     # from the network: they stay out of the 月报 (a concern that became a crisis is counted
     # as a crisis report).
-    reported = [k for k in ReportKind if k is not ReportKind.concern]
+    # Screening follow-ups are the centre's too (a college sees tiers, not screening signals).
+    reported = [k for k in ReportKind if k not in (ReportKind.concern, ReportKind.screening)]
     in_month = (
         col(Report.college_id) == college_id,
         col(Report.created_at) >= start,
@@ -89,11 +90,12 @@ async def build_monthly(
     latest = ~exists().where(col(newer.supersedes) == col(Report.id))
     # Amended check-ins count once: only versions nothing supersedes.
     columns = select(Report.kind, Report.subject_person_id, Report.factors, Report.answers)
-    reports = (await session.exec(columns.where(*in_month, latest))).all()
+    rows = (await session.exec(columns.where(*in_month, latest))).all()
     by_kind: dict[str, dict[str, int]] = {
         k.value: {"count": 0, **dict.fromkeys(OUTCOMES, 0)} for k in reported
     }
     flagged = 0
+    reports = [r for r in rows if r[0] in by_kind]
     for kind, subject, factors, answers in reports:
         by_kind[kind]["count"] += 1
         if kind == ReportKind.checkin and (
@@ -104,6 +106,8 @@ async def build_monthly(
         Report, col(Report.id) == col(Escalation.report_id)
     )
     for kind, status, level in (await session.exec(escalations.where(*in_month))).all():
+        if kind not in by_kind:
+            continue
         by_kind[kind][status] += 1
         by_kind[kind]["escalated"] += int(level > 0)
     unlinked_levels = (  # escalations without a report: overdue check-ins

@@ -24,6 +24,7 @@ from xinqiao.services.invitations import (
     on_second_stage_remind,
 )
 from xinqiao.services.monthly import generate_monthly
+from xinqiao.services.safety_followup import ASQ_WAIT, on_asq_wait
 from xinqiao.services.timers import TimerHandler, schedule
 from xinqiao.storage.models import Klass
 from xinqiao.storage.reports import CheckIn, Severity, Timer
@@ -124,6 +125,7 @@ class Network:
             RETENTION: self._purge,
             CONCERN_EXPIRE: lambda s, timer: on_concern_expire(s, self, timer),
             COVERAGE: self._coverage,
+            ASQ_WAIT: on_asq_wait(self.escalations),
             **self.campaigns.timer_handlers(),
         }
 

@@ -21,6 +21,7 @@ LEVEL_ROLES: dict[str, tuple[tuple[Role, ...], str | None]] = {
     "committee": ((Role.committee,), "klass"),
     "class_advisor": ((Role.class_advisor,), "klass"),
     "college": ((Role.college_lead, Role.college_counsellor), "college"),
+    "college_counsellor": ((Role.college_counsellor,), "college"),
     # The centre staff on the duty rota at the time (everyone without a rota): services/rota.
     "centre": ((Role.centre_staff,), "duty"),
     "centre_lead": ((Role.centre_lead,), None),

@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from xinqiao.scheduler.retention_policy import RetentionPolicy
 from xinqiao.services import audit
 from xinqiao.storage.campaigns import ScreeningInvitation
-from xinqiao.storage.cases import Case, CaseNote, CaseStatus
+from xinqiao.storage.cases import Case, CaseNote, CaseSignoff, CaseStatus
 from xinqiao.storage.content import TipSubscription
 from xinqiao.storage.models import (
     AuditEntry,
@@ -122,6 +122,8 @@ async def _cases(s: AsyncSession, cutoff: datetime) -> int:
     if not ids:
         return 0
     await s.exec(delete(CaseNote).where(col(CaseNote.case_id).in_(ids)))
+    await s.exec(update(CaseSignoff).where(col(CaseSignoff.case_id).in_(ids))  # its reasons too
+                 .values(decision="").execution_options(synchronize_session=False))
     await s.exec(update(Case).where(col(Case.id).in_(ids)).values(plan=None, decision=None)
                  .execution_options(synchronize_session=False))
     return len(ids)

@@ -63,3 +63,28 @@ class CaseNote(SQLModel, table=True):
     author_person_id: int | None = Field(default=None, foreign_key="person.id")
     kind: str = Field(sa_column=Column(String(32), nullable=False))
     text: str = Field(sa_column=Column(EncryptedText(), nullable=False))
+
+
+class SignoffStatus(StrEnum):
+    """A request for the centre's sign-off waits until a centre member agrees or declines."""
+
+    pending = "pending"
+    approved = "approved"
+    declined = "declined"
+
+
+class CaseSignoff(SQLModel, table=True):
+    """Closing a crisis case (or lowering a crisis tier) asked of the centre, and its answer."""
+
+    __tablename__ = "case_signoff"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="crisis_case.id", index=True)
+    requested_by: int = Field(foreign_key="person.id")
+    requested_at: datetime = utc_column()
+    decision: str = Field(sa_column=Column(EncryptedText(), nullable=False))
+    tier: str = Field(sa_column=Column(String(16), nullable=False))
+    status: SignoffStatus = Field(
+        default=SignoffStatus.pending, sa_column=Column(String(16), nullable=False)
+    )
+    decided_by: int | None = Field(default=None, foreign_key="person.id")
+    decided_at: datetime | None = utc_column(nullable=True)

@@ -30,6 +30,7 @@ class ReportKind(StrEnum):
     urgent = "urgent"
     crisis = "crisis"  # crisis language in a message, or an acute screening answer
     concern = "concern"  # concern-level words: the writer was asked directly (services/concern)
+    screening = "screening"  # a screening answer a counsellor must follow up (PHQ-9 item 9)
 
 
 class Report(SQLModel, table=True):
@@ -169,3 +170,14 @@ class MonthlyReport(SQLModel, table=True):
     confirmed_by: int | None = Field(default=None, foreign_key="person.id")
     confirmed_at: datetime | None = utc_column(nullable=True)
     note: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class EscalationReport(SQLModel, table=True):
+    """A later report about the same student that joined an open escalation (not a new one)."""
+
+    __tablename__ = "escalation_report"
+    __table_args__ = (UniqueConstraint("escalation_id", "report_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    escalation_id: int = Field(foreign_key="escalation.id", index=True)
+    report_id: int = Field(foreign_key="report.id", index=True)
+    joined_at: datetime = utc_column()

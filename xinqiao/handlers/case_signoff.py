@@ -1,0 +1,72 @@
+"""结案审批: a centre member agrees (or not) to close a crisis case a college asked to close."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xinqiao.handlers.flow import Context, Turn
+from xinqiao.messages import Choice, Reply
+from xinqiao.services import case_signoff, cases
+from xinqiao.services.access import Action
+from xinqiao.storage.cases import Case, CaseSignoff
+from xinqiao.storage.models import Person, Role, Tier
+
+_MENU = (Choice("menu", "主菜单"),)
+AGREE, DISAGREE = "同意结案", "不同意结案"
+
+
+class CaseSignoffFlow:
+    """The centre's side of closing a case: the pending requests, each with 同意 / 不同意."""
+
+    id = case_signoff.FLOW
+    title = "结案审批"
+    triggers: tuple[str, ...] = (AGREE, DISAGREE, "结案审批")
+
+    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+        """Centre staff and the centre lead."""
+        return person is not None and bool(roles & cases.CENTRE)
+
+    async def start(self, ctx: Context, argument: str) -> Turn:
+        """``同意结案 N`` / ``不同意结案 N`` decide at once; otherwise list what waits."""
+        text = ctx.inbound.text.strip()
+        number = argument.strip().lstrip("#")
+        if number.isdecimal() and text.startswith((AGREE, DISAGREE)):
+            return await self._decide(ctx, int(number), text.startswith(AGREE))
+        waiting = await case_signoff.pending(ctx.session)
+        if not waiting:
+            return Turn.end(Reply("目前没有等待确认的结案申请。", _MENU))
+        lines, choices = ["等待心理中心确认的结案申请："], []
+        for request in waiting[:5]:
+            lines.append(await _describe(ctx, request))
+            choices += [Choice(f"yes:{request.case_id}", f"同意 #{request.case_id}"),
+                        Choice(f"no:{request.case_id}", f"不同意 #{request.case_id}")]
+        return Turn.ask("pick", {}, Reply("\n".join(lines), (*choices, *_MENU)))
+
+    async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
+        """A tap on 同意 / 不同意."""
+        verb, _, raw = (ctx.inbound.choice or "").partition(":")
+        if verb not in ("yes", "no") or not raw.isdecimal():
+            return await self.start(ctx, "")
+        return await self._decide(ctx, int(raw), verb == "yes")
+
+    async def _decide(self, ctx: Context, case_id: int, agree: bool) -> Turn:
+        assert ctx.person is not None
+        now = ctx.clock.now()
+        waiting = await case_signoff.pending(ctx.session, case_id)
+        verdict = "case.close.approved" if agree else "case.close.declined"
+        case = await cases.read_case(ctx.session, await ctx.actor(), case_id, now,
+                                     Action.change, audit_as=verdict) if waiting else None
+        if case is None or not waiting:
+            return Turn.end(Reply(f"个案 #{case_id} 没有等待确认的结案申请。", _MENU))
+        answer = await case_signoff.decide(ctx.session, waiting[0], ctx.person, agree, now)
+        return Turn.end(Reply(answer, _MENU))
+
+
+async def _describe(ctx: Context, request: CaseSignoff) -> str:
+    case = await ctx.session.get(Case, request.case_id)
+    student = await ctx.session.get(Person, case.person_id) if case else None
+    asker = await ctx.session.get(Person, request.requested_by)
+    tier = case_signoff.TIER_LABELS[Tier(request.tier)]
+    who = student.name if student else "?"
+    return (f"#{request.case_id} {who}：{asker.name if asker else '?'} 申请结案，"
+            f"结论：{request.decision}；结案后：{tier}")

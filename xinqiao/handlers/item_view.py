@@ -1,0 +1,170 @@
+"""What a responder reads in ``待办 N``: who, from where, by whom, by when, and what else is open.
+
+Contact details follow the access matrix: a student's phone and a reporter's identity are
+shown only to a role that may read that person's roster record, and each such look at a
+reporter is audited like any other read of someone else's record.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from xinqiao.clock import local
+from xinqiao.handlers.network import withheld_from
+from xinqiao.messages import Choice
+from xinqiao.services import audit
+from xinqiao.services.access import Action, Actor, Kind, Target, escalation_target, may
+from xinqiao.services.booking_text import when_text
+from xinqiao.services.directory import unit_names
+from xinqiao.services.escalation import LEVEL_LABELS, SEVERITY_LABELS, TITLES
+from xinqiao.services.item_links import open_items_about, reports_of
+from xinqiao.storage.booking import Appointment
+from xinqiao.storage.models import Person
+from xinqiao.storage.reports import Escalation, EscalationStatus, Report, Severity
+
+STATUS_LABELS = {"open": "待确认", "acked": "跟进中", "resolved": "已结案"}
+ANSWER_LABELS = {
+    "message": "原话", "observed": "观察到的情况", "where": "地点", "what": "发生了什么",
+    "study": "学习", "life": "生活", "relationships": "人际", "family": "家庭",
+    "emotion": "情绪", "present": "在校人数",
+}
+SOURCE_LABELS = {"dorm": "宿舍情况反映", "urgent": "紧急情况随时报", "checkin": "班级心理晴雨表",
+                 "crisis": "危机预警"}
+TIER_SUGGESTED = {"key": "重点关注", "crisis": "危机关注", "routine": "暂不确定"}
+
+
+@cache
+def factor_labels() -> dict[str, str]:
+    """Risk-factor codes to their labels, from the forms' shared option sets."""
+    path = Path(__file__).with_name("forms") / "option_sets.toml"
+    with path.open("rb") as f:
+        return {o["value"]: o["label"] for o in tomllib.load(f)["risk_factors"]}
+
+
+def _factors(codes: list[str]) -> str:
+    labels = factor_labels()
+    return "、".join(labels.get(c, c) for c in codes if c != "none")
+
+
+async def _who(s: AsyncSession, person: Person, with_phone: bool) -> str:
+    _, klass, dorm = await unit_names(s, person)
+    units = "，".join(u for u in (klass, dorm) if u)
+    text = person.name + (f"（{units}）" if units else "")
+    if with_phone and person.phone:
+        text += f"，电话 {person.phone}"
+    return text
+
+
+def _source(report: Report) -> str:
+    label = SOURCE_LABELS.get(report.kind, "反映")
+    origin = str(report.answers.get("source", ""))
+    if report.kind == "crisis" and origin.startswith("screening:"):
+        label = f"危机预警（测评 {origin.split(':', 1)[1].upper()}）"
+    elif report.kind == "screening":  # never the answers: the college may see this item too
+        label = f"心理测评 {origin.split(':', 1)[-1].upper()}（第9题提示自伤念头）"
+    elif report.kind == "crisis" and origin == "message":
+        label = "危机预警（聊天消息）"
+    return f"{label} · {local(report.created_at):%m-%d %H:%M}"
+
+
+def _concern(esc: Escalation, report: Report) -> int | None:
+    """Which named student of a check-in this item is about (``report:<id>:<n>``)."""
+    parts = esc.subject.split(":")
+    if esc.report_id == report.id and len(parts) == 3 and parts[2].isdecimal():
+        return int(parts[2])
+    for n in (1, 2, 3):
+        picked = report.answers.get(f"concern_{n}")
+        if isinstance(picked, dict) and picked.get("person_id") == esc.subject_person_id:
+            return n
+    return None
+
+
+async def _report_lines(s: AsyncSession, actor: Actor, esc: Escalation, report: Report,
+                        now: datetime) -> list[str]:
+    lines = [f"来源：{_source(report)}"]
+    reporter = (await s.get(Person, report.reporter_person_id)
+                if report.reporter_person_id else None)
+    if reporter is not None and reporter.id != esc.subject_person_id:
+        # Only those who may know who the reporter is (and so contact them) see the name.
+        if reporter.id == actor.person_id:
+            lines.append("反映人：你本人")
+        elif may(actor, Kind.roster, Action.read, Target.about(reporter)):
+            lines.append(f"反映人：{await _who(s, reporter, with_phone=True)}")
+            await audit.record(s, at=now, action="roster.read", actor_person_id=actor.person_id,
+                               subject_person_id=reporter.id, kind=Kind.roster.value,
+                               escalation=esc.id, part="reporter")
+    if report.kind == "checkin" and (n := _concern(esc, report)) is not None:
+        picked = report.answers.get(f"concern_{n}") or {}
+        lines.append(f"晴雨表关注同学：{picked.get('name', '')}")
+        if factors := _factors(list(report.answers.get(f"concern_{n}_factors") or [])):
+            lines.append(f"相关情况：{factors}")
+        tier = str(report.answers.get(f"concern_{n}_tier") or "")
+        if tier:
+            lines.append(f"委员建议：{TIER_SUGGESTED.get(tier, tier)}")
+    elif report.factors:
+        lines.append(f"相关情况：{_factors(report.factors)}")
+    # The free text only to the roles the form promised it to (dorm report: 辅导员, 心理老师).
+    withheld = withheld_from(report.answers, report.kind, actor.roles)
+    return lines + ([withheld] if withheld else answers_shown(report.answers))
+
+
+async def item_lines(s: AsyncSession, actor: Actor, esc: Escalation,
+                     now: datetime) -> tuple[list[str], list[Choice]]:
+    """The item's text lines, and taps to the student's other open items."""
+    where = "、".join(LEVEL_LABELS.get(n, n) for n in esc.chain[esc.level]["notify"])
+    lines = [f"#{esc.id} {TITLES.get(esc.kind, '事项')}",
+             f"紧急程度：{SEVERITY_LABELS[Severity(esc.severity)]}；当前在：{where}；"
+             f"状态：{STATUS_LABELS[esc.status]}"]
+    if esc.status == EscalationStatus.open and esc.due_at is not None:
+        lines.append(f"确认期限：{local(esc.due_at):%m-%d %H:%M}（尚无人确认）")
+    elif esc.acked_by is not None:
+        acker = await s.get(Person, esc.acked_by)
+        when = f"（{local(esc.acked_at):%m-%d %H:%M}）" if esc.acked_at else ""
+        lines.append(f"已确认：{acker.name if acker else '?'}{when}")
+    reports = await reports_of(s, esc)
+    student = (await s.get(Person, esc.subject_person_id)
+               if esc.subject_person_id is not None else None)
+    if student is not None:
+        phone = may(actor, Kind.roster, Action.read, Target.about(student))
+        lines.append(f"涉及同学：{await _who(s, student, with_phone=phone)}")
+    elif reports and reports[0].subject_name:
+        lines.append(f"涉及同学：{reports[0].subject_name}（不在名单中）")
+    if esc.kind == "noshow":
+        lines += await _noshow_lines(s, esc)
+    if len(reports) > 1:
+        lines.append(f"共 {len(reports)} 份反映：")
+    for report in reports:
+        lines += await _report_lines(s, actor, esc, report, now)
+    choices: list[Choice] = []
+    if student is not None and student.id is not None:
+        # Only items this person was sent: a linked crisis item must not tell an advisor the tier.
+        others = [e for e in await open_items_about(s, student.id) if e.id != esc.id
+                  and may(actor, Kind.report, Action.read, await escalation_target(s, e))]
+        for other in others[:5]:
+            lines.append(f"该生另有未结事项：#{other.id} {TITLES.get(other.kind, '事项')}"
+                         f"（回复“待办 {other.id}”查看）")
+            choices.append(Choice(f"view:{other.id}", f"查看 #{other.id}"))
+    return lines, choices
+
+
+async def _noshow_lines(s: AsyncSession, esc: Escalation) -> list[str]:
+    """The missed appointment: when, and whose (the appointment's note stays private)."""
+    appt = await s.get(Appointment, int(esc.subject.split(":", 1)[1]))
+    if appt is None:
+        return []
+    counsellor = await s.get(Person, appt.counsellor_id)
+    return [f"来源：咨询预约爽约 · {when_text(appt.start_at)}",
+            f"咨询老师：{counsellor.name if counsellor else '?'}",
+            f"跟进期限：{local(esc.opened_at + timedelta(hours=24)):%m-%d %H:%M}"]
+
+
+def answers_shown(answers: dict[str, Any]) -> list[str]:
+    """The free-text answers a view may show, labelled."""
+    return [f"{label}：{answers[key]}" for key, label in ANSWER_LABELS.items()
+            if answers.get(key) not in (None, "")]

@@ -1,0 +1,84 @@
+"""The centre signs off on closing a crisis case (and the lower tier that comes with it).
+
+A college may propose to close a case; until a centre member agrees in chat the case stays
+open and is followed up as before. A centre member's own close is the centre's decision.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from xinqiao.messages import Choice, Reply
+from xinqiao.services.cases import CENTRE, close
+from xinqiao.services.outbox import Priority
+from xinqiao.services.recipients import level_recipients, push_to_people
+from xinqiao.storage.cases import Case, CaseNote, CaseSignoff, CaseStatus, SignoffStatus
+from xinqiao.storage.models import Person, Role, Tier
+
+TIER_LABELS = {Tier.routine: "日常关注", Tier.key: "重点关注", Tier.crisis: "危机关注"}
+FLOW = "case_signoff"
+
+
+def needs_signoff(roles: frozenset[Role]) -> bool:
+    """Anyone outside the centre needs the centre to agree to a close."""
+    return not roles & CENTRE
+
+
+async def pending(s: AsyncSession, case_id: int | None = None) -> list[CaseSignoff]:
+    """Requests still waiting for the centre, oldest first."""
+    query = select(CaseSignoff).where(CaseSignoff.status == SignoffStatus.pending)
+    if case_id is not None:
+        query = query.where(CaseSignoff.case_id == case_id)
+    return list(await s.exec(query.order_by(col(CaseSignoff.id))))
+
+
+async def request_close(s: AsyncSession, case: Case, by: Person, decision: str, tier: Tier,
+                        now: datetime) -> CaseSignoff:
+    """Ask the centre (on duty, and its lead) to agree; one open request per case."""
+    assert case.id is not None and by.id is not None
+    waiting = await pending(s, case.id)
+    if waiting:
+        return waiting[0]
+    request = CaseSignoff(case_id=case.id, requested_by=by.id, requested_at=now,
+                          decision=decision[:4000], tier=tier.value)
+    s.add(request)
+    s.add(CaseNote(case_id=case.id, at=now, author_person_id=by.id, kind="close_requested",
+                   text=f"申请结案，结案后关注等级：{TIER_LABELS[tier]}"))
+    await s.flush()
+    student = await s.get(Person, case.person_id)
+    centre = await level_recipients(s, ["centre", "centre_lead"], None, None, at=now)
+    text = (f"【心桥】{by.name} 申请结束个案 #{case.id}"
+            f"（{student.name if student else ''}），结案后关注等级：{TIER_LABELS[tier]}。\n"
+            f"需要心理中心确认：回复“同意结案 {case.id}”或“不同意结案 {case.id}”。")
+    await push_to_people(s, [p for p in centre if p != by.id], key=f"signoff:{request.id}",
+                         reply=Reply(text, (Choice(f"flow:{FLOW}", "查看并确认"),)), now=now,
+                         kind="alert", priority=Priority.alert)
+    return request
+
+
+async def decide(s: AsyncSession, request: CaseSignoff, by: Person, agree: bool,
+                 now: datetime) -> str:
+    """A centre member agrees (the case closes) or not (it stays open); the requester hears."""
+    case = await s.get(Case, request.case_id)
+    requester = await s.get(Person, request.requested_by)
+    if case is None or requester is None or request.status != SignoffStatus.pending:
+        return "这项结案申请已经处理过了。"
+    request.status = SignoffStatus.approved if agree else SignoffStatus.declined
+    request.decided_by, request.decided_at = by.id, now
+    s.add(request)
+    if agree and case.status == CaseStatus.open:
+        await close(s, case, requester, request.decision, Tier(request.tier), now, signed_by=by)
+        told = f"个案 #{case.id} 的结案申请已由心理中心 {by.name} 同意，个案已结案。"
+        answer = f"已同意，个案 #{case.id} 已结案。"
+    else:
+        s.add(CaseNote(case_id=request.case_id, at=now, author_person_id=by.id,
+                       kind="close_declined", text=f"心理中心 {by.name} 未同意结案，继续跟进"))
+        told = (f"心理中心 {by.name} 暂未同意结束个案 #{case.id}，请继续跟进，"
+                f"可回复“个案 {case.id}”查看。")
+        answer = f"已记录：不同意结案，个案 #{case.id} 继续跟进。"
+    await push_to_people(s, [requester.id or 0], key=f"signoff:{request.id}:answer",
+                         reply=Reply(told), now=now, kind="alert", priority=Priority.alert)
+    return answer

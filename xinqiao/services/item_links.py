@@ -1,0 +1,82 @@
+"""Items about the same student: a new report joins the student's open item, views link them.
+
+One student, one open item: a second report about someone whose item is still open is added
+to that item (its recipients hear "又收到一份关于该生的反映") instead of opening a second,
+unlinked escalation that would reach the same people without what they already know.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from xinqiao.clock import local
+from xinqiao.messages import Reply
+from xinqiao.services.escalation import TITLES, Escalations, Subject
+from xinqiao.services.outbox import Priority
+from xinqiao.services.recipients import push_to_people
+from xinqiao.storage.reports import (
+    Escalation,
+    EscalationRecipient,
+    EscalationReport,
+    EscalationStatus,
+    EscalationStep,
+    Report,
+    Severity,
+)
+
+RANK = {Severity.routine: 0, Severity.soon: 1, Severity.urgent: 2, Severity.crisis: 3}
+JOINED = "又收到一份关于该生的反映"
+
+
+async def open_items_about(s: AsyncSession, person_id: int) -> list[Escalation]:
+    """The student's items still open or being followed, oldest first."""
+    rows = await s.exec(select(Escalation).where(
+        Escalation.subject_person_id == person_id,
+        Escalation.status != EscalationStatus.resolved,
+    ).order_by(col(Escalation.opened_at), col(Escalation.id)))
+    return list(rows)
+
+
+async def open_or_join(
+    escalations: Escalations, s: AsyncSession, subject: Subject, severity: Severity,
+    now: datetime,
+) -> Escalation:
+    """Join the student's open item when it is at least as urgent, else open a new one.
+
+    A more urgent report does not join a calmer item: it needs its own, faster chain (the two
+    are still shown linked to each other).
+    """
+    if subject.person_id is None or subject.report_id is None:
+        return await escalations.open(s, subject, severity, now)
+    host = next((e for e in await open_items_about(s, subject.person_id)
+                 if e.kind != "checkin_missing"
+                 and RANK[Severity(e.severity)] >= RANK[severity]), None)
+    if host is None:
+        return await escalations.open(s, subject, severity, now)
+    assert host.id is not None
+    s.add(EscalationReport(escalation_id=host.id, report_id=subject.report_id, joined_at=now))
+    s.add(EscalationStep(escalation_id=host.id, at=now, action="joined", level=host.level,
+                         note=f"report:{subject.report_id}"))
+    people = sorted(set((await s.exec(select(EscalationRecipient.person_id).where(
+        EscalationRecipient.escalation_id == host.id))).all()))
+    urgent = RANK[Severity(host.severity)] >= RANK[Severity.urgent]
+    text = (f"【心桥】#{host.id} {TITLES.get(host.kind, '待处理事项')}：{JOINED}"
+            f"（{subject.title}，{local(now):%m-%d %H:%M}）。回复“待办 {host.id}”查看。")
+    await push_to_people(s, people, key=f"esc:{host.id}:joined:{subject.report_id}",
+                         reply=Reply(text), now=now, kind="crisis" if urgent else "alert",
+                         priority=Priority.crisis if urgent else Priority.alert)
+    return host
+
+
+async def reports_of(s: AsyncSession, esc: Escalation) -> list[Report]:
+    """The item's own report first, then the reports that joined it, oldest first."""
+    found: list[Report] = []
+    if esc.report_id is not None and (own := await s.get(Report, esc.report_id)) is not None:
+        found.append(own)
+    joined = await s.exec(select(Report).join(
+        EscalationReport, col(EscalationReport.report_id) == col(Report.id)).where(
+        EscalationReport.escalation_id == esc.id).order_by(col(EscalationReport.id)))
+    return found + [r for r in joined if r.id != esc.report_id]
