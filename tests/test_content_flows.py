@@ -208,7 +208,8 @@ async def test_a_crisis_result_leads_with_the_crisis_reply_and_lines_then_readin
     replies = await student.send("是")  # acute
     assert "12356" in replies[0].text and "110" in replies[0].text and not replies[0].links
     assert [lk.url.rsplit("/", 1)[1] for lk in replies[1].links] == ["crisis-lines", "seek-help"]
-    assert len(await world.push_texts("c1")) == 1  # the alert still went to the centre
+    # the alerts still went to the centre: item 9's outreach, then the crisis
+    assert any("危机预警" in t for t in await world.push_texts("c1"))
 
 
 async def test_screening_without_the_library_is_unchanged(

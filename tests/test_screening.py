@@ -169,7 +169,7 @@ async def test_item_nine_reaches_a_counsellor_at_once_and_an_abandoned_asq_is_ur
 ) -> None:
     world = await make_world(db, clock, settings, start=START)
     chat, _ = await _begin(world)
-    assert "接下来还有几个简短的问题" in await _item_nine(world, chat)
+    assert "接下来几个问题" in await _item_nine(world, chat)
     esc = await _outreach(world)
     assert (esc.severity, esc.subject_person_id) == ("soon", world.ids["s1"])
     for who in ("c1", "c2"):  # the centre's counsellors at once, never the answers

@@ -19,10 +19,11 @@ from xinqiao.storage.reports import Escalation
 MONDAY_9 = datetime(2026, 9, 7, 9, 0, tzinfo=SHANGHAI)
 
 
-async def _dorm_report(world: World, observed: str = "这周几乎不出门，晚上一直哭") -> int:
+async def _dorm_report(world: World, observed: str = "这周几乎不出门，晚上一直哭",
+                       roommate: str = "室友小吴") -> int:
     chat = world.chat("i1")
     await chat.say("宿舍情况")
-    await chat.say("室友小吴")
+    await chat.say(roommate)
     await chat.say(observed)
     await chat.say("7")
     await chat.say("不急，近期关注即可")
@@ -82,7 +83,7 @@ async def test_a_command_typed_at_a_note_prompt_is_a_command_not_the_note(
 ) -> None:
     world = await make_world(db, clock, settings, start=MONDAY_9)
     first = await _dorm_report(world)
-    second = await _dorm_report(world, "和家里吵架后一直不说话")
+    second = await _dorm_report(world, "和家里吵架后一直不说话", roommate="委员小郑")
     assert second != first
     advisor = world.chat("t1")
     assert "请用一句话" in await advisor.say(f"已处理 {first}")
