@@ -8,14 +8,16 @@ fresh student (bound, or with ``--unbound`` a fresh unbound openid), so nothing 
 leaves behind (the 24 h memory, an open item) touches the next. Then the outbox is drained and
 the outcome classed as people see it: **alerted** (a crisis alert about this message's item
 reached staff), **asked** (the student's passive or pushed reply holds the concern question),
-**hotline** (it holds 12356 without either), **none**. Nobody answers the question and the
-ten-minute wait is not run: "asked" is what the student sees first.
+**hotline** (12356 without either: the listening reply to distress words), **none**; the
+issue's alerted-or-asked counts all but none. Nobody answers the question and the ten-minute
+wait is not run: "asked" is what the student sees first.
 
 Beside it, the detector-only column: ``CrisisDetector.check`` on the same text (crisis →
 alerted, concern → asked).
 
     .venv/bin/python bench/crisis_webhook.py FILE.tsv [--unbound] [--sample N] [--seed S]
                                              [--detector-only] [--postgres URL] [--diffs]
+                                             [--show-text]  (never for a blind batch)
 """
 
 from __future__ import annotations
@@ -57,8 +59,6 @@ from xinqiao.storage.reports import Escalation
 TOKEN, AES_KEY = "benchtoken", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 START = datetime(2026, 9, 8, 10, 0, tzinfo=SHANGHAI)  # a Tuesday morning
 STAFF = ("t1", "l1", "l2", "c1", "c2", "d1")  # advisor, college lead and counsellor, centre
-OUTCOMES = ("alerted", "asked", "hotline", "none")
-QUESTION = "有没有想过结束自己的生命"  # the concern question's core (xinqiao/data/concern.toml)
 CRISIS_KINDS = CATEGORIES["crisis"]
 
 
@@ -67,7 +67,7 @@ class Outcome:
     """One message: what the conversation did, what the detector alone says, and the cost."""
 
     example: Example
-    webhook: str  # one of OUTCOMES ("" with --detector-only)
+    webhook: str  # alerted / asked / hotline / none ("" with --detector-only)
     detector: str  # alerted / asked / none
     third_party: bool = False  # the detector's reading: about someone else
     staff: int = 0  # staff alert pushes delivered about this message's item
@@ -130,7 +130,7 @@ def classify(items: Sequence[int], staff_sends: Sequence[Sent], student: Sequenc
     if about:
         return "alerted", len(about)
     seen = "\n".join(student)
-    if QUESTION in seen or concern_texts().question.splitlines()[1] in seen:
+    if concern_texts().question.splitlines()[1] in seen:  # 你最近有没有想过结束自己的生命？
         return "asked", 0
     return ("hotline" if "12356" in seen else "none"), 0
 
@@ -257,7 +257,7 @@ def report(outcomes: Sequence[Outcome], title: str, *, detector_only: bool = Fal
         times = sorted(o.seconds * 1000 for o in outcomes)
         print(f"  time per message: mean {statistics.mean(times):.0f} ms, median "
               f"{statistics.median(times):.0f} ms, p95 {times[int(len(times) * 0.95) - 1]:.0f} "
-              f"ms (callback + outbox drain, SQLite unless --postgres)")
+              "ms (callback + outbox drain)")
 
 
 def _differs(o: Outcome) -> bool:
@@ -321,7 +321,9 @@ def main() -> None:
     with scratch_database(args.postgres, "xinqiao_crisis_bench") as db_url:
         outcomes = asyncio.run(run(examples, db_url, unbound=args.unbound))
     wall = time.perf_counter() - started
-    report(outcomes, title + f", through the webhook from {mode}, {wall:.0f} s in all):")
+    database = "PostgreSQL" if args.postgres else "SQLite"
+    report(outcomes, title + f", through the webhook from {mode} on {database}, "
+           f"{wall:.0f} s in all):")
     if args.diffs:
         diffs(outcomes, args.show_text)
 
