@@ -176,3 +176,15 @@ async def test_resolving_an_item_that_is_not_yours_is_refused_before_asking_for_
     async with db.session() as s:
         esc = (await s.exec(select(Escalation))).one()
     assert "没有找到" in await world.chat("t2").say(f"已处理 {esc.id}")
+
+
+async def test_a_third_party_reply_with_nobody_named_leaves_the_door_open_to_the_writer(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    # The subject logic can read a writer's own burden words as about others ("没有我他们…");
+    # when nobody is identified the reply says so: if it is about you, tell me.
+    world = await make_world(db, clock, settings, start=NIGHT)
+    answer = await world.chat("s1").say("有个朋友昨晚说想从楼上跳下去")
+    assert "谢谢你告诉我" in answer and "如果你说的其实是你自己" in answer
+    named = await world.chat("k2").say("室友小吴刚才跟我说他不想活了")
+    assert "谢谢你告诉我" in named and "如果你说的其实是你自己" not in named

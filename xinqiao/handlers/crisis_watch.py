@@ -79,7 +79,7 @@ class CrisisWatch:
                            source="message", detail=detail, now=now)
         in_flow = bool(ctx.state.flow and ctx.state.step)
         if about_other:
-            reply = crisis_reply(ctx.settings, third_party=True)
+            reply = crisis_reply(ctx.settings, third_party=True, nobody_named=about is None)
             # The report goes on (its next question carries the only choices on screen).
             return Interception((replace(reply, choices=()) if in_flow else reply,))
         # The writer's own words: care first, and no form question straight after it; a

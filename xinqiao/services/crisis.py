@@ -19,11 +19,18 @@ if TYPE_CHECKING:  # services/network registers the concern timers, which raise 
     from xinqiao.services.network import Network
 
 
-def crisis_reply(settings: Settings, *, third_party: bool = False) -> Reply:
-    """What a person in (or reporting) a crisis reads first: care, then where to get help now."""
+def crisis_reply(settings: Settings, *, third_party: bool = False,
+                 nobody_named: bool = False) -> Reply:
+    """What a person in (or reporting) a crisis reads first: care, then where to get help now.
+
+    ``nobody_named``: about someone we could not identify — which is also how a writer's own
+    words can read ("没有我他们会更好"), so the reply leaves the door open to the writer too.
+    """
     if third_party:
         head = ("谢谢你告诉我，这很重要。我已经通知心理中心和学院老师，他们会尽快联系。\n"
                 "如果对方现在有危险，请陪着他/她，并立即拨打 110 或 120。")
+        if nobody_named:
+            head += "\n如果你说的其实是你自己，也请直接告诉我，老师同样会来关心你。"
     else:
         head = ("听到你这么说，我很担心你。你不需要一个人扛着，"
                 "心理中心的老师会尽快联系你。\n此刻就可以找人聊聊：")
