@@ -29,6 +29,7 @@ from xinqiao.handlers.results import AttentionListFlow, MyResultsFlow, StudentRe
 from xinqiao.handlers.rota import DutyRotaFlow
 from xinqiao.handlers.school_queue import SchoolQueueFlow
 from xinqiao.handlers.screening import ScreeningFlow
+from xinqiao.handlers.screening_optout import ScreeningOptOutFlow
 from xinqiao.handlers.staff import AckFlow, QueueFlow, ResolveFlow
 from xinqiao.services.content import Content
 from xinqiao.services.instruments import Instrument
@@ -66,6 +67,7 @@ def build_catalogue(
         if instruments:
             recommend = content.recommend if content is not None else None
             builtin += (ScreeningFlow(instruments, network, recommend=recommend),
+                        ScreeningOptOutFlow(),
                         MyResultsFlow(instruments), StudentResultsFlow(instruments),
                         AttentionListFlow(), CampaignCompletionFlow())
     for flow in (*builtin, *extra):
