@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,23 +16,30 @@ from tests.test_completion import SEP7, SEP14, add_checkin, add_klass, add_repor
 from tests.test_completion import add_escalation as add_esc
 from xinqiao.clock import FakeClock
 from xinqiao.handlers.reports_view import MonthlyConfirmFlow
-from xinqiao.services.monthly import (
-    build_monthly,
-    export_monthly,
-    generate_monthly,
-    write_monthly_xlsx,
-)
+from xinqiao.services.monthly import build_monthly, generate_monthly
+from xinqiao.services.monthly_export import export_monthly, write_monthly_xlsx
+from xinqiao.services.sheets import display_width
 from xinqiao.settings import Settings
+from xinqiao.storage.booking import Appointment, Referral
+from xinqiao.storage.campaigns import (
+    CampaignKind,
+    CampaignStatus,
+    ScreeningCampaign,
+    ScreeningInvitation,
+)
+from xinqiao.storage.cases import Case
 from xinqiao.storage.db import Database
 from xinqiao.storage.models import AuditEntry, OutboxMessage, Person, Role, Tier
 from xinqiao.storage.reports import (
     CheckIn,
+    Escalation,
     EscalationStatus,
     MonthlyReport,
     Report,
     ReportKind,
     Severity,
 )
+from xinqiao.storage.screening import ScreeningResult
 
 SEPT = date(2026, 9, 1)
 PERIODS = [SEP7, SEP14]
@@ -75,9 +82,11 @@ async def _month(db: Database, clock: FakeClock) -> Campus:
                       answers={"concerns": [{"name": "学生s4"}]})
     dorm = await add_report(db, ReportKind.dorm, info, utc(2026, 9, 10), k1)
     await add_esc(db, info, dorm, EscalationStatus.acked, 1, utc(2026, 9, 10))
+    await _answered(db, dorm, acked=utc(2026, 9, 10, 1, 30))  # 1小时30分
     await add_report(db, ReportKind.dorm, info, utc(2026, 8, 31, 23, 30))  # 9月1日 07:30 local
     urgent = await add_report(db, ReportKind.urgent, info, utc(2026, 9, 20))
     await add_esc(db, info, urgent, EscalationStatus.resolved, 0, utc(2026, 9, 20))
+    await _answered(db, urgent, acked=utc(2026, 9, 20, 0, 20), resolved=utc(2026, 9, 21, 2))
     await add_esc(db, info, None, EscalationStatus.open, 2, utc(2026, 9, 15))
     # Outside the month or the college: none of these count.
     await add_report(db, ReportKind.dorm, info, utc(2026, 8, 31, 15))  # 8月31日 23:00 local
@@ -88,9 +97,30 @@ async def _month(db: Database, clock: FakeClock) -> Campus:
     return campus
 
 
-def _kind(count: int, open_: int = 0, acked: int = 0, resolved: int = 0, up: int = 0
-          ) -> dict[str, int]:
-    return {"count": count, "open": open_, "acked": acked, "resolved": resolved, "escalated": up}
+async def _answered(db: Database, report_id: int, acked: datetime | None = None,
+                    resolved: datetime | None = None) -> None:
+    """When the report's escalation was acknowledged and resolved."""
+    async with db.session() as s:
+        esc = (await s.exec(select(Escalation).where(Escalation.report_id == report_id))).one()
+        esc.acked_at, esc.resolved_at = acked, resolved
+        s.add(esc)
+
+
+def _kind(count: int, open_: int = 0, acked: int = 0, resolved: int = 0, up: int = 0,
+          ack: tuple[int, int] | None = None, done: tuple[int, int] | None = None
+          ) -> dict[str, int | None]:
+    return {"count": count, "open": open_, "acked": acked, "resolved": resolved, "escalated": up,
+            "ack_median": ack[0] if ack else None, "ack_max": ack[1] if ack else None,
+            "resolve_median": done[0] if done else None, "resolve_max": done[1] if done else None}
+
+
+NO_CARE = {
+    "screening": {"rounds": 0, "invited": 0, "completed": 0, "declined": 0, "positive": 0,
+                  "rate": 0.0},
+    "counselling": {"appointments": 0, "attended": 0, "no_show": 0, "cancelled": 0,
+                    "referrals": 0, "hospital_referrals": 0},
+    "cases": {"opened": 0, "closed": 0, "open_at_end": 0},
+}
 
 
 async def test_build_monthly(db: Database, clock: FakeClock) -> None:
@@ -116,8 +146,8 @@ async def test_build_monthly(db: Database, clock: FakeClock) -> None:
             "total": 6,
             "by_kind": {
                 "checkin": _kind(3, open_=1, up=1),  # the overdue check-in that climbed
-                "dorm": _kind(2, acked=1, up=1),
-                "urgent": _kind(1, resolved=1),
+                "dorm": _kind(2, acked=1, up=1, ack=(5400, 5400)),
+                "urgent": _kind(1, resolved=1, ack=(1200, 1200), done=(93600, 93600)),
                 "crisis": _kind(0),
             },
             "open": 1, "acked": 1, "resolved": 1, "escalated": 2,
@@ -125,6 +155,7 @@ async def test_build_monthly(db: Database, clock: FakeClock) -> None:
             "unlinked_escalations": 1,
         },
         "students": {"total": 4, "routine": 2, "key": 1, "crisis": 1},
+        **NO_CARE,
     }
 
 
@@ -206,12 +237,13 @@ async def test_xlsx_reads_back(db: Database, clock: FakeClock, tmp_path: Path) -
         ["软件2301", 2, 2, 1, None, None],
     ]
     assert _sheet(wb["上报情况"]) == [
-        ["类型", "数量", "待响应", "已接手", "已办结", "曾升级"],
-        ["班级周报", 3, 1, 0, 0, 1],
-        ["宿舍报告", 2, 0, 1, 0, 1],
-        ["随时报", 1, 0, 0, 1, 0],
-        ["危机预警", 0, 0, 0, 0, 0],
-        ["合计", 6, 1, 1, 1, 2],
+        ["类型", "数量", "待响应", "已接手", "已办结", "曾升级",
+         "确认用时（中位）", "确认用时（最长）", "办结用时（中位）", "办结用时（最长）"],
+        ["班级周报", 3, 1, 0, 0, 1, "—", "—", "—", "—"],
+        ["宿舍报告", 2, 0, 1, 0, 1, "1小时30分", "1小时30分", "—", "—"],
+        ["随时报", 1, 0, 0, 1, 0, "20分", "20分", "1天2小时", "1天2小时"],
+        ["危机预警", 0, 0, 0, 0, 0, "—", "—", "—", "—"],
+        ["合计", 6, 1, 1, 1, 2, None, None, None, None],
     ]
 
 
@@ -315,3 +347,95 @@ async def test_confirming_twice_from_two_chats_submits_once(
 async def _generate(db: Database, clock: FakeClock) -> int:
     async with db.session() as s:
         return await generate_monthly(s, SEPT, PERIODS, clock.now())
+
+
+async def _care(db: Database, campus: Campus) -> None:
+    """September's screening, counselling and crisis cases for the students of _month."""
+    p = campus.people
+    e1 = p["e1"]  # 经济管理学院: never in 信息工程学院's figures
+    coun = await add_person(db, campus, "c9", "中心老师", Role.centre_staff, now=utc(2026, 9, 1),
+                            klass_id=None, dorm_id=None, college_id=None)
+    async with db.session() as s:
+        rounds = [ScreeningCampaign(key=key, name=key, kind=CampaignKind.manual,
+                                    instruments=["phq9", "gad7"], opens_at=opens,
+                                    closes_at=closes, status=CampaignStatus.closed,
+                                    created_at=opens)
+                  for key, opens, closes in (("autumn", utc(2026, 9, 7), utc(2026, 9, 21)),
+                                             ("summer", utc(2026, 7, 1), utc(2026, 7, 15)))]
+        s.add_all(rounds)
+        await s.flush()
+        autumn, summer = (r.id for r in rounds)
+        invited = [(autumn, p["s1"], "phq9", "done"), (autumn, p["s1"], "gad7", "done"),
+                   (autumn, p["s2"], "phq9", "done"), (autumn, p["s2"], "gad7", "expired"),
+                   (autumn, p["s4"], "phq9", "declined"), (autumn, p["s4"], "gad7", "declined"),
+                   (autumn, e1, "phq9", "done"), (summer, p["s3"], "phq9", "done")]
+        s.add_all(ScreeningInvitation(key=f"{c}:{who}:{inst}", person_id=who, instrument=inst,
+                                      reason="campaign", campaign_id=c, status=status,
+                                      invited_at=utc(2026, 9, 7), due_at=utc(2026, 9, 21))
+                  for c, who, inst, status in invited)
+        results = [(p["s1"], False, utc(2026, 9, 8)), (p["s2"], True, utc(2026, 9, 8)),
+                   (p["s2"], True, utc(2026, 9, 9)), (p["s3"], True, utc(2026, 8, 20)),
+                   (e1, True, utc(2026, 9, 8))]
+        s.add_all(ScreeningResult(person_id=who, instrument="phq9", instrument_version="1",
+                                  answers={}, total=12 if positive else 2, band="x", tier="key",
+                                  positive=positive, created_at=at)
+                  for who, positive, at in results)
+        visits = [(p["s1"], "attended", utc(2026, 9, 10)), (p["s2"], "no_show", utc(2026, 9, 11)),
+                  (p["s2"], "booked", utc(2026, 9, 28)), (p["s1"], "cancelled", utc(2026, 9, 12)),
+                  (p["s1"], "moved", utc(2026, 9, 5)), (p["s3"], "attended", utc(2026, 10, 2)),
+                  (e1, "attended", utc(2026, 9, 10, 2))]
+        s.add_all(Appointment(student_id=who, counsellor_id=coun, start_at=at,
+                              end_at=at + timedelta(minutes=45), status=status,
+                              requested_at=at, created_at=at)
+                  for who, status, at in visits)
+        referrals = [(p["s2"], "hospital", utc(2026, 9, 11)), (p["s1"], "counsellor",
+                     utc(2026, 9, 10)), (e1, "hospital", utc(2026, 9, 10))]
+        s.add_all(Referral(student_id=who, by_id=coun, kind=kind, created_at=at)
+                  for who, kind, at in referrals)
+        cases = [(p["s3"], utc(2026, 8, 20), utc(2026, 9, 15)), (p["s2"], utc(2026, 9, 11), None),
+                 (p["s5"], utc(2026, 6, 1), None), (e1, utc(2026, 9, 9), None)]
+        s.add_all(Case(person_id=who, opened_at=opened, closed_at=closed, source="test",
+                       status="closed" if closed else "open")
+                  for who, opened, closed in cases)
+    dorm = await add_report(db, ReportKind.dorm, campus.college_id, utc(2026, 9, 12))
+    await add_esc(db, campus.college_id, dorm, EscalationStatus.acked, 0, utc(2026, 9, 12))
+    await _answered(db, dorm, acked=utc(2026, 9, 12, 0, 30))
+
+
+async def test_the_month_counts_screening_counselling_cases_and_response_times(
+    db: Database, clock: FakeClock, tmp_path: Path
+) -> None:
+    campus = await _month(db, clock)
+    await _care(db, campus)
+    async with db.session() as s:
+        data = await build_monthly(s, campus.college_id, SEPT, PERIODS)
+    assert data["screening"] == {"rounds": 1, "invited": 3, "completed": 1, "declined": 1,
+                                 "positive": 1, "rate": 1 / 3}
+    assert data["counselling"] == {"appointments": 3, "attended": 1, "no_show": 1,
+                                   "cancelled": 1, "referrals": 2, "hospital_referrals": 1}
+    assert data["cases"] == {"opened": 1, "closed": 1, "open_at_end": 2}
+    assert data["reports"]["by_kind"]["dorm"] == _kind(3, acked=2, up=1, ack=(3600, 5400))
+    out = tmp_path / "月报.xlsx"
+    write_monthly_xlsx(data, out)
+    wb = load_workbook(out)
+    summary = wb["概况"]
+    assert summary["A1"].value == "信息工程学院 2026年9月 心理工作月报"
+    assert "A1:B1" in {str(r) for r in summary.merged_cells.ranges}
+    rows = dict((row[0], row[1]) for row in _sheet(summary)[1:])
+    assert (rows["应测学生（人）"], rows["已完成（人）"], rows["不参加（人）"],
+            rows["筛查阳性（人）"]) == (3, 1, 1, 1)
+    assert (rows["预约咨询（次）"], rows["已到访（次）"], rows["爽约（次）"], rows["转介（次）"],
+            rows["其中转介医院（次）"]) == (3, 1, 1, 2, 1)
+    assert (rows["本月新开"], rows["本月结案"], rows["月末在管"]) == (1, 1, 2)
+    assert (rows["重点关注"], rows["危机关注"]) == (1, 1)
+    assert (rows["确认人"], rows["确认时间"], rows["学院备注"]) == (
+        "（尚未确认）", "（尚未确认）", "无")
+    assert _sheet(wb["上报情况"])[2][6:] == ["1小时", "1小时30分", "—", "—"]
+    # counts only: no student's name anywhere in the workbook
+    cells = {str(v) for ws in wb for row in ws.iter_rows(values_only=True) for v in row if v}
+    assert not any(name in cell for cell in cells for name in ("学生s", "经管学生"))
+    # every column wide enough for what it holds (CJK characters count two)
+    for ws in wb:
+        for column in ws.iter_cols(min_row=2 if ws.title == "概况" else 1):
+            widest = max(display_width(c.value) for c in column if c.value is not None)
+            assert ws.column_dimensions[column[0].column_letter].width >= min(widest, 60)
