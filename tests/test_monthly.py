@@ -20,14 +20,16 @@ from xinqiao.services.monthly import build_monthly, generate_monthly
 from xinqiao.services.monthly_export import export_monthly, write_monthly_xlsx
 from xinqiao.services.sheets import display_width
 from xinqiao.settings import Settings
-from xinqiao.storage.booking import Appointment, Referral
+from xinqiao.storage.booking import Appointment, AppointmentStatus, Referral
 from xinqiao.storage.campaigns import (
     CampaignKind,
     CampaignStatus,
+    InvitationReason,
+    InvitationStatus,
     ScreeningCampaign,
     ScreeningInvitation,
 )
-from xinqiao.storage.cases import Case
+from xinqiao.storage.cases import Case, CaseStatus
 from xinqiao.storage.db import Database
 from xinqiao.storage.models import AuditEntry, OutboxMessage, Person, Role, Tier
 from xinqiao.storage.reports import (
@@ -370,7 +372,8 @@ async def _care(db: Database, campus: Campus) -> None:
                    (autumn, p["s4"], "phq9", "declined"), (autumn, p["s4"], "gad7", "declined"),
                    (autumn, e1, "phq9", "done"), (summer, p["s3"], "phq9", "done")]
         s.add_all(ScreeningInvitation(key=f"{c}:{who}:{inst}", person_id=who, instrument=inst,
-                                      reason="campaign", campaign_id=c, status=status,
+                                      reason=InvitationReason.campaign, campaign_id=c,
+                                      status=InvitationStatus(status),
                                       invited_at=utc(2026, 9, 7), due_at=utc(2026, 9, 21))
                   for c, who, inst, status in invited)
         results = [(p["s1"], False, utc(2026, 9, 8)), (p["s2"], True, utc(2026, 9, 8)),
@@ -385,7 +388,8 @@ async def _care(db: Database, campus: Campus) -> None:
                   (p["s1"], "moved", utc(2026, 9, 5)), (p["s3"], "attended", utc(2026, 10, 2)),
                   (e1, "attended", utc(2026, 9, 10, 2))]
         s.add_all(Appointment(student_id=who, counsellor_id=coun, start_at=at,
-                              end_at=at + timedelta(minutes=45), status=status,
+                              end_at=at + timedelta(minutes=45),
+                              status=AppointmentStatus(status),
                               requested_at=at, created_at=at)
                   for who, status, at in visits)
         referrals = [(p["s2"], "hospital", utc(2026, 9, 11)), (p["s1"], "counsellor",
@@ -395,7 +399,7 @@ async def _care(db: Database, campus: Campus) -> None:
         cases = [(p["s3"], utc(2026, 8, 20), utc(2026, 9, 15)), (p["s2"], utc(2026, 9, 11), None),
                  (p["s5"], utc(2026, 6, 1), None), (e1, utc(2026, 9, 9), None)]
         s.add_all(Case(person_id=who, opened_at=opened, closed_at=closed, source="test",
-                       status="closed" if closed else "open")
+                       status=CaseStatus.closed if closed else CaseStatus.open)
                   for who, opened, closed in cases)
     dorm = await add_report(db, ReportKind.dorm, campus.college_id, utc(2026, 9, 12))
     await add_esc(db, campus.college_id, dorm, EscalationStatus.acked, 0, utc(2026, 9, 12))
