@@ -14,8 +14,8 @@ from tests.dialog import Dialog, labels
 from tests.factories import Campus, add_person, bind, make_campus
 from tests.test_completion import SEP7, SEP14, add_checkin, add_klass, add_report, utc
 from tests.test_completion import add_escalation as add_esc
-from xinqiao.clock import FakeClock
-from xinqiao.handlers.reports_view import MonthlyConfirmFlow
+from xinqiao.clock import SHANGHAI, FakeClock
+from xinqiao.handlers.monthly_view import MonthlyConfirmFlow
 from xinqiao.services.monthly import build_monthly, generate_monthly
 from xinqiao.services.monthly_export import export_monthly, write_monthly_xlsx
 from xinqiao.services.sheets import display_width
@@ -290,16 +290,20 @@ async def test_lead_confirms_in_chat_and_the_centre_hears(
     await _generate(db, clock)
 
     shown = (await chat.send("月报"))[-1]
-    assert shown.text.splitlines()[:7] == [
+    assert shown.text.splitlines() == [
         "信息工程学院 2026年9月月报（待确认）",
         "· 周报：应交 4 份，已交 3 份（75%），未交齐的班 1 个",
         "· 上报：共 6 条（班级周报 3、宿舍报告 2、随时报 1、危机预警 0）",
         "· 处理：待响应 1，已接手 1，已办结 1，曾升级 2",
         "· 周报里提到需关注的学生：2 次",
         "· 学生：日常关注 2、重点关注 1、危机关注 1",
+        "· 响应：宿舍报告确认中位 1小时30分、最长 1小时30分；随时报确认中位 20分、最长 20分",
+        "· 测评：应测 0 人，完成 0 人（0%），不参加 0 人，筛查阳性 0 人",
+        "· 咨询：预约 0 次，到访 0 次，爽约 0 次，转介 0 次",
+        "· 危机个案：新开 0，结案 0，月末在管 0",
         "确认无误就提交给心理中心吧。",
     ]
-    assert labels(shown) == ["确认提交", "稍后再说"]
+    assert labels(shown) == ["确认提交", "添加备注", "稍后再说"]
     assert "稍后再说" in await chat.say("什么")
     assert "随时回复“月报”" in await chat.say("稍后再说")
     await chat.say("月报")
@@ -318,7 +322,7 @@ async def test_lead_confirms_in_chat_and_the_centre_hears(
     assert (push.kind, push.address, push.idempotency_key) == (
         "reminder", "boss", f"monthly-confirmed:{row.id}:{boss}")
     assert push.payload["reply"]["text"] == (
-        "信息工程学院2026年9月的心理工作月报已由t1老师确认提交，请查收。")
+        "信息工程学院2026年9月的心理工作月报已由t1老师确认提交，请查收（回复“月报”查看）。")
 
     coun = Dialog(db, settings, clock, "coun", extra_flows=(MonthlyConfirmFlow(),))
     assert "不在你的权限范围内" in await coun.say("月报")
@@ -443,3 +447,56 @@ async def test_the_month_counts_screening_counselling_cases_and_response_times(
         for column in ws.iter_cols(min_row=2 if ws.title == "概况" else 1):
             widest = max(display_width(c.value) for c in column if c.value is not None)
             assert ws.column_dimensions[column[0].column_letter].width >= min(widest, 60)
+
+
+async def test_the_lead_adds_a_note_and_the_centre_lead_reads_every_college(
+    db: Database, settings: Settings, clock: FakeClock, tmp_path: Path
+) -> None:
+    clock.set(datetime(2026, 10, 1, 9, 0, tzinfo=SHANGHAI))  # 月报 day
+    campus = await _month(db, clock)
+    await _lead(db, campus, clock)
+    await _lead(db, campus, clock, "c1", "boss", Role.centre_lead)
+    await _generate(db, clock)
+    boss = Dialog(db, settings, clock, "boss", extra_flows=(MonthlyConfirmFlow(),))
+    before = await boss.say("月报")  # the centre lead is told to 查收: they may look
+    assert "不在你的权限范围内" not in before
+    assert "2026年9月各学院月报：已确认 0/2" in before
+    assert "· 信息工程学院：待确认" in before and "· 经济管理学院：待确认" in before
+
+    lead = Dialog(db, settings, clock, "lead", extra_flows=(MonthlyConfirmFlow(),))
+    await lead.say("月报")
+    asked = await lead.say("添加备注")
+    assert "备注" in asked and "返回" in asked
+    saved = (await lead.send("本月新生适应问题较多，已安排两次班会。"))[-1]
+    assert saved.text.startswith("备注已保存。")
+    assert "学院备注：本月新生适应问题较多，已安排两次班会。" in saved.text
+    assert labels(saved) == ["确认提交", "修改备注", "稍后再说"]
+    clock.advance(hours=2)
+    assert "已提交给心理中心" in await lead.say("确认提交")
+    async with db.session() as s:
+        row = (await s.exec(select(MonthlyReport).where(
+            MonthlyReport.college_id == campus.college_id))).one()
+        push = (await s.exec(select(OutboxMessage).where(
+            col(OutboxMessage.idempotency_key).startswith("monthly-confirmed")))).one()
+        noted = (await s.exec(select(AuditEntry).where(
+            AuditEntry.action == "report.monthly_note"))).one()
+    assert row.note == "本月新生适应问题较多，已安排两次班会。"
+    assert push.payload["reply"]["text"].endswith("学院备注：本月新生适应问题较多，已安排两次班会。")
+    assert "本月新生" not in str(noted.detail)  # the audit line counts, it does not copy
+
+    after = (await boss.send("月报"))[-1]
+    assert "已确认 1/2" in after.text
+    assert "· 信息工程学院：已确认（t1老师，10月1日 11:00）" in after.text
+    assert "学院备注：本月新生适应问题较多" in after.text
+    assert labels(after)[:2] == ["信息工程学院", "经济管理学院"]
+    detail = await boss.say("信息工程学院")
+    assert detail.startswith("信息工程学院 2026年9月月报（已确认）")
+    assert "· 周报：应交 4 份，已交 3 份（75%）" in detail and "学院备注：" in detail
+    assert not any(name in detail for name in ("学生s1", "学生s2", "学生s4"))
+
+    out = await export_monthly(db, "信息工程学院", SEPT, PERIODS, tmp_path / "m.xlsx",
+                               clock.now())
+    signed = dict((r[0], r[1]) for r in _sheet(load_workbook(out)["概况"])[1:])
+    assert (signed["状态"], signed["确认人"], signed["确认时间"]) == (
+        "已确认提交", "t1老师", "2026-10-01 11:00")
+    assert signed["学院备注"] == "本月新生适应问题较多，已安排两次班会。"

@@ -22,9 +22,10 @@ from xinqiao.handlers.flow import Flow, FlowRegistry
 from xinqiao.handlers.info import CrisisHelpFlow, PreferHereFlow, ScopeFlow, WhoAmIFlow
 from xinqiao.handlers.listening import ListenFlow
 from xinqiao.handlers.menu import Menu, load_menu
+from xinqiao.handlers.monthly_view import MonthlyConfirmFlow
 from xinqiao.handlers.network import report_flows
 from xinqiao.handlers.relay import RelayFlow, RelayReplyFlow
-from xinqiao.handlers.reports_view import CompletionFlow, MonthlyConfirmFlow
+from xinqiao.handlers.reports_view import CompletionFlow
 from xinqiao.handlers.results import AttentionListFlow, MyResultsFlow, StudentResultsFlow
 from xinqiao.handlers.rota import DutyRotaFlow
 from xinqiao.handlers.school_queue import SchoolQueueFlow
