@@ -481,7 +481,8 @@ async def test_the_lead_adds_a_note_and_the_centre_lead_reads_every_college(
         noted = (await s.exec(select(AuditEntry).where(
             AuditEntry.action == "report.monthly_note"))).one()
     assert row.note == "本月新生适应问题较多，已安排两次班会。"
-    assert push.payload["reply"]["text"].endswith("学院备注：本月新生适应问题较多，已安排两次班会。")
+    assert push.payload["reply"]["text"].endswith(
+        "学院备注：本月新生适应问题较多，已安排两次班会。")
     assert "本月新生" not in str(noted.detail)  # the audit line counts, it does not copy
 
     after = (await boss.send("月报"))[-1]
