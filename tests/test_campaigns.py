@@ -224,3 +224,50 @@ async def test_completion_is_counts_for_the_college_and_centre_and_nothing_for_o
     assert "软件2302：0/1（0%）" in drill
     for who in ("s1", "i1", "k2", "t1"):
         assert "应测" not in await world.chat(who).say("测评完成情况")
+
+
+async def test_replying_no_to_the_invitation_declines_it_and_its_buttons_start_or_decline(
+    db: Database, clock: FakeClock, settings: Settings, tmp_path: Path
+) -> None:
+    from xinqiao.bot.channels.telegram_render import render_payload
+
+    world = await _world(db, clock, settings, tmp_path)
+    await _at(world, datetime(2026, 9, 7, 10, 0, tzinfo=SHANGHAI))
+    [invitation] = await world.pushes("k2")
+    reply = invitation.payload["reply"]
+    assert [label for _, label in reply["choices"]] == ["开始测评", "不参加"]
+    parts = render_payload(invitation.payload)  # as Telegram shows it: two buttons
+    assert parts is not None and [b[0] for b in parts[-1].buttons] == ["开始测评", "不参加"]
+    # k2 answers the invitation in words, with no conversation open
+    answer = await world.chat("k2").say("不参加")
+    assert "不会再提醒" in answer and "没太明白" not in answer
+    assert {i.status for i in await _invitations(world, "k2")} == {InvitationStatus.declined}
+    # k1's sentence merely starts with the word: heard, not taken as declining
+    heard = await world.chat("k1").say("不想参加社团活动了，好累")
+    assert "不会再提醒" not in heard and "没太明白" not in heard
+    assert {i.status for i in await _invitations(world, "k1")} == {InvitationStatus.open}
+    started = await world.chat("k1").say(choice="flow:screening")  # the 开始测评 tap
+    assert "我已了解，同意开始" in started
+    await _at(world, datetime(2026, 9, 10, 10, 0, tzinfo=SHANGHAI))
+    assert not any("还没有完成" in t for t in await world.push_texts("k2"))
+    reminder = (await world.pushes("k1"))[-1].payload["reply"]
+    assert "还没有完成" in reminder["text"] and "回复「不参加」" in reminder["text"]
+    assert [label for _, label in reminder["choices"]] == ["开始测评", "不参加"]
+    tapped = await world.chat("k1").say(choice="flow:screening_optout")
+    assert "不会再提醒" in tapped
+    assert {i.status for i in await _invitations(world, "k1")} == {InvitationStatus.declined}
+    assert "没有邀请你参加的测评" in await world.chat("k1").say("不参加")
+
+
+async def test_no_typed_inside_the_asq_answers_the_asq_not_the_invitation(
+    db: Database, clock: FakeClock, settings: Settings, tmp_path: Path
+) -> None:
+    world = await _world(db, clock, settings, tmp_path)
+    await _at(world, datetime(2026, 9, 7, 10, 0, tzinfo=SHANGHAI))
+    chat = world.chat("k1")
+    await chat.say("测评")
+    await chat.say("我已了解，同意开始")
+    await _finish(chat, 8)
+    assert "接下来几个问题关于你最近的想法" in await chat.say("好几天")
+    stopped = await chat.say("不参加")
+    assert "这几个问题先不回答了" in stopped and "不会再提醒" not in stopped

@@ -24,6 +24,13 @@ def test_content_check_list_search_and_campaigns(env: dict[str, str], tmp_path: 
     assert created.returncode == 0, created.stderr
     assert "campaign 1 scheduled for 2030-05-25 09:00" in created.stdout
     assert "sleep-basics to 16 students now in the target" in created.stdout
+    assert "no chat account" not in created.stdout  # the demo binds everyone on the console
+    assert run(env, "roster", "unbind", "S2023001").returncode == 0
+    again_made = run(env, "content", "campaign", "create", "--article", "sleep-basics",
+                     "--college", "信息工程学院", "--year", "2023", "--at", "2030-05-26 09:00")
+    assert ("to 16 students now in the target (1 of them have no chat account yet and will "
+            "not receive it)") in again_made.stdout
+    assert run(env, "content", "campaign", "cancel", "2").returncode == 0
     shown = run(env, "content", "campaign", "list")
     assert "planned" in shown.stdout and "5·25 心理健康节" in shown.stdout
     assert run(env, "content", "campaign", "cancel", "1").returncode == 0

@@ -249,7 +249,7 @@ async def test_the_centre_schedules_a_campaign_in_chat_and_students_cannot(
     assert "没有看懂" in (await centre.send("下周吧"))[-1].text
     confirm = await centre.send("2026-10-10 09:00")
     text = confirm[-1].text
-    assert "信息工程学院学生（目前 4 人）" in text and "2026-10-10 09:00" in text
+    assert "信息工程学院学生（目前 4 人，都能收到）" in text and "2026-10-10 09:00" in text
     done = await centre.send("确认")
     assert "已安排推送" in done[-1].text
     async with db.session() as s:

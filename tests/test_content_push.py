@@ -277,3 +277,36 @@ async def test_retention_removes_the_subscription_of_someone_who_left(
     async with db.session() as s:
         left = (await s.exec(select(TipSubscription.person_id))).all()
     assert list(left) == [world.ids["k1"]]
+
+
+async def test_a_campaign_without_a_name_says_the_title_once_and_counts_who_it_reaches(
+    db: Database, clock: FakeClock, settings: Settings, tmp_path: Path
+) -> None:
+    from tests.dialog import Dialog
+
+    world = await make_world(db, clock, settings, start=START)
+    for i in range(2):  # two students of 信息工程学院 who never bound a chat account
+        await add_person(db, world.campus, f"n{i}", f"未绑定{i}", now=clock.now())
+    centre = Dialog(db, settings, clock, "a-c1", network=world.network, content=CONTENT)
+    await centre.send("内容推送")
+    await centre.send("world-mental-health-day")
+    await centre.send("按学院")
+    await centre.send("信息工程学院")
+    confirm = (await centre.send("立即推送"))[-1].text
+    assert ("信息工程学院学生（目前 6 人，其中 4 人能收到，2 人还没绑定聊天账号、收不到）"
+            in confirm)
+    assert "已安排推送" in (await centre.send("确认"))[-1].text
+    async with db.session() as s:  # the CLI's way: no --name
+        await create(s, CONTENT, name="", slug="sleep-basics", target=Target(),
+                     send_at=clock.now(), now=clock.now(), created_by=None)
+    await _sweep(world, _handlers(_policy(tmp_path)))
+    async with db.session() as s:
+        rows = (await s.exec(select(ContentCampaign).order_by(col(ContentCampaign.id)))).all()
+    for row in rows:
+        push = (await _pushes(world, f"content-campaign:{row.id}:"))[0]
+        reply = push.payload["reply"]
+        title = reply["links"][0][0]
+        assert reply["text"] == "心理中心给你推荐一篇文章" and title not in reply["text"]
+    listed = (await centre.send("内容推送"))[-1].text
+    assert f"{rows[0].name}（已推送 4 人）" in listed
+    assert f"{rows[1].name}（已推送 4 人）" in listed and "已推送，" not in listed

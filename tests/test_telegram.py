@@ -95,6 +95,19 @@ async def test_whole_conversation_bind_menu_screening_result(
     assert {r.kind for r in replies} == {"reply"} and all(r.status == "sent" for r in replies)
 
 
+async def test_start_with_id_and_code_typed_with_a_space_binds(
+    make_client: MakeClient, db: Database, clock: FakeClock, tg: TelegramStub
+) -> None:
+    await _student(db, clock)
+    client = await make_client()
+    user = TelegramUser(client, tg, CHAT)
+    bound = await user.say("/start 2026001 abcd2345")  # copied off the slip by hand
+    assert "绑定成功" in texts(bound) and "心理测评" in labels(bound)
+    async with db.session() as s:
+        identity = (await s.exec(select(ChannelIdentity))).one()
+    assert identity.person_id is not None and identity.bound_at is not None
+
+
 async def test_secret_mismatch_is_refused_and_nothing_stored(
     make_client: MakeClient, db: Database
 ) -> None:

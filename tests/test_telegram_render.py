@@ -81,6 +81,9 @@ def test_commands_map_onto_the_engine_words() -> None:
     assert command_text("/start 2026001_ABCD2345") == "/bind 2026001 ABCD2345"
     assert command_text("/start bind_S-01_XY12") == "/bind S-01 XY12"
     assert command_text("/start something-else") == "/start"
+    assert command_text("/start 2026001 ABCD2345") == "/bind 2026001 ABCD2345"
+    assert command_text("/start  S-01\u3000XY12") == "/bind S-01 XY12"
+    assert command_text("/start 我 是 学生") == "/start"
     assert command_text("绑定") == "绑定"
 
 

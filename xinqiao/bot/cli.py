@@ -202,7 +202,7 @@ def report_monthly(college: str, month: str, out: Path) -> None:
     from datetime import date
 
     from xinqiao.scheduler.policy import PolicyError, load_policy
-    from xinqiao.services.monthly import export_monthly
+    from xinqiao.services.monthly_export import export_monthly
     from xinqiao.services.network import Network
 
     try:

@@ -96,6 +96,7 @@ def campaign_create(slug: str, at: str | None, college: str | None, year: int | 
     from xinqiao.services.content_campaigns import (
         CampaignError,
         Target,
+        count_reachable,
         count_targets,
         create,
         parse_when,
@@ -123,8 +124,11 @@ def campaign_create(slug: str, at: str | None, college: str | None, year: int | 
             except CampaignError as exc:
                 raise click.ClickException(str(exc)) from exc
             people = await count_targets(s, target)
+            reachable = await count_reachable(s, target)
+        unreachable = (f" ({people - reachable} of them have no chat account yet and will "
+                       "not receive it)" if reachable < people else "")
         return (f"campaign {created.id} scheduled for {local(created.send_at):%Y-%m-%d %H:%M}: "
-                f"{slug} to {people} students now in the target")
+                f"{slug} to {people} students now in the target{unreachable}")
 
     click.echo(with_db(run, migrate=True))
 

@@ -202,6 +202,8 @@ class Engine:
         found = self.flows.command(ctx.inbound.text)
         if found is None or not found[0].available_to(ctx.person, ctx.roles):
             return None
+        if getattr(found[0], "reply_word", False):  # 不参加 inside a form answers the form
+            return None
         return found
 
     async def _event(self, ctx: Context) -> tuple[Reply, ...]:
@@ -229,7 +231,15 @@ class Engine:
         ctx.state.flow = flow.id
         ctx.state.step = None
         ctx.state.data = {}
-        return self._apply(ctx, flow, await flow.start(ctx, argument))
+        turn = await flow.start(ctx, argument)
+        if turn.handoff:  # a trigger word that only began a sentence: hear the sentence
+            self._clear(ctx)
+            listen = self.flows.get(LISTEN)
+            if listen is not None and flow.id != LISTEN:
+                return await self._start(ctx, listen, ctx.inbound.text)
+            return (Reply("没太明白你的意思，可以从下面选一项：",
+                          (await self.menu.render(ctx)).choices),)
+        return self._apply(ctx, flow, turn)
 
     def _apply(self, ctx: Context, flow: Flow, turn: Turn) -> tuple[Reply, ...]:
         state = ctx.state

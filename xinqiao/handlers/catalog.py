@@ -22,13 +22,15 @@ from xinqiao.handlers.flow import Flow, FlowRegistry
 from xinqiao.handlers.info import CrisisHelpFlow, PreferHereFlow, ScopeFlow, WhoAmIFlow
 from xinqiao.handlers.listening import ListenFlow
 from xinqiao.handlers.menu import Menu, load_menu
+from xinqiao.handlers.monthly_view import MonthlyConfirmFlow
 from xinqiao.handlers.network import report_flows
 from xinqiao.handlers.relay import RelayFlow, RelayReplyFlow
-from xinqiao.handlers.reports_view import CompletionFlow, MonthlyConfirmFlow
+from xinqiao.handlers.reports_view import CompletionFlow
 from xinqiao.handlers.results import AttentionListFlow, MyResultsFlow, StudentResultsFlow
 from xinqiao.handlers.rota import DutyRotaFlow
 from xinqiao.handlers.school_queue import SchoolQueueFlow
 from xinqiao.handlers.screening import ScreeningFlow
+from xinqiao.handlers.screening_optout import ScreeningOptOutFlow
 from xinqiao.handlers.staff import AckFlow, QueueFlow, ResolveFlow
 from xinqiao.services.content import Content
 from xinqiao.services.instruments import Instrument
@@ -66,6 +68,7 @@ def build_catalogue(
         if instruments:
             recommend = content.recommend if content is not None else None
             builtin += (ScreeningFlow(instruments, network, recommend=recommend),
+                        ScreeningOptOutFlow(),
                         MyResultsFlow(instruments), StudentResultsFlow(instruments),
                         AttentionListFlow(), CampaignCompletionFlow())
     for flow in (*builtin, *extra):

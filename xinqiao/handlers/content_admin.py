@@ -18,18 +18,30 @@ from xinqiao.services.content import Content
 from xinqiao.services.content_campaigns import (
     CampaignError,
     Target,
+    count_reachable,
     count_targets,
     create,
     describe,
+    reach_words,
     upcoming,
 )
 from xinqiao.services.zh_when import EXAMPLES, parse_zh_when
+from xinqiao.storage.content import ContentCampaign, ContentCampaignStatus
 from xinqiao.storage.models import College, Person, Role
 
 _MENU = Choice("menu", "主菜单")
 CENTRE = frozenset({Role.centre_staff, Role.centre_lead})
 _STATUS = {"planned": "待推送", "sending": "推送中", "sent": "已推送", "cancelled": "已取消",
-           "failed": "未推送（文章不在发布期）"}
+           "failed": "未推送，文章不在发布期"}
+
+
+def _status_words(c: ContentCampaign) -> str:
+    """``已推送 8 人``, ``推送中，已推送 3 人``, ``待推送``: the count said once."""
+    if c.status == ContentCampaignStatus.sent:
+        return f"已推送 {c.pushed} 人"
+    if c.pushed:
+        return f"{_STATUS[c.status]}，已推送 {c.pushed} 人"
+    return _STATUS[c.status]
 
 
 class ContentCampaignFlow:
@@ -50,8 +62,7 @@ class ContentCampaignFlow:
         """Recent campaigns, then ask for the article."""
         lines = []
         for c in await upcoming(ctx.session, limit=5):
-            lines.append(f"· {local(c.send_at):%m-%d %H:%M} {c.name}（{_STATUS[c.status]}，"
-                         f"已推送 {c.pushed} 人）")
+            lines.append(f"· {local(c.send_at):%m-%d %H:%M} {c.name}（{_status_words(c)}）")
         head = ("最近的推送：\n" + "\n".join(lines) + "\n\n") if lines else ""
         return Turn.ask("article", {}, Reply(
             head + "要推送哪篇文章？请发送关键词（如「心理健康节」），或文章编号。", (_MENU,)))
@@ -130,10 +141,11 @@ class ContentCampaignFlow:
         data = {**data, "at": at.isoformat()}
         target = Target(data.get("college_id"), data.get("year"))
         people = await count_targets(ctx.session, target)
+        reach = reach_words(people, await count_reachable(ctx.session, target))
         who = await describe(ctx.session, target)
         when = "立即" if choice == "now" else f"{local(at):%Y-%m-%d %H:%M}"
         return Turn.ask("confirm", data, Reply(
-            f"确认推送：\n文章：《{data['name']}》\n对象：{who}（目前 {people} 人）\n"
+            f"确认推送：\n文章：《{data['name']}》\n对象：{who}（{reach}）\n"
             f"时间：{when}\n推送以低优先级发送，不会影响预警消息。", (
                 Choice("yes", "确认"), Choice("no", "取消"))))
 

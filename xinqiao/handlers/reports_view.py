@@ -1,4 +1,4 @@
-"""Staff views of what the network sent: check-in completion, and the 月报 to confirm."""
+"""Staff views of what the network sent: check-in completion (月报: handlers/monthly_view)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,8 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from sqlmodel import col, select
-
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
-from xinqiao.services import audit
 from xinqiao.services.completion import (
     ClassCompletion,
     CollegeCompletion,
@@ -18,10 +15,7 @@ from xinqiao.services.completion import (
     college_completion,
 )
 from xinqiao.services.directory import roles_of
-from xinqiao.services.monthly import KIND_LABELS, TIER_LABELS, month_label, push_to_role
-from xinqiao.storage.db import dialect_name
 from xinqiao.storage.models import College, Person, Role
-from xinqiao.storage.reports import MonthlyReport
 
 _MENU = (Choice("menu", "主菜单"),)
 COLLEGE_ROLES = frozenset({Role.college_lead, Role.college_counsellor})
@@ -144,96 +138,3 @@ def _centre_text(label: str, colleges: list[CollegeCompletion]) -> str:
         else:
             lines.append(f"· {c.college}：{c.complete}/{c.classes} 个班（{c.rate:.0%}）")
     return "\n".join(lines)
-
-
-def monthly_summary(data: dict[str, Any]) -> str:
-    """The few lines a college lead reads before confirming a 月报."""
-    month = date.fromisoformat(data["month"])
-    checkins, reports, students = data["checkins"], data["reports"], data["students"]
-    kinds = "、".join(
-        f"{label} {reports['by_kind'][kind.value]['count']}" for kind, label in KIND_LABELS.items()
-    )
-    tiers = "、".join(f"{label} {students[tier.value]}" for tier, label in TIER_LABELS.items())
-    behind = checkins["classes"] - checkins["complete"]
-    return "\n".join([
-        f"{data['college']} {month_label(month)}月报（待确认）",
-        f"· 周报：应交 {checkins['due']} 份，已交 {checkins['submitted']} 份"
-        f"（{checkins['rate']:.0%}），未交齐的班 {behind} 个",
-        f"· 上报：共 {reports['total']} 条（{kinds}）",
-        f"· 处理：待响应 {reports['open']}，已接手 {reports['acked']}，"
-        f"已办结 {reports['resolved']}，曾升级 {reports['escalated']}",
-        f"· 周报里提到需关注的学生：{reports['flagged_checkins']} 次",
-        f"· 学生：{tiers}",
-    ])
-
-
-_CONFIRM = (Choice("confirm", "确认提交"), Choice("later", "稍后再说"))
-
-
-class MonthlyConfirmFlow:
-    """月报确认: the college lead reads the pending 月报 and submits it to the centre."""
-
-    id = "monthly"
-    title = "月报确认"
-    triggers: tuple[str, ...] = ("月报",)
-
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
-        """College leads only."""
-        return person is not None and Role.college_lead in roles
-
-    async def start(self, ctx: Context, argument: str) -> Turn:
-        """Show the latest unconfirmed 月报 of the lead's colleges."""
-        ids = await served_college_ids(ctx, frozenset({Role.college_lead}))
-        report = (
-            await ctx.session.exec(
-                select(MonthlyReport)
-                .where(
-                    col(MonthlyReport.college_id).in_(ids),
-                    col(MonthlyReport.confirmed_at).is_(None),
-                )
-                .order_by(col(MonthlyReport.month).desc(), col(MonthlyReport.id).desc())
-            )
-        ).first()
-        if report is None or not report.data:
-            return Turn.end(Reply("目前没有待确认的月报。新的月报生成后我会提醒你。", _MENU))
-        text = monthly_summary(report.data) + "\n确认无误就提交给心理中心吧。"
-        return Turn.ask("confirm", {"report_id": report.id}, Reply(text, _CONFIRM))
-
-    async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
-        """Confirm, put off, or ask again."""
-        choice = ctx.inbound.choice
-        if choice == "later":
-            return Turn.end(Reply("好的，想好了随时回复“月报”再来确认。", _MENU))
-        if choice != "confirm":
-            return Turn.ask(step, data, Reply("请选择“确认提交”或“稍后再说”。", _CONFIRM))
-        return await self._confirm(ctx, int(data["report_id"]))
-
-    async def _confirm(self, ctx: Context, report_id: int) -> Turn:
-        assert ctx.person is not None and ctx.person.id is not None
-        query = select(MonthlyReport).where(col(MonthlyReport.id) == report_id)
-        if dialect_name(ctx.session) == "postgresql":
-            query = query.with_for_update()
-        report = (await ctx.session.exec(query)).first()
-        ids = await served_college_ids(ctx, frozenset({Role.college_lead}))
-        if report is None or report.college_id not in ids:
-            return Turn.end(Reply("这份月报已经找不到了，请回复“月报”重新查看。", _MENU))
-        if report.confirmed_at is not None:
-            return Turn.end(Reply("这份月报已经确认提交过了，不用重复操作。", _MENU))
-        college = await ctx.session.get(College, report.college_id)
-        assert college is not None
-        now = ctx.clock.now()
-        report.confirmed_by, report.confirmed_at = ctx.person.id, now
-        ctx.session.add(report)
-        await audit.record(
-            ctx.session, at=now, action="report.monthly_confirm", actor_person_id=ctx.person.id,
-            report_id=report.id, college_id=report.college_id, month=report.month.isoformat(),
-        )
-        text = (
-            f"{college.name}{month_label(report.month)}的心理工作月报"
-            f"已由{ctx.person.name}确认提交，请查收。"
-        )
-        await push_to_role(
-            ctx.session, role=Role.centre_lead, college_id=None, school_id=college.school_id,
-            key=f"monthly-confirmed:{report.id}", text=text, now=now,
-        )
-        return Turn.end(Reply("已提交给心理中心，这个月辛苦了！", _MENU))

@@ -24,6 +24,7 @@ from xinqiao.messages import Reply
 from xinqiao.scheduler.calendar import WorkingCalendar
 from xinqiao.scheduler.policy import Policy
 from xinqiao.services.directory import STUDENT_VALUES
+from xinqiao.services.invitations import DECLINE_CHOICE, START_CHOICE
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.timers import TimerHandler, schedule
@@ -241,13 +242,14 @@ class Campaigns:
         return Reply(
             f"【{campaign.name}】\n同学你好！学校心理中心邀请你在{self._deadline(campaign)}前完成"
             f"一次心理健康测评，大约需要5分钟。\n详细结果只有你本人和心理中心的老师能看到，"
-            "你也可以选择不参加。\n回复「测评」就可以开始。")
+            "你也可以选择不参加。\n回复「测评」就可以开始，不想参加回复「不参加」。",
+            (START_CHOICE, DECLINE_CHOICE))
 
     def _reminder(self, campaign: ScreeningCampaign) -> Reply:
         return Reply(
             f"温馨提醒：【{campaign.name}】还没有完成哦，{self._deadline(campaign)}截止，"
-            "大约需要5分钟。回复「测评」继续；如果不想参加，回复「测评」后选择「暂不参加」即可，"
-            "之后不会再提醒你。")
+            "大约需要5分钟。回复「测评」继续；如果不想参加，回复「不参加」即可，"
+            "之后不会再提醒你。", (START_CHOICE, DECLINE_CHOICE))
 
     def _card(self, campaign: ScreeningCampaign, title: str) -> dict[str, object]:
         return {"title": title,

@@ -27,7 +27,7 @@ from xinqiao.services.content_push import push_article
 from xinqiao.services.directory import STUDENT_VALUES
 from xinqiao.services.timers import TimerHandler, schedule
 from xinqiao.storage.content import ContentCampaign, ContentCampaignStatus
-from xinqiao.storage.models import College, Person, RoleAssignment
+from xinqiao.storage.models import ChannelIdentity, College, Person, RoleAssignment
 from xinqiao.storage.reports import Timer
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,23 @@ async def count_targets(s: AsyncSession, target: Target) -> int:
     return int((await s.exec(select(func.count()).select_from(sub))).one())
 
 
+async def count_reachable(s: AsyncSession, target: Target) -> int:
+    """How many of the target's students have a chat account a push can reach now."""
+    people = target_query(target).subquery()
+    reachable = (select(func.count(func.distinct(ChannelIdentity.person_id)))
+                 .where(col(ChannelIdentity.person_id).in_(select(people.c.id)),
+                        col(ChannelIdentity.reachable).is_(True)))
+    return int((await s.exec(reachable)).one())
+
+
+def reach_words(people: int, reachable: int) -> str:
+    """``目前 20 人，其中 8 人能收到，12 人还没绑定聊天账号``."""
+    if reachable >= people:
+        return f"目前 {people} 人，都能收到"
+    return (f"目前 {people} 人，其中 {reachable} 人能收到，"
+            f"{people - reachable} 人还没绑定聊天账号、收不到")
+
+
 async def describe(s: AsyncSession, target: Target) -> str:
     """The target in words: 全校学生, 信息工程学院 2025级学生 …"""
     parts = []
@@ -99,7 +116,7 @@ async def create(s: AsyncSession, content: Content, *, name: str, slug: str, tar
         raise CampaignError(f"《{article.title}》在推送时间不在发布期内，推送出去的链接会打不开")
     if target.college_id is not None and await s.get(College, target.college_id) is None:
         raise CampaignError("没有这个学院")
-    if not name.strip():
+    if not name.strip():  # lists show the title; the push itself says it once (``heading``)
         name = article.title
     campaign = ContentCampaign(name=name.strip()[:100], slug=slug, college_id=target.college_id,
                                enrolment_year=target.enrolment_year, send_at=max(send_at, now),
@@ -133,6 +150,13 @@ async def upcoming(s: AsyncSession, limit: int = 20) -> list[ContentCampaign]:
     return list(rows)
 
 
+def heading(name: str, title: str) -> str:
+    """The push's first line: the campaign's name, or a lead-in when it would repeat the title."""
+    name = name.strip()
+    repeats = not name or name in (title, f"《{title}》")
+    return "心理中心给你推荐一篇文章" if repeats else name
+
+
 class CampaignTimers:
     """The campaign timer: one chunk of pushes per firing."""
 
@@ -164,7 +188,7 @@ class CampaignTimers:
         campaign.status = ContentCampaignStatus.sending
         campaign.pushed += await push_article(
             s, self.content, people, key=f"content-campaign:{campaign_id}", article=article,
-            heading=campaign.name, now=now, tip=False)
+            heading=heading(campaign.name, article.title), now=now, tip=False)
         if len(people) == self.policy.chunk:
             await schedule(s, kind=SEND, ref=f"{campaign_id}:{people[-1]}", due_at=now, now=now)
         else:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
-from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook
 from sqlalchemy import exists, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
@@ -17,11 +14,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI
 from xinqiao.messages import Reply
-from xinqiao.services import audit
 from xinqiao.services.completion import class_completion
+from xinqiao.services.monthly_figures import (
+    case_figures,
+    counselling_figures,
+    response_times,
+    screening_figures,
+)
 from xinqiao.services.recipients import push_to_people
-from xinqiao.services.sheets import xlsx_row
-from xinqiao.storage.db import Database, dialect_name
+from xinqiao.storage.db import dialect_name
 from xinqiao.storage.models import College, Person, Role, RoleAssignment, Tier
 from xinqiao.storage.reports import Escalation, MonthlyReport, Report, ReportKind
 
@@ -48,6 +49,7 @@ def month_window(month: date) -> tuple[datetime, datetime]:
 
 
 DueAt = Callable[[date], datetime]  # a period's due moment (the policy's checkin_due_at)
+Span = tuple[datetime, datetime | None, datetime | None]  # opened, acknowledged, resolved
 
 
 async def build_monthly(
@@ -102,14 +104,16 @@ async def build_monthly(
             subject is not None or factors or (answers or {}).get("concerns")
         ):
             flagged += 1
-    escalations = select(Report.kind, Escalation.status, Escalation.level).join(
+    escalations = select(Report.kind, Escalation).join(
         Report, col(Report.id) == col(Escalation.report_id)
     )
-    for kind, status, level in (await session.exec(escalations.where(*in_month))).all():
+    spans: dict[str, list[Span]] = {kind: [] for kind in by_kind}
+    for kind, esc in (await session.exec(escalations.where(*in_month))).all():
         if kind not in by_kind:
             continue
-        by_kind[kind][status] += 1
-        by_kind[kind]["escalated"] += int(level > 0)
+        by_kind[kind][esc.status] += 1
+        by_kind[kind]["escalated"] += int(esc.level > 0)
+        spans[kind].append((esc.opened_at, esc.acked_at, esc.resolved_at))
     unlinked_levels = (  # escalations without a report: overdue check-ins
         await session.exec(
             select(Escalation.level).where(
@@ -131,6 +135,7 @@ async def build_monthly(
         )
     ).all()
     students = {t.value: 0 for t in Tier} | {str(t): int(n) for t, n in tiers}
+    window = (start, end)
     return {
         "college_id": college_id,
         "college": college.name,
@@ -139,12 +144,15 @@ async def build_monthly(
         "checkins": checkins,
         "reports": {
             "total": len(reports),
-            "by_kind": by_kind,
+            "by_kind": {k: {**v, **response_times(spans[k])} for k, v in by_kind.items()},
             **{o: sum(v[o] for v in by_kind.values()) for o in OUTCOMES},
             "flagged_checkins": flagged,
             "unlinked_escalations": int(unlinked),
         },
         "students": {"total": sum(students.values()), **students},
+        "screening": await screening_figures(session, college_id, window),
+        "counselling": await counselling_figures(session, college_id, window),
+        "cases": await case_figures(session, college_id, window),
     }
 
 
@@ -216,82 +224,3 @@ async def _locked_row(
     if dialect_name(session) == "postgresql":
         query = query.with_for_update()
     return (await session.exec(query.execution_options(populate_existing=True))).one()
-
-
-async def export_monthly(
-    db: Database, college_name: str, month: date, periods: list[date], out: Path,
-    now: datetime, actor_person_id: int | None = None, due_at: DueAt | None = None,
-) -> Path:
-    """Write one college's 月报 as .xlsx (the confirmed data if confirmed, else fresh)."""
-    month = date(month.year, month.month, 1)
-    async with db.session() as session:
-        college = (
-            await session.exec(select(College).where(col(College.name) == college_name))
-        ).first()
-        if college is None or college.id is None:
-            raise LookupError(f"no college {college_name!r}")
-        stored = (
-            await session.exec(
-                select(MonthlyReport).where(
-                    col(MonthlyReport.college_id) == college.id,
-                    col(MonthlyReport.month) == month,
-                )
-            )
-        ).first()
-        if stored is not None and stored.confirmed_at is not None and stored.data:
-            data = {**stored.data, "confirmed_at": stored.confirmed_at.isoformat()}
-        else:
-            data = await build_monthly(session, college.id, month, periods, due_at)
-        await audit.record(
-            session, at=now, action="report.monthly_export", actor_person_id=actor_person_id,
-            college=college.name, month=month.isoformat(), file=out.name,
-            confirmed=stored is not None and stored.confirmed_at is not None,
-        )
-    await asyncio.to_thread(write_monthly_xlsx, data, out)
-    return out
-
-
-def write_monthly_xlsx(data: dict[str, Any], out: Path) -> None:
-    """Sheets 概况, 班级周报完成情况 and 上报情况 from ``build_monthly`` data."""
-    wb = Workbook()
-    summary = wb.active
-    summary.title = "概况"
-    checkins, reports, students = data["checkins"], data["reports"], data["students"]
-    month = date.fromisoformat(data["month"])
-    rows: list[tuple[str, Any]] = [
-        ("学院", data["college"]),
-        ("月份", month_label(month)),
-        ("周报周次", "、".join(data["periods"]) or "无"),
-        ("状态", "已确认提交" if data.get("confirmed_at") else "待确认"),
-        ("班级数", checkins["classes"]),
-        ("周报全部按时提交的班级", checkins["complete"]),
-        ("周报应交（份）", checkins["due"]),
-        ("周报已交（份）", checkins["submitted"]),
-        ("其中无异常（份）", checkins["nothing_to_report"]),
-        ("其中逾期补交（份）", checkins.get("late", 0)),
-        ("周报完成率", checkins["rate"]),
-        ("上报总数", reports["total"]),
-        ("提到需关注学生的周报", reports["flagged_checkins"]),
-        ("未关联上报的升级（如周报逾期）", reports["unlinked_escalations"]),
-        ("学生总数", students["total"]),
-        *((label, students[tier.value]) for tier, label in TIER_LABELS.items()),
-    ]
-    for label, value in rows:
-        summary.append(xlsx_row(summary, [label, value]))
-        if label == "周报完成率":
-            summary.cell(row=summary.max_row, column=2).number_format = "0%"
-    summary.column_dimensions["A"].width = 32
-    summary.column_dimensions["B"].width = 24
-    classes = wb.create_sheet("班级周报完成情况")
-    classes.append(["班级", "应交", "已交", "其中无异常", "未交周次", "逾期补交周次"])
-    for line in checkins["by_class"]:
-        classes.append(xlsx_row(classes, [line["klass"], line["due"], line["submitted"],
-                                          line["nothing_to_report"], "、".join(line["missing"]),
-                                          "、".join(line.get("late", []))]))
-    sheet = wb.create_sheet("上报情况")
-    sheet.append(["类型", "数量", *OUTCOME_LABELS.values()])
-    for kind, label in KIND_LABELS.items():
-        counts = reports["by_kind"][kind.value]
-        sheet.append([label, counts["count"], *(counts[o] for o in OUTCOMES)])
-    sheet.append(["合计", reports["total"], *(reports[o] for o in OUTCOMES)])
-    wb.save(out)

@@ -47,3 +47,22 @@ def xlsx_row(sheet: Any, values: Iterable[object]) -> list[Any]:
             cell.data_type = "s"  # the value setter made "=…" a formula; keep it text
         cells.append(cell)
     return cells
+
+
+def display_width(value: object) -> int:
+    """Columns a value takes on screen: CJK and full-width characters count two."""
+    text = f"{value:.0%}" if isinstance(value, float) else str(value)
+    return sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)
+
+
+def fit_columns(sheet: Any, first_row: int = 1, least: int = 8, most: int = 60) -> None:
+    """Widen every column to its longest value from ``first_row`` on (a title row above is
+    left out: it spans the columns), within ``least``..``most`` characters."""
+    widths: dict[str, int] = {}
+    for row in sheet.iter_rows(min_row=first_row):
+        for cell in row:
+            if cell.value is not None:
+                letter = cell.column_letter
+                widths[letter] = max(widths.get(letter, 0), display_width(cell.value))
+    for letter, width in widths.items():
+        sheet.column_dimensions[letter].width = max(least, min(most, width + 2))

@@ -169,7 +169,8 @@ class MonthlyReport(SQLModel, table=True):
     generated_at: datetime = utc_column()
     confirmed_by: int | None = Field(default=None, foreign_key="person.id")
     confirmed_at: datetime | None = utc_column(nullable=True)
-    note: str | None = Field(default=None, sa_column=Column(Text))
+    # The lead's note to the centre: free words, so encrypted (the column was always Text).
+    note: str | None = Field(default=None, sa_column=Column(EncryptedText()))
 
 
 class EscalationReport(SQLModel, table=True):

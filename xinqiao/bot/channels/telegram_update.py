@@ -2,7 +2,8 @@
 
 Commands map onto the engine's own words: ``/start`` and ``/menu`` open the menu (or binding
 when unbound), ``/help`` the help, ``/bind`` the binding flow; ``/start <id>_<code>`` is a deep
-link (``https://t.me/<bot>?start=<id>_<code>``) that binds in one tap.
+link (``https://t.me/<bot>?start=<id>_<code>``) that binds in one tap; ``/start <id> <code>``
+typed by hand binds too.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ CHANNEL = "telegram"
 MAX_TEXT = 4096
 # Deep-link payloads are at most 64 characters of [A-Za-z0-9_-].
 _DEEP_LINK = re.compile(r"^(?:bind[_-])?([A-Za-z0-9-]{1,40})_([A-Za-z0-9]{4,32})$")
+# The same typed by hand, with a space (or a full-width one) for the underscore.
+_TYPED = re.compile(r"^([A-Za-z0-9-]{1,40})[\s\u3000]+([A-Za-z0-9]{4,32})$")
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ def command_text(text: str) -> str:
     head, _, rest = text.partition(" ")
     command, rest = head.split("@", 1)[0].lower(), rest.strip()
     if command == "/start" and rest:
-        link = _DEEP_LINK.fullmatch(rest)
+        link = _DEEP_LINK.fullmatch(rest) or _TYPED.fullmatch(rest)
         return f"/bind {link.group(1)} {link.group(2)}" if link else "/start"
     return f"{command} {rest}".strip()
 
