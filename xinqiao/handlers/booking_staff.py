@@ -22,6 +22,7 @@ from xinqiao.services.booking_referral import open_referrals, record_outcome, re
 from xinqiao.services.booking_slots import SlotFilter, free_slots
 from xinqiao.services.booking_staff import mark, noshows, on_leave, propose_move, read_note
 from xinqiao.services.booking_text import REASONS, STATUS_LABELS, short_when, when_text
+from xinqiao.services.refs import case_ref
 from xinqiao.storage.booking import Appointment, AppointmentStatus, CounsellorProfile
 from xinqiao.storage.models import Person, Role
 
@@ -255,7 +256,8 @@ class CounsellorDeskFlow:
                                appointment_id=appt.id)
         done = f"已记录转介 #{referral.id}。"
         if referral.case_id is not None:
-            done += f"已纳入危机个案 #{referral.case_id}，回复“个案”跟进。"
+            done += (f"已纳入危机个案 {case_ref(referral.case_id)}，"
+                     f"回复“个案 {case_ref(referral.case_id)}”跟进。")
         return await self.view(ctx, appt, done)
 
     async def _on_outcome(self, ctx: Context, appt: Appointment, data: dict[str, Any],

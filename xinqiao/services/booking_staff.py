@@ -23,6 +23,7 @@ from xinqiao.services.booking import BOOKED, Outcome, book, free_and_notify
 from xinqiao.services.booking_risk import alert_high_risk_noshow
 from xinqiao.services.booking_text import when_text
 from xinqiao.services.recipients import level_recipients, push_to_people
+from xinqiao.services.refs import item_ref
 from xinqiao.services.timers import schedule
 from xinqiao.storage.booking import (
     Appointment,
@@ -74,7 +75,7 @@ async def mark(s: AsyncSession, policy: Policy, appt: Appointment, outcome: Appo
                                          "如果仍需要和老师聊聊，回复“预约”重新选择时间。"))
         alerted = await alert_high_risk_noshow(s, policy, appt, now)
         follow = "" if alerted is None else (
-            f"\n该同学处于重点/危机关注，已开启跟进事项 #{alerted.id}（24 小时内）。")
+            f"\n该同学处于重点/危机关注，已开启跟进事项 {item_ref(alerted.id)}（24 小时内）。")
         count = await noshows(s, policy, appt.student_id, now)
         if count >= policy.booking.noshow_threshold:
             student = await s.get(Person, appt.student_id)
