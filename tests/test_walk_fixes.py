@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlmodel import col, select
 
@@ -10,7 +10,7 @@ from tests.network_world import World, make_world
 from xinqiao.clock import SHANGHAI, FakeClock
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
-from xinqiao.storage.reports import Escalation, Report
+from xinqiao.storage.reports import CheckIn, Escalation, Report
 
 MONDAY_9 = datetime(2026, 9, 7, 9, 0, tzinfo=SHANGHAI)
 
@@ -51,3 +51,27 @@ async def test_staff_name_a_student_they_serve_and_the_report_is_about_that_stud
 async def _items(world: World) -> list[int]:
     async with world.db.session() as s:
         return [e.id or 0 for e in await s.exec(select(Escalation).order_by(col(Escalation.id)))]
+
+
+async def test_a_second_check_in_on_sunday_amends_this_week_not_next(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    # Friday's was sent late on Sunday; 本周无异常 tapped again the same Sunday was stored as
+    # next Friday's check-in, five days early, and next week's reminder never came.
+    world = await make_world(db, clock, settings,
+                             start=datetime(2026, 11, 1, 10, 0, tzinfo=SHANGHAI))  # Sunday
+    chat = world.chat("k1")
+    await chat.say("晴雨表")
+    assert "本周晴雨表已提交" in await chat.say("1")
+    await chat.say("晴雨表")
+    assert "已更新本周的晴雨表" in await chat.say("1")
+    async with db.session() as s:
+        [checkin] = (await s.exec(select(CheckIn))).all()
+    assert checkin.period == date(2026, 10, 30) and checkin.versions == 2
+    # from Monday on, the coming Friday is what a check-in counts for
+    clock.set(datetime(2026, 11, 2, 10, 0, tzinfo=SHANGHAI))
+    await chat.say("晴雨表")
+    assert "本周晴雨表已提交，" in await chat.say("1")
+    async with db.session() as s:
+        periods = (await s.exec(select(CheckIn.period).order_by(col(CheckIn.period)))).all()
+    assert periods == [date(2026, 10, 30), date(2026, 11, 6)]

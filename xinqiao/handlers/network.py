@@ -163,8 +163,9 @@ async def _committee_class(ctx: Context) -> int | None:
 
 async def _period_for(network: Network, ctx: Context, klass_id: int) -> date:
     """A late check-in counts for the oldest period still missing (an open item, else a due
-    day of this week up to today without a check-in, as completion shows it); else the
-    coming one."""
+    day of this week up to today without a check-in, as completion shows it); a second one
+    in a week whose due days are all past and sent amends this week's (本周, as the form
+    says), never next week's; else the coming one."""
     prefix = f"checkin:{klass_id}:"
     missing = (await ctx.session.exec(
         select(Escalation.subject)
@@ -181,6 +182,10 @@ async def _period_for(network: Network, ctx: Context, klass_id: int) -> date:
             CheckIn.klass_id == klass_id, col(CheckIn.period).in_(past)))).all())
         if gaps := [d for d in past if d not in sent]:
             return gaps[0]
+        coming = network.checkin_period(now)
+        if coming not in network.week_periods(now):
+            return past[-1]
+        return coming
     return network.checkin_period(now)
 
 
