@@ -73,5 +73,5 @@ async def test_a_second_check_in_on_sunday_amends_this_week_not_next(
     await chat.say("晴雨表")
     assert "本周晴雨表已提交，" in await chat.say("1")
     async with db.session() as s:
-        periods = (await s.exec(select(CheckIn.period).order_by(col(CheckIn.period)))).all()
-    assert periods == [date(2026, 10, 30), date(2026, 11, 6)]
+        rows = (await s.exec(select(CheckIn).order_by(col(CheckIn.period)))).all()
+    assert [r.period for r in rows] == [date(2026, 10, 30), date(2026, 11, 6)]
