@@ -63,4 +63,4 @@ async def test_crisis_alerts_survive_busy_and_expired_token_and_fall_back(
         await _drain(world, notifier)
         reached = Counter(m.touser for m in stub.sent)
         assert sum(reached.values()) == 3 and set(reached.values()) == {1}
-        assert len(telegram) == 1 and "#2" in telegram[0]
+        assert len(telegram) == 1 and "D2" in telegram[0]

@@ -188,14 +188,14 @@ async def test_a_key_tier_no_show_alerts_counsellor_and_college_counsellor_for_2
     assert (esc.kind, esc.subject_person_id, esc.status) == ("noshow", world.ids["s1"], "open")
     assert esc.due_at == sh(9, 8, 14, 20)  # 24 hours to follow up
     for who in ("c1", "l2"):  # their counsellor and the college counsellor, at once
-        assert any(f"#{esc.id} 重点关注学生咨询爽约" in t for t in await world.push_texts(who))
+        assert any(f"D{esc.id} 重点关注学生咨询爽约" in t for t in await world.push_texts(who))
     assert await world.push_texts("l1") == [] and await world.push_texts("t1") == []
     view = await world.chat("l2").say(f"待办 {esc.id}")
     assert "涉及同学：室友小吴" in view and "来源：咨询预约爽约" in view
     assert "咨询老师：中心孙老师" in view and "跟进期限：09-08 14:20" in view
     clock.set(sh(9, 8, 14, 20))  # nobody followed up: the centre lead hears of it
     await sweeper(world).sweep_once()
-    assert any(f"#{esc.id}" in t for t in await world.push_texts("d1"))
+    assert any(f"D{esc.id}" in t for t in await world.push_texts("d1"))
 
 
 async def test_a_routine_tier_no_show_raises_no_alert(

@@ -33,7 +33,7 @@ async def test_a_case_is_followed_up_until_staff_close_it(
     assert "还没有负责人" in (await world.push_texts("d1"))[-1]
     staff = world.chat("c1")
     listing = await staff.say("个案")
-    assert f"#{case.id} 室友小吴" in listing and "待指定负责人" in listing
+    assert f"G{case.id} 室友小吴" in listing and "待指定负责人" in listing
     await staff.say(f"查看 #{case.id}")
     assert "你已成为此个案的负责人" in await staff.say("我来负责")
     assert "干预计划" in await staff.say("写计划")
@@ -128,15 +128,15 @@ async def test_closing_a_crisis_case_needs_the_centre_to_sign_off(
     assert student is not None and student.tier == "crisis"  # not lowered by the college
     assert await _audits(world, before) == ["case.read", "case.close.request"]
     push = (await world.pushes("c1"))[-1]
-    assert f"申请结束个案 #{case.id}" in push.payload["reply"]["text"]
+    assert f"申请结束个案 G{case.id}" in push.payload["reply"]["text"]
     [[key, label]] = push.payload["reply"]["choices"]
     assert label == "查看并确认"
     # the centre member taps the push, sees the request and agrees with one tap
     centre = world.chat("c1")
     listing = await centre.say(choice=key)
-    assert f"#{case.id} 室友小吴：学院李书记 申请结案" in listing and "结案后：日常关注" in listing
+    assert f"G{case.id} 室友小吴：学院李书记 申请结案" in listing and "结案后：日常关注" in listing
     before = await _last_audit(world)
-    assert "已结案" in await centre.say(f"同意 #{case.id}")
+    assert "已结案" in await centre.say(f"同意 G{case.id}")
     async with db.session() as s:
         closed = await s.get(Case, case.id)
         student = await s.get(Person, world.ids["s1"])

@@ -69,7 +69,7 @@ async def test_no_gets_a_warm_offer_and_a_concern_item_for_the_centre(
     assert esc.kind == "concern" and esc.severity == "routine"
     assert await world.push_texts("l1") == []  # the college is not alerted at night for this
     queue = await world.chat("c1").say("待办")
-    assert f"#{esc.id}" in queue and "关切跟进" in queue
+    assert f"D{esc.id}" in queue and "关切跟进" in queue
     async with db.session() as s:
         person = await s.get(Person, world.ids["s1"])
     assert person is not None and person.tier == "routine"

@@ -128,7 +128,7 @@ async def test_staff_write_back_to_an_unbound_writer_and_read_the_answer(
     assert len(audit) == 1 and audit[0].actor_person_id == world.ids["c1"]
     assert "转给老师" in await stranger.say("我在宿舍楼顶")
     back = (await world.push_texts("c1"))[-1]
-    assert f"#{esc.id} 来信人回复：我在宿舍楼顶" in back
+    assert f"D{esc.id} 来信人回复：我在宿舍楼顶" in back
     # Someone who is not on the item cannot use it to message the writer.
     refused = await world.chat("t2").say(f"回复 {esc.id} 你好")
     assert "没有找到" in refused

@@ -51,7 +51,7 @@ async def test_unacknowledged_dorm_report_climbs_in_working_hours(
     world = await make_world(db, clock, settings, start=MONDAY_9)
     esc_id = await _dorm_report(world, "不急，近期关注即可")
     advisor = await world.push_texts("t1")
-    assert len(advisor) == 1 and f"#{esc_id} 宿舍情况反映" in advisor[0]
+    assert len(advisor) == 1 and f"D{esc_id} 宿舍情况反映" in advisor[0]
     assert "晚上一直哭" not in advisor[0]  # alerts never carry the report's free text
     assert await world.push_texts("l1") == []
     # the committee sees that a report was filed, not what or about whom
@@ -214,7 +214,7 @@ async def test_queue_shows_details_and_resolves_with_a_note(
     esc_id = await _dorm_report(world, "不急，近期关注即可")
     chat = world.chat("t1")
     queue = await chat.say("待办")
-    assert f"#{esc_id} 宿舍情况反映" in queue and "待确认" in queue
+    assert f"D{esc_id} 宿舍情况反映" in queue and "待确认" in queue
     detail = await chat.say(f"查看 #{esc_id}")
     assert "室友小吴" in detail and "晚上一直哭" in detail
     assert "请用一句话" in await chat.say("已处理，结案")

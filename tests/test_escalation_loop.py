@@ -67,7 +67,7 @@ async def test_an_item_nobody_acknowledges_goes_to_the_centre_lead_and_duty_and_
     clock.set(MONDAY_9 + timedelta(minutes=16))
     assert await world.sweep() == 2  # both climb to the centre lead
     assert "已确认" in await world.chat("l1").say(f"收到 {older}")
-    lead = [t for t in await world.push_texts("d1") if f"#{esc} " in t]
+    lead = [t for t in await world.push_texts("d1") if f"D{esc} " in t]
     assert len(lead) == 1 and "否则将升级" not in lead[-1]
     # the last level: reminded 3 times, never "escalate"
     assert "请在 09-07 09:31 前确认，否则将再次提醒。" in lead[-1]
@@ -76,28 +76,29 @@ async def test_an_item_nobody_acknowledges_goes_to_the_centre_lead_and_duty_and_
         await world.sweep()  # (#older's stale ack deadline fires too, doing nothing)
     reminders = (await world.push_texts("d1"))[-3:]
     assert len(reminders) == 3 and all("否则将升级" not in r for r in reminders)
-    assert reminders[-1].endswith(f"前确认，{UNACKNOWLEDGED_LEVELS}\n回复“收到 {esc}”确认，"
-                                  "回复“待办”查看详情。")
+    assert reminders[-1].endswith(f"前确认，{UNACKNOWLEDGED_LEVELS}\n回复“收到 D{esc}”确认，"
+                                  f"回复“待办 D{esc}”查看详情。")
     # 10:16: the chain has run out. The centre lead and the staff on duty get it at once.
     clock.advance(minutes=15)
     assert await world.sweep() == 1
     alert = (await world.push_texts("d1"))[-1]
-    assert alert == (f"【心桥·无人确认】#{esc} 宿舍情况反映（软件2301）\n紧急程度：紧急\n"
+    assert alert == (f"【心桥·无人确认】D{esc} 宿舍情况反映（软件2301）\n紧急程度：紧急\n"
                      "已走完全部升级层级，至今无人确认，现转给心理中心负责人和值班老师。\n"
-                     f"回复“收到 {esc}”确认，回复“待办”查看详情。\n确认之前每1小时提醒一次。")
+                     f"回复“收到 D{esc}”确认，回复“待办 D{esc}”查看详情。\n"
+                     "确认之前每1小时提醒一次。")
     assert (await world.push_texts("c1"))[-1] == alert
     assert alert not in await world.push_texts("c2")  # not on duty
     # It heads every queue holding it, marked 无人确认, ahead of the older item.
     for who in ("d1", "c1"):
         queue = (await world.chat(who).say("待办")).splitlines()
         assert queue[0].endswith("（无人确认的在最前，其余最早的在前）：")
-        assert queue[1].startswith(f"⚠#{esc} 宿舍情况反映 · 紧急 · 无人确认")
-        assert queue[2].startswith(f"#{older} 宿舍情况反映 · 紧急 · 跟进中")
+        assert queue[1].startswith(f"⚠D{esc} 宿舍情况反映 · 紧急 · 无人确认")
+        assert queue[2].startswith(f"D{older} 宿舍情况反映 · 紧急 · 跟进中")
     # Reminded every hour (the urgent chain's remind_every) until someone acknowledges.
     clock.advance(hours=1)
     assert await world.sweep() == 1
     again = (await world.push_texts("d1"))[-1]
-    assert again.startswith(f"【心桥·无人确认·再次提醒】#{esc} 宿舍情况反映（软件2301）")
+    assert again.startswith(f"【心桥·无人确认·再次提醒】D{esc} 宿舍情况反映（软件2301）")
     assert "自 09-07 10:16 起仍无人确认，请尽快处理。" in again
     assert (await world.push_texts("c1"))[-1] == again
     assert "已确认" in await world.chat("l1").say(f"收到 {esc}")  # anyone it reached may
@@ -120,10 +121,10 @@ async def test_a_level_nobody_can_reach_is_skipped_at_once_and_the_next_hears_wh
     esc = await _report(world, "室友小吴", "不急，近期关注即可")
     # not after the advisor's 8 working hours: the college has it now, and knows why
     college = await world.push_texts("l1")
-    assert college == [f"【心桥】#{esc} 宿舍情况反映\n紧急程度：常规\n"
+    assert college == [f"【心桥】D{esc} 宿舍情况反映\n紧急程度：常规\n"
                        f"（{why}，已直接转给你）\n"
                        "请在 09-08 09:00 前确认，否则将升级至心理中心。\n"
-                       f"回复“收到 {esc}”确认，回复“待办”查看详情。"]
+                       f"回复“收到 D{esc}”确认，回复“待办 D{esc}”查看详情。"]
     assert len(await world.push_texts("l2")) == 1
     assert await _steps(world, esc) == [("opened", 0, None), ("skipped", 0, why),
                                         ("notified", 1, None)]
@@ -170,7 +171,7 @@ async def test_an_acknowledged_crisis_not_resolved_in_a_day_reminds_then_climbs(
     world = await make_world(db, clock, settings, start=MONDAY_9)
     esc = await _report(world, "室友小吴", "不急，近期关注即可", factors="10")  # crisis
     acked = await world.chat("l1").say(f"收到 {esc}")
-    assert f"已确认 #{esc}，升级已停止。请在 09-08 09:00 前处理完" in acked
+    assert f"已确认 D{esc}，升级已停止。请在 09-08 09:00 前处理完" in acked
     before = len(await world.push_texts("l1"))
     clock.set(datetime(2026, 9, 8, 8, 59, tzinfo=SHANGHAI))
     await world.sweep()  # (the crisis case's own follow-up timers run meanwhile)
@@ -178,9 +179,9 @@ async def test_an_acknowledged_crisis_not_resolved_in_a_day_reminds_then_climbs(
     clock.set(datetime(2026, 9, 8, 9, 0, tzinfo=SHANGHAI))
     await world.sweep()
     reminder = (await world.push_texts("l1"))[before:]
-    assert reminder == [f"【心桥·待结案提醒】#{esc} 宿舍情况反映（软件2301）\n紧急程度：危机\n"
+    assert reminder == [f"【心桥·待结案提醒】D{esc} 宿舍情况反映（软件2301）\n紧急程度：危机\n"
                         "你已确认跟进，但未在期限内结案。\n"
-                        f"请回复“已处理 {esc} 处理情况”结案；仍在跟进请回复“收到 {esc}”。\n"
+                        f"请回复“已处理 D{esc} 处理情况”结案；仍在跟进请回复“收到 D{esc}”。\n"
                         "请在 09-08 09:10 前回复，否则将升级至心理中心负责人。"]
     assert await world.push_texts("d1") == []
     # ten minutes on (the level's ack_within) it climbs like an unacknowledged item

@@ -105,7 +105,7 @@ async def test_a_second_report_joins_the_open_item_and_its_recipients_are_told(
     first = escs[0].id
     pushes = await world.push_texts("t1")
     assert len(pushes) == 2 and "又收到一份关于该生的反映" in pushes[1]
-    assert f"#{first}" in pushes[1] and "晚上一直哭" not in pushes[1]
+    assert f"D{first}" in pushes[1] and "晚上一直哭" not in pushes[1]
     view = await world.chat("t1").say(f"待办 {first}")
     assert "共 2 份反映" in view
     assert "来源：宿舍情况反映 · 09-07 09:00" in view
@@ -123,7 +123,7 @@ async def test_other_open_items_about_the_student_are_linked(
     staff = world.chat("c1")
     view = await staff.say(f"待办 {crisis.id}")
     assert "来源：危机预警（聊天消息） · 09-07 09:05" in view
-    assert f"该生另有未结事项：#{dorm.id} 宿舍情况反映（回复“待办 {dorm.id}”查看）" in view
-    assert f"查看 #{dorm.id}" in view
+    assert f"该生另有未结事项：D{dorm.id} 宿舍情况反映（回复“待办 D{dorm.id}”查看）" in view
+    assert f"查看 D{dorm.id}" in view
     back = await staff.say(f"查看 #{dorm.id}")
-    assert f"#{dorm.id} 宿舍情况反映" in back and f"#{crisis.id} 危机预警" in back
+    assert f"D{dorm.id} 宿舍情况反映" in back and f"D{crisis.id} 危机预警" in back

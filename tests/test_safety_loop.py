@@ -85,13 +85,13 @@ async def test_a_crisis_in_a_dorm_report_climbs_until_a_human_acts(
         n = esc.id
         first = await pushes.new()
         assert set(first) == {"t1", "l1", "l2", "c1", "c2"}  # advisor, college, centre: at once
-        assert f"收到 {n}" in first["t1"][0] and "累赘" not in first["t1"][0]
+        assert f"收到 D{n}" in first["t1"][0] and "累赘" not in first["t1"][0]
 
         # 10:03 the advisor opens 待办 (the alert says so), then 收到 N works from the list.
         clock.advance(minutes=3)
         advisor = _wechat(world, "t1")
-        assert f"#{n}" in await advisor.say("待办")
-        assert f"已确认 #{n}" in await advisor.say(f"收到 {n}")
+        assert f"D{n}" in await advisor.say("待办")
+        assert f"已确认 D{n}" in await advisor.say(f"收到 {n}")
         told = await pushes.new()
         assert set(told) == {"l1", "l2", "c1", "c2"}  # the others hear who took it
         assert all("辅导员王老师" in texts[0] for texts in told.values())
@@ -108,7 +108,7 @@ async def test_a_crisis_in_a_dorm_report_climbs_until_a_human_acts(
         clock.advance(minutes=10)  # nobody takes it again in its window: it climbs
         await world.sweep()
         climbed = _about_item(await pushes.new())
-        assert "d1" in climbed and f"#{n}" in climbed["d1"][0]
+        assert "d1" in climbed and f"D{n}" in climbed["d1"][0]
 
         # The centre lead does not answer either: reminded at the last level, then 无人确认.
         climbed_at = clock.now()
@@ -129,10 +129,10 @@ async def test_a_crisis_in_a_dorm_report_climbs_until_a_human_acts(
         assert any("【心桥·无人确认·再次提醒】" in t for t in again.get("d1", []))
         assert any("无人确认" in t for t in again.get("c1", []))  # the centre staff on duty
         queue = await _wechat(world, "d1").say("待办")
-        assert f"#{n}" in queue.splitlines()[1] and "无人确认" in queue
+        assert f"D{n}" in queue.splitlines()[1] and "无人确认" in queue
 
         # The centre lead acknowledges: the reminders stop.
-        assert f"已确认 #{n}" in await _wechat(world, "d1").say(f"收到 {n}")
+        assert f"已确认 D{n}" in await _wechat(world, "d1").say(f"收到 {n}")
         await pushes.new()
         clock.advance(hours=2)
         await world.sweep()

@@ -174,7 +174,7 @@ async def test_item_nine_reaches_a_counsellor_at_once_and_an_abandoned_asq_is_ur
     assert (esc.severity, esc.subject_person_id) == ("soon", world.ids["s1"])
     for who in ("c1", "c2"):  # the centre's counsellors at once, never the answers
         [alert] = await world.push_texts(who)
-        assert f"#{esc.id} 测评提示自伤念头" in alert and "几乎每天" not in alert
+        assert f"D{esc.id} 测评提示自伤念头" in alert and "几乎每天" not in alert
     assert await world.push_texts("t1") == [] and await world.push_texts("l1") == []
     assert "第9题" in await world.chat("c1").say(f"待办 {esc.id}")
     await chat.say("否")  # ASQ q1, then the student walks away mid-screener

@@ -46,11 +46,11 @@ async def test_the_alert_s_own_instructions_work_after_opening_the_queue(
     world = await make_world(db, clock, settings, start=MONDAY_9)
     esc_id = await _dorm_report(world)
     alert = (await world.push_texts("t1"))[-1]
-    assert f"收到 {esc_id}" in alert and "待办" in alert
+    assert f"收到 D{esc_id}" in alert and "待办" in alert
     advisor = world.chat("t1")
-    assert f"#{esc_id}" in await advisor.say("待办")
+    assert f"D{esc_id}" in await advisor.say("待办")
     answer = await advisor.say(f"收到 {esc_id}")
-    assert f"已确认 #{esc_id}" in answer
+    assert f"已确认 D{esc_id}" in answer
     assert await _status(world, esc_id) == "acked"
     # From the list again: 待办 N opens the item, 已处理 N 说明 closes it.
     await advisor.say("待办")
@@ -71,7 +71,7 @@ async def test_menu_words_and_other_commands_leave_a_list(
     assert "请选择你需要的服务" in await advisor.say("菜单")
     await advisor.say("待办")
     answer = await advisor.say(f"收到{esc_id}")  # no space, as people type it
-    assert f"已确认 #{esc_id}" in answer
+    assert f"已确认 D{esc_id}" in answer
     # The centre's desk: 我的排班 then 今日预约 shows today's appointments, not the schedule.
     centre = world.chat("c1")
     await centre.say("我的排班")
@@ -88,7 +88,7 @@ async def test_a_command_typed_at_a_note_prompt_is_a_command_not_the_note(
     advisor = world.chat("t1")
     assert "请用一句话" in await advisor.say(f"已处理 {first}")
     answer = await advisor.say(f"收到 {second}")
-    assert f"已确认 #{second}" in answer
+    assert f"已确认 D{second}" in answer
     assert await _status(world, first) == "open"  # not closed with the note "收到 N"
     assert await _status(world, second) == "acked"
     # A bare number or a command word at the prompt is asked again, never stored as the note.

@@ -78,7 +78,7 @@ async def test_the_centre_lead_sees_every_open_item_of_the_school_without_its_co
     clock.advance(hours=3)
     overview = await lead.say("全校待办")
     assert "全校未办结 1 项，其中待确认 1 项" in overview
-    assert f"#{esc_id} 宿舍情况反映" in overview and "信息工程学院 计算机2301" in overview
+    assert f"D{esc_id} 宿舍情况反映" in overview and "信息工程学院 计算机2301" in overview
     assert "在班级辅导员" in overview and "已 3 小时" in overview
     assert "赵雨桐" not in overview and "一直哭" not in overview  # no student, no content
     async with db.session() as s:

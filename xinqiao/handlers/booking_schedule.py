@@ -222,8 +222,8 @@ class ScheduleFlow:
         if data["kind"] == "leave":
             affected = await self._booked_on(ctx, cid, day, start, end)
             if affected:
-                note += (f"这段时间已有 {affected} 个预约，请在“今日预约 → 未来 7 天”里逐个"
-                         "“调整时间”（学生同意后生效）或“中心取消”。")
+                note += (f"这段时间已有 {affected} 个预约：回复“预约名单 {day.month}-{day.day}”"
+                         "逐个“调整时间”（学生选新时间或取消），或“中心取消”。")
         return await self._home(ctx, cid, note)
 
     async def _booked_on(self, ctx: Context, cid: int, day: date, start: time | None,

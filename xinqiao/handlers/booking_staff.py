@@ -13,14 +13,16 @@ from typing import Any
 from sqlmodel import col, select
 
 from xinqiao.clock import SHANGHAI, local
+from xinqiao.handlers.booking_schedule import parse_day
 from xinqiao.handlers.flow import Context, Turn, flow_choice
 from xinqiao.messages import Choice, Reply
 from xinqiao.scheduler.policy import Policy
 from xinqiao.services.access import Action, Kind, appointment_target, authorize, holders
 from xinqiao.services.booking_referral import open_referrals, record_outcome, refer
 from xinqiao.services.booking_slots import SlotFilter, free_slots
-from xinqiao.services.booking_staff import mark, noshows, propose_move, read_note
+from xinqiao.services.booking_staff import mark, noshows, on_leave, propose_move, read_note
 from xinqiao.services.booking_text import REASONS, STATUS_LABELS, short_when, when_text
+from xinqiao.services.refs import case_ref
 from xinqiao.storage.booking import Appointment, AppointmentStatus, CounsellorProfile
 from xinqiao.storage.models import Person, Role
 
@@ -49,10 +51,12 @@ class CounsellorDeskFlow:
         return person is not None and bool(roles & holders(Kind.appointment_note, Action.read))
 
     async def start(self, ctx: Context, argument: str, *, days: int = 1) -> Turn:
-        """Today's appointments (``days`` > 1: the coming week), with their actions."""
+        """Today's appointments (``days`` > 1: the coming week; a date typed after the word:
+        that day), with their actions."""
         assert ctx.person is not None
         now = ctx.clock.now()
-        day_start = datetime.combine(local(now).date(), datetime.min.time(), SHANGHAI)
+        first = parse_day(argument, local(now).date()) if argument.strip() else None
+        day_start = datetime.combine(first or local(now).date(), datetime.min.time(), SHANGHAI)
         query = select(Appointment).where(
             Appointment.start_at >= day_start,
             Appointment.start_at < day_start + timedelta(days=days),
@@ -60,13 +64,16 @@ class CounsellorDeskFlow:
         if Role.centre_lead not in ctx.roles:
             query = query.where(Appointment.counsellor_id == ctx.person.id)
         rows = list(await ctx.session.exec(query.order_by(col(Appointment.start_at))))
-        label = "今天" if days == 1 else f"未来 {days} 天"
+        label = ("今天" if days == 1 else f"未来 {days} 天") if first is None else \
+            f"{first.month}月{first.day}日"
         lines = [f"{label}的咨询预约 {len(rows)} 个：" if rows else f"{label}没有咨询预约。"]
         picks = []
         for appt in rows[:12]:
             student = await ctx.session.get(Person, appt.student_id)
             name = student.name if student else "?"
             flag = await self._flag(ctx, appt.student_id)
+            if appt.status == S.booked and await on_leave(ctx.session, appt):
+                flag += " · 请假中，待调整"
             stamp = short_when(appt.start_at) if days > 1 else f"{local(appt.start_at):%H:%M}"
             lines.append(f"{stamp} {name} · {STATUS_LABELS[S(appt.status)]}{flag}")
             picks.append(Choice(f"a:{appt.id}", f"{stamp} {name}"))
@@ -165,7 +172,8 @@ class CounsellorDeskFlow:
 
     # --- proposing a move -----------------------------------------------------------------
 
-    async def _move_options(self, ctx: Context, appt: Appointment, picked: list[int]) -> Turn:
+    async def _move_options(self, ctx: Context, appt: Appointment, picked: list[int],
+                            note: str = "") -> Turn:
         slots = await free_slots(ctx.session, self.policy, ctx.clock.now(),
                                  SlotFilter(counsellor_id=appt.counsellor_id))
         choices = []
@@ -173,11 +181,12 @@ class CounsellorDeskFlow:
             minutes = int(slot.start.timestamp()) // 60
             mark_ = "✓ " if minutes in picked else ""
             choices.append(Choice(f"t:{minutes}", f"{mark_}{short_when(slot.start)}"))
-        if picked:
+        if slots:  # always offered, so the numbers stay put while times are ticked
             choices.append(Choice("send", f"发给学生选择（{len(picked)} 个）"))
-        text = (f"从你的空闲时间里选最多 {MAX_OPTIONS} 个给学生挑（再点一次取消）。"
-                "学生同意之前，原预约不变。") if slots else \
-            "你未来没有空闲时段，先在“我的排班”加排班吧。"
+        head = f"{note}\n" if note else ""
+        text = head + ((f"从你的空闲时间里选最多 {MAX_OPTIONS} 个给学生挑（再点一次取消）。"
+                        "学生同意之前，原预约不变。") if slots else
+                       "你未来没有空闲时段，先在“我的排班”加排班吧。")
         return Turn.ask("move", {"id": appt.id, "picked": picked}, Reply(text, (*choices, _BACK)))
 
     async def _on_move(self, ctx: Context, appt: Appointment, data: dict[str, Any],
@@ -197,6 +206,8 @@ class CounsellorDeskFlow:
                                           ctx.clock.now())
             note = "已发给学生，学生选择前原预约不变。" if proposal else "这个预约已不能调整。"
             return await self.view(ctx, appt, note)
+        if choice == "send":
+            return await self._move_options(ctx, appt, picked, "先点选至少一个新时间。")
         return await self._move_options(ctx, appt, picked)
 
     # --- referral -------------------------------------------------------------------------
@@ -245,7 +256,8 @@ class CounsellorDeskFlow:
                                appointment_id=appt.id)
         done = f"已记录转介 #{referral.id}。"
         if referral.case_id is not None:
-            done += f"已纳入危机个案 #{referral.case_id}，回复“个案”跟进。"
+            done += (f"已纳入危机个案 {case_ref(referral.case_id)}，"
+                     f"回复“个案 {case_ref(referral.case_id)}”跟进。")
         return await self.view(ctx, appt, done)
 
     async def _on_outcome(self, ctx: Context, appt: Appointment, data: dict[str, Any],

@@ -14,7 +14,14 @@ from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.scheduler.policy import Policy
 from xinqiao.services.booking_slots import SlotFilter, counsellor_names
-from xinqiao.services.booking_staff import accept_move, decline_move, open_proposal, options
+from xinqiao.services.booking_staff import (
+    accept_move,
+    cancel_for_leave,
+    decline_move,
+    on_leave,
+    open_proposal,
+    options,
+)
 from xinqiao.services.booking_text import (
     GENDER_LABELS,
     MODE_LABELS,
@@ -67,14 +74,23 @@ def too_late_text(policy: Policy) -> str:
             "如有特殊情况，请直接联系心理健康教育中心。")
 
 
-async def proposal_turn(s: AsyncSession, proposal: MoveProposal, appt: Appointment) -> Turn:
-    """A counsellor's proposed times for the student to pick, or keep the original."""
+async def proposal_turn(s: AsyncSession, proposal: MoveProposal, appt: Appointment,
+                        note: str = "") -> Turn:
+    """A counsellor's proposed times for the student to pick, or keep the original (or, when
+    the counsellor is on leave then, cancel: that time cannot be kept)."""
     names = await counsellor_names(s, [appt.counsellor_id])
     picks = [Choice(f"mv:{int(t.timestamp()) // 60}", short_when(t)) for t in options(proposal)]
-    text = (f"{names.get(appt.counsellor_id)} 因工作安排，想把你 {when_text(appt.start_at)} "
-            "的咨询调整到下面的某个时间。选一个新时间，或保留原时间：")
-    return Turn.ask("proposal", {"proposal": proposal.id},
-                    Reply(text, (*picks, Choice("keep", "保留原时间"), MENU)))
+    who, then = names.get(appt.counsellor_id), when_text(appt.start_at)
+    head = f"{note}\n" if note else ""
+    if await on_leave(s, appt):
+        text = (f"{head}{who} 那天请假，你 {then} 的咨询需要换个时间。"
+                "选一个新时间，或取消这次预约：")
+        last = Choice("drop", "取消这次预约")
+    else:
+        text = (f"{head}{who} 因工作安排，想把你 {then} 的咨询调整到下面的某个时间。"
+                "选一个新时间，或保留原时间：")
+        last = Choice("keep", "保留原时间")
+    return Turn.ask("proposal", {"proposal": proposal.id}, Reply(text, (*picks, last, MENU)))
 
 
 async def answer_proposal(ctx: Context, policy: Policy, student_id: int, data: dict[str, Any],
@@ -85,9 +101,17 @@ async def answer_proposal(ctx: Context, policy: Policy, student_id: int, data: d
     if found is None or found[0].id != data.get("proposal"):
         return Turn.end(Reply("这个调整请求已经过期，原预约保持不变。", (MENU,)))
     proposal, appt = found
+    leave = await on_leave(ctx.session, appt)
+    if choice == "keep" and leave:
+        return await proposal_turn(ctx.session, proposal, appt,
+                                   "老师那天请假，原来的时间没法保留了。")
     if choice == "keep":
         await decline_move(ctx.session, proposal, appt, now)
         return Turn.end(Reply("好的，保留原来的时间，已告诉老师。", (MENU,)))
+    if choice == "drop" and leave:
+        await cancel_for_leave(ctx.session, policy, proposal, appt, now)
+        return Turn.end(Reply("已取消这次预约，已告诉老师。需要时随时回复“预约”重新选择时间。",
+                              (MENU,)))
     minutes = choice[3:] if choice.startswith("mv:") else ""
     start = next((t for t in options(proposal)
                   if minutes.isdecimal() and int(t.timestamp()) // 60 == int(minutes)), None)

@@ -8,6 +8,7 @@ from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.services import case_signoff, cases
 from xinqiao.services.access import Action
+from xinqiao.services.refs import CASE, case_ref, parse_ref, wrong_kind
 from xinqiao.storage.cases import Case, CaseSignoff
 from xinqiao.storage.models import Person, Role, Tier
 
@@ -29,17 +30,20 @@ class CaseSignoffFlow:
     async def start(self, ctx: Context, argument: str) -> Turn:
         """``同意结案 N`` / ``不同意结案 N`` decide at once; otherwise list what waits."""
         text = ctx.inbound.text.strip()
-        number = argument.strip().lstrip("#")
-        if number.isdecimal() and text.startswith((AGREE, DISAGREE)):
-            return await self._decide(ctx, int(number), text.startswith(AGREE))
+        ref = parse_ref(argument)
+        if ref is not None and text.startswith((AGREE, DISAGREE)):
+            if hint := wrong_kind(ref, CASE):
+                return Turn.end(Reply(hint, _MENU))
+            return await self._decide(ctx, ref.number, text.startswith(AGREE))
         waiting = await case_signoff.pending(ctx.session)
         if not waiting:
             return Turn.end(Reply("目前没有等待确认的结案申请。", _MENU))
         lines, choices = ["等待心理中心确认的结案申请："], []
         for request in waiting[:5]:
             lines.append(await _describe(ctx, request))
-            choices += [Choice(f"yes:{request.case_id}", f"同意 #{request.case_id}"),
-                        Choice(f"no:{request.case_id}", f"不同意 #{request.case_id}")]
+            number = case_ref(request.case_id)
+            choices += [Choice(f"yes:{request.case_id}", f"同意 {number}"),
+                        Choice(f"no:{request.case_id}", f"不同意 {number}")]
         return Turn.ask("pick", {}, Reply("\n".join(lines), (*choices, *_MENU)))
 
     async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
@@ -57,7 +61,7 @@ class CaseSignoffFlow:
         case = await cases.read_case(ctx.session, await ctx.actor(), case_id, now,
                                      Action.change, audit_as=verdict) if waiting else None
         if case is None or not waiting:
-            return Turn.end(Reply(f"个案 #{case_id} 没有等待确认的结案申请。", _MENU))
+            return Turn.end(Reply(f"个案 {case_ref(case_id)} 没有等待确认的结案申请。", _MENU))
         answer = await case_signoff.decide(ctx.session, waiting[0], ctx.person, agree, now)
         return Turn.end(Reply(answer, _MENU))
 
@@ -68,5 +72,5 @@ async def _describe(ctx: Context, request: CaseSignoff) -> str:
     asker = await ctx.session.get(Person, request.requested_by)
     tier = case_signoff.TIER_LABELS[Tier(request.tier)]
     who = student.name if student else "?"
-    return (f"#{request.case_id} {who}：{asker.name if asker else '?'} 申请结案，"
+    return (f"{case_ref(request.case_id)} {who}：{asker.name if asker else '?'} 申请结案，"
             f"结论：{request.decision}；结案后：{tier}")

@@ -8,6 +8,7 @@ from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.services import cases
 from xinqiao.services.directory import STAFF_ROLES, role_set
+from xinqiao.services.refs import case_ref
 from xinqiao.storage.cases import Case, CaseMember, CaseNote
 from xinqiao.storage.models import Person
 
@@ -27,7 +28,7 @@ async def team_turn(ctx: Context, case: Case, note: str = "") -> Turn:
     number = case.id
     members = await _members(ctx, case)
     lines = [note] if note else []
-    lines.append(f"个案 #{number} 的团队：")
+    lines.append(f"个案 {case_ref(number)} 的团队：")
     lines += [f"· {p.name}{'（负责人）' if p.id == case.lead_person_id else ''}"
               for p in members] or ["· 暂无成员"]
     choices = [Choice(f"add:{number}", "添加成员")]

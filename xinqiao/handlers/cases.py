@@ -14,6 +14,7 @@ from xinqiao.services import case_signoff, cases
 from xinqiao.services.access import Action, Kind, holders
 from xinqiao.services.case_sources import readable_note
 from xinqiao.services.directory import unit_names
+from xinqiao.services.refs import CASE, case_ref, parse_ref, wrong_kind
 from xinqiao.storage.cases import Case, CaseNote
 from xinqiao.storage.models import Person, Role, Tier
 
@@ -40,13 +41,16 @@ class CaseFlow:
         return person is not None and bool(roles & holders(Kind.case, Action.read))
 
     async def start(self, ctx: Context, argument: str) -> Turn:
-        """List the open cases; ``个案 12`` opens case 12 at once."""
+        """List the open cases; ``个案 G12`` (or 12) opens case 12 at once."""
         assert ctx.person is not None
-        if argument.strip().lstrip("#").isdecimal():
-            number = int(argument.strip().lstrip("#"))
+        ref = parse_ref(argument)
+        if ref is not None and (hint := wrong_kind(ref, CASE)):
+            return Turn.end(Reply(hint, _MENU))
+        if ref is not None:
+            number = ref.number
             case = await cases.read_case(ctx.session, await ctx.actor(), number, ctx.clock.now())
             if case is None:
-                return Turn.end(Reply(f"没有找到你可以查看的个案 #{number}。", _MENU))
+                return Turn.end(Reply(f"没有找到你可以查看的个案 {case_ref(number)}。", _MENU))
             return await self._view(ctx, case)
         mine = await cases.visible_cases(ctx.session, await ctx.actor())
         if not mine:
@@ -56,9 +60,9 @@ class CaseFlow:
             student = await ctx.session.get(Person, case.person_id)
             due = local(case.next_followup_at) if case.next_followup_at else None
             lead = "已有负责人" if case.lead_person_id else "待指定负责人"
-            lines.append(f"#{case.id} {student.name if student else '?'} · {lead}"
+            lines.append(f"{case_ref(case.id)} {student.name if student else '?'} · {lead}"
                          + (f" · 随访 {due:%m-%d}" if due else ""))
-        choices = tuple(Choice(f"view:{c.id}", f"查看 #{c.id}") for c in mine[:8])
+        choices = tuple(Choice(f"view:{c.id}", f"查看 {case_ref(c.id)}") for c in mine[:8])
         return Turn.ask("pick", {}, Reply("\n".join(lines), (*choices, *_MENU)))
 
     async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
@@ -112,7 +116,7 @@ class CaseFlow:
         college, klass, _ = await unit_names(ctx.session, student)
         lead = await ctx.session.get(Person, case.lead_person_id) if case.lead_person_id else None
         lines = [note] if note else []
-        lines += [f"个案 #{case.id}：{student.name}（{college or ''} {klass or ''}）",
+        lines += [f"个案 {case_ref(case.id)}：{student.name}（{college or ''} {klass or ''}）",
                   f"关注等级：{TIER_LABELS[Tier(student.tier)]}",
                   f"负责人：{lead.name if lead else '待指定'}",
                   f"计划：{case.plan or '待制定'}",
@@ -139,7 +143,7 @@ class CaseFlow:
                                      ctx.clock.now(), Action.change,
                                      audit_as=f"case.{data['action']}")
         if case is None:
-            return Turn.end(Reply(f"没有找到你可以查看的个案 #{number}。", _MENU))
+            return Turn.end(Reply(f"没有找到你可以查看的个案 {case_ref(number)}。", _MENU))
         await cases.note(ctx.session, case, ctx.person, data["action"], text, ctx.clock.now())
         return await self._view(ctx, case, note="已记录。")
 
@@ -158,10 +162,10 @@ class CaseFlow:
             return Turn.end(Reply("没有找到这个个案。", _MENU))
         if signoff:  # closing a crisis case (and lowering the tier) is the centre's call
             await case_signoff.request_close(ctx.session, case, ctx.person, decision, tier, now)
-            return Turn.end(Reply(f"已提交个案 #{case.id} 的结案申请，等待心理中心老师确认；"
-                                  "确认前个案照常跟进。", _MENU))
+            return Turn.end(Reply(f"已提交个案 {case_ref(case.id)} 的结案申请，"
+                                  "等待心理中心老师确认；确认前个案照常跟进。", _MENU))
         await cases.close(ctx.session, case, ctx.person, decision, tier, now)
-        return Turn.end(Reply(f"个案 #{case.id} 已结案。谢谢你一路的陪伴和跟进。", _MENU))
+        return Turn.end(Reply(f"个案 {case_ref(case.id)} 已结案。谢谢你一路的陪伴和跟进。", _MENU))
 
     async def _add_member(self, ctx: Context, data: dict[str, Any]) -> Turn:
         case = await cases.read_case(ctx.session, await ctx.actor(), int(data["id"]),
@@ -172,6 +176,7 @@ class CaseFlow:
 
 
 def _typed_view(text: str) -> str:
-    """``查看 #12`` typed instead of tapped means the same as the tap."""
-    digits = "".join(ch for ch in text if ch.isdecimal())
-    return f"view:{digits}" if text.strip().startswith("查看") and digits else ""
+    """``查看 G12`` (or #12, 12) typed instead of tapped means the same as the tap."""
+    words = text.strip()
+    ref = parse_ref(words[2:]) if words.startswith("查看") else None
+    return f"view:{ref.number}" if ref is not None and ref.letter in (None, CASE) else ""

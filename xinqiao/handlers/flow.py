@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from xinqiao.clock import Clock
 from xinqiao.messages import Choice, Inbound, Reply
 from xinqiao.services.access import Actor, actor_for
+from xinqiao.services.refs import starts_with_ref
 from xinqiao.settings import Settings
 from xinqiao.storage.models import ChannelIdentity, ConversationState, Person, Role
 
@@ -134,7 +135,8 @@ class FlowRegistry:
 
     def command(self, text: str) -> tuple[Flow, str] | None:
         """The flow a message names as a command: a trigger alone, or followed by a space,
-        a number or ``#`` (``收到 7``, ``收到7``, ``待办``, ``学生信息 张三``), never a trigger
+        a number, ``#`` or a lettered number (``收到 7``, ``收到7``, ``收到D7``, ``待办``,
+        ``学生信息 张三``), never a trigger
         that merely starts a sentence (``预约了咨询但没去`` is an answer, not a command)."""
         found = self.by_trigger(text)
         if found is None:
@@ -143,7 +145,7 @@ class FlowRegistry:
         stripped = text.strip()
         after = stripped[len(stripped) - len(rest) - 1] if rest else ""
         if rest and not (after.isspace() or rest[0].isdecimal() or rest[0] in "#＃"
-                         or rest[0] in "０１２３４５６７８９"):
+                         or rest[0] in "０１２３４５６７８９" or starts_with_ref(rest)):
             return None
         return flow, rest
 

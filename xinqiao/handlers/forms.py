@@ -9,7 +9,7 @@ from typing import Any
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.handlers.form_spec import FieldKind, FormField, FormSpec
 from xinqiao.messages import NAV_PREFIX, Choice, Reply
-from xinqiao.services.directory import peers
+from xinqiao.services.directory import peers, students_in_reach
 from xinqiao.storage.models import Person, Role
 
 OnComplete = Callable[[Context, dict[str, Any]], Awaitable[tuple[Reply, ...]]]
@@ -233,8 +233,13 @@ class FormFlow:
             if match is not None:
                 return {"person_id": match.id, "name": match.name}
         named = [p for p in people if text and text in (p.name, p.external_id)]
+        if not named and text and ctx.person is not None:
+            # Staff have no classmates: a typed name is looked up among the students they serve.
+            named = list(await students_in_reach(ctx.session, ctx.person, text))
         if len(named) == 1:
             return {"person_id": named[0].id, "name": named[0].name}
+        if len(named) > 1:
+            raise InvalidAnswer(f"有 {len(named)} 位同学叫{text}，请输入学号。")
         if field.allow_free_text and text and len(text) <= 50:
             return {"person_id": None, "name": text}
         raise InvalidAnswer("请从名单中选择一位同学。")

@@ -24,6 +24,7 @@ from xinqiao.services.booking_text import when_text
 from xinqiao.services.directory import unit_names
 from xinqiao.services.escalation import LEVEL_LABELS, SEVERITY_LABELS, TITLES
 from xinqiao.services.item_links import open_items_about, reports_of
+from xinqiao.services.refs import item_ref
 from xinqiao.storage.booking import Appointment
 from xinqiao.storage.models import Person
 from xinqiao.storage.reports import Escalation, EscalationStatus, Report, Severity
@@ -118,7 +119,7 @@ async def item_lines(s: AsyncSession, actor: Actor, esc: Escalation,
                      now: datetime) -> tuple[list[str], list[Choice]]:
     """The item's text lines, and taps to the student's other open items."""
     where = "、".join(LEVEL_LABELS.get(n, n) for n in esc.chain[esc.level]["notify"])
-    lines = [f"#{esc.id} {TITLES.get(esc.kind, '事项')}",
+    lines = [f"{item_ref(esc.id)} {TITLES.get(esc.kind, '事项')}",
              f"紧急程度：{SEVERITY_LABELS[Severity(esc.severity)]}；当前在：{where}；"
              f"状态：{STATUS_LABELS[esc.status]}"]
     if esc.status == EscalationStatus.open and esc.due_at is not None:
@@ -147,9 +148,9 @@ async def item_lines(s: AsyncSession, actor: Actor, esc: Escalation,
         others = [e for e in await open_items_about(s, student.id) if e.id != esc.id
                   and may(actor, Kind.report, Action.read, await escalation_target(s, e))]
         for other in others[:5]:
-            lines.append(f"该生另有未结事项：#{other.id} {TITLES.get(other.kind, '事项')}"
-                         f"（回复“待办 {other.id}”查看）")
-            choices.append(Choice(f"view:{other.id}", f"查看 #{other.id}"))
+            lines.append(f"该生另有未结事项：{item_ref(other.id)} {TITLES.get(other.kind, '事项')}"
+                         f"（回复“待办 {item_ref(other.id)}”查看）")
+            choices.append(Choice(f"view:{other.id}", f"查看 {item_ref(other.id)}"))
     return lines, choices
 
 

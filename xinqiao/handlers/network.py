@@ -17,6 +17,7 @@ from xinqiao.services.escalation import Subject
 from xinqiao.services.item_links import open_or_join
 from xinqiao.services.network import Network
 from xinqiao.services.recipients import level_recipients, push_to_people
+from xinqiao.services.refs import item_ref
 from xinqiao.storage.models import Person, Role, RoleAssignment
 from xinqiao.storage.reports import (
     CheckIn,
@@ -137,7 +138,7 @@ async def _dorm(network: Network, ctx: Context, answers: dict[str, Any]) -> tupl
         ctx.session, [p for p in committee if p != ctx.person.id], key=f"filed:{report.id}",
         reply=Reply("本班有一条新的宿舍情况反映已转给辅导员跟进（内容仅辅导员和心理老师可见）。"),
         now=ctx.clock.now())
-    text = f"收到，谢谢你的细心。编号 #{esc.id}，老师会尽快跟进。"
+    text = f"收到，谢谢你的细心。编号 {item_ref(esc.id)}，老师会尽快跟进。"
     if severity in (Severity.urgent, Severity.crisis):
         text += "\n" + HOTLINES
     return (Reply(text, _MENU),)
@@ -148,8 +149,8 @@ async def _urgent(network: Network, ctx: Context, answers: dict[str, Any]) -> tu
     factors = [CRISIS_FACTOR] if severity is Severity.crisis else []
     _, esc = await _file(network, ctx, ReportKind.urgent, answers.get("who"), severity, factors,
                          answers, "紧急情况随时报")
-    return (Reply(f"已上报（#{esc.id}），学院和心理中心已同时收到，会马上联系。\n{HOTLINES}",
-                  _MENU),)
+    return (Reply(f"已上报（{item_ref(esc.id)}），学院和心理中心已同时收到，会马上联系。"
+                  f"\n{HOTLINES}", _MENU),)
 
 
 async def _committee_class(ctx: Context) -> int | None:
@@ -162,8 +163,9 @@ async def _committee_class(ctx: Context) -> int | None:
 
 async def _period_for(network: Network, ctx: Context, klass_id: int) -> date:
     """A late check-in counts for the oldest period still missing (an open item, else a due
-    day of this week up to today without a check-in, as completion shows it); else the
-    coming one."""
+    day of this week up to today without a check-in, as completion shows it); a second one
+    in a week whose due days are all past and sent amends this week's (本周, as the form
+    says), never next week's; else the coming one."""
     prefix = f"checkin:{klass_id}:"
     missing = (await ctx.session.exec(
         select(Escalation.subject)
@@ -180,6 +182,10 @@ async def _period_for(network: Network, ctx: Context, klass_id: int) -> date:
             CheckIn.klass_id == klass_id, col(CheckIn.period).in_(past)))).all())
         if gaps := [d for d in past if d not in sent]:
             return gaps[0]
+        coming = network.checkin_period(now)
+        if coming not in network.week_periods(now):
+            return past[-1]
+        return coming
     return network.checkin_period(now)
 
 

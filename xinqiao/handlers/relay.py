@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.services.access import Action, Kind, holders
+from xinqiao.services.refs import ITEM, item_ref, parse_ref, wrong_kind
 from xinqiao.services.relay import RELAY_FLOW, pass_back, relay
 from xinqiao.storage.models import Person, Role
 
 _MENU = (Choice("menu", "主菜单"),)
-_ARGUMENT = re.compile(r"^\s*#?\s*(\d{1,9})\s*(.*)$", re.DOTALL)
 
 
 class RelayFlow:
@@ -31,13 +30,16 @@ class RelayFlow:
 
     async def start(self, ctx: Context, argument: str) -> Turn:
         """Send at once when the text is given, else ask for it."""
-        match = _ARGUMENT.match(argument)
-        if match is None:
-            return Turn.end(Reply("请带上编号和内容，例如：回复 12 你好，我是心理中心的老师。",
+        ref = parse_ref(argument)
+        if ref is None:
+            return Turn.end(Reply("请带上编号和内容，例如：回复 D12 你好，我是心理中心的老师。",
                                   _MENU))
-        number, text = int(match.group(1)), match.group(2).strip()
+        if hint := wrong_kind(ref, ITEM):
+            return Turn.end(Reply(hint, _MENU))
+        number, text = ref.number, ref.rest.strip()
         if not text:
-            return Turn.ask("text", {"id": number}, Reply(f"请写下要发给 #{number} 来信人的话："))
+            return Turn.ask("text", {"id": number},
+                            Reply(f"请写下要发给 {item_ref(number)} 来信人的话："))
         return await self._send(ctx, number, text)
 
     async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:

@@ -17,23 +17,23 @@ from xinqiao.services.escalation import (
     open_for_person,
 )
 from xinqiao.services.escalation_text import UNACKNOWLEDGED, status_label
+from xinqiao.services.refs import ITEM, REF_PATTERN, Ref, item_ref, parse_ref, wrong_kind
 from xinqiao.storage.models import Person, Role
 from xinqiao.storage.reports import Escalation, EscalationStatus, Severity
 
-_NUMBER = re.compile(r"#?\s*(\d{1,9})")
 _MENU = (Choice("menu", "主菜单"),)
 STATUS_LABELS = {"open": "待确认", "acked": "跟进中", "resolved": "已结案"}
 
 
 def _ask_note(number: int) -> Reply:
-    return Reply(f"请用一句话写下 #{number} 的处理情况：")
+    return Reply(f"请用一句话写下 {item_ref(number)} 的处理情况：")
 
 
 # A note that reads like a command (收到 99, 已处理12, #7, a bare number) is never taken as how an
 # item was handled: the engine routes real commands, and these look-alikes are asked again.
 _COMMANDISH = re.compile(
-    r"^\s*(?:#?\s*\d{1,9}\s*|(?:收到|确认收到|已处理|结案|待办|个案|回复|ack|resolve)\s*#?\s*\d.*)$",
-    re.IGNORECASE | re.DOTALL)
+    rf"^\s*(?:{REF_PATTERN}\s*|(?:收到|确认收到|已处理|结案|待办|个案|回复|ack|resolve)\s*"
+    rf"{REF_PATTERN}.*)$", re.IGNORECASE | re.DOTALL)
 
 
 def _note_or_none(text: str) -> str | None:
@@ -42,9 +42,15 @@ def _note_or_none(text: str) -> str | None:
     return None if not note or _COMMANDISH.match(note) else note
 
 
-def _number(text: str) -> int | None:
-    match = _NUMBER.search(text)
-    return int(match.group(1)) if match else None
+def _item(text: str) -> Ref | None:
+    """The item reference at the start of a command's argument (D7, #7, 7)."""
+    return parse_ref(text)
+
+
+def _not_an_item(ref: Ref) -> Turn | None:
+    """A case number given to an item command: say where it belongs."""
+    hint = wrong_kind(ref, ITEM)
+    return Turn.end(Reply(hint, _MENU)) if hint else None
 
 
 class _StaffFlow:
@@ -72,12 +78,15 @@ class AckFlow(_StaffFlow):
     async def start(self, ctx: Context, argument: str) -> Turn:
         """Acknowledge the numbered item, or the only open one."""
         assert ctx.person is not None
-        number = _number(argument)
+        ref = _item(argument)
+        if ref is not None and (wrong := _not_an_item(ref)):
+            return wrong
+        number = ref.number if ref else None
         if number is None:
             mine = [e for e in await open_for_person(ctx.session, ctx.person.id or 0)
                     if e.status == EscalationStatus.open]
             if len(mine) != 1:
-                return Turn.end(Reply("请带上编号，例如：收到 12。回复“待办”查看。", _MENU))
+                return Turn.end(Reply("请带上编号，例如：收到 D12。回复“待办”查看。", _MENU))
             number = mine[0].id or 0
         _, message = await self.escalations.acknowledge(
             ctx.session, number, ctx.person, ctx.clock.now())
@@ -99,14 +108,17 @@ class ResolveFlow(_StaffFlow):
 
     async def start(self, ctx: Context, argument: str) -> Turn:
         """Resolve at once when the note is given, else ask for it."""
-        number = _number(argument)
-        if number is None:
-            return Turn.end(Reply("请带上编号，例如：已处理 12 已约谈，情绪平稳。", _MENU))
-        note = _NUMBER.sub("", argument, count=1).strip()
+        ref = _item(argument)
+        if ref is None:
+            return Turn.end(Reply("请带上编号，例如：已处理 D12 已约谈，情绪平稳。", _MENU))
+        if wrong := _not_an_item(ref):
+            return wrong
+        number, note = ref.number, ref.rest.strip()
         if not note:
             assert ctx.person is not None and ctx.person.id is not None
             if number not in {e.id for e in await open_for_person(ctx.session, ctx.person.id)}:
-                return Turn.end(Reply(f"没有找到你可以处理的 #{number}。回复“待办”查看。", _MENU))
+                return Turn.end(Reply(f"没有找到你可以处理的 {item_ref(number)}。回复“待办”查看。",
+                                      _MENU))
             return Turn.ask("note", {"id": number}, _ask_note(number))
         return await self._resolve(ctx, number, note)
 
@@ -133,11 +145,11 @@ class QueueFlow(_StaffFlow):
     clinical_steps = frozenset({"note"})  # a resolution note describes a student
 
     async def start(self, ctx: Context, argument: str) -> Turn:
-        """List the queue; ``待办 12`` opens item 12 at once."""
+        """List the queue; ``待办 D12`` (or 12) opens item 12 at once."""
         assert ctx.person is not None and ctx.person.id is not None
-        number = _number(argument)
-        if number is not None:
-            return await self._view(ctx, number)
+        ref = _item(argument)
+        if ref is not None:
+            return _not_an_item(ref) or await self._view(ctx, ref.number)
         items = await open_for_person(ctx.session, ctx.person.id)
         if not items:
             return Turn.end(Reply("目前没有待处理的事项。", _MENU))
@@ -146,10 +158,10 @@ class QueueFlow(_StaffFlow):
         lines, choices = [f"你有 {len(items)} 项待处理（{order}）："], []
         for esc in items[:8]:
             flag = "⚠" if status_label(esc) == UNACKNOWLEDGED else ""
-            lines.append(f"{flag}#{esc.id} {TITLES.get(esc.kind, '事项')} · "
+            lines.append(f"{flag}{item_ref(esc.id)} {TITLES.get(esc.kind, '事项')} · "
                          f"{SEVERITY_LABELS[Severity(esc.severity)]} · "
                          f"{status_label(esc)} · {local(esc.opened_at):%m-%d %H:%M}")
-            choices.append(Choice(f"view:{esc.id}", f"查看 #{esc.id}"))
+            choices.append(Choice(f"view:{esc.id}", f"查看 {item_ref(esc.id)}"))
         return Turn.ask("pick", {}, Reply("\n".join(lines), (*choices, *_MENU)))
 
     async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
@@ -162,7 +174,7 @@ class QueueFlow(_StaffFlow):
             _, message = await self.escalations.resolve(
                 ctx.session, int(data["id"]), ctx.person, note, ctx.clock.now())
             return Turn.end(Reply(message, _MENU))
-        choice = ctx.inbound.choice or ""
+        choice = ctx.inbound.choice or _typed_view(ctx.inbound.text)
         kind, _, raw = choice.partition(":")
         if not raw.isdecimal():
             return await self.start(ctx, "")
@@ -186,10 +198,17 @@ class QueueFlow(_StaffFlow):
         target = await escalation_target(ctx.session, esc) if esc is not None and live else None
         if not await authorize(ctx.session, await ctx.actor(), Kind.report, Action.read, target,
                                now=ctx.clock.now(), escalation=number) or esc is None:
-            return Turn.end(Reply(f"没有找到你可以查看的 #{number}。", _MENU))
+            return Turn.end(Reply(f"没有找到你可以查看的 {item_ref(number)}。", _MENU))
         lines, linked = await item_lines(ctx.session, await ctx.actor(), esc, ctx.clock.now())
         choices = []
         if esc.status == EscalationStatus.open:
             choices.append(Choice(f"ack:{esc.id}", "收到，我来跟进"))
         choices.append(Choice(f"resolve:{esc.id}", "已处理，结案"))
         return Turn.ask("pick", {}, Reply("\n".join(lines), (*choices, *linked, *_MENU)))
+
+
+def _typed_view(text: str) -> str:
+    """``查看 D7`` (or 查看 7) typed instead of tapped means the same as the tap."""
+    words = text.strip()
+    ref = parse_ref(words[2:]) if words.startswith("查看") else None
+    return f"view:{ref.number}" if ref is not None and ref.letter in (None, ITEM) else ""

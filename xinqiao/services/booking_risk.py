@@ -18,6 +18,7 @@ from xinqiao.scheduler.policy import Policy
 from xinqiao.services.escalation import Escalations, Subject
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import push_to_people
+from xinqiao.services.refs import item_ref
 from xinqiao.storage.booking import Appointment
 from xinqiao.storage.models import Person, Tier
 from xinqiao.storage.reports import Escalation, EscalationRecipient, Severity
@@ -57,7 +58,7 @@ async def alert_high_risk_noshow(
     await push_to_people(
         s, [appt.counsellor_id], key=f"esc:{esc.id}:counsellor", now=now, kind="alert",
         priority=Priority.crisis if severity is Severity.urgent else Priority.alert,
-        reply=Reply(f"【心桥】#{esc.id} {TITLE}\n"
+        reply=Reply(f"【心桥】{item_ref(esc.id)} {TITLE}\n"
                     "该同学处于重点/危机关注，请在 24 小时内联系跟进。\n"
-                    f"回复“收到 {esc.id}”确认，回复“待办 {esc.id}”查看详情。"))
+                    f"回复“收到 {item_ref(esc.id)}”确认，回复“待办 {item_ref(esc.id)}”查看详情。"))
     return esc

@@ -1,7 +1,9 @@
 """What counsellors do with appointments: mark the outcome, keep a private note, move one.
 
 A counsellor never moves an appointment: they propose new times and the student picks one
-or keeps the original. Until then the original stands; an unanswered proposal expires.
+or keeps the original. Until then the original stands; an unanswered proposal expires. When the
+counsellor is on leave at the original time, the proposal says so and keeping it is no choice:
+the student picks a new time or cancels.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from xinqiao.clock import SHANGHAI, local
 from xinqiao.messages import Reply
 from xinqiao.scheduler.policy import Policy
 from xinqiao.services import audit
@@ -20,10 +23,13 @@ from xinqiao.services.booking import BOOKED, Outcome, book, free_and_notify
 from xinqiao.services.booking_risk import alert_high_risk_noshow
 from xinqiao.services.booking_text import when_text
 from xinqiao.services.recipients import level_recipients, push_to_people
+from xinqiao.services.refs import item_ref
 from xinqiao.services.timers import schedule
 from xinqiao.storage.booking import (
     Appointment,
     AppointmentStatus,
+    DutyException,
+    ExceptionKind,
     MoveProposal,
     ProposalStatus,
 )
@@ -69,7 +75,7 @@ async def mark(s: AsyncSession, policy: Policy, appt: Appointment, outcome: Appo
                                          "如果仍需要和老师聊聊，回复“预约”重新选择时间。"))
         alerted = await alert_high_risk_noshow(s, policy, appt, now)
         follow = "" if alerted is None else (
-            f"\n该同学处于重点/危机关注，已开启跟进事项 #{alerted.id}（24 小时内）。")
+            f"\n该同学处于重点/危机关注，已开启跟进事项 {item_ref(alerted.id)}（24 小时内）。")
         count = await noshows(s, policy, appt.student_id, now)
         if count >= policy.booking.noshow_threshold:
             student = await s.get(Person, appt.student_id)
@@ -112,6 +118,22 @@ async def open_proposal(s: AsyncSession, student_id: int, now: datetime
     return (found[0], found[1]) if found else None
 
 
+async def on_leave(s: AsyncSession, appt: Appointment) -> bool:
+    """Whether the counsellor is on leave over the appointment's time (whole day or hours)."""
+    day = local(appt.start_at).date()
+    rows = await s.exec(select(DutyException).where(
+        DutyException.counsellor_id == appt.counsellor_id, DutyException.day == day,
+        DutyException.kind == ExceptionKind.leave))
+    for leave in rows:
+        if leave.start is None or leave.end is None:
+            return True
+        a = datetime.combine(day, leave.start, SHANGHAI)
+        b = datetime.combine(day, leave.end, SHANGHAI)
+        if a < appt.end_at and appt.start_at < b:
+            return True
+    return False
+
+
 async def propose_move(s: AsyncSession, policy: Policy, appt: Appointment, by: Person,
                        starts: list[datetime], now: datetime) -> MoveProposal | None:
     """Offer the student new times (the counsellor's own free slots); None if none given."""
@@ -130,10 +152,17 @@ async def propose_move(s: AsyncSession, policy: Policy, appt: Appointment, by: P
     await s.flush()
     await schedule(s, kind=MOVE, ref=str(proposal.id), due_at=expires, now=now)
     times = "、".join(when_text(t) for t in ordered)
+    # The centre lead may propose for a colleague: the student hears their own counsellor.
+    counsellor = await s.get(Person, appt.counsellor_id)
+    who = counsellor.name if counsellor else by.name
+    if await on_leave(s, appt):
+        text = (f"{who} 那天请假，你 {when_text(appt.start_at)} 的咨询需要换个时间。"
+                f"可选的新时间：{times}。回复“预约”选一个新时间，或取消这次预约。")
+    else:
+        text = (f"{who} 因工作安排，想和你商量调整 {when_text(appt.start_at)} 的咨询，"
+                f"可选的新时间：{times}。回复“预约”选择新时间，或保留原时间。不回复则原预约不变。")
     await push_to_people(s, [appt.student_id], key=f"booking:move:{proposal.id}", now=now,
-                         reply=Reply(f"{by.name} 因工作安排，想和你商量调整 "
-                                     f"{when_text(appt.start_at)} 的咨询，可选的新时间：{times}。"
-                                     "回复“预约”选择新时间，或保留原时间。不回复则原预约不变。"))
+                         reply=Reply(text))
     return proposal
 
 
@@ -169,6 +198,18 @@ async def decline_move(s: AsyncSession, proposal: MoveProposal, appt: Appointmen
                                               "（调整未成功）。如确实无法进行，可在预约中选择“中心取消”。"))
 
 
+async def cancel_for_leave(s: AsyncSession, policy: Policy, proposal: MoveProposal,
+                           appt: Appointment, now: datetime) -> None:
+    """The student cancels an appointment that falls in the counsellor's leave (no cut-off:
+    the time could not be kept anyway); the counsellor is told."""
+    proposal.status, proposal.answered_at = ProposalStatus.declined, now
+    s.add(proposal)
+    await free_and_notify(s, policy, appt, AppointmentStatus.cancelled, now)
+    await push_to_people(s, [proposal.proposed_by], key=f"booking:move:{proposal.id}:drop",
+                         now=now, reply=Reply(f"学生取消了 {when_text(appt.start_at)} 的预约"
+                                              "（你请假的时间），不用再调整了。"))
+
+
 async def on_move_expired(s: AsyncSession, timer: Timer) -> None:
     """Timer handler: an unanswered proposal lapses; the original stands, both are told."""
     proposal = await s.get(MoveProposal, int(timer.ref))
@@ -179,7 +220,9 @@ async def on_move_expired(s: AsyncSession, timer: Timer) -> None:
     appt = await s.get(Appointment, proposal.appointment_id)
     if appt is None or appt.status != BOOKED:
         return
+    then = when_text(appt.start_at)
+    text = (f"学生没有回复调整请求，{then} 的预约仍在你请假的时间里。请再发一次新时间，"
+            "或在预约中选择“中心取消”。" if await on_leave(s, appt)
+            else f"学生没有回复调整请求，{then} 的原预约保持不变。")
     await push_to_people(s, [proposal.proposed_by], key=f"booking:move:{proposal.id}:expired",
-                         now=timer.due_at, reply=Reply(
-                             f"学生没有回复调整请求，{when_text(appt.start_at)} "
-                             "的原预约保持不变。"))
+                         now=timer.due_at, reply=Reply(text))

@@ -15,6 +15,7 @@ from xinqiao.messages import Choice, Reply
 from xinqiao.services.cases import CENTRE, close
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import level_recipients, push_to_people
+from xinqiao.services.refs import case_ref
 from xinqiao.storage.cases import Case, CaseNote, CaseSignoff, CaseStatus, SignoffStatus
 from xinqiao.storage.models import Person, Role, Tier
 
@@ -50,9 +51,10 @@ async def request_close(s: AsyncSession, case: Case, by: Person, decision: str, 
     await s.flush()
     student = await s.get(Person, case.person_id)
     centre = await level_recipients(s, ["centre", "centre_lead"], None, None, at=now)
-    text = (f"【心桥】{by.name} 申请结束个案 #{case.id}"
+    text = (f"【心桥】{by.name} 申请结束个案 {case_ref(case.id)}"
             f"（{student.name if student else ''}），结案后关注等级：{TIER_LABELS[tier]}。\n"
-            f"需要心理中心确认：回复“同意结案 {case.id}”或“不同意结案 {case.id}”。")
+            f"需要心理中心确认：回复“同意结案 {case_ref(case.id)}”"
+            f"或“不同意结案 {case_ref(case.id)}”。")
     await push_to_people(s, [p for p in centre if p != by.id], key=f"signoff:{request.id}",
                          reply=Reply(text, (Choice(f"flow:{FLOW}", "查看并确认"),)), now=now,
                          kind="alert", priority=Priority.alert)
@@ -71,14 +73,14 @@ async def decide(s: AsyncSession, request: CaseSignoff, by: Person, agree: bool,
     s.add(request)
     if agree and case.status == CaseStatus.open:
         await close(s, case, requester, request.decision, Tier(request.tier), now, signed_by=by)
-        told = f"个案 #{case.id} 的结案申请已由心理中心 {by.name} 同意，个案已结案。"
-        answer = f"已同意，个案 #{case.id} 已结案。"
+        told = f"个案 {case_ref(case.id)} 的结案申请已由心理中心 {by.name} 同意，个案已结案。"
+        answer = f"已同意，个案 {case_ref(case.id)} 已结案。"
     else:
         s.add(CaseNote(case_id=request.case_id, at=now, author_person_id=by.id,
                        kind="close_declined", text=f"心理中心 {by.name} 未同意结案，继续跟进"))
-        told = (f"心理中心 {by.name} 暂未同意结束个案 #{case.id}，请继续跟进，"
-                f"可回复“个案 {case.id}”查看。")
-        answer = f"已记录：不同意结案，个案 #{case.id} 继续跟进。"
+        told = (f"心理中心 {by.name} 暂未同意结束个案 {case_ref(case.id)}，请继续跟进，"
+                f"可回复“个案 {case_ref(case.id)}”查看。")
+        answer = f"已记录：不同意结案，个案 {case_ref(case.id)} 继续跟进。"
     await push_to_people(s, [requester.id or 0], key=f"signoff:{request.id}:answer",
                          reply=Reply(told), now=now, kind="alert", priority=Priority.alert)
     return answer

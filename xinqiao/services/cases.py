@@ -11,6 +11,7 @@ from xinqiao.messages import Reply
 from xinqiao.services.access import Action, Actor, Kind, authorize, case_target, may
 from xinqiao.services.case_sources import source_label
 from xinqiao.services.recipients import level_recipients, push_to_people
+from xinqiao.services.refs import case_ref
 from xinqiao.services.tiers import change_tier
 from xinqiao.services.timers import schedule
 from xinqiao.storage.cases import Case, CaseMember, CaseNote, CaseStatus
@@ -132,10 +133,12 @@ async def on_followup(s: AsyncSession, timer: Timer) -> None:
         return
     if case.lead_person_id is not None:
         people = [case.lead_person_id]
-        text = f"个案 #{case.id} 今天需要随访。随访后回复“个案”记录情况。"
+        text = (f"个案 {case_ref(case.id)} 今天需要随访。"
+                f"随访后回复“个案 {case_ref(case.id)}”记录情况。")
     else:
         people = await level_recipients(s, ["centre_lead", "centre"], None, None)
-        text = f"个案 #{case.id} 还没有负责人。请回复“个案”指定负责人并制定计划。"
+        text = (f"个案 {case_ref(case.id)} 还没有负责人。请回复“个案 {case_ref(case.id)}”"
+                    "指定负责人并制定计划。")
     await push_to_people(s, people, key=f"case:{case.id}:{case.token}", reply=Reply(text),
                          now=timer.due_at)
     await _reschedule(s, case, timer.due_at)

@@ -18,6 +18,7 @@ from xinqiao.messages import Choice, Reply
 from xinqiao.services import audit
 from xinqiao.services.escalation_record import all_recipients, item_title, tell
 from xinqiao.services.escalation_text import level_label
+from xinqiao.services.refs import item_ref
 from xinqiao.storage.models import ChannelIdentity, ConversationState, Person
 from xinqiao.storage.reports import Escalation, EscalationRecipient
 
@@ -55,10 +56,11 @@ async def refuse(s: AsyncSession, esc: Escalation, person: Person, note: str | N
     if await committee_only(s, esc, person.id):
         await audit.record(s, at=now, action=action, actor_person_id=person.id, allowed=False,
                            escalation=esc.id, reason="a missing check-in closes by a check-in")
-        return (f"#{esc.id} 是晴雨表未提交的提醒，提交晴雨表后会自动结案。"
+        return (f"{item_ref(esc.id)} 是晴雨表未提交的提醒，提交晴雨表后会自动结案。"
                 "回复“晴雨表”填写；本周无异常的话，可以一键提交“本周无异常”。")
     if action == "escalation.resolve" and not (note or "").strip():
-        return f"请写明未提交晴雨表的原因，例如：已处理 {esc.id} 本周班会取消，下周补交。"
+        return (f"请写明未提交晴雨表的原因，例如：已处理 {item_ref(esc.id)} "
+                "本周班会取消，下周补交。")
     return None
 
 
@@ -66,7 +68,7 @@ def committee_reminder(esc: Escalation, title: str, again: bool) -> Reply:
     """The committee member's reminder: the form itself, with one tap for 本周无异常."""
     period = period_of(esc)
     when = f"（{period:%m-%d}）" if period else ""
-    head = f"【心桥{'·再次提醒' if again else ''}】#{esc.id} {title}"
+    head = f"【心桥{'·再次提醒' if again else ''}】{item_ref(esc.id)} {title}"
     lines = [head, f"本期{when}的班级心理晴雨表还没有提交。"
                    "本周无异常的话，点“本周无异常”一键提交；有情况请点“填写晴雨表”"
                    "（也可以回复“晴雨表”）。"]
@@ -100,11 +102,11 @@ async def announce_closed(s: AsyncSession, esc: Escalation, now: datetime,
     period = period_of(esc)
     when = f"{period:%m-%d}" if period else "本期"
     if reason is None:
-        text = (f"#{esc.id} {title}：{when} 的晴雨表已于 {local(now):%m-%d %H:%M} 补交，"
+        text = (f"{item_ref(esc.id)} {title}：{when} 的晴雨表已于 {local(now):%m-%d %H:%M} 补交，"
                 "此事项已结案，谢谢关注。")
     else:
         person = await s.get(Person, actor) if actor is not None else None
         who = person.name if person is not None else "老师"
-        text = f"#{esc.id} {title}：{when} 的晴雨表未提交，已由{who}说明原因后结案。"
+        text = f"{item_ref(esc.id)} {title}：{when} 的晴雨表未提交，已由{who}说明原因后结案。"
     others = [p for p in await all_recipients(s, esc) if p != actor]
     await tell(s, esc, others, now, f"closed:{esc.token}", Reply(text))

@@ -45,6 +45,33 @@ async def peers(session: AsyncSession, person: Person, scope: str) -> Sequence[P
     return list(rows)
 
 
+_CENTRE = frozenset({Role.centre_staff, Role.centre_lead})
+_COLLEGE = frozenset({Role.college_lead, Role.college_counsellor})
+
+
+async def students_in_reach(session: AsyncSession, person: Person, text: str
+                            ) -> Sequence[Person]:
+    """Students named (or numbered) ``text`` whom this staff member serves: an advisor's
+    classes, a college's students, the whole school for the centre; nobody for others."""
+    assignments = await roles_of(session, person.id or 0)
+    roles = {Role(a.role) for a in assignments}
+    query = (select(Person).join(RoleAssignment, col(RoleAssignment.person_id) == Person.id)
+             .where(col(RoleAssignment.role).in_(STUDENT_VALUES), col(Person.active).is_(True),
+                    Person.school_id == person.school_id,
+                    (Person.name == text) | (Person.external_id == text)))
+    if not roles & _CENTRE:
+        klasses = {a.klass_id for a in assignments
+                   if a.role == Role.class_advisor and a.klass_id is not None}
+        colleges = {a.college_id or person.college_id for a in assignments
+                    if Role(a.role) in _COLLEGE} - {None}
+        if not klasses and not colleges:
+            return []
+        query = query.where(col(Person.klass_id).in_(klasses)
+                            | col(Person.college_id).in_(colleges))
+    found = {p.id: p for p in await session.exec(query.order_by(col(Person.external_id)))}
+    return list(found.values())
+
+
 async def unit_names(
     session: AsyncSession, person: Person
 ) -> tuple[str | None, str | None, str | None]:

@@ -44,6 +44,7 @@ from xinqiao.services.escalation_text import (
     why_skipped,
 )
 from xinqiao.services.recipients import level_recipients, unreachable
+from xinqiao.services.refs import item_ref
 from xinqiao.services.timers import schedule
 from xinqiao.storage.models import Person
 from xinqiao.storage.reports import (
@@ -145,7 +146,7 @@ class Escalations:
             await self._enter_level(s, esc, esc.level + 1, now, title=title, why=why)
             label = level_label(esc.chain[esc.level])
             await tell(s, esc, previous, now, f"escalated:{esc.level}", Reply(
-                f"#{esc.id}（{title}）未在期限内确认，已升级至{label}。"))
+                f"{item_ref(esc.id)}（{title}）未在期限内确认，已升级至{label}。"))
             return
         if esc.repeats > 0:
             esc.repeats -= 1
@@ -159,11 +160,11 @@ class Escalations:
         """Stop the climb until the level's resolve deadline. Returns (done, message)."""
         esc = await self._authorised(s, esc_id, person, now, "escalation.ack")
         if esc is None:
-            return False, f"没有找到你可以处理的 #{esc_id}。"
+            return False, f"没有找到你可以处理的 {item_ref(esc_id)}。"
         if refused := await checkin_items.refuse(s, esc, person, None, now, "escalation.ack"):
             return False, refused
         if esc.status != EscalationStatus.open:
-            return False, f"#{esc_id} 已经有人确认过了。"
+            return False, f"{item_ref(esc_id)} 已经有人确认过了。"
         esc.status, esc.acked_at, esc.acked_by = EscalationStatus.acked, now, person.id
         esc.exhausted_at = None
         esc.token += 1  # any pending deadline is now stale
@@ -174,9 +175,10 @@ class Escalations:
                        token=esc.token)
         others = [p for p in await all_recipients(s, esc) if p != person.id]
         await tell(s, esc, others, now, f"acked:{esc.token}", Reply(
-            f"#{esc.id} 已由 {person.name} 确认跟进。"))
-        return True, (f"已确认 #{esc_id}，升级已停止。请在 {local(esc.due_at):%m-%d %H:%M} 前"
-                      f"处理完并回复“已处理 {esc_id} 处理情况”结案；逾期未结案会提醒你，"
+            f"{item_ref(esc.id)} 已由 {person.name} 确认跟进。"))
+        return True, (f"已确认 {item_ref(esc_id)}，升级已停止。"
+                      f"请在 {local(esc.due_at):%m-%d %H:%M} 前"
+                      f"处理完并回复“已处理 {item_ref(esc_id)} 处理情况”结案；逾期未结案会提醒你，"
                       "之后继续升级。")
 
     async def resolve(
@@ -185,9 +187,9 @@ class Escalations:
         """Close with a note (acknowledging it if nobody had)."""
         esc = await self._authorised(s, esc_id, person, now, "escalation.resolve")
         if esc is None:
-            return False, f"没有找到你可以处理的 #{esc_id}。"
+            return False, f"没有找到你可以处理的 {item_ref(esc_id)}。"
         if esc.status == EscalationStatus.resolved:
-            return False, f"#{esc_id} 已经结案。"
+            return False, f"{item_ref(esc_id)} 已经结案。"
         if refused := await checkin_items.refuse(s, esc, person, note, now,
                                                  "escalation.resolve"):
             return False, refused
@@ -199,7 +201,7 @@ class Escalations:
         await step(s, esc, "resolved", now, actor=person.id, note=note[:2000] or None)
         if esc.kind == checkin_items.MISSING:  # closed without a check-in: all told, audited
             await checkin_items.announce_closed(s, esc, now, person.id, note)
-        return True, f"#{esc_id} 已结案，谢谢你的跟进。"
+        return True, f"{item_ref(esc_id)} 已结案，谢谢你的跟进。"
 
     async def close_subject(
         self, s: AsyncSession, key: str, now: datetime, actor: int | None, note: str

@@ -15,6 +15,7 @@ from xinqiao.messages import Reply
 from xinqiao.services.escalation_text import SEVERITY_LABELS, TITLES
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import push_to_people
+from xinqiao.services.refs import item_ref
 from xinqiao.storage.models import Klass, Person
 from xinqiao.storage.reports import (
     Escalation,
@@ -51,7 +52,7 @@ async def tell(
         kind=("crisis" if urgent else "alert") if alert else "reminder",
         priority=(Priority.crisis if urgent else Priority.alert) if alert
         else Priority.reminder,
-        alert={"title": f"#{esc.id} 待处理", "fields": fields} if alert else None,
+        alert={"title": f"{item_ref(esc.id)} 待处理", "fields": fields} if alert else None,
     )
     missed = sorted(set(people) - set(reached))
     if missed:
@@ -61,13 +62,13 @@ async def tell(
     return reached
 
 
-_TAG = re.compile(r"^【[^】]*】\s*(?:#\d+\s*)?")
+_TAG = re.compile(r"^【[^】]*】\s*(?:(?:#|D)\d+\s*)?")
 _GROUP = re.compile(r"（[^（）]*）")
 FIELD_LIMIT = 20  # a WeChat template "thing" value
 
 
 def item_field(line: str, limit: int = FIELD_LIMIT) -> str:
-    """An alert's first line as a template field: without its 【心桥】#N tag, and shortened by
+    """An alert's first line as a template field: without its 【心桥】D7 tag, and shortened by
     whole bracketed parts first, never cut inside a bracket."""
     text = _TAG.sub("", line).strip()
     while len(text) > limit and _GROUP.search(text):

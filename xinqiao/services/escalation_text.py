@@ -7,6 +7,7 @@ from typing import Any
 
 from xinqiao.clock import local
 from xinqiao.messages import Reply
+from xinqiao.services.refs import item_ref
 from xinqiao.storage.reports import Escalation, EscalationStatus, Severity
 
 LEVEL_LABELS = {"committee": "班级心理委员", "class_advisor": "班级辅导员", "college": "学院",
@@ -57,13 +58,13 @@ def consequence(esc: Escalation) -> str:
 
 
 def _head(esc: Escalation, tag: str, title: str) -> list[str]:
-    return [f"【心桥{tag}】#{esc.id} {title}",
+    return [f"【心桥{tag}】{item_ref(esc.id)} {title}",
             f"紧急程度：{SEVERITY_LABELS[Severity(esc.severity)]}"]
 
 
 def _tail(esc: Escalation) -> str:
     # A push is not a reply, so numbered choices would not resolve: say what to type.
-    return f"回复“收到 {esc.id}”确认，回复“待办”查看详情。"
+    return f"回复“收到 {item_ref(esc.id)}”确认，回复“待办 {item_ref(esc.id)}”查看详情。"
 
 
 def level_alert(esc: Escalation, title: str, again: bool, why: str | None) -> Reply:
@@ -100,7 +101,8 @@ def lapsed_reminder(esc: Escalation, title: str) -> Reply:
     due = local(esc.due_at) if esc.due_at else None
     lines = _head(esc, "·待结案提醒", title)
     lines.append("你已确认跟进，但未在期限内结案。")
-    lines.append(f"请回复“已处理 {esc.id} 处理情况”结案；仍在跟进请回复“收到 {esc.id}”。")
+    lines.append(f"请回复“已处理 {item_ref(esc.id)} 处理情况”结案；"
+                 f"仍在跟进请回复“收到 {item_ref(esc.id)}”。")
     if due is not None:
         lines.append(f"请在 {due:%m-%d %H:%M} 前回复，{consequence(esc)}")
     return Reply("\n".join(lines))

@@ -20,6 +20,7 @@ from xinqiao.services.access import Action, Kind, actor_for, authorize, escalati
 from xinqiao.services.directory import role_set
 from xinqiao.services.outbox import Priority, enqueue
 from xinqiao.services.recipients import push_to_people
+from xinqiao.services.refs import item_ref
 from xinqiao.storage.models import ChannelIdentity, ConversationState, Person
 from xinqiao.storage.reports import Escalation, EscalationStatus, EscalationStep, Report
 
@@ -43,15 +44,15 @@ async def relay(s: AsyncSession, esc_id: int, staff: Person, text: str,
     actor = await actor_for(s, staff, await role_set(s, staff.id or 0))
     if not await authorize(s, actor, Kind.report, Action.change, target, now=now,
                            audit_as="escalation.relay", escalation=esc_id):
-        return Relayed(False, f"没有找到你可以回复的 #{esc_id}。")
+        return Relayed(False, f"没有找到你可以回复的 {item_ref(esc_id)}。")
     assert esc is not None and esc.id is not None
     report = await s.get(Report, esc.report_id) if esc.report_id else None
     identity_id = report.answers.get("identity_id") if report is not None else None
     identity = await s.get(ChannelIdentity, int(identity_id)) if identity_id else None
     if esc.kind != "crisis" or identity is None:
-        return Relayed(False, f"#{esc_id} 不是来自聊天的危机预警，无法通过心桥回复。")
+        return Relayed(False, f"{item_ref(esc_id)} 不是来自聊天的危机预警，无法通过心桥回复。")
     if esc.status == EscalationStatus.resolved:
-        return Relayed(False, f"#{esc_id} 已经结案，如需联系请新开一条。")
+        return Relayed(False, f"{item_ref(esc_id)} 已经结案，如需联系请新开一条。")
     assert identity.id is not None
     n = await _count(s, esc.id, "relayed")
     await enqueue(
@@ -74,7 +75,7 @@ async def relay(s: AsyncSession, esc_id: int, staff: Person, text: str,
                   "until": (now + RELAY_WINDOW).isoformat()}
     state.choices = []
     s.add(state)
-    return Relayed(True, f"已发给 #{esc_id} 的来信人。对方 24 小时内的回复会转给你。")
+    return Relayed(True, f"已发给 {item_ref(esc_id)} 的来信人。对方 24 小时内的回复会转给你。")
 
 
 async def pass_back(s: AsyncSession, esc_id: int, staff_id: int, text: str,
@@ -84,7 +85,8 @@ async def pass_back(s: AsyncSession, esc_id: int, staff_id: int, text: str,
     if esc is None:
         return False
     n = await _count(s, esc_id, "relay_answer")
-    reply = Reply(f"#{esc_id} 来信人回复：{text[:1000]}\n（回复“回复 {esc_id} 内容”继续对话）")
+    reply = Reply(f"{item_ref(esc_id)} 来信人回复：{text[:1000]}\n"
+                  f"（回复“回复 {item_ref(esc_id)} 内容”继续对话）")
     reached = await push_to_people(s, [staff_id], key=f"relay-back:{esc_id}:{n}", reply=reply,
                                    now=now, kind="crisis", priority=Priority.crisis)
     s.add(EscalationStep(escalation_id=esc_id, at=now, action="relay_answer", level=esc.level,
