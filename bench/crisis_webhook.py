@@ -125,7 +125,7 @@ async def _last_item(db: Database) -> int:
 def classify(items: Sequence[int], staff_sends: Sequence[Sent], student: Sequence[str]
              ) -> tuple[str, int]:
     """The outcome as people see it, and how many staff alert pushes were about the item."""
-    marks = [re.compile(rf"#{i}(?!\d)") for i in items]
+    marks = [re.compile(rf"(?:#|D){i}(?!\d)") for i in items]  # D7: an item's number
     about = [m for m in staff_sends if any(p.search(_text_of(m)) for p in marks)]
     if about:
         return "alerted", len(about)

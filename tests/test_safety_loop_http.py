@@ -44,9 +44,9 @@ async def test_todo_then_ack_over_signed_encrypted_callbacks(
     assert esc.subject_person_id == roommate
 
     queue = await server.say("o-advisor", "待办")
-    assert f"#{esc.id}" in queue
-    acked = await server.say("o-advisor", f"收到 {esc.id}")
-    assert f"已确认 #{esc.id}" in acked
+    assert f"D{esc.id}" in queue  # items read D7
+    acked = await server.say("o-advisor", f"收到 D{esc.id}")
+    assert f"已确认 D{esc.id}" in acked
     async with db.session() as s:
         row = await s.get(Escalation, esc.id)
     assert row is not None and row.status == "acked" and row.acked_by == advisor
