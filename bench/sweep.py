@@ -60,7 +60,7 @@ async def run(url: str, pending: int, due: int) -> None:
     async with db.session() as s:
         for i in range(0, len(rows), 5000):
             await s.exec(insert(Timer).values(rows[i:i + 5000]))
-    sweeper = Sweeper(db, clock, network.timer_handlers())
+    sweeper = Sweeper(db, clock, network.timer_handlers(), network.timer_batch_handlers())
     print(f"{pending} pending timers ({due} escalations opened in {opened:.1f} s), "
           f"database {'PostgreSQL' if url.startswith('postgresql') else 'SQLite'}")
     t = time.perf_counter()

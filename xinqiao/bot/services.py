@@ -113,6 +113,7 @@ def build_services(settings: Settings, clock: Clock, db: Database | None = None)
     tips = WeeklyTips(network.policy.content, content)
     campaigns = CampaignTimers(network.policy.content, content)
     sweeper = Sweeper(db, clock, {**network.timer_handlers(), **booking.timer_handlers(),
-                                  **tips.timer_handlers(), **campaigns.timer_handlers()})
+                                  **tips.timer_handlers(), **campaigns.timer_handlers()},
+                      network.timer_batch_handlers())
     return Services(settings, clock, db, engine, processor, notifier, api, metrics, network,
                     sweeper, booking, content, tips, bot, crisis_detector=detector)
