@@ -113,8 +113,8 @@ def _lifecycle(background: bool) -> Any:
                 runtime.spawn(telegram.poller.run(runtime.stop))
             runtime.spawn(_every(runtime, services.settings.inbox_recovery_seconds,
                                  _recover(services.processor), "inbox recovery"))
-            runtime.spawn(_every(runtime, services.settings.sweep_seconds,
-                                 _sweep(services), "deadline sweep"))
+            runtime.spawn(services.sweeper.run(runtime.stop, services.settings.sweep_seconds,
+                                               before=_plan(services)))
         yield
         runtime.stop.set()
         if runtime.tasks:  # let in-flight messages finish; the inbox recovers any that don't
@@ -126,13 +126,12 @@ def _lifecycle(background: bool) -> Any:
     return ctx
 
 
-def _sweep(services: Services) -> Any:
-    async def run() -> int:
+def _plan(services: Services) -> Any:
+    async def run() -> None:
         async with services.db.session() as s:  # re-arm the daily plans if ever lost
             await services.network.ensure_planned(s, services.clock.now())
             await services.booking.ensure_planned(s, services.clock.now())
             await services.tips.ensure_planned(s, services.clock.now())
-        return await services.sweeper.sweep_once()
 
     return run
 

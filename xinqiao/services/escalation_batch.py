@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -93,6 +93,8 @@ async def fire_deadlines(escalations: Escalations, s: AsyncSession,
     titles = await _titles(s, climbs)
     tells: list[_Tell] = []
     new_timers: list[dict[str, Any]] = []
+    recipients: list[dict[str, Any]] = []
+    steps: list[dict[str, Any]] = []
     for c in climbs:
         esc, now, who = c.esc, c.timer.due_at, people[id(c)]
         assert esc.id is not None
@@ -102,13 +104,14 @@ async def fire_deadlines(escalations: Escalations, s: AsyncSession,
         esc.level, esc.token = c.target, esc.token + 1
         entry = esc.chain[c.target]
         if not c.again:
-            s.add_all([EscalationRecipient(escalation_id=esc.id, person_id=p, level=c.target,
-                                           notified_at=now)
-                       for p in sorted(set(who) - known[(esc.id, c.target)])])
+            recipients += [{"escalation_id": esc.id, "person_id": p, "level": c.target,
+                            "notified_at": now}
+                           for p in sorted(set(who) - known[(esc.id, c.target)])]
         esc.due_at = escalations.level_deadline(entry, now)
         s.add(esc)
-        s.add(EscalationStep(escalation_id=esc.id, at=now, level=esc.level, recipients=who,
-                             action="reminded" if c.again else "notified"))
+        steps.append({"escalation_id": esc.id, "at": now, "level": esc.level,
+                      "recipients": who, "actor_person_id": None, "note": None,
+                      "action": "reminded" if c.again else "notified"})
         tells.append(_Tell(esc, who, f"level:{c.target}:{esc.token}",
                            level_alert(esc, titles[esc.id], c.again, None), True, now))
         new_timers.append({"kind": DEADLINE, "ref": str(esc.id), "token": esc.token,
@@ -118,6 +121,10 @@ async def fire_deadlines(escalations: Escalations, s: AsyncSession,
             tells.append(_Tell(esc, previous, f"escalated:{esc.level}", Reply(
                 f"#{esc.id}（{titles[esc.id]}）未在期限内确认，已升级至{level_label(entry)}。"),
                 False, now))
+    conn = await s.connection()  # executemany: one statement per table for the whole batch
+    for table, rows in ((EscalationRecipient, recipients), (EscalationStep, steps)):
+        if rows:
+            await conn.execute(insert(table), rows)
     await _push(s, tells)
     await schedule_many(s, new_timers)
     return done | {c.timer.id or 0 for c in climbs}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from enum import IntEnum
@@ -16,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import Clock
 from xinqiao.storage.db import Database, dialect_name
-from xinqiao.storage.outage import database_unavailable
+from xinqiao.storage.outage import OutageLog, database_unavailable
 from xinqiao.storage.reports import Timer
 
 log = logging.getLogger(__name__)
@@ -95,6 +97,15 @@ def _forget_scheduled(session: Session) -> None:
     session.info.pop(_EARLIEST, None)
 
 
+async def _first(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+
+
 def _columns() -> list[Any]:
     return [col(Timer.id), col(Timer.kind), col(Timer.ref), col(Timer.token),
             col(Timer.due_at), col(Timer.fired_at), col(Timer.created_at),
@@ -153,10 +164,45 @@ class Sweeper:
             return (await s.exec(select(func.min(Timer.due_at)).where(
                 col(Timer.fired_at).is_(None)))).one()
 
-    def watch(self, wake: Callable[[datetime], None]) -> Callable[[], None]:
-        """Call ``wake(due_at)`` whenever this process commits a new timer; returns the undo."""
-        _WATCHERS.add(wake)
-        return lambda: _WATCHERS.discard(wake)
+    async def run(self, stop: asyncio.Event, longest_sleep: float,
+                  before: Callable[[], Awaitable[Any]] | None = None) -> None:
+        """Sweep until ``stop``: again at once while timers fire, else asleep until the
+        earliest is due, woken early when this process commits an earlier one. Other
+        processes' timers are seen within ``longest_sleep`` seconds."""
+        wake = asyncio.Event()
+        earliest: list[datetime | None] = [None]
+
+        def scheduled(due_at: datetime) -> None:
+            if earliest[0] is None or due_at < earliest[0]:
+                wake.set()
+
+        _WATCHERS.add(scheduled)
+        outage = OutageLog(log, "deadline sweep loop")
+        planned = -longest_sleep  # loop time of the last ``before``: at most once a sleep
+        try:
+            while not stop.is_set():
+                delay = longest_sleep
+                try:
+                    if before is not None and time.monotonic() - planned >= longest_sleep:
+                        await before()
+                        planned = time.monotonic()
+                    if await self.sweep_once():
+                        delay = 0.0
+                    else:
+                        earliest[0] = await self.next_due()
+                        if earliest[0] is not None:  # locked by another sweeper: look again soon
+                            wait = (earliest[0] - self.clock.now()).total_seconds()
+                            delay = min(longest_sleep, max(wait, 0.25))
+                    outage.success()
+                except Exception as exc:  # a failing loop must not die: log, wait, try again
+                    if not outage.failure(exc):
+                        log.exception("deadline sweep loop failed")
+                wake.clear()
+                earliest[0] = None if delay == 0 else earliest[0]
+                if delay > 0:
+                    await _first(stop, wake, delay)
+        finally:
+            _WATCHERS.discard(scheduled)
 
     async def _fire_batch(self, kind: str, ids: list[int]) -> int:
         try:
