@@ -122,9 +122,10 @@ async def fire_deadlines(escalations: Escalations, s: AsyncSession,
                 f"#{esc.id}（{titles[esc.id]}）未在期限内确认，已升级至{level_label(entry)}。"),
                 False, now))
     conn = await s.connection()  # executemany: one statement per table for the whole batch
-    for table, rows in ((EscalationRecipient, recipients), (EscalationStep, steps)):
-        if rows:
-            await conn.execute(insert(table), rows)
+    if recipients:
+        await conn.execute(insert(EscalationRecipient), recipients)
+    if steps:
+        await conn.execute(insert(EscalationStep), steps)
     await _push(s, tells)
     await schedule_many(s, new_timers)
     return done | {c.timer.id or 0 for c in climbs}
