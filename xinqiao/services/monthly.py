@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook
 from sqlalchemy import exists, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
@@ -253,6 +252,8 @@ async def export_monthly(
 
 def write_monthly_xlsx(data: dict[str, Any], out: Path) -> None:
     """Sheets 概况, 班级周报完成情况 and 上报情况 from ``build_monthly`` data."""
+    from openpyxl import Workbook  # only when writing a sheet: slow to import
+
     wb = Workbook()
     summary = wb.active
     summary.title = "概况"
