@@ -129,6 +129,10 @@ class Sweeper:
     one timer at a time, so a failing handler backs off alone and never holds the others up.
     """
 
+    # Timers per batch transaction: on SQLite it holds the one write lock, and a callback
+    # waiting to be stored answers 503 after about a second, so a batch stays well under that.
+    batch_size = 200
+
     def __init__(self, db: Database, clock: Clock, handlers: Mapping[str, TimerHandler],
                  batch_handlers: Mapping[str, BatchHandler] | None = None):
         self.db = db
@@ -150,7 +154,7 @@ class Sweeper:
         while i < len(due):  # in order; consecutive timers of a batch kind go together
             kind, j = due[i][1], i + 1
             if kind in self.batch_handlers:
-                while j < len(due) and due[j][1] == kind:
+                while j < len(due) and due[j][1] == kind and j - i < self.batch_size:
                     j += 1
                 fired += await self._fire_batch(kind, [t for t, _ in due[i:j] if t is not None])
             elif await self._fire(due[i][0] or 0):
