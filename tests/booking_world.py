@@ -58,7 +58,8 @@ def sweeper(world: World, db: Database | None = None) -> Sweeper:
     """A sweeper with the network's and booking's handlers (a new one = a restart)."""
     policy = world.network.policy
     return Sweeper(db or world.db, world.clock,
-                   {**world.network.timer_handlers(), **BookingTimers(policy).timer_handlers()})
+                   {**world.network.timer_handlers(), **BookingTimers(policy).timer_handlers()},
+                   world.network.timer_batch_handlers())
 
 
 async def appointments(world: World) -> list[Appointment]:

@@ -40,7 +40,8 @@ class World:
     async def sweep(self, network: Network | None = None, db: Database | None = None) -> int:
         """Run one deadline sweep now (a fresh sweeper, as after a restart)."""
         net = network or self.network
-        return await Sweeper(db or self.db, self.clock, net.timer_handlers()).sweep_once()
+        return await Sweeper(db or self.db, self.clock, net.timer_handlers(),
+                             net.timer_batch_handlers()).sweep_once()
 
     async def pushes(self, who: str) -> list[OutboxMessage]:
         """Every push queued for one person, oldest first."""

@@ -8,15 +8,13 @@ import logging
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func
 from sqlmodel import select
 
-from xinqiao.bot.channels.telegram import TelegramIntake, TelegramWebhook
-from xinqiao.bot.channels.telegram_poll import TelegramPoller
 from xinqiao.bot.channels.wechat import TEMPLATE_FINISH, WeChatWebhook
 from xinqiao.bot.content_pages import add_article_routes
 from xinqiao.bot.engine import Engine
@@ -28,6 +26,10 @@ from xinqiao.clock import Clock, SystemClock
 from xinqiao.settings import Settings
 from xinqiao.storage.models import InboxMessage, InboxStatus, OutboxMessage
 from xinqiao.storage.outage import OutageLog
+
+if TYPE_CHECKING:  # aiogram takes seconds to import: only when Telegram is on
+    from xinqiao.bot.channels.telegram import TelegramIntake
+    from xinqiao.bot.channels.telegram_poll import TelegramPoller
 
 log = logging.getLogger(__name__)
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
@@ -80,6 +82,9 @@ def build_app(
     app.router.add_get("/wechat", wechat.verify)
     app.router.add_post("/wechat", wechat.receive)
     if services.telegram_bot is not None:
+        from xinqiao.bot.channels.telegram import TelegramIntake, TelegramWebhook
+        from xinqiao.bot.channels.telegram_poll import TelegramPoller
+
         intake = TelegramIntake(services.db, services.processor, services.notifier,
                                 services.telegram_bot, clock, services.metrics, runtime.spawn,
                                 store_max_tries=settings.telegram_store_max_tries)
@@ -103,18 +108,19 @@ def _lifecycle(background: bool) -> Any:
         services, runtime = app[SERVICES], app[RUNTIME]
         await services.start()
         if background:
-            # jieba's dictionary and the crisis model take about a second to load: in a thread
-            # at start-up, so neither the event loop nor the first message waits for it.
+            # jieba's dictionaries and the crisis model take about a second each to load: in
+            # threads at start-up, so neither the event loop nor the first message waits.
             if services.crisis_detector is not None:
                 runtime.spawn(asyncio.to_thread(services.crisis_detector.warm_up))
+            runtime.spawn(asyncio.to_thread(services.content.warm_up))  # search's jieba
             runtime.spawn(services.notifier.run(runtime.stop))
             telegram = app.get(TELEGRAM)
             if telegram is not None and telegram.poller is not None:
                 runtime.spawn(telegram.poller.run(runtime.stop))
             runtime.spawn(_every(runtime, services.settings.inbox_recovery_seconds,
                                  _recover(services.processor), "inbox recovery"))
-            runtime.spawn(_every(runtime, services.settings.sweep_seconds,
-                                 _sweep(services), "deadline sweep"))
+            runtime.spawn(services.sweeper.run(runtime.stop, services.settings.sweep_seconds,
+                                               before=_plan(services)))
         yield
         runtime.stop.set()
         if runtime.tasks:  # let in-flight messages finish; the inbox recovers any that don't
@@ -126,13 +132,12 @@ def _lifecycle(background: bool) -> Any:
     return ctx
 
 
-def _sweep(services: Services) -> Any:
-    async def run() -> int:
+def _plan(services: Services) -> Any:
+    async def run() -> None:
         async with services.db.session() as s:  # re-arm the daily plans if ever lost
             await services.network.ensure_planned(s, services.clock.now())
             await services.booking.ensure_planned(s, services.clock.now())
             await services.tips.ensure_planned(s, services.clock.now())
-        return await services.sweeper.sweep_once()
 
     return run
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from aiogram import Bot
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.bot.channels.telegram import make_bot
-from xinqiao.bot.channels.telegram_sender import TelegramSender, limiter_for
 from xinqiao.bot.channels.wechat import TEMPLATE_FINISH
 from xinqiao.bot.channels.wechat_api import WeChatAPI
 from xinqiao.bot.channels.wechat_sender import WeChatSender
@@ -32,6 +30,9 @@ from xinqiao.services.timers import Sweeper
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database, open_database
 from xinqiao.storage.models import InboxMessage
+
+if TYPE_CHECKING:  # aiogram takes seconds to import: only when Telegram is on
+    from aiogram import Bot
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +91,12 @@ def build_services(settings: Settings, clock: Clock, db: Database | None = None)
     api = WeChatAPI(db, settings, clock)
     senders: dict[str, Sender] = {"wechat": WeChatSender(api, settings),
                                   "console": ConsoleSender()}
-    bot = make_bot(settings) if settings.telegram_enabled else None
-    if bot is not None:  # without a token Telegram is off, and its rows simply wait
+    bot = None
+    if settings.telegram_enabled:  # without a token Telegram is off, and its rows simply wait
+        from xinqiao.bot.channels.telegram import make_bot
+        from xinqiao.bot.channels.telegram_sender import TelegramSender, limiter_for
+
+        bot = make_bot(settings)
         senders["telegram"] = TelegramSender(bot, limiter_for(settings, clock, db))
     notifier = Notifier(db, clock, settings, senders, lease_seconds=settings.outbox_lease_seconds)
 
@@ -113,6 +118,7 @@ def build_services(settings: Settings, clock: Clock, db: Database | None = None)
     tips = WeeklyTips(network.policy.content, content)
     campaigns = CampaignTimers(network.policy.content, content)
     sweeper = Sweeper(db, clock, {**network.timer_handlers(), **booking.timer_handlers(),
-                                  **tips.timer_handlers(), **campaigns.timer_handlers()})
+                                  **tips.timer_handlers(), **campaigns.timer_handlers()},
+                      network.timer_batch_handlers())
     return Services(settings, clock, db, engine, processor, notifier, api, metrics, network,
                     sweeper, booking, content, tips, bot, crisis_detector=detector)

@@ -11,7 +11,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
@@ -176,6 +175,8 @@ def _write_csv(out: Path, lines: Iterable[CodeLine]) -> None:
 
 def _write_xlsx(out: Path, lines: list[CodeLine]) -> None:
     """One sheet per college (the centre has its own), so each college gets its own tab."""
+    from openpyxl import Workbook  # only when writing a sheet: slow to import
+
     wb = Workbook(write_only=True)
     sheets: dict[str, Any] = {}  # openpyxl ships no types
     used: set[str] = set()

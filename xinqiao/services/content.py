@@ -53,6 +53,11 @@ class Content:
         self.recommendations = load_recommendations(content_dir,
                                                     set(self.library.articles()))
 
+    def warm_up(self) -> None:
+        """Load jieba's dictionary and index the articles now (about a second: start-up calls
+        it in a thread, so the first search does not hold the event loop)."""
+        self._search_index()
+
     def _reindex(self, articles: dict[str, Article]) -> None:
         self._index = None  # rebuilt on the next search (segmenting waits until needed)
 

@@ -45,7 +45,7 @@ from xinqiao.services.escalation_text import (
 )
 from xinqiao.services.recipients import level_recipients, unreachable
 from xinqiao.services.refs import item_ref
-from xinqiao.services.timers import schedule
+from xinqiao.services.timers import TimerPriority, schedule
 from xinqiao.storage.models import Person
 from xinqiao.storage.reports import (
     Escalation,
@@ -172,7 +172,7 @@ class Escalations:
         s.add(esc)
         await step(s, esc, "acked", now, actor=person.id)
         await schedule(s, kind=DEADLINE, ref=str(esc.id), due_at=esc.due_at, now=now,
-                       token=esc.token)
+                       token=esc.token, priority=deadline_priority(esc))
         others = [p for p in await all_recipients(s, esc) if p != person.id]
         await tell(s, esc, others, now, f"acked:{esc.token}", Reply(
             f"{item_ref(esc.id)} 已由 {person.name} 确认跟进。"))
@@ -266,7 +266,7 @@ class Escalations:
         if committee:  # the reminder is the form's door: its numbers must open it
             await checkin_items.offer(s, people, reply.choices, now)
         await schedule(s, kind=DEADLINE, ref=str(esc.id), due_at=esc.due_at, now=now,
-                       token=esc.token)
+                       token=esc.token, priority=deadline_priority(esc))
 
     async def _exhausted(
         self, s: AsyncSession, esc: Escalation, now: datetime, title: str, *,
@@ -296,7 +296,7 @@ class Escalations:
             log.error("escalation %s is unacknowledged and neither the centre lead nor any "
                       "centre staff can be reached", esc.id)
         await schedule(s, kind=DEADLINE, ref=str(esc.id), due_at=esc.due_at, now=now,
-                       token=esc.token)
+                       token=esc.token, priority=deadline_priority(esc))
 
     async def _lapse(self, s: AsyncSession, esc: Escalation, now: datetime, title: str) -> None:
         """Acknowledged but not resolved in time: remind the acknowledger, then climb again
@@ -312,7 +312,7 @@ class Escalations:
             await tell(s, esc, [acker], now, f"lapsed:{esc.token}",
                              lapsed_reminder(esc, title), alert=True)
         await schedule(s, kind=DEADLINE, ref=str(esc.id), due_at=esc.due_at, now=now,
-                       token=esc.token)
+                       token=esc.token, priority=deadline_priority(esc))
 
     def _resolve_window(self, esc: Escalation) -> Window:
         entry = esc.chain[esc.level]
@@ -320,6 +320,10 @@ class Escalations:
             return (timedelta(seconds=float(entry["resolve_within_s"])),
                     bool(entry.get("resolve_working_hours")))
         return self.resolve_within(Severity(esc.severity))
+
+    def level_deadline(self, entry: dict[str, Any], start: datetime) -> datetime:
+        """When a level must have acknowledged, entered at ``start``."""
+        return self._deadline(entry, start)
 
     def _deadline(self, entry: dict[str, Any], start: datetime) -> datetime:
         return self._add(start, (timedelta(seconds=float(entry["ack_within_s"])),
@@ -339,6 +343,12 @@ class Escalations:
                                   audit_as=action, escalation=esc_id)
         return esc if allowed else None
 
+
+
+def deadline_priority(esc: Escalation) -> int:
+    """A crisis or urgent item's next step fires before everything else that is due."""
+    urgent = Severity(esc.severity) in (Severity.urgent, Severity.crisis)
+    return int(TimerPriority.crisis if urgent else TimerPriority.alert)
 
 
 def _default_resolve(severity: Severity) -> Window:

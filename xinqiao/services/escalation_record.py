@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, case
 from sqlmodel import col, select
@@ -44,22 +45,29 @@ async def tell(
     step_key: str, reply: Reply, alert: bool = False,
 ) -> list[int]:
     """Push to people about an escalation; returns who was reached (the rest are logged)."""
+    reached = await push_to_people(s, people, key=f"esc:{esc.id}:{step_key}", reply=reply,
+                                   now=now, **push_style(esc, reply, alert))
+    await log_missed(s, esc, sorted(set(people) - set(reached)))
+    return reached
+
+
+def push_style(esc: Escalation, reply: Reply, alert: bool) -> dict[str, Any]:
+    """The kind, priority and alert card of a push about an escalation."""
     urgent = Severity(esc.severity) in (Severity.urgent, Severity.crisis)
     fields = {"事项": item_field(reply.text.splitlines()[0] if reply.text else ""),
               "紧急程度": SEVERITY_LABELS[Severity(esc.severity)]}
-    reached = await push_to_people(
-        s, people, key=f"esc:{esc.id}:{step_key}", reply=reply, now=now,
-        kind=("crisis" if urgent else "alert") if alert else "reminder",
-        priority=(Priority.crisis if urgent else Priority.alert) if alert
-        else Priority.reminder,
-        alert={"title": f"{item_ref(esc.id)} 待处理", "fields": fields} if alert else None,
-    )
-    missed = sorted(set(people) - set(reached))
+    return {"kind": ("crisis" if urgent else "alert") if alert else "reminder",
+            "priority": (Priority.crisis if urgent else Priority.alert) if alert
+            else Priority.reminder,
+            "alert": {"title": f"{item_ref(esc.id)} 待处理", "fields": fields} if alert else None}
+
+
+async def log_missed(s: AsyncSession, esc: Escalation, missed: Sequence[int]) -> None:
+    """Log the people an escalation push could not reach (no reachable chat account)."""
     if missed:
         names = (await s.exec(select(Person.name).where(col(Person.id).in_(missed)))).all()
         log.warning("escalation %s: %s have no reachable chat account (see the daily "
                     "coverage check)", esc.id, "、".join(names))
-    return reached
 
 
 _TAG = re.compile(r"^【[^】]*】\s*(?:(?:#|D)\d+\s*)?")

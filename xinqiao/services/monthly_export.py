@@ -7,8 +7,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font
 from sqlmodel import col, select
 
 from xinqiao.clock import local
@@ -149,6 +147,9 @@ def _signoff_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
 
 def write_monthly_xlsx(data: dict[str, Any], out: Path) -> None:
     """Sheets 概况 (title, figures, sign-off), 班级周报完成情况 and 上报情况."""
+    from openpyxl import Workbook  # only when writing a sheet: slow to import
+    from openpyxl.styles import Alignment, Font
+
     wb = Workbook()
     summary = wb.active
     summary.title = "概况"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from xinqiao.services.cases import FOLLOWUP, on_followup
 from xinqiao.services.concern import CONCERN_EXPIRE, on_concern_expire
 from xinqiao.services.coverage import COVERAGE, push_coverage
 from xinqiao.services.escalation import DEADLINE, Escalations, Subject
+from xinqiao.services.escalation_batch import fire_deadlines
 from xinqiao.services.invitations import (
     SECOND_STAGE_EXPIRE,
     SECOND_STAGE_REMIND,
@@ -25,7 +27,7 @@ from xinqiao.services.invitations import (
 )
 from xinqiao.services.monthly import generate_monthly
 from xinqiao.services.safety_followup import ASQ_WAIT, on_asq_wait
-from xinqiao.services.timers import TimerHandler, schedule
+from xinqiao.services.timers import BatchHandler, TimerHandler, schedule
 from xinqiao.storage.models import Klass
 from xinqiao.storage.reports import CheckIn, Severity, Timer
 
@@ -111,6 +113,10 @@ class Network:
         first = month.replace(day=1)
         nxt = (first + timedelta(days=32)).replace(day=1)
         return self.periods_between(first, nxt - timedelta(days=1))
+
+    def timer_batch_handlers(self) -> dict[str, BatchHandler]:
+        """Kinds the sweeper may fire many at a time (see services.escalation_batch)."""
+        return {DEADLINE: functools.partial(fire_deadlines, self.escalations)}
 
     def timer_handlers(self) -> dict[str, TimerHandler]:
         """Handlers for the sweeper, by timer kind."""

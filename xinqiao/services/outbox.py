@@ -37,6 +37,7 @@ class Push:
     payload: dict[str, Any]
     person_id: int | None = None
     priority: int = Priority.reply
+    at: datetime | None = None  # queued at (``now`` of enqueue_many when not given)
 
 
 async def enqueue_many(session: AsyncSession, pushes: list[Push], *, now: datetime) -> None:
@@ -45,7 +46,7 @@ async def enqueue_many(session: AsyncSession, pushes: list[Push], *, now: dateti
         return
     insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
     stmt = insert(OutboxMessage).on_conflict_do_nothing(index_elements=["idempotency_key"])
-    values = [_values(p.key, p.channel, p.address, p.kind, p.payload, now, p.person_id,
+    values = [_values(p.key, p.channel, p.address, p.kind, p.payload, p.at or now, p.person_id,
                       p.priority, None) for p in pushes]
     conn = await session.connection()  # executemany: SQLAlchemy batches it as multi-row VALUES
     await conn.execute(stmt, values)

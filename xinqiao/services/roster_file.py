@@ -12,8 +12,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from openpyxl import load_workbook
-
 from xinqiao.storage.models import Role
 
 # Header spellings, compared after norm_header (lower case, no spaces, _, -, /).
@@ -112,6 +110,8 @@ def table_rows(path: Path) -> Iterator[Sequence[Any]]:
 
 def _xlsx_rows(path: Path) -> Iterator[Sequence[Any]]:
     try:
+        from openpyxl import load_workbook  # only for a spreadsheet: it is slow to import
+
         wb = load_workbook(path, read_only=True, data_only=True)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise RosterFileError(f"cannot open {path.name} as .xlsx: {exc}") from exc

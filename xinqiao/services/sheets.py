@@ -14,8 +14,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from openpyxl.cell.cell import Cell
-
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -42,6 +40,8 @@ def xlsx_row(sheet: Any, values: Iterable[object]) -> list[Any]:
     cells: list[Any] = []
     for value in values:
         # append() places the cell; row/column here only keep openpyxl's repr working
+        from openpyxl.cell.cell import Cell  # only when writing a sheet: slow to import
+
         cell = Cell(sheet, row=1, column=1, value=value)
         if risky(value):
             cell.data_type = "s"  # the value setter made "=…" a formula; keep it text

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, Date, Index, String, Text, UniqueConstraint
+from sqlalchemy import Column, Date, Index, SmallInteger, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from xinqiao.storage.crypto import EncryptedJSON, EncryptedText
@@ -155,6 +155,9 @@ class Timer(SQLModel, table=True):
     created_at: datetime = utc_column()
     attempts: int = 0
     last_error: str | None = Field(default=None, sa_column=Column(Text))
+    # Lower fires first when many are due (services.timers.TimerPriority).
+    priority: int = Field(default=50, sa_column=Column(SmallInteger, nullable=False,
+                                                       server_default="50"))
 
 
 class MonthlyReport(SQLModel, table=True):
