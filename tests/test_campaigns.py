@@ -130,7 +130,10 @@ async def test_semester_round_invites_reminds_the_unfinished_and_closes(
         rows = {r.klass: r for r in await completion(s, campaign.id)}
     assert (rows["软件2301"].invited, rows["软件2301"].completed) == (1, 1)
     assert (rows["软件2302"].invited, rows["软件2302"].completed) == (1, 0)
-    # after 14 days the round closes: what is left expires and nobody is reminded again
+    # days 7 and 12 remind again; after 14 days the round closes: what is left expires and
+    # nobody is reminded again (the sweeper runs all along, as in service)
+    await _at(world, datetime(2026, 9, 14, 10, 1, tzinfo=SHANGHAI))
+    await _at(world, datetime(2026, 9, 20, 10, 1, tzinfo=SHANGHAI))  # day 12: a make-up Sunday
     await _at(world, datetime(2026, 9, 21, 10, 1, tzinfo=SHANGHAI))
     assert {i.status for i in await _invitations(world, "k2")} == {InvitationStatus.expired}
     reminders = sum("还没有完成" in t for t in await world.push_texts("k2"))
