@@ -9,24 +9,32 @@ combined; then messages per second on one core. ``--blind FILE`` instead scores 
 
     .venv/bin/python bench/crisis_eval.py [--skip-cv] [--seconds 2]
     .venv/bin/python bench/crisis_eval.py --blind batch_blind.tsv
+    .venv/bin/python bench/crisis_eval.py --compare /tmp/old_model.npz
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from xinqiao.services import crisis_train
-from xinqiao.services.crisis_corpus import CATEGORIES, Example, load_corpus, load_tsv
+from xinqiao.services.crisis_corpus import CATEGORIES, LEVELS, Example, load_corpus, load_tsv
 from xinqiao.services.crisis_detector import CrisisDetector, Detection, read_labelled
+from xinqiao.services.crisis_model import CrisisModel
 
 OLD_SET = Path(__file__).resolve().parents[1] / "tests" / "data" / "crisis_labelled.tsv"
 CRISIS_KINDS = CATEGORIES["crisis"]
+# Everyday messages about somebody else (a report of ordinary worrying behaviour): a person word.
+OTHER_PERSON = re.compile(r"室友|舍友|同学|她|他|朋友|学生|女生|男生|roommate|friend|classmate|"
+                          r"\b(?:she|he|her|him)\b", re.IGNORECASE)
 
 
 def level_table(examples: Sequence[Example], levels: Sequence[str | None]) -> None:
@@ -117,10 +125,62 @@ def blind(detector: CrisisDetector, path: Path) -> None:
     level_table(examples, levels)
 
 
+def weak_spots(examples: Sequence[Example], levels: Sequence[str | None]) -> None:
+    """The second round's weak spots: means questions caught, innocent questions alerted."""
+    def alerted(keep: Sequence[bool]) -> str:
+        got = [lv for lv, k in zip(levels, keep, strict=True) if k]
+        return f"{got.count('crisis') / len(got):.3f} ({got.count('crisis')}/{len(got)})"
+
+    cats = [e.category for e in examples]
+    mq = [lv for c, lv in zip(cats, levels, strict=True) if c == "means_question"]
+    print(f"  weak spots: means_question alerted {mq.count('crisis') / len(mq):.3f}, "
+          f"alerted-or-asked {sum(lv is not None for lv in mq) / len(mq):.3f} (n={len(mq)})")
+    other = [c == "everyday" and bool(OTHER_PERSON.search(e.text))
+             for c, e in zip(cats, examples, strict=True)]
+    print(f"    everyday alerted {alerted([c == 'everyday' for c in cats])}; about someone "
+          f"else {alerted(other)}; hypothetical {alerted([c == 'hypothetical' for c in cats])}")
+    tp = sum(1 for e, lv in zip(examples, levels, strict=True) if e.level == lv == "crisis")
+    said, true = list(levels).count("crisis"), sum(e.level == "crisis" for e in examples)
+    print(f"    crisis precision {tp / said:.3f} recall {tp / true:.3f}")
+
+
+def compare(examples: Sequence[Example], old_path: Path) -> None:
+    """The old frozen model beside the current training, each message scored by a model that
+    never saw its writer (see the module docstring)."""
+    old = CrisisModel.load(old_path)
+    seen = set(old.arrays.meta["batches"])
+    before = [i for i, e in enumerate(examples) if e.batch in seen]
+    after = [i for i, e in enumerate(examples) if e.batch not in seen]
+    start = time.perf_counter()
+    probs = np.zeros((len(examples), 3))
+    sub = [examples[i] for i in before]
+    probs[before] = crisis_train.out_of_fold(sub, crisis_train.writer_groups(sub))
+    for i in after:
+        p = old.probabilities(examples[i].text)
+        probs[i] = [p[level] for level in LEVELS]
+    old_levels, _ = crisis_train.combined(examples, probs, old.thresholds)
+    print(f"old model {old_path} ({old.arrays.meta['examples']} messages of "
+          f"{', '.join(sorted(seen))}; thresholds crisis {old.thresholds.crisis:.2f} "
+          f"ask {old.thresholds.ask:.2f}; held out: own writers by leave-one-writer-out, "
+          f"{', '.join(sorted({examples[i].batch for i in after}))} as written, "
+          f"{time.perf_counter() - start:.0f} s):")
+    level_table(examples, old_levels)
+    weak_spots(examples, old_levels)
+    start = time.perf_counter()
+    new_probs = crisis_train.out_of_fold(examples, crisis_train.writer_groups(examples))
+    new_levels, t = crisis_train.combined(examples, new_probs)
+    print(f"\nnew training, leave-one-writer-out ({len(examples)} messages, thresholds crisis "
+          f"{t.crisis:.2f} ask {t.ask:.2f}, {time.perf_counter() - start:.0f} s):")
+    level_table(examples, new_levels)
+    weak_spots(examples, new_levels)
+
+
 def main() -> None:
     """Run the evaluation and print the report."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--blind", type=Path, default=None, help="score a blind batch only")
+    parser.add_argument("--compare", type=Path, default=None,
+                        help="an older frozen model to put beside the current training")
     parser.add_argument("--skip-cv", action="store_true", help="no cross-validation")
     parser.add_argument("--seconds", type=float, default=2.0)
     args = parser.parse_args()
@@ -129,6 +189,9 @@ def main() -> None:
         blind(detector, args.blind)
         return
     examples = load_corpus()
+    if args.compare is not None:
+        compare(examples, args.compare)
+        return
     if not args.skip_cv:
         cross_validation(examples)
     old_set(detector)

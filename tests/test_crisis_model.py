@@ -3,6 +3,7 @@ leave-one-writer-out floors, and the combined detector's levels."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,19 +17,21 @@ from xinqiao.services.crisis_detector import CrisisDetector
 from xinqiao.services.crisis_model import CrisisModel, CrisisModelError, Thresholds, write_model
 
 DETECTOR = CrisisDetector()
-# Leave-one-writer-out, measured at freeze (rules plus model): explicit alerted 0.95, every
-# crisis or concern kind alerted-or-asked >= 0.90 (means_question the lowest), topic alerted
-# 0.01, hyperbole alerted 0.03. The floors sit a little below, so a regression fails.
-LOWO_EXPLICIT_ALERTED = 0.92
-LOWO_FLAGGED_FLOOR = 0.87
+CORPUS = Path(__file__).resolve().parents[1] / "xinqiao" / "data" / "crisis" / "corpus"
+# Leave-one-writer-out over the twelve writers (rules plus model, bench/crisis_eval.py
+# --compare): explicit alerted 0.98, every crisis or concern kind alerted-or-asked >= 0.95
+# (means_question the lowest), topic alerted 0.01, hyperbole alerted 0.03. The floors sit a
+# little below, so a regression fails.
+LOWO_EXPLICIT_ALERTED = 0.95
+LOWO_FLAGGED_FLOOR = 0.92
 LOWO_TOPIC_ALERTED = 0.05
 LOWO_HYPERBOLE_ALERTED = 0.05
 
 
-def test_corpus_loads_six_writers_with_every_category() -> None:
+def test_corpus_loads_twelve_writers_with_every_category() -> None:
     examples = load_corpus()
-    assert len(examples) >= 3000
-    assert len({e.batch for e in examples if e.batch.startswith("batch_")}) == 6
+    assert len(examples) >= 5600
+    assert len({e.batch for e in examples if e.batch.startswith("batch_")}) == 12
     assert {e.category for e in examples} >= {"explicit", "edge", "third_party", "topic",
                                                 "hyperbole", "passive", "burden"}
 
@@ -66,10 +69,18 @@ def test_training_is_reproducible_byte_for_byte(tmp_path: Path) -> None:
 
 
 def test_packaged_model_is_what_crisis_train_writes(tmp_path: Path) -> None:
+    # The shipped model records the batches it was trained on (the corpus may hold later ones
+    # that have not yet earned a freeze): retraining on exactly those gives the same model.
+    shipped = CrisisModel.load()
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for batch in shipped.arrays.meta["batches"]:
+        shutil.copy(CORPUS / f"{batch}.tsv", corpus)
     out = tmp_path / "model.npz"
-    result = CliRunner().invoke(main, ["crisis", "train", "--out", str(out)])
+    result = CliRunner().invoke(main, ["crisis", "train", "--corpus", str(corpus),
+                                       "--out", str(out)])
     assert result.exit_code == 0, result.output
-    fresh, shipped = CrisisModel.load(out), CrisisModel.load()
+    fresh = CrisisModel.load(out)
     assert fresh.thresholds == shipped.thresholds
     assert fresh.arrays.vocab == shipped.arrays.vocab
     texts = [e.text for e in load_corpus()]
