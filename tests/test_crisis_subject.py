@@ -79,6 +79,7 @@ async def test_the_college_lead_sees_the_item_but_not_words_the_form_kept_from_t
         esc = (await s.exec(select(Escalation))).one()
     lead = await world.chat("l1").say(f"待办 {esc.id}")
     assert "室友小吴" in lead and "攒起来" not in lead and "辅导员和心理老师" in lead
+    assert "《宿舍情况反映》中的文字" in lead  # where the words were written
     counsellor = await world.chat("l2").say(f"待办 {esc.id}")  # 心理辅导员: a 心理老师
     assert "攒起来" in counsellor
     centre = await world.chat("c1").say(f"待办 {esc.id}")

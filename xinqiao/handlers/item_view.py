@@ -16,6 +16,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import local
+from xinqiao.handlers.form_spec import FormSpecError, packaged_form
 from xinqiao.handlers.network import withheld_from
 from xinqiao.messages import Choice
 from xinqiao.services import audit
@@ -62,6 +63,14 @@ async def _who(s: AsyncSession, person: Person, with_phone: bool) -> str:
     return text
 
 
+@cache
+def _form_title(form_id: str) -> str:
+    try:
+        return packaged_form(form_id).title
+    except FormSpecError:  # a centre's own form, or one since removed
+        return form_id
+
+
 def _source(report: Report) -> str:
     label = SOURCE_LABELS.get(report.kind, "反映")
     origin = str(report.answers.get("source", ""))
@@ -70,7 +79,9 @@ def _source(report: Report) -> str:
     elif report.kind == "screening":  # never the answers: the college may see this item too
         label = f"心理测评 {origin.split(':', 1)[-1].upper()}（第9题提示自伤念头）"
     elif report.kind == "crisis" and origin == "message":
-        label = "危机预警（聊天消息）"
+        form = report.answers.get("form")  # words typed into a report about a student
+        label = (f"危机预警（《{_form_title(str(form))}》中的文字）" if form
+                 else "危机预警（聊天消息）")
     return f"{label} · {local(report.created_at):%m-%d %H:%M}"
 
 
