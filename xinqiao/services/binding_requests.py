@@ -17,8 +17,9 @@ from xinqiao.messages import Choice, Reply
 from xinqiao.services import audit
 from xinqiao.services.code_hash import spend
 from xinqiao.services.outbox import Priority, enqueue_replies
+from xinqiao.services.push_choices import offer_choices
 from xinqiao.storage.binding import BindingRequest, RequestStatus
-from xinqiao.storage.models import ChannelIdentity, ConversationState, Person
+from xinqiao.storage.models import ChannelIdentity, Person
 
 CHANNEL_NAMES = {"wechat": "微信", "telegram": "Telegram", "console": "控制台"}
 YES, NO = Choice("flow:bind_yes", "是"), Choice("flow:bind_no", "不是")
@@ -98,12 +99,7 @@ async def _offer(s: AsyncSession, account: ChannelIdentity, now: datetime) -> No
     # On WeChat the push's choices are numbered lines; make "1"/"是" mean them, unless the
     # account is in the middle of a form (its own choices must keep their numbers).
     assert account.id is not None
-    state = await s.get(ConversationState, account.id)
-    if state is None:
-        state = ConversationState(identity_id=account.id, updated_at=now)
-    if state.flow is None:
-        state.choices = [[c.key, c.label] for c in (YES, NO)]
-        s.add(state)
+    await offer_choices(s, [account.id], (YES, NO), now)
 
 
 async def decide(s: AsyncSession, request: BindingRequest, *, yes: bool, person: Person,

@@ -18,8 +18,9 @@ from xinqiao.messages import Choice, Reply
 from xinqiao.services import audit
 from xinqiao.services.escalation_record import all_recipients, item_title, tell
 from xinqiao.services.escalation_text import level_label
+from xinqiao.services.push_choices import offer_choices
 from xinqiao.services.refs import item_ref
-from xinqiao.storage.models import ChannelIdentity, ConversationState, Person
+from xinqiao.storage.models import ChannelIdentity, Person
 from xinqiao.storage.reports import Escalation, EscalationRecipient
 
 MISSING = "checkin_missing"
@@ -80,18 +81,11 @@ def committee_reminder(esc: Escalation, title: str, again: bool) -> Reply:
 
 async def offer(s: AsyncSession, people: Sequence[int], choices: Sequence[Choice],
                 now: datetime) -> None:
-    """Make a pushed reminder's numbers mean its choices for people not in a form (WeChat
-    shows pushed choices as numbered lines; a number resolves against the last offered)."""
+    """Make a pushed reminder's numbers mean its choices on every account of these people
+    that is not in a form (WeChat shows pushed choices as numbered lines)."""
     rows = (await s.exec(select(ChannelIdentity.id).where(
         col(ChannelIdentity.person_id).in_(list(people))))).all()
-    for identity_id in rows:
-        assert identity_id is not None
-        state = await s.get(ConversationState, identity_id)
-        if state is None:
-            state = ConversationState(identity_id=identity_id, updated_at=now)
-        if state.flow is None:
-            state.choices = [[c.key, c.label] for c in choices]
-            s.add(state)
+    await offer_choices(s, [i for i in rows if i is not None], choices, now)
 
 
 async def announce_closed(s: AsyncSession, esc: Escalation, now: datetime,

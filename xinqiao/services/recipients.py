@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.messages import Reply
 from xinqiao.services.outbox import Priority, Push, enqueue_many
+from xinqiao.services.push_choices import offer_choices
 from xinqiao.services.rota import on_duty
 from xinqiao.storage.models import ChannelIdentity, Person, Role, RoleAssignment
 
@@ -134,6 +135,9 @@ async def push_to_people(
     if alert is not None:
         payload["alert"] = alert
     identities = await best_identities(s, people)
+    if reply.choices and priority < Priority.bulk:  # not for mass pushes: one row each
+        await offer_choices(s, [i.id for i in identities.values() if i.id is not None],
+                            reply.choices, now)
     await enqueue_many(s, [
         Push(key=f"{key}:{person_id}", channel=identity.channel, address=identity.address,
              kind=kind, payload=payload, person_id=person_id, priority=priority)
