@@ -97,8 +97,7 @@ async def build_monthly(
         k.value: {"count": 0, **dict.fromkeys(OUTCOMES, 0)} for k in reported
     }
     flagged = 0
-    reports = [r for r in rows if r[0] in by_kind]
-    for kind, subject, factors, answers in reports:
+    for kind, subject, factors, answers in rows:
         by_kind[kind]["count"] += 1
         if kind == ReportKind.checkin and (
             subject is not None or factors or (answers or {}).get("concerns")
@@ -108,9 +107,8 @@ async def build_monthly(
         Report, col(Report.id) == col(Escalation.report_id)
     )
     spans: dict[str, list[Span]] = {kind: [] for kind in by_kind}
+    # in_month keeps only the kinds by_kind counts: every row has its bucket.
     for kind, esc in (await session.exec(escalations.where(*in_month))).all():
-        if kind not in by_kind:
-            continue
         by_kind[kind][esc.status] += 1
         by_kind[kind]["escalated"] += int(esc.level > 0)
         spans[kind].append((esc.opened_at, esc.acked_at, esc.resolved_at))
@@ -143,7 +141,7 @@ async def build_monthly(
         "periods": [p.isoformat() for p in sorted(set(periods))],
         "checkins": checkins,
         "reports": {
-            "total": len(reports),
+            "total": len(rows),
             "by_kind": {k: {**v, **response_times(spans[k])} for k, v in by_kind.items()},
             **{o: sum(v[o] for v in by_kind.values()) for o in OUTCOMES},
             "flagged_checkins": flagged,
