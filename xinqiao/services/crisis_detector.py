@@ -25,7 +25,7 @@ from xinqiao.services.crisis_rules import (
     Subjects,
     load_rules,
 )
-from xinqiao.services.crisis_text import normalise_char, warm_up
+from xinqiao.services.crisis_text import WORD_PREFIX, normalise_char, warm_up
 
 __all__ = ["CATEGORIES", "DEFAULT_SOURCE", "CrisisDetector", "CrisisRules", "CrisisRulesError",
            "Detection", "Rule", "Subjects", "load_rules", "read_labelled"]
@@ -47,7 +47,6 @@ RULE_VETO_MARKED = 0.7
 # Topic talk, a hypothetical or an old story needs words; a rule hit in a message this short
 # (letters, digits and CJK counted) stands whatever the model says: 好想死啊, 想 自 杀.
 SHORT_TEXT = 12
-_WORD_PREFIX = "w:"
 
 
 @dataclass(frozen=True)
@@ -215,7 +214,7 @@ class CrisisDetector:
                          verdict: Verdict) -> Detection | None:
         """A detection the model decided, about whomever the subject logic finds at the
         feature that weighed most; a story or the news (remote) is no one's danger."""
-        token = verdict.token.removeprefix(_WORD_PREFIX)
+        token = verdict.token.removeprefix(WORD_PREFIX)
         start, end = _locate(text, token)
         script = "en" if token.isascii() and any(c.isalpha() for c in token) else "zh"
         view = views[script]

@@ -156,7 +156,10 @@ class CrisisModel:
 
     def probabilities(self, text: str) -> dict[str, float]:
         """P(level) for each of none, concern, crisis."""
-        idx, vals = self.vector(text)
+        return self._probabilities(*self.vector(text))
+
+    def _probabilities(self, idx: NDArray[np.intp], vals: NDArray[np.float64]
+                       ) -> dict[str, float]:
         return dict(zip(LEVELS, _softmax(self._scores(idx, vals)), strict=True))
 
     def _scores(self, idx: NDArray[np.intp], vals: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -175,7 +178,7 @@ class CrisisModel:
         """Level, probabilities, category and the most telling feature of ``text``."""
         a = self.arrays
         idx, vals = self.vector(text)
-        probs = dict(zip(LEVELS, _softmax(self._scores(idx, vals)), strict=True))
+        probs = self._probabilities(idx, vals)
         level = self.decide(probs)
         if not len(idx):
             return Verdict(level, probs, "", "")
