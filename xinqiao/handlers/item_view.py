@@ -24,13 +24,13 @@ from xinqiao.services.access import Action, Actor, Kind, Target, escalation_targ
 from xinqiao.services.booking_text import when_text
 from xinqiao.services.directory import unit_names
 from xinqiao.services.escalation import LEVEL_LABELS, SEVERITY_LABELS, TITLES
+from xinqiao.services.escalation_text import STATUS_LABELS
 from xinqiao.services.item_links import open_items_about, reports_of
 from xinqiao.services.refs import item_ref
 from xinqiao.storage.booking import Appointment
 from xinqiao.storage.models import Person
 from xinqiao.storage.reports import Escalation, EscalationStatus, Report, Severity
 
-STATUS_LABELS = {"open": "待确认", "acked": "跟进中", "resolved": "已结案"}
 ANSWER_LABELS = {
     "message": "原话", "observed": "观察到的情况", "where": "地点", "what": "发生了什么",
     "study": "学习", "life": "生活", "relationships": "人际", "family": "家庭",

@@ -22,7 +22,6 @@ from xinqiao.storage.models import Person, Role
 from xinqiao.storage.reports import Escalation, EscalationStatus, Severity
 
 _MENU = (Choice("menu", "主菜单"),)
-STATUS_LABELS = {"open": "待确认", "acked": "跟进中", "resolved": "已结案"}
 
 
 def _ask_note(number: int) -> Reply:
