@@ -86,20 +86,16 @@ async def ask(s: AsyncSession, person: Person, identity: ChannelIdentity, *, now
                        subject_person_id=person.id, allowed=False, channel=identity.channel)
     question = Reply(f"有人正在 {channel_name(identity.channel)} 绑定你的身份，是你本人吗？"
                      f"（{minutes} 分钟内有效）", (YES, NO))
-    for account in await bound_accounts(s, person.id):
+    accounts = await bound_accounts(s, person.id)
+    for account in accounts:
         await enqueue_replies(
             s, key_prefix=f"bind:ask:{request.id}:{account.id}", channel=account.channel,
             address=account.address, replies=[question], now=now, person_id=person.id,
             priority=Priority.alert)
-        await _offer(s, account, now)
-    return True
-
-
-async def _offer(s: AsyncSession, account: ChannelIdentity, now: datetime) -> None:
-    # On WeChat the push's choices are numbered lines; make "1"/"是" mean them, unless the
+    # On WeChat the push's choices are numbered lines; make "1"/"是" mean them, unless an
     # account is in the middle of a form (its own choices must keep their numbers).
-    assert account.id is not None
-    await offer_choices(s, [account.id], (YES, NO), now)
+    await offer_choices(s, [a.id for a in accounts if a.id is not None], (YES, NO), now)
+    return True
 
 
 async def decide(s: AsyncSession, request: BindingRequest, *, yes: bool, person: Person,
