@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from xinqiao.messages import Reply
 from xinqiao.services.access import Action, Kind, actor_for, authorize, escalation_target
 from xinqiao.services.directory import role_set
+from xinqiao.services.escalation_record import step
 from xinqiao.services.outbox import Priority, enqueue
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.refs import item_ref
@@ -60,8 +61,7 @@ async def relay(s: AsyncSession, esc_id: int, staff: Person, text: str,
         kind="reply", person_id=identity.person_id, priority=Priority.crisis, now=now,
         payload={"reply": Reply(f"心理中心{staff.name}：{text}\n\n"
                                 "（直接回复这条消息，老师就能看到。）").to_json()})
-    s.add(EscalationStep(escalation_id=esc.id, at=now, action="relayed", level=esc.level,
-                         recipients=[], actor_person_id=staff.id, note=text[:2000]))
+    await step(s, esc, "relayed", now, actor=staff.id, note=text[:2000])
     # The writer's next messages go back to this staff member for a day (see RelayReplyFlow).
     state = await s.get(ConversationState, identity.id)
     if state is None:
@@ -89,8 +89,7 @@ async def pass_back(s: AsyncSession, esc_id: int, staff_id: int, text: str,
                   f"（回复“回复 {item_ref(esc_id)} 内容”继续对话）")
     reached = await push_to_people(s, [staff_id], key=f"relay-back:{esc_id}:{n}", reply=reply,
                                    now=now, kind="crisis", priority=Priority.crisis)
-    s.add(EscalationStep(escalation_id=esc_id, at=now, action="relay_answer", level=esc.level,
-                         recipients=reached, note=text[:2000]))
+    await step(s, esc, "relay_answer", now, recipients=reached, note=text[:2000])
     return bool(reached)
 
 
