@@ -1,4 +1,4 @@
-"""A centre's own forms: one TOML file in CONTENT_DIR/forms, and forms that say what answers mean."""
+"""A centre's own form is one TOML file in CONTENT_DIR/forms; forms say what answers mean."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The one form schema: reports, check-ins, questionnaires and exercises are all a FormSpec.
+"""The one form schema: reports, check-ins and questionnaires are all a FormSpec.
 
 A form asks its ``fields`` in order. A **condition** (a field's ``show_if``, a rule's
 ``when``) tests one subject, ``field = "q9"``, ``any_field = ["q1", "q2"]`` (any one passing is
@@ -6,9 +6,8 @@ enough) or, in rules only, ``total = true`` (the scored total), with ``equals``,
 ``at_least`` or ``at_most``; an unasked field never passes a value test. A scored form (a
 questionnaire) adds a ``[scale]`` with its options, asks ``scale`` fields on it, and has
 ``bands`` covering every total and ``rules`` (``when`` plus actions: ``followup``, ``positive``,
-``acute``, ``tier``). A ``step`` field only shows a text and waits for 下一步 (exercises).
-Fields may say what their answer means to the code that files it (``means``, ``about``), so no
-code depends on a form's field names.
+``acute``, ``tier``). Fields may say what their answer means to the code that files it
+(``means``, ``about``), so no code depends on a form's field names.
 """
 
 from __future__ import annotations
@@ -39,7 +38,6 @@ class FieldKind(StrEnum):
     yesno = "yesno"
     person = "person"
     scale = "scale"  # one answer on the form's scored scale
-    step = "step"  # a text to read, then 下一步 (an exercise step)
 
 
 class Option(_Frozen):
@@ -216,7 +214,6 @@ class FormSpec(_Frozen):
     timeframe: str = ""
     replaces: bool = False
     offer_order: int | None = None  # its place in the 心理测评 menu; None: only as a follow-up
-    article: str | None = None  # an exercise's page to read at leisure
     report: dict[str, Any] | None = None  # read by the report-type registry, not here
     scale: Scale | None = None
     scoring: Scoring = Scoring()
@@ -242,12 +239,10 @@ class FormSpec(_Frozen):
         scored = [f.key for f in self.fields if f.kind is FieldKind.scale]
         if scored and self.scale is None:
             raise ValueError("scale: a form with scale fields needs a [scale]")
-        if self.bands:
-            missing = [k for k in ("intro", "licence", "timeframe") if not getattr(self, k)]
-            if missing:
-                raise ValueError(f"{missing[0]}: a questionnaire needs one")
-        if self.bands and not scored:
-            raise ValueError("bands: a scored form needs scale fields")
+        missing = [k for k in ("intro", "licence", "timeframe") if not getattr(self, k)]
+        if self.bands and (missing or not scored):
+            raise ValueError(f"{missing[0]}: a questionnaire needs one" if missing
+                             else "bands: a scored form needs scale fields")
         if self.rules and not self.bands:
             raise ValueError("rules: rules need bands")
         known(self.scoring.fields, scored, "scoring.fields", "scale field")
@@ -287,14 +282,9 @@ class FormSpec(_Frozen):
             picked = answers.get(f.key)
             if f.means != "subject" or not isinstance(picked, dict):
                 continue
-            factors: tuple[str, ...] = ()
-            tier = None
-            for g in self.fields:
-                if g.about == f.key and g.means == "factors":
-                    factors = tuple(answers.get(g.key) or ())
-                elif g.about == f.key and g.means == "tier":
-                    tier = answers.get(g.key)
-            found.append(SubjectAnswers(picked=picked, factors=factors, tier=tier))
+            said = {g.means: answers.get(g.key) for g in self.fields if g.about == f.key}
+            found.append(SubjectAnswers(picked=picked, factors=tuple(said.get("factors") or ()),
+                                        tier=said.get("tier")))
         return tuple(found)
 
     def nothing_to_report(self) -> dict[str, str]:
