@@ -10,7 +10,7 @@ from sqlmodel import col, select
 
 from xinqiao.clock import local
 from xinqiao.handlers.flow import Context, Flow, OneShotFlow, Turn
-from xinqiao.handlers.form_spec import packaged_form
+from xinqiao.handlers.form_spec import FormSpec, packaged_form
 from xinqiao.handlers.forms import FormFlow
 from xinqiao.messages import Choice, Reply
 from xinqiao.services.escalation import Subject
@@ -75,14 +75,16 @@ class NothingToReportFlow(OneShotFlow):
 
     async def start(self, ctx: Context, argument: str) -> Turn:
         """Submit 本周无异常 for the period the check-in counts for."""
-        return Turn.end(*await _checkin(self.network, ctx, {"status": "none"}))
+        spec = packaged_form("checkin")
+        return Turn.end(*await _checkin(self.network, spec, ctx, spec.nothing_to_report()))
 
 
 def report_flows(network: Network) -> tuple[Flow, ...]:
     """The three report forms wired to their routing, and the one-tap check-in."""
+    checkin = packaged_form("checkin")
     return (
         NothingToReportFlow(network),
-        FormFlow(packaged_form("checkin"), lambda ctx, a: _checkin(network, ctx, a)),
+        FormFlow(checkin, lambda ctx, a: _checkin(network, checkin, ctx, a)),
         FormFlow(packaged_form("dorm_report"), lambda ctx, a: _dorm(network, ctx, a)),
         FormFlow(packaged_form("urgent_report"), lambda ctx, a: _urgent(network, ctx, a)),
     )
@@ -190,7 +192,7 @@ async def _period_for(network: Network, ctx: Context, klass_id: int) -> date:
 
 
 async def _checkin(
-    network: Network, ctx: Context, answers: dict[str, Any]
+    network: Network, spec: FormSpec, ctx: Context, answers: dict[str, Any]
 ) -> tuple[Reply, ...]:
     assert ctx.person is not None
     now = ctx.clock.now()
@@ -198,12 +200,9 @@ async def _checkin(
     if klass_id is None:
         return (Reply("没有找到你负责的班级，请联系辅导员核对名单。", _MENU),)
     period = await _period_for(network, ctx, klass_id)
-    concerns = [
-        (answers[f"concern_{i}"], _clean(answers.get(f"concern_{i}_factors")),
-         answers.get(f"concern_{i}_tier"))
-        for i in (1, 2, 3) if answers.get(f"concern_{i}")
-    ]
-    nothing = answers.get("status") == "none"
+    # The form says which answers name a student and what was said about them.
+    concerns = [(s.picked, _clean(list(s.factors)), s.tier) for s in spec.subjects(answers)]
+    nothing = spec.reports_nothing(answers)
     crisis = any(CRISIS_FACTOR in f or tier == "crisis" for _, f, tier in concerns)
     severity = Severity.crisis if crisis else Severity.routine
     existing = (await ctx.session.exec(select(CheckIn).where(
