@@ -94,9 +94,8 @@ class FormSpec(BaseModel):
     done: str = "已提交，谢谢你！"
     triggers: tuple[str, ...] = ()
     roles: tuple[str, ...] = ("*",)
-    # The roles that may read the free text, as the form promises the writer (empty: every
-    # level the report reaches). Others on the chain see that something was reported, not what.
-    shown_to: tuple[str, ...] = ()
+    # A report form's [report] table: read and checked by services/report_types.
+    report: dict[str, Any] | None = None
     fields: tuple[FormField, ...]
 
     @model_validator(mode="after")
