@@ -118,7 +118,7 @@ async def _report_lines(s: AsyncSession, actor: Actor, esc: Escalation, report: 
         lines.append(f"相关情况：{_factors(report.factors)}")
     # The free text only to the roles the form promised it to (dorm report: 辅导员, 心理老师).
     withheld = withheld_from(report.answers, report.kind, actor.roles)
-    return lines + ([withheld] if withheld else answers_shown(report.answers))
+    return lines + ([withheld] if withheld else answers_shown(report.answers, report.kind))
 
 
 async def item_lines(s: AsyncSession, actor: Actor, esc: Escalation,
@@ -171,7 +171,9 @@ async def _noshow_lines(s: AsyncSession, esc: Escalation) -> list[str]:
             f"跟进期限：{local(esc.opened_at + timedelta(hours=24)):%m-%d %H:%M}"]
 
 
-def answers_shown(answers: dict[str, Any]) -> list[str]:
-    """The free-text answers a view may show, labelled."""
-    return [f"{label}：{answers[key]}" for key, label in ANSWER_LABELS.items()
+def answers_shown(answers: dict[str, Any], kind: str = "") -> list[str]:
+    """The free-text answers a view may show, labelled (a report type may name its own)."""
+    rtype = report_types().get(kind)
+    shown = ANSWER_LABELS | (rtype.answer_labels if rtype else {})
+    return [f"{label}：{answers[key]}" for key, label in shown.items()
             if answers.get(key) not in (None, "")]

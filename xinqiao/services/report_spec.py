@@ -76,6 +76,7 @@ class ReportType(BaseModel):
     severity: Severity = Severity.routine  # when no rule holds
     rules: tuple[SeverityRule, ...] = ()  # the first that holds decides
     tell: Tell | None = None
+    answer_labels: dict[str, str] = {}  # the answers staff read in 待办, by question key
     reply: str = "已提交（{ref}），老师会尽快跟进。"  # to the reporter; {ref} is the item number
     hotlines: Literal["always", "urgent", "never"] = "urgent"  # urgent: when urgent or crisis
     filing: Literal["report", "checkin"] = "report"  # checkin: the weekly bookkeeping too

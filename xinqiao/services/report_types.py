@@ -97,6 +97,9 @@ def _fields_problem(rtype: ReportType, fields: list[Any]) -> str | None:
     for name in rtype.subjects:
         if kinds.get(name) != "person":
             return f"report.subjects: {name!r} is not a person question of this form"
+    for key in rtype.answer_labels:
+        if key not in kinds:
+            return f"report.answer_labels: the form asks no {key!r}"
     for subject in rtype.subjects or ("",):
         if rtype.factors and kinds.get(rtype.factor_field(subject)) != "multi":
             return f"report.factors: {rtype.factor_field(subject)!r} is not a multi question"
