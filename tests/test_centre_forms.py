@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from datetime import datetime
 from pathlib import Path
 
@@ -14,8 +15,10 @@ from xinqiao.clock import SHANGHAI, FakeClock
 from xinqiao.handlers.form_spec import FormSpecError, load_form
 from xinqiao.services.form_loader import PACKAGED_DIRS
 from xinqiao.services.instruments import load_instruments
+from xinqiao.services.report_types import form_report_type
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
+from xinqiao.storage.reports import Severity
 from xinqiao.storage.screening import ScreeningResult
 
 START = datetime(2026, 10, 12, 20, 0, tzinfo=SHANGHAI)
@@ -129,18 +132,21 @@ def test_a_broken_centre_questionnaire_names_its_file_and_field(tmp_path: Path) 
 
 
 def test_the_checkin_says_which_answers_mean_what(tmp_path: Path) -> None:
-    """Renaming every field of the check-in changes nothing the code reads from it."""
+    """Renaming every field of the check-in and its [report] table changes nothing in the code."""
     text = (PACKAGED_DIRS[0] / "checkin.toml").read_text(encoding="utf-8")
     renamed = text.replace("concern_", "student_").replace('"status"', '"overall"')
-    (tmp_path / "checkin.toml").write_text(renamed, encoding="utf-8")
-    spec = load_form(tmp_path / "checkin.toml")
+    path = tmp_path / "checkin.toml"
+    path.write_text(renamed, encoding="utf-8")
+    spec = load_form(path)
     assert spec.nothing_to_report() == {"overall": "none"}
     assert spec.reports_nothing({"overall": "none"})
     assert not spec.reports_nothing({"overall": "report"})
+    rtype = form_report_type(path, tomllib.loads(renamed))
+    assert rtype is not None and rtype.subjects == ("student_1", "student_2", "student_3")
     answers = {"overall": "report",
                "student_1": {"person_id": 7, "name": "小吴"},
                "student_1_factors": ["breakup"], "student_1_tier": "key", "more_1": "yes",
                "student_2": {"person_id": None, "name": "外班小李"},
-               "student_2_factors": ["self_harm"], "student_2_tier": "crisis"}
-    found = [(s.picked["name"], s.factors, s.tier) for s in spec.subjects(answers)]
-    assert found == [("小吴", ("breakup",), "key"), ("外班小李", ("self_harm",), "crisis")]
+               "student_2_factors": ["self_harm"], "student_2_tier": "routine"}
+    assert rtype.assess(answers, "student_1") == (Severity.routine, ["breakup"])
+    assert rtype.assess(answers, "student_2") == (Severity.crisis, ["self_harm"])

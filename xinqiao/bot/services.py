@@ -26,6 +26,7 @@ from xinqiao.services.content_push import WeeklyTips
 from xinqiao.services.crisis_detector import CrisisDetector, load_rules
 from xinqiao.services.instruments import load_instruments
 from xinqiao.services.network import Network
+from xinqiao.services.report_types import load_report_types, use_report_types
 from xinqiao.services.timers import Sweeper
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database, open_database
@@ -80,6 +81,8 @@ def build_services(settings: Settings, clock: Clock, db: Database | None = None)
     """Build the object graph from settings."""
     db = db or open_database(settings)
     network = Network(load_policy(settings.policy_file))
+    # The report types this process serves, a centre's own included, before any flow or menu.
+    use_report_types(load_report_types(settings.content_dir))
     content = Content(settings.content_dir, settings.public_base_url,
                       settings.content_reload_seconds)
     flows, menu = build_catalogue(network=network,

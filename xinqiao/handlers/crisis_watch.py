@@ -15,6 +15,7 @@ from xinqiao.services.crisis_detector import CrisisDetector
 from xinqiao.services.directory import STAFF_ROLES, peers
 from xinqiao.services.network import Network
 from xinqiao.services.relay import RELAY_FLOW
+from xinqiao.services.report_types import report_types
 from xinqiao.services.staff_care import staff_in_distress
 from xinqiao.storage.models import Person
 
@@ -52,8 +53,9 @@ class CrisisWatch:
             "channel": ctx.identity.channel}
         if report is not None:
             detail["form"] = report.id
-            if report.shown_to:
-                detail["shown_to"] = list(report.shown_to)
+            rtype = report_types().for_form(report.id)
+            if rtype is not None and rtype.shown_to:
+                detail["shown_to"] = list(rtype.shown_to)
         now = ctx.clock.now()
         if found.level == "concern" and about_other and report is not None \
                 and found.rule_id == "model":

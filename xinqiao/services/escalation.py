@@ -34,7 +34,6 @@ from xinqiao.services.escalation_record import (
 from xinqiao.services.escalation_text import (
     LEVEL_LABELS,
     SEVERITY_LABELS,
-    TITLES,
     duration_words,
     exhausted_alert,
     exhausted_reminder,
@@ -359,5 +358,5 @@ def _default_resolve(severity: Severity) -> Window:
 
 
 
-__all__ = ["DEADLINE", "LEVEL_LABELS", "SEVERITY_LABELS", "TITLES", "Calendar", "Escalations",
+__all__ = ["DEADLINE", "LEVEL_LABELS", "SEVERITY_LABELS", "Calendar", "Escalations",
            "Subject", "open_for_person"]

@@ -23,7 +23,7 @@ from xinqiao.messages import Reply
 from xinqiao.services import checkin_items
 from xinqiao.services.escalation import DEADLINE, Escalations, deadline_priority
 from xinqiao.services.escalation_record import log_missed, push_style
-from xinqiao.services.escalation_text import TITLES, level_alert, level_label
+from xinqiao.services.escalation_text import level_alert, level_label, title_of
 from xinqiao.services.outbox import Push, enqueue_many
 from xinqiao.services.recipients import LEVEL_ROLES, best_identities, level_recipients, unreachable
 from xinqiao.services.refs import item_ref
@@ -166,7 +166,7 @@ async def _titles(s: AsyncSession, climbs: list[_Climb]) -> dict[int, str]:
         col(Klass.id).in_(klasses)))).all()) if klasses else {}
     out: dict[int, str] = {}
     for c in climbs:
-        title = TITLES.get(c.esc.kind, "待处理事项")
+        title = title_of(c.esc.kind)
         if c.esc.klass_id in names:
             title += f"（{names[c.esc.klass_id]}）"
         out[c.esc.id or 0] = title

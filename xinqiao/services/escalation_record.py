@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.messages import Reply
-from xinqiao.services.escalation_text import SEVERITY_LABELS, TITLES
+from xinqiao.services.escalation_text import SEVERITY_LABELS, title_of
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.refs import item_ref
@@ -131,7 +131,7 @@ async def all_recipients(
 async def item_title(
     s: AsyncSession, esc: Escalation) -> str:
     """The item as named in pushes: its kind and, for a class, the class."""
-    title = TITLES.get(esc.kind, "待处理事项")
+    title = title_of(esc.kind)
     if esc.klass_id is not None:
         klass = await s.get(Klass, esc.klass_id)
         if klass is not None:

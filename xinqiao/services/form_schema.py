@@ -6,8 +6,10 @@ enough) or, in rules only, ``total = true`` (the scored total), with ``equals``,
 ``at_least`` or ``at_most``; an unasked field never passes a value test. A scored form (a
 questionnaire) adds a ``[scale]`` with its options, asks ``scale`` fields on it, and has
 ``bands`` covering every total and ``rules`` (``when`` plus actions: ``followup``, ``positive``,
-``acute``, ``tier``). Fields may say what their answer means to the code that files it
-(``means``, ``about``), so no code depends on a form's field names.
+``acute``, ``tier``). An option may say what it means to the code that files the form
+(``means = "nothing_to_report"``); what a report's answers mean (the student named, the
+factors, the severity) is its ``[report]`` table's (services/report_types), so no code depends
+on a form's field names.
 """
 
 from __future__ import annotations
@@ -124,10 +126,6 @@ class FormField(_Frozen):
     scope: Literal["class", "dorm"] = "class"
     allow_free_text: bool = True
     show_if: Condition | None = None
-    # What the answer means to the code that files the form: the student it is about, the
-    # risk factors ticked or the tier suggested for the student named by ``about``.
-    means: Literal["subject", "factors", "tier"] | None = None
-    about: str | None = None
 
     @model_validator(mode="after")
     def _options_fit_kind(self) -> FormField:
@@ -139,10 +137,6 @@ class FormField(_Frozen):
         values = [o.value for o in self.options]
         if len(values) != len(set(values)):
             raise ValueError("option values repeat")
-        if self.means == "subject" and self.kind is not FieldKind.person:
-            raise ValueError("means = 'subject' needs a person field")
-        if (self.about is None) != (self.means in (None, "subject")):
-            raise ValueError("'about' goes with means = 'factors' or 'tier', and only then")
         return self
 
     def brief(self) -> str:
@@ -187,15 +181,6 @@ class Rule(_Frozen):
         return self
 
 
-class SubjectAnswers(BaseModel):
-    """One student a form's answers are about, with what was said about them."""
-
-    model_config = ConfigDict(frozen=True)
-    picked: dict[str, Any]
-    factors: tuple[str, ...] = ()
-    tier: str | None = None
-
-
 class FormSpec(_Frozen):
     """A whole form: wording, fields and, for a questionnaire, its scale and scoring."""
 
@@ -205,9 +190,6 @@ class FormSpec(_Frozen):
     done: str = "已提交，谢谢你！"
     triggers: tuple[str, ...] = ()
     roles: tuple[str, ...] = ("*",)
-    # The roles that may read the free text, as the form promises the writer (empty: every
-    # level the report reaches). Others on the chain see that something was reported, not what.
-    shown_to: tuple[str, ...] = ()
     # A questionnaire's provenance and its place in the 心理测评 menu.
     version: str = "1"
     licence: str = ""
@@ -233,9 +215,6 @@ class FormSpec(_Frozen):
                 if f.show_if.total:
                     raise ValueError(f"fields.{n}.show_if: may test earlier fields, not the total")
                 known(f.show_if.fields(), keys[:n], f"fields.{n}.show_if", "earlier field")
-            if f.about is not None:
-                subjects = [g.key for g in self.fields[:n] if g.means == "subject"]
-                known((f.about,), subjects, f"fields.{n}.about", "earlier subject field")
         scored = [f.key for f in self.fields if f.kind is FieldKind.scale]
         if scored and self.scale is None:
             raise ValueError("scale: a form with scale fields needs a [scale]")
@@ -274,18 +253,6 @@ class FormSpec(_Frozen):
         """The lowest and highest possible total."""
         n, scale = len(self.scored_fields()), self.scale
         return (n * scale.min, n * scale.max) if scale is not None else (0, 0)
-
-    def subjects(self, answers: dict[str, Any]) -> tuple[SubjectAnswers, ...]:
-        """The students the answers name (``means = "subject"``), with their factors and tier."""
-        found = []
-        for f in self.fields:
-            picked = answers.get(f.key)
-            if f.means != "subject" or not isinstance(picked, dict):
-                continue
-            said = {g.means: answers.get(g.key) for g in self.fields if g.about == f.key}
-            found.append(SubjectAnswers(picked=picked, factors=tuple(said.get("factors") or ()),
-                                        tier=said.get("tier")))
-        return tuple(found)
 
     def nothing_to_report(self) -> dict[str, str]:
         """The answers that say "nothing to report" (an option with that meaning), if any."""
