@@ -21,6 +21,7 @@ stateDiagram-v2
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,15 @@ _MENU = Choice("menu", "主菜单")
 
 def exercise_forms(content_dir: Path | None = None) -> dict[str, FormSpec]:
     """The exercises: packaged ones plus a centre's own from ``<content_dir>/forms``, by id."""
+    if content_dir is None:
+        return dict(_packaged())
     return {key: spec for key, spec in load_forms(content_dir).items() if spec.exercise}
+
+
+@cache
+def _packaged() -> tuple[tuple[str, FormSpec], ...]:
+    # Every catalogue (each test's too) needs them; the packaged files never change under us.
+    return tuple((key, spec) for key, spec in load_forms(None).items() if spec.exercise)
 
 
 class ExerciseFlow:

@@ -89,7 +89,7 @@ def check_exercise(kinds: Sequence[str], intro: str, done_given: bool) -> None:
     """An exercise is read steps only, with an intro page and its own closing words."""
     for n, kind in enumerate(kinds):
         if kind != "read":
-            raise ValueError(f"fields.{n}.kind: an exercise's steps are all 'read' (not {kind!r})")
+            raise ValueError(f"fields.{n}.kind: an exercise's steps are all 'read' (not '{kind}')")
     if not intro:
         raise ValueError("intro: an exercise needs one, shown before its first step")
     if not done_given:
