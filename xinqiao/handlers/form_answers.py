@@ -11,6 +11,12 @@ from xinqiao.messages import Choice
 from xinqiao.services.directory import peers, students_in_reach
 from xinqiao.services.instruments import parse_answer
 
+# A read page (an exercise's step) goes on with 下一步, or 完成 on the last page; 结束 is left to
+# the form's owner (its per-answer hook), which alone knows what stopping early means.
+NEXT, STOP = Choice("next", "下一步"), Choice("stop", "结束")
+DONE = Choice(NEXT.key, "完成")
+NEXT_WORDS = frozenset({"下一步", "继续", "好", "好的", "嗯", "next", "ok", "完成"})
+STOP_WORDS = frozenset({"结束", "停", "不做了", "stop"})
 _YES = frozenset({"是", "有", "对", "yes", "y", "好", "是的"})
 _NO = frozenset({"否", "没有", "无", "不是", "no", "n", "没"})
 _SPLIT = re.compile(r"[\s,，、;；/]+")
@@ -29,6 +35,8 @@ async def choices_for(ctx: Context, spec: FormSpec, field: FormField) -> list[Ch
         return [Choice(str(o.value), o.label) for o in spec.scale.options]
     if field.kind is FieldKind.yesno:
         return [Choice("yes", "是"), Choice("no", "否")]
+    if field.kind is FieldKind.read:  # the last page ends either way: one 完成, not 完成 and 结束
+        return [DONE] if last_page(spec, field) else [NEXT, STOP]
     if field.kind is FieldKind.person and ctx.person is not None:
         people = await peers(ctx.session, ctx.person, field.scope)
         return [Choice(f"person:{p.id}", p.name) for p in people[:30]]
@@ -53,6 +61,11 @@ async def parse(ctx: Context, spec: FormSpec, field: FormField, text: str) -> An
         raise InvalidAnswer("请回答“是”或“否”。")
     if field.kind is FieldKind.number:
         return _parse_number(field, text)
+    if field.kind is FieldKind.read:
+        if choice == NEXT.key or (choice is None and text.lower() in NEXT_WORDS):
+            return "read"
+        raise InvalidAnswer("做完了就点「完成」。" if last_page(spec, field)
+                            else "准备好了就点「下一步」，想停下来就点「结束」。")
     if field.kind is FieldKind.person:
         return await _parse_person(ctx, field, choice, text)
     if not text:
@@ -60,6 +73,11 @@ async def parse(ctx: Context, spec: FormSpec, field: FormField, text: str) -> An
     if len(text) > field.max_length:
         raise InvalidAnswer(f"请控制在 {field.max_length} 字以内。")
     return text
+
+
+def last_page(spec: FormSpec, field: FormField) -> bool:
+    """Whether ``field`` is the form's last step."""
+    return spec.fields[-1].key == field.key
 
 
 def _parse_scale(spec: FormSpec, field: FormField, choice: str | None, text: str) -> int:

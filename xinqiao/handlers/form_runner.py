@@ -2,9 +2,11 @@
 
 It asks a form's fields one at a time, with back, skip, history and resume, and calls the
 hooks its owner declares: a **gate** before a form starts (consent), a **per-answer** check
-before an answer is taken (an opt-out, a refused screener), and **on-complete** with the
-answers (score and tier, file a report). Crisis words are not a hook here: the engine's
-crisis watch sees every message before any flow does, inside a form too.
+before an answer is taken (an opt-out, a refused screener, an exercise's 结束), and
+**on-complete** with the answers (score and tier, file a report, finish an exercise). A
+``read`` field is a page, not a question: 第 n/N 步 with 下一步 (完成 on the last), no 跳过 or
+返回. Crisis words are not a hook here: the engine's crisis watch sees every message before
+any flow does, inside a form too.
 
 ```mermaid
 stateDiagram-v2
@@ -112,7 +114,9 @@ class FormRunner:
         history: list[str] = list(data.get("history", []))
         answers: dict[str, Any] = dict(data.get("answers", {}))
         choice = ctx.inbound.choice
-        if choice == BACK.key or (text.lower() in BACK_WORDS and choice is None):
+        # A page to read is not a question: 返回 and 跳过 are just words there.
+        navigable = field.kind is not FieldKind.read
+        if navigable and (choice == BACK.key or (text.lower() in BACK_WORDS and choice is None)):
             if not history:
                 return await self.ask(ctx, spec, field, data, note="已经是第一题了。")
             previous = history.pop()
@@ -121,7 +125,7 @@ class FormRunner:
             assert back is not None
             return await self.ask(ctx, spec, back, {**data, "answers": answers,
                                                     "history": history})
-        if choice == SKIP.key or (text.lower() in SKIP_WORDS and choice is None):
+        if navigable and (choice == SKIP.key or (text.lower() in SKIP_WORDS and choice is None)):
             if field.required:
                 return await self.ask(ctx, spec, field, data, note="这一题需要回答哦。")
             value: Any = None
@@ -139,6 +143,10 @@ class FormRunner:
         """Ask ``field``: numbered, with its choices, 跳过 and 返回上一题 where they apply."""
         choices = await choices_for(ctx, spec, field)
         lines = [note] if note else []
+        if field.kind is FieldKind.read:  # a page of an exercise: 第 n/N 步, 下一步 or 结束
+            n = 1 + [f.key for f in spec.fields].index(field.key)
+            lines.append(f"第 {n}/{len(spec.fields)} 步：{field.prompt}")
+            return Turn.ask(field.key, data, Reply("\n".join(lines), tuple(choices)))
         lines.append(f"{len(data.get('history', [])) + 1}. {field.prompt}")
         if field.kind is FieldKind.multi:
             lines.append("（可多选：回复几个序号，用空格隔开，如 1 3）")

@@ -1,4 +1,4 @@
-"""Checks on a scored form's scale and bands, and how free-text answers are compared."""
+"""Checks on a scored form's scale and bands and on an exercise, and how answers are compared."""
 
 from __future__ import annotations
 
@@ -83,3 +83,14 @@ def check_bands(bands: Sequence[_Band], low: int, high: int) -> None:
         expect, before = band.max + 1, band.id
     if expect != high + 1:
         raise ValueError(f"bands: must cover totals {low}..{high}, they end at {expect - 1}")
+
+
+def check_exercise(kinds: Sequence[str], intro: str, done_given: bool) -> None:
+    """An exercise is read steps only, with an intro page and its own closing words."""
+    for n, kind in enumerate(kinds):
+        if kind != "read":
+            raise ValueError(f"fields.{n}.kind: an exercise's steps are all 'read' (not '{kind}')")
+    if not intro:
+        raise ValueError("intro: an exercise needs one, shown before its first step")
+    if not done_given:
+        raise ValueError("done: an exercise needs its closing words")

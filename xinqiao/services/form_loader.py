@@ -1,9 +1,10 @@
 """Form files: load and validate one, or every form of the package and of a centre.
 
-Packaged forms live in ``xinqiao/handlers/forms`` (reports, check-ins) and
-``xinqiao/data/instruments`` (questionnaires); a centre adds its own as one TOML file each in
-``<CONTENT_DIR>/forms`` (``<CONTENT_DIR>/instruments`` is read too, as before). A centre file may
-replace a packaged form only with ``replaces = true``. Every error names the file and the field.
+Packaged forms live in ``xinqiao/handlers/forms`` (reports, check-ins),
+``xinqiao/data/instruments`` (questionnaires) and ``xinqiao/data/exercises``; a centre adds its
+own as one TOML file each in ``<CONTENT_DIR>/forms`` (``<CONTENT_DIR>/instruments`` is read too,
+as before). A centre file may replace a packaged form only with ``replaces = true``. Every error
+names the file and the field.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pydantic import ValidationError
 from xinqiao.services.form_schema import FormSpec
 
 _ROOT = Path(__file__).resolve().parent.parent
-PACKAGED_DIRS = (_ROOT / "handlers" / "forms", _ROOT / "data" / "instruments")
+PACKAGED_DIRS = (_ROOT / "handlers" / "forms", _ROOT / "data" / "instruments",
+                 _ROOT / "data" / "exercises")
 OPTION_SETS = _ROOT / "handlers" / "forms" / "option_sets.toml"
 CENTRE_DIRS = ("forms", "instruments")
 

@@ -9,7 +9,8 @@ questionnaire) adds a ``[scale]`` with its options, asks ``scale`` fields on it,
 ``acute``, ``tier``). An option may say what it means to the code that files the form
 (``means = "nothing_to_report"``); what a report's answers mean (the student named, the
 factors, the severity) is its ``[report]`` table's (services/report_types), so no code depends
-on a form's field names.
+on a form's field names. An **exercise** is a form of ``read`` steps (a page to read, then
+下一步), with an ``intro`` page and ``done`` words.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from xinqiao.services.form_checks import check_bands, check_scale, known
+from xinqiao.services.form_checks import check_bands, check_exercise, check_scale, known
+from xinqiao.services.form_condition import Condition
 from xinqiao.storage.models import Tier
 
 ID = r"^[a-z][a-z0-9_]*$"
@@ -40,6 +42,7 @@ class FieldKind(StrEnum):
     yesno = "yesno"
     person = "person"
     scale = "scale"  # one answer on the form's scored scale
+    read = "read"  # a page to read, then 下一步: an exercise's step
 
 
 class Option(_Frozen):
@@ -67,48 +70,6 @@ class Scale(_Frozen):
     max: int = 3
     digits: bool = True
     options: tuple[ScaleOption, ...] = Field(min_length=1)
-
-
-class Condition(_Frozen):
-    """A test on one earlier answer, any of several, or (in rules) the scored total."""
-
-    field: str | None = None
-    any_field: tuple[str, ...] = ()
-    total: bool = False
-    equals: str | int | None = None
-    answered: bool | None = None
-    at_least: int | None = None
-    at_most: int | None = None
-
-    @model_validator(mode="after")
-    def _well_formed(self) -> Condition:
-        if sum((self.field is not None, bool(self.any_field), self.total)) != 1:
-            raise ValueError("give exactly one of 'field', 'any_field' or 'total = true'")
-        if (self.answered is None) == (
-            self.equals is None and self.at_least is None and self.at_most is None
-        ):
-            raise ValueError("give 'answered', or one or more of 'equals', 'at_least', 'at_most'")
-        return self
-
-    def fields(self) -> tuple[str, ...]:
-        """The field keys this condition reads."""
-        return (self.field,) if self.field is not None else self.any_field
-
-    def holds(self, answers: dict[str, Any], total: int | None = None) -> bool:
-        """Whether the tested value (the total, or any one of the fields) passes."""
-        values = [total] if self.total else [answers.get(k) for k in self.fields()]
-        return any(self._passes(v) for v in values)
-
-    def _passes(self, value: Any) -> bool:
-        if self.answered is not None:
-            return (value not in (None, "", [])) == self.answered
-        if value is None or (self.equals is not None and str(value) != str(self.equals)):
-            return False
-        if self.at_least is None and self.at_most is None:
-            return True
-        return (isinstance(value, int) and not isinstance(value, bool)
-                and (self.at_least is None or value >= self.at_least)
-                and (self.at_most is None or value <= self.at_most))
 
 
 class FormField(_Frozen):
@@ -197,6 +158,7 @@ class FormSpec(_Frozen):
     replaces: bool = False
     offer_order: int | None = None  # its place in the 心理测评 menu; None: only as a follow-up
     report: dict[str, Any] | None = None  # read by the report-type registry, not here
+    article: str | None = None  # an exercise's article, the same steps to read at leisure
     scale: Scale | None = None
     scoring: Scoring = Scoring()
     bands: tuple[Band, ...] = ()
@@ -215,6 +177,9 @@ class FormSpec(_Frozen):
                 if f.show_if.total:
                     raise ValueError(f"fields.{n}.show_if: may test earlier fields, not the total")
                 known(f.show_if.fields(), keys[:n], f"fields.{n}.show_if", "earlier field")
+        if any(f.kind is FieldKind.read for f in self.fields):
+            check_exercise([f.kind for f in self.fields], self.intro,
+                           "done" in self.model_fields_set)
         scored = [f.key for f in self.fields if f.kind is FieldKind.scale]
         if scored and self.scale is None:
             raise ValueError("scale: a form with scale fields needs a [scale]")
@@ -239,6 +204,11 @@ class FormSpec(_Frozen):
     def scored(self) -> bool:
         """True for a questionnaire: answers are scored into a band."""
         return bool(self.bands)
+
+    @property
+    def exercise(self) -> bool:
+        """True for an exercise: every step is a page to read."""
+        return all(f.kind is FieldKind.read for f in self.fields)
 
     def field(self, key: str) -> FormField | None:
         """The field with this key."""
