@@ -6,6 +6,8 @@ import asyncio
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+from alembic import command
+from sqlalchemy.engine import Connection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,10 +22,13 @@ from xinqiao.services.booking_reminders import BookingTimers
 from xinqiao.services.content import Content
 from xinqiao.services.content_push import WeeklyTips
 from xinqiao.services.network import Network
+from xinqiao.services.timers import schedule
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
 from xinqiao.storage.jobs import JobRun
+from xinqiao.storage.migrate import alembic_config, upgrade
 from xinqiao.storage.models import ChannelIdentity
+from xinqiao.storage.reports import Timer
 
 MONDAY = datetime(2026, 9, 7, 0, 0, tzinfo=SHANGHAI)
 COVERAGE = "【心桥·联络检查】"
@@ -151,3 +156,30 @@ def test_every_timer_kind_needs_a_handler_and_a_priority(settings: Settings) -> 
         TimerKinds(handlers)
     with pytest.raises(ValueError, match=r"without a priority: .*'mystery\.kind'"):
         TimerKinds({**handlers, "mystery.kind": handlers["checkin.due"]})
+
+
+async def test_upgrading_hands_the_self_armed_plan_timers_to_the_jobs(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await make_world(db, clock, settings, start=sh(9, 7, 9))
+
+    def down(conn: Connection) -> None:
+        cfg = alembic_config(db.url)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0016")
+
+    async with db.engine.begin() as conn:
+        await conn.run_sync(down)
+    async with db.session() as s:  # what the old code left pending: tomorrow's plan, a deadline
+        for kind, ref in (("plan.daily", "2026-09-08"),
+                          ("checkin.due", f"{world.campus.klass_id}:2026-09-08")):
+            await schedule(s, kind=kind, ref=ref, due_at=sh(9, 8, 0, 5), now=clock.now())
+    await upgrade(db)
+    async with db.session() as s:
+        timers = {t.kind: t for t in (await s.exec(select(Timer))).all()}
+    plan, due = timers["plan.daily"], timers["checkin.due"]
+    assert plan.fired_at is not None and plan.fired_at.tzinfo is not None
+    assert plan.last_error == "superseded by the job scheduler"
+    assert due.fired_at is None  # deadlines stay timers
+    clock.set(sh(9, 8, 0, 5))
+    assert await world.sweep() == 1  # only the deadline: nothing fires "unknown kind"
