@@ -95,6 +95,14 @@ async def fetch(page: Page, path: str, body: str) -> int:
     return status
 
 
+async def status_of(page: Page, path: str) -> int:
+    """GET from inside the page and return the status."""
+    result = await page.call("Runtime.evaluate", awaitPromise=True, returnByValue=True,
+                             expression=f"fetch({path!r}).then(r => r.status)")
+    status: int = result["result"]["value"]
+    return status
+
+
 def console_errors(page: Page) -> list[str]:
     """Errors the page logged: exceptions, console.error, CSP refusals and failed loads."""
     found = []

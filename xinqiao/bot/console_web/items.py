@@ -12,8 +12,6 @@ from aiohttp.web_request import FileField
 from multidict import MultiDictProxy
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.bot.console_web.item_data import item_view
-from xinqiao.bot.console_web.queue_data import CARDS, Filters, queue
 from xinqiao.bot.console_web.gate import (
     Staff,
     base_context,
@@ -23,6 +21,8 @@ from xinqiao.bot.console_web.gate import (
     services,
     staff_page,
 )
+from xinqiao.bot.console_web.item_data import item_view
+from xinqiao.bot.console_web.queue_data import CARDS, Filters, queue
 from xinqiao.services.access import Action, Kind, authorize, escalation_target, may
 from xinqiao.services.escalation_text import SEVERITY_LABELS, TITLES
 from xinqiao.services.item_notes import NOTE_LIMIT, add_note
