@@ -111,10 +111,12 @@ async def test_an_ack_in_the_console_is_the_ack_chat_knows(
         text = await page.evaluate("document.body.innerText")
         assert "晚上一直哭" in text  # the advisor is one the dorm form shows its words to
         assert "推送给 辅导员王老师" in text  # the alert and its delivery in the timeline
+        assert "后升级至学院" in text  # the countdown to the next climb
         await page.evaluate("document.querySelector('textarea[name=note]').value = '已约谈'")
         await click(page, "#ack")
         text = await page.evaluate("document.body.innerText")
         assert "已确认收到" in text and "辅导员王老师 确认收到" in text and "已约谈" in text
+        assert "内须结案" in text
     esc = await item(world, esc_id)
     assert esc.status == EscalationStatus.acked and esc.acked_by == world.ids["t1"]
     assert "已确认：辅导员王老师" in await world.chat("t1").say(f"待办 D{esc_id}")

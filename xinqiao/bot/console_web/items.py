@@ -22,7 +22,7 @@ from xinqiao.bot.console_web.gate import (
     staff_page,
 )
 from xinqiao.bot.console_web.item_data import item_view
-from xinqiao.bot.console_web.queue_data import CARDS, Filters, queue
+from xinqiao.bot.console_web.queue_data import CARDS, Filters, countdown, queue
 from xinqiao.services.access import Action, Kind, authorize, escalation_target, may
 from xinqiao.services.escalation_text import SEVERITY_LABELS, TITLES
 from xinqiao.services.item_notes import NOTE_LIMIT, add_note
@@ -87,6 +87,7 @@ async def item_page(request: web.Request, s: AsyncSession, staff: Staff) -> web.
     may_change = may(staff.actor, Kind.report, Action.change, await escalation_target(s, esc))
     return render(request, "item.html", base_context(
         staff, view=view, done=DONE.get(request.query.get("done", "")),
+        countdown=countdown(esc, now),
         may_ack=may_change and esc.status == EscalationStatus.open,
         may_resolve=may_change and esc.status != EscalationStatus.resolved,
         note_limit=NOTE_LIMIT))
