@@ -113,5 +113,5 @@ def console_errors(page: Page) -> list[str]:
         elif method == "Runtime.consoleAPICalled" and params.get("type") == "error":
             found.append(str(params.get("args")))
         elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
-            found.append(str(params["entry"].get("text")))
+            found.append(f"{params['entry'].get('text')} {params['entry'].get('url', '')}")
     return found

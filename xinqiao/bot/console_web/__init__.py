@@ -57,5 +57,11 @@ def add_console_routes(app: web.Application, services: Services) -> None:
     async def slash(request: web.Request) -> web.StreamResponse:
         return web.Response(status=308, headers={"Location": "/console/"})
 
+    async def favicon(request: web.Request) -> web.StreamResponse:
+        # Browsers ask for /favicon.ico whatever the page names; a 404 there is a console error.
+        return web.FileResponse(HERE / "static" / "favicon.svg",
+                                headers={"Content-Type": "image/svg+xml"})
+
     app.router.add_get("/console", slash)
+    app.router.add_get("/favicon.ico", favicon)
     app.add_subapp("/console/", console_app(services))
