@@ -85,6 +85,20 @@ async def test_eight_hours_end_a_session_however_busy(
         assert (await s.exec(select(ConsoleSession))).one().end_reason == "expired"
 
 
+async def test_a_page_refreshing_itself_does_not_keep_an_idle_session_alive(
+    db: Database, clock: FakeClock, settings: Settings, aiohttp_client: Any
+) -> None:
+    world, client = await _setup(db, clock, settings, aiohttp_client)
+    await _sign_in(world, client, "t1")
+    poll = {"HX-Request": "true", "HX-Trigger": "queue"}  # the list's own every-60s refresh
+    for _ in range(2):
+        clock.advance(minutes=14)
+        assert (await client.get("/console/", headers=poll)).status == 200
+    clock.advance(minutes=3)  # 31 minutes since the person last did anything
+    resp = await client.get("/console/", headers={"HX-Request": "true"})
+    assert resp.status == 401 and resp.headers["HX-Refresh"] == "true"
+
+
 async def test_a_link_used_twice_at_once_opens_one_session(
     db: Database, clock: FakeClock, settings: Settings, aiohttp_client: Any
 ) -> None:

@@ -95,8 +95,10 @@ async def redeem(s: AsyncSession, token: str, now: datetime, user_agent: str) ->
     return Opened(cookie, session)
 
 
-async def current(s: AsyncSession, cookie: str | None, now: datetime) -> ConsoleSession | None:
-    """The live session of this cookie, its idle clock restarted; an expired one is ended."""
+async def current(s: AsyncSession, cookie: str | None, now: datetime,
+                  touch: bool = True) -> ConsoleSession | None:
+    """The live session of this cookie, its idle clock restarted (unless ``touch`` is False:
+    a page refreshing itself is no sign of a person); an expired one is ended."""
     if not cookie or len(cookie) > 128:
         return None
     session = (await s.exec(select(ConsoleSession).where(
@@ -112,8 +114,9 @@ async def current(s: AsyncSession, cookie: str | None, now: datetime) -> Console
     if reason is not None:
         await end(s, session, now, reason)
         return None
-    session.last_seen_at = now
-    s.add(session)
+    if touch:
+        session.last_seen_at = now
+        s.add(session)
     return session
 
 

@@ -31,6 +31,7 @@ SERVICES_KEY: web.AppKey[Services] = web.AppKey("console_services", Services)
 COOKIE = "xq_console"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "X-CSRF-Token"
+POLL_IDS = frozenset({"queue"})  # ids of elements that refresh themselves (see templates)
 # Scripts and styles only from our own files (htmx is vendored), nothing from elsewhere.
 # Referrer "same-origin", not "no-referrer": under no-referrer browsers send `Origin: null`
 # on our own form posts, and the Origin check below needs the real one.
@@ -91,6 +92,11 @@ def forbidden(request: web.Request, why: str) -> web.Response:
     return render(request, "forbidden.html", {"why": why}, status=403)
 
 
+def polled(request: web.Request) -> bool:
+    """A page refreshing itself (htmx's ``every 60s`` on an element in ``POLL_IDS``)."""
+    return request.headers.get("HX-Trigger") in POLL_IDS
+
+
 def secure(request: web.Request) -> bool:
     """Whether the console is reached over https (directly or behind the proxy)."""
     return request.secure or services(request).settings.public_base_url.startswith("https://")
@@ -148,7 +154,8 @@ def staff_page(door: tuple[Kind, Action] | None, flow: str) -> Callable[[Handler
             svc = services(request)
             now = svc.clock.now()
             async with svc.db.session() as s:
-                session = await console_auth.current(s, request.cookies.get(COOKIE), now)
+                session = await console_auth.current(s, request.cookies.get(COOKIE), now,
+                                                     touch=not polled(request))
                 if session is None:
                     return unauthorised(request, expired=COOKIE in request.cookies)
                 if request.method not in ("GET", "HEAD"):
