@@ -15,6 +15,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from xinqiao.bot.channels.wechat import TEMPLATE_FINISH, WeChatWebhook
+from xinqiao.bot.console_web import add_console_routes
 from xinqiao.bot.content_pages import add_article_routes
 from xinqiao.bot.engine import Engine
 from xinqiao.bot.inbox import InboxProcessor
@@ -96,6 +97,7 @@ def build_app(
                                                              services.metrics).receive)
         app[TELEGRAM] = Telegram(intake, poller)
     add_article_routes(app, services.content, clock, settings.centre_name)
+    add_console_routes(app, services)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
     app.cleanup_ctx.append(_lifecycle(background))

@@ -15,6 +15,7 @@ from xinqiao.handlers.campaigns import CampaignCompletionFlow
 from xinqiao.handlers.case_signoff import CaseSignoffFlow
 from xinqiao.handlers.cases import CaseFlow
 from xinqiao.handlers.concern import ConcernCheckFlow
+from xinqiao.handlers.console_login import ConsoleLoginFlow
 from xinqiao.handlers.content_admin import ContentCampaignFlow
 from xinqiao.handlers.education import EducationFlow, TipsFlow
 from xinqiao.handlers.exercises import exercise_flows, exercise_forms
@@ -52,7 +53,8 @@ def build_catalogue(
     builtin: tuple[Flow, ...] = (BindingFlow(menu), BindAnswerFlow(yes=True),
                                  BindAnswerFlow(yes=False), WhoAmIFlow(), PreferHereFlow(),
                                  CrisisHelpFlow(), ScopeFlow(), StudentLookupFlow(),
-                                 AuditLogFlow(), ListenFlow(content), *exercise_flows(exercises))
+                                 AuditLogFlow(), ListenFlow(content), *exercise_flows(exercises),
+                                 ConsoleLoginFlow())
     if content is not None:
         builtin += (EducationFlow(content), TipsFlow(on=True), TipsFlow(on=False),
                     ContentCampaignFlow(content))

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.services import audit
+from xinqiao.services import audit, console_auth
 from xinqiao.services.code_hash import hash_code, ring_of
 from xinqiao.services.codes import new_activation_code
 from xinqiao.storage.db import Database
@@ -44,6 +44,7 @@ async def unbind(
         if person is None or person.id is None:
             raise LookupError(external_id)
         released = await _release(s, person.id, channel)
+        await console_auth.end_all(s, person.id, now, "unbind")  # a lost phone: its browser too
         code = new_activation_code(set())
         person.activation_code = hash_code(ring_of(s), code)
         person.updated_at = now
@@ -90,6 +91,7 @@ async def mark_left(
                 person.active, person.left_at, person.updated_at = False, now, now
                 s.add(person)
                 released = await _release(s, person.id)
+                await console_auth.end_all(s, person.id, now, "left")
                 await audit.record(s, at=now, action="roster.leave",
                                    actor_person_id=actor_person_id,
                                    subject_person_id=person.id, released=released)

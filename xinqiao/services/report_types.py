@@ -46,6 +46,10 @@ class ReportTypes:
         found = self._types.get(kind)
         return found.title if found else self._item_titles.get(kind, default)
 
+    def titles(self) -> dict[str, str]:
+        """Every item kind staff may see, with its title: report types, then the others."""
+        return {**{t.kind: t.title for t in self}, **self._item_titles}
+
     def source(self, kind: str) -> str:
         """Where a report came from, as an item's view names it."""
         found = self._types.get(kind)

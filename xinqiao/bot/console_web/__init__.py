@@ -1,0 +1,67 @@
+"""The staff console: a web workbench under ``/console/`` (server-rendered, htmx, no build).
+
+It lives in ``bot/`` beside the article pages and the channels because it is another way into
+the process over HTTP: it knows requests, cookies and templates, and calls the same services
+(access, escalations, audit) the chat handlers call. Pages are added as modules here, each
+with its routes in :func:`add_console_routes` and its entry in ``gate.NAV``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from xinqiao.bot.console_web import account, items
+from xinqiao.bot.console_web.gate import SERVICES_KEY, headers
+from xinqiao.bot.services import Services
+from xinqiao.clock import local
+
+HERE = Path(__file__).parent
+# The vendored htmx (static/htmx.min.js, 0BSD); its version goes in the script URL so a new
+# file is fetched after an upgrade.
+HTMX_VERSION = "2.0.11"
+
+
+def _when(value: object, pattern: str = "%m-%d %H:%M") -> str:
+    return local(value).strftime(pattern) if hasattr(value, "tzinfo") else ""  # type: ignore[arg-type]
+
+
+def console_app(services: Services) -> web.Application:
+    """The console as a sub-application (its own middleware, templates and static files)."""
+    app = web.Application(middlewares=[headers])
+    app[SERVICES_KEY] = services
+    env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"),
+                               autoescape=True, trim_blocks=True, lstrip_blocks=True,
+                               undefined=jinja2.StrictUndefined)
+    env.filters["when"] = _when
+    env.globals["htmx_version"] = HTMX_VERSION
+    r = app.router
+    r.add_get("/", items.queue_page)
+    r.add_post("/items/ack", items.bulk_ack)
+    r.add_get(r"/items/{item_id}", items.item_page)
+    r.add_post(r"/items/{item_id}/{action}", items.item_action)
+    r.add_get("/login", account.login_page)
+    r.add_post("/login", account.login)
+    r.add_post("/logout", account.logout)
+    r.add_get("/account", account.sessions)
+    r.add_post(r"/account/sessions/{session_id}/end", account.end_session)
+    r.add_static("/static/", HERE / "static", append_version=False)
+    return app
+
+
+def add_console_routes(app: web.Application, services: Services) -> None:
+    """Mount the console under ``/console/`` (``/console`` redirects there)."""
+    async def slash(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=308, headers={"Location": "/console/"})
+
+    async def favicon(request: web.Request) -> web.StreamResponse:
+        # Browsers ask for /favicon.ico whatever the page names; a 404 there is a console error.
+        return web.FileResponse(HERE / "static" / "favicon.svg",
+                                headers={"Content-Type": "image/svg+xml"})
+
+    app.router.add_get("/console", slash)
+    app.router.add_get("/favicon.ico", favicon)
+    app.add_subapp("/console/", console_app(services))
