@@ -18,6 +18,7 @@ from xinqiao.services.item_links import open_or_join
 from xinqiao.services.network import Network
 from xinqiao.services.recipients import level_recipients, push_to_people
 from xinqiao.services.refs import item_ref
+from xinqiao.services.severity import is_urgent
 from xinqiao.storage.models import Person, Role, RoleAssignment
 from xinqiao.storage.reports import (
     CheckIn,
@@ -139,7 +140,7 @@ async def _dorm(network: Network, ctx: Context, answers: dict[str, Any]) -> tupl
         reply=Reply("本班有一条新的宿舍情况反映已转给辅导员跟进（内容仅辅导员和心理老师可见）。"),
         now=ctx.clock.now())
     text = f"收到，谢谢你的细心。编号 {item_ref(esc.id)}，老师会尽快跟进。"
-    if severity in (Severity.urgent, Severity.crisis):
+    if is_urgent(severity):
         text += "\n" + HOTLINES
     return (Reply(text, _MENU),)
 

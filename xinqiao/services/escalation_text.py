@@ -30,6 +30,12 @@ def level_label(entry: dict[str, Any]) -> str:
     return "、".join(LEVEL_LABELS.get(n, n) for n in entry["notify"])
 
 
+def escalated_notice(esc: Escalation, title: str) -> Reply:
+    """What the level before hears when the item it did not acknowledge has climbed."""
+    label = level_label(esc.chain[esc.level])
+    return Reply(f"{item_ref(esc.id)}（{title}）未在期限内确认，已升级至{label}。")
+
+
 def status_label(esc: Escalation) -> str:
     """待确认 / 跟进中 / 已结案, or 无人确认 once the chain ran out unacknowledged."""
     if esc.status == EscalationStatus.open and esc.exhausted_at is not None:
