@@ -94,6 +94,9 @@ async def test_an_item_nobody_acknowledges_goes_to_the_centre_lead_and_duty_and_
         assert queue[0].endswith("（无人确认的在最前，其余最早的在前）：")
         assert queue[1].startswith(f"⚠D{esc} 宿舍情况反映 · 紧急 · 无人确认")
         assert queue[2].startswith(f"D{older} 宿舍情况反映 · 紧急 · 跟进中")
+    detail = await world.chat("d1").say(f"待办 {esc}")  # the item itself says so too
+    assert "当前在：心理中心负责人和值班老师；状态：无人确认" in detail
+    assert "下次提醒：09-07 11:16" in detail and "待确认" not in detail
     # Reminded every hour (the urgent chain's remind_every) until someone acknowledges.
     clock.advance(hours=1)
     assert await world.sweep() == 1
