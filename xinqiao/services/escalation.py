@@ -261,9 +261,9 @@ class Escalations:
         committee = esc.kind == checkin_items.MISSING and entry["notify"] == ["committee"]
         reply = (checkin_items.committee_reminder(esc, title, again) if committee
                  else level_alert(esc, title, again, why))
+        # The committee's reminder is the form's door: tell (push_to_people) makes its numbers
+        # open it on the account it reached.
         await tell(s, esc, people, now, f"level:{level}:{esc.token}", reply, alert=True)
-        if committee:  # the reminder is the form's door: its numbers must open it
-            await checkin_items.offer(s, people, reply.choices, now)
         await schedule_many(s, [deadline_timer(esc, now)])
 
     async def _exhausted(
