@@ -15,7 +15,7 @@ from xinqiao.clock import SHANGHAI, FakeClock
 from xinqiao.settings import Settings
 from xinqiao.storage.campaigns import DutyShift
 from xinqiao.storage.db import Database
-from xinqiao.storage.models import ChannelIdentity
+from xinqiao.storage.models import ChannelIdentity, Person
 from xinqiao.storage.reports import Escalation, EscalationStep
 
 MONDAY_9 = datetime(2026, 9, 7, 9, 0, tzinfo=SHANGHAI)
@@ -166,6 +166,25 @@ async def test_the_daily_coverage_check_names_who_an_alert_would_not_reach(
     await world.sweep()
     again = await world.push_texts("l1")
     assert len(again) == 2 and "2 处联系不上" in again[1] and "王老师" not in again[1]
+
+
+async def test_a_college_lead_who_left_is_a_gap_not_the_college_s_coverage(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await make_world(db, clock, settings, start=MONDAY_9)
+    await add_other_college_lead(world)
+    await _set_identity(world, "t1")  # the advisor of 软件2301 never bound
+    async with db.session() as s:  # 李书记 left the school; the roster marked him inactive
+        await s.exec(update(Person).where(col(Person.id) == world.ids["l1"])
+                     .values(active=False))
+        await world.network.ensure_planned(s, clock.now())
+    await world.sweep()
+    await world.sweep()
+    assert await world.push_texts("l1") == []  # nothing to someone who left
+    [centre] = await world.push_texts("d1")
+    assert centre.startswith("【心桥·联络检查】全校有 2 处联系不上")
+    assert "信息工程学院：\n· 学院：没有学院负责人\n· 软件2301 班级辅导员 辅导员王老师：未绑定" \
+        in centre
 
 
 async def test_an_acknowledged_crisis_not_resolved_in_a_day_reminds_then_climbs(
