@@ -83,10 +83,12 @@ async def test_a_message_no_key_opens_is_kept_and_healthz_says_degraded(
     assert health.status == 200
     body = await health.json()
     assert body["status"] == "degraded" and body["held_messages"] == 1
-    # recovery keeps it, however often it runs
+    unopened = body["undecryptable"]
+    # recovery keeps it, however often it runs, and /healthz counts rows, not attempts
     for _ in range(15):
         await wrong.app[SERVICES].processor.recover(timedelta(0))
     assert await _newest(db, "o-zhou2") == row
+    assert (await (await wrong.get("/healthz")).json())["undecryptable"] == unopened
     # the key is back (beside the stray one, which wrote the message meanwhile): the next
     # recovery handles the message
     right = await make_client(data_keys=SecretStr(f"{_key_of(db)},{stray}"))

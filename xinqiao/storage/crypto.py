@@ -138,8 +138,9 @@ class KeyRing:
         self._load = load
         self._keys: _Keys | None = None
         self._lock = threading.Lock()
-        # Values no key opened since start: /healthz reports "degraded" while this is not 0.
-        self.undecryptable = 0
+        # Digests of the values no key opened since start: a row read again (recovery retries
+        # it) counts once. /healthz reports "degraded" while there are any.
+        self._unopened: set[bytes] = set()
 
     @classmethod
     def from_keys(cls, keys: Sequence[str | bytes], source: str = "the given keys") -> KeyRing:
@@ -191,7 +192,7 @@ class KeyRing:
         try:
             return self._loaded().multi.decrypt(_token(stored, column))
         except InvalidToken:
-            raise self._unopenable(column) from None
+            raise self._unopenable(column, stored) from None
 
     def is_current(self, stored: str) -> bool:
         """True when a tagged value is already under the encrypting key."""
@@ -206,10 +207,15 @@ class KeyRing:
         try:
             return PREFIX + self._loaded().multi.rotate(_token(stored, column)).decode("ascii")
         except InvalidToken:
-            raise self._unopenable(column) from None
+            raise self._unopenable(column, stored) from None
 
-    def _unopenable(self, column: str) -> UndecryptableError:
-        self.undecryptable += 1
+    @property
+    def undecryptable(self) -> int:
+        """How many distinct stored values no key opened since start."""
+        return len(self._unopened)
+
+    def _unopenable(self, column: str, stored: str) -> UndecryptableError:
+        self._unopened.add(hashlib.sha256(stored.encode()).digest()[:16])
         return UndecryptableError(
             f"cannot decrypt {column}: none of the {len(self.fingerprints)} key(s) from "
             f"{self.source} opens it (was its key dropped from XINQIAO_DATA_KEYS before "
