@@ -152,13 +152,23 @@ class KeyRing:
         return ring
 
     @classmethod
-    def from_key_file(cls, path: Path, database: Path | None = None) -> KeyRing:
+    def from_key_file(cls, path: Path, database: Path | None = None, *,
+                      checked: bool = False) -> KeyRing:
         """A ring read from ``path`` on first use, which creates the file if it is missing.
 
         Never while ``database`` holds encrypted rows: a new key would not open them.
+        ``checked``: the caller has just found none (at start-up), so the first load does not
+        scan every table again; this process writes none before its key exists, and a key
+        file another process makes meanwhile is read, not replaced.
         """
-        return cls(f"key file {path}", lambda: parse_keys(_read_or_create(path, database),
-                                                          f"key file {path}"))
+        unchecked = [not checked]
+
+        def load() -> Sequence[bytes]:
+            guard = database if unchecked[-1] else None
+            unchecked.append(True)  # any later load (after a failed one) checks again
+            return parse_keys(_read_or_create(path, guard), f"key file {path}")
+
+        return cls(f"key file {path}", load)
 
     @classmethod
     def ephemeral(cls) -> KeyRing:
@@ -309,6 +319,7 @@ def key_ring_for(database_url: str, data_keys: str | None = None) -> KeyRing:
             from xinqiao.storage.key_guard import refuse_new_key
 
             refuse_new_key(key_file, db_file)  # at start-up, before anything runs
+            return KeyRing.from_key_file(key_file, db_file, checked=True)
         return KeyRing.from_key_file(key_file, db_file)
     raise DataKeyError(
         "XINQIAO_DATA_KEYS is not set: a PostgreSQL deployment must be given the keys that "
