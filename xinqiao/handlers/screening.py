@@ -212,8 +212,8 @@ class ScreeningFlow:
             await change_tier(ctx.session, ctx.person, Tier(result.tier), now=now,
                               reason=f"automatic: {inst.id} {result.band}",
                               pending_review=Tier(result.tier) == Tier.crisis)
-        high = inst.total_range()[1]
-        message = f"《{inst.name}》完成，你的得分是 {result.total} 分（满分 {high} 分）。\n" \
+        points = inst.score_text(result.total)
+        message = f"《{inst.name}》完成{f'，你的得分是 {points}' if points else ''}。\n" \
                   f"{result.message}"
         book: tuple[Choice, ...] = ()
         if result.positive:

@@ -105,9 +105,11 @@ class Item(_Frozen):
 
 
 class Scoring(_Frozen):
-    """Which items are summed into the total (empty means all items)."""
+    """Which items are summed into the total (empty means all items), and whether people are
+    shown the total (``shown = false``: a screen such as the ASQ, read by its result alone)."""
 
     items: tuple[str, ...] = ()
+    shown: bool = True
 
 
 class Band(_Frozen):
@@ -219,6 +221,10 @@ class Instrument(_Frozen):
     def scored_items(self) -> tuple[str, ...]:
         """Ids of the items summed into the total."""
         return self.scoring.items or tuple(i.id for i in self.items)
+
+    def score_text(self, total: int) -> str | None:
+        """"9 分（满分 27 分）" as a person reads a score; None for a screen with no score."""
+        return f"{total} 分（满分 {self.total_range()[1]} 分）" if self.scoring.shown else None
 
     def total_range(self) -> tuple[int, int]:
         """The lowest and highest possible total."""
