@@ -85,7 +85,7 @@ async def test_an_item_nobody_acknowledges_goes_to_the_centre_lead_and_duty_and_
     assert alert == (f"【心桥·无人确认】D{esc} 宿舍情况反映（软件2301）\n紧急程度：紧急\n"
                      "已走完全部升级层级，至今无人确认，现转给心理中心负责人和值班老师。\n"
                      f"回复“收到 D{esc}”确认，回复“待办 D{esc}”查看详情。\n"
-                     "确认之前每1小时提醒一次。")
+                     "确认之前每 1 小时提醒一次。")
     assert (await world.push_texts("c1"))[-1] == alert
     assert alert not in await world.push_texts("c2")  # not on duty
     # It heads every queue holding it, marked 无人确认, ahead of the older item.

@@ -82,7 +82,7 @@ def _source(report: Report) -> str:
     if report.kind == "crisis" and origin.startswith("screening:"):
         label = f"危机预警（测评 {origin.split(':', 1)[1].upper()}）"
     elif report.kind == "screening":  # never the answers: the college may see this item too
-        label = f"心理测评 {origin.split(':', 1)[-1].upper()}（第9题提示自伤念头）"
+        label = f"心理测评 {origin.split(':', 1)[-1].upper()}（第 9 题提示自伤念头）"
     elif report.kind == "crisis" and origin == "message":
         form = report.answers.get("form")  # words typed into a report about a student
         label = (f"危机预警（《{_form_title(str(form))}》中的文字）" if form

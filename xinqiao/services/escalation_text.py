@@ -90,7 +90,7 @@ def exhausted_alert(esc: Escalation, title: str, why: str | None, every: str) ->
     lines.append(f"已走完全部升级层级，至今无人确认，现转给{EXHAUSTED_TO}。")
     if why:
         lines.append(f"（{why}）")
-    lines += [_tail(esc), f"确认之前每{every}提醒一次。"]
+    lines += [_tail(esc), f"确认之前每 {every}提醒一次。"]
     return Reply("\n".join(lines))
 
 
@@ -115,8 +115,8 @@ def lapsed_reminder(esc: Escalation, title: str) -> Reply:
 
 
 def duration_words(seconds: float) -> str:
-    """A cadence in words: 30分钟, 1小时, 4小时."""
+    """A cadence in words, spaced as every staff line writes numbers: 30 分钟, 1 小时."""
     minutes = round(seconds / 60)
     if minutes % 60:
-        return f"{minutes}分钟"
-    return f"{minutes // 60}小时"
+        return f"{minutes} 分钟"
+    return f"{minutes // 60} 小时"
