@@ -10,7 +10,10 @@ from sqlmodel import col, select
 from tests.dialog import Dialog
 from tests.factories import Campus, add_person, bind, make_campus
 from xinqiao.clock import FakeClock
+from xinqiao.scheduler.calendar_jobs import network_jobs
+from xinqiao.scheduler.jobs import CalendarJob, Jobs
 from xinqiao.scheduler.policy import load_policy
+from xinqiao.scheduler.runner import JobScheduler
 from xinqiao.services.instruments import load_instruments
 from xinqiao.services.network import Network
 from xinqiao.services.timers import Sweeper
@@ -31,14 +34,30 @@ class World:
     network: Network
     campus: Campus
     ids: dict[str, int] = field(default_factory=dict)
+    # Once the calendar jobs are started: up to when they have run (each sweep runs the rest).
+    jobs_since: datetime | None = None
+    extra_jobs: list[CalendarJob] = field(default_factory=list)
 
     def chat(self, who: str) -> Dialog:
         """A conversation as one of the people (by roster id)."""
         return Dialog(self.db, self.settings, self.clock, f"a-{who}", network=self.network,
                       instruments=INSTRUMENTS)
 
+    def jobs(self, db: Database | None = None) -> Jobs:
+        """The network's calendar jobs (and any ``extra_jobs``) as one worker runs them."""
+        return Jobs(db or self.db, self.clock, [*network_jobs(self.network), *self.extra_jobs])
+
+    async def start_jobs(self) -> None:
+        """The service starts now: runs missed within their grace run once, the rest on time."""
+        self.jobs_since = self.clock.now()
+        await JobScheduler(self.jobs()).catch_up()
+
     async def sweep(self, network: Network | None = None, db: Database | None = None) -> int:
-        """Run one deadline sweep now (a fresh sweeper, as after a restart)."""
+        """Run the calendar jobs due since the last sweep (once started), then one deadline
+        sweep (a fresh sweeper, as after a restart); return how many timers fired."""
+        if self.jobs_since is not None:
+            await self.jobs(db).run_between(self.jobs_since, self.clock.now())
+            self.jobs_since = self.clock.now()
         net = network or self.network
         return await Sweeper(db or self.db, self.clock, net.timer_handlers(),
                              net.timer_batch_handlers()).sweep_once()

@@ -8,7 +8,10 @@ from sqlmodel import select
 
 from tests.booking_world import appointments, book_first, booking_world, sh, sweeper
 from xinqiao.clock import FakeClock
+from xinqiao.scheduler.calendar_jobs import booking_jobs
+from xinqiao.scheduler.jobs import Jobs
 from xinqiao.scheduler.policy import load_policy
+from xinqiao.scheduler.runner import JobScheduler
 from xinqiao.services import booking
 from xinqiao.services.booking_reminders import BookingTimers
 from xinqiao.services.network import Network
@@ -74,12 +77,12 @@ async def test_each_counsellor_gets_the_days_list_in_the_morning(
     world = await booking_world(db, clock, settings)
     await book_first(world, "s1", pick="4", reason="情绪困扰")  # Tuesday 09:00
     await book_first(world, "s2", pick="4")  # Tuesday 10:00 (09:00 is taken)
-    async with db.session() as s:
-        await BookingTimers(world.network.policy).ensure_planned(s, clock.now())
-    await sweeper(world).sweep_once()  # Monday's list (nothing for anyone) plans Tuesday's
+    jobs = Jobs(db, clock, booking_jobs(BookingTimers(world.network.policy)))
+    await JobScheduler(jobs).catch_up()  # started at 09:00: Monday's 07:30 list (empty) now
     assert len(await world.push_texts("c2")) == 2  # the two new-booking pushes
     clock.set(sh(9, 8, 7, 30))
-    assert await sweeper(world).sweep_once() == 3  # the list and last evening's two reminders
+    assert await jobs.run_between(sh(9, 7, 9), clock.now()) == 1  # Tuesday's list
+    assert await sweeper(world).sweep_once() == 2  # and last evening's two reminders
     morning = (await world.push_texts("c2"))[-1]
     assert morning.splitlines()[:3] == ["早上好！今天（9月8日）有 2 个咨询预约：",
                                         "09:00 室友小吴（情绪困扰） · 线下面谈",

@@ -61,7 +61,7 @@ async def _world(db: Database, clock: FakeClock, settings: Settings, tmp_path: P
             assert person is not None
             person.enrolment_year = year
             s.add(person)
-        await world.network.ensure_planned(s, clock.now())
+    await world.start_jobs()
     return world
 
 

@@ -31,8 +31,7 @@ async def _missing_friday(world: World) -> Escalation:
     """Class 2 misses Friday's check-in: its item opens and reminds the committee member."""
     await world.chat("k1").say("晴雨表")
     await world.chat("k1").say("1")  # class 1 is fine
-    async with world.db.session() as s:
-        await world.network.ensure_planned(s, world.clock.now())
+    await world.start_jobs()
     world.clock.set(at(30, 0, 5))
     await world.sweep()
     world.clock.set(at(30, 17))

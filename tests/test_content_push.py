@@ -12,7 +12,10 @@ from sqlmodel import col, select
 from tests.factories import add_person, bind
 from tests.network_world import World, make_world
 from xinqiao.clock import SHANGHAI, FakeClock
+from xinqiao.scheduler.calendar_jobs import tip_jobs
+from xinqiao.scheduler.jobs import Jobs
 from xinqiao.scheduler.policy import Policy, load_policy
+from xinqiao.scheduler.runner import JobScheduler
 from xinqiao.services import retention
 from xinqiao.services.content import Content
 from xinqiao.services.content_campaigns import (
@@ -51,6 +54,10 @@ def _handlers(policy: Policy) -> dict[str, TimerHandler]:
 
 
 async def _sweep(world: World, handlers: dict[str, TimerHandler]) -> None:
+    if world.jobs_since is not None:  # the weekly tip job, as a running service would
+        await Jobs(world.db, world.clock, world.extra_jobs).run_between(world.jobs_since,
+                                                                         world.clock.now())
+        world.jobs_since = world.clock.now()
     while await Sweeper(world.db, world.clock, handlers).sweep_once():
         pass  # chunk timers re-arm themselves at once: sweep until quiet
 
@@ -84,7 +91,8 @@ async def _tip_world(db: Database, clock: FakeClock, settings: Settings,
                               preferred=True, created_at=clock.now()))
         for pid in [world.ids["s1"], world.ids["i1"], world.ids["k1"], *extra]:
             await set_subscription(s, pid, True, clock.now())
-        await WeeklyTips(policy.content, CONTENT).ensure_planned(s, clock.now())
+    world.extra_jobs = tip_jobs(WeeklyTips(policy.content, CONTENT))
+    world.jobs_since = clock.now()  # the service runs from here on
     return world, policy, [world.ids["s1"], world.ids["i1"], world.ids["k1"], *extra]
 
 
@@ -109,9 +117,9 @@ async def test_each_subscriber_gets_one_tip_a_week_even_across_a_crash_mid_chunk
     clock.set(TIP_TIME)
     await _sweep(world, {**real, TIP_CHUNK: dies_in_chunk_two})
     assert len(await _pushes(world, "tip:2026-W42:")) == 10  # only the first chunk committed
-    # Restart: a new process plans again (idempotent) and resumes after the retry delay.
-    async with db.session() as s:
-        await WeeklyTips(policy.content, CONTENT).ensure_planned(s, clock.now())
+    # Restart: the new process's catch-up finds the week's run claimed, and the chunks resume
+    # after the retry delay.
+    await JobScheduler(Jobs(db, clock, tip_jobs(WeeklyTips(policy.content, CONTENT)))).catch_up()
     clock.advance(minutes=2)
     await _sweep(world, _handlers(policy))
     week1 = await _pushes(world, "tip:2026-W42:")
@@ -165,13 +173,15 @@ async def test_a_late_start_still_sends_this_weeks_tip_and_then_plans_the_next(
     db: Database, clock: FakeClock, settings: Settings, tmp_path: Path
 ) -> None:
     world, policy, _ = await _tip_world(db, clock, settings, tmp_path)
-    clock.set(TIP_TIME + timedelta(hours=3))  # the service was down at 12:30
+    world.jobs_since = None  # the service was down at 12:30 and starts three hours late
+    clock.set(TIP_TIME + timedelta(hours=3))
+    await JobScheduler(Jobs(db, clock, world.extra_jobs)).catch_up()
+    world.jobs_since = clock.now()
     await _sweep(world, _handlers(policy))
     assert len(await _pushes(world, "tip:2026-W42:")) == EXTRA + 3
-    async with db.session() as s:
-        plans = (await s.exec(select(Timer).where(Timer.kind == "content.tip")
-                              .order_by(col(Timer.id)))).all()
-    assert [p.ref for p in plans] == ["2026-W42", "2026-W43"]
+    clock.set(TIP_TIME + timedelta(days=7))  # and next week's on time
+    await _sweep(world, _handlers(policy))
+    assert len(await _pushes(world, "tip:2026-W43:")) == EXTRA + 3
 
 
 async def _campaign_world(db: Database, clock: FakeClock, settings: Settings

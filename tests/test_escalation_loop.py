@@ -141,9 +141,7 @@ async def test_the_daily_coverage_check_names_who_an_alert_would_not_reach(
     await _set_identity(world, "t1")  # the advisor of 软件2301 never bound
     await _set_identity(world, "k1", reachable=False)  # the committee member unfollowed
     await _set_identity(world, "i1", reachable=False)  # so did the informant
-    async with db.session() as s:
-        await world.network.ensure_planned(s, clock.now())
-    await world.sweep()  # today's plan (00:05) schedules today's check (08:30)
+    await world.start_jobs()  # started at 09:00: today's 08:30 check runs now, once
     await world.sweep()
     college = await world.push_texts("l1")
     assert college == ["【心桥·联络检查】信息工程学院有 3 处联系不上，预警可能送不到：\n"
@@ -163,7 +161,6 @@ async def test_the_daily_coverage_check_names_who_an_alert_would_not_reach(
                               bound_at=clock.now(), created_at=clock.now()))
     clock.set(datetime(2026, 9, 8, 8, 30, tzinfo=SHANGHAI))
     await world.sweep()
-    await world.sweep()
     again = await world.push_texts("l1")
     assert len(again) == 2 and "2 处联系不上" in again[1] and "王老师" not in again[1]
 
@@ -177,8 +174,7 @@ async def test_a_college_lead_who_left_is_a_gap_not_the_college_s_coverage(
     async with db.session() as s:  # 李书记 left the school; the roster marked him inactive
         await s.exec(update(Person).where(col(Person.id) == world.ids["l1"])
                      .values(active=False))
-        await world.network.ensure_planned(s, clock.now())
-    await world.sweep()
+    await world.start_jobs()  # started at 09:00: today's 08:30 check runs now, once
     await world.sweep()
     assert await world.push_texts("l1") == []  # nothing to someone who left
     [centre] = await world.push_texts("d1")

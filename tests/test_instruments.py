@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from xinqiao.services.form_schema import Scale
 from xinqiao.services.instruments import (
     PACKAGED_DIR,
     Instrument,
@@ -26,13 +27,18 @@ BUILTIN = load_instruments(None)
 PHQ9, GAD7, ASQ = BUILTIN["phq9"], BUILTIN["gad7"], BUILTIN["asq"]
 
 
+def _scale(instrument: Instrument) -> Scale:
+    assert instrument.scale is not None
+    return instrument.scale
+
+
 def _spread(instrument: Instrument, total: int) -> dict[str, int]:
     """Answers reaching ``total`` over the scored items, filled front to back, q9 kept at 0."""
-    answers = {i.id: 0 for i in instrument.items if i.ask_if is None}
+    answers = {f.key: 0 for f in instrument.fields if f.show_if is None}
     order = [k for k in answers if k != "q9"] + (["q9"] if "q9" in answers else [])
     left = total
     for key in order:
-        answers[key] = min(instrument.scale.max, left)
+        answers[key] = min(_scale(instrument).max, left)
         left -= answers[key]
     assert left == 0
     return answers
@@ -40,10 +46,12 @@ def _spread(instrument: Instrument, total: int) -> dict[str, int]:
 
 def test_packaged_instruments_load() -> None:
     assert set(BUILTIN) == {"phq9", "gad7", "asq"}
-    assert [len(i.items) for i in (PHQ9, GAD7, ASQ)] == [9, 7, 5]
+    assert [len(i.fields) for i in (PHQ9, GAD7, ASQ)] == [9, 7, 5]
     assert PHQ9.total_range() == (0, 27) and GAD7.total_range() == (0, 21)
     assert PHQ9.timeframe == GAD7.timeframe == "过去两周"
-    assert PHQ9.item("q9").text == "有不如死掉或用某种方式伤害自己的念头"
+    q9 = PHQ9.field("q9")
+    assert q9 is not None and q9.prompt == "有不如死掉或用某种方式伤害自己的念头"
+    assert [s.id for s in BUILTIN.values() if s.offer_order] == ["gad7", "phq9"]
 
 
 # --- bands ------------------------------------------------------------------------------
@@ -98,6 +106,12 @@ def test_gad7_band_boundaries(total: int, band: str, tier: Tier, positive: bool)
     assert result.tier is tier and not result.acute and result.followups == ()
 
 
+def test_a_screen_shows_no_score_and_a_questionnaire_shows_its_own() -> None:
+    assert PHQ9.score_text(9) == "9 分（满分 27 分）"
+    assert GAD7.score_text(0) == "0 分（满分 21 分）"
+    assert not ASQ.scoring.shown and ASQ.score_text(1) is None  # read by its result alone
+
+
 def test_band_labels_do_not_diagnose() -> None:
     for inst in BUILTIN.values():
         for band in inst.bands:
@@ -125,8 +139,8 @@ def test_asq_all_no_is_negative_and_q5_not_asked() -> None:
     answers: dict[str, int] = {}
     asked = []
     while (item := next_item(ASQ, answers)) is not None:
-        asked.append(item.id)
-        answers[item.id] = 0
+        asked.append(item.key)
+        answers[item.key] = 0
     assert asked == ["q1", "q2", "q3", "q4"]
     result = score(ASQ, answers)
     assert (result.band, result.positive, result.acute, result.tier) == (
@@ -142,7 +156,7 @@ def test_asq_all_no_is_negative_and_q5_not_asked() -> None:
 def test_asq_any_yes_asks_q5(which: str, answer: int) -> None:
     answers = {k: (answer if k == which else 0) for k in ("q1", "q2", "q3", "q4")}
     item = next_item(ASQ, answers)
-    assert item is not None and item.id == "q5"
+    assert item is not None and item.key == "q5"
     with pytest.raises(ValueError, match="unanswered"):
         score(ASQ, answers)
     result = score(ASQ, answers | {"q5": 0})
@@ -169,8 +183,8 @@ def test_score_rejects_bad_values_and_unknown_items() -> None:
 
 
 def test_next_item_walks_in_order() -> None:
-    assert next_item(PHQ9, {}) == PHQ9.items[0]
-    assert next_item(PHQ9, {"q1": 0, "q2": 3}) == PHQ9.items[2]
+    assert next_item(PHQ9, {}) == PHQ9.fields[0]
+    assert next_item(PHQ9, {"q1": 0, "q2": 3}) == PHQ9.fields[2]
     assert next_item(PHQ9, _spread(PHQ9, 3)) is None
 
 
@@ -239,11 +253,11 @@ def test_parse_unknown_item_is_an_error() -> None:
     [
         ("bad_band_gap.toml", "bands", "gap"),
         ("bad_band_overlap.toml", "bands", "overlaps"),
-        ("bad_option_values.toml", "options", "do not match scale 0..3"),
-        ("bad_rule_item.toml", "rules.0.when", "unknown item 's9'"),
-        ("bad_ask_if.toml", "items.0.ask_if", "unknown earlier item 's3'"),
-        ("bad_alias.toml", "options.1.aliases", "already means another value"),
-        ("bad_missing_field.toml", "instructions", "Field required"),
+        ("bad_option_values.toml", "scale.options", "do not match scale 0..3"),
+        ("bad_rule_item.toml", "rules.0.when", "unknown field 's9'"),
+        ("bad_ask_if.toml", "fields.0.show_if", "unknown earlier field 's3'"),
+        ("bad_alias.toml", "scale.options.1.aliases", "already means another value"),
+        ("bad_missing_field.toml", "intro", "a questionnaire needs one"),
         ("bad_syntax.toml", "cannot read", ""),
     ],
 )
@@ -256,9 +270,9 @@ def test_loader_errors_name_file_and_field(name: str, field: str, words: str) ->
 
 
 def _content(tmp_path: Path, *names: str) -> Path:
-    (tmp_path / "instruments").mkdir()
+    (tmp_path / "forms").mkdir()
     for name in names:
-        shutil.copy(DATA / name, tmp_path / "instruments" / name)
+        shutil.copy(DATA / name, tmp_path / "forms" / name)
     return tmp_path
 
 
@@ -291,7 +305,7 @@ def test_centre_clash_with_builtin_needs_replaces(tmp_path: Path) -> None:
 
 
 def test_centre_may_replace_builtin_on_purpose(tmp_path: Path) -> None:
-    (tmp_path / "instruments").mkdir()
+    (tmp_path / "instruments").mkdir()  # the folder centres used before forms/ is still read
     text = (PACKAGED_DIR / "phq9.toml").read_text(encoding="utf-8")
     text = text.replace('version = "1"', 'version = "centre-7"\nreplaces = true')
     text = text.replace("at_least = 10", "at_least = 7")
@@ -312,7 +326,7 @@ def test_replaces_without_builtin_rejected(tmp_path: Path) -> None:
 
 def test_two_centre_files_with_one_id_rejected(tmp_path: Path) -> None:
     content = _content(tmp_path, "good_centre.toml")
-    shutil.copy(DATA / "good_centre.toml", content / "instruments" / "z_copy.toml")
+    shutil.copy(DATA / "good_centre.toml", content / "forms" / "z_copy.toml")
     with pytest.raises(InstrumentError, match=r"z_copy\.toml: id: 'sleep3' is already defined"):
         load_instruments(content)
 
@@ -324,9 +338,9 @@ def test_two_centre_files_with_one_id_rejected(tmp_path: Path) -> None:
 def complete_answers(draw: st.DrawFn, inst: Instrument) -> dict[str, int]:
     """A complete, valid answer set, asked the way a chat would ask it."""
     answers: dict[str, int] = {}
-    values = st.integers(inst.scale.min, inst.scale.max)
+    values = st.integers(_scale(inst).min, _scale(inst).max)
     while (item := next_item(inst, answers)) is not None:
-        answers[item.id] = draw(values)
+        answers[item.key] = draw(values)
     return answers
 
 

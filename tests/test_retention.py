@@ -66,8 +66,7 @@ async def test_records_are_purged_or_anonymised_as_their_periods_end(
     policy_file = tmp_path / "policy.toml"
     policy_file.write_text(POLICY, encoding="utf-8")
     world.network = Network(load_policy(policy_file))
-    async with db.session() as s:
-        await world.network.ensure_planned(s, clock.now())
+    await world.start_jobs()
     await _screen(world, "s1")
     await _screen(world, "k1")
     await world.chat("s1").say(WORDS)  # a crisis: report, escalation, alerts, a case

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event
@@ -139,3 +139,23 @@ async def test_a_failing_item_backs_off_while_the_rest_of_its_batch_fires(
             Timer.ref == str(ids[2])))).one()
     assert left.attempts == 1 and left.due_at > clock.now()  # backs off, tried again later
     assert await world.sweep() == 0
+
+
+async def test_a_fired_timer_keeps_the_moment_its_handler_was_told(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await make_world(db, clock, settings, start=MONDAY_9)
+    told: list[datetime] = []
+
+    async def slow(_: AsyncSession, timer: Timer) -> None:
+        assert timer.fired_at is not None
+        told.append(timer.fired_at)  # e.g. a reminder judging how late it fires
+        clock.advance(seconds=30)  # a slow step: the clock moves on meanwhile
+
+    async with db.session() as s:
+        await schedule(s, kind="test.slow", ref="1", due_at=clock.now(), now=clock.now())
+    assert await Sweeper(db, clock, {**world.network.timer_handlers(),
+                                     "test.slow": slow}).sweep_once() == 1
+    async with db.session() as s:
+        stored = (await s.exec(select(Timer).where(Timer.kind == "test.slow"))).one()
+    assert told == [MONDAY_9] and stored.fired_at == MONDAY_9  # set once, as the handler saw

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
@@ -23,9 +22,9 @@ from xinqiao.bot.metrics import Metrics
 from xinqiao.bot.readiness import database_problems, paused
 from xinqiao.bot.services import Services, build_services
 from xinqiao.clock import Clock, SystemClock
+from xinqiao.scheduler.runner import JobScheduler
 from xinqiao.settings import Settings
 from xinqiao.storage.models import InboxMessage, InboxStatus, OutboxMessage
-from xinqiao.storage.outage import OutageLog
 
 if TYPE_CHECKING:  # aiogram takes seconds to import: only when Telegram is on
     from xinqiao.bot.channels.telegram import TelegramIntake
@@ -106,6 +105,7 @@ def build_app(
 def _lifecycle(background: bool) -> Any:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         services, runtime = app[SERVICES], app[RUNTIME]
+        scheduler = JobScheduler(services.jobs)
         await services.start()
         if background:
             # jieba's dictionaries and the crisis model take about a second each to load: in
@@ -117,11 +117,14 @@ def _lifecycle(background: bool) -> Any:
             telegram = app.get(TELEGRAM)
             if telegram is not None and telegram.poller is not None:
                 runtime.spawn(telegram.poller.run(runtime.stop))
-            runtime.spawn(_every(runtime, services.settings.inbox_recovery_seconds,
-                                 _recover(services.processor), "inbox recovery"))
-            runtime.spawn(services.sweeper.run(runtime.stop, services.settings.sweep_seconds,
-                                               before=_plan(services)))
+            # Calendar jobs on cron, the missed ones caught up, inbox recovery every few
+            # seconds; the sweeper keeps its own loop (it sleeps until the earliest deadline).
+            scheduler.start()
+            scheduler.every("inbox recovery", services.settings.inbox_recovery_seconds,
+                            _recover(services.processor))
+            runtime.spawn(services.sweeper.run(runtime.stop, services.settings.sweep_seconds))
         yield
+        scheduler.shutdown()
         runtime.stop.set()
         if runtime.tasks:  # let in-flight messages finish; the inbox recovers any that don't
             await asyncio.wait(set(runtime.tasks), timeout=10)
@@ -132,34 +135,11 @@ def _lifecycle(background: bool) -> Any:
     return ctx
 
 
-def _plan(services: Services) -> Any:
-    async def run() -> None:
-        async with services.db.session() as s:  # re-arm the daily plans if ever lost
-            await services.network.ensure_planned(s, services.clock.now())
-            await services.booking.ensure_planned(s, services.clock.now())
-            await services.tips.ensure_planned(s, services.clock.now())
-
-    return run
-
-
 def _recover(processor: InboxProcessor) -> Any:
     async def run() -> int:
         return await processor.recover(older_than=timedelta(seconds=10))
 
     return run
-
-
-async def _every(runtime: Runtime, seconds: float, job: Any, name: str) -> None:
-    outage = OutageLog(log, f"{name} loop")
-    while not runtime.stop.is_set():
-        try:
-            await job()
-            outage.success()
-        except Exception as exc:  # a failing loop must not die: log, wait, try again
-            if not outage.failure(exc):
-                log.exception("%s loop failed", name)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(runtime.stop.wait(), timeout=seconds)
 
 
 async def _healthz(request: web.Request) -> web.StreamResponse:

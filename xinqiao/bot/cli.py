@@ -71,13 +71,16 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         asyncio.run(prepare())
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from exc
+    from xinqiao.handlers.form_spec import FormSpecError
     from xinqiao.scheduler.policy import PolicyError
     from xinqiao.services.content_library import ContentError
     from xinqiao.services.instruments import InstrumentError
+    from xinqiao.services.report_types import ReportTypeError
 
     try:
         app = build_app(settings)
-    except (PolicyError, InstrumentError, ContentError) as exc:  # named file and field
+    except (PolicyError, InstrumentError, ContentError, ReportTypeError,
+            FormSpecError) as exc:  # named file and field
         raise click.ClickException(str(exc)) from exc
     if workers > 1:  # the check above built it once: a bad policy stops here, not in a child
         from xinqiao.bot.workers import Supervisor
@@ -209,9 +212,16 @@ def report_monthly(college: str, month: str, out: Path) -> None:
         first = date.fromisoformat(month + "-01")
     except ValueError:
         raise click.ClickException(f"--month must look like 2026-09, not {month!r}") from None
+    from xinqiao.services.report_types import (
+        ReportTypeError,
+        load_report_types,
+        use_report_types,
+    )
+
     try:
         network = Network(load_policy(_settings().policy_file))
-    except PolicyError as exc:
+        use_report_types(load_report_types(_settings().content_dir))  # a centre's own rows
+    except (PolicyError, ReportTypeError) as exc:
         raise click.ClickException(str(exc)) from exc
     if not out.parent.is_dir():
         raise click.ClickException(f"--out: the folder {str(out.parent)!r} does not exist")

@@ -34,21 +34,20 @@ def content() -> None:
 
 @content.command("check")
 def content_check() -> None:
-    """Validate every article and content data file (exit 1 naming the file and field)."""
-    from xinqiao.handlers.exercises import load_exercises
-    from xinqiao.services.content_library import ContentError
+    """Validate every article, content data file and form (exit 1 naming the file and field)."""
+    from xinqiao.handlers.exercises import exercise_forms
+    from xinqiao.services.form_loader import FormSpecError
 
     library = _content().library
     try:
-        exercises = load_exercises()
-    except ContentError as exc:
+        exercises = exercise_forms(library.content_dir)
+    except FormSpecError as exc:
         raise click.ClickException(str(exc)) from exc
-    ids = {e.id for e in exercises}
     for art in library.articles().values():
-        if art.meta.exercise is not None and art.meta.exercise not in ids:
+        if art.meta.exercise is not None and art.meta.exercise not in exercises:
             raise click.ClickException(f"{art.source}: exercise: no exercise "
-                                       f"{art.meta.exercise!r}; known: {sorted(ids)}")
-    for spec in exercises:
+                                       f"{art.meta.exercise!r}; known: {sorted(exercises)}")
+    for spec in exercises.values():
         if spec.article is not None and spec.article not in library.articles():
             raise click.ClickException(f"exercise {spec.id}: article: no article "
                                        f"{spec.article!r}")

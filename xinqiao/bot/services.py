@@ -18,7 +18,10 @@ from xinqiao.bot.notify import ConsoleSender, Notifier, Sender
 from xinqiao.clock import Clock
 from xinqiao.handlers.catalog import build_catalogue
 from xinqiao.handlers.crisis_watch import CrisisWatch
+from xinqiao.scheduler.calendar_jobs import booking_jobs, network_jobs, tip_jobs
+from xinqiao.scheduler.jobs import Jobs
 from xinqiao.scheduler.policy import load_policy
+from xinqiao.scheduler.timer_kinds import TimerKinds
 from xinqiao.services.booking_reminders import BookingTimers
 from xinqiao.services.content import Content
 from xinqiao.services.content_campaigns import CampaignTimers
@@ -26,6 +29,7 @@ from xinqiao.services.content_push import WeeklyTips
 from xinqiao.services.crisis_detector import CrisisDetector, load_rules
 from xinqiao.services.instruments import load_instruments
 from xinqiao.services.network import Network
+from xinqiao.services.report_types import load_report_types, use_report_types
 from xinqiao.services.timers import Sweeper
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database, open_database
@@ -51,6 +55,7 @@ class Services:
     metrics: Metrics
     network: Network
     sweeper: Sweeper
+    jobs: Jobs
     booking: BookingTimers
     content: Content
     tips: WeeklyTips
@@ -58,15 +63,8 @@ class Services:
     crisis_detector: CrisisDetector | None = None
 
     async def start(self) -> None:
-        """Open outbound connections; make sure today's plan timers exist."""
+        """Open outbound connections (the calendar jobs start with the app's scheduler)."""
         await self.wechat_api.start()
-        try:
-            async with self.db.session() as s:
-                await self.network.ensure_planned(s, self.clock.now())
-                await self.booking.ensure_planned(s, self.clock.now())
-                await self.tips.ensure_planned(s, self.clock.now())
-        except Exception:  # the database may be down at start; the sweep loop will retry
-            log.exception("could not plan today's timers at start-up")
 
     async def stop(self) -> None:
         """Close outbound connections and the database pool."""
@@ -80,6 +78,8 @@ def build_services(settings: Settings, clock: Clock, db: Database | None = None)
     """Build the object graph from settings."""
     db = db or open_database(settings)
     network = Network(load_policy(settings.policy_file))
+    # The report types this process serves, a centre's own included, before any flow or menu.
+    use_report_types(load_report_types(settings.content_dir))
     content = Content(settings.content_dir, settings.public_base_url,
                       settings.content_reload_seconds)
     flows, menu = build_catalogue(network=network,
@@ -117,8 +117,10 @@ def build_services(settings: Settings, clock: Clock, db: Database | None = None)
                             on_dropped=lambda kind: metrics.reminders_dropped.labels(kind).inc())
     tips = WeeklyTips(network.policy.content, content)
     campaigns = CampaignTimers(network.policy.content, content)
-    sweeper = Sweeper(db, clock, {**network.timer_handlers(), **booking.timer_handlers(),
-                                  **tips.timer_handlers(), **campaigns.timer_handlers()},
-                      network.timer_batch_handlers())
+    kinds = TimerKinds({**network.timer_handlers(), **booking.timer_handlers(),
+                        **tips.timer_handlers(), **campaigns.timer_handlers()},
+                       network.timer_batch_handlers())
+    sweeper = Sweeper(db, clock, kinds.handlers(), kinds.batch_handlers())
+    jobs = Jobs(db, clock, [*network_jobs(network), *booking_jobs(booking), *tip_jobs(tips)])
     return Services(settings, clock, db, engine, processor, notifier, api, metrics, network,
-                    sweeper, booking, content, tips, bot, crisis_detector=detector)
+                    sweeper, jobs, booking, content, tips, bot, crisis_detector=detector)

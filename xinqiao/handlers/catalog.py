@@ -17,7 +17,7 @@ from xinqiao.handlers.cases import CaseFlow
 from xinqiao.handlers.concern import ConcernCheckFlow
 from xinqiao.handlers.content_admin import ContentCampaignFlow
 from xinqiao.handlers.education import EducationFlow, TipsFlow
-from xinqiao.handlers.exercises import exercise_flows
+from xinqiao.handlers.exercises import exercise_flows, exercise_forms
 from xinqiao.handlers.flow import Flow, FlowRegistry
 from xinqiao.handlers.info import CrisisHelpFlow, PreferHereFlow, ScopeFlow, WhoAmIFlow
 from xinqiao.handlers.listening import ListenFlow
@@ -47,10 +47,12 @@ def build_catalogue(
     """Register every flow; ``extra`` lets tests and later capabilities add their own."""
     flows = FlowRegistry()
     menu = Menu(load_menu(menu_file), flows)
+    # Exercises are content: a centre's own come from the content library's CONTENT_DIR/forms.
+    exercises = exercise_forms(content.library.content_dir if content is not None else None)
     builtin: tuple[Flow, ...] = (BindingFlow(menu), BindAnswerFlow(yes=True),
                                  BindAnswerFlow(yes=False), WhoAmIFlow(), PreferHereFlow(),
                                  CrisisHelpFlow(), ScopeFlow(), StudentLookupFlow(),
-                                 AuditLogFlow(), ListenFlow(content), *exercise_flows())
+                                 AuditLogFlow(), ListenFlow(content), *exercise_flows(exercises))
     if content is not None:
         builtin += (EducationFlow(content), TipsFlow(on=True), TipsFlow(on=False),
                     ContentCampaignFlow(content))

@@ -14,6 +14,7 @@ from xinqiao.services.crisis import crisis_reply, raise_crisis
 from xinqiao.services.crisis_detector import CrisisDetector
 from xinqiao.services.directory import STAFF_ROLES, peers
 from xinqiao.services.network import Network
+from xinqiao.services.report_types import report_types
 from xinqiao.services.staff_care import staff_in_distress
 from xinqiao.storage.models import Person
 
@@ -51,8 +52,9 @@ class CrisisWatch:
             "channel": ctx.identity.channel}
         if report is not None:
             detail["form"] = report.id
-            if report.shown_to:
-                detail["shown_to"] = list(report.shown_to)
+            rtype = report_types().for_form(report.id)
+            if rtype is not None and rtype.shown_to:
+                detail["shown_to"] = list(rtype.shown_to)
         now = ctx.clock.now()
         # A conversation with staff (a relay) goes on through crisis words and passes them on.
         talking = talks_through_crisis(ctx.flows.get(ctx.state.flow))

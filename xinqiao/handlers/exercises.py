@@ -1,68 +1,65 @@
-"""Guided exercises in chat (4-6 breathing, 5-4-3-2-1 grounding): one step a message.
+"""Guided exercises in chat (4-6 breathing, 5-4-3-2-1 grounding): one page a message.
 
-Each exercise is data (``xinqiao/data/content/exercises.toml``): an intro, the steps and a
-closing word. The flow waits in ``s<n>`` with 下一步 / 结束 buttons; 结束 (or 取消) leaves at once.
+An exercise is a form of ``read`` steps (``xinqiao/data/exercises/*.toml``, or a centre's own
+in ``CONTENT_DIR/forms``), asked by the one form runner. Its hooks: the **gate** shows the
+intro page, the **per-answer** hook leaves at once on 结束, **on-complete** gives the closing
+words with 再做一遍.
+
+```mermaid
+stateDiagram-v2
+    [*] --> Intro: trigger word, 开始练习, 再做一遍
+    Intro --> Intro: not understood (shown again with a hint)
+    Intro --> Step: 下一步
+    Step --> Step: 下一步 / not understood
+    Step --> Done: 完成 on the last step
+    Intro --> Stopped: 结束
+    Step --> Stopped: 结束
+    Done --> [*]: closing words, 再做一遍 / 主菜单
+    Stopped --> [*]: 练习先到这里, 主菜单
+```
 """
 
 from __future__ import annotations
 
-import tomllib
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from xinqiao.handlers.flow import Context, Turn, flow_choice
+from xinqiao.handlers.form_answers import NEXT, NEXT_WORDS, STOP, STOP_WORDS
+from xinqiao.handlers.form_runner import FormRunner, Hooks
+from xinqiao.handlers.form_spec import FormField, FormSpec, load_forms
 from xinqiao.messages import Choice, Reply
-from xinqiao.services.content_library import PACKAGED_DIR, ContentError
 from xinqiao.storage.models import Person, Role
 
-NEXT, STOP = Choice("next", "下一步"), Choice("stop", "结束")
+INTRO = "__intro__"  # the intro page: not a field, so never a key a form file could use
 _MENU = Choice("menu", "主菜单")
-_NEXT_WORDS = frozenset({"下一步", "继续", "好", "好的", "嗯", "next", "ok"})
-_STOP_WORDS = frozenset({"结束", "停", "不做了", "stop"})
 
 
-class ExerciseSpec(BaseModel):
-    """One exercise as written in the data file."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    title: str
-    triggers: tuple[str, ...] = ()
-    article: str | None = None
-    intro: str
-    steps: tuple[str, ...] = Field(min_length=1)
-    closing: str
+def exercise_forms(content_dir: Path | None = None) -> dict[str, FormSpec]:
+    """The exercises: packaged ones plus a centre's own from ``<content_dir>/forms``, by id."""
+    if content_dir is None:
+        return dict(_packaged())
+    return {key: spec for key, spec in load_forms(content_dir).items() if spec.exercise}
 
 
-def load_exercises(path: Path | None = None) -> tuple[ExerciseSpec, ...]:
-    """The exercises file, validated (errors name the file and the field)."""
-    path = path or PACKAGED_DIR / "exercises.toml"
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8")).get("exercise", [])
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ContentError(f"{path}: cannot read ({exc})") from exc
-    specs = []
-    for i, item in enumerate(raw):
-        try:
-            specs.append(ExerciseSpec.model_validate(item))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ContentError(f"{path}: exercise[{i}].{where}: {first['msg']}") from exc
-    return tuple(specs)
+@cache
+def _packaged() -> tuple[tuple[str, FormSpec], ...]:
+    # Every catalogue (each test's too) needs them; the packaged files never change under us.
+    return tuple((key, spec) for key, spec in load_forms(None).items() if spec.exercise)
 
 
 class ExerciseFlow:
-    """Runs one exercise step by step."""
+    """Runs one exercise step by step through the form runner."""
 
-    def __init__(self, spec: ExerciseSpec) -> None:
+    def __init__(self, spec: FormSpec) -> None:
         self.spec = spec
         self.id = spec.id
         self.title = spec.title
         self.triggers = spec.triggers
+        self.runner = FormRunner(spec.id, {spec.id: spec},
+                                 Hooks(self._finish, gate=self._intro, per_answer=self._stop),
+                                 default=spec.id)
 
     def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
         """Everyone, bound or not."""
@@ -70,36 +67,51 @@ class ExerciseFlow:
 
     async def start(self, ctx: Context, argument: str) -> Turn:
         """The introduction, then wait for 下一步."""
-        return Turn.ask("s0", {}, Reply(f"【{self.spec.title}】\n{self.spec.intro}",
-                                        (NEXT, STOP)))
+        return await self.runner.start(ctx, argument, self._first)
 
     async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
-        """Advance, stop, or repeat the current step for anything else."""
-        done = int(step[1:]) if step[1:].isdecimal() else 0
+        """On the intro page: begin, stop or show it again; else the runner takes the step."""
+        if step != INTRO:
+            return await self.runner.step(ctx, step, data, restart=self._intro_page)
+        if _stopping(ctx):
+            return self._stopped()
         word = ctx.inbound.text.strip().lower()
-        choice = ctx.inbound.choice
-        if choice == STOP.key or (choice is None and word in _STOP_WORDS):
-            return Turn.end(Reply(
-                f"好的，练习先到这里。想再做时，回复「{self.spec.triggers[0]}」就可以。"
-                if self.spec.triggers else "好的，练习先到这里。", (_MENU,)))
-        if choice != NEXT.key and not (choice is None and word in _NEXT_WORDS | {"完成"}):
-            last = done >= len(self.spec.steps)
-            return self._show(done, note="做完了就点「完成」。" if last
-                              else "准备好了就点「下一步」，想停下来就点「结束」。")
-        if done >= len(self.spec.steps):
-            return Turn.end(Reply(self.spec.closing, (flow_choice(self.id, "再做一遍"), _MENU)))
-        return self._show(done + 1)
+        if ctx.inbound.choice == NEXT.key or (ctx.inbound.choice is None and word in NEXT_WORDS):
+            return await self.runner.begin(ctx, self.spec)
+        return self._page("准备好了就点「下一步」，想停下来就点「结束」。\n" + self.spec.intro)
 
-    def _show(self, n: int, note: str = "") -> Turn:
-        if n == 0:
-            text = self.spec.intro
-        else:
-            text = f"第 {n}/{len(self.spec.steps)} 步：{self.spec.steps[n - 1]}"
-        # The last step ends either way: one 完成, not 完成 beside 结束.
-        choices = (NEXT, STOP) if n < len(self.spec.steps) else (Choice(NEXT.key, "完成"),)
-        return Turn.ask(f"s{n}", {}, Reply("\n".join(p for p in (note, text) if p), choices))
+    async def _intro(self, ctx: Context, argument: str) -> Turn | None:
+        return await self._intro_page(ctx)  # the gate: every exercise opens on its intro page
+
+    async def _first(self, ctx: Context, argument: str) -> Turn:
+        return await self.runner.begin(ctx, self.spec)
+
+    async def _intro_page(self, ctx: Context) -> Turn:
+        return self._page(f"【{self.spec.title}】\n{self.spec.intro}")
+
+    def _page(self, text: str) -> Turn:
+        return Turn.ask(INTRO, {"form": self.spec.id}, Reply(text, (NEXT, STOP)))
+
+    async def _stop(self, ctx: Context, spec: FormSpec, field: FormField,
+                    data: dict[str, Any]) -> Turn | None:
+        return self._stopped() if _stopping(ctx) else None
+
+    async def _finish(self, ctx: Context, spec: FormSpec, data: dict[str, Any]) -> Turn:
+        return Turn.end(Reply(spec.done, (flow_choice(self.id, "再做一遍"), _MENU)))
+
+    def _stopped(self) -> Turn:
+        again = self.spec.triggers[0] if self.spec.triggers else ""
+        return Turn.end(Reply(
+            f"好的，练习先到这里。想再做时，回复「{again}」就可以。" if again
+            else "好的，练习先到这里。", (_MENU,)))
 
 
-def exercise_flows(specs: tuple[ExerciseSpec, ...] | None = None) -> tuple[ExerciseFlow, ...]:
-    """One flow per exercise in the data file."""
-    return tuple(ExerciseFlow(spec) for spec in (specs or load_exercises()))
+def _stopping(ctx: Context) -> bool:
+    choice, word = ctx.inbound.choice, ctx.inbound.text.strip().lower()
+    return choice == STOP.key or (choice is None and word in STOP_WORDS)
+
+
+def exercise_flows(forms: dict[str, FormSpec] | None = None) -> tuple[ExerciseFlow, ...]:
+    """One flow per exercise (the packaged ones unless ``forms`` are given)."""
+    found = exercise_forms() if forms is None else forms
+    return tuple(ExerciseFlow(spec) for spec in found.values() if spec.exercise)

@@ -16,22 +16,23 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import local
-from xinqiao.handlers.form_spec import FormSpecError, packaged_form
 from xinqiao.handlers.network import withheld_from
 from xinqiao.messages import Choice
 from xinqiao.services import audit
 from xinqiao.services.access import Action, Actor, Kind, Target, escalation_target, may
 from xinqiao.services.booking_text import when_text
 from xinqiao.services.directory import unit_names
-from xinqiao.services.escalation import SEVERITY_LABELS, TITLES
+from xinqiao.services.escalation import SEVERITY_LABELS
 from xinqiao.services.escalation_text import (
     EXHAUSTED_TO,
     UNACKNOWLEDGED,
     level_label,
     status_label,
+    title_of,
 )
 from xinqiao.services.item_links import open_items_about, reports_of
 from xinqiao.services.refs import item_ref
+from xinqiao.services.report_types import report_types
 from xinqiao.storage.booking import Appointment
 from xinqiao.storage.models import Person
 from xinqiao.storage.reports import Escalation, EscalationStatus, Report, Severity
@@ -41,8 +42,6 @@ ANSWER_LABELS = {
     "study": "学习", "life": "生活", "relationships": "人际", "family": "家庭",
     "emotion": "情绪", "present": "在校人数",
 }
-SOURCE_LABELS = {"dorm": "宿舍情况反映", "urgent": "紧急情况随时报", "checkin": "班级心理晴雨表",
-                 "crisis": "危机预警"}
 TIER_SUGGESTED = {"key": "重点关注", "crisis": "危机关注", "routine": "暂不确定"}
 
 
@@ -68,16 +67,13 @@ async def _who(s: AsyncSession, person: Person, with_phone: bool) -> str:
     return text
 
 
-@cache
 def _form_title(form_id: str) -> str:
-    try:
-        return packaged_form(form_id).title
-    except FormSpecError:  # a centre's own form, or one since removed
-        return form_id
+    rtype = report_types().for_form(form_id)
+    return rtype.form_title if rtype else form_id  # a form since removed: its id
 
 
 def _source(report: Report) -> str:
-    label = SOURCE_LABELS.get(report.kind, "反映")
+    label = report_types().source(report.kind)
     origin = str(report.answers.get("source", ""))
     if report.kind == "crisis" and origin.startswith("screening:"):
         label = f"危机预警（测评 {origin.split(':', 1)[1].upper()}）"
@@ -128,7 +124,7 @@ async def _report_lines(s: AsyncSession, actor: Actor, esc: Escalation, report: 
         lines.append(f"相关情况：{_factors(report.factors)}")
     # The free text only to the roles the form promised it to (dorm report: 辅导员, 心理老师).
     withheld = withheld_from(report.answers, report.kind, actor.roles)
-    return lines + ([withheld] if withheld else answers_shown(report.answers))
+    return lines + ([withheld] if withheld else answers_shown(report.answers, report.kind))
 
 
 async def item_lines(s: AsyncSession, actor: Actor, esc: Escalation,
@@ -139,7 +135,7 @@ async def item_lines(s: AsyncSession, actor: Actor, esc: Escalation,
     # at a cadence: there is no deadline left to meet, only the next reminder.
     unacknowledged = state == UNACKNOWLEDGED
     where = EXHAUSTED_TO if unacknowledged else level_label(esc.chain[esc.level])
-    lines = [f"{item_ref(esc.id)} {TITLES.get(esc.kind, '事项')}",
+    lines = [f"{item_ref(esc.id)} {title_of(esc.kind, '事项')}",
              f"紧急程度：{SEVERITY_LABELS[Severity(esc.severity)]}；当前在：{where}；"
              f"状态：{state}"]
     if esc.status == EscalationStatus.open and esc.due_at is not None:
@@ -169,7 +165,7 @@ async def item_lines(s: AsyncSession, actor: Actor, esc: Escalation,
         others = [e for e in await open_items_about(s, student.id) if e.id != esc.id
                   and may(actor, Kind.report, Action.read, await escalation_target(s, e))]
         for other in others[:5]:
-            lines.append(f"该生另有未结事项：{item_ref(other.id)} {TITLES.get(other.kind, '事项')}"
+            lines.append(f"该生另有未结事项：{item_ref(other.id)} {title_of(other.kind, '事项')}"
                          f"（回复“待办 {item_ref(other.id)}”查看）")
             choices.append(Choice(f"view:{other.id}", f"查看 {item_ref(other.id)}"))
     return lines, choices
@@ -186,7 +182,9 @@ async def _noshow_lines(s: AsyncSession, esc: Escalation) -> list[str]:
             f"跟进期限：{local(esc.opened_at + timedelta(hours=24)):%m-%d %H:%M}"]
 
 
-def answers_shown(answers: dict[str, Any]) -> list[str]:
-    """The free-text answers a view may show, labelled."""
-    return [f"{label}：{answers[key]}" for key, label in ANSWER_LABELS.items()
+def answers_shown(answers: dict[str, Any], kind: str = "") -> list[str]:
+    """The free-text answers a view may show, labelled (a report type may name its own)."""
+    rtype = report_types().get(kind)
+    shown = ANSWER_LABELS | (rtype.answer_labels if rtype else {})
+    return [f"{label}：{answers[key]}" for key, label in shown.items()
             if answers.get(key) not in (None, "")]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from xinqiao.handlers.flow import Context, FlowRegistry, flow_choice
 from xinqiao.messages import Choice, Reply
+from xinqiao.services.report_types import report_types
 from xinqiao.storage.models import Role
 
 
@@ -26,15 +27,20 @@ class MenuItem:
 
 
 def load_menu(path: Path | None = None) -> tuple[MenuItem, ...]:
-    """Read the menu file (the packaged one by default) and check its roles."""
+    """Read the menu file (the packaged one by default) and check its roles; ``reports``
+    stands for every report form of the registry."""
     text = (
         path.read_text(encoding="utf-8")
         if path
         else resources.files("xinqiao.data").joinpath("menu.toml").read_text(encoding="utf-8")
     )
-    items = []
+    items: list[MenuItem] = []
     known = {r.value for r in Role} | {"*"}
     for raw in tomllib.loads(text).get("item", []):
+        if raw.get("reports") is True:  # the report forms, as their report types say
+            items += [MenuItem(flow=t.form, label=t.form_title, roles=frozenset(t.filed_by))
+                      for t in report_types().filed() if t.form is not None]
+            continue
         roles = frozenset(raw.get("roles", ["*"]))
         if unknown := roles - known:
             raise ValueError(f"menu item {raw.get('flow')!r}: unknown roles {sorted(unknown)}")

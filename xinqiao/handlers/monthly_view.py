@@ -15,7 +15,7 @@ from xinqiao.handlers.flow import Context, Turn
 from xinqiao.handlers.reports_view import served_college_ids
 from xinqiao.messages import Choice, Reply
 from xinqiao.services import audit
-from xinqiao.services.monthly import KIND_LABELS, TIER_LABELS, month_label, push_to_role
+from xinqiao.services.monthly import TIER_LABELS, kind_rows, month_label, push_to_role
 from xinqiao.services.monthly_export import duration_words
 from xinqiao.storage.db import dialect_name
 from xinqiao.storage.models import College, Person, Role
@@ -30,9 +30,8 @@ def monthly_summary(data: dict[str, Any], status: str = "待确认") -> str:
     """The lines a lead reads before confirming a 月报 (and the centre reads after)."""
     month = date.fromisoformat(data["month"])
     checkins, reports, students = data["checkins"], data["reports"], data["students"]
-    kinds = "、".join(
-        f"{label} {reports['by_kind'][kind.value]['count']}" for kind, label in KIND_LABELS.items()
-    )
+    rows = kind_rows(reports["by_kind"])
+    kinds = "、".join(f"{label} {counts['count']}" for label, counts in rows)
     tiers = "、".join(f"{label} {students[tier.value]}" for tier, label in TIER_LABELS.items())
     behind = checkins["classes"] - checkins["complete"]
     lines = [
@@ -47,8 +46,7 @@ def monthly_summary(data: dict[str, Any], status: str = "待确认") -> str:
     ]
     times = [f"{label}确认中位 {duration_words(c['ack_median'])}、最长 "
              f"{duration_words(c['ack_max'])}"
-             for kind, label in KIND_LABELS.items()
-             if (c := reports["by_kind"][kind.value]).get("ack_median") is not None]
+             for label, c in rows if c.get("ack_median") is not None]
     if times:
         lines.append("· 响应：" + "；".join(times))
     if (screening := data.get("screening")) is not None:

@@ -55,7 +55,7 @@ class MyResultsFlow(OneShotFlow):
             band = next((b.label for b in inst.bands if b.id == r.band), r.band) if inst \
                 else r.band
             score = inst.score_text(r.total) if inst else None
-            lines.append(f"· {local(r.created_at):%Y-%m-%d} {inst.name if inst else r.instrument}"
+            lines.append(f"· {local(r.created_at):%Y-%m-%d} {inst.title if inst else r.instrument}"
                          f"：{f'{score}，' if score else ''}{band}")
         return Turn.end(Reply("\n".join(lines), _MENU))
 
@@ -100,16 +100,16 @@ class StudentResultsFlow(OneShotFlow):
     def _result_lines(self, r: ScreeningResult) -> list[str]:
         """One result: when, which instrument, score and band, then each answered item."""
         inst = self.instruments.get(r.instrument)
-        name = inst.name.split("（")[0] if inst else r.instrument.upper()
+        name = inst.title.split("（")[0] if inst else r.instrument.upper()
         band = next((b.label for b in inst.bands if b.id == r.band), r.band) if inst else r.band
         flags = (" · 阳性" if r.positive else "") + (" · 急性风险" if r.acute else "")
         result = f"总分 {r.total}（{band}）" if inst is None or inst.scoring.shown else band
         head = f"· {local(r.created_at):%Y-%m-%d} {name}：{result}{flags}"
         if inst is None:  # an instrument no longer installed: its codes are all there is
             return [head, *(f"  {k}：{v}" for k, v in r.answers.items())]
-        words = {o.value: o.label for o in inst.options}
-        items = [i for i in inst.items if i.id in r.answers]
-        return [head, *(f"  {n}. {i.brief()}：{words.get(r.answers[i.id], r.answers[i.id])}"
+        words = {o.value: o.label for o in inst.scale.options} if inst.scale else {}
+        items = [i for i in inst.fields if i.key in r.answers]
+        return [head, *(f"  {n}. {i.brief()}：{words.get(r.answers[i.key], r.answers[i.key])}"
                         for n, i in enumerate(items, 1))]
 
 

@@ -18,10 +18,10 @@ from xinqiao.messages import Choice, Reply
 from xinqiao.services import audit
 from xinqiao.services.escalation_text import (
     SEVERITY_LABELS,
-    TITLES,
     UNACKNOWLEDGED,
     level_label,
     status_label,
+    title_of,
 )
 from xinqiao.services.refs import item_ref
 from xinqiao.services.severity import RANK
@@ -82,7 +82,7 @@ class SchoolQueueFlow(OneShotFlow):
             at = level_label(esc.chain[esc.level]) if esc.level < len(esc.chain) else ""
             state = status_label(esc)
             tail = f"，在{at}" if at and state != UNACKNOWLEDGED else ""
-            lines.append(f"· {item_ref(esc.id)} {TITLES.get(esc.kind, esc.kind)}"
+            lines.append(f"· {item_ref(esc.id)} {title_of(esc.kind, esc.kind)}"
                          f"（{SEVERITY_LABELS[Severity(esc.severity)]}）{where}："
                          f"{state}{tail}，已 {waited(esc.opened_at, now)}")
         if len(rows) > _LIST_CAP:

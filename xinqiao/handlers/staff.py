@@ -12,11 +12,10 @@ from xinqiao.messages import Choice, Reply
 from xinqiao.services.access import Action, Kind, authorize, escalation_target, holders
 from xinqiao.services.escalation import (
     SEVERITY_LABELS,
-    TITLES,
     Escalations,
     open_for_person,
 )
-from xinqiao.services.escalation_text import UNACKNOWLEDGED, status_label
+from xinqiao.services.escalation_text import UNACKNOWLEDGED, status_label, title_of
 from xinqiao.services.refs import ITEM, REF_PATTERN, Ref, item_ref, parse_ref, wrong_kind
 from xinqiao.storage.models import Person, Role
 from xinqiao.storage.reports import Escalation, EscalationStatus, Severity
@@ -157,7 +156,7 @@ class QueueFlow(_StaffFlow):
         lines, choices = [f"你有 {len(items)} 项待处理（{order}）："], []
         for esc in items[:8]:
             flag = "⚠" if status_label(esc) == UNACKNOWLEDGED else ""
-            lines.append(f"{flag}{item_ref(esc.id)} {TITLES.get(esc.kind, '事项')} · "
+            lines.append(f"{flag}{item_ref(esc.id)} {title_of(esc.kind, '事项')} · "
                          f"{SEVERITY_LABELS[Severity(esc.severity)]} · "
                          f"{status_label(esc)} · {local(esc.opened_at):%m-%d %H:%M}")
             choices.append(Choice(f"view:{esc.id}", f"查看 {item_ref(esc.id)}"))

@@ -1,1 +1,2 @@
-"""Time-driven work: the working calendar and the escalation and check-in policy."""
+"""The scheduler: calendar jobs on APScheduler and their claims, the registry of timer kinds;
+and, until they move out, the policy models and the working calendar."""

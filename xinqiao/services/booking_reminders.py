@@ -1,6 +1,7 @@
-"""Booking's durable timers: reminders, the counsellors' morning list, lapsing offers and moves.
+"""Booking's durable timers (reminders, lapsing offers and moves) and the counsellors' morning
+list (a calendar job, ``scheduler.calendar_jobs``).
 
-Every one is a timer row (``services.timers``) fired once by the sweeper, so a restart neither
+Every timer is a row (``services.timers``) fired once by the sweeper, so a restart neither
 loses nor repeats it. A reminder carries the appointment's token: once the appointment is
 cancelled, moved or marked, the token has changed and the old reminder does nothing.
 """
@@ -24,15 +25,12 @@ from xinqiao.services.booking_text import MODE_LABELS, REASONS, when_text, where
 from xinqiao.services.booking_waitlist import OFFER, on_offer_expired
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.spans import span
-from xinqiao.services.timers import TimerHandler, schedule
+from xinqiao.services.timers import TimerHandler
 from xinqiao.storage.booking import Appointment, Mode
 from xinqiao.storage.models import Person
 from xinqiao.storage.reports import Timer
 
 log = logging.getLogger(__name__)
-MORNING = "booking.morning"
-# Started late (the process was down at list time)? Still send today's list within this window.
-_MORNING_GRACE = timedelta(hours=3)
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -51,17 +49,7 @@ class BookingTimers:
 
     def timer_handlers(self) -> dict[str, TimerHandler]:
         """Handlers by timer kind, to merge with the network's for the sweeper."""
-        return {REMIND: self._remind, MORNING: self._morning, MOVE: on_move_expired,
-                OFFER: self._offer_expired}
-
-    async def ensure_planned(self, s: AsyncSession, now: datetime) -> None:
-        """Make sure the next morning list is scheduled (idempotent; call at start-up)."""
-        today = local(now).date()
-        due = datetime.combine(today, self.policy.booking.morning_list_at, SHANGHAI)
-        if now > due + _MORNING_GRACE:
-            today += timedelta(days=1)
-            due += timedelta(days=1)
-        await schedule(s, kind=MORNING, ref=today.isoformat(), due_at=due, now=now)
+        return {REMIND: self._remind, MOVE: on_move_expired, OFFER: self._offer_expired}
 
     async def _remind(self, s: AsyncSession, timer: Timer) -> None:
         appt_id, _, which = timer.ref.partition(":")
@@ -88,8 +76,8 @@ class BookingTimers:
         await push_to_people(s, [appt.student_id], now=now, reply=Reply(text),
                              key=f"booking:remind:{appt.id}:{which}:{appt.token}")
 
-    async def _morning(self, s: AsyncSession, timer: Timer) -> None:
-        day = date.fromisoformat(timer.ref)
+    async def morning_list(self, s: AsyncSession, day: date, now: datetime) -> None:
+        """Each counsellor's appointments of the day, pushed in the morning (the daily job)."""
         start, end = day_bounds(day)
         rows = await s.exec(select(Appointment).where(
             Appointment.start_at >= start, Appointment.start_at < end,
@@ -106,11 +94,7 @@ class BookingTimers:
                              f"{reason} · {MODE_LABELS[Mode(appt.mode)]}")
             lines.append("回复“今日预约”记录到访或爽约。")
             await push_to_people(s, [counsellor_id], key=f"booking:morning:{day.isoformat()}",
-                                 now=timer.due_at, reply=Reply("\n".join(lines)))
-        tomorrow = day + timedelta(days=1)
-        await schedule(s, kind=MORNING, ref=tomorrow.isoformat(), now=timer.due_at,
-                       due_at=datetime.combine(tomorrow, self.policy.booking.morning_list_at,
-                                               SHANGHAI))
+                                 now=now, reply=Reply("\n".join(lines)))
 
     async def _offer_expired(self, s: AsyncSession, timer: Timer) -> None:
         await on_offer_expired(s, self.policy, timer)

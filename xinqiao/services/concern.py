@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.services.crisis import raise_crisis
 from xinqiao.services.escalation import Subject
+from xinqiao.services.report_types import report_types
 from xinqiao.services.timers import schedule
 from xinqiao.storage.models import Person
 from xinqiao.storage.reports import (
@@ -93,7 +94,8 @@ async def adds_up(s: AsyncSession, person: Person | None, now: datetime) -> str 
         Report.subject_person_id == person.id, col(Report.created_at) >= since))).all()
     if ReportKind.concern in earlier or ReportKind.crisis in earlier:
         return "second signal within 24 h"
-    if any(k in (ReportKind.dorm, ReportKind.urgent, ReportKind.checkin) for k in earlier):
+    filed = {t.kind for t in report_types().filed()}  # reports the network files on a form
+    if any(k in filed for k in earlier):
         return "a report about the student within 24 h"
     positive = (await s.exec(select(ScreeningResult.id).where(
         ScreeningResult.person_id == person.id, col(ScreeningResult.positive).is_(True),

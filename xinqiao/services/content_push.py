@@ -1,24 +1,24 @@
 """Pushing articles to many people: weekly tips to subscribers, in resumable chunks.
 
-The weekly tip is planned as a durable timer on the policy's weekday and time. Its firing picks
-the week's tip and arms the first chunk timer; each chunk pushes to the next ``chunk``
-subscribers in person order inside the sweeper's transaction and arms the next chunk with the
-last person id as its cursor. A crash mid-way leaves the unfired chunk due, and the pushes'
-idempotency keys (``tip:<week>:<person>``) make a repeated chunk add nothing: every subscriber
-gets exactly one tip a week, and 30,000 subscribers never hold the sweeper for long.
+The weekly tip is a calendar job (``scheduler.calendar_jobs``) on the policy's weekday and
+time. Its run picks the week's tip and arms the first chunk timer; each chunk pushes to the
+next ``chunk`` subscribers in person order inside the sweeper's transaction and arms the next
+chunk with the last person id as its cursor. A crash mid-way leaves the unfired chunk due, and
+the pushes' idempotency keys (``tip:<week>:<person>``) make a repeated chunk add nothing: every
+subscriber gets exactly one tip a week, and 30,000 subscribers never hold the sweeper for long.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.clock import SHANGHAI, local
+from xinqiao.clock import local
 from xinqiao.messages import Choice, Link, Reply
 from xinqiao.scheduler.content_policy import ContentPolicy
 from xinqiao.services.content import Content
@@ -31,11 +31,9 @@ from xinqiao.storage.models import Person
 from xinqiao.storage.reports import Timer
 
 log = logging.getLogger(__name__)
-TIP_PLAN, TIP_CHUNK = "content.tip", "content.tip.chunk"
+TIP_CHUNK = "content.tip.chunk"
 PUSH_KIND = "notice"  # WeChat: the notice template when configured (reaches everyone)
 UNSUBSCRIBE = Choice("flow:tips_off", "退订")
-# The process was down at tip time? Still send this week's tip within this window.
-_GRACE = timedelta(hours=6)
 
 
 def week_of(day: date) -> str:
@@ -113,19 +111,7 @@ class WeeklyTips:
 
     def timer_handlers(self) -> dict[str, TimerHandler]:
         """Handlers by timer kind, merged into the sweeper's."""
-        return {TIP_PLAN: self._plan, TIP_CHUNK: self._chunk}
-
-    def _due(self, day: date) -> datetime:
-        monday = day - timedelta(days=day.isoweekday() - 1)
-        target = monday + timedelta(days=self.policy.tip_weekday - 1)
-        return datetime.combine(target, self.policy.tip_at, SHANGHAI)
-
-    async def ensure_planned(self, s: AsyncSession, now: datetime) -> None:
-        """Make sure this (or, once past, next) week's tip is scheduled; idempotent."""
-        due = self._due(local(now).date())
-        if now > due + _GRACE:
-            due += timedelta(days=7)
-        await schedule(s, kind=TIP_PLAN, ref=week_of(due.date()), due_at=due, now=now)
+        return {TIP_CHUNK: self._chunk}
 
     def tip_for(self, week: str, now: datetime) -> Article | None:
         """The week's tip: the published tips in turn, one a week."""
@@ -135,16 +121,14 @@ class WeeklyTips:
         year, number = (int(p) for p in week.split("-W"))
         return tips[(date.fromisocalendar(year, number, 1).toordinal() // 7) % len(tips)]
 
-    async def _plan(self, s: AsyncSession, timer: Timer) -> None:
-        now = timer.due_at
-        nxt = now + timedelta(days=7)
-        await schedule(s, kind=TIP_PLAN, ref=week_of(local(nxt).date()), due_at=nxt, now=now)
-        article = self.tip_for(timer.ref, now)
+    async def start_week(self, s: AsyncSession, now: datetime) -> None:
+        """Pick this week's tip and arm its first chunk (the weekly job)."""
+        week = week_of(local(now).date())
+        article = self.tip_for(week, now)
         if article is None:
-            log.error("weekly tip %s: no published tip to send", timer.ref)
+            log.error("weekly tip %s: no published tip to send", week)
             return
-        await schedule(s, kind=TIP_CHUNK, ref=f"{timer.ref}:{article.slug}:0", due_at=now,
-                       now=now)
+        await schedule(s, kind=TIP_CHUNK, ref=f"{week}:{article.slug}:0", due_at=now, now=now)
 
     async def _chunk(self, s: AsyncSession, timer: Timer) -> None:
         week, slug, after = timer.ref.split(":")

@@ -17,7 +17,6 @@ from xinqiao.messages import Reply
 from xinqiao.services.recipients import push_to_people, unreachable
 from xinqiao.storage.models import College, Dorm, Klass, Person, Role, RoleAssignment
 
-COVERAGE = "coverage.daily"
 ROLE_LABELS = {Role.class_advisor: "班级辅导员", Role.committee: "心理委员",
                Role.informant: "信息员", Role.college_lead: "学院负责人",
                Role.college_counsellor: "学院心理辅导员", Role.centre_staff: "心理中心老师",

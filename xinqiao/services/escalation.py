@@ -35,7 +35,6 @@ from xinqiao.services.escalation_record import (
 from xinqiao.services.escalation_text import (
     LEVEL_LABELS,
     SEVERITY_LABELS,
-    TITLES,
     duration_words,
     escalated_notice,
     exhausted_alert,
@@ -349,5 +348,5 @@ def _default_resolve(severity: Severity) -> Window:
 
 
 
-__all__ = ["DEADLINE", "LEVEL_LABELS", "SEVERITY_LABELS", "TITLES", "Calendar", "Escalations",
+__all__ = ["DEADLINE", "LEVEL_LABELS", "SEVERITY_LABELS", "Calendar", "Escalations",
            "Subject", "open_for_person"]

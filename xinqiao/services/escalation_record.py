@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.messages import Reply
-from xinqiao.services.escalation_text import SEVERITY_LABELS, TITLES
+from xinqiao.services.escalation_text import SEVERITY_LABELS, title_of
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.refs import item_ref
@@ -138,7 +138,7 @@ async def item_title(
 
 def titled(esc: Escalation, klass_name: str | None) -> str:
     """``item_title`` with the class name already looked up (None: no class)."""
-    title = TITLES.get(esc.kind, "待处理事项")
+    title = title_of(esc.kind)
     return title if klass_name is None else f"{title}（{klass_name}）"
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from xinqiao.clock import local
 from xinqiao.messages import Reply
 from xinqiao.services.refs import item_ref
+from xinqiao.services.report_types import report_types
 from xinqiao.storage.reports import Escalation, EscalationStatus, Severity
 
 LEVEL_LABELS = {"committee": "班级心理委员", "class_advisor": "班级辅导员", "college": "学院",
@@ -17,12 +18,13 @@ SEVERITY_LABELS = {Severity.routine: "常规", Severity.soon: "尽快", Severity
                    Severity.crisis: "危机"}
 STATUS_LABELS = {"open": "待确认", "acked": "跟进中", "resolved": "已结案"}
 UNACKNOWLEDGED = "无人确认"
-TITLES = {"dorm": "宿舍情况反映", "urgent": "紧急情况随时报", "checkin": "班级心理晴雨表关注",
-          "checkin_missing": "班级心理晴雨表未提交", "crisis": "危机预警",
-          "concern": "关切跟进", "screening": "测评提示自伤念头",
-          "noshow": "重点关注学生咨询爽约"}
 EXHAUSTED_TO = "心理中心负责人和值班老师"
 _WHY = {"unbound": "尚未绑定", "unreachable": "的账号暂时无法送达"}
+
+
+def title_of(kind: str, default: str = "待处理事项") -> str:
+    """An item's title by its kind, from the report types (services/report_types)."""
+    return report_types().title(kind, default)
 
 
 def level_label(entry: dict[str, Any]) -> str:

@@ -14,7 +14,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import local
 from xinqiao.messages import Reply
-from xinqiao.services.escalation import TITLES, Escalations, Subject
+from xinqiao.services.escalation import Escalations, Subject
+from xinqiao.services.escalation_text import title_of
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.refs import item_ref
@@ -64,7 +65,7 @@ async def open_or_join(
     people = sorted(set((await s.exec(select(EscalationRecipient.person_id).where(
         EscalationRecipient.escalation_id == host.id))).all()))
     urgent = is_urgent(host.severity)
-    text = (f"【心桥】{item_ref(host.id)} {TITLES.get(host.kind, '待处理事项')}：{JOINED}"
+    text = (f"【心桥】{item_ref(host.id)} {title_of(host.kind)}：{JOINED}"
             f"（{subject.title}，{local(now):%m-%d %H:%M}）。回复“待办 {item_ref(host.id)}”查看。")
     await push_to_people(s, people, key=f"esc:{host.id}:joined:{subject.report_id}",
                          reply=Reply(text), now=now, kind="crisis" if urgent else "alert",

@@ -22,17 +22,27 @@ from xinqiao.services.monthly_figures import (
     screening_figures,
 )
 from xinqiao.services.recipients import push_to_people
+from xinqiao.services.report_types import report_types
 from xinqiao.storage.db import dialect_name
 from xinqiao.storage.models import College, Person, Role, RoleAssignment, Tier
 from xinqiao.storage.reports import Escalation, MonthlyReport, Report, ReportKind
 
-KIND_LABELS = {
-    ReportKind.checkin: "班级周报", ReportKind.dorm: "宿舍报告", ReportKind.urgent: "随时报",
-    ReportKind.crisis: "危机预警",
-}
 OUTCOMES = ("open", "acked", "resolved", "escalated")
 OUTCOME_LABELS = {"open": "待响应", "acked": "已接手", "resolved": "已办结", "escalated": "曾升级"}
 TIER_LABELS = {Tier.routine: "日常关注", Tier.key: "重点关注", Tier.crisis: "危机关注"}
+
+
+def _zero() -> dict[str, int]:
+    return {"count": 0, **dict.fromkeys(OUTCOMES, 0)}
+
+
+def kind_rows(by_kind: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """A 月报's report rows as (label, counts): the registry's order, then any kind it no
+    longer has (a centre's type since removed keeps its row under its own name)."""
+    types = report_types()
+    order = [t.kind for t in types.monthly() if t.kind in by_kind]
+    order += [k for k in by_kind if k not in order]
+    return [(types.monthly_label(k), by_kind[k]) for k in order]
 
 
 def month_label(month: date) -> str:
@@ -77,28 +87,24 @@ async def build_monthly(
             for c in sorted(lines, key=lambda c: (c.complete, c.klass))
         ],
     }
-    # Concern questions (services/concern) are a conversation with one student, not a report
-    # from the network: they stay out of the 月报 (a concern that became a crisis is counted
-    # as a crisis report).
-    # Screening follow-ups are the centre's too (a college sees tiers, not screening signals).
-    reported = [k for k in ReportKind if k not in (ReportKind.concern, ReportKind.screening)]
+    # Every kind has a row unless its report type says it is not the network's report (a
+    # concern question, a screening signal: data/report_kinds.toml); none is dropped unseen.
+    types = report_types()
     in_month = (
         col(Report.college_id) == college_id,
         col(Report.created_at) >= start,
         col(Report.created_at) < end,
-        col(Report.kind).in_([k.value for k in reported]),
+        col(Report.kind).not_in(types.outside_monthly()),
     )
     newer = aliased(Report)
     latest = ~exists().where(col(newer.supersedes) == col(Report.id))
     # Amended check-ins count once: only versions nothing supersedes.
     columns = select(Report.kind, Report.subject_person_id, Report.factors, Report.answers)
     rows = (await session.exec(columns.where(*in_month, latest))).all()
-    by_kind: dict[str, dict[str, int]] = {
-        k.value: {"count": 0, **dict.fromkeys(OUTCOMES, 0)} for k in reported
-    }
+    by_kind = {t.kind: _zero() for t in types.monthly()}
     flagged = 0
     for kind, subject, factors, answers in rows:
-        by_kind[kind]["count"] += 1
+        by_kind.setdefault(kind, _zero())["count"] += 1
         if kind == ReportKind.checkin and (
             subject is not None or factors or (answers or {}).get("concerns")
         ):
@@ -107,11 +113,11 @@ async def build_monthly(
         Report, col(Report.id) == col(Escalation.report_id)
     )
     spans: dict[str, list[Span]] = {kind: [] for kind in by_kind}
-    # in_month keeps only the kinds by_kind counts: every row has its bucket.
     for kind, esc in (await session.exec(escalations.where(*in_month))).all():
-        by_kind[kind][esc.status] += 1
-        by_kind[kind]["escalated"] += int(esc.level > 0)
-        spans[kind].append((esc.opened_at, esc.acked_at, esc.resolved_at))
+        counts = by_kind.setdefault(kind, _zero())
+        counts[esc.status] += 1
+        counts["escalated"] += int(esc.level > 0)
+        spans.setdefault(kind, []).append((esc.opened_at, esc.acked_at, esc.resolved_at))
     unlinked_levels = (  # escalations without a report: overdue check-ins
         await session.exec(
             select(Escalation.level).where(
@@ -122,7 +128,8 @@ async def build_monthly(
     ).all()
     unlinked = len(unlinked_levels)
     # A missing check-in that climbed past the committee member counts under 曾升级 too.
-    by_kind[ReportKind.checkin.value]["escalated"] += sum(1 for lv in unlinked_levels if lv > 0)
+    climbed = sum(1 for lv in unlinked_levels if lv > 0)
+    by_kind.setdefault(ReportKind.checkin, _zero())["escalated"] += climbed
     # Students are the people with a class; staff carry only their college.
     tiers = (
         await session.exec(
@@ -142,7 +149,8 @@ async def build_monthly(
         "checkins": checkins,
         "reports": {
             "total": len(rows),
-            "by_kind": {k: {**v, **response_times(spans[k])} for k, v in by_kind.items()},
+            "by_kind": {k: {**v, **response_times(spans.get(k, []))}
+                        for k, v in by_kind.items()},
             **{o: sum(v[o] for v in by_kind.values()) for o in OUTCOMES},
             "flagged_checkins": flagged,
             "unlinked_escalations": int(unlinked),

@@ -12,12 +12,12 @@ from sqlmodel import col, select
 from xinqiao.clock import local
 from xinqiao.services import audit
 from xinqiao.services.monthly import (
-    KIND_LABELS,
     OUTCOME_LABELS,
     OUTCOMES,
     TIER_LABELS,
     DueAt,
     build_monthly,
+    kind_rows,
     month_label,
 )
 from xinqiao.services.sheets import fit_columns, xlsx_row
@@ -176,8 +176,7 @@ def write_monthly_xlsx(data: dict[str, Any], out: Path) -> None:
     reports = data["reports"]
     sheet = wb.create_sheet("上报情况")
     sheet.append(["类型", "数量", *OUTCOME_LABELS.values(), *(label for _, label in TIMES)])
-    for kind, label in KIND_LABELS.items():
-        counts = reports["by_kind"][kind.value]
+    for label, counts in kind_rows(reports["by_kind"]):
         sheet.append([label, counts["count"], *(counts[o] for o in OUTCOMES),
                       *(duration_words(counts.get(key)) for key, _ in TIMES)])
     sheet.append(["合计", reports["total"], *(reports[o] for o in OUTCOMES)])

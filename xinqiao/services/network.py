@@ -1,22 +1,23 @@
-"""The network's moving parts bound to the policy: chains, check-in cadence, timer handlers."""
+"""The network's moving parts bound to the policy: chains, check-in cadence, the work of its
+calendar jobs (scheduled by ``scheduler.calendar_jobs``) and its timer handlers."""
 
 from __future__ import annotations
 
 import functools
 import logging
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.clock import SHANGHAI, local
+from xinqiao.clock import local
 from xinqiao.scheduler.calendar import holiday_name
 from xinqiao.scheduler.policy import Policy
 from xinqiao.services import campaigns, retention
 from xinqiao.services.cases import FOLLOWUP, on_followup
 from xinqiao.services.concern import CONCERN_EXPIRE, on_concern_expire
-from xinqiao.services.coverage import COVERAGE, push_coverage
+from xinqiao.services.coverage import push_coverage
 from xinqiao.services.escalation import DEADLINE, Escalations, Subject
 from xinqiao.services.escalation_batch import fire_deadlines
 from xinqiao.services.invitations import (
@@ -32,14 +33,8 @@ from xinqiao.storage.models import Klass
 from xinqiao.storage.reports import CheckIn, Severity, Timer
 
 log = logging.getLogger(__name__)
-PLAN = "plan.daily"
 CHECKIN_DUE = "checkin.due"
-MONTHLY = "monthly.generate"
-PLAN_AT = time(0, 5)  # local time the daily plan runs
-MONTHLY_AT = time(9, 0)  # local time the monthly reports are generated
-RETENTION = "retention.purge"
-RETENTION_AT = time(3, 30)  # local time of the nightly purge
-COVERAGE_AT = time(8, 30)  # local time of the coverage check, on workdays
+RETENTION = "retention.purge"  # the next batch of a nightly purge too big for one transaction
 
 
 def snapshot(policy: Policy, severity: Severity) -> list[dict[str, Any]]:
@@ -122,70 +117,64 @@ class Network:
         """Handlers for the sweeper, by timer kind."""
         return {
             DEADLINE: self.escalations.on_deadline,
-            PLAN: self._plan_day,
             CHECKIN_DUE: self._checkin_due,
-            MONTHLY: self._monthly,
             FOLLOWUP: on_followup,
             SECOND_STAGE_REMIND: on_second_stage_remind,
             SECOND_STAGE_EXPIRE: on_second_stage_expire,
-            RETENTION: self._purge,
+            RETENTION: self._purge_more,
             CONCERN_EXPIRE: lambda s, timer: on_concern_expire(s, self, timer),
-            COVERAGE: self._coverage,
             ASQ_WAIT: on_asq_wait(self.escalations),
             **self.campaigns.timer_handlers(),
         }
 
-    async def ensure_planned(self, s: AsyncSession, now: datetime) -> None:
-        """Make sure today's daily plan exists (idempotent; call at start-up)."""
-        today = local(now).date()
-        await schedule(s, kind=PLAN, ref=today.isoformat(), due_at=_at(today, PLAN_AT),
-                       now=now)
-
-    async def _plan_day(self, s: AsyncSession, timer: Timer) -> None:
-        day = date.fromisoformat(timer.ref)
-        now = timer.due_at
+    async def open_checkins(self, s: AsyncSession, day: date, now: datetime) -> int:
+        """Arm each class's check-in deadline on a due day; return how many (the daily job)."""
         # Nothing falls due on a public holiday: students are away and so are their advisors.
-        if self.is_due(day):
-            due = self.policy.checkin_due_at(day) + self.policy.checkin.remind_committee_after
-            for klass_id in (await s.exec(select(Klass.id))).all():
-                await schedule(s, kind=CHECKIN_DUE, ref=f"{klass_id}:{day.isoformat()}",
-                               due_at=due, now=now)
-        await campaigns.plan_day(s, self.policy, day, now)  # screening rounds opening today
-        await schedule(s, kind=RETENTION, ref=f"{day.isoformat()}:0",
-                       due_at=_at(day, RETENTION_AT), now=now)
-        if self.policy.calendar().is_workday(day):  # who an alert could not reach today
-            await schedule(s, kind=COVERAGE, ref=day.isoformat(), due_at=_at(day, COVERAGE_AT),
-                           now=now)
-        if self._first_workday_of_month(day):  # last month's 月报 for the colleges to confirm
-            last_month = (day.replace(day=1) - timedelta(days=1)).replace(day=1)
-            await schedule(s, kind=MONTHLY, ref=last_month.isoformat()[:7],
-                           due_at=_at(day, MONTHLY_AT), now=now)
-        tomorrow = day + timedelta(days=1)
-        await schedule(s, kind=PLAN, ref=tomorrow.isoformat(), due_at=_at(tomorrow, PLAN_AT),
-                       now=now)
+        if not self.is_due(day):
+            return 0
+        due = self.policy.checkin_due_at(day) + self.policy.checkin.remind_committee_after
+        klass_ids = (await s.exec(select(Klass.id))).all()
+        for klass_id in klass_ids:
+            await schedule(s, kind=CHECKIN_DUE, ref=f"{klass_id}:{day.isoformat()}",
+                           due_at=due, now=now)
+        return len(klass_ids)
 
-    def _first_workday_of_month(self, day: date) -> bool:
+    async def open_rounds(self, s: AsyncSession, day: date, now: datetime) -> None:
+        """Create the screening rounds opening on ``day`` (the daily job)."""
+        await campaigns.plan_day(s, self.policy, day, now)
+
+    def first_workday_of_month(self, day: date) -> bool:
+        """Whether ``day`` is the month's first working day (the 月报 is generated then)."""
         calendar = self.policy.calendar()
         if not calendar.is_workday(day):
             return False
         return not any(calendar.is_workday(day.replace(day=d)) for d in range(1, day.day))
 
-    async def _purge(self, s: AsyncSession, timer: Timer) -> None:
-        counts = await retention.purge(s, self.policy.retention, timer.due_at)
-        if retention.full(counts):  # more to do: the next batch in its own transaction
-            day, n = timer.ref.rsplit(":", 1)
-            await schedule(s, kind=RETENTION, ref=f"{day}:{int(n) + 1}", due_at=timer.due_at,
-                           now=timer.due_at)
+    async def purge(self, s: AsyncSession, day: date, now: datetime) -> None:
+        """The nightly retention purge; a batch too big for one transaction goes on as timers."""
+        await self._purge_batch(s, day.isoformat(), 0, now)
 
-    async def _coverage(self, s: AsyncSession, timer: Timer) -> None:
-        pushed = await push_coverage(s, timer.ref, timer.due_at)
-        log.info("coverage check %s: %s pushes", timer.ref, pushed)
+    async def coverage(self, s: AsyncSession, day: date, now: datetime) -> None:
+        """Tell the college leads and the centre lead whom an alert could not reach today."""
+        pushed = await push_coverage(s, day.isoformat(), now)
+        log.info("coverage check %s: %s pushes", day.isoformat(), pushed)
 
-    async def _monthly(self, s: AsyncSession, timer: Timer) -> None:
-        month = date.fromisoformat(timer.ref + "-01")
-        count = await generate_monthly(s, month, self.month_periods(month), timer.due_at,
+    async def monthly(self, s: AsyncSession, day: date, now: datetime) -> None:
+        """Generate last month's 月报 for every college to confirm."""
+        month = (day.replace(day=1) - timedelta(days=1)).replace(day=1)
+        count = await generate_monthly(s, month, self.month_periods(month), now,
                                        self.policy.checkin_due_at)
-        log.info("monthly reports for %s generated for %s colleges", timer.ref, count)
+        log.info("monthly reports for %s generated for %s colleges", month.isoformat()[:7],
+                 count)
+
+    async def _purge_more(self, s: AsyncSession, timer: Timer) -> None:
+        day, n = timer.ref.rsplit(":", 1)
+        await self._purge_batch(s, day, int(n), timer.due_at)
+
+    async def _purge_batch(self, s: AsyncSession, day: str, n: int, now: datetime) -> None:
+        counts = await retention.purge(s, self.policy.retention, now)
+        if retention.full(counts):  # more to do: the next batch in its own transaction
+            await schedule(s, kind=RETENTION, ref=f"{day}:{n + 1}", due_at=now, now=now)
 
     async def _checkin_due(self, s: AsyncSession, timer: Timer) -> None:
         klass_id_text, day_text = timer.ref.split(":", 1)
@@ -205,7 +194,3 @@ class Network:
                           college_id=klass.college_id, klass_id=klass_id)
         await self.escalations.open(s, subject, Severity.routine, timer.due_at,
                                     chain=checkin_chain(self.policy))
-
-
-def _at(day: date, at: time) -> datetime:
-    return datetime.combine(day, at, SHANGHAI)

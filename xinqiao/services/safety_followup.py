@@ -126,5 +126,6 @@ async def _last_asq_answer(s: AsyncSession, person_id: int) -> datetime | None:
         ChannelIdentity, col(ChannelIdentity.id) == col(ConversationState.identity_id)).where(
         ChannelIdentity.person_id == person_id, ConversationState.flow == "screening"))
     times = [utc(state.updated_at) for state in rows
-             if state.data.get("inst") == SAFETY and state.step is not None]
+             if (state.data.get("form") or state.data.get("inst")) == SAFETY
+             and state.step is not None]  # "inst": conversations stored before the runner
     return max(times) if times else None

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from enum import IntEnum
 from typing import Any
 
 from sqlalchemy import event, func, update
@@ -17,45 +15,22 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import Clock
+from xinqiao.scheduler.timer_kinds import (
+    BatchHandler,
+    TimerHandler,
+    TimerPriority,
+    priority_for,
+)
 from xinqiao.storage.db import Database, dialect_name
 from xinqiao.storage.outage import OutageLog, database_unavailable
 from xinqiao.storage.reports import Timer
 
 log = logging.getLogger(__name__)
+__all__ = ["BatchHandler", "Sweeper", "TimerHandler", "TimerPriority", "priority_for",
+           "schedule", "schedule_many"]
 
-# A timer handler does its one step inside the transaction that marks the timer fired.
-TimerHandler = Callable[[AsyncSession, Timer], Awaitable[None]]
-# A batch handler fires many due timers of one kind in the transaction that marks them fired,
-# with the effects its TimerHandler would have one by one; it returns the ids it fired, and
-# the sweeper hands the others to the TimerHandler in the same transaction.
-BatchHandler = Callable[[AsyncSession, list[Timer]], Awaitable[set[int]]]
-
-
-class TimerPriority(IntEnum):
-    """Lower fires first when many timers are due at once."""
-
-    crisis = 0  # a crisis or urgent item's next step, a student's safety follow-up
-    alert = 10  # other escalation steps, concerns, case follow-ups
-    person = 20  # a person waiting: booking reminders, offers, moves
-    ordinary = 50
-    bulk = 90  # a campaign's or the weekly tips' next chunk of students
-
-
-_KIND_PRIORITY = {
-    "escalation.deadline": TimerPriority.alert, "screening.asq_wait": TimerPriority.crisis,
-    "concern.expire": TimerPriority.alert, "case.followup": TimerPriority.alert,
-    "booking.remind": TimerPriority.person, "booking.offer": TimerPriority.person,
-    "booking.move": TimerPriority.person, "campaign.open": TimerPriority.bulk,
-    "campaign.remind": TimerPriority.bulk, "content.tip.chunk": TimerPriority.bulk,
-    "content.campaign": TimerPriority.bulk,
-}
 _EARLIEST = "xinqiao.timers.earliest"  # session.info: the earliest due_at scheduled in it
 _WATCHERS: set[Callable[[datetime], None]] = set()  # running sweepers of this process
-
-
-def priority_for(kind: str) -> int:
-    """A kind's default priority (escalation deadlines pass their severity's)."""
-    return int(_KIND_PRIORITY.get(kind, TimerPriority.ordinary))
 
 
 async def schedule(
@@ -168,8 +143,7 @@ class Sweeper:
             return (await s.exec(select(func.min(Timer.due_at)).where(
                 col(Timer.fired_at).is_(None)))).one()
 
-    async def run(self, stop: asyncio.Event, longest_sleep: float,
-                  before: Callable[[], Awaitable[Any]] | None = None) -> None:
+    async def run(self, stop: asyncio.Event, longest_sleep: float) -> None:
         """Sweep until ``stop``: again at once while timers fire, else asleep until the
         earliest is due, woken early when this process commits an earlier one. Other
         processes' timers are seen within ``longest_sleep`` seconds."""
@@ -182,14 +156,10 @@ class Sweeper:
 
         _WATCHERS.add(scheduled)
         outage = OutageLog(log, "deadline sweep loop")
-        planned = -longest_sleep  # loop time of the last ``before``: at most once a sleep
         try:
             while not stop.is_set():
                 delay = longest_sleep
                 try:
-                    if before is not None and time.monotonic() - planned >= longest_sleep:
-                        await before()
-                        planned = time.monotonic()
                     if await self.sweep_once():
                         delay = 0.0
                     else:
@@ -250,7 +220,6 @@ class Sweeper:
                     log.error("timer %s has unknown kind %r; marked fired", timer.id, timer.kind)
                 else:
                     await handler(s, timer)
-                timer.fired_at = self.clock.now()
                 s.add(timer)
             return True
         except Exception as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Column, Date, Index, SmallInteger, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -22,22 +22,33 @@ class Severity(StrEnum):
     crisis = "crisis"
 
 
-class ReportKind(StrEnum):
-    """The kinds of report of design.md §3.1."""
+class ReportKind(str):
+    """A report's kind, stored as a string. The registry (services/report_types) lists every
+    kind, read from the report forms' ``[report]`` tables; these are the ones code names."""
 
-    checkin = "checkin"
-    dorm = "dorm"
-    urgent = "urgent"
-    crisis = "crisis"  # crisis language in a message, or an acute screening answer
-    concern = "concern"  # concern-level words: the writer was asked directly (services/concern)
-    screening = "screening"  # a screening answer a counsellor must follow up (PHQ-9 item 9)
+    __slots__ = ()
+    checkin: ClassVar[ReportKind]
+    dorm: ClassVar[ReportKind]
+    urgent: ClassVar[ReportKind]
+    crisis: ClassVar[ReportKind]  # crisis language in a message, or an acute screening answer
+    concern: ClassVar[ReportKind]  # concern-level words: the writer was asked (services/concern)
+    screening: ClassVar[ReportKind]  # a screening answer to follow up (PHQ-9 item 9)
+
+    @classmethod
+    def named(cls) -> tuple[ReportKind, ...]:
+        """The kinds code names (each must be in the registry)."""
+        return tuple(v for v in vars(cls).values() if isinstance(v, ReportKind))
+
+
+for _name in ("checkin", "dorm", "urgent", "crisis", "concern", "screening"):
+    setattr(ReportKind, _name, ReportKind(_name))
 
 
 class Report(SQLModel, table=True):
     """One report from the network; check-in amendments are new rows that supersede the old."""
 
     id: int | None = Field(default=None, primary_key=True)
-    kind: ReportKind = Field(sa_column=Column(String(16), nullable=False, index=True))
+    kind: str = Field(sa_column=Column(String(16), nullable=False, index=True))
     reporter_person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
     subject_person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
     subject_name: str | None = Field(default=None, sa_column=Column(String(100)))

@@ -11,6 +11,7 @@ import xinqiao.storage.callbacks
 import xinqiao.storage.campaigns
 import xinqiao.storage.cases
 import xinqiao.storage.content
+import xinqiao.storage.jobs
 import xinqiao.storage.models  # registers the tables on SQLModel.metadata
 import xinqiao.storage.reports
 import xinqiao.storage.screening  # noqa: F401

@@ -1,0 +1,111 @@
+"""Acting on a finished questionnaire: store the score, tier, outreach, crisis, what comes next."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from xinqiao.handlers.flow import Context, Turn, flow_choice
+from xinqiao.handlers.form_runner import FormRunner
+from xinqiao.handlers.form_spec import FormSpec
+from xinqiao.messages import Choice, Reply
+from xinqiao.services import invitations
+from xinqiao.services.crisis import crisis_reply, raise_crisis
+from xinqiao.services.instruments import score
+from xinqiao.services.network import Network
+from xinqiao.services.safety_followup import SAFETY, after_safety_screen, open_outreach
+from xinqiao.services.tiers import change_tier
+from xinqiao.storage.models import Tier
+from xinqiao.storage.screening import ScreeningResult
+
+MENU = (Choice("menu", "主菜单"),)
+# What to read after a result: (instrument id, band, now) → a reply with links, or None.
+# Passed in by the catalogue so that screening does not depend on the content library.
+Recommend = Callable[[str, str, datetime], Reply | None]
+
+
+class ScoreActions:
+    """The on-complete hook of the 心理测评 flow."""
+
+    def __init__(self, flow_id: str, network: Network, runner: FormRunner,
+                 recommend: Recommend | None) -> None:
+        self.flow_id = flow_id
+        self.network = network
+        self.runner = runner
+        self.recommend = recommend
+
+    async def __call__(self, ctx: Context, inst: FormSpec, data: dict[str, Any]) -> Turn:
+        """Score, store, raise what the score calls for, and answer (or ask the follow-up)."""
+        assert ctx.person is not None and ctx.person.id is not None
+        now = ctx.clock.now()
+        result = score(inst, data["answers"])
+        row = ScreeningResult(
+            person_id=ctx.person.id, instrument=inst.id, instrument_version=inst.version,
+            answers=data["answers"], total=result.total, band=result.band, tier=result.tier,
+            positive=result.positive, acute=result.acute, created_at=now)
+        ctx.session.add(row)
+        await ctx.session.flush()
+        assert row.id is not None
+        await invitations.complete(ctx.session, ctx.person.id, inst.id, row.id, now)
+        escalations = self.network.escalations
+        if inst.id != SAFETY and SAFETY in result.followups:  # item 9: a counsellor reaches out
+            idle = timedelta(minutes=ctx.settings.form_idle_minutes)
+            await open_outreach(escalations, ctx.session, ctx.person, row, idle_after=now + idle,
+                                now=now)
+        if result.acute:
+            await raise_crisis(ctx.session, self.network, about=ctx.person, reporter=ctx.person,
+                               source=f"screening:{inst.id}", detail={}, now=now)
+        if inst.id == SAFETY:
+            await after_safety_screen(escalations, ctx.session, ctx.person, row, now)
+        if result.acute:
+            # The crisis reply and its lines always lead; reading comes second.
+            crisis = crisis_reply(ctx.settings)
+            return self._close(crisis.text, crisis.choices, inst, result.band, now)
+        if Tier(result.tier) != Tier.routine:
+            await change_tier(ctx.session, ctx.person, Tier(result.tier), now=now,
+                              reason=f"automatic: {inst.id} {result.band}",
+                              pending_review=Tier(result.tier) == Tier.crisis)
+        points = inst.score_text(result.total)  # None: a screen read by its result (ASQ)
+        message = f"《{inst.title}》完成{f'，你的得分是 {points}' if points else ''}。\n" \
+                  f"{result.message}"
+        book: tuple[Choice, ...] = ()
+        if result.positive:
+            message += "\n如果愿意，可以预约心理中心的老师聊一聊，这是免费、保密的。"
+            if ctx.flows.get("booking") is not None:  # offered as a tap, not only in words
+                book = (flow_choice("booking", "预约心理老师"),)
+        later = None
+        if result.positive:  # a second stage configured for this instrument is scheduled
+            later = await invitations.invite_second_stage(
+                ctx.session, self.network.policy.screening, person_id=ctx.person.id,
+                result_id=row.id, first_stage=inst.id, now=now)
+        forms = self.runner.forms
+        # Follow-ups (the ASQ after PHQ-9 item 9) come at once, before the rest of the round.
+        queue = [f for f in (*result.followups, *data.get("queue", []))
+                 if f in forms and f != inst.id]
+        if queue:
+            follow = forms[queue.pop(0)]
+            turn = await self.runner.begin(
+                ctx, follow, note=follow.intro or "还有几个简短的问题。", queue=queue,
+                invited=data.get("invited", []))
+            return Turn(replies=(Reply(message), *turn.replies), next_step=turn.next_step,
+                        data=turn.data)
+        if later is not None and later.instrument in forms:
+            days = self.network.policy.screening.second_stage_within_days
+            message += (f"\n心理中心还想请你在{days}天内完成一项后续测评"
+                        f"《{forms[later.instrument].title}》，帮助老师更好地了解你。")
+            return self._close(message, (flow_choice(self.flow_id, "现在就做"), *book, *MENU),
+                               inst, result.band, now)
+        return self._close(message, (*book, *MENU), inst, result.band, now)
+
+    def _close(self, message: str, choices: tuple[Choice, ...], inst: FormSpec, band: str,
+               now: datetime) -> Turn:
+        """End with the result, then articles matched to it (recommend.toml) if a hook is set.
+
+        The result (or the crisis reply with its lines) always comes first; the choices ride
+        on the last reply, where every channel shows them.
+        """
+        found = self.recommend(inst.id, band, now) if self.recommend is not None else None
+        if found is None:
+            return Turn.end(Reply(message, choices))
+        return Turn.end(Reply(message), Reply(found.text, choices, found.links))

@@ -1,0 +1,64 @@
+"""Which calendar jobs the service runs, at what Shanghai time, and how late each may start.
+
+The work itself is the services'; the graces are this table's policy: a run missed while no
+worker was up still runs once at start if it is less than its grace late, never once per
+missed day.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from xinqiao.scheduler.jobs import CalendarJob, cron, forget_runs
+from xinqiao.services.booking_reminders import BookingTimers
+from xinqiao.services.content_push import WeeklyTips
+from xinqiao.services.network import Network
+
+DAILY_PLAN_AT = time(0, 5)  # check-ins falling due today, screening rounds opening today
+RETENTION_AT = time(3, 30)
+COVERAGE_AT = time(8, 30)  # on workdays
+MONTHLY_AT = time(9, 0)  # on the first workday of a month
+# Claims are kept this long: far longer than any grace, so none is ever run twice.
+KEEP_RUNS = timedelta(days=90)
+# Today's plan is owed all day; the coverage check and the morning list only while still
+# useful that morning; the 月报 within three days (a weekend between).
+_DAY = timedelta(hours=23)
+
+
+def network_jobs(network: Network) -> list[CalendarJob]:
+    """The network's daily and monthly jobs."""
+
+    def workday(day: date) -> bool:
+        return network.policy.calendar().is_workday(day)
+
+    async def nightly(s: AsyncSession, day: date, now: datetime) -> None:
+        await network.purge(s, day, now)
+        await forget_runs(s, now - KEEP_RUNS)
+
+    return [
+        CalendarJob("checkin.open", cron(DAILY_PLAN_AT), _DAY, network.open_checkins),
+        CalendarJob("screening.rounds", cron(DAILY_PLAN_AT), _DAY, network.open_rounds),
+        CalendarJob("retention.nightly", cron(RETENTION_AT), _DAY, nightly),
+        CalendarJob("coverage.daily", cron(COVERAGE_AT), timedelta(hours=12), network.coverage,
+                    on=workday),
+        CalendarJob("monthly.generate", cron(MONTHLY_AT), timedelta(days=3), network.monthly,
+                    on=network.first_workday_of_month),
+    ]
+
+
+def booking_jobs(booking: BookingTimers) -> list[CalendarJob]:
+    """The counsellors' morning list of the day's appointments."""
+    return [CalendarJob("booking.morning", cron(booking.policy.booking.morning_list_at),
+                        timedelta(hours=3), booking.morning_list)]
+
+
+def tip_jobs(tips: WeeklyTips) -> list[CalendarJob]:
+    """The weekly tip to subscribers."""
+
+    async def start(s: AsyncSession, _: date, now: datetime) -> None:
+        await tips.start_week(s, now)
+
+    return [CalendarJob("content.tip", cron(tips.policy.tip_at, tips.policy.tip_weekday),
+                        timedelta(hours=6), start)]
