@@ -7,7 +7,9 @@ from datetime import date, datetime
 
 from sqlmodel import col, select
 
-from tests.network_world import World, make_world
+from tests.dialog import Dialog
+from tests.factories import bind
+from tests.network_world import INSTRUMENTS, World, make_world
 from xinqiao.clock import SHANGHAI, FakeClock
 from xinqiao.services.completion import class_completion
 from xinqiao.services.monthly import build_monthly
@@ -147,3 +149,19 @@ def test_the_alert_field_is_never_cut_inside_a_bracket() -> None:
                   "班级心理晴雨表未提交（09-15）")
     assert item_field(key_period) == "重点时段班级心理晴雨表未提交"
     assert item_field("【心桥】#1 宿舍情况反映（软件2301）") == "宿舍情况反映（软件2301）"
+
+
+async def test_the_reminder_s_numbers_work_on_the_account_it_reached_only(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await make_world(db, clock, settings, start=FRIDAY_0000)
+    await bind(db, world.ids["k2"], "telegram", "tg-k2", clock.now())  # preferred to console
+    await _missing_friday(world)
+    (reminder,) = await world.pushes("k2")
+    assert (reminder.channel, reminder.address) == ("telegram", "tg-k2")
+    # On the console, which never showed the reminder, "1" keeps meaning the menu's first item.
+    elsewhere = await world.chat("k2").say("1")
+    assert "已提交" not in elsewhere
+    telegram = Dialog(db, settings, clock, "tg-k2", channel="telegram", network=world.network,
+                      instruments=INSTRUMENTS)
+    assert "已提交" in await telegram.say("1")

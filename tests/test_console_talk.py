@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,13 +14,15 @@ from sqlmodel import select
 from tests.dialog import Dialog
 from xinqiao.bot.channels.console import PUSH_MARK, RESUMED, ConsoleChat
 from xinqiao.bot.cli_chat import load_demo_on_console
+from xinqiao.bot.fallback import fallback_while_down
 from xinqiao.clock import FakeClock
 from xinqiao.scheduler.policy import load_policy
 from xinqiao.services.instruments import load_instruments
 from xinqiao.services.network import Network
+from xinqiao.services.outbox import Priority, enqueue
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
-from xinqiao.storage.models import OutboxMessage, OutboxStatus
+from xinqiao.storage.models import ChannelIdentity, OutboxMessage, OutboxStatus, Person
 
 XQ = [sys.executable, "-m", "xinqiao"]
 INSTRUMENTS = load_instruments()
@@ -121,3 +124,64 @@ async def test_console_without_an_open_question_starts_at_the_menu(
     await _demo(db, clock)
     console = _console(db, settings, clock, "S2023001")
     assert "请选择你需要的服务" in "\n".join(await console.opening())
+
+
+def _say(text: str) -> dict[str, object]:
+    return {"reply": {"text": text}}
+
+
+async def test_console_pushes_wait_their_turn_and_go_most_urgent_first(
+    db: Database, settings: Settings, clock: FakeClock
+) -> None:
+    await _demo(db, clock)
+    advisor = _console(db, settings, clock, "T1001")
+    now = clock.now()
+    async with db.session() as s:
+        await enqueue(s, key="t:reminder", channel="console", address="console:T1001",
+                      kind="reminder", payload=_say("提醒：本周班级周报"), now=now,
+                      priority=Priority.reminder)
+        await enqueue(s, key="t:crisis", channel="console", address="console:T1001",
+                      kind="crisis", payload=_say("紧急：请立即联系学生"), now=now,
+                      priority=Priority.crisis)
+        later = await enqueue(s, key="t:later", channel="console", address="console:T1001",
+                              kind="reminder", payload=_say("稍后再提醒"), now=now,
+                              priority=Priority.reminder)
+        later.next_attempt_at = now + timedelta(minutes=5)  # backing off: not due yet
+        s.add(later)
+    shown = await advisor.pushes()
+    assert [t.split("\n", 1)[1] for t in shown] == ["紧急：请立即联系学生", "提醒：本周班级周报"]
+    clock.advance(minutes=6)
+    assert [t.split("\n", 1)[1] for t in await advisor.pushes()] == ["稍后再提醒"]
+
+
+async def test_an_alert_shown_on_the_console_is_not_sent_again_on_another_channel(
+    db: Database, settings: Settings, clock: FakeClock
+) -> None:
+    await _demo(db, clock)
+    advisor = _console(db, settings, clock, "T1001")
+    now = clock.now()
+    async with db.session() as s:
+        person = (await s.exec(select(Person).where(Person.external_id == "T1001"))).one()
+        s.add(ChannelIdentity(channel="wechat", address="wx-T1001", person_id=person.id,
+                              bound_at=now, created_at=now))
+        await s.flush()
+        first = await enqueue(s, key="t:a1", channel="console", address="console:T1001",
+                              kind="alert", payload=_say("D1 宿舍情况反映"), now=now,
+                              person_id=person.id, priority=Priority.alert)
+        second = await enqueue(s, key="t:a2", channel="console", address="console:T1001",
+                               kind="alert", payload=_say("D2 宿舍情况反映"), now=now,
+                               person_id=person.id, priority=Priority.alert)
+        # Both alerts are also copied to the advisor's WeChat, as the notifier does while a
+        # channel is slow; whichever copy goes out first must supersede the other.
+        copy1, copy2 = await fallback_while_down(s, "console", now)
+        assert copy1.channel == "wechat" and copy2.fallback_of == second.id
+        copy2.status, copy2.sent_at = OutboxStatus.sent, now  # the WeChat copy went out first
+        s.add(copy2)
+        ids = {"first": first.id, "second": second.id, "copy1": copy1.id}
+    shown = await advisor.pushes()
+    assert len(shown) == 1 and "D1 宿舍情况反映" in shown[0]  # D2 already reached WeChat
+    async with db.session() as s:
+        status = {k: (await s.get(OutboxMessage, v)).status  # type: ignore[union-attr]
+                  for k, v in ids.items()}
+    assert status == {"first": OutboxStatus.sent, "second": OutboxStatus.superseded,
+                      "copy1": OutboxStatus.superseded}

@@ -8,6 +8,7 @@ from sqlmodel import select
 
 from tests.dialog import Dialog, labels
 from tests.network_world import INSTRUMENTS, World, make_world
+from xinqiao.bot.channels.wechat_render import render_text
 from xinqiao.clock import SHANGHAI, FakeClock
 from xinqiao.services.content import Content
 from xinqiao.settings import Settings
@@ -41,7 +42,13 @@ async def test_a_student_browses_a_topic_from_the_menu_and_reads_a_card(
     assert titles[0] == "睡不着的夜晚：给失眠的你几个小办法"
     assert titles[-2:] == ["返回主题", "主菜单"]
     card = await student.send(titles[0])  # the exact label works like a tap
-    assert len(card) == 1 and not card[0].choices  # a lone card: a news message on WeChat
+    # A lone card (a news message on WeChat) whose only choices are said as words: 返回主题.
+    assert len(card) == 1 and labels(card[0]) == ["返回主题", "主菜单"]
+    assert "可以回复“返回主题”“主菜单”" in render_text(card[0])
+    topics = await student.send(choice=card[0].choices[0].key)  # tapped on Telegram
+    assert "睡眠与作息" in labels(topics[-1])
+    await student.send("1")
+    card = await student.send(titles[0])
     (link,) = card[0].links
     assert link.url == f"{BASE}/articles/sleep-basics"
     assert link.title.startswith("睡不着的夜晚") and "规律作息" in link.summary

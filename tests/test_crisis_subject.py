@@ -15,10 +15,17 @@ from sqlmodel import col, select
 from tests.dialog import Dialog
 from tests.network_world import INSTRUMENTS, World, make_world
 from xinqiao.clock import SHANGHAI, FakeClock
+from xinqiao.services.relay import RELAY_FLOW
 from xinqiao.settings import Settings
 from xinqiao.storage.cases import Case
 from xinqiao.storage.db import Database
-from xinqiao.storage.models import AuditEntry, OutboxMessage, Person
+from xinqiao.storage.models import (
+    AuditEntry,
+    ChannelIdentity,
+    ConversationState,
+    OutboxMessage,
+    Person,
+)
 from xinqiao.storage.reports import Escalation, Report
 
 NIGHT = datetime(2026, 10, 14, 2, 30, tzinfo=SHANGHAI)
@@ -189,3 +196,23 @@ async def test_a_third_party_reply_with_nobody_named_leaves_the_door_open_to_the
     assert "谢谢你告诉我" in answer and "如果你说的其实是你自己" in answer
     named = await world.chat("k2").say("室友小吴刚才跟我说他不想活了")
     assert "谢谢你告诉我" in named and "如果你说的其实是你自己" not in named
+
+
+async def test_a_relay_keeps_only_what_the_engine_would_keep_of_the_writer_s_flow(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await make_world(db, clock, settings, start=NIGHT)
+    stranger = Dialog(db, settings, clock, "o-stranger", channel="wechat",
+                      network=world.network, instruments=INSTRUMENTS)
+    await stranger.say("今晚就想从楼上跳下去")
+    assert "学号" in await stranger.say("绑定")  # half-way through binding: not resumable
+    async with db.session() as s:
+        esc = (await s.exec(select(Escalation))).one()
+    await world.chat("c1").say(f"回复 {esc.id} 你好，我是心理中心的老师")
+    async with db.session() as s:
+        identity = (await s.exec(select(ChannelIdentity).where(
+            ChannelIdentity.address == "o-stranger"))).one()
+        state = await s.get(ConversationState, identity.id)
+    assert state is not None and state.flow == RELAY_FLOW
+    assert state.suspended == {}  # leaving for the menu would not keep a binding either
+    assert "转给老师" in await stranger.say("我在宿舍")

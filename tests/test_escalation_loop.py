@@ -15,7 +15,7 @@ from xinqiao.clock import SHANGHAI, FakeClock
 from xinqiao.settings import Settings
 from xinqiao.storage.campaigns import DutyShift
 from xinqiao.storage.db import Database
-from xinqiao.storage.models import ChannelIdentity
+from xinqiao.storage.models import ChannelIdentity, Person
 from xinqiao.storage.reports import Escalation, EscalationStep
 
 MONDAY_9 = datetime(2026, 9, 7, 9, 0, tzinfo=SHANGHAI)
@@ -85,7 +85,7 @@ async def test_an_item_nobody_acknowledges_goes_to_the_centre_lead_and_duty_and_
     assert alert == (f"【心桥·无人确认】D{esc} 宿舍情况反映（软件2301）\n紧急程度：紧急\n"
                      "已走完全部升级层级，至今无人确认，现转给心理中心负责人和值班老师。\n"
                      f"回复“收到 D{esc}”确认，回复“待办 D{esc}”查看详情。\n"
-                     "确认之前每1小时提醒一次。")
+                     "确认之前每 1 小时提醒一次。")
     assert (await world.push_texts("c1"))[-1] == alert
     assert alert not in await world.push_texts("c2")  # not on duty
     # It heads every queue holding it, marked 无人确认, ahead of the older item.
@@ -94,6 +94,9 @@ async def test_an_item_nobody_acknowledges_goes_to_the_centre_lead_and_duty_and_
         assert queue[0].endswith("（无人确认的在最前，其余最早的在前）：")
         assert queue[1].startswith(f"⚠D{esc} 宿舍情况反映 · 紧急 · 无人确认")
         assert queue[2].startswith(f"D{older} 宿舍情况反映 · 紧急 · 跟进中")
+    detail = await world.chat("d1").say(f"待办 {esc}")  # the item itself says so too
+    assert "当前在：心理中心负责人和值班老师；状态：无人确认" in detail
+    assert "下次提醒：09-07 11:16" in detail and "待确认" not in detail
     # Reminded every hour (the urgent chain's remind_every) until someone acknowledges.
     clock.advance(hours=1)
     assert await world.sweep() == 1
@@ -160,6 +163,24 @@ async def test_the_daily_coverage_check_names_who_an_alert_would_not_reach(
     await world.sweep()
     again = await world.push_texts("l1")
     assert len(again) == 2 and "2 处联系不上" in again[1] and "王老师" not in again[1]
+
+
+async def test_a_college_lead_who_left_is_a_gap_not_the_college_s_coverage(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await make_world(db, clock, settings, start=MONDAY_9)
+    await add_other_college_lead(world)
+    await _set_identity(world, "t1")  # the advisor of 软件2301 never bound
+    async with db.session() as s:  # 李书记 left the school; the roster marked him inactive
+        await s.exec(update(Person).where(col(Person.id) == world.ids["l1"])
+                     .values(active=False))
+    await world.start_jobs()  # started at 09:00: today's 08:30 check runs now, once
+    await world.sweep()
+    assert await world.push_texts("l1") == []  # nothing to someone who left
+    [centre] = await world.push_texts("d1")
+    assert centre.startswith("【心桥·联络检查】全校有 2 处联系不上")
+    assert "信息工程学院：\n· 学院：没有学院负责人\n· 软件2301 班级辅导员 辅导员王老师：未绑定" \
+        in centre
 
 
 async def test_an_acknowledged_crisis_not_resolved_in_a_day_reminds_then_climbs(

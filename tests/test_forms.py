@@ -157,6 +157,8 @@ async def test_cancel_leaves_and_forgets(
          "fields.0.kind"),
         ('id = "x"\ntitle = "t"\n[[fields]]\nkey = "a"\nkind = "text"\nprompt = "p"\n'
          'show_if = { field = "b", equals = "y" }', "earlier field"),
+        ('id = "x"\ntitle = "t"\n[scoring]\nshown = false\n[[fields]]\nkey = "a"\n'
+         'kind = "text"\nprompt = "p"', "scoring.shown: only a scored form"),
         ('id = "x"\ntitle = ', "cannot read"),
     ],
 )

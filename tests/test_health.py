@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import event
+
 from tests.conftest import MakeClient
 from tests.factories import add_person, bind, make_campus
 from tests.wechat_stub import WeChatStub
@@ -69,3 +71,23 @@ async def test_health_is_degraded_while_wechat_is_down_and_ok_once_it_is_back(
     clock.advance(seconds=60)
     await notifier.drain_once()  # the probe goes through
     assert await _health(client) == (200, {"status": "ok", "database": "ok"})
+
+
+async def test_health_asks_the_database_in_one_transaction(
+    aiohttp_client: Any, settings: Settings, clock: FakeClock
+) -> None:
+    # Telegram off: the check also asks whether anyone is bound there, in the same transaction.
+    cfg = settings.model_copy(update={"wechat_alert_template_id": "TPL-ALERT"})
+    client = await aiohttp_client(build_app(cfg, clock, background=False))
+    engine = client.app[SERVICES].db.engine.sync_engine
+    begun: list[object] = []
+
+    def count(conn: object) -> None:
+        begun.append(conn)
+
+    event.listen(engine, "begin", count)
+    try:
+        assert await _health(client) == (200, {"status": "ok", "database": "ok"})
+    finally:
+        event.remove(engine, "begin", count)
+    assert len(begun) == 1  # a probe every few seconds: one short transaction, not two

@@ -106,6 +106,12 @@ def test_gad7_band_boundaries(total: int, band: str, tier: Tier, positive: bool)
     assert result.tier is tier and not result.acute and result.followups == ()
 
 
+def test_a_screen_shows_no_score_and_a_questionnaire_shows_its_own() -> None:
+    assert PHQ9.score_text(9) == "9 分（满分 27 分）"
+    assert GAD7.score_text(0) == "0 分（满分 21 分）"
+    assert not ASQ.scoring.shown and ASQ.score_text(1) is None  # read by its result alone
+
+
 def test_band_labels_do_not_diagnose() -> None:
     for inst in BUILTIN.values():
         for band in inst.bands:

@@ -19,6 +19,7 @@ from tests.wechat_server import WeChatServer, text_xml
 from xinqiao.bot.app import SERVICES
 from xinqiao.clock import FakeClock
 from xinqiao.settings import Settings
+from xinqiao.storage import key_guard
 from xinqiao.storage.crypto import DataKeyError
 from xinqiao.storage.db import Database
 from xinqiao.storage.models import InboxMessage, InboxStatus, OutboxMessage
@@ -83,10 +84,12 @@ async def test_a_message_no_key_opens_is_kept_and_healthz_says_degraded(
     assert health.status == 200
     body = await health.json()
     assert body["status"] == "degraded" and body["held_messages"] == 1
-    # recovery keeps it, however often it runs
+    unopened = body["undecryptable"]
+    # recovery keeps it, however often it runs, and /healthz counts rows, not attempts
     for _ in range(15):
         await wrong.app[SERVICES].processor.recover(timedelta(0))
     assert await _newest(db, "o-zhou2") == row
+    assert (await (await wrong.get("/healthz")).json())["undecryptable"] == unopened
     # the key is back (beside the stray one, which wrote the message meanwhile): the next
     # recovery handles the message
     right = await make_client(data_keys=SecretStr(f"{_key_of(db)},{stray}"))
@@ -113,3 +116,24 @@ def _key_of(db: Database) -> str:
     if db.is_sqlite:
         return Path(db.url.split(":///", 1)[1] + ".key").read_text().strip()
     return os.environ["XINQIAO_DATA_KEYS"]
+
+
+async def test_a_new_key_file_costs_one_count_of_the_encrypted_rows(
+    sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("XINQIAO_DATA_KEYS", raising=False)
+    path = tmp_path / "big.db"
+    shutil.copy(sqlite_template, path)
+    counted: list[Path] = []
+    real = key_guard.encrypted_rows
+
+    def counting(database: Path) -> int:
+        counted.append(database)
+        return real(database)
+
+    monkeypatch.setattr(key_guard, "encrypted_rows", counting)
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    assert db.keys.fingerprints  # opened and first used: the key file is made
+    assert (tmp_path / "big.db.key").exists()
+    assert counted == [path]  # every table is scanned once, not at open and again at first use
+    await db.dispose()

@@ -49,3 +49,28 @@ async def test_each_role_sees_only_what_it_may(
                               .order_by(col(AuditEntry.id)))).all()
     assert [r.allowed for r in reads] == [True, False, False, False, False, False, False]
     assert {r.subject_person_id for r in reads} == {world.ids["s1"]}
+
+
+async def test_scores_are_shown_for_scored_instruments_and_the_asq_only_as_its_result(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await make_world(db, clock, settings, start=START)
+    chat = world.chat("s1")
+    await chat.say("心理测评")
+    await chat.say("我已了解，同意开始")
+    await chat.say("PHQ-9 情绪状况筛查（患者健康问卷）")
+    for answer in ["好几天"] * 8:
+        await chat.say(answer)
+    phq = await chat.say("好几天")  # item 9: the ASQ follows at once
+    assert "你的得分是 9 分（满分 27 分）" in phq and "你是否希望自己已经死了" in phq
+    for answer in ("是", "否", "否", "否"):
+        await chat.say(answer)
+    asq = await chat.say("否")  # not acute: positive
+    assert "《ASQ 安全状况简短问卷》完成。" in asq and "得分" not in asq  # a screen, no score
+    mine = (await chat.say("我的测评结果")).splitlines()
+    assert mine[1].endswith("ASQ 安全状况简短问卷：筛查阳性")
+    assert mine[2].endswith(
+        "PHQ-9 情绪状况筛查（患者健康问卷）：9 分（满分 27 分），轻度抑郁相关症状")
+    centre = (await world.chat("c1").say("测评记录 s1")).splitlines()
+    assert any(line.endswith("ASQ 安全状况简短问卷：筛查阳性 · 阳性") for line in centre)
+    assert "· 2026-10-12 PHQ-9 情绪状况筛查：总分 9（轻度抑郁相关症状）" in centre

@@ -176,7 +176,7 @@ async def test_item_nine_reaches_a_counsellor_at_once_and_an_abandoned_asq_is_ur
         [alert] = await world.push_texts(who)
         assert f"D{esc.id} 测评提示自伤念头" in alert and "几乎每天" not in alert
     assert await world.push_texts("t1") == [] and await world.push_texts("l1") == []
-    assert "第9题" in await world.chat("c1").say(f"待办 {esc.id}")
+    assert "心理测评 PHQ9（第 9 题提示自伤念头）" in await world.chat("c1").say(f"待办 {esc.id}")
     await chat.say("否")  # ASQ q1, then the student walks away mid-screener
     clock.advance(minutes=20)
     await chat.say("主菜单")

@@ -20,7 +20,7 @@ from xinqiao.bot.content_pages import add_article_routes
 from xinqiao.bot.engine import Engine
 from xinqiao.bot.inbox import InboxProcessor
 from xinqiao.bot.metrics import Metrics
-from xinqiao.bot.readiness import missing_credentials, paused
+from xinqiao.bot.readiness import database_problems, paused
 from xinqiao.bot.services import Services, build_services
 from xinqiao.clock import Clock, SystemClock
 from xinqiao.scheduler.runner import JobScheduler
@@ -147,9 +147,8 @@ def _recover(processor: InboxProcessor) -> Any:
 async def _healthz(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
     try:
-        await asyncio.wait_for(services.db.ping(), timeout=2)
-        async with services.db.session() as s:
-            problems = await missing_credentials(services.settings, s)
+        problems = await asyncio.wait_for(
+            database_problems(services.db, services.settings), timeout=2)
     except Exception as exc:
         return web.json_response({"status": "unavailable", "database": type(exc).__name__},
                                  status=503)

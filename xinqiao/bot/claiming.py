@@ -14,10 +14,12 @@ from xinqiao.storage.models import OutboxMessage, OutboxStatus
 
 
 async def claimable(
-    s: AsyncSession, channels: list[str], limit: int, now: datetime, probe: bool = False
+    s: AsyncSession, channels: list[str], limit: int, now: datetime, probe: bool = False,
+    address: str | None = None,
 ) -> list[OutboxMessage]:
-    """Rows on ``channels`` that may be claimed now, most urgent first (locked on PostgreSQL,
-    skipping rows another process holds); a probe also takes rows still backing off."""
+    """Rows on ``channels`` (to ``address`` only, if given) that may be claimed now, most urgent
+    first (locked on PostgreSQL, skipping rows another process holds); a probe also takes rows
+    still backing off."""
     earlier = aliased(OutboxMessage)
     # A reply waits until every earlier reply to the same chat is sent (or given up):
     # retries, rate limits and batch limits can then never reorder a conversation.
@@ -41,6 +43,7 @@ async def claimable(
                 col(OutboxMessage.claimed_until) < now,
             ),
             col(OutboxMessage.channel).in_(channels),
+            *(() if address is None else (col(OutboxMessage.address) == address,)),
             or_(col(OutboxMessage.kind) != "reply", ~blocked),
         )
         .order_by(
@@ -53,6 +56,7 @@ async def claimable(
     if dialect_name(s) == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True, of=OutboxMessage)
     return list(await s.exec(stmt))
+
 
 async def release(db: Database, ids: list[int]) -> None:
     """Give claimed rows back untouched: they are claimable again at once."""

@@ -12,7 +12,14 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import Clock, utc
-from xinqiao.handlers.flow import Context, Flow, FlowRegistry, Interception, Turn
+from xinqiao.handlers.flow import (
+    Context,
+    Flow,
+    FlowRegistry,
+    Interception,
+    Turn,
+    leave_flow,
+)
 from xinqiao.handlers.listening import LISTEN, reflection_for
 from xinqiao.handlers.menu import Menu, help_reply
 from xinqiao.messages import DIGEST_PREFIX, Choice, Inbound, Reply, choice_digest, unnumbered
@@ -263,13 +270,7 @@ class Engine:
 
     def _suspend(self, ctx: Context) -> None:
         """Leave the current flow; a resumable one keeps its progress for later."""
-        state = ctx.state
-        flow = self.flows.get(state.flow)
-        resumable = flow is not None and getattr(flow, "resumable", False)
-        if flow is not None and resumable and state.step and not state.step.startswith("__"):
-            saved: dict[str, Any] = {"step": state.step, "data": state.data}
-            state.suspended = {**state.suspended, flow.id: saved}
-        self._clear(ctx)
+        leave_flow(ctx.state, self.flows.get(ctx.state.flow))
 
     @staticmethod
     def _clear(ctx: Context) -> None:

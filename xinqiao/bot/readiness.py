@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.bot.notify import Notifier
 from xinqiao.settings import Settings
+from xinqiao.storage.db import Database
 from xinqiao.storage.models import ChannelIdentity
 
 
@@ -52,6 +54,14 @@ async def missing_credentials(settings: Settings, s: AsyncSession) -> list[Probl
             problems.append(Problem("telegram", "XINQIAO_TELEGRAM_TOKEN not set but people are "
                                     "bound on Telegram: their pushes wait unsent"))
     return problems
+
+
+async def database_problems(db: Database, settings: Settings) -> list[Problem]:
+    """/healthz's one transaction: the database answers (on SQLite the write lock is taken, as
+    storing a callback must) and ``missing_credentials`` is asked in the same breath."""
+    async with db.urgent_session() as s:
+        await (await s.connection()).execute(text("SELECT 1"))
+        return await missing_credentials(settings, s)
 
 
 def paused(notifier: Notifier, now: datetime) -> list[str]:

@@ -84,7 +84,7 @@ class CounsellorDeskFlow:
 
     async def _flag(self, ctx: Context, student_id: int) -> str:
         count = await noshows(ctx.session, self.policy, student_id, ctx.clock.now())
-        return f" ⚠近期爽约{count}次" if count >= self.policy.booking.noshow_threshold else ""
+        return f" ⚠ 近期爽约 {count} 次" if count >= self.policy.booking.noshow_threshold else ""
 
     async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
         """Dispatch by step."""

@@ -7,14 +7,13 @@ from dataclasses import replace
 from sqlmodel import col, select
 
 from xinqiao.handlers.concern import ASK_STEP, CONCERN_FLOW, concern_question
-from xinqiao.handlers.flow import Context, Interception
+from xinqiao.handlers.flow import Context, Interception, talks_through_crisis
 from xinqiao.handlers.form_spec import FieldKind, FormSpec
 from xinqiao.services.concern import adds_up, record_concern
 from xinqiao.services.crisis import crisis_reply, raise_crisis
 from xinqiao.services.crisis_detector import CrisisDetector
 from xinqiao.services.directory import STAFF_ROLES, peers
 from xinqiao.services.network import Network
-from xinqiao.services.relay import RELAY_FLOW
 from xinqiao.services.report_types import report_types
 from xinqiao.services.staff_care import staff_in_distress
 from xinqiao.storage.models import Person
@@ -57,6 +56,8 @@ class CrisisWatch:
             if rtype is not None and rtype.shown_to:
                 detail["shown_to"] = list(rtype.shown_to)
         now = ctx.clock.now()
+        # A conversation with staff (a relay) goes on through crisis words and passes them on.
+        talking = talks_through_crisis(ctx.flows.get(ctx.state.flow))
         if found.level == "concern" and about_other and report is not None \
                 and found.rule_id == "model":
             # Words only the model finds worrying about the student a report is about (she
@@ -68,8 +69,8 @@ class CrisisWatch:
             reply = await staff_in_distress(ctx.session, ctx.settings, ctx.person,
                                             detail=detail, now=now)
             in_flow = bool(ctx.state.flow and ctx.state.step)
-            return Interception((reply,), pause=in_flow and ctx.state.flow != RELAY_FLOW)
-        if found.level == "concern" and not about_other and ctx.state.flow != RELAY_FLOW:
+            return Interception((reply,), pause=in_flow and not talking)
+        if found.level == "concern" and not about_other and not talking:
             why = await adds_up(ctx.session, ctx.person, now)
             if why is None:  # ask first, directly; silence or a refusal is the crisis path
                 concern = await record_concern(ctx.session, about=ctx.person, detail=detail,
@@ -86,7 +87,6 @@ class CrisisWatch:
             return Interception((replace(reply, choices=()) if in_flow else reply,))
         # The writer's own words: care first, and no form question straight after it; a
         # conversation with staff (a relay) goes on and passes the words on too.
-        talking = ctx.state.flow == RELAY_FLOW
         return Interception((crisis_reply(ctx.settings),), pause=in_flow and not talking)
 
     @staticmethod

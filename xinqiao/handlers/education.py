@@ -6,10 +6,11 @@ After a card the flow keeps listening, so a typed word is a new search; 主菜�
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from xinqiao.handlers.flow import Context, OneShotFlow, Turn, flow_choice
-from xinqiao.messages import Choice, Reply
+from xinqiao.messages import NAV_PREFIX, Choice, Reply
 from xinqiao.services.content import Content
 from xinqiao.services.content_library import Article
 from xinqiao.services.content_push import set_subscription, subscribed
@@ -18,6 +19,8 @@ from xinqiao.storage.models import Person, Role
 HOME, LIST = "home", "list"
 _MENU = Choice("menu", "主菜单")
 _BACK = Choice("home", "返回主题")
+# Under a card only words fit (a WeChat news message shows no choices): navigation, unnumbered.
+_CARD_NAV = (Choice(NAV_PREFIX + "home", "返回主题"), _MENU)
 TIPS_ON, TIPS_OFF = "tips_on", "tips_off"
 MAX_LISTED = 8
 _HOME_WORDS = frozenset({"返回", "返回主题", "主题", "目录", "科普"})
@@ -50,7 +53,7 @@ class EducationFlow:
         """A tapped topic, article or subscription choice; anything typed is a search."""
         choice = ctx.inbound.choice
         text = ctx.inbound.text.strip()
-        if choice == "home" or (choice is None and text in _HOME_WORDS):
+        if choice in ("home", _CARD_NAV[0].key) or (choice is None and text in _HOME_WORDS):
             return await self._home(ctx)
         if choice in (TIPS_ON, TIPS_OFF):
             return await self._subscription(ctx, choice == TIPS_ON)
@@ -107,7 +110,7 @@ class EducationFlow:
                     flow_choice(article.meta.exercise, "开始练习"), _BACK, _MENU),
                 card.links))
         # A lone card (a WeChat news message); a typed word afterwards is a new search.
-        return Turn.ask(LIST, data, card)
+        return Turn.ask(LIST, data, replace(card, choices=_CARD_NAV))
 
     def _search(self, ctx: Context, query: str) -> Turn:
         for word in ("搜索", "搜", "查找", "查"):  # "搜 失眠" typed while already browsing

@@ -78,6 +78,24 @@ class Interception:
     enter: tuple[str, str, dict[str, Any]] | None = None
 
 
+def leave_flow(state: ConversationState, flow: Flow | None) -> None:
+    """Leave the conversation's current flow; a resumable one keeps its progress for later.
+
+    A flow says so with ``resumable = True``; a step named ``__…`` (a question of the engine's
+    own, such as "continue or restart?") is never kept.
+    """
+    resumable = flow is not None and getattr(flow, "resumable", False)
+    if flow is not None and resumable and state.step and not state.step.startswith("__"):
+        state.suspended = {**state.suspended, flow.id: {"step": state.step, "data": state.data}}
+    state.flow, state.step, state.data = None, None, {}
+
+
+def talks_through_crisis(flow: Flow | None) -> bool:
+    """Whether crisis words in this flow go on to it rather than pause it (``talks_through_crisis
+    = True``: a conversation with staff, where the words are passed on as they are)."""
+    return bool(getattr(flow, "talks_through_crisis", False))
+
+
 class Flow(Protocol):
     """A conversation capability: started from the menu or a trigger word, stepped per message."""
 

@@ -22,8 +22,14 @@ from xinqiao.services import audit
 from xinqiao.services.access import Action, Actor, Kind, Target, escalation_target, may
 from xinqiao.services.booking_text import when_text
 from xinqiao.services.directory import unit_names
-from xinqiao.services.escalation import LEVEL_LABELS, SEVERITY_LABELS
-from xinqiao.services.escalation_text import STATUS_LABELS, title_of
+from xinqiao.services.escalation import SEVERITY_LABELS
+from xinqiao.services.escalation_text import (
+    EXHAUSTED_TO,
+    UNACKNOWLEDGED,
+    level_label,
+    status_label,
+    title_of,
+)
 from xinqiao.services.item_links import open_items_about, reports_of
 from xinqiao.services.refs import item_ref
 from xinqiao.services.report_types import report_types
@@ -72,7 +78,7 @@ def _source(report: Report) -> str:
     if report.kind == "crisis" and origin.startswith("screening:"):
         label = f"危机预警（测评 {origin.split(':', 1)[1].upper()}）"
     elif report.kind == "screening":  # never the answers: the college may see this item too
-        label = f"心理测评 {origin.split(':', 1)[-1].upper()}（第9题提示自伤念头）"
+        label = f"心理测评 {origin.split(':', 1)[-1].upper()}（第 9 题提示自伤念头）"
     elif report.kind == "crisis" and origin == "message":
         form = report.answers.get("form")  # words typed into a report about a student
         label = (f"危机预警（《{_form_title(str(form))}》中的文字）" if form
@@ -124,12 +130,17 @@ async def _report_lines(s: AsyncSession, actor: Actor, esc: Escalation, report: 
 async def item_lines(s: AsyncSession, actor: Actor, esc: Escalation,
                      now: datetime) -> tuple[list[str], list[Choice]]:
     """The item's text lines, and taps to the student's other open items."""
-    where = "、".join(LEVEL_LABELS.get(n, n) for n in esc.chain[esc.level]["notify"])
+    state = status_label(esc)
+    # Once the chain ran out it sits with the centre lead and the staff on duty, reminded
+    # at a cadence: there is no deadline left to meet, only the next reminder.
+    unacknowledged = state == UNACKNOWLEDGED
+    where = EXHAUSTED_TO if unacknowledged else level_label(esc.chain[esc.level])
     lines = [f"{item_ref(esc.id)} {title_of(esc.kind, '事项')}",
              f"紧急程度：{SEVERITY_LABELS[Severity(esc.severity)]}；当前在：{where}；"
-             f"状态：{STATUS_LABELS[esc.status]}"]
+             f"状态：{state}"]
     if esc.status == EscalationStatus.open and esc.due_at is not None:
-        lines.append(f"确认期限：{local(esc.due_at):%m-%d %H:%M}（尚无人确认）")
+        due = "下次提醒" if unacknowledged else "确认期限"
+        lines.append(f"{due}：{local(esc.due_at):%m-%d %H:%M}（尚无人确认）")
     elif esc.acked_by is not None:
         acker = await s.get(Person, esc.acked_by)
         when = f"（{local(esc.acked_at):%m-%d %H:%M}）" if esc.acked_at else ""

@@ -23,6 +23,7 @@ from xinqiao.services.recipients import level_recipients, push_to_people
 from xinqiao.services.refs import item_ref
 from xinqiao.services.report_spec import ReportType, gravest
 from xinqiao.services.report_types import report_types
+from xinqiao.services.severity import is_urgent
 from xinqiao.storage.models import Person, Role, RoleAssignment
 from xinqiao.storage.reports import (
     CheckIn,
@@ -135,8 +136,7 @@ async def _report(network: Network, rtype: ReportType, spec: FormSpec, ctx: Cont
         await push_to_people(ctx.session, [p for p in told if p != ctx.person.id],
                              key=f"filed:{report.id}", reply=Reply(rtype.tell.text), now=now)
     text = rtype.reply.format(ref=item_ref(esc.id))
-    if rtype.hotlines == "always" or (
-            rtype.hotlines == "urgent" and severity in (Severity.urgent, Severity.crisis)):
+    if rtype.hotlines == "always" or (rtype.hotlines == "urgent" and is_urgent(severity)):
         text += "\n" + HOTLINES
     return (Reply(text, _MENU),)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from xinqiao.handlers.flow import Context, Turn
+from xinqiao.handlers.flow import Context, Turn, leave_flow
 from xinqiao.messages import Choice, Reply
 from xinqiao.services.access import Action, Kind, holders
 from xinqiao.services.refs import ITEM, item_ref, parse_ref, wrong_kind
@@ -51,7 +51,8 @@ class RelayFlow:
 
     async def _send(self, ctx: Context, number: int, text: str) -> Turn:
         assert ctx.person is not None
-        done = await relay(ctx.session, number, ctx.person, text[:1000], ctx.clock.now())
+        done = await relay(ctx.session, number, ctx.person, text[:1000], ctx.clock.now(),
+                           lambda state: leave_flow(state, ctx.flows.get(state.flow)))
         return Turn.end(Reply(done.message, _MENU))
 
 
@@ -61,6 +62,7 @@ class RelayReplyFlow:
     id = RELAY_FLOW
     title = "回复老师"
     triggers: tuple[str, ...] = ()
+    talks_through_crisis = True  # crisis words reach the staff member; no pause, no question
 
     def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
         """Never started by hand: a relay puts the writer's chat here."""

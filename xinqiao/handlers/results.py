@@ -54,8 +54,9 @@ class MyResultsFlow(OneShotFlow):
             inst = self.instruments.get(r.instrument)
             band = next((b.label for b in inst.bands if b.id == r.band), r.band) if inst \
                 else r.band
+            score = inst.score_text(r.total) if inst else None
             lines.append(f"· {local(r.created_at):%Y-%m-%d} {inst.title if inst else r.instrument}"
-                         f"：{band}")
+                         f"：{f'{score}，' if score else ''}{band}")
         return Turn.end(Reply("\n".join(lines), _MENU))
 
 
@@ -102,7 +103,8 @@ class StudentResultsFlow(OneShotFlow):
         name = inst.title.split("（")[0] if inst else r.instrument.upper()
         band = next((b.label for b in inst.bands if b.id == r.band), r.band) if inst else r.band
         flags = (" · 阳性" if r.positive else "") + (" · 急性风险" if r.acute else "")
-        head = f"· {local(r.created_at):%Y-%m-%d} {name}：总分 {r.total}（{band}）{flags}"
+        result = f"总分 {r.total}（{band}）" if inst is None or inst.scoring.shown else band
+        head = f"· {local(r.created_at):%Y-%m-%d} {name}：{result}{flags}"
         if inst is None:  # an instrument no longer installed: its codes are all there is
             return [head, *(f"  {k}：{v}" for k, v in r.answers.items())]
         words = {o.value: o.label for o in inst.scale.options} if inst.scale else {}

@@ -24,12 +24,12 @@ from xinqiao.services.escalation_text import (
     title_of,
 )
 from xinqiao.services.refs import item_ref
+from xinqiao.services.severity import RANK
 from xinqiao.storage.models import College, Klass, Person, Role
 from xinqiao.storage.reports import Escalation, EscalationStatus, Severity
 
 _MENU = (Choice("menu", "主菜单"),)
 _LIST_CAP = 20  # one chat message
-_RANK = {Severity.crisis: 0, Severity.urgent: 1, Severity.soon: 2, Severity.routine: 3}
 
 
 def waited(since: datetime, now: datetime) -> str:
@@ -72,7 +72,7 @@ class SchoolQueueFlow(OneShotFlow):
         if not rows:
             return Turn.end(Reply("全校目前没有未办结的待办，辛苦大家了。", _MENU))
         rows = sorted(rows, key=lambda r: (r[0].status != EscalationStatus.open,
-                                           _RANK[Severity(r[0].severity)], utc(r[0].opened_at)))
+                                           -RANK[Severity(r[0].severity)], utc(r[0].opened_at)))
         pending = sum(r[0].status == EscalationStatus.open for r in rows)
         per_college = Counter(r[1] or "未分学院" for r in rows)
         lines = [f"全校未办结 {len(rows)} 项，其中待确认 {pending} 项：",

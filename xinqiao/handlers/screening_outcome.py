@@ -66,8 +66,8 @@ class ScoreActions:
             await change_tier(ctx.session, ctx.person, Tier(result.tier), now=now,
                               reason=f"automatic: {inst.id} {result.band}",
                               pending_review=Tier(result.tier) == Tier.crisis)
-        high = inst.total_range()[1]
-        message = f"《{inst.title}》完成，你的得分是 {result.total} 分（满分 {high} 分）。\n" \
+        points = inst.score_text(result.total)  # None: a screen read by its result (ASQ)
+        message = f"《{inst.title}》完成{f'，你的得分是 {points}' if points else ''}。\n" \
                   f"{result.message}"
         book: tuple[Choice, ...] = ()
         if result.positive:

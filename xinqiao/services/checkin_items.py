@@ -7,10 +7,9 @@ it with a reason, audited. Whoever was alerted hears when the item closes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date, datetime
 
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import local
@@ -18,9 +17,8 @@ from xinqiao.messages import Choice, Reply
 from xinqiao.services import audit
 from xinqiao.services.escalation_record import all_recipients, item_title, tell
 from xinqiao.services.escalation_text import level_label
-from xinqiao.services.push_choices import offer_choices
 from xinqiao.services.refs import item_ref
-from xinqiao.storage.models import ChannelIdentity, Person
+from xinqiao.storage.models import Person
 from xinqiao.storage.reports import Escalation, EscalationRecipient
 
 MISSING = "checkin_missing"
@@ -77,15 +75,6 @@ def committee_reminder(esc: Escalation, title: str, again: bool) -> Reply:
         nxt = level_label(esc.chain[esc.level + 1])
         lines.append(f"请在 {local(esc.due_at):%m-%d %H:%M} 前提交，之后会转告{nxt}。")
     return Reply("\n".join(lines), (NOTHING, FILL))
-
-
-async def offer(s: AsyncSession, people: Sequence[int], choices: Sequence[Choice],
-                now: datetime) -> None:
-    """Make a pushed reminder's numbers mean its choices on every account of these people
-    that is not in a form (WeChat shows pushed choices as numbered lines)."""
-    rows = (await s.exec(select(ChannelIdentity.id).where(
-        col(ChannelIdentity.person_id).in_(list(people))))).all()
-    await offer_choices(s, [i for i in rows if i is not None], choices, now)
 
 
 async def announce_closed(s: AsyncSession, esc: Escalation, now: datetime,

@@ -72,7 +72,21 @@ async def coverage_gaps(s: AsyncSession) -> list[Gap]:
     gaps += [Gap(k.college_id, k.name, ROLE_LABELS[Role.class_advisor], None, "无人担任")
              for kid, k in sorted(klasses.items(), key=lambda kv: kv[0] or 0)
              if kid not in advised]
-    return gaps
+    # A college whose lead left (or never had one) has nobody to take its alerts and gaps.
+    led = {ra.college_id for ra, _ in rows if ra.role == Role.college_lead}
+    colleges = (await s.exec(select(College.id).order_by(col(College.id)))).all()
+    return [Gap(c, "学院", ROLE_LABELS[Role.college_lead], None, "无人担任")
+            for c in colleges if c not in led] + gaps
+
+
+async def _active_holders(s: AsyncSession, role: Role) -> list[tuple[int, int | None]]:
+    """(person, college) of everyone active holding ``role``: who left gets no report."""
+    rows = await s.exec(
+        select(RoleAssignment.person_id, RoleAssignment.college_id)
+        .join(Person, col(Person.id) == RoleAssignment.person_id)
+        .where(RoleAssignment.role == role.value, col(Person.active).is_(True))
+        .order_by(col(RoleAssignment.id)))
+    return list(rows.all())
 
 
 def _text(scope: str, lines: list[str], count: int) -> str:
@@ -92,22 +106,22 @@ async def push_coverage(s: AsyncSession, day: str, now: datetime) -> int:
     for gap in gaps:
         by_college[gap.college_id].append(gap)
     colleges = {c.id: c.name for c in (await s.exec(select(College))).all()}
-    leads = (await s.exec(select(RoleAssignment.person_id, RoleAssignment.college_id).where(
-        RoleAssignment.role == Role.college_lead.value))).all()
+    leads: dict[int | None, list[int]] = defaultdict(list)
+    for lead, college_id in await _active_holders(s, Role.college_lead):
+        leads[college_id].append(lead)
     pushed = 0
-    for lead, college_id in leads:
+    for college_id, people in leads.items():  # one push per college, to all its leads
         mine = by_college.get(college_id, [])
         if mine:
             reply = Reply(_text(colleges.get(college_id or 0, "本学院"),
                                 [g.line() for g in mine], len(mine)))
-            pushed += len(await push_to_people(s, [lead], key=f"coverage:{day}",
+            pushed += len(await push_to_people(s, people, key=f"coverage:{day}:{college_id}",
                                                reply=reply, now=now))
     lines: list[str] = []
     for college_id, found in sorted(by_college.items(), key=lambda kv: kv[0] or 0):
         lines.append(f"{colleges.get(college_id or 0, '心理中心')}：")
         lines += [g.line() for g in found]
-    centre = (await s.exec(select(RoleAssignment.person_id).where(
-        RoleAssignment.role == Role.centre_lead.value))).all()
+    centre = [p for p, _ in await _active_holders(s, Role.centre_lead)]
     pushed += len(await push_to_people(s, centre, key=f"coverage:{day}",
                                        reply=Reply(_text("全校", lines, len(gaps))), now=now))
     return pushed

@@ -19,6 +19,18 @@ if TYPE_CHECKING:  # services/network registers the concern timers, which raise 
     from xinqiao.services.network import Network
 
 
+HOTLINES = ("· 全国心理援助热线 12356", "· 希望24热线（24小时）400-161-9995",
+            "· 北京心理危机干预热线（24小时）010-82951332", "· 有生命危险请拨打 110 或 120")
+
+
+def help_lines(settings: Settings) -> list[str]:
+    """Where to get help right now: the hotlines, then the centre's duty phone if set."""
+    lines = list(HOTLINES)
+    if settings.centre_duty_phone:
+        lines.append(f"· {settings.centre_name}值班电话 {settings.centre_duty_phone}")
+    return lines
+
+
 def crisis_reply(settings: Settings, *, third_party: bool = False,
                  nobody_named: bool = False) -> Reply:
     """What a person in (or reporting) a crisis reads first: care, then where to get help now.
@@ -34,11 +46,7 @@ def crisis_reply(settings: Settings, *, third_party: bool = False,
     else:
         head = ("听到你这么说，我很担心你。你不需要一个人扛着，"
                 "心理中心的老师会尽快联系你。\n此刻就可以找人聊聊：")
-    lines = [head, "· 全国心理援助热线 12356", "· 希望24热线（24小时）400-161-9995",
-             "· 北京心理危机干预热线（24小时）010-82951332", "· 有生命危险请拨打 110 或 120"]
-    if settings.centre_duty_phone:
-        lines.append(f"· {settings.centre_name}值班电话 {settings.centre_duty_phone}")
-    return Reply("\n".join(lines), (Choice("menu", "主菜单"),))
+    return Reply("\n".join([head, *help_lines(settings)]), (Choice("menu", "主菜单"),))
 
 
 async def raise_crisis(

@@ -21,6 +21,7 @@ from xinqiao.messages import Reply
 from xinqiao.services import checkin_items
 from xinqiao.services.access import Action, Kind, actor_for, authorize, escalation_target
 from xinqiao.services.directory import role_set
+from xinqiao.services.escalation_deadline import DEADLINE, NextStep, deadline_timer, next_step
 from xinqiao.services.escalation_record import (
     add_recipients,
     all_recipients,
@@ -35,16 +36,16 @@ from xinqiao.services.escalation_text import (
     LEVEL_LABELS,
     SEVERITY_LABELS,
     duration_words,
+    escalated_notice,
     exhausted_alert,
     exhausted_reminder,
     lapsed_reminder,
     level_alert,
-    level_label,
     why_skipped,
 )
 from xinqiao.services.recipients import level_recipients, unreachable
 from xinqiao.services.refs import item_ref
-from xinqiao.services.timers import TimerPriority, schedule
+from xinqiao.services.timers import schedule_many
 from xinqiao.storage.models import Person
 from xinqiao.storage.reports import (
     Escalation,
@@ -54,7 +55,6 @@ from xinqiao.storage.reports import (
 )
 
 log = logging.getLogger(__name__)
-DEADLINE = "escalation.deadline"
 EXHAUSTED_LEVELS = ("centre_lead", "centre")  # who gets an item nobody acknowledged
 Window = tuple[timedelta, bool]  # a duration, and whether it counts working time only
 
@@ -126,28 +126,28 @@ class Escalations:
     async def on_deadline(self, s: AsyncSession, timer: Timer) -> None:
         """Timer handler: the next step of an item nobody has acted on in time."""
         esc = await s.get(Escalation, int(timer.ref), with_for_update=True)
-        if esc is None or esc.status == EscalationStatus.resolved or esc.token != timer.token:
-            return  # resolved, or a stale timer (acknowledged or moved on since): nothing to do
+        todo = next_step(esc, timer)
+        if esc is None or todo is NextStep.nothing:
+            return
         now = timer.due_at
         title = await item_title(s, esc)
-        if esc.status == EscalationStatus.acked:  # acknowledged but not resolved in time
+        if todo is NextStep.lapse:
             await self._lapse(s, esc, now, title)
             return
-        if esc.exhausted_at is not None:
+        if todo is NextStep.remind_exhausted:
             await self._exhausted(s, esc, now, title, again=True)
             return
         lapsed = await lapsed_by(s, esc)
         why = f"{lapsed[1]}确认后未在期限内结案" if lapsed else None
-        if esc.level + 1 < len(esc.chain):
+        if todo is NextStep.climb:
             previous = await recipients_at(s, esc, esc.level)
             if lapsed:
                 previous = sorted({*previous, lapsed[0]})
             await self._enter_level(s, esc, esc.level + 1, now, title=title, why=why)
-            label = level_label(esc.chain[esc.level])
-            await tell(s, esc, previous, now, f"escalated:{esc.level}", Reply(
-                f"{item_ref(esc.id)}（{title}）未在期限内确认，已升级至{label}。"))
+            await tell(s, esc, previous, now, f"escalated:{esc.level}",
+                       escalated_notice(esc, title))
             return
-        if esc.repeats > 0:
+        if todo is NextStep.repeat:
             esc.repeats -= 1
             await self._enter_level(s, esc, esc.level, now, title=title, again=True)
             return
@@ -170,8 +170,7 @@ class Escalations:
         esc.due_at = self._add(now, self._resolve_window(esc))
         s.add(esc)
         await step(s, esc, "acked", now, actor=person.id)
-        await schedule(s, kind=DEADLINE, ref=str(esc.id), due_at=esc.due_at, now=now,
-                       token=esc.token, priority=deadline_priority(esc))
+        await schedule_many(s, [deadline_timer(esc, now)])
         others = [p for p in await all_recipients(s, esc) if p != person.id]
         await tell(s, esc, others, now, f"acked:{esc.token}", Reply(
             f"{item_ref(esc.id)} 已由 {person.name} 确认跟进。"))
@@ -261,11 +260,10 @@ class Escalations:
         committee = esc.kind == checkin_items.MISSING and entry["notify"] == ["committee"]
         reply = (checkin_items.committee_reminder(esc, title, again) if committee
                  else level_alert(esc, title, again, why))
+        # The committee's reminder is the form's door: tell (push_to_people) makes its numbers
+        # open it on the account it reached.
         await tell(s, esc, people, now, f"level:{level}:{esc.token}", reply, alert=True)
-        if committee:  # the reminder is the form's door: its numbers must open it
-            await checkin_items.offer(s, people, reply.choices, now)
-        await schedule(s, kind=DEADLINE, ref=str(esc.id), due_at=esc.due_at, now=now,
-                       token=esc.token, priority=deadline_priority(esc))
+        await schedule_many(s, [deadline_timer(esc, now)])
 
     async def _exhausted(
         self, s: AsyncSession, esc: Escalation, now: datetime, title: str, *,
@@ -294,8 +292,7 @@ class Escalations:
         if not reached:
             log.error("escalation %s is unacknowledged and neither the centre lead nor any "
                       "centre staff can be reached", esc.id)
-        await schedule(s, kind=DEADLINE, ref=str(esc.id), due_at=esc.due_at, now=now,
-                       token=esc.token, priority=deadline_priority(esc))
+        await schedule_many(s, [deadline_timer(esc, now)])
 
     async def _lapse(self, s: AsyncSession, esc: Escalation, now: datetime, title: str) -> None:
         """Acknowledged but not resolved in time: remind the acknowledger, then climb again
@@ -310,8 +307,7 @@ class Escalations:
         if acker is not None:
             await tell(s, esc, [acker], now, f"lapsed:{esc.token}",
                              lapsed_reminder(esc, title), alert=True)
-        await schedule(s, kind=DEADLINE, ref=str(esc.id), due_at=esc.due_at, now=now,
-                       token=esc.token, priority=deadline_priority(esc))
+        await schedule_many(s, [deadline_timer(esc, now)])
 
     def _resolve_window(self, esc: Escalation) -> Window:
         entry = esc.chain[esc.level]
@@ -342,12 +338,6 @@ class Escalations:
                                   audit_as=action, escalation=esc_id)
         return esc if allowed else None
 
-
-
-def deadline_priority(esc: Escalation) -> int:
-    """A crisis or urgent item's next step fires before everything else that is due."""
-    urgent = Severity(esc.severity) in (Severity.urgent, Severity.crisis)
-    return int(TimerPriority.crisis if urgent else TimerPriority.alert)
 
 
 def _default_resolve(severity: Severity) -> Window:

@@ -21,18 +21,17 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.messages import Reply
 from xinqiao.services import checkin_items
-from xinqiao.services.escalation import DEADLINE, Escalations, deadline_priority
-from xinqiao.services.escalation_record import log_missed, push_style
-from xinqiao.services.escalation_text import level_alert, level_label, title_of
+from xinqiao.services.escalation import Escalations
+from xinqiao.services.escalation_deadline import NextStep, deadline_timer, next_step
+from xinqiao.services.escalation_record import log_missed, push_style, titled
+from xinqiao.services.escalation_text import escalated_notice, level_alert
 from xinqiao.services.outbox import Push, enqueue_many
 from xinqiao.services.recipients import LEVEL_ROLES, best_identities, level_recipients, unreachable
-from xinqiao.services.refs import item_ref
 from xinqiao.services.timers import schedule_many
 from xinqiao.storage.models import Klass
 from xinqiao.storage.reports import (
     Escalation,
     EscalationRecipient,
-    EscalationStatus,
     EscalationStep,
     Timer,
 )
@@ -69,13 +68,13 @@ async def fire_deadlines(escalations: Escalations, s: AsyncSession,
     climbs: list[_Climb] = []
     for esc_id, timer in first.items():
         esc = found.get(esc_id)
-        if esc is None or esc.status == EscalationStatus.resolved or esc.token != timer.token:
-            done.add(timer.id or 0)  # resolved or stale: on_deadline does nothing either
-        elif esc.status == EscalationStatus.open and esc.exhausted_at is None:
-            if esc.level + 1 < len(esc.chain):
-                climbs.append(_Climb(esc, timer, esc.level + 1, again=False))
-            elif esc.repeats > 0:
-                climbs.append(_Climb(esc, timer, esc.level, again=True))
+        todo = next_step(esc, timer)
+        if esc is None or todo is NextStep.nothing:
+            done.add(timer.id or 0)  # on_deadline would do nothing either
+        elif todo is NextStep.climb:
+            climbs.append(_Climb(esc, timer, esc.level + 1, again=False))
+        elif todo is NextStep.repeat:
+            climbs.append(_Climb(esc, timer, esc.level, again=True))
     climbs = [c for c in climbs if not (  # a committee's reminder also opens its form
         c.esc.kind == checkin_items.MISSING and c.esc.chain[c.target]["notify"] == ["committee"])]
     climbs = await _without_lapses(s, climbs)
@@ -115,14 +114,10 @@ async def fire_deadlines(escalations: Escalations, s: AsyncSession,
                       "action": "reminded" if c.again else "notified"})
         tells.append(_Tell(esc, who, f"level:{c.target}:{esc.token}",
                            level_alert(esc, titles[esc.id], c.again, None), True, now))
-        new_timers.append({"kind": DEADLINE, "ref": str(esc.id), "token": esc.token,
-                           "due_at": esc.due_at, "created_at": now,
-                           "priority": deadline_priority(esc)})
+        new_timers.append(deadline_timer(esc, now))
         if not c.again:
-            tells.append(_Tell(esc, previous, f"escalated:{esc.level}", Reply(
-                f"{item_ref(esc.id)}（{titles[esc.id]}）未在期限内确认，"
-                f"已升级至{level_label(entry)}。"),
-                False, now))
+            tells.append(_Tell(esc, previous, f"escalated:{esc.level}",
+                               escalated_notice(esc, titles[esc.id]), False, now))
     conn = await s.connection()  # executemany: one statement per table for the whole batch
     if recipients:
         await conn.execute(insert(EscalationRecipient), recipients)
@@ -164,13 +159,7 @@ async def _titles(s: AsyncSession, climbs: list[_Climb]) -> dict[int, str]:
     klasses = {c.esc.klass_id for c in climbs if c.esc.klass_id is not None}
     names = dict((await s.exec(select(Klass.id, Klass.name).where(
         col(Klass.id).in_(klasses)))).all()) if klasses else {}
-    out: dict[int, str] = {}
-    for c in climbs:
-        title = title_of(c.esc.kind)
-        if c.esc.klass_id in names:
-            title += f"（{names[c.esc.klass_id]}）"
-        out[c.esc.id or 0] = title
-    return out
+    return {c.esc.id or 0: titled(c.esc, names.get(c.esc.klass_id)) for c in climbs}
 
 
 async def _push(s: AsyncSession, tells: list[_Tell]) -> None:

@@ -17,6 +17,7 @@ from xinqiao.services.escalation_text import SEVERITY_LABELS, title_of
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.refs import item_ref
+from xinqiao.services.severity import is_urgent
 from xinqiao.storage.models import Klass, Person
 from xinqiao.storage.reports import (
     Escalation,
@@ -53,7 +54,7 @@ async def tell(
 
 def push_style(esc: Escalation, reply: Reply, alert: bool) -> dict[str, Any]:
     """The kind, priority and alert card of a push about an escalation."""
-    urgent = Severity(esc.severity) in (Severity.urgent, Severity.crisis)
+    urgent = is_urgent(esc.severity)
     fields = {"事项": item_field(reply.text.splitlines()[0] if reply.text else ""),
               "紧急程度": SEVERITY_LABELS[Severity(esc.severity)]}
     return {"kind": ("crisis" if urgent else "alert") if alert else "reminder",
@@ -131,12 +132,14 @@ async def all_recipients(
 async def item_title(
     s: AsyncSession, esc: Escalation) -> str:
     """The item as named in pushes: its kind and, for a class, the class."""
+    klass = await s.get(Klass, esc.klass_id) if esc.klass_id is not None else None
+    return titled(esc, klass.name if klass is not None else None)
+
+
+def titled(esc: Escalation, klass_name: str | None) -> str:
+    """``item_title`` with the class name already looked up (None: no class)."""
     title = title_of(esc.kind)
-    if esc.klass_id is not None:
-        klass = await s.get(Klass, esc.klass_id)
-        if klass is not None:
-            title += f"（{klass.name}）"
-    return title
+    return title if klass_name is None else f"{title}（{klass_name}）"
 
 
 async def open_for_person(s: AsyncSession, person_id: int) -> list[Escalation]:

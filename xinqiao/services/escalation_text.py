@@ -32,6 +32,12 @@ def level_label(entry: dict[str, Any]) -> str:
     return "、".join(LEVEL_LABELS.get(n, n) for n in entry["notify"])
 
 
+def escalated_notice(esc: Escalation, title: str) -> Reply:
+    """What the level before hears when the item it did not acknowledge has climbed."""
+    label = level_label(esc.chain[esc.level])
+    return Reply(f"{item_ref(esc.id)}（{title}）未在期限内确认，已升级至{label}。")
+
+
 def status_label(esc: Escalation) -> str:
     """待确认 / 跟进中 / 已结案, or 无人确认 once the chain ran out unacknowledged."""
     if esc.status == EscalationStatus.open and esc.exhausted_at is not None:
@@ -86,7 +92,7 @@ def exhausted_alert(esc: Escalation, title: str, why: str | None, every: str) ->
     lines.append(f"已走完全部升级层级，至今无人确认，现转给{EXHAUSTED_TO}。")
     if why:
         lines.append(f"（{why}）")
-    lines += [_tail(esc), f"确认之前每{every}提醒一次。"]
+    lines += [_tail(esc), f"确认之前每 {every}提醒一次。"]
     return Reply("\n".join(lines))
 
 
@@ -111,8 +117,8 @@ def lapsed_reminder(esc: Escalation, title: str) -> Reply:
 
 
 def duration_words(seconds: float) -> str:
-    """A cadence in words: 30分钟, 1小时, 4小时."""
+    """A cadence in words, spaced as every staff line writes numbers: 30 分钟, 1 小时."""
     minutes = round(seconds / 60)
     if minutes % 60:
-        return f"{minutes}分钟"
-    return f"{minutes // 60}小时"
+        return f"{minutes} 分钟"
+    return f"{minutes // 60} 小时"

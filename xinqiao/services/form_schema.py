@@ -6,7 +6,8 @@ enough) or, in rules only, ``total = true`` (the scored total), with ``equals``,
 ``at_least`` or ``at_most``; an unasked field never passes a value test. A scored form (a
 questionnaire) adds a ``[scale]`` with its options, asks ``scale`` fields on it, and has
 ``bands`` covering every total and ``rules`` (``when`` plus actions: ``followup``, ``positive``,
-``acute``, ``tier``). An option may say what it means to the code that files the form
+``acute``, ``tier``); ``scoring.shown = false`` makes it a screen read by its result, never
+a score (the ASQ). An option may say what it means to the code that files the form
 (``means = "nothing_to_report"``); what a report's answers mean (the student named, the
 factors, the severity) is its ``[report]`` table's (services/report_types), so no code depends
 on a form's field names. An **exercise** is a form of ``read`` steps (a page to read, then
@@ -109,9 +110,12 @@ class FormField(_Frozen):
 
 
 class Scoring(_Frozen):
-    """Which scale fields are summed into the total (empty means all of them)."""
+    """Which scale fields are summed into the total (empty means all of them), and whether
+    people are shown the total (``shown = false``: a screen such as the ASQ, read by its result
+    alone)."""
 
     fields: tuple[str, ...] = ()
+    shown: bool = True
 
 
 class Band(_Frozen):
@@ -190,6 +194,8 @@ class FormSpec(_Frozen):
         if self.rules and not self.bands:
             raise ValueError("rules: rules need bands")
         known(self.scoring.fields, scored, "scoring.fields", "scale field")
+        if not self.scoring.shown and not self.bands:
+            raise ValueError("scoring.shown: only a scored form (with bands) has a score to hide")
         if self.scale is not None:
             check_scale(self.scale.min, self.scale.max, self.scale.digits, self.scale.options)
         if self.bands:
@@ -218,6 +224,10 @@ class FormSpec(_Frozen):
         """Keys of the fields summed into the total."""
         return self.scoring.fields or tuple(
             f.key for f in self.fields if f.kind is FieldKind.scale)
+
+    def score_text(self, total: int) -> str | None:
+        """"9 分（满分 27 分）" as a person reads a score; None for a screen with no score."""
+        return f"{total} 分（满分 {self.total_range()[1]} 分）" if self.scoring.shown else None
 
     def total_range(self) -> tuple[int, int]:
         """The lowest and highest possible total."""

@@ -19,6 +19,7 @@ from xinqiao.services.escalation_text import title_of
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.refs import item_ref
+from xinqiao.services.severity import RANK, is_urgent
 from xinqiao.storage.reports import (
     Escalation,
     EscalationRecipient,
@@ -29,7 +30,6 @@ from xinqiao.storage.reports import (
     Severity,
 )
 
-RANK = {Severity.routine: 0, Severity.soon: 1, Severity.urgent: 2, Severity.crisis: 3}
 JOINED = "又收到一份关于该生的反映"
 
 
@@ -64,7 +64,7 @@ async def open_or_join(
                          note=f"report:{subject.report_id}"))
     people = sorted(set((await s.exec(select(EscalationRecipient.person_id).where(
         EscalationRecipient.escalation_id == host.id))).all()))
-    urgent = RANK[Severity(host.severity)] >= RANK[Severity.urgent]
+    urgent = is_urgent(host.severity)
     text = (f"【心桥】{item_ref(host.id)} {title_of(host.kind)}：{JOINED}"
             f"（{subject.title}，{local(now):%m-%d %H:%M}）。回复“待办 {item_ref(host.id)}”查看。")
     await push_to_people(s, people, key=f"esc:{host.id}:joined:{subject.report_id}",

@@ -8,6 +8,7 @@ an escalation step and an audit line.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -37,9 +38,10 @@ class Relayed:
     message: str
 
 
-async def relay(s: AsyncSession, esc_id: int, staff: Person, text: str,
-                now: datetime) -> Relayed:
-    """Send ``text`` from ``staff`` to the chat account that raised crisis item ``esc_id``."""
+async def relay(s: AsyncSession, esc_id: int, staff: Person, text: str, now: datetime,
+                leave: Callable[[ConversationState], None]) -> Relayed:
+    """Send ``text`` from ``staff`` to the chat account that raised crisis item ``esc_id``;
+    ``leave`` takes the writer's conversation out of its flow as the engine would."""
     esc = await s.get(Escalation, esc_id)
     target = await escalation_target(s, esc) if esc is not None else None
     actor = await actor_for(s, staff, await role_set(s, staff.id or 0))
@@ -66,10 +68,7 @@ async def relay(s: AsyncSession, esc_id: int, staff: Person, text: str,
     state = await s.get(ConversationState, identity.id)
     if state is None:
         state = ConversationState(identity_id=identity.id, updated_at=now)
-    if state.flow and state.flow != RELAY_FLOW and state.step and not state.step.startswith("__"):
-        # Half-way through something (a form): keep it to resume, as leaving for the menu does.
-        state.suspended = {**state.suspended,
-                           state.flow: {"step": state.step, "data": state.data}}
+    leave(state)  # half-way through a form: it is kept to resume, as leaving for the menu does
     state.flow, state.step = RELAY_FLOW, "talk"
     state.data = {"escalation": esc.id, "staff": staff.id,
                   "until": (now + RELAY_WINDOW).isoformat()}

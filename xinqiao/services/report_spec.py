@@ -8,11 +8,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from xinqiao.services.recipients import LEVEL_ROLES
+from xinqiao.services.severity import RANK
 from xinqiao.storage.models import Role
 from xinqiao.storage.reports import Severity
 
 ROLES = frozenset(r.value for r in Role)
-_RANK = {s: i for i, s in enumerate(Severity)}
 
 
 class SeverityRule(BaseModel):
@@ -122,4 +122,4 @@ class ReportType(BaseModel):
 
 def gravest(severities: list[Severity], default: Severity) -> Severity:
     """The most severe of several (a check-in naming several students), else ``default``."""
-    return max(severities, key=_RANK.__getitem__) if severities else default
+    return max(severities, key=RANK.__getitem__) if severities else default

@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import utc
 from xinqiao.services.escalation import Escalations, Subject
+from xinqiao.services.severity import is_urgent
 from xinqiao.services.timers import TimerHandler, schedule
 from xinqiao.storage.models import ChannelIdentity, ConversationState, Person
 from xinqiao.storage.reports import (
@@ -77,7 +78,7 @@ async def make_urgent(escalations: Escalations, s: AsyncSession, person_id: int,
                       why: str, now: datetime) -> bool:
     """Raise the student's outreach item to urgent (college and centre); False if none open."""
     esc = await _open_item(s, person_id)
-    if esc is None or esc.severity in (Severity.urgent, Severity.crisis):
+    if esc is None or is_urgent(esc.severity):
         return False
     await escalations.intensify(s, esc, Severity.urgent, now, title=f"{TITLE}（{why}）",
                                 note=why)

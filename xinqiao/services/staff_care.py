@@ -15,9 +15,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import local
-from xinqiao.messages import Reply
+from xinqiao.messages import Choice, Reply
 from xinqiao.services import audit
-from xinqiao.services.crisis import crisis_reply
+from xinqiao.services.crisis import help_lines
 from xinqiao.services.directory import ROLE_LABELS, STAFF_ROLES, roles_of
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import push_to_people
@@ -58,7 +58,6 @@ async def staff_in_distress(s: AsyncSession, settings: Settings, staff: Person, 
                        category=detail.get("category"), channel=detail.get("channel"))
     who = "心理中心负责人" if leads else "心理中心的同事"
     told = f"我已经私下请{who}联系你，只有他们知道。" if to else ""
-    care = crisis_reply(settings)
     head = ("听到你这么说，我很担心你。你一直在照顾学生，你自己也值得被照顾，"
             f"不需要一个人扛着。{told}\n此刻就可以找人聊聊：")
-    return Reply("\n".join([head, *care.text.split("\n")[2:]]), care.choices)
+    return Reply("\n".join([head, *help_lines(settings)]), (Choice("menu", "主菜单"),))

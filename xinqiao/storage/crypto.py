@@ -138,8 +138,9 @@ class KeyRing:
         self._load = load
         self._keys: _Keys | None = None
         self._lock = threading.Lock()
-        # Values no key opened since start: /healthz reports "degraded" while this is not 0.
-        self.undecryptable = 0
+        # Digests of the values no key opened since start: a row read again (recovery retries
+        # it) counts once. /healthz reports "degraded" while there are any.
+        self._unopened: set[bytes] = set()
 
     @classmethod
     def from_keys(cls, keys: Sequence[str | bytes], source: str = "the given keys") -> KeyRing:
@@ -151,13 +152,23 @@ class KeyRing:
         return ring
 
     @classmethod
-    def from_key_file(cls, path: Path, database: Path | None = None) -> KeyRing:
+    def from_key_file(cls, path: Path, database: Path | None = None, *,
+                      checked: bool = False) -> KeyRing:
         """A ring read from ``path`` on first use, which creates the file if it is missing.
 
         Never while ``database`` holds encrypted rows: a new key would not open them.
+        ``checked``: the caller has just found none (at start-up), so the first load does not
+        scan every table again; this process writes none before its key exists, and a key
+        file another process makes meanwhile is read, not replaced.
         """
-        return cls(f"key file {path}", lambda: parse_keys(_read_or_create(path, database),
-                                                          f"key file {path}"))
+        unchecked = [not checked]
+
+        def load() -> Sequence[bytes]:
+            guard = database if unchecked[-1] else None
+            unchecked.append(True)  # any later load (after a failed one) checks again
+            return parse_keys(_read_or_create(path, guard), f"key file {path}")
+
+        return cls(f"key file {path}", load)
 
     @classmethod
     def ephemeral(cls) -> KeyRing:
@@ -191,7 +202,7 @@ class KeyRing:
         try:
             return self._loaded().multi.decrypt(_token(stored, column))
         except InvalidToken:
-            raise self._unopenable(column) from None
+            raise self._unopenable(column, stored) from None
 
     def is_current(self, stored: str) -> bool:
         """True when a tagged value is already under the encrypting key."""
@@ -206,10 +217,15 @@ class KeyRing:
         try:
             return PREFIX + self._loaded().multi.rotate(_token(stored, column)).decode("ascii")
         except InvalidToken:
-            raise self._unopenable(column) from None
+            raise self._unopenable(column, stored) from None
 
-    def _unopenable(self, column: str) -> UndecryptableError:
-        self.undecryptable += 1
+    @property
+    def undecryptable(self) -> int:
+        """How many distinct stored values no key opened since start."""
+        return len(self._unopened)
+
+    def _unopenable(self, column: str, stored: str) -> UndecryptableError:
+        self._unopened.add(hashlib.sha256(stored.encode()).digest()[:16])
         return UndecryptableError(
             f"cannot decrypt {column}: none of the {len(self.fingerprints)} key(s) from "
             f"{self.source} opens it (was its key dropped from XINQIAO_DATA_KEYS before "
@@ -303,6 +319,7 @@ def key_ring_for(database_url: str, data_keys: str | None = None) -> KeyRing:
             from xinqiao.storage.key_guard import refuse_new_key
 
             refuse_new_key(key_file, db_file)  # at start-up, before anything runs
+            return KeyRing.from_key_file(key_file, db_file, checked=True)
         return KeyRing.from_key_file(key_file, db_file)
     raise DataKeyError(
         "XINQIAO_DATA_KEYS is not set: a PostgreSQL deployment must be given the keys that "

@@ -8,15 +8,17 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import or_, update
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from xinqiao.bot.channels.wechat_render import render_text
+from xinqiao.bot.claiming import claimable
+from xinqiao.bot.fallback import delivered_elsewhere, supersede_relatives
 from xinqiao.bot.inbox import InboxProcessor, ReplySlot, inbound_payload, store
 from xinqiao.bot.sending import payload_text
 from xinqiao.clock import Clock
 from xinqiao.messages import Inbound, Reply
-from xinqiao.storage.db import Database, dialect_name
+from xinqiao.storage.db import Database
 from xinqiao.storage.models import (
     ChannelIdentity,
     ConversationState,
@@ -29,6 +31,7 @@ from xinqiao.storage.models import (
 CHANNEL = "console"
 QUIT_WORDS = frozenset({"/quit", "/exit", "quit", "exit"})
 PUSH_MARK = "【新消息】"
+PUSH_BATCH = 50  # at most this many pushes a poll; the rest come at the next one
 RESUMED = "（接着上次的对话。回复“菜单”回到主菜单。）"
 
 
@@ -117,22 +120,18 @@ class ConsoleChat:
     async def pushes(self) -> list[str]:
         """Pushes addressed to this console identity, rendered and marked sent.
 
-        The console is a channel: alerts and reminders for this person land here. A row is
-        taken with one conditional update, so a running ``serve`` never prints it as well.
+        The console is a channel: alerts and reminders for this person land here, claimed as
+        the notifier claims them (due, most urgent first), so a running ``serve`` never prints
+        a row as well, and an alert already delivered on another channel is not shown again.
         """
         now = self.clock.now()
         out: list[str] = []
         async with self.db.session() as s:
-            query = (select(OutboxMessage)
-                     .where(OutboxMessage.channel == CHANNEL,
-                            OutboxMessage.address == self.address,
-                            OutboxMessage.status == OutboxStatus.pending,
-                            or_(col(OutboxMessage.claimed_until).is_(None),
-                                col(OutboxMessage.claimed_until) < now))
-                     .order_by(col(OutboxMessage.id)))
-            if dialect_name(s) == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            for row in await s.exec(query):
+            for row in await claimable(s, [CHANNEL], PUSH_BATCH, now, address=self.address):
+                other = await delivered_elsewhere(s, row)
+                if other is not None:  # its copy went out first: this one is not needed
+                    await supersede_relatives(s, await s.get(OutboxMessage, other) or row)
+                    continue
                 taken = await s.exec(
                     update(OutboxMessage)
                     .where(col(OutboxMessage.id) == row.id,
@@ -140,6 +139,7 @@ class ConsoleChat:
                     .values(status=OutboxStatus.sent, sent_at=now, attempts=row.attempts + 1,
                             claimed_until=None))
                 if taken.rowcount:
+                    await supersede_relatives(s, row)
                     out.append(f"{PUSH_MARK}\n{payload_text(row.payload) or ''}")
         return out
 

@@ -112,9 +112,11 @@ def news_card(replies: list[Reply]) -> Link | None:
     """The one article to send as a news card, when the answer is exactly that.
 
     A news message carries no text or choices of its own, so only a lone reply holding one
-    link and no choices becomes a card; anything else is text with the link as a line.
+    link and no numbered choices becomes a card (navigation such as 主菜单 is typed as its
+    word); anything else is text with the link as a line.
     """
-    if len(replies) != 1 or replies[0].choices or len(replies[0].links) != 1:
+    numbered = [c for c in replies[0].choices if not unnumbered(c.key)] if replies else []
+    if len(replies) != 1 or numbered or len(replies[0].links) != 1:
         return None
     link = replies[0].links[0]
     return Link(link.title, link.url, link.summary or replies[0].text, link.image)
