@@ -24,6 +24,7 @@ from xinqiao.bot.readiness import missing_credentials, paused
 from xinqiao.bot.services import Services, build_services
 from xinqiao.clock import Clock, SystemClock
 from xinqiao.settings import Settings
+from xinqiao.storage.callbacks import forget_expired
 from xinqiao.storage.models import InboxMessage, InboxStatus, OutboxMessage
 from xinqiao.storage.outage import OutageLog
 
@@ -119,6 +120,7 @@ def _lifecycle(background: bool) -> Any:
                 runtime.spawn(telegram.poller.run(runtime.stop))
             runtime.spawn(_every(runtime, services.settings.inbox_recovery_seconds,
                                  _recover(services.processor), "inbox recovery"))
+            runtime.spawn(_every(runtime, 60, _forget_nonces(services), "nonce clean-up"))
             runtime.spawn(services.sweeper.run(runtime.stop, services.settings.sweep_seconds,
                                                before=_plan(services)))
         yield
@@ -138,6 +140,13 @@ def _plan(services: Services) -> Any:
             await services.network.ensure_planned(s, services.clock.now())
             await services.booking.ensure_planned(s, services.clock.now())
             await services.tips.ensure_planned(s, services.clock.now())
+
+    return run
+
+
+def _forget_nonces(services: Services) -> Any:
+    async def run() -> int:  # off the callbacks' path: they only insert
+        return await forget_expired(services.db, services.clock.now())
 
     return run
 

@@ -65,6 +65,24 @@ async def store(
 
     ``urgent``: a platform waits on the answer, so fail fast (503) rather than queue.
     """
+    async with (db.urgent_session() if urgent else db.session()) as s:
+        return await store_in(s, channel=channel, dedupe_key=dedupe_key, address=address,
+                              kind=kind, payload=payload, now=now, status=status)
+
+
+async def store_in(
+    s: AsyncSession,
+    *,
+    channel: str,
+    dedupe_key: str,
+    address: str,
+    kind: str,
+    payload: dict[str, Any],
+    now: datetime,
+    status: InboxStatus = InboxStatus.pending,
+) -> Receipt:
+    """:func:`store` in the caller's transaction (with its replay check, say): stored once
+    that transaction commits."""
     values = {
         "channel": channel,
         "dedupe_key": _valid_json(dedupe_key)[:255],
@@ -77,15 +95,14 @@ async def store(
         "received_at": now,
         "replied_passively": False,
     }
-    async with (db.urgent_session() if urgent else db.session()) as s:
-        insert = postgresql.insert if dialect_name(s) == "postgresql" else sqlite.insert
-        stmt = (
-            insert(InboxMessage)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["channel", "dedupe_key"])
-            .returning(col(InboxMessage.id))
-        )
-        row_id = (await s.exec(stmt)).scalar_one_or_none()
+    insert = postgresql.insert if dialect_name(s) == "postgresql" else sqlite.insert
+    stmt = (
+        insert(InboxMessage)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["channel", "dedupe_key"])
+        .returning(col(InboxMessage.id))
+    )
+    row_id = (await s.exec(stmt)).scalar_one_or_none()
     return Receipt(row_id=row_id, duplicate=row_id is None)
 
 

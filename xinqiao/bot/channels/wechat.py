@@ -14,7 +14,7 @@ from wechatpy.crypto import WeChatCrypto
 from xinqiao.bot.channels.http_body import BodyRefused, read_body
 from xinqiao.bot.channels.wechat_auth import CallbackAuth, Rejected, sign, signature_ok
 from xinqiao.bot.channels.wechat_render import choice_from_menu_id, news_card, render_many
-from xinqiao.bot.inbox import InboxProcessor, ReplySlot, inbound_payload, store
+from xinqiao.bot.inbox import InboxProcessor, ReplySlot, inbound_payload, store_in
 from xinqiao.bot.metrics import Metrics
 from xinqiao.clock import Clock
 from xinqiao.messages import Inbound, Link, Reply
@@ -117,22 +117,25 @@ class WeChatWebhook:
         key, kind, inbound = self._classify(fields, msg_type, sender)
         now = self.clock.now()
         try:
-            await self.auth.check_replay(self.db, request.query, decoded)
-            receipt = await store(
-                self.db,
-                channel=CHANNEL,
-                dedupe_key=key,
-                address=sender,
-                kind=kind,
-                payload=inbound_payload(inbound, fields) if inbound else {"raw": fields},
-                now=now,
-                # Unknown types and events we do not act on are kept, not processed.
-                status=(
-                    InboxStatus.pending
-                    if inbound is not None or kind == TEMPLATE_FINISH
-                    else InboxStatus.ignored
-                ),
-            )
+            # One transaction for the replay memory and the inbox row: one commit, and the
+            # 200 only after it.
+            async with self.db.urgent_session() as s:
+                await self.auth.check_replay(s, request.query, decoded)
+                receipt = await store_in(
+                    s,
+                    channel=CHANNEL,
+                    dedupe_key=key,
+                    address=sender,
+                    kind=kind,
+                    payload=inbound_payload(inbound, fields) if inbound else {"raw": fields},
+                    now=now,
+                    # Unknown types and events we do not act on are kept, not processed.
+                    status=(
+                        InboxStatus.pending
+                        if inbound is not None or kind == TEMPLATE_FINISH
+                        else InboxStatus.ignored
+                    ),
+                )
         except Rejected:
             raise
         except Exception as exc:
