@@ -20,7 +20,7 @@ from xinqiao.clock import Clock
 from xinqiao.messages import Inbound, Reply
 from xinqiao.services.outbox import Priority, enqueue_replies
 from xinqiao.storage.crypto import UndecryptableError
-from xinqiao.storage.db import Database, dialect_name
+from xinqiao.storage.db import Database, dialect_name, dropped
 from xinqiao.storage.models import (
     ChannelIdentity,
     ConversationState,
@@ -397,7 +397,7 @@ class InboxProcessor:
 
 
 def _transient(exc: BaseException) -> bool:
-    if isinstance(exc, IntegrityError):
+    if isinstance(exc, IntegrityError) or dropped(exc):
         return True
     text = str(exc).lower()
     return any(

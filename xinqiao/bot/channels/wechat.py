@@ -14,12 +14,12 @@ from wechatpy.crypto import WeChatCrypto
 from xinqiao.bot.channels.http_body import BodyRefused, read_body
 from xinqiao.bot.channels.wechat_auth import CallbackAuth, Rejected, sign, signature_ok
 from xinqiao.bot.channels.wechat_render import choice_from_menu_id, news_card, render_many
-from xinqiao.bot.inbox import InboxProcessor, ReplySlot, inbound_payload, store_in
+from xinqiao.bot.inbox import InboxProcessor, Receipt, ReplySlot, inbound_payload, store_in
 from xinqiao.bot.metrics import Metrics
 from xinqiao.clock import Clock
 from xinqiao.messages import Inbound, Link, Reply
 from xinqiao.settings import Settings
-from xinqiao.storage.db import Database
+from xinqiao.storage.db import Database, retry_dropped
 from xinqiao.storage.models import InboxStatus
 from xinqiao.storage.outage import OutageLog
 
@@ -116,26 +116,21 @@ class WeChatWebhook:
             raise Rejected(400, "missing MsgType or FromUserName")
         key, kind, inbound = self._classify(fields, msg_type, sender)
         now = self.clock.now()
-        try:
+        payload = inbound_payload(inbound, fields) if inbound else {"raw": fields}
+        # Unknown types and events we do not act on are kept, not processed.
+        status = (InboxStatus.pending if inbound is not None or kind == TEMPLATE_FINISH
+                  else InboxStatus.ignored)
+
+        async def store() -> Receipt:
             # One transaction for the replay memory and the inbox row: one commit, and the
             # 200 only after it.
             async with self.db.urgent_session() as s:
                 await self.auth.check_replay(s, request.query, decoded)
-                receipt = await store_in(
-                    s,
-                    channel=CHANNEL,
-                    dedupe_key=key,
-                    address=sender,
-                    kind=kind,
-                    payload=inbound_payload(inbound, fields) if inbound else {"raw": fields},
-                    now=now,
-                    # Unknown types and events we do not act on are kept, not processed.
-                    status=(
-                        InboxStatus.pending
-                        if inbound is not None or kind == TEMPLATE_FINISH
-                        else InboxStatus.ignored
-                    ),
-                )
+                return await store_in(s, channel=CHANNEL, dedupe_key=key, address=sender,
+                                      kind=kind, payload=payload, now=now, status=status)
+
+        try:
+            receipt = await retry_dropped(store)
         except Rejected:
             raise
         except Exception as exc:
