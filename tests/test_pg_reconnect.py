@@ -65,7 +65,12 @@ async def test_no_ping_per_checkout_and_a_restart_costs_no_message(
     pings: list[Any] = []
     dialect = db.engine.sync_engine.dialect
     ping = dialect.do_ping
-    monkeypatch.setattr(dialect, "do_ping", lambda conn: pings.append(conn) or ping(conn))
+
+    def counted(conn: Any) -> bool:
+        pings.append(conn)
+        return ping(conn)
+
+    monkeypatch.setattr(dialect, "do_ping", counted)
     server = WeChatServer(client, "testtoken")
     status, body = await server.post(text_xml("o-lin", "菜单"))
     assert status == 200 and "小林" in reply_content(body)
