@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", object)  # type: ignore[arg-type]
 TELEGRAM: web.AppKey[Telegram] = web.AppKey("telegram", object)  # type: ignore[arg-type]
+WECHAT: web.AppKey[WeChatWebhook] = web.AppKey("wechat", WeChatWebhook)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ def build_app(
     wechat = WeChatWebhook(
         settings, services.db, services.processor, clock, services.metrics, runtime.spawn
     )
+    app[WECHAT] = wechat
     app.router.add_get("/wechat", wechat.verify)
     app.router.add_post("/wechat", wechat.receive)
     if services.telegram_bot is not None:
@@ -226,5 +228,14 @@ async def _metrics(request: web.Request) -> web.StreamResponse:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-__all__ = ["RUNTIME", "SERVICES", "TELEGRAM", "TEMPLATE_FINISH", "Engine", "Runtime", "Telegram",
-           "build_app"]
+__all__ = [
+    "RUNTIME",
+    "SERVICES",
+    "TELEGRAM",
+    "TEMPLATE_FINISH",
+    "WECHAT",
+    "Engine",
+    "Runtime",
+    "Telegram",
+    "build_app",
+]

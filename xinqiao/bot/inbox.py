@@ -47,6 +47,7 @@ class Receipt:
 
     row_id: int | None
     duplicate: bool
+    replies: list[Reply] | None = None  # answered already, in the storing transaction
 
 
 async def store(

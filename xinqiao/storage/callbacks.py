@@ -5,6 +5,7 @@ Kept in the database so that every worker of ``serve --workers N`` sees the same
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import BigInteger, Column, Index, String, delete
@@ -26,6 +27,17 @@ class CallbackNonce(SQLModel, table=True):
     nonce: str = Field(sa_column=Column(String(64), primary_key=True))
     digest: str = Field(sa_column=Column(String(64), nullable=False))
     expires_at: datetime = utc_column()
+
+
+@dataclass(frozen=True)
+class Nonce:
+    """A callback's (timestamp, nonce) to remember, with the digest of its message."""
+
+    channel: str
+    timestamp: int
+    nonce: str
+    digest: str
+    expires_at: datetime
 
 
 async def remember(

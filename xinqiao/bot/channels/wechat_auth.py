@@ -22,7 +22,7 @@ from wechatpy.crypto import PrpCrypto, WeChatCrypto
 
 from xinqiao.clock import Clock
 from xinqiao.settings import Settings
-from xinqiao.storage.callbacks import remember
+from xinqiao.storage.callbacks import Nonce, remember
 
 log = logging.getLogger(__name__)
 CHANNEL = "wechat"
@@ -148,15 +148,20 @@ class CallbackAuth:
                 last = exc
         raise Rejected(403, "cannot decrypt or wrong appid", type(last).__name__)
 
-    async def check_replay(self, s: AsyncSession, query: Any, decoded: Decoded) -> None:
-        """Remember the (timestamp, nonce) in the callback's transaction; Rejected(403) if it
-        carried another message. Expired pairs are forgotten by a background loop."""
+    def nonce_of(self, query: Any, decoded: Decoded) -> Nonce:
+        """The callback's (timestamp, nonce) to remember; Rejected(403) for a bad nonce."""
         nonce = query.get("nonce", "")
         if not nonce or len(nonce) > 64:
             raise Rejected(403, "bad nonce")
         timestamp = int(query.get("timestamp", ""))  # checked by check_fresh already
         digest = hashlib.sha256(decoded.text.encode("utf-8", "surrogatepass")).hexdigest()
-        expires = datetime.fromtimestamp(timestamp, UTC) + self.window
-        if not await remember(s, channel=CHANNEL, timestamp=timestamp, nonce=nonce,
-                              digest=digest, expires_at=expires):
+        return Nonce(CHANNEL, timestamp, nonce, digest,
+                     datetime.fromtimestamp(timestamp, UTC) + self.window)
+
+    async def check_replay(self, s: AsyncSession, query: Any, decoded: Decoded) -> None:
+        """Remember the (timestamp, nonce) in the callback's transaction; Rejected(403) if it
+        carried another message. Expired pairs are forgotten by a background loop."""
+        used = self.nonce_of(query, decoded)
+        if not await remember(s, channel=used.channel, timestamp=used.timestamp,
+                              nonce=used.nonce, digest=used.digest, expires_at=used.expires_at):
             raise Rejected(403, "nonce reused for another message")
