@@ -38,6 +38,7 @@ from xinqiao.storage.models import (
 log = logging.getLogger(__name__)
 
 _PERSON = tuple(c.name for c in Person.__table__.columns)  # type: ignore[attr-defined]
+_PEOPLE_KEPT = 10_000  # the first built goes when more are kept
 _STATE = ("flow", "step", "data", "suspended", "choices", "version", "updated_at")
 
 
@@ -95,6 +96,7 @@ class LeanPath:
         self._seen = Columns(ChannelIdentity.__table__, dialect,  # type: ignore[attr-defined]
                              ("last_inbound_at", "reachable"))
         self._sql = _statements(self.pg)
+        self._people: dict[int, tuple[tuple[Any, ...], Person]] = {}
 
     def free(self, channel: str, address: str) -> bool:
         """Whether nobody in this process is handling this person's messages right now."""
@@ -149,7 +151,7 @@ class LeanPath:
         person_row = await tx.one(self._sql["person"], person_id)
         if person_row is None:
             return None
-        person = Person(**self._person.read(person_row))
+        person = self._person_of(person_id, tuple(person_row))
         if not person.active:
             return None
         roles = frozenset(Role(r[0]) for r in await tx.all(self._sql["roles"], person_id))
@@ -162,6 +164,7 @@ class LeanPath:
         identity = ChannelIdentity(id=identity_id, channel=inbound.channel,
                                    address=inbound.address, person_id=person_id,
                                    last_inbound_at=now, reachable=True, created_at=now)
+        # The identity's other columns stay as stored: only these two are written back.
         ctx = Context(session=cast(AsyncSession, _NoSession()), clock=self.engine.clock,
                       settings=self.engine.settings, identity=identity, person=person,
                       roles=roles, state=state, inbound=inbound, flows=self.engine.flows)
@@ -175,6 +178,18 @@ class LeanPath:
         if not identity.reachable:
             return None
         return identity_id, state, fresh, replies
+
+    def _person_of(self, person_id: int, row: tuple[Any, ...]) -> Person:
+        """The person of this row, built once while the row reads the same (building an ORM
+        object costs more than the read). A lean turn only reads it."""
+        cached = self._people.get(person_id)
+        if cached is not None and cached[0] == row:
+            return cached[1]
+        person = Person(**self._person.read(row))
+        if len(self._people) >= _PEOPLE_KEPT:
+            self._people.pop(next(iter(self._people)))
+        self._people[person_id] = (row, person)
+        return person
 
     async def _write(self, tx: Tx, row_id: int, identity_id: int, state: ConversationState,
                      fresh: bool, replies: list[Reply], now: datetime) -> None:

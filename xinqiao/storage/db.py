@@ -85,6 +85,8 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", on_connect)
             event.listen(self.engine.sync_engine, "begin", self.lock_watch.begin)
+        # Connections opened beside the engine (the webhook's hot path) close with it.
+        self.closers: list[Callable[[], Awaitable[None]]] = []
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )
@@ -141,7 +143,10 @@ class Database:
         await retry_dropped(select_one)
 
     async def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and those opened beside the engine)."""
+        for close in self.closers:
+            await close()
+        self.closers.clear()
         await self.engine.dispose()
 
 

@@ -10,13 +10,14 @@ SQLite: a second connection in the event loop's thread with ``busy_timeout=0``: 
 waits inside SQLite (which would freeze the loop); a busy write lock is retried with
 ``asyncio.sleep`` up to a deadline, after which the callback answers 503. It never
 checkpoints the WAL itself: a thread does that every so often. PostgreSQL: a connection from
-the engine's pool, its asyncpg driver connection used directly (asyncpg prepares and caches
-the statements).
+a small asyncpg pool of its own (asyncpg prepares and caches the statements), with
+SQLAlchemy's JSON codec.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -30,6 +31,7 @@ from xinqiao.storage.db import Database
 from xinqiao.storage.sqlite_wait import URGENT_BUSY_MS
 
 _CHECKPOINT_EVERY = 500  # commits between WAL checkpoints (run in a thread)
+_PG_CONNECTIONS = 8  # beside the engine's pool; one hot-path transaction is ~1 ms
 
 
 class Tx(Protocol):
@@ -79,6 +81,8 @@ class LeanStore:
         self._sqlite: sqlite3.Connection | None = None
         self._path = make_url(db.url).database or ""
         self._commits = 0
+        self._pg_pool: Any = None
+        self._opening = asyncio.Lock()
 
     @property
     def available(self) -> bool:
@@ -86,7 +90,8 @@ class LeanStore:
         return not self.is_sqlite or self._path not in ("", ":memory:")
 
     @asynccontextmanager
-    async def transaction(self, *, deadline: float = 1.0) -> AsyncIterator[Tx]:
+    async def transaction(self, *, deadline: float = URGENT_BUSY_MS / 1000
+                          ) -> AsyncIterator[Tx]:
         """A write transaction; TimeoutError when SQLite's write lock stays taken past
         ``deadline`` seconds. Committed when the block ends, rolled back on error."""
         if self.is_sqlite:
@@ -105,10 +110,29 @@ class LeanStore:
                            "foreign_keys=ON", "wal_autocheckpoint=0"):
                 conn.execute(f"PRAGMA {pragma}")
             self._sqlite = conn
+            self.db.closers.append(self.close)
         return self._sqlite
 
     @asynccontextmanager
     async def _sqlite_tx(self, deadline: float) -> AsyncIterator[Tx]:
+        # This process's own transactions run on the pool's one connection. While it sits in
+        # the pool none is open, and none can open meanwhile: this transaction never yields
+        # the loop once it holds the write lock. Otherwise hold that connection first
+        # (queued like any urgent write). Either way the only wait left is on another process.
+        if self.db.engine.sync_engine.pool.checkedout() == 0:  # type: ignore[attr-defined]
+            async with self._sqlite_write(deadline) as tx:
+                yield tx
+            return
+        held = self.db.engine.connect()
+        await self.db.lock_watch.checkout_urgent(held)
+        try:
+            async with self._sqlite_write(deadline) as tx:
+                yield tx
+        finally:
+            await held.close()
+
+    @asynccontextmanager
+    async def _sqlite_write(self, deadline: float) -> AsyncIterator[Tx]:
         conn = self._connection()
         give_up, pause = time.monotonic() + deadline, 0.001
         while True:
@@ -145,25 +169,39 @@ class LeanStore:
 
     @asynccontextmanager
     async def _pg_tx(self) -> AsyncIterator[Tx]:
+        pool = self._pg_pool or await self._open_pool()
+        async with pool.acquire() as conn, conn.transaction():
+            # A connection the server closed raises here; asyncpg's pool replaces it, and the
+            # caller takes the ordinary path, whose retry renews the engine's pool too.
+            yield _PgTx(conn, self)
+
+    async def _open_pool(self) -> Any:
         import asyncpg  # only on PostgreSQL
 
-        async with self.db.engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            driver: Any = raw.driver_connection
-            try:
-                async with driver.transaction():
-                    yield _PgTx(driver, self)
-            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
-                # The server closed it (a restart): not back into the pool. The caller takes
-                # the ordinary path, whose retry renews the rest of the pool.
-                await conn.invalidate()
-                raise
+        async with self._opening:
+            if self._pg_pool is None:
+                url = make_url(self.db.url)
+                self._pg_pool = await asyncpg.create_pool(
+                    host=url.host, port=url.port, user=url.username, password=url.password,
+                    database=url.database, min_size=1, max_size=_PG_CONNECTIONS, timeout=3,
+                    init=_json_codec)
+                self.db.closers.append(self.close)
+        return self._pg_pool
 
-    def close(self) -> None:
-        """Close the SQLite connection, if one was opened."""
+    async def close(self) -> None:
+        """Close what this store opened."""
         if self._sqlite is not None:
             self._sqlite.close()
             self._sqlite = None
+        if self._pg_pool is not None:
+            pool, self._pg_pool = self._pg_pool, None
+            await pool.close()
+
+
+async def _json_codec(conn: Any) -> None:
+    """JSON as SQLAlchemy's asyncpg dialect has it, so the columns' processors fit."""
+    await conn.set_type_codec("json", encoder=str.encode, schema="pg_catalog", format="binary",
+                              decoder=lambda raw: json.loads(raw.decode()))
 
 
 class _SqliteTx:
