@@ -178,6 +178,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=300)
     parser.add_argument("--texts", default="", help="comma-separated messages to send "
                         f"(default: {','.join(TEXTS)}); e.g. 菜单,帮助,你好 for ordinary ones")
+    parser.add_argument("--log", default="", help="write the server's log to this file")
     parser.add_argument("--workers", type=int, default=1,
                         help="serve --workers N (PostgreSQL only)")
     parser.add_argument("--postgres", default=None, metavar="URL",
@@ -201,9 +202,10 @@ def serve(args: argparse.Namespace, tmp: Path, db_url: str) -> None:
     subprocess.run([*xq, "roster", "import", str(roster)], env=env, check=True,
                    capture_output=True)
     port, bare_port = free_port(), free_port()
+    log = open(args.log, "wb") if args.log else subprocess.DEVNULL  # noqa: SIM115
     server = subprocess.Popen([*xq, "serve", "--port", str(port), "--workers",
                                str(args.workers)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stderr=log)
     bare = subprocess.Popen([sys.executable, "-c", BARE, str(bare_port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     database = "SQLite" if db_url.startswith("sqlite") else "PostgreSQL"

@@ -117,35 +117,31 @@ class LeanStore:
     async def _sqlite_tx(self, deadline: float) -> AsyncIterator[Tx]:
         # This process's own transactions run on the pool's one connection. While it sits in
         # the pool none is open, and none can open meanwhile: this transaction never yields
-        # the loop once it holds the write lock. Otherwise hold that connection first
-        # (queued like any urgent write). Either way the only wait left is on another process.
-        if self.db.engine.sync_engine.pool.checkedout() == 0:  # type: ignore[attr-defined]
-            async with self._sqlite_write(deadline) as tx:
+        # the loop once it holds the write lock. Otherwise (or if the lock is taken anyway)
+        # queue for that connection like any urgent write and hold it meanwhile: the only
+        # wait left is then on another process, and retrying never starves behind our own.
+        conn = self._connection()
+        idle = self.db.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        if idle and _begin(conn):
+            async with self._sqlite_body(conn) as tx:
                 yield tx
             return
         held = self.db.engine.connect()
         await self.db.lock_watch.checkout_urgent(held)
         try:
-            async with self._sqlite_write(deadline) as tx:
+            give_up, pause = time.monotonic() + deadline, 0.001
+            while not _begin(conn):
+                if time.monotonic() >= give_up:
+                    raise TimeoutError("the database is locked by another process")
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.05)
+            async with self._sqlite_body(conn) as tx:
                 yield tx
         finally:
             await held.close()
 
     @asynccontextmanager
-    async def _sqlite_write(self, deadline: float) -> AsyncIterator[Tx]:
-        conn = self._connection()
-        give_up, pause = time.monotonic() + deadline, 0.001
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                break
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
-                if time.monotonic() >= give_up:
-                    raise TimeoutError("the database is locked") from exc
-                await asyncio.sleep(pause)  # the loop runs on while another writer finishes
-                pause = min(pause * 2, URGENT_BUSY_MS / 10_000)
+    async def _sqlite_body(self, conn: sqlite3.Connection) -> AsyncIterator[Tx]:
         try:
             yield _SqliteTx(conn, self)
         except BaseException:
@@ -202,6 +198,17 @@ async def _json_codec(conn: Any) -> None:
     """JSON as SQLAlchemy's asyncpg dialect has it, so the columns' processors fit."""
     await conn.set_type_codec("json", encoder=str.encode, schema="pg_catalog", format="binary",
                               decoder=lambda raw: json.loads(raw.decode()))
+
+
+def _begin(conn: sqlite3.Connection) -> bool:
+    """Take the write lock now, or False when another connection holds it (never waits)."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return False
+        raise
+    return True
 
 
 class _SqliteTx:
