@@ -29,9 +29,9 @@ from xinqiao.storage.models import (
 )
 from xinqiao.storage.reports import Severity
 
-# Remember the nonce, store the row, read identity (with "anything older pending?"), person,
-# roles and state, write state, identity and the row's completion: one transaction.
-MENU_STATEMENTS = 9
+# Remember the nonce, store the row, read identity with its state (and "anything older
+# pending?"), person and roles, write state, identity and the row's completion: one transaction.
+MENU_STATEMENTS = 8
 ESCALATION_STEP_STATEMENTS = 16  # one step fired by the set-based sweeper, BEGIN included
 
 

@@ -13,7 +13,7 @@ platform gets its 200 only after the commit either way.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
@@ -51,6 +51,32 @@ class _NoSession:
 
     def __getattr__(self, name: str) -> Any:
         raise NeedsORM(name)
+
+
+@dataclass
+class _State:
+    """A conversation_state row's values for one lean turn."""
+
+    identity_id: int
+    flow: str | None = None
+    step: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    suspended: dict[str, Any] = field(default_factory=dict)
+    choices: list[list[str]] = field(default_factory=list)
+    version: int = 0
+    updated_at: datetime | None = None
+
+
+@dataclass
+class _Identity:
+    """The writer's channel_identity for one lean turn (bound, reachable: they just wrote)."""
+
+    id: int
+    channel: str
+    address: str
+    person_id: int
+    last_inbound_at: datetime
+    reachable: bool = True
 
 
 @dataclass(frozen=True)
@@ -141,7 +167,7 @@ class LeanPath:
 
     async def _turn(
         self, tx: Tx, row_id: int, inbound: Inbound, now: datetime
-    ) -> tuple[int, ConversationState, bool, list[Reply]] | None:
+    ) -> tuple[int, _State, bool, list[Reply]] | None:
         """Read who is writing and where they stand, and answer without the ORM; None when
         the message needs the ordinary path."""
         found = await tx.one(self._sql["who"], row_id, inbound.channel, inbound.address)
@@ -156,18 +182,17 @@ class LeanPath:
             return None
         roles = frozenset(Role(r[0]) for r in await tx.all(self._sql["roles"], person_id))
         roles = roles | {Role.student} if roles & STUDENT_ROLES else roles
-        state_row = await tx.one(self._sql["state"], identity_id)
-        fresh = state_row is None
-        state = (ConversationState(identity_id=identity_id, updated_at=now) if fresh
-                 else ConversationState(identity_id=identity_id,
-                                        **self._state.read(cast(Any, state_row))))
-        identity = ChannelIdentity(id=identity_id, channel=inbound.channel,
-                                   address=inbound.address, person_id=person_id,
-                                   last_inbound_at=now, reachable=True, created_at=now)
+        fresh = found[-1] is None  # no conversation_state row yet
+        state = (_State(identity_id, updated_at=now) if fresh
+                 else _State(identity_id, **self._state.read(found[3:-1])))
+        identity = _Identity(identity_id, inbound.channel, inbound.address, person_id, now)
         # The identity's other columns stay as stored: only these two are written back.
+        # Plain objects stand in for the identity and state rows: building ORM objects costs
+        # more than the reads (a lean turn only reads and sets their attributes).
         ctx = Context(session=cast(AsyncSession, _NoSession()), clock=self.engine.clock,
-                      settings=self.engine.settings, identity=identity, person=person,
-                      roles=roles, state=state, inbound=inbound, flows=self.engine.flows)
+                      settings=self.engine.settings, identity=cast(ChannelIdentity, identity),
+                      person=person, roles=roles, state=cast(ConversationState, state),
+                      inbound=inbound, flows=self.engine.flows)
         try:
             replies = await self.engine.respond(ctx)
         except NeedsORM:
@@ -191,7 +216,7 @@ class LeanPath:
         self._people[person_id] = (row, person)
         return person
 
-    async def _write(self, tx: Tx, row_id: int, identity_id: int, state: ConversationState,
+    async def _write(self, tx: Tx, row_id: int, identity_id: int, state: _State,
                      fresh: bool, replies: list[Reply], now: datetime) -> None:
         values = self._state.bind([state.flow, state.step, state.data, state.suspended,
                                    state.choices, state.version, state.updated_at])
@@ -206,7 +231,16 @@ def _statements(pg: bool) -> dict[str, str]:
 
     Only the module's own column-name constants are formatted in; every value is a parameter.
     """
-    person, state = ", ".join(_PERSON), ", ".join(_STATE)
+    person = ", ".join(_PERSON)
+    state_cols = ", ".join(f"s.{c}" for c in _STATE)
+    # The identity row is locked (PostgreSQL) as the ordinary path locks it: one person's
+    # messages are handled one at a time across processes.
+    who = " ".join((
+        "SELECT i.id, i.person_id, EXISTS (SELECT 1 FROM inbox_message m WHERE",
+        "m.channel = i.channel AND m.address = i.address AND m.status = 'pending' AND",
+        f"m.id < ?), {state_cols}, s.identity_id FROM channel_identity i",
+        "LEFT JOIN conversation_state s ON s.identity_id = i.id",
+        "WHERE i.channel = ? AND i.address = ?", "FOR UPDATE OF i" if pg else ""))
     return {
         "nonce": "INSERT INTO callback_nonce (channel, timestamp, nonce, digest, expires_at) "
                  "VALUES (?, ?, ?, ?, ?) ON CONFLICT (channel, timestamp, nonce) DO NOTHING "
@@ -217,15 +251,9 @@ def _statements(pg: bool) -> dict[str, str]:
                  "status, attempts, received_at, replied_passively) VALUES "
                  "(?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (channel, dedupe_key) DO NOTHING "
                  "RETURNING id",
-        # The identity row is locked (PostgreSQL) as the ordinary path locks it: one person's
-        # messages are handled one at a time across processes.
-        "who": "SELECT i.id, i.person_id, EXISTS (SELECT 1 FROM inbox_message m WHERE "  # noqa: S608
-               "m.channel = i.channel AND m.address = i.address AND m.status = 'pending' AND "
-               "m.id < ?) FROM channel_identity i WHERE i.channel = ? AND i.address = ?"
-               + (" FOR UPDATE" if pg else ""),
+        "who": who,
         "person": f"SELECT {person} FROM person WHERE id = ?",  # noqa: S608
         "roles": "SELECT DISTINCT role FROM role_assignment WHERE person_id = ?",
-        "state": f"SELECT {state} FROM conversation_state WHERE identity_id = ?",  # noqa: S608
         "state_save": "UPDATE conversation_state SET flow = ?, step = ?, data = ?, "
                       "suspended = ?, choices = ?, version = ?, updated_at = ? "
                       "WHERE identity_id = ?",
