@@ -86,11 +86,11 @@ async def store_in(
     that transaction commits."""
     values = {
         "channel": channel,
-        "dedupe_key": _valid_json(dedupe_key)[:255],
-        "address": _valid_json(address),
+        "dedupe_key": valid_json(dedupe_key)[:255],
+        "address": valid_json(address),
         "kind": kind,
         # All of it, the raw original included: one unencodable string would fail every try.
-        "payload": _valid_json(payload),
+        "payload": valid_json(payload),
         "status": status.value,
         "attempts": 0,
         "received_at": now,
@@ -122,14 +122,14 @@ def _valid_unicode(text: str | None) -> str | None:
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
-def _valid_json(value: Any) -> Any:
+def valid_json(value: Any) -> Any:
     """``value`` (JSON-like) with every string, keys included, made storable."""
     if isinstance(value, str):
         return _valid_unicode(value)
     if isinstance(value, Mapping):
-        return {_valid_json(k): _valid_json(v) for k, v in value.items()}
+        return {valid_json(k): valid_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_valid_json(v) for v in value]
+        return [valid_json(v) for v in value]
     return value
 
 
@@ -209,7 +209,8 @@ class InboxProcessor:
         self._outage = OutageLog(log, "inbox processing")
         self.held_for_key: set[int] = set()  # rows waiting for a data key to come back
 
-    def _lock(self, channel: str, address: str) -> asyncio.Lock:
+    def lock_for(self, channel: str, address: str) -> asyncio.Lock:
+        """This person's lock in this process: their messages are handled one at a time."""
         key = (channel, address)
         lock = self._locks.get(key)
         if lock is None:
@@ -236,7 +237,7 @@ class InboxProcessor:
                     return None
                 origin = (row.channel, row.address, row.kind)
         channel, address, kind = origin
-        async with self._lock(channel, address):
+        async with self.lock_for(channel, address):
             for attempt in range(5):
                 try:
                     if kind in self.special:

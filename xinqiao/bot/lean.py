@@ -20,7 +20,7 @@ from typing import Any, cast
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.bot.engine import HELP_WORDS, MENU_WORDS, Engine
-from xinqiao.bot.inbox import InboxProcessor, _valid_json
+from xinqiao.bot.inbox import InboxProcessor, valid_json
 from xinqiao.handlers.flow import Context
 from xinqiao.messages import Inbound, Reply
 from xinqiao.services.directory import STUDENT_ROLES
@@ -126,7 +126,7 @@ class LeanPath:
 
     def free(self, channel: str, address: str) -> bool:
         """Whether nobody in this process is handling this person's messages right now."""
-        return not self.processor._lock(channel, address).locked()
+        return not self.processor.lock_for(channel, address).locked()
 
     async def store_and_answer(
         self, nonce: Nonce, *, dedupe_key: str, inbound: Inbound, payload: dict[str, Any],
@@ -137,13 +137,13 @@ class LeanPath:
         Raises what the database raises (nothing is stored then); TimeoutError when SQLite
         stays locked by someone else.
         """
-        lock = self.processor._lock(inbound.channel, inbound.address)
+        lock = self.processor.lock_for(inbound.channel, inbound.address)
         async with lock, self.store.transaction() as tx:
             if not await self._remember(tx, nonce):
                 return LeanOutcome(replay=True)
             values = self._inbox.bind([
-                inbound.channel, _valid_json(dedupe_key)[:255], _valid_json(inbound.address),
-                "message", _valid_json(payload), InboxStatus.pending.value, 0, now, False])
+                inbound.channel, valid_json(dedupe_key)[:255], valid_json(inbound.address),
+                "message", valid_json(payload), InboxStatus.pending.value, 0, now, False])
             stored = await tx.one(self._sql["inbox"], *values)
             if stored is None:
                 return LeanOutcome(duplicate=True)
