@@ -7,7 +7,7 @@ handler in its own process that answers `success`. Both get the same signed, enc
 requests from one client with the same concurrency over loopback.
 
     .venv/bin/python bench/webhook.py [--requests 3000] [--concurrency 32] [--users 300]
-                                      [--postgres URL]
+                                      [--postgres URL] [--texts 菜单,帮助]
 """
 
 from __future__ import annotations
@@ -156,9 +156,10 @@ async def measure(args: argparse.Namespace, port: int, bare_port: int, database:
     binds = [(u, f"绑定 B{i:05d} C{i:07d}") for i, u in enumerate(users)]
     await load(f"http://127.0.0.1:{port}/wechat", client, binds, args.concurrency, True)
     rng = random.Random(7)
-    jobs = [(rng.choice(users), rng.choice(TEXTS)) for _ in range(args.requests)]
+    texts = tuple(args.texts.split(",")) if args.texts else TEXTS
+    jobs = [(rng.choice(users), rng.choice(texts)) for _ in range(args.requests)]
     print(f"{args.requests} requests, concurrency {args.concurrency}, {args.users} bound "
-          f"users, database {database}, {args.workers} worker(s)")
+          f"users, database {database}, {args.workers} worker(s), texts {','.join(texts)}")
     print(f"{'handler':<28} {'req/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7} "
           f"{'pushed':>7}")
     bare_row = summary("bare aiohttp 'success'", *await load(
@@ -175,6 +176,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--users", type=int, default=300)
+    parser.add_argument("--texts", default="", help="comma-separated messages to send "
+                        f"(default: {','.join(TEXTS)}); e.g. 菜单,帮助,你好 for ordinary ones")
+    parser.add_argument("--log", default="", help="write the server's log to this file")
     parser.add_argument("--workers", type=int, default=1,
                         help="serve --workers N (PostgreSQL only)")
     parser.add_argument("--postgres", default=None, metavar="URL",
@@ -198,9 +202,10 @@ def serve(args: argparse.Namespace, tmp: Path, db_url: str) -> None:
     subprocess.run([*xq, "roster", "import", str(roster)], env=env, check=True,
                    capture_output=True)
     port, bare_port = free_port(), free_port()
+    log = open(args.log, "wb") if args.log else subprocess.DEVNULL  # noqa: SIM115
     server = subprocess.Popen([*xq, "serve", "--port", str(port), "--workers",
                                str(args.workers)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stderr=log)
     bare = subprocess.Popen([sys.executable, "-c", BARE, str(bare_port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     database = "SQLite" if db_url.startswith("sqlite") else "PostgreSQL"

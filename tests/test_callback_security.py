@@ -17,7 +17,7 @@ from tests.factories import add_person, bind, make_campus
 from tests.wechat_server import WeChatServer, reply_content, text_xml
 from xinqiao.bot.channels.wechat import cdata, sign
 from xinqiao.clock import FakeClock
-from xinqiao.storage.callbacks import CallbackNonce
+from xinqiao.storage.callbacks import CallbackNonce, forget_expired
 from xinqiao.storage.db import Database
 from xinqiao.storage.models import InboxMessage, Role
 
@@ -146,6 +146,8 @@ async def test_the_window_is_a_setting_and_old_nonces_are_forgotten(
     assert await _count(db, CallbackNonce) == 1
     clock.advance(minutes=5)  # the first pair's window has long passed
     assert (await server.post(text_xml("o-b", "你好")))[0] == 200
+    assert await _count(db, CallbackNonce) == 2  # callbacks only insert; the loop forgets
+    assert await forget_expired(db, clock.now()) == 1
     async with db.session() as s:
         kept = (await s.exec(select(CallbackNonce))).all()
     assert [int(n.timestamp) for n in kept] == [int(clock.now().timestamp())]

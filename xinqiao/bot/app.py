@@ -25,6 +25,7 @@ from xinqiao.bot.services import Services, build_services
 from xinqiao.clock import Clock, SystemClock
 from xinqiao.scheduler.runner import JobScheduler
 from xinqiao.settings import Settings
+from xinqiao.storage.callbacks import forget_expired
 from xinqiao.storage.models import InboxMessage, InboxStatus, OutboxMessage
 
 if TYPE_CHECKING:  # aiogram takes seconds to import: only when Telegram is on
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", object)  # type: ignore[arg-type]
 TELEGRAM: web.AppKey[Telegram] = web.AppKey("telegram", object)  # type: ignore[arg-type]
+WECHAT: web.AppKey[WeChatWebhook] = web.AppKey("wechat", WeChatWebhook)
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ def build_app(
     wechat = WeChatWebhook(
         settings, services.db, services.processor, clock, services.metrics, runtime.spawn
     )
+    app[WECHAT] = wechat
     app.router.add_get("/wechat", wechat.verify)
     app.router.add_post("/wechat", wechat.receive)
     if services.telegram_bot is not None:
@@ -120,10 +123,12 @@ def _lifecycle(background: bool) -> Any:
             if telegram is not None and telegram.poller is not None:
                 runtime.spawn(telegram.poller.run(runtime.stop))
             # Calendar jobs on cron, the missed ones caught up, inbox recovery every few
-            # seconds; the sweeper keeps its own loop (it sleeps until the earliest deadline).
+            # seconds, expired nonces forgotten off the callbacks' path; the sweeper keeps its
+            # own loop (it sleeps until the earliest deadline).
             scheduler.start()
             scheduler.every("inbox recovery", services.settings.inbox_recovery_seconds,
                             _recover(services.processor))
+            scheduler.every("nonce clean-up", 60, _forget_nonces(services))
             runtime.spawn(services.sweeper.run(runtime.stop, services.settings.sweep_seconds))
         yield
         scheduler.shutdown()
@@ -135,6 +140,13 @@ def _lifecycle(background: bool) -> Any:
         await services.stop()
 
     return ctx
+
+
+def _forget_nonces(services: Services) -> Any:
+    async def run() -> int:  # off the callbacks' path: they only insert
+        return await forget_expired(services.db, services.clock.now())
+
+    return run
 
 
 def _recover(processor: InboxProcessor) -> Any:
@@ -198,5 +210,14 @@ async def _metrics(request: web.Request) -> web.StreamResponse:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-__all__ = ["RUNTIME", "SERVICES", "TELEGRAM", "TEMPLATE_FINISH", "Engine", "Runtime", "Telegram",
-           "build_app"]
+__all__ = [
+    "RUNTIME",
+    "SERVICES",
+    "TELEGRAM",
+    "TEMPLATE_FINISH",
+    "WECHAT",
+    "Engine",
+    "Runtime",
+    "Telegram",
+    "build_app",
+]

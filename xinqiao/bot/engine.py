@@ -86,13 +86,6 @@ class Engine:
         if state is None:
             state = ConversationState(identity_id=identity.id, updated_at=now)
             session.add(state)
-        inbound = _resolve_choice(inbound, state.choices)
-        if _stale(inbound, state):
-            # A button from an earlier step (double tap, old message): applying its key to the
-            # current question could answer the wrong one. Offer what is current instead.
-            session.add(identity)
-            offered = tuple(Choice(k, lbl) for k, lbl in state.choices)
-            return [Reply(STALE, offered or ((Choice("menu", "主菜单"),) if person else ()))]
         ctx = Context(
             session=session,
             clock=self.clock,
@@ -104,14 +97,27 @@ class Engine:
             inbound=inbound,
             flows=self.flows,
         )
+        replies = await self.respond(ctx)
+        session.add(identity)
+        session.add(state)
+        return replies
+
+    async def respond(self, ctx: Context) -> list[Reply]:
+        """The turn once identity, person, roles and state are in ``ctx``: route the message
+        and update ``ctx.state`` (the caller writes identity and state)."""
+        state, now = ctx.state, self.clock.now()
+        ctx.inbound = _resolve_choice(ctx.inbound, state.choices)
+        if _stale(ctx.inbound, state):
+            # A button from an earlier step (double tap, old message): applying its key to the
+            # current question could answer the wrong one. Offer what is current instead.
+            offered = tuple(Choice(k, lbl) for k, lbl in state.choices)
+            return [Reply(STALE, offered or ((Choice("menu", "主菜单"),) if ctx.person else ()))]
         replies = list(await self._route(ctx))
         # Help and bare events leave the choices offered last turn valid.
         if not _keeps_choices(ctx) or (replies and replies[-1].choices):
             state.choices = [[c.key, c.label] for c in (replies[-1].choices if replies else ())]
         state.version += 1
         state.updated_at = now
-        session.add(identity)
-        session.add(state)
         return replies
 
     async def _route(self, ctx: Context) -> tuple[Reply, ...]:

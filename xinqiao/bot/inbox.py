@@ -20,7 +20,7 @@ from xinqiao.clock import Clock
 from xinqiao.messages import Inbound, Reply
 from xinqiao.services.outbox import Priority, enqueue_replies
 from xinqiao.storage.crypto import UndecryptableError
-from xinqiao.storage.db import Database, dialect_name
+from xinqiao.storage.db import Database, dialect_name, dropped
 from xinqiao.storage.models import (
     ChannelIdentity,
     ConversationState,
@@ -47,6 +47,7 @@ class Receipt:
 
     row_id: int | None
     duplicate: bool
+    replies: list[Reply] | None = None  # answered already, in the storing transaction
 
 
 async def store(
@@ -65,27 +66,44 @@ async def store(
 
     ``urgent``: a platform waits on the answer, so fail fast (503) rather than queue.
     """
+    async with (db.urgent_session() if urgent else db.session()) as s:
+        return await store_in(s, channel=channel, dedupe_key=dedupe_key, address=address,
+                              kind=kind, payload=payload, now=now, status=status)
+
+
+async def store_in(
+    s: AsyncSession,
+    *,
+    channel: str,
+    dedupe_key: str,
+    address: str,
+    kind: str,
+    payload: dict[str, Any],
+    now: datetime,
+    status: InboxStatus = InboxStatus.pending,
+) -> Receipt:
+    """:func:`store` in the caller's transaction (with its replay check, say): stored once
+    that transaction commits."""
     values = {
         "channel": channel,
-        "dedupe_key": _valid_json(dedupe_key)[:255],
-        "address": _valid_json(address),
+        "dedupe_key": valid_json(dedupe_key)[:255],
+        "address": valid_json(address),
         "kind": kind,
         # All of it, the raw original included: one unencodable string would fail every try.
-        "payload": _valid_json(payload),
+        "payload": valid_json(payload),
         "status": status.value,
         "attempts": 0,
         "received_at": now,
         "replied_passively": False,
     }
-    async with (db.urgent_session() if urgent else db.session()) as s:
-        insert = postgresql.insert if dialect_name(s) == "postgresql" else sqlite.insert
-        stmt = (
-            insert(InboxMessage)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["channel", "dedupe_key"])
-            .returning(col(InboxMessage.id))
-        )
-        row_id = (await s.exec(stmt)).scalar_one_or_none()
+    insert = postgresql.insert if dialect_name(s) == "postgresql" else sqlite.insert
+    stmt = (
+        insert(InboxMessage)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["channel", "dedupe_key"])
+        .returning(col(InboxMessage.id))
+    )
+    row_id = (await s.exec(stmt)).scalar_one_or_none()
     return Receipt(row_id=row_id, duplicate=row_id is None)
 
 
@@ -104,14 +122,14 @@ def _valid_unicode(text: str | None) -> str | None:
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
-def _valid_json(value: Any) -> Any:
+def valid_json(value: Any) -> Any:
     """``value`` (JSON-like) with every string, keys included, made storable."""
     if isinstance(value, str):
         return _valid_unicode(value)
     if isinstance(value, Mapping):
-        return {_valid_json(k): _valid_json(v) for k, v in value.items()}
+        return {valid_json(k): valid_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_valid_json(v) for v in value]
+        return [valid_json(v) for v in value]
     return value
 
 
@@ -191,7 +209,8 @@ class InboxProcessor:
         self._outage = OutageLog(log, "inbox processing")
         self.held_for_key: set[int] = set()  # rows waiting for a data key to come back
 
-    def _lock(self, channel: str, address: str) -> asyncio.Lock:
+    def lock_for(self, channel: str, address: str) -> asyncio.Lock:
+        """This person's lock in this process: their messages are handled one at a time."""
         key = (channel, address)
         lock = self._locks.get(key)
         if lock is None:
@@ -218,7 +237,7 @@ class InboxProcessor:
                     return None
                 origin = (row.channel, row.address, row.kind)
         channel, address, kind = origin
-        async with self._lock(channel, address):
+        async with self.lock_for(channel, address):
             for attempt in range(5):
                 try:
                     if kind in self.special:
@@ -380,7 +399,7 @@ class InboxProcessor:
 
 
 def _transient(exc: BaseException) -> bool:
-    if isinstance(exc, IntegrityError):
+    if isinstance(exc, IntegrityError) or dropped(exc):
         return True
     text = str(exc).lower()
     return any(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,6 +19,7 @@ from xinqiao.storage.crypto import KeyRing, install, key_ring_for
 from xinqiao.storage.sqlite_wait import LockWatch, on_connect
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 def private_sqlite_file(url: str) -> None:
@@ -68,11 +70,14 @@ class Database:
             # 100 ms each and wreck latency under load.
             kwargs.update(pool_size=1, max_overflow=0, pool_timeout=30)
         else:
-            # pre-ping drops connections the server closed (restart, failover) before use;
-            # recycle retires them before firewalls and poolers cut idle ones; a 3 s connect
-            # timeout keeps a callback's answer (503) inside WeChat's 5 s window even when the
+            # No pre-ping: a round trip on every checkout costs more than the rare restart it
+            # guards against. A connection the server closed (restart, failover) fails its
+            # first statement instead; SQLAlchemy then invalidates the whole pool, and the
+            # callers that matter try once more (``retry_dropped``). Recycle retires
+            # connections before firewalls and poolers cut idle ones; a 3 s connect timeout
+            # keeps a callback's answer (503) inside WeChat's 5 s window even when the
             # database host does not answer at all.
-            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True, pool_timeout=5,
+            kwargs.update(pool_size=10, max_overflow=10, pool_timeout=5,
                           pool_recycle=1800, connect_args={"timeout": 3})
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self.lock_watch = LockWatch()
@@ -80,6 +85,8 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", on_connect)
             event.listen(self.engine.sync_engine, "begin", self.lock_watch.begin)
+        # Connections opened beside the engine (the webhook's hot path) close with it.
+        self.closers: list[Callable[[], Awaitable[None]]] = []
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )
@@ -128,12 +135,40 @@ class Database:
             async with self.urgent_session() as session:
                 await (await session.connection()).execute(text("SELECT 1"))
             return
-        async with self.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+
+        async def select_one() -> None:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+
+        await retry_dropped(select_one)
 
     async def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and those opened beside the engine)."""
+        for close in self.closers:
+            await close()
+        self.closers.clear()
         await self.engine.dispose()
+
+
+def dropped(exc: BaseException) -> bool:
+    """Whether ``exc`` says the server had closed the connection (SQLAlchemy has invalidated
+    the pool, so the next checkout connects afresh)."""
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+async def retry_dropped(work: Callable[[], Awaitable[_T]]) -> _T:
+    """Run ``work`` (a whole transaction); once more if the server had dropped the connection.
+
+    Instead of a ping per checkout: after a database restart the first statement on each old
+    connection fails, nothing of that transaction was committed, and the pool is fresh.
+    """
+    try:
+        return await work()
+    except DBAPIError as exc:
+        if not dropped(exc):
+            raise
+        log.info("database connection was closed by the server; trying once more")
+        return await work()
 
 
 def dialect_name(session: AsyncSession) -> str:

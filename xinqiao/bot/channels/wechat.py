@@ -6,20 +6,29 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 from wechatpy.crypto import WeChatCrypto
 
 from xinqiao.bot.channels.http_body import BodyRefused, read_body
-from xinqiao.bot.channels.wechat_auth import CallbackAuth, Rejected, sign, signature_ok
+from xinqiao.bot.channels.wechat_auth import (
+    CallbackAuth,
+    Decoded,
+    Rejected,
+    sign,
+    signature_ok,
+)
 from xinqiao.bot.channels.wechat_render import choice_from_menu_id, news_card, render_many
-from xinqiao.bot.inbox import InboxProcessor, ReplySlot, inbound_payload, store
+from xinqiao.bot.inbox import InboxProcessor, Receipt, ReplySlot, inbound_payload, store_in
+from xinqiao.bot.lean import LeanPath, lean_candidate
 from xinqiao.bot.metrics import Metrics
 from xinqiao.clock import Clock
 from xinqiao.messages import Inbound, Link, Reply
 from xinqiao.settings import Settings
-from xinqiao.storage.db import Database
+from xinqiao.storage.db import Database, retry_dropped
+from xinqiao.storage.lean_sql import LeanStore
 from xinqiao.storage.models import InboxStatus
 from xinqiao.storage.outage import OutageLog
 
@@ -79,6 +88,8 @@ class WeChatWebhook:
         self.spawn = spawn
         self.auth = CallbackAuth(settings, clock)
         self.outage = OutageLog(log, "wechat callback")
+        store = LeanStore(db)
+        self.lean = LeanPath(store, processor.engine, processor) if store.available else None
 
     async def verify(self, request: web.Request) -> web.StreamResponse:
         """Server configuration check: echo ``echostr`` byte-exact on a good signature."""
@@ -116,32 +127,29 @@ class WeChatWebhook:
             raise Rejected(400, "missing MsgType or FromUserName")
         key, kind, inbound = self._classify(fields, msg_type, sender)
         now = self.clock.now()
+        payload = inbound_payload(inbound, fields) if inbound else {"raw": fields}
+        # Unknown types and events we do not act on are kept, not processed.
+        status = (InboxStatus.pending if inbound is not None or kind == TEMPLATE_FINISH
+                  else InboxStatus.ignored)
+
+        lean = await self._lean(request, decoded, key, inbound, payload, now)
+        if isinstance(lean, web.StreamResponse):
+            return lean
+
+        async def store() -> Receipt:
+            # One transaction for the replay memory and the inbox row: one commit, and the
+            # 200 only after it.
+            async with self.db.urgent_session() as s:
+                await self.auth.check_replay(s, request.query, decoded)
+                return await store_in(s, channel=CHANNEL, dedupe_key=key, address=sender,
+                                      kind=kind, payload=payload, now=now, status=status)
+
         try:
-            await self.auth.check_replay(self.db, request.query, decoded)
-            receipt = await store(
-                self.db,
-                channel=CHANNEL,
-                dedupe_key=key,
-                address=sender,
-                kind=kind,
-                payload=inbound_payload(inbound, fields) if inbound else {"raw": fields},
-                now=now,
-                # Unknown types and events we do not act on are kept, not processed.
-                status=(
-                    InboxStatus.pending
-                    if inbound is not None or kind == TEMPLATE_FINISH
-                    else InboxStatus.ignored
-                ),
-            )
+            receipt = lean if lean is not None else await retry_dropped(store)
         except Rejected:
             raise
         except Exception as exc:
-            # Not `success`: WeChat may then retry, and nothing was acknowledged that we lost.
-            # A database outage is logged once, not once per callback.
-            if not self.outage.failure(exc):
-                log.exception("wechat: could not store inbound")
-            self.metrics.rejected.labels(CHANNEL, "store_failed").inc()
-            return web.Response(status=503, text="temporarily unavailable")
+            return self._store_failed(exc)
         self.outage.success()
         if receipt.duplicate or receipt.row_id is None:
             self.metrics.duplicates.labels(CHANNEL).inc()
@@ -151,7 +159,8 @@ class WeChatWebhook:
             if kind == TEMPLATE_FINISH:
                 self.spawn(self.processor.process(receipt.row_id, origin=(CHANNEL, sender, kind)))
             return web.Response(text="success")
-        replies = await self._await_replies(receipt.row_id, sender)
+        replies = (receipt.replies if receipt.replies is not None
+                   else await self._await_replies(receipt.row_id, sender))
         if not replies:
             return web.Response(text="success")
         self.metrics.replies.labels(CHANNEL, "passive").inc()
@@ -166,6 +175,35 @@ class WeChatWebhook:
                                   self.settings.wechat_appid)
             xml = crypto.encrypt_message(xml, nonce, str(int(now.timestamp())))
         return web.Response(text=xml, content_type="application/xml")
+
+    async def _lean(self, request: web.Request, decoded: Decoded, key: str,
+                    inbound: Inbound | None, payload: dict[str, Any], now: datetime
+                    ) -> Receipt | web.StreamResponse | None:
+        """Store and answer a menu or help message in one transaction (see bot/lean.py):
+        its receipt, a response (503), or None for the ordinary way."""
+        if (self.lean is None or inbound is None or not lean_candidate(inbound)
+                or not self.lean.free(CHANNEL, inbound.address)):
+            return None
+        used = self.auth.nonce_of(request.query, decoded)
+        try:
+            done = await self.lean.store_and_answer(used, dedupe_key=key, inbound=inbound,
+                                                    payload=payload, now=now)
+        except TimeoutError as exc:  # SQLite locked by another process: the platform retries
+            return self._store_failed(exc)
+        except Exception:  # e.g. a connection the server closed: the ordinary way retries
+            log.warning("wechat: the lean path failed; storing the ordinary way", exc_info=True)
+            return None
+        if done.replay:
+            raise Rejected(403, "nonce reused for another message")
+        return Receipt(done.row_id, done.duplicate, done.replies)
+
+    def _store_failed(self, exc: BaseException) -> web.StreamResponse:
+        # Not `success`: WeChat may then retry, and nothing was acknowledged that we lost.
+        # A database outage is logged once, not once per callback.
+        if not self.outage.failure(exc):
+            log.exception("wechat: could not store inbound", exc_info=exc)
+        self.metrics.rejected.labels(CHANNEL, "store_failed").inc()
+        return web.Response(status=503, text="temporarily unavailable")
 
     async def _await_replies(self, row_id: int, sender: str) -> list[Reply] | None:
         slot = ReplySlot()

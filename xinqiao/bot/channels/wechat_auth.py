@@ -17,16 +17,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import xmltodict
+from sqlmodel.ext.asyncio.session import AsyncSession
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
 
 from xinqiao.clock import Clock
 from xinqiao.settings import Settings
-from xinqiao.storage.callbacks import forget_expired, remember
-from xinqiao.storage.db import Database
+from xinqiao.storage.callbacks import Nonce, remember
 
 log = logging.getLogger(__name__)
 CHANNEL = "wechat"
-_CLEANUP_EVERY = timedelta(minutes=1)
 
 
 class Rejected(Exception):
@@ -91,7 +90,6 @@ class CallbackAuth:
         self.plaintext_ok = not self.keys or (
             settings.wechat_allow_plaintext and not settings.wechat_require_encryption)
         self.window = timedelta(seconds=settings.wechat_callback_window_seconds)
-        self._next_cleanup = datetime.min.replace(tzinfo=UTC)
         if self.keys and self.plaintext_ok:
             log.warning("wechat: XINQIAO_WECHAT_ALLOW_PLAINTEXT is on although an EncodingAESKey "
                         "is set: plaintext callbacks (whose signature covers no body) are "
@@ -150,21 +148,20 @@ class CallbackAuth:
                 last = exc
         raise Rejected(403, "cannot decrypt or wrong appid", type(last).__name__)
 
-    async def check_replay(self, db: Database, query: Any, decoded: Decoded) -> None:
-        """Remember the (timestamp, nonce); Rejected(403) if it carried another message."""
+    def nonce_of(self, query: Any, decoded: Decoded) -> Nonce:
+        """The callback's (timestamp, nonce) to remember; Rejected(403) for a bad nonce."""
         nonce = query.get("nonce", "")
         if not nonce or len(nonce) > 64:
             raise Rejected(403, "bad nonce")
         timestamp = int(query.get("timestamp", ""))  # checked by check_fresh already
         digest = hashlib.sha256(decoded.text.encode("utf-8", "surrogatepass")).hexdigest()
-        expires = datetime.fromtimestamp(timestamp, UTC) + self.window
-        if not await remember(db, channel=CHANNEL, timestamp=timestamp, nonce=nonce,
-                              digest=digest, expires_at=expires):
+        return Nonce(CHANNEL, timestamp, nonce, digest,
+                     datetime.fromtimestamp(timestamp, UTC) + self.window)
+
+    async def check_replay(self, s: AsyncSession, query: Any, decoded: Decoded) -> None:
+        """Remember the (timestamp, nonce) in the callback's transaction; Rejected(403) if it
+        carried another message. Expired pairs are forgotten by a background loop."""
+        used = self.nonce_of(query, decoded)
+        if not await remember(s, channel=used.channel, timestamp=used.timestamp,
+                              nonce=used.nonce, digest=used.digest, expires_at=used.expires_at):
             raise Rejected(403, "nonce reused for another message")
-        now = self.clock.now()
-        if now >= self._next_cleanup:
-            self._next_cleanup = now + _CLEANUP_EVERY
-            try:
-                await forget_expired(db, now)
-            except Exception as exc:  # only housekeeping: the next callback tries again
-                log.warning("wechat: could not forget expired nonces (%s)", type(exc).__name__)
