@@ -27,7 +27,7 @@ async def test_screening_record_and_case_read_in_words_not_codes(
     assert "PHQ-9 情绪状况筛查：总分 9" in record
     assert "1. 做事时提不起劲或没有兴趣：好几天" in record
     assert "9. 有不如死掉或伤害自己的念头：好几天" in record
-    assert "ASQ 安全状况简短问卷：总分 0（筛查阴性）" in record
+    assert "ASQ 安全状况简短问卷：筛查阴性" in record
     assert "希望自己已经死了（过去几周）：否" in record
     # a crisis from the ASQ opens a case whose source staff can read
     other = await school.chat("S2023006")
