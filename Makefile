@@ -17,6 +17,7 @@ serve: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 # Everything CI runs. .ci/provision checks (and as root installs) PostgreSQL, Chromium, nginx...
 # before anything else runs; the suite then runs inside a throwaway PostgreSQL cluster, removed

@@ -7,24 +7,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlmodel import select
-
 from xinqiao.handlers.flow import Context, OneShotFlow, Turn
 from xinqiao.handlers.results import TIER_LABELS
 from xinqiao.messages import Choice, Reply
 from xinqiao.services import audit
 from xinqiao.services.access import REFUSAL, Action, Kind, Target, authorize, holders, may
 from xinqiao.services.directory import unit_names
+from xinqiao.services.person_info import by_number
 from xinqiao.storage.models import Person, Role, Tier
 
 _MENU = (Choice("menu", "主菜单"),)
 AUDIT_LINES = 20
 AUDIT_DAYS = 30
-
-
-async def _student(ctx: Context, number: str) -> Person | None:
-    return (await ctx.session.exec(
-        select(Person).where(Person.external_id == number.strip()))).first()
 
 
 class StudentLookupFlow(OneShotFlow):
@@ -42,7 +36,7 @@ class StudentLookupFlow(OneShotFlow):
         """Name, number and units; the attention tier too for those who may see it."""
         if not argument.strip():
             return Turn.end(Reply("请带上学号，例如：学生信息 2023001", _MENU))
-        student = await _student(ctx, argument)
+        student = await by_number(ctx.session, argument)
         actor = await ctx.actor()
         target = Target.about(student) if student is not None else None
         if student is None or not await authorize(ctx.session, actor, Kind.roster, Action.read,
@@ -72,7 +66,7 @@ class AuditLogFlow(OneShotFlow):
     async def start(self, ctx: Context, argument: str) -> Turn:
         """The last 30 days' newest entries, about one person when a number is given."""
         now = ctx.clock.now()
-        person = await _student(ctx, argument) if argument.strip() else None
+        person = await by_number(ctx.session, argument) if argument.strip() else None
         if not await authorize(ctx.session, await ctx.actor(), Kind.audit_log, Action.read,
                                Target.about(person), now=now,
                                about=argument.strip()[:64] or None):

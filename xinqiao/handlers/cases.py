@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import col, select
-
 from xinqiao.clock import local
 from xinqiao.handlers.case_team import ADD_PROMPT, add_member, remove_member, team_turn
 from xinqiao.handlers.flow import Context, Turn
@@ -13,9 +11,9 @@ from xinqiao.messages import Choice, Reply
 from xinqiao.services import case_signoff, cases
 from xinqiao.services.access import Action, Kind, holders
 from xinqiao.services.case_sources import readable_note
-from xinqiao.services.directory import unit_names
+from xinqiao.services.case_view import case_summary, student_names
 from xinqiao.services.refs import CASE, case_ref, parse_ref, wrong_kind
-from xinqiao.storage.cases import Case, CaseNote
+from xinqiao.storage.cases import Case
 from xinqiao.storage.models import Person, Role, Tier
 
 _MENU = (Choice("menu", "主菜单"),)
@@ -56,11 +54,11 @@ class CaseFlow:
         if not mine:
             return Turn.end(Reply("目前没有进行中的个案。", _MENU))
         lines = [f"进行中的个案 {len(mine)} 个（最需要随访的在前）："]
+        names = await student_names(ctx.session, mine[:8])
         for case in mine[:8]:
-            student = await ctx.session.get(Person, case.person_id)
             due = local(case.next_followup_at) if case.next_followup_at else None
             lead = "已有负责人" if case.lead_person_id else "待指定负责人"
-            lines.append(f"{case_ref(case.id)} {student.name if student else '?'} · {lead}"
+            lines.append(f"{case_ref(case.id)} {names.get(case.id or 0, '?')} · {lead}"
                          + (f" · 随访 {due:%m-%d}" if due else ""))
         choices = tuple(Choice(f"view:{c.id}", f"查看 {case_ref(c.id)}") for c in mine[:8])
         return Turn.ask("pick", {}, Reply("\n".join(lines), (*choices, *_MENU)))
@@ -111,19 +109,15 @@ class CaseFlow:
         """Show a case already read (and audited) in this turn, with what can be done."""
         assert ctx.person is not None and case.id is not None
         number = case.id
-        student = await ctx.session.get(Person, case.person_id)
-        assert student is not None
-        college, klass, _ = await unit_names(ctx.session, student)
-        lead = await ctx.session.get(Person, case.lead_person_id) if case.lead_person_id else None
+        summary = await case_summary(ctx.session, case)
         lines = [note] if note else []
-        lines += [f"个案 {case_ref(case.id)}：{student.name}（{college or ''} {klass or ''}）",
-                  f"关注等级：{TIER_LABELS[Tier(student.tier)]}",
-                  f"负责人：{lead.name if lead else '待指定'}",
+        lines += [f"个案 {case_ref(case.id)}：{summary.student_name}"
+                  f"（{summary.college or ''} {summary.klass or ''}）",
+                  f"关注等级：{TIER_LABELS[summary.tier]}",
+                  f"负责人：{summary.lead_name if summary.lead_name is not None else '待指定'}",
                   f"计划：{case.plan or '待制定'}",
                   f"随访：每{'天' if case.followup_days == 1 else f'{case.followup_days}天'}"]
-        recent = (await ctx.session.exec(select(CaseNote).where(CaseNote.case_id == case.id)
-                                         .order_by(col(CaseNote.id).desc()).limit(3))).all()
-        lines += [f"· {local(n.at):%m-%d} {readable_note(n.text)}" for n in recent]
+        lines += [f"· {local(n.at):%m-%d} {readable_note(n.text)}" for n in summary.recent]
         choices = [Choice(f"followup:{number}", "记录随访"), Choice(f"plan:{number}", "写计划"),
                    Choice(f"cadence:{number}", "随访频率"), Choice(f"team:{number}", "团队"),
                    Choice(f"decision:{number}", "结案")]

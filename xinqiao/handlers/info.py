@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from sqlmodel import col, select, update
-
 from xinqiao.handlers.flow import Context, OneShotFlow, Turn, flow_choice
 from xinqiao.messages import Choice, Reply
-from xinqiao.services.directory import (
-    ROLE_LABELS,
-    STAFF_ROLES,
-    people_in_scope,
-    roles_of,
-    unit_names,
-)
-from xinqiao.storage.models import ChannelIdentity, College, Klass, Person, Role
+from xinqiao.services import person_info
+from xinqiao.services.directory import ROLE_LABELS, STAFF_ROLES, unit_names
+from xinqiao.storage.models import Person, Role
 
 _MENU = (Choice("menu", "主菜单"),)
 _CHANNEL_LABELS = {"wechat": "微信", "telegram": "Telegram", "console": "控制台"}
@@ -33,11 +26,7 @@ class WhoAmIFlow(OneShotFlow):
         college, klass, dorm = await unit_names(ctx.session, person)
         roles = "、".join(label for r, label in ROLE_LABELS.items() if r in ctx.roles) \
             or ROLE_LABELS[Role.student]
-        identities = list(
-            await ctx.session.exec(
-                select(ChannelIdentity).where(ChannelIdentity.person_id == person.id)
-            )
-        )
+        identities = await person_info.accounts(ctx.session, person.id)
         channels = [i.channel for i in identities]
         lines = [
             f"姓名：{person.name}",
@@ -76,14 +65,7 @@ class PreferHereFlow(OneShotFlow):
         assert person is not None and person.id is not None
         if here.channel == "console":
             return Turn.end(Reply("控制台不能接收提醒，请在微信或 Telegram 里设置。", _MENU))
-        await ctx.session.exec(
-            update(ChannelIdentity)
-            .where(col(ChannelIdentity.person_id) == person.id,
-                   col(ChannelIdentity.id) != here.id)
-            .values(preferred=False)
-        )
-        here.preferred, here.reachable = True, True
-        ctx.session.add(here)
+        await person_info.prefer(ctx.session, here, person.id)
         label = _CHANNEL_LABELS.get(here.channel, here.channel)
         return Turn.end(Reply(f"好的，以后的提醒会发到这里（{label}）。", _MENU))
 
@@ -129,17 +111,9 @@ class ScopeFlow(OneShotFlow):
         """One line per staff role assignment."""
         assert ctx.person is not None and ctx.person.id is not None
         lines = ["你负责的范围："]
-        for a in await roles_of(ctx.session, ctx.person.id):
-            if Role(a.role) not in STAFF_ROLES:
-                continue
-            if a.klass_id is not None:
-                klass = await ctx.session.get(Klass, a.klass_id)
-                unit = f"班级 {klass.name}" if klass else "班级"
-            elif a.college_id is not None:
-                college = await ctx.session.get(College, a.college_id)
-                unit = f"学院 {college.name}" if college else "学院"
-            else:
-                unit = "全校"
-            count = await people_in_scope(ctx.session, a)
-            lines.append(f"· {ROLE_LABELS[Role(a.role)]}：{unit}（{count} 人）")
+        for a in await person_info.staff_scope(ctx.session, ctx.person.id):
+            unit = {"klass": "班级", "college": "学院"}.get(a.unit, "全校")
+            if a.unit_name and a.unit != "school":
+                unit = f"{unit} {a.unit_name}"
+            lines.append(f"· {ROLE_LABELS[a.role]}：{unit}（{a.people} 人）")
         return Turn.end(Reply("\n".join(lines), _MENU))
