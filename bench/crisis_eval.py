@@ -2,10 +2,10 @@
 
 Prints, on the shipped corpus: per level precision/recall and per category the share alerted
 (crisis) and alerted-or-asked (crisis or concern), from stratified 5-fold cross-validation and
-from leave-one-writer-out (train on five writers, score the sixth: the honest figure); then the
-old rules' labelled set (tests/data/crisis_labelled.tsv, never trained on), rules alone and
-combined; then messages per second on one core. ``--blind FILE`` instead scores a blind batch
-(same TSV format, written after the model was frozen) with the packaged model only.
+from leave-one-writer-out (train on all writers but one, score that one: the honest figure);
+then the old rules' labelled set (tests/data/crisis_labelled.tsv, never trained on), rules
+alone and combined; then messages per second on one core. ``--blind FILE`` instead scores a
+blind batch (same TSV format, written after the model was frozen) with the packaged model only.
 
     .venv/bin/python bench/crisis_eval.py [--skip-cv] [--seconds 2]
     .venv/bin/python bench/crisis_eval.py --blind batch_blind.tsv
@@ -52,7 +52,7 @@ def level_table(examples: Sequence[Example], levels: Sequence[str | None]) -> No
           f"{flagged_true / sum(e.level != 'none' for e in examples):.3f}")
     print(f"  {'category':15} {'n':>4}  alerted  alerted-or-asked")
     for cat, (n, alerted, flagged) in crisis_train.rates(examples, levels).items():
-        print(f"  {cat:15} {n:4}  {alerted:7.2f}  {flagged:7.2f}")
+        print(f"  {cat:15} {n:4}  {alerted:7.3f}  {flagged:7.3f}")
 
 
 def cross_validation(examples: Sequence[Example]) -> None:
@@ -146,7 +146,7 @@ def weak_spots(examples: Sequence[Example], levels: Sequence[str | None]) -> Non
 
 def compare(examples: Sequence[Example], old_path: Path) -> None:
     """The old frozen model beside the current training, each message scored by a model that
-    never saw its writer (see the module docstring)."""
+    never saw its writer: the old model's own writers by its own training, left one out."""
     old = CrisisModel.load(old_path)
     seen = set(old.arrays.meta["batches"])
     before = [i for i, e in enumerate(examples) if e.batch in seen]
@@ -154,7 +154,10 @@ def compare(examples: Sequence[Example], old_path: Path) -> None:
     start = time.perf_counter()
     probs = np.zeros((len(examples), 3))
     sub = [examples[i] for i in before]
-    probs[before] = crisis_train.out_of_fold(sub, crisis_train.writer_groups(sub))
+    # Its own writers are scored by the training that made it (format 1: three levels).
+    fit = crisis_train.fit_levels if old.arrays.level_coef is not None else None
+    probs[before] = crisis_train.out_of_fold(sub, crisis_train.writer_groups(sub),
+                                             fit or crisis_train.fit_categories)
     for i in after:
         p = old.probabilities(examples[i].text)
         probs[i] = [p[level] for level in LEVELS]

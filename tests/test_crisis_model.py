@@ -3,7 +3,6 @@ leave-one-writer-out floors, and the combined detector's levels."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,20 +11,31 @@ from click.testing import CliRunner
 
 from xinqiao.bot.cli import main
 from xinqiao.services import crisis_train
-from xinqiao.services.crisis_corpus import CorpusError, load_corpus, load_tsv
+from xinqiao.services.crisis_corpus import CorpusError, Example, load_corpus, load_tsv
 from xinqiao.services.crisis_detector import CrisisDetector
 from xinqiao.services.crisis_model import CrisisModel, CrisisModelError, Thresholds, write_model
 
 DETECTOR = CrisisDetector()
 CORPUS = Path(__file__).resolve().parents[1] / "xinqiao" / "data" / "crisis" / "corpus"
-# Leave-one-writer-out over the twelve writers (rules plus model, bench/crisis_eval.py
-# --compare): explicit alerted 0.98, every crisis or concern kind alerted-or-asked >= 0.95
-# (means_question the lowest), topic alerted 0.01, hyperbole alerted 0.03. The floors sit a
-# little below, so a regression fails.
-LOWO_EXPLICIT_ALERTED = 0.95
-LOWO_FLAGGED_FLOOR = 0.92
-LOWO_TOPIC_ALERTED = 0.05
-LOWO_HYPERBOLE_ALERTED = 0.05
+# Leave-one-writer-out over the twelve writers, as frozen (rules plus model, bench/crisis_eval.py
+# --compare): explicit alerted 0.986, every crisis or concern kind alerted-or-asked >= 0.952
+# (means_question the lowest), third party 0.992, everyday alerted 0.045 (0.068 with the
+# three-level training), topic 0.012, hyperbole 0.017. The limits sit a little beyond, so a
+# regression fails.
+LOWO_EXPLICIT_ALERTED = 0.96
+LOWO_FLAGGED_FLOOR = 0.94
+LOWO_THIRD_PARTY_FLAGGED = 0.97
+LOWO_EVERYDAY_ALERTED = 0.055
+LOWO_TOPIC_ALERTED = 0.03
+LOWO_HYPERBOLE_ALERTED = 0.04
+
+
+@pytest.fixture(scope="module")
+def lowo() -> tuple[list[Example], np.ndarray]:
+    """Every corpus message scored by a model that never saw its writer (the slow part: one
+    training per writer, shared by the tests below)."""
+    examples = load_corpus()
+    return examples, crisis_train.out_of_fold(examples, crisis_train.writer_groups(examples))
 
 
 def test_corpus_loads_twelve_writers_with_every_category() -> None:
@@ -68,25 +78,41 @@ def test_training_is_reproducible_byte_for_byte(tmp_path: Path) -> None:
     assert (tmp_path / "one.npz").read_bytes() == (tmp_path / "two.npz").read_bytes()
 
 
-def test_packaged_model_is_what_crisis_train_writes(tmp_path: Path) -> None:
-    # The shipped model records the batches it was trained on (the corpus may hold later ones
-    # that have not yet earned a freeze): retraining on exactly those gives the same model.
+def test_packaged_model_is_what_crisis_train_writes(
+        lowo: tuple[list[Example], np.ndarray]) -> None:
+    # The shipped model records the batches it was trained on; it was trained on the whole
+    # corpus, so `xinqiao crisis train` (thresholds from these same leave-one-writer-out
+    # predictions, then the full model) gives it again.
+    examples, probs = lowo
     shipped = CrisisModel.load()
+    assert shipped.arrays.meta["batches"] == sorted({e.batch for e in examples})
+    thresholds = crisis_train.choose_thresholds(
+        examples, probs, crisis_train.rule_marks(examples, probs))
+    assert thresholds == shipped.thresholds
+    fresh = CrisisModel(crisis_train.train(examples, thresholds))
+    assert fresh.arrays.vocab == shipped.arrays.vocab
+    assert fresh.arrays.categories == shipped.arrays.categories
+    texts = [e.text for e in examples]
+    got = np.array([list(fresh.probabilities(t).values()) for t in texts])
+    want = np.array([list(shipped.probabilities(t).values()) for t in texts])
+    assert np.allclose(got, want, atol=1e-4)
+
+
+def test_crisis_train_writes_a_model_the_service_reads(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    for batch in shipped.arrays.meta["batches"]:
-        shutil.copy(CORPUS / f"{batch}.tsv", corpus)
+    for batch in ("batch_a", "batch_b", "batch_c"):  # a slice of three writers keeps it quick
+        lines = (CORPUS / f"{batch}.tsv").read_text(encoding="utf-8").splitlines()
+        (corpus / f"{batch}.tsv").write_text("\n".join(lines[::4]) + "\n", encoding="utf-8")
     out = tmp_path / "model.npz"
     result = CliRunner().invoke(main, ["crisis", "train", "--corpus", str(corpus),
                                        "--out", str(out)])
     assert result.exit_code == 0, result.output
-    fresh = CrisisModel.load(out)
-    assert fresh.thresholds == shipped.thresholds
-    assert fresh.arrays.vocab == shipped.arrays.vocab
-    texts = [e.text for e in load_corpus()]
-    got = np.array([list(fresh.probabilities(t).values()) for t in texts])
-    want = np.array([list(shipped.probabilities(t).values()) for t in texts])
-    assert np.allclose(got, want, atol=1e-4)
+    model = CrisisModel.load(out)
+    assert model.arrays.meta["batches"] == ["batch_a", "batch_b", "batch_c"]
+    assert f"thresholds crisis {model.thresholds.crisis:.2f}" in result.output
+    probs = model.probabilities("我已经把遗书写好了，今晚就从楼顶跳下去")
+    assert abs(sum(probs.values()) - 1) < 1e-6 and probs["crisis"] > probs["none"]
 
 
 def test_a_broken_model_file_is_named(tmp_path: Path) -> None:
@@ -96,9 +122,9 @@ def test_a_broken_model_file_is_named(tmp_path: Path) -> None:
         CrisisModel.load(bad)
 
 
-def test_leave_one_writer_out_stays_above_its_floor() -> None:
-    examples = load_corpus()
-    probs = crisis_train.out_of_fold(examples, crisis_train.writer_groups(examples))
+def test_leave_one_writer_out_stays_above_its_floor(
+        lowo: tuple[list[Example], np.ndarray]) -> None:
+    examples, probs = lowo
     levels, _ = crisis_train.combined(examples, probs)
     by = crisis_train.rates(examples, levels)
     assert by["explicit"][1] >= LOWO_EXPLICIT_ALERTED
@@ -106,6 +132,9 @@ def test_leave_one_writer_out_stays_above_its_floor() -> None:
                 "self_harm", "third_party", "harm_others", "passive", "hopeless", "burden",
                 "goodbye"):
         assert by[cat][2] >= LOWO_FLAGGED_FLOOR, (cat, by[cat])
+    assert by["third_party"][2] >= LOWO_THIRD_PARTY_FLAGGED, by["third_party"]
+    # Innocent practical questions and a roommate's ordinary worries: the main false alerts.
+    assert by["everyday"][1] <= LOWO_EVERYDAY_ALERTED, by["everyday"]
     assert by["topic"][1] <= LOWO_TOPIC_ALERTED
     assert by["hyperbole"][1] <= LOWO_HYPERBOLE_ALERTED
 

@@ -2,8 +2,9 @@
 
 The model file (``xinqiao/data/crisis/model.npz``, written by ``xinqiao crisis train``) is a
 zip of plain numpy arrays, read with ``allow_pickle=False``: the vocabulary, the idf weights,
-a linear model over three levels (none / concern / crisis), a second one that names the
-category of a message that is not ``none``, and the thresholds chosen by cross-validation.
+one linear model over every category of every level (format 2: a level's probability is the sum
+of its categories'), and the thresholds chosen by cross-validation. Format 1 (the d4692c3 model)
+had a three-level model beside a category model; it is still read, for comparisons.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from xinqiao.services.crisis_corpus import CATEGORIES, LEVELS
+from xinqiao.services.crisis_corpus import CATEGORIES, LEVEL_OF, LEVELS
 from xinqiao.services.crisis_text import features
 
 MODEL_SOURCE = "xinqiao/data/crisis/model.npz"
-FORMAT = 1
-_ARRAYS = ("vocab", "idf", "level_coef", "level_intercept", "category_coef",
-           "category_intercept", "categories", "meta")
+FORMAT = 2
+_ARRAYS = ("vocab", "idf", "category_coef", "category_intercept", "categories", "meta")
+_LEVEL_ARRAYS = ("level_coef", "level_intercept")  # format 1 only
 _FIXED_TIME = (2026, 1, 1, 0, 0, 0)  # zip entries carry no build time: same model, same bytes
 
 
@@ -66,24 +67,25 @@ class ModelArrays:
 
     vocab: list[str]
     idf: NDArray[np.float64]
-    level_coef: NDArray[np.float64]  # (3, V), rows in LEVELS order
-    level_intercept: NDArray[np.float64]
-    category_coef: NDArray[np.float64]  # (C, V)
+    category_coef: NDArray[np.float64]  # (C, V): every category of every level (format 2)
     category_intercept: NDArray[np.float64]
     categories: list[str]
     thresholds: Thresholds
     meta: dict[str, Any]
+    # Format 1 only: a three-level model (rows in LEVELS order); its categories are not none.
+    level_coef: NDArray[np.float64] | None = None
+    level_intercept: NDArray[np.float64] | None = None
 
 
 def write_model(arrays: ModelArrays, path: Path) -> None:
-    """Write ``arrays`` as an uncompressed-pickle-free .npz; same arrays give the same bytes."""
+    """Write ``arrays`` (format 2) as a pickle-free .npz; same arrays give the same bytes."""
+    if arrays.level_coef is not None:
+        raise CrisisModelError("only format 2 models (one category model) are written")
     meta = {**arrays.meta, "format": FORMAT, "thresholds": {
         "crisis": arrays.thresholds.crisis, "ask": arrays.thresholds.ask}}
     named: dict[str, NDArray[Any]] = {
         "vocab": np.array(arrays.vocab, dtype=np.str_),
         "idf": arrays.idf.astype(np.float32),
-        "level_coef": arrays.level_coef.astype(np.float32),
-        "level_intercept": arrays.level_intercept.astype(np.float32),
         "category_coef": arrays.category_coef.astype(np.float32),
         "category_intercept": arrays.category_intercept.astype(np.float32),
         "categories": np.array(arrays.categories, dtype=np.str_),
@@ -106,27 +108,31 @@ def read_model(path: Path | None = None) -> ModelArrays:
         raw = (path.read_bytes() if path is not None else
                resources.files("xinqiao.data").joinpath("crisis", "model.npz").read_bytes())
         with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-            got = {name: npz[name] for name in _ARRAYS}
-        meta = json.loads(str(got["meta"]))
-        if meta.get("format") != FORMAT:
-            raise CrisisModelError(f"{source}: format {meta.get('format')!r}, need {FORMAT}")
+            meta = json.loads(str(npz["meta"]))
+            if meta.get("format") not in (1, FORMAT):
+                raise CrisisModelError(f"{source}: format {meta.get('format')!r}, "
+                                       f"need 1 or {FORMAT}")
+            names = _ARRAYS + (_LEVEL_ARRAYS if meta["format"] == 1 else ())
+            got = {name: npz[name] for name in names}
         vocab = [str(v) for v in got["vocab"]]
+        level = {k: got[k].astype(np.float64) for k in _LEVEL_ARRAYS if k in got}
         arrays = ModelArrays(
-            vocab, got["idf"].astype(np.float64), got["level_coef"].astype(np.float64),
-            got["level_intercept"].astype(np.float64),
-            got["category_coef"].astype(np.float64),
+            vocab, got["idf"].astype(np.float64), got["category_coef"].astype(np.float64),
             got["category_intercept"].astype(np.float64),
             [str(c) for c in got["categories"]],
             Thresholds(float(meta["thresholds"]["crisis"]), float(meta["thresholds"]["ask"])),
-            meta)
+            meta, level.get("level_coef"), level.get("level_intercept"))
     except CrisisModelError:
         raise
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise CrisisModelError(f"{source}: cannot read the model: {exc}") from exc
     v = len(vocab)
-    if arrays.idf.shape != (v,) or arrays.level_coef.shape != (len(LEVELS), v) or (
+    levels_ok = arrays.level_coef is None or arrays.level_coef.shape == (len(LEVELS), v)
+    if arrays.idf.shape != (v,) or not levels_ok or (
             arrays.category_coef.shape != (len(arrays.categories), v)):
         raise CrisisModelError(f"{source}: array shapes do not match a vocabulary of {v}")
+    if arrays.level_coef is None and any(c not in LEVEL_OF for c in arrays.categories):
+        raise CrisisModelError(f"{source}: unknown categories in {arrays.categories}")
     return arrays
 
 
@@ -137,6 +143,10 @@ class CrisisModel:
         self.arrays = arrays
         self.thresholds = arrays.thresholds
         self._index = {tok: i for i, tok in enumerate(arrays.vocab)}
+        # Format 2: which level each category belongs to, to sum categories into levels.
+        self._members = np.array([[LEVEL_OF.get(c) == level for c in arrays.categories]
+                                  for level in LEVELS], dtype=np.float64)
+        self._none = self._members[0] > 0
 
     @classmethod
     def load(cls, path: Path | None = None) -> CrisisModel:
@@ -160,11 +170,19 @@ class CrisisModel:
 
     def _probabilities(self, idx: NDArray[np.intp], vals: NDArray[np.float64]
                        ) -> dict[str, float]:
-        return dict(zip(LEVELS, _softmax(self._scores(idx, vals)), strict=True))
-
-    def _scores(self, idx: NDArray[np.intp], vals: NDArray[np.float64]) -> NDArray[np.float64]:
         a = self.arrays
-        return np.asarray(a.level_coef[:, idx] @ vals + a.level_intercept)
+        if a.level_coef is None or a.level_intercept is None:
+            return self._level_sums(self._category_probabilities(idx, vals))
+        return dict(zip(LEVELS, _softmax(a.level_coef[:, idx] @ vals + a.level_intercept),
+                        strict=True))
+
+    def _category_probabilities(self, idx: NDArray[np.intp], vals: NDArray[np.float64]
+                                ) -> NDArray[np.float64]:
+        a = self.arrays
+        return np.array(_softmax(a.category_coef[:, idx] @ vals + a.category_intercept))
+
+    def _level_sums(self, cat_probs: NDArray[np.float64]) -> dict[str, float]:
+        return dict(zip(LEVELS, (float(x) for x in self._members @ cat_probs), strict=True))
 
     def decide(self, probs: dict[str, float]) -> str | None:
         """The level the thresholds give these probabilities."""
@@ -178,6 +196,24 @@ class CrisisModel:
         """Level, probabilities, category and the most telling feature of ``text``."""
         a = self.arrays
         idx, vals = self.vector(text)
+        if a.level_coef is not None:
+            return self._read_format_1(idx, vals)
+        cat_probs = self._category_probabilities(idx, vals)
+        probs = self._level_sums(cat_probs)
+        level = self.decide(probs)
+        if not len(idx):
+            return Verdict(level, probs, "", "")
+        # The likeliest category of the level decided (of any level but none, short of one).
+        allowed = ~self._none if level is None else self._members[LEVELS.index(level)] > 0
+        cat = int(np.argmax(np.where(allowed, cat_probs, -1.0)))
+        rival = int(np.argmax(np.where(self._none, cat_probs, -1.0)))
+        # Pushing towards that category, against the likeliest ``none`` reading.
+        push = (a.category_coef[cat, idx] - a.category_coef[rival, idx]) * vals
+        return Verdict(level, probs, a.categories[cat], a.vocab[int(idx[int(np.argmax(push))])])
+
+    def _read_format_1(self, idx: NDArray[np.intp], vals: NDArray[np.float64]) -> Verdict:
+        a = self.arrays
+        assert a.level_coef is not None
         probs = self._probabilities(idx, vals)
         level = self.decide(probs)
         if not len(idx):
