@@ -14,6 +14,7 @@ from xinqiao.clock import FakeClock
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
 from xinqiao.storage.models import AuditEntry
+from xinqiao.storage.screening import ScreeningResult
 
 
 async def _client(db: Database, clock: FakeClock, settings: Settings,
@@ -90,3 +91,23 @@ async def test_a_students_case_and_signals_show_only_to_who_may_see_them(
     assert "建立个案 G" in page and 'href="/console/cases/' in page
     listing = await (await client.get("/console/watch?colour=key")).text()
     assert "室友小吴" not in listing  # filtered to orange: she is red
+
+
+async def test_a_positive_screening_is_yellow_for_the_centre_and_unseen_by_the_college(
+    db: Database, clock: FakeClock, settings: Settings, aiohttp_client: Any
+) -> None:
+    world, client = await _client(db, clock, settings, aiohttp_client)
+    async with db.session() as s:
+        s.add(ScreeningResult(person_id=world.ids["s1"], instrument="phq9",
+                              instrument_version="1", answers={"q1": 2}, total=12,
+                              band="moderate", tier="routine", positive=True,
+                              created_at=clock.now()))
+    await _sign_in(world, client, "d1")
+    listing = await (await client.get("/console/watch?colour=yellow")).text()
+    assert "室友小吴" in listing and "PHQ-9 情绪状况筛查：中度抑郁相关症状（阳性）" in listing
+    page = await (await client.get(f"/console/students/{world.ids['s1']}")).text()
+    assert "测评 · PHQ-9 情绪状况筛查：中度抑郁相关症状（阳性）" in page
+    await _sign_in(world, client, "l1")  # colleges never see screening results
+    assert "室友小吴" not in await (await client.get("/console/watch")).text()
+    page = await (await client.get(f"/console/students/{world.ids['s1']}")).text()
+    assert "室友小吴" in page and "PHQ-9" not in page

@@ -131,10 +131,12 @@ async def _signals(s: AsyncSession, actor: Actor, since: datetime,
                Target(person_id=a.student_id, counsellor_id=a.counsellor_id)):
             found.setdefault(a.student_id, Signals()).noshows += 1
     if may(actor, Kind.screening, Action.read, Target()):  # a school-wide grant (the centre)
+        # Positives only: a screening round writes thousands of results a month; the latest
+        # band of everyone listed is looked up afterwards.
         for r in await s.exec(select(ScreeningResult).where(
-                col(ScreeningResult.created_at) >= since).order_by(col(ScreeningResult.id))):
-            if r.positive or r.person_id in found:
-                found.setdefault(r.person_id, Signals()).band = band_text(r, content_dir)
+                col(ScreeningResult.created_at) >= since, col(ScreeningResult.positive).is_(True))
+                .order_by(col(ScreeningResult.id))):
+            found.setdefault(r.person_id, Signals()).band = band_text(r, content_dir)
     return found
 
 
