@@ -8,6 +8,7 @@ SOURCE_LABELS = {
     "message": "聊天中的危机表达",
     "concern": "关切询问后未排除风险",
     "booking_referral": "咨询师转介",
+    "item": "工作人员由待办事项建立",
 }
 INSTRUMENT_LABELS = {"asq": "ASQ 安全状况问卷", "phq9": "PHQ-9 情绪筛查", "gad7": "GAD-7 焦虑筛查"}
 _RAW = re.compile(r"来源：([a-z_]+(?::[a-z0-9_]+)?)")

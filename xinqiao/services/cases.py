@@ -11,24 +11,29 @@ from xinqiao.messages import Reply
 from xinqiao.services.access import Action, Actor, Kind, authorize, case_target, may
 from xinqiao.services.case_sources import source_label
 from xinqiao.services.recipients import level_recipients, push_to_people
-from xinqiao.services.refs import case_ref
+from xinqiao.services.refs import case_ref, item_ref
 from xinqiao.services.tiers import change_tier
 from xinqiao.services.timers import schedule
 from xinqiao.storage.cases import Case, CaseMember, CaseNote, CaseStatus
 from xinqiao.storage.models import Person, Role, Tier
-from xinqiao.storage.reports import Timer
+from xinqiao.storage.reports import Escalation, Timer
 
 FOLLOWUP = "case.followup"
 CENTRE = frozenset({Role.centre_staff, Role.centre_lead})
 COLLEGE = frozenset({Role.college_lead, Role.college_counsellor})
 
 
+async def open_case_of(s: AsyncSession, person_id: int | None) -> Case | None:
+    """The student's open case, if any (one at a time)."""
+    return (await s.exec(select(Case).where(
+        Case.person_id == person_id, Case.status == CaseStatus.open))).first()
+
+
 async def open_case(
     s: AsyncSession, person: Person, *, source: str, escalation_id: int | None, now: datetime
 ) -> Case:
     """The student's open case, or a new one with a daily follow-up until a lead is set."""
-    existing = (await s.exec(select(Case).where(
-        Case.person_id == person.id, Case.status == CaseStatus.open))).first()
+    existing = await open_case_of(s, person.id)
     if existing is not None:
         return existing
     assert person.id is not None
@@ -40,6 +45,23 @@ async def open_case(
     s.add(CaseNote(case_id=case.id or 0, at=now, kind="opened",
                    text=f"自动建立个案（来源：{source_label(source)}）"))
     await schedule(s, kind=FOLLOWUP, ref=str(case.id), due_at=first, now=now, token=1)
+    return case
+
+
+async def open_from_item(s: AsyncSession, esc: Escalation, by: Person,
+                         now: datetime) -> Case | None:
+    """Staff put an item's student in the crisis pool: a case (or their open one), with the
+    opener on its team and the tier raised to crisis as their recorded decision."""
+    student = await s.get(Person, esc.subject_person_id) if esc.subject_person_id else None
+    if student is None or by.id is None:
+        return None
+    case = await open_case(s, student, source="item", escalation_id=esc.id, now=now)
+    assert case.id is not None
+    await add_member(s, case, by.id, now)
+    s.add(CaseNote(case_id=case.id, at=now, author_person_id=by.id, kind="opened_from",
+                   text=f"{by.name} 由待办 {item_ref(esc.id)} 建立个案"))
+    await change_tier(s, student, Tier.crisis, reason=f"case #{case.id} opened from item",
+                      now=now, decided_by=by.id)
     return case
 
 

@@ -14,7 +14,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from xinqiao.bot.console_web import account, items
+from xinqiao.bot.console_web import account, cases, items, watch
 from xinqiao.bot.console_web.gate import SERVICES_KEY, headers
 from xinqiao.bot.services import Services
 from xinqiao.clock import local
@@ -43,6 +43,12 @@ def console_app(services: Services) -> web.Application:
     r.add_post("/items/ack", items.bulk_ack)
     r.add_get(r"/items/{item_id}", items.item_page)
     r.add_post(r"/items/{item_id}/{action}", items.item_action)
+    r.add_get("/cases", cases.list_page)
+    r.add_get(r"/cases/{case_id}", cases.case_page)
+    r.add_post(r"/cases/from-item/{item_id}", cases.open_from_item)
+    r.add_post(r"/cases/{case_id}/{action}", cases.case_action)
+    r.add_get("/watch", watch.watch_page)
+    r.add_get(r"/students/{person_id}", watch.student_page)
     r.add_get("/login", account.login_page)
     r.add_post("/login", account.login)
     r.add_post("/logout", account.logout)

@@ -12,6 +12,7 @@ from aiohttp.web_request import FileField
 from multidict import MultiDictProxy
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from xinqiao.bot.console_web.cases import offer_for
 from xinqiao.bot.console_web.gate import (
     Staff,
     base_context,
@@ -92,7 +93,7 @@ async def item_page(request: web.Request, s: AsyncSession, staff: Staff) -> web.
         countdown=countdown(esc, now),
         may_ack=may_change and esc.status == EscalationStatus.open,
         may_resolve=may_change and esc.status != EscalationStatus.resolved,
-        note_limit=NOTE_LIMIT))
+        note_limit=NOTE_LIMIT, case_offer=await offer_for(s, staff, esc)))
 
 
 def _note(form: MultiDictProxy[str | bytes | bytearray | FileField]) -> str:

@@ -1,0 +1,198 @@
+"""关注名单 as data: students by tier in my scope with their latest signals.
+
+Red is the crisis tier, orange the key tier, yellow a routine student with a signal in the last
+30 days. Each signal is counted only where the access matrix lets the reader see its record:
+items about the student that were sent to them (reports, check-in mentions, no-show alerts),
+screening bands for the centre, appointments for their counsellor and the centre lead. The list
+shows no answers and no words, only what happened and how often.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from xinqiao.services.access import (
+    Action,
+    Actor,
+    Kind,
+    Target,
+    classes_in_reach,
+    colleges_in_reach,
+    may,
+)
+from xinqiao.services.instruments import load_instruments
+from xinqiao.storage.booking import Appointment, AppointmentStatus
+from xinqiao.storage.cases import Case, CaseMember, CaseStatus
+from xinqiao.storage.models import Klass, Person, Tier
+from xinqiao.storage.reports import Escalation, EscalationRecipient
+from xinqiao.storage.screening import ScreeningResult, TierChange
+
+WINDOW = timedelta(days=30)
+COLOURS = (("crisis", "红色 · 危机关注"), ("key", "橙色 · 重点关注"),
+           ("yellow", "黄色 · 近期信号"))
+CHECKIN = "checkin"
+
+
+@lru_cache(maxsize=4)
+def _instruments(content_dir: Path | None) -> dict[str, tuple[str, dict[str, str]]]:
+    """Instrument id → (short title, band id → label), loaded once per content directory."""
+    return {k: (f.title.split("（")[0], {b.id: b.label for b in f.bands})
+            for k, f in load_instruments(content_dir).items()}
+
+
+def band_text(r: ScreeningResult, content_dir: Path | None) -> str:
+    """``PHQ-9：中度（阳性）``: the band, never the answers."""
+    title, bands = _instruments(content_dir).get(r.instrument, (r.instrument.upper(), {}))
+    return f"{title}：{bands.get(r.band, r.band)}{'（阳性）' if r.positive else ''}"
+
+
+@dataclass(frozen=True)
+class WatchFilters:
+    """The colour and class asked for (both optional)."""
+
+    colour: str = ""
+    klass: int | None = None
+
+    @classmethod
+    def parse(cls, query: Mapping[str, str]) -> WatchFilters:
+        """From the query string; unknown values are ignored."""
+        colour = query.get("colour", "")
+        raw = query.get("klass", "")
+        return cls(colour if colour in dict(COLOURS) else "",
+                   int(raw) if raw.isdecimal() and len(raw) < 10 else None)
+
+
+@dataclass
+class Signals:
+    """What the reader may see about one student in the window."""
+
+    reports: int = 0
+    mentions: int = 0
+    noshows: int = 0
+    band: str = ""
+    items: list[int] = field(default_factory=list)
+
+    def any(self) -> bool:
+        """Whether there is anything to show."""
+        return bool(self.reports or self.mentions or self.noshows or self.band)
+
+
+@dataclass(frozen=True)
+class WatchRow:
+    """One student as the list shows them."""
+
+    id: int
+    name: str
+    number: str
+    klass: str
+    klass_id: int | None
+    colour: str
+    since: datetime | None
+    review: bool
+    signals: Signals
+    case_id: int | None
+
+
+def scoped(actor: Actor, query: object) -> object:
+    """Narrow a Person query to the reader's attention scope (chat's 关注名单 asks the same)."""
+    reach = colleges_in_reach(actor, Kind.attention, Action.read)
+    if reach is None:
+        return query
+    classes = classes_in_reach(actor, Kind.attention, Action.read)
+    return query.where(col(Person.college_id).in_(reach)  # type: ignore[attr-defined]
+                       | col(Person.klass_id).in_(classes))
+
+
+async def _signals(s: AsyncSession, actor: Actor, since: datetime,
+                   content_dir: Path | None) -> dict[int, Signals]:
+    """Per student: the window's signals the reader may see (bounded by the window)."""
+    found: dict[int, Signals] = {}
+    sent = select(EscalationRecipient.escalation_id).where(
+        EscalationRecipient.person_id == actor.person_id)
+    for e in await s.exec(select(Escalation).where(
+            col(Escalation.subject_person_id).is_not(None), col(Escalation.id).in_(sent),
+            col(Escalation.opened_at) >= since).order_by(col(Escalation.id))):
+        sig = found.setdefault(e.subject_person_id or 0, Signals())
+        if e.kind == CHECKIN:
+            sig.mentions += 1
+        else:
+            sig.reports += 1
+        sig.items.append(e.id or 0)
+    for a in await s.exec(select(Appointment).where(
+            Appointment.status == AppointmentStatus.no_show, col(Appointment.start_at) >= since)):
+        if may(actor, Kind.appointment_note, Action.read,
+               Target(person_id=a.student_id, counsellor_id=a.counsellor_id)):
+            found.setdefault(a.student_id, Signals()).noshows += 1
+    if may(actor, Kind.screening, Action.read, Target()):  # a school-wide grant (the centre)
+        # Positives only: a screening round writes thousands of results a month; the latest
+        # band of everyone listed is looked up afterwards.
+        for r in await s.exec(select(ScreeningResult).where(
+                col(ScreeningResult.created_at) >= since, col(ScreeningResult.positive).is_(True))
+                .order_by(col(ScreeningResult.id))):
+            found.setdefault(r.person_id, Signals()).band = band_text(r, content_dir)
+    return found
+
+
+async def watch_list(s: AsyncSession, actor: Actor, filters: WatchFilters, now: datetime,
+                     content_dir: Path | None) -> tuple[dict[str, int], list[WatchRow],
+                                                         list[tuple[int, str]]]:
+    """Counts per colour, the rows asked for, and the classes to filter by."""
+    signals = await _signals(s, actor, now - WINDOW, content_dir)
+    tiered = select(Person).where(col(Person.active).is_(True),
+                                  col(Person.tier).in_([Tier.key.value, Tier.crisis.value])
+                                  | col(Person.id).in_([p for p, x in signals.items() if x.any()]))
+    people = [p for p in await s.exec(scoped(actor, tiered))  # type: ignore[call-overload]
+              if p.id is not None]
+    ids = [p.id for p in people]
+    since: dict[int, TierChange] = {}
+    if ids:
+        for t in await s.exec(select(TierChange).where(col(TierChange.person_id).in_(ids))
+                              .order_by(col(TierChange.id))):
+            since[t.person_id] = t
+    cases = await _open_cases(s, actor, people)
+    if ids and may(actor, Kind.screening, Action.read, Target()):  # the latest band, any date
+        for r in await s.exec(select(ScreeningResult).where(
+                col(ScreeningResult.person_id).in_(ids)).order_by(col(ScreeningResult.id))):
+            signals.setdefault(r.person_id, Signals()).band = band_text(r, content_dir)
+    klasses = {k.id or 0: k.name for k in await s.exec(select(Klass).where(
+        col(Klass.id).in_({p.klass_id for p in people if p.klass_id})))} if people else {}
+    rows = []
+    for p in people:
+        colour = Tier(p.tier).value if p.tier != Tier.routine else "yellow"
+        change = since.get(p.id or 0)
+        rows.append(WatchRow(p.id or 0, p.name, p.external_id or "",
+                             klasses.get(p.klass_id or 0, ""), p.klass_id, colour,
+                             change.at if change and colour != "yellow" else None,
+                             bool(change and change.pending_review and colour != "yellow"),
+                             signals.get(p.id or 0, Signals()), cases.get(p.id or 0)))
+    counts = {key: sum(r.colour == key for r in rows) for key, _ in COLOURS}
+    order = {key: n for n, (key, _) in enumerate(COLOURS)}
+    shown = [r for r in rows if (not filters.colour or r.colour == filters.colour)
+             and (filters.klass is None or r.klass_id == filters.klass)]
+    shown.sort(key=lambda r: (order[r.colour], r.klass, r.number))
+    options = sorted({(p.klass_id, klasses.get(p.klass_id, "")) for p in people
+                      if p.klass_id is not None}, key=lambda kv: kv[1])
+    return counts, shown, options
+
+
+async def _open_cases(s: AsyncSession, actor: Actor, people: list[Person]) -> dict[int, int]:
+    """Student id → their open case, where the reader may read it."""
+    by_id = {p.id: p for p in people}
+    if not by_id:
+        return {}
+    rows = list(await s.exec(select(Case).where(Case.status == CaseStatus.open,
+                                                col(Case.person_id).in_(by_id))))
+    team: dict[int, set[int]] = {}
+    for case_id, pid in await s.exec(select(CaseMember.case_id, CaseMember.person_id).where(
+            col(CaseMember.case_id).in_([c.id for c in rows]))):
+        team.setdefault(case_id, set()).add(pid)
+    return {c.person_id: c.id or 0 for c in rows
+            if may(actor, Kind.case, Action.read, Target.about(
+                by_id.get(c.person_id), team=frozenset(team.get(c.id or 0, ()))))}
