@@ -136,6 +136,8 @@ class NavItem:
 
 # Later pages (个案, 关注名单, 测评 ...) add their entry here and their routes in routes.py.
 NAV: list[NavItem] = [NavItem("待办", "/console/", (Kind.report, Action.read))]
+NAV += [NavItem("测评", "/console/rounds", (Kind.attention, Action.read)),
+        NavItem("晴雨表", "/console/checkins", (Kind.attention, Action.read))]
 
 
 def nav_for(staff: Staff | None) -> list[NavItem]:
