@@ -9,6 +9,7 @@ the policy's ``remind_gap_hours`` of any earlier one (scheduled or by hand) is r
 
 from __future__ import annotations
 
+import secrets
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -67,7 +68,8 @@ async def create_round(s: AsyncSession, policy: Policy, request: RoundRequest, *
     opens_at = (now if request.opens == today
                 else datetime.combine(request.opens, policy.screening.invite_at, SHANGHAI))
     closes_at = datetime.combine(request.closes, policy.screening.invite_at, SHANGHAI)
-    spec = Round(key=f"console:{person_id}:{now.isoformat()}", name=request.name[:NAME_LIMIT],
+    # A fresh key each time: two rounds asked for in the same second are two rounds.
+    spec = Round(key=f"console:{person_id}:{now.isoformat()}:{secrets.token_hex(4)}", name=request.name[:NAME_LIMIT],
                  kind=CampaignKind.manual,
                  years=(request.year,) if request.year is not None else (),
                  college_ids=(request.college_id,) if request.college_id is not None else ())
@@ -124,6 +126,7 @@ async def band_counts(s: AsyncSession, campaign_id: int, colleges: frozenset[int
     inv, res = ScreeningInvitation, ScreeningResult
     query = (select(Person.college_id, res.instrument, res.band,
                     func.count(func.distinct(res.person_id)))
+             .select_from(inv)
              .join(res, col(res.id) == col(inv.result_id))
              .join(Person, col(Person.id) == col(inv.person_id))
              .where(inv.campaign_id == campaign_id, inv.status == InvitationStatus.done)
