@@ -69,8 +69,8 @@ async def create_round(s: AsyncSession, policy: Policy, request: RoundRequest, *
                 else datetime.combine(request.opens, policy.screening.invite_at, SHANGHAI))
     closes_at = datetime.combine(request.closes, policy.screening.invite_at, SHANGHAI)
     # A fresh key each time: two rounds asked for in the same second are two rounds.
-    spec = Round(key=f"console:{person_id}:{now.isoformat()}:{secrets.token_hex(4)}", name=request.name[:NAME_LIMIT],
-                 kind=CampaignKind.manual,
+    spec = Round(key=f"console:{person_id}:{now.isoformat()}:{secrets.token_hex(4)}",
+                 name=request.name[:NAME_LIMIT], kind=CampaignKind.manual,
                  years=(request.year,) if request.year is not None else (),
                  college_ids=(request.college_id,) if request.college_id is not None else ())
     days = max(1, -(-int((closes_at - opens_at).total_seconds()) // 86400))
