@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlmodel import col, select
 
-from tests.console_world import LINK, console_errors, sign_in
+from tests.console_world import LINK, click, console_errors, sign_in
 from tests.headless import phone
 from tests.network_world import World, add_other_college_lead, make_world
 from xinqiao.bot.app import build_app
@@ -145,8 +145,7 @@ async def test_the_grid_on_a_phone_without_overflow_or_errors(
         text = await page.evaluate("document.body.innerText")
         assert "本期未交：软件2302" in text and "国贸2301" not in text
         assert await page.evaluate("document.documentElement.scrollWidth") <= 375
-        await page.evaluate("document.querySelector('form.remind button').click()")
-        await page.wait_for("Page.loadEventFired")
+        await click(page, "form.remind button")
         assert "已提醒该班的心理委员" in await page.evaluate("document.body.innerText")
         assert await page.evaluate("document.documentElement.scrollWidth") <= 375
         assert console_errors(page) == []

@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlmodel import select
 
-from tests.console_world import LINK, console_errors, sign_in
+from tests.console_world import LINK, click, console_errors, sign_in
 from tests.factories import add_person, bind
 from tests.headless import phone
 from tests.network_world import World, add_other_college_lead, make_world
@@ -189,8 +189,7 @@ async def test_the_rounds_on_a_phone_without_overflow_or_errors(
         for path in ("/console/rounds", f"/console/rounds/{round_id}"):
             await page.open(str(server.make_url(path)))
             assert await page.evaluate("document.documentElement.scrollWidth") <= 375, path
-        await page.evaluate("document.querySelector('#remind').click()")
-        await page.wait_for("Page.loadEventFired")
+        await click(page, "#remind")
         assert "已开始提醒" in await page.evaluate("document.body.innerText")
         assert await page.evaluate("document.documentElement.scrollWidth") <= 375
         assert console_errors(page) == []
