@@ -38,6 +38,8 @@ class ScreeningPolicy(_Model):
     invite_at: Annotated[time, BeforeValidator(parse_hhmm)] = time(10, 0)
     open_days: int = Field(default=14, ge=1, le=90)
     reminder_days: tuple[int, ...] = (3, 7, 12)
+    # A reminder sent now (from the console) waits this long after the round's last one.
+    remind_gap_hours: int = Field(default=24, ge=1, le=24 * 14)
     freshmen_after_days: int = Field(default=30, ge=0, le=180)
     semesters: tuple[Semester, ...] = ()
     # instrument id → the second-stage instrument a positive result on it schedules

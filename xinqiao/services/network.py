@@ -176,6 +176,13 @@ class Network:
         if retention.full(counts):  # more to do: the next batch in its own transaction
             await schedule(s, kind=RETENTION, ref=f"{day}:{n + 1}", due_at=now, now=now)
 
+    def missing_title(self, period: date) -> str:
+        """What a missing check-in's reminders call it (a key period says so)."""
+        title = f"班级心理晴雨表未提交（{period:%m-%d}）"
+        if (key := self.policy.key_period(period)) is not None:
+            title = f"重点时段（{key.name}）" + title
+        return title
+
     async def _checkin_due(self, s: AsyncSession, timer: Timer) -> None:
         klass_id_text, day_text = timer.ref.split(":", 1)
         klass_id, period = int(klass_id_text), date.fromisoformat(day_text)
@@ -186,11 +193,8 @@ class Network:
         klass = await s.get(Klass, klass_id)
         if klass is None:
             return
-        title = f"班级心理晴雨表未提交（{period:%m-%d}）"
-        if (key := self.policy.key_period(period)) is not None:  # a key period: say so
-            title = f"重点时段（{key.name}）" + title
         subject = Subject(key=f"checkin:{klass_id}:{period.isoformat()}",
-                          kind="checkin_missing", title=title,
+                          kind="checkin_missing", title=self.missing_title(period),
                           college_id=klass.college_id, klass_id=klass_id)
         await self.escalations.open(s, subject, Severity.routine, timer.due_at,
                                     chain=checkin_chain(self.policy))

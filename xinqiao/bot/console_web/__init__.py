@@ -14,7 +14,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from xinqiao.bot.console_web import account, cases, items, watch
+from xinqiao.bot.console_web import account, cases, checkins, items, rounds, watch
 from xinqiao.bot.console_web.gate import SERVICES_KEY, headers
 from xinqiao.bot.services import Services
 from xinqiao.clock import local
@@ -49,6 +49,12 @@ def console_app(services: Services) -> web.Application:
     r.add_post(r"/cases/{case_id}/{action}", cases.case_action)
     r.add_get("/watch", watch.watch_page)
     r.add_get(r"/students/{person_id}", watch.student_page)
+    r.add_get("/rounds", rounds.rounds_page)
+    r.add_post("/rounds", rounds.create)
+    r.add_get(r"/rounds/{round_id}", rounds.round_page)
+    r.add_post(r"/rounds/{round_id}/remind", rounds.remind)
+    r.add_get("/checkins", checkins.grid_page)
+    r.add_post("/checkins/remind", checkins.remind)
     r.add_get("/login", account.login_page)
     r.add_post("/login", account.login)
     r.add_post("/logout", account.logout)

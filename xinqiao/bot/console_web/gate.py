@@ -138,6 +138,8 @@ class NavItem:
 NAV: list[NavItem] = [NavItem("待办", "/console/", (Kind.report, Action.read))]
 NAV += [NavItem("个案", "/console/cases", (Kind.case, Action.read)),
         NavItem("关注名单", "/console/watch", (Kind.attention, Action.read))]
+NAV += [NavItem("测评", "/console/rounds", (Kind.attention, Action.read)),
+        NavItem("晴雨表", "/console/checkins", (Kind.attention, Action.read))]
 
 
 def nav_for(staff: Staff | None) -> list[NavItem]:

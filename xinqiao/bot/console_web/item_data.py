@@ -71,6 +71,8 @@ def _step_event(step: EscalationStep, esc: Escalation, names: dict[int, str]) ->
                          f"{verb}{level}：{people or '无人'}")
         case "reminded":
             return Event(step.at, "climb", f"再次提醒：{people or '无人'}")
+        case "nudged":
+            return Event(step.at, "climb", f"{who} 在工作台提醒补交：{people or '无人'}")
         case "skipped":
             return Event(step.at, "warn", f"跳过{level}：{step.note or ''}")
         case "exhausted":
