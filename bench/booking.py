@@ -34,7 +34,7 @@ from scratch import scratch_database
 
 from tests.factories import add_person, make_campus
 from xinqiao.clock import SHANGHAI, FakeClock
-from xinqiao.scheduler.policy import load_policy
+from xinqiao.policy.policy import load_policy
 from xinqiao.services import booking
 from xinqiao.services.booking_slots import free_slots
 from xinqiao.storage.booking import HOLDING, Appointment, CounsellorProfile, DutyPattern, Mode

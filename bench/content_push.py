@@ -27,9 +27,9 @@ from scratch import scratch_database
 
 from tests.factories import make_campus
 from xinqiao.clock import SHANGHAI, FakeClock
+from xinqiao.policy.policy import load_policy
 from xinqiao.scheduler.calendar_jobs import tip_jobs
 from xinqiao.scheduler.jobs import Jobs
-from xinqiao.scheduler.policy import load_policy
 from xinqiao.services.content import Content
 from xinqiao.services.content_push import WeeklyTips
 from xinqiao.services.timers import Sweeper

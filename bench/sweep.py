@@ -27,7 +27,7 @@ from scratch import scratch_database
 
 from tests.factories import add_person, bind, make_campus
 from xinqiao.clock import FakeClock
-from xinqiao.scheduler.policy import load_policy
+from xinqiao.policy.policy import load_policy
 from xinqiao.services.escalation import Subject
 from xinqiao.services.network import Network
 from xinqiao.services.timers import Sweeper

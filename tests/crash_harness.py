@@ -35,7 +35,7 @@ from tests.wechat_stub import APPID, SECRET, WeChatStub
 from xinqiao.bot.channels.wechat import sign
 from xinqiao.bot.notify import ALERT_KINDS, payload_text
 from xinqiao.clock import SystemClock
-from xinqiao.scheduler.policy import load_policy
+from xinqiao.policy.policy import load_policy
 from xinqiao.services.escalation import DEADLINE, Subject
 from xinqiao.services.network import Network
 from xinqiao.storage.db import Database

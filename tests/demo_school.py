@@ -9,7 +9,7 @@ from sqlmodel import col, select
 from tests.dialog import Dialog
 from tests.factories import bind
 from xinqiao.clock import FakeClock
-from xinqiao.scheduler.policy import Policy, load_policy
+from xinqiao.policy.policy import Policy, load_policy
 from xinqiao.services.demo import load_demo
 from xinqiao.services.instruments import load_instruments
 from xinqiao.services.network import Network

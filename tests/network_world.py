@@ -10,9 +10,9 @@ from sqlmodel import col, select
 from tests.dialog import Dialog
 from tests.factories import Campus, add_person, bind, make_campus
 from xinqiao.clock import FakeClock
+from xinqiao.policy.policy import load_policy
 from xinqiao.scheduler.calendar_jobs import network_jobs
 from xinqiao.scheduler.jobs import CalendarJob, Jobs
-from xinqiao.scheduler.policy import load_policy
 from xinqiao.scheduler.runner import JobScheduler
 from xinqiao.services.instruments import load_instruments
 from xinqiao.services.network import Network

@@ -13,7 +13,7 @@ from tests.booking_world import book_first, booking_world, sh
 from tests.roster_files import write_csv, write_xlsx
 from xinqiao.bot.cli import main
 from xinqiao.clock import FakeClock
-from xinqiao.scheduler.calendar import WorkingCalendar
+from xinqiao.policy.calendar import WorkingCalendar
 from xinqiao.services import booking
 from xinqiao.services.booking_schedule import import_schedule
 from xinqiao.services.booking_slots import generate

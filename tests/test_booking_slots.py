@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from xinqiao.clock import SHANGHAI
-from xinqiao.scheduler.calendar import WorkingCalendar
-from xinqiao.scheduler.policy import PolicyError, load_policy
+from xinqiao.policy.calendar import WorkingCalendar
+from xinqiao.policy.policy import PolicyError, load_policy
 from xinqiao.services.booking_slots import day_slots, duty_weekday, generate, parse_key
 from xinqiao.storage.booking import DutyException, DutyPattern, ExceptionKind, Mode
 

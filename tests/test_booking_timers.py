@@ -8,9 +8,9 @@ from sqlmodel import select
 
 from tests.booking_world import appointments, book_first, booking_world, sh, sweeper
 from xinqiao.clock import FakeClock
+from xinqiao.policy.policy import load_policy
 from xinqiao.scheduler.calendar_jobs import booking_jobs
 from xinqiao.scheduler.jobs import Jobs
-from xinqiao.scheduler.policy import load_policy
 from xinqiao.scheduler.runner import JobScheduler
 from xinqiao.services import booking
 from xinqiao.services.booking_reminders import BookingTimers

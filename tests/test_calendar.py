@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xinqiao.clock import SHANGHAI
-from xinqiao.scheduler import calendar as calendar_module
-from xinqiao.scheduler.calendar import (
+from xinqiao.policy import calendar as calendar_module
+from xinqiao.policy.calendar import (
     WorkingCalendar,
     format_duration,
     parse_duration,
@@ -165,7 +165,7 @@ def test_years_without_data_fall_back_to_monday_to_friday(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(calendar_module, "_warned_years", set())
-    with caplog.at_level(logging.WARNING, logger="xinqiao.scheduler.calendar"):
+    with caplog.at_level(logging.WARNING, logger="xinqiao.policy.calendar"):
         assert CAL.is_workday(date(2030, 1, 1))  # a Tuesday
         assert not CAL.is_workday(date(2030, 1, 5))  # a Saturday
     warnings = [r for r in caplog.records if "2030" in r.getMessage()]

@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from tests.dialog import Dialog
 from tests.network_world import World, make_world
 from xinqiao.clock import SHANGHAI, FakeClock
-from xinqiao.scheduler.policy import load_policy
+from xinqiao.policy.policy import load_policy
 from xinqiao.services.campaign_report import completion
 from xinqiao.services.campaigns import rounds_due
 from xinqiao.services.network import Network

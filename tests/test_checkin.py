@@ -9,7 +9,7 @@ from sqlmodel import col, select
 
 from tests.network_world import World, make_world
 from xinqiao.clock import SHANGHAI, FakeClock
-from xinqiao.scheduler.policy import load_policy
+from xinqiao.policy.policy import load_policy
 from xinqiao.services.network import Network
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database

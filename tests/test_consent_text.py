@@ -8,7 +8,7 @@ from sqlmodel import col, select
 
 from tests.demo_school import load_school
 from xinqiao.clock import FakeClock
-from xinqiao.scheduler.policy import load_policy
+from xinqiao.policy.policy import load_policy
 from xinqiao.services.network import Network
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database

@@ -16,7 +16,7 @@ from xinqiao.bot.channels.console import PUSH_MARK, RESUMED, ConsoleChat
 from xinqiao.bot.cli_chat import load_demo_on_console
 from xinqiao.bot.fallback import fallback_while_down
 from xinqiao.clock import FakeClock
-from xinqiao.scheduler.policy import load_policy
+from xinqiao.policy.policy import load_policy
 from xinqiao.services.instruments import load_instruments
 from xinqiao.services.network import Network
 from xinqiao.services.outbox import Priority, enqueue

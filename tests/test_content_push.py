@@ -12,9 +12,9 @@ from sqlmodel import col, select
 from tests.factories import add_person, bind
 from tests.network_world import World, make_world
 from xinqiao.clock import SHANGHAI, FakeClock
+from xinqiao.policy.policy import Policy, load_policy
 from xinqiao.scheduler.calendar_jobs import tip_jobs
 from xinqiao.scheduler.jobs import Jobs
-from xinqiao.scheduler.policy import Policy, load_policy
 from xinqiao.scheduler.runner import JobScheduler
 from xinqiao.services import retention
 from xinqiao.services.content import Content

@@ -10,7 +10,7 @@ from tests.demo_school import INSTRUMENTS, load_school
 from tests.dialog import Dialog, labels
 from tests.factories import add_person, bind, make_campus
 from xinqiao.clock import FakeClock
-from xinqiao.scheduler.policy import load_policy
+from xinqiao.policy.policy import load_policy
 from xinqiao.services.campaign_report import completion
 from xinqiao.services.campaigns import Round, create_campaign
 from xinqiao.services.network import Network

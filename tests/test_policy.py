@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from xinqiao.clock import SHANGHAI
-from xinqiao.scheduler.policy import Level, Policy, PolicyError, Recipient, Severity, load_policy
+from xinqiao.policy.policy import Level, Policy, PolicyError, Recipient, Severity, load_policy
 
 M = timedelta(minutes=1)
 H = timedelta(hours=1)

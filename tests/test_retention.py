@@ -11,7 +11,7 @@ from tests.network_world import World, make_world
 from xinqiao.bot.inbox import store
 from xinqiao.bot.notify import ConsoleSender, Notifier
 from xinqiao.clock import SHANGHAI, FakeClock
-from xinqiao.scheduler.policy import load_policy
+from xinqiao.policy.policy import load_policy
 from xinqiao.services.binding import mark_left
 from xinqiao.services.network import Network
 from xinqiao.settings import Settings

@@ -26,7 +26,7 @@ from tests.matrix_world import Ids, School, build, settings_for
 from tests.network_world import INSTRUMENTS, World
 from xinqiao.bot.cli import main
 from xinqiao.clock import FakeClock
-from xinqiao.scheduler.policy import load_policy
+from xinqiao.policy.policy import load_policy
 from xinqiao.services.access import MATRIX, REFUSAL, Action, Kind
 from xinqiao.services.access_doc import markdown_table
 from xinqiao.services.network import Network

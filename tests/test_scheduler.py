@@ -13,9 +13,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tests.network_world import World, make_world
 from xinqiao.clock import SHANGHAI, FakeClock, local
+from xinqiao.policy.policy import load_policy
 from xinqiao.scheduler.calendar_jobs import booking_jobs, network_jobs, tip_jobs
 from xinqiao.scheduler.jobs import CalendarJob, Jobs, cron
-from xinqiao.scheduler.policy import load_policy
 from xinqiao.scheduler.runner import JobScheduler
 from xinqiao.scheduler.timer_kinds import TimerKinds
 from xinqiao.services.booking_reminders import BookingTimers

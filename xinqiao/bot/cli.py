@@ -72,7 +72,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from exc
     from xinqiao.handlers.form_spec import FormSpecError
-    from xinqiao.scheduler.policy import PolicyError
+    from xinqiao.policy.policy import PolicyError
     from xinqiao.services.content_library import ContentError
     from xinqiao.services.instruments import InstrumentError
     from xinqiao.services.report_types import ReportTypeError
@@ -204,7 +204,7 @@ def report_monthly(college: str, month: str, out: Path) -> None:
     """Export a college's monthly report (the confirmed one if it has been confirmed)."""
     from datetime import date
 
-    from xinqiao.scheduler.policy import PolicyError, load_policy
+    from xinqiao.policy.policy import PolicyError, load_policy
     from xinqiao.services.monthly_export import export_monthly
     from xinqiao.services.network import Network
 

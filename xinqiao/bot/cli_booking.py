@@ -14,11 +14,11 @@ from xinqiao.clock import SystemClock
 from xinqiao.storage.db import Database
 
 if TYPE_CHECKING:
-    from xinqiao.scheduler.policy import Policy
+    from xinqiao.policy.policy import Policy
 
 
 def _policy() -> Policy:
-    from xinqiao.scheduler.policy import PolicyError, load_policy
+    from xinqiao.policy.policy import PolicyError, load_policy
 
     try:
         return load_policy(_settings().policy_file)

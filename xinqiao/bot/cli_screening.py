@@ -30,7 +30,7 @@ def screening() -> None:
 def screening_start(name: str, instruments: tuple[str, ...], years: tuple[int, ...],
                     colleges: tuple[str, ...], days: int | None) -> None:
     """Open a round now; the running service sends the invitations within seconds."""
-    from xinqiao.scheduler.policy import PolicyError, load_policy
+    from xinqiao.policy.policy import PolicyError, load_policy
     from xinqiao.services.campaigns import Round, create_campaign
     from xinqiao.services.instruments import InstrumentError, load_instruments
     from xinqiao.storage.campaigns import CampaignKind

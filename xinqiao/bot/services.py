@@ -18,9 +18,9 @@ from xinqiao.bot.notify import ConsoleSender, Notifier, Sender
 from xinqiao.clock import Clock
 from xinqiao.handlers.catalog import build_catalogue
 from xinqiao.handlers.crisis_watch import CrisisWatch
+from xinqiao.policy.policy import load_policy
 from xinqiao.scheduler.calendar_jobs import booking_jobs, network_jobs, tip_jobs
 from xinqiao.scheduler.jobs import Jobs
-from xinqiao.scheduler.policy import load_policy
 from xinqiao.scheduler.timer_kinds import TimerKinds
 from xinqiao.services.booking_reminders import BookingTimers
 from xinqiao.services.content import Content

@@ -16,7 +16,7 @@ from xinqiao.clock import SHANGHAI, local
 from xinqiao.handlers.booking_schedule import parse_day
 from xinqiao.handlers.flow import Context, Turn, flow_choice
 from xinqiao.messages import Choice, Reply
-from xinqiao.scheduler.policy import Policy
+from xinqiao.policy.policy import Policy
 from xinqiao.services.access import Action, Kind, appointment_target, authorize, holders
 from xinqiao.services.booking_referral import open_referrals, record_outcome, refer
 from xinqiao.services.booking_slots import SlotFilter, free_slots

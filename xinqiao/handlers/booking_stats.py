@@ -8,7 +8,7 @@ from typing import Any
 from xinqiao.clock import local
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
-from xinqiao.scheduler.policy import Policy
+from xinqiao.policy.policy import Policy
 from xinqiao.services.booking_stats import format_stats, week_of, week_stats
 from xinqiao.services.cases import CENTRE
 from xinqiao.services.zh_when import parse_zh_when

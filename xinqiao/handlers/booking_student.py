@@ -29,7 +29,7 @@ from xinqiao.handlers.booking_views import (
 )
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
-from xinqiao.scheduler.policy import Policy
+from xinqiao.policy.policy import Policy
 from xinqiao.services import booking
 from xinqiao.services import booking_waitlist as waitlist
 from xinqiao.services.booking_slots import SlotFilter, counsellor_names, free_slots, parse_key

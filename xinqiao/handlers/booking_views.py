@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
-from xinqiao.scheduler.policy import Policy
+from xinqiao.policy.policy import Policy
 from xinqiao.services.booking_slots import SlotFilter, counsellor_names
 from xinqiao.services.booking_staff import (
     accept_move,

@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI, local
 from xinqiao.messages import Reply
-from xinqiao.scheduler.policy import Policy
+from xinqiao.policy.policy import Policy
 from xinqiao.services import booking_waitlist as waitlist
 from xinqiao.services.booking_slots import find_slot
 from xinqiao.services.booking_text import REASONS, when_text

@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI, local, utc
 from xinqiao.messages import Reply
-from xinqiao.scheduler.policy import Policy
+from xinqiao.policy.policy import Policy
 from xinqiao.services.booking import BOOKED, REMIND
 from xinqiao.services.booking_staff import MOVE, on_move_expired
 from xinqiao.services.booking_text import MODE_LABELS, REASONS, when_text, where_text

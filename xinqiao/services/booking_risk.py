@@ -14,7 +14,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.messages import Reply
-from xinqiao.scheduler.policy import Policy
+from xinqiao.policy.policy import Policy
 from xinqiao.services.escalation import Escalations, Subject
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import push_to_people

@@ -17,7 +17,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import local
-from xinqiao.scheduler.policy import Policy
+from xinqiao.policy.policy import Policy
 from xinqiao.services.schedule_file import ScheduleRow, read_schedule
 from xinqiao.storage.booking import CounsellorProfile, DutyPattern, Mode
 from xinqiao.storage.db import Database

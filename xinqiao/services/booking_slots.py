@@ -23,8 +23,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI, local
-from xinqiao.scheduler.calendar import WorkingCalendar, holiday_name, makeup_replaces
-from xinqiao.scheduler.policy import Policy
+from xinqiao.policy.calendar import WorkingCalendar, holiday_name, makeup_replaces
+from xinqiao.policy.policy import Policy
 from xinqiao.storage.booking import (
     HOLDING,
     Appointment,

@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI, local
 from xinqiao.messages import Reply
-from xinqiao.scheduler.policy import Policy
+from xinqiao.policy.policy import Policy
 from xinqiao.services import audit
 from xinqiao.services.access import Action, Actor, Kind, appointment_target, authorize
 from xinqiao.services.booking import BOOKED, Outcome, book, free_and_notify

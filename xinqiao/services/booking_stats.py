@@ -21,7 +21,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI
-from xinqiao.scheduler.policy import Policy
+from xinqiao.policy.policy import Policy
 from xinqiao.storage.booking import Appointment, AppointmentStatus, WaitlistEntry
 from xinqiao.storage.models import Person
 

@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.messages import Reply
-from xinqiao.scheduler.policy import Policy
+from xinqiao.policy.policy import Policy
 from xinqiao.services.booking_slots import SlotFilter, free_slots
 from xinqiao.services.booking_text import when_text
 from xinqiao.services.recipients import push_to_people

@@ -21,8 +21,8 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from xinqiao.clock import SHANGHAI
 from xinqiao.messages import Reply
-from xinqiao.scheduler.calendar import WorkingCalendar
-from xinqiao.scheduler.policy import Policy
+from xinqiao.policy.calendar import WorkingCalendar
+from xinqiao.policy.policy import Policy
 from xinqiao.services.directory import STUDENT_VALUES
 from xinqiao.services.invitations import DECLINE_CHOICE, START_CHOICE
 from xinqiao.services.outbox import Priority

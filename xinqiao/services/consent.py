@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
-from xinqiao.scheduler.retention_policy import RetentionPolicy
+from xinqiao.policy.retention import RetentionPolicy
 
 # The wording's own edition; the retention values are folded into the version by hashing.
 EDITION = "2026-09"

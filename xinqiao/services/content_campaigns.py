@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from xinqiao.clock import SHANGHAI
-from xinqiao.scheduler.content_policy import ContentPolicy
+from xinqiao.policy.content import ContentPolicy
 from xinqiao.services import audit
 from xinqiao.services.content import Content
 from xinqiao.services.content_push import push_article

@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import local
 from xinqiao.messages import Choice, Link, Reply
-from xinqiao.scheduler.content_policy import ContentPolicy
+from xinqiao.policy.content import ContentPolicy
 from xinqiao.services.content import Content
 from xinqiao.services.content_library import Article
 from xinqiao.services.outbox import Priority, Push, enqueue_many

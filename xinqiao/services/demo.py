@@ -39,7 +39,7 @@ async def load_demo(
     school_name: str = "心桥演示学校",
 ) -> ImportReport:
     """Load (or refresh) the demo school's roster and schedule; strict, the files are ours."""
-    from xinqiao.scheduler.policy import load_policy
+    from xinqiao.policy.policy import load_policy
     from xinqiao.services.booking_schedule import import_schedule
 
     report = await import_roster(

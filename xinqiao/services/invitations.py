@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI, local
 from xinqiao.messages import Choice, Reply
-from xinqiao.scheduler.screening_policy import ScreeningPolicy
+from xinqiao.policy.screening import ScreeningPolicy
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.timers import schedule

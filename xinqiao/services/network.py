@@ -12,8 +12,8 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import local
-from xinqiao.scheduler.calendar import holiday_name
-from xinqiao.scheduler.policy import Policy
+from xinqiao.policy.calendar import holiday_name
+from xinqiao.policy.policy import Policy
 from xinqiao.services import campaigns, retention
 from xinqiao.services.cases import FOLLOWUP, on_followup
 from xinqiao.services.concern import CONCERN_EXPIRE, on_concern_expire

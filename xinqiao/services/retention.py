@@ -17,7 +17,7 @@ from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.scheduler.retention_policy import RetentionPolicy
+from xinqiao.policy.retention import RetentionPolicy
 from xinqiao.services import audit
 from xinqiao.storage.campaigns import ScreeningInvitation
 from xinqiao.storage.cases import Case, CaseNote, CaseSignoff, CaseStatus

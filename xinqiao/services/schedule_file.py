@@ -15,7 +15,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from xinqiao.scheduler.calendar import parse_hhmm
+from xinqiao.policy.calendar import parse_hhmm
 from xinqiao.services.roster_file import RosterFileError, cell_text, norm_header, table_rows
 from xinqiao.storage.booking import Mode
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from xinqiao.clock import SHANGHAI, local
-from xinqiao.scheduler.booking_policy import BookingPolicy
+from xinqiao.policy.booking import BookingPolicy
 
 
 def span(value: timedelta) -> str:

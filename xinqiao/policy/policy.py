@@ -25,8 +25,8 @@ from pydantic import (
 )
 
 from xinqiao.clock import SHANGHAI
-from xinqiao.scheduler.booking_policy import BookingPolicy
-from xinqiao.scheduler.calendar import (
+from xinqiao.policy.booking import BookingPolicy
+from xinqiao.policy.calendar import (
     WorkingCalendar,
     format_duration,
     parse_date,
@@ -34,9 +34,9 @@ from xinqiao.scheduler.calendar import (
     parse_hhmm,
     parse_hours,
 )
-from xinqiao.scheduler.content_policy import ContentPolicy
-from xinqiao.scheduler.retention_policy import RetentionPolicy
-from xinqiao.scheduler.screening_policy import ScreeningPolicy
+from xinqiao.policy.content import ContentPolicy
+from xinqiao.policy.retention import RetentionPolicy
+from xinqiao.policy.screening import ScreeningPolicy
 from xinqiao.storage.reports import Severity as Severity  # re-exported: chains are per severity
 
 DEFAULT_SOURCE = "xinqiao/data/policy.toml (packaged default)"
