@@ -14,11 +14,11 @@ from tests.roster_files import write_csv, write_xlsx
 from xinqiao.bot.cli import main
 from xinqiao.clock import FakeClock
 from xinqiao.scheduler.calendar import WorkingCalendar
-from xinqiao.services import booking
-from xinqiao.services.booking_schedule import import_schedule
-from xinqiao.services.booking_slots import generate
-from xinqiao.services.booking_staff import mark
-from xinqiao.services.booking_stats import format_stats, week_stats
+from xinqiao.services.booking import appointments as booking
+from xinqiao.services.booking.counsellor_actions import mark
+from xinqiao.services.booking.duty_import import import_schedule
+from xinqiao.services.booking.slots import generate
+from xinqiao.services.booking.stats import format_stats, week_stats
 from xinqiao.settings import Settings
 from xinqiao.storage.booking import AppointmentStatus, CounsellorProfile, DutyPattern
 from xinqiao.storage.db import Database

@@ -7,8 +7,8 @@ from sqlmodel import col, select
 
 from tests.booking_world import appointments, book_first, booking_world, sh, sweeper
 from xinqiao.clock import FakeClock
-from xinqiao.services import booking
-from xinqiao.services.booking_staff import mark
+from xinqiao.services.booking import appointments as booking
+from xinqiao.services.booking.counsellor_actions import mark
 from xinqiao.settings import Settings
 from xinqiao.storage.booking import AppointmentStatus, MoveProposal, Referral
 from xinqiao.storage.cases import Case, CaseNote

@@ -36,7 +36,7 @@ def schedule() -> None:
 @click.option("--strict", is_flag=True, help="Load nothing if any row is bad.")
 def schedule_import(file: Path, strict: bool) -> None:
     """Load a semester's duty patterns from .xlsx or .csv (replaces them for its dates)."""
-    from xinqiao.services.booking_schedule import import_schedule
+    from xinqiao.services.booking.duty_import import import_schedule
     from xinqiao.services.roster_file import RosterFileError
 
     policy = _policy()
@@ -67,7 +67,7 @@ def booking_stats(week: str | None) -> None:
     from datetime import date
 
     from xinqiao.clock import local
-    from xinqiao.services.booking_stats import format_stats, week_stats
+    from xinqiao.services.booking.stats import format_stats, week_stats
 
     try:
         day = date.fromisoformat(week) if week else local(SystemClock().now()).date()

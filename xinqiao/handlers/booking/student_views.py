@@ -1,6 +1,6 @@
 """What the student's booking flow shows: filters, appointment details, a counsellor's move.
 
-Kept apart from the flow's state table (handlers/booking_student.py) so each stays small.
+Kept apart from the flow's state table (handlers/booking/student.py) so each stays small.
 """
 
 from __future__ import annotations
@@ -10,11 +10,17 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from xinqiao.handlers.booking.texts import (
+    GENDER_LABELS,
+    MODE_LABELS,
+    short_when,
+    when_text,
+    where_text,
+)
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.scheduler.policy import Policy
-from xinqiao.services.booking_slots import SlotFilter, counsellor_names
-from xinqiao.services.booking_staff import (
+from xinqiao.services.booking.counsellor_actions import (
     accept_move,
     cancel_for_leave,
     decline_move,
@@ -22,13 +28,7 @@ from xinqiao.services.booking_staff import (
     open_proposal,
     options,
 )
-from xinqiao.services.booking_text import (
-    GENDER_LABELS,
-    MODE_LABELS,
-    short_when,
-    when_text,
-    where_text,
-)
+from xinqiao.services.booking.slots import SlotFilter, counsellor_names
 from xinqiao.services.spans import reminder_promise, span
 from xinqiao.storage.booking import Appointment, Mode, MoveProposal
 

@@ -17,12 +17,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI, local, utc
+from xinqiao.handlers.booking.texts import MODE_LABELS, REASONS, when_text, where_text
 from xinqiao.messages import Reply
 from xinqiao.scheduler.policy import Policy
-from xinqiao.services.booking import BOOKED, REMIND
-from xinqiao.services.booking_staff import MOVE, on_move_expired
-from xinqiao.services.booking_text import MODE_LABELS, REASONS, when_text, where_text
-from xinqiao.services.booking_waitlist import OFFER, on_offer_expired
+from xinqiao.services.booking.appointments import BOOKED, REMIND
+from xinqiao.services.booking.counsellor_actions import MOVE, on_move_expired
+from xinqiao.services.booking.waitlist import OFFER, on_offer_expired
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.spans import span
 from xinqiao.services.timers import TimerHandler

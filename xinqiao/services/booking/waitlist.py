@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from xinqiao.handlers.booking.texts import when_text
 from xinqiao.messages import Reply
 from xinqiao.scheduler.policy import Policy
-from xinqiao.services.booking_slots import SlotFilter, free_slots
-from xinqiao.services.booking_text import when_text
+from xinqiao.services.booking.slots import SlotFilter, free_slots
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.timers import schedule
 from xinqiao.storage.booking import CounsellorProfile, WaitlistEntry, WaitStatus

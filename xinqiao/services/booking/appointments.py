@@ -16,11 +16,11 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI, local
+from xinqiao.handlers.booking.texts import REASONS, when_text
 from xinqiao.messages import Reply
 from xinqiao.scheduler.policy import Policy
-from xinqiao.services import booking_waitlist as waitlist
-from xinqiao.services.booking_slots import find_slot
-from xinqiao.services.booking_text import REASONS, when_text
+from xinqiao.services.booking import waitlist
+from xinqiao.services.booking.slots import find_slot
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.timers import schedule
 from xinqiao.storage.booking import (

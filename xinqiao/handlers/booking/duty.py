@@ -14,12 +14,12 @@ from typing import Any
 from sqlmodel import col, select
 
 from xinqiao.clock import SHANGHAI, local
+from xinqiao.handlers.booking.texts import GENDER_LABELS, MODE_LABELS, WEEKDAYS
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.scheduler.calendar import parse_hours
 from xinqiao.scheduler.policy import Policy
-from xinqiao.services.booking_schedule import ensure_profile
-from xinqiao.services.booking_text import GENDER_LABELS, MODE_LABELS, WEEKDAYS
+from xinqiao.services.booking.duty_import import ensure_profile
 from xinqiao.services.cases import CENTRE
 from xinqiao.storage.booking import (
     Appointment,

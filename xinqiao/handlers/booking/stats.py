@@ -9,7 +9,7 @@ from xinqiao.clock import local
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.scheduler.policy import Policy
-from xinqiao.services.booking_stats import format_stats, week_of, week_stats
+from xinqiao.services.booking.stats import format_stats, week_of, week_stats
 from xinqiao.services.cases import CENTRE
 from xinqiao.services.zh_when import parse_zh_when
 from xinqiao.storage.models import Person, Role

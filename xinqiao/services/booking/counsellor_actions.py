@@ -15,13 +15,13 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI, local
+from xinqiao.handlers.booking.texts import when_text
 from xinqiao.messages import Reply
 from xinqiao.scheduler.policy import Policy
 from xinqiao.services import audit
 from xinqiao.services.access import Action, Actor, Kind, appointment_target, authorize
-from xinqiao.services.booking import BOOKED, Outcome, book, free_and_notify
-from xinqiao.services.booking_risk import alert_high_risk_noshow
-from xinqiao.services.booking_text import when_text
+from xinqiao.services.booking.appointments import BOOKED, Outcome, book, free_and_notify
+from xinqiao.services.booking.noshow_alert import alert_high_risk_noshow
 from xinqiao.services.recipients import level_recipients, push_to_people
 from xinqiao.services.refs import item_ref
 from xinqiao.services.timers import schedule

@@ -13,15 +13,21 @@ from typing import Any
 from sqlmodel import col, select
 
 from xinqiao.clock import SHANGHAI, local
-from xinqiao.handlers.booking_schedule import parse_day
+from xinqiao.handlers.booking.duty import parse_day
+from xinqiao.handlers.booking.texts import REASONS, STATUS_LABELS, short_when, when_text
 from xinqiao.handlers.flow import Context, Turn, flow_choice
 from xinqiao.messages import Choice, Reply
 from xinqiao.scheduler.policy import Policy
 from xinqiao.services.access import Action, Kind, appointment_target, authorize, holders
-from xinqiao.services.booking_referral import open_referrals, record_outcome, refer
-from xinqiao.services.booking_slots import SlotFilter, free_slots
-from xinqiao.services.booking_staff import mark, noshows, on_leave, propose_move, read_note
-from xinqiao.services.booking_text import REASONS, STATUS_LABELS, short_when, when_text
+from xinqiao.services.booking.counsellor_actions import (
+    mark,
+    noshows,
+    on_leave,
+    propose_move,
+    read_note,
+)
+from xinqiao.services.booking.referrals import open_referrals, record_outcome, refer
+from xinqiao.services.booking.slots import SlotFilter, free_slots
 from xinqiao.services.refs import case_ref
 from xinqiao.storage.booking import Appointment, AppointmentStatus, CounsellorProfile
 from xinqiao.storage.models import Person, Role

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from xinqiao.clock import local
-from xinqiao.handlers.booking_views import (
+from xinqiao.handlers.booking.student_views import (
     FILTERS,
     MENU,
     answer_proposal,
@@ -27,14 +27,14 @@ from xinqiao.handlers.booking_views import (
     proposal_turn,
     too_late_text,
 )
+from xinqiao.handlers.booking.texts import MODE_LABELS, REASONS, WEEKDAYS, short_when, when_text
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.scheduler.policy import Policy
-from xinqiao.services import booking
-from xinqiao.services import booking_waitlist as waitlist
-from xinqiao.services.booking_slots import SlotFilter, counsellor_names, free_slots, parse_key
-from xinqiao.services.booking_staff import open_proposal
-from xinqiao.services.booking_text import MODE_LABELS, REASONS, WEEKDAYS, short_when, when_text
+from xinqiao.services.booking import appointments as booking
+from xinqiao.services.booking import waitlist
+from xinqiao.services.booking.counsellor_actions import open_proposal
+from xinqiao.services.booking.slots import SlotFilter, counsellor_names, free_slots, parse_key
 from xinqiao.storage.booking import Appointment, Mode, WaitStatus
 from xinqiao.storage.models import Person, Role
 
