@@ -14,7 +14,7 @@ from sqlmodel import col, select
 
 from xinqiao.clock import SHANGHAI, local
 from xinqiao.handlers.booking.duty import parse_day
-from xinqiao.handlers.booking.texts import REASONS, STATUS_LABELS, short_when, when_text
+from xinqiao.handlers.booking.texts import REASONS, STATUS_LABELS, mark_note, short_when, when_text
 from xinqiao.handlers.flow import Context, Turn, flow_choice
 from xinqiao.messages import Choice, Reply
 from xinqiao.scheduler.policy import Policy
@@ -172,9 +172,9 @@ class CounsellorDeskFlow:
                        choice: str) -> Turn:
         assert ctx.person is not None
         text = "" if choice == "skip" else ctx.inbound.text.strip()
-        message = await mark(ctx.session, self.policy, appt, MARKS[str(data["mark"])],
+        marked = await mark(ctx.session, self.policy, appt, MARKS[str(data["mark"])],
                              ctx.person, ctx.clock.now(), note=text or None)
-        return await self.view(ctx, appt, message)
+        return await self.view(ctx, appt, mark_note(marked))
 
     # --- proposing a move -----------------------------------------------------------------
 
