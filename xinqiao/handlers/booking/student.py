@@ -240,9 +240,8 @@ class BookingFlow:
         return Turn.ask("mine", {"appt": appt.id}, Reply(text, choices))
 
     async def _appt(self, ctx: Context, data: dict[str, Any]) -> Appointment | None:
-        appt = await ctx.session.get(Appointment, int(data.get("appt") or 0))
-        mine = appt is not None and appt.student_id == self._person(ctx).id
-        return appt if mine else None
+        return await booking.student_appointment(ctx.session, int(data.get("appt") or 0),
+                                                 self._person(ctx).id)
 
     async def _on_mine(self, ctx: Context, data: dict[str, Any], choice: str) -> Turn:
         appt = await self._appt(ctx, data)

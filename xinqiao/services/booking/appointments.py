@@ -191,3 +191,10 @@ async def history(s: AsyncSession, student_id: int, limit: int = 5) -> list[Appo
     rows = await s.exec(select(Appointment).where(Appointment.student_id == student_id)
                         .order_by(col(Appointment.start_at).desc()).limit(limit))
     return list(rows)
+
+
+async def student_appointment(s: AsyncSession, appt_id: int, student_id: int | None
+                              ) -> Appointment | None:
+    """The appointment, if it is this student's."""
+    appt = await s.get(Appointment, appt_id)
+    return appt if appt is not None and appt.student_id == student_id else None

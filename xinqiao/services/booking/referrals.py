@@ -7,6 +7,7 @@ puts the counsellor on the case team.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import col, select
@@ -21,7 +22,7 @@ from xinqiao.handlers.booking.texts import (
 from xinqiao.services import audit, cases
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.tiers import change_tier
-from xinqiao.storage.booking import Referral
+from xinqiao.storage.booking import Appointment, Referral
 from xinqiao.storage.cases import CaseNote
 from xinqiao.storage.models import Person, Tier
 
@@ -82,3 +83,24 @@ async def record_outcome(s: AsyncSession, referral: Referral, by: Person, outcom
                        kind="referral_outcome", text=referral_outcome_note(outcome)))
     await audit.record(s, at=now, action="booking.referral.outcome", actor_person_id=by.id,
                        subject_person_id=referral.student_id, referral=referral.id)
+
+
+@dataclass(frozen=True)
+class Referred:
+    """A recorded referral: its number and the crisis case it joined, if any."""
+
+    id: int
+    case_id: int | None
+
+
+async def refer_from_appointment(
+    s: AsyncSession, by: Person, appt: Appointment, now: datetime, *, to_id: int | None,
+    hospital: str | None, crisis: bool, note: str | None,
+) -> Referred:
+    """Refer the student of ``appt`` (to the counsellor ``to_id`` or to ``hospital``)."""
+    student = await s.get(Person, appt.student_id)
+    assert student is not None
+    to = await s.get(Person, to_id) if to_id else None
+    referral = await refer(s, by, student, now, to_counsellor=to, hospital=hospital,
+                           crisis=crisis, note=note, appointment_id=appt.id)
+    return Referred(referral.id or 0, referral.case_id)
