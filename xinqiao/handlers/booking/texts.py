@@ -20,6 +20,7 @@ from xinqiao.storage.booking import AppointmentStatus, Mode
 
 if TYPE_CHECKING:
     from xinqiao.services.booking.counsellor_actions import Marked
+    from xinqiao.services.booking.slots import SlotFilter
     from xinqiao.services.booking.stats import WeekStats
 
 WEEKDAYS = ("一", "二", "三", "四", "五", "六", "日")
@@ -64,6 +65,32 @@ def where_text(place: str | None, mode: str) -> str:
     if Mode(mode) is Mode.online:
         return "线上（老师会提前发来链接或电话）"
     return place or "心理健康教育中心"
+
+
+def describe(flt: SlotFilter) -> str:
+    """（女老师、线上咨询、9月10日）, or nothing without a filter."""
+    parts = [GENDER_LABELS[flt.gender]] if flt.gender else []
+    parts += [MODE_LABELS[Mode(flt.mode)]] if flt.mode else []
+    parts += [f"{flt.day.month}月{flt.day.day}日"] if flt.day else []
+    return "（" + "、".join(parts) + "）" if parts else ""
+
+
+def appointment_text(head: str, start: datetime, counsellor: str | None, mode: str,
+                     place: str | None, promise: str, cutoff: timedelta) -> str:
+    """An appointment as the student reads it: when, who, how, where, the reminders still
+    ahead (``promise``) and what to do to change it."""
+    return (f"{head}\n时间：{when_text(start)}\n"
+            f"老师：{counsellor}\n"
+            f"方式：{MODE_LABELS[Mode(mode)]}\n"
+            f"地点：{where_text(place, mode)}\n"
+            f"{promise}"
+            f"如需取消或改约，请在开始前{span(cutoff)}回复“我的预约”。")
+
+
+def too_late(cutoff: timedelta) -> str:
+    """Past the cut-off: what the student can still do."""
+    return (f"距离开始已不足{span(cutoff)}，无法在线取消或改约了。"
+            "如有特殊情况，请直接联系心理健康教育中心。")
 
 
 # --- pushes the booking services send (also on timers, with no flow to word them) -----------
