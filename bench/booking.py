@@ -35,8 +35,8 @@ from scratch import scratch_database
 from tests.factories import add_person, make_campus
 from xinqiao.clock import SHANGHAI, FakeClock
 from xinqiao.policy.policy import load_policy
-from xinqiao.services import booking
-from xinqiao.services.booking_slots import free_slots
+from xinqiao.services.booking import appointments as booking
+from xinqiao.services.booking.slots import free_slots
 from xinqiao.storage.booking import HOLDING, Appointment, CounsellorProfile, DutyPattern, Mode
 from xinqiao.storage.db import Database
 from xinqiao.storage.migrate import upgrade

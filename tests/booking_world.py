@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from tests.factories import add_person, bind
 from tests.network_world import World, make_world
 from xinqiao.clock import SHANGHAI, FakeClock
-from xinqiao.services.booking_reminders import BookingTimers
+from xinqiao.services.booking.reminders import BookingTimers
 from xinqiao.services.timers import Sweeper
 from xinqiao.settings import Settings
 from xinqiao.storage.booking import Appointment, CounsellorProfile, DutyPattern, Mode

@@ -13,12 +13,13 @@ from tests.booking_world import book_first, booking_world, sh
 from tests.roster_files import write_csv, write_xlsx
 from xinqiao.bot.cli import main
 from xinqiao.clock import FakeClock
+from xinqiao.handlers.booking.texts import week_stats_text
 from xinqiao.policy.calendar import WorkingCalendar
-from xinqiao.services import booking
-from xinqiao.services.booking_schedule import import_schedule
-from xinqiao.services.booking_slots import generate
-from xinqiao.services.booking_staff import mark
-from xinqiao.services.booking_stats import format_stats, week_stats
+from xinqiao.services.booking import appointments as booking
+from xinqiao.services.booking.counsellor_actions import mark
+from xinqiao.services.booking.duty_import import import_schedule
+from xinqiao.services.booking.slots import generate
+from xinqiao.services.booking.stats import week_stats
 from xinqiao.settings import Settings
 from xinqiao.storage.booking import AppointmentStatus, CounsellorProfile, DutyPattern
 from xinqiao.storage.db import Database
@@ -165,7 +166,7 @@ async def test_weekly_stats_count_load_no_shows_and_waiting_time(
     assert [(c.name, c.load, c.attended, c.no_show, c.cancelled) for c in stats.counsellors] == [
         ("中心周老师", 0, 0, 0, 1), ("中心孙老师", 2, 1, 1, 0)]
     assert stats.noshow_rate == 0.5 and stats.waits == (sh(9, 7, 14) - sh(9, 7, 9),)
-    text = format_stats(stats)
+    text = week_stats_text(stats)
     assert "中心孙老师 | 2 | 1 | 1 | 0 | 0" in text and "爽约率：50%" in text
     assert "首次咨询等待：中位 0.2 天" in text
     shown = await world.chat("c1").say("预约统计")

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from tests.booking_world import appointments, book_first, booking_world, sh
 from tests.dialog import Dialog
 from xinqiao.clock import FakeClock
-from xinqiao.services import booking
+from xinqiao.services.booking import appointments as booking
 from xinqiao.settings import Settings
 from xinqiao.storage.booking import Appointment, AppointmentStatus
 from xinqiao.storage.db import Database

@@ -10,7 +10,7 @@ import pytest
 from xinqiao.clock import SHANGHAI
 from xinqiao.policy.calendar import WorkingCalendar
 from xinqiao.policy.policy import PolicyError, load_policy
-from xinqiao.services.booking_slots import day_slots, duty_weekday, generate, parse_key
+from xinqiao.services.booking.slots import day_slots, duty_weekday, generate, parse_key
 from xinqiao.storage.booking import DutyException, DutyPattern, ExceptionKind, Mode
 
 CAL = WorkingCalendar()

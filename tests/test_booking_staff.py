@@ -7,8 +7,9 @@ from sqlmodel import col, select
 
 from tests.booking_world import appointments, book_first, booking_world, sh, sweeper
 from xinqiao.clock import FakeClock
-from xinqiao.services import booking
-from xinqiao.services.booking_staff import mark
+from xinqiao.handlers.booking.texts import mark_note
+from xinqiao.services.booking import appointments as booking
+from xinqiao.services.booking.counsellor_actions import mark
 from xinqiao.settings import Settings
 from xinqiao.storage.booking import AppointmentStatus, MoveProposal, Referral
 from xinqiao.storage.cases import Case, CaseNote
@@ -55,8 +56,8 @@ async def test_a_no_show_frees_the_student_and_repeats_reach_the_centre(
         again = await booking.upcoming(s, world.ids["s1"], sh(9, 9, 13))
         c1 = await s.get(Person, world.ids["c1"])
         assert again is not None and c1 is not None
-        message = await mark(s, world.network.policy, again, AppointmentStatus.no_show, c1,
-                             clock.now())
+        message = mark_note(await mark(s, world.network.policy, again,
+                                       AppointmentStatus.no_show, c1, clock.now()))
     assert "近期已爽约 2 次" in message
     assert "室友小吴 近 90 天已爽约 2 次" in (await world.push_texts("d1"))[-1]
     stats = await world.chat("d1").say("预约统计")

@@ -12,8 +12,8 @@ from xinqiao.policy.policy import load_policy
 from xinqiao.scheduler.calendar_jobs import booking_jobs
 from xinqiao.scheduler.jobs import Jobs
 from xinqiao.scheduler.runner import JobScheduler
-from xinqiao.services import booking
-from xinqiao.services.booking_reminders import BookingTimers
+from xinqiao.services.booking import appointments as booking
+from xinqiao.services.booking.reminders import BookingTimers
 from xinqiao.services.network import Network
 from xinqiao.settings import Settings
 from xinqiao.storage.booking import WaitlistEntry

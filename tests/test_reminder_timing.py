@@ -9,7 +9,7 @@ from tests.booking_world import book_first, booking_world, sh
 from tests.network_world import World
 from xinqiao.clock import FakeClock
 from xinqiao.policy.policy import load_policy
-from xinqiao.services.booking_reminders import BookingTimers
+from xinqiao.services.booking.reminders import BookingTimers
 from xinqiao.services.network import Network
 from xinqiao.services.timers import Sweeper
 from xinqiao.settings import Settings

@@ -18,7 +18,7 @@ from xinqiao.scheduler.calendar_jobs import booking_jobs, network_jobs, tip_jobs
 from xinqiao.scheduler.jobs import CalendarJob, Jobs, cron
 from xinqiao.scheduler.runner import JobScheduler
 from xinqiao.scheduler.timer_kinds import TimerKinds
-from xinqiao.services.booking_reminders import BookingTimers
+from xinqiao.services.booking.reminders import BookingTimers
 from xinqiao.services.content import Content
 from xinqiao.services.content_push import WeeklyTips
 from xinqiao.services.network import Network

@@ -9,8 +9,8 @@ from sqlmodel import select
 from tests.demo_school import load_school
 from tests.dialog import Dialog, labels
 from xinqiao.clock import SHANGHAI, FakeClock
-from xinqiao.services.booking import book
-from xinqiao.services.booking_slots import SlotFilter, free_slots
+from xinqiao.services.booking.appointments import book
+from xinqiao.services.booking.slots import SlotFilter, free_slots
 from xinqiao.services.content import Content
 from xinqiao.services.zh_when import parse_zh_when
 from xinqiao.settings import Settings

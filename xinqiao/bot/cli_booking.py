@@ -36,7 +36,7 @@ def schedule() -> None:
 @click.option("--strict", is_flag=True, help="Load nothing if any row is bad.")
 def schedule_import(file: Path, strict: bool) -> None:
     """Load a semester's duty patterns from .xlsx or .csv (replaces them for its dates)."""
-    from xinqiao.services.booking_schedule import import_schedule
+    from xinqiao.services.booking.duty_import import import_schedule
     from xinqiao.services.roster_file import RosterFileError
 
     policy = _policy()
@@ -67,7 +67,8 @@ def booking_stats(week: str | None) -> None:
     from datetime import date
 
     from xinqiao.clock import local
-    from xinqiao.services.booking_stats import format_stats, week_stats
+    from xinqiao.handlers.booking.texts import week_stats_text
+    from xinqiao.services.booking.stats import week_stats
 
     try:
         day = date.fromisoformat(week) if week else local(SystemClock().now()).date()
@@ -77,6 +78,6 @@ def booking_stats(week: str | None) -> None:
 
     async def run(db: Database) -> str:
         async with db.session() as s:
-            return format_stats(await week_stats(s, policy, day))
+            return week_stats_text(await week_stats(s, policy, day))
 
     click.echo(_with_db(run, migrate=True))

@@ -22,7 +22,7 @@ from xinqiao.policy.policy import load_policy
 from xinqiao.scheduler.calendar_jobs import booking_jobs, network_jobs, tip_jobs
 from xinqiao.scheduler.jobs import Jobs
 from xinqiao.scheduler.timer_kinds import TimerKinds
-from xinqiao.services.booking_reminders import BookingTimers
+from xinqiao.services.booking.reminders import BookingTimers
 from xinqiao.services.content import Content
 from xinqiao.services.content_campaigns import CampaignTimers
 from xinqiao.services.content_push import WeeklyTips

@@ -7,10 +7,10 @@ from pathlib import Path
 from xinqiao.handlers.access_views import AuditLogFlow, StudentLookupFlow
 from xinqiao.handlers.binding import BindingFlow
 from xinqiao.handlers.binding_confirm import BindAnswerFlow
-from xinqiao.handlers.booking_schedule import ScheduleFlow
-from xinqiao.handlers.booking_staff import CounsellorDeskFlow
-from xinqiao.handlers.booking_stats import BookingStatsFlow
-from xinqiao.handlers.booking_student import BookingFlow
+from xinqiao.handlers.booking.desk import CounsellorDeskFlow
+from xinqiao.handlers.booking.duty import ScheduleFlow
+from xinqiao.handlers.booking.stats import BookingStatsFlow
+from xinqiao.handlers.booking.student import BookingFlow
 from xinqiao.handlers.campaigns import CampaignCompletionFlow
 from xinqiao.handlers.case_signoff import CaseSignoffFlow
 from xinqiao.handlers.cases import CaseFlow

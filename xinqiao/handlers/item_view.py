@@ -16,11 +16,11 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import local
+from xinqiao.handlers.booking.texts import when_text
 from xinqiao.handlers.network import withheld_from
 from xinqiao.messages import Choice
 from xinqiao.services import audit
 from xinqiao.services.access import Action, Actor, Kind, Target, escalation_target, may
-from xinqiao.services.booking_text import when_text
 from xinqiao.services.directory import unit_names
 from xinqiao.services.escalation import SEVERITY_LABELS
 from xinqiao.services.escalation_text import (

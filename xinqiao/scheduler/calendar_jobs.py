@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.scheduler.jobs import CalendarJob, cron, forget_runs
-from xinqiao.services.booking_reminders import BookingTimers
+from xinqiao.services.booking.reminders import BookingTimers
 from xinqiao.services.content_push import WeeklyTips
 from xinqiao.services.network import Network
 

@@ -40,7 +40,7 @@ async def load_demo(
 ) -> ImportReport:
     """Load (or refresh) the demo school's roster and schedule; strict, the files are ours."""
     from xinqiao.policy.policy import load_policy
-    from xinqiao.services.booking_schedule import import_schedule
+    from xinqiao.services.booking.duty_import import import_schedule
 
     report = await import_roster(
         db, DEMO_ROSTER, now=now, strict=True, school_code=school_code, school_name=school_name

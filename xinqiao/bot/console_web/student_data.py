@@ -17,8 +17,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.bot.console_web.case_data import tier_text
 from xinqiao.bot.console_web.watch_data import CHECKIN, band_text
+from xinqiao.handlers.booking.texts import STATUS_LABELS
 from xinqiao.services.access import Action, Actor, Kind, Target, may
-from xinqiao.services.booking_text import STATUS_LABELS
 from xinqiao.services.refs import case_ref, item_ref
 from xinqiao.services.report_types import report_types
 from xinqiao.storage.booking import Appointment, AppointmentStatus

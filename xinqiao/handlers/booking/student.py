@@ -16,31 +16,37 @@ from datetime import datetime
 from typing import Any
 
 from xinqiao.clock import local
-from xinqiao.handlers.booking_views import (
+from xinqiao.handlers.booking.student_views import (
     FILTERS,
     MENU,
     answer_proposal,
-    describe,
     details_text,
     filter_from,
     offer_turn,
     proposal_turn,
     too_late_text,
 )
+from xinqiao.handlers.booking.texts import (
+    MODE_LABELS,
+    REASONS,
+    WEEKDAYS,
+    describe,
+    short_when,
+    when_text,
+)
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.policy.policy import Policy
-from xinqiao.services import booking
-from xinqiao.services import booking_waitlist as waitlist
-from xinqiao.services.booking_slots import SlotFilter, counsellor_names, free_slots, parse_key
-from xinqiao.services.booking_staff import open_proposal
-from xinqiao.services.booking_text import MODE_LABELS, REASONS, WEEKDAYS, short_when, when_text
+from xinqiao.services.booking import appointments as booking
+from xinqiao.services.booking import waitlist
+from xinqiao.services.booking.counsellor_actions import open_proposal
+from xinqiao.services.booking.slots import SlotFilter, counsellor_names, free_slots, parse_key
 from xinqiao.storage.booking import Appointment, Mode, WaitStatus
 from xinqiao.storage.models import Person, Role
 
-_MENU = MENU
 _MINE_WORDS = frozenset({"我的预约", "取消预约", "改约"})
 _MODES = (Choice("pm:offline", "线下面谈"), Choice("pm:online", "线上咨询"), MENU)
+_REASONS = (*(Choice(f"r:{code}", label) for code, label in REASONS.items()), Choice("r:", "跳过"))
 
 
 class BookingFlow:
@@ -81,9 +87,8 @@ class BookingFlow:
         """Taps and typed answers, by step."""
         choice = ctx.inbound.choice or ""
         handler = {"slots": self._on_slots, "filter": self._on_filter, "reason": self._on_reason,
-                   "mode": self._on_mode,
-                   "mine": self._on_mine, "cancel": self._on_cancel, "proposal": self._on_move,
-                   "offer": self._on_offer}.get(step)
+                   "mode": self._on_mode, "mine": self._on_mine, "cancel": self._on_cancel,
+                   "proposal": self._on_move, "offer": self._on_offer}.get(step)
         if handler is None:
             return await self.start(ctx, "")
         return await handler(ctx, data, choice)
@@ -104,7 +109,7 @@ class BookingFlow:
             text = (f"{head}最近 {self.policy.booking.horizon_days} 天{describe(flt)}"
                     "暂时没有空闲的咨询时段了。可以加入候补，有时段空出来会第一时间通知你。")
             choices = [Choice("waitlist", "加入候补"), Choice("filter", "换个条件")]
-            return Turn.ask("slots", data, Reply(text, (*choices, _MENU)))
+            return Turn.ask("slots", data, Reply(text, (*choices, MENU)))
         size = self.policy.booking.page_size
         page = max(0, int(data.get("page", 0)))
         if page * size >= len(slots):
@@ -119,7 +124,7 @@ class BookingFlow:
         text = f"{head}可以预约的时间{describe(flt)}，点选一个即可（咨询免费）："
         modes = {x.key: x.mode.value for x in shown}  # a 线下或线上 pick asks which
         return Turn.ask("slots", {**data, "page": page, "modes": modes},
-                        Reply(text, (*picks, _MENU)))
+                        Reply(text, (*picks, MENU)))
 
     async def _on_slots(self, ctx: Context, data: dict[str, Any], choice: str) -> Turn:
         if choice == "more":
@@ -146,15 +151,13 @@ class BookingFlow:
 
     @staticmethod
     def _ask_reason(data: dict[str, Any]) -> Turn:
-        reasons = tuple(Choice(f"r:{code}", label) for code, label in REASONS.items())
         return Turn.ask("reason", data, Reply(
-            "想和老师聊的大致方面是？只用于安排，不想说可以点“跳过”。",
-            (*reasons, Choice("r:", "跳过"))))
+            "想和老师聊的大致方面是？只用于安排，不想说可以点“跳过”。", _REASONS))
 
     def _filters(self, data: dict[str, Any]) -> Turn:
         choices = [Choice(f"f:{k}", label) for k, (_, _, label) in FILTERS.items()]
         choices += [Choice("f:day", "选日期"), Choice("f:clear", "不限条件")]
-        return Turn.ask("filter", data, Reply("想怎么筛选？", (*choices, _MENU)))
+        return Turn.ask("filter", data, Reply("想怎么筛选？", (*choices, MENU)))
 
     async def _on_filter(self, ctx: Context, data: dict[str, Any], choice: str) -> Turn:
         flt = dict(data.get("flt") or {})
@@ -181,16 +184,13 @@ class BookingFlow:
             return await self._list(ctx, {**data, "flt": flt})
         choices = [Choice(f"f:d:{d.isoformat()}",
                           f"{d.month}月{d.day}日 周{WEEKDAYS[d.weekday()]}") for d in days]
-        return Turn.ask("filter", {**data, "flt": flt}, Reply("选哪一天？", (*choices, _MENU)))
+        return Turn.ask("filter", {**data, "flt": flt}, Reply("选哪一天？", (*choices, MENU)))
 
     # --- booking -------------------------------------------------------------------------
 
     async def _on_reason(self, ctx: Context, data: dict[str, Any], choice: str) -> Turn:
         if not choice.startswith("r:"):
-            return Turn.ask("reason", data, Reply("请点选一项，或点“跳过”。",
-                                                  (*(Choice(f"r:{c}", lb)
-                                                     for c, lb in REASONS.items()),
-                                                   Choice("r:", "跳过"))))
+            return Turn.ask("reason", data, Reply("请点选一项，或点“跳过”。", _REASONS))
         parsed = parse_key(str(data.get("pick", "")))
         if parsed is None:
             return await self._list(ctx, data)
@@ -206,7 +206,7 @@ class BookingFlow:
         if outcome.ok and outcome.appointment is not None:
             text = await details_text(ctx.session, self.policy, outcome.appointment, done,
                                       ctx.clock.now())
-            return Turn.end(Reply(text, (_MENU,)))
+            return Turn.end(Reply(text, (MENU,)))
         if outcome.code == "taken":
             return await self._list(ctx, clean, "这个时段刚被约走了，换一个时间看看吧：")
         if outcome.code == "has_upcoming":
@@ -215,7 +215,7 @@ class BookingFlow:
             if mine is not None:
                 return await self._mine(ctx, mine, "你已经有一个预约了（每人同时保留一个）。")
         if outcome.code == "cutoff":
-            return Turn.end(Reply(too_late_text(self.policy), (_MENU,)))
+            return Turn.end(Reply(too_late_text(self.policy), (MENU,)))
         return await self._list(ctx, clean, "这个时段已经不能预约了，请重新选择：")
 
     async def _join(self, ctx: Context, data: dict[str, Any]) -> Turn:
@@ -227,7 +227,7 @@ class BookingFlow:
         return Turn.end(Reply(
             f"已加入候补{describe(SlotFilter(gender=entry.gender, mode=entry.mode))}。"
             f"有时段空出来会第一时间通知你，并为你保留 {hold} 分钟；候补有效 "
-            f"{self.policy.booking.waitlist_days} 天。", (_MENU,)))
+            f"{self.policy.booking.waitlist_days} 天。", (MENU,)))
 
     # --- the student's appointment -------------------------------------------------------
 
@@ -235,14 +235,13 @@ class BookingFlow:
         head = (note + "\n" if note else "") + "你的咨询预约："
         text = await details_text(ctx.session, self.policy, appt, head, ctx.clock.now())
         if not booking.within_cutoff(self.policy, appt, ctx.clock.now()):
-            return Turn.end(Reply(text + "\n" + too_late_text(self.policy), (_MENU,)))
-        choices = (Choice("resched", "改约"), Choice("cancel", "取消预约"), _MENU)
+            return Turn.end(Reply(text + "\n" + too_late_text(self.policy), (MENU,)))
+        choices = (Choice("resched", "改约"), Choice("cancel", "取消预约"), MENU)
         return Turn.ask("mine", {"appt": appt.id}, Reply(text, choices))
 
     async def _appt(self, ctx: Context, data: dict[str, Any]) -> Appointment | None:
-        appt = await ctx.session.get(Appointment, int(data.get("appt") or 0))
-        mine = appt is not None and appt.student_id == self._person(ctx).id
-        return appt if mine else None
+        return await booking.student_appointment(ctx.session, int(data.get("appt") or 0),
+                                                 self._person(ctx).id)
 
     async def _on_mine(self, ctx: Context, data: dict[str, Any], choice: str) -> Turn:
         appt = await self._appt(ctx, data)
@@ -260,13 +259,13 @@ class BookingFlow:
     async def _on_cancel(self, ctx: Context, data: dict[str, Any], choice: str) -> Turn:
         appt = await self._appt(ctx, data)
         if appt is None or choice != "yes":
-            return Turn.end(Reply("好的，预约保持不变。", (_MENU,)))
+            return Turn.end(Reply("好的，预约保持不变。", (MENU,)))
         outcome = await booking.cancel(ctx.session, self.policy, appt, ctx.clock.now())
         if outcome.code == "cutoff":
-            return Turn.end(Reply(too_late_text(self.policy), (_MENU,)))
+            return Turn.end(Reply(too_late_text(self.policy), (MENU,)))
         if not outcome.ok:
-            return Turn.end(Reply("这个预约已经结束或取消了。", (_MENU,)))
-        return Turn.end(Reply("已取消预约。需要时随时回复“预约”重新选择时间。", (_MENU,)))
+            return Turn.end(Reply("这个预约已经结束或取消了。", (MENU,)))
+        return Turn.end(Reply("已取消预约。需要时随时回复“预约”重新选择时间。", (MENU,)))
 
     async def _reschedule(self, ctx: Context, data: dict[str, Any], counsellor_id: int,
                           start: datetime) -> Turn:
@@ -289,10 +288,10 @@ class BookingFlow:
             return await self.start(ctx, "")
         if choice == "leave":
             await waitlist.leave(ctx.session, person.id or 0, now)
-            return Turn.end(Reply("已退出候补。需要时随时回复“预约”。", (_MENU,)))
+            return Turn.end(Reply("已退出候补。需要时随时回复“预约”。", (MENU,)))
         if choice == "pass":
             await waitlist.decline_offer(ctx.session, self.policy, entry, now)
-            return Turn.end(Reply("好的，你仍在候补中，下次有时段空出来再通知你。", (_MENU,)))
+            return Turn.end(Reply("好的，你仍在候补中，下次有时段空出来再通知你。", (MENU,)))
         if choice != "take":
             return offer_turn(entry.offered_start)
         outcome = await booking.book(ctx.session, self.policy, person,

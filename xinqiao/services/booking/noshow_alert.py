@@ -13,7 +13,8 @@ from typing import Any
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.messages import Reply
+from xinqiao.handlers.booking.texts import NOSHOW_ALERT_TITLE as TITLE
+from xinqiao.handlers.booking.texts import noshow_alert_push
 from xinqiao.policy.policy import Policy
 from xinqiao.services.escalation import Escalations, Subject
 from xinqiao.services.outbox import Priority
@@ -24,7 +25,6 @@ from xinqiao.storage.models import Person, Tier
 from xinqiao.storage.reports import Escalation, EscalationRecipient, Severity
 
 FOLLOW_UP_S = 24 * 3600.0
-TITLE = "重点关注学生咨询爽约"
 HIGH_RISK = frozenset({Tier.key, Tier.crisis})
 NOSHOW_CHAIN: list[dict[str, Any]] = [
     {"notify": ["college_counsellor"], "ack_within_s": FOLLOW_UP_S, "working_hours": False},
@@ -58,7 +58,5 @@ async def alert_high_risk_noshow(
     await push_to_people(
         s, [appt.counsellor_id], key=f"esc:{esc.id}:counsellor", now=now, kind="alert",
         priority=Priority.crisis if severity is Severity.urgent else Priority.alert,
-        reply=Reply(f"【心桥】{item_ref(esc.id)} {TITLE}\n"
-                    "该同学处于重点/危机关注，请在 24 小时内联系跟进。\n"
-                    f"回复“收到 {item_ref(esc.id)}”确认，回复“待办 {item_ref(esc.id)}”查看详情。"))
+        reply=noshow_alert_push(item_ref(esc.id)))
     return esc

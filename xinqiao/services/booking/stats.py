@@ -120,25 +120,3 @@ async def _flagged(s: AsyncSession, policy: Policy, end: datetime) -> int:
         Appointment.start_at < end).group_by(col(Appointment.student_id)))
     return sum(1 for _, n in rows if n >= policy.booking.noshow_threshold)
 
-
-def _days(value: timedelta | None) -> str:
-    return "—" if value is None else f"{value.total_seconds() / 86400:.1f} 天"
-
-
-def format_stats(stats: WeekStats) -> str:
-    """The week as a plain-text table (chat and the command line)."""
-    sunday = stats.monday + timedelta(days=6)
-    lines = [f"预约统计 {stats.monday:%Y-%m-%d} 至 {sunday:%Y-%m-%d}",
-             "老师 | 预约 | 到访 | 爽约 | 学生取消 | 中心取消"]
-    for c in stats.counsellors:
-        lines.append(f"{c.name} | {c.load} | {c.attended} | {c.no_show} | {c.cancelled} | "
-                     f"{c.centre_cancelled}")
-    if not stats.counsellors:
-        lines.append("（本周没有预约）")
-    rate = "—" if stats.noshow_rate is None else f"{stats.noshow_rate:.0%}"
-    lines += [f"爽约率：{rate}",
-              f"首次咨询等待：中位 {_days(stats.median_wait)}，平均 {_days(stats.mean_wait)}"
-              f"（{len(stats.waits)} 人）",
-              f"新加入候补：{stats.waitlist_joined} 人",
-              f"多次爽约需关注：{stats.flagged_students} 人"]
-    return "\n".join(lines)

@@ -8,29 +8,19 @@ duty on one day) · ``gender`` → ``place`` → ``modes`` (the profile students
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import date, time
 from typing import Any
 
-from sqlmodel import col, select
-
-from xinqiao.clock import SHANGHAI, local
+from xinqiao.clock import local
+from xinqiao.handlers.booking.texts import GENDER_LABELS, MODE_LABELS, WEEKDAYS
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.policy.calendar import parse_hours
 from xinqiao.policy.policy import Policy
-from xinqiao.services.booking_schedule import ensure_profile
-from xinqiao.services.booking_text import GENDER_LABELS, MODE_LABELS, WEEKDAYS
+from xinqiao.services.booking import duty
 from xinqiao.services.cases import CENTRE
-from xinqiao.storage.booking import (
-    Appointment,
-    AppointmentStatus,
-    CounsellorProfile,
-    DutyException,
-    DutyPattern,
-    ExceptionKind,
-    Mode,
-)
-from xinqiao.storage.models import Person, Role, RoleAssignment
+from xinqiao.storage.booking import ExceptionKind, Mode
+from xinqiao.storage.models import Person, Role
 
 _MENU = Choice("menu", "主菜单")
 _HOME = Choice("home", "返回排班")
@@ -70,11 +60,8 @@ class ScheduleFlow:
         """Staff manage their own; the lead picks whose."""
         assert ctx.person is not None
         if Role.centre_lead in ctx.roles:
-            rows = await ctx.session.exec(
-                select(Person).join(RoleAssignment, col(RoleAssignment.person_id) == Person.id)
-                .where(RoleAssignment.role == Role.centre_staff.value,
-                       col(Person.active).is_(True)).order_by(col(Person.name)))
-            picks = [Choice(f"who:{p.id}", p.name) for p in rows]
+            picks = [Choice(f"who:{pid}", name)
+                     for pid, name in await duty.centre_counsellors(ctx.session)]
             return Turn.ask("who", {}, Reply("管理哪位老师的排班？", (*picks, _MENU)))
         return await self._home(ctx, ctx.person.id or 0)
 
@@ -95,21 +82,15 @@ class ScheduleFlow:
         return await handler(ctx, cid, data, choice)
 
     async def _home(self, ctx: Context, cid: int, note: str = "") -> Turn:
-        person = await ctx.session.get(Person, cid)
-        if person is None:
+        found = await duty.duty_overview(ctx.session, cid, ctx.clock.now())
+        if found is None:
             return Turn.end(Reply("没有找到这位老师。", (_MENU,)))
-        today = local(ctx.clock.now()).date()
-        profile = await ensure_profile(ctx.session, cid, ctx.clock.now())
-        patterns = await self._patterns(ctx, cid, today)
-        excs = list(await ctx.session.exec(select(DutyException).where(
-            DutyException.counsellor_id == cid, DutyException.day >= today)
-            .order_by(col(DutyException.day))))
         lines = [note] if note else []
-        lines.append(f"{person.name} 的排班（{GENDER_LABELS.get(profile.gender or '', '性别未填')}"
-                     f" · {profile.place or '地点未填'} · {MODE_LABELS[Mode(profile.modes)]}）")
+        lines.append(f"{found.name} 的排班（{GENDER_LABELS.get(found.gender or '', '性别未填')}"
+                     f" · {found.place or '地点未填'} · {MODE_LABELS[found.modes]}）")
         lines += [f"每周{WEEKDAYS[p.weekday - 1]} {p.start:%H:%M}-{p.end:%H:%M}，"
-                  f"每次 {p.session_minutes} 分钟" for p in patterns] or ["还没有每周排班。"]
-        for e in excs[:8]:
+                  f"每次 {p.minutes} 分钟" for p in found.patterns] or ["还没有每周排班。"]
+        for e in found.exceptions[:8]:
             span = f"{e.start:%H:%M}-{e.end:%H:%M}" if e.start and e.end else "全天"
             kind = "请假" if e.kind == ExceptionKind.leave else "加班"
             lines.append(f"{e.day:%m-%d} {kind} {span}")
@@ -118,13 +99,6 @@ class ScheduleFlow:
                    Choice("profile", "资料（性别/地点/方式）"), _MENU)
         return Turn.ask("home", {"cid": cid}, Reply("\n".join(lines), choices))
 
-    async def _patterns(self, ctx: Context, cid: int, today: date) -> list[DutyPattern]:
-        rows = await ctx.session.exec(select(DutyPattern).where(
-            DutyPattern.counsellor_id == cid,
-            col(DutyPattern.valid_until).is_(None) | (col(DutyPattern.valid_until) >= today))
-            .order_by(col(DutyPattern.weekday), col(DutyPattern.start)))
-        return list(rows)
-
     async def _on_home(self, ctx: Context, cid: int, data: dict[str, Any], choice: str) -> Turn:
         base = {"cid": cid}
         if choice == "add":
@@ -132,8 +106,9 @@ class ScheduleFlow:
             return Turn.ask("wd", base, Reply("每周哪一天？", (*days, _HOME)))
         if choice == "del":
             today = local(ctx.clock.now()).date()
+            patterns = await duty.current_patterns(ctx.session, cid, today)
             picks = [Choice(f"p:{p.id}", f"周{WEEKDAYS[p.weekday - 1]} {p.start:%H:%M}-"
-                            f"{p.end:%H:%M}") for p in await self._patterns(ctx, cid, today)]
+                            f"{p.end:%H:%M}") for p in patterns]
             return Turn.ask("del", base,
                             Reply("删除哪一条？（已约的预约不受影响）", (*picks, _HOME)))
         if choice in ("leave", "extra"):
@@ -167,29 +142,17 @@ class ScheduleFlow:
                          ) -> Turn:
         raw = choice.partition(":")[2]
         minutes = int(raw) if raw.isdecimal() else self.policy.booking.session_minutes
-        now = ctx.clock.now()
-        profile = await ensure_profile(ctx.session, cid, now)
-        ctx.session.add(DutyPattern(
-            counsellor_id=cid, weekday=int(data["wd"]), start=time.fromisoformat(data["start"]),
-            end=time.fromisoformat(data["end"]), session_minutes=minutes,
-            break_minutes=self.policy.booking.break_minutes, place=profile.place,
-            mode=profile.modes, valid_from=local(now).date(), created_at=now))
-        await ctx.session.flush()
+        await duty.add_pattern(ctx.session, self.policy, cid, int(data["wd"]),
+                               time.fromisoformat(data["start"]),
+                               time.fromisoformat(data["end"]), minutes, ctx.clock.now())
         return await self._home(ctx, cid, "已添加每周排班。")
 
     async def _on_delete(self, ctx: Context, cid: int, data: dict[str, Any], choice: str
                          ) -> Turn:
         raw = choice.partition(":")[2]
-        pattern = await ctx.session.get(DutyPattern, int(raw)) if raw.isdecimal() else None
-        if pattern is None or pattern.counsellor_id != cid:
-            return await self._home(ctx, cid)
         today = local(ctx.clock.now()).date()
-        if pattern.valid_from >= today:
-            await ctx.session.delete(pattern)
-        else:  # keep the past: it explains past appointments
-            pattern.valid_until = today - timedelta(days=1)
-            ctx.session.add(pattern)
-        await ctx.session.flush()
+        if not (raw.isdecimal() and await duty.remove_pattern(ctx.session, cid, int(raw), today)):
+            return await self._home(ctx, cid)
         return await self._home(ctx, cid, "已删除。已约的预约不受影响，如需调整请在预约中处理。")
 
     async def _on_day(self, ctx: Context, cid: int, data: dict[str, Any], choice: str) -> Turn:
@@ -209,39 +172,22 @@ class ScheduleFlow:
                 start, end = parse_hours(ctx.inbound.text.strip().replace("~", "-"))
             except ValueError:
                 return Turn.ask("span", data, Reply("没看懂这个时间段。" + HOURS_HINT, (_HOME,)))
-        now, day = ctx.clock.now(), date.fromisoformat(data["day"])
-        profile = await ensure_profile(ctx.session, cid, now)
+        day = date.fromisoformat(data["day"])
         assert ctx.person is not None
-        ctx.session.add(DutyException(
-            counsellor_id=cid, day=day, kind=ExceptionKind(data["kind"]), start=start, end=end,
-            session_minutes=self.policy.booking.session_minutes,
-            break_minutes=self.policy.booking.break_minutes, place=profile.place,
-            mode=profile.modes, created_by=ctx.person.id, created_at=now))
-        await ctx.session.flush()
+        affected = await duty.add_exception(ctx.session, self.policy, cid, day,
+                                            ExceptionKind(data["kind"]), start, end,
+                                            ctx.person.id, ctx.clock.now())
         note = "已记录。"
-        if data["kind"] == "leave":
-            affected = await self._booked_on(ctx, cid, day, start, end)
-            if affected:
-                note += (f"这段时间已有 {affected} 个预约：回复“预约名单 {day.month}-{day.day}”"
-                         "逐个“调整时间”（学生选新时间或取消），或“中心取消”。")
+        if affected:  # leave over booked appointments (extra duty overlaps none)
+            note += (f"这段时间已有 {affected} 个预约：回复“预约名单 {day.month}-{day.day}”"
+                     "逐个“调整时间”（学生选新时间或取消），或“中心取消”。")
         return await self._home(ctx, cid, note)
-
-    async def _booked_on(self, ctx: Context, cid: int, day: date, start: time | None,
-                         end: time | None) -> int:
-        a = datetime.combine(day, start or time(0, 0), SHANGHAI)
-        b = datetime.combine(day, end, SHANGHAI) if end else a + timedelta(days=1)
-        rows = await ctx.session.exec(select(Appointment.id).where(
-            Appointment.counsellor_id == cid, Appointment.status == AppointmentStatus.booked,
-            Appointment.start_at < b, Appointment.end_at > a))
-        return len(rows.all())
 
     async def _on_gender(self, ctx: Context, cid: int, data: dict[str, Any], choice: str
                          ) -> Turn:
         if not choice.startswith("g:"):
             return await self._home(ctx, cid)
-        profile = await ensure_profile(ctx.session, cid, ctx.clock.now())
-        profile.gender = choice[2:] or None
-        ctx.session.add(profile)
+        await duty.set_gender(ctx.session, cid, choice[2:] or None, ctx.clock.now())
         return Turn.ask("place", data, Reply("咨询地点（如 心理中心 203 室）：",
                                              (Choice("skip", "不改"),)))
 
@@ -249,9 +195,7 @@ class ScheduleFlow:
                         ) -> Turn:
         text = ctx.inbound.text.strip()
         if choice != "skip" and text:
-            profile = await ensure_profile(ctx.session, cid, ctx.clock.now())
-            profile.place = text[:100]
-            ctx.session.add(profile)
+            await duty.set_place(ctx.session, cid, text, ctx.clock.now())
         modes = tuple(Choice(f"m:{m.value}", MODE_LABELS[m]) for m in Mode)
         return Turn.ask("modes", data, Reply("咨询方式：", modes))
 
@@ -259,7 +203,5 @@ class ScheduleFlow:
                         ) -> Turn:
         raw = choice.partition(":")[2]
         if raw in {m.value for m in Mode}:
-            profile: CounsellorProfile = await ensure_profile(ctx.session, cid, ctx.clock.now())
-            profile.modes = Mode(raw)
-            ctx.session.add(profile)
+            await duty.set_modes(ctx.session, cid, Mode(raw), ctx.clock.now())
         return await self._home(ctx, cid, "资料已更新（新排班按此生效）。")

@@ -1,6 +1,6 @@
 """What the student's booking flow shows: filters, appointment details, a counsellor's move.
 
-Kept apart from the flow's state table (handlers/booking_student.py) so each stays small.
+Kept apart from the flow's state table (handlers/booking/student.py) so each stays small.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from xinqiao.handlers.booking.texts import appointment_text, short_when, too_late, when_text
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.policy.policy import Policy
-from xinqiao.services.booking_slots import SlotFilter, counsellor_names
-from xinqiao.services.booking_staff import (
+from xinqiao.services.booking.counsellor_actions import (
     accept_move,
     cancel_for_leave,
     decline_move,
@@ -22,15 +22,9 @@ from xinqiao.services.booking_staff import (
     open_proposal,
     options,
 )
-from xinqiao.services.booking_text import (
-    GENDER_LABELS,
-    MODE_LABELS,
-    short_when,
-    when_text,
-    where_text,
-)
-from xinqiao.services.spans import reminder_promise, span
-from xinqiao.storage.booking import Appointment, Mode, MoveProposal
+from xinqiao.services.booking.slots import SlotFilter, counsellor_names
+from xinqiao.services.spans import reminder_promise
+from xinqiao.storage.booking import Appointment, MoveProposal
 
 MENU = Choice("menu", "主菜单")
 FILTERS = {"g:female": ("gender", "female", "只看女老师"),
@@ -47,31 +41,19 @@ def filter_from(data: dict[str, Any]) -> SlotFilter:
                       day=date.fromisoformat(day) if day else None)
 
 
-def describe(flt: SlotFilter) -> str:
-    """（女老师、线上咨询、9月10日）, or nothing without a filter."""
-    parts = [GENDER_LABELS[flt.gender]] if flt.gender else []
-    parts += [MODE_LABELS[Mode(flt.mode)]] if flt.mode else []
-    parts += [f"{flt.day.month}月{flt.day.day}日"] if flt.day else []
-    return "（" + "、".join(parts) + "）" if parts else ""
-
-
 async def details_text(s: AsyncSession, policy: Policy, appt: Appointment, head: str,
                        now: datetime) -> str:
     """An appointment as the student reads it: when, who, how, where, the reminders still
     ahead and what to do to change it (durations from the policy)."""
     names = await counsellor_names(s, [appt.counsellor_id])
-    return (f"{head}\n时间：{when_text(appt.start_at)}\n"
-            f"老师：{names.get(appt.counsellor_id)}\n"
-            f"方式：{MODE_LABELS[Mode(appt.mode)]}\n"
-            f"地点：{where_text(appt.place, appt.mode)}\n"
-            f"{reminder_promise(policy.booking, appt.start_at, now)}"
-            f"如需取消或改约，请在开始前{span(policy.booking.cutoff)}回复“我的预约”。")
+    return appointment_text(head, appt.start_at, names.get(appt.counsellor_id), appt.mode,
+                            appt.place, reminder_promise(policy.booking, appt.start_at, now),
+                            policy.booking.cutoff)
 
 
 def too_late_text(policy: Policy) -> str:
     """Past the cut-off: what the student can still do."""
-    return (f"距离开始已不足{span(policy.booking.cutoff)}，无法在线取消或改约了。"
-            "如有特殊情况，请直接联系心理健康教育中心。")
+    return too_late(policy.booking.cutoff)
 
 
 async def proposal_turn(s: AsyncSession, proposal: MoveProposal, appt: Appointment,

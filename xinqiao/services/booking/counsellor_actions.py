@@ -8,6 +8,7 @@ the student picks a new time or cancels.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func
@@ -15,15 +16,21 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI, local
-from xinqiao.messages import Reply
+from xinqiao.handlers.booking.texts import (
+    cancelled_for_leave_push,
+    centre_cancelled_push,
+    move_declined_push,
+    move_expired_push,
+    move_proposed_push,
+    noshow_push,
+    repeated_noshows_push,
+)
 from xinqiao.policy.policy import Policy
 from xinqiao.services import audit
 from xinqiao.services.access import Action, Actor, Kind, appointment_target, authorize
-from xinqiao.services.booking import BOOKED, Outcome, book, free_and_notify
-from xinqiao.services.booking_risk import alert_high_risk_noshow
-from xinqiao.services.booking_text import when_text
+from xinqiao.services.booking.appointments import BOOKED, Outcome, book, free_and_notify
+from xinqiao.services.booking.noshow_alert import alert_high_risk_noshow
 from xinqiao.services.recipients import level_recipients, push_to_people
-from xinqiao.services.refs import item_ref
 from xinqiao.services.timers import schedule
 from xinqiao.storage.booking import (
     Appointment,
@@ -49,18 +56,28 @@ async def noshows(s: AsyncSession, policy: Policy, student_id: int, now: datetim
         Appointment.start_at >= since))).one())
 
 
+@dataclass(frozen=True)
+class Marked:
+    """What marking did: ``code`` is the outcome recorded, or already / not_started."""
+
+    code: str
+    noshows: int = 0  # the student's recent no-shows, counted after a no-show
+    flagged: bool = False  # enough of them that the centre lead was told
+    follow_up: int | None = None  # the escalation opened for a key/crisis-tier student
+
+
 async def mark(s: AsyncSession, policy: Policy, appt: Appointment, outcome: AppointmentStatus,
-               by: Person, now: datetime, note: str | None = None) -> str:
+               by: Person, now: datetime, note: str | None = None) -> Marked:
     """Record attended / no-show / centre-cancelled with an optional private note.
 
-    Returns what to tell the counsellor. Attended and no-show need the start to have passed.
+    Attended and no-show need the start to have passed.
     """
     if outcome not in OUTCOMES:
         raise ValueError(f"not an outcome: {outcome}")
     if appt.status not in (BOOKED, AppointmentStatus.started):
-        return "这个预约已经记录过了。"
+        return Marked("already")
     if outcome is not AppointmentStatus.centre_cancelled and now < appt.start_at:
-        return "咨询还没开始，开始后才能记录到访或爽约。"
+        return Marked("not_started")
     await free_and_notify(s, policy, appt, outcome, now)
     appt.marked_by = by.id
     if note:
@@ -68,32 +85,24 @@ async def mark(s: AsyncSession, policy: Policy, appt: Appointment, outcome: Appo
     await audit.record(s, at=now, action="booking.mark", actor_person_id=by.id,
                        subject_person_id=appt.student_id, appointment=appt.id,
                        outcome=outcome.value)
-    when = when_text(appt.start_at)
     if outcome is AppointmentStatus.no_show:
         await push_to_people(s, [appt.student_id], key=f"booking:noshow:{appt.id}", now=now,
-                             reply=Reply(f"你 {when} 的咨询预约没有到场，这次预约已释放。"
-                                         "如果仍需要和老师聊聊，回复“预约”重新选择时间。"))
+                             reply=noshow_push(appt.start_at))
         alerted = await alert_high_risk_noshow(s, policy, appt, now)
-        follow = "" if alerted is None else (
-            f"\n该同学处于重点/危机关注，已开启跟进事项 {item_ref(alerted.id)}（24 小时内）。")
         count = await noshows(s, policy, appt.student_id, now)
-        if count >= policy.booking.noshow_threshold:
+        flagged = count >= policy.booking.noshow_threshold
+        if flagged:
             student = await s.get(Person, appt.student_id)
             leads = await level_recipients(s, ["centre_lead"], None, None)
             await push_to_people(s, leads, key=f"booking:noshows:{appt.student_id}:{count}",
-                                 now=now, reply=Reply(
-                                     f"{student.name if student else '一名学生'} 近 "
-                                     f"{policy.booking.noshow_window_days} 天已爽约 {count} 次，"
-                                     "请关注。回复“预约统计”查看。"))
-            return (f"已记录爽约。该同学近期已爽约 {count} 次，中心主任已收到提醒。"
-                    + follow)
-        return "已记录爽约，已通知学生可重新预约。" + follow
+                                 now=now, reply=repeated_noshows_push(
+                                     student.name if student else None,
+                                     policy.booking.noshow_window_days, count))
+        return Marked(outcome.value, count, flagged, alerted.id if alerted else None)
     if outcome is AppointmentStatus.centre_cancelled:
         await push_to_people(s, [appt.student_id], key=f"booking:centre:{appt.id}", now=now,
-                             reply=Reply(f"很抱歉，你 {when} 的咨询因中心安排取消了。"
-                                         "回复“预约”重新选择时间，给你带来不便请谅解。"))
-        return "已取消，并通知了学生。"
-    return "已记录到访。"
+                             reply=centre_cancelled_push(appt.start_at))
+    return Marked(outcome.value)
 
 
 async def read_note(s: AsyncSession, appt: Appointment, reader: Actor, now: datetime
@@ -151,18 +160,12 @@ async def propose_move(s: AsyncSession, policy: Policy, appt: Appointment, by: P
     s.add(proposal)
     await s.flush()
     await schedule(s, kind=MOVE, ref=str(proposal.id), due_at=expires, now=now)
-    times = "、".join(when_text(t) for t in ordered)
     # The centre lead may propose for a colleague: the student hears their own counsellor.
     counsellor = await s.get(Person, appt.counsellor_id)
     who = counsellor.name if counsellor else by.name
-    if await on_leave(s, appt):
-        text = (f"{who} 那天请假，你 {when_text(appt.start_at)} 的咨询需要换个时间。"
-                f"可选的新时间：{times}。回复“预约”选一个新时间，或取消这次预约。")
-    else:
-        text = (f"{who} 因工作安排，想和你商量调整 {when_text(appt.start_at)} 的咨询，"
-                f"可选的新时间：{times}。回复“预约”选择新时间，或保留原时间。不回复则原预约不变。")
     await push_to_people(s, [appt.student_id], key=f"booking:move:{proposal.id}", now=now,
-                         reply=Reply(text))
+                         reply=move_proposed_push(who, appt.start_at, ordered,
+                                                  await on_leave(s, appt)))
     return proposal
 
 
@@ -194,8 +197,7 @@ async def decline_move(s: AsyncSession, proposal: MoveProposal, appt: Appointmen
     proposal.status, proposal.answered_at = ProposalStatus.declined, now
     s.add(proposal)
     await push_to_people(s, [proposal.proposed_by], key=f"booking:move:{proposal.id}:no",
-                         now=now, reply=Reply(f"学生希望保留 {when_text(appt.start_at)} 的原预约"
-                                              "（调整未成功）。如确实无法进行，可在预约中选择“中心取消”。"))
+                         now=now, reply=move_declined_push(appt.start_at))
 
 
 async def cancel_for_leave(s: AsyncSession, policy: Policy, proposal: MoveProposal,
@@ -206,8 +208,7 @@ async def cancel_for_leave(s: AsyncSession, policy: Policy, proposal: MovePropos
     s.add(proposal)
     await free_and_notify(s, policy, appt, AppointmentStatus.cancelled, now)
     await push_to_people(s, [proposal.proposed_by], key=f"booking:move:{proposal.id}:drop",
-                         now=now, reply=Reply(f"学生取消了 {when_text(appt.start_at)} 的预约"
-                                              "（你请假的时间），不用再调整了。"))
+                         now=now, reply=cancelled_for_leave_push(appt.start_at))
 
 
 async def on_move_expired(s: AsyncSession, timer: Timer) -> None:
@@ -220,9 +221,6 @@ async def on_move_expired(s: AsyncSession, timer: Timer) -> None:
     appt = await s.get(Appointment, proposal.appointment_id)
     if appt is None or appt.status != BOOKED:
         return
-    then = when_text(appt.start_at)
-    text = (f"学生没有回复调整请求，{then} 的预约仍在你请假的时间里。请再发一次新时间，"
-            "或在预约中选择“中心取消”。" if await on_leave(s, appt)
-            else f"学生没有回复调整请求，{then} 的原预约保持不变。")
     await push_to_people(s, [proposal.proposed_by], key=f"booking:move:{proposal.id}:expired",
-                         now=timer.due_at, reply=Reply(text))
+                         now=timer.due_at,
+                         reply=move_expired_push(appt.start_at, await on_leave(s, appt)))

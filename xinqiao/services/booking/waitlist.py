@@ -12,10 +12,9 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.messages import Reply
+from xinqiao.handlers.booking.texts import offer_push
 from xinqiao.policy.policy import Policy
-from xinqiao.services.booking_slots import SlotFilter, free_slots
-from xinqiao.services.booking_text import when_text
+from xinqiao.services.booking.slots import SlotFilter, free_slots
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.timers import schedule
 from xinqiao.storage.booking import CounsellorProfile, WaitlistEntry, WaitStatus
@@ -97,8 +96,7 @@ async def offer_freed(s: AsyncSession, policy: Policy, counsellor_id: int, start
                        token=entry.token)
         await push_to_people(
             s, [entry.student_id], key=f"booking:offer:{entry.id}:{entry.token}", now=now,
-            reply=Reply(f"候补到了！{when_text(start)} 有一个咨询时段空出来了，为你保留到 "
-                        f"{when_text(hold_until)[-5:]}。回复“预约”确认这个时间。"))
+            reply=offer_push(start, hold_until))
         return entry
     return None
 

@@ -7,16 +7,22 @@ puts the counsellor on the case team.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.messages import Reply
+from xinqiao.handlers.booking.texts import (
+    referral_case_note,
+    referral_outcome_note,
+    referred_student_push,
+    referred_to_you_push,
+)
 from xinqiao.services import audit, cases
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.tiers import change_tier
-from xinqiao.storage.booking import Referral
+from xinqiao.storage.booking import Appointment, Referral
 from xinqiao.storage.cases import CaseNote
 from xinqiao.storage.models import Person, Tier
 
@@ -39,11 +45,9 @@ async def refer(
     await s.flush()
     if to_counsellor is not None:
         await push_to_people(s, [to_counsellor.id or 0], key=f"booking:referral:{referral.id}",
-                             now=now, reply=Reply(f"转介：{by.name} 将 {student.name} 转介给你，"
-                                                  "学生之后会预约你的时间。"))
+                             now=now, reply=referred_to_you_push(by.name, student.name))
         await push_to_people(s, [student.id], key=f"booking:referral:{referral.id}", now=now,
-                             reply=Reply(f"{by.name} 建议你接下来由 {to_counsellor.name} "
-                                         "继续咨询。回复“预约”即可选择时间。"))
+                             reply=referred_student_push(by.name, to_counsellor.name))
     if crisis:
         case = await cases.open_case(s, student, source="booking_referral", escalation_id=None,
                                      now=now)
@@ -51,8 +55,7 @@ async def refer(
         await cases.add_member(s, case, by.id, now)
         place = hospital or (to_counsellor.name if to_counsellor else "")
         s.add(CaseNote(case_id=case.id, at=now, author_person_id=by.id, kind="referral",
-                       text=f"{by.name} 危机转介：{place}"
-                       + (f"（{note[:500]}）" if note else "")))
+                       text=referral_case_note(by.name, place, note)))
         await change_tier(s, student, Tier.crisis, reason=f"crisis referral #{referral.id}",
                           now=now, decided_by=by.id)
         referral.case_id = case.id
@@ -77,6 +80,27 @@ async def record_outcome(s: AsyncSession, referral: Referral, by: Person, outcom
     s.add(referral)
     if referral.case_id is not None:
         s.add(CaseNote(case_id=referral.case_id, at=now, author_person_id=by.id,
-                       kind="referral_outcome", text=f"转介结果：{outcome[:1000]}"))
+                       kind="referral_outcome", text=referral_outcome_note(outcome)))
     await audit.record(s, at=now, action="booking.referral.outcome", actor_person_id=by.id,
                        subject_person_id=referral.student_id, referral=referral.id)
+
+
+@dataclass(frozen=True)
+class Referred:
+    """A recorded referral: its number and the crisis case it joined, if any."""
+
+    id: int
+    case_id: int | None
+
+
+async def refer_from_appointment(
+    s: AsyncSession, by: Person, appt: Appointment, now: datetime, *, to_id: int | None,
+    hospital: str | None, crisis: bool, note: str | None,
+) -> Referred:
+    """Refer the student of ``appt`` (to the counsellor ``to_id`` or to ``hospital``)."""
+    student = await s.get(Person, appt.student_id)
+    assert student is not None
+    to = await s.get(Person, to_id) if to_id else None
+    referral = await refer(s, by, student, now, to_counsellor=to, hospital=hospital,
+                           crisis=crisis, note=note, appointment_id=appt.id)
+    return Referred(referral.id or 0, referral.case_id)

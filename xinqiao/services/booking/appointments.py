@@ -16,11 +16,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI, local
-from xinqiao.messages import Reply
+from xinqiao.handlers.booking.texts import REASONS, booked_push, cancelled_push
 from xinqiao.policy.policy import Policy
-from xinqiao.services import booking_waitlist as waitlist
-from xinqiao.services.booking_slots import find_slot
-from xinqiao.services.booking_text import REASONS, when_text
+from xinqiao.services.booking import waitlist
+from xinqiao.services.booking.slots import find_slot
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.timers import schedule
 from xinqiao.storage.booking import (
@@ -106,12 +105,9 @@ async def book(
     if replaces is not None:
         await _void_proposals(s, replaces, now)
         await _after_free(s, policy, replaces, now)
-    who = student.name
-    what = f"改约：{who} 从 {when_text(replaces.start_at)} 改到 " if replaces else \
-        f"新预约：{who} "
-    reason_text = f"（{REASONS[appt.reason]}）" if appt.reason else ""
-    await push_to_people(s, [counsellor_id], key=f"booking:new:{appt.id}", now=now, reply=Reply(
-        f"{what}{when_text(appt.start_at)}{reason_text}。回复“今日预约”查看你的预约。"))
+    await push_to_people(s, [counsellor_id], key=f"booking:new:{appt.id}", now=now,
+                         reply=booked_push(student.name, appt.start_at, appt.reason,
+                                           replaces.start_at if replaces else None))
     return Outcome(True, "moved" if replaces else "booked", appt)
 
 
@@ -148,8 +144,8 @@ async def cancel(s: AsyncSession, policy: Policy, appt: Appointment, now: dateti
     await _void_proposals(s, appt, now)
     student = await s.get(Person, appt.student_id)
     await push_to_people(s, [appt.counsellor_id], key=f"booking:cancel:{appt.id}", now=now,
-                         reply=Reply(f"{student.name if student else '学生'} 取消了 "
-                                     f"{when_text(appt.start_at)} 的预约，该时段已释放。"))
+                         reply=cancelled_push(student.name if student else None,
+                                              appt.start_at))
     await _after_free(s, policy, appt, now)
     return Outcome(True, "cancelled", appt)
 
@@ -195,3 +191,10 @@ async def history(s: AsyncSession, student_id: int, limit: int = 5) -> list[Appo
     rows = await s.exec(select(Appointment).where(Appointment.student_id == student_id)
                         .order_by(col(Appointment.start_at).desc()).limit(limit))
     return list(rows)
+
+
+async def student_appointment(s: AsyncSession, appt_id: int, student_id: int | None
+                              ) -> Appointment | None:
+    """The appointment, if it is this student's."""
+    appt = await s.get(Appointment, appt_id)
+    return appt if appt is not None and appt.student_id == student_id else None

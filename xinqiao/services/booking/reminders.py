@@ -17,16 +17,14 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI, local, utc
-from xinqiao.messages import Reply
+from xinqiao.handlers.booking.texts import morning_list_push, reminder_push
 from xinqiao.policy.policy import Policy
-from xinqiao.services.booking import BOOKED, REMIND
-from xinqiao.services.booking_staff import MOVE, on_move_expired
-from xinqiao.services.booking_text import MODE_LABELS, REASONS, when_text, where_text
-from xinqiao.services.booking_waitlist import OFFER, on_offer_expired
+from xinqiao.services.booking.appointments import BOOKED, REMIND
+from xinqiao.services.booking.counsellor_actions import MOVE, on_move_expired
+from xinqiao.services.booking.waitlist import OFFER, on_offer_expired
 from xinqiao.services.recipients import push_to_people
-from xinqiao.services.spans import span
 from xinqiao.services.timers import TimerHandler
-from xinqiao.storage.booking import Appointment, Mode
+from xinqiao.storage.booking import Appointment
 from xinqiao.storage.models import Person
 from xinqiao.storage.reports import Timer
 
@@ -66,14 +64,10 @@ class BookingTimers:
             self.on_dropped(f"booking.{which}")
             return
         counsellor = await s.get(Person, appt.counsellor_id)
-        head = "明天" if which == "day" else f"{span(start - now)}后"
-        text = (f"提醒：你{head}有一次心理咨询预约。\n时间：{when_text(appt.start_at)}\n"
-                f"老师：{counsellor.name if counsellor else ''}\n"
-                f"方式：{MODE_LABELS[Mode(appt.mode)]}\n地点：{where_text(appt.place, appt.mode)}")
-        if which == "day":
-            cutoff = span(self.policy.booking.cutoff)
-            text += f"\n如需取消或改约，请在开始前{cutoff}回复“我的预约”。"
-        await push_to_people(s, [appt.student_id], now=now, reply=Reply(text),
+        reply = reminder_push(which, start - now, appt.start_at,
+                              counsellor.name if counsellor else None, appt.mode, appt.place,
+                              self.policy.booking.cutoff)
+        await push_to_people(s, [appt.student_id], now=now, reply=reply,
                              key=f"booking:remind:{appt.id}:{which}:{appt.token}")
 
     async def morning_list(self, s: AsyncSession, day: date, now: datetime) -> None:
@@ -86,15 +80,13 @@ class BookingTimers:
         for appt in rows:
             by_counsellor[appt.counsellor_id].append(appt)
         for counsellor_id, appts in by_counsellor.items():
-            lines = [f"早上好！今天（{day.month}月{day.day}日）有 {len(appts)} 个咨询预约："]
+            lines = []
             for appt in appts:
                 student = await s.get(Person, appt.student_id)
-                reason = f"（{REASONS[appt.reason]}）" if appt.reason else ""
-                lines.append(f"{local(appt.start_at):%H:%M} {student.name if student else ''}"
-                             f"{reason} · {MODE_LABELS[Mode(appt.mode)]}")
-            lines.append("回复“今日预约”记录到访或爽约。")
+                lines.append((appt.start_at, student.name if student else None, appt.reason,
+                              appt.mode))
             await push_to_people(s, [counsellor_id], key=f"booking:morning:{day.isoformat()}",
-                                 now=now, reply=Reply("\n".join(lines)))
+                                 now=now, reply=morning_list_push(day, lines))
 
     async def _offer_expired(self, s: AsyncSession, timer: Timer) -> None:
         await on_offer_expired(s, self.policy, timer)

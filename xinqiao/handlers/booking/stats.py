@@ -6,10 +6,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from xinqiao.clock import local
+from xinqiao.handlers.booking.texts import week_stats_text
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.policy.policy import Policy
-from xinqiao.services.booking_stats import format_stats, week_of, week_stats
+from xinqiao.services.booking.stats import week_of, week_stats
 from xinqiao.services.cases import CENTRE
 from xinqiao.services.zh_when import parse_zh_when
 from xinqiao.storage.models import Person, Role
@@ -70,6 +71,6 @@ class BookingStatsFlow:
         choices = [Choice("prev", "上一周"), Choice("next", "下一周")]
         if monday != week_of(local(ctx.clock.now()).date()):
             choices.append(Choice("this", "本周"))
-        text = "\n".join(p for p in (note, format_stats(stats)) if p)
+        text = "\n".join(p for p in (note, week_stats_text(stats)) if p)
         return Turn.ask("week", {"monday": monday.isoformat()},
                         Reply(text, (*choices, _MENU)))

@@ -7,23 +7,31 @@ States: ``pick`` (the list or one appointment's actions) → ``note`` (private n
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlmodel import col, select
-
 from xinqiao.clock import SHANGHAI, local
-from xinqiao.handlers.booking_schedule import parse_day
+from xinqiao.handlers.booking.duty import parse_day
+from xinqiao.handlers.booking.texts import REASONS, STATUS_LABELS, mark_note, short_when, when_text
 from xinqiao.handlers.flow import Context, Turn, flow_choice
 from xinqiao.messages import Choice, Reply
 from xinqiao.policy.policy import Policy
-from xinqiao.services.access import Action, Kind, appointment_target, authorize, holders
-from xinqiao.services.booking_referral import open_referrals, record_outcome, refer
-from xinqiao.services.booking_slots import SlotFilter, free_slots
-from xinqiao.services.booking_staff import mark, noshows, on_leave, propose_move, read_note
-from xinqiao.services.booking_text import REASONS, STATUS_LABELS, short_when, when_text
+from xinqiao.services.access import Action, Kind, holders
+from xinqiao.services.booking import desk
+from xinqiao.services.booking.counsellor_actions import (
+    mark,
+    noshows,
+    propose_move,
+    read_note,
+)
+from xinqiao.services.booking.referrals import (
+    open_referrals,
+    record_outcome,
+    refer_from_appointment,
+)
+from xinqiao.services.booking.slots import SlotFilter, free_slots
 from xinqiao.services.refs import case_ref
-from xinqiao.storage.booking import Appointment, AppointmentStatus, CounsellorProfile
+from xinqiao.storage.booking import Appointment, AppointmentStatus
 from xinqiao.storage.models import Person, Role
 
 S = AppointmentStatus
@@ -57,34 +65,25 @@ class CounsellorDeskFlow:
         now = ctx.clock.now()
         first = parse_day(argument, local(now).date()) if argument.strip() else None
         day_start = datetime.combine(first or local(now).date(), datetime.min.time(), SHANGHAI)
-        query = select(Appointment).where(
-            Appointment.start_at >= day_start,
-            Appointment.start_at < day_start + timedelta(days=days),
-            col(Appointment.status).not_in([S.moved.value, S.cancelled.value]))
-        if Role.centre_lead not in ctx.roles:
-            query = query.where(Appointment.counsellor_id == ctx.person.id)
-        rows = list(await ctx.session.exec(query.order_by(col(Appointment.start_at))))
+        mine = None if Role.centre_lead in ctx.roles else ctx.person.id
+        found = await desk.desk_day(ctx.session, self.policy, mine, day_start, days, now)
         label = ("今天" if days == 1 else f"未来 {days} 天") if first is None else \
             f"{first.month}月{first.day}日"
-        lines = [f"{label}的咨询预约 {len(rows)} 个：" if rows else f"{label}没有咨询预约。"]
+        lines = [f"{label}的咨询预约 {found.total} 个：" if found.total
+                 else f"{label}没有咨询预约。"]
         picks = []
-        for appt in rows[:12]:
-            student = await ctx.session.get(Person, appt.student_id)
-            name = student.name if student else "?"
-            flag = await self._flag(ctx, appt.student_id)
-            if appt.status == S.booked and await on_leave(ctx.session, appt):
+        for row in found.lines:
+            flag = (f" ⚠ 近期爽约 {row.noshows} 次"
+                    if row.noshows >= self.policy.booking.noshow_threshold else "")
+            if row.on_leave:
                 flag += " · 请假中，待调整"
-            stamp = short_when(appt.start_at) if days > 1 else f"{local(appt.start_at):%H:%M}"
-            lines.append(f"{stamp} {name} · {STATUS_LABELS[S(appt.status)]}{flag}")
-            picks.append(Choice(f"a:{appt.id}", f"{stamp} {name}"))
+            stamp = short_when(row.start_at) if days > 1 else f"{local(row.start_at):%H:%M}"
+            lines.append(f"{stamp} {row.student} · {STATUS_LABELS[row.status]}{flag}")
+            picks.append(Choice(f"a:{row.appt_id}", f"{stamp} {row.student}"))
         more = [Choice("week", "未来 7 天")] if days == 1 else [Choice("list", "今天")]
         extra = [flow_choice("booking_schedule", "我的排班"), flow_choice("booking_stats",
                                                                        "预约统计")]
         return Turn.ask("pick", {}, Reply("\n".join(lines), (*picks, *more, *extra, _MENU)))
-
-    async def _flag(self, ctx: Context, student_id: int) -> str:
-        count = await noshows(ctx.session, self.policy, student_id, ctx.clock.now())
-        return f" ⚠ 近期爽约 {count} 次" if count >= self.policy.booking.noshow_threshold else ""
 
     async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
         """Dispatch by step."""
@@ -105,19 +104,15 @@ class CounsellorDeskFlow:
 
     async def _appt(self, ctx: Context, appt_id: int | None) -> Appointment | None:
         assert ctx.person is not None
-        appt = await ctx.session.get(Appointment, appt_id) if appt_id else None
-        if appt is None:
+        if not appt_id:
             return None
-        # Opening an appointment is not yet reading its note: only refusals are audited here.
-        mine = await authorize(ctx.session, await ctx.actor(), Kind.appointment_note,
-                               Action.change, await appointment_target(ctx.session, appt),
-                               now=ctx.clock.now(), audit_allowed=False, appointment=appt.id)
-        return appt if mine else None
+        return await desk.appointment_to_handle(ctx.session, await ctx.actor(), appt_id,
+                                                ctx.clock.now())
 
     async def view(self, ctx: Context, appt: Appointment, note: str = "") -> Turn:
         """One appointment and what can be done with it now."""
         now = ctx.clock.now()
-        student = await ctx.session.get(Person, appt.student_id)
+        student = await desk.student_card(ctx.session, appt)
         count = await noshows(ctx.session, self.policy, appt.student_id, now)
         reason = REASONS.get(appt.reason or "", "未填写")
         lines = [note] if note else []
@@ -166,9 +161,9 @@ class CounsellorDeskFlow:
                        choice: str) -> Turn:
         assert ctx.person is not None
         text = "" if choice == "skip" else ctx.inbound.text.strip()
-        message = await mark(ctx.session, self.policy, appt, MARKS[str(data["mark"])],
+        marked = await mark(ctx.session, self.policy, appt, MARKS[str(data["mark"])],
                              ctx.person, ctx.clock.now(), note=text or None)
-        return await self.view(ctx, appt, message)
+        return await self.view(ctx, appt, mark_note(marked))
 
     # --- proposing a move -----------------------------------------------------------------
 
@@ -215,12 +210,8 @@ class CounsellorDeskFlow:
     async def _on_refer(self, ctx: Context, appt: Appointment, data: dict[str, Any],
                         choice: str) -> Turn:
         if choice == "to:staff":
-            rows = await ctx.session.exec(
-                select(Person).join(CounsellorProfile,
-                                    col(CounsellorProfile.person_id) == Person.id)
-                .where(col(CounsellorProfile.active).is_(True), Person.id != appt.counsellor_id)
-                .order_by(col(Person.name)))
-            picks = [Choice(f"c:{p.id}", p.name) for p in rows]
+            picks = [Choice(f"c:{pid}", name)
+                     for pid, name in await desk.colleagues(ctx.session, appt.counsellor_id)]
             return Turn.ask("refer_to", {"id": appt.id}, Reply("转给哪位老师？", (*picks, _BACK)))
         if choice in ("to:hospital", "to:crisis"):
             return Turn.ask("hospital", {"id": appt.id, "crisis": choice == "to:crisis"},
@@ -229,10 +220,10 @@ class CounsellorDeskFlow:
 
     async def _on_refer_to(self, ctx: Context, appt: Appointment, data: dict[str, Any],
                            choice: str) -> Turn:
-        target = await ctx.session.get(Person, _id(choice) or 0)
-        if target is None or await ctx.session.get(CounsellorProfile, target.id) is None:
+        target = _id(choice) or 0
+        if not await desk.is_counsellor(ctx.session, target):
             return await self.view(ctx, appt)
-        return Turn.ask("refer_note", {"id": appt.id, "to": target.id}, Reply(
+        return Turn.ask("refer_note", {"id": appt.id, "to": target}, Reply(
             "补充一句转介说明（加密保存），或点“跳过”：", (Choice("skip", "跳过"),)))
 
     async def _on_hospital(self, ctx: Context, appt: Appointment, data: dict[str, Any],
@@ -246,14 +237,11 @@ class CounsellorDeskFlow:
     async def _on_refer_note(self, ctx: Context, appt: Appointment, data: dict[str, Any],
                              choice: str) -> Turn:
         assert ctx.person is not None
-        student = await ctx.session.get(Person, appt.student_id)
-        assert student is not None
-        to = await ctx.session.get(Person, int(data["to"])) if data.get("to") else None
         note = None if choice == "skip" else (ctx.inbound.text.strip() or None)
-        referral = await refer(ctx.session, ctx.person, student, ctx.clock.now(),
-                               to_counsellor=to, hospital=data.get("hospital"),
-                               crisis=bool(data.get("crisis")), note=note,
-                               appointment_id=appt.id)
+        referral = await refer_from_appointment(
+            ctx.session, ctx.person, appt, ctx.clock.now(),
+            to_id=int(data["to"]) if data.get("to") else None, hospital=data.get("hospital"),
+            crisis=bool(data.get("crisis")), note=note)
         done = f"已记录转介 #{referral.id}。"
         if referral.case_id is not None:
             done += (f"已纳入危机个案 {case_ref(referral.case_id)}，"

@@ -1,0 +1,1 @@
+"""Counselling booking: slots, appointments, the waitlist, counsellors' actions, timers."""
