@@ -30,8 +30,8 @@ from xinqiao.clock import SHANGHAI, FakeClock
 from xinqiao.scheduler.calendar_jobs import tip_jobs
 from xinqiao.scheduler.jobs import Jobs
 from xinqiao.scheduler.policy import load_policy
-from xinqiao.services.content import Content
-from xinqiao.services.content_push import WeeklyTips
+from xinqiao.services.content.push import WeeklyTips
+from xinqiao.services.content.service import Content
 from xinqiao.services.timers import Sweeper
 from xinqiao.storage.content import TipSubscription
 from xinqiao.storage.db import Database

@@ -18,8 +18,8 @@ from xinqiao.bot.channels.wechat_sender import WeChatSender
 from xinqiao.bot.notify import Notifier
 from xinqiao.clock import FakeClock
 from xinqiao.messages import Choice, Link, Reply
-from xinqiao.services.content import Content
-from xinqiao.services.content_push import article_payload
+from xinqiao.services.content.push import article_payload
+from xinqiao.services.content.service import Content
 from xinqiao.services.outbox import Priority, enqueue
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database

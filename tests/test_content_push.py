@@ -17,15 +17,15 @@ from xinqiao.scheduler.jobs import Jobs
 from xinqiao.scheduler.policy import Policy, load_policy
 from xinqiao.scheduler.runner import JobScheduler
 from xinqiao.services import retention
-from xinqiao.services.content import Content
-from xinqiao.services.content_campaigns import (
+from xinqiao.services.content.campaigns import (
     CampaignError,
     CampaignTimers,
     Target,
     cancel,
     create,
 )
-from xinqiao.services.content_push import TIP_CHUNK, WeeklyTips, set_subscription
+from xinqiao.services.content.push import TIP_CHUNK, WeeklyTips, set_subscription
+from xinqiao.services.content.service import Content
 from xinqiao.services.outbox import Priority
 from xinqiao.services.timers import Sweeper, TimerHandler
 from xinqiao.settings import Settings

@@ -19,8 +19,8 @@ from xinqiao.scheduler.policy import load_policy
 from xinqiao.scheduler.runner import JobScheduler
 from xinqiao.scheduler.timer_kinds import TimerKinds
 from xinqiao.services.booking_reminders import BookingTimers
-from xinqiao.services.content import Content
-from xinqiao.services.content_push import WeeklyTips
+from xinqiao.services.content.push import WeeklyTips
+from xinqiao.services.content.service import Content
 from xinqiao.services.network import Network
 from xinqiao.services.timers import schedule
 from xinqiao.settings import Settings

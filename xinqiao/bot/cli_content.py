@@ -13,12 +13,12 @@ from xinqiao.clock import SystemClock, local
 from xinqiao.storage.db import Database
 
 if TYPE_CHECKING:
-    from xinqiao.services.content import Content
+    from xinqiao.services.content.service import Content
 
 
 def _content() -> Content:
-    from xinqiao.services.content import Content
-    from xinqiao.services.content_library import ContentError
+    from xinqiao.services.content.library import ContentError
+    from xinqiao.services.content.service import Content
 
     settings = settings_or_exit()
     try:
@@ -35,7 +35,7 @@ def content() -> None:
 @content.command("check")
 def content_check() -> None:
     """Validate every article, content data file and form (exit 1 naming the file and field)."""
-    from xinqiao.handlers.exercises import exercise_forms
+    from xinqiao.handlers.content.exercises import exercise_forms
     from xinqiao.services.form_loader import FormSpecError
 
     library = _content().library
@@ -92,7 +92,7 @@ def campaign() -> None:
 def campaign_create(slug: str, at: str | None, college: str | None, year: int | None,
                     name: str) -> None:
     """Schedule a campaign; the running service sends it at that time, in chunks."""
-    from xinqiao.services.content_campaigns import (
+    from xinqiao.services.content.campaigns import (
         CampaignError,
         Target,
         count_reachable,
@@ -135,7 +135,7 @@ def campaign_create(slug: str, at: str | None, college: str | None, year: int | 
 @campaign.command("list")
 def campaign_list() -> None:
     """Recent campaigns with their status and how many were pushed."""
-    from xinqiao.services.content_campaigns import upcoming
+    from xinqiao.services.content.campaigns import upcoming
 
     async def run(db: Database) -> list[str]:
         async with db.session() as s:
@@ -152,7 +152,7 @@ def campaign_list() -> None:
 @click.argument("campaign_id", type=int)
 def campaign_cancel(campaign_id: int) -> None:
     """Cancel a campaign that has not started sending."""
-    from xinqiao.services.content_campaigns import cancel
+    from xinqiao.services.content.campaigns import cancel
 
     async def run(db: Database) -> bool:
         async with db.session() as s:

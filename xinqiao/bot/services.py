@@ -23,9 +23,9 @@ from xinqiao.scheduler.jobs import Jobs
 from xinqiao.scheduler.policy import load_policy
 from xinqiao.scheduler.timer_kinds import TimerKinds
 from xinqiao.services.booking_reminders import BookingTimers
-from xinqiao.services.content import Content
-from xinqiao.services.content_campaigns import CampaignTimers
-from xinqiao.services.content_push import WeeklyTips
+from xinqiao.services.content.campaigns import CampaignTimers
+from xinqiao.services.content.push import WeeklyTips
+from xinqiao.services.content.service import Content
 from xinqiao.services.crisis_detector import CrisisDetector, load_rules
 from xinqiao.services.instruments import load_instruments
 from xinqiao.services.network import Network

@@ -11,14 +11,13 @@ from xinqiao.handlers.booking_schedule import ScheduleFlow
 from xinqiao.handlers.booking_staff import CounsellorDeskFlow
 from xinqiao.handlers.booking_stats import BookingStatsFlow
 from xinqiao.handlers.booking_student import BookingFlow
-from xinqiao.handlers.campaigns import CampaignCompletionFlow
 from xinqiao.handlers.case_signoff import CaseSignoffFlow
 from xinqiao.handlers.cases import CaseFlow
 from xinqiao.handlers.concern import ConcernCheckFlow
 from xinqiao.handlers.console_login import ConsoleLoginFlow
-from xinqiao.handlers.content_admin import ContentCampaignFlow
-from xinqiao.handlers.education import EducationFlow, TipsFlow
-from xinqiao.handlers.exercises import exercise_flows, exercise_forms
+from xinqiao.handlers.content.campaigns import ContentCampaignFlow
+from xinqiao.handlers.content.education import EducationFlow, TipsFlow
+from xinqiao.handlers.content.exercises import exercise_flows, exercise_forms
 from xinqiao.handlers.flow import Flow, FlowRegistry
 from xinqiao.handlers.info import CrisisHelpFlow, PreferHereFlow, ScopeFlow, WhoAmIFlow
 from xinqiao.handlers.listening import ListenFlow
@@ -32,8 +31,9 @@ from xinqiao.handlers.rota import DutyRotaFlow
 from xinqiao.handlers.school_queue import SchoolQueueFlow
 from xinqiao.handlers.screening import ScreeningFlow
 from xinqiao.handlers.screening_optout import ScreeningOptOutFlow
+from xinqiao.handlers.screening_rounds import CampaignCompletionFlow
 from xinqiao.handlers.staff import AckFlow, QueueFlow, ResolveFlow
-from xinqiao.services.content import Content
+from xinqiao.services.content.service import Content
 from xinqiao.services.instruments import Instrument
 from xinqiao.services.network import Network
 

@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from xinqiao.handlers.flow import Context, Turn, flow_choice
 from xinqiao.messages import Choice, Reply
-from xinqiao.services.content import Content
-from xinqiao.services.content_search import Segmenter
+from xinqiao.services.content.search import Segmenter
+from xinqiao.services.content.service import Content
 from xinqiao.storage.models import Person, Role
 
 LISTEN = "listen"

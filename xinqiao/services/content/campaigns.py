@@ -2,7 +2,7 @@
 
 A campaign (5·25, 10·10 …) targets the active students of the whole school, one college, one
 enrolment year, or a college and a year. Its timer fires at ``send_at`` and pushes in chunks
-exactly like the weekly tip (``services.content_push``), at the lowest priority so that alerts
+exactly like the weekly tip (``services.content.push``), at the lowest priority so that alerts
 and replies always go first; idempotency keys ``content-campaign:<id>:<person>`` make a chunk
 repeated after a crash add nothing.
 """
@@ -22,8 +22,8 @@ from sqlmodel.sql.expression import SelectOfScalar
 from xinqiao.clock import SHANGHAI
 from xinqiao.scheduler.content_policy import ContentPolicy
 from xinqiao.services import audit
-from xinqiao.services.content import Content
-from xinqiao.services.content_push import push_article
+from xinqiao.services.content.push import push_article
+from xinqiao.services.content.service import Content
 from xinqiao.services.directory import STUDENT_VALUES
 from xinqiao.services.timers import TimerHandler, schedule
 from xinqiao.storage.content import ContentCampaign, ContentCampaignStatus

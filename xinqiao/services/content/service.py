@@ -8,8 +8,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from xinqiao.messages import Link, Reply
-from xinqiao.services.content_library import PACKAGED_DIR, Article, ContentError, ContentLibrary
-from xinqiao.services.content_search import SearchIndex, Segmenter
+from xinqiao.services.content.library import PACKAGED_DIR, Article, ContentError, ContentLibrary
+from xinqiao.services.content.search import SearchIndex, Segmenter
 from xinqiao.storage.models import Role
 
 Recommendations = dict[str, dict[str, tuple[str, ...]]]

@@ -14,8 +14,7 @@ from sqlmodel import col, select
 from xinqiao.clock import local
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
-from xinqiao.services.content import Content
-from xinqiao.services.content_campaigns import (
+from xinqiao.services.content.campaigns import (
     CampaignError,
     Target,
     count_reachable,
@@ -25,6 +24,7 @@ from xinqiao.services.content_campaigns import (
     reach_words,
     upcoming,
 )
+from xinqiao.services.content.service import Content
 from xinqiao.services.zh_when import EXAMPLES, parse_zh_when
 from xinqiao.storage.content import ContentCampaign, ContentCampaignStatus
 from xinqiao.storage.models import College, Person, Role

@@ -37,7 +37,7 @@ from xinqiao.clock import SHANGHAI, utc
 from xinqiao.storage.models import Role
 
 log = logging.getLogger(__name__)
-PACKAGED_DIR = Path(__file__).resolve().parent.parent / "data" / "content"
+PACKAGED_DIR = Path(__file__).resolve().parents[2] / "data" / "content"
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")  # fits timer refs
 _FENCE = "+++"
 _AUDIENCES = frozenset({"*", *(r.value for r in Role)})

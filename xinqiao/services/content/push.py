@@ -21,8 +21,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from xinqiao.clock import local
 from xinqiao.messages import Choice, Link, Reply
 from xinqiao.scheduler.content_policy import ContentPolicy
-from xinqiao.services.content import Content
-from xinqiao.services.content_library import Article
+from xinqiao.services.content.library import Article
+from xinqiao.services.content.service import Content
 from xinqiao.services.outbox import Priority, Push, enqueue_many
 from xinqiao.services.recipients import best_identities
 from xinqiao.services.timers import TimerHandler, schedule

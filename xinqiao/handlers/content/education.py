@@ -11,9 +11,9 @@ from typing import Any
 
 from xinqiao.handlers.flow import Context, OneShotFlow, Turn, flow_choice
 from xinqiao.messages import NAV_PREFIX, Choice, Reply
-from xinqiao.services.content import Content
-from xinqiao.services.content_library import Article
-from xinqiao.services.content_push import set_subscription, subscribed
+from xinqiao.services.content.library import Article
+from xinqiao.services.content.push import set_subscription, subscribed
+from xinqiao.services.content.service import Content
 from xinqiao.storage.models import Person, Role
 
 HOME, LIST = "home", "list"
