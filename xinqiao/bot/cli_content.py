@@ -6,7 +6,6 @@ import sys
 from typing import TYPE_CHECKING
 
 import click
-from sqlmodel import select
 
 from xinqiao.bot.cli_support import settings_or_exit, with_db
 from xinqiao.clock import SystemClock, local
@@ -92,15 +91,16 @@ def campaign() -> None:
 def campaign_create(slug: str, at: str | None, college: str | None, year: int | None,
                     name: str) -> None:
     """Schedule a campaign; the running service sends it at that time, in chunks."""
+    from xinqiao.handlers.content.texts import refusal
     from xinqiao.services.content.campaigns import (
         CampaignError,
         Target,
+        college_named,
         count_reachable,
         count_targets,
         create,
         parse_when,
     )
-    from xinqiao.storage.models import College
 
     lib = _content()
     now = SystemClock().now()
@@ -112,8 +112,7 @@ def campaign_create(slug: str, at: str | None, college: str | None, year: int | 
         async with db.session() as s:
             college_id = None
             if college is not None:
-                college_id = (await s.exec(select(College.id)
-                                           .where(College.name == college))).first()
+                college_id = await college_named(s, college)
                 if college_id is None:
                     raise click.ClickException(f"no college named {college}")
             target = Target(college_id, year)
@@ -121,7 +120,7 @@ def campaign_create(slug: str, at: str | None, college: str | None, year: int | 
                 created = await create(s, lib, name=name, slug=slug, target=target,
                                        send_at=send_at, now=now, created_by=None)
             except CampaignError as exc:
-                raise click.ClickException(str(exc)) from exc
+                raise click.ClickException(refusal(exc)) from exc
             people = await count_targets(s, target)
             reachable = await count_reachable(s, target)
         unreachable = (f" ({people - reachable} of them have no chat account yet and will "

@@ -17,6 +17,7 @@ from xinqiao.bot.metrics import Metrics
 from xinqiao.bot.notify import ConsoleSender, Notifier, Sender
 from xinqiao.clock import Clock
 from xinqiao.handlers.catalog import build_catalogue
+from xinqiao.handlers.content.texts import article_payload
 from xinqiao.handlers.crisis_watch import CrisisWatch
 from xinqiao.scheduler.calendar_jobs import booking_jobs, network_jobs, tip_jobs
 from xinqiao.scheduler.jobs import Jobs
@@ -115,8 +116,8 @@ def build_services(settings: Settings, clock: Clock, db: Database | None = None)
     metrics = Metrics()
     booking = BookingTimers(network.policy,
                             on_dropped=lambda kind: metrics.reminders_dropped.labels(kind).inc())
-    tips = WeeklyTips(network.policy.content, content)
-    campaigns = CampaignTimers(network.policy.content, content)
+    tips = WeeklyTips(network.policy.content, content, article_payload)
+    campaigns = CampaignTimers(network.policy.content, content, article_payload)
     kinds = TimerKinds({**network.timer_handlers(), **booking.timer_handlers(),
                         **tips.timer_handlers(), **campaigns.timer_handlers()},
                        network.timer_batch_handlers())

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from xinqiao.handlers.content import texts
 from xinqiao.handlers.flow import Context, Turn, flow_choice
 from xinqiao.messages import Choice, Reply
 from xinqiao.services.content.search import Segmenter
@@ -112,7 +113,7 @@ class ListenFlow:
         if ctx.inbound.choice == READ and slug and self.content is not None:
             article = self.content.library.get(str(slug), ctx.clock.now())
             if article is not None:
-                return Turn.end(self.content.card(article))
+                return Turn.end(texts.card(self.content, article))
         return Turn.pass_on()
 
     def _article(self, ctx: Context, found: Reflection) -> tuple[str, str] | None:

@@ -42,7 +42,7 @@ def _class_lines(rows: list[ClassCompletion]) -> list[str]:
     return lines
 
 
-class CampaignCompletionFlow:
+class RoundCompletionFlow:
     """Completion of the latest screening rounds; counts only, never answers or names."""
 
     id = "screening_rounds"
