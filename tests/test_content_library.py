@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from xinqiao.services.content.library import ContentError, ContentLibrary
+from xinqiao.services.content.article import ContentError
+from xinqiao.services.content.library import ContentLibrary
 from xinqiao.services.content.search import load_synonyms
 from xinqiao.services.content.service import Content, load_recommendations
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def _content() -> Content:
-    from xinqiao.services.content.library import ContentError
+    from xinqiao.services.content.article import ContentError
     from xinqiao.services.content.service import Content
 
     settings = settings_or_exit()

@@ -12,7 +12,7 @@ from typing import Any
 from xinqiao.handlers.content import texts
 from xinqiao.handlers.content.texts import BACK, CARD_NAV, TIPS_OFF, TIPS_ON
 from xinqiao.handlers.flow import Context, OneShotFlow, Turn
-from xinqiao.services.content.library import Article
+from xinqiao.services.content.article import Article
 from xinqiao.services.content.push import set_subscription, subscribed
 from xinqiao.services.content.service import Content
 from xinqiao.storage.models import Person, Role

@@ -15,8 +15,8 @@ from typing import Any
 from xinqiao.clock import local
 from xinqiao.handlers.flow import flow_choice
 from xinqiao.messages import NAV_PREFIX, Choice, Link, Reply
+from xinqiao.services.content.article import Article
 from xinqiao.services.content.campaigns import CampaignError, CampaignSummary, Reach
-from xinqiao.services.content.library import Article
 from xinqiao.services.content.push import ArticlePush
 from xinqiao.services.content.service import Content
 from xinqiao.services.zh_when import EXAMPLES

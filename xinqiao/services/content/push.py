@@ -22,7 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from xinqiao.clock import local
 from xinqiao.messages import Link
 from xinqiao.scheduler.content_policy import ContentPolicy
-from xinqiao.services.content.library import Article
+from xinqiao.services.content.article import Article
 from xinqiao.services.content.service import Content
 from xinqiao.services.outbox import Priority, Push, enqueue_many
 from xinqiao.services.recipients import best_identities

@@ -8,7 +8,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from xinqiao.messages import Link
-from xinqiao.services.content.library import PACKAGED_DIR, Article, ContentError, ContentLibrary
+from xinqiao.services.content.article import PACKAGED_DIR, Article, ContentError
+from xinqiao.services.content.library import ContentLibrary
 from xinqiao.services.content.search import SearchIndex, Segmenter
 from xinqiao.storage.models import Role
 
