@@ -20,9 +20,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from xinqiao.clock import SHANGHAI
-from xinqiao.scheduler.content_policy import ContentPolicy
 from xinqiao.services import audit
-from xinqiao.services.content.push import ArticlePush, PushPayload, push_article
+from xinqiao.services.content.push import ArticlePush, ArticlePusher, push_article
 from xinqiao.services.content.service import Content
 from xinqiao.services.directory import STUDENT_VALUES
 from xinqiao.services.timers import TimerHandler, schedule
@@ -194,13 +193,8 @@ async def upcoming(s: AsyncSession, limit: int = 20) -> list[CampaignSummary]:
     return [_summary(c) for c in rows]
 
 
-class CampaignTimers:
+class CampaignTimers(ArticlePusher):
     """The campaign timer: one chunk of pushes per firing."""
-
-    def __init__(self, policy: ContentPolicy, content: Content, payload: PushPayload) -> None:
-        self.policy = policy
-        self.content = content
-        self.payload = payload
 
     def timer_handlers(self) -> dict[str, TimerHandler]:
         """Handlers by timer kind."""

@@ -99,13 +99,17 @@ async def set_subscription(s: AsyncSession, person_id: int, on: bool, now: datet
     return True
 
 
-class WeeklyTips:
-    """The weekly tip's timers, bound to the policy and the library."""
+@dataclass(frozen=True)
+class ArticlePusher:
+    """What a chunked push of articles needs: the chunk size, the library and the wording."""
 
-    def __init__(self, policy: ContentPolicy, content: Content, payload: PushPayload) -> None:
-        self.policy = policy
-        self.content = content
-        self.payload = payload
+    policy: ContentPolicy
+    content: Content
+    payload: PushPayload
+
+
+class WeeklyTips(ArticlePusher):
+    """The weekly tip's timers, bound to the policy and the library."""
 
     def timer_handlers(self) -> dict[str, TimerHandler]:
         """Handlers by timer kind, merged into the sweeper's."""
