@@ -27,8 +27,8 @@ from scratch import scratch_database
 from tests.factories import make_campus
 from xinqiao.clock import FakeClock
 from xinqiao.policy.policy import load_policy
-from xinqiao.services.campaigns import CHUNK, Round, create_campaign
 from xinqiao.services.network import Network
+from xinqiao.services.screening_rounds import CHUNK, Round, create_campaign
 from xinqiao.services.timers import Sweeper
 from xinqiao.storage.campaigns import CampaignKind, ScreeningInvitation
 from xinqiao.storage.db import Database

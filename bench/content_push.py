@@ -27,11 +27,12 @@ from scratch import scratch_database
 
 from tests.factories import make_campus
 from xinqiao.clock import SHANGHAI, FakeClock
+from xinqiao.handlers.content.texts import article_payload
 from xinqiao.policy.policy import load_policy
 from xinqiao.scheduler.calendar_jobs import tip_jobs
 from xinqiao.scheduler.jobs import Jobs
-from xinqiao.services.content import Content
-from xinqiao.services.content_push import WeeklyTips
+from xinqiao.services.content.push import WeeklyTips
+from xinqiao.services.content.service import Content
 from xinqiao.services.timers import Sweeper
 from xinqiao.storage.content import TipSubscription
 from xinqiao.storage.db import Database
@@ -78,7 +79,8 @@ async def run(url: str, subscribers: int) -> None:
     print(f"{subscribers} subscribers loaded in {time.perf_counter() - started:.1f} s, "
           f"database {'PostgreSQL' if url.startswith('postgresql') else 'SQLite'}")
     policy = load_policy()
-    tips = WeeklyTips(policy.content, Content(None, "https://bench.example.edu.cn"))
+    tips = WeeklyTips(policy.content, Content(None, "https://bench.example.edu.cn"),
+                      article_payload)
     clock.set(datetime(2026, 10, 14, 12, 30, tzinfo=SHANGHAI))  # Wednesday, the policy's time
     sweeper = Sweeper(db, clock, tips.timer_handlers())
     t = time.perf_counter()

@@ -11,7 +11,7 @@ from xinqiao.handlers.catalog import build_catalogue
 from xinqiao.handlers.crisis_watch import CrisisWatch
 from xinqiao.handlers.flow import Flow
 from xinqiao.messages import Inbound, Reply
-from xinqiao.services.content import Content
+from xinqiao.services.content.service import Content
 from xinqiao.services.crisis_detector import CrisisDetector, load_rules
 from xinqiao.services.instruments import Instrument
 from xinqiao.services.network import Network

@@ -11,9 +11,9 @@ from tests.dialog import Dialog
 from tests.network_world import World, make_world
 from xinqiao.clock import SHANGHAI, FakeClock
 from xinqiao.policy.policy import load_policy
-from xinqiao.services.campaign_report import completion
-from xinqiao.services.campaigns import rounds_due
 from xinqiao.services.network import Network
+from xinqiao.services.screening_round_report import completion
+from xinqiao.services.screening_rounds import rounds_due
 from xinqiao.settings import Settings
 from xinqiao.storage.campaigns import (
     CampaignKind,

@@ -11,7 +11,7 @@ from tests.dialog import Dialog, labels
 from tests.network_world import INSTRUMENTS, make_world
 from xinqiao.clock import SHANGHAI, FakeClock
 from xinqiao.handlers.form_spec import FormSpecError, load_form
-from xinqiao.services.content import Content
+from xinqiao.services.content.service import Content
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
 

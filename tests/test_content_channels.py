@@ -17,9 +17,10 @@ from xinqiao.bot.channels.wechat_api import WeChatAPI
 from xinqiao.bot.channels.wechat_sender import WeChatSender
 from xinqiao.bot.notify import Notifier
 from xinqiao.clock import FakeClock
+from xinqiao.handlers.content.texts import article_payload, card
 from xinqiao.messages import Choice, Link, Reply
-from xinqiao.services.content import Content
-from xinqiao.services.content_push import article_payload
+from xinqiao.services.content.push import ArticlePush
+from xinqiao.services.content.service import Content
 from xinqiao.services.outbox import Priority, enqueue
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
@@ -69,8 +70,7 @@ async def _push_tip(db: Database, clock: FakeClock, channel: str) -> None:
     async with db.session() as s:
         await enqueue(s, key=f"tip:test:{channel}", channel="wechat", address="openid-a",
                       kind="notice", now=clock.now(), priority=Priority.bulk,
-                      payload=article_payload(CONTENT, article, channel, "本周心理小贴士",
-                                              tip=True))
+                      payload=article_payload(ArticlePush(CONTENT.link(article)), channel))
 
 
 async def test_a_pushed_tip_goes_out_as_a_news_card_or_a_notice_template(
@@ -103,13 +103,13 @@ async def test_a_pushed_tip_goes_out_as_a_news_card_or_a_notice_template(
 
 def test_telegram_shows_a_card_as_formatted_text_with_the_link() -> None:
     article = CONTENT.library.articles()["sleep-basics"]
-    (part,) = render_reply(CONTENT.card(article))
+    (part,) = render_reply(card(CONTENT, article))
     lines = part.text.splitlines()
     assert lines[0] == "偶尔失眠很常见。规律作息、睡前放松、别在床上硬撑，往往比数羊更有用。"
     assert "📖 睡不着的夜晚：给失眠的你几个小办法" in lines
     assert lines[-1] == f"{BASE}/articles/sleep-basics"
-    tip = article_payload(CONTENT, CONTENT.library.articles()["tip-pause"], "telegram",
-                          "本周心理小贴士", tip=True)
+    tip = article_payload(ArticlePush(CONTENT.link(CONTENT.library.articles()["tip-pause"])),
+                          "telegram")
     parts = render_payload({**tip, "turn": 7})
     assert parts is not None
     assert parts[-1].buttons == (("退订", "7|flow:tips_off"),)
@@ -117,8 +117,8 @@ def test_telegram_shows_a_card_as_formatted_text_with_the_link() -> None:
 
 
 def test_replies_with_links_still_round_trip_through_storage() -> None:
-    reply = Reply("看看这篇", (Choice("menu", "主菜单"),), CONTENT.card(
-        CONTENT.library.articles()["seek-help"]).links)
+    reply = Reply("看看这篇", (Choice("menu", "主菜单"),), card(
+        CONTENT, CONTENT.library.articles()["seek-help"]).links)
     assert Reply.from_json(reply.to_json()) == reply
     old = {"text": "旧", "choices": [], "links": [["标题", "https://a/b", "摘要"]]}
     assert Reply.from_json(old).links[0].image == ""  # rows stored before covers existed
@@ -140,7 +140,7 @@ async def test_an_alert_overtakes_a_backlog_of_tips(
         for n in range(5):
             await enqueue(s, key=f"tip:w:{n}", channel="wechat", address=f"o-{n}",
                           kind="notice", now=clock.now(), priority=Priority.bulk,
-                          payload=article_payload(CONTENT, article, "wechat", "小贴士", tip=True))
+                          payload=article_payload(ArticlePush(CONTENT.link(article)), "wechat"))
         await enqueue(s, key="crisis:1", channel="wechat", address="o-staff", kind="crisis",
                       now=clock.now(), priority=Priority.crisis,
                       payload={"reply": Reply("危机预警：请立即处理").to_json()})

@@ -10,7 +10,7 @@ from tests.dialog import Dialog, labels
 from tests.network_world import INSTRUMENTS, World, make_world
 from xinqiao.bot.channels.wechat_render import render_text
 from xinqiao.clock import SHANGHAI, FakeClock
-from xinqiao.services.content import Content
+from xinqiao.services.content.service import Content
 from xinqiao.settings import Settings
 from xinqiao.storage.content import ContentCampaign, TipSubscription
 from xinqiao.storage.db import Database

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from xinqiao.services.content import Content, load_recommendations
-from xinqiao.services.content_library import ContentError, ContentLibrary
-from xinqiao.services.content_search import load_synonyms
+from xinqiao.services.content.article import ContentError
+from xinqiao.services.content.library import ContentLibrary
+from xinqiao.services.content.search import load_synonyms
+from xinqiao.services.content.service import Content, load_recommendations
 
 NOW = datetime(2026, 9, 8, 4, 0, tzinfo=UTC)
 GOOD = """+++
@@ -136,7 +137,7 @@ def test_hot_reload_picks_up_changes_and_keeps_the_last_good_version(
     _touch(path, GOOD.replace("考前一晚睡不着", "考前一晚，睡不着也没关系"), 2_000_000_000)
     art = library.get("exam-night", NOW)
     assert art is not None and art.title == "考前一晚，睡不着也没关系"
-    with caplog.at_level(logging.ERROR, logger="xinqiao.services.content_library"):
+    with caplog.at_level(logging.ERROR, logger="xinqiao.services.content.library"):
         _touch(path, GOOD.replace('topic = "sleep"', 'topic = "gossip"'), 3_000_000_000)
         art = library.get("exam-night", NOW)
     assert art is not None and art.title == "考前一晚，睡不着也没关系"  # the last good one

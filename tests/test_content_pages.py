@@ -14,7 +14,7 @@ from tests.conftest import MakeClient
 from tests.headless import phone
 from xinqiao.bot.content_pages import add_article_routes
 from xinqiao.clock import FakeClock
-from xinqiao.services.content import Content
+from xinqiao.services.content.service import Content
 
 NOW = datetime(2026, 10, 8, 4, 0, tzinfo=UTC)
 HOSTILE = """+++

@@ -12,20 +12,21 @@ from sqlmodel import col, select
 from tests.factories import add_person, bind
 from tests.network_world import World, make_world
 from xinqiao.clock import SHANGHAI, FakeClock
+from xinqiao.handlers.content.texts import article_payload, refusal
 from xinqiao.policy.policy import Policy, load_policy
 from xinqiao.scheduler.calendar_jobs import tip_jobs
 from xinqiao.scheduler.jobs import Jobs
 from xinqiao.scheduler.runner import JobScheduler
 from xinqiao.services import retention
-from xinqiao.services.content import Content
-from xinqiao.services.content_campaigns import (
+from xinqiao.services.content.campaigns import (
     CampaignError,
     CampaignTimers,
     Target,
     cancel,
     create,
 )
-from xinqiao.services.content_push import TIP_CHUNK, WeeklyTips, set_subscription
+from xinqiao.services.content.push import TIP_CHUNK, WeeklyTips, set_subscription
+from xinqiao.services.content.service import Content
 from xinqiao.services.outbox import Priority
 from xinqiao.services.timers import Sweeper, TimerHandler
 from xinqiao.settings import Settings
@@ -49,8 +50,8 @@ def _policy(tmp_path: Path) -> Policy:
 
 def _handlers(policy: Policy) -> dict[str, TimerHandler]:
     """What a freshly started process registers (new objects: nothing kept in memory)."""
-    return {**WeeklyTips(policy.content, CONTENT).timer_handlers(),
-            **CampaignTimers(policy.content, CONTENT).timer_handlers()}
+    return {**WeeklyTips(policy.content, CONTENT, article_payload).timer_handlers(),
+            **CampaignTimers(policy.content, CONTENT, article_payload).timer_handlers()}
 
 
 async def _sweep(world: World, handlers: dict[str, TimerHandler]) -> None:
@@ -91,7 +92,7 @@ async def _tip_world(db: Database, clock: FakeClock, settings: Settings,
                               preferred=True, created_at=clock.now()))
         for pid in [world.ids["s1"], world.ids["i1"], world.ids["k1"], *extra]:
             await set_subscription(s, pid, True, clock.now())
-    world.extra_jobs = tip_jobs(WeeklyTips(policy.content, CONTENT))
+    world.extra_jobs = tip_jobs(WeeklyTips(policy.content, CONTENT, article_payload))
     world.jobs_since = clock.now()  # the service runs from here on
     return world, policy, [world.ids["s1"], world.ids["i1"], world.ids["k1"], *extra]
 
@@ -119,7 +120,8 @@ async def test_each_subscriber_gets_one_tip_a_week_even_across_a_crash_mid_chunk
     assert len(await _pushes(world, "tip:2026-W42:")) == 10  # only the first chunk committed
     # Restart: the new process's catch-up finds the week's run claimed, and the chunks resume
     # after the retry delay.
-    await JobScheduler(Jobs(db, clock, tip_jobs(WeeklyTips(policy.content, CONTENT)))).catch_up()
+    tips = WeeklyTips(policy.content, CONTENT, article_payload)
+    await JobScheduler(Jobs(db, clock, tip_jobs(tips))).catch_up()
     clock.advance(minutes=2)
     await _sweep(world, _handlers(policy))
     week1 = await _pushes(world, "tip:2026-W42:")
@@ -231,9 +233,10 @@ async def test_campaigns_reach_exactly_their_target_group(
                                send_at=now, now=now, created_by=None)
         assert dropped.id is not None and later.id is not None
         assert await cancel(s, dropped.id, now, ids["c1"])
-        with pytest.raises(CampaignError, match="不在发布期内"):
+        with pytest.raises(CampaignError) as refused:
             await create(s, CONTENT, name="", slug="festival-525", target=Target(),
                          send_at=now, now=now, created_by=None)
+        assert "不在发布期内" in refusal(refused.value)
     await _sweep(world, _handlers(policy))
     names = {pid: who for who, pid in ids.items()}
     for name, (_, expected) in targets.items():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from xinqiao.services.content import Content
+from xinqiao.services.content.service import Content
 from xinqiao.storage.models import Role
 
 QUERIES = Path(__file__).parent / "data" / "content_queries.tsv"

@@ -11,9 +11,9 @@ from tests.dialog import Dialog, labels
 from tests.factories import add_person, bind, make_campus
 from xinqiao.clock import FakeClock
 from xinqiao.policy.policy import load_policy
-from xinqiao.services.campaign_report import completion
-from xinqiao.services.campaigns import Round, create_campaign
 from xinqiao.services.network import Network
+from xinqiao.services.screening_round_report import completion
+from xinqiao.services.screening_rounds import Round, create_campaign
 from xinqiao.services.timers import Sweeper
 from xinqiao.settings import Settings
 from xinqiao.storage.campaigns import CampaignKind, ScreeningCampaign, ScreeningInvitation

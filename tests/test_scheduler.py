@@ -13,14 +13,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tests.network_world import World, make_world
 from xinqiao.clock import SHANGHAI, FakeClock, local
+from xinqiao.handlers.content.texts import article_payload
 from xinqiao.policy.policy import load_policy
 from xinqiao.scheduler.calendar_jobs import booking_jobs, network_jobs, tip_jobs
 from xinqiao.scheduler.jobs import CalendarJob, Jobs, cron
 from xinqiao.scheduler.runner import JobScheduler
 from xinqiao.scheduler.timer_kinds import TimerKinds
 from xinqiao.services.booking.reminders import BookingTimers
-from xinqiao.services.content import Content
-from xinqiao.services.content_push import WeeklyTips
+from xinqiao.services.content.push import WeeklyTips
+from xinqiao.services.content.service import Content
 from xinqiao.services.network import Network
 from xinqiao.services.timers import schedule
 from xinqiao.settings import Settings
@@ -111,7 +112,8 @@ async def test_cron_times_are_shanghai_times_on_a_fake_clock(
     world = await make_world(db, clock, settings, start=sh(10, 6, 0))
     policy = world.network.policy
     world.extra_jobs = [*booking_jobs(BookingTimers(policy)),
-                        *tip_jobs(WeeklyTips(policy.content, Content(None, "https://x.cn")))]
+                        *tip_jobs(WeeklyTips(policy.content, Content(None, "https://x.cn"),
+                                                   article_payload))]
     jobs = world.jobs().jobs
     week = (sh(10, 6, 0), sh(10, 10, 0))  # the end of the National Day holiday
     # Daily at 00:05 Shanghai, which is 16:05 UTC the day before.

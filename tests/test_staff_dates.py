@@ -11,7 +11,7 @@ from tests.dialog import Dialog, labels
 from xinqiao.clock import SHANGHAI, FakeClock
 from xinqiao.services.booking.appointments import book
 from xinqiao.services.booking.slots import SlotFilter, free_slots
-from xinqiao.services.content import Content
+from xinqiao.services.content.service import Content
 from xinqiao.services.zh_when import parse_zh_when
 from xinqiao.settings import Settings
 from xinqiao.storage.content import ContentCampaign

@@ -73,7 +73,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         raise click.ClickException(str(exc)) from exc
     from xinqiao.handlers.form_spec import FormSpecError
     from xinqiao.policy.policy import PolicyError
-    from xinqiao.services.content_library import ContentError
+    from xinqiao.services.content.article import ContentError
     from xinqiao.services.instruments import InstrumentError
     from xinqiao.services.report_types import ReportTypeError
 

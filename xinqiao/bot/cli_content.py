@@ -6,19 +6,18 @@ import sys
 from typing import TYPE_CHECKING
 
 import click
-from sqlmodel import select
 
 from xinqiao.bot.cli_support import settings_or_exit, with_db
 from xinqiao.clock import SystemClock, local
 from xinqiao.storage.db import Database
 
 if TYPE_CHECKING:
-    from xinqiao.services.content import Content
+    from xinqiao.services.content.service import Content
 
 
 def _content() -> Content:
-    from xinqiao.services.content import Content
-    from xinqiao.services.content_library import ContentError
+    from xinqiao.services.content.article import ContentError
+    from xinqiao.services.content.service import Content
 
     settings = settings_or_exit()
     try:
@@ -35,7 +34,7 @@ def content() -> None:
 @content.command("check")
 def content_check() -> None:
     """Validate every article, content data file and form (exit 1 naming the file and field)."""
-    from xinqiao.handlers.exercises import exercise_forms
+    from xinqiao.handlers.content.exercises import exercise_forms
     from xinqiao.services.form_loader import FormSpecError
 
     library = _content().library
@@ -92,15 +91,16 @@ def campaign() -> None:
 def campaign_create(slug: str, at: str | None, college: str | None, year: int | None,
                     name: str) -> None:
     """Schedule a campaign; the running service sends it at that time, in chunks."""
-    from xinqiao.services.content_campaigns import (
+    from xinqiao.handlers.content.texts import refusal
+    from xinqiao.services.content.campaigns import (
         CampaignError,
         Target,
+        college_named,
         count_reachable,
         count_targets,
         create,
         parse_when,
     )
-    from xinqiao.storage.models import College
 
     lib = _content()
     now = SystemClock().now()
@@ -112,8 +112,7 @@ def campaign_create(slug: str, at: str | None, college: str | None, year: int | 
         async with db.session() as s:
             college_id = None
             if college is not None:
-                college_id = (await s.exec(select(College.id)
-                                           .where(College.name == college))).first()
+                college_id = await college_named(s, college)
                 if college_id is None:
                     raise click.ClickException(f"no college named {college}")
             target = Target(college_id, year)
@@ -121,7 +120,7 @@ def campaign_create(slug: str, at: str | None, college: str | None, year: int | 
                 created = await create(s, lib, name=name, slug=slug, target=target,
                                        send_at=send_at, now=now, created_by=None)
             except CampaignError as exc:
-                raise click.ClickException(str(exc)) from exc
+                raise click.ClickException(refusal(exc)) from exc
             people = await count_targets(s, target)
             reachable = await count_reachable(s, target)
         unreachable = (f" ({people - reachable} of them have no chat account yet and will "
@@ -135,7 +134,7 @@ def campaign_create(slug: str, at: str | None, college: str | None, year: int | 
 @campaign.command("list")
 def campaign_list() -> None:
     """Recent campaigns with their status and how many were pushed."""
-    from xinqiao.services.content_campaigns import upcoming
+    from xinqiao.services.content.campaigns import upcoming
 
     async def run(db: Database) -> list[str]:
         async with db.session() as s:
@@ -152,7 +151,7 @@ def campaign_list() -> None:
 @click.argument("campaign_id", type=int)
 def campaign_cancel(campaign_id: int) -> None:
     """Cancel a campaign that has not started sending."""
-    from xinqiao.services.content_campaigns import cancel
+    from xinqiao.services.content.campaigns import cancel
 
     async def run(db: Database) -> bool:
         async with db.session() as s:

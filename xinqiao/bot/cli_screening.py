@@ -31,8 +31,8 @@ def screening_start(name: str, instruments: tuple[str, ...], years: tuple[int, .
                     colleges: tuple[str, ...], days: int | None) -> None:
     """Open a round now; the running service sends the invitations within seconds."""
     from xinqiao.policy.policy import PolicyError, load_policy
-    from xinqiao.services.campaigns import Round, create_campaign
     from xinqiao.services.instruments import InstrumentError, load_instruments
+    from xinqiao.services.screening_rounds import Round, create_campaign
     from xinqiao.storage.campaigns import CampaignKind
     from xinqiao.storage.models import College
 
@@ -67,7 +67,7 @@ def screening_start(name: str, instruments: tuple[str, ...], years: tuple[int, .
 @screening.command("rounds")
 def screening_rounds() -> None:
     """List the rounds with their completion so far."""
-    from xinqiao.services.campaign_report import completion, summary_line
+    from xinqiao.services.screening_round_report import completion, summary_line
     from xinqiao.storage.campaigns import ScreeningCampaign
 
     async def run(db: Database) -> list[str]:
@@ -91,7 +91,7 @@ def screening_rounds() -> None:
 @click.option("--college", default=None, help="Only this college's classes.")
 def screening_completion(round_id: int, college: str | None) -> None:
     """Completion of one round per class (counts only)."""
-    from xinqiao.services.campaign_report import completion
+    from xinqiao.services.screening_round_report import completion
     from xinqiao.storage.models import College
 
     async def run(db: Database) -> list[str]:

@@ -14,8 +14,8 @@ from aiohttp import web
 from markdown_it import MarkdownIt
 
 from xinqiao.clock import Clock
-from xinqiao.services.content import Content
-from xinqiao.services.content_library import SLUG, Article
+from xinqiao.services.content.article import SLUG, Article
+from xinqiao.services.content.service import Content
 
 # "default-src 'none'": not even images or fonts from elsewhere; the one inline style is allowed.
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "

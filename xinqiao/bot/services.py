@@ -17,15 +17,16 @@ from xinqiao.bot.metrics import Metrics
 from xinqiao.bot.notify import ConsoleSender, Notifier, Sender
 from xinqiao.clock import Clock
 from xinqiao.handlers.catalog import build_catalogue
+from xinqiao.handlers.content.texts import article_payload
 from xinqiao.handlers.crisis_watch import CrisisWatch
 from xinqiao.policy.policy import load_policy
 from xinqiao.scheduler.calendar_jobs import booking_jobs, network_jobs, tip_jobs
 from xinqiao.scheduler.jobs import Jobs
 from xinqiao.scheduler.timer_kinds import TimerKinds
 from xinqiao.services.booking.reminders import BookingTimers
-from xinqiao.services.content import Content
-from xinqiao.services.content_campaigns import CampaignTimers
-from xinqiao.services.content_push import WeeklyTips
+from xinqiao.services.content.campaigns import CampaignTimers
+from xinqiao.services.content.push import WeeklyTips
+from xinqiao.services.content.service import Content
 from xinqiao.services.crisis_detector import CrisisDetector, load_rules
 from xinqiao.services.instruments import load_instruments
 from xinqiao.services.network import Network
@@ -115,8 +116,8 @@ def build_services(settings: Settings, clock: Clock, db: Database | None = None)
     metrics = Metrics()
     booking = BookingTimers(network.policy,
                             on_dropped=lambda kind: metrics.reminders_dropped.labels(kind).inc())
-    tips = WeeklyTips(network.policy.content, content)
-    campaigns = CampaignTimers(network.policy.content, content)
+    tips = WeeklyTips(network.policy.content, content, article_payload)
+    campaigns = CampaignTimers(network.policy.content, content, article_payload)
     kinds = TimerKinds({**network.timer_handlers(), **booking.timer_handlers(),
                         **tips.timer_handlers(), **campaigns.timer_handlers()},
                        network.timer_batch_handlers())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from xinqiao.handlers.access_views import AuditLogFlow, StudentLookupFlow
@@ -11,14 +12,14 @@ from xinqiao.handlers.booking.desk import CounsellorDeskFlow
 from xinqiao.handlers.booking.duty import ScheduleFlow
 from xinqiao.handlers.booking.stats import BookingStatsFlow
 from xinqiao.handlers.booking.student import BookingFlow
-from xinqiao.handlers.campaigns import CampaignCompletionFlow
 from xinqiao.handlers.case_signoff import CaseSignoffFlow
 from xinqiao.handlers.cases import CaseFlow
 from xinqiao.handlers.concern import ConcernCheckFlow
 from xinqiao.handlers.console_login import ConsoleLoginFlow
-from xinqiao.handlers.content_admin import ContentCampaignFlow
-from xinqiao.handlers.education import EducationFlow, TipsFlow
-from xinqiao.handlers.exercises import exercise_flows, exercise_forms
+from xinqiao.handlers.content import texts as content_texts
+from xinqiao.handlers.content.campaigns import ContentCampaignFlow
+from xinqiao.handlers.content.education import EducationFlow, TipsFlow
+from xinqiao.handlers.content.exercises import exercise_flows, exercise_forms
 from xinqiao.handlers.flow import Flow, FlowRegistry
 from xinqiao.handlers.info import CrisisHelpFlow, PreferHereFlow, ScopeFlow, WhoAmIFlow
 from xinqiao.handlers.listening import ListenFlow
@@ -32,8 +33,9 @@ from xinqiao.handlers.rota import DutyRotaFlow
 from xinqiao.handlers.school_queue import SchoolQueueFlow
 from xinqiao.handlers.screening import ScreeningFlow
 from xinqiao.handlers.screening_optout import ScreeningOptOutFlow
+from xinqiao.handlers.screening_rounds import RoundCompletionFlow
 from xinqiao.handlers.staff import AckFlow, QueueFlow, ResolveFlow
-from xinqiao.services.content import Content
+from xinqiao.services.content.service import Content
 from xinqiao.services.instruments import Instrument
 from xinqiao.services.network import Network
 
@@ -70,11 +72,12 @@ def build_catalogue(
         builtin += (BookingFlow(policy), CounsellorDeskFlow(policy), ScheduleFlow(policy),
                     BookingStatsFlow(policy))
         if instruments:
-            recommend = content.recommend if content is not None else None
+            recommend = (partial(content_texts.reading_after, content) if content is not None
+                         else None)
             builtin += (ScreeningFlow(instruments, network, recommend=recommend),
                         ScreeningOptOutFlow(),
                         MyResultsFlow(instruments), StudentResultsFlow(instruments),
-                        AttentionListFlow(), CampaignCompletionFlow())
+                        AttentionListFlow(), RoundCompletionFlow())
     for flow in (*builtin, *extra):
         flows.add(flow)
     return flows, menu

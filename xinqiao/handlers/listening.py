@@ -15,10 +15,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from xinqiao.handlers.content import texts
 from xinqiao.handlers.flow import Context, Turn, flow_choice
 from xinqiao.messages import Choice, Reply
-from xinqiao.services.content import Content
-from xinqiao.services.content_search import Segmenter
+from xinqiao.services.content.search import Segmenter
+from xinqiao.services.content.service import Content
 from xinqiao.storage.models import Person, Role
 
 LISTEN = "listen"
@@ -112,7 +113,7 @@ class ListenFlow:
         if ctx.inbound.choice == READ and slug and self.content is not None:
             article = self.content.library.get(str(slug), ctx.clock.now())
             if article is not None:
-                return Turn.end(self.content.card(article))
+                return Turn.end(texts.card(self.content, article))
         return Turn.pass_on()
 
     def _article(self, ctx: Context, found: Reflection) -> tuple[str, str] | None:

@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.scheduler.jobs import CalendarJob, cron, forget_runs
 from xinqiao.services.booking.reminders import BookingTimers
-from xinqiao.services.content_push import WeeklyTips
+from xinqiao.services.content.push import WeeklyTips
 from xinqiao.services.network import Network
 
 DAILY_PLAN_AT = time(0, 5)  # check-ins falling due today, screening rounds opening today

@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from xinqiao.clock import local
 from xinqiao.policy.calendar import holiday_name
 from xinqiao.policy.policy import Policy
-from xinqiao.services import campaigns, retention
+from xinqiao.services import retention, screening_rounds
 from xinqiao.services.cases import FOLLOWUP, on_followup
 from xinqiao.services.concern import CONCERN_EXPIRE, on_concern_expire
 from xinqiao.services.coverage import push_coverage
@@ -75,7 +75,7 @@ class Network:
             resolve_within=policy.resolve_within,
             remind_every=policy.remind_every,
         )
-        self.campaigns = campaigns.Campaigns(policy)
+        self.campaigns = screening_rounds.Campaigns(policy)
 
     def checkin_period(self, now: datetime) -> date:
         """The due date a check-in submitted now counts for."""
@@ -141,7 +141,7 @@ class Network:
 
     async def open_rounds(self, s: AsyncSession, day: date, now: datetime) -> None:
         """Create the screening rounds opening on ``day`` (the daily job)."""
-        await campaigns.plan_day(s, self.policy, day, now)
+        await screening_rounds.plan_day(s, self.policy, day, now)
 
     def first_workday_of_month(self, day: date) -> bool:
         """Whether ``day`` is the month's first working day (the 月报 is generated then)."""

@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from xinqiao.clock import SHANGHAI, local
 from xinqiao.policy.policy import Policy
 from xinqiao.services import audit
-from xinqiao.services.campaigns import REMIND, Round, create_campaign
+from xinqiao.services.screening_rounds import REMIND, Round, create_campaign
 from xinqiao.services.timers import schedule
 from xinqiao.storage.campaigns import (
     CampaignKind,

@@ -1,6 +1,6 @@
 """Tables for psycho-education pushes: weekly-tip subscriptions and the centre's campaigns.
 
-The articles themselves are Markdown files (``services.content_library``), not rows: only who
+The articles themselves are Markdown files (``services.content.library``), not rows: only who
 asked for tips and what the centre scheduled to whom are stored.
 """
 

@@ -15,9 +15,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.bot.console_web.reach import Reach, Unit
 from xinqiao.clock import local
-from xinqiao.services.campaign_report import ClassCompletion, completion
 from xinqiao.services.form_schema import FormSpec
 from xinqiao.services.round_desk import band_counts
+from xinqiao.services.screening_round_report import ClassCompletion, completion
 from xinqiao.storage.campaigns import CampaignStatus, ScreeningCampaign
 
 STATUS = {CampaignStatus.planned: "未开始", CampaignStatus.open: "进行中",

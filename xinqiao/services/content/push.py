@@ -11,7 +11,8 @@ subscriber gets exactly one tip a week, and 30,000 subscribers never hold the sw
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -19,10 +20,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import local
-from xinqiao.messages import Choice, Link, Reply
+from xinqiao.messages import Link
 from xinqiao.policy.content import ContentPolicy
-from xinqiao.services.content import Content
-from xinqiao.services.content_library import Article
+from xinqiao.services.content.article import Article
+from xinqiao.services.content.service import Content
 from xinqiao.services.outbox import Priority, Push, enqueue_many
 from xinqiao.services.recipients import best_identities
 from xinqiao.services.timers import TimerHandler, schedule
@@ -33,7 +34,6 @@ from xinqiao.storage.reports import Timer
 log = logging.getLogger(__name__)
 TIP_CHUNK = "content.tip.chunk"
 PUSH_KIND = "notice"  # WeChat: the notice template when configured (reaches everyone)
-UNSUBSCRIBE = Choice("flow:tips_off", "退订")
 
 
 def week_of(day: date) -> str:
@@ -42,31 +42,28 @@ def week_of(day: date) -> str:
     return f"{year}-W{week:02d}"
 
 
-def article_payload(content: Content, article: Article, channel: str, heading: str,
-                    tip: bool) -> dict[str, Any]:
-    """One push of an article for ``channel``: a card on WeChat, text, link and 退订 elsewhere."""
-    link = content.link(article)
-    note = "不想再收到？回复「退订」即可。" if tip else ""
-    if channel == "wechat":  # a lone card: the news message has no buttons, so say it in words
-        summary = "\n".join(p for p in (article.meta.summary, note) if p)
-        reply = Reply(heading, links=(Link(link.title, link.url, summary, link.image),))
-    else:
-        reply = Reply(heading, (UNSUBSCRIBE,) if tip else (), (link,))
-    fields = {"内容": article.title[:20], **({"退订": "回复「退订」"} if tip else {})}
-    return {"reply": reply.to_json(), "alert": {"title": heading[:20], "fields": fields,
-                                                  "url": link.url}}
+@dataclass(frozen=True)
+class ArticlePush:
+    """One article pushed to many: its card, and the campaign's name (None for the weekly tip)."""
+
+    link: Link
+    campaign: str | None = None
 
 
-async def push_article(s: AsyncSession, content: Content, people: Sequence[int], *, key: str,
-                       article: Article, heading: str, now: datetime, tip: bool) -> int:
+# Builds one channel's outbox payload for a push. The wording is the content texts module's
+# (handlers/content/texts.py); the wiring hands it in, so services never import handlers.
+PushPayload = Callable[[ArticlePush, str], dict[str, Any]]
+
+
+async def push_article(s: AsyncSession, people: Sequence[int], *, key: str, push: ArticlePush,
+                       payload: PushPayload, now: datetime) -> int:
     """Queue the article to each person's best chat account (low priority); return how many."""
     identities = await best_identities(s, people)
     payloads: dict[str, dict[str, Any]] = {}
     pushes = []
     for person_id, identity in sorted(identities.items()):
         if identity.channel not in payloads:
-            payloads[identity.channel] = article_payload(content, article, identity.channel,
-                                                         heading, tip)
+            payloads[identity.channel] = payload(push, identity.channel)
         pushes.append(Push(key=f"{key}:{person_id}", channel=identity.channel,
                            address=identity.address, kind=PUSH_KIND,
                            payload=payloads[identity.channel], person_id=person_id,
@@ -102,12 +99,17 @@ async def set_subscription(s: AsyncSession, person_id: int, on: bool, now: datet
     return True
 
 
-class WeeklyTips:
-    """The weekly tip's timers, bound to the policy and the library."""
+@dataclass(frozen=True)
+class ArticlePusher:
+    """What a chunked push of articles needs: the chunk size, the library and the wording."""
 
-    def __init__(self, policy: ContentPolicy, content: Content) -> None:
-        self.policy = policy
-        self.content = content
+    policy: ContentPolicy
+    content: Content
+    payload: PushPayload
+
+
+class WeeklyTips(ArticlePusher):
+    """The weekly tip's timers, bound to the policy and the library."""
 
     def timer_handlers(self) -> dict[str, TimerHandler]:
         """Handlers by timer kind, merged into the sweeper's."""
@@ -143,8 +145,9 @@ class WeeklyTips:
                    col(TipSubscription.person_id) > int(after))
             .order_by(col(TipSubscription.person_id)).limit(self.policy.chunk))).all()]
         now = timer.due_at
-        sent = await push_article(s, self.content, people, key=f"tip:{week}", article=article,
-                                  heading="本周心理小贴士", now=now, tip=True)
+        sent = await push_article(s, people, key=f"tip:{week}",
+                                  push=ArticlePush(self.content.link(article)),
+                                  payload=self.payload, now=now)
         if len(people) == self.policy.chunk:
             await schedule(s, kind=TIP_CHUNK, ref=f"{week}:{slug}:{people[-1]}", due_at=now,
                            now=now)

@@ -7,9 +7,10 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from xinqiao.messages import Link, Reply
-from xinqiao.services.content_library import PACKAGED_DIR, Article, ContentError, ContentLibrary
-from xinqiao.services.content_search import SearchIndex, Segmenter
+from xinqiao.messages import Link
+from xinqiao.services.content.article import PACKAGED_DIR, Article, ContentError
+from xinqiao.services.content.library import ContentLibrary
+from xinqiao.services.content.search import SearchIndex, Segmenter
 from xinqiao.storage.models import Role
 
 Recommendations = dict[str, dict[str, tuple[str, ...]]]
@@ -76,10 +77,6 @@ class Content:
         return Link(article.title, self.url(article.slug), article.meta.summary,
                     article.meta.cover or "")
 
-    def card(self, article: Article) -> Reply:
-        """The article as one reply: a WeChat news card, a formatted text with a link elsewhere."""
-        return Reply(article.meta.summary, links=(self.link(article),))
-
     def search(self, query: str, now: datetime, roles: frozenset[Role] | None = None,
                limit: int = 5) -> list[Article]:
         """Published articles matching ``query``, best first."""
@@ -87,14 +84,10 @@ class Content:
         allowed = {a.slug for a in self.library.published(now, roles)}
         return [articles[h.slug] for h in self._search_index().search(query, allowed, limit)]
 
-    def recommend(self, instrument: str, band: str, now: datetime) -> Reply | None:
-        """What to read after a screening result, or None when nothing is mapped or published."""
-        found = [a for slug in self.recommendations.get(instrument, {}).get(band, ())
-                 if (a := self.library.get(slug, now)) is not None]
-        if not found:
-            return None
-        return Reply("这些内容也许对你有帮助，点开就能阅读：",
-                     links=tuple(self.link(a) for a in found[:3]))
+    def recommended(self, instrument: str, band: str, now: datetime) -> list[Article]:
+        """What to read after a screening result (recommend.toml), published ones only."""
+        return [a for slug in self.recommendations.get(instrument, {}).get(band, ())
+                if (a := self.library.get(slug, now)) is not None]
 
     def weekly_tips(self, now: datetime) -> list[Article]:
         """Published tips in a stable order (the weekly push goes round them)."""

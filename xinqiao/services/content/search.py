@@ -24,7 +24,7 @@ from typing import Any
 
 import jieba
 
-from xinqiao.services.content_library import PACKAGED_DIR, Article, ContentError
+from xinqiao.services.content.article import PACKAGED_DIR, Article, ContentError
 
 log = logging.getLogger(__name__)
 FIELD_WEIGHTS = {"title": 3.0, "tags": 3.0, "summary": 2.0, "body": 1.0}

@@ -11,7 +11,7 @@ from xinqiao.clock import SHANGHAI
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.handlers.reports_view import CENTRE_ROLES, COLLEGE_ROLES, served_college_ids
 from xinqiao.messages import Choice, Reply
-from xinqiao.services.campaign_report import (
+from xinqiao.services.screening_round_report import (
     ClassCompletion,
     completion,
     recent_campaigns,
@@ -42,7 +42,7 @@ def _class_lines(rows: list[ClassCompletion]) -> list[str]:
     return lines
 
 
-class CampaignCompletionFlow:
+class RoundCompletionFlow:
     """Completion of the latest screening rounds; counts only, never answers or names."""
 
     id = "screening_rounds"

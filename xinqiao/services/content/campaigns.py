@@ -2,7 +2,7 @@
 
 A campaign (5·25, 10·10 …) targets the active students of the whole school, one college, one
 enrolment year, or a college and a year. Its timer fires at ``send_at`` and pushes in chunks
-exactly like the weekly tip (``services.content_push``), at the lowest priority so that alerts
+exactly like the weekly tip (``services.content.push``), at the lowest priority so that alerts
 and replies always go first; idempotency keys ``content-campaign:<id>:<person>`` make a chunk
 repeated after a crash add nothing.
 """
@@ -20,10 +20,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from xinqiao.clock import SHANGHAI
-from xinqiao.policy.content import ContentPolicy
 from xinqiao.services import audit
-from xinqiao.services.content import Content
-from xinqiao.services.content_push import push_article
+from xinqiao.services.content.push import ArticlePush, ArticlePusher, push_article
+from xinqiao.services.content.service import Content
 from xinqiao.services.directory import STUDENT_VALUES
 from xinqiao.services.timers import TimerHandler, schedule
 from xinqiao.storage.content import ContentCampaign, ContentCampaignStatus
@@ -49,7 +48,43 @@ def parse_when(text: str) -> datetime | None:
 
 
 class CampaignError(ValueError):
-    """A campaign that cannot be scheduled; the message is for the person scheduling it."""
+    """A campaign that cannot be scheduled: ``reason`` (one of the constants below) says why."""
+
+    NO_ARTICLE, NOT_PUBLISHED, NO_COLLEGE = "no_article", "not_published", "no_college"
+
+    def __init__(self, reason: str, slug: str = "", title: str = "") -> None:
+        super().__init__(reason)
+        self.reason, self.slug, self.title = reason, slug, title
+
+
+@dataclass(frozen=True)
+class CampaignSummary:
+    """A scheduled campaign as lists and confirmations show it."""
+
+    id: int
+    name: str
+    slug: str
+    college_id: int | None
+    enrolment_year: int | None
+    send_at: datetime
+    status: str
+    pushed: int
+
+
+def _summary(c: ContentCampaign) -> CampaignSummary:
+    assert c.id is not None
+    return CampaignSummary(c.id, c.name, c.slug, c.college_id, c.enrolment_year, c.send_at,
+                           str(c.status), c.pushed)
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Whom a target reaches now: its college's name (when it names one) and the counts."""
+
+    target: Target
+    college: str | None
+    people: int
+    reachable: int
 
 
 @dataclass(frozen=True)
@@ -87,35 +122,43 @@ async def count_reachable(s: AsyncSession, target: Target) -> int:
     return int((await s.exec(reachable)).one())
 
 
-def reach_words(people: int, reachable: int) -> str:
-    """``目前 20 人，其中 8 人能收到，12 人还没绑定聊天账号``."""
-    if reachable >= people:
-        return f"目前 {people} 人，都能收到"
-    return (f"目前 {people} 人，其中 {reachable} 人能收到，"
-            f"{people - reachable} 人还没绑定聊天账号、收不到")
+async def reach(s: AsyncSession, target: Target) -> Reach:
+    """The target's college name and how many it reaches (and can reach by chat) now."""
+    college = await s.get(College, target.college_id) if target.college_id is not None else None
+    return Reach(target, college.name if college is not None else None,
+                 await count_targets(s, target), await count_reachable(s, target))
 
 
-async def describe(s: AsyncSession, target: Target) -> str:
-    """The target in words: 全校学生, 信息工程学院 2025级学生 …"""
-    parts = []
-    if target.college_id is not None:
-        college = await s.get(College, target.college_id)
-        parts.append(college.name if college else f"学院#{target.college_id}")
-    if target.enrolment_year is not None:
-        parts.append(f"{target.enrolment_year}级")
-    return (" ".join(parts) or "全校") + "学生"
+async def colleges(s: AsyncSession) -> list[tuple[int, str]]:
+    """Every college as (id, name), in id order: the choices of a college target."""
+    rows = (await s.exec(select(College.id, College.name).order_by(col(College.id)))).all()
+    return [(i, name) for i, name in rows if i is not None]
+
+
+async def enrolment_years(s: AsyncSession) -> list[int]:
+    """The enrolment years of active people, latest first: the choices of a year target."""
+    rows = (await s.exec(
+        select(Person.enrolment_year).where(col(Person.enrolment_year).is_not(None),
+                                            col(Person.active).is_(True))
+        .distinct().order_by(col(Person.enrolment_year).desc()))).all()
+    return [y for y in rows if y is not None]
+
+
+async def college_named(s: AsyncSession, name: str) -> int | None:
+    """The id of the college with this exact name."""
+    return (await s.exec(select(College.id).where(College.name == name))).first()
 
 
 async def create(s: AsyncSession, content: Content, *, name: str, slug: str, target: Target,
-                 send_at: datetime, now: datetime, created_by: int | None) -> ContentCampaign:
+                 send_at: datetime, now: datetime, created_by: int | None) -> CampaignSummary:
     """Check and schedule a campaign (audited); raises CampaignError with a reason."""
     article = content.library.articles().get(slug)
     if article is None:
-        raise CampaignError(f"没有找到文章 {slug}")
+        raise CampaignError(CampaignError.NO_ARTICLE, slug)
     if not article.published(max(send_at, now)):
-        raise CampaignError(f"《{article.title}》在推送时间不在发布期内，推送出去的链接会打不开")
+        raise CampaignError(CampaignError.NOT_PUBLISHED, slug, article.title)
     if target.college_id is not None and await s.get(College, target.college_id) is None:
-        raise CampaignError("没有这个学院")
+        raise CampaignError(CampaignError.NO_COLLEGE, slug, article.title)
     if not name.strip():  # lists show the title; the push itself says it once (``heading``)
         name = article.title
     campaign = ContentCampaign(name=name.strip()[:100], slug=slug, college_id=target.college_id,
@@ -128,7 +171,7 @@ async def create(s: AsyncSession, content: Content, *, name: str, slug: str, tar
     await audit.record(s, at=now, action="content.campaign.create", actor_person_id=created_by,
                        campaign=campaign.id, slug=slug, college_id=target.college_id,
                        enrolment_year=target.enrolment_year, send_at=campaign.send_at.isoformat())
-    return campaign
+    return _summary(campaign)
 
 
 async def cancel(s: AsyncSession, campaign_id: int, now: datetime, by: int | None) -> bool:
@@ -143,26 +186,15 @@ async def cancel(s: AsyncSession, campaign_id: int, now: datetime, by: int | Non
     return True
 
 
-async def upcoming(s: AsyncSession, limit: int = 20) -> list[ContentCampaign]:
+async def upcoming(s: AsyncSession, limit: int = 20) -> list[CampaignSummary]:
     """Campaigns by send time, most recent first."""
     rows = await s.exec(select(ContentCampaign)
                         .order_by(col(ContentCampaign.send_at).desc()).limit(limit))
-    return list(rows)
+    return [_summary(c) for c in rows]
 
 
-def heading(name: str, title: str) -> str:
-    """The push's first line: the campaign's name, or a lead-in when it would repeat the title."""
-    name = name.strip()
-    repeats = not name or name in (title, f"《{title}》")
-    return "心理中心给你推荐一篇文章" if repeats else name
-
-
-class CampaignTimers:
+class CampaignTimers(ArticlePusher):
     """The campaign timer: one chunk of pushes per firing."""
-
-    def __init__(self, policy: ContentPolicy, content: Content) -> None:
-        self.policy = policy
-        self.content = content
 
     def timer_handlers(self) -> dict[str, TimerHandler]:
         """Handlers by timer kind."""
@@ -187,8 +219,9 @@ class CampaignTimers:
             target_query(target, after).limit(self.policy.chunk))).all() if p is not None]
         campaign.status = ContentCampaignStatus.sending
         campaign.pushed += await push_article(
-            s, self.content, people, key=f"content-campaign:{campaign_id}", article=article,
-            heading=heading(campaign.name, article.title), now=now, tip=False)
+            s, people, key=f"content-campaign:{campaign_id}",
+            push=ArticlePush(self.content.link(article), campaign.name), payload=self.payload,
+            now=now)
         if len(people) == self.policy.chunk:
             await schedule(s, kind=SEND, ref=f"{campaign_id}:{people[-1]}", due_at=now, now=now)
         else:

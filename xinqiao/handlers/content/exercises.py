@@ -25,15 +25,15 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from xinqiao.handlers.flow import Context, Turn, flow_choice
+from xinqiao.handlers.content import texts
+from xinqiao.handlers.flow import Context, Turn
 from xinqiao.handlers.form_answers import NEXT, NEXT_WORDS, STOP, STOP_WORDS
 from xinqiao.handlers.form_runner import FormRunner, Hooks
 from xinqiao.handlers.form_spec import FormField, FormSpec, load_forms
-from xinqiao.messages import Choice, Reply
+from xinqiao.messages import Reply
 from xinqiao.storage.models import Person, Role
 
 INTRO = "__intro__"  # the intro page: not a field, so never a key a form file could use
-_MENU = Choice("menu", "主菜单")
 
 
 def exercise_forms(content_dir: Path | None = None) -> dict[str, FormSpec]:
@@ -78,7 +78,7 @@ class ExerciseFlow:
         word = ctx.inbound.text.strip().lower()
         if ctx.inbound.choice == NEXT.key or (ctx.inbound.choice is None and word in NEXT_WORDS):
             return await self.runner.begin(ctx, self.spec)
-        return self._page("准备好了就点「下一步」，想停下来就点「结束」。\n" + self.spec.intro)
+        return self._page(texts.exercise_hint(self.spec.intro))
 
     async def _intro(self, ctx: Context, argument: str) -> Turn | None:
         return await self._intro_page(ctx)  # the gate: every exercise opens on its intro page
@@ -87,7 +87,7 @@ class ExerciseFlow:
         return await self.runner.begin(ctx, self.spec)
 
     async def _intro_page(self, ctx: Context) -> Turn:
-        return self._page(f"【{self.spec.title}】\n{self.spec.intro}")
+        return self._page(texts.exercise_page(self.spec.title, self.spec.intro))
 
     def _page(self, text: str) -> Turn:
         return Turn.ask(INTRO, {"form": self.spec.id}, Reply(text, (NEXT, STOP)))
@@ -97,13 +97,11 @@ class ExerciseFlow:
         return self._stopped() if _stopping(ctx) else None
 
     async def _finish(self, ctx: Context, spec: FormSpec, data: dict[str, Any]) -> Turn:
-        return Turn.end(Reply(spec.done, (flow_choice(self.id, "再做一遍"), _MENU)))
+        return Turn.end(texts.exercise_done(self.id, spec.done))
 
     def _stopped(self) -> Turn:
         again = self.spec.triggers[0] if self.spec.triggers else ""
-        return Turn.end(Reply(
-            f"好的，练习先到这里。想再做时，回复「{again}」就可以。" if again
-            else "好的，练习先到这里。", (_MENU,)))
+        return Turn.end(texts.exercise_stopped(again))
 
 
 def _stopping(ctx: Context) -> bool:

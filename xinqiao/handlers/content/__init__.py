@@ -1,0 +1,1 @@
+"""Psycho-education content in chat: browsing, search, tips, exercises, the centre's pushes."""

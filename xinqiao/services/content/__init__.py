@@ -1,0 +1,1 @@
+"""Psycho-education content: the article library, its search, weekly tips and content campaigns."""
