@@ -7,7 +7,7 @@ from dataclasses import replace
 from sqlmodel import col, select
 
 from xinqiao.handlers.concern import ASK_STEP, CONCERN_FLOW, concern_question
-from xinqiao.handlers.flow import Context, Interception, talks_through_crisis
+from xinqiao.handlers.flow import Context, Interception, control_words, talks_through_crisis
 from xinqiao.handlers.form_spec import FieldKind, FormSpec
 from xinqiao.services.concern import adds_up, record_concern
 from xinqiao.services.crisis import crisis_reply, raise_crisis
@@ -41,6 +41,9 @@ class CrisisWatch:
         found = self.detector.check(text)
         if found is None:
             return None
+        if found.rule_id == "model" and text.strip() in control_words(
+                ctx.flows.get(ctx.state.flow)):
+            return None  # an instruction to the waiting flow (不想做了 in the ASQ): it acts
         report = _report_form(ctx)
         # Inside a report about a picked student, words with no subject are about that student
         # (or, before one is picked, about nobody yet); only a plain "我…" is the writer's own.

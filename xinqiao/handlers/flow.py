@@ -90,6 +90,13 @@ def leave_flow(state: ConversationState, flow: Flow | None) -> None:
     state.flow, state.step, state.data = None, None, {}
 
 
+def control_words(flow: Flow | None) -> frozenset[str]:
+    """The exact words a flow takes as instructions while it waits (``control_words``: the
+    screening's 不想做了), which the crisis watch must not read as a disclosure by the model
+    alone — the flow acts on them itself (stopping the ASQ makes the outreach urgent)."""
+    return frozenset(getattr(flow, "control_words", frozenset()))
+
+
 def talks_through_crisis(flow: Flow | None) -> bool:
     """Whether crisis words in this flow go on to it rather than pause it (``talks_through_crisis
     = True``: a conversation with staff, where the words are passed on as they are)."""

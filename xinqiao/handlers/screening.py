@@ -52,6 +52,7 @@ class ScreeningFlow:
     title = "心理测评"
     triggers: tuple[str, ...] = ("心理测评", "测评", "/screening")
     resumable = True
+    control_words = OPT_OUT | STOP  # leaving a round or the safety screener, acted on below
 
     def __init__(self, instruments: dict[str, FormSpec], network: Network,
                  offered: tuple[str, ...] | None = None,
