@@ -336,7 +336,7 @@ async def test_w17_slow_handling_answers_success_in_time_then_pushes(
     services = client.app[SERVICES]
 
     async def slow(ctx: Context) -> tuple[Reply, ...] | None:
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(3.0)
         return None
 
     services.engine.interceptors = (slow,)
@@ -346,7 +346,8 @@ async def test_w17_slow_handling_answers_success_in_time_then_pushes(
     started = loop.time()
     status, body = await server.post(xml)
     assert status == 200 and body == "success"
-    assert loop.time() - started < 0.9
+    # answered at the 0.2 s budget, not after the 3 s handling (wide margin: shared CI cores)
+    assert loop.time() - started < 2.5
     retry_status, retry_body = await server.post(xml)  # WeChat's retry meanwhile
     assert (retry_status, retry_body) == (200, "success")
     await _drain(client)
