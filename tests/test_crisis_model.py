@@ -13,7 +13,13 @@ from xinqiao.bot.cli import main
 from xinqiao.services import crisis_train
 from xinqiao.services.crisis_corpus import CorpusError, Example, load_corpus, load_tsv
 from xinqiao.services.crisis_detector import CrisisDetector
-from xinqiao.services.crisis_model import CrisisModel, CrisisModelError, Thresholds, write_model
+from xinqiao.services.crisis_model import (
+    CrisisModel,
+    CrisisModelError,
+    Thresholds,
+    Verdict,
+    write_model,
+)
 
 DETECTOR = CrisisDetector()
 CORPUS = Path(__file__).resolve().parents[1] / "xinqiao" / "data" / "crisis" / "corpus"
@@ -180,3 +186,40 @@ def test_topic_talk_hypotheticals_and_hyperbole_are_none(text: str) -> None:
                                   "帮助", "你好，我想预约下周的咨询", "考试没考好心情很差"])
 def test_what_people_say_to_the_bot_every_day_is_none(text: str) -> None:
     assert DETECTOR.check(text) is None
+
+
+class _Reads(CrisisModel):
+    """The packaged model's arrays, but every message read at one fixed level: the length
+    guard on the model's own decisions is then all that differs between messages."""
+
+    def __init__(self, level: str) -> None:
+        super().__init__(CrisisModel.load().arrays)
+        self.level = level
+
+    def read(self, text: str) -> Verdict:
+        crisis = 0.9 if self.level == "crisis" else 0.1
+        probs = {"none": 0.05, "concern": 0.95 - crisis, "crisis": crisis}
+        return Verdict(self.level, probs, "passive" if self.level == "concern" else "veiled", "")
+
+
+@pytest.mark.parametrize(("level", "text", "want"), [
+    # Three characters or fewer: too little for the model alone to ask about …
+    ("concern", "收到啦", None),
+    ("concern", "ok 👌", None),
+    # … but a model-only crisis there is still asked about, one step down, never dropped.
+    ("crisis", "收到啦", "concern"),
+    ("crisis", "那就这样", "concern"),  # four: asked, not alerted (as before)
+    ("concern", "那就这样", "concern"),  # four characters: the model's concern stands
+    ("crisis", "那就这样吧", "crisis"),  # five: the model alone may alert
+])
+def test_the_model_alone_is_trusted_less_on_very_short_replies(
+        level: str, text: str, want: str | None) -> None:
+    hit = CrisisDetector(model=_Reads(level)).check(text)
+    assert (hit.level if hit is not None else None) == want, hit
+
+
+@pytest.mark.parametrize("text", ["想死", "自杀", "割腕"])
+def test_a_rule_hit_in_a_few_characters_is_never_guarded(text: str) -> None:
+    # Whatever the model says, the rules' risk words alert at any length.
+    hit = CrisisDetector(model=_Reads("concern")).check(text)
+    assert hit is not None and hit.level == "crisis", hit
