@@ -23,17 +23,19 @@ from xinqiao.services.crisis_model import (
 
 DETECTOR = CrisisDetector()
 CORPUS = Path(__file__).resolve().parents[1] / "xinqiao" / "data" / "crisis" / "corpus"
-# Leave-one-writer-out over the twelve writers, as frozen (rules plus model, bench/crisis_eval.py
-# --compare): explicit alerted 0.986, every crisis or concern kind alerted-or-asked >= 0.952
-# (means_question the lowest), third party 0.992, everyday alerted 0.045 (0.068 with the
-# three-level training), topic 0.012, hyperbole 0.017. The limits sit a little beyond, so a
-# regression fails.
+# Leave-one-writer-out over the fourteen writers, as frozen (rules, model and length guard,
+# bench/crisis_eval.py --compare): explicit alerted 0.986, every crisis or concern kind
+# alerted-or-asked >= 0.973 (goodbye the lowest; means_question 0.983), third party 1.000,
+# everyday alerted 0.039 and asked 0.060 (in 6 characters or fewer: 0.004 and 0.030), topic
+# 0.012, hyperbole 0.012. The limits sit a little beyond, so a regression fails.
 LOWO_EXPLICIT_ALERTED = 0.96
-LOWO_FLAGGED_FLOOR = 0.94
-LOWO_THIRD_PARTY_FLAGGED = 0.97
-LOWO_EVERYDAY_ALERTED = 0.055
+LOWO_FLAGGED_FLOOR = 0.95
+LOWO_THIRD_PARTY_FLAGGED = 0.98
+LOWO_EVERYDAY_ALERTED = 0.045
+LOWO_EVERYDAY_ASKED = 0.07
+LOWO_SHORT_EVERYDAY_ASKED = 0.04  # everyday messages of 6 characters or fewer
 LOWO_TOPIC_ALERTED = 0.03
-LOWO_HYPERBOLE_ALERTED = 0.04
+LOWO_HYPERBOLE_ALERTED = 0.03
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +46,10 @@ def lowo() -> tuple[list[Example], np.ndarray]:
     return examples, crisis_train.out_of_fold(examples, crisis_train.writer_groups(examples))
 
 
-def test_corpus_loads_twelve_writers_with_every_category() -> None:
+def test_corpus_loads_fourteen_writers_with_every_category() -> None:
     examples = load_corpus()
-    assert len(examples) >= 5600
-    assert len({e.batch for e in examples if e.batch.startswith("batch_")}) == 12
+    assert len(examples) >= 6390
+    assert len({e.batch for e in examples if e.batch.startswith("batch_")}) == 14
     assert {e.category for e in examples} >= {"explicit", "edge", "third_party", "topic",
                                                 "hyperbole", "passive", "burden"}
 
@@ -141,6 +143,12 @@ def test_leave_one_writer_out_stays_above_its_floor(
     assert by["third_party"][2] >= LOWO_THIRD_PARTY_FLAGGED, by["third_party"]
     # Innocent practical questions and a roommate's ordinary worries: the main false alerts.
     assert by["everyday"][1] <= LOWO_EVERYDAY_ALERTED, by["everyday"]
+    # Ordinary replies typed mid-booking or mid-exercise: the concern question costs them too.
+    everyday = [(e, lv) for e, lv in zip(examples, levels, strict=True)
+                if e.category == "everyday"]
+    assert sum(lv == "concern" for _, lv in everyday) / len(everyday) <= LOWO_EVERYDAY_ASKED
+    short = [lv for e, lv in everyday if DETECTOR.length(e.text) <= 6]
+    assert len(short) >= 500 and short.count("concern") / len(short) <= LOWO_SHORT_EVERYDAY_ASKED
     assert by["topic"][1] <= LOWO_TOPIC_ALERTED
     assert by["hyperbole"][1] <= LOWO_HYPERBOLE_ALERTED
 
