@@ -27,18 +27,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from xinqiao.services import crisis_train
 from xinqiao.services.crisis_corpus import CATEGORIES, LEVELS, Example, load_corpus, load_tsv
-from xinqiao.services.crisis_detector import CrisisDetector, Detection, read_labelled
+from xinqiao.services.crisis_detector import (
+    GUARD,
+    CrisisDetector,
+    Detection,
+    LengthGuard,
+    read_labelled,
+)
 from xinqiao.services.crisis_model import CrisisModel
 
 OLD_SET = Path(__file__).resolve().parents[1] / "tests" / "data" / "crisis_labelled.tsv"
 CRISIS_KINDS = CATEGORIES["crisis"]
+SHORT_LINE = 6  # characters (letters, digits, CJK): a reply typed in the middle of something
+# The detector as frozen at 47918a4 (round 3): a model-only crisis in 4 characters or fewer is
+# asked about instead; no concern is let go. --compare scores the old model with it.
+OLD_GUARD = LengthGuard(alert=4, ask=0)
 # Everyday messages about somebody else (a report of ordinary worrying behaviour): a person word.
 OTHER_PERSON = re.compile(r"室友|舍友|同学|她|他|朋友|学生|女生|男生|roommate|friend|classmate|"
                           r"\b(?:she|he|her|him)\b", re.IGNORECASE)
 
 
 def level_table(examples: Sequence[Example], levels: Sequence[str | None]) -> None:
-    """Precision and recall per level, then per category alerted / alerted-or-asked."""
+    """Precision and recall per level, per category alerted / asked / alerted-or-asked, then
+    what ordinary messages cost: everyday alerted and asked, overall and when short."""
     for level in ("crisis", "concern", "none"):
         got = [(e.level, lv or "none") for e, lv in zip(examples, levels, strict=True)]
         tp = sum(1 for want, have in got if want == have == level)
@@ -50,9 +61,32 @@ def level_table(examples: Sequence[Example], levels: Sequence[str | None]) -> No
                        if e.level != "none" and lv is not None)
     print(f"  crisis or concern → alerted or asked: "
           f"{flagged_true / sum(e.level != 'none' for e in examples):.3f}")
-    print(f"  {'category':15} {'n':>4}  alerted  alerted-or-asked")
+    print(f"  {'category':15} {'n':>4}  alerted    asked  alerted-or-asked")
     for cat, (n, alerted, flagged) in crisis_train.rates(examples, levels).items():
-        print(f"  {cat:15} {n:4}  {alerted:7.3f}  {flagged:7.3f}")
+        print(f"  {cat:15} {n:4}  {alerted:7.3f}  {flagged - alerted:7.3f}  {flagged:7.3f}")
+    everyday_cost(examples, levels)
+
+
+def everyday_cost(examples: Sequence[Example], levels: Sequence[str | None]) -> None:
+    """Everyday messages alerted and asked (the concern question), overall and in SHORT_LINE
+    characters or fewer; and how the short crisis and concern lines fare."""
+    rules = CrisisDetector(learned=False)
+    short = [rules.length(e.text) <= SHORT_LINE for e in examples]
+
+    def share(keep: Sequence[bool], level: str) -> str:
+        got = [lv for lv, k in zip(levels, keep, strict=True) if k]
+        return f"{got.count(level) / len(got) if got else 0:.3f} ({got.count(level)}/{len(got)})"
+
+    every = [e.category == "everyday" for e in examples]
+    brief = [a and b for a, b in zip(every, short, strict=True)]
+    print(f"  everyday alerted {share(every, 'crisis')}, asked {share(every, 'concern')}; "
+          f"<= {SHORT_LINE} characters: alerted {share(brief, 'crisis')}, "
+          f"asked {share(brief, 'concern')}")
+    risky = [e.level != "none" and s for e, s in zip(examples, short, strict=True)]
+    missed = [e for e, lv, k in zip(examples, levels, risky, strict=True) if k and lv is None]
+    print(f"  crisis and concern lines <= {SHORT_LINE} characters: "
+          f"{sum(risky) - len(missed)}/{sum(risky)} alerted or asked; missed: "
+          + (", ".join(f"{e.text} ({e.category})" for e in missed) or "none"))
 
 
 def cross_validation(examples: Sequence[Example]) -> None:
@@ -161,10 +195,11 @@ def compare(examples: Sequence[Example], old_path: Path) -> None:
     for i in after:
         p = old.probabilities(examples[i].text)
         probs[i] = [p[level] for level in LEVELS]
-    old_levels, _ = crisis_train.combined(examples, probs, old.thresholds)
+    old_levels, _ = crisis_train.combined(examples, probs, old.thresholds, OLD_GUARD)
     print(f"old model {old_path} ({old.arrays.meta['examples']} messages of "
           f"{', '.join(sorted(seen))}; thresholds crisis {old.thresholds.crisis:.2f} "
-          f"ask {old.thresholds.ask:.2f}; held out: own writers by leave-one-writer-out, "
+          f"ask {old.thresholds.ask:.2f}; length guard alert <= {OLD_GUARD.alert}, "
+          f"ask <= {OLD_GUARD.ask}; held out: own writers by leave-one-writer-out, "
           f"{', '.join(sorted({examples[i].batch for i in after}))} as written, "
           f"{time.perf_counter() - start:.0f} s):")
     level_table(examples, old_levels)
@@ -173,7 +208,8 @@ def compare(examples: Sequence[Example], old_path: Path) -> None:
     new_probs = crisis_train.out_of_fold(examples, crisis_train.writer_groups(examples))
     new_levels, t = crisis_train.combined(examples, new_probs)
     print(f"\nnew training, leave-one-writer-out ({len(examples)} messages, thresholds crisis "
-          f"{t.crisis:.2f} ask {t.ask:.2f}, {time.perf_counter() - start:.0f} s):")
+          f"{t.crisis:.2f} ask {t.ask:.2f}, length guard alert <= {GUARD.alert}, ask <= "
+          f"{GUARD.ask}, {time.perf_counter() - start:.0f} s):")
     level_table(examples, new_levels)
     weak_spots(examples, new_levels)
 

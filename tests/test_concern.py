@@ -164,6 +164,22 @@ async def test_a_concern_typed_mid_form_pauses_the_form(
     assert "继续上次" in await chat.say("晴雨表")
 
 
+@pytest.mark.parametrize("reply", ["在等车", "去打水"])
+async def test_an_ordinary_short_reply_mid_form_is_not_asked_about(
+    db: Database, clock: FakeClock, settings: Settings, reply: str
+) -> None:
+    # Where someone is or what they are doing, typed where the form waits for an answer: the
+    # form carries on, nobody is asked whether they have thought of ending their life.
+    world = await make_world(db, clock, settings, start=NIGHT)
+    chat = world.chat("k1")
+    await chat.say("晴雨表")
+    await chat.say("有情况需要报告")
+    answer = await chat.say(reply)
+    assert "请输入一个数字" in answer and "本周在校人数" in answer
+    assert "有没有想过" not in answer and "12356" not in answer
+    assert await _escalations(world) == [] and await _staff_pushes(world) == 0
+
+
 async def test_an_unbound_writer_is_asked_too_and_silence_reaches_the_centre(
     db: Database, clock: FakeClock, settings: Settings
 ) -> None:

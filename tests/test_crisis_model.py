@@ -13,21 +13,29 @@ from xinqiao.bot.cli import main
 from xinqiao.services import crisis_train
 from xinqiao.services.crisis_corpus import CorpusError, Example, load_corpus, load_tsv
 from xinqiao.services.crisis_detector import CrisisDetector
-from xinqiao.services.crisis_model import CrisisModel, CrisisModelError, Thresholds, write_model
+from xinqiao.services.crisis_model import (
+    CrisisModel,
+    CrisisModelError,
+    Thresholds,
+    Verdict,
+    write_model,
+)
 
 DETECTOR = CrisisDetector()
 CORPUS = Path(__file__).resolve().parents[1] / "xinqiao" / "data" / "crisis" / "corpus"
-# Leave-one-writer-out over the twelve writers, as frozen (rules plus model, bench/crisis_eval.py
-# --compare): explicit alerted 0.986, every crisis or concern kind alerted-or-asked >= 0.952
-# (means_question the lowest), third party 0.992, everyday alerted 0.045 (0.068 with the
-# three-level training), topic 0.012, hyperbole 0.017. The limits sit a little beyond, so a
-# regression fails.
+# Leave-one-writer-out over the fourteen writers, as frozen (rules, model and length guard,
+# bench/crisis_eval.py --compare): explicit alerted 0.986, every crisis or concern kind
+# alerted-or-asked >= 0.973 (goodbye the lowest; means_question 0.983), third party 1.000,
+# everyday alerted 0.039 and asked 0.060 (in 6 characters or fewer: 0.004 and 0.030), topic
+# 0.012, hyperbole 0.012. The limits sit a little beyond, so a regression fails.
 LOWO_EXPLICIT_ALERTED = 0.96
-LOWO_FLAGGED_FLOOR = 0.94
-LOWO_THIRD_PARTY_FLAGGED = 0.97
-LOWO_EVERYDAY_ALERTED = 0.055
+LOWO_FLAGGED_FLOOR = 0.95
+LOWO_THIRD_PARTY_FLAGGED = 0.98
+LOWO_EVERYDAY_ALERTED = 0.045
+LOWO_EVERYDAY_ASKED = 0.07
+LOWO_SHORT_EVERYDAY_ASKED = 0.04  # everyday messages of 6 characters or fewer
 LOWO_TOPIC_ALERTED = 0.03
-LOWO_HYPERBOLE_ALERTED = 0.04
+LOWO_HYPERBOLE_ALERTED = 0.03
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +46,10 @@ def lowo() -> tuple[list[Example], np.ndarray]:
     return examples, crisis_train.out_of_fold(examples, crisis_train.writer_groups(examples))
 
 
-def test_corpus_loads_twelve_writers_with_every_category() -> None:
+def test_corpus_loads_fourteen_writers_with_every_category() -> None:
     examples = load_corpus()
-    assert len(examples) >= 5600
-    assert len({e.batch for e in examples if e.batch.startswith("batch_")}) == 12
+    assert len(examples) >= 6390
+    assert len({e.batch for e in examples if e.batch.startswith("batch_")}) == 14
     assert {e.category for e in examples} >= {"explicit", "edge", "third_party", "topic",
                                                 "hyperbole", "passive", "burden"}
 
@@ -135,6 +143,12 @@ def test_leave_one_writer_out_stays_above_its_floor(
     assert by["third_party"][2] >= LOWO_THIRD_PARTY_FLAGGED, by["third_party"]
     # Innocent practical questions and a roommate's ordinary worries: the main false alerts.
     assert by["everyday"][1] <= LOWO_EVERYDAY_ALERTED, by["everyday"]
+    # Ordinary replies typed mid-booking or mid-exercise: the concern question costs them too.
+    everyday = [(e, lv) for e, lv in zip(examples, levels, strict=True)
+                if e.category == "everyday"]
+    assert sum(lv == "concern" for _, lv in everyday) / len(everyday) <= LOWO_EVERYDAY_ASKED
+    short = [lv for e, lv in everyday if DETECTOR.length(e.text) <= 6]
+    assert len(short) >= 500 and short.count("concern") / len(short) <= LOWO_SHORT_EVERYDAY_ASKED
     assert by["topic"][1] <= LOWO_TOPIC_ALERTED
     assert by["hyperbole"][1] <= LOWO_HYPERBOLE_ALERTED
 
@@ -180,3 +194,40 @@ def test_topic_talk_hypotheticals_and_hyperbole_are_none(text: str) -> None:
                                   "帮助", "你好，我想预约下周的咨询", "考试没考好心情很差"])
 def test_what_people_say_to_the_bot_every_day_is_none(text: str) -> None:
     assert DETECTOR.check(text) is None
+
+
+class _Reads(CrisisModel):
+    """The packaged model's arrays, but every message read at one fixed level: the length
+    guard on the model's own decisions is then all that differs between messages."""
+
+    def __init__(self, level: str) -> None:
+        super().__init__(CrisisModel.load().arrays)
+        self.level = level
+
+    def read(self, text: str) -> Verdict:
+        crisis = 0.9 if self.level == "crisis" else 0.1
+        probs = {"none": 0.05, "concern": 0.95 - crisis, "crisis": crisis}
+        return Verdict(self.level, probs, "passive" if self.level == "concern" else "veiled", "")
+
+
+@pytest.mark.parametrize(("level", "text", "want"), [
+    # Three characters or fewer: too little for the model alone to ask about …
+    ("concern", "收到啦", None),
+    ("concern", "ok 👌", None),
+    # … but a model-only crisis there is still asked about, one step down, never dropped.
+    ("crisis", "收到啦", "concern"),
+    ("crisis", "那就这样", "concern"),  # four: asked, not alerted (as before)
+    ("concern", "那就这样", "concern"),  # four characters: the model's concern stands
+    ("crisis", "那就这样吧", "crisis"),  # five: the model alone may alert
+])
+def test_the_model_alone_is_trusted_less_on_very_short_replies(
+        level: str, text: str, want: str | None) -> None:
+    hit = CrisisDetector(model=_Reads(level)).check(text)
+    assert (hit.level if hit is not None else None) == want, hit
+
+
+@pytest.mark.parametrize("text", ["想死", "自杀", "割腕"])
+def test_a_rule_hit_in_a_few_characters_is_never_guarded(text: str) -> None:
+    # Whatever the model says, the rules' risk words alert at any length.
+    hit = CrisisDetector(model=_Reads("concern")).check(text)
+    assert hit is not None and hit.level == "crisis", hit
