@@ -41,9 +41,8 @@ class CrisisWatch:
         found = self.detector.check(text)
         if found is None:
             return None
-        if found.rule_id == "model" and text.strip() in control_words(
-                ctx.flows.get(ctx.state.flow)):
-            return None  # an instruction to the waiting flow (不想做了 in the ASQ): it acts
+        if found.rule_id == "model" and _instruction(ctx, text.strip()):
+            return None  # 不想做了 in the ASQ, 我的排班: the flow it names acts on it
         report = _report_form(ctx)
         # Inside a report about a picked student, words with no subject are about that student
         # (or, before one is picked, about nobody yet); only a plain "我…" is the writer's own.
@@ -117,6 +116,15 @@ class CrisisWatch:
             if len(named) == 1:
                 return named[0]
         return None
+
+
+def _instruction(ctx: Context, text: str) -> bool:
+    """Whether the whole message is an instruction to the bot: a control word of the flow
+    waiting for an answer, or a flow's trigger word on its own (a menu command)."""
+    if text in control_words(ctx.flows.get(ctx.state.flow)):
+        return True
+    named = ctx.flows.by_trigger(text)
+    return named is not None and not named[1].strip()
 
 
 def _report_form(ctx: Context) -> FormSpec | None:

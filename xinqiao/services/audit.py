@@ -50,6 +50,8 @@ ACTION_LABELS: dict[str, str] = {
     "case.close": "个案结案", "case.followup": "记录个案随访", "case.lead": "担任个案负责人",
     "case.plan": "制定个案计划", "case.open": "建立个案", "case.note": "添加个案备注",
     "attention.student": "查看学生关注详情",
+    "checkin.nudged": "提醒班级提交晴雨表", "screening.round_created": "创建测评批次",
+    "screening.round_reminded": "提醒测评批次未完成的学生",
     "content.campaign.cancel": "取消内容推送", "content.campaign.create": "创建内容推送",
     "report.monthly_confirm": "确认提交月报", "report.monthly_export": "导出月报",
     "report.monthly_note": "填写月报备注", "report.school_overview": "查看全校待办",
