@@ -9,7 +9,6 @@ which a fixed interval cannot do without polling the timers table every second.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -25,16 +24,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 # APScheduler logs every run at INFO ("Running job …" every few seconds for inbox recovery).
 logging.getLogger("apscheduler").setLevel(logging.WARNING)
-
-
-def _quiet(work: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-    """A job as APScheduler runs it: a cancel at shutdown ends it without a traceback."""
-    async def run(*args: Any) -> None:
-        # The task is ending with the process; the next start catches up.
-        with contextlib.suppress(asyncio.CancelledError):
-            await work(*args)
-
-    return run
 
 
 class JobScheduler:
@@ -53,9 +42,9 @@ class JobScheduler:
         self.scheduler = AsyncIOScheduler(timezone=SHANGHAI)
         for job in self.jobs.jobs.values():
             # Our grace decides whether a late run still counts: APScheduler must not skip it.
-            self.scheduler.add_job(_quiet(self.fired), job.trigger, args=[job.name], id=job.name,
+            self.scheduler.add_job(self.fired, job.trigger, args=[job.name], id=job.name,
                                    coalesce=True, max_instances=1, misfire_grace_time=None)
-        self.scheduler.add_job(_quiet(self.catch_up), "date", run_date=datetime.now(SHANGHAI),
+        self.scheduler.add_job(self.catch_up, "date", run_date=datetime.now(SHANGHAI),
                                id="catch-up", misfire_grace_time=None)
         self.scheduler.start()
 
@@ -102,18 +91,15 @@ class JobScheduler:
             outage.success()
         except asyncio.CancelledError:
             # Shutting down mid-run: the claim rolled back with the run's transaction, so the
-            # next start's catch-up runs it (within its grace). The cancel goes on up (a
-            # catch-up must not carry on with the next job); _quiet ends the task there.
+            # next start's catch-up runs it (within its grace). Not an error worth a traceback.
             log.info("job %s of %s stopped by shutdown; it runs again at start", name,
                      at.isoformat())
-            raise
         except Exception as exc:  # nothing claimed: try again while the grace lasts
             if not outage.failure(exc):
                 log.exception("job %s of %s failed", name, at.isoformat())
             retry = self.jobs.clock.now() + self.retry_after
             if retry <= at + job.grace and self.scheduler is not None:
-                self.scheduler.add_job(_quiet(self.fired), "date", run_date=retry,
-                                       args=[name, at],
+                self.scheduler.add_job(self.fired, "date", run_date=retry, args=[name, at],
                                        misfire_grace_time=None)
             else:
                 log.error("job %s of %s given up: past its grace of %s", name,
