@@ -220,6 +220,14 @@ def holders(kind: Kind, action: Action) -> frozenset[Role]:
                      if k is kind and a is action and set(grant.scopes) - {Scope.own})
 
 
+def wide_holders(kind: Kind, action: Action) -> frozenset[Role]:
+    """Roles whose grant reaches a whole college or the school (a page listing a unit's
+    people, such as the console's 花名册)."""
+    wide = {Scope.college, Scope.school}
+    return frozenset(role for (role, k, a), grant in MATRIX.items()
+                     if k is kind and a is action and wide & set(grant.scopes))
+
+
 def colleges_in_reach(actor: Actor, kind: Kind, action: Action) -> frozenset[int] | None:
     """For list views: None when the actor reaches the whole school, else the colleges."""
     reach: set[int] = set()

@@ -43,17 +43,41 @@ async def unbind(
         person = (await s.exec(select(Person).where(Person.external_id == external_id))).first()
         if person is None or person.id is None:
             raise LookupError(external_id)
-        released = await _release(s, person.id, channel)
-        await console_auth.end_all(s, person.id, now, "unbind")  # a lost phone: its browser too
-        code = new_activation_code(set())
-        person.activation_code = hash_code(ring_of(s), code)
-        person.updated_at = now
-        s.add(person)
-        await audit.record(
-            s, at=now, action="bind.release", actor_person_id=actor_person_id,
-            subject_person_id=person.id, channel=channel or "all", released=released,
-        )
-        return Unbound(person.name, released, code)
+        return await unbind_person(s, person, now=now, channel=channel,
+                                   actor_person_id=actor_person_id)
+
+
+async def unbind_person(s: AsyncSession, person: Person, *, now: datetime,
+                        channel: str | None = None, actor_person_id: int | None = None
+                        ) -> Unbound:
+    """:func:`unbind` in the caller's transaction (the console's 解除绑定)."""
+    assert person.id is not None
+    released = await _release(s, person.id, channel)
+    await console_auth.end_all(s, person.id, now, "unbind")  # a lost phone: its browser too
+    code = new_activation_code(set())
+    person.activation_code = hash_code(ring_of(s), code)
+    person.updated_at = now
+    s.add(person)
+    await audit.record(
+        s, at=now, action="bind.release", actor_person_id=actor_person_id,
+        subject_person_id=person.id, channel=channel or "all", released=released,
+    )
+    return Unbound(person.name, released, code)
+
+
+async def new_code(s: AsyncSession, person: Person, *, now: datetime,
+                   actor_person_id: int | None) -> str:
+    """A fresh activation code for the person (the old one stops working); bindings stay.
+
+    Only its keyed hash is stored: the returned code is the one chance to hand it out.
+    """
+    code = new_activation_code(set())
+    person.activation_code = hash_code(ring_of(s), code)
+    person.updated_at = now
+    s.add(person)
+    await audit.record(s, at=now, action="roster.code", actor_person_id=actor_person_id,
+                       subject_person_id=person.id)
+    return code
 
 
 async def _release(s: AsyncSession, person_id: int, channel: str | None = None) -> int:
@@ -87,13 +111,20 @@ async def mark_left(
             if person is None or person.id is None:
                 unknown.append(external_id)
                 continue
-            if person.left_at is None:
-                person.active, person.left_at, person.updated_at = False, now, now
-                s.add(person)
-                released = await _release(s, person.id)
-                await console_auth.end_all(s, person.id, now, "left")
-                await audit.record(s, at=now, action="roster.leave",
-                                   actor_person_id=actor_person_id,
-                                   subject_person_id=person.id, released=released)
+            if await leave_person(s, person, now=now, actor_person_id=actor_person_id):
                 marked += 1
     return marked, unknown
+
+
+async def leave_person(s: AsyncSession, person: Person, *, now: datetime,
+                       actor_person_id: int | None = None) -> bool:
+    """:func:`mark_left` for one person in the caller's transaction; False if already left."""
+    if person.left_at is not None or person.id is None:
+        return False
+    person.active, person.left_at, person.updated_at = False, now, now
+    s.add(person)
+    released = await _release(s, person.id)
+    await console_auth.end_all(s, person.id, now, "left")
+    await audit.record(s, at=now, action="roster.leave", actor_person_id=actor_person_id,
+                       subject_person_id=person.id, released=released)
+    return True

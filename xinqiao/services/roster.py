@@ -22,10 +22,11 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import insert, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.services import audit
 from xinqiao.services.code_hash import hash_code, is_hashed, ring_of
-from xinqiao.services.roster_file import RosterFileError, RosterRow, read_roster
+from xinqiao.services.roster_file import ParsedRoster, RosterFileError, RosterRow, read_roster
 from xinqiao.services.roster_store import (
     SCHOOL,
     Stored,
@@ -37,7 +38,8 @@ from xinqiao.services.roster_store import (
 from xinqiao.storage.crypto import KeyRing
 from xinqiao.storage.db import Database
 
-__all__ = ["ImportReport", "RosterFileError", "import_roster"]
+__all__ = ["ImportReport", "RosterFileError", "RosterPreview", "import_parsed", "import_roster",
+           "preview_parsed"]
 
 
 @dataclass(frozen=True)
@@ -69,46 +71,88 @@ async def import_roster(
     """Load ``path`` into the school's roster in one transaction; bad rows are reported."""
     # Reading 30,000 xlsx rows takes seconds: do it off the event loop so the bot keeps answering.
     parsed = await asyncio.to_thread(read_roster, path)
+    if strict and parsed.errors:
+        return ImportReport(0, 0, 0, sorted(parsed.errors), parsed.warnings)
+    async with db.session() as session:
+        return await import_parsed(session, parsed, now=now, strict=strict,
+                                   school_code=school_code, school_name=school_name,
+                                   actor_person_id=actor_person_id, file_name=path.name)
+
+
+async def import_parsed(
+    session: AsyncSession,
+    parsed: ParsedRoster,
+    *,
+    now: datetime,
+    file_name: str,
+    strict: bool = False,
+    school_code: str = "default",
+    school_name: str = "本校",
+    actor_person_id: int | None = None,
+) -> ImportReport:
+    """Write a parsed roster in the caller's transaction (the CLI's and the console's import)."""
     errors = list(parsed.errors)
     if strict and errors:
         return ImportReport(0, 0, 0, sorted(errors), parsed.warnings)
-    async with db.session() as session:
-        # Bulk statements go straight to the session's connection: same transaction, no ORM.
-        conn = await session.connection()
-        # Locking the school row makes a second import of the same school wait for this one
-        # instead of racing it into duplicate-key errors (SQLite's BEGIN IMMEDIATE does the same).
-        school_id = await conn.scalar(
-            select(SCHOOL.c.id).where(SCHOOL.c.code == school_code).with_for_update()
+    # Bulk statements go straight to the session's connection: same transaction, no ORM.
+    conn = await session.connection()
+    # Locking the school row makes a second import of the same school wait for this one
+    # instead of racing it into duplicate-key errors (SQLite's BEGIN IMMEDIATE does the same).
+    school_id = await conn.scalar(
+        select(SCHOOL.c.id).where(SCHOOL.c.code == school_code).with_for_update()
+    )
+    stored = await load_people(conn, school_id) if school_id is not None else {}
+    rows = _check_codes(ring_of(conn), parsed.rows, stored, errors)
+    errors.sort()
+    if strict and errors:
+        return ImportReport(0, 0, 0, errors, parsed.warnings)
+    if school_id is None:
+        created_school = await conn.execute(
+            insert(SCHOOL).values(code=school_code, name=school_name).returning(SCHOOL.c.id)
         )
-        stored = await load_people(conn, school_id) if school_id is not None else {}
-        rows = _check_codes(ring_of(conn), parsed.rows, stored, errors)
-        errors.sort()
-        if strict and errors:
-            return ImportReport(0, 0, 0, errors, parsed.warnings)
-        if school_id is None:
-            created_school = await conn.execute(
-                insert(SCHOOL).values(code=school_code, name=school_name).returning(SCHOOL.c.id)
-            )
-            school_id = int(created_school.scalar_one())
-        units = await ensure_units(conn, school_id, rows)
-        held = await load_assignments(conn, school_id)
-        created, updated, unchanged = await write_people(
-            conn, school_id, rows, stored, held, units, parsed.columns, now
-        )
-        await audit.record(
-            session,
-            at=now,
-            action="roster.import",
-            actor_person_id=actor_person_id,
-            school=school_code,
-            file=path.name,
-            created=created,
-            updated=updated,
-            unchanged=unchanged,
-            errors=len(errors),
-            strict=strict,
-        )
+        school_id = int(created_school.scalar_one())
+    units = await ensure_units(conn, school_id, rows)
+    held = await load_assignments(conn, school_id)
+    created, updated, unchanged = await write_people(
+        conn, school_id, rows, stored, held, units, parsed.columns, now
+    )
+    await audit.record(
+        session,
+        at=now,
+        action="roster.import",
+        actor_person_id=actor_person_id,
+        school=school_code,
+        file=file_name,
+        created=created,
+        updated=updated,
+        unchanged=unchanged,
+        errors=len(errors),
+        strict=strict,
+    )
     return ImportReport(created, updated, unchanged, errors, parsed.warnings)
+
+
+@dataclass(frozen=True)
+class RosterPreview:
+    """What importing a parsed file would do, found without writing: new and known people,
+    bad rows (row number, reason, activation-code clashes included) and warnings."""
+
+    new: int
+    known: int
+    errors: list[tuple[int, str]]
+    warnings: list[str]
+
+
+async def preview_parsed(session: AsyncSession, parsed: ParsedRoster,
+                         school_code: str = "default") -> RosterPreview:
+    """The rows an import would take and the ones it would refuse; nothing is written."""
+    errors = list(parsed.errors)
+    conn = await session.connection()
+    school_id = await conn.scalar(select(SCHOOL.c.id).where(SCHOOL.c.code == school_code))
+    stored = await load_people(conn, school_id) if school_id is not None else {}
+    rows = _check_codes(ring_of(conn), parsed.rows, stored, errors)
+    known = sum(1 for row in rows if row.external_id in stored)
+    return RosterPreview(len(rows) - known, known, sorted(errors), parsed.warnings)
 
 
 def _check_codes(

@@ -15,7 +15,9 @@ import jinja2
 from aiohttp import web
 
 from xinqiao.bot.console_web import account, cases, checkins, items, rounds, watch
+from xinqiao.bot.console_web.booking import add_routes as add_booking_routes
 from xinqiao.bot.console_web.gate import SERVICES_KEY, headers
+from xinqiao.bot.console_web.roster import add_routes as add_roster_routes
 from xinqiao.bot.services import Services
 from xinqiao.clock import local
 
@@ -55,6 +57,8 @@ def console_app(services: Services) -> web.Application:
     r.add_post(r"/rounds/{round_id}/remind", rounds.remind)
     r.add_get("/checkins", checkins.grid_page)
     r.add_post("/checkins/remind", checkins.remind)
+    add_booking_routes(r)
+    add_roster_routes(r)
     r.add_get("/login", account.login_page)
     r.add_post("/login", account.login)
     r.add_post("/logout", account.logout)

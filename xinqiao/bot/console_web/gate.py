@@ -22,7 +22,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.bot.services import Services
 from xinqiao.services import console_auth
-from xinqiao.services.access import Action, Actor, Kind, actor_for, holders, refuse_flow
+from xinqiao.services.access import (
+    Action,
+    Actor,
+    Kind,
+    actor_for,
+    holders,
+    refuse_flow,
+    wide_holders,
+)
 from xinqiao.services.directory import role_set
 from xinqiao.storage.console import ConsoleSession
 from xinqiao.storage.models import Person, Role
@@ -128,10 +136,11 @@ class NavItem:
     label: str
     path: str
     door: tuple[Kind, Action]
+    wide: bool = False  # only for grants reaching a whole college or the school
 
     def visible_to(self, roles: frozenset[Role]) -> bool:
         """Whether these roles open the page."""
-        return bool(roles & holders(*self.door))
+        return bool(roles & (wide_holders(*self.door) if self.wide else holders(*self.door)))
 
 
 # Later pages (个案, 关注名单, 测评 ...) add their entry here and their routes in routes.py.
@@ -140,6 +149,8 @@ NAV += [NavItem("个案", "/console/cases", (Kind.case, Action.read)),
         NavItem("关注名单", "/console/watch", (Kind.attention, Action.read))]
 NAV += [NavItem("测评", "/console/rounds", (Kind.attention, Action.read)),
         NavItem("晴雨表", "/console/checkins", (Kind.attention, Action.read))]
+NAV += [NavItem("预约", "/console/booking", (Kind.appointment_note, Action.read))]
+NAV += [NavItem("花名册", "/console/roster", (Kind.roster, Action.read), wide=True)]
 
 
 def nav_for(staff: Staff | None) -> list[NavItem]:
