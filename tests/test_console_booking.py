@@ -22,6 +22,7 @@ from xinqiao.clock import FakeClock
 from xinqiao.services.booking.slots import SlotFilter
 from xinqiao.services.booking.waitlist import join
 from xinqiao.settings import Settings
+from xinqiao.storage.booking import WaitStatus
 from xinqiao.storage.db import Database
 from xinqiao.storage.models import AuditEntry
 
@@ -30,7 +31,7 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 async def _world(db: Database, clock: FakeClock, settings: Settings) -> tuple[World, int]:
     """室友小吴 books 孙老师 (c1) Monday 14:00 in chat; it is now 14:20."""
-    world = await booking_world(db, clock, settings)
+    world = await booking_world(db, clock, settings, students=3)
     await book_first(world, "s1")
     [appt] = await appointments(world)
     clock.set(sh(9, 7, 14, 20))
@@ -78,8 +79,8 @@ async def test_a_no_show_marked_on_the_page_is_the_one_chat_sees(
     assert "备注：电话未接通" in await world.chat("c1").say("14:00 室友小吴") + \
         await world.chat("c1").say("查看备注")
     reads = await _audits(db, "booking.note.read")
-    assert [(r.actor_person_id, r.subject_person_id) for r in reads][0] == (
-        world.ids["c1"], world.ids["s1"])
+    assert {(r.actor_person_id, r.subject_person_id) for r in reads} == {
+        (world.ids["c1"], world.ids["s1"])}
     views = await _audits(db, "booking.view")
     assert [(v.actor_person_id, v.subject_person_id) for v in views] == [
         (world.ids["c1"], world.ids["s1"])]
@@ -117,9 +118,14 @@ async def test_the_door_and_scope_are_chats(
     db: Database, clock: FakeClock, settings: Settings, aiohttp_client: Any
 ) -> None:
     world, appt_id = await _world(db, clock, settings)
-    async with db.session() as s:  # s2 waits for a female counsellor
+    async with db.session() as s:  # s2 waits for a female counsellor; s3 is offered 15:00
         await join(s, world.network.policy, world.ids["s2"], SlotFilter(gender="female"),
                    clock.now())
+        offered = await join(s, world.network.policy, world.ids["s3"], SlotFilter(),
+                             clock.now())
+        offered.status, offered.offered_counsellor_id = WaitStatus.offered, world.ids["c1"]
+        offered.offered_start, offered.offer_expires_at = sh(9, 7, 15), sh(9, 7, 14, 50)
+        s.add(offered)
     for who in ("t1", "l2"):  # an advisor, a college counsellor: no booking page at all
         client = await aiohttp_client(build_app(settings, clock, background=False))
         await _sign_in(world, client, who)
@@ -142,6 +148,7 @@ async def test_the_door_and_scope_are_chats(
     page = await (await lead.get(f"/console/booking?c={world.ids['c1']}")).text()
     assert "室友小吴" in page and "1 / 6（17%）" in page and "0 / 6（0%）" in page
     assert "第 1 位" in page and "女老师" in page and "学生2号" not in page
+    assert "15:00</time> 留给候补" in page and "已留位 中心孙老师 09-07 15:00" in page
     assert (await lead.get(f"/console/booking/{appt_id}")).status == 200
 
 

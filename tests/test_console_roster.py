@@ -77,7 +77,7 @@ async def test_an_upload_is_previewed_with_its_bad_rows_and_written_only_on_conf
     assert "第 3 行：缺少姓名" in preview
     assert 'id="new">1<' in preview and 'id="known">1<' in preview and 'id="bad">1<' in preview
     assert await _person(db, "2026001") is None and await _audits(db, "roster.import") == []
-    again = await client.get(resp.url.path)  # a reload shows the same preview, still nothing written
+    again = await client.get(resp.url.path)  # a reload: the same preview, still nothing written
     assert "第 3 行：缺少姓名" in await again.text() and await _person(db, "2026001") is None
     confirm = f"{resp.url.path}/confirm"
     # only the uploader may see or confirm it; without the token the confirm is refused
@@ -94,6 +94,14 @@ async def test_an_upload_is_previewed_with_its_bad_rows_and_written_only_on_conf
     [entry] = await _audits(db, "roster.import")
     assert entry.actor_person_id == world.ids["d1"] and entry.detail["errors"] == 1
     assert (await client.get(resp.url.path)).status == 404  # the file is gone after the import
+    # a whole school's file is larger than any webhook body: still previewed
+    big = FormData()
+    big.add_field("csrf", csrf)
+    rows = "".join(f"2027{n:05d},同学{n},学生,信息工程学院,软件2301\n" for n in range(9000))
+    big.add_field("file", ("学号,姓名,角色,学院,班级\n" + rows).encode(), filename="全校.csv",
+                  content_type="text/csv")
+    resp = await client.post("/console/roster/upload", data=big)
+    assert resp.status == 200 and 'id="new">9000<' in await resp.text()
     # a college lead has no upload
     lead = await aiohttp_client(build_app(settings, clock, background=False))
     l1 = await _sign_in(world, lead, "l1")

@@ -65,8 +65,9 @@ ACTION_LABELS: dict[str, str] = {
     "console.link": "获取工作台登录链接", "console.refused": "工作台登录链接被拒绝",
     "console.login": "登录工作台", "console.logout": "退出工作台",
     "console.revoke": "结束工作台会话", "escalation.note": "上报添加备注",
-    "booking.note.write": "填写咨询备注", "booking.view": "查看咨询预约", "roster.code": "重新生成激活码",
-    "roster.search": "搜索花名册", "roster.upload": "上传花名册待确认",
+    "booking.note.write": "填写咨询备注", "booking.view": "查看咨询预约",
+    "roster.code": "重新生成激活码", "roster.search": "搜索花名册",
+    "roster.upload": "上传花名册待确认",
 }
 
 
