@@ -215,8 +215,20 @@ async def test_the_roster_pages_on_a_phone(
         await click(page, "#new-code")
         assert "只显示这一次" in await page.evaluate("document.body.innerText")
         assert await page.evaluate("document.documentElement.scrollWidth") <= 375
+        uploaded = await page.call(
+            "Runtime.evaluate", awaitPromise=True, returnByValue=True, expression=(
+                "(() => { const f = new FormData(); f.append('csrf', document.querySelector("
+                "'input[name=csrf]').value); f.append('file', new File([" + repr(FILE) + "], "
+                "'名单.csv', {type: 'text/csv'})); return fetch('/console/roster/upload', "
+                "{method: 'POST', body: f}).then(r => r.url); })()"))
+        await page.open(uploaded["result"]["value"])
+        assert "第 3 行：缺少姓名" in await page.evaluate("document.body.innerText")
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 375
+        await click(page, "#confirm")
+        assert "新增 1 人" in await page.evaluate("document.body.innerText")
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 375
         await page.open(str(server.make_url("/console/roster/gaps")))
         assert "联络缺口" in await page.evaluate("document.body.innerText")
         assert await page.evaluate("document.documentElement.scrollWidth") <= 375
         assert console_errors(page) == []
-    assert len(await _audits(db, "roster.code")) == 1
+    assert len(await _audits(db, "roster.code")) == 1 and await _person(db, "2026001") is not None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import stat
 import tempfile
 import time
 from dataclasses import dataclass
@@ -51,13 +52,17 @@ WHY = {"unbound": "未绑定", "unreachable": "消息送不到"}
 def keep_upload(person_id: int, suffix: str, data: bytes) -> str:
     """Store an uploaded file for its preview; return its token. Old leftovers are removed."""
     UPLOADS.mkdir(mode=0o700, exist_ok=True)
+    # A shared temp directory: refuse one someone else made (or linked) to read our files.
+    info = os.lstat(UPLOADS)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise PermissionError(f"{UPLOADS} is not a private directory of this service")
     cutoff = time.time() - STALE_SECONDS
     for old in UPLOADS.iterdir():
         if old.stat().st_mtime < cutoff:
             old.unlink(missing_ok=True)
     token = secrets.token_urlsafe(18)
     path = UPLOADS / f"{person_id}-{token}{suffix}"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "wb") as out:
         out.write(data)
     return token
