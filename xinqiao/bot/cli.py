@@ -119,7 +119,8 @@ def roster_import(file: Path, strict: bool) -> None:
 
     try:
         report = _with_db(
-            lambda db: import_roster(db, file, now=SystemClock().now(), strict=strict),
+            lambda db: import_roster(db, file, now=SystemClock().now(), strict=strict,
+                                     wecom=_settings().wecom_enabled),
             migrate=True,
         )
     except RosterFileError as exc:
