@@ -12,7 +12,7 @@ import json
 import logging
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 from sqlalchemy import update
@@ -282,7 +282,7 @@ class WeChatAPI:
             self._http = None
             self._tokens = None
 
-    async def __aenter__(self) -> WeChatAPI:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
