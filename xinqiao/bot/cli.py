@@ -154,7 +154,7 @@ def roster_codes(out: Path, college: str | None) -> None:
 
 @roster.command("unbind")
 @click.argument("person_id")
-@click.option("--channel", type=click.Choice(["wechat", "telegram"]), default=None,
+@click.option("--channel", type=click.Choice(["wechat", "telegram", "wecom"]), default=None,
               help="Only this channel (default: every channel).")
 def roster_unbind(person_id: str, channel: str | None) -> None:
     """Release a person's chat accounts and issue a new activation code."""
