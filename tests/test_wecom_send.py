@@ -136,6 +136,7 @@ async def test_staff_alerts_go_to_wecom_as_a_card_with_the_console_link(
     card = cards["wx-c1"].body
     assert card["url"].startswith("https://xq.example.edu/console/items/")
     assert "待处理" in card["title"] and "很低落" not in str(card)  # never the report's words
+    assert "回复“收到 D1”确认" in card["description"]  # how to confirm, right in the card
     assert stub.sent == []  # not also on WeChat
 
 

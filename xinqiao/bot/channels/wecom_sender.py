@@ -41,6 +41,19 @@ def _console_link(settings: Settings, alert: dict[str, Any]) -> str | None:
     return None
 
 
+def card_description(lines: list[str], limit: int = 512) -> str:
+    """Lines as a text card's description: whole ``<div>`` lines within WeCom's 512 bytes."""
+    out = ""
+    for line in lines:
+        if not line.strip():
+            continue
+        div = f'<div class="normal">{html.escape(line)}</div>'
+        if len((out + div).encode()) > limit:
+            break
+        out += div
+    return out
+
+
 def message_for(settings: Settings, row: OutboxMessage) -> tuple[str, dict[str, Any]] | None:
     """The app message (msgtype, body) for a row, or None if it has no shape we send."""
     alert = row.payload.get("alert")
@@ -48,10 +61,12 @@ def message_for(settings: Settings, row: OutboxMessage) -> tuple[str, dict[str, 
         fields = dict(alert.get("fields") or {})
         link = _console_link(settings, alert)
         if link is not None:
-            lines = "".join(f"<div class=\"normal\">{html.escape(f'{k}：{v}')}</div>"
-                            for k, v in fields.items())
+            # The alert's own words (deadline, how to confirm, choices) when it has them.
+            reply = row.payload.get("reply")
+            lines = (render_text(Reply.from_json(reply)).splitlines()
+                     if isinstance(reply, dict) else [f"{k}：{v}" for k, v in fields.items()])
             return "textcard", {"title": truncate_bytes(str(alert.get("title", "")), 128),
-                                "description": truncate_bytes(lines, 512),
+                                "description": card_description(lines),
                                 "url": link, "btntxt": "查看详情"}
         if settings.wecom_markdown:
             text = "\n".join([f"**{alert.get('title', '')}**",
