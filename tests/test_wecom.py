@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, update
 from sqlmodel import col, select
 
-from tests.factories import add_person, make_campus
+from tests.factories import add_person, bind, make_campus
 from tests.wecom_stub import (
     AES_KEY,
     AGENT_ID,
@@ -209,3 +209,57 @@ async def test_students_are_sent_to_the_official_account(
     assert "公众号" in wecom.texts("xiaoli")[-1]
     found = await identity(db, "wecom", "xiaoli")
     assert found is not None and found.person_id is None  # not bound, code not spent
+
+
+# --- console login with WeCom -------------------------------------------------------------
+
+
+async def _login_people(db: Database, clock: FakeClock) -> None:
+    campus = await make_campus(db, clock.now())
+    teacher = await add_person(db, campus, "T001", "王老师", Role.class_advisor,
+                               now=clock.now(), dorm_id=None)
+    await set_wecom(db, teacher, "wanglaoshi")
+    student = await add_person(db, campus, "2023001", "小李", now=clock.now())
+    await bind(db, student, "wecom", "xiaoli", clock.now())
+
+
+@pytest.mark.parametrize("inside", [True, False])
+async def test_staff_log_into_the_console_with_wecom_and_students_do_not(
+    aiohttp_client: Any, settings: Settings, clock: FakeClock, db: Database, wecom: WeComStub,
+    inside: bool,
+) -> None:
+    await _login_people(db, clock)
+    client = await app_client(aiohttp_client, wecom_settings(settings, wecom.url), clock)
+    agent = "Mozilla/5.0 (iPhone) wxwork/4.1.0 MicroMessenger" if inside else "Mozilla/5.0"
+    start = await client.get("/wecom/login", headers={"User-Agent": agent},
+                             allow_redirects=False)
+    assert start.status == 302
+    to = start.headers["Location"]
+    if inside:  # OAuth inside WeCom: the member is known without a prompt
+        assert to.startswith("https://open.weixin.qq.com/connect/oauth2/authorize?")
+        assert "scope=snsapi_base" in to and to.endswith("#wechat_redirect")
+    else:  # the scan login on a desktop
+        assert to.startswith("https://login.work.weixin.qq.com/wwlogin/sso/login?")
+        assert "login_type=CorpApp" in to
+    assert f"appid={CORP_ID}" in to and f"agentid={AGENT_ID}" in to
+    state = to.split("state=")[1].split("&")[0].split("#")[0]
+
+    wecom.login_codes.update({"C-TEACHER": "wanglaoshi", "C-STUDENT": "xiaoli"})
+    done = await client.get("/wecom/login/done", params={"code": "C-TEACHER", "state": state},
+                            allow_redirects=False)
+    assert done.status == 302
+    link = done.headers["Location"]
+    assert link.startswith("https://xq.example.edu/console/login?token=")
+    page = await client.get("/console/login?" + link.split("?")[1])
+    assert page.status == 200  # the console's one-time link, usable
+
+    again = await client.get("/wecom/login", headers={"User-Agent": agent},
+                             allow_redirects=False)  # the state works once: start again
+    state = again.headers["Location"].split("state=")[1].split("&")[0].split("#")[0]
+    refused = await client.get("/wecom/login/done", params={"code": "C-STUDENT",
+                                                             "state": state})
+    assert refused.status == 403 and "老师和工作人员" in await refused.text()
+    client.session.cookie_jar.clear()  # no state cookie: a forged return is refused
+    wecom.login_codes["C-AGAIN"] = "wanglaoshi"
+    forged = await client.get("/wecom/login/done", params={"code": "C-AGAIN", "state": state})
+    assert forged.status == 400 and wecom.login_codes == {"C-AGAIN": "wanglaoshi"}

@@ -3,6 +3,7 @@
     api = WeComStub(clock=clock)     # gettoken, message/send; async with ... as api
     api.invalid.add("zhangsan")      # answered errcode 0 with invaliduser=zhangsan
     api.fail("message/send", 81013)  # the next call answers that errcode
+    api.login_codes["CODE"] = "zhangsan"  # auth/getuserinfo answers that userid, once
     api.sent, api.dropped, api.calls["gettoken"]
     platform = WeComPlatform(client)  # posts encrypted callbacks to /wecom
 
@@ -66,6 +67,7 @@ class WeComStub:
     invalid: set[str] = field(default_factory=set)
     calls: Counter[str] = field(default_factory=Counter)
     faults: dict[str, deque[int]] = field(default_factory=dict)
+    login_codes: dict[str, str] = field(default_factory=dict)  # OAuth/scan code → userid
     token: str = ""
     token_expires: datetime | None = None
     url: str = ""
@@ -84,6 +86,7 @@ class WeComStub:
         app = web.Application()
         app.router.add_get("/cgi-bin/gettoken", self._gettoken)
         app.router.add_post("/cgi-bin/message/send", self._send)
+        app.router.add_get("/cgi-bin/auth/getuserinfo", self._userinfo)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -112,6 +115,15 @@ class WeComStub:
         left = int((self.token_expires - now).total_seconds())
         return web.json_response({"errcode": 0, "errmsg": "ok", "access_token": self.token,
                                   "expires_in": left})
+
+    async def _userinfo(self, request: web.Request) -> web.StreamResponse:
+        self.calls["auth/getuserinfo"] += 1
+        if request.query.get("access_token") != self.token or not self.token:
+            return web.json_response({"errcode": 40014, "errmsg": "invalid access_token"})
+        userid = self.login_codes.pop(request.query.get("code", ""), None)  # a code works once
+        if userid is None:
+            return web.json_response({"errcode": 40029, "errmsg": "invalid code"})
+        return web.json_response({"errcode": 0, "errmsg": "ok", "userid": userid})
 
     async def _send(self, request: web.Request) -> web.StreamResponse:
         self.calls["message/send"] += 1

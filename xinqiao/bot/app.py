@@ -16,6 +16,7 @@ from sqlmodel import select
 
 from xinqiao.bot.channels.wechat import TEMPLATE_FINISH, WeChatWebhook
 from xinqiao.bot.channels.wecom import WeComWebhook
+from xinqiao.bot.channels.wecom_login import WeComLogin
 from xinqiao.bot.console_web import add_console_routes
 from xinqiao.bot.content_pages import add_article_routes
 from xinqiao.bot.engine import Engine
@@ -90,6 +91,10 @@ def build_app(
                              services.metrics, runtime.spawn, services.notifier.kick)
         app.router.add_get("/wecom", wecom.verify)
         app.router.add_post("/wecom", wecom.receive)
+        assert services.wecom_api is not None
+        login = WeComLogin(settings, services.db, clock, services.wecom_api)
+        app.router.add_get("/wecom/login", login.start)
+        app.router.add_get("/wecom/login/done", login.done)
     if services.telegram_bot is not None:
         from xinqiao.bot.channels.telegram import TelegramIntake, TelegramWebhook
         from xinqiao.bot.channels.telegram_poll import TelegramPoller

@@ -91,3 +91,17 @@ async def sync_roster(s: AsyncSession, school_id: int, now: datetime) -> int:
                                                          created_at=now), person, now)
         bound += 1
     return bound
+
+
+async def staff_by_userid(s: AsyncSession, userid: str) -> Person | None:
+    """The active staff member a WeCom userid belongs to (their bound account, else the
+    roster's column), or None: unknown, left, or not staff (students get no console)."""
+    bound = (await s.exec(select(ChannelIdentity).where(
+        ChannelIdentity.channel == WECOM, ChannelIdentity.address == userid))).first()
+    person = await s.get(Person, bound.person_id) if bound and bound.person_id else None
+    if person is None:
+        person = (await s.exec(select(Person).where(Person.wecom_userid == userid)
+                               .order_by(col(Person.id)))).first()
+    if person is None or person.id is None or not person.active:
+        return None
+    return person if await is_staff(s, person.id) else None

@@ -114,6 +114,31 @@ class WeComAPI(WeChatAPI):
         """qyapi's base URL (or the test stand-in's)."""
         return self.settings.wecom_api_base
 
+    async def user_of_code(self, code: str) -> str | None:
+        """The member's userid for a WeCom OAuth or scan-login ``code`` (None: not a member
+        of the corp, or a used or wrong code)."""
+        for attempt in range(2):  # a rejected token: refresh once, ask once more
+            token = await self.tokens.get()
+            assert self._http is not None
+            try:
+                async with self._http.get(self.base + "auth/getuserinfo",
+                                          params={"access_token": token, "code": code}) as resp:
+                    data = await resp.json(content_type=None) if resp.status == 200 else None
+            except (aiohttp.ClientError, TimeoutError, ValueError):
+                raise WeChatAPIError(TRANSPORT_ERROR, "no answer from auth/getuserinfo") from None
+            if not isinstance(data, dict):
+                raise WeChatAPIError(TRANSPORT_ERROR, "unexpected answer from getuserinfo")
+            errcode = int(data.get("errcode") or 0)
+            if classify(errcode) is ErrorKind.token and attempt == 0:
+                await self.tokens.invalidate(token)
+                continue
+            if errcode != 0:
+                log.warning("WeCom refused a login code (errcode %s)", errcode)
+                return None
+            userid = data.get("userid") or data.get("UserId")
+            return str(userid) if userid else None
+        return None
+
     async def send_app_message(self, userid: str, msgtype: str, body: dict[str, Any],
                                *, dedupe_seconds: int = 0) -> dict[str, Any]:
         """Send one app message to one member; the answer (``invaliduser`` included).
