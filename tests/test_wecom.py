@@ -263,3 +263,42 @@ async def test_staff_log_into_the_console_with_wecom_and_students_do_not(
     wecom.login_codes["C-AGAIN"] = "wanglaoshi"
     forged = await client.get("/wecom/login/done", params={"code": "C-AGAIN", "state": state})
     assert forged.status == 400 and wecom.login_codes == {"C-AGAIN": "wanglaoshi"}
+
+
+async def test_staff_not_on_the_roster_bind_with_a_code_and_wecom_becomes_preferred(
+    aiohttp_client: Any, settings: Settings, clock: FakeClock, db: Database, wecom: WeComStub
+) -> None:
+    campus = await make_campus(db, clock.now())
+    teacher = await add_person(db, campus, "T002", "陈老师", Role.centre_staff, now=clock.now(),
+                               code="TEACH234", klass_id=None, dorm_id=None, college_id=None)
+    student = await add_person(db, campus, "2023002", "小张", now=clock.now())
+    await set_wecom(db, student, "xiaozhang")  # a mistaken userid: still no WeCom for students
+    client = await app_client(aiohttp_client, wecom_settings(settings, wecom.url), clock)
+    platform = WeComPlatform(client)
+    await platform.say("chenlaoshi", "绑定 T002 TEACH234")
+    await platform.say("xiaozhang", "菜单")
+    await settle(client)
+    assert "绑定成功" in wecom.texts("chenlaoshi")[0]
+    bound = await identity(db, "wecom", "chenlaoshi")
+    assert bound is not None and bound.person_id == teacher and bound.preferred
+    assert "公众号" in wecom.texts("xiaozhang")[0]
+    refused = await identity(db, "wecom", "xiaozhang")
+    assert refused is not None and refused.person_id is None
+
+
+async def test_events_are_deduplicated_by_sender_time_and_event(
+    aiohttp_client: Any, settings: Settings, clock: FakeClock, db: Database
+) -> None:
+    client = await app_client(aiohttp_client, wecom_settings(settings), clock)
+    platform = WeComPlatform(client)
+
+    def event(sender: str, name: str, created: int = 1788771600) -> str:
+        return (f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA["
+                f"{sender}]]></FromUserName><CreateTime>{created}</CreateTime><MsgType><![CDATA["
+                f"event]]></MsgType><Event><![CDATA[{name}]]></Event><AgentID>1</AgentID></xml>")
+
+    for xml in (event("a", "enter_agent"), event("a", "enter_agent"),  # a retry
+                event("a", "subscribe"), event("b", "enter_agent"),
+                event("a", "enter_agent", 1788771601)):
+        assert await platform.post(xml) == (200, "")
+    assert await inbox_count(db) == 4

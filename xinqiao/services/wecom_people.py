@@ -58,6 +58,8 @@ async def admit(s: AsyncSession, identity: ChannelIdentity, now: datetime) -> bo
             Person.wecom_userid == identity.address, col(Person.active).is_(True))
             .order_by(col(Person.id)))).first()
         if person is not None:
+            if person.id is None or not await is_staff(s, person.id):
+                return False  # never bound on WeCom, so nothing is ever pushed there
             await bind_by_roster(s, identity, person, now)
     if identity.person_id is None:
         return True  # unknown: may still bind with 绑定 工号 激活码
