@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 WECHAT_API_BASE = "https://api.weixin.qq.com/cgi-bin/"
 TELEGRAM_API_BASE = "https://api.telegram.org"
+WECOM_API_BASE = "https://qyapi.weixin.qq.com/cgi-bin/"
 _AES_KEY = re.compile(r"^[A-Za-z0-9]{43}$")
 _TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _TELEGRAM_TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
@@ -82,6 +83,22 @@ class Settings(BaseSettings):
     wechat_send_rate: float = Field(default=20.0, gt=0)
     wechat_send_burst: float = Field(default=40.0, ge=1)
 
+    # WeCom (企业微信) self-built app: the staff channel, off unless all five are set. The
+    # callback reuses the WeChat window, body cap and API timeout above.
+    wecom_corp_id: str = ""
+    wecom_agent_id: str = Field(default="", pattern=r"^\d*$")
+    wecom_secret: str = ""
+    wecom_token: str = ""
+    wecom_aes_key: str | None = None
+    wecom_api_base: str = WECOM_API_BASE
+    # WeCom silently drops app messages beyond these per member: the outbox holds back instead.
+    wecom_member_per_minute: int = Field(default=30, ge=1)
+    wecom_member_per_hour: int = Field(default=1000, ge=1)
+    wecom_send_rate: float = Field(default=20.0, gt=0)
+    wecom_send_burst: float = Field(default=40.0, ge=1)
+    # Alerts without a console link as markdown (shown in the WeCom client, not in WeChat).
+    wecom_markdown: bool = False
+
     # A webhook body (WeChat, Telegram) must arrive whole within this (else 408).
     webhook_body_timeout_seconds: float = Field(default=10.0, gt=0)
 
@@ -131,7 +148,7 @@ class Settings(BaseSettings):
     inbox_recovery_seconds: float = 15.0
     sweep_seconds: float = 5.0
 
-    @field_validator("wechat_aes_key", "wechat_aes_key_previous", mode="before")
+    @field_validator("wechat_aes_key", "wechat_aes_key_previous", "wecom_aes_key", mode="before")
     @classmethod
     def _check_aes_key(cls, value: object) -> object:
         # An EncodingAESKey of the wrong length decrypts nothing and, under `python -O`, wechatpy
@@ -170,7 +187,7 @@ class Settings(BaseSettings):
     def _async_driver(cls, value: str) -> str:
         return async_database_url(value)
 
-    @field_validator("wechat_api_base")
+    @field_validator("wechat_api_base", "wecom_api_base")
     @classmethod
     def _api_base_slash(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
@@ -184,6 +201,12 @@ class Settings(BaseSettings):
     def telegram_enabled(self) -> bool:
         """True when a bot token is configured."""
         return bool(self.telegram_token)
+
+    @property
+    def wecom_enabled(self) -> bool:
+        """True when the WeCom app is fully configured (corp, agent, secret, token, key)."""
+        return bool(self.wecom_corp_id and self.wecom_agent_id and self.wecom_secret
+                    and self.wecom_token and self.wecom_aes_key)
 
     @property
     def wechat_safe_mode(self) -> bool:

@@ -15,6 +15,8 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from xinqiao.bot.channels.wechat import TEMPLATE_FINISH, WeChatWebhook
+from xinqiao.bot.channels.wecom import WeComWebhook
+from xinqiao.bot.channels.wecom_login import WeComLogin
 from xinqiao.bot.console_web import add_console_routes
 from xinqiao.bot.content_pages import add_article_routes
 from xinqiao.bot.engine import Engine
@@ -84,6 +86,15 @@ def build_app(
     app[WECHAT] = wechat
     app.router.add_get("/wechat", wechat.verify)
     app.router.add_post("/wechat", wechat.receive)
+    if settings.wecom_enabled:
+        wecom = WeComWebhook(settings, services.db, services.processor, clock,
+                             services.metrics, runtime.spawn, services.notifier.kick)
+        app.router.add_get("/wecom", wecom.verify)
+        app.router.add_post("/wecom", wecom.receive)
+        assert services.wecom_api is not None
+        login = WeComLogin(settings, services.db, clock, services.wecom_api)
+        app.router.add_get("/wecom/login", login.start)
+        app.router.add_get("/wecom/login/done", login.done)
     if services.telegram_bot is not None:
         from xinqiao.bot.channels.telegram import TelegramIntake, TelegramWebhook
         from xinqiao.bot.channels.telegram_poll import TelegramPoller

@@ -119,7 +119,8 @@ def roster_import(file: Path, strict: bool) -> None:
 
     try:
         report = _with_db(
-            lambda db: import_roster(db, file, now=SystemClock().now(), strict=strict),
+            lambda db: import_roster(db, file, now=SystemClock().now(), strict=strict,
+                                     wecom=_settings().wecom_enabled),
             migrate=True,
         )
     except RosterFileError as exc:
@@ -153,7 +154,7 @@ def roster_codes(out: Path, college: str | None) -> None:
 
 @roster.command("unbind")
 @click.argument("person_id")
-@click.option("--channel", type=click.Choice(["wechat", "telegram"]), default=None,
+@click.option("--channel", type=click.Choice(["wechat", "telegram", "wecom"]), default=None,
               help="Only this channel (default: every channel).")
 def roster_unbind(person_id: str, channel: str | None) -> None:
     """Release a person's chat accounts and issue a new activation code."""

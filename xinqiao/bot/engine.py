@@ -22,9 +22,12 @@ from xinqiao.handlers.flow import (
 )
 from xinqiao.handlers.listening import LISTEN, reflection_for
 from xinqiao.handlers.menu import Menu, help_reply
+from xinqiao.handlers.wecom_texts import NOT_FOR_STUDENTS
 from xinqiao.messages import DIGEST_PREFIX, Choice, Inbound, Reply, choice_digest, unnumbered
 from xinqiao.services.access import refuse_flow
 from xinqiao.services.directory import role_set
+from xinqiao.services.wecom_people import WECOM
+from xinqiao.services.wecom_people import admit as admit_on_wecom
 from xinqiao.settings import Settings
 from xinqiao.storage.db import dialect_name
 from xinqiao.storage.models import ChannelIdentity, ConversationState, Person, Role
@@ -73,6 +76,9 @@ class Engine:
             identity = await lock_identity(session, inbound.channel, inbound.address, now)
         identity.last_inbound_at = now
         identity.reachable = True
+        if identity.channel == WECOM and not await admit_on_wecom(session, identity, now):
+            session.add(identity)  # WeCom serves staff: students are sent to the OA
+            return [Reply(NOT_FOR_STUDENTS)]
         person = await session.get(Person, identity.person_id) if identity.person_id else None
         if person is not None and not person.active:
             person = None

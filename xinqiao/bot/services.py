@@ -11,6 +11,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from xinqiao.bot.channels.wechat import TEMPLATE_FINISH
 from xinqiao.bot.channels.wechat_api import WeChatAPI
 from xinqiao.bot.channels.wechat_sender import WeChatSender
+from xinqiao.bot.channels.wecom_api import WeComAPI
+from xinqiao.bot.channels.wecom_sender import WeComSender
 from xinqiao.bot.engine import Engine
 from xinqiao.bot.inbox import InboxProcessor
 from xinqiao.bot.metrics import Metrics
@@ -62,14 +64,19 @@ class Services:
     tips: WeeklyTips
     telegram_bot: Bot | None = None
     crisis_detector: CrisisDetector | None = None
+    wecom_api: WeComAPI | None = None  # when the WeCom app is configured
 
     async def start(self) -> None:
         """Open outbound connections (the calendar jobs start with the app's scheduler)."""
         await self.wechat_api.start()
+        if self.wecom_api is not None:
+            await self.wecom_api.start()
 
     async def stop(self) -> None:
         """Close outbound connections and the database pool."""
         await self.wechat_api.close()
+        if self.wecom_api is not None:
+            await self.wecom_api.close()
         if self.telegram_bot is not None:
             await self.telegram_bot.session.close()
         await self.db.dispose()
@@ -92,6 +99,10 @@ def build_services(settings: Settings, clock: Clock, db: Database | None = None)
     api = WeChatAPI(db, settings, clock)
     senders: dict[str, Sender] = {"wechat": WeChatSender(api, settings),
                                   "console": ConsoleSender()}
+    wecom = None
+    if settings.wecom_enabled:  # off unless configured; its rows wait meanwhile
+        wecom = WeComAPI(db, settings, clock)
+        senders["wecom"] = WeComSender(wecom, settings)
     bot = None
     if settings.telegram_enabled:  # without a token Telegram is off, and its rows simply wait
         from xinqiao.bot.channels.telegram import make_bot
@@ -124,4 +135,5 @@ def build_services(settings: Settings, clock: Clock, db: Database | None = None)
     sweeper = Sweeper(db, clock, kinds.handlers(), kinds.batch_handlers())
     jobs = Jobs(db, clock, [*network_jobs(network), *booking_jobs(booking), *tip_jobs(tips)])
     return Services(settings, clock, db, engine, processor, notifier, api, metrics, network,
-                    sweeper, jobs, booking, content, tips, bot, crisis_detector=detector)
+                    sweeper, jobs, booking, content, tips, bot, crisis_detector=detector,
+                    wecom_api=wecom)

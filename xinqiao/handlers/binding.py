@@ -11,11 +11,13 @@ from sqlmodel import col, select
 from xinqiao.clock import local, utc
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.handlers.menu import Menu
+from xinqiao.handlers.wecom_texts import NOT_FOR_STUDENTS
 from xinqiao.messages import Choice, Reply
 from xinqiao.services import audit, bind_guard, code_hash
 from xinqiao.services import binding_requests as requests
 from xinqiao.services.code_hash import CodeState, ring_of
 from xinqiao.services.directory import role_set
+from xinqiao.services.wecom_people import WECOM, is_staff
 from xinqiao.storage.models import Person, Role
 
 ASK_ID = "ask_id"
@@ -114,6 +116,11 @@ class BindingFlow:
             return await self._fail(ctx, external_id, person)
         assert person.id is not None
         await bind_guard.clear(ctx.session, external_id)
+        if ctx.identity.channel == WECOM and not await is_staff(ctx.session, person.id):
+            await audit.record(ctx.session, at=now, action="bind.refused", actor_person_id=None,
+                               subject_person_id=person.id, allowed=False,
+                               reason="student on wecom", channel=WECOM)
+            return Turn.end(Reply(NOT_FOR_STUDENTS))
         accounts = await requests.bound_accounts(ctx.session, person.id)
         if any(a.channel == ctx.identity.channel for a in accounts):
             await audit.record(

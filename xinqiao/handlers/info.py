@@ -9,7 +9,8 @@ from xinqiao.services.directory import ROLE_LABELS, STAFF_ROLES, unit_names
 from xinqiao.storage.models import Person, Role
 
 _MENU = (Choice("menu", "主菜单"),)
-_CHANNEL_LABELS = {"wechat": "微信", "telegram": "Telegram", "console": "控制台"}
+_CHANNEL_LABELS = {"wechat": "微信", "telegram": "Telegram", "console": "控制台",
+                   "wecom": "企业微信"}
 
 
 class WhoAmIFlow(OneShotFlow):

@@ -18,10 +18,12 @@ from xinqiao.services import audit
 from xinqiao.services.code_hash import spend
 from xinqiao.services.outbox import Priority, enqueue_replies
 from xinqiao.services.push_choices import offer_choices
+from xinqiao.services.wecom_people import prefer
 from xinqiao.storage.binding import BindingRequest, RequestStatus
 from xinqiao.storage.models import ChannelIdentity, Person
 
-CHANNEL_NAMES = {"wechat": "微信", "telegram": "Telegram", "console": "控制台"}
+CHANNEL_NAMES = {"wechat": "微信", "telegram": "Telegram", "console": "控制台",
+                 "wecom": "企业微信"}
 YES, NO = Choice("flow:bind_yes", "是"), Choice("flow:bind_no", "不是")
 
 
@@ -46,6 +48,9 @@ async def attach(s: AsyncSession, identity: ChannelIdentity, person: Person,
     if identity.channel != "console":  # alerts go to a preferred channel; keep theirs if set
         identity.preferred = not any(o.preferred for o in others if o.id != identity.id)
     s.add(identity)
+    if identity.channel == "wecom":  # the staff channel: staff alerts prefer it once bound
+        await s.flush()
+        await prefer(s, identity)
     person.activation_code = spend(person.activation_code)
     s.add(person)
     await audit.record(s, at=now, action="bind", actor_person_id=person.id,

@@ -60,7 +60,9 @@ def push_style(esc: Escalation, reply: Reply, alert: bool) -> dict[str, Any]:
     return {"kind": ("crisis" if urgent else "alert") if alert else "reminder",
             "priority": (Priority.crisis if urgent else Priority.alert) if alert
             else Priority.reminder,
-            "alert": {"title": f"{item_ref(esc.id)} 待处理", "fields": fields} if alert else None}
+            # ``item``: channels that show a link (WeCom's text card) open the console's page.
+            "alert": {"title": f"{item_ref(esc.id)} 待处理", "fields": fields, "item": esc.id}
+            if alert else None}
 
 
 async def log_missed(s: AsyncSession, esc: Escalation, missed: Sequence[int]) -> None:

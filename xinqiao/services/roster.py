@@ -35,6 +35,7 @@ from xinqiao.services.roster_store import (
     load_people,
     write_people,
 )
+from xinqiao.services.wecom_people import sync_roster
 from xinqiao.storage.crypto import KeyRing
 from xinqiao.storage.db import Database
 
@@ -67,6 +68,7 @@ async def import_roster(
     school_code: str = "default",
     school_name: str = "本校",
     actor_person_id: int | None = None,
+    wecom: bool = False,
 ) -> ImportReport:
     """Load ``path`` into the school's roster in one transaction; bad rows are reported."""
     # Reading 30,000 xlsx rows takes seconds: do it off the event loop so the bot keeps answering.
@@ -76,7 +78,8 @@ async def import_roster(
     async with db.session() as session:
         return await import_parsed(session, parsed, now=now, strict=strict,
                                    school_code=school_code, school_name=school_name,
-                                   actor_person_id=actor_person_id, file_name=path.name)
+                                   actor_person_id=actor_person_id, file_name=path.name,
+                                   wecom=wecom)
 
 
 async def import_parsed(
@@ -89,8 +92,12 @@ async def import_parsed(
     school_code: str = "default",
     school_name: str = "本校",
     actor_person_id: int | None = None,
+    wecom: bool = False,
 ) -> ImportReport:
-    """Write a parsed roster in the caller's transaction (the CLI's and the console's import)."""
+    """Write a parsed roster in the caller's transaction (the CLI's and the console's import).
+
+    ``wecom``: the WeCom app is configured, so roster userids are bound on WeCom now.
+    """
     errors = list(parsed.errors)
     if strict and errors:
         return ImportReport(0, 0, 0, sorted(errors), parsed.warnings)
@@ -102,7 +109,7 @@ async def import_parsed(
         select(SCHOOL.c.id).where(SCHOOL.c.code == school_code).with_for_update()
     )
     stored = await load_people(conn, school_id) if school_id is not None else {}
-    rows = _check_codes(ring_of(conn), parsed.rows, stored, errors)
+    rows = _one_wecom_each(_check_codes(ring_of(conn), parsed.rows, stored, errors), errors)
     errors.sort()
     if strict and errors:
         return ImportReport(0, 0, 0, errors, parsed.warnings)
@@ -116,6 +123,8 @@ async def import_parsed(
     created, updated, unchanged = await write_people(
         conn, school_id, rows, stored, held, units, parsed.columns, now
     )
+    if wecom and "wecom" in parsed.columns:
+        await sync_roster(session, school_id, now)
     await audit.record(
         session,
         at=now,
@@ -169,4 +178,18 @@ def _check_codes(
             errors.append((row.row, "activation code already used by another person"))
         else:
             good.append(row)
+    return good
+
+
+def _one_wecom_each(rows: list[RosterRow], errors: list[tuple[int, str]]) -> list[RosterRow]:
+    """Drop (as errors) rows giving a WeCom userid an earlier row of the file already gave."""
+    seen: set[str] = set()
+    good: list[RosterRow] = []
+    for row in rows:
+        if row.wecom_userid and row.wecom_userid in seen:
+            errors.append((row.row, "企业微信账号 already given to another person"))
+            continue
+        if row.wecom_userid:
+            seen.add(row.wecom_userid)
+        good.append(row)
     return good

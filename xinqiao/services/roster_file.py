@@ -25,6 +25,7 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     "phone": ("phone", "手机", "手机号", "电话"),
     "year": ("enrolmentyear", "enrollmentyear", "year", "grade", "年级", "入学年份", "入学年级"),
     "activation_code": ("activationcode", "code", "激活码"),
+    "wecom": ("wecomuserid", "wecom", "企业微信账号", "企业微信", "企业微信userid"),
 }
 REQUIRED_COLUMNS = ("id", "name")
 
@@ -55,7 +56,7 @@ _CODE = re.compile(r"[A-Z0-9]{6,16}")
 # 2026, 2026级, 2026年, 26级: the year a student enrolled.
 _YEAR = re.compile(r"(\d{4}|\d{2})\s*(级|年|届)?")
 _SCIENTIFIC = re.compile(r"\d(\.\d+)?[eE]\+\d+")
-_MAX_LEN = {"id": 64, "name": 100, "college": 200, "class": 200, "dorm": 100}
+_MAX_LEN = {"id": 64, "name": 100, "college": 200, "class": 200, "dorm": 100, "wecom": 64}
 
 
 class RosterFileError(ValueError):
@@ -76,6 +77,7 @@ class RosterRow:
     phone: str | None
     code: str | None
     enrolment_year: int | None = None
+    wecom_userid: str | None = None  # staff only: bound on WeCom without a code
 
     @property
     def is_member(self) -> bool:
@@ -315,6 +317,9 @@ def _validate(number: int, values: dict[str, str]) -> RosterRow:
             raise ValueError("college roles need college")
         if not (Role.class_advisor in roles or COLLEGE_ROLES.intersection(roles)):
             college = None
+    wecom = values.get("wecom") or None
+    if wecom and member:
+        raise ValueError("企业微信账号 is for staff rows only (students use the Official Account)")
     code = values.get("activation_code", "").replace(" ", "").upper() or None
     if code is not None and not _CODE.fullmatch(code):
         raise ValueError("activation code must be 6-16 letters or digits")
@@ -330,4 +335,5 @@ def _validate(number: int, values: dict[str, str]) -> RosterRow:
         code=code,
         # Only members have a cohort; a staff row's cell is ignored.
         enrolment_year=parse_year(values.get("year", "")) if member else None,
+        wecom_userid=wecom,
     )

@@ -44,6 +44,7 @@ class Stored:
     phone: str | None
     code: str
     enrolment_year: int | None = None
+    wecom_userid: str | None = None
 
 
 @dataclass
@@ -68,9 +69,10 @@ async def load_people(conn: AsyncConnection, school_id: int) -> dict[str, Stored
             PERSON.c.phone,
             PERSON.c.activation_code,
             PERSON.c.enrolment_year,
+            PERSON.c.wecom_userid,
         ).where(PERSON.c.school_id == school_id)
     )
-    return {r[0]: Stored(*r[1:]) for r in result.all()}
+    return {r[0]: Stored(*r[1:9], wecom_userid=r[9]) for r in result.all()}
 
 
 async def load_assignments(conn: AsyncConnection, school_id: int) -> dict[int, Counter[Unit]]:
@@ -185,6 +187,7 @@ async def write_people(
             dorm = units.dorms[row.dorm] if row.dorm else None
         phone = row.phone if "phone" in columns or old is None else old.phone
         year = row.enrolment_year if "year" in columns or old is None else old.enrolment_year
+        wecom = row.wecom_userid if "wecom" in columns or old is None else old.wecom_userid
         wanted = _assignments(row, units)
         if old is None:
             # Codes are kept as keyed hashes; a generated one is never shown (nobody could
@@ -200,6 +203,7 @@ async def write_people(
                     "dorm_id": dorm,
                     "phone": phone,
                     "enrolment_year": year,
+                    "wecom_userid": wecom,
                     "activation_code": code,
                     "tier": "routine",
                     "active": True,
@@ -212,16 +216,17 @@ async def write_people(
         code = old.code
         if row.code and not same_code(given := hash_code(ring, row.code), old.code):
             code = given  # a code in the file replaces the old one (a re-import keeps it)
-        fields = (row.name, college, klass, dorm, phone, code, year)
+        fields = (row.name, college, klass, dorm, phone, code, year, wecom)
         before = (old.name, old.college_id, old.klass_id, old.dorm_id, old.phone, old.code,
-                  old.enrolment_year)
+                  old.enrolment_year, old.wecom_userid)
         same_roles = Counter(wanted) == held.get(old.id, Counter())
         if fields == before and same_roles:
             unchanged += 1
             continue
         updated += 1
         # A role change alone also touches the row, so updated_at says when the roster changed.
-        keys = ("b_name", "b_college", "b_klass", "b_dorm", "b_phone", "b_code", "b_year")
+        keys = ("b_name", "b_college", "b_klass", "b_dorm", "b_phone", "b_code", "b_year",
+                "b_wecom")
         updates.append({"b_id": old.id, "b_now": now, **dict(zip(keys, fields, strict=True))})
         if not same_roles:
             replace[old.id] = wanted
@@ -257,6 +262,7 @@ _UPDATE_PERSON = (
         phone=bindparam("b_phone"),
         activation_code=bindparam("b_code"),
         enrolment_year=bindparam("b_year"),
+        wecom_userid=bindparam("b_wecom"),
         updated_at=bindparam("b_now"),
     )
 )

@@ -86,6 +86,8 @@ class Person(SQLModel, table=True):
     phone: str | None = Field(default=None, sa_column=Column(EncryptedText()))
     # The year a student enrolled (入学年份, "2026级"): screening rounds target years by it.
     enrolment_year: int | None = Field(default=None, index=True)
+    # The member's WeCom (企业微信) userid from the roster: bound on WeCom without a code.
+    wecom_userid: str | None = Field(default=None, sa_column=Column(String(64), index=True))
     activation_code: str = Field(sa_column=Column(String(32), nullable=False))
     tier: Tier = Field(default=Tier.routine, sa_column=Column(String(16), nullable=False))
     active: bool = True
@@ -227,6 +229,17 @@ class SendBudget(SQLModel, table=True):
     channel: str = Field(sa_column=Column(String(32), primary_key=True))
     tokens: float = Field(sa_column=Column(Float, nullable=False))
     updated_at: datetime = utc_column()
+
+
+class MemberSend(SQLModel, table=True):
+    """One push to one member, kept for an hour: WeCom's per-member limits are sliding counts."""
+
+    __tablename__ = "member_send"
+    __table_args__ = (Index("ix_member_send_channel_address_at", "channel", "address", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(sa_column=Column(String(16), nullable=False))
+    address: str = Field(sa_column=Column(String(128), nullable=False))
+    at: datetime = utc_column()
 
 
 # --- conversation and audit -------------------------------------------------------------

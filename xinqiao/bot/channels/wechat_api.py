@@ -12,7 +12,7 @@ import json
 import logging
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 from sqlalchemy import update
@@ -181,16 +181,26 @@ class TokenManager:
                 await s.exec(
                     update(AccessToken)
                     .where(
-                        col(AccessToken.appid) == self.settings.wechat_appid,
+                        col(AccessToken.appid) == self.store_key,
                         col(AccessToken.token) == failed_token,
                     )
                     .values(expires_at=self.clock.now())
                 )
 
+    @property
+    def store_key(self) -> str:
+        """The ``access_token`` row this token lives in (the AppID)."""
+        return self.settings.wechat_appid
+
+    @property
+    def configured(self) -> bool:
+        """Whether the credentials to fetch a token are set."""
+        return bool(self.settings.wechat_appid and self.settings.wechat_secret)
+
     async def _refresh(self) -> str:
-        appid = self.settings.wechat_appid
-        if not appid or not self.settings.wechat_secret:
-            raise WeChatAPIError(NOT_CONFIGURED, "WeChat AppID/AppSecret not configured")
+        appid = self.store_key
+        if not appid or not self.configured:
+            raise WeChatAPIError(NOT_CONFIGURED, "API credentials not configured")
         async with self.db.session() as s:
             # The row lock is what makes several processes fetch once: on PostgreSQL FOR UPDATE,
             # on SQLite the BEGIN IMMEDIATE every transaction starts with.
@@ -272,12 +282,17 @@ class WeChatAPI:
             self._http = None
             self._tokens = None
 
-    async def __aenter__(self) -> WeChatAPI:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
         await self.close()
+
+    @property
+    def base(self) -> str:
+        """The API's base URL (ends in ``/``)."""
+        return self.settings.wechat_api_base
 
     @property
     def tokens(self) -> TokenManager:
@@ -290,7 +305,7 @@ class WeChatAPI:
         """POST ``payload`` to ``path``; on a token error refresh once and retry once, no more."""
         tokens = self.tokens
         assert self._http is not None
-        url = self.settings.wechat_api_base + path
+        url = self.base + path
         token = await tokens.get()
         try:
             return await _post_json(self._http, url, path, payload, {"access_token": token})

@@ -158,7 +158,8 @@ async def confirm(request: web.Request, s: AsyncSession, staff: Staff) -> web.St
         return render(request, "roster_preview.html", _context(
             staff, token=None, preview=None, fatal=reason_zh(str(exc))))
     report = await import_parsed(s, parsed, now=services(request).clock.now(),
-                                 file_name="工作台上传", actor_person_id=staff.person_id)
+                                 file_name="工作台上传", actor_person_id=staff.person_id,
+                                 wecom=services(request).settings.wecom_enabled)
     path.unlink(missing_ok=True)
     return render(request, "roster_done.html", _context(staff, report=report))
 

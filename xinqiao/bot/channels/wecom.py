@@ -1,0 +1,145 @@
+"""The WeCom (企业微信) app callback: verify, decrypt, store, answer at once, push replies.
+
+The answer is an empty 200 as soon as the message is stored (WeCom then neither retries nor
+shows an error); the replies go out through the outbox as app messages, which WeCom allows at
+any time, unlike the Official Account's 48-hour window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from xinqiao.bot.channels.http_body import BodyRefused, read_body
+from xinqiao.bot.channels.wechat_auth import Rejected
+from xinqiao.bot.channels.wecom_auth import CHANNEL, WeComAuth
+from xinqiao.bot.inbox import InboxProcessor, Receipt, inbound_payload, store_in
+from xinqiao.bot.metrics import Metrics
+from xinqiao.clock import Clock
+from xinqiao.messages import Inbound
+from xinqiao.settings import Settings
+from xinqiao.storage.db import Database, retry_dropped
+from xinqiao.storage.models import InboxStatus
+from xinqiao.storage.outage import OutageLog
+
+log = logging.getLogger(__name__)
+_UNSUPPORTED = frozenset({"image", "voice", "video", "location", "link", "file"})
+_METRIC_TYPES = frozenset({"text", "event", *_UNSUPPORTED})
+
+
+def classify(fields: dict[str, Any], msg_type: str, sender: str
+             ) -> tuple[str, str, Inbound | None]:
+    """Dedupe key, inbox kind and the channel-neutral message (None: kept, not acted on)."""
+    created = str(fields.get("CreateTime") or "")
+    if msg_type == "event":
+        event = str(fields.get("Event") or "").lower()
+        event_key = str(fields.get("EventKey") or "")
+        # Events carry no MsgId: sender + time + event (+ key) tells them apart.
+        key = f"evt:{sender}|{created}|{event}|{event_key}"
+        if event == "subscribe":
+            return key, "message", Inbound(CHANNEL, sender, event="subscribe")
+        if event == "click" and event_key:
+            return key, "message", Inbound(CHANNEL, sender, choice=event_key)
+        return key, "wecom.event", None  # enter_agent, view, change_contact...
+    msg_id = fields.get("MsgId") or fields.get("MsgID")
+    key = f"msg:{sender}|{msg_id}" if msg_id else f"msg:{sender}|{created}|{msg_type}"
+    if msg_type == "text":
+        content = str(fields.get("Content") or "").strip()
+        return key, "message", Inbound(CHANNEL, sender, text=content[:2000])
+    if msg_type in _UNSUPPORTED:
+        return key, "message", Inbound(CHANNEL, sender, extra={"unsupported": msg_type})
+    return key, "wecom.unknown", None
+
+
+class WeComWebhook:
+    """aiohttp handlers for ``GET/POST /wecom``."""
+
+    def __init__(self, settings: Settings, db: Database, processor: InboxProcessor,
+                 clock: Clock, metrics: Metrics,
+                 spawn: Callable[[Any], asyncio.Task[Any]],
+                 kick: Callable[[], None] | None = None) -> None:
+        self.settings, self.db, self.processor = settings, db, processor
+        self.kick = kick  # the notifier: replies are waiting in the outbox
+        self.clock, self.metrics, self.spawn = clock, metrics, spawn
+        self.auth = WeComAuth(settings, clock)
+        self.outage = OutageLog(log, "wecom callback")
+
+    async def verify(self, request: web.Request) -> web.StreamResponse:
+        """The app's URL check: answer the decrypted ``echostr`` on a good signature."""
+        q = request.query
+        if any(k not in q for k in ("msg_signature", "timestamp", "nonce", "echostr")):
+            self.metrics.rejected.labels(CHANNEL, "verify_params").inc()
+            return web.Response(status=400, text="bad request")
+        try:
+            plain = self.auth.verify_get(q)
+        except Rejected as rej:
+            self.metrics.rejected.labels(CHANNEL, rej.reason).inc()
+            return web.Response(status=rej.status, text="forbidden")
+        return web.Response(body=plain.encode(), content_type="text/plain")
+
+    async def receive(self, request: web.Request) -> web.StreamResponse:
+        """A message or event: authenticate, store, answer; processing runs after."""
+        started = time.perf_counter()
+        try:
+            return await self._receive(request)
+        except Rejected as rej:
+            self.metrics.rejected.labels(CHANNEL, rej.reason).inc()
+            log.warning("wecom callback rejected: %s %s", rej.reason, rej.detail)
+            return web.Response(status=rej.status, text=rej.reason)
+        finally:
+            self.metrics.webhook_seconds.labels(CHANNEL).observe(time.perf_counter() - started)
+
+    async def _receive(self, request: web.Request) -> web.StreamResponse:
+        try:
+            data = await read_body(request, self.settings.wechat_max_body_bytes,
+                                   self.settings.webhook_body_timeout_seconds)
+            body = data.decode("utf-8")
+        except BodyRefused as exc:
+            raise Rejected(exc.status, exc.reason) from exc
+        except UnicodeDecodeError as exc:
+            raise Rejected(400, "body not utf-8") from exc
+        decoded = self.auth.decode(request.query, body)
+        fields = decoded.fields
+        msg_type = str(fields.get("MsgType") or "").lower()
+        sender = str(fields.get("FromUserName") or "")
+        if not msg_type or not sender or len(sender) > 128:
+            raise Rejected(400, "missing MsgType or FromUserName")
+        key, kind, inbound = classify(fields, msg_type, sender)
+        now = self.clock.now()
+        payload = inbound_payload(inbound, fields) if inbound else {"raw": fields}
+        status = InboxStatus.pending if inbound is not None else InboxStatus.ignored
+
+        async def store() -> Receipt:
+            async with self.db.urgent_session() as s:  # the 200 only after the commit
+                await self.auth.check_replay(s, request.query, decoded)
+                return await store_in(s, channel=CHANNEL, dedupe_key=key, address=sender,
+                                      kind=kind, payload=payload, now=now, status=status)
+
+        try:
+            receipt = await retry_dropped(store)
+        except Rejected:
+            raise
+        except Exception as exc:  # not a 200: WeCom retries, and nothing was lost
+            if not self.outage.failure(exc):
+                log.exception("wecom: could not store inbound", exc_info=exc)
+            self.metrics.rejected.labels(CHANNEL, "store_failed").inc()
+            return web.Response(status=503, text="temporarily unavailable")
+        self.outage.success()
+        if receipt.duplicate or receipt.row_id is None:
+            self.metrics.duplicates.labels(CHANNEL).inc()
+            return web.Response(text="")
+        self.metrics.inbound.labels(CHANNEL, msg_type if msg_type in _METRIC_TYPES
+                                    else "other").inc()
+        if inbound is not None:
+            self.spawn(self._process(receipt.row_id, (CHANNEL, sender, kind)))
+        return web.Response(text="")
+
+    async def _process(self, row_id: int, origin: tuple[str, str, str]) -> None:
+        await self.processor.process(row_id, origin=origin)
+        if self.kick is not None:
+            self.kick()
