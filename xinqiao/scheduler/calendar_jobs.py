@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.scheduler.jobs import CalendarJob, cron, forget_runs
 from xinqiao.services.booking.reminders import BookingTimers
+from xinqiao.services.calendar_notice import notify_horizon
 from xinqiao.services.content.push import WeeklyTips
 from xinqiao.services.network import Network
 
@@ -37,7 +38,11 @@ def network_jobs(network: Network) -> list[CalendarJob]:
         await network.purge(s, day, now)
         await forget_runs(s, now - KEEP_RUNS)
 
+    async def horizon(s: AsyncSession, _: date, now: datetime) -> None:
+        await notify_horizon(s, network.policy, now)
+
     return [
+        CalendarJob("calendar.horizon.check", cron(COVERAGE_AT), _DAY, horizon),
         CalendarJob("checkin.open", cron(DAILY_PLAN_AT), _DAY, network.open_checkins),
         CalendarJob("screening.rounds", cron(DAILY_PLAN_AT), _DAY, network.open_rounds),
         CalendarJob("retention.nightly", cron(RETENTION_AT), _DAY, nightly),
