@@ -1,4 +1,4 @@
-"""Holidays past the package's horizon: a centre's [calendar.2027], checked, used, and warned of."""
+"""Holidays past the package's horizon: a centre's [calendar.2027], checked, used, warned of."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from xinqiao.bot.cli import main
 from xinqiao.clock import SHANGHAI, FakeClock
 from xinqiao.policy.calendar import PACKAGE_LAST_YEAR
 from xinqiao.policy.policy import PolicyError, load_policy
-from xinqiao.services.calendar_notice import notify_horizon
+from xinqiao.scheduler.calendar_jobs import notify_horizon
 from xinqiao.services.network import Network
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database

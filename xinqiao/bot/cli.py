@@ -94,7 +94,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
 async def _calendar_horizon(db: Database) -> None:
     """Warn when the official calendar runs out within 60 days (the lead is pushed once)."""
     from xinqiao.policy.policy import PolicyError, load_policy
-    from xinqiao.services.calendar_notice import notify_horizon
+    from xinqiao.scheduler.calendar_jobs import notify_horizon
 
     try:
         policy = load_policy(_settings().policy_file)

@@ -89,7 +89,9 @@ class CrisisWatch:
             return Interception((replace(reply, choices=()) if in_flow else reply,))
         # The writer's own words: care first, and no form question straight after it; a
         # conversation with staff (a relay) goes on and passes the words on too.
-        return Interception((crisis_reply(ctx.settings),), pause=in_flow and not talking)
+        plan = ctx.person is not None and "student" in ctx.roles  # their own plan
+        return Interception((crisis_reply(ctx.settings, plan=plan),),
+                            pause=in_flow and not talking)
 
     @staticmethod
     async def _named(ctx: Context, text: str) -> Person | None:

@@ -65,6 +65,7 @@ ACTION_LABELS: dict[str, str] = {
     "console.link": "获取工作台登录链接", "console.refused": "工作台登录链接被拒绝",
     "console.login": "登录工作台", "console.logout": "退出工作台",
     "console.revoke": "结束工作台会话", "escalation.note": "上报添加备注",
+    "safety_plan.read": "查看安全计划", "practice_log.read": "查看练习记录",
 }
 
 

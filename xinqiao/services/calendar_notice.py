@@ -16,9 +16,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI, local
-from xinqiao.messages import Reply
 from xinqiao.policy.policy import Policy
-from xinqiao.services.recipients import push_to_people
 from xinqiao.storage.db import dialect_name
 from xinqiao.storage.jobs import JobRun
 from xinqiao.storage.models import Person, Role, RoleAssignment
@@ -41,7 +39,8 @@ def horizon_warning(policy: Policy, now: datetime) -> str | None:
             "workdays to the policy file, or later dates count Monday-Friday as workdays")
 
 
-def _lead_text(until: date, today: date) -> str:
+def lead_text(until: date, today: date) -> str:
+    """What the centre lead is told (once) when the calendar is about to run out."""
     left = (until - today).days
     when = f"还有 {left} 天" if left >= 0 else f"已过去 {-left} 天"
     return (f"【工作日历提醒】系统知道的法定节假日安排只到 {until:%Y年%m月%d日}（{when}）。"
@@ -50,11 +49,13 @@ def _lead_text(until: date, today: date) -> str:
             f"[calendar.{until.year + 1}]（放假日期和调休上班日期），检查无误后重启服务。")
 
 
-async def notify_horizon(s: AsyncSession, policy: Policy, now: datetime) -> bool:
-    """Log the warning when due and push the centre lead once per horizon; True if pushed."""
+async def horizon_notice(s: AsyncSession, policy: Policy,
+                         now: datetime) -> tuple[str, list[int]] | None:
+    """Log the warning when due; the first time for this horizon (claimed in this transaction)
+    also the text and the centre leads to push it to, else None."""
     warning = horizon_warning(policy, now)
     if warning is None:
-        return False
+        return None
     log.warning("%s", warning)
     until = policy.calendar().known_until
     insert = postgresql.insert if dialect_name(s) == "postgresql" else sqlite.insert
@@ -64,10 +65,8 @@ async def notify_horizon(s: AsyncSession, policy: Policy, now: datetime) -> bool
         .on_conflict_do_nothing(index_elements=["job", "scheduled_for"])
         .returning(col(JobRun.id)))).first()
     if claimed is None:
-        return False  # told already (by an earlier start, or another worker)
+        return None  # told already (by an earlier start, or another worker)
     leads = (await s.exec(select(RoleAssignment.person_id).join(
         Person, col(Person.id) == RoleAssignment.person_id).where(
         RoleAssignment.role == Role.centre_lead, col(Person.active).is_(True)))).all()
-    await push_to_people(s, sorted(set(leads)), key=f"{CLAIM}:{until.year}",
-                         reply=Reply(_lead_text(until, local(now).date())), now=now)
-    return True
+    return lead_text(until, local(now).date()), sorted(set(leads))
