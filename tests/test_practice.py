@@ -1,4 +1,4 @@
-"""练习: practice reports reach only the practiser, never staff or figures; a real one is not lost."""
+"""练习: practice reports reach only the practiser, never staff or figures; a real one is kept."""
 
 from __future__ import annotations
 

@@ -164,6 +164,8 @@ class PracticeRealFlow(OneShotFlow):
 
     async def start(self, ctx: Context, argument: str) -> Turn:
         """File the kept crisis and report for real (in that order) and end the practice."""
+        if argument.strip():
+            return Turn.pass_on()  # 真实情况是…: a sentence, heard as one
         assert ctx.person is not None and ctx.person.id is not None
         now = ctx.clock.now()
         kept = ctx.state.suspended.get(KEEP) or {}

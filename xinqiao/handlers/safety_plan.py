@@ -34,6 +34,7 @@ STUDENT = "student"  # the role whose own plan this is (roles are str enums)
 VIEW = "__plan"  # "__": the plan on screen is no progress to keep
 _MENU = Choice("menu", "主菜单")
 _EDIT = re.compile(r"^(?:修改|改)\s*第?\s*([1-6])\s*步?$")
+_NUMBER = re.compile(r"[A-Za-z0-9_-]{1,32}")  # a 学号 / 工号
 _FULLWIDTH = str.maketrans("１２３４５６", "123456")
 
 
@@ -62,6 +63,8 @@ class SafetyPlanFlow:
         argument = argument.strip()
         edit = _EDIT.match(argument.translate(_FULLWIDTH))
         if argument and edit is None:
+            if not _NUMBER.fullmatch(argument):
+                return Turn.pass_on()  # 安全计划是什么: a sentence, not a 学号 to look up
             return await self._read_as_staff(ctx, argument)
         if STUDENT not in ctx.roles:
             return Turn.end(Reply("查看学生的安全计划，请回复“安全计划 学号”。", (_MENU,)))
