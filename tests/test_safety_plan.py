@@ -9,12 +9,14 @@ from sqlmodel import col, select
 
 from tests.network_world import World, make_world
 from xinqiao.clock import SHANGHAI, FakeClock
+from xinqiao.policy.policy import load_policy
 from xinqiao.services.access import REFUSAL
+from xinqiao.services.retention import purge
 from xinqiao.settings import Settings
 from xinqiao.storage.booking import Appointment, AppointmentStatus
 from xinqiao.storage.care import SafetyPlan
 from xinqiao.storage.db import Database
-from xinqiao.storage.models import AuditEntry
+from xinqiao.storage.models import AuditEntry, Person
 
 MONDAY_9 = datetime(2026, 9, 7, 9, 0, tzinfo=SHANGHAI)
 
@@ -169,3 +171,26 @@ async def test_a_student_without_a_plan_hears_of_it_after_a_no_to_the_concern_qu
     assert "写一份安全计划" in [c.label for c in warm.choices]
     started = await chat.say(choice="flow:safety_plan")
     assert "一共 6 步" in started
+
+
+async def test_a_plan_is_purged_with_the_rest_once_its_student_has_long_left(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await make_world(db, clock, settings, start=MONDAY_9)
+    await _write_plan(world)
+    await world.chat("s1").say("修改 3")
+    await world.chat("s1").say("图书馆")
+    policy = load_policy().retention
+    async with db.session() as s:
+        student = await s.get(Person, world.ids["s1"])
+        assert student is not None
+        student.active, student.left_at = False, clock.now()
+        s.add(student)
+    clock.advance(days=policy.after_leaving_days - 1)
+    async with db.session() as s:
+        await purge(s, policy, clock.now())
+    assert len(await _plans(world)) == 2  # not yet
+    clock.advance(days=2)
+    async with db.session() as s:
+        counts = await purge(s, policy, clock.now())
+    assert counts["people_left"] == 1 and await _plans(world) == []
