@@ -50,6 +50,8 @@ async def build(url: str) -> Ids:
                  *["几乎每天"] * 4, *["完全不会"] * 5]:
         await s1.say(text)
     await world.chat("s2").say("我想自杀")
+    for text in ("安全计划", "SAFE9P", *["跳过"] * 5):  # s1's safety plan, in her words
+        await s1.say(text)
     for who in ("s1", "s3"):  # each books the earliest free session: c1's Monday 14:00, 15:00
         chat = world.chat(who)
         assert "可以预约的时间" in await chat.say("预约")

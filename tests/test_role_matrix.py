@@ -1,11 +1,11 @@
 """The role matrix, through the real chat paths: every role × record kind × read/change.
 
 One small school is built once per backend: 信息工程学院 (软件2301 with 室友小吴 s1, who has a
-positive PHQ-9, a dorm report about her and a counselling appointment with a private note;
-学生2号 s2, in crisis with a case and a plan; 学生3号 s3 with an appointment still to mark) and
-经济管理学院 (its lead x1 and a student o1). Each role then tries each path. Allowed ones see the
-content; refused ones see none of it and leave an audit row of the refusal; every allowed look
-by staff at someone else's record leaves an audit row too.
+positive PHQ-9, a dorm report about her, a counselling appointment with a private note and a
+safety plan; 学生2号 s2, in crisis with a case and a plan; 学生3号 s3 with an appointment still to
+mark) and 经济管理学院 (its lead x1 and a student o1). Each role then tries each path. Allowed
+ones see the content; refused ones see none of it and leave an audit row of the refusal; every
+allowed look by staff at someone else's record leaves an audit row too.
 """
 
 from __future__ import annotations
@@ -55,6 +55,8 @@ EXPECTED: dict[tuple[Kind, Action], set[Role]] = {
     (K.appointment_note, A.change): CENTRE,
     (K.audit_log, A.read): {R.centre_lead},
     (K.roster, A.read): {R.committee, R.informant, R.class_advisor} | COLLEGE | CENTRE,
+    # s1's counsellors: her college's psychological counsellor, c1 (her appointments), the lead
+    (K.safety_plan, A.read): {R.college_counsellor} | CENTRE,
 }
 # What each kind must never show a refused person.
 SECRETS = {
@@ -62,11 +64,12 @@ SECRETS = {
     K.report: ("REPORT-3K", "室友小吴"), K.case: ("PLAN-7Q", "学生2号"),
     K.appointment_note: ("NOTE-5Z", "NOTE2-8W", "室友小吴", "学生3号"),
     K.audit_log: ("审计记录（", "→"), K.roster: ("室友小吴", "东1-101", "软件2301"),
+    K.safety_plan: ("SAFE9P", "室友小吴"),
 }
 # What an allowed read shows (changes are checked by their effect).
 SHOWS = {K.screening: "总分 12", K.attention: "室友小吴", K.report: "REPORT-3K",
          K.case: "PLAN-7Q", K.appointment_note: "NOTE-5Z", K.audit_log: "审计记录（",
-         K.roster: "东1-101"}
+         K.roster: "东1-101", K.safety_plan: "SAFE9P"}
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -128,6 +131,8 @@ async def _attempt(school: School, who: str, kind: Kind, action: Action) -> str:
         return "\n".join(replies)
     if kind is K.audit_log:
         return await chat.say("审计记录 s1")
+    if kind is K.safety_plan:
+        return await chat.say("安全计划 s1")
     return await chat.say("学生信息 s1")
 
 

@@ -15,6 +15,7 @@ from xinqiao.bot.cli_booking import booking, schedule
 from xinqiao.bot.cli_chat import chat, demo
 from xinqiao.bot.cli_content import content
 from xinqiao.bot.cli_crisis import crisis
+from xinqiao.bot.cli_policy import policy
 from xinqiao.bot.cli_screening import rota, screening
 from xinqiao.bot.cli_support import settings_or_exit as _settings
 from xinqiao.bot.cli_support import with_db as _with_db
@@ -64,6 +65,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
             async with db.session() as s:  # pushes that cannot go out: say so before serving
                 for problem in await missing_credentials(settings, s):
                     logging.getLogger("xinqiao.serve").warning("%s", problem)
+            await _calendar_horizon(db)
         finally:
             await db.dispose()
 
@@ -87,6 +89,19 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
 
         sys.exit(Supervisor(workers, host or settings.host, port or settings.port).run())
     web.run_app(app, host=host or settings.host, port=port or settings.port, access_log=None)
+
+
+async def _calendar_horizon(db: Database) -> None:
+    """Warn when the official calendar runs out within 60 days (the lead is pushed once)."""
+    from xinqiao.policy.policy import PolicyError, load_policy
+    from xinqiao.scheduler.calendar_jobs import notify_horizon
+
+    try:
+        policy = load_policy(_settings().policy_file)
+    except PolicyError:
+        return  # build_app stops with the file and field named
+    async with db.session() as s:
+        await notify_horizon(s, policy, SystemClock().now())
 
 
 @main.group()
@@ -328,3 +343,4 @@ main.add_command(booking)
 main.add_command(audit)
 main.add_command(content)
 main.add_command(crisis)
+main.add_command(policy)

@@ -13,6 +13,7 @@ from xinqiao.services.access import Action, Kind, holders
 from xinqiao.services.case_sources import readable_note
 from xinqiao.services.case_view import case_summary, student_names
 from xinqiao.services.refs import CASE, case_ref, parse_ref, wrong_kind
+from xinqiao.services.safety_plan import plan_line
 from xinqiao.storage.cases import Case
 from xinqiao.storage.models import Person, Role, Tier
 
@@ -117,6 +118,7 @@ class CaseFlow:
                   f"负责人：{summary.lead_name if summary.lead_name is not None else '待指定'}",
                   f"计划：{case.plan or '待制定'}",
                   f"随访：每{'天' if case.followup_days == 1 else f'{case.followup_days}天'}"]
+        lines.append(await plan_line(ctx.session, case.person_id))
         lines += [f"· {local(n.at):%m-%d} {readable_note(n.text)}" for n in summary.recent]
         choices = [Choice(f"followup:{number}", "记录随访"), Choice(f"plan:{number}", "写计划"),
                    Choice(f"cadence:{number}", "随访频率"), Choice(f"team:{number}", "团队"),

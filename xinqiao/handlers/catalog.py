@@ -30,6 +30,7 @@ from xinqiao.handlers.relay import RelayFlow, RelayReplyFlow
 from xinqiao.handlers.reports_view import CompletionFlow
 from xinqiao.handlers.results import AttentionListFlow, MyResultsFlow, StudentResultsFlow
 from xinqiao.handlers.rota import DutyRotaFlow
+from xinqiao.handlers.safety_plan import SafetyPlanFlow
 from xinqiao.handlers.school_queue import SchoolQueueFlow
 from xinqiao.handlers.screening import ScreeningFlow
 from xinqiao.handlers.screening_optout import ScreeningOptOutFlow
@@ -56,7 +57,7 @@ def build_catalogue(
                                  BindAnswerFlow(yes=False), WhoAmIFlow(), PreferHereFlow(),
                                  CrisisHelpFlow(), ScopeFlow(), StudentLookupFlow(),
                                  AuditLogFlow(), ListenFlow(content), *exercise_flows(exercises),
-                                 ConsoleLoginFlow())
+                                 ConsoleLoginFlow(), SafetyPlanFlow())
     if content is not None:
         builtin += (EducationFlow(content), TipsFlow(on=True), TipsFlow(on=False),
                     ContentCampaignFlow(content))

@@ -51,11 +51,17 @@ class ConcernCheckFlow:
         outcome = await settle(ctx.session, self.network, int(data["report"]), answer,
                                ctx.clock.now())
         if outcome == "crisis":
-            return Turn.end(crisis_reply(ctx.settings))
+            return Turn.end(crisis_reply(ctx.settings, plan=_student(ctx)))
         if outcome == "late":
             return Turn.end(Reply(t.late, (Choice("menu", "主菜单"),)))
         offers: tuple[Choice, ...] = (Choice("menu", "主菜单"),)
         if ctx.person is not None:
             offers = (flow_choice("booking", "预约心理咨询"), flow_choice("breathing", "呼吸练习"),
+                      *((flow_choice("safety_plan", "写一份安全计划"),) if _student(ctx) else ()),
                       *offers)
         return Turn.end(Reply(t.no_reply, offers))
+
+
+def _student(ctx: Context) -> bool:
+    """A bound student, who has a safety plan of their own to write."""
+    return ctx.person is not None and "student" in ctx.roles

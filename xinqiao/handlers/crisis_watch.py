@@ -9,6 +9,7 @@ from sqlmodel import col, select
 from xinqiao.handlers.concern import ASK_STEP, CONCERN_FLOW, concern_question
 from xinqiao.handlers.flow import Context, Interception, control_words, talks_through_crisis
 from xinqiao.handlers.form_spec import FieldKind, FormSpec
+from xinqiao.handlers.practice import practice_crisis
 from xinqiao.services.concern import adds_up, record_concern
 from xinqiao.services.crisis import crisis_reply, raise_crisis
 from xinqiao.services.crisis_detector import CrisisDetector
@@ -66,6 +67,12 @@ class CrisisWatch:
             # keeps the curtains drawn): the report itself carries them to its readers. Talk of
             # death the rules know (总说自己是累赘) is the crisis path: nobody can ask her here.
             return None
+        if about_other and report is not None:
+            # Inside a practice report (练习) the words are part of the exercise: the person is
+            # shown what would happen and how to make it real, nobody is alerted.
+            practice = await practice_crisis(ctx, about.id if about else None, detail)
+            if practice is not None:
+                return Interception((practice,))
         if ctx.roles & STAFF_ROLES and not about_other and ctx.person is not None:
             # A staff member's own words: a private word to the centre lead, not a student case.
             reply = await staff_in_distress(ctx.session, ctx.settings, ctx.person,
@@ -89,7 +96,9 @@ class CrisisWatch:
             return Interception((replace(reply, choices=()) if in_flow else reply,))
         # The writer's own words: care first, and no form question straight after it; a
         # conversation with staff (a relay) goes on and passes the words on too.
-        return Interception((crisis_reply(ctx.settings),), pause=in_flow and not talking)
+        plan = ctx.person is not None and "student" in ctx.roles  # their own plan
+        return Interception((crisis_reply(ctx.settings, plan=plan),),
+                            pause=in_flow and not talking)
 
     @staticmethod
     async def _named(ctx: Context, text: str) -> Person | None:

@@ -104,13 +104,25 @@ def _parse_multi(field: FormField, choice: str | None, text: str) -> list[str]:
     if choice is not None:
         return [_match_option(field, choice, "")]
     picked: list[str] = []
+    own: list[str] = []
     for token in filter(None, _SPLIT.split(text.translate(_FULLWIDTH))):
         if token.isdecimal() and 1 <= int(token) <= len(field.options):
             value = field.options[int(token) - 1].value
+        elif field.own_words:  # not an option: the person's own words, kept as written
+            try:
+                value = _match_option(field, None, token)
+            except InvalidAnswer:
+                own.append(token)
+                continue
         else:
             value = _match_option(field, None, token)
         if value not in picked:
             picked.append(value)
+    if own:
+        words = "，".join(own)
+        if len(words) > field.max_length:
+            raise InvalidAnswer(f"请控制在 {field.max_length} 字以内。")
+        picked.append(words)
     if not picked:
         raise InvalidAnswer("请回复一个或多个序号，例如：1 3")
     exclusive = [o.value for o in field.options if o.exclusive]

@@ -45,6 +45,8 @@ PerAnswer = Callable[[Context, FormSpec, FormField, dict[str, Any]], Awaitable[T
 OnComplete = Callable[[Context, FormSpec, dict[str, Any]], Awaitable[Turn]]
 # The text offering to resume a saved form, given the form (None if withdrawn) and its data.
 ResumeText = Callable[[FormSpec | None, dict[str, Any]], str]
+# Words the owner adds under a field's prompt as it is asked (e.g. lines already filled in).
+BeforeField = Callable[[Context, FormField], str]
 
 RESUME_STEP = "__resume__"
 BACK_WORDS = frozenset({"返回", "上一题", "back"})
@@ -62,6 +64,7 @@ class Hooks:
     gate: Gate | None = None
     per_answer: PerAnswer | None = None
     resume_text: ResumeText | None = None
+    before_field: BeforeField | None = None
 
 
 class FormRunner:
@@ -147,8 +150,14 @@ class FormRunner:
             n = 1 + [f.key for f in spec.fields].index(field.key)
             lines.append(f"第 {n}/{len(spec.fields)} 步：{field.prompt}")
             return Turn.ask(field.key, data, Reply("\n".join(lines), tuple(choices)))
-        lines.append(f"{len(data.get('history', [])) + 1}. {field.prompt}")
-        if field.kind is FieldKind.multi:
+        # A field reopened on its own (an edit) keeps its place in the form as its number.
+        number = data.get("number") or len(data.get("history", [])) + 1
+        lines.append(f"{number}. {field.prompt}")
+        if self.hooks.before_field is not None and (added := self.hooks.before_field(ctx, field)):
+            lines.append(added)
+        if field.kind is FieldKind.multi and field.own_words:
+            lines.append("（点选一项，或回复几个序号如 1 3；也可以直接写下你自己的话）")
+        elif field.kind is FieldKind.multi:
             lines.append("（可多选：回复几个序号，用空格隔开，如 1 3）")
         elif field.kind is FieldKind.person and field.allow_free_text:
             lines.append("（不在名单里的话，直接输入姓名和班级）")

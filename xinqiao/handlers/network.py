@@ -15,6 +15,13 @@ from xinqiao.clock import local
 from xinqiao.handlers.flow import Context, Flow, OneShotFlow, Turn
 from xinqiao.handlers.form_spec import FieldKind, FormSpec, load_form
 from xinqiao.handlers.forms import FormFlow, OnAnswers
+from xinqiao.handlers.practice import (
+    PracticeEndFlow,
+    PracticeFlow,
+    PracticeLogFlow,
+    PracticeRealFlow,
+    practising_filer,
+)
 from xinqiao.messages import Choice, Reply
 from xinqiao.services.escalation import Subject
 from xinqiao.services.item_links import open_or_join
@@ -61,10 +68,10 @@ class NothingToReportFlow(OneShotFlow):
     id = "checkin_none"
     title = "本周无异常"
 
-    def __init__(self, network: Network, rtype: ReportType, spec: FormSpec) -> None:
-        self.network = network
+    def __init__(self, rtype: ReportType, spec: FormSpec, file: OnAnswers) -> None:
         self.rtype = rtype
         self.spec = spec
+        self.file = file  # the check-in's filing (a preview inside a practice session)
 
     def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
         """Those who file the check-in, like the form."""
@@ -72,8 +79,7 @@ class NothingToReportFlow(OneShotFlow):
 
     async def start(self, ctx: Context, argument: str) -> Turn:
         """Submit 本周无异常 for the period the check-in counts for."""
-        answers = self.spec.nothing_to_report()
-        return Turn.end(*await _checkin(self.network, self.rtype, self.spec, ctx, answers))
+        return Turn.end(*await self.file(ctx, self.spec.nothing_to_report()))
 
 
 def _filer(network: Network, rtype: ReportType, spec: FormSpec) -> OnAnswers:
@@ -87,13 +93,19 @@ def _filer(network: Network, rtype: ReportType, spec: FormSpec) -> OnAnswers:
 def report_flows(network: Network) -> tuple[Flow, ...]:
     """Every report type's form wired to its filing, and the one-tap check-in."""
     flows: list[Flow] = []
+    real: dict[str, OnAnswers] = {}
     for rtype in report_types().filed():
         assert rtype.path is not None
         # Who files a report is the report type's to say; the form follows it.
         spec = load_form(rtype.path).model_copy(update={"roles": rtype.filed_by})
-        flows.append(FormFlow(spec, _filer(network, rtype, spec)))
+        real[spec.id] = _filer(network, rtype, spec)
+        # The same form in a practice session (练习) shows its filing instead of doing it.
+        filer = practising_filer(network, rtype, spec, real[spec.id])
+        flows.append(FormFlow(spec, filer))
         if rtype.filing == "checkin":
-            flows.append(NothingToReportFlow(network, rtype, spec))
+            flows.append(NothingToReportFlow(rtype, spec, filer))
+    flows += [PracticeFlow(), PracticeEndFlow(), PracticeRealFlow(network, real),
+              PracticeLogFlow()]
     return tuple(flows)
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 
 import chinese_calendar
+import chinese_calendar.constants
 
 from xinqiao.clock import SHANGHAI
 
@@ -76,6 +78,89 @@ def makeup_replaces(day: date) -> date | None:
     return in_lieu[makeups.index(day)]
 
 
+# The last year the installed package publishes; later years need a centre's [calendar.YYYY].
+PACKAGE_LAST_YEAR: int = max(chinese_calendar.constants.holidays).year
+
+
+@dataclass(frozen=True)
+class YearDays:
+    """One year's official days off and make-up workdays (调休上班), as a centre declares them."""
+
+    holidays: frozenset[date]
+    workdays: frozenset[date]
+
+
+def parse_days(value: object) -> tuple[date, ...]:
+    """Dates written "YYYY-MM-DD" or as a range "YYYY-MM-DD..YYYY-MM-DD" (both ends included)."""
+    if not isinstance(value, list | tuple):
+        raise ValueError('write a list of dates, e.g. ["2027-01-01", "2027-02-06..2027-02-12"]')
+    days: list[date] = []
+    for item in value:
+        if isinstance(item, str) and ".." in item:
+            first, last = (parse_date(part) for part in item.split("..", 1))
+            if last < first:
+                raise ValueError(f"{item!r}: the range must end on or after it starts")
+            days += [first + timedelta(days=i) for i in range((last - first).days + 1)]
+        else:
+            days.append(parse_date(item))
+    return tuple(days)
+
+
+def check_year(year: int, holidays: Sequence[date], workdays: Sequence[date]) -> YearDays:
+    """A declared year that makes sense, else ValueError saying what does not.
+
+    Every date lies in that year and is named once; a make-up workday falls on a weekend (a
+    weekday is a workday already); a holiday names at least one weekday (a year of weekend-only
+    holidays declares nothing, and is almost certainly a typing slip).
+    """
+    if not 2000 <= year <= 2100:
+        raise ValueError(f"{year}: not a plausible year")
+    for label, days in (("holidays", holidays), ("workdays", workdays)):
+        if stray := sorted(d for d in days if d.year != year):
+            raise ValueError(f"{label}: {stray[0]} is not in {year}")
+        if repeated := sorted(d for d in set(days) if list(days).count(d) > 1):
+            raise ValueError(f"{label}: {repeated[0]} is listed twice")
+    if both := sorted(set(holidays) & set(workdays)):
+        raise ValueError(f"{both[0]} is both a holiday and a make-up workday")
+    if weekday := sorted(d for d in workdays if d.isoweekday() <= 5):
+        raise ValueError(f"workdays: {weekday[0]} is a weekday already; list only the "
+                         "weekend days worked to make up for a holiday")
+    if holidays and all(d.isoweekday() > 5 for d in holidays):
+        raise ValueError("holidays: every day listed is a weekend; list the official days off")
+    return YearDays(frozenset(holidays), frozenset(workdays))
+
+
+class OfficialDays:
+    """The official calendar: the package's years, and the years a centre declares past them
+    (a declared year replaces the package's own for that year)."""
+
+    __slots__ = ("_declared",)
+
+    def __init__(self, declared: Mapping[int, YearDays] | None = None) -> None:
+        self._declared = dict(declared or {})
+
+    def is_workday(self, day: date) -> bool:
+        """True on an official workday: make-up workdays count, public holidays do not."""
+        year = self._declared.get(day.year)
+        if year is None:
+            return chinese_workday(day)
+        return day in year.workdays or (day.isoweekday() <= 5 and day not in year.holidays)
+
+    def is_holiday(self, day: date) -> bool:
+        """True on an official day off for a public holiday (not an ordinary weekend)."""
+        year = self._declared.get(day.year)
+        if year is None:
+            return not chinese_workday(day) and holiday_name(day) is not None
+        return day in year.holidays
+
+    def known_until(self) -> date:
+        """The last day of the last year known without a gap (package, then declared years)."""
+        last = PACKAGE_LAST_YEAR
+        while last + 1 in self._declared:
+            last += 1
+        return date(last, 12, 31)
+
+
 def _aware(at: datetime) -> datetime:
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError(f"an aware datetime is required, got naive {at!r}")
@@ -89,12 +174,13 @@ def _span(a: time, b: time) -> timedelta:
 class WorkingCalendar:
     """Office hours (Asia/Shanghai wall time) on workdays; everything else is off."""
 
-    __slots__ = ("_day_total", "_hours", "_workday")
+    __slots__ = ("_day_total", "_hours", "_official", "_workday")
 
     def __init__(
         self,
         hours: Sequence[tuple[time, time]] = DEFAULT_HOURS,
-        workday: Callable[[date], bool] = chinese_workday,
+        workday: Callable[[date], bool] | None = None,
+        official: OfficialDays | None = None,
     ) -> None:
         spans = tuple(hours)
         if not spans:
@@ -107,7 +193,8 @@ class WorkingCalendar:
             if i and a < spans[i - 1][1]:
                 raise ValueError(f"working period {a:%H:%M}-{b:%H:%M} overlaps or is out of order")
         self._hours = spans
-        self._workday = workday
+        self._official = official or OfficialDays()
+        self._workday = workday or self._official.is_workday
         self._day_total = sum((_span(a, b) for a, b in spans), timedelta())
 
     @property
@@ -123,6 +210,15 @@ class WorkingCalendar:
     def is_workday(self, d: date) -> bool:
         """True when ``d`` is a workday on this calendar."""
         return self._workday(d)
+
+    def is_holiday(self, d: date) -> bool:
+        """True when ``d`` is an official public holiday (a day off that is no plain weekend)."""
+        return self._official.is_holiday(d)
+
+    @property
+    def known_until(self) -> date:
+        """The last day the official calendar is known; later days fall back to Monday–Friday."""
+        return self._official.known_until()
 
     def is_working_time(self, at: datetime) -> bool:
         """True when ``at`` (aware) falls inside a working period of a workday."""

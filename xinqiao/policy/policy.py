@@ -27,9 +27,13 @@ from pydantic import (
 from xinqiao.clock import SHANGHAI
 from xinqiao.policy.booking import BookingPolicy
 from xinqiao.policy.calendar import (
+    OfficialDays,
     WorkingCalendar,
+    YearDays,
+    check_year,
     format_duration,
     parse_date,
+    parse_days,
     parse_duration,
     parse_hhmm,
     parse_hours,
@@ -221,6 +225,16 @@ class CheckinPolicy(_Model):
         return self
 
 
+Days = Annotated[tuple[date, ...], BeforeValidator(parse_days)]
+
+
+class DeclaredYear(_Model):
+    """``[calendar.YYYY]``: a year's holidays and make-up workdays the package does not know."""
+
+    holidays: Days = ()
+    workdays: Days = ()
+
+
 class Policy(_Model):
     """The whole policy: working hours, escalation chains, check-ins, booking and content."""
 
@@ -231,6 +245,23 @@ class Policy(_Model):
     retention: RetentionPolicy = RetentionPolicy()
     booking: BookingPolicy = BookingPolicy()
     content: ContentPolicy = ContentPolicy()
+    # ``[calendar.2027]``: official days for the years past the chinesecalendar package's.
+    calendar_years: dict[int, DeclaredYear] = Field(default_factory=dict, alias="calendar")
+
+    @field_validator("calendar_years")
+    @classmethod
+    def _sensible_years(cls, value: dict[int, DeclaredYear]) -> dict[int, DeclaredYear]:
+        for year, days in value.items():
+            try:
+                check_year(year, days.holidays, days.workdays)
+            except ValueError as exc:
+                raise ValueError(f"{year}: {exc}") from exc
+        return value
+
+    def official_days(self) -> OfficialDays:
+        """The official calendar: the package's years and the years this policy declares."""
+        return OfficialDays({year: YearDays(frozenset(d.holidays), frozenset(d.workdays))
+                             for year, d in self.calendar_years.items()})
 
     @field_validator("working_hours")
     @classmethod
@@ -240,7 +271,7 @@ class Policy(_Model):
 
     @cached_property
     def _calendar(self) -> WorkingCalendar:
-        return WorkingCalendar(self.working_hours)
+        return WorkingCalendar(self.working_hours, official=self.official_days())
 
     def calendar(self) -> WorkingCalendar:
         """The working calendar: these hours on official Chinese workdays."""

@@ -11,10 +11,14 @@ from datetime import date, datetime, time, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from xinqiao.messages import Reply
+from xinqiao.policy.policy import Policy
 from xinqiao.scheduler.jobs import CalendarJob, cron, forget_runs
 from xinqiao.services.booking.reminders import BookingTimers
+from xinqiao.services.calendar_notice import CLAIM, horizon_notice
 from xinqiao.services.content.push import WeeklyTips
 from xinqiao.services.network import Network
+from xinqiao.services.recipients import push_to_people
 
 DAILY_PLAN_AT = time(0, 5)  # check-ins falling due today, screening rounds opening today
 RETENTION_AT = time(3, 30)
@@ -27,6 +31,17 @@ KEEP_RUNS = timedelta(days=90)
 _DAY = timedelta(hours=23)
 
 
+async def notify_horizon(s: AsyncSession, policy: Policy, now: datetime) -> bool:
+    """Warn of the calendar's end (at each start and daily); push the centre lead once."""
+    notice = await horizon_notice(s, policy, now)
+    if notice is None:
+        return False
+    text, leads = notice
+    await push_to_people(s, leads, key=f"{CLAIM}:{policy.calendar().known_until.year}",
+                         reply=Reply(text), now=now)
+    return True
+
+
 def network_jobs(network: Network) -> list[CalendarJob]:
     """The network's daily and monthly jobs."""
 
@@ -37,7 +52,11 @@ def network_jobs(network: Network) -> list[CalendarJob]:
         await network.purge(s, day, now)
         await forget_runs(s, now - KEEP_RUNS)
 
+    async def horizon(s: AsyncSession, _: date, now: datetime) -> None:
+        await notify_horizon(s, network.policy, now)
+
     return [
+        CalendarJob("calendar.horizon.check", cron(COVERAGE_AT), _DAY, horizon),
         CalendarJob("checkin.open", cron(DAILY_PLAN_AT), _DAY, network.open_checkins),
         CalendarJob("screening.rounds", cron(DAILY_PLAN_AT), _DAY, network.open_rounds),
         CalendarJob("retention.nightly", cron(RETENTION_AT), _DAY, nightly),

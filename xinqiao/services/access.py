@@ -42,6 +42,8 @@ class Kind(StrEnum):
     appointment_note = "appointment_note"  # counselling appointments and their private notes
     audit_log = "audit_log"
     roster = "roster"  # who a student is: name, number, class, dorm
+    safety_plan = "safety_plan"  # a student's safety plan: warning signs, people, lines
+    practice = "practice"  # who practised reports in training (练习), never real data
 
 
 class Action(StrEnum):
@@ -56,7 +58,7 @@ class Scope(StrEnum):
 
     own = "own"  # the record is about the person themself
     recipient = "recipient"  # the item was sent to them
-    counsellor = "counsellor"  # they are the appointment's counsellor
+    counsellor = "counsellor"  # they are the appointment's (or the student's) counsellor
     team = "team"  # they are on the case team
     dorm = "dorm"  # students of the dorm they serve
     klass = "klass"  # students of the classes they serve
@@ -77,6 +79,10 @@ _RECIPIENT = Grant((S.recipient,))
 MATRIX: dict[tuple[Role, Kind, Action], Grant] = {
     (R.student, K.screening, A.read): Grant((S.own,), "summary"),
     (R.student, K.roster, A.read): Grant((S.own,)),
+    (R.student, K.safety_plan, A.read): Grant((S.own,)),
+    (R.student, K.safety_plan, A.change): Grant((S.own,)),
+    (R.committee, K.practice, A.read): Grant((S.own,)),
+    (R.informant, K.practice, A.read): Grant((S.own,)),
     (R.committee, K.report, A.read): _RECIPIENT,
     (R.committee, K.report, A.change): _RECIPIENT,
     (R.committee, K.roster, A.read): Grant((S.klass,)),
@@ -98,6 +104,14 @@ for _role in (R.college_lead, R.college_counsellor):
         (_role, K.case, A.change): Grant((S.college, S.team)),
         (_role, K.roster, A.read): Grant((S.college,)),
     }
+# A safety plan is read by whoever counsels the student: the college's psychological counsellor,
+# a centre counsellor who has seen them, the team of their crisis case; the centre lead.
+MATRIX |= {
+    (R.college_lead, K.safety_plan, A.read): Grant((S.team,)),
+    (R.college_counsellor, K.safety_plan, A.read): Grant((S.college, S.team)),
+    (R.centre_staff, K.safety_plan, A.read): Grant((S.counsellor, S.team)),
+    (R.centre_lead, K.safety_plan, A.read): Grant((S.school,)),
+}
 for _role in (R.centre_staff, R.centre_lead):
     MATRIX |= {
         (_role, K.screening, A.read): Grant((S.school,), "with answers"),
@@ -107,6 +121,7 @@ for _role in (R.centre_staff, R.centre_lead):
         (_role, K.case, A.read): Grant((S.school,)),
         (_role, K.case, A.change): Grant((S.school,)),
         (_role, K.roster, A.read): Grant((S.school,)),
+        (_role, K.practice, A.read): Grant((S.school,)),
     }
 MATRIX |= {
     (R.centre_staff, K.appointment_note, A.read): Grant((S.counsellor,)),
@@ -121,6 +136,7 @@ FLOW_KINDS: dict[str, Kind] = {
     "my_results": K.screening, "student_results": K.screening, "attention": K.attention,
     "queue": K.report, "ack": K.report, "resolve": K.report, "cases": K.case,
     "booking_staff": K.appointment_note, "audit_log": K.audit_log, "student_lookup": K.roster,
+    "safety_plan": K.safety_plan, "practice_log": K.practice,
 }
 
 
@@ -153,6 +169,7 @@ class Target:
     recipients: frozenset[int] = frozenset()
     team: frozenset[int] = frozenset()
     counsellor_id: int | None = None
+    counsellors: frozenset[int] = frozenset()  # everyone who has counselled the student
 
     @classmethod
     def about(cls, student: Person | None, **more: Any) -> Target:
@@ -192,7 +209,8 @@ def _covers(actor: Actor, role: Role, scope: Scope, target: Target) -> bool:
         case Scope.recipient:
             return actor.person_id in target.recipients
         case Scope.counsellor:
-            return target.counsellor_id == actor.person_id
+            return target.counsellor_id == actor.person_id or actor.person_id in \
+                target.counsellors
         case Scope.team:
             return actor.person_id in target.team
         case Scope.dorm:

@@ -12,7 +12,8 @@ KIND_LABELS = {
     Kind.screening: "screening result", Kind.attention: "attention tier",
     Kind.report: "report / escalation", Kind.case: "crisis case",
     Kind.appointment_note: "appointment and its note", Kind.audit_log: "audit log",
-    Kind.roster: "roster entry",
+    Kind.roster: "roster entry", Kind.safety_plan: "safety plan",
+    Kind.practice: "practice record",
 }
 SCOPE_LABELS = {
     Scope.own: "own", Scope.recipient: "sent to them", Scope.counsellor: "own clients",

@@ -68,6 +68,7 @@ ACTION_LABELS: dict[str, str] = {
     "booking.note.write": "填写咨询备注", "booking.view": "查看咨询预约",
     "roster.code": "重新生成激活码", "roster.search": "搜索花名册",
     "roster.upload": "上传花名册待确认",
+    "safety_plan.read": "查看安全计划", "practice_log.read": "查看练习记录",
 }
 
 

@@ -87,6 +87,7 @@ class FormField(_Frozen):
     max_length: int = 500
     scope: Literal["class", "dorm"] = "class"
     allow_free_text: bool = True
+    own_words: bool = False  # a multi field that also keeps the person's own words
     show_if: Condition | None = None
 
     @model_validator(mode="after")
@@ -96,6 +97,8 @@ class FormField(_Frozen):
             raise ValueError(f"a {self.kind} field needs options")
         if self.kind not in choice_kinds and self.options:
             raise ValueError("only choice fields take options (a scale field uses [scale])")
+        if self.own_words and self.kind is not FieldKind.multi:
+            raise ValueError("own_words: only a multi field takes the person's own words")
         values = [o.value for o in self.options]
         if len(values) != len(set(values)):
             raise ValueError("option values repeat")

@@ -12,7 +12,6 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import local
-from xinqiao.policy.calendar import holiday_name
 from xinqiao.policy.policy import Policy
 from xinqiao.services import retention, screening_rounds
 from xinqiao.services.cases import FOLLOWUP, on_followup
@@ -89,7 +88,7 @@ class Network:
         """
         if not self.policy.is_checkin_due(day):
             return False
-        return self.policy.calendar().is_workday(day) or holiday_name(day) is None
+        return not self.policy.calendar().is_holiday(day)
 
     def periods_between(self, first: date, last: date) -> list[date]:
         """Every check-in due date from ``first`` to ``last``, both included."""

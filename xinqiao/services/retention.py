@@ -20,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from xinqiao.policy.retention import RetentionPolicy
 from xinqiao.services import audit
 from xinqiao.storage.campaigns import ScreeningInvitation
+from xinqiao.storage.care import SafetyPlan
 from xinqiao.storage.cases import Case, CaseNote, CaseSignoff, CaseStatus
 from xinqiao.storage.content import TipSubscription
 from xinqiao.storage.models import (
@@ -91,13 +92,14 @@ async def _left(s: AsyncSession, cutoff: datetime) -> int:
         col(Person.left_at) < cutoff,
         col(Person.id).in_(select(ScreeningResult.person_id).union(
             select(Consent.person_id), select(TierChange.person_id),
-            select(ScreeningInvitation.person_id)))))
+            select(ScreeningInvitation.person_id), select(SafetyPlan.person_id)))))
     if not people:
         return 0
     await _delete_for(s, ScreeningInvitation, ScreeningInvitation.person_id, people)
     await _delete_for(s, ScreeningResult, ScreeningResult.person_id, people)
     await _delete_for(s, TierChange, TierChange.person_id, people)
     await _delete_for(s, Consent, Consent.person_id, people)
+    await _delete_for(s, SafetyPlan, SafetyPlan.person_id, people)  # every version
     return len(people)
 
 

@@ -17,6 +17,7 @@ backup or dump must not give them away, so these columns hold Fernet ciphertext:
 - ``person.phone``: a contact detail nobody searches by;
 - ``appointment.note`` and ``referral.hospital``, ``.note``, ``.outcome``: a counsellor's
   private session notes and where a student was referred, and how it went.
+- ``safety_plan.steps``: a student's safety plan (warning signs, the people they would call).
 
 Kept in clear, because the service filters, joins, sorts or counts on them in SQL, and they
 say *that* something happened, not what was said:

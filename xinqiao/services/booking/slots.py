@@ -23,7 +23,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI, local
-from xinqiao.policy.calendar import WorkingCalendar, holiday_name, makeup_replaces
+from xinqiao.policy.calendar import WorkingCalendar, makeup_replaces
 from xinqiao.policy.policy import Policy
 from xinqiao.storage.booking import (
     HOLDING,
@@ -80,7 +80,7 @@ def duty_weekday(calendar: WorkingCalendar, day: date) -> int | None:
             replaced = makeup_replaces(day)
             return replaced.isoweekday() if replaced else day.isoweekday()
         return day.isoweekday()
-    if holiday_name(day) is not None:
+    if calendar.is_holiday(day):
         return None
     return day.isoweekday()
 

@@ -9,6 +9,7 @@ import xinqiao.storage.binding
 import xinqiao.storage.booking
 import xinqiao.storage.callbacks
 import xinqiao.storage.campaigns
+import xinqiao.storage.care
 import xinqiao.storage.cases
 import xinqiao.storage.console
 import xinqiao.storage.content

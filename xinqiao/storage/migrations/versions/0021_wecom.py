@@ -1,7 +1,7 @@
 """WeCom as the staff channel: the roster's WeCom userid, and per-member send stamps
 
 Revision ID: 0021
-Revises: 0018
+Revises: 0020
 Create Date: 2026-12-06 10:00:00
 
 ``person.wecom_userid`` binds a member on WeCom without a code. ``member_send`` keeps one row
@@ -17,7 +17,7 @@ from alembic import op
 import xinqiao.storage.types
 
 revision: str = "0021"
-down_revision: str | None = "0018"
+down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

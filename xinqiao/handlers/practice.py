@@ -1,0 +1,236 @@
+"""练习: a practice session in which the real report forms reach only the person filling them.
+
+Inside a session every report and check-in form runs exactly as it does for real (the same form
+flows); only the filing is replaced: the person reads what the first level would have been
+pushed (labelled 练习) and nothing is stored but that they practised (services/practice).
+
+Crisis words typed *about the student a practice report names* are simulated too: the person is
+told what would happen, and how to make it real. A real crisis must not be lost in training, so
+(1) every simulated crisis and every practice report offers a one-tap switch (「这是真实情况」 or
+typing 真实情况) that files exactly what was written, for real, and ends the session; (2) the
+writer's own crisis words, and crisis words typed outside a practice form, are never practice:
+they take the real crisis path as anywhere else; (3) a session ends by itself after an hour.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from xinqiao.clock import local, utc
+from xinqiao.handlers.flow import Context, OneShotFlow, Turn, flow_choice
+from xinqiao.handlers.form_spec import FormSpec
+from xinqiao.handlers.forms import OnAnswers
+from xinqiao.messages import Choice, Reply
+from xinqiao.services.access import REFUSAL, Action, Kind, Target, authorize, colleges_in_reach
+from xinqiao.services.crisis import crisis_reply, help_lines, raise_crisis
+from xinqiao.services.escalation_text import LEVEL_LABELS
+from xinqiao.services.network import Network
+from xinqiao.services.practice import (
+    IDLE,
+    PRACTISING_ROLES,
+    SAMPLE_REF,
+    active_session,
+    alert_preview,
+    end_session,
+    person_of,
+    practised_since,
+    record_run,
+    start_session,
+    trainees,
+)
+from xinqiao.services.report_spec import ReportType
+from xinqiao.services.report_types import report_types
+
+KEEP = "practice_real"  # conversation-state key: what a switch to real would file
+_MENU = Choice("menu", "主菜单")
+REAL = flow_choice("practice_real", "这是真实情况，正式上报")
+AGAIN, END = flow_choice("practice", "再练一次"), flow_choice("practice_end", "退出练习")
+LOG_DAYS = 180
+
+
+def _practising(roles: frozenset[str]) -> bool:
+    return any(r in roles for r in PRACTISING_ROLES)
+
+
+class PracticeFlow(OneShotFlow):
+    """练习: start (or go on with) a practice session and offer the forms to practise."""
+
+    id = "practice"
+    title = "上报练习"
+    triggers: tuple[str, ...] = ("练习",)
+
+    async def start(self, ctx: Context, argument: str) -> Turn:
+        """Informants and committee members: a session; anyone else is told what it is for."""
+        if argument.strip():
+            return Turn.pass_on()  # 练习深呼吸 is no command: let the engine hear it
+        assert ctx.person is not None and ctx.person.id is not None
+        if not _practising(ctx.roles):
+            return Turn.end(Reply("上报练习是给班级心理委员和宿舍信息员培训用的。"
+                                  "想做放松练习，可以回复“呼吸练习”。", (_MENU,)))
+        await start_session(ctx.session, ctx.person.id, ctx.clock.now())
+        forms = [flow_choice(t.form, t.form_title or t.title) for t in report_types().filed()
+                 if t.form and any(r in t.filed_by for r in ctx.roles)]
+        minutes = int(IDLE.total_seconds() // 60)
+        text = ("【练习模式】已开始。现在填写的上报和晴雨表都和正式的一样，但只是练习："
+                "不会发给任何老师，也不计入任何统计。填完后你会看到老师将收到什么。\n"
+                f"回复“退出练习”结束；{minutes} 分钟不用会自动结束。")
+        return Turn.end(Reply(text, (*forms, END)))
+
+
+class PracticeEndFlow(OneShotFlow):
+    """退出练习: end the session; every report after it is real."""
+
+    id = "practice_end"
+    title = "退出练习"
+    triggers: tuple[str, ...] = ("退出练习", "结束练习")
+
+    async def start(self, ctx: Context, argument: str) -> Turn:
+        """End it (saying so either way)."""
+        assert ctx.person is not None and ctx.person.id is not None
+        ended = await end_session(ctx.session, ctx.person.id, ctx.clock.now(), "ended")
+        _forget(ctx)
+        text = "已退出练习。之后的上报都是正式的，会发给老师。" if ended else \
+            "现在没有在练习，上报都是正式的。"
+        return Turn.end(Reply(text, (_MENU,)))
+
+
+def practising_filer(network: Network, rtype: ReportType, spec: FormSpec,
+                     real: OnAnswers) -> OnAnswers:
+    """The form's filing: in a practice session a preview for the person alone, else ``real``."""
+    async def on_complete(ctx: Context, answers: dict[str, Any]) -> tuple[Reply, ...]:
+        now = ctx.clock.now()
+        session = await active_session(ctx.session, ctx.person.id if ctx.person else None, now)
+        if session is None:
+            return await real(ctx, answers)
+        await record_run(ctx.session, session, rtype.kind, now)
+        _keep(ctx, {"form": spec.id, "answers": answers}, now)
+        return (Reply(_preview(network, rtype, spec, answers, now), (REAL, AGAIN, END)),)
+    return on_complete
+
+
+def _preview(network: Network, rtype: ReportType, spec: FormSpec, answers: dict[str, Any],
+             now: datetime) -> str:
+    if rtype.filing == "checkin":
+        severities = [rtype.assess(answers, name)[0] for name in rtype.subjects
+                      if answers.get(name)]
+        own = "本周晴雨表已提交，谢谢你！"
+    else:
+        severities = [rtype.assess(answers, rtype.subjects[0] if rtype.subjects else "")[0]]
+        own = rtype.reply.format(ref=SAMPLE_REF)
+    lines = ["【练习】这次没有发给任何老师，也不计入任何统计。如果是正式上报："]
+    for severity in severities:
+        due = network.policy.deadline(network.policy.chain(severity)[0], now)
+        who, alert = alert_preview(network.escalations, due, rtype.title, severity)
+        lines += [f"· {who}会马上收到这样的提醒（不含你写的具体内容）：", alert]
+    if not severities:
+        lines.append("· 不会提醒任何老师，本周记为按时提交。")
+    if rtype.tell is not None:
+        told = "、".join(LEVEL_LABELS.get(level, level) for level in rtype.tell.levels)
+        lines.append(f"· {told}会收到：{rtype.tell.text}")
+    lines += [f"· 你会收到：{own}",
+              "如果这其实是真实情况，点「这是真实情况，正式上报」，刚才填写的内容会正式发出。"]
+    return "\n".join(lines)
+
+
+async def practice_crisis(ctx: Context, about_id: int | None,
+                          detail: dict[str, Any]) -> Reply | None:
+    """Crisis words about the student of a practice report: what would happen, and the way to
+    make it real; None when the person is not practising (the real crisis path goes on)."""
+    now = ctx.clock.now()
+    session = await active_session(ctx.session, ctx.person.id if ctx.person else None, now)
+    if session is None:
+        return None
+    await record_run(ctx.session, session, "crisis", now, crisis_word=True)
+    _keep(ctx, {"crisis": {"about": about_id, "detail": detail}}, now)
+    text = ("【练习】你写到了可能危及生命的情况。如果这是正式上报，系统会立刻：\n"
+            "· 通知这位同学的辅导员、学院和心理中心值班老师（危机预警，必须在几分钟内确认）；\n"
+            "· 给你显示这些求助方式：\n" + "\n".join(help_lines(ctx.settings)) + "\n"
+            "练习中不会通知任何人。如果这是真实情况，请马上回复“真实情况”，会立即正式上报；"
+            "有生命危险请先拨打 110 或 120。")
+    return Reply(text)
+
+
+class PracticeRealFlow(OneShotFlow):
+    """真实情况 (or the tap): what was just practised is real; file it and end the session."""
+
+    id = "practice_real"
+    title = "转为正式上报"
+    triggers: tuple[str, ...] = ("真实情况", "这是真实情况")
+
+    def __init__(self, network: Network, filers: dict[str, OnAnswers]) -> None:
+        self.network = network
+        self.filers = filers
+
+    async def start(self, ctx: Context, argument: str) -> Turn:
+        """File the kept crisis and report for real (in that order) and end the practice."""
+        if argument.strip():
+            return Turn.pass_on()  # 真实情况是…: a sentence, heard as one
+        assert ctx.person is not None and ctx.person.id is not None
+        now = ctx.clock.now()
+        kept = ctx.state.suspended.get(KEEP) or {}
+        _forget(ctx)
+        await end_session(ctx.session, ctx.person.id, now, "real")
+        fresh = "at" in kept and now - utc(datetime.fromisoformat(kept["at"])) <= IDLE
+        if not fresh:
+            return Turn.end(Reply(
+                "没有找到刚才练习的内容（练习已结束）。如有真实情况，请直接回复“宿舍情况”"
+                "或“随时报”正式上报；有生命危险请拨打 110 或 120。", (_MENU,)))
+        replies: list[Reply] = []
+        if crisis := kept.get("crisis"):
+            about = crisis.get("about")
+            person = await person_of(ctx.session, about)
+            await raise_crisis(ctx.session, self.network, about=person, reporter=ctx.person,
+                               source="message", detail=dict(crisis["detail"]), now=now)
+            replies.append(crisis_reply(ctx.settings, third_party=True,
+                                        nobody_named=person is None))
+        if (form := kept.get("form")) in self.filers:
+            replies += await self.filers[form](ctx, dict(kept["answers"]))
+        head = Reply("好的，已按正式上报发出，练习已结束。")
+        return Turn.end(head, *replies)
+
+
+class PracticeLogFlow(OneShotFlow):
+    """练习记录: the centre sees who has practised, by college; a trainee sees their own."""
+
+    id = "practice_log"
+    title = "练习记录"
+    triggers: tuple[str, ...] = ("练习记录",)
+
+    async def start(self, ctx: Context, argument: str) -> Turn:
+        """The last half year's practice, counted per college (audited for staff)."""
+        assert ctx.person is not None
+        now = ctx.clock.now()
+        actor = await ctx.actor()
+        since = now - timedelta(days=LOG_DAYS)
+        if not await authorize(ctx.session, actor, Kind.practice, Action.read,
+                               Target(person_id=ctx.person.id if _practising(ctx.roles) else None),
+                               now=now, audit_as="practice_log.read"):
+            return Turn.end(Reply(REFUSAL, (_MENU,)))
+        reach = colleges_in_reach(actor, Kind.practice, Action.read)
+        own_only = reach is not None and not reach  # a trainee: their own practice only
+        rows = await practised_since(ctx.session, since, None if own_only else reach)
+        if own_only:
+            rows = [r for r in rows if r.external_id == ctx.person.external_id]
+        if not rows:
+            return Turn.end(Reply(f"近 {LOG_DAYS} 天没有练习记录。", (_MENU,)))
+        to_train = await trainees(ctx.session)
+        lines = [f"练习记录（近 {LOG_DAYS} 天）："]
+        for college in dict.fromkeys(r.college for r in rows):
+            mine = [r for r in rows if r.college == college]
+            of = f"（共 {to_train[college]} 名心理委员和信息员）" if college in to_train else ""
+            runs = sum(r.runs for r in mine)
+            lines.append(f"{college}：{len(mine)} 人练习过{of}，共 {runs} 次")
+            lines += [f"· {r.name}（{r.external_id}）{r.runs} 次，最近 {local(r.last):%m-%d}"
+                      for r in mine]
+        return Turn.end(Reply("\n".join(lines), (_MENU,)))
+
+
+def _keep(ctx: Context, what: dict[str, Any], now: datetime) -> None:
+    kept = dict(ctx.state.suspended.get(KEEP) or {})
+    kept.update(what)  # a crisis word and the report it was typed in are kept together
+    ctx.state.suspended = {**ctx.state.suspended, KEEP: {**kept, "at": now.isoformat()}}
+
+
+def _forget(ctx: Context) -> None:
+    ctx.state.suspended = {k: v for k, v in ctx.state.suspended.items() if k != KEEP}
