@@ -165,3 +165,26 @@ async def test_practice_ends_on_its_own_and_the_centre_sees_who_practised(
     assert await world.chat("t1").say("练习记录") == REFUSAL + "\n1. 主菜单"
     # a student who is no trainee is told what practice is for
     assert "给班级心理委员和宿舍信息员培训用" in await world.chat("s1").say("练习")
+
+
+async def test_a_practice_form_that_outlives_its_session_is_still_not_filed(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    """The session runs out while a practice report is half filled: the trainee still thinks
+    it is practice, so it must not reach staff behind their back — and one tap still makes it
+    real."""
+    world = await make_world(db, clock, settings, start=MONDAY_9)
+    chat = world.chat("i1")
+    await chat.say("练习")
+    clock.advance(minutes=58)
+    assert "是哪位室友" in await chat.say("宿舍情况")
+    assert "观察到了什么" in await chat.say("室友小吴")
+    clock.advance(minutes=5)  # the hour runs out while the report is half written
+    await chat.say("这周几乎不出门，晚上一直哭")
+    await chat.say("7")
+    done = await chat.say("不急，近期关注即可")
+    assert "练习已经超时结束" in done and "【练习】这次没有发给任何老师" in done
+    assert await _real_rows(world) == [] and await _pushes(world) == []
+    # the next report, begun with no session running, is real and reaches the advisor
+    assert "编号 D1" in await _dorm_report(world, "这次是真的")
+    assert "D1" in await world.chat("t1").say("待办")

@@ -20,6 +20,7 @@ from xinqiao.handlers.practice import (
     PracticeFlow,
     PracticeLogFlow,
     PracticeRealFlow,
+    practice_gate,
     practising_filer,
 )
 from xinqiao.messages import Choice, Reply
@@ -101,7 +102,7 @@ def report_flows(network: Network) -> tuple[Flow, ...]:
         real[spec.id] = _filer(network, rtype, spec)
         # The same form in a practice session (练习) shows its filing instead of doing it.
         filer = practising_filer(network, rtype, spec, real[spec.id])
-        flows.append(FormFlow(spec, filer))
+        flows.append(FormFlow(spec, filer, gate=practice_gate(spec.id)))
         if rtype.filing == "checkin":
             flows.append(NothingToReportFlow(rtype, spec, filer))
     flows += [PracticeFlow(), PracticeEndFlow(), PracticeRealFlow(network, real),

@@ -19,6 +19,7 @@ from typing import Any
 
 from xinqiao.clock import local, utc
 from xinqiao.handlers.flow import Context, OneShotFlow, Turn, flow_choice
+from xinqiao.handlers.form_runner import Gate
 from xinqiao.handlers.form_spec import FormSpec
 from xinqiao.handlers.forms import OnAnswers
 from xinqiao.messages import Choice, Reply
@@ -36,6 +37,7 @@ from xinqiao.services.practice import (
     person_of,
     practised_since,
     record_run,
+    session_of,
     start_session,
     trainees,
 )
@@ -43,6 +45,8 @@ from xinqiao.services.report_spec import ReportType
 from xinqiao.services.report_types import report_types
 
 KEEP = "practice_real"  # conversation-state key: what a switch to real would file
+BEGUN = "practice_forms"  # conversation-state key: form id -> the practice session it began in
+TIMED_OUT = "（练习已经超时结束，但这份是在练习中开始填写的，所以同样没有发出。）"
 _MENU = Choice("menu", "主菜单")
 REAL = flow_choice("practice_real", "这是真实情况，正式上报")
 AGAIN, END = flow_choice("practice", "再练一次"), flow_choice("practice_end", "退出练习")
@@ -95,17 +99,59 @@ class PracticeEndFlow(OneShotFlow):
         return Turn.end(Reply(text, (_MENU,)))
 
 
+def practice_gate(spec_id: str) -> Gate:
+    """The form's gate: it lets everyone through, marking a form begun in practice."""
+    async def gate(ctx: Context, argument: str) -> Turn | None:
+        await _mark_begun(ctx, spec_id)
+        return None
+    return gate
+
+
+async def _mark_begun(ctx: Context, spec_id: str) -> None:
+    """Mark a form begun in a practice session as practice, so it stays practice to its end.
+
+    The session may run out while the form is half filled (it ends an hour after its last use);
+    the person still believes they are practising, so what they write must not be filed for real
+    behind their back. A form begun outside a session is real, whatever happens later.
+    """
+    now = ctx.clock.now()
+    session = await active_session(ctx.session, ctx.person.id if ctx.person else None, now)
+    marks = {k: v for k, v in dict(ctx.state.suspended.get(BEGUN) or {}).items() if k != spec_id}
+    if session is not None:
+        assert session.id is not None
+        marks[spec_id] = session.id
+    rest = {k: v for k, v in ctx.state.suspended.items() if k != BEGUN}
+    ctx.state.suspended = {**rest, BEGUN: marks} if marks else rest
+
+
+def _begun_in(ctx: Context, spec_id: str) -> int | None:
+    """The practice session a form was begun in (and forget the mark: the form is done)."""
+    marks = dict(ctx.state.suspended.get(BEGUN) or {})
+    session_id = marks.pop(spec_id, None)
+    rest = {k: v for k, v in ctx.state.suspended.items() if k != BEGUN}
+    ctx.state.suspended = {**rest, BEGUN: marks} if marks else rest
+    return int(session_id) if session_id is not None else None
+
+
 def practising_filer(network: Network, rtype: ReportType, spec: FormSpec,
                      real: OnAnswers) -> OnAnswers:
-    """The form's filing: in a practice session a preview for the person alone, else ``real``."""
+    """The form's filing: for a form begun in practice a preview for the person alone, else
+    ``real``."""
     async def on_complete(ctx: Context, answers: dict[str, Any]) -> tuple[Reply, ...]:
         now = ctx.clock.now()
-        session = await active_session(ctx.session, ctx.person.id if ctx.person else None, now)
+        person_id = ctx.person.id if ctx.person else None
+        begun = _begun_in(ctx, spec.id)
+        session = await active_session(ctx.session, person_id, now)
+        if session is None and begun is not None:
+            session = await session_of(ctx.session, begun)
         if session is None:
             return await real(ctx, answers)
         await record_run(ctx.session, session, rtype.kind, now)
         _keep(ctx, {"form": spec.id, "answers": answers}, now)
-        return (Reply(_preview(network, rtype, spec, answers, now), (REAL, AGAIN, END)),)
+        preview = _preview(network, rtype, spec, answers, now)
+        if session.ended_at is not None:  # ran out while the form was being filled in
+            preview = f"{TIMED_OUT}\n{preview}"
+        return (Reply(preview, (REAL, AGAIN, END)),)
     return on_complete
 
 

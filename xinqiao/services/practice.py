@@ -45,6 +45,11 @@ async def active_session(s: AsyncSession, person_id: int | None,
     return row
 
 
+async def session_of(s: AsyncSession, session_id: int) -> PracticeSession | None:
+    """A practice session by its id, running or ended."""
+    return await s.get(PracticeSession, session_id)
+
+
 async def start_session(s: AsyncSession, person_id: int, now: datetime) -> PracticeSession:
     """Start a session (or give the running one another ``IDLE``)."""
     row = await active_session(s, person_id, now)
