@@ -16,7 +16,7 @@ from aiohttp import web
 
 from xinqiao.bot.console_web import account, cases, checkins, items, rounds, watch
 from xinqiao.bot.console_web.gate import SERVICES_KEY, headers
-from xinqiao.bot.services import Services
+from xinqiao.bot.wiring import Services
 from xinqiao.clock import local
 
 HERE = Path(__file__).parent
