@@ -111,7 +111,8 @@ def build_feed(
     """
     flows, menu = build_catalogue(extra=extra_flows, network=network, instruments=instruments,
                                   content=content)
-    watch = (CrisisWatch(detector, network),) if detector and network else ()
+    watch = ((CrisisWatch(detector, network),)
+             if detector is not None and network is not None else ())
     engine = Engine(settings, clock, flows, menu, interceptors=watch)
     processor = InboxProcessor(db, engine, clock, special=special)
     store = LeanStore(db)
