@@ -1,14 +1,14 @@
-"""Conversations as data: send text through the inbox and the engine, read the replies."""
+"""Conversations as data: send text through the feed every channel uses, read the replies."""
 
 from __future__ import annotations
 
 import itertools
 
 from xinqiao.bot.engine import Engine
-from xinqiao.bot.inbox import InboxProcessor, ReplySlot, inbound_payload, store
+from xinqiao.bot.feed import WAIT, Arrival
+from xinqiao.bot.inbox_processor import InboxProcessor
+from xinqiao.bot.wiring import build_feed
 from xinqiao.clock import Clock
-from xinqiao.handlers.catalog import build_catalogue
-from xinqiao.handlers.crisis_watch import CrisisWatch
 from xinqiao.handlers.flow import Flow
 from xinqiao.messages import Inbound, Reply
 from xinqiao.services.content.service import Content
@@ -23,7 +23,7 @@ DETECTOR = CrisisDetector(load_rules())
 
 
 class Dialog:
-    """One chat account talking to the engine through the real inbox path."""
+    """One chat account talking to the engine through the real feed and inbox path."""
 
     def __init__(
         self,
@@ -37,12 +37,20 @@ class Dialog:
         instruments: dict[str, Instrument] | None = None,
         content: Content | None = None,
     ) -> None:
-        flows, menu = build_catalogue(extra=extra_flows, network=network,
-                                      instruments=instruments, content=content)
-        watch = (CrisisWatch(DETECTOR, network),) if network is not None else ()
-        self.engine = Engine(settings, clock, flows, menu, interceptors=watch)
-        self.processor = InboxProcessor(db, self.engine, clock)
+        # Wired as the service wires it, from just the parts this conversation needs.
+        self.feed = build_feed(settings, clock, db, network=network, instruments=instruments,
+                               content=content, extra_flows=extra_flows, detector=DETECTOR)
         self.db, self.clock, self.address, self.channel = db, clock, address, channel
+
+    @property
+    def processor(self) -> InboxProcessor:
+        """The inbox processor behind the feed."""
+        return self.feed.processor
+
+    @property
+    def engine(self) -> Engine:
+        """The conversation engine behind the feed."""
+        return self.feed.processor.engine
 
     async def send(self, text: str = "", *, choice: str | None = None,
                    event: str | None = None, turn: int | None = None) -> list[Reply]:
@@ -50,16 +58,10 @@ class Dialog:
         version of the message whose button was tapped (as Telegram's buttons carry it)."""
         inbound = Inbound(self.channel, self.address, text=text, choice=choice, event=event,
                           extra={"turn": turn} if turn is not None else {})
-        receipt = await store(
-            self.db, channel=self.channel, dedupe_key=f"t{next(_ids)}", address=self.address,
-            kind="message", payload=inbound_payload(inbound), now=self.clock.now(),
-        )
-        assert receipt.row_id is not None
-        replies = await self.processor.process(
-            receipt.row_id, ReplySlot(), origin=(self.channel, self.address, "message")
-        )
-        assert replies is not None, "the message was not processed"
-        return replies
+        fed = await self.feed.feed(Arrival.message(inbound, f"t{next(_ids)}"), window=WAIT)
+        assert fed.row_id is not None
+        assert fed.replies is not None, "the message was not processed"
+        return fed.replies
 
     async def say(self, text: str = "", *, choice: str | None = None,
                   event: str | None = None) -> str:

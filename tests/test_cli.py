@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -165,3 +166,42 @@ def test_monthly_export_counts_only_past_due_dates_and_names_a_bad_path(
               "--out", str(tmp_path / "no-such-folder" / "x.xlsx"))
     assert bad.returncode != 0 and "does not exist" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def _modules_serve_imports(env: dict[str, str], tmp_path: Path) -> str:
+    """Start `serve`, wait until it answers, stop it; return its `-X importtime` report."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path / f"serve-{port}.log"  # a file: the report would fill a pipe and block
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "xinqiao", "serve",
+                                 "--port", str(port)], env=env, cwd=tmp_path,
+                                stdout=subprocess.DEVNULL, stderr=out)
+    up, deadline = False, time.monotonic() + 120
+    try:
+        while not up and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz"):
+                    up = True
+            except OSError:
+                time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    report = log.read_text()
+    assert up and proc.returncode == 0, report[-2000:]
+    return report
+
+
+def test_serve_with_telegram_off_never_imports_aiogram(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    def loaded(report: str, module: str) -> bool:
+        return re.search(rf"\|\s+{re.escape(module)}$", report, re.MULTILINE) is not None
+
+    off = _modules_serve_imports(env, tmp_path)
+    assert loaded(off, "xinqiao.bot.app")  # the report covers what serve loaded
+    assert "aiogram" not in off  # seconds of every start, for a channel that is off
+    on = {**env, "XINQIAO_TELEGRAM_TOKEN": "123:abc", "XINQIAO_TELEGRAM_WEBHOOK_SECRET": "s"}
+    assert loaded(_modules_serve_imports(on, tmp_path), "aiogram")

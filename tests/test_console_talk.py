@@ -73,7 +73,7 @@ async def _demo(db: Database, clock: FakeClock) -> None:
 def _console(db: Database, settings: Settings, clock: FakeClock, who: str) -> ConsoleChat:
     dialog = Dialog(db, settings, clock, f"console:{who}", network=Network(load_policy()),
                     instruments=INSTRUMENTS)
-    return ConsoleChat(db, dialog.processor, clock, f"console:{who}")
+    return ConsoleChat(db, dialog.feed, clock, f"console:{who}")
 
 
 async def test_a_new_console_session_resumes_the_half_filled_form(

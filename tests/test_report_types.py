@@ -13,7 +13,7 @@ from sqlmodel import select
 from tests.dialog import labels
 from tests.network_world import make_world
 from tests.test_completion import add_report, utc
-from xinqiao.bot.services import build_services
+from xinqiao.bot.wiring import build_services
 from xinqiao.clock import SHANGHAI, FakeClock
 from xinqiao.handlers.monthly_view import monthly_summary
 from xinqiao.services.monthly import build_monthly

@@ -20,10 +20,10 @@ from xinqiao.bot.channels.wecom_login import WeComLogin
 from xinqiao.bot.console_web import add_console_routes
 from xinqiao.bot.content_pages import add_article_routes
 from xinqiao.bot.engine import Engine
-from xinqiao.bot.inbox import InboxProcessor
+from xinqiao.bot.inbox_processor import InboxProcessor
 from xinqiao.bot.metrics import Metrics
 from xinqiao.bot.readiness import database_problems, paused
-from xinqiao.bot.services import Services, build_services
+from xinqiao.bot.wiring import Services, build_services
 from xinqiao.clock import Clock, SystemClock
 from xinqiao.scheduler.runner import JobScheduler
 from xinqiao.settings import Settings
@@ -76,32 +76,27 @@ def build_app(
     clock = clock or SystemClock()
     # A little over our own limit, so an oversized body gets our 413 and not a reset.
     app = web.Application(client_max_size=settings.wechat_max_body_bytes + 1024)
-    services = build_services(settings, clock)
     runtime = Runtime()
+    services = build_services(settings, clock, spawn=runtime.spawn)
     app[SERVICES] = services
     app[RUNTIME] = runtime
-    wechat = WeChatWebhook(
-        settings, services.db, services.processor, clock, services.metrics, runtime.spawn
-    )
+    wechat = services.wechat
     app[WECHAT] = wechat
     app.router.add_get("/wechat", wechat.verify)
     app.router.add_post("/wechat", wechat.receive)
     if settings.wecom_enabled:
-        wecom = WeComWebhook(settings, services.db, services.processor, clock,
-                             services.metrics, runtime.spawn, services.notifier.kick)
+        wecom = WeComWebhook(settings, services.feed, clock, services.metrics)
         app.router.add_get("/wecom", wecom.verify)
         app.router.add_post("/wecom", wecom.receive)
         assert services.wecom_api is not None
         login = WeComLogin(settings, services.db, clock, services.wecom_api)
         app.router.add_get("/wecom/login", login.start)
         app.router.add_get("/wecom/login/done", login.done)
-    if services.telegram_bot is not None:
-        from xinqiao.bot.channels.telegram import TelegramIntake, TelegramWebhook
+    intake = services.telegram
+    if services.telegram_bot is not None and intake is not None:
+        from xinqiao.bot.channels.telegram import TelegramWebhook
         from xinqiao.bot.channels.telegram_poll import TelegramPoller
 
-        intake = TelegramIntake(services.db, services.processor, services.notifier,
-                                services.telegram_bot, clock, services.metrics, runtime.spawn,
-                                store_max_tries=settings.telegram_store_max_tries)
         poller = None
         if settings.telegram_mode == "polling" and telegram_polling:
             poller = TelegramPoller(services.telegram_bot, intake,

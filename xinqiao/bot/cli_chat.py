@@ -80,7 +80,7 @@ def demo(walkthrough: bool, verbose: bool) -> None:
 def chat(as_id: str, verbose: bool) -> None:
     """Talk to the bot in the terminal as a roster person; their pushes show up here too."""
     from xinqiao.bot.channels.console import ConsoleChat, UnknownPerson, bind_console
-    from xinqiao.bot.services import build_services
+    from xinqiao.bot.wiring import build_services
 
     quiet_logging(verbose or logging.getLogger().level <= logging.DEBUG)
     settings = settings_or_exit()
@@ -99,7 +99,7 @@ def chat(as_id: str, verbose: bool) -> None:
                 raise click.ClickException(
                     f"no active person with id {as_id!r}; import a roster or run `xinqiao demo`"
                 ) from None
-            console = ConsoleChat(services.db, services.processor, clock, address)
+            console = ConsoleChat(services.db, services.feed, clock, address)
             await console.run(input, click.echo)
         finally:
             await services.db.dispose()

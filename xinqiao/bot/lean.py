@@ -20,7 +20,8 @@ from typing import Any, cast
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.bot.engine import HELP_WORDS, MENU_WORDS, Engine
-from xinqiao.bot.inbox import InboxProcessor, valid_json
+from xinqiao.bot.inbox import valid_json
+from xinqiao.bot.inbox_processor import InboxProcessor
 from xinqiao.handlers.flow import Context
 from xinqiao.messages import Inbound, Reply
 from xinqiao.services.directory import STUDENT_ROLES

@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from xinqiao.bot.channels.wechat_render import render_text
 from xinqiao.bot.claiming import claimable
 from xinqiao.bot.fallback import delivered_elsewhere, supersede_relatives
-from xinqiao.bot.inbox import InboxProcessor, ReplySlot, inbound_payload, store
+from xinqiao.bot.feed import WAIT, Arrival, Feed
 from xinqiao.bot.sending import payload_text
 from xinqiao.clock import Clock
 from xinqiao.messages import Inbound, Reply
@@ -70,10 +70,10 @@ async def bind_console(db: Database, external_id: str, now: datetime) -> str:
 
 
 class ConsoleChat:
-    """One terminal conversation through the real inbox path."""
+    """One terminal conversation, fed in as every channel's messages are."""
 
-    def __init__(self, db: Database, processor: InboxProcessor, clock: Clock, address: str):
-        self.db, self.processor, self.clock, self.address = db, processor, clock, address
+    def __init__(self, db: Database, feed: Feed, clock: Clock, address: str):
+        self.db, self.feed, self.clock, self.address = db, feed, clock, address
         self._seq = 0
         self._session = uuid.uuid4().hex[:12]
 
@@ -81,20 +81,12 @@ class ConsoleChat:
         """Send one line; return the rendered replies."""
         now = self.clock.now()
         self._seq += 1
-        inbound = Inbound(CHANNEL, self.address, text=text.strip())
-        receipt = await store(
-            # A session of its own in the key: two terminals of one person never collide.
-            self.db, channel=CHANNEL,
-            dedupe_key=f"{self.address}:{now.timestamp()}:{self._session}:{self._seq}",
-            address=self.address, kind="message", payload=inbound_payload(inbound), now=now,
-            urgent=False,  # a person at the terminal waits; nothing would retry a refusal
-        )
-        if receipt.row_id is None:
-            return []
-        replies = await self.processor.process(
-            receipt.row_id, ReplySlot(), origin=(CHANNEL, self.address, "message")
-        )
-        return [render_text(r) for r in replies or []]
+        inbound = Inbound(CHANNEL, self.address, text=text.strip(), received_at=now)
+        # A session of its own in the key: two terminals of one person never collide.
+        key = f"{self.address}:{now.timestamp()}:{self._session}:{self._seq}"
+        # Not urgent: a person at the terminal waits; nothing would retry a refusal.
+        fed = await self.feed.feed(Arrival.message(inbound, key), window=WAIT, urgent=False)
+        return [render_text(r) for r in fed.replies or []]
 
     async def opening(self) -> list[str]:
         """What the console shows first: the question left open last time, else the menu.

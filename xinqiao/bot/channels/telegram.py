@@ -16,13 +16,10 @@ stored as a dead letter and acknowledged: an endless 503 would have Telegram res
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
 
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -35,12 +32,11 @@ from sqlmodel import select
 
 from xinqiao.bot.channels.http_body import BodyRefused, read_body
 from xinqiao.bot.channels.telegram_update import CHANNEL, Translated, raw_of, translate
-from xinqiao.bot.inbox import InboxProcessor, inbound_payload, store
+from xinqiao.bot.feed import PUSH, Arrival, Feed
+from xinqiao.bot.inbox import store
 from xinqiao.bot.metrics import Metrics
-from xinqiao.bot.notify import Notifier
 from xinqiao.clock import Clock
 from xinqiao.settings import Settings
-from xinqiao.storage.db import Database
 from xinqiao.storage.models import InboxMessage, InboxStatus
 from xinqiao.storage.outage import OutageLog, database_unavailable
 
@@ -61,27 +57,22 @@ def make_bot(settings: Settings) -> Bot:
 
 
 class TelegramIntake:
-    """Stores an update, then handles it in the background: answer the tap, run, send."""
+    """Feeds an update in, then it is handled in the background: answer the tap, run, send."""
 
     def __init__(
         self,
-        db: Database,
-        processor: InboxProcessor,
-        notifier: Notifier,
+        feed: Feed,
         bot: Bot,
         clock: Clock,
         metrics: Metrics,
-        spawn: Callable[[Any], asyncio.Task[Any]],
         *,
         store_max_tries: int = 3,
     ) -> None:
-        self.db = db
-        self.processor = processor
-        self.notifier = notifier
+        self.feed = feed
+        self.db = feed.db
         self.bot = bot
         self.clock = clock
         self.metrics = metrics
-        self.spawn = spawn
         self.store_max_tries = store_max_tries
         self._tries: dict[int, int] = {}
 
@@ -137,29 +128,22 @@ class TelegramIntake:
 
     async def _accept(self, update: Update) -> bool:
         t = translate(update)
-        payload = inbound_payload(t.inbound, raw_of(update)) if t.inbound else {
-            "raw": raw_of(update)}
-        receipt = await store(
-            self.db, channel=CHANNEL, dedupe_key=t.dedupe_key, address=t.address, kind=t.kind,
-            payload=payload, now=self.clock.now(),
-            status=InboxStatus.pending if t.inbound is not None else InboxStatus.ignored,
+        tapped = t.callback_id
+        # Telegram has no passive-reply window: the feed processes in the background and the
+        # replies go out through the outbox at once. A tap's spinner stops first.
+        fed = await self.feed.feed(
+            Arrival(CHANNEL, t.address, t.dedupe_key, t.inbound, kind=t.kind,
+                    raw=raw_of(update)),
+            window=PUSH,
+            first=(lambda: self.answer_callback(tapped)) if tapped is not None else None,
         )
-        if receipt.duplicate or receipt.row_id is None:
+        if fed.duplicate:
             self.metrics.duplicates.labels(CHANNEL).inc()
             return False
         self.metrics.inbound.labels(CHANNEL, _metric_type(t)).inc()
-        if t.inbound is not None:
-            self.spawn(self.handle(receipt.row_id, t))
-        elif t.callback_id is not None:
-            self.spawn(self.answer_callback(t.callback_id))
+        if t.inbound is None and tapped is not None:  # a tap that is no message: just stop it
+            self.feed.spawn(self.answer_callback(tapped))
         return True
-
-    async def handle(self, row_id: int, t: Translated) -> None:
-        """Stop the tapped button spinning, process the row, send the replies now."""
-        if t.callback_id is not None:
-            await self.answer_callback(t.callback_id)
-        await self.processor.process(row_id, origin=(CHANNEL, t.address, t.kind))
-        self.notifier.kick()
 
     async def answer_callback(self, callback_id: str) -> None:
         """answerCallbackQuery, best effort: the tap is stored already, only the spinner waits."""

@@ -1,35 +1,23 @@
-"""The WeChat Official Account callback: verify, decrypt, store, then answer within 5 s."""
+"""The WeChat Official Account callback: verify, decrypt, feed, then answer within 5 s."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 from wechatpy.crypto import WeChatCrypto
 
 from xinqiao.bot.channels.http_body import BodyRefused, read_body
-from xinqiao.bot.channels.wechat_auth import (
-    CallbackAuth,
-    Decoded,
-    Rejected,
-    sign,
-    signature_ok,
-)
+from xinqiao.bot.channels.wechat_auth import CallbackAuth, Rejected, sign, signature_ok
 from xinqiao.bot.channels.wechat_render import choice_from_menu_id, news_card, render_many
-from xinqiao.bot.inbox import InboxProcessor, Receipt, ReplySlot, inbound_payload, store_in
-from xinqiao.bot.lean import LeanPath, lean_candidate
+from xinqiao.bot.feed import Arrival, Feed, Replayed
+from xinqiao.bot.lean import LeanPath
 from xinqiao.bot.metrics import Metrics
 from xinqiao.clock import Clock
-from xinqiao.messages import Inbound, Link, Reply
+from xinqiao.messages import Inbound, Link
 from xinqiao.settings import Settings
-from xinqiao.storage.db import Database, retry_dropped
-from xinqiao.storage.lean_sql import LeanStore
-from xinqiao.storage.models import InboxStatus
 from xinqiao.storage.outage import OutageLog
 
 log = logging.getLogger(__name__)
@@ -69,27 +57,21 @@ def news_reply_xml(to_user: str, from_user: str, link: Link, now: int) -> str:
 
 
 class WeChatWebhook:
-    """aiohttp handlers for ``GET/POST /wechat``."""
+    """aiohttp handlers for ``GET/POST /wechat``: authenticate, then hand the message to the
+    feed with WeChat's reply window; the replies ready in time are the passive reply."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        db: Database,
-        processor: InboxProcessor,
-        clock: Clock,
-        metrics: Metrics,
-        spawn: Callable[[Any], asyncio.Task[Any]],
-    ) -> None:
+    def __init__(self, settings: Settings, feed: Feed, clock: Clock, metrics: Metrics) -> None:
         self.settings = settings
-        self.db = db
-        self.processor = processor
+        self.feed = feed
         self.clock = clock
         self.metrics = metrics
-        self.spawn = spawn
         self.auth = CallbackAuth(settings, clock)
         self.outage = OutageLog(log, "wechat callback")
-        store = LeanStore(db)
-        self.lean = LeanPath(store, processor.engine, processor) if store.available else None
+
+    @property
+    def lean(self) -> LeanPath | None:
+        """The lean hot path the feed takes for menu and help (None when unavailable)."""
+        return self.feed.lean
 
     async def verify(self, request: web.Request) -> web.StreamResponse:
         """Server configuration check: echo ``echostr`` byte-exact on a good signature."""
@@ -126,76 +108,37 @@ class WeChatWebhook:
         if not msg_type or not sender:
             raise Rejected(400, "missing MsgType or FromUserName")
         key, kind, inbound = self._classify(fields, msg_type, sender)
+        nonce = self.auth.nonce_of(request.query, decoded)  # remembered with the row
         now = self.clock.now()
-        payload = inbound_payload(inbound, fields) if inbound else {"raw": fields}
-        # Unknown types and events we do not act on are kept, not processed.
-        status = (InboxStatus.pending if inbound is not None or kind == TEMPLATE_FINISH
-                  else InboxStatus.ignored)
-
-        lean = await self._lean(request, decoded, key, inbound, payload, now)
-        if isinstance(lean, web.StreamResponse):
-            return lean
-
-        async def store() -> Receipt:
-            # One transaction for the replay memory and the inbox row: one commit, and the
-            # 200 only after it.
-            async with self.db.urgent_session() as s:
-                await self.auth.check_replay(s, request.query, decoded)
-                return await store_in(s, channel=CHANNEL, dedupe_key=key, address=sender,
-                                      kind=kind, payload=payload, now=now, status=status)
-
+        arrival = Arrival(CHANNEL, sender, key, inbound, kind=kind, raw=fields, received_at=now)
         try:
-            receipt = lean if lean is not None else await retry_dropped(store)
-        except Rejected:
-            raise
+            fed = await self.feed.feed(arrival, nonce=nonce,
+                                       window=self.settings.wechat_reply_budget_seconds)
+        except Replayed:
+            raise Rejected(403, "nonce reused for another message") from None
         except Exception as exc:
             return self._store_failed(exc)
         self.outage.success()
-        if receipt.duplicate or receipt.row_id is None:
+        if fed.duplicate:
             self.metrics.duplicates.labels(CHANNEL).inc()
             return web.Response(text="success")
         self.metrics.inbound.labels(CHANNEL, _metric_type(msg_type, fields)).inc()
-        if inbound is None:  # delivery reports are handled off the request path
-            if kind == TEMPLATE_FINISH:
-                self.spawn(self.processor.process(receipt.row_id, origin=(CHANNEL, sender, kind)))
-            return web.Response(text="success")
-        replies = (receipt.replies if receipt.replies is not None
-                   else await self._await_replies(receipt.row_id, sender))
-        if not replies:
+        if fed.late:
+            self.metrics.replies.labels(CHANNEL, "push").inc()
+        if not fed.replies:
             return web.Response(text="success")
         self.metrics.replies.labels(CHANNEL, "passive").inc()
         us = str(fields.get("ToUserName") or "")
-        card = news_card(replies)
+        card = news_card(fed.replies)
         xml = (news_reply_xml(sender, us, card, int(now.timestamp())) if card is not None
-               else text_reply_xml(sender, us, render_many(replies, tappable=True),
-                                         int(now.timestamp())))
+               else text_reply_xml(sender, us, render_many(fed.replies, tappable=True),
+                                   int(now.timestamp())))
         if decoded.key is not None:
-            nonce = request.query.get("nonce", "")
+            nonce_text = request.query.get("nonce", "")
             crypto = WeChatCrypto(self.settings.wechat_token, decoded.key,
                                   self.settings.wechat_appid)
-            xml = crypto.encrypt_message(xml, nonce, str(int(now.timestamp())))
+            xml = crypto.encrypt_message(xml, nonce_text, str(int(now.timestamp())))
         return web.Response(text=xml, content_type="application/xml")
-
-    async def _lean(self, request: web.Request, decoded: Decoded, key: str,
-                    inbound: Inbound | None, payload: dict[str, Any], now: datetime
-                    ) -> Receipt | web.StreamResponse | None:
-        """Store and answer a menu or help message in one transaction (see bot/lean.py):
-        its receipt, a response (503), or None for the ordinary way."""
-        if (self.lean is None or inbound is None or not lean_candidate(inbound)
-                or not self.lean.free(CHANNEL, inbound.address)):
-            return None
-        used = self.auth.nonce_of(request.query, decoded)
-        try:
-            done = await self.lean.store_and_answer(used, dedupe_key=key, inbound=inbound,
-                                                    payload=payload, now=now)
-        except TimeoutError as exc:  # SQLite locked by another process: the platform retries
-            return self._store_failed(exc)
-        except Exception:  # e.g. a connection the server closed: the ordinary way retries
-            log.warning("wechat: the lean path failed; storing the ordinary way", exc_info=True)
-            return None
-        if done.replay:
-            raise Rejected(403, "nonce reused for another message")
-        return Receipt(done.row_id, done.duplicate, done.replies)
 
     def _store_failed(self, exc: BaseException) -> web.StreamResponse:
         # Not `success`: WeChat may then retry, and nothing was acknowledged that we lost.
@@ -204,25 +147,6 @@ class WeChatWebhook:
             log.exception("wechat: could not store inbound", exc_info=exc)
         self.metrics.rejected.labels(CHANNEL, "store_failed").inc()
         return web.Response(status=503, text="temporarily unavailable")
-
-    async def _await_replies(self, row_id: int, sender: str) -> list[Reply] | None:
-        slot = ReplySlot()
-        origin = (CHANNEL, sender, "message")
-        task = self.spawn(self.processor.process(row_id, slot, origin=origin))
-        done, _ = await asyncio.wait({task}, timeout=self.settings.wechat_reply_budget_seconds)
-        if not done:
-            if slot.give_up():
-                self.metrics.replies.labels(CHANNEL, "push").inc()
-                return None
-            # Replies are being committed right now; wait a moment rather than lose them.
-            done, _ = await asyncio.wait({task}, timeout=0.5)
-            if not done:
-                slot.abandon()
-                return None
-        if task.cancelled() or task.exception() is not None:
-            return None
-        result: list[Reply] | None = task.result()
-        return result
 
     async def _read_body(self, request: web.Request) -> str:
         try:

@@ -17,12 +17,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import xmltodict
-from sqlmodel.ext.asyncio.session import AsyncSession
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
 
 from xinqiao.clock import Clock
 from xinqiao.settings import Settings
-from xinqiao.storage.callbacks import Nonce, remember
+from xinqiao.storage.callbacks import Nonce
 
 log = logging.getLogger(__name__)
 CHANNEL = "wechat"
@@ -112,7 +111,7 @@ class CallbackAuth:
         self.check_fresh(query["timestamp"])
 
     def decode(self, query: Any, body: str) -> Decoded:
-        """Authenticate and parse a POST body (the replay check is ``check_replay``)."""
+        """Authenticate and parse a POST body (the feed remembers its ``nonce_of``)."""
         timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
         if not self.token:
             raise Rejected(403, "no token configured")
@@ -149,7 +148,8 @@ class CallbackAuth:
         raise Rejected(403, "cannot decrypt or wrong appid", type(last).__name__)
 
     def nonce_of(self, query: Any, decoded: Decoded) -> Nonce:
-        """The callback's (timestamp, nonce) to remember; Rejected(403) for a bad nonce."""
+        """The callback's (timestamp, nonce) to remember with its row (the feed refuses a pair
+        that carried another message); Rejected(403) for a bad nonce."""
         nonce = query.get("nonce", "")
         if not nonce or len(nonce) > 64:
             raise Rejected(403, "bad nonce")
@@ -157,11 +157,3 @@ class CallbackAuth:
         digest = hashlib.sha256(decoded.text.encode("utf-8", "surrogatepass")).hexdigest()
         return Nonce(CHANNEL, timestamp, nonce, digest,
                      datetime.fromtimestamp(timestamp, UTC) + self.window)
-
-    async def check_replay(self, s: AsyncSession, query: Any, decoded: Decoded) -> None:
-        """Remember the (timestamp, nonce) in the callback's transaction; Rejected(403) if it
-        carried another message. Expired pairs are forgotten by a background loop."""
-        used = self.nonce_of(query, decoded)
-        if not await remember(s, channel=used.channel, timestamp=used.timestamp,
-                              nonce=used.nonce, digest=used.digest, expires_at=used.expires_at):
-            raise Rejected(403, "nonce reused for another message")

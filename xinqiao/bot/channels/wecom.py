@@ -7,10 +7,8 @@ any time, unlike the Official Account's 48-hour window.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -18,13 +16,11 @@ from aiohttp import web
 from xinqiao.bot.channels.http_body import BodyRefused, read_body
 from xinqiao.bot.channels.wechat_auth import Rejected
 from xinqiao.bot.channels.wecom_auth import CHANNEL, WeComAuth
-from xinqiao.bot.inbox import InboxProcessor, Receipt, inbound_payload, store_in
+from xinqiao.bot.feed import PUSH, Arrival, Feed, Replayed
 from xinqiao.bot.metrics import Metrics
 from xinqiao.clock import Clock
 from xinqiao.messages import Inbound
 from xinqiao.settings import Settings
-from xinqiao.storage.db import Database, retry_dropped
-from xinqiao.storage.models import InboxStatus
 from xinqiao.storage.outage import OutageLog
 
 log = logging.getLogger(__name__)
@@ -59,13 +55,9 @@ def classify(fields: dict[str, Any], msg_type: str, sender: str
 class WeComWebhook:
     """aiohttp handlers for ``GET/POST /wecom``."""
 
-    def __init__(self, settings: Settings, db: Database, processor: InboxProcessor,
-                 clock: Clock, metrics: Metrics,
-                 spawn: Callable[[Any], asyncio.Task[Any]],
-                 kick: Callable[[], None] | None = None) -> None:
-        self.settings, self.db, self.processor = settings, db, processor
-        self.kick = kick  # the notifier: replies are waiting in the outbox
-        self.clock, self.metrics, self.spawn = clock, metrics, spawn
+    def __init__(self, settings: Settings, feed: Feed, clock: Clock, metrics: Metrics) -> None:
+        self.settings, self.feed = settings, feed
+        self.clock, self.metrics = clock, metrics
         self.auth = WeComAuth(settings, clock)
         self.outage = OutageLog(log, "wecom callback")
 
@@ -110,36 +102,23 @@ class WeComWebhook:
         if not msg_type or not sender or len(sender) > 128:
             raise Rejected(400, "missing MsgType or FromUserName")
         key, kind, inbound = classify(fields, msg_type, sender)
-        now = self.clock.now()
-        payload = inbound_payload(inbound, fields) if inbound else {"raw": fields}
-        status = InboxStatus.pending if inbound is not None else InboxStatus.ignored
-
-        async def store() -> Receipt:
-            async with self.db.urgent_session() as s:  # the 200 only after the commit
-                await self.auth.check_replay(s, request.query, decoded)
-                return await store_in(s, channel=CHANNEL, dedupe_key=key, address=sender,
-                                      kind=kind, payload=payload, now=now, status=status)
-
+        nonce = self.auth.nonce_of(request.query, decoded)  # remembered with the row
+        arrival = Arrival(CHANNEL, sender, key, inbound, kind=kind, raw=fields,
+                          received_at=self.clock.now())
         try:
-            receipt = await retry_dropped(store)
-        except Rejected:
-            raise
+            # No passive reply on WeCom: the answer is empty and the replies are app messages.
+            fed = await self.feed.feed(arrival, nonce=nonce, window=PUSH)
+        except Replayed:
+            raise Rejected(403, "nonce reused for another message") from None
         except Exception as exc:  # not a 200: WeCom retries, and nothing was lost
             if not self.outage.failure(exc):
                 log.exception("wecom: could not store inbound", exc_info=exc)
             self.metrics.rejected.labels(CHANNEL, "store_failed").inc()
             return web.Response(status=503, text="temporarily unavailable")
         self.outage.success()
-        if receipt.duplicate or receipt.row_id is None:
+        if fed.duplicate:
             self.metrics.duplicates.labels(CHANNEL).inc()
             return web.Response(text="")
         self.metrics.inbound.labels(CHANNEL, msg_type if msg_type in _METRIC_TYPES
                                     else "other").inc()
-        if inbound is not None:
-            self.spawn(self._process(receipt.row_id, (CHANNEL, sender, kind)))
         return web.Response(text="")
-
-    async def _process(self, row_id: int, origin: tuple[str, str, str]) -> None:
-        await self.processor.process(row_id, origin=origin)
-        if self.kick is not None:
-            self.kick()

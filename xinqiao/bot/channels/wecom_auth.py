@@ -11,13 +11,12 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlmodel.ext.asyncio.session import AsyncSession
 from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
 
 from xinqiao.bot.channels.wechat_auth import Decoded, Rejected, safe_parse, signature_ok
 from xinqiao.clock import Clock
 from xinqiao.settings import Settings
-from xinqiao.storage.callbacks import remember
+from xinqiao.storage.callbacks import Nonce
 
 CHANNEL = "wecom"
 
@@ -62,7 +61,7 @@ class WeComAuth:
         return self._decrypt(echostr)
 
     def decode(self, query: Any, body: str) -> Decoded:
-        """Authenticate, decrypt and parse a POST body (the replay check is ``check_replay``)."""
+        """Authenticate, decrypt and parse a POST body (the replay pair is ``nonce_of``)."""
         envelope = safe_parse(body)
         encrypted = envelope.get("Encrypt")
         if not isinstance(encrypted, str) or not encrypted:
@@ -75,15 +74,13 @@ class WeComAuth:
             raise Rejected(403, "another agent")
         return Decoded(fields, self.aes_key, xml)
 
-    async def check_replay(self, s: AsyncSession, query: Any, decoded: Decoded) -> None:
-        """Remember the (timestamp, nonce) in the callback's transaction; Rejected(403) if it
-        carried another message."""
+    def nonce_of(self, query: Any, decoded: Decoded) -> Nonce:
+        """The callback's (timestamp, nonce) pair, remembered with the inbox row by the feed;
+        Rejected(403) when it is missing or malformed."""
         nonce = query.get("nonce", "")
         if not nonce or len(nonce) > 64:
             raise Rejected(403, "bad nonce")
         timestamp = int(query.get("timestamp", ""))  # checked by check_fresh already
         digest = hashlib.sha256(decoded.text.encode("utf-8", "surrogatepass")).hexdigest()
-        if not await remember(s, channel=CHANNEL, timestamp=timestamp, nonce=nonce,
-                              digest=digest, expires_at=datetime.fromtimestamp(timestamp, UTC)
-                              + self.window):
-            raise Rejected(403, "nonce reused for another message")
+        return Nonce(CHANNEL, timestamp, nonce, digest,
+                     datetime.fromtimestamp(timestamp, UTC) + self.window)

@@ -18,7 +18,7 @@ from xinqiao.bot.console_web import account, cases, checkins, items, rounds, wat
 from xinqiao.bot.console_web.booking import add_routes as add_booking_routes
 from xinqiao.bot.console_web.gate import SERVICES_KEY, headers
 from xinqiao.bot.console_web.roster import add_routes as add_roster_routes
-from xinqiao.bot.services import Services
+from xinqiao.bot.wiring import Services
 from xinqiao.clock import local
 
 HERE = Path(__file__).parent

@@ -20,7 +20,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.bot.services import Services
+from xinqiao.bot.wiring import Services
 from xinqiao.services import console_auth
 from xinqiao.services.access import (
     Action,
