@@ -195,6 +195,10 @@ async def test_a_staff_member_on_the_roster_talks_without_a_code_and_gets_replie
     assert len(replies) == 1 and "王老师" in replies[0], replies
     assert "绑定" not in replies[0]
     assert await inbox_count(db) == 1
+    # bound now: a menu is still answered by an app message (no passive reply on WeCom)
+    await platform.say("wanglaoshi", "菜单")
+    await settle(client)
+    assert len(wecom.texts("wanglaoshi")) == 2 and await inbox_count(db) == 2
 
 
 async def test_students_are_sent_to_the_official_account(
