@@ -1,7 +1,21 @@
 """The network's reports: each report type of the registry as a form (design.md §3.1).
 
 A report form files what its ``[report]`` table says (services/report_types); the weekly
-check-in (``filing = "checkin"``) also keeps the class's week in order.
+check-in (``filing = "checkin"``) also keeps the class's week in order. The questions are the
+form runner's (handlers/form_runner.py); what happens once they are answered:
+
+```mermaid
+stateDiagram-v2
+    [*] --> Form: the report's trigger or menu entry
+    [*] --> CheckIn: 本周无异常 tapped on a reminder (no questions)
+    Form --> Report: answered, a report type
+    Form --> CheckIn: answered, the weekly check-in
+    Report --> Filed: stored, the student's open item joined, else a new item opened
+    Filed --> [*]: the levels it tells are pushed, reply with the item number (hotlines if urgent)
+    CheckIn --> [*]: no class found for the filer
+    CheckIn --> Counted: the oldest missing period, else this week's (a second one amends)
+    Counted --> [*]: that period's missing item closed, an item per student named, thanks
+```
 """
 
 from __future__ import annotations
