@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI
 from xinqiao.services import audit
-from xinqiao.services.roster_file import cell_text, table_rows
+from xinqiao.services.spreadsheet import cell_text, table_rows
 from xinqiao.storage.campaigns import DutyShift
 from xinqiao.storage.models import Person, Role, RoleAssignment
 
