@@ -67,6 +67,16 @@ async def on_duty(s: AsyncSession, at: datetime) -> list[int]:
     return duty
 
 
+async def names_on_duty(s: AsyncSession, at: datetime) -> list[str]:
+    """The names of the centre staff on duty at ``at`` (as ``on_duty`` picks them)."""
+    names = []
+    for pid in await on_duty(s, at):
+        person = await s.get(Person, pid)
+        if person is not None:
+            names.append(person.name)
+    return names
+
+
 async def shifts_between(
     s: AsyncSession, start: datetime, end: datetime
 ) -> list[tuple[DutyShift, Person]]:
