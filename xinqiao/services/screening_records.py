@@ -1,4 +1,4 @@
-"""Reading screening results and the attention list, as frozen rows (design.md §4).
+"""Screening results kept and read, and the attention list, as frozen rows (design.md §4).
 
 Who may read what is the access matrix's to say (services/access.py): a staff read of one
 student's results goes through ``authorize`` and the attention list is audited, refusals too.
@@ -24,6 +24,8 @@ from xinqiao.services.access import (
     colleges_in_reach,
 )
 from xinqiao.services.directory import unit_names
+from xinqiao.services.form_schema import FormSpec
+from xinqiao.services.instruments import Result
 from xinqiao.storage.models import Person, Tier
 from xinqiao.storage.screening import ScreeningResult, TierChange
 
@@ -62,6 +64,18 @@ class AttentionRow:
     tier: Tier
     since: datetime | None
     pending_review: bool
+
+
+async def store_result(s: AsyncSession, person_id: int, inst: FormSpec, result: Result,
+                       answers: dict[str, Any], now: datetime) -> ScreeningResult:
+    """Keep a completed questionnaire: its answers, score, band, tier and flags."""
+    row = ScreeningResult(
+        person_id=person_id, instrument=inst.id, instrument_version=inst.version,
+        answers=answers, total=result.total, band=result.band, tier=result.tier,
+        positive=result.positive, acute=result.acute, created_at=now)
+    s.add(row)
+    await s.flush()
+    return row
 
 
 async def _results(s: AsyncSession, person_id: int | None, limit: int) -> tuple[ResultRow, ...]:
