@@ -1,4 +1,4 @@
-"""The staff, report and item flows talk, services do (issue 17 item 3): no query, no row.
+"""Staff, report, item and screening flows talk, services do (issue 17 item 3): no query, no row.
 
 import-linter's ``handlers-talk`` contract keeps storage imports out; this also catches a flow
 reaching into the session it is handed (``ctx.session.get(...)``) instead of asking a service.
@@ -13,7 +13,8 @@ import xinqiao
 
 HANDLERS = Path(xinqiao.__file__).parent / "handlers"
 MOVED = ("network", "results", "monthly_view", "case_signoff", "reports_view", "staff",
-         "item_view", "school_queue")
+         "item_view", "school_queue", "cases", "screening_rounds", "rota", "screening",
+         "screening_outcome", "binding")
 SESSION_CALLS = {"add", "delete", "exec", "execute", "get", "flush", "scalar", "scalars"}
 
 
