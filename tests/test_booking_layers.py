@@ -53,3 +53,11 @@ def test_booking_texts_stay_a_leaf() -> None:
                                    .read_text(encoding="utf-8")))
     # Under TYPE_CHECKING it names service result types; at run time it needs none of them.
     assert not {i for i in imported if i.startswith("xinqiao.handlers")}
+
+
+def test_booking_services_import_no_handler_at_all() -> None:
+    # Their pushes are worded through services/booking/wording.py, which the booking handlers'
+    # texts module is offered to when the handlers load.
+    for path in SERVICES:
+        imported = _imported(ast.parse(path.read_text(encoding="utf-8")))
+        assert not {i for i in imported if i.startswith("xinqiao.handlers")}, path.name

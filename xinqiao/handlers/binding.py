@@ -6,8 +6,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import col, select
-
 from xinqiao.clock import local, utc
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.handlers.menu import Menu
@@ -17,6 +15,7 @@ from xinqiao.services import audit, bind_guard, code_hash
 from xinqiao.services import binding_requests as requests
 from xinqiao.services.code_hash import CodeState, ring_of
 from xinqiao.services.directory import role_set
+from xinqiao.services.person_info import active_by_number
 from xinqiao.services.wecom_people import WECOM, is_staff
 from xinqiao.storage.models import Person, Role
 
@@ -101,13 +100,7 @@ class BindingFlow:
             return Turn.end(locked)
         if await bind_guard.over_ceiling(ctx.session, ctx.settings, now):
             return Turn.end(Reply("现在绑定的人比较多，请一分钟后再试。"))
-        person = (
-            await ctx.session.exec(
-                select(Person).where(
-                    Person.external_id == external_id, col(Person.active).is_(True)
-                )
-            )
-        ).first()
+        person = await active_by_number(ctx.session, external_id)
         # check() runs one keyed hash whether or not the id exists, so that neither the
         # answer nor its timing tells whether an id is on the roster.
         state = code_hash.check(ring_of(ctx.session), person.activation_code if person else None,

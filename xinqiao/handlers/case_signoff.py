@@ -8,9 +8,9 @@ from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.services import case_signoff, cases
 from xinqiao.services.access import Action
+from xinqiao.services.case_signoff import Waiting
 from xinqiao.services.refs import CASE, case_ref, parse_ref, wrong_kind
-from xinqiao.storage.cases import Case, CaseSignoff
-from xinqiao.storage.models import Person, Role, Tier
+from xinqiao.storage.models import Person, Role
 
 _MENU = (Choice("menu", "主菜单"),)
 AGREE, DISAGREE = "同意结案", "不同意结案"
@@ -35,12 +35,12 @@ class CaseSignoffFlow:
             if hint := wrong_kind(ref, CASE):
                 return Turn.end(Reply(hint, _MENU))
             return await self._decide(ctx, ref.number, text.startswith(AGREE))
-        waiting = await case_signoff.pending(ctx.session)
+        waiting = await case_signoff.waiting(ctx.session)
         if not waiting:
             return Turn.end(Reply("目前没有等待确认的结案申请。", _MENU))
         lines, choices = ["等待心理中心确认的结案申请："], []
-        for request in waiting[:5]:
-            lines.append(await _describe(ctx, request))
+        for request in waiting:
+            lines.append(_describe(request))
             number = case_ref(request.case_id)
             choices += [Choice(f"yes:{request.case_id}", f"同意 {number}"),
                         Choice(f"no:{request.case_id}", f"不同意 {number}")]
@@ -66,11 +66,7 @@ class CaseSignoffFlow:
         return Turn.end(Reply(answer, _MENU))
 
 
-async def _describe(ctx: Context, request: CaseSignoff) -> str:
-    case = await ctx.session.get(Case, request.case_id)
-    student = await ctx.session.get(Person, case.person_id) if case else None
-    asker = await ctx.session.get(Person, request.requested_by)
-    tier = case_signoff.TIER_LABELS[Tier(request.tier)]
-    who = student.name if student else "?"
-    return (f"{case_ref(request.case_id)} {who}：{asker.name if asker else '?'} 申请结案，"
+def _describe(request: Waiting) -> str:
+    tier = case_signoff.TIER_LABELS[request.tier]
+    return (f"{case_ref(request.case_id)} {request.student}：{request.asker} 申请结案，"
             f"结论：{request.decision}；结案后：{tier}")

@@ -94,9 +94,9 @@ class CaseFlow:
             return Turn.ask("pick", {}, Reply("随访频率：", (
                 Choice(f"every1:{number}", "每天"), Choice(f"every7:{number}", "每周"))))
         if action in ("every1", "every7"):
-            case.followup_days = 1 if action == "every1" else 7
-            await cases.note(ctx.session, case, ctx.person, "cadence",
-                             f"随访频率改为每{'天' if case.followup_days == 1 else '周'}", now)
+            days = 1 if action == "every1" else 7
+            await cases.set_cadence(ctx.session, case, ctx.person, days,
+                                    f"随访频率改为每{'天' if days == 1 else '周'}", now)
             return await self._view(ctx, case, note="随访频率已更新。")
         if action == "team":
             return await team_turn(ctx, case)

@@ -1,4 +1,24 @@
-"""The concern question's answers: 有 / 没有 / 不想说, typed or tapped (services/concern)."""
+"""The concern question's answers: 有 / 没有 / 不想说, typed or tapped (services/concern).
+
+The crisis and concern path of a text message, from the crisis watch (handlers/crisis_watch.py)
+to this flow and the timer that ends its wait:
+
+```mermaid
+stateDiagram-v2
+    [*] --> Watched: a text message, before any flow sees it
+    Watched --> [*]: no crisis words / a clinical note / a flow's own word (不想做了)
+    Watched --> [*]: model-only concern about a report's student (the report carries it)
+    Watched --> StaffCare: a staff member's own words
+    StaffCare --> [*]: a private word to the centre lead
+    Watched --> Asked: concern level, the writer's own words, nothing adds up
+    Watched --> Crisis: crisis level / about someone else / signals add up
+    Asked --> Asked: not understood (asked again)
+    Asked --> Crisis: 有 / 不想说 / no answer within the wait (timer)
+    Asked --> Review: 没有
+    Review --> [*]: a warm offer, a concern item the centre reviews
+    Crisis --> [*]: care and hotlines, a crisis item alerts at once
+```
+"""
 
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
 """What a responder reads in ``待办 N``: who, from where, by whom, by when, and what else is open.
 
-Contact details follow the access matrix: a student's phone and a reporter's identity are
-shown only to a role that may read that person's roster record, and each such look at a
-reporter is audited like any other read of someone else's record.
+Contact details follow the access matrix: services/item_detail.py reads the item's people and
+reports as the reader may know them (a look at a reporter audited); this module words them.
 """
 
 from __future__ import annotations
@@ -19,23 +18,20 @@ from xinqiao.clock import local
 from xinqiao.handlers.booking.texts import when_text
 from xinqiao.handlers.network import withheld_from
 from xinqiao.messages import Choice
-from xinqiao.services import audit
-from xinqiao.services.access import Action, Actor, Kind, Target, escalation_target, may
-from xinqiao.services.directory import unit_names
-from xinqiao.services.escalation import SEVERITY_LABELS
+from xinqiao.services.access import Actor
 from xinqiao.services.escalation_text import (
     EXHAUSTED_TO,
     UNACKNOWLEDGED,
     level_label,
+    severity_label,
     status_label,
     title_of,
 )
-from xinqiao.services.item_links import open_items_about, reports_of
+from xinqiao.services.item_detail import ItemReport, Who, item_detail
+from xinqiao.services.item_links import awaiting_ack
 from xinqiao.services.refs import item_ref
 from xinqiao.services.report_types import report_types
-from xinqiao.storage.booking import Appointment
-from xinqiao.storage.models import Person
-from xinqiao.storage.reports import Escalation, EscalationStatus, Report, Severity
+from xinqiao.storage.reports import Escalation
 
 ANSWER_LABELS = {
     "message": "原话", "observed": "观察到的情况", "where": "地点", "what": "发生了什么",
@@ -58,12 +54,11 @@ def _factors(codes: list[str]) -> str:
     return "、".join(labels.get(c, c) for c in codes if c != "none")
 
 
-async def _who(s: AsyncSession, person: Person, with_phone: bool) -> str:
-    _, klass, dorm = await unit_names(s, person)
-    units = "，".join(u for u in (klass, dorm) if u)
-    text = person.name + (f"（{units}）" if units else "")
-    if with_phone and person.phone:
-        text += f"，电话 {person.phone}"
+def _who(who: Who) -> str:
+    units = "，".join(u for u in (who.klass, who.dorm) if u)
+    text = who.name + (f"（{units}）" if units else "")
+    if who.phone:
+        text += f"，电话 {who.phone}"
     return text
 
 
@@ -72,7 +67,7 @@ def _form_title(form_id: str) -> str:
     return rtype.form_title if rtype else form_id  # a form since removed: its id
 
 
-def _source(report: Report) -> str:
+def _source(report: ItemReport) -> str:
     label = report_types().source(report.kind)
     origin = str(report.answers.get("source", ""))
     if report.kind == "crisis" and origin.startswith("screening:"):
@@ -86,7 +81,7 @@ def _source(report: Report) -> str:
     return f"{label} · {local(report.created_at):%m-%d %H:%M}"
 
 
-def _concern(esc: Escalation, report: Report) -> int | None:
+def _concern(esc: Escalation, report: ItemReport) -> int | None:
     """Which named student of a check-in this item is about (``report:<id>:<n>``)."""
     parts = esc.subject.split(":")
     if esc.report_id == report.id and len(parts) == 3 and parts[2].isdecimal():
@@ -98,20 +93,12 @@ def _concern(esc: Escalation, report: Report) -> int | None:
     return None
 
 
-async def _report_lines(s: AsyncSession, actor: Actor, esc: Escalation, report: Report,
-                        now: datetime) -> list[str]:
+def _report_lines(actor: Actor, esc: Escalation, report: ItemReport) -> list[str]:
     lines = [f"来源：{_source(report)}"]
-    reporter = (await s.get(Person, report.reporter_person_id)
-                if report.reporter_person_id else None)
-    if reporter is not None and reporter.id != esc.subject_person_id:
-        # Only those who may know who the reporter is (and so contact them) see the name.
-        if reporter.id == actor.person_id:
-            lines.append("反映人：你本人")
-        elif may(actor, Kind.roster, Action.read, Target.about(reporter)):
-            lines.append(f"反映人：{await _who(s, reporter, with_phone=True)}")
-            await audit.record(s, at=now, action="roster.read", actor_person_id=actor.person_id,
-                               subject_person_id=reporter.id, kind=Kind.roster.value,
-                               escalation=esc.id, part="reporter")
+    if report.by_reader:
+        lines.append("反映人：你本人")
+    elif report.reporter is not None:
+        lines.append(f"反映人：{_who(report.reporter)}")
     if report.kind == "checkin" and (n := _concern(esc, report)) is not None:
         picked = report.answers.get(f"concern_{n}") or {}
         lines.append(f"晴雨表关注同学：{picked.get('name', '')}")
@@ -121,7 +108,7 @@ async def _report_lines(s: AsyncSession, actor: Actor, esc: Escalation, report: 
         if tier:
             lines.append(f"委员建议：{TIER_SUGGESTED.get(tier, tier)}")
     elif report.factors:
-        lines.append(f"相关情况：{_factors(report.factors)}")
+        lines.append(f"相关情况：{_factors(list(report.factors))}")
     # The free text only to the roles the form promised it to (dorm report: 辅导员, 心理老师).
     withheld = withheld_from(report.answers, report.kind, actor.roles)
     return lines + ([withheld] if withheld else answers_shown(report.answers, report.kind))
@@ -130,56 +117,40 @@ async def _report_lines(s: AsyncSession, actor: Actor, esc: Escalation, report: 
 async def item_lines(s: AsyncSession, actor: Actor, esc: Escalation,
                      now: datetime) -> tuple[list[str], list[Choice]]:
     """The item's text lines, and taps to the student's other open items."""
+    detail = await item_detail(s, actor, esc, now)
     state = status_label(esc)
     # Once the chain ran out it sits with the centre lead and the staff on duty, reminded
     # at a cadence: there is no deadline left to meet, only the next reminder.
     unacknowledged = state == UNACKNOWLEDGED
     where = EXHAUSTED_TO if unacknowledged else level_label(esc.chain[esc.level])
     lines = [f"{item_ref(esc.id)} {title_of(esc.kind, '事项')}",
-             f"紧急程度：{SEVERITY_LABELS[Severity(esc.severity)]}；当前在：{where}；"
+             f"紧急程度：{severity_label(esc)}；当前在：{where}；"
              f"状态：{state}"]
-    if esc.status == EscalationStatus.open and esc.due_at is not None:
+    if awaiting_ack(esc) and esc.due_at is not None:
         due = "下次提醒" if unacknowledged else "确认期限"
         lines.append(f"{due}：{local(esc.due_at):%m-%d %H:%M}（尚无人确认）")
-    elif esc.acked_by is not None:
-        acker = await s.get(Person, esc.acked_by)
+    elif detail.acker is not None:
         when = f"（{local(esc.acked_at):%m-%d %H:%M}）" if esc.acked_at else ""
-        lines.append(f"已确认：{acker.name if acker else '?'}{when}")
-    reports = await reports_of(s, esc)
-    student = (await s.get(Person, esc.subject_person_id)
-               if esc.subject_person_id is not None else None)
-    if student is not None:
-        phone = may(actor, Kind.roster, Action.read, Target.about(student))
-        lines.append(f"涉及同学：{await _who(s, student, with_phone=phone)}")
+        lines.append(f"已确认：{detail.acker}{when}")
+    reports = detail.reports
+    if detail.student is not None:
+        lines.append(f"涉及同学：{_who(detail.student)}")
     elif reports and reports[0].subject_name:
         lines.append(f"涉及同学：{reports[0].subject_name}（不在名单中）")
-    if esc.kind == "noshow":
-        lines += await _noshow_lines(s, esc)
+    if detail.missed is not None:
+        lines += [f"来源：咨询预约爽约 · {when_text(detail.missed.start)}",
+                  f"咨询老师：{detail.missed.counsellor or '?'}",
+                  f"跟进期限：{local(esc.opened_at + timedelta(hours=24)):%m-%d %H:%M}"]
     if len(reports) > 1:
         lines.append(f"共 {len(reports)} 份反映：")
     for report in reports:
-        lines += await _report_lines(s, actor, esc, report, now)
+        lines += _report_lines(actor, esc, report)
     choices: list[Choice] = []
-    if student is not None and student.id is not None:
-        # Only items this person was sent: a linked crisis item must not tell an advisor the tier.
-        others = [e for e in await open_items_about(s, student.id) if e.id != esc.id
-                  and may(actor, Kind.report, Action.read, await escalation_target(s, e))]
-        for other in others[:5]:
-            lines.append(f"该生另有未结事项：{item_ref(other.id)} {title_of(other.kind, '事项')}"
-                         f"（回复“待办 {item_ref(other.id)}”查看）")
-            choices.append(Choice(f"view:{other.id}", f"查看 {item_ref(other.id)}"))
+    for other_id, other_kind in detail.others:
+        lines.append(f"该生另有未结事项：{item_ref(other_id)} {title_of(other_kind, '事项')}"
+                     f"（回复“待办 {item_ref(other_id)}”查看）")
+        choices.append(Choice(f"view:{other_id}", f"查看 {item_ref(other_id)}"))
     return lines, choices
-
-
-async def _noshow_lines(s: AsyncSession, esc: Escalation) -> list[str]:
-    """The missed appointment: when, and whose (the appointment's note stays private)."""
-    appt = await s.get(Appointment, int(esc.subject.split(":", 1)[1]))
-    if appt is None:
-        return []
-    counsellor = await s.get(Person, appt.counsellor_id)
-    return [f"来源：咨询预约爽约 · {when_text(appt.start_at)}",
-            f"咨询老师：{counsellor.name if counsellor else '?'}",
-            f"跟进期限：{local(esc.opened_at + timedelta(hours=24)):%m-%d %H:%M}"]
 
 
 def answers_shown(answers: dict[str, Any], kind: str = "") -> list[str]:

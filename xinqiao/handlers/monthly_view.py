@@ -8,18 +8,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlmodel import col, select
-
 from xinqiao.clock import local
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.handlers.reports_view import served_college_ids
 from xinqiao.messages import Choice, Reply
-from xinqiao.services import audit
+from xinqiao.services import monthly_desk
 from xinqiao.services.monthly import TIER_LABELS, kind_rows, month_label, push_to_role
+from xinqiao.services.monthly_desk import MonthlyView
 from xinqiao.services.monthly_export import duration_words
-from xinqiao.storage.db import dialect_name
-from xinqiao.storage.models import College, Person, Role
-from xinqiao.storage.reports import MonthlyReport
+from xinqiao.storage.models import Person, Role
 
 _MENU = (Choice("menu", "主菜单"),)
 _LEADS = frozenset({Role.college_lead})
@@ -62,7 +59,7 @@ def monthly_summary(data: dict[str, Any], status: str = "待确认") -> str:
     return "\n".join(lines)
 
 
-def _confirm_choices(report: MonthlyReport) -> tuple[Choice, ...]:
+def _confirm_choices(report: MonthlyView) -> tuple[Choice, ...]:
     return (Choice("confirm", "确认提交"),
             Choice("note", "修改备注" if report.note else "添加备注"), Choice("later", "稍后再说"))
 
@@ -97,7 +94,7 @@ class MonthlyConfirmFlow:
         if step == "college":
             wanted = choice.removeprefix("college:") if choice else text
             return await self._school(ctx, wanted)
-        report = await ctx.session.get(MonthlyReport, int(data["report_id"]))
+        report = await monthly_desk.read(ctx.session, int(data["report_id"]))
         if report is None:
             return Turn.end(Reply("这份月报已经找不到了，请回复“月报”重新查看。", _MENU))
         if step == "note":
@@ -111,65 +108,48 @@ class MonthlyConfirmFlow:
         if choice != "confirm":
             return Turn.ask(step, data, Reply("请选择“确认提交”“添加备注”或“稍后再说”。",
                                               _confirm_choices(report)))
-        return await self._confirm(ctx, report.id or 0)
+        return await self._confirm(ctx, report.id)
 
     # --- the college lead ------------------------------------------------------------------
 
-    async def _pending(self, ctx: Context) -> MonthlyReport | None:
-        ids = await served_college_ids(ctx, _LEADS)
-        return (await ctx.session.exec(
-            select(MonthlyReport)
-            .where(col(MonthlyReport.college_id).in_(ids),
-                   col(MonthlyReport.confirmed_at).is_(None))
-            .order_by(col(MonthlyReport.month).desc(), col(MonthlyReport.id).desc()))).first()
+    async def _pending(self, ctx: Context) -> MonthlyView | None:
+        return await monthly_desk.pending(ctx.session, await served_college_ids(ctx, _LEADS))
 
     @staticmethod
-    def _ask_confirm(report: MonthlyReport, note: str = "") -> Turn:
+    def _ask_confirm(report: MonthlyView, note: str = "") -> Turn:
         text = "\n".join(p for p in (
             note, monthly_summary(report.data), _note_line(report.note),
             "确认无误就提交给心理中心吧。") if p)
         return Turn.ask("confirm", {"report_id": report.id}, Reply(text, _confirm_choices(report)))
 
-    async def _save_note(self, ctx: Context, report: MonthlyReport, choice: str | None,
+    async def _save_note(self, ctx: Context, report: MonthlyView, choice: str | None,
                          text: str) -> Turn:
         assert ctx.person is not None
         if choice == "back" or not text:
             return self._ask_confirm(report)
         if report.confirmed_at is not None:
             return Turn.end(Reply("这份月报已经确认提交过了，备注不能再改。", _MENU))
-        report.note = text[:NOTE_MAX]
-        ctx.session.add(report)
-        await audit.record(ctx.session, at=ctx.clock.now(), action="report.monthly_note",
-                           actor_person_id=ctx.person.id, report_id=report.id,
-                           chars=len(report.note))
-        return self._ask_confirm(report, note="备注已保存。")
+        saved = await monthly_desk.save_note(ctx.session, report.id, text[:NOTE_MAX],
+                                             ctx.person.id, ctx.clock.now())
+        return self._ask_confirm(saved or report, note="备注已保存。")
 
     async def _confirm(self, ctx: Context, report_id: int) -> Turn:
         assert ctx.person is not None and ctx.person.id is not None
-        query = select(MonthlyReport).where(col(MonthlyReport.id) == report_id)
-        if dialect_name(ctx.session) == "postgresql":
-            query = query.with_for_update()
-        report = (await ctx.session.exec(query.execution_options(populate_existing=True))).first()
-        ids = await served_college_ids(ctx, _LEADS)
-        if report is None or report.college_id not in ids:
-            return Turn.end(Reply("这份月报已经找不到了，请回复“月报”重新查看。", _MENU))
-        if report.confirmed_at is not None:
-            return Turn.end(Reply("这份月报已经确认提交过了，不用重复操作。", _MENU))
-        college = await ctx.session.get(College, report.college_id)
-        assert college is not None
         now = ctx.clock.now()
-        report.confirmed_by, report.confirmed_at = ctx.person.id, now
-        ctx.session.add(report)
-        await audit.record(
-            ctx.session, at=now, action="report.monthly_confirm", actor_person_id=ctx.person.id,
-            report_id=report.id, college_id=report.college_id, month=report.month.isoformat(),
-        )
+        done = await monthly_desk.confirm(ctx.session, report_id,
+                                          await served_college_ids(ctx, _LEADS),
+                                          ctx.person.id, now)
+        if done.outcome == "missing":
+            return Turn.end(Reply("这份月报已经找不到了，请回复“月报”重新查看。", _MENU))
+        if done.outcome == "already" or done.report is None:
+            return Turn.end(Reply("这份月报已经确认提交过了，不用重复操作。", _MENU))
+        report = done.report
         text = "\n".join(p for p in (
-            f"{college.name}{month_label(report.month)}的心理工作月报"
+            f"{done.college_name}{month_label(report.month)}的心理工作月报"
             f"已由{ctx.person.name}确认提交，请查收（回复“月报”查看）。",
             _note_line(report.note)) if p)
         await push_to_role(
-            ctx.session, role=Role.centre_lead, college_id=None, school_id=college.school_id,
+            ctx.session, role=Role.centre_lead, college_id=None, school_id=done.school_id,
             key=f"monthly-confirmed:{report.id}", text=text, now=now,
         )
         return Turn.end(Reply("已提交给心理中心，这个月辛苦了！", _MENU))
@@ -179,48 +159,40 @@ class MonthlyConfirmFlow:
     async def _school(self, ctx: Context, wanted: str) -> Turn:
         """Every college's latest 月报 (status, sign-off, note), or one college's in full."""
         assert ctx.person is not None
-        colleges: dict[int, College] = {c.id: c for c in (await ctx.session.exec(
-            select(College).where(College.school_id == ctx.person.school_id)
-            .order_by(col(College.id)))).all() if c.id is not None}
-        newest = (await ctx.session.exec(
-            select(MonthlyReport).where(col(MonthlyReport.college_id).in_(list(colleges)))
-            .order_by(col(MonthlyReport.month).desc()))).first()
-        if newest is None:
+        school = await monthly_desk.school_month(ctx.session, ctx.person.school_id)
+        if school is None:
             return Turn.end(Reply("还没有生成过月报。每月第一个工作日会生成上个月的月报。", _MENU))
-        latest = newest.month
-        rows = {r.college_id: r for r in (await ctx.session.exec(
-            select(MonthlyReport).where(col(MonthlyReport.month) == latest,
-                                        col(MonthlyReport.college_id).in_(list(colleges))))).all()}
-        picked = next((c for c in colleges.values() if wanted and wanted in (c.name, str(c.id))),
-                      None)
-        if picked is not None and picked.id in rows and rows[picked.id].data:
-            return Turn.end(Reply(await self._one(ctx, rows[picked.id]), _MENU))
+        rows = school.reports
+        picked = next((cid for cid, name in school.colleges
+                       if wanted and wanted in (name, str(cid))), None)
+        if picked is not None and picked in rows and rows[picked].data:
+            return Turn.end(Reply(self._one(rows[picked]), _MENU))
         lines = []
         confirmed = sum(r.confirmed_at is not None for r in rows.values())
-        for college_id, college in colleges.items():
+        for college_id, name in school.colleges:
             row = rows.get(college_id)
-            lines.append(f"· {college.name}：{await _status(ctx, row)}")
+            lines.append(f"· {name}：{_status(row)}")
             if row is not None and row.note:
                 lines.append(f"  {_note_line(row.note)}")
-        head = f"{month_label(latest)}各学院月报：已确认 {confirmed}/{len(colleges)}"
+        head = f"{month_label(school.month)}各学院月报：已确认 {confirmed}/{len(school.colleges)}"
         tail = "点学院名查看详情（人数统计，不含学生姓名）。"
-        choices = tuple(Choice(f"college:{c.id}", c.name)
-                        for c in colleges.values() if c.id in rows and rows[c.id].data)
+        choices = tuple(Choice(f"college:{cid}", name)
+                        for cid, name in school.colleges if cid in rows and rows[cid].data)
         return Turn.ask("college", {}, Reply("\n".join([head, *lines, tail]),
                                              (*choices[:10], *_MENU)))
 
-    async def _one(self, ctx: Context, row: MonthlyReport) -> str:
-        status = await _status(ctx, row)
+    @staticmethod
+    def _one(row: MonthlyView) -> str:
+        status = _status(row)
         return "\n".join(p for p in (monthly_summary(row.data, status.split("（")[0]),
                                      f"签收：{status}", _note_line(row.note)) if p)
 
 
-async def _status(ctx: Context, row: MonthlyReport | None) -> str:
+def _status(row: MonthlyView | None) -> str:
     """``已确认（王书记，10月1日 10:00）``, ``待确认`` or ``未生成``."""
     if row is None:
         return "未生成"
     if row.confirmed_at is None:
         return "待确认"
-    who = await ctx.session.get(Person, row.confirmed_by) if row.confirmed_by else None
     when = local(row.confirmed_at)
-    return f"已确认（{who.name if who else '—'}，{when.month}月{when.day}日 {when:%H:%M}）"
+    return f"已确认（{row.confirmed_by or '—'}，{when.month}月{when.day}日 {when:%H:%M}）"

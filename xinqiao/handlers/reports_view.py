@@ -14,8 +14,8 @@ from xinqiao.services.completion import (
     class_completion,
     college_completion,
 )
-from xinqiao.services.directory import roles_of
-from xinqiao.storage.models import College, Person, Role
+from xinqiao.services.directory import college_name, roles_of
+from xinqiao.storage.models import Person, Role
 
 _MENU = (Choice("menu", "主菜单"),)
 COLLEGE_ROLES = frozenset({Role.college_lead, Role.college_counsellor})
@@ -76,10 +76,10 @@ class CompletionFlow:
             return Turn.end(Reply(await _advised_text(ctx, label, periods), _MENU))
         parts = []
         for college_id in await served_college_ids(ctx, COLLEGE_ROLES):
-            college = await ctx.session.get(College, college_id)
+            college = await college_name(ctx.session, college_id)
             classes = await class_completion(ctx.session, college_id, periods,
                                              due_at=self.due_at)
-            name = college.name if college else "你负责的学院"
+            name = college or "你负责的学院"
             parts.append(_college_text(label, name, classes, len(periods) > 1))
         return Turn.end(Reply("\n\n".join(parts) or "还没有查到你负责的学院。", _MENU))
 

@@ -3,25 +3,18 @@ tiers only (design.md §4). Every staff read is audited, refusals included."""
 
 from __future__ import annotations
 
-from sqlmodel import col, select
-
 from xinqiao.clock import local
 from xinqiao.handlers.flow import Context, OneShotFlow, Turn
 from xinqiao.messages import Choice, Reply
-from xinqiao.services import audit
-from xinqiao.services.access import (
-    Action,
-    Kind,
-    Target,
-    authorize,
-    classes_in_reach,
-    colleges_in_reach,
-    holders,
-)
-from xinqiao.services.directory import unit_names
+from xinqiao.services.access import Action, Kind, holders
 from xinqiao.services.instruments import Instrument
+from xinqiao.services.screening_records import (
+    ResultRow,
+    attention_list,
+    own_results,
+    student_results,
+)
 from xinqiao.storage.models import Person, Role, Tier
-from xinqiao.storage.screening import ScreeningResult, TierChange
 
 _MENU = (Choice("menu", "主菜单"),)
 TIER_LABELS = {Tier.routine: "日常关注", Tier.key: "重点关注", Tier.crisis: "危机关注"}
@@ -44,9 +37,7 @@ class MyResultsFlow(OneShotFlow):
     async def start(self, ctx: Context, argument: str) -> Turn:
         """The latest results, newest first."""
         assert ctx.person is not None
-        rows = (await ctx.session.exec(
-            select(ScreeningResult).where(ScreeningResult.person_id == ctx.person.id)
-            .order_by(col(ScreeningResult.id).desc()).limit(5))).all()
+        rows = await own_results(ctx.session, ctx.person.id)
         if not rows:
             return Turn.end(Reply("你还没有完成过测评。回复“测评”可以开始。", _MENU))
         lines = ["你最近的测评（筛查结果，不是诊断）："]
@@ -80,24 +71,17 @@ class StudentResultsFlow(OneShotFlow):
         wanted = argument.strip()
         if not wanted:
             return Turn.end(Reply("请带上学号，例如：测评记录 2023001", _MENU))
-        student = (await ctx.session.exec(
-            select(Person).where(Person.external_id == wanted))).first()
-        target = Target.about(student) if student is not None else None
-        allowed = await authorize(ctx.session, await ctx.actor(), Kind.screening, Action.read,
-                                  target, now=ctx.clock.now())
-        if not allowed or student is None:
+        student = await student_results(ctx.session, await ctx.actor(), wanted, ctx.clock.now())
+        if student is None:
             return Turn.end(Reply("测评记录只有心理中心的老师可以查看。", _MENU))
-        rows = (await ctx.session.exec(
-            select(ScreeningResult).where(ScreeningResult.person_id == student.id)
-            .order_by(col(ScreeningResult.id).desc()).limit(10))).all()
-        lines = [f"{student.name}（{student.external_id}）当前：{TIER_LABELS[Tier(student.tier)]}"]
-        for r in rows:
+        lines = [f"{student.name}（{student.external_id}）当前：{TIER_LABELS[student.tier]}"]
+        for r in student.results:
             lines += self._result_lines(r)
-        if not rows:
+        if not student.results:
             lines.append("（没有测评记录）")
         return Turn.end(Reply("\n".join(lines), _MENU))
 
-    def _result_lines(self, r: ScreeningResult) -> list[str]:
+    def _result_lines(self, r: ResultRow) -> list[str]:
         """One result: when, which instrument, score and band, then each answered item."""
         inst = self.instruments.get(r.instrument)
         name = inst.title.split("（")[0] if inst else r.instrument.upper()
@@ -127,27 +111,13 @@ class AttentionListFlow(OneShotFlow):
     async def start(self, ctx: Context, argument: str) -> Turn:
         """Students above routine in the asker's scope, with their latest tier change."""
         assert ctx.person is not None
-        query = select(Person).where(col(Person.tier).in_([Tier.key.value, Tier.crisis.value]),
-                                     col(Person.active).is_(True))
-        actor = await ctx.actor()
-        reach = colleges_in_reach(actor, Kind.attention, Action.read)
-        if reach is not None:
-            classes = classes_in_reach(actor, Kind.attention, Action.read)
-            query = query.where(col(Person.college_id).in_(reach)
-                                | col(Person.klass_id).in_(classes))
-        people = (await ctx.session.exec(query.order_by(col(Person.tier).desc(),
-                                                        col(Person.external_id)))).all()
-        await audit.record(ctx.session, at=ctx.clock.now(), action="attention.read",
-                           actor_person_id=ctx.person.id, count=len(people))
-        if not people:
+        total, people = await attention_list(ctx.session, await ctx.actor(), ctx.person.id,
+                                             ctx.clock.now())
+        if not total:
             return Turn.end(Reply("目前没有需要重点关注的同学。", _MENU))
-        lines = [f"需要关注的同学 {len(people)} 人："]
-        for p in people[:30]:
-            _, klass, _ = await unit_names(ctx.session, p)
-            change = (await ctx.session.exec(
-                select(TierChange).where(TierChange.person_id == p.id)
-                .order_by(col(TierChange.id).desc()))).first()
-            when = f"，{local(change.at):%m-%d} 起" if change else ""
-            review = "（待复核）" if change and change.pending_review else ""
-            lines.append(f"· {p.name} {klass or ''}：{TIER_LABELS[Tier(p.tier)]}{review}{when}")
+        lines = [f"需要关注的同学 {total} 人："]
+        for p in people:
+            when = f"，{local(p.since):%m-%d} 起" if p.since else ""
+            review = "（待复核）" if p.pending_review else ""
+            lines.append(f"· {p.name} {p.klass or ''}：{TIER_LABELS[p.tier]}{review}{when}")
         return Turn.end(Reply("\n".join(lines), _MENU))

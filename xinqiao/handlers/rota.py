@@ -8,7 +8,7 @@ from xinqiao.clock import SHANGHAI
 from xinqiao.handlers.flow import Context, OneShotFlow, Turn
 from xinqiao.handlers.reports_view import CENTRE_ROLES
 from xinqiao.messages import Choice, Reply
-from xinqiao.services.rota import on_duty, shifts_between
+from xinqiao.services.rota import names_on_duty, shifts_between
 from xinqiao.storage.models import Person, Role
 
 _MENU = (Choice("menu", "主菜单"),)
@@ -29,12 +29,7 @@ class DutyRotaFlow(OneShotFlow):
     async def start(self, ctx: Context, argument: str) -> Turn:
         """Who gets crisis alerts right now, then the coming week's shifts."""
         now = ctx.clock.now()
-        duty = await on_duty(ctx.session, now)
-        names = []
-        for pid in duty:
-            person = await ctx.session.get(Person, pid)
-            if person is not None:
-                names.append(person.name)
+        names = await names_on_duty(ctx.session, now)
         shifts = await shifts_between(ctx.session, now, now + timedelta(days=7))
         lines = ["现在接收危机提醒的是：" + ("、".join(names) or "（暂无心理中心老师）")]
         if not shifts:

@@ -23,7 +23,6 @@ from xinqiao.services.escalation_text import (
 from xinqiao.services.refs import item_ref
 from xinqiao.services.school_overview import school_overview
 from xinqiao.storage.models import Person, Role
-from xinqiao.storage.reports import EscalationStatus
 
 _MENU = (Choice("menu", "主菜单"),)
 _LIST_CAP = 20  # one chat message
@@ -58,7 +57,7 @@ class SchoolQueueFlow(OneShotFlow):
         again = (flow_choice(self.id, "刷新"), *_MENU)
         if not items:
             return Turn.end(Reply("全校目前没有未办结的待办，辛苦大家了。", _MENU))
-        pending = sum(i.status == EscalationStatus.open for i in items)
+        pending = sum(i.awaiting_ack for i in items)
         per_college = Counter(i.college or "未分学院" for i in items)
         lines = [f"全校未办结 {len(items)} 项，其中待确认 {pending} 项：",
                  "、".join(f"{name} {n}" for name, n in sorted(per_college.items())), ""]

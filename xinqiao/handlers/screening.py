@@ -23,19 +23,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import col, select
-
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.handlers.form_runner import FormRunner, Hooks
 from xinqiao.handlers.form_spec import FormField, FormSpec
 from xinqiao.handlers.screening_outcome import MENU, Recommend, ScoreActions
 from xinqiao.messages import Choice, Reply
 from xinqiao.services import invitations
-from xinqiao.services.consent import consent_text, consent_version
+from xinqiao.services.consent import (
+    consent_text,
+    consent_version,
+    has_consented,
+    record_consent,
+)
 from xinqiao.services.network import Network
 from xinqiao.services.safety_followup import SAFETY, make_urgent
 from xinqiao.storage.models import Person, Role
-from xinqiao.storage.screening import Consent
 
 __all__ = ["Recommend", "ScreeningFlow"]
 
@@ -94,11 +96,7 @@ class ScreeningFlow:
 
     async def _gate(self, ctx: Context, argument: str) -> Turn | None:
         assert ctx.person is not None
-        row = (await ctx.session.exec(
-            select(Consent).where(Consent.person_id == ctx.person.id,
-                                  Consent.version == self._version)
-            .order_by(col(Consent.id).desc()))).first()
-        if row is not None and row.accepted:
+        if await has_consented(ctx.session, ctx.person.id, self._version):
             return None
         return Turn.ask(CONSENT, {"arg": argument},
                         Reply(consent_text(self.network.policy.retention), _AGREE))
@@ -108,8 +106,8 @@ class ScreeningFlow:
         choice = ctx.inbound.choice
         if choice not in ("yes", "no"):
             return Turn.ask(CONSENT, data, Reply("请选择是否同意：", _AGREE))
-        ctx.session.add(Consent(person_id=ctx.person.id, version=self._version,
-                                accepted=choice == "yes", at=ctx.clock.now()))
+        record_consent(ctx.session, ctx.person.id, self._version, choice == "yes",
+                       ctx.clock.now())
         if choice == "no":  # the decline is recorded; open invitations stop reminding
             await invitations.decline(ctx.session, ctx.person.id, ctx.clock.now())
             return Turn.end(Reply("没关系，你随时可以回来。如果需要帮助，心理中心一直都在。",

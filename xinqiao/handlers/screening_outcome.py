@@ -15,9 +15,9 @@ from xinqiao.services.crisis import crisis_reply, raise_crisis
 from xinqiao.services.instruments import score
 from xinqiao.services.network import Network
 from xinqiao.services.safety_followup import SAFETY, after_safety_screen, open_outreach
+from xinqiao.services.screening_records import store_result
 from xinqiao.services.tiers import change_tier
 from xinqiao.storage.models import Tier
-from xinqiao.storage.screening import ScreeningResult
 
 MENU = (Choice("menu", "主菜单"),)
 # What to read after a result: (instrument id, band, now) → a reply with links, or None.
@@ -40,12 +40,7 @@ class ScoreActions:
         assert ctx.person is not None and ctx.person.id is not None
         now = ctx.clock.now()
         result = score(inst, data["answers"])
-        row = ScreeningResult(
-            person_id=ctx.person.id, instrument=inst.id, instrument_version=inst.version,
-            answers=data["answers"], total=result.total, band=result.band, tier=result.tier,
-            positive=result.positive, acute=result.acute, created_at=now)
-        ctx.session.add(row)
-        await ctx.session.flush()
+        row = await store_result(ctx.session, ctx.person.id, inst, result, data["answers"], now)
         assert row.id is not None
         await invitations.complete(ctx.session, ctx.person.id, inst.id, row.id, now)
         escalations = self.network.escalations

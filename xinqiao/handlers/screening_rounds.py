@@ -5,32 +5,32 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlmodel import select
-
 from xinqiao.clock import SHANGHAI
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.handlers.reports_view import CENTRE_ROLES, COLLEGE_ROLES, served_college_ids
 from xinqiao.messages import Choice, Reply
+from xinqiao.services.directory import college_name
 from xinqiao.services.screening_round_report import (
     ClassCompletion,
+    Round,
+    college_ids,
     completion,
     recent_campaigns,
+    round_by_id,
     summary_line,
 )
-from xinqiao.storage.campaigns import CampaignStatus, ScreeningCampaign
-from xinqiao.storage.models import College, Person, Role
+from xinqiao.storage.models import Person, Role
 
 _MENU = (Choice("menu", "主菜单"),)
 _LIST_CAP = 30
 PICK, COLLEGE = "pick", "college"
-_STATUS = {CampaignStatus.open: "进行中", CampaignStatus.closed: "已结束",
-           CampaignStatus.planned: "未开始"}
+_STATUS = {"open": "进行中", "closed": "已结束", "planned": "未开始"}
 
 
-def _title(c: ScreeningCampaign) -> str:
+def _title(c: Round) -> str:
     opens = c.opens_at.astimezone(SHANGHAI)
     closes = c.closes_at.astimezone(SHANGHAI)
-    return f"{c.name}（{opens:%m.%d}—{closes:%m.%d}，{_STATUS[CampaignStatus(c.status)]}）"
+    return f"{c.name}（{opens:%m.%d}—{closes:%m.%d}，{_STATUS[c.status]}）"
 
 
 def _class_lines(rows: list[ClassCompletion]) -> list[str]:
@@ -67,27 +67,26 @@ class RoundCompletionFlow:
         """A round picked, or (for the centre) a college to open."""
         choice = ctx.inbound.choice or ""
         if step == PICK and choice.isdecimal():
-            campaign = await ctx.session.get(ScreeningCampaign, int(choice))
+            campaign = await round_by_id(ctx.session, int(choice))
             if campaign is not None:
                 return await self._show(ctx, campaign)
         if step == COLLEGE and choice.isdecimal() and ctx.roles & CENTRE_ROLES:
-            campaign = await ctx.session.get(ScreeningCampaign, int(data["campaign"]))
-            college = await ctx.session.get(College, int(choice))
+            campaign = await round_by_id(ctx.session, int(data["campaign"]))
+            college = await college_name(ctx.session, int(choice))
             if campaign is not None and college is not None:
-                rows = await completion(ctx.session, int(data["campaign"]), college.id)
-                text = "\n".join([f"{college.name} · {_title(campaign)}",
+                rows = await completion(ctx.session, int(data["campaign"]), int(choice))
+                text = "\n".join([f"{college} · {_title(campaign)}",
                                   summary_line(rows), *_class_lines(rows)])
                 return Turn.end(Reply(text, _MENU))
         return await self.start(ctx, "")
 
-    async def _show(self, ctx: Context, campaign: ScreeningCampaign) -> Turn:
-        assert campaign.id is not None
+    async def _show(self, ctx: Context, campaign: Round) -> Turn:
         if ctx.roles & CENTRE_ROLES:
             rows = await completion(ctx.session, campaign.id)
             by_college: dict[str, list[ClassCompletion]] = defaultdict(list)
             for row in rows:
                 by_college[row.college].append(row)
-            ids = dict((await ctx.session.exec(select(College.name, College.id))).all())
+            ids = await college_ids(ctx.session)
             lines = [_title(campaign), "全校：" + summary_line(rows)]
             lines += [f"· {name}：" + summary_line(part) for name, part in by_college.items()]
             choices = tuple(Choice(str(ids[name]), f"看{name}各班") for name in by_college
@@ -96,8 +95,8 @@ class RoundCompletionFlow:
                             Reply("\n".join(lines), (*choices, *_MENU)))
         parts = [_title(campaign)]
         for college_id in await served_college_ids(ctx, COLLEGE_ROLES):
-            college = await ctx.session.get(College, college_id)
+            college = await college_name(ctx.session, college_id)
             rows = await completion(ctx.session, campaign.id, college_id)
-            name = college.name if college is not None else "本院"
+            name = college if college is not None else "本院"
             parts += [f"{name}：" + summary_line(rows), *_class_lines(rows)]
         return Turn.end(Reply("\n".join(parts), _MENU))

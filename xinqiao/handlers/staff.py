@@ -9,16 +9,17 @@ from xinqiao.clock import local
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.handlers.item_view import item_lines
 from xinqiao.messages import Choice, Reply
-from xinqiao.services.access import Action, Kind, authorize, escalation_target, holders
-from xinqiao.services.escalation import (
-    SEVERITY_LABELS,
-    Escalations,
-    open_for_person,
+from xinqiao.services.access import Action, Kind, holders
+from xinqiao.services.escalation import Escalations, open_for_person
+from xinqiao.services.escalation_text import (
+    UNACKNOWLEDGED,
+    severity_label,
+    status_label,
+    title_of,
 )
-from xinqiao.services.escalation_text import UNACKNOWLEDGED, status_label, title_of
+from xinqiao.services.item_links import awaiting_ack, readable_item
 from xinqiao.services.refs import ITEM, REF_PATTERN, Ref, item_ref, parse_ref, wrong_kind
 from xinqiao.storage.models import Person, Role
-from xinqiao.storage.reports import Escalation, EscalationStatus, Severity
 
 _MENU = (Choice("menu", "主菜单"),)
 
@@ -82,7 +83,7 @@ class AckFlow(_StaffFlow):
         number = ref.number if ref else None
         if number is None:
             mine = [e for e in await open_for_person(ctx.session, ctx.person.id or 0)
-                    if e.status == EscalationStatus.open]
+                    if awaiting_ack(e)]
             if len(mine) != 1:
                 return Turn.end(Reply("请带上编号，例如：收到 D12。回复“待办”查看。", _MENU))
             number = mine[0].id or 0
@@ -157,7 +158,7 @@ class QueueFlow(_StaffFlow):
         for esc in items[:8]:
             flag = "⚠" if status_label(esc) == UNACKNOWLEDGED else ""
             lines.append(f"{flag}{item_ref(esc.id)} {title_of(esc.kind, '事项')} · "
-                         f"{SEVERITY_LABELS[Severity(esc.severity)]} · "
+                         f"{severity_label(esc)} · "
                          f"{status_label(esc)} · {local(esc.opened_at):%m-%d %H:%M}")
             choices.append(Choice(f"view:{esc.id}", f"查看 {item_ref(esc.id)}"))
         return Turn.ask("pick", {}, Reply("\n".join(lines), (*choices, *_MENU)))
@@ -189,17 +190,14 @@ class QueueFlow(_StaffFlow):
 
     async def _view(self, ctx: Context, number: int) -> Turn:
         assert ctx.person is not None and ctx.person.id is not None
-        mine = {e.id: e for e in await open_for_person(ctx.session, ctx.person.id)}
+        mine = await open_for_person(ctx.session, ctx.person.id)
         # Not in my queue: still audited against the item asked for, so the refusal names it.
-        esc = mine.get(number) or await ctx.session.get(Escalation, number)
-        live = esc is not None and esc.status != EscalationStatus.resolved
-        target = await escalation_target(ctx.session, esc) if esc is not None and live else None
-        if not await authorize(ctx.session, await ctx.actor(), Kind.report, Action.read, target,
-                               now=ctx.clock.now(), escalation=number) or esc is None:
+        esc = await readable_item(ctx.session, await ctx.actor(), mine, number, ctx.clock.now())
+        if esc is None:
             return Turn.end(Reply(f"没有找到你可以查看的 {item_ref(number)}。", _MENU))
         lines, linked = await item_lines(ctx.session, await ctx.actor(), esc, ctx.clock.now())
         choices = []
-        if esc.status == EscalationStatus.open:
+        if awaiting_ack(esc):
             choices.append(Choice(f"ack:{esc.id}", "收到，我来跟进"))
         choices.append(Choice(f"resolve:{esc.id}", "已处理，结案"))
         return Turn.ask("pick", {}, Reply("\n".join(lines), (*choices, *linked, *_MENU)))

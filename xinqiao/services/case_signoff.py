@@ -6,6 +6,7 @@ open and is followed up as before. A centre member's own close is the centre's d
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import col, select
@@ -34,6 +35,29 @@ async def pending(s: AsyncSession, case_id: int | None = None) -> list[CaseSigno
     if case_id is not None:
         query = query.where(CaseSignoff.case_id == case_id)
     return list(await s.exec(query.order_by(col(CaseSignoff.id))))
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A close request as the centre reads it: whose case, who asked, the decision, the tier."""
+
+    case_id: int
+    student: str
+    asker: str
+    decision: str
+    tier: Tier
+
+
+async def waiting(s: AsyncSession, limit: int = 5) -> list[Waiting]:
+    """The oldest requests still waiting for the centre, described."""
+    found: list[Waiting] = []
+    for request in (await pending(s))[:limit]:
+        case = await s.get(Case, request.case_id)
+        student = await s.get(Person, case.person_id) if case else None
+        asker = await s.get(Person, request.requested_by)
+        found.append(Waiting(request.case_id, student.name if student else "?",
+                             asker.name if asker else "?", request.decision, Tier(request.tier)))
+    return found
 
 
 async def request_close(s: AsyncSession, case: Case, by: Person, decision: str, tier: Tier,

@@ -125,6 +125,13 @@ async def note(s: AsyncSession, case: Case, author: Person, kind: str, text: str
     s.add(case)
 
 
+async def set_cadence(s: AsyncSession, case: Case, author: Person, days: int, text: str,
+                      now: datetime) -> None:
+    """Follow the case up every ``days`` days from now on, noted in the author's words."""
+    case.followup_days = days
+    await note(s, case, author, "cadence", text, now)
+
+
 async def _reschedule(s: AsyncSession, case: Case, now: datetime) -> None:
     case.token += 1
     due = now + timedelta(days=case.followup_days)

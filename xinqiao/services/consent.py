@@ -8,8 +8,13 @@ is a new version, so everyone is asked again before their next screening.
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.policy.retention import RetentionPolicy
+from xinqiao.storage.screening import Consent
 
 # The wording's own edition; the retention values are folded into the version by hashing.
 EDITION = "2026-09"
@@ -43,3 +48,17 @@ def consent_version(retention: RetentionPolicy) -> str:
     """``2026-09.1a2b3c4d``: the edition and a digest of the text actually shown."""
     digest = hashlib.sha256(consent_text(retention).encode("utf-8")).hexdigest()[:8]
     return f"{EDITION}.{digest}"
+
+
+async def has_consented(s: AsyncSession, person_id: int | None, version: str) -> bool:
+    """Whether the person's latest answer to this version of the consent was yes."""
+    row = (await s.exec(
+        select(Consent).where(Consent.person_id == person_id, Consent.version == version)
+        .order_by(col(Consent.id).desc()))).first()
+    return row is not None and row.accepted
+
+
+def record_consent(s: AsyncSession, person_id: int, version: str, accepted: bool,
+                   now: datetime) -> None:
+    """Keep the person's answer to this version of the consent."""
+    s.add(Consent(person_id=person_id, version=version, accepted=accepted, at=now))

@@ -86,6 +86,12 @@ async def unit_names(
     )
 
 
+async def college_name(session: AsyncSession, college_id: int) -> str | None:
+    """A college's name, or None if it is gone."""
+    college = await session.get(College, college_id)
+    return college.name if college else None
+
+
 STAFF_ROLES = frozenset(
     {
         Role.class_advisor,

@@ -19,14 +19,19 @@ from sqlalchemy import func, insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.messages import Reply
 from xinqiao.services import checkin_items
 from xinqiao.services.escalation import Escalations
 from xinqiao.services.escalation_deadline import NextStep, deadline_timer, next_step
 from xinqiao.services.escalation_record import log_missed, push_style, titled
 from xinqiao.services.escalation_text import escalated_notice, level_alert
 from xinqiao.services.outbox import Push, enqueue_many
-from xinqiao.services.recipients import LEVEL_ROLES, best_identities, level_recipients, unreachable
+from xinqiao.services.recipients import (
+    LEVEL_ROLES,
+    Pushed,
+    best_identities,
+    level_recipients,
+    unreachable,
+)
 from xinqiao.services.timers import schedule_many
 from xinqiao.storage.models import Klass
 from xinqiao.storage.reports import (
@@ -50,7 +55,7 @@ class _Tell:
     esc: Escalation
     people: list[int]
     step_key: str
-    reply: Reply
+    reply: Pushed
     alert: bool
     at: datetime
 

@@ -12,10 +12,9 @@ from sqlalchemy import and_, case
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.messages import Reply
 from xinqiao.services.escalation_text import SEVERITY_LABELS, title_of
 from xinqiao.services.outbox import Priority
-from xinqiao.services.recipients import push_to_people
+from xinqiao.services.recipients import Pushed, push_to_people
 from xinqiao.services.refs import item_ref
 from xinqiao.services.severity import is_urgent
 from xinqiao.storage.models import Klass, Person
@@ -43,7 +42,7 @@ async def lapsed_by(s: AsyncSession, esc: Escalation) -> tuple[int, str] | None:
 
 async def tell(
     s: AsyncSession, esc: Escalation, people: Sequence[int], now: datetime,
-    step_key: str, reply: Reply, alert: bool = False,
+    step_key: str, reply: Pushed, alert: bool = False,
 ) -> list[int]:
     """Push to people about an escalation; returns who was reached (the rest are logged)."""
     reached = await push_to_people(s, people, key=f"esc:{esc.id}:{step_key}", reply=reply,
@@ -52,7 +51,7 @@ async def tell(
     return reached
 
 
-def push_style(esc: Escalation, reply: Reply, alert: bool) -> dict[str, Any]:
+def push_style(esc: Escalation, reply: Pushed, alert: bool) -> dict[str, Any]:
     """The kind, priority and alert card of a push about an escalation."""
     urgent = is_urgent(esc.severity)
     fields = {"事项": item_field(reply.text.splitlines()[0] if reply.text else ""),

@@ -38,6 +38,11 @@ def escalated_notice(esc: Escalation, title: str) -> Reply:
     return Reply(f"{item_ref(esc.id)}（{title}）未在期限内确认，已升级至{label}。")
 
 
+def severity_label(esc: Escalation) -> str:
+    """The item's severity in words (常规, 尽快, 紧急 ...)."""
+    return SEVERITY_LABELS[Severity(esc.severity)]
+
+
 def status_label(esc: Escalation) -> str:
     """待确认 / 跟进中 / 已结案, or 无人确认 once the chain ran out unacknowledged."""
     if esc.status == EscalationStatus.open and esc.exhausted_at is not None:

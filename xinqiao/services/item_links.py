@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import local
 from xinqiao.messages import Reply
+from xinqiao.services.access import Action, Actor, Kind, authorize, escalation_target
 from xinqiao.services.escalation import Escalations, Subject
 from xinqiao.services.escalation_text import title_of
 from xinqiao.services.outbox import Priority
@@ -40,6 +41,24 @@ async def open_items_about(s: AsyncSession, person_id: int) -> list[Escalation]:
         Escalation.status != EscalationStatus.resolved,
     ).order_by(col(Escalation.opened_at), col(Escalation.id)))
     return list(rows)
+
+
+def awaiting_ack(esc: Escalation) -> bool:
+    """Whether nobody has acknowledged the item yet (收到 still applies)."""
+    return esc.status == EscalationStatus.open
+
+
+async def readable_item(s: AsyncSession, actor: Actor, mine: list[Escalation], number: int,
+                        now: datetime) -> Escalation | None:
+    """Item ``number`` if the actor may read it (audited, refusals too), else None; one not in
+    ``mine`` (the actor's queue) is still checked against the item asked for."""
+    esc = next((e for e in mine if e.id == number), None) or await s.get(Escalation, number)
+    live = esc is not None and esc.status != EscalationStatus.resolved
+    target = await escalation_target(s, esc) if esc is not None and live else None
+    if not await authorize(s, actor, Kind.report, Action.read, target, now=now,
+                           escalation=number):
+        return None
+    return esc
 
 
 async def open_or_join(

@@ -69,3 +69,9 @@ async def staff_scope(s: AsyncSession, person_id: int) -> list[ScopeLine]:
 async def by_number(s: AsyncSession, number: str) -> Person | None:
     """The roster entry with this 学号/工号 (active or not), if any."""
     return (await s.exec(select(Person).where(Person.external_id == number.strip()))).first()
+
+
+async def active_by_number(s: AsyncSession, number: str) -> Person | None:
+    """The active roster entry with this 学号/工号 (whom an account may bind to), if any."""
+    return (await s.exec(select(Person).where(
+        Person.external_id == number, col(Person.active).is_(True)))).first()

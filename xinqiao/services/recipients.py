@@ -16,6 +16,8 @@ from xinqiao.services.rota import on_duty
 from xinqiao.storage.models import ChannelIdentity, Person, Role, RoleAssignment
 
 _IN_CHUNK = 1000  # ids per IN (...) list
+# What push_to_people queues: a texts module's worded message, which services pass on unread.
+Pushed = Reply
 
 # Level names of the policy and the roles (and unit) each one reaches.
 LEVEL_ROLES: dict[str, tuple[tuple[Role, ...], str | None]] = {

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+# RosterFileError is re-exported: the roster's importers catch it from here.
+from xinqiao.services.spreadsheet import RosterFileError as RosterFileError
+from xinqiao.services.spreadsheet import cell_text, norm_header, table_rows
 from xinqiao.storage.models import Role
 
 # Header spellings, compared after norm_header (lower case, no spaces, _, -, /).
@@ -59,10 +58,6 @@ _SCIENTIFIC = re.compile(r"\d(\.\d+)?[eE]\+\d+")
 _MAX_LEN = {"id": 64, "name": 100, "college": 200, "class": 200, "dorm": 100, "wecom": 64}
 
 
-class RosterFileError(ValueError):
-    """The file as a whole cannot be read: wrong type, no header, a required column missing."""
-
-
 @dataclass(frozen=True)
 class RosterRow:
     """One valid spreadsheet row, cleaned; ``classes`` has one entry for members."""
@@ -98,67 +93,6 @@ class ParsedRoster:
 def read_roster(path: Path) -> ParsedRoster:
     """Read and validate ``path`` (.xlsx or .csv); row numbers are the spreadsheet's."""
     return parse_rows(table_rows(path))
-
-
-def table_rows(path: Path) -> Iterator[Sequence[Any]]:
-    """The raw rows of a spreadsheet (.xlsx, or .csv in UTF-8 or GBK), header included."""
-    suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
-        return _xlsx_rows(path)
-    if suffix in (".csv", ".txt"):
-        return _csv_rows(path)
-    raise RosterFileError(f"unsupported file type {suffix!r}: save the file as .xlsx or .csv")
-
-
-def _xlsx_rows(path: Path) -> Iterator[Sequence[Any]]:
-    try:
-        from openpyxl import load_workbook  # only for a spreadsheet: it is slow to import
-
-        wb = load_workbook(path, read_only=True, data_only=True)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-        raise RosterFileError(f"cannot open {path.name} as .xlsx: {exc}") from exc
-    try:
-        ws = wb.worksheets[0]
-        # Files written by other tools may carry a wrong <dimension>; read what is there.
-        ws.reset_dimensions()
-        yield from ws.iter_rows(min_row=1, values_only=True)
-    finally:
-        wb.close()
-
-
-def _csv_rows(path: Path) -> Iterator[Sequence[Any]]:
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        # Excel in China saves "CSV" in the ANSI code page, GBK; GB18030 is its superset.
-        try:
-            text = raw.decode("gb18030")
-        except UnicodeDecodeError as exc:
-            raise RosterFileError(f"{path.name} is neither UTF-8 nor GBK text") from exc
-    first = text.split("\n", 1)[0]
-    delimiter = "\t" if first.count("\t") > first.count(",") else ","
-    yield from csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-
-
-def norm_header(value: str) -> str:
-    return re.sub(r"[\s_\-/／]", "", value).lower()
-
-
-def cell_text(value: Any) -> str:
-    """A cell as clean text: 2023001.0 typed as a number becomes ``"2023001"``."""
-    if isinstance(value, str):
-        # strip() takes the full-width space \u3000 too; a stray BOM or zero-width space not.
-        return value.strip().strip("\ufeff\u200b").strip()
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return str(value).strip()
 
 
 def _header_map(header: Sequence[Any]) -> tuple[dict[str, list[int]], list[str]]:

@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI
 from xinqiao.services import audit
-from xinqiao.services.roster_file import cell_text, table_rows
+from xinqiao.services.spreadsheet import cell_text, table_rows
 from xinqiao.storage.campaigns import DutyShift
 from xinqiao.storage.models import Person, Role, RoleAssignment
 
@@ -65,6 +65,16 @@ async def on_duty(s: AsyncSession, at: datetime) -> list[int]:
                     at.isoformat())
         return staff
     return duty
+
+
+async def names_on_duty(s: AsyncSession, at: datetime) -> list[str]:
+    """The names of the centre staff on duty at ``at`` (as ``on_duty`` picks them)."""
+    names = []
+    for pid in await on_duty(s, at):
+        person = await s.get(Person, pid)
+        if person is not None:
+            names.append(person.name)
+    return names
 
 
 async def shifts_between(

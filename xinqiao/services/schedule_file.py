@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from xinqiao.policy.calendar import parse_hhmm
-from xinqiao.services.roster_file import RosterFileError, cell_text, norm_header, table_rows
+from xinqiao.services.spreadsheet import RosterFileError, cell_text, norm_header, table_rows
 from xinqiao.storage.booking import Mode
 
 HEADERS: dict[str, tuple[str, ...]] = {

@@ -30,6 +30,11 @@ class OpenItem:
     college: str | None
     klass: str | None
 
+    @property
+    def awaiting_ack(self) -> bool:
+        """Nobody has acknowledged it yet (待确认)."""
+        return self.status is EscalationStatus.open
+
 
 async def school_overview(s: AsyncSession, actor_person_id: int | None, school_id: int | None,
                           now: datetime) -> list[OpenItem]:

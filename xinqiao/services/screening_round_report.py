@@ -7,6 +7,7 @@ they declined, and as unfinished otherwise. Colleges see their own classes, the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import case, func
 from sqlalchemy import select as sa_select
@@ -38,13 +39,41 @@ class ClassCompletion:
         return self.completed / self.invited if self.invited else 0.0
 
 
-async def recent_campaigns(s: AsyncSession, limit: int = 6) -> list[ScreeningCampaign]:
+@dataclass(frozen=True)
+class Round:
+    """A screening round as its completion view names it."""
+
+    id: int
+    name: str
+    opens_at: datetime
+    closes_at: datetime
+    status: str  # planned, open or closed (CampaignStatus)
+
+
+def _round(c: ScreeningCampaign) -> Round:
+    assert c.id is not None
+    return Round(c.id, c.name, c.opens_at, c.closes_at, str(c.status))
+
+
+async def recent_campaigns(s: AsyncSession, limit: int = 6) -> list[Round]:
     """The latest rounds that have opened, newest first."""
     rows = await s.exec(
         select(ScreeningCampaign).where(ScreeningCampaign.status != "planned")
         .order_by(col(ScreeningCampaign.opens_at).desc(), col(ScreeningCampaign.id).desc())
         .limit(limit))
-    return list(rows.all())
+    return [_round(c) for c in rows.all()]
+
+
+async def round_by_id(s: AsyncSession, campaign_id: int) -> Round | None:
+    """One round, or None."""
+    c = await s.get(ScreeningCampaign, campaign_id)
+    return _round(c) if c is not None else None
+
+
+async def college_ids(s: AsyncSession) -> dict[str, int]:
+    """Every college's id by its name."""
+    return {name: cid for name, cid in (await s.exec(select(College.name, College.id))).all()
+            if cid is not None}
 
 
 async def completion(

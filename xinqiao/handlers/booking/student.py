@@ -1,13 +1,6 @@
 """预约心理咨询: a student books, sees, cancels or reschedules their appointment in chat.
 
-States (string steps):
-
-    start ─┬─ open move proposal ──> proposal ── pick a time / keep the original
-           ├─ waitlist offer ──────> offer ───── take it / pass / leave the waitlist
-           ├─ upcoming appointment > mine ────── 改约 (slots, mode=reschedule) / 取消 > cancel
-           └─ nothing ─────────────> slots ───── pick > (mode, for 线下或线上) > reason > booked
-                                          ├── 更多时间 (next page) · 筛选 > filter / day
-                                          └── nothing free > 加入候补 (waitlist)
+Its steps are drawn as a Mermaid state diagram in the package docstring (handlers/booking).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Booking's wording, all of it: labels, times, the flows' texts and the services' pushes.
 
-The booking services import this module for the pushes they send (a booking, a cancellation,
-a timer firing): those have no flow to word them, and the push must be queued in the same
-transaction as the change. So it stays a leaf: strings and functions of plain values, importing
-no handler and no flow machinery.
+The booking services word the pushes they send (a booking, a cancellation, a timer firing)
+through this module, offered to them as their ``BookingWording`` (services/booking/wording.py)
+when this package loads: those pushes have no flow to word them, and each must be queued in the
+same transaction as the change. So it stays a leaf: strings and functions of plain values,
+importing no handler and no flow machinery.
 """
 
 from __future__ import annotations

@@ -16,10 +16,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI, local
-from xinqiao.handlers.booking.texts import REASONS, booked_push, cancelled_push
 from xinqiao.policy.policy import Policy
 from xinqiao.services.booking import waitlist
 from xinqiao.services.booking.slots import find_slot
+from xinqiao.services.booking.wording import words
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.timers import schedule
 from xinqiao.storage.booking import (
@@ -83,7 +83,7 @@ async def book(
     appt = Appointment(
         student_id=student.id, counsellor_id=counsellor_id, start_at=slot.start,
         end_at=slot.end, place=slot.place, mode=chosen,
-        reason=reason if reason in REASONS else None, status=BOOKED,
+        reason=reason if reason in words().REASONS else None, status=BOOKED,
         requested_at=requested_at or now, created_at=now,
         moved_from=replaces.id if replaces else None,
     )
@@ -106,8 +106,8 @@ async def book(
         await _void_proposals(s, replaces, now)
         await _after_free(s, policy, replaces, now)
     await push_to_people(s, [counsellor_id], key=f"booking:new:{appt.id}", now=now,
-                         reply=booked_push(student.name, appt.start_at, appt.reason,
-                                           replaces.start_at if replaces else None))
+                         reply=words().booked_push(student.name, appt.start_at, appt.reason,
+                                                   replaces.start_at if replaces else None))
     return Outcome(True, "moved" if replaces else "booked", appt)
 
 
@@ -144,8 +144,8 @@ async def cancel(s: AsyncSession, policy: Policy, appt: Appointment, now: dateti
     await _void_proposals(s, appt, now)
     student = await s.get(Person, appt.student_id)
     await push_to_people(s, [appt.counsellor_id], key=f"booking:cancel:{appt.id}", now=now,
-                         reply=cancelled_push(student.name if student else None,
-                                              appt.start_at))
+                         reply=words().cancelled_push(student.name if student else None,
+                                                      appt.start_at))
     await _after_free(s, policy, appt, now)
     return Outcome(True, "cancelled", appt)
 

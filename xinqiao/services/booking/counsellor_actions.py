@@ -16,20 +16,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI, local
-from xinqiao.handlers.booking.texts import (
-    cancelled_for_leave_push,
-    centre_cancelled_push,
-    move_declined_push,
-    move_expired_push,
-    move_proposed_push,
-    noshow_push,
-    repeated_noshows_push,
-)
 from xinqiao.policy.policy import Policy
 from xinqiao.services import audit
 from xinqiao.services.access import Action, Actor, Kind, appointment_target, authorize
 from xinqiao.services.booking.appointments import BOOKED, Outcome, book, free_and_notify
 from xinqiao.services.booking.noshow_alert import alert_high_risk_noshow
+from xinqiao.services.booking.wording import words
 from xinqiao.services.recipients import level_recipients, push_to_people
 from xinqiao.services.timers import schedule
 from xinqiao.storage.booking import (
@@ -87,7 +79,7 @@ async def mark(s: AsyncSession, policy: Policy, appt: Appointment, outcome: Appo
                        outcome=outcome.value)
     if outcome is AppointmentStatus.no_show:
         await push_to_people(s, [appt.student_id], key=f"booking:noshow:{appt.id}", now=now,
-                             reply=noshow_push(appt.start_at))
+                             reply=words().noshow_push(appt.start_at))
         alerted = await alert_high_risk_noshow(s, policy, appt, now)
         count = await noshows(s, policy, appt.student_id, now)
         flagged = count >= policy.booking.noshow_threshold
@@ -95,13 +87,13 @@ async def mark(s: AsyncSession, policy: Policy, appt: Appointment, outcome: Appo
             student = await s.get(Person, appt.student_id)
             leads = await level_recipients(s, ["centre_lead"], None, None)
             await push_to_people(s, leads, key=f"booking:noshows:{appt.student_id}:{count}",
-                                 now=now, reply=repeated_noshows_push(
+                                 now=now, reply=words().repeated_noshows_push(
                                      student.name if student else None,
                                      policy.booking.noshow_window_days, count))
         return Marked(outcome.value, count, flagged, alerted.id if alerted else None)
     if outcome is AppointmentStatus.centre_cancelled:
         await push_to_people(s, [appt.student_id], key=f"booking:centre:{appt.id}", now=now,
-                             reply=centre_cancelled_push(appt.start_at))
+                             reply=words().centre_cancelled_push(appt.start_at))
     return Marked(outcome.value)
 
 
@@ -164,8 +156,8 @@ async def propose_move(s: AsyncSession, policy: Policy, appt: Appointment, by: P
     counsellor = await s.get(Person, appt.counsellor_id)
     who = counsellor.name if counsellor else by.name
     await push_to_people(s, [appt.student_id], key=f"booking:move:{proposal.id}", now=now,
-                         reply=move_proposed_push(who, appt.start_at, ordered,
-                                                  await on_leave(s, appt)))
+                         reply=words().move_proposed_push(who, appt.start_at, ordered,
+                                                          await on_leave(s, appt)))
     return proposal
 
 
@@ -197,7 +189,7 @@ async def decline_move(s: AsyncSession, proposal: MoveProposal, appt: Appointmen
     proposal.status, proposal.answered_at = ProposalStatus.declined, now
     s.add(proposal)
     await push_to_people(s, [proposal.proposed_by], key=f"booking:move:{proposal.id}:no",
-                         now=now, reply=move_declined_push(appt.start_at))
+                         now=now, reply=words().move_declined_push(appt.start_at))
 
 
 async def cancel_for_leave(s: AsyncSession, policy: Policy, proposal: MoveProposal,
@@ -208,7 +200,7 @@ async def cancel_for_leave(s: AsyncSession, policy: Policy, proposal: MovePropos
     s.add(proposal)
     await free_and_notify(s, policy, appt, AppointmentStatus.cancelled, now)
     await push_to_people(s, [proposal.proposed_by], key=f"booking:move:{proposal.id}:drop",
-                         now=now, reply=cancelled_for_leave_push(appt.start_at))
+                         now=now, reply=words().cancelled_for_leave_push(appt.start_at))
 
 
 async def on_move_expired(s: AsyncSession, timer: Timer) -> None:
@@ -223,4 +215,4 @@ async def on_move_expired(s: AsyncSession, timer: Timer) -> None:
         return
     await push_to_people(s, [proposal.proposed_by], key=f"booking:move:{proposal.id}:expired",
                          now=timer.due_at,
-                         reply=move_expired_push(appt.start_at, await on_leave(s, appt)))
+                         reply=words().move_expired_push(appt.start_at, await on_leave(s, appt)))

@@ -13,9 +13,8 @@ from typing import Any
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.handlers.booking.texts import NOSHOW_ALERT_TITLE as TITLE
-from xinqiao.handlers.booking.texts import noshow_alert_push
 from xinqiao.policy.policy import Policy
+from xinqiao.services.booking.wording import words
 from xinqiao.services.escalation import Escalations, Subject
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import push_to_people
@@ -43,7 +42,7 @@ async def alert_high_risk_noshow(
                               repeat_last=policy.repeat_last)
     severity = Severity.urgent if Tier(student.tier) is Tier.crisis else Severity.soon
     esc = await escalations.open(
-        s, Subject(key=f"noshow:{appt.id}", kind="noshow", title=TITLE,
+        s, Subject(key=f"noshow:{appt.id}", kind="noshow", title=words().NOSHOW_ALERT_TITLE,
                    college_id=student.college_id, klass_id=student.klass_id,
                    person_id=student.id),
         severity, now, chain=NOSHOW_CHAIN)
@@ -58,5 +57,5 @@ async def alert_high_risk_noshow(
     await push_to_people(
         s, [appt.counsellor_id], key=f"esc:{esc.id}:counsellor", now=now, kind="alert",
         priority=Priority.crisis if severity is Severity.urgent else Priority.alert,
-        reply=noshow_alert_push(item_ref(esc.id)))
+        reply=words().noshow_alert_push(item_ref(esc.id)))
     return esc

@@ -13,13 +13,8 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.handlers.booking.texts import (
-    referral_case_note,
-    referral_outcome_note,
-    referred_student_push,
-    referred_to_you_push,
-)
 from xinqiao.services import audit, cases
+from xinqiao.services.booking.wording import words
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.tiers import change_tier
 from xinqiao.storage.booking import Appointment, Referral
@@ -45,9 +40,9 @@ async def refer(
     await s.flush()
     if to_counsellor is not None:
         await push_to_people(s, [to_counsellor.id or 0], key=f"booking:referral:{referral.id}",
-                             now=now, reply=referred_to_you_push(by.name, student.name))
+                             now=now, reply=words().referred_to_you_push(by.name, student.name))
         await push_to_people(s, [student.id], key=f"booking:referral:{referral.id}", now=now,
-                             reply=referred_student_push(by.name, to_counsellor.name))
+                             reply=words().referred_student_push(by.name, to_counsellor.name))
     if crisis:
         case = await cases.open_case(s, student, source="booking_referral", escalation_id=None,
                                      now=now)
@@ -55,7 +50,7 @@ async def refer(
         await cases.add_member(s, case, by.id, now)
         place = hospital or (to_counsellor.name if to_counsellor else "")
         s.add(CaseNote(case_id=case.id, at=now, author_person_id=by.id, kind="referral",
-                       text=referral_case_note(by.name, place, note)))
+                       text=words().referral_case_note(by.name, place, note)))
         await change_tier(s, student, Tier.crisis, reason=f"crisis referral #{referral.id}",
                           now=now, decided_by=by.id)
         referral.case_id = case.id
@@ -80,7 +75,7 @@ async def record_outcome(s: AsyncSession, referral: Referral, by: Person, outcom
     s.add(referral)
     if referral.case_id is not None:
         s.add(CaseNote(case_id=referral.case_id, at=now, author_person_id=by.id,
-                       kind="referral_outcome", text=referral_outcome_note(outcome)))
+                       kind="referral_outcome", text=words().referral_outcome_note(outcome)))
     await audit.record(s, at=now, action="booking.referral.outcome", actor_person_id=by.id,
                        subject_person_id=referral.student_id, referral=referral.id)
 

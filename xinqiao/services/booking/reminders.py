@@ -17,11 +17,11 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI, local, utc
-from xinqiao.handlers.booking.texts import morning_list_push, reminder_push
 from xinqiao.policy.policy import Policy
 from xinqiao.services.booking.appointments import BOOKED, REMIND
 from xinqiao.services.booking.counsellor_actions import MOVE, on_move_expired
 from xinqiao.services.booking.waitlist import OFFER, on_offer_expired
+from xinqiao.services.booking.wording import words
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.timers import TimerHandler
 from xinqiao.storage.booking import Appointment
@@ -64,9 +64,9 @@ class BookingTimers:
             self.on_dropped(f"booking.{which}")
             return
         counsellor = await s.get(Person, appt.counsellor_id)
-        reply = reminder_push(which, start - now, appt.start_at,
-                              counsellor.name if counsellor else None, appt.mode, appt.place,
-                              self.policy.booking.cutoff)
+        reply = words().reminder_push(which, start - now, appt.start_at,
+                                      counsellor.name if counsellor else None, appt.mode,
+                                      appt.place, self.policy.booking.cutoff)
         await push_to_people(s, [appt.student_id], now=now, reply=reply,
                              key=f"booking:remind:{appt.id}:{which}:{appt.token}")
 
@@ -86,7 +86,7 @@ class BookingTimers:
                 lines.append((appt.start_at, student.name if student else None, appt.reason,
                               appt.mode))
             await push_to_people(s, [counsellor_id], key=f"booking:morning:{day.isoformat()}",
-                                 now=now, reply=morning_list_push(day, lines))
+                                 now=now, reply=words().morning_list_push(day, lines))
 
     async def _offer_expired(self, s: AsyncSession, timer: Timer) -> None:
         await on_offer_expired(s, self.policy, timer)

@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.handlers.booking.texts import offer_push
 from xinqiao.policy.policy import Policy
 from xinqiao.services.booking.slots import SlotFilter, free_slots
+from xinqiao.services.booking.wording import words
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.timers import schedule
 from xinqiao.storage.booking import CounsellorProfile, WaitlistEntry, WaitStatus
@@ -96,7 +96,7 @@ async def offer_freed(s: AsyncSession, policy: Policy, counsellor_id: int, start
                        token=entry.token)
         await push_to_people(
             s, [entry.student_id], key=f"booking:offer:{entry.id}:{entry.token}", now=now,
-            reply=offer_push(start, hold_until))
+            reply=words().offer_push(start, hold_until))
         return entry
     return None
 
