@@ -140,6 +140,8 @@ NAV += [NavItem("个案", "/console/cases", (Kind.case, Action.read)),
         NavItem("关注名单", "/console/watch", (Kind.attention, Action.read))]
 NAV += [NavItem("测评", "/console/rounds", (Kind.attention, Action.read)),
         NavItem("晴雨表", "/console/checkins", (Kind.attention, Action.read))]
+NAV += [NavItem("报表", "/console/monthly", (Kind.case, Action.read)),
+        NavItem("审计", "/console/audit", (Kind.audit_log, Action.read))]
 
 
 def nav_for(staff: Staff | None) -> list[NavItem]:
