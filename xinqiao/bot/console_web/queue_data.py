@@ -196,7 +196,10 @@ async def queue(s: AsyncSession, actor: Actor, filters: Filters, now: datetime) 
     items = await sent_to(s, actor.person_id, now)
     colleges = await _names(s, College, {e.college_id for e in items if e.college_id})
     in_college = [e for e in items if not filters.college or e.college_id == filters.college]
-    klasses = await _names(s, Klass, {e.klass_id for e in in_college if e.klass_id})
+    # Classes to pick from once the list is one college's: the centre's thousand would make
+    # a select nobody can use (and a page that takes long to render).
+    one = filters.college is not None or len(colleges) <= 1
+    klasses = await _names(s, Klass, {e.klass_id for e in in_college if e.klass_id}) if one else {}
     mine = await waiting_on(s, actor.person_id, items) if filters.mine else set()
     since = (datetime.combine(filters.since, datetime.min.time(), SHANGHAI)
              if filters.since else None)

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -169,15 +170,22 @@ async def watch_list(s: AsyncSession, actor: Actor, filters: WatchFilters, now: 
     are looked up only for the page shown.
     """
     signals = await _signals(s, actor, now - WINDOW, content_dir)
-    tiered = select(Person.id, Person.tier, Person.klass_id, Person.external_id).where(
-        col(Person.active).is_(True),
-        col(Person.tier).in_([Tier.key.value, Tier.crisis.value])
-        | col(Person.id).in_([p for p, x in signals.items() if x.any()]))
+    columns = sa_select(col(Person.id), col(Person.tier), col(Person.klass_id),
+                        col(Person.external_id), col(Klass.name)).outerjoin(
+        Klass, col(Klass.id) == col(Person.klass_id))
+    # Two narrow queries rather than one with an OR: the tiered students, then those with a
+    # signal by primary key (an OR of the two made both backends scan every student).
+    flagged = [p for p, x in signals.items() if x.any()]
+    queries = [columns.where(col(Person.active).is_(True),
+                             col(Person.tier).in_([Tier.key.value, Tier.crisis.value]))]
+    if flagged:
+        queries.append(columns.where(col(Person.active).is_(True), col(Person.id).in_(flagged)))
+    conn = await s.connection()  # five columns: beyond sqlmodel's typed select
+    found = {row[0]: tuple(row) for query in queries
+             for row in (await conn.execute(scoped(actor, query))).all()}  # type: ignore[call-overload]
     people = [(pid, Tier(tier).value if tier != Tier.routine else "yellow", kid, number or "")
-              for pid, tier, kid, number in await s.exec(scoped(actor, tiered))  # type: ignore[call-overload]
-              if pid is not None]
-    klasses = {k or 0: n for k, n in await s.exec(select(Klass.id, Klass.name).where(
-        col(Klass.id).in_({kid for _, _, kid, _ in people if kid})))} if people else {}
+              for pid, tier, kid, number, _ in found.values() if pid is not None]
+    klasses = {kid: name for _, _, kid, _, name in found.values() if kid is not None}
     counts = {key: sum(colour == key for _, colour, _, _ in people) for key, _ in COLOURS}
     order = {key: n for n, (key, _) in enumerate(COLOURS)}
     shown = sorted((p for p in people if (not filters.colour or p[1] == filters.colour)
