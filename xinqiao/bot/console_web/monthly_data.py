@@ -134,10 +134,10 @@ def charts(data: dict[str, Any], acks: dict[str, tuple[int, int]],
                  for key, label in (("opened", "本月新开"), ("closed", "本月结案"),
                                     ("open_at_end", "月末在管"))]
     most = max([p for _, p, _ in screened] + [1])
-    screen = [Bar(name, p, most, f"{p} 人（应测 {n}）", "bad" if p else "") for name, p, n
+    screen = [Bar(name, p, most, f"{p}/{n} 人", "bad" if p else "") for name, p, n
               in screened]
     return [Chart("周报完成（已交/应交）", bar_chart("周报完成", [whole, *by_class])),
             Chart("上报（按类型）", bar_chart("上报（按类型）", reports)),
             Chart("按时确认（首批接收人在期限内确认）", bar_chart("按时确认", in_time)),
             Chart("危机个案", bar_chart("危机个案", case_bars)),
-            Chart("测评阳性（按学院，人数）", bar_chart("测评阳性", screen))]
+            Chart("测评阳性（按学院，阳性/应测人数）", bar_chart("测评阳性", screen))]

@@ -12,7 +12,7 @@ from html import escape
 
 from markupsafe import Markup
 
-WIDTH, LABEL, BAR, ROW = 600, 170, 300, 26
+WIDTH, LABEL, BAR, ROW = 360, 104, 160, 28
 
 
 @dataclass(frozen=True)
@@ -38,12 +38,12 @@ def bar_chart(title: str, bars: list[Bar]) -> Markup:
         y = 4 + n * ROW
         share = 0.0 if bar.top <= 0 else max(0.0, min(1.0, bar.value / bar.top))
         width = round(BAR * share, 1)
-        label = bar.label if len(bar.label) <= 11 else bar.label[:10] + "…"
-        parts += [f'<text x="0" y="{y + 15}" class="chart-label">{escape(label)}</text>',
-                  f'<rect x="{LABEL}" y="{y + 3}" width="{BAR}" height="16" class="chart-track"/>',
-                  f'<rect x="{LABEL}" y="{y + 3}" width="{width}" height="16" '
+        label = bar.label if len(bar.label) <= 7 else bar.label[:6] + "…"
+        parts += [f'<text x="0" y="{y + 17}" class="chart-label">{escape(label)}</text>',
+                  f'<rect x="{LABEL}" y="{y + 4}" width="{BAR}" height="16" class="chart-track"/>',
+                  f'<rect x="{LABEL}" y="{y + 4}" width="{width}" height="16" '
                   f'class="chart-bar {escape(bar.tone)}"/>',
-                  f'<text x="{LABEL + BAR + 8}" y="{y + 15}" class="chart-figure">'
+                  f'<text x="{LABEL + BAR + 6}" y="{y + 17}" class="chart-figure">'
                   f"{escape(bar.figure)}</text>"]
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 (every label and figure escaped above)
