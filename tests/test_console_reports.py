@@ -64,7 +64,8 @@ async def test_a_college_lead_reads_their_monthly_report_with_charts_and_its_xls
         assert "上报：共 1 条" in text
         titles = await page.evaluate(
             "[...document.querySelectorAll('.chart-box h2')].map(h => h.innerText)")
-        assert [t[:4] for t in titles] == ["周报完成", "上报（按", "按时确认", "危机个案", "测评阳性"]
+        assert [t[:4] for t in titles] == ["周报完成", "上报（按", "按时确认", "危机个案",
+                                           "测评阳性"]
         assert await page.evaluate("document.querySelectorAll('svg.chart').length") == 5
         figures = await page.evaluate(
             "[...document.querySelectorAll('.chart-figure')].map(t => t.textContent)")
@@ -73,10 +74,10 @@ async def test_a_college_lead_reads_their_monthly_report_with_charts_and_its_xls
             "[...document.querySelectorAll('select[name=college] option')].map(o => o.text)")
         assert colleges == ["信息工程学院"]  # their own college only
         await _fits(page)
-        status, kind, _ = await _get(page, f"/console/monthly.xlsx?college={college}&month={MONTH}")
+        xlsx = f"/console/monthly.xlsx?college={college}&month={MONTH}"
+        status, kind, _ = await _get(page, xlsx)
         assert status == 200 and "spreadsheetml" in kind
-        book = load_workbook(io.BytesIO(await _bytes(
-            page, f"/console/monthly.xlsx?college={college}&month={MONTH}")))
+        book = load_workbook(io.BytesIO(await _bytes(page, xlsx)))
         assert book.sheetnames == ["概况", "班级周报完成情况", "上报情况"]
         assert "信息工程学院 2026年9月 心理工作月报" in str(book["概况"]["A1"].value)
         assert console_errors(page) == []

@@ -37,7 +37,7 @@ async def watch_page(request: web.Request, s: AsyncSession, staff: Staff) -> web
     now = svc.clock.now()
     found = await watch_list(s, staff.actor, filters, now, svc.settings.content_dir)
     await audit.record(s, at=now, action="attention.read", actor_person_id=staff.person_id,
-                       count=len(found.rows), via="console")
+                       count=found.total, via="console")
     return render(request, "watch.html", base_context(
         staff, counts=found.counts, rows=found.rows, filters=filters, colours=COLOURS,
         klasses=found.klasses, found=found))

@@ -160,6 +160,7 @@ class WatchPage:
     klasses: list[tuple[int, str]]
     page: int
     pages: int
+    total: int  # students listed under the filters, on every page
 
 
 async def watch_list(s: AsyncSession, actor: Actor, filters: WatchFilters, now: datetime,
@@ -199,7 +200,7 @@ async def watch_list(s: AsyncSession, actor: Actor, filters: WatchFilters, now: 
     rows = await _rows(s, actor, [loaded[i] for i in ids if i in loaded], klasses, signals,
                        content_dir)
     options = sorted(((k, n) for k, n in klasses.items()), key=lambda kv: (kv[1], kv[0]))
-    return WatchPage(counts, rows, options, page, pages)
+    return WatchPage(counts, rows, options, page, pages, len(shown))
 
 
 async def _rows(s: AsyncSession, actor: Actor, people: list[Person], klasses: dict[int, str],
