@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from markupsafe import Markup
-from sqlalchemy import and_, func
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -82,7 +82,7 @@ async def acks_in_time(s: AsyncSession, college_id: int, month: date
     rows = await s.exec(
         select(Report.kind, acked.c.lv, Escalation.level, Escalation.exhausted_at)
         .join(Report, col(Report.id) == col(Escalation.report_id))
-        .outerjoin(acked, and_(acked.c.escalation_id == col(Escalation.id)))
+        .outerjoin(acked, acked.c.escalation_id == col(Escalation.id))
         .where(col(Report.college_id) == college_id, col(Report.created_at) >= start,
                col(Report.created_at) < end))
     found: dict[str, tuple[int, int]] = {}
