@@ -14,17 +14,10 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from xinqiao.bot.console_web import (
-    account,
-    audit_log,
-    cases,
-    checkins,
-    items,
-    monthly,
-    rounds,
-    watch,
-)
+from xinqiao.bot.console_web import account, cases, checkins, items, rounds, watch
+from xinqiao.bot.console_web.audit_log import add_routes as add_audit_routes
 from xinqiao.bot.console_web.gate import SERVICES_KEY, headers
+from xinqiao.bot.console_web.monthly import add_routes as add_monthly_routes
 from xinqiao.bot.services import Services
 from xinqiao.clock import local
 
@@ -64,10 +57,8 @@ def console_app(services: Services) -> web.Application:
     r.add_post(r"/rounds/{round_id}/remind", rounds.remind)
     r.add_get("/checkins", checkins.grid_page)
     r.add_post("/checkins/remind", checkins.remind)
-    r.add_get("/monthly", monthly.monthly_page)
-    r.add_get("/monthly.xlsx", monthly.monthly_xlsx)
-    r.add_get("/audit", audit_log.audit_page)
-    r.add_get("/audit.csv", audit_log.audit_csv)
+    add_monthly_routes(r)
+    add_audit_routes(r)
     r.add_get("/login", account.login_page)
     r.add_post("/login", account.login)
     r.add_post("/logout", account.logout)

@@ -164,3 +164,9 @@ async def audit_csv(request: web.Request, s: AsyncSession, staff: Staff) -> web.
     return web.Response(body=("\ufeff" + out.getvalue()).encode(), headers={
         "Content-Type": "text/csv; charset=utf-8",
         "Content-Disposition": f'attachment; filename="audit-{stamp}.csv"'})
+
+
+def add_routes(r: web.UrlDispatcher) -> None:
+    """The 审计 routes."""
+    r.add_get("/audit", audit_page)
+    r.add_get("/audit.csv", audit_csv)

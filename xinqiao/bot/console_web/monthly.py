@@ -101,3 +101,9 @@ async def monthly_xlsx(request: web.Request, s: AsyncSession,
         body = out.read_bytes()
     return web.Response(body=body, content_type=XLSX, headers={
         "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"})
+
+
+def add_routes(r: web.UrlDispatcher) -> None:
+    """The 报表 routes."""
+    r.add_get("/monthly", monthly_page)
+    r.add_get("/monthly.xlsx", monthly_xlsx)
