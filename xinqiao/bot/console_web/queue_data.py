@@ -219,11 +219,12 @@ async def queue(s: AsyncSession, actor: Actor, filters: Filters, now: datetime) 
                               e.opened_at, e.id))
     pages = max(1, -(-len(shown) // PAGE))
     page = min(filters.page, pages)
-    ids = [e.id for e in shown[(page - 1) * PAGE:page * PAGE]]
+    on_page = shown[(page - 1) * PAGE:page * PAGE]
+    ids = [e.id for e in on_page]
     if filters.mine:
         waiting = mine
     else:
-        waiting = await waiting_on(s, actor.person_id, [e for e in shown if e.id in set(ids)])
+        waiting = await waiting_on(s, actor.person_id, on_page)
     loaded = {e.id: e for e in await s.exec(select(Escalation).where(col(Escalation.id).in_(ids)))
               } if ids else {}
     page_items = await _readable(s, actor, [loaded[i] for i in ids if i in loaded])

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, func
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -20,6 +20,7 @@ from xinqiao.clock import utc
 from xinqiao.storage.reports import Escalation, EscalationRecipient, EscalationStatus
 
 RESOLVED_WINDOW = timedelta(days=30)  # 已处理 lists what was closed in the last month
+PAGE_SIZED = 100  # up to this many items, waiting_on names them in its query
 
 
 @dataclass(frozen=True)
@@ -55,11 +56,13 @@ async def sent_to(s: AsyncSession, person_id: int, now: datetime) -> list[Light]
     conn = await s.connection()  # eleven columns: beyond sqlmodel's typed select
     rows = (await conn.execute(sa_select(
         col(Escalation.id), col(Escalation.status), col(Escalation.exhausted_at),
-        col(Escalation.level), col(Escalation.chain), col(Escalation.acked_by),
+        # The chain's length, not the chain: a thousand JSON documents decoded for one number.
+        col(Escalation.level), func.json_array_length(col(Escalation.chain)),
+        col(Escalation.acked_by),
         col(Escalation.kind), col(Escalation.severity), col(Escalation.opened_at),
         col(Escalation.college_id), col(Escalation.klass_id),
     ).where(col(Escalation.id).in_(sent), _window(now)))).all()
-    return [Light(i, EscalationStatus(st), utc(ex) if ex else None, lv, len(ch), ab, k, str(sv),
+    return [Light(i, EscalationStatus(st), utc(ex) if ex else None, lv, int(ch), ab, k, str(sv),
                   utc(op), c, kl)
             for i, st, ex, lv, ch, ab, k, sv, op, c, kl in rows]
 
@@ -68,11 +71,13 @@ async def waiting_on(s: AsyncSession, person_id: int, items: list[Light]) -> set
     """The items that wait on this person now (their level's recipient, or their ack)."""
     if not items:
         return set()
-    rows = await s.exec(select(EscalationRecipient.escalation_id, EscalationRecipient.level)
-                        .join(Escalation,
-                              col(Escalation.id) == col(EscalationRecipient.escalation_id))
-                        .where(EscalationRecipient.person_id == person_id,
-                               col(Escalation.status) != EscalationStatus.resolved))
+    query = (select(EscalationRecipient.escalation_id, EscalationRecipient.level)
+             .join(Escalation, col(Escalation.id) == col(EscalationRecipient.escalation_id))
+             .where(EscalationRecipient.person_id == person_id,
+                    col(Escalation.status) != EscalationStatus.resolved))
+    if len(items) <= PAGE_SIZED:  # one page's worth: ask about those only
+        query = query.where(col(EscalationRecipient.escalation_id).in_([e.id for e in items]))
+    rows = await s.exec(query)
     levels: dict[int, set[int]] = {}
     for esc_id, level in rows:
         levels.setdefault(esc_id, set()).add(level)
