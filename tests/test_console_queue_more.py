@@ -59,29 +59,35 @@ async def test_filters_by_college_and_class_narrow_the_list(
         colleges = await page.evaluate(
             "[...document.querySelectorAll('select[name=college] option')].map(o => o.text)")
         assert sorted(colleges) == ["信息工程学院", "全部", "经济管理学院"]
-        # changed in place: htmx swaps the list and keeps the address in step
-        await page.evaluate(f"const f = document.querySelector('.filters');"
-                            f"f.college.value = '{campus.other_college_id}';"
-                            "f.dispatchEvent(new Event('change', {bubbles: true}))")
+        # a college picked in place: the page comes back with that college's classes
+        await page.evaluate(f"{{ const f = document.querySelector('.filters');"
+                            f"f.college.value = '{campus.college_id}';"
+                            "f.college.dispatchEvent(new Event('change', {bubbles: true})) }")
+        options = "[...document.querySelectorAll('select[name=klass] option')].map(o => o.text)"
+        for _ in range(50):
+            if len(await page.evaluate(options)) == 3:
+                break
+            await asyncio.sleep(0.1)
+        assert await page.evaluate(options) == ["全部", "软件2301", "软件2302"]
+        assert len(await _rows(page)) == 3
+        assert f"college={campus.college_id}" in await page.evaluate("location.search")
+        assert await page.evaluate("document.querySelectorAll('.filters').length") == 1
+        # a class picked in place: htmx swaps the list and keeps the address in step
+        await page.evaluate(f"{{ const f = document.querySelector('.filters');"
+                            f"f.klass.value = '{campus.other_klass_id}';"
+                            "f.dispatchEvent(new Event('change', {bubbles: true})) }")
         for _ in range(50):
             if len(await _rows(page)) == 1:
                 break
             await asyncio.sleep(0.1)
+        rows = await _rows(page)
+        assert len(rows) == 1 and "软件2302" in rows[0]
+        assert f"klass={campus.other_klass_id}" in await page.evaluate("location.search")
+        await page.open(cw.url(f"/console/?college={campus.other_college_id}"))
         assert len(await _rows(page)) == 1
-        assert f"college={campus.other_college_id}" in await page.evaluate("location.search")
         cards = await page.evaluate(
             "[...document.querySelectorAll('.card')].map(c => c.innerText.replace(/\\s+/g, ''))")
         assert cards == ["1未确认", "0已确认", "0无人确认", "0已处理"]
-        await page.open(cw.url(f"/console/?college={campus.college_id}"))
-        rows = await _rows(page)
-        assert len(rows) == 3
-        classes = await page.evaluate(
-            "[...document.querySelectorAll('select[name=klass] option')].map(o => o.text)")
-        assert classes == ["全部", "软件2301", "软件2302"]
-        await page.open(cw.url(f"/console/?college={campus.college_id}"
-                               f"&klass={campus.other_klass_id}"))
-        rows = await _rows(page)
-        assert len(rows) == 1 and "软件2302" in rows[0]
         assert console_errors(page) == []
 
 

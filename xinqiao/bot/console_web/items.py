@@ -48,7 +48,10 @@ async def queue_page(request: web.Request, s: AsyncSession, staff: Staff) -> web
                            filters=filters, kinds=kinds,
                            severities=SEVERITY_LABELS, card_labels=dict(CARDS),
                            acked=request.query.get("acked"), refused=request.query.get("refused"))
+    # Only the list when htmx swaps the list (filters, cards, the minute's refresh); the whole
+    # page when it swaps more (a new college brings its classes into the filters).
     partial = (request.headers.get("HX-Request") == "true"
+               and request.headers.get("HX-Target") == "queue"
                and not request.headers.get("HX-History-Restore-Request"))
     return render(request, "queue_list.html" if partial else "queue.html", context)
 
