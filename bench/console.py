@@ -3,11 +3,17 @@
 Seeds 30,000 students in 1,000 classes of 20 colleges, 1,000 open items sent to the centre
 lead, 200 open crisis cases, and six weeks of check-ins (every class but one in forty sends
 each), then signs the centre lead and one college lead in through a real login link and
-fetches each page repeatedly from the real app (``build_app``, a fake clock): 待办, 晴雨表
+fetches each page repeatedly from the real app (``build_app``, a fake clock): 待办, 关注名单
+(the 200 students with a case are on the crisis tier, the items' students are yellow), 晴雨表
 (the centre's college overview, one college's class grid, the college lead's grid) and 测评.
-关注名单 is not on main yet, so it is not measured. Prints one line per page.
+Prints one line per page.
+
+``--before TREE`` first runs the same bench (this file, this seed) against another tree's code
+in a child process (``git archive <commit> | tar -x -C TREE``), then against this one, so
+before and after come from one run on the same machine.
 
     .venv/bin/python bench/console.py [--students 30000] [--runs 40] [--postgres URL]
+                                      [--before /tmp/old-tree]
 """
 
 from __future__ import annotations
@@ -15,15 +21,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import subprocess
 import sys
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# ``--tree DIR``: import the service (and the tests' factories) from another checkout.
+sys.path.insert(0, sys.argv[sys.argv.index("--tree") + 1] if "--tree" in sys.argv
+                else str(Path(__file__).resolve().parents[1]))
 
 from scratch import scratch_database
 
@@ -92,6 +101,8 @@ async def seed(db: Database, students: int) -> tuple[int, int]:
         await _ids(conn, Case, [{"person_id": people[(n * 11) % len(people)], "status": "open",
                                  "opened_at": NOW, "source": "bench", "followup_days": 1,
                                  "token": 0} for n in range(200)])
+        await conn.execute(update(Person).where(Person.id.in_(  # type: ignore[union-attr]
+            [people[(n * 11) % len(people)] for n in range(200)])).values(tier="crisis"))
         friday = date(2026, 11, 20)
         periods = [friday - timedelta(weeks=w) for w in range(6)]
         wanted = [(k, p) for n, k in enumerate(klasses) for p in periods if n % 40]
@@ -143,6 +154,8 @@ async def run(url: str, students: int, runs: int, label: str) -> None:
              ("centre", "晴雨表 一个学院", "/console/checkins?college=3"),
              ("lead", "晴雨表 学院书记", "/console/checkins"),
              ("lead", "待办 学院书记", "/console/"),
+             ("centre", "关注名单", "/console/watch"),
+             ("lead", "关注名单 学院书记", "/console/watch"),
              ("centre", "测评", "/console/rounds")]
     for who, person in (("centre", centre), ("lead", lead)):
         client = TestClient(TestServer(build_app(settings, clock, background=False)))
@@ -166,7 +179,14 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=30000)
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--postgres", default=None, help="server URL to create a scratch db on")
+    parser.add_argument("--before", default=None, help="another tree to measure first")
+    parser.add_argument("--tree", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.before:
+        again = [a for a in sys.argv[1:] if a not in ("--before", args.before)]
+        print(f"before ({args.before}):", flush=True)
+        subprocess.run([sys.executable, __file__, *again, "--tree", args.before], check=True)
+        print("after (this tree):", flush=True)
     with scratch_database(args.postgres, "console_bench") as url:
         asyncio.run(run(url, args.students, args.runs,
                         "postgresql" if args.postgres else "sqlite"))

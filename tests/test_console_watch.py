@@ -8,12 +8,13 @@ from aiohttp.test_utils import TestClient
 from sqlmodel import col, select
 
 from tests.console_world import LINK, MONDAY_9, dorm_report
+from tests.factories import add_person
 from tests.network_world import World, add_other_college_lead, make_world
 from xinqiao.bot.app import build_app
 from xinqiao.clock import FakeClock
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
-from xinqiao.storage.models import AuditEntry
+from xinqiao.storage.models import AuditEntry, Person, Role, Tier
 from xinqiao.storage.screening import ScreeningResult
 
 
@@ -111,3 +112,26 @@ async def test_a_positive_screening_is_yellow_for_the_centre_and_unseen_by_the_c
     assert "室友小吴" not in await (await client.get("/console/watch")).text()
     page = await (await client.get(f"/console/students/{world.ids['s1']}")).text()
     assert "室友小吴" in page and "PHQ-9" not in page
+
+
+async def test_a_long_list_comes_in_pages_of_fifty_with_every_student_counted(
+    db: Database, clock: FakeClock, settings: Settings, aiohttp_client: Any
+) -> None:
+    world, client = await _client(db, clock, settings, aiohttp_client)
+    for n in range(55):
+        pid = await add_person(db, world.campus, f"K{n:03d}", f"重点学生{n:02d}", Role.student,
+                               now=clock.now(), code=f"KEY{n:05d}")
+        async with db.session() as s:
+            person = await s.get(Person, pid)
+            assert person is not None
+            person.tier = Tier.key
+            s.add(person)
+    await _sign_in(world, client, "l2")
+    first = await (await client.get("/console/watch")).text()
+    assert first.count('class="item colour-key"') == 50
+    assert "第 1 / 2 页" in first and ">55<" in first  # the orange card counts them all
+    assert "重点学生00" in first and "重点学生54" not in first
+    second = await (await client.get("/console/watch?page=2")).text()
+    assert second.count('class="item colour-key"') == 5 and "重点学生54" in second
+    entry = (await _audits(db, 0))[-1]
+    assert entry.action == "attention.read" and entry.detail["count"] == 55

@@ -45,23 +45,6 @@ from xinqiao.storage.models import Person, Role
 HOTLINES = ("如果有人正处在危险中，请立即拨打 110 或 120；"
             "全国心理援助热线 12356 也可以随时求助。")
 _MENU = (Choice("menu", "主菜单"),)
-_READER_WORDS = {"class_advisor": "辅导员", "college_counsellor": "心理老师",
-                 "centre_staff": "心理老师", "centre_lead": "心理老师", "college_lead": "学院领导"}
-
-
-def withheld_from(answers: dict[str, Any], kind: str, roles: frozenset[Role]) -> str | None:
-    """Why these roles may not read a report's free text (the form's promise), or None.
-
-    A crisis raised from inside a form carries the form's promise in its answers.
-    """
-    shown = answers.get("shown_to")
-    if not isinstance(shown, list):
-        rtype = report_types().get(kind)
-        shown = list(rtype.shown_to) if rtype else []
-    if not shown or any(r.value in shown for r in roles):
-        return None
-    readers = "和".join(dict.fromkeys(_READER_WORDS.get(r, r) for r in shown))
-    return f"（反映人填写的具体内容按约定只有{readers}能看到）"
 
 
 class NothingToReportFlow(OneShotFlow):

@@ -15,8 +15,10 @@ import jinja2
 from aiohttp import web
 
 from xinqiao.bot.console_web import account, cases, checkins, items, rounds, watch
+from xinqiao.bot.console_web.audit_log import add_routes as add_audit_routes
 from xinqiao.bot.console_web.booking import add_routes as add_booking_routes
 from xinqiao.bot.console_web.gate import SERVICES_KEY, headers
+from xinqiao.bot.console_web.monthly import add_routes as add_monthly_routes
 from xinqiao.bot.console_web.roster import add_routes as add_roster_routes
 from xinqiao.bot.wiring import Services
 from xinqiao.clock import local
@@ -59,6 +61,8 @@ def console_app(services: Services) -> web.Application:
     r.add_post("/checkins/remind", checkins.remind)
     add_booking_routes(r)
     add_roster_routes(r)
+    add_monthly_routes(r)
+    add_audit_routes(r)
     r.add_get("/login", account.login_page)
     r.add_post("/login", account.login)
     r.add_post("/logout", account.logout)

@@ -8,10 +8,12 @@ and — for a week without a due date (a holiday). Counts only: no student appea
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
+from sqlalchemy import func, literal_column, union_all
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,7 +22,8 @@ from xinqiao.clock import local
 from xinqiao.services.checkin_items import MISSING, period_of
 from xinqiao.services.completion import ClassCompletion, class_completion
 from xinqiao.services.network import Network
-from xinqiao.storage.reports import Escalation, EscalationStatus
+from xinqiao.storage.models import Klass
+from xinqiao.storage.reports import CheckIn, Escalation, EscalationStatus
 
 WEEKS = 6
 LABELS = {"ok": "已交", "late": "迟交", "missing": "未交", "pending": "未到期", "none": "—"}
@@ -123,23 +126,41 @@ async def class_rows(s: AsyncSession, network: Network, units: list[Unit],
 
 async def college_rows(s: AsyncSession, network: Network, colleges: list[tuple[int, str]],
                        weeks: list[Week]) -> list[GridRow]:
-    """The centre's overview: a row per college, each cell classes complete / classes."""
-    due = [p for w in weeks for p in w.due]
-    per: dict[int, list[ClassCompletion]] = defaultdict(list)
-    for line in await class_completion(s, None, due):
-        per[line.college_id].append(line)
+    """The centre's overview: a row per college, each cell classes complete / classes.
+
+    Counted in the database, not class by class: a class is complete for a week when it has a
+    check-in for each of the week's past due dates, so classes are counted per college among
+    those whose check-ins in the week number its due dates: one query for all the weeks.
+    """
+    classes = dict((await s.exec(select(Klass.college_id, func.count())
+                                 .group_by(col(Klass.college_id)))).all())
+    complete: dict[tuple[int, int], int] = {}
+    # Per week: the classes whose check-ins in the week number its past due dates (one
+    # check-in per class and date, a unique key), tagged with the week's index.
+    parts: list[Any] = [sa_select(col(Klass.college_id).label("college"),
+                       literal_column(str(n)).label("week"))
+             .select_from(CheckIn).join(Klass, col(Klass.id) == col(CheckIn.klass_id))
+             .where(col(CheckIn.period).in_(w.due))
+             .group_by(col(CheckIn.klass_id), col(Klass.college_id))
+             .having(func.count() == len(w.due))
+             for n, w in enumerate(weeks) if w.due]
+    if parts:
+        found = union_all(*parts).subquery()
+        conn = await s.connection()
+        for college_id, n, count in (await conn.execute(
+                sa_select(found.c.college, found.c.week, func.count())
+                .group_by(found.c.college, found.c.week))).all():
+            complete[(college_id, int(n))] = int(count)
     rows = []
     for college_id, name in colleges:
         cells = []
-        for week in weeks:
+        for n, week in enumerate(weeks):
             if not week.periods or not week.due:
                 cells.append(Cell("none" if not week.periods else "pending",
                                   LABELS["none" if not week.periods else "pending"]))
                 continue
-            lines = per.get(college_id, [])
-            done = sum(1 for ln in lines if not any(p in ln.missing for p in week.due))
-            cells.append(Cell("ok" if done == len(lines) else "missing",
-                              f"{done}/{len(lines)}"))
+            done, total = complete.get((college_id, n), 0), classes.get(college_id, 0)
+            cells.append(Cell("ok" if done == total else "missing", f"{done}/{total}"))
         rows.append(GridRow(college_id, name, "", cells))
     return rows
 

@@ -151,6 +151,8 @@ NAV += [NavItem("测评", "/console/rounds", (Kind.attention, Action.read)),
         NavItem("晴雨表", "/console/checkins", (Kind.attention, Action.read))]
 NAV += [NavItem("预约", "/console/booking", (Kind.appointment_note, Action.read))]
 NAV += [NavItem("花名册", "/console/roster", (Kind.roster, Action.read), wide=True)]
+NAV += [NavItem("报表", "/console/monthly", (Kind.case, Action.read)),
+        NavItem("审计", "/console/audit", (Kind.audit_log, Action.read))]
 
 
 def nav_for(staff: Staff | None) -> list[NavItem]:

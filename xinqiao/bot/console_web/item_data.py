@@ -1,9 +1,10 @@
-"""One item as the console shows it: details as chat shows them, and its whole timeline.
+"""One item as the console shows it: its details, and its whole timeline.
 
-The details come from ``handlers/item_view.item_lines`` — the very lines of chat's 待办 DN, so
+The details are ``services/item_detail.ItemDetail`` — the structure chat's 待办 DN words — so
 the report's answers follow the form's ``shown_to`` and contact details the access matrix in
-both places. The timeline merges the escalation's steps with every push it sent and how far
-each one got. Words a writer typed to the bot (relays) stay out of the timeline.
+both places; the page lays the fields out instead of reading chat's wording. The timeline
+merges the escalation's steps with every push it sent and how far each one got. Words a
+writer typed to the bot (relays) stay out of the timeline.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import local
-from xinqiao.handlers.item_view import item_lines
 from xinqiao.services.access import Actor
 from xinqiao.services.escalation_text import EXHAUSTED_TO, level_label
+from xinqiao.services.item_detail import ItemDetail, item_detail
 from xinqiao.services.item_links import reports_of
 from xinqiao.services.refs import item_ref
 from xinqiao.storage.models import OutboxMessage, Person
@@ -26,7 +27,6 @@ from xinqiao.storage.reports import Escalation, EscalationStep
 CHANNELS = {"wechat": "微信", "telegram": "Telegram", "console": "终端"}
 DELIVERY = {"pending": "等待发送", "sent": "已发出", "delivered": "已送达",
             "failed": "发送失败，重试中", "dead": "未能送达", "superseded": "已由另一渠道送达"}
-_LINKED = "该生另有未结事项"
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,7 @@ class ItemView:
     """Everything the item page shows."""
 
     esc: Escalation
-    ref: str
-    title: str
-    details: list[str]
-    linked: list[tuple[int, str]]
+    detail: ItemDetail
     timeline: list[Event]
 
 
@@ -122,11 +119,4 @@ async def timeline(s: AsyncSession, esc: Escalation) -> list[Event]:
 
 async def item_view(s: AsyncSession, actor: Actor, esc: Escalation, now: datetime) -> ItemView:
     """The page's content (the caller has already authorised and audited the read)."""
-    lines, choices = await item_lines(s, actor, esc, now)
-    details = [line for line in lines[1:] if not line.startswith(_LINKED)]
-    said = [line.split("：", 1)[1].split("（回复", 1)[0] for line in lines
-            if line.startswith(_LINKED)]  # "D3 宿舍情况反映", in the order of the taps
-    taps = [int(c.key.split(":", 1)[1]) for c in choices if c.key.startswith("view:")]
-    linked = list(zip(taps, said, strict=False))
-    assert esc.id is not None
-    return ItemView(esc, item_ref(esc.id), lines[0], details, linked, await timeline(s, esc))
+    return ItemView(esc, await item_detail(s, actor, esc, now), await timeline(s, esc))

@@ -42,12 +42,16 @@ DONE = {"acked": "已确认收到，升级已停止。", "resolved": "已结案�
 async def queue_page(request: web.Request, s: AsyncSession, staff: Staff) -> web.StreamResponse:
     """GET /console/: the cards and the list (only the list for htmx's partial updates)."""
     filters = Filters.parse(request.query)
-    cards, rows = await queue(s, staff.actor, filters, services(request).clock.now())
+    found = await queue(s, staff.actor, filters, services(request).clock.now())
     kinds = report_types().titles()
-    context = base_context(staff, cards=cards, rows=rows, filters=filters, kinds=kinds,
+    context = base_context(staff, cards=found.cards, rows=found.rows, queue=found,
+                           filters=filters, kinds=kinds,
                            severities=SEVERITY_LABELS, card_labels=dict(CARDS),
                            acked=request.query.get("acked"), refused=request.query.get("refused"))
+    # Only the list when htmx swaps the list (filters, cards, the minute's refresh); the whole
+    # page when it swaps more (a new college brings its classes into the filters).
     partial = (request.headers.get("HX-Request") == "true"
+               and request.headers.get("HX-Target") == "queue"
                and not request.headers.get("HX-History-Restore-Request"))
     return render(request, "queue_list.html" if partial else "queue.html", context)
 

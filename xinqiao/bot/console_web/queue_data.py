@@ -10,33 +10,42 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from typing import Protocol
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from xinqiao.bot.console_web.queue_scope import sent_to, waiting_on
 from xinqiao.clock import SHANGHAI, local
 from xinqiao.services.access import Action, Actor, Kind, Target, may
 from xinqiao.services.escalation_text import SEVERITY_LABELS, level_label
 from xinqiao.services.refs import item_ref
 from xinqiao.services.report_types import report_types
-from xinqiao.storage.models import Klass, Person
+from xinqiao.storage.models import College, Klass, Person
 from xinqiao.storage.reports import Escalation, EscalationRecipient, EscalationStatus, Severity
 
 CARDS = (("unacked", "未确认"), ("acked", "已确认"), ("nobody", "无人确认"),
          ("resolved", "已处理"))
-RESOLVED_WINDOW = timedelta(days=30)  # 已处理 lists what was closed in the last month
+PAGE = 50  # rows a page: the cards count them all
 SEVERITY_ORDER = {Severity.crisis: 0, Severity.urgent: 1, Severity.soon: 2, Severity.routine: 3}
+
+
+def _number(raw: str) -> int | None:
+    return int(raw) if raw.isdecimal() and len(raw) < 10 else None
 
 
 @dataclass(frozen=True)
 class Filters:
-    """What the page was asked to show (every field optional)."""
+    """What the page was asked to show (every field optional) and which page of it."""
 
     status: str = ""
     kind: str = ""
     severity: str = ""
     since: date | None = None
     mine: bool = False
+    college: int | None = None
+    klass: int | None = None
+    page: int = 1
 
     @classmethod
     def parse(cls, query: Mapping[str, str]) -> Filters:
@@ -51,14 +60,17 @@ class Filters:
         known = kind in report_types().titles()
         return cls(status if status in dict(CARDS) else "", kind if known else "",
                    severity if severity in SEVERITY_LABELS else "", since,
-                   query.get("mine") == "1")
+                   query.get("mine") == "1", _number(query.get("college", "")),
+                   _number(query.get("klass", "")), max(1, _number(query.get("page", "")) or 1))
 
     def query(self, **change: object) -> str:
-        """This filter set (with changes) as a query string."""
-        f = replace(self, **change)  # type: ignore[arg-type]
+        """This filter set (with changes) as a query string; back to page 1 unless given."""
+        f = replace(self, **({"page": 1} | change))  # type: ignore[arg-type]
         parts = [f"status={f.status}" if f.status else "", f"kind={f.kind}" if f.kind else "",
                  f"severity={f.severity}" if f.severity else "",
-                 f"since={f.since.isoformat()}" if f.since else "", "mine=1" if f.mine else ""]
+                 f"since={f.since.isoformat()}" if f.since else "", "mine=1" if f.mine else "",
+                 f"college={f.college}" if f.college else "",
+                 f"klass={f.klass}" if f.klass else "", f"page={f.page}" if f.page > 1 else ""]
         joined = "&".join(p for p in parts if p)
         return f"?{joined}" if joined else "?"
 
@@ -93,7 +105,14 @@ class Row:
     ackable: bool
 
 
-def status_key(esc: Escalation) -> str:
+class _Stated(Protocol):
+    @property
+    def status(self) -> EscalationStatus: ...
+    @property
+    def exhausted_at(self) -> datetime | None: ...
+
+
+def status_key(esc: _Stated) -> str:
     """The card an item belongs to."""
     if esc.status == EscalationStatus.resolved:
         return "resolved"
@@ -131,83 +150,93 @@ def _where(esc: Escalation) -> str:
     return level_label(esc.chain[min(esc.level, len(esc.chain) - 1)])
 
 
-async def in_scope(s: AsyncSession, actor: Actor, now: datetime) -> list[Escalation]:
-    """Every item the actor may read: open ones, and those resolved in the last month."""
-    sent = select(EscalationRecipient.escalation_id).where(
-        EscalationRecipient.person_id == actor.person_id)
-    rows = list(await s.exec(select(Escalation).where(
-        col(Escalation.id).in_(sent),
-        (col(Escalation.status) != EscalationStatus.resolved)
-        | (col(Escalation.resolved_at) >= now - RESOLVED_WINDOW))))
-    if not rows:
-        return []
-    ids = [e.id for e in rows]
+@dataclass(frozen=True)
+class Queue:
+    """One page of the list, the cards, and the colleges and classes to filter by."""
+
+    cards: list[Card]
+    rows: list[Row]
+    page: int
+    pages: int
+    total: int
+    colleges: list[tuple[int, str]]
+    klasses: list[tuple[int, str]]
+
+
+async def _names(s: AsyncSession, table: type[College] | type[Klass],
+                 ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    return {i or 0: n for i, n in await s.exec(
+        select(table.id, table.name).where(col(table.id).in_(ids)))}
+
+
+def _sorted(names: dict[int, str]) -> list[tuple[int, str]]:
+    # Sorted here, not in SQL: collations differ between backends, code points do not.
+    return sorted(names.items(), key=lambda kv: (kv[1], kv[0]))
+
+
+async def _readable(s: AsyncSession, actor: Actor, items: list[Escalation]) -> list[Escalation]:
+    """The same question chat asks of every item, for the rows of one page."""
+    ids = [e.id for e in items]
     recipients: dict[int, set[int]] = {}
     for esc_id, pid in await s.exec(select(EscalationRecipient.escalation_id,
                                            EscalationRecipient.person_id)
                                     .where(col(EscalationRecipient.escalation_id).in_(ids))):
         recipients.setdefault(esc_id, set()).add(pid)
-    subject_ids = {e.subject_person_id for e in rows if e.subject_person_id is not None}
+    subject_ids = {e.subject_person_id for e in items if e.subject_person_id is not None}
     students = {p.id: p for p in await s.exec(select(Person).where(
         col(Person.id).in_(subject_ids)))} if subject_ids else {}
-    # The same question chat asks of every item, answered from rows already loaded.
-    return [e for e in rows if may(actor, Kind.report, Action.read, Target.about(
+    return [e for e in items if may(actor, Kind.report, Action.read, Target.about(
         students.get(e.subject_person_id), recipients=frozenset(recipients.get(e.id or 0, ()))))]
 
 
-async def waiting_on(s: AsyncSession, person_id: int, items: list[Escalation]) -> set[int]:
-    """The items that wait on this person now (their level's recipient, or their ack)."""
-    if not items:
-        return set()
-    rows = await s.exec(select(EscalationRecipient.escalation_id, EscalationRecipient.level)
-                        .where(EscalationRecipient.person_id == person_id,
-                               col(EscalationRecipient.escalation_id).in_([e.id for e in items])))
-    levels: dict[int, set[int]] = {}
-    for esc_id, level in rows:
-        levels.setdefault(esc_id, set()).add(level)
-    mine = set()
-    for e in items:
-        assert e.id is not None
-        if e.status == EscalationStatus.acked:
-            if e.acked_by == person_id:
-                mine.add(e.id)
-        elif e.status == EscalationStatus.open:
-            here = len(e.chain) if e.exhausted_at is not None else e.level
-            if here in levels.get(e.id, set()):
-                mine.add(e.id)
-    return mine
-
-
-async def queue(s: AsyncSession, actor: Actor, filters: Filters,
-                now: datetime) -> tuple[list[Card], list[Row]]:
-    """The cards (counted under the other filters) and the rows of the selected card."""
-    items = await in_scope(s, actor, now)
-    mine = await waiting_on(s, actor.person_id, items)
+async def queue(s: AsyncSession, actor: Actor, filters: Filters, now: datetime) -> Queue:
+    """The cards (counted under the other filters) and one page of the selected card."""
+    items = await sent_to(s, actor.person_id, now)
+    colleges = await _names(s, College, {e.college_id for e in items if e.college_id})
+    in_college = [e for e in items if not filters.college or e.college_id == filters.college]
+    # Classes to pick from once the list is one college's: the centre's thousand would make
+    # a select nobody can use (and a page that takes long to render).
+    one = filters.college is not None or len(colleges) <= 1
+    klasses = await _names(s, Klass, {e.klass_id for e in in_college if e.klass_id}) if one else {}
+    mine = await waiting_on(s, actor.person_id, items) if filters.mine else set()
     since = (datetime.combine(filters.since, datetime.min.time(), SHANGHAI)
              if filters.since else None)
-    items = [e for e in items
-             if (not filters.kind or e.kind == filters.kind)
+    items = [e for e in in_college
+             if (not filters.klass or e.klass_id == filters.klass)
+             and (not filters.kind or e.kind == filters.kind)
              and (not filters.severity or e.severity == filters.severity)
              and (since is None or e.opened_at >= since)
              and (not filters.mine or e.id in mine)]
     counts = {key: 0 for key, _ in CARDS}
-    for e in items:
-        counts[status_key(e)] += 1
+    for light in items:
+        counts[status_key(light)] += 1
     cards = [Card(k, label, counts[k], filters.status == k) for k, label in CARDS]
-    shown = [e for e in items if status_key(e) == filters.status] if filters.status else \
-        [e for e in items if e.status != EscalationStatus.resolved]
+    shown = ([e for e in items if status_key(e) == filters.status] if filters.status else
+             [e for e in items if e.status != EscalationStatus.resolved])
     shown.sort(key=lambda e: (status_key(e) != "nobody", SEVERITY_ORDER[Severity(e.severity)],
                               e.opened_at, e.id))
-    klass_ids = {e.klass_id for e in shown if e.klass_id is not None}
-    names = {k.id: k.name for k in await s.exec(select(Klass).where(
-        col(Klass.id).in_(klass_ids)))} if klass_ids else {}
+    pages = max(1, -(-len(shown) // PAGE))
+    page = min(filters.page, pages)
+    on_page = shown[(page - 1) * PAGE:page * PAGE]
+    ids = [e.id for e in on_page]
+    if filters.mine:
+        waiting = mine
+    else:
+        waiting = await waiting_on(s, actor.person_id, on_page)
+    loaded = {e.id: e for e in await s.exec(select(Escalation).where(col(Escalation.id).in_(ids)))
+              } if ids else {}
+    page_items = await _readable(s, actor, [loaded[i] for i in ids if i in loaded])
+    names = {**klasses, **await _names(s, Klass, {e.klass_id for e in page_items
+                                                  if e.klass_id and e.klass_id not in klasses})}
     rows = []
-    for e in shown:
+    for e in page_items:
         assert e.id is not None
         text, overdue = countdown(e, now)
         key = status_key(e)
         rows.append(Row(e.id, item_ref(e.id), report_types().title(e.kind, "事项"), e.severity,
                         SEVERITY_LABELS[Severity(e.severity)], key, dict(CARDS)[key],
                         local(e.opened_at), names.get(e.klass_id or 0, ""), _where(e), text,
-                        overdue, e.id in mine, e.status == EscalationStatus.open))
-    return cards, rows
+                        overdue, e.id in waiting, e.status == EscalationStatus.open))
+    return Queue(cards, rows, page, pages, len(shown), _sorted(colleges), _sorted(klasses))

@@ -35,12 +35,12 @@ async def watch_page(request: web.Request, s: AsyncSession, staff: Staff) -> web
     svc = services(request)
     filters = WatchFilters.parse(request.query)
     now = svc.clock.now()
-    counts, rows, klasses = await watch_list(s, staff.actor, filters, now,
-                                             svc.settings.content_dir)
+    found = await watch_list(s, staff.actor, filters, now, svc.settings.content_dir)
     await audit.record(s, at=now, action="attention.read", actor_person_id=staff.person_id,
-                       count=len(rows), via="console")
+                       count=found.total, via="console")
     return render(request, "watch.html", base_context(
-        staff, counts=counts, rows=rows, filters=filters, colours=COLOURS, klasses=klasses))
+        staff, counts=found.counts, rows=found.rows, filters=filters, colours=COLOURS,
+        klasses=found.klasses, found=found))
 
 
 @staff_page(READ, "attention")

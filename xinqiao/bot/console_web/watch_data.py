@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -35,6 +36,7 @@ from xinqiao.storage.reports import Escalation, EscalationRecipient
 from xinqiao.storage.screening import ScreeningResult, TierChange
 
 WINDOW = timedelta(days=30)
+PAGE = 50  # students a page: the colour cards count them all
 COLOURS = (("crisis", "红色 · 危机关注"), ("key", "橙色 · 重点关注"),
            ("yellow", "黄色 · 近期信号"))
 CHECKIN = "checkin"
@@ -59,14 +61,22 @@ class WatchFilters:
 
     colour: str = ""
     klass: int | None = None
+    page: int = 1
 
     @classmethod
     def parse(cls, query: Mapping[str, str]) -> WatchFilters:
         """From the query string; unknown values are ignored."""
         colour = query.get("colour", "")
-        raw = query.get("klass", "")
+        raw, page = query.get("klass", ""), query.get("page", "")
         return cls(colour if colour in dict(COLOURS) else "",
-                   int(raw) if raw.isdecimal() and len(raw) < 10 else None)
+                   int(raw) if raw.isdecimal() and len(raw) < 10 else None,
+                   max(1, int(page)) if page.isdecimal() and len(page) < 6 else 1)
+
+    def query(self, page: int) -> str:
+        """The query string of another page of this list."""
+        parts = [f"colour={self.colour}" if self.colour else "",
+                 f"klass={self.klass}" if self.klass else "", f"page={page}"]
+        return "?" + "&".join(p for p in parts if p)
 
 
 @dataclass
@@ -116,15 +126,16 @@ async def _signals(s: AsyncSession, actor: Actor, since: datetime,
     found: dict[int, Signals] = {}
     sent = select(EscalationRecipient.escalation_id).where(
         EscalationRecipient.person_id == actor.person_id)
-    for e in await s.exec(select(Escalation).where(
+    for esc_id, subject, kind in await s.exec(select(
+            Escalation.id, Escalation.subject_person_id, Escalation.kind).where(
             col(Escalation.subject_person_id).is_not(None), col(Escalation.id).in_(sent),
             col(Escalation.opened_at) >= since).order_by(col(Escalation.id))):
-        sig = found.setdefault(e.subject_person_id or 0, Signals())
-        if e.kind == CHECKIN:
+        sig = found.setdefault(subject or 0, Signals())
+        if kind == CHECKIN:
             sig.mentions += 1
         else:
             sig.reports += 1
-        sig.items.append(e.id or 0)
+        sig.items.append(esc_id or 0)
     for a in await s.exec(select(Appointment).where(
             Appointment.status == AppointmentStatus.no_show, col(Appointment.start_at) >= since)):
         if may(actor, Kind.appointment_note, Action.read,
@@ -140,16 +151,61 @@ async def _signals(s: AsyncSession, actor: Actor, since: datetime,
     return found
 
 
+@dataclass(frozen=True)
+class WatchPage:
+    """The colour counts, one page of rows, the classes to filter by, and where we are."""
+
+    counts: dict[str, int]
+    rows: list[WatchRow]
+    klasses: list[tuple[int, str]]
+    page: int
+    pages: int
+    total: int  # students listed under the filters, on every page
+
+
 async def watch_list(s: AsyncSession, actor: Actor, filters: WatchFilters, now: datetime,
-                     content_dir: Path | None) -> tuple[dict[str, int], list[WatchRow],
-                                                         list[tuple[int, str]]]:
-    """Counts per colour, the rows asked for, and the classes to filter by."""
+                     content_dir: Path | None) -> WatchPage:
+    """Counts per colour, the page of rows asked for, and the classes to filter by.
+
+    Everyone listed is counted from a few columns; tier changes, cases and screening bands
+    are looked up only for the page shown.
+    """
     signals = await _signals(s, actor, now - WINDOW, content_dir)
-    tiered = select(Person).where(col(Person.active).is_(True),
-                                  col(Person.tier).in_([Tier.key.value, Tier.crisis.value])
-                                  | col(Person.id).in_([p for p, x in signals.items() if x.any()]))
-    people = [p for p in await s.exec(scoped(actor, tiered))  # type: ignore[call-overload]
-              if p.id is not None]
+    columns = sa_select(col(Person.id), col(Person.tier), col(Person.klass_id),
+                        col(Person.external_id), col(Klass.name)).outerjoin(
+        Klass, col(Klass.id) == col(Person.klass_id))
+    # Two narrow queries rather than one with an OR: the tiered students, then those with a
+    # signal by primary key (an OR of the two made both backends scan every student).
+    flagged = [p for p, x in signals.items() if x.any()]
+    queries = [columns.where(col(Person.active).is_(True),
+                             col(Person.tier).in_([Tier.key.value, Tier.crisis.value]))]
+    if flagged:
+        queries.append(columns.where(col(Person.active).is_(True), col(Person.id).in_(flagged)))
+    conn = await s.connection()  # five columns: beyond sqlmodel's typed select
+    found = {row[0]: tuple(row) for query in queries
+             for row in (await conn.execute(scoped(actor, query))).all()}  # type: ignore[call-overload]
+    people = [(pid, Tier(tier).value if tier != Tier.routine else "yellow", kid, number or "")
+              for pid, tier, kid, number, _ in found.values() if pid is not None]
+    klasses = {kid: name for _, _, kid, _, name in found.values() if kid is not None}
+    counts = {key: sum(colour == key for _, colour, _, _ in people) for key, _ in COLOURS}
+    order = {key: n for n, (key, _) in enumerate(COLOURS)}
+    shown = sorted((p for p in people if (not filters.colour or p[1] == filters.colour)
+                    and (filters.klass is None or p[2] == filters.klass)),
+                   key=lambda p: (order[p[1]], klasses.get(p[2] or 0, ""), p[3], p[0]))
+    pages = max(1, -(-len(shown) // PAGE))
+    page = min(filters.page, pages)
+    ids = [p[0] for p in shown[(page - 1) * PAGE:page * PAGE]]
+    loaded = {p.id: p for p in await s.exec(select(Person).where(col(Person.id).in_(ids)))
+              } if ids else {}
+    rows = await _rows(s, actor, [loaded[i] for i in ids if i in loaded], klasses, signals,
+                       content_dir)
+    options = sorted(((k, n) for k, n in klasses.items()), key=lambda kv: (kv[1], kv[0]))
+    return WatchPage(counts, rows, options, page, pages, len(shown))
+
+
+async def _rows(s: AsyncSession, actor: Actor, people: list[Person], klasses: dict[int, str],
+                signals: dict[int, Signals], content_dir: Path | None) -> list[WatchRow]:
+    """The page's rows: each student's colour, since when, review mark, signals and case."""
     ids = [p.id for p in people]
     since: dict[int, TierChange] = {}
     if ids:
@@ -161,8 +217,6 @@ async def watch_list(s: AsyncSession, actor: Actor, filters: WatchFilters, now: 
         for r in await s.exec(select(ScreeningResult).where(
                 col(ScreeningResult.person_id).in_(ids)).order_by(col(ScreeningResult.id))):
             signals.setdefault(r.person_id, Signals()).band = band_text(r, content_dir)
-    klasses = {k.id or 0: k.name for k in await s.exec(select(Klass).where(
-        col(Klass.id).in_({p.klass_id for p in people if p.klass_id})))} if people else {}
     rows = []
     for p in people:
         colour = Tier(p.tier).value if p.tier != Tier.routine else "yellow"
@@ -172,14 +226,7 @@ async def watch_list(s: AsyncSession, actor: Actor, filters: WatchFilters, now: 
                              change.at if change and colour != "yellow" else None,
                              bool(change and change.pending_review and colour != "yellow"),
                              signals.get(p.id or 0, Signals()), cases.get(p.id or 0)))
-    counts = {key: sum(r.colour == key for r in rows) for key, _ in COLOURS}
-    order = {key: n for n, (key, _) in enumerate(COLOURS)}
-    shown = [r for r in rows if (not filters.colour or r.colour == filters.colour)
-             and (filters.klass is None or r.klass_id == filters.klass)]
-    shown.sort(key=lambda r: (order[r.colour], r.klass, r.number))
-    options = sorted({(p.klass_id, klasses.get(p.klass_id, "")) for p in people
-                      if p.klass_id is not None}, key=lambda kv: kv[1])
-    return counts, shown, options
+    return rows
 
 
 async def _open_cases(s: AsyncSession, actor: Actor, people: list[Person]) -> dict[int, int]:
