@@ -28,7 +28,7 @@ from sqlalchemy import Table
 from sqlalchemy.engine import Dialect, make_url
 
 from xinqiao.storage.db import Database
-from xinqiao.storage.sqlite_wait import URGENT_BUSY_MS, URGENT_QUEUE_SECONDS
+from xinqiao.storage.sqlite_wait import URGENT_BUSY_MS
 
 _CHECKPOINT_EVERY = 500  # commits between WAL checkpoints (run in a thread)
 _PG_CONNECTIONS = 8  # beside the engine's pool; one hot-path transaction is ~1 ms
@@ -115,29 +115,30 @@ class LeanStore:
 
     @asynccontextmanager
     async def _sqlite_tx(self, deadline: float) -> AsyncIterator[Tx]:
-        # The write lock is free unless this process's pooled connection is in a transaction
-        # or another process holds it. Take it without waiting (busy_timeout=0): this
-        # transaction never yields the loop while it holds the lock, so it is over before
-        # anyone else here runs. When it is taken, retry from the loop: for up to ``deadline``
-        # when another process holds it, and up to the urgent queueing time while our own
-        # pooled connection is busy (moving work), unless that connection is itself stuck on
-        # another process's lock. No checkout of the pooled connection: handing it back costs
-        # a rollback on the driver's thread, more than this whole transaction.
+        # This process's own transactions run on the pool's one connection. While it sits in
+        # the pool none is open, and none can open meanwhile: this transaction never yields
+        # the loop once it holds the write lock. Otherwise (or if the lock is taken anyway)
+        # queue for that connection like any urgent write and hold it meanwhile: the only
+        # wait left is then on another process, and retrying never starves behind our own.
         conn = self._connection()
-        if not _begin(conn):
-            pool = self.db.engine.sync_engine.pool
-            started = time.monotonic()
-            pause = 0.0005
+        idle = self.db.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        if idle and _begin(conn):
+            async with self._sqlite_body(conn) as tx:
+                yield tx
+            return
+        held = self.db.engine.connect()
+        await self.db.lock_watch.checkout_urgent(held)
+        try:
+            give_up, pause = time.monotonic() + deadline, 0.001
             while not _begin(conn):
-                waited = time.monotonic() - started
-                ours = pool.checkedout() > 0  # type: ignore[attr-defined]
-                if (not ours and waited >= deadline) or waited >= URGENT_QUEUE_SECONDS or (
-                        ours and self.db.lock_watch.locked_elsewhere()):
+                if time.monotonic() >= give_up:
                     raise TimeoutError("the database is locked by another process")
                 await asyncio.sleep(pause)
-                pause = min(pause * 2, 0.004)
-        async with self._sqlite_body(conn) as tx:
-            yield tx
+                pause = min(pause * 2, 0.05)
+            async with self._sqlite_body(conn) as tx:
+                yield tx
+        finally:
+            await held.close()
 
     @asynccontextmanager
     async def _sqlite_body(self, conn: sqlite3.Connection) -> AsyncIterator[Tx]:
