@@ -1,6 +1,9 @@
 """Time `xinqiao serve` (Telegram off, SQLite, already migrated) to its first /healthz 200.
 
-    .venv/bin/python bench/startup.py [--runs 5]
+    .venv/bin/python bench/startup.py [--runs 5] [--against OTHER_TREE]
+
+With ``--against``, the two trees start alternately in the same loop (each on its own
+database), so both medians come from one run on the same machine load.
 """
 
 from __future__ import annotations
@@ -19,12 +22,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def start_once(workdir: str) -> float:
-    """Seconds from starting `serve` to its first 200 on /healthz."""
+def start_once(workdir: str, root: Path = ROOT) -> float:
+    """Seconds from starting `serve` (of the tree ``root``) to its first 200 on /healthz."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "XINQIAO_PORT": str(port),
+    env = {**os.environ, "PYTHONPATH": str(root), "XINQIAO_PORT": str(port),
            "XINQIAO_DATABASE_URL": f"sqlite:///{workdir}/startup.db"}
     env.pop("XINQIAO_TELEGRAM_TOKEN", None)
     started = time.perf_counter()
@@ -47,12 +50,22 @@ def start_once(workdir: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--against", type=Path, help="another tree, started alternately")
     args = parser.parse_args()
+    trees = [ROOT, *([args.against.resolve()] if args.against else [])]
+    runs: dict[Path, list[float]] = {tree: [] for tree in trees}
     with tempfile.TemporaryDirectory() as workdir:
-        start_once(workdir)  # creates and migrates the database
-        runs = [start_once(workdir) for _ in range(args.runs)]
-    print("serve → first /healthz 200: " + " ".join(f"{r:.2f}" for r in runs)
-          + f" s; median {statistics.median(runs):.2f} s")
+        dirs = {tree: Path(workdir) / str(i) for i, tree in enumerate(trees)}
+        for tree in trees:
+            dirs[tree].mkdir()
+            start_once(str(dirs[tree]), tree)  # creates and migrates the database
+        for _ in range(args.runs):
+            for tree in trees:
+                runs[tree].append(start_once(str(dirs[tree]), tree))
+    for tree in trees:
+        print(f"{tree}: serve → first /healthz 200: "
+              + " ".join(f"{r:.2f}" for r in runs[tree])
+              + f" s; median {statistics.median(runs[tree]):.2f} s")
 
 
 if __name__ == "__main__":

@@ -129,6 +129,25 @@ async def load(url: str, client: Client, jobs: list[tuple[str, str]], concurrenc
         return time.perf_counter() - started, latencies, errors, len(pushed)
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by ``pid`` and its children (the workers).
+
+    Less sensitive than req/s to other work on a shared machine: what one message costs.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def write_roster(path: Path, users: int) -> None:
     lines = ["学号,姓名,角色,学院,班级,宿舍,激活码"]
     for i in range(users):
@@ -164,8 +183,12 @@ async def measure(args: argparse.Namespace, port: int, bare_port: int, database:
           f"{'pushed':>7}")
     bare_row = summary("bare aiohttp 'success'", *await load(
         f"http://127.0.0.1:{bare_port}/wechat", client, list(jobs), args.concurrency, False))
+    cpu = cpu_seconds(server.pid)
     full_row = summary("xinqiao full path (safe)", *await load(
         f"http://127.0.0.1:{port}/wechat", client, list(jobs), args.concurrency, True))
+    cpu = cpu_seconds(server.pid) - cpu
+    print(f"server CPU per message: {cpu / len(jobs) * 1000:.2f} ms "
+          f"({cpu:.1f} s for {len(jobs)})")
     print(f"ratio full/bare: throughput {full_row['rps'] / bare_row['rps']:.2f}x, "
           f"p50 {full_row['p50'] / bare_row['p50']:.1f}x, "
           f"p99 {full_row['p99'] / bare_row['p99']:.1f}x")

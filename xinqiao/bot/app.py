@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
-from collections.abc import AsyncIterator, Coroutine
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -35,6 +37,9 @@ if TYPE_CHECKING:  # aiogram takes seconds to import: only when Telegram is on
     from xinqiao.bot.channels.telegram_poll import TelegramPoller
 
 log = logging.getLogger(__name__)
+# A stop waits this long for work in progress (the process's own deadline is a little longer,
+# see ``bot.shutdown``).
+STOP_WAIT_SECONDS = 6.0
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", object)  # type: ignore[arg-type]
 TELEGRAM: web.AppKey[Telegram] = web.AppKey("telegram", object)  # type: ignore[arg-type]
@@ -121,9 +126,10 @@ def _lifecycle(background: bool) -> Any:
         if background:
             # jieba's dictionaries and the crisis model take about a second each to load: in
             # threads at start-up, so neither the event loop nor the first message waits.
+            # Not runtime tasks: a stop does not wait for them.
             if services.crisis_detector is not None:
-                runtime.spawn(asyncio.to_thread(services.crisis_detector.warm_up))
-            runtime.spawn(asyncio.to_thread(services.content.warm_up))  # search's jieba
+                _warm(services.crisis_detector.warm_up)
+            _warm(services.content.warm_up)  # search's jieba
             runtime.spawn(services.notifier.run(runtime.stop))
             telegram = app.get(TELEGRAM)
             if telegram is not None and telegram.poller is not None:
@@ -137,15 +143,38 @@ def _lifecycle(background: bool) -> Any:
             scheduler.every("nonce clean-up", 60, _forget_nonces(services))
             runtime.spawn(services.sweeper.run(runtime.stop, services.settings.sweep_seconds))
         yield
-        scheduler.shutdown()
+        # Loops end at the stop event; a job or message in progress finishes (or rolls back)
+        # within the bound. Whatever is left is cancelled: its row stays for the next start.
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + STOP_WAIT_SECONDS
         runtime.stop.set()
-        if runtime.tasks:  # let in-flight messages finish; the inbox recovers any that don't
-            await asyncio.wait(set(runtime.tasks), timeout=10)
+        await scheduler.stop(STOP_WAIT_SECONDS)
+        if runtime.tasks:
+            await asyncio.wait(set(runtime.tasks), timeout=max(0.0, give_up - loop.time()))
         for task in list(runtime.tasks):
             task.cancel()
         await services.stop()
 
     return ctx
+
+
+def _warm(load: Callable[[], object]) -> None:
+    """Run ``load`` in a thread of its own; a failure is logged (the first use retries).
+
+    A daemon thread: a stop neither waits for it nor joins it at exit (a second of jieba
+    would otherwise hold up a stop that came early).
+    """
+    def run() -> None:
+        try:
+            load()
+        except Exception:
+            log.exception("warming up %s failed", getattr(load, "__qualname__", load))
+        # jieba's dictionaries are millions of objects that live as long as the process:
+        # left to the collector, every full collection walks them all (a pause of the loop,
+        # and seconds at exit). Frozen, it skips them; reference counting still frees them.
+        gc.freeze()
+
+    threading.Thread(target=run, name="warm-up", daemon=True).start()
 
 
 def _forget_nonces(services: Services) -> Any:

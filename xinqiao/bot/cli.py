@@ -88,7 +88,11 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         from xinqiao.bot.workers import Supervisor
 
         sys.exit(Supervisor(workers, host or settings.host, port or settings.port).run())
+    from xinqiao.bot.shutdown import exit_stopped, stop_within
+
+    stop_within(app)  # a stop always ends, whatever is in progress
     web.run_app(app, host=host or settings.host, port=port or settings.port, access_log=None)
+    exit_stopped()
 
 
 async def _calendar_horizon(db: Database) -> None:

@@ -27,13 +27,16 @@ def _worker(index: int, host: str, port: int) -> None:
     from aiohttp import web
 
     from xinqiao.bot.app import build_app
+    from xinqiao.bot.shutdown import exit_stopped, stop_within
     from xinqiao.settings import Settings
 
     logging.basicConfig(level=logging.INFO,
                         format=f"%(asctime)s %(levelname)s [worker {index}] %(name)s: %(message)s")
     logging.getLogger("aiosqlite").setLevel(logging.INFO)
     app = build_app(Settings(), telegram_polling=index == 0)
+    stop_within(app)
     web.run_app(app, host=host, port=port, reuse_port=True, access_log=None, print=None)
+    exit_stopped()
 
 
 class Supervisor:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,8 @@ class JobScheduler:
         self.retry_after = retry_after
         self.scheduler: AsyncIOScheduler | None = None
         self._outages: dict[str, OutageLog] = {}
+        self._running: set[asyncio.Task[Any]] = set()
+        self._stopping = False
 
     def start(self) -> None:
         """Add the cron jobs and the catch-up, and start (inside the running event loop)."""
@@ -42,10 +45,11 @@ class JobScheduler:
         self.scheduler = AsyncIOScheduler(timezone=SHANGHAI)
         for job in self.jobs.jobs.values():
             # Our grace decides whether a late run still counts: APScheduler must not skip it.
-            self.scheduler.add_job(self.fired, job.trigger, args=[job.name], id=job.name,
+            self.scheduler.add_job(self._fire, job.trigger, args=[job.name], id=job.name,
                                    coalesce=True, max_instances=1, misfire_grace_time=None)
-        self.scheduler.add_job(self.catch_up, "date", run_date=datetime.now(SHANGHAI),
-                               id="catch-up", misfire_grace_time=None)
+        self.scheduler.add_job(self._own(self.catch_up), "date",
+                               run_date=datetime.now(SHANGHAI), id="catch-up",
+                               misfire_grace_time=None)
         self.scheduler.start()
 
     def every(self, name: str, seconds: float, work: Callable[[], Awaitable[Any]]) -> None:
@@ -57,24 +61,60 @@ class JobScheduler:
             try:
                 await work()
                 outage.success()
-            except asyncio.CancelledError:  # shutting down: the next start runs it again
+            except asyncio.CancelledError:  # the process is going: the next start runs it
                 log.info("%s job stopped by shutdown", name)
+                raise
             except Exception as exc:  # logged once per outage; the next interval tries again
                 if not outage.failure(exc):
                     log.exception("%s job failed", name)
 
-        self.scheduler.add_job(run, "interval", seconds=seconds, id=name, coalesce=True,
-                               max_instances=1, misfire_grace_time=None,
+        self.scheduler.add_job(self._own(run), "interval", seconds=seconds, id=name,
+                               coalesce=True, max_instances=1, misfire_grace_time=None,
                                next_run_time=datetime.now(SHANGHAI))
 
+    def _own(self, work: Callable[..., Coroutine[Any, Any, None]]
+             ) -> Callable[..., Awaitable[None]]:
+        """``work`` as APScheduler runs it: in a task of this scheduler's own.
+
+        APScheduler cancels its running jobs when it shuts down. A cancel landing inside a
+        statement is what must not happen: the driver's connection is then closed from two
+        sides at once, and aiosqlite can wait forever for a thread that has already stopped
+        (the process never exits). So the work runs in a task APScheduler cannot reach, and
+        :meth:`stop` waits for it instead.
+        """
+        async def run(*args: Any) -> None:
+            if self._stopping:
+                return
+            task = asyncio.ensure_future(work(*args))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+            with suppress(asyncio.CancelledError):  # APScheduler's task ends; ours runs on
+                await asyncio.shield(task)
+
+        return run
+
+    async def _fire(self, name: str, scheduled_for: datetime | None = None) -> None:
+        await self._own(self.fired)(name, scheduled_for)
+
     def shutdown(self) -> None:
-        """Stop firing; a run in progress finishes or rolls back (its claim with it)."""
+        """Stop firing: no new run starts, and a catch-up ends after the job in progress."""
+        self._stopping = True
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+
+    async def stop(self, within: float) -> bool:
+        """:meth:`shutdown`, then wait up to ``within`` seconds for the runs in progress;
+        True when none is left (each either committed or rolled back with its claim)."""
+        self.shutdown()
+        if self._running:
+            await asyncio.wait(set(self._running), timeout=within)
+        return not self._running
 
     async def catch_up(self) -> None:
         """Each job's run missed while this process was down, once, within its grace."""
         for name, job in self.jobs.jobs.items():
+            if self._stopping:  # the rest are caught up at the next start
+                return
             at = job.latest(self.jobs.clock.now())
             if at is not None:
                 await self.fired(name, at)
@@ -90,16 +130,20 @@ class JobScheduler:
             await self.jobs.run(job, at)
             outage.success()
         except asyncio.CancelledError:
-            # Shutting down mid-run: the claim rolled back with the run's transaction, so the
-            # next start's catch-up runs it (within its grace). Not an error worth a traceback.
+            # Cancelled only when the process is going anyway: the claim rolled back with the
+            # run's transaction, so the next start's catch-up runs it (within its grace). The
+            # cancel goes on up: a catch-up must not carry on with the next job.
             log.info("job %s of %s stopped by shutdown; it runs again at start", name,
                      at.isoformat())
+            raise
         except Exception as exc:  # nothing claimed: try again while the grace lasts
             if not outage.failure(exc):
                 log.exception("job %s of %s failed", name, at.isoformat())
             retry = self.jobs.clock.now() + self.retry_after
-            if retry <= at + job.grace and self.scheduler is not None:
-                self.scheduler.add_job(self.fired, "date", run_date=retry, args=[name, at],
+            if self._stopping:
+                log.info("job %s of %s runs again at the next start", name, at.isoformat())
+            elif retry <= at + job.grace and self.scheduler is not None:
+                self.scheduler.add_job(self._fire, "date", run_date=retry, args=[name, at],
                                        misfire_grace_time=None)
             else:
                 log.error("job %s of %s given up: past its grace of %s", name,
