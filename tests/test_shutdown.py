@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import delete
 from sqlmodel import select
 
-from xinqiao.bot.services import build_services
+from xinqiao.bot.wiring import build_services
 from xinqiao.clock import SystemClock
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
