@@ -20,6 +20,7 @@ from sqlmodel import select
 
 from xinqiao.bot.wiring import build_services
 from xinqiao.clock import SystemClock
+from xinqiao.services.calendar_notice import CLAIM as HORIZON_CLAIM
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
 from xinqiao.storage.jobs import JobRun
@@ -78,10 +79,11 @@ class Serve:
 
 
 async def _claims(url: str) -> set[str]:
+    """The calendar jobs claimed (not the one-off claim of the calendar horizon's notice)."""
     db = Database(url)
     try:
         async with db.session() as s:
-            return set((await s.exec(select(JobRun.job))).all())
+            return set((await s.exec(select(JobRun.job))).all()) - {HORIZON_CLAIM}
     finally:
         await db.dispose()
 

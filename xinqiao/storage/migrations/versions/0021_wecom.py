@@ -41,5 +41,6 @@ def downgrade() -> None:
     op.drop_index("ix_member_send_channel_address_at", table_name="member_send")
     op.drop_table("member_send")
     op.drop_index("ix_person_wecom_userid", table_name="person")
-    with op.batch_alter_table("person") as batch:
-        batch.drop_column("wecom_userid")
+    # A plain DROP COLUMN (SQLite >= 3.35 has it): batch mode would copy and drop ``person``,
+    # which every other table references, and SQLite's foreign keys refuse that.
+    op.drop_column("person", "wecom_userid")
