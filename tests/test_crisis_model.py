@@ -23,12 +23,12 @@ from xinqiao.services.crisis_model import (
 
 DETECTOR = CrisisDetector()
 CORPUS = Path(__file__).resolve().parents[1] / "xinqiao" / "data" / "crisis" / "corpus"
-# Leave-one-writer-out over the fourteen writers, as frozen (rules, model and length guard,
-# bench/crisis_eval.py --compare): explicit alerted 0.986, every crisis or concern kind
-# alerted-or-asked >= 0.973 (goodbye the lowest; means_question 0.983), third party 1.000,
-# everyday alerted 0.039 and asked 0.060 (in 6 characters or fewer: 0.004 and 0.030), topic
-# 0.012, hyperbole 0.012. The limits sit a little beyond, so a regression fails.
-LOWO_EXPLICIT_ALERTED = 0.96
+# Leave-one-writer-out over the sixteen writers, as frozen in round 5 (rules, model and length
+# guard, bench/crisis_eval.py --compare): explicit alerted 0.987, every crisis or concern kind
+# alerted-or-asked >= 0.980 (goodbye the lowest; means_question 0.982), third party 1.000,
+# everyday alerted 0.040 and asked 0.060 (in 6 characters or fewer: 0.004 and 0.030), topic
+# 0.013, hyperbole 0.018. The limits sit a little beyond, so a regression fails.
+LOWO_EXPLICIT_ALERTED = 0.97
 LOWO_FLAGGED_FLOOR = 0.95
 LOWO_THIRD_PARTY_FLAGGED = 0.98
 LOWO_EVERYDAY_ALERTED = 0.045
@@ -46,10 +46,10 @@ def lowo() -> tuple[list[Example], np.ndarray]:
     return examples, crisis_train.out_of_fold(examples, crisis_train.writer_groups(examples))
 
 
-def test_corpus_loads_fourteen_writers_with_every_category() -> None:
+def test_corpus_loads_sixteen_writers_with_every_category() -> None:
     examples = load_corpus()
-    assert len(examples) >= 6390
-    assert len({e.batch for e in examples if e.batch.startswith("batch_")}) == 14
+    assert len(examples) >= 6971
+    assert len({e.batch for e in examples if e.batch.startswith("batch_")}) == 16
     assert {e.category for e in examples} >= {"explicit", "edge", "third_party", "topic",
                                                 "hyperbole", "passive", "burden"}
 

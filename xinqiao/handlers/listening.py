@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from xinqiao.handlers.content import texts
 from xinqiao.handlers.flow import Context, Turn, flow_choice
@@ -38,12 +38,30 @@ class Reflection(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str
-    words: tuple[str, ...] = Field(min_length=1)
+    words: tuple[str, ...] = ()
+    # A place or a bare verb (宿舍, 睡) names the topic only beside one of ``trouble``.
+    context: tuple[str, ...] = ()
+    trouble: tuple[str, ...] = ()
     text: str
     topic: str
     article_words: str = ""
     exercise: str = ""
     distress: bool = False
+
+    @model_validator(mode="after")
+    def _named(self) -> Reflection:
+        if not self.words and not self.context:
+            raise ValueError(f"reflection {self.id!r}: no words and no context words")
+        if self.context and not self.trouble:
+            raise ValueError(f"reflection {self.id!r}: context words need trouble words")
+        return self
+
+    def heard_in(self, said: str) -> bool:
+        """Whether the normalised text ``said`` names this topic."""
+        if any(w in said for w in self.words):
+            return True
+        return (any(w in said for w in self.context)
+                and any(w in said for w in self.trouble))
 
 
 @functools.lru_cache(maxsize=2)
@@ -61,7 +79,7 @@ def _segmenter() -> Segmenter:
 def reflection_for(text: str, segmenter: Segmenter | None = None) -> Reflection | None:
     """The first reflection whose words the text says, or None."""
     said = (segmenter or _segmenter()).normalise(text)
-    return next((r for r in load_reflections() if any(w in said for w in r.words)), None)
+    return next((r for r in load_reflections() if r.heard_in(said)), None)
 
 
 class ListenFlow:

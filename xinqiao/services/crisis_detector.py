@@ -25,19 +25,13 @@ from xinqiao.services.crisis_rules import (
     Subjects,
     load_rules,
 )
+from xinqiao.services.crisis_subject import View, split_views, whom
 from xinqiao.services.crisis_text import WORD_PREFIX, normalise_char, warm_up
 
 __all__ = ["CATEGORIES", "DEFAULT_SOURCE", "GUARD", "CrisisDetector", "CrisisRules",
            "CrisisRulesError", "Detection", "LengthGuard", "Rule", "Subjects", "load_rules",
            "read_labelled"]
 
-# Separator strength before a kept character: none, clause (，), sentence (。).
-SPACE, CLAUSE, SENTENCE = 0, 1, 2
-_SENTENCE_MARKS = frozenset("。!?！？\n\r")
-_CLAUSE_MARKS = frozenset(",，、;；.…~～")
-_QUOTE_OPEN = frozenset("“「『:：")  # a colon introduces reported speech as often as a quote
-_QUOTE_CLOSE = frozenset("”」』")
-_QUOTES = _QUOTE_OPEN | _QUOTE_CLOSE | {'"'}
 _MASK = "\x00"
 # A rule hit stands (crisis at once) unless the model is at least this sure the message is
 # ``none``: topic talk, news, a course essay. When the subject logic says the writer speaks of
@@ -66,23 +60,6 @@ class Detection:
     # a goodbye with no plan): the bot asks the writer directly first (handlers/crisis_watch).
     level: str = "crisis"
     score: float = 1.0
-
-
-@dataclass
-class _View:
-    """The message as one script's rules see it, each character traced back to the original."""
-
-    chars: list[str]
-    origin: list[int]  # index in the original message
-    level: list[int]  # strongest separator just before this character
-    quote: list[int]  # where the quotation holding this character starts, or -1
-    text: str = ""
-
-    def add(self, c: str, origin: int, level: int, quote: int) -> None:
-        self.chars.append(c)
-        self.origin.append(origin)
-        self.level.append(level)
-        self.quote.append(quote)
 
 
 @dataclass(frozen=True)
@@ -145,68 +122,13 @@ class CrisisDetector:
                 self._cache[ch] = got
         return got
 
-    def _views(self, text: str) -> dict[str, _View]:
-        """zh: letters, digits and CJK only ("自 杀" → 自杀); en: words with single spaces."""
-        zh, en = _View([], [], [], []), _View([], [], [], [])
-        level, gap, q_zh, q_en, in_quote = SPACE, False, -1, -1, False
-        for i, raw in enumerate(text):
-            for c in self._norm(raw):
-                if c.isalnum() or c == "'":
-                    if gap and en.chars:
-                        en.add(" ", i, level, q_en)
-                    if c != "'":
-                        zh.add(c, i, level, q_zh)
-                    en.add(c, i, level, q_en)
-                    level, gap = SPACE, False
-                    continue
-                gap = True
-                if c in _SENTENCE_MARKS:
-                    level, q_zh, q_en, in_quote = SENTENCE, -1, -1, False
-                    continue
-                level = max(level, CLAUSE) if c in _CLAUSE_MARKS or c in _QUOTES else level
-                if c in _QUOTE_OPEN or (c == '"' and not in_quote):
-                    q_zh, q_en, in_quote = len(zh.chars), len(en.chars), True
-                elif c in _QUOTE_CLOSE or c == '"':
-                    q_zh, q_en, in_quote = -1, -1, False
-        zh.text, en.text = "".join(zh.chars), "".join(en.chars)
-        return {"zh": zh, "en": en}
+    def _views(self, text: str) -> dict[str, View]:
+        """The message as the rules read it (services/crisis_subject.py)."""
+        return split_views(text, self._norm)
 
-    def _nearest(
-        self, script: str, view: _View, at: int, floor: int = 0
-    ) -> tuple[str, int, int] | None:
-        """The last subject marker before ``at`` in its sentence, within the window."""
-        subj = self.rules.subjects[script]
-        lo = max(floor, at - subj.window)
-        for j in range(at, lo, -1):
-            if view.level[j] == SENTENCE:
-                lo = j
-                break
-        last, story = None, False
-        for m in subj.markers.finditer(view.text, lo, at):
-            kind = subj.kinds[m.group(0)]
-            if kind != "neutral":
-                story = kind == "remote" or (story and kind == "other")
-                last = (kind, m.start(), m.end())
-        # "新闻说有人跳河": someone inside a story or the news is part of it, not a report.
-        return ("remote", last[1], last[2]) if last is not None and story else last
-
-    def _who(self, script: str, view: _View, at: int) -> str:
-        """Whom the match at ``at`` is about: self (a self marker), other, remote (a character,
-        the news) or unmarked (no subject said: the writer, unless a report says otherwise)."""
-        q = max(view.quote[at], 0)
-        if q > 0:  # reported speech: if someone else is speaking, it is about them
-            speaker = self._nearest(script, view, q)
-            if speaker is not None and speaker[0] != "self":
-                return speaker[0]
-        found = self._nearest(script, view, at, q)
-        if found is None:
-            return "unmarked"
-        kind, _, end = found
-        if kind != "other" or not any(view.level[j] >= CLAUSE for j in range(end, at + 1)):
-            return kind
-        # Someone else named in an earlier clause counts only if a report cue links them to it.
-        subj = self.rules.subjects[script]
-        return "other" if subj.cues.search(view.text, end, at) else "unmarked"
+    def _who(self, script: str, view: View, at: int) -> str:
+        """Whom the match at ``at`` in ``view`` is about (self, other, remote, unmarked)."""
+        return whom(self.rules.subjects[script], view, at)
 
     def check(self, text: str) -> Detection | None:
         """The crisis signal in ``text`` with its level, or None for ``none``. Denials and jokes
@@ -240,7 +162,7 @@ class CrisisDetector:
         read and the length guards count."""
         return len(self._views(text)["zh"].chars)
 
-    def _model_detection(self, text: str, views: dict[str, _View],
+    def _model_detection(self, text: str, views: dict[str, View],
                          verdict: Verdict) -> Detection | None:
         """A detection the model decided, about whomever the subject logic finds at the
         feature that weighed most; a story or the news (remote) is no one's danger."""
@@ -260,7 +182,7 @@ class CrisisDetector:
                          2 if crisis else 1, self_marked=who == "self",
                          level=verdict.level or "concern", score=round(verdict.score, 4))
 
-    def _rule_hit(self, text: str, views: dict[str, _View]) -> Detection | None:
+    def _rule_hit(self, text: str, views: dict[str, View]) -> Detection | None:
         """The strongest rule that fires on ``text``, or None."""
         masked: dict[str, str] = {}
         for rule in self.rules.rules:
