@@ -231,3 +231,20 @@ def test_a_rule_hit_in_a_few_characters_is_never_guarded(text: str) -> None:
     # Whatever the model says, the rules' risk words alert at any length.
     hit = CrisisDetector(model=_Reads("concern")).check(text)
     assert hit is not None and hit.level == "crisis", hit
+
+
+@pytest.mark.parametrize("text", [
+    "你们以后就不用再为我操心了，明天过后一切都结束了",
+    "你们不用找我了，我已经决定好了",
+])
+def test_a_farewell_addressed_to_its_readers_is_not_read_as_a_story(text: str) -> None:
+    # "你们" is who a goodbye speaks to; the rules treat 你 as banter or a story's character,
+    # and the model path used to drop such a signal altogether.
+    found = DETECTOR.check(text)
+    assert found is not None and found.level == "crisis", found
+
+
+@pytest.mark.parametrize("text", ["剧里男主最后自杀了", "新闻说有人跳河了",
+                                  "你们这周的作业交了吗"])
+def test_stories_the_news_and_questions_to_the_class_stay_none(text: str) -> None:
+    assert DETECTOR.check(text) is None

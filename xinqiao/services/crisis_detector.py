@@ -33,6 +33,8 @@ __all__ = ["CATEGORIES", "DEFAULT_SOURCE", "GUARD", "CrisisDetector", "CrisisRul
            "read_labelled"]
 
 _MASK = "\x00"
+# Remote markers that name whom a message speaks to rather than a story (see __init__).
+ADDRESSEES = frozenset({"你", "你们", "您", "妳", "you", "your", "you're"})
 # A rule hit stands (crisis at once) unless the model is at least this sure the message is
 # ``none``: topic talk, news, a course essay. When the subject logic says the writer speaks of
 # themselves or someone else, the model must be surer (hypotheticals and old stories about a
@@ -98,6 +100,12 @@ class CrisisDetector:
         self._model = model
         self.learned = learned
         self._cache: dict[str, str] = {}
+        # The model path reads "你/你们/you" as the message's readers, not as a story: a goodbye
+        # addresses them (你们以后不用担心我了). The rules keep them remote (banter, hotline copy).
+        self._model_subjects = {
+            script: replace(subj, kinds={w: ("neutral" if w in ADDRESSEES else k)
+                                         for w, k in subj.kinds.items()})
+            for script, subj in self.rules.subjects.items()}
 
     @property
     def model(self) -> CrisisModel:
@@ -165,7 +173,8 @@ class CrisisDetector:
     def _model_detection(self, text: str, views: dict[str, View],
                          verdict: Verdict) -> Detection | None:
         """A detection the model decided, about whomever the subject logic finds at the
-        feature that weighed most; a story or the news (remote) is no one's danger."""
+        feature that weighed most; read as remote (a story, the news, an addressee) it is asked
+        about, never alerted on nor dropped."""
         token = verdict.token.removeprefix(WORD_PREFIX)
         start, end = _locate(text, token)
         script = "en" if token.isascii() and any(c.isalpha() for c in token) else "zh"
@@ -173,14 +182,14 @@ class CrisisDetector:
         who = "unmarked"
         if view.chars:
             at = min(bisect.bisect_left(view.origin, start), len(view.chars) - 1)
-            who = self._who(script, view, at)
-        if who == "remote":
-            return None
+            who = whom(self._model_subjects[script], view, at)
         third = who == "other" or (who != "self" and verdict.category == "third_party")
-        crisis = verdict.level == "crisis"
+        crisis = verdict.level == "crisis" and who != "remote"
+        # A story or the news before the feature cannot clear what the model read as danger:
+        # the writer is asked rather than nothing said. Rules still skip remote hits.
         return Detection(verdict.category, text[start:end] or text[:20], third, "model",
                          2 if crisis else 1, self_marked=who == "self",
-                         level=verdict.level or "concern", score=round(verdict.score, 4))
+                         level="crisis" if crisis else "concern", score=round(verdict.score, 4))
 
     def _rule_hit(self, text: str, views: dict[str, View]) -> Detection | None:
         """The strongest rule that fires on ``text``, or None."""
