@@ -119,6 +119,7 @@ class Feed:
         urgent: bool = True,
         nonce: Nonce | None = None,
         first: Callable[[], Awaitable[None]] | None = None,
+        stored: Callable[[], None] | None = None,
     ) -> Fed:
         """Store ``arrival``, then process it and return what to give now.
 
@@ -127,13 +128,16 @@ class Feed:
         for the replies (WAIT: as long as it takes; PUSH: not at all). ``urgent``: a platform
         waits on the answer, so fail fast rather than queue. ``nonce``: the callback's pair,
         remembered in the storing transaction. ``first`` runs before processing (Telegram
-        stops a tapped button spinning).
+        stops a tapped button spinning). ``stored`` is called once the row is committed (the
+        database answered: a channel closes its outage log then, not after the processing).
         """
         now = arrival.received_at or self.clock.now()
         # The lean path answers in the storing transaction: only for a caller that gives replies
         # now (without a window the replies would have nobody to carry them).
         lean = window is None or window > 0
         receipt = await self._store(arrival, now, urgent=urgent, nonce=nonce, lean=lean)
+        if stored is not None:
+            stored()
         if receipt.duplicate or receipt.row_id is None:
             return Fed(None, duplicate=True)
         row_id, origin = receipt.row_id, (arrival.channel, arrival.address, arrival.kind)

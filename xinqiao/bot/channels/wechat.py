@@ -113,12 +113,12 @@ class WeChatWebhook:
         arrival = Arrival(CHANNEL, sender, key, inbound, kind=kind, raw=fields, received_at=now)
         try:
             fed = await self.feed.feed(arrival, nonce=nonce,
-                                       window=self.settings.wechat_reply_budget_seconds)
+                                       window=self.settings.wechat_reply_budget_seconds,
+                                       stored=self.outage.success)
         except Replayed:
             raise Rejected(403, "nonce reused for another message") from None
         except Exception as exc:
             return self._store_failed(exc)
-        self.outage.success()
         if fed.duplicate:
             self.metrics.duplicates.labels(CHANNEL).inc()
             return web.Response(text="success")

@@ -107,7 +107,8 @@ class WeComWebhook:
                           received_at=self.clock.now())
         try:
             # No passive reply on WeCom: the answer is empty and the replies are app messages.
-            fed = await self.feed.feed(arrival, nonce=nonce, window=PUSH)
+            fed = await self.feed.feed(arrival, nonce=nonce, window=PUSH,
+                                       stored=self.outage.success)
         except Replayed:
             raise Rejected(403, "nonce reused for another message") from None
         except Exception as exc:  # not a 200: WeCom retries, and nothing was lost
@@ -115,7 +116,6 @@ class WeComWebhook:
                 log.exception("wecom: could not store inbound", exc_info=exc)
             self.metrics.rejected.labels(CHANNEL, "store_failed").inc()
             return web.Response(status=503, text="temporarily unavailable")
-        self.outage.success()
         if fed.duplicate:
             self.metrics.duplicates.labels(CHANNEL).inc()
             return web.Response(text="")
