@@ -7,7 +7,13 @@ from dataclasses import replace
 from sqlmodel import col, select
 
 from xinqiao.handlers.concern import ASK_STEP, CONCERN_FLOW, concern_question
-from xinqiao.handlers.flow import Context, Interception, control_words, talks_through_crisis
+from xinqiao.handlers.flow import (
+    Context,
+    Interception,
+    control_words,
+    names_dangers,
+    talks_through_crisis,
+)
 from xinqiao.handlers.form_spec import FieldKind, FormSpec
 from xinqiao.handlers.practice import practice_crisis
 from xinqiao.services.concern import adds_up, record_concern
@@ -42,8 +48,10 @@ class CrisisWatch:
         found = self.detector.check(text)
         if found is None:
             return None
-        if found.rule_id == "model" and _instruction(ctx, text.strip()):
-            return None  # 不想做了 in the ASQ, 我的排班: the flow it names acts on it
+        if found.rule_id == "model" and (
+                _instruction(ctx, text.strip())
+                or _step_reply(ctx, self.detector.length(text))):
+            return None  # 不想做了 in the ASQ, 我的排班, 更多 at a list: the flow acts on it
         report = _report_form(ctx)
         # Inside a report about a picked student, words with no subject are about that student
         # (or, before one is picked, about nobody yet); only a plain "我…" is the writer's own.
@@ -127,10 +135,27 @@ class CrisisWatch:
         return None
 
 
+# Words people type to move through the bot's own lists and steps, in any flow or none.
+NAVIGATION_WORDS = frozenset({"更多", "下一页", "上一页", "返回", "取消", "不用了", "不用", "结束",
+                              "完成", "继续", "跳过", "好的", "好", "可以"})
+# A reply this short (letters, digits, CJK) typed while a flow waits for an answer answers it.
+STEP_REPLY_CHARS = 4
+
+
+def _step_reply(ctx: Context, length: int) -> bool:
+    """Whether a model-only signal is an answer to the step a flow waits in: any answer in a
+    flow that asks about dangers (the safety plan), else a reply of a few characters."""
+    flow = ctx.flows.get(ctx.state.flow) if ctx.state.step else None
+    if flow is None:
+        return False
+    return names_dangers(flow) or length <= STEP_REPLY_CHARS
+
+
 def _instruction(ctx: Context, text: str) -> bool:
-    """Whether the whole message is an instruction to the bot: a control word of the flow
-    waiting for an answer, or a flow's trigger word on its own (a menu command)."""
-    if text in control_words(ctx.flows.get(ctx.state.flow)):
+    """Whether the whole message is an instruction to the bot: a word that moves through its
+    lists and steps, a control word of the flow waiting for an answer, or a flow's trigger
+    word on its own (a menu command)."""
+    if text in NAVIGATION_WORDS or text in control_words(ctx.flows.get(ctx.state.flow)):
         return True
     named = ctx.flows.by_trigger(text)
     return named is not None and not named[1].strip()

@@ -97,6 +97,13 @@ def control_words(flow: Flow | None) -> frozenset[str]:
     return frozenset(getattr(flow, "control_words", frozenset()))
 
 
+def names_dangers(flow: Flow | None) -> bool:
+    """Whether this flow asks the person to write about their own dangers (``names_dangers =
+    True``: the safety plan's warning signs and the means to put away), so that words only the
+    model finds alarming are answers, not disclosures; what the rules know still counts."""
+    return bool(getattr(flow, "names_dangers", False))
+
+
 def talks_through_crisis(flow: Flow | None) -> bool:
     """Whether crisis words in this flow go on to it rather than pause it (``talks_through_crisis
     = True``: a conversation with staff, where the words are passed on as they are)."""

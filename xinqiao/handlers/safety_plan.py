@@ -44,6 +44,8 @@ class SafetyPlanFlow:
     id = FLOW_ID
     title = "安全计划"
     triggers: tuple[str, ...] = ("安全计划",)
+    # 把药交给室友保管, 把绳子扔了: making the room safer names the means (handlers/flow.py).
+    names_dangers = True
     resumable = True
 
     def __init__(self) -> None:
