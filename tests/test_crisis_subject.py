@@ -216,3 +216,17 @@ async def test_a_relay_keeps_only_what_the_engine_would_keep_of_the_writer_s_flo
     assert state is not None and state.flow == RELAY_FLOW
     assert state.suspended == {}  # leaving for the menu would not keep a binding either
     assert "转给老师" in await stranger.say("我在宿舍")
+
+
+async def test_a_classmate_named_in_a_check_in_is_the_one_in_danger(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await make_world(db, clock, settings, start=NIGHT)
+    chat = world.chat("k1")
+    await chat.say("晴雨表")
+    await chat.say("有情况需要报告")
+    reply = await chat.say("室友小吴这几天一直说活着没意思，还说安眠药已经攒够了")
+    assert "听到你这么说，我很担心你" not in reply  # not the writer's own crisis
+    async with db.session() as s:
+        crisis = (await s.exec(select(Report).where(col(Report.kind) == "crisis"))).one()
+    assert crisis.subject_person_id == world.ids["s1"]

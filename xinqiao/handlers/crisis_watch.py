@@ -162,12 +162,15 @@ def _instruction(ctx: Context, text: str) -> bool:
 
 
 def _report_form(ctx: Context) -> FormSpec | None:
-    """The form being filled in, when it is (by now) a report about someone: a student has
-    been picked in it, or the question on screen asks who. Before that, as in a check-in's
-    headcount, the words are the writer's own."""
+    """The form being filled in, when it is (by now) a report about someone: a weekly
+    check-in, or a report where a student has been picked or the question on screen asks who.
+    Before that the words are the writer's own."""
     spec = getattr(ctx.flows.get(ctx.state.flow), "spec", None) if ctx.state.step else None
     if not isinstance(spec, FormSpec):
         return None
+    rtype = report_types().for_form(spec.id)
+    if rtype is not None and rtype.filing == "checkin":
+        return spec  # a committee member's weekly check-in is about the class, not themselves
     asking = spec.field(ctx.state.step or "")
     answers = ctx.state.data.get("answers", {})
     picked = any(isinstance(v, dict) and (v.get("person_id") or v.get("name"))
