@@ -13,13 +13,8 @@ from hypothesis import strategies as st
 
 from xinqiao.clock import SHANGHAI
 from xinqiao.policy import calendar as calendar_module
-from xinqiao.policy.calendar import (
-    WorkingCalendar,
-    format_duration,
-    parse_duration,
-    parse_hhmm,
-    parse_hours,
-)
+from xinqiao.policy.calendar import WorkingCalendar
+from xinqiao.policy.values import format_duration, parse_duration, parse_hhmm, parse_hours
 
 CAL = WorkingCalendar()
 H = timedelta(hours=1)

@@ -27,8 +27,9 @@ from tests.network_world import INSTRUMENTS, World
 from xinqiao.bot.cli import main
 from xinqiao.clock import FakeClock
 from xinqiao.policy.policy import load_policy
-from xinqiao.services.access import MATRIX, REFUSAL, Action, Kind
+from xinqiao.services.access import REFUSAL, Action, Kind
 from xinqiao.services.access_doc import markdown_table
+from xinqiao.services.access_matrix import MATRIX
 from xinqiao.services.network import Network
 from xinqiao.storage.booking import Appointment
 from xinqiao.storage.cases import CaseNote

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.wechat_stub import WeChatStub
-from xinqiao.bot.channels.wechat_api import ErrorKind, WeChatAPI, WeChatAPIError, classify
+from xinqiao.bot.channels.wechat_api import WeChatAPI
+from xinqiao.bot.channels.wechat_http import ErrorKind, WeChatAPIError, classify
 from xinqiao.bot.channels.wechat_menu import (
     MenuButton,
     MenuError,

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
@@ -15,15 +14,14 @@ from xinqiao.bot.cli_booking import booking, schedule
 from xinqiao.bot.cli_chat import chat, demo
 from xinqiao.bot.cli_content import content
 from xinqiao.bot.cli_crisis import crisis
+from xinqiao.bot.cli_keys import keys
 from xinqiao.bot.cli_policy import policy
+from xinqiao.bot.cli_roster import roster
 from xinqiao.bot.cli_screening import rota, screening
 from xinqiao.bot.cli_support import settings_or_exit as _settings
 from xinqiao.bot.cli_support import with_db as _with_db
 from xinqiao.clock import SystemClock
 from xinqiao.storage.db import Database, open_database
-
-if TYPE_CHECKING:
-    from xinqiao.storage.key_rotation import ColumnRotation
 
 
 @click.group()
@@ -125,92 +123,6 @@ def db_upgrade() -> None:
 
 
 @main.group()
-def roster() -> None:
-    """The four-level network: people, units, roles."""
-
-
-@roster.command("import")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--strict", is_flag=True, help="Load nothing if any row is bad.")
-def roster_import(file: Path, strict: bool) -> None:
-    """Load or update people from an .xlsx or .csv roster."""
-    from xinqiao.services.roster import RosterFileError, import_roster
-
-    try:
-        report = _with_db(
-            lambda db: import_roster(db, file, now=SystemClock().now(), strict=strict,
-                                     wecom=_settings().wecom_enabled),
-            migrate=True,
-        )
-    except RosterFileError as exc:
-        raise click.ClickException(str(exc)) from exc
-    for row, message in report.errors:
-        click.echo(f"row {row}: {message}", err=True)
-    for warning in report.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    loaded = "nothing loaded (--strict)" if strict and report.errors else (
-        f"{report.created} created, {report.updated} updated, {report.unchanged} unchanged"
-    )
-    click.echo(f"{loaded}; {len(report.errors)} bad rows")
-    if report.errors:
-        sys.exit(1)
-
-
-@roster.command("codes")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("activation-codes.xlsx"), show_default=True,
-              help="Output file, .xlsx or .csv.")
-@click.option("--college", default=None, help="Only this college.")
-def roster_codes(out: Path, college: str | None) -> None:
-    """Export activation codes per class, for advisors to hand out."""
-    from xinqiao.services.codes import export_codes
-
-    count = _with_db(
-        lambda db: export_codes(db, out, now=SystemClock().now(), college=college), migrate=True
-    )
-    click.echo(f"{count} codes written to {out}")
-
-
-@roster.command("unbind")
-@click.argument("person_id")
-@click.option("--channel", type=click.Choice(["wechat", "telegram", "wecom"]), default=None,
-              help="Only this channel (default: every channel).")
-def roster_unbind(person_id: str, channel: str | None) -> None:
-    """Release a person's chat accounts and issue a new activation code."""
-    from xinqiao.services.binding import unbind
-
-    try:
-        done = _with_db(
-            lambda db: unbind(db, person_id, now=SystemClock().now(), channel=channel),
-            migrate=True,
-        )
-    except LookupError:
-        raise click.ClickException(f"no person with id {person_id!r}") from None
-    click.echo(f"{done.name}: {done.released} account(s) released; new activation code "
-               f"{done.new_code}")
-
-
-@roster.command("leave")
-@click.argument("ids", nargs=-1)
-@click.option("--file", "file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="A text file with one 学号/工号 per line.")
-def roster_leave(ids: tuple[str, ...], file: Path | None) -> None:
-    """Mark people as having left the school (graduates): inactive, unbound, retention starts."""
-    from xinqiao.services.binding import mark_left
-
-    wanted = list(ids)
-    if file is not None:
-        wanted += [line.strip() for line in file.read_text(encoding="utf-8-sig").splitlines()
-                   if line.strip()]
-    if not wanted:
-        raise click.UsageError("give ids or --file")
-    marked, unknown = _with_db(lambda db: mark_left(db, wanted, now=SystemClock().now()))
-    for external_id in unknown:
-        click.echo(f"not on the roster: {external_id}", err=True)
-    click.echo(f"{marked} marked as left")
-
-
-@main.group()
 def report() -> None:
     """Reports for the colleges and the centre."""
 
@@ -289,55 +201,8 @@ def menu_sync(menu_file: Path | None) -> None:
     click.echo("menu published")
 
 
-@main.group()
-def keys() -> None:
-    """Data keys of the encrypted columns (XINQIAO_DATA_KEYS)."""
-
-
-@keys.command("new")
-def keys_new() -> None:
-    """Print a fresh key, to put first in XINQIAO_DATA_KEYS."""
-    from cryptography.fernet import Fernet
-
-    click.echo(Fernet.generate_key().decode("ascii"))
-
-
-@keys.command("rotate")
-@click.option("--batch", type=click.IntRange(min=1), default=1000, show_default=True,
-              help="Rows per transaction.")
-def keys_rotate(batch: int) -> None:
-    """Re-encrypt every encrypted column under the first key; safe while the service runs."""
-    from xinqiao.storage.crypto import DataKeyError, UndecryptableError
-    from xinqiao.storage.key_rotation import rotate_all
-    from xinqiao.storage.migrate import check_current
-
-    async def run(db: Database) -> list[ColumnRotation]:
-        await check_current(db)
-        click.echo(f"encrypting with key {db.keys.fingerprints[0]} "
-                   f"({len(db.keys.fingerprints)} key(s) from {db.keys.source})")
-        return await rotate_all(db.engine, db.keys, batch=batch)
-
-    try:
-        results = _with_db(run)
-    except (DataKeyError, UndecryptableError, RuntimeError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    for r in results:
-        unreadable = f", {len(r.unreadable)} unreadable" if r.unreadable else ""
-        click.echo(f"{r.name}: {r.rotated} re-encrypted, {r.encrypted} plaintext encrypted, "
-                   f"{r.current} already current{unreadable}")
-    click.echo(f"total: {sum(r.rotated for r in results)} re-encrypted, "
-               f"{sum(r.encrypted for r in results)} plaintext encrypted, "
-               f"{sum(r.current for r in results)} already current")
-    bad = [(r.name, r.unreadable) for r in results if r.unreadable]
-    if bad:
-        for name, ids in bad:
-            shown = ", ".join(str(i) for i in ids[:20]) + (" ..." if len(ids) > 20 else "")
-            click.echo(f"no key opens {name} of rows {shown}", err=True)
-        click.echo("these rows were left as they are: keep the key that wrote them in "
-                   "XINQIAO_DATA_KEYS and run again", err=True)
-        sys.exit(1)
-
-
+main.add_command(roster)
+main.add_command(keys)
 main.add_command(chat)
 main.add_command(demo)
 main.add_command(screening)

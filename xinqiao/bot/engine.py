@@ -6,11 +6,13 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
 
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from xinqiao.bot import choices
+from xinqiao.bot.choices import HELP_WORDS as HELP_WORDS  # re-exported for bot/lean.py
+from xinqiao.bot.choices import MENU_WORDS as MENU_WORDS
+from xinqiao.bot.identities import lock_identity
 from xinqiao.clock import Clock, utc
 from xinqiao.handlers.flow import (
     Context,
@@ -23,13 +25,12 @@ from xinqiao.handlers.flow import (
 from xinqiao.handlers.listening import LISTEN, reflection_for
 from xinqiao.handlers.menu import Menu, help_reply
 from xinqiao.handlers.wecom_texts import NOT_FOR_STUDENTS
-from xinqiao.messages import DIGEST_PREFIX, Choice, Inbound, Reply, choice_digest, unnumbered
+from xinqiao.messages import Choice, Inbound, Reply
 from xinqiao.services.access import refuse_flow
 from xinqiao.services.directory import role_set
 from xinqiao.services.wecom_people import WECOM
 from xinqiao.services.wecom_people import admit as admit_on_wecom
 from xinqiao.settings import Settings
-from xinqiao.storage.db import dialect_name
 from xinqiao.storage.models import ChannelIdentity, ConversationState, Person, Role
 
 log = logging.getLogger(__name__)
@@ -40,10 +41,6 @@ log = logging.getLogger(__name__)
 # hook pauses the flow: after a person's own crisis words the form must not ask its next question.
 Interceptor = Callable[[Context], Awaitable[Interception | None]]
 
-MENU_WORDS = frozenset({"菜单", "主菜单", "menu", "/menu", "/start", "开始", "你好", "您好", "hi"})
-HELP_WORDS = frozenset({"帮助", "help", "/help", "?", "？", "怎么用"})
-CANCEL_WORDS = frozenset({"取消", "退出", "cancel", "/cancel", "算了"})
-_FULLWIDTH = str.maketrans("０１２３４５６７８９", "0123456789")
 STALE = "这个按钮已经过期了，请用最新一条消息里的按钮，或直接回复。"
 
 
@@ -112,15 +109,14 @@ class Engine:
         """The turn once identity, person, roles and state are in ``ctx``: route the message
         and update ``ctx.state`` (the caller writes identity and state)."""
         state, now = ctx.state, self.clock.now()
-        ctx.inbound = _resolve_choice(ctx.inbound, state.choices)
-        if _stale(ctx.inbound, state):
+        ctx.inbound = choices.resolve_choice(ctx.inbound, state.choices)
+        if choices.is_stale(ctx.inbound, state):
             # A button from an earlier step (double tap, old message): applying its key to the
             # current question could answer the wrong one. Offer what is current instead.
             offered = tuple(Choice(k, lbl) for k, lbl in state.choices)
             return [Reply(STALE, offered or ((Choice("menu", "主菜单"),) if ctx.person else ()))]
         replies = list(await self._route(ctx))
-        # Help and bare events leave the choices offered last turn valid.
-        if not _keeps_choices(ctx) or (replies and replies[-1].choices):
+        if not choices.keeps_choices(ctx.inbound) or (replies and replies[-1].choices):
             state.choices = [[c.key, c.label] for c in (replies[-1].choices if replies else ())]
         state.version += 1
         state.updated_at = now
@@ -163,7 +159,7 @@ class Engine:
             return (await self.menu.render(ctx),)
         if choice == "help" or (choice is None and word in HELP_WORDS):
             return (help_reply(ctx),)
-        if choice is None and word in CANCEL_WORDS:
+        if choice is None and word in choices.CANCEL_WORDS:
             if state.flow:
                 state.suspended.pop(state.flow, None)
                 self._clear(ctx)
@@ -200,7 +196,7 @@ class Engine:
             binding = self.flows.get("binding")
             return await self._start(ctx, binding, "") if binding else (help_reply(ctx),)
         menu = await self.menu.render(ctx)
-        number = inbound.text.strip().translate(_FULLWIDTH)
+        number = inbound.text.strip().translate(choices.FULLWIDTH_DIGITS)
         if choice is None and number.isdecimal():  # the main menu's numbers always work
             if 1 <= int(number) <= len(menu.choices):
                 return await self._start(ctx, self.flows.get(menu.choices[int(number) - 1]
@@ -299,62 +295,3 @@ class Engine:
     @staticmethod
     def _menu_hint(ctx: Context) -> tuple[Choice, ...]:
         return (Choice("menu", "主菜单"),) if ctx.bound else ()
-
-
-def _keeps_choices(ctx: Context) -> bool:
-    word = ctx.inbound.text.strip().lower()
-    return ctx.inbound.choice == "help" or word in HELP_WORDS or ctx.inbound.event is not None
-
-
-def _stale(inbound: Inbound, state: ConversationState) -> bool:
-    """A tapped choice from an older turn, unless it means the same at any time."""
-    choice, turn = inbound.choice, inbound.extra.get("turn")
-    if choice is None:
-        return False
-    if choice.startswith(DIGEST_PREFIX):
-        return True  # a digest that matches nothing offered now
-    if turn is None or choice in ("menu", "help") or choice.startswith("flow:"):
-        return False
-    return str(turn) != str(state.version)
-
-
-def _resolve_choice(inbound: Inbound, offered: list[list[str]]) -> Inbound:
-    """Map a typed number, an exact label or a key's digest to a choice offered last turn."""
-    if inbound.choice is not None and inbound.choice.startswith(DIGEST_PREFIX):
-        for key, _label in offered:
-            if choice_digest(key) == inbound.choice:
-                return inbound.with_choice(key)
-        return inbound
-    if inbound.choice is not None or not offered:
-        return inbound
-    text = inbound.text.strip().translate(_FULLWIDTH)
-    # 主菜单, 跳过, 返回 are never numbered (channels show them apart): numbers count the other
-    # choices, and with nothing else offered the main menu's own numbers apply (``_dispatch``).
-    numbered = [pair for pair in offered if not unnumbered(pair[0])]
-    if text.isdecimal() and 1 <= int(text) <= len(numbered):
-        return inbound.with_choice(numbered[int(text) - 1][0])
-    for key, label in offered:
-        if text == label:
-            return inbound.with_choice(key)
-    return inbound
-
-
-async def lock_identity(
-    session: AsyncSession, channel: str, address: str, now: Any
-) -> ChannelIdentity:
-    """Get or create the identity row, locked for this transaction on PostgreSQL.
-
-    The row lock serialises one person's messages across processes; on SQLite every write
-    transaction is already serialised by BEGIN IMMEDIATE.
-    """
-    query = select(ChannelIdentity).where(
-        ChannelIdentity.channel == channel, ChannelIdentity.address == address
-    )
-    if dialect_name(session) == "postgresql":
-        query = query.with_for_update()
-    identity = (await session.exec(query)).first()
-    if identity is None:
-        identity = ChannelIdentity(channel=channel, address=address, created_at=now)
-        session.add(identity)
-        await session.flush()
-    return identity

@@ -12,7 +12,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.bot.engine import Engine, lock_identity
+from xinqiao.bot.engine import Engine
+from xinqiao.bot.identities import lock_identity
 from xinqiao.bot.inbox import inbound_of
 from xinqiao.clock import Clock
 from xinqiao.messages import Reply

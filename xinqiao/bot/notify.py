@@ -28,17 +28,17 @@ from itertools import groupby
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.bot.breaker import ChannelBreaker, due_again
+from xinqiao.bot.breaker import ChannelBreaker
 from xinqiao.bot.claiming import claimable, release
 from xinqiao.bot.fallback import (
     delivered_elsewhere,
     enqueue_fallback,
     fallback_while_down,
-    mark_unreachable,
     reconcile_template_delivery,
     should_fallback,
     supersede_relatives,
 )
+from xinqiao.bot.send_outcome import OutcomeRecorder
 from xinqiao.bot.sending import (
     ALERT_KINDS,
     DEFAULT_PAUSE,
@@ -52,16 +52,13 @@ from xinqiao.bot.sending import (
 from xinqiao.clock import Clock
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
-from xinqiao.storage.models import OutboxMessage, OutboxStatus
+from xinqiao.storage.models import OutboxMessage
 from xinqiao.storage.outage import OutageLog
 
 log = logging.getLogger(__name__)
 
-BACKOFF_BASE = 15.0  # seconds before the first retry
-BACKOFF_CAP = 300.0  # at most 5 min between attempts: a backlog starts soon after an outage
-
 __all__ = [
-    "ALERT_KINDS", "BACKOFF_BASE", "BACKOFF_CAP", "DEFAULT_PAUSE", "NO_FALLBACK_KINDS",
+    "ALERT_KINDS", "DEFAULT_PAUSE", "NO_FALLBACK_KINDS",
     "ConsoleSender", "Notifier", "SendOutcome", "SendStatus", "Sender", "enqueue_fallback",
     "payload_text", "reconcile_template_delivery", "should_fallback",
 ]
@@ -88,11 +85,10 @@ class Notifier:
         self.lease = timedelta(seconds=lease_seconds)
         self.concurrency = concurrency
         self._rng = rng or random.Random()  # noqa: S311 — backoff jitter, not security
-        self._paused: dict[str, datetime] = {}  # quota or configuration: logged as an error
-        self._held: dict[str, datetime] = {}  # the channel's own rate limit: routine
         self._kicked = asyncio.Event()
         self._outage = OutageLog(log, "outbox")
         self._breaker = ChannelBreaker(self._rng)
+        self._outcomes = OutcomeRecorder(db, clock, settings, self._rng, self._breaker)
 
     def kick(self) -> None:
         """Drain now rather than at the next poll (a conversation reply is waiting)."""
@@ -199,18 +195,14 @@ class Notifier:
         for channel in self._breaker.down_channels():
             found[channel] = (f"platform down for {self._breaker.down_for(channel, now):.0f} s "
                               "(probing)")
-        for channel, until in self._paused.items():
+        for channel, until in self._outcomes.paused.items():
             if until > now:
                 found.setdefault(channel, f"paused until {until.isoformat(timespec='seconds')} "
                                           "(quota or configuration)")
         return found
 
-    def _paused_now(self, channel: str, now: datetime) -> bool:
-        until = max(self._paused.get(channel, now), self._held.get(channel, now))
-        return until > now or self._breaker.closed(channel, now)
-
     async def _claim(self, limit: int, now: datetime) -> list[OutboxMessage]:
-        channels = [c for c in self.senders if not self._paused_now(c, now)]
+        channels = [c for c in self.senders if not self._outcomes.stopped(c, now)]
         probing = [c for c in channels if self._breaker.probing(c, now)]
         normal = [c for c in channels if c not in probing]
         async with self.db.session() as s:
@@ -227,7 +219,7 @@ class Notifier:
         now = self.clock.now()
         assert row.claimed_until is not None and row.id is not None
         # Only start a send with half the lease left, so it ends before anyone may re-claim.
-        if self._paused_now(row.channel, now) or row.claimed_until - now < self.lease / 2:
+        if self._outcomes.stopped(row.channel, now) or row.claimed_until - now < self.lease / 2:
             return None
         if row.kind in ALERT_KINDS or row.fallback_of is not None:
             async with self.db.session() as s:  # its copy on another channel went out first
@@ -240,77 +232,5 @@ class Notifier:
         except Exception as exc:  # a sender bug must not wedge the row: retry with backoff
             log.exception("sender for %s raised on outbox %s", row.channel, row.id)
             outcome = SendOutcome(SendStatus.retry, error=f"sender raised {type(exc).__name__}")
-        await self._record(row.id, outcome)
+        await self._outcomes.record(row.id, outcome)
         return outcome
-
-    def _backoff(self, attempts: int, retry_after: float | None) -> float:
-        if retry_after is not None:  # the platform said when (e.g. Telegram's 429): obey it
-            return retry_after
-        delay: float = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** (attempts - 1))
-        return delay * self._rng.uniform(0.5, 1.0)  # jitter spreads a burst of failures apart
-
-    async def _record(self, row_id: int, outcome: SendOutcome) -> None:
-        now = self.clock.now()
-        async with self.db.session() as s:
-            row = await s.get(OutboxMessage, row_id, with_for_update=True)
-            if row is None or row.status != OutboxStatus.pending:
-                log.warning("outbox %s changed while it was being sent; outcome %s dropped",
-                            row_id, outcome.status)
-                return
-            row.claimed_until = None
-            row.last_error = outcome.error
-            if outcome.progress:
-                row.payload = {**row.payload, **outcome.progress}
-            if outcome.unreachable:
-                await mark_unreachable(s, row.channel, row.address)
-            if outcome.status is SendStatus.held:
-                wait = timedelta(seconds=outcome.retry_after or 1.0)
-                row.next_attempt_at = now + wait
-                if outcome.hold_channel:  # nobody else on this channel goes before then
-                    self._held[row.channel] = now + wait
-                s.add(row)
-                return
-            if outcome.status is SendStatus.paused:
-                pause = timedelta(seconds=outcome.retry_after or DEFAULT_PAUSE)
-                row.next_attempt_at = now + pause
-                if not self._paused_now(row.channel, now):
-                    log.error("channel %s paused until %s: %s (operations: check quota and "
-                              "configuration)", row.channel, now + pause, outcome.error)
-                self._paused[row.channel] = now + pause
-                s.add(row)
-                return
-            row.attempts += 1
-            if outcome.status is SendStatus.sent:
-                row.status = OutboxStatus.sent
-                row.sent_at = now
-                row.provider_msg_id = outcome.provider_msg_id
-                await supersede_relatives(s, row)
-                if self._breaker.succeeded(row.channel, now):  # what failed meanwhile: now
-                    await due_again(s, row.channel, now)
-            elif outcome.status is SendStatus.retry:
-                await self._retry_or_dead(s, row, outcome, now)
-            else:
-                row.status = OutboxStatus.failed
-                s.add(row)
-                await enqueue_fallback(s, row, now, outcome.status)
-            s.add(row)
-
-    async def _retry_or_dead(
-        self, s: AsyncSession, row: OutboxMessage, outcome: SendOutcome, now: datetime
-    ) -> None:
-        retried_for = now - row.created_at
-        if row.attempts >= self.settings.outbox_max_attempts and retried_for >= timedelta(
-                hours=self.settings.outbox_retry_hours):
-            row.status = OutboxStatus.dead
-            log.error("outbox %s (%s) dead after %s attempts on %s: %s",
-                      row.id, row.kind, row.attempts, row.channel, outcome.error)
-            s.add(row)
-            await enqueue_fallback(s, row, now, "dead")
-            return
-        delay = self._backoff(row.attempts, outcome.retry_after)
-        row.next_attempt_at = now + timedelta(seconds=delay)
-        if outcome.channel_down:  # logged once for the whole outage, not once per push
-            self._breaker.failed(row.channel, now, outcome.error)
-            return
-        log.warning("outbox %s attempt %s on %s failed (%s); retry in %.0f s",
-                    row.id, row.attempts, row.channel, outcome.error, delay)

@@ -14,7 +14,7 @@ from pydantic import (
     field_validator,
 )
 
-from xinqiao.policy.calendar import format_duration, parse_duration, parse_hhmm
+from xinqiao.policy.values import format_duration, parse_duration, parse_hhmm
 
 _Duration = Annotated[
     timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)

@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from xinqiao.policy.calendar import format_duration, parse_date, parse_duration, parse_hhmm
+from xinqiao.policy.values import format_duration, parse_date, parse_duration, parse_hhmm
 
 # PagerDuty allows at most 9 repeats of a policy, Grafana OnCall 5 (shared/anchors.md §1.6).
 MAX_REPEATS = 9

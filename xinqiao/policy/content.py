@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
-from xinqiao.policy.calendar import parse_hhmm
+from xinqiao.policy.values import parse_hhmm
 
 _ClockTime = Annotated[
     time, BeforeValidator(parse_hhmm), PlainSerializer(lambda t: f"{t:%H:%M}", return_type=str)

@@ -13,20 +13,14 @@ from pydantic import BeforeValidator, Field, PlainSerializer, ValidationError, f
 
 from xinqiao.clock import SHANGHAI
 from xinqiao.policy.booking import BookingPolicy
-from xinqiao.policy.calendar import (
-    OfficialDays,
-    WorkingCalendar,
-    YearDays,
-    check_year,
-    parse_days,
-    parse_hours,
-)
+from xinqiao.policy.calendar import OfficialDays, WorkingCalendar, YearDays, check_year
 from xinqiao.policy.chains import Chain, CheckinPolicy, KeyPeriod, PolicyModel, Severities
 from xinqiao.policy.chains import Level as Level  # re-exported: the policy's importers name them
 from xinqiao.policy.chains import Recipient as Recipient
 from xinqiao.policy.content import ContentPolicy
 from xinqiao.policy.retention import RetentionPolicy
 from xinqiao.policy.screening import ScreeningPolicy
+from xinqiao.policy.values import parse_days, parse_hours
 from xinqiao.storage.reports import Severity as Severity  # re-exported: chains are per severity
 
 DEFAULT_SOURCE = "xinqiao/data/policy.toml (packaged default)"

@@ -14,7 +14,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from xinqiao.policy.calendar import parse_date, parse_hhmm
+from xinqiao.policy.values import parse_date, parse_hhmm
 
 Day = Annotated[date, BeforeValidator(parse_date)]
 

@@ -5,7 +5,7 @@ Regenerate with ``python -m xinqiao.services.access_doc``.
 
 from __future__ import annotations
 
-from xinqiao.services.access import MATRIX, Action, Grant, Kind, Scope
+from xinqiao.services.access_matrix import MATRIX, Action, Grant, Kind, Scope
 from xinqiao.storage.models import Role
 
 KIND_LABELS = {

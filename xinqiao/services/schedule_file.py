@@ -15,7 +15,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from xinqiao.policy.calendar import parse_hhmm
+from xinqiao.policy.values import parse_hhmm
 from xinqiao.services.spreadsheet import RosterFileError, cell_text, norm_header, table_rows
 from xinqiao.storage.booking import Mode
 

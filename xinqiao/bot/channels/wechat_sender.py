@@ -7,11 +7,11 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from xinqiao.bot.channels.wechat_api import (
+from xinqiao.bot.channels.wechat_api import WeChatAPI
+from xinqiao.bot.channels.wechat_http import (
     DEVELOPER_ERRORS,
     TRANSPORT_ERROR,
     ErrorKind,
-    WeChatAPI,
     WeChatAPIError,
 )
 from xinqiao.bot.channels.wechat_render import news_card

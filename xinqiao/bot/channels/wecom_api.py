@@ -12,12 +12,11 @@ from typing import Any
 
 import aiohttp
 
-from xinqiao.bot.channels.wechat_api import (
+from xinqiao.bot.channels.wechat_api import TokenManager, WeChatAPI
+from xinqiao.bot.channels.wechat_http import (
     NOT_CONFIGURED,
     TRANSPORT_ERROR,
     ErrorKind,
-    TokenManager,
-    WeChatAPI,
     WeChatAPIError,
 )
 

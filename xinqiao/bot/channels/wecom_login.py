@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from xinqiao.bot.channels.wechat_api import WeChatAPIError
+from xinqiao.bot.channels.wechat_http import WeChatAPIError
 from xinqiao.bot.channels.wecom_api import WeComAPI
 from xinqiao.clock import Clock
 from xinqiao.services import console_auth

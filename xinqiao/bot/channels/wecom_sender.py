@@ -12,7 +12,7 @@ import html
 import logging
 from typing import Any
 
-from xinqiao.bot.channels.wechat_api import DEVELOPER_ERRORS, ErrorKind, WeChatAPIError
+from xinqiao.bot.channels.wechat_http import DEVELOPER_ERRORS, ErrorKind, WeChatAPIError
 from xinqiao.bot.channels.wechat_render import render_text, truncate_bytes
 from xinqiao.bot.channels.wecom_api import UNREACHABLE_CODES, WeComAPI
 from xinqiao.bot.member_budget import MemberBudget

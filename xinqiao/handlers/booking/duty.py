@@ -15,8 +15,8 @@ from xinqiao.clock import local
 from xinqiao.handlers.booking.texts import GENDER_LABELS, MODE_LABELS, WEEKDAYS
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
-from xinqiao.policy.calendar import parse_hours
 from xinqiao.policy.policy import Policy
+from xinqiao.policy.values import parse_hours
 from xinqiao.services.booking import duty
 from xinqiao.services.cases import CENTRE
 from xinqiao.storage.booking import ExceptionKind, Mode

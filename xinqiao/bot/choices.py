@@ -1,0 +1,57 @@
+"""A choice offered last turn, found again: a typed number, an exact label, a tapped button.
+
+A tap from an older turn is stale: applying its key to the current question could answer the
+wrong one, so the engine offers what is current instead.
+"""
+
+from __future__ import annotations
+
+from xinqiao.messages import DIGEST_PREFIX, Inbound, choice_digest, unnumbered
+from xinqiao.storage.models import ConversationState
+
+# Words that mean the same wherever a person is in a conversation.
+MENU_WORDS = frozenset({"菜单", "主菜单", "menu", "/menu", "/start", "开始", "你好", "您好", "hi"})
+HELP_WORDS = frozenset({"帮助", "help", "/help", "?", "？", "怎么用"})
+CANCEL_WORDS = frozenset({"取消", "退出", "cancel", "/cancel", "算了"})
+# Chinese keyboards type full-width digits; a number means the same either way.
+FULLWIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
+
+
+def is_stale(inbound: Inbound, state: ConversationState) -> bool:
+    """A tapped choice from an older turn, unless it means the same at any time."""
+    choice, turn = inbound.choice, inbound.extra.get("turn")
+    if choice is None:
+        return False
+    if choice.startswith(DIGEST_PREFIX):
+        return True  # a digest that matches nothing offered now
+    if turn is None or choice in ("menu", "help") or choice.startswith("flow:"):
+        return False
+    return str(turn) != str(state.version)
+
+
+def resolve_choice(inbound: Inbound, offered: list[list[str]]) -> Inbound:
+    """Map a typed number, an exact label or a key's digest to a choice offered last turn."""
+    if inbound.choice is not None and inbound.choice.startswith(DIGEST_PREFIX):
+        for key, _label in offered:
+            if choice_digest(key) == inbound.choice:
+                return inbound.with_choice(key)
+        return inbound
+    if inbound.choice is not None or not offered:
+        return inbound
+    text = inbound.text.strip().translate(FULLWIDTH_DIGITS)
+    # 主菜单, 跳过, 返回 are never numbered (channels show them apart): numbers count the other
+    # choices, and with nothing else offered the main menu's own numbers apply (the engine's
+    # ``_dispatch``).
+    numbered = [pair for pair in offered if not unnumbered(pair[0])]
+    if text.isdecimal() and 1 <= int(text) <= len(numbered):
+        return inbound.with_choice(numbered[int(text) - 1][0])
+    for key, label in offered:
+        if text == label:
+            return inbound.with_choice(key)
+    return inbound
+
+
+def keeps_choices(inbound: Inbound) -> bool:
+    """Help and bare events leave the choices offered last turn valid."""
+    word = inbound.text.strip().lower()
+    return inbound.choice == "help" or word in HELP_WORDS or inbound.event is not None
