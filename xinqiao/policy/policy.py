@@ -25,6 +25,7 @@ from xinqiao.policy.chains import Chain, CheckinPolicy, KeyPeriod, PolicyModel, 
 from xinqiao.policy.chains import Level as Level  # re-exported: the policy's importers name them
 from xinqiao.policy.chains import Recipient as Recipient
 from xinqiao.policy.content import ContentPolicy
+from xinqiao.policy.referral import ReferralPolicy
 from xinqiao.policy.retention import RetentionPolicy
 from xinqiao.policy.screening import ScreeningPolicy
 from xinqiao.storage.reports import Severity as Severity  # re-exported: chains are per severity
@@ -68,6 +69,7 @@ class Policy(PolicyModel):
     retention: RetentionPolicy = RetentionPolicy()
     booking: BookingPolicy = BookingPolicy()
     content: ContentPolicy = ContentPolicy()
+    referral: ReferralPolicy = ReferralPolicy()
     # ``[calendar.2027]``: official days for the years past the chinesecalendar package's.
     calendar_years: dict[int, DeclaredYear] = Field(default_factory=dict, alias="calendar")
 
