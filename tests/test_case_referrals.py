@@ -9,8 +9,15 @@ from sqlmodel import col, select
 
 from tests.network_world import World, add_other_college_lead, make_world
 from xinqiao.clock import SHANGHAI, FakeClock
+from xinqiao.policy.retention import RetentionPolicy
+from xinqiao.services import retention
 from xinqiao.settings import Settings
-from xinqiao.storage.case_records import CaseContactDue, CaseFamilyContact, CaseReferral
+from xinqiao.storage.case_records import (
+    CASE_RECORDS,
+    CaseContactDue,
+    CaseFamilyContact,
+    CaseReferral,
+)
 from xinqiao.storage.cases import Case
 from xinqiao.storage.db import Database
 from xinqiao.storage.models import AuditEntry
@@ -173,3 +180,29 @@ async def test_someone_outside_the_case_team_is_refused_and_audited(
         assert (await s.exec(select(CaseReferral))).all() == []
     assert await _audits(world, "case.referral") == [(world.ids["x1"], False)]
     assert await _audits(world, "case.records.read") == [(world.ids["x1"], True)]
+
+
+async def test_the_records_go_with_the_case_notes_at_the_end_of_retention(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await make_world(db, clock, settings, start=WEDNESDAY)
+    number = await _case_led_by_c1(world)
+    staff = world.chat("c1")
+    await staff.say("转介与复学")
+    await staff.say("记录转介")
+    for answer in ("校医院", "今天", "学生本人同意", "无人陪同", "结果待反馈", "一周后"):
+        await staff.say(answer)
+    await staff.say("转介与复学")
+    for answer in ("家庭联系", "父亲", "今天", "周末接回家"):
+        await staff.say(answer)
+    await staff.say(f"个案 G{number}")
+    await staff.say("结案")
+    await staff.say("复学评估通过")
+    assert "已结案" in await staff.say("重点关注")
+    clock.advance(days=2)
+    async with db.session() as s:
+        counts = await retention.purge(s, RetentionPolicy(case_days=1), clock.now())
+    assert counts["cases"] == 1
+    async with db.session() as s:
+        left = [(await s.exec(select(record))).all() for record in CASE_RECORDS]
+    assert left == [[], [], [], []]

@@ -66,3 +66,7 @@ class CaseContactDue(SQLModel, table=True):
     due_on: date
     done_at: datetime | None = utc_column(nullable=True)
     done_by: int | None = Field(default=None, foreign_key="person.id")
+
+
+# Everything a closed case's retention purge removes with its notes, dependants first.
+CASE_RECORDS = (CaseContactDue, CaseReturn, CaseFamilyContact, CaseReferral)
