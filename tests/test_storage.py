@@ -13,6 +13,7 @@ import xinqiao.storage.binding
 import xinqiao.storage.booking
 import xinqiao.storage.callbacks
 import xinqiao.storage.campaigns
+import xinqiao.storage.case_records
 import xinqiao.storage.cases
 import xinqiao.storage.reports
 import xinqiao.storage.screening  # noqa: F401

@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from xinqiao.clock import local
+from xinqiao.handlers import case_records
 from xinqiao.handlers.case_team import ADD_PROMPT, add_member, remove_member, team_turn
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
+from xinqiao.policy.policy import Policy
 from xinqiao.services import case_signoff, cases
 from xinqiao.services.access import Action, Kind, holders
+from xinqiao.services.case_records import due_line, owed
 from xinqiao.services.case_sources import readable_note
 from xinqiao.services.case_view import case_summary, student_names
 from xinqiao.services.refs import CASE, case_ref, parse_ref, wrong_kind
@@ -21,9 +24,12 @@ _MENU = (Choice("menu", "主菜单"),)
 PROMPTS = {"plan": "请写下干预计划（谁、做什么、何时）：", "followup": "请记录这次随访的情况：",
            "decision": "请写下结案结论（如：已复学评估通过、转介医院持续治疗等）："}
 CHANGES = frozenset({"lead", "plan", "followup", "decision", "cadence", "every1", "every7",
-                     "team", "add"})
+                     "team", "add", "refer", "family", "return"})
 ACTS = frozenset({"lead", "every1", "every7"})  # taps that change the case at once
-AUDIT_AS = {"lead": "case.lead", "every1": "case.cadence", "every7": "case.cadence"}
+RECORDS = {"refer": "referral", "family": "family", "return": "return"}  # case_records kinds
+AUDIT_AS = {"lead": "case.lead", "every1": "case.cadence", "every7": "case.cadence",
+            "refer": "case.referral", "family": "case.family", "return": "case.return",
+            "green": "case.records.read"}
 TIER_LABELS = {Tier.routine: "日常关注", Tier.key: "重点关注", Tier.crisis: "危机关注"}
 
 
@@ -33,7 +39,10 @@ class CaseFlow:
     id = "cases"
     title = "个案"
     triggers: tuple[str, ...] = ("个案", "危机个案", "/cases")
-    clinical_steps = frozenset({"text"})  # plans, notes and decisions about a student
+    clinical_steps = frozenset({"text", "rec", "contact"})  # notes and records about a student
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
 
     def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
         """Centre and college roles."""
@@ -74,9 +83,14 @@ class CaseFlow:
             return await self._close(ctx, data)
         if step == "member":
             return await self._add_member(ctx, data)
+        if step in ("rec", "contact"):
+            done = await (case_records.step(ctx, data, self.policy) if step == "rec"
+                          else case_records.contact(ctx, data))
+            return done if isinstance(done, Turn) else await self._view(ctx, done.case, done.note)
         action, _, raw = (ctx.inbound.choice or _typed_view(ctx.inbound.text)).partition(":")
         number = int(raw) if raw.isdecimal() else 0
-        verb = Action.change if action in CHANGES or action.startswith("drop") else Action.read
+        verb = (Action.change if action in CHANGES or action.startswith(("drop", "done"))
+                else Action.read)
         # One audit line per action: a tap that only opens a prompt is checked, not recorded.
         acts = action in ACTS or action.startswith("drop")
         case = await cases.read_case(
@@ -104,6 +118,13 @@ class CaseFlow:
             return Turn.ask("member", {"id": number}, Reply(ADD_PROMPT, _MENU))
         if action.startswith("drop"):
             return await remove_member(ctx, case, int(action[4:] or 0))
+        if action in RECORDS:
+            return case_records.start(RECORDS[action], number, self.policy)
+        if action.startswith("done") and action[4:].isdecimal():
+            return Turn.ask("contact", {"id": number, "due": int(action[4:])},
+                            Reply("请记录这次联系的情况：", _MENU))
+        if action == "green":
+            return await case_records.records_turn(ctx, case)
         return await self._view(ctx, case)
 
     async def _view(self, ctx: Context, case: Case, note: str = "") -> Turn:
@@ -120,9 +141,15 @@ class CaseFlow:
                   f"随访：每{'天' if case.followup_days == 1 else f'{case.followup_days}天'}"]
         lines.append(await plan_line(ctx.session, case.person_id))
         lines += [f"· {local(n.at):%m-%d} {readable_note(n.text)}" for n in summary.recent]
-        choices = [Choice(f"followup:{number}", "记录随访"), Choice(f"plan:{number}", "写计划"),
-                   Choice(f"cadence:{number}", "随访频率"), Choice(f"team:{number}", "团队"),
-                   Choice(f"decision:{number}", "结案")]
+        today = local(ctx.clock.now()).date()
+        dues = await owed(ctx.session, case, today, ahead=1)
+        if dues:
+            lines.append("待联系：" + "；".join(due_line(d, today) for d in dues))
+        choices = [Choice(f"done{d.id}:{number}", f"记录联系 {d.due_on:%m-%d}")
+                   for d in dues if d.due_on <= today][:2]
+        choices += [Choice(f"followup:{number}", "记录随访"), Choice(f"plan:{number}", "写计划"),
+                    Choice(f"cadence:{number}", "随访频率"), Choice(f"team:{number}", "团队"),
+                    Choice(f"green:{number}", "转介与复学"), Choice(f"decision:{number}", "结案")]
         if case.lead_person_id != ctx.person.id:
             choices.insert(0, Choice(f"lead:{number}", "我来负责"))
         return Turn.ask("pick", {}, Reply("\n".join(lines), (*choices, *_MENU)))

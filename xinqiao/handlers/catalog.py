@@ -66,7 +66,7 @@ def build_catalogue(
         builtin += (*report_flows(network), AckFlow(esc), ResolveFlow(esc), QueueFlow(esc),
                     SchoolQueueFlow(),
                     CompletionFlow(network.week_periods, network.policy.checkin_due_at),
-                    MonthlyConfirmFlow(), CaseFlow(),
+                    MonthlyConfirmFlow(), CaseFlow(network.policy),
                     DutyRotaFlow(), RelayFlow(), RelayReplyFlow(), ConcernCheckFlow(network),
                     CaseSignoffFlow())
         policy = network.policy

@@ -18,6 +18,7 @@ from xinqiao.policy.chains import Chain, CheckinPolicy, KeyPeriod, PolicyModel, 
 from xinqiao.policy.chains import Level as Level  # re-exported: the policy's importers name them
 from xinqiao.policy.chains import Recipient as Recipient
 from xinqiao.policy.content import ContentPolicy
+from xinqiao.policy.referral import ReferralPolicy
 from xinqiao.policy.retention import RetentionPolicy
 from xinqiao.policy.screening import ScreeningPolicy
 from xinqiao.policy.values import parse_days, parse_hours
@@ -62,6 +63,7 @@ class Policy(PolicyModel):
     retention: RetentionPolicy = RetentionPolicy()
     booking: BookingPolicy = BookingPolicy()
     content: ContentPolicy = ContentPolicy()
+    referral: ReferralPolicy = ReferralPolicy()
     # ``[calendar.2027]``: official days for the years past the chinesecalendar package's.
     calendar_years: dict[int, DeclaredYear] = Field(default_factory=dict, alias="calendar")
 

@@ -45,6 +45,7 @@ PRIORITIES: dict[str, TimerPriority] = {
     "screening.second_stage.expire": TimerPriority.ordinary,
     "concern.expire": TimerPriority.alert,
     "case.followup": TimerPriority.alert,
+    "case.contact_due": TimerPriority.alert,  # a referral's next contact, a return follow-up
     "booking.remind": TimerPriority.person,
     "booking.offer": TimerPriority.person,
     "booking.move": TimerPriority.person,

@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from xinqiao.clock import local
 from xinqiao.policy.policy import Policy
 from xinqiao.services import retention, screening_rounds
+from xinqiao.services.case_records import CONTACT_DUE, on_contact_due
 from xinqiao.services.cases import FOLLOWUP, on_followup
 from xinqiao.services.concern import CONCERN_EXPIRE, on_concern_expire
 from xinqiao.services.coverage import push_coverage
@@ -118,6 +119,7 @@ class Network:
             DEADLINE: self.escalations.on_deadline,
             CHECKIN_DUE: self._checkin_due,
             FOLLOWUP: on_followup,
+            CONTACT_DUE: on_contact_due,
             SECOND_STAGE_REMIND: on_second_stage_remind,
             SECOND_STAGE_EXPIRE: on_second_stage_expire,
             RETENTION: self._purge_more,

@@ -21,6 +21,7 @@ from xinqiao.policy.retention import RetentionPolicy
 from xinqiao.services import audit
 from xinqiao.storage.campaigns import ScreeningInvitation
 from xinqiao.storage.care import SafetyPlan
+from xinqiao.storage.case_records import CASE_RECORDS
 from xinqiao.storage.cases import Case, CaseNote, CaseSignoff, CaseStatus
 from xinqiao.storage.content import TipSubscription
 from xinqiao.storage.models import (
@@ -124,6 +125,8 @@ async def _cases(s: AsyncSession, cutoff: datetime) -> int:
     if not ids:
         return 0
     await s.exec(delete(CaseNote).where(col(CaseNote.case_id).in_(ids)))
+    for record in CASE_RECORDS:  # referrals, family contact, return assessments go with them
+        await s.exec(delete(record).where(col(record.case_id).in_(ids)))
     await s.exec(update(CaseSignoff).where(col(CaseSignoff.case_id).in_(ids))  # its reasons too
                  .values(decision="").execution_options(synchronize_session=False))
     await s.exec(update(Case).where(col(Case.id).in_(ids)).values(plan=None, decision=None)

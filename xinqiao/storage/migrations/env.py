@@ -10,6 +10,7 @@ import xinqiao.storage.booking
 import xinqiao.storage.callbacks
 import xinqiao.storage.campaigns
 import xinqiao.storage.care
+import xinqiao.storage.case_records
 import xinqiao.storage.cases
 import xinqiao.storage.console
 import xinqiao.storage.content
