@@ -1,0 +1,113 @@
+"""Fair access (issue 20): crisis-kept sessions and a prompt session after a positive screen.
+
+Crisis-kept sessions (``crisis_slots_per_day``, see :func:`slots.crisis_held`) are booked only
+here: by a crisis referral to a colleague or by centre staff booking for a student. A positive
+screen gets the earliest ordinary session within ``positive_offer_working_days`` working days,
+held for the student as a waitlist offer; when there is none the centre staff on duty are told,
+once per screening result, through the outbox.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from xinqiao.clock import SHANGHAI, local
+from xinqiao.messages import Choice, Reply
+from xinqiao.policy.policy import Policy
+from xinqiao.services import audit
+from xinqiao.services.booking import appointments as booking
+from xinqiao.services.booking import waitlist
+from xinqiao.services.booking.slots import SlotFilter, free_slots
+from xinqiao.services.recipients import push_to_people
+from xinqiao.services.rota import on_duty
+from xinqiao.services.timers import schedule
+from xinqiao.storage.booking import WaitStatus
+from xinqiao.storage.models import Person
+
+_WEEKDAYS = "一二三四五六日"
+
+
+def _when(at: datetime) -> str:
+    t = local(at)
+    return f"{t.month}月{t.day}日（周{_WEEKDAYS[t.weekday()]}）{t:%H:%M}"
+
+
+async def book_for_student(s: AsyncSession, policy: Policy, by: Person, student: Person,
+                           now: datetime, *, counsellor_id: int | None = None,
+                           why: str = "staff") -> booking.Outcome:
+    """Book the student's earliest session, crisis-kept ones included; the student is told."""
+    assert by.id is not None and student.id is not None
+    found = await free_slots(s, policy, now, SlotFilter(counsellor_id=counsellor_id),
+                             for_student=student.id, crisis=True)
+    if not found:
+        return booking.Outcome(False, "gone")
+    slot = found[0]
+    outcome = await booking.book(s, policy, student, slot.counsellor_id, slot.start, now,
+                                 crisis=True)
+    if outcome.ok and outcome.appointment is not None:
+        appt = outcome.appointment
+        await push_to_people(s, [student.id], key=f"booking:for_you:{appt.id}", now=now,
+                             reply=Reply(f"心理中心{by.name}老师为你预约了 {_when(appt.start_at)}"
+                                         f" 的心理咨询（{appt.place or '地点另行通知'}）。"
+                                         "回复“我的预约”查看或改约。",
+                                         (Choice("menu", "主菜单"),)))
+        await audit.record(s, at=now, action="booking.for_student", actor_person_id=by.id,
+                           subject_person_id=student.id, appointment=appt.id, why=why)
+    return outcome
+
+
+def window_end(policy: Policy, now: datetime) -> datetime:
+    """The end of the ``positive_offer_working_days``-th working day after today."""
+    calendar, day, counted = policy.calendar(), local(now).date(), 0
+    while counted < policy.booking.positive_offer_working_days:
+        day += timedelta(days=1)
+        counted += calendar.is_workday(day)
+    return datetime.combine(day + timedelta(days=1), time(0), SHANGHAI)
+
+
+async def offer_after_positive(s: AsyncSession, policy: Policy, student: Person,
+                               result_id: int, now: datetime) -> datetime | None:
+    """Hold the earliest session within the window for the student; None if none was found.
+
+    A student who already has an appointment or an offer is left as they are (returns their
+    time). With nothing in the window the centre staff on duty are pushed, once per result.
+    """
+    assert student.id is not None
+    mine = await booking.upcoming(s, student.id, now)
+    if mine is not None:
+        return mine.start_at
+    entry = await waitlist.entry_of(s, student.id, now)
+    if entry is not None and entry.status == WaitStatus.offered and entry.offered_start:
+        return entry.offered_start
+    end = window_end(policy, now)
+    slot = next((x for x in await free_slots(s, policy, now, for_student=student.id)
+                 if x.start < end), None)
+    if slot is None:
+        await _tell_centre(s, student, result_id, end, now)
+        return None
+    if entry is None:
+        entry = await waitlist.join(s, policy, student.id, SlotFilter(), now)
+    # A day to answer (a screen is often done late at night), never past the booking notice.
+    hold_until = min(now + timedelta(days=1), slot.start - policy.booking.min_notice)
+    entry.status, entry.token = WaitStatus.offered, entry.token + 1
+    entry.offered_counsellor_id, entry.offered_start = slot.counsellor_id, slot.start
+    entry.offer_expires_at = hold_until
+    s.add(entry)
+    await s.flush()
+    await schedule(s, kind=waitlist.OFFER, ref=str(entry.id), due_at=hold_until, now=now,
+                   token=entry.token)
+    return slot.start  # the screening's own reply tells the student; no push
+
+
+async def _tell_centre(s: AsyncSession, student: Person, result_id: int, end: datetime,
+                       now: datetime) -> None:
+    last: date = (end - timedelta(days=1)).date()
+    text = (f"一位测评结果阳性的学生（学号 {student.external_id}）到 {last.month}月{last.day}日"
+            "都没有可约的咨询时段，请为其安排（可发“代约 学号”，危机时段也可用）。")
+    await push_to_people(s, await on_duty(s, now), key=f"booking:positive_none:{result_id}",
+                         now=now, reply=Reply(text))
+    await audit.record(s, at=now, action="booking.positive_unplaced", actor_person_id=None,
+                       subject_person_id=student.id, result=result_id)
+
