@@ -70,8 +70,9 @@ class ScoreActions:
         if result.positive:
             # Fair access: a session within the policy's window is held for them (or the
             # centre hears that none could be found).
-            held = await offer_after_positive(ctx.session, self.network.policy, ctx.person,
-                                              row.id, now)
+            held = await offer_after_positive(
+                ctx.session, self.network.policy, ctx.person, row.id, now,
+                tell_centre=SAFETY not in result.followups)  # item 9 reached them already
             message += ("\n心理中心已为你留了 " + when_text(held) + " 的咨询时段，免费、保密，"
                         "点“预约心理老师”确认即可。" if held is not None else
                         "\n如果愿意，可以预约心理中心的老师聊一聊，这是免费、保密的；"

@@ -9,29 +9,22 @@ once per screening result, through the outbox.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI, local
-from xinqiao.messages import Choice, Reply
 from xinqiao.policy.policy import Policy
 from xinqiao.services import audit
 from xinqiao.services.booking import appointments as booking
 from xinqiao.services.booking import waitlist
 from xinqiao.services.booking.slots import SlotFilter, free_slots
+from xinqiao.services.booking.wording import words
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.rota import on_duty
 from xinqiao.services.timers import schedule
 from xinqiao.storage.booking import WaitStatus
 from xinqiao.storage.models import Person
-
-_WEEKDAYS = "一二三四五六日"
-
-
-def _when(at: datetime) -> str:
-    t = local(at)
-    return f"{t.month}月{t.day}日（周{_WEEKDAYS[t.weekday()]}）{t:%H:%M}"
 
 
 async def book_for_student(s: AsyncSession, policy: Policy, by: Person, student: Person,
@@ -49,10 +42,8 @@ async def book_for_student(s: AsyncSession, policy: Policy, by: Person, student:
     if outcome.ok and outcome.appointment is not None:
         appt = outcome.appointment
         await push_to_people(s, [student.id], key=f"booking:for_you:{appt.id}", now=now,
-                             reply=Reply(f"心理中心{by.name}老师为你预约了 {_when(appt.start_at)}"
-                                         f" 的心理咨询（{appt.place or '地点另行通知'}）。"
-                                         "回复“我的预约”查看或改约。",
-                                         (Choice("menu", "主菜单"),)))
+                             reply=words().booked_for_student_push(by.name, appt.start_at,
+                                                                   appt.place))
         await audit.record(s, at=now, action="booking.for_student", actor_person_id=by.id,
                            subject_person_id=student.id, appointment=appt.id, why=why)
     return outcome
@@ -68,11 +59,13 @@ def window_end(policy: Policy, now: datetime) -> datetime:
 
 
 async def offer_after_positive(s: AsyncSession, policy: Policy, student: Person,
-                               result_id: int, now: datetime) -> datetime | None:
+                               result_id: int, now: datetime, *, tell_centre: bool = True
+                               ) -> datetime | None:
     """Hold the earliest session within the window for the student; None if none was found.
 
     A student who already has an appointment or an offer is left as they are (returns their
-    time). With nothing in the window the centre staff on duty are pushed, once per result.
+    time). With nothing in the window the centre staff on duty are pushed, once per result,
+    unless ``tell_centre`` is off (the screen already reached them, e.g. item 9's outreach).
     """
     assert student.id is not None
     mine = await booking.upcoming(s, student.id, now)
@@ -85,7 +78,8 @@ async def offer_after_positive(s: AsyncSession, policy: Policy, student: Person,
     slot = next((x for x in await free_slots(s, policy, now, for_student=student.id)
                  if x.start < end), None)
     if slot is None:
-        await _tell_centre(s, student, result_id, end, now)
+        if tell_centre:
+            await _tell_centre(s, student, result_id, end, now)
         return None
     if entry is None:
         entry = await waitlist.join(s, policy, student.id, SlotFilter(), now)
@@ -103,11 +97,9 @@ async def offer_after_positive(s: AsyncSession, policy: Policy, student: Person,
 
 async def _tell_centre(s: AsyncSession, student: Person, result_id: int, end: datetime,
                        now: datetime) -> None:
-    last: date = (end - timedelta(days=1)).date()
-    text = (f"一位测评结果阳性的学生（学号 {student.external_id}）到 {last.month}月{last.day}日"
-            "都没有可约的咨询时段，请为其安排（可发“代约 学号”，危机时段也可用）。")
-    await push_to_people(s, await on_duty(s, now), key=f"booking:positive_none:{result_id}",
-                         now=now, reply=Reply(text))
+    last = (end - timedelta(days=1)).date()
+    await push_to_people(s, await on_duty(s, now), key=f"booking:positive_unplaced:{result_id}",
+                         now=now, reply=words().positive_unplaced_push(student.external_id, last))
     await audit.record(s, at=now, action="booking.positive_unplaced", actor_person_id=None,
                        subject_person_id=student.id, result=result_id)
 
