@@ -65,11 +65,21 @@ async def test_a_crisis_slot_is_kept_from_students_taken_by_a_crisis_referral_th
         world.ids["s2"], world.ids["c2"], sh(9, 8, 9))
     assert any("为你预约了 9月8日（周二）09:00" in t for t in await world.push_texts("s2"))
     assert "9月8日（周二）09:00" in await world.chat("s2").say("我的预约")
-    # Wednesday's kept 14:00 opens to everyone on Tuesday at 17:00
-    clock.set(sh(9, 8, 16, 59))
-    assert "09-09 周三 14:00" not in await _listing(world, "s3")
-    clock.set(sh(9, 8, 17, 0))
-    assert "09-09 周三 14:00" in await _listing(world, "s3")
+    # centre staff book s3 (代约) into Wednesday's kept 14:00 with 孙老师
+    staff = world.chat("c1")
+    assert "没有找到学号" in await staff.say("代约 s99")
+    offered = await staff.say("s3")
+    assert "09-09 周三 14:00 中心孙老师 · 危机时段" in offered, offered
+    assert "09-08 周二 10:00 中心周老师\n" in offered  # an ordinary one, unmarked
+    done = await staff.say("09-09 周三 14:00 中心孙老师 · 危机时段")
+    assert "已为学生3号（s3）预约 9月9日（周三）14:00" in done, done
+    assert any("为你预约了 9月9日（周三）14:00" in t for t in await world.push_texts("s3"))
+    assert "不在你的权限范围" in await world.chat("s1").say("代约 s3")
+    # Thursday's kept 09:00 opens to everyone on Wednesday at 17:00
+    clock.set(sh(9, 9, 16, 59))
+    assert "09-10 周四 09:00" not in await _listing(world, "s1")
+    clock.set(sh(9, 9, 17, 0))
+    assert "09-10 周四 09:00" in await _listing(world, "s1")
 
 
 async def test_the_waitlist_offers_a_freed_slot_to_a_key_tier_student_before_an_earlier_one(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI, local
@@ -18,22 +19,40 @@ from xinqiao.policy.policy import Policy
 from xinqiao.services import audit
 from xinqiao.services.booking import appointments as booking
 from xinqiao.services.booking import waitlist
-from xinqiao.services.booking.slots import SlotFilter, free_slots
+from xinqiao.services.booking.slots import Slot, SlotFilter, free_slots
 from xinqiao.services.booking.wording import words
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.rota import on_duty
 from xinqiao.services.timers import schedule
 from xinqiao.storage.booking import WaitStatus
-from xinqiao.storage.models import Person
+from xinqiao.storage.models import Person, Role, RoleAssignment
+
+
+async def student_by_number(s: AsyncSession, number: str) -> Person | None:
+    """The active student with this student number."""
+    return (await s.exec(select(Person).join(
+        RoleAssignment, col(RoleAssignment.person_id) == Person.id).where(
+        Person.external_id == number.strip(), col(Person.active).is_(True),
+        RoleAssignment.role == Role.student.value))).first()
+
+
+async def staff_slots(s: AsyncSession, policy: Policy, student_id: int, now: datetime
+                      ) -> list[tuple[Slot, bool]]:
+    """Sessions staff may book for the student, each with whether it is crisis-kept."""
+    ordinary = {x.key for x in await free_slots(s, policy, now, for_student=student_id)}
+    return [(x, x.key not in ordinary)
+            for x in await free_slots(s, policy, now, for_student=student_id, crisis=True)]
 
 
 async def book_for_student(s: AsyncSession, policy: Policy, by: Person, student: Person,
                            now: datetime, *, counsellor_id: int | None = None,
-                           why: str = "staff") -> booking.Outcome:
-    """Book the student's earliest session, crisis-kept ones included; the student is told."""
+                           start: datetime | None = None, why: str = "staff"
+                           ) -> booking.Outcome:
+    """Book the picked session (else the earliest), crisis-kept ones included; tell the student."""
     assert by.id is not None and student.id is not None
-    found = await free_slots(s, policy, now, SlotFilter(counsellor_id=counsellor_id),
-                             for_student=student.id, crisis=True)
+    found = [x for x in await free_slots(s, policy, now, SlotFilter(counsellor_id=counsellor_id),
+                                         for_student=student.id, crisis=True)
+             if start is None or x.start == start]
     if not found:
         return booking.Outcome(False, "gone")
     slot = found[0]
