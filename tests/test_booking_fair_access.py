@@ -155,4 +155,5 @@ async def test_a_positive_screen_with_no_session_in_the_window_tells_the_centre_
     for staff in ("c1", "c2"):  # the centre staff on duty (no rota: all of them)
         told = [t for t in await world.push_texts(staff) if "测评结果阳性" in t]
         assert len(told) == 1 and "学号 s1" in told[0] and "到 10月15日都没有" in told[0]
+        assert "代约 s1" in told[0]
     assert not any("测评结果阳性" in t for t in await world.push_texts("s1"))

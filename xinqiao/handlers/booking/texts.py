@@ -197,7 +197,8 @@ def booked_for_student_push(by: str, start: datetime, place: str | None) -> Repl
 def positive_unplaced_push(student_number: str, last_day: date) -> Reply:
     """Tell the centre a positive screen found no session in time."""
     return Reply(f"一位测评结果阳性的学生（学号 {student_number}）到 {last_day.month}月"
-                 f"{last_day.day}日都没有可约的咨询时段，请为其安排时间（“代约 学号”，危机时段也可用）。")
+                 f"{last_day.day}日都没有可约的咨询时段，请为其安排：发“代约 {student_number}”"
+                 "可用危机时段，或加开时段。")
 
 
 def referred_student_push(by: str, to: str) -> Reply:
