@@ -12,8 +12,11 @@ from tests.dialog import Dialog
 from tests.network_world import World, make_world
 from xinqiao.clock import SHANGHAI, FakeClock
 from xinqiao.policy.policy import load_policy
+from xinqiao.scheduler.calendar_jobs import booking_jobs
+from xinqiao.scheduler.jobs import Jobs
 from xinqiao.services.booking import appointments as booking
 from xinqiao.services.booking.referrals import refer
+from xinqiao.services.booking.reminders import BookingTimers
 from xinqiao.services.network import Network
 from xinqiao.settings import Settings
 from xinqiao.storage.booking import WaitlistEntry
@@ -80,6 +83,35 @@ async def test_a_crisis_slot_is_kept_from_students_taken_by_a_crisis_referral_th
     assert "09-10 周四 09:00" not in await _listing(world, "s1")
     clock.set(sh(9, 9, 17, 0))
     assert "09-10 周四 09:00" in await _listing(world, "s1")
+
+
+async def test_a_kept_session_nobody_took_goes_to_the_waitlist_when_it_opens(
+    db: Database, clock: FakeClock, settings: Settings, tmp_path: Path
+) -> None:
+    world = await booking_world(db, clock, settings, students=6)  # Monday 09:00
+    _policy(world, tmp_path, "crisis_slots_per_day = 1\nhorizon_days = 2")
+    policy = world.network.policy
+    async with db.session() as s:  # 孙老师's open sessions are all taken (Wednesday 14:00 kept)
+        for who, at in (("s2", sh(9, 7, 14)), ("s3", sh(9, 7, 15)), ("s4", sh(9, 7, 16)),
+                        ("s5", sh(9, 9, 15)), ("s6", sh(9, 9, 16))):
+            student = await s.get(Person, world.ids[who])
+            assert student is not None
+            assert (await booking.book(s, policy, student, world.ids["c1"], at,
+                                       clock.now())).ok
+    chat = world.chat("s1")
+    await chat.say("预约")
+    await chat.say("筛选（老师/方式/日期）")
+    assert "暂时没有空闲的咨询时段" in await chat.say("只看女老师")
+    assert "已加入候补" in await chat.say("加入候补")
+    jobs = Jobs(db, clock, booking_jobs(BookingTimers(policy)))
+    clock.set(sh(9, 8, 16, 59))
+    # Monday 17:00 opened Tuesday's kept 09:00 (周老师: not what s1 waits for); the morning list
+    assert await jobs.run_between(sh(9, 7, 9), clock.now()) == 2
+    assert not any("候补到了" in t for t in await world.push_texts("s1"))
+    clock.set(sh(9, 8, 17, 0))
+    assert await jobs.run_between(sh(9, 8, 16, 59), clock.now()) == 1
+    assert "候补到了！9月9日（周三）14:00" in (await world.push_texts("s1"))[-1]
+    assert "预约成功" in await chat.say("预约") + await chat.say("预约这个时间")
 
 
 async def test_the_waitlist_offers_a_freed_slot_to_a_key_tier_student_before_an_earlier_one(

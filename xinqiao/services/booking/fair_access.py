@@ -4,12 +4,13 @@ Crisis-kept sessions (``crisis_slots_per_day``, see :func:`slots.crisis_held`) a
 here: by a crisis referral to a colleague or by centre staff booking for a student. A positive
 screen gets the earliest ordinary session within ``positive_offer_working_days`` working days,
 held for the student as a waitlist offer; when there is none the centre staff on duty are told,
-once per screening result, through the outbox.
+once per screening result, through the outbox. Kept sessions nobody took are offered to the
+waitlist when they open (:func:`offer_released`, a daily job).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -66,6 +67,24 @@ async def book_for_student(s: AsyncSession, policy: Policy, by: Person, student:
         await audit.record(s, at=now, action="booking.for_student", actor_person_id=by.id,
                            subject_person_id=student.id, appointment=appt.id, why=why)
     return outcome
+
+
+async def offer_released(s: AsyncSession, policy: Policy, day: date, now: datetime) -> int:
+    """The next day's kept sessions nobody took open at ``day``'s release time: the waitlist
+    is offered them (the daily job); returns how many were offered."""
+    rules = policy.booking
+    if rules.crisis_slots_per_day == 0:
+        return 0
+    release = datetime.combine(day, rules.crisis_release_day_before_at, SHANGHAI)
+    flt = SlotFilter(day=day + timedelta(days=1))
+    kept_before = {x.key for x in await free_slots(s, policy, release - timedelta(minutes=1),
+                                                    flt)}
+    offered = 0
+    for slot in await free_slots(s, policy, max(now, release), flt):
+        if slot.key not in kept_before and await waitlist.offer_freed(
+                s, policy, slot.counsellor_id, slot.start, now) is not None:
+            offered += 1
+    return offered
 
 
 def window_end(policy: Policy, now: datetime) -> datetime:
