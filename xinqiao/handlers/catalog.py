@@ -10,6 +10,7 @@ from xinqiao.handlers.binding import BindingFlow
 from xinqiao.handlers.binding_confirm import BindAnswerFlow
 from xinqiao.handlers.booking.desk import CounsellorDeskFlow
 from xinqiao.handlers.booking.duty import ScheduleFlow
+from xinqiao.handlers.booking.on_behalf import BookForStudentFlow
 from xinqiao.handlers.booking.stats import BookingStatsFlow
 from xinqiao.handlers.booking.student import BookingFlow
 from xinqiao.handlers.case_signoff import CaseSignoffFlow
@@ -71,7 +72,7 @@ def build_catalogue(
                     CaseSignoffFlow())
         policy = network.policy
         builtin += (BookingFlow(policy), CounsellorDeskFlow(policy), ScheduleFlow(policy),
-                    BookingStatsFlow(policy))
+                    BookingStatsFlow(policy), BookForStudentFlow(policy))
         if instruments:
             recommend = (partial(content_texts.reading_after, content) if content is not None
                          else None)

@@ -6,11 +6,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from xinqiao.handlers.booking.texts import when_text
 from xinqiao.handlers.flow import Context, Turn, flow_choice
 from xinqiao.handlers.form_runner import FormRunner
 from xinqiao.handlers.form_spec import FormSpec
 from xinqiao.messages import Choice, Reply
 from xinqiao.services import invitations
+from xinqiao.services.booking.fair_access import offer_after_positive
 from xinqiao.services.crisis import crisis_reply, raise_crisis
 from xinqiao.services.instruments import score
 from xinqiao.services.network import Network
@@ -66,7 +68,15 @@ class ScoreActions:
                   f"{result.message}"
         book: tuple[Choice, ...] = ()
         if result.positive:
-            message += "\n如果愿意，可以预约心理中心的老师聊一聊，这是免费、保密的。"
+            # Fair access: a session within the policy's window is held for them (or the
+            # centre hears that none could be found).
+            held = await offer_after_positive(
+                ctx.session, self.network.policy, ctx.person, row.id, now,
+                tell_centre=SAFETY not in result.followups)  # item 9 reached them already
+            message += ("\n心理中心已为你留了 " + when_text(held) + " 的咨询时段，免费、保密，"
+                        "点“预约心理老师”确认即可。" if held is not None else
+                        "\n如果愿意，可以预约心理中心的老师聊一聊，这是免费、保密的；"
+                        "中心老师也会尽快为你安排时间。")
             if ctx.flows.get("booking") is not None:  # offered as a tap, not only in words
                 book = (flow_choice("booking", "预约心理老师"),)
         later = None

@@ -1,4 +1,5 @@
-"""The ``[booking]`` section of the policy: cut-offs, horizon, reminders, no-shows, waitlist."""
+"""The ``[booking]`` section of the policy: cut-offs, horizon, reminders, no-shows, waitlist,
+crisis slots."""
 
 from __future__ import annotations
 
@@ -43,6 +44,12 @@ class BookingPolicy(BaseModel):
     waitlist_days: int = Field(default=14, ge=1, le=180)
     session_minutes: int = Field(default=45, ge=15, le=180)
     break_minutes: int = Field(default=15, ge=0, le=120)
+    # Fair access (issue 20): the first sessions of each counsellor's day kept for crisis
+    # referrals and centre staff; untaken ones open to everyone the day before at this time.
+    crisis_slots_per_day: int = Field(default=0, ge=0, le=8)
+    crisis_release_day_before_at: _ClockTime = time(17, 0)
+    # A positive screen is offered a session within this many working days, or the centre hears.
+    positive_offer_working_days: int = Field(default=3, ge=1, le=20)
 
     @field_validator("remind_before", "move_reply_within", "waitlist_hold")
     @classmethod

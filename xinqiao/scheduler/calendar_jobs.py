@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from xinqiao.messages import Reply
 from xinqiao.policy.policy import Policy
 from xinqiao.scheduler.jobs import CalendarJob, cron, forget_runs
+from xinqiao.services.booking.fair_access import offer_released
 from xinqiao.services.booking.reminders import BookingTimers
 from xinqiao.services.calendar_notice import CLAIM, horizon_notice
 from xinqiao.services.content.push import WeeklyTips
@@ -68,9 +69,19 @@ def network_jobs(network: Network) -> list[CalendarJob]:
 
 
 def booking_jobs(booking: BookingTimers) -> list[CalendarJob]:
-    """The counsellors' morning list of the day's appointments."""
-    return [CalendarJob("booking.morning", cron(booking.policy.booking.morning_list_at),
+    """The counsellors' morning list; the next day's unclaimed crisis sessions opening."""
+    policy = booking.policy
+
+    async def release(s: AsyncSession, day: date, now: datetime) -> None:
+        await offer_released(s, policy, day, now)
+
+    jobs = [CalendarJob("booking.morning", cron(policy.booking.morning_list_at),
                         timedelta(hours=3), booking.morning_list)]
+    if policy.booking.crisis_slots_per_day:  # no kept sessions, nothing to open
+        jobs.append(CalendarJob("booking.crisis_release",
+                                cron(policy.booking.crisis_release_day_before_at),
+                                timedelta(hours=6), release))
+    return jobs
 
 
 def tip_jobs(tips: WeeklyTips) -> list[CalendarJob]:

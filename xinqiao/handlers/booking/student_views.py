@@ -108,8 +108,8 @@ async def answer_proposal(ctx: Context, policy: Policy, student_id: int, data: d
 
 
 def offer_turn(start: datetime) -> Turn:
-    """A freed slot held for a waitlisted student."""
+    """A session held for the student (a freed slot off the waitlist, or after a screen)."""
     return Turn.ask("offer", {}, Reply(
-        f"候补到了：{when_text(start)} 有一个时段为你保留着。要预约这个时间吗？",
+        f"{when_text(start)} 有一个时段为你保留着。要预约这个时间吗？",
         (Choice("take", "预约这个时间"), Choice("pass", "这个时间不行"),
          Choice("leave", "退出候补"), MENU)))

@@ -188,6 +188,19 @@ def referred_to_you_push(by: str, student: str) -> Reply:
     return Reply(f"转介：{by} 将 {student} 转介给你，学生之后会预约你的时间。")
 
 
+def booked_for_student_push(by: str, start: datetime, place: str | None) -> Reply:
+    """Tell the student a session was booked for them."""
+    return Reply(f"{by} 为你预约了 {when_text(start)} 的心理咨询"
+                 f"（{place or '地点另行通知'}）。回复“我的预约”查看或改约。")
+
+
+def positive_unplaced_push(student_number: str, last_day: date) -> Reply:
+    """Tell the centre a positive screen found no session in time."""
+    return Reply(f"一位测评结果阳性的学生（学号 {student_number}）到 {last_day.month}月"
+                 f"{last_day.day}日都没有可约的咨询时段，请为其安排：发“代约 {student_number}”"
+                 "可用危机时段，或加开时段。")
+
+
 def referred_student_push(by: str, to: str) -> Reply:
     """Tell the student who will see them next."""
     return Reply(f"{by} 建议你接下来由 {to} 继续咨询。回复“预约”即可选择时间。")

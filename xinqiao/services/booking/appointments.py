@@ -67,10 +67,15 @@ async def book(
     s: AsyncSession, policy: Policy, student: Person, counsellor_id: int, start: datetime,
     now: datetime, *, reason: str | None = None, mode: str | None = None,
     requested_at: datetime | None = None, replaces: Appointment | None = None,
+    crisis: bool = False,
 ) -> Outcome:
-    """Take a free slot for ``student``; ``replaces`` is the appointment it moves (rescheduled)."""
+    """Take a free slot for ``student``; ``replaces`` is the appointment it moves (rescheduled).
+
+    ``crisis`` lets it take a crisis-kept session (services/booking/fair_access.py only).
+    """
     assert student.id is not None
-    slot = await find_slot(s, policy, now, counsellor_id, start, for_student=student.id)
+    slot = await find_slot(s, policy, now, counsellor_id, start, for_student=student.id,
+                           crisis=crisis)
     if slot is None:
         held = (await s.exec(select(Appointment.id).where(
             Appointment.counsellor_id == counsellor_id, Appointment.start_at == start,

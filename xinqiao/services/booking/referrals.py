@@ -13,7 +13,9 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from xinqiao.policy.policy import Policy
 from xinqiao.services import audit, cases
+from xinqiao.services.booking.fair_access import book_for_student
 from xinqiao.services.booking.wording import words
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.tiers import change_tier
@@ -25,9 +27,13 @@ from xinqiao.storage.models import Person, Tier
 async def refer(
     s: AsyncSession, by: Person, student: Person, now: datetime, *,
     to_counsellor: Person | None = None, hospital: str | None = None, crisis: bool = False,
-    note: str | None = None, appointment_id: int | None = None,
+    note: str | None = None, appointment_id: int | None = None, policy: Policy | None = None,
 ) -> Referral:
-    """Record a referral (to ``to_counsellor`` or to ``hospital``) and tell who needs to know."""
+    """Record a referral (to ``to_counsellor`` or to ``hospital``) and tell who needs to know.
+
+    A crisis referral to a colleague (with the ``policy``) books the student's earliest session
+    with them, crisis-kept sessions included.
+    """
     assert by.id is not None and student.id is not None
     if (to_counsellor is None) == (hospital is None):
         raise ValueError("refer to a counsellor or to a hospital, not both or neither")
@@ -55,6 +61,9 @@ async def refer(
                           now=now, decided_by=by.id)
         referral.case_id = case.id
         s.add(referral)
+        if to_counsellor is not None and policy is not None:
+            await book_for_student(s, policy, by, student, now, counsellor_id=to_counsellor.id,
+                                   why="crisis_referral")
     await audit.record(s, at=now, action="booking.refer", actor_person_id=by.id,
                        subject_person_id=student.id, referral=referral.id, crisis=crisis)
     return referral

@@ -151,10 +151,36 @@ def _mode_ok(slot: Slot, wanted: str | None) -> bool:
     return wanted is None or slot.mode in (Mode(wanted), Mode.both)
 
 
+def crisis_held(slots: Sequence[Slot], policy: Policy, now: datetime) -> set[tuple[int, datetime]]:
+    """(counsellor, start) of the sessions still kept for crisis at ``now``.
+
+    The first ``crisis_slots_per_day`` sessions of each counsellor's day are kept, whether
+    booked or not (so a booked one is not replaced by a later one), until the day before at
+    ``crisis_release_day_before_at``; then they are everyone's.
+    """
+    rules = policy.booking
+    if rules.crisis_slots_per_day == 0:
+        return set()
+    seen: dict[tuple[int, date], int] = {}
+    held = set()
+    for slot in sorted(slots, key=lambda x: x.start):
+        day = local(slot.start).date()
+        rank = seen.get((slot.counsellor_id, day), 0)
+        seen[(slot.counsellor_id, day)] = rank + 1
+        release = datetime.combine(day - timedelta(days=1), rules.crisis_release_day_before_at,
+                                   SHANGHAI)
+        if rank < rules.crisis_slots_per_day and now < release:
+            held.add((slot.counsellor_id, slot.start))
+    return held
+
+
 async def free_slots(s: AsyncSession, policy: Policy, now: datetime,
-                     flt: SlotFilter = SlotFilter(), *, for_student: int | None = None
-                     ) -> list[Slot]:
-    """Slots nobody holds, from ``min_notice`` after now to the horizon, filtered, in order."""
+                     flt: SlotFilter = SlotFilter(), *, for_student: int | None = None,
+                     crisis: bool = False) -> list[Slot]:
+    """Slots nobody holds, from ``min_notice`` after now to the horizon, filtered, in order.
+
+    Crisis-kept sessions are left out unless ``crisis`` (a crisis referral, centre staff).
+    """
     rules = policy.booking
     earliest = now + rules.min_notice
     first, last = local(earliest).date(), local(now).date() + timedelta(days=rules.horizon_days)
@@ -180,6 +206,7 @@ async def free_slots(s: AsyncSession, policy: Policy, now: datetime,
         col(DutyException.counsellor_id).in_(ids), DutyException.day >= first,
         DutyException.day <= last)))
     slots = generate(ids, patterns, exceptions, policy.calendar(), first, last)
+    kept = set() if crisis else crisis_held(slots, policy, now)
     taken = set((await s.exec(select(Appointment.counsellor_id, Appointment.start_at).where(
         col(Appointment.counsellor_id).in_(ids), Appointment.start_at >= earliest,
         col(Appointment.status).in_([h.value for h in HOLDING])))).all())
@@ -189,6 +216,7 @@ async def free_slots(s: AsyncSession, policy: Policy, now: datetime,
     for entry in held:
         if entry.student_id != for_student and entry.offered_start is not None:
             taken.add((entry.offered_counsellor_id or 0, entry.offered_start))
+    taken |= kept
     out = []
     for slot in slots:
         if slot.start < earliest or (slot.counsellor_id, slot.start) in taken:
@@ -201,11 +229,12 @@ async def free_slots(s: AsyncSession, policy: Policy, now: datetime,
 
 
 async def find_slot(s: AsyncSession, policy: Policy, now: datetime, counsellor_id: int,
-                    start: datetime, *, for_student: int | None = None) -> Slot | None:
+                    start: datetime, *, for_student: int | None = None,
+                    crisis: bool = False) -> Slot | None:
     """The free slot of this counsellor at ``start``, if it is still bookable now."""
     flt = SlotFilter(counsellor_id=counsellor_id, day=local(start).date())
-    return next((x for x in await free_slots(s, policy, now, flt, for_student=for_student)
-                 if x.start == start), None)
+    found = await free_slots(s, policy, now, flt, for_student=for_student, crisis=crisis)
+    return next((x for x in found if x.start == start), None)
 
 
 async def counsellor_names(s: AsyncSession, ids: Iterable[int]) -> dict[int, str]:

@@ -1,8 +1,10 @@
 """The waitlist: when nothing is free, a student waits; the first slot freed is offered to them.
 
-Offers go first come, first served among entries whose filters the slot fits. An offered slot
-is held for that student for ``waitlist_hold`` (other students do not see it); if they do not
-take it, the entry goes back to waiting in its place and the slot is offered to the next one.
+Offers go to crisis-tier students first, then key-tier, then everyone else; within a tier
+first come, first served (by joining time) among entries whose filters the slot fits. An
+offered slot is held for that student for ``waitlist_hold`` (other students do not see it);
+if they do not take it, the entry goes back to waiting in its place and the slot is offered
+to the next one.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from xinqiao.services.booking.wording import words
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.timers import schedule
 from xinqiao.storage.booking import CounsellorProfile, WaitlistEntry, WaitStatus
+from xinqiao.storage.models import Person, Tier
 from xinqiao.storage.reports import Timer
 
 OFFER = "booking.offer"
@@ -77,10 +80,7 @@ async def offer_freed(s: AsyncSession, policy: Policy, counsellor_id: int, start
     if slot is None:
         return None
     profile = await s.get(CounsellorProfile, counsellor_id)
-    waiting = await s.exec(select(WaitlistEntry).where(
-        WaitlistEntry.status == WaitStatus.waiting, WaitlistEntry.expires_at > now,
-        col(WaitlistEntry.id) > after_id).order_by(col(WaitlistEntry.id)))
-    for entry in waiting:
+    for entry in await _in_line(s, now, after_id):
         if entry.gender and (profile is None or profile.gender != entry.gender):
             continue
         if entry.mode and slot.mode not in (entry.mode, "both"):
@@ -99,6 +99,21 @@ async def offer_freed(s: AsyncSession, policy: Policy, counsellor_id: int, start
             reply=words().offer_push(start, hold_until))
         return entry
     return None
+
+
+_RANK = {Tier.crisis.value: 0, Tier.key.value: 1}
+
+
+async def _in_line(s: AsyncSession, now: datetime, after_id: int) -> list[WaitlistEntry]:
+    """Waiting entries in offer order; with ``after_id``, only those behind that entry."""
+    rows = (await s.exec(select(WaitlistEntry, Person.tier)
+                         .join(Person, col(Person.id) == WaitlistEntry.student_id)
+                         .where(WaitlistEntry.status == WaitStatus.waiting,
+                                WaitlistEntry.expires_at > now))).all()
+    line = sorted(rows, key=lambda r: (_RANK.get(str(r[1]), 2), r[0].created_at, r[0].id or 0))
+    order = [entry for entry, _ in line]
+    behind = next((i for i, e in enumerate(order) if e.id == after_id), None)
+    return order if behind is None else order[behind + 1:]
 
 
 async def decline_offer(s: AsyncSession, policy: Policy, entry: WaitlistEntry,

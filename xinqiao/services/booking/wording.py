@@ -72,6 +72,14 @@ class BookingWording(Protocol):
         """Who will see the student next, to the student."""
         ...
 
+    def booked_for_student_push(self, by: str, start: datetime, place: str | None) -> Pushed:
+        """Staff (or a crisis referral) booked a session for the student, to the student."""
+        ...
+
+    def positive_unplaced_push(self, student_number: str, last_day: date) -> Pushed:
+        """A positive screen found no session in its window, to the centre staff on duty."""
+        ...
+
     def referral_case_note(self, by: str, place: str, note: str | None) -> str:
         """The crisis case's timeline entry for a crisis referral."""
         ...
