@@ -45,8 +45,10 @@ class StudentLookupFlow(OneShotFlow):
         # One read, audited once: the picture for its holders, else the roster entry alone.
         kind = Kind.picture if actor.roles & holders(Kind.picture, Action.read) else Kind.roster
         target = Target.about(student) if student is not None else None
-        if student is None or not await authorize(ctx.session, actor, kind, Action.read,
-                                                  target, now=ctx.clock.now(), page=1):
+        # An unknown number is refused (and audited, with what was asked) like a forbidden one.
+        asked = argument.strip()[:64] if student is None else None
+        if not await authorize(ctx.session, actor, kind, Action.read, target,
+                               now=ctx.clock.now(), page=1, asked=asked) or student is None:
             return Turn.end(Reply(REFUSAL, _MENU))
         college, klass, dorm = await unit_names(ctx.session, student)
         lines = [f"{student.name}（{student.external_id}）"]

@@ -29,7 +29,7 @@ from xinqiao.storage.booking import Appointment, AppointmentStatus
 from xinqiao.storage.care import SafetyPlan
 from xinqiao.storage.cases import Case, CaseMember
 from xinqiao.storage.models import Person, Tier
-from xinqiao.storage.reports import Escalation, EscalationRecipient, EscalationStatus
+from xinqiao.storage.reports import Escalation, EscalationRecipient, EscalationStatus, Report
 from xinqiao.storage.screening import ScreeningResult, TierChange
 
 CHECKIN = "checkin"
@@ -39,7 +39,7 @@ class RowKind(StrEnum):
     """What a timeline row records."""
 
     screening = "screening"  # a screening result: its band, never the answers
-    report = "report"  # an item opened by a report about the student
+    report = "report"  # an item opened by someone else's report about the student
     mention = "mention"  # an item opened by a check-in (晴雨表) mentioning the student
     item = "item"  # any other item about them (crisis words, concern, no-show alert, ...)
     booking = "booking"  # a counselling appointment
@@ -99,11 +99,13 @@ async def _names(s: AsyncSession, ids: set[int]) -> dict[int, str]:
     return {p.id or 0: p.name for p in await s.exec(select(Person).where(col(Person.id).in_(ids)))}
 
 
-def _item_kind(esc: Escalation) -> RowKind:
+def _item_kind(esc: Escalation, reporters: dict[int, int | None], student_id: int) -> RowKind:
+    """A check-in mention; a report someone else filed about the student; else another item
+    (their own crisis words, a concern, a no-show alert)."""
     if esc.kind == CHECKIN:
         return RowKind.mention
-    filed = esc.report_id is not None and report_types().get(esc.kind) is not None
-    return RowKind.report if filed else RowKind.item
+    reporter = reporters.get(esc.report_id or 0)
+    return RowKind.report if reporter is not None and reporter != student_id else RowKind.item
 
 
 async def _items(s: AsyncSession, actor: Actor, student: Person) -> list[Row]:
@@ -112,14 +114,14 @@ async def _items(s: AsyncSession, actor: Actor, student: Person) -> list[Row]:
     sent = set((await s.exec(select(EscalationRecipient.escalation_id).where(
         EscalationRecipient.person_id == actor.person_id,
         col(EscalationRecipient.escalation_id).in_([e.id for e in escs])))).all())
-    rows = []
-    for e in escs:
-        mine = frozenset({actor.person_id}) if e.id in sent else frozenset()
-        if may(actor, Kind.report, Action.read, Target.about(student, recipients=mine)):
-            rows.append(Row(e.opened_at, _item_kind(e), item_ref(e.id), e.id,
-                            report_types().title(e.kind, "事项"),
-                            item_status=EscalationStatus(e.status)))
-    return rows
+    shown = [e for e in escs if may(actor, Kind.report, Action.read, Target.about(
+        student, recipients=frozenset({actor.person_id}) if e.id in sent else frozenset()))]
+    reporters = {rid or 0: who for rid, who in await s.exec(select(
+        Report.id, Report.reporter_person_id).where(
+        col(Report.id).in_([e.report_id for e in shown if e.report_id])))}
+    return [Row(e.opened_at, _item_kind(e, reporters, student.id or 0), item_ref(e.id), e.id,
+                report_types().title(e.kind, "事项"), item_status=EscalationStatus(e.status))
+            for e in shown]
 
 
 async def _cases(s: AsyncSession, actor: Actor, student: Person) -> list[Row]:
