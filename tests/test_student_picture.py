@@ -3,12 +3,16 @@ reader's own grants reach, newest first, 20 lines a page, the whole view audited
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from typing import Any
 
 from sqlmodel import col, select
 
 from tests.booking_world import book_first, booking_world, sh
+from tests.console_world import LINK
 from tests.network_world import World
+from xinqiao.bot.app import build_app
 from xinqiao.clock import FakeClock
 from xinqiao.services.access import REFUSAL
 from xinqiao.settings import Settings
@@ -76,11 +80,11 @@ async def test_the_centre_and_the_advisor_each_see_their_part_of_one_students_hi
         "安全计划：还没有",
         "经过（最新在前，只列你有权查看的记录）：",
         f"· 2026-09-07 15:00 D{d_crisis} 危机预警 · 未确认",
-        f"· 2026-09-07 15:00 G{g} 建立危机个案",
+        f"· 2026-09-07 15:00 建立个案 G{g}",
         "· 2026-09-07 15:00 关注等级 重点关注 → 危机关注（规则自动，待复核）",
         f"· 2026-09-07 14:20 D{d_noshow} 重点关注学生咨询爽约 · 未确认",
         "· 2026-09-07 14:00 咨询预约（中心孙老师）· 爽约",
-        "· 2026-09-07 09:30 测评 PHQ-9 情绪状况筛查：中度抑郁相关症状（阳性）",
+        "· 2026-09-07 09:30 测评 · PHQ-9 情绪状况筛查：中度抑郁相关症状（阳性）",
         "· 2026-09-07 09:30 关注等级 日常关注 → 重点关注（规则自动）",
         "1. 主菜单"])
     # her class advisor: the items sent to him (the dorm report among them) and the tier;
@@ -170,3 +174,31 @@ async def test_practice_never_appears_in_the_picture(
     for who in ("t1", "d1"):
         reply = await world.chat(who).say("学生信息 s1")
         assert "经过：还没有你可以查看的记录。" in reply and "D" not in reply.split("经过")[1]
+
+
+async def test_the_console_student_page_shows_the_same_picture_linked(
+    db: Database, clock: FakeClock, settings: Settings, aiohttp_client: Any
+) -> None:
+    world = await booking_world(db, clock, settings)
+    ids = await _history(world)
+    for text in ("安全计划", "散步", *["跳过"] * 5):  # she writes a safety plan
+        await world.chat("s1").say(text)
+    clock.set(sh(9, 7, 16, 0))
+    chat = await world.chat("c1").say("学生信息 s1")
+    assert "安全计划：已填写（发送「安全计划 s1」查看）" in chat
+    client = await aiohttp_client(build_app(settings, clock, background=False))
+    found = LINK.search(await world.chat("c1").say("登录"))
+    assert found is not None
+    assert (await client.post("/console/login", data={"token": found.group(1)})).status == 200
+    mark = await _last_audit(world)
+    body = await (await client.get(f"/console/students/{world.ids['s1']}")).text()
+    assert "<li>安全计划：已填写</li>" in body
+    shown = re.findall(r"<time>([^<]+)</time> (?:<a href=\"([^\"]*)\">|<span>)([^<]+)<", body)
+    # the chat's lines, in the chat's order, each item and case opening its own page
+    assert [f"· {at} {text}" for at, _, text in shown] == \
+        [x for x in chat.splitlines() if x.startswith("· ")]
+    links = {text.split(" ")[0]: href for _, href, text in shown if href}
+    assert links[f"D{ids['crisis']}"] == f"/console/items/{ids['crisis']}"
+    assert links["建立个案"] == f"/console/cases/{ids['case']}"
+    assert [(r.action, r.subject_person_id) for r in await _audits(world, "c1", mark)] == [
+        ("attention.student", world.ids["s1"])]

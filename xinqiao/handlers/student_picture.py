@@ -21,7 +21,7 @@ def row_text(row: Row) -> str:
     status = ITEM_STATUS.get(row.item_status, "") if row.item_status else ""
     match row.kind:
         case RowKind.screening:
-            return f"测评 {row.title}：{row.band}{'（阳性）' if row.positive else ''}"
+            return f"测评 · {row.title}：{row.band}{'（阳性）' if row.positive else ''}"
         case RowKind.report:
             return f"{row.ref} 有人反映：{row.title} · {status}"
         case RowKind.mention:
@@ -32,9 +32,9 @@ def row_text(row: Row) -> str:
             label = STATUS_LABELS[row.booking_status] if row.booking_status else ""
             return f"咨询预约（{row.title}）· {label}"
         case RowKind.case_opened:
-            return f"{row.ref} 建立危机个案"
+            return f"建立个案 {row.ref}"
         case RowKind.case_closed:
-            return f"{row.ref} 个案结案"
+            return f"个案 {row.ref} 结案"
         case RowKind.tier:
             who = row.decided_by or "规则自动"
             review = "，待复核" if row.pending_review else ""
