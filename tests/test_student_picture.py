@@ -122,6 +122,7 @@ async def test_an_advisor_of_another_class_and_a_student_are_refused_and_audited
             for r in await _audits(world, "t2", mark)] == [
         ("picture.read", world.ids["s1"], False, "picture"),
         ("picture.read", None, False, "picture")]
+    assert (await _audits(world, "t2", mark))[1].detail["asked"] == "nobody"
     assert [(r.action, r.allowed, r.detail.get("asked"))
             for r in await _audits(world, "s2", mark)] == [("flow.refused", False, "s1")]
     # a committee member of her class still finds who she is, never her picture

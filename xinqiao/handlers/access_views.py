@@ -46,9 +46,9 @@ class StudentLookupFlow(OneShotFlow):
         kind = Kind.picture if actor.roles & holders(Kind.picture, Action.read) else Kind.roster
         target = Target.about(student) if student is not None else None
         # An unknown number is refused (and audited, with what was asked) like a forbidden one.
-        asked = argument.strip()[:64] if student is None else None
+        asked: dict[str, Any] = {"asked": argument.strip()[:64]} if student is None else {}
         if not await authorize(ctx.session, actor, kind, Action.read, target,
-                               now=ctx.clock.now(), page=1, asked=asked) or student is None:
+                               now=ctx.clock.now(), page=1, **asked) or student is None:
             return Turn.end(Reply(REFUSAL, _MENU))
         college, klass, dorm = await unit_names(ctx.session, student)
         lines = [f"{student.name}（{student.external_id}）"]
