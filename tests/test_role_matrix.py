@@ -58,6 +58,8 @@ EXPECTED: dict[tuple[Kind, Action], set[Role]] = {
     (K.roster, A.read): {R.committee, R.informant, R.class_advisor} | COLLEGE | CENTRE,
     # s1's counsellors: her college's psychological counsellor, c1 (her appointments), the lead
     (K.safety_plan, A.read): {R.college_counsellor} | CENTRE,
+    # 学生信息's timeline: whoever follows s1's tier (each line then as its own kind allows)
+    (K.picture, A.read): {R.class_advisor} | COLLEGE | CENTRE,
 }
 # What each kind must never show a refused person.
 SECRETS = {
@@ -66,11 +68,12 @@ SECRETS = {
     K.appointment_note: ("NOTE-5Z", "NOTE2-8W", "室友小吴", "学生3号"),
     K.audit_log: ("审计记录（", "→"), K.roster: ("室友小吴", "东1-101", "软件2301"),
     K.safety_plan: ("SAFE9P", "室友小吴"),
+    K.picture: ("经过", "PHQ", "咨询预约", "安全计划：", "关注等级"),
 }
 # What an allowed read shows (changes are checked by their effect).
 SHOWS = {K.screening: "总分 12", K.attention: "室友小吴", K.report: "REPORT-3K",
          K.case: "PLAN-7Q", K.appointment_note: "NOTE-5Z", K.audit_log: "审计记录（",
-         K.roster: "东1-101", K.safety_plan: "SAFE9P"}
+         K.roster: "东1-101", K.safety_plan: "SAFE9P", K.picture: "经过（"}
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -134,7 +137,7 @@ async def _attempt(school: School, who: str, kind: Kind, action: Action) -> str:
         return await chat.say("审计记录 s1")
     if kind is K.safety_plan:
         return await chat.say("安全计划 s1")
-    return await chat.say("学生信息 s1")
+    return await chat.say("学生信息 s1")  # the roster entry, and the picture for its holders
 
 
 CASES = [(role, kind, action) for (kind, action) in EXPECTED for role in Role]
@@ -149,7 +152,15 @@ async def test_role_matrix(school: School, role: Role, kind: Kind, action: Actio
     if role not in EXPECTED[(kind, action)]:
         leaked = [s for s in SECRETS[kind] if s in reply]
         assert not leaked, reply
-        assert any(r.detail.get("kind") == kind.value for r in refusals), refusals
+        if kind is K.picture and role in EXPECTED[(K.roster, A.read)]:
+            # 学生信息 is the roster entry alone for them: one allowed roster read, no picture
+            assert "东1-101" in reply
+            assert [(r.detail.get("kind"), r.allowed) for r in await school.audits(who)] == \
+                [("roster", True)]
+            return
+        # a student is refused at 学生信息's door, which is the roster lookup's
+        kinds = {kind.value, K.roster.value} if kind is K.picture else {kind.value}
+        assert any(r.detail.get("kind") in kinds for r in refusals), refusals
         return
     assert not refusals, [(r.action, r.detail) for r in refusals]
     if action is A.read:
@@ -157,7 +168,9 @@ async def test_role_matrix(school: School, role: Role, kind: Kind, action: Actio
         if kind is not K.attention:
             subject = None if kind is K.case else school.pid("s1")
             reads = await school.audits(who, allowed=True)
-            assert any(r.detail.get("kind") == kind.value and
+            # a picture holder's 学生信息 is one picture read, the roster entry included
+            kinds = {kind.value, K.picture.value} if kind is K.roster else {kind.value}
+            assert any(r.detail.get("kind") in kinds and
                        (subject is None or r.subject_person_id == subject) for r in reads)
         else:
             assert await school.audits(who)  # attention.read: who looked, and how many
@@ -211,7 +224,7 @@ async def test_a_college_cannot_see_another_colleges_students(school: School) ->
     assert await school.chat("l1").say("学生信息 o1") == REFUSAL + "\n1. 主菜单"
     assert "外院学生小何" in await x1.say("学生信息 o1")
     refused = await school.audits("x1", allowed=False)
-    assert {r.detail["kind"] for r in refused} == {"roster", "case"}
+    assert {r.detail["kind"] for r in refused} == {"picture", "case"}
     assert {r.subject_person_id for r in refused} == {school.pid("s1"), school.pid("s2")}
 
 
@@ -294,4 +307,5 @@ async def test_an_advisor_and_a_committee_reach_only_their_own_class(school: Sch
     for who in ("t2", "k2"):
         refused = await school.audits(who, allowed=False)
         assert [(r.action, r.subject_person_id) for r in refused] == \
-            [("roster.read", school.pid("s1")), ("escalation.ack", school.pid("s1"))]
+            [("picture.read" if who == "t2" else "roster.read", school.pid("s1")),
+             ("escalation.ack", school.pid("s1"))]

@@ -1,4 +1,4 @@
-"""Two reads the access matrix governs directly: 学生信息 (roster) and 审计记录 (audit log).
+"""Two reads the access matrix governs directly: 学生信息 (roster, picture) and 审计记录.
 
 Both answer a refused or unknown request with the same short sentence, and both are audited.
 """
@@ -6,14 +6,17 @@ Both answer a refused or unknown request with the same short sentence, and both 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from xinqiao.handlers.flow import Context, OneShotFlow, Turn
 from xinqiao.handlers.results import TIER_LABELS
+from xinqiao.handlers.student_picture import PAGE, picture_text
 from xinqiao.messages import Choice, Reply
 from xinqiao.services import audit
 from xinqiao.services.access import REFUSAL, Action, Kind, Target, authorize, holders, may
 from xinqiao.services.directory import unit_names
 from xinqiao.services.person_info import by_number
+from xinqiao.services.student_timeline import picture
 from xinqiao.storage.models import Person, Role, Tier
 
 _MENU = (Choice("menu", "主菜单"),)
@@ -22,7 +25,8 @@ AUDIT_DAYS = 30
 
 
 class StudentLookupFlow(OneShotFlow):
-    """学生信息 <学号>: who a student is, for the people whose scope covers them."""
+    """学生信息 <学号>: who a student is, for the people whose scope covers them; for those who
+    follow the student's tier, their picture too (a timeline, 20 lines a page, 更多 for more)."""
 
     id = "student_lookup"
     title = "学生信息"
@@ -33,14 +37,18 @@ class StudentLookupFlow(OneShotFlow):
         return person is not None and bool(roles & holders(Kind.roster, Action.read))
 
     async def start(self, ctx: Context, argument: str) -> Turn:
-        """Name, number and units; the attention tier too for those who may see it."""
+        """Name, number and units; the tier and the timeline for those who may see them."""
         if not argument.strip():
             return Turn.end(Reply("请带上学号，例如：学生信息 2023001", _MENU))
         student = await by_number(ctx.session, argument)
         actor = await ctx.actor()
+        # One read, audited once: the picture for its holders, else the roster entry alone.
+        kind = Kind.picture if actor.roles & holders(Kind.picture, Action.read) else Kind.roster
         target = Target.about(student) if student is not None else None
-        if student is None or not await authorize(ctx.session, actor, Kind.roster, Action.read,
-                                                  target, now=ctx.clock.now()):
+        # An unknown number is refused (and audited, with what was asked) like a forbidden one.
+        asked: dict[str, Any] = {"asked": argument.strip()[:64]} if student is None else {}
+        if not await authorize(ctx.session, actor, kind, Action.read, target,
+                               now=ctx.clock.now(), page=1, **asked) or student is None:
             return Turn.end(Reply(REFUSAL, _MENU))
         college, klass, dorm = await unit_names(ctx.session, student)
         lines = [f"{student.name}（{student.external_id}）"]
@@ -49,7 +57,29 @@ class StudentLookupFlow(OneShotFlow):
         assert target is not None
         if may(actor, Kind.attention, Action.read, target):
             lines.append(f"关注等级：{TIER_LABELS[Tier(student.tier)]}")
-        return Turn.end(Reply("\n".join(lines), _MENU))
+        if kind is Kind.roster:
+            return Turn.end(Reply("\n".join(lines), _MENU))
+        return await self._page(ctx, student, 0, "\n".join(lines) + "\n\n")
+
+    async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
+        """更多: the next page, read (and audited) afresh; anything else is routed anew."""
+        if ctx.inbound.choice != "more" and ctx.inbound.text != "更多":
+            return Turn.pass_on()
+        page = int(data.get("page", 0)) + 1
+        student = await ctx.session.get(Person, int(data.get("student", 0)))
+        if student is None or not await authorize(
+                ctx.session, await ctx.actor(), Kind.picture, Action.read,
+                Target.about(student), now=ctx.clock.now(), page=page + 1):
+            return Turn.end(Reply(REFUSAL, _MENU))
+        return await self._page(ctx, student, page, "")
+
+    async def _page(self, ctx: Context, student: Person, page: int, head: str) -> Turn:
+        found = await picture(ctx.session, await ctx.actor(), student, ctx.settings.content_dir)
+        text = head + picture_text(found, page, student.external_id or "")
+        if not found.has_page(page + 1, PAGE):
+            return Turn.end(Reply(text, _MENU))
+        return Turn.ask("more", {"student": student.id, "page": page},
+                        Reply(text, (Choice("more", "更多"), *_MENU)))
 
 
 class AuditLogFlow(OneShotFlow):

@@ -13,7 +13,7 @@ KIND_LABELS = {
     Kind.report: "report / escalation", Kind.case: "crisis case",
     Kind.appointment_note: "appointment and its note", Kind.audit_log: "audit log",
     Kind.roster: "roster entry", Kind.safety_plan: "safety plan",
-    Kind.practice: "practice record",
+    Kind.practice: "practice record", Kind.picture: "student timeline",
 }
 SCOPE_LABELS = {
     Scope.own: "own", Scope.recipient: "sent to them", Scope.counsellor: "own clients",

@@ -24,6 +24,7 @@ class Kind(StrEnum):
     roster = "roster"  # who a student is: name, number, class, dorm
     safety_plan = "safety_plan"  # a student's safety plan: warning signs, people, lines
     practice = "practice"  # who practised reports in training (练习), never real data
+    picture = "picture"  # one student's timeline (学生信息): the door; each line checks its kind
 
 
 class Action(StrEnum):
@@ -71,6 +72,9 @@ MATRIX: dict[tuple[Role, Kind, Action], Grant] = {
     (R.informant, K.roster, A.read): Grant((S.dorm,)),
     # An advisor sees which students of their own classes need attention (tiers, no answers).
     (R.class_advisor, K.attention, A.read): Grant((S.klass,)),
+    # A student's picture opens for whoever follows their tier; each line is then filtered
+    # by its own kind's grant (an advisor sees the items sent to them, not the screenings).
+    (R.class_advisor, K.picture, A.read): Grant((S.klass,)),
     (R.class_advisor, K.report, A.read): _RECIPIENT,
     (R.class_advisor, K.report, A.change): _RECIPIENT,
     (R.class_advisor, K.roster, A.read): Grant((S.klass,)),
@@ -78,6 +82,7 @@ MATRIX: dict[tuple[Role, Kind, Action], Grant] = {
 for _role in (R.college_lead, R.college_counsellor):
     MATRIX |= {
         (_role, K.attention, A.read): Grant((S.college,)),
+        (_role, K.picture, A.read): Grant((S.college,)),
         (_role, K.report, A.read): _RECIPIENT,
         (_role, K.report, A.change): _RECIPIENT,
         (_role, K.case, A.read): Grant((S.college, S.team)),
@@ -96,6 +101,7 @@ for _role in (R.centre_staff, R.centre_lead):
     MATRIX |= {
         (_role, K.screening, A.read): Grant((S.school,), "with answers"),
         (_role, K.attention, A.read): Grant((S.school,)),
+        (_role, K.picture, A.read): Grant((S.school,)),
         (_role, K.report, A.read): _RECIPIENT,
         (_role, K.report, A.change): _RECIPIENT,
         (_role, K.case, A.read): Grant((S.school,)),

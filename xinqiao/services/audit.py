@@ -61,6 +61,7 @@ ACTION_LABELS: dict[str, str] = {
     "booking.note.read": "查看咨询备注", "booking.mark": "记录咨询结果",
     "appointment_note.change": "处理咨询预约", "audit_log.read": "查看审计记录",
     "roster.read": "查询学生信息", "flow.refused": "使用无权限功能",
+    "picture.read": "查看学生经过",
     "bind": "绑定身份", "bind.failed": "绑定失败", "bind.release": "解除绑定",
     "console.link": "获取工作台登录链接", "console.refused": "工作台登录链接被拒绝",
     "console.login": "登录工作台", "console.logout": "退出工作台",

@@ -1,8 +1,9 @@
 """关注名单 pages: students by tier in my scope, and one student's timeline.
 
 The list is audited once per look as chat's 关注名单 is (``attention.read`` with the count);
-a student's page is one read of their record, audited once (``attention.student``) after the
-access matrix let the reader in; outside their scope it is a 404 like any other record.
+a student's page is chat's 学生信息 picture, one read audited once (``attention.student``)
+after the access matrix let the reader in (``Kind.picture``); outside their scope it is a 404
+like any other record.
 """
 
 from __future__ import annotations
@@ -52,13 +53,13 @@ async def student_page(request: web.Request, s: AsyncSession,
     number = int(raw) if raw.isdecimal() and len(raw) < 10 else 0
     student = await s.get(Person, number) if number else None
     target = Target.about(student) if student is not None and student.active else None
-    if not await authorize(s, staff.actor, Kind.attention, Action.read, target,
+    if not await authorize(s, staff.actor, Kind.picture, Action.read, target,
                            now=svc.clock.now(), audit_as="attention.student",
                            person=number or raw[:16], via="console"):
         return not_found(request, staff)
     assert student is not None
     college, klass, _ = await unit_names(s, student)
-    lines = await timeline(s, staff.actor, student, svc.settings.content_dir)
+    lines, found = await timeline(s, staff.actor, student, svc.settings.content_dir)
     return render(request, "student.html", base_context(
         staff, student=student, units=" ".join(u for u in (college, klass) if u),
-        tier=TIER_LABELS[Tier(student.tier)], lines=lines))
+        tier=TIER_LABELS[Tier(student.tier)], lines=lines, safety_plan=found.safety_plan))
