@@ -74,8 +74,11 @@ async def book_first(world: World, who: str, pick: str = "1", reason: str = "跳
     returns the last reply."""
     chat = world.chat(who)
     listing = await chat.say("预约")
-    assert "可以预约的时间" in listing, listing
-    asked = await chat.say(pick)
+    if "为你保留着" in listing:  # a positive screen holds the earliest session (fair access)
+        asked = await chat.say("预约这个时间")
+    else:
+        assert "可以预约的时间" in listing, listing
+        asked = await chat.say(pick)
     if "你想怎么聊" in asked:
         await chat.say(mode)
     return await chat.say(reason)

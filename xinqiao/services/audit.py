@@ -39,6 +39,9 @@ async def record(
 ACTION_LABELS: dict[str, str] = {
     "screening.read": "查看测评记录", "attention.read": "查看关注名单",
     "case.read": "查看个案", "case.change": "处理个案", "report.read": "查看上报",
+    "case.referral": "记录转介", "case.family": "记录家庭联系", "case.return": "记录复学评估",
+    "case.contact": "记录转介后联系", "case.records.read": "查看转介与复学记录",
+    "booking.for_student": "为学生代约", "booking.positive_unplaced": "测评阳性未约到时段",
     "escalation.ack": "确认上报", "escalation.resolve": "上报结案",
     "escalation.relay": "回复来信人",
     "bind.denied": "拒绝第二个账号绑定", "bind.id_locked": "学号/工号绑定锁定",
