@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -58,6 +58,11 @@ def crisis_reply(settings: Settings, *, third_party: bool = False,
     return Reply("\n".join([head, *help_lines(settings)]), choices)
 
 
+# Crisis words repeated within this time of the item's last push join it without a new push:
+# a student writing several messages in a row must not flood the people holding her item.
+REPEAT_QUIET = timedelta(minutes=10)
+
+
 def _source_label(source: str, detail: dict[str, Any]) -> str:
     """Where a crisis signal came from, as staff read it (never its words)."""
     if source.startswith("screening:"):
@@ -106,7 +111,7 @@ async def raise_crisis(
         Subject(key=key, kind="crisis", title="危机预警", college_id=report.college_id,
                 klass_id=report.klass_id, report_id=report.id,
                 person_id=about.id if about else None),
-        Severity.crisis, now, source=_source_label(source, detail))
+        Severity.crisis, now, source=_source_label(source, detail), quiet=REPEAT_QUIET)
     if about is not None:  # the crisis pool: a case followed up until staff close it
         await open_case(s, about, source=source, escalation_id=esc.id, now=now)
     return esc

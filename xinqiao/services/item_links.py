@@ -7,7 +7,7 @@ unlinked escalation that would reach the same people without what they already k
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -63,13 +63,15 @@ async def readable_item(s: AsyncSession, actor: Actor, mine: list[Escalation], n
 
 async def open_or_join(
     escalations: Escalations, s: AsyncSession, subject: Subject, severity: Severity,
-    now: datetime, *, source: str | None = None,
+    now: datetime, *, source: str | None = None, quiet: timedelta | None = None,
 ) -> Escalation:
     """Join the student's open item when it is at least as urgent, else open a new one.
 
     A more urgent report does not join a calmer item: it needs its own, faster chain (the two
     are still shown linked to each other). ``source`` names the report in the push to the
-    item's holders (default: the subject's title); never the report's words.
+    item's holders (default: the subject's title); never the report's words. ``quiet``: no
+    push when the item was opened or last told of news that recently (a student repeating
+    herself in chat); the signal still joins.
     """
     if subject.person_id is None or subject.report_id is None:
         return await escalations.open(s, subject, severity, now)
@@ -78,7 +80,7 @@ async def open_or_join(
                  and RANK[Severity(e.severity)] >= RANK[severity]), None)
     if host is None:
         return await escalations.open(s, subject, severity, now)
-    await join(s, host, subject.report_id, source or subject.title, now)
+    await join(s, host, subject.report_id, source or subject.title, now, quiet=quiet)
     return host
 
 
@@ -94,12 +96,18 @@ async def holding(s: AsyncSession, esc: Escalation) -> list[int]:
 
 
 async def join(s: AsyncSession, host: Escalation, report_id: int, source: str,
-               now: datetime) -> None:
+               now: datetime, *, quiet: timedelta | None = None) -> None:
     """Link a new report to the open item and tell its holders that there is news."""
     assert host.id is not None
+    recent = quiet is not None and (await s.exec(select(EscalationStep.id).where(
+        EscalationStep.escalation_id == host.id,
+        col(EscalationStep.action).in_(("opened", "joined")),
+        col(EscalationStep.at) >= now - quiet))).first() is not None
     s.add(EscalationReport(escalation_id=host.id, report_id=report_id, joined_at=now))
     s.add(EscalationStep(escalation_id=host.id, at=now, action="joined", level=host.level,
                          note=f"report:{report_id}"))
+    if recent:
+        return
     urgent = is_urgent(host.severity)
     ref = item_ref(host.id)
     # Only the kind of report and when: every role that holds the item may read that much.
