@@ -11,6 +11,7 @@ from xinqiao.clock import SHANGHAI, FakeClock
 from xinqiao.services.escalation import Subject
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
+from xinqiao.storage.models import OutboxMessage
 from xinqiao.storage.reports import Escalation, EscalationReport, Report, Severity
 
 MONDAY_9 = datetime(2026, 9, 7, 9, 0, tzinfo=SHANGHAI)
@@ -55,8 +56,14 @@ async def test_a_real_crisis_report_about_a_student_with_an_open_crisis_item_joi
     pushes = await world.push_texts("t1")
     assert any(f"D{item.id} 有新的情况" in p and "宿舍情况反映" in p for p in pushes)
     assert not any("攒起来" in p for p in pushes)  # never the words themselves
+    await informant.say("10")  # self-harm ticked
+    assert "收到" in await informant.say("现在就需要处理")  # the report itself is filed
+    assert [e.id for e in await _escalations(world)] == [item.id]
+    assert await _unlinked_reports(world, world.ids["s1"]) == []
     view = await world.chat("t1").say(f"待办 D{item.id}")
+    assert "共 3 份反映" in view
     assert "来源：危机预警（《宿舍情况反映》中的文字） · 09-07 10:00" in view
+    assert "来源：宿舍情况反映 · 09-07 10:00" in view
 
 
 async def test_the_students_own_second_crisis_message_joins_her_open_item(
@@ -74,6 +81,46 @@ async def test_the_students_own_second_crisis_message_joins_her_open_item(
     view = await world.chat("c1").say(f"待办 D{item.id}")
     assert "来源：危机预警（聊天消息） · 09-07 09:00" in view
     assert "来源：危机预警（聊天消息） · 09-07 11:00" in view
+
+
+async def _dorm_report(world: World, factor: str) -> Escalation:
+    informant = world.chat("i1")
+    await informant.say("宿舍情况")
+    await informant.say("室友小吴")
+    await informant.say("这周几乎不出门")
+    await informant.say(factor)
+    assert "收到" in await informant.say("不急，近期关注即可")
+    [item] = await _escalations(world)
+    return item
+
+
+async def test_concern_words_with_a_crisis_grade_report_item_open_are_a_crisis_joining_it(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await make_world(db, clock, settings, start=MONDAY_9)
+    item = await _dorm_report(world, "10")  # self-harm ticked: a crisis-grade item
+    assert item.severity == "crisis"
+    clock.advance(hours=25)  # past the 24-hour memory of reports
+    assert "很担心你" in await world.chat("s1").say("活着好累")  # no ASQ first: crisis at once
+    assert [e.id for e in await _escalations(world)] == [item.id]
+    assert await _unlinked_reports(world, world.ids["s1"]) == []
+
+
+async def test_a_concern_answered_no_joins_the_students_open_item(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await make_world(db, clock, settings, start=MONDAY_9)
+    item = await _dorm_report(world, "4")  # break-up: a routine item
+    clock.advance(hours=25)
+    chat = world.chat("s1")
+    assert "有没有想过" in await chat.say("活着好累")
+    await chat.say("没有")
+    assert [e.id for e in await _escalations(world)] == [item.id]  # no separate 关切跟进
+    assert await _unlinked_reports(world, world.ids["s1"]) == []
+    async with db.session() as s:
+        news = [m for m in (await s.exec(select(OutboxMessage))).all()
+                if f"D{item.id} 有新的情况" in m.payload["reply"]["text"]]
+    assert news and all("活着好累" not in str(m.payload) for m in news)
 
 
 async def _routine(world: World, n: int) -> None:
