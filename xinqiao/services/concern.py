@@ -6,7 +6,8 @@ ending their life (clinical.md §5): 有, 不想说 or no answer within ten minu
 没有 → a warm offer and a concern item the centre reviews in working hours. Signals add up: a
 second concern within a day, or one after a positive screening or a report about the same
 student, or with a crisis-grade item open about them, is a crisis at once; an answer of 没有
-joins an item already open about the student. A student's "开玩笑的" changes nothing; only staff close items.
+joins an item already open about the student. A student's "开玩笑的" changes nothing; only
+staff close items.
 """
 
 from __future__ import annotations
