@@ -91,7 +91,7 @@ async def test_an_item_nobody_acknowledges_goes_to_the_centre_lead_and_duty_and_
     # It heads every queue holding it, marked 无人确认, ahead of the older item.
     for who in ("d1", "c1"):
         queue = (await world.chat(who).say("待办")).splitlines()
-        assert queue[0].endswith("（无人确认的在最前，其余最早的在前）：")
+        assert queue[0].endswith("（无人确认的在最前，危机和紧急的在前，其余最早的在前）：")
         assert queue[1].startswith(f"⚠D{esc} 宿舍情况反映 · 紧急 · 无人确认")
         assert queue[2].startswith(f"D{older} 宿舍情况反映 · 紧急 · 跟进中")
     detail = await world.chat("d1").say(f"待办 {esc}")  # the item itself says so too

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from xinqiao.clock import local
@@ -20,8 +21,23 @@ from xinqiao.services.escalation_text import (
 from xinqiao.services.item_links import awaiting_ack, readable_item
 from xinqiao.services.refs import ITEM, REF_PATTERN, Ref, item_ref, parse_ref, wrong_kind
 from xinqiao.storage.models import Person, Role
+from xinqiao.storage.reports import Escalation, Severity
 
 _MENU = (Choice("menu", "主菜单"),)
+
+PAGE = 8  # items per 待办 message; 更多 shows the next page
+PAGE_CHOICE = "queue_page"
+MORE_WORDS = frozenset({"更多", "下一页", "更多（下一页）"})
+
+
+def _ordered(items: list[Escalation]) -> list[Escalation]:
+    """无人确认 first, then crisis, then urgent, then the rest; oldest first within each, so the
+    newest crisis is never below a page of routine items."""
+    def key(esc: Escalation) -> tuple[int, int, datetime, int]:
+        grave = {Severity.crisis: 0, Severity.urgent: 1}.get(Severity(esc.severity), 2)
+        return (0 if status_label(esc) == UNACKNOWLEDGED else 1, grave, esc.opened_at,
+                esc.id or 0)
+    return sorted(items, key=key)
 
 
 def _ask_note(number: int) -> Reply:
@@ -136,32 +152,46 @@ class ResolveFlow(_StaffFlow):
 
 
 class QueueFlow(_StaffFlow):
-    """待办: open items sent to me, oldest first, each to view, acknowledge or resolve."""
+    """待办: my open items, crisis and urgent first, paged; each to view, ack or resolve."""
 
     id = "queue"
     title = "待办"
     triggers: tuple[str, ...] = ("待办", "/queue")
     clinical_steps = frozenset({"note"})  # a resolution note describes a student
+    control_words = MORE_WORDS  # 更多 at the list pages; the crisis watch must not read it
 
     async def start(self, ctx: Context, argument: str) -> Turn:
         """List the queue; ``待办 D12`` (or 12) opens item 12 at once."""
-        assert ctx.person is not None and ctx.person.id is not None
         ref = _item(argument)
         if ref is not None:
             return _not_an_item(ref) or await self._view(ctx, ref.number)
-        items = await open_for_person(ctx.session, ctx.person.id)
+        return await self._page(ctx, 0)
+
+    async def _page(self, ctx: Context, page: int) -> Turn:
+        """One page of the queue; the count is every item and 更多 pages through the rest."""
+        assert ctx.person is not None and ctx.person.id is not None
+        items = _ordered(await open_for_person(ctx.session, ctx.person.id))
         if not items:
             return Turn.end(Reply("目前没有待处理的事项。", _MENU))
-        unacknowledged = sum(status_label(e) == UNACKNOWLEDGED for e in items)
-        order = f"{UNACKNOWLEDGED}的在最前，其余最早的在前" if unacknowledged else "最早的在前"
-        lines, choices = [f"你有 {len(items)} 项待处理（{order}）："], []
-        for esc in items[:8]:
+        pages = (len(items) + PAGE - 1) // PAGE
+        page = page if 0 <= page < pages else 0
+        shown = items[page * PAGE:(page + 1) * PAGE]
+        unacknowledged = any(status_label(e) == UNACKNOWLEDGED for e in items)
+        order = ((f"{UNACKNOWLEDGED}的在最前，" if unacknowledged else "")
+                 + "危机和紧急的在前，其余最早的在前")
+        where = f"，第 {page + 1}/{pages} 页" if pages > 1 else ""
+        lines, choices = [f"你有 {len(items)} 项待处理（{order}{where}）："], []
+        for esc in shown:
             flag = "⚠" if status_label(esc) == UNACKNOWLEDGED else ""
             lines.append(f"{flag}{item_ref(esc.id)} {title_of(esc.kind, '事项')} · "
                          f"{severity_label(esc)} · "
                          f"{status_label(esc)} · {local(esc.opened_at):%m-%d %H:%M}")
             choices.append(Choice(f"view:{esc.id}", f"查看 {item_ref(esc.id)}"))
-        return Turn.ask("pick", {}, Reply("\n".join(lines), (*choices, *_MENU)))
+        if pages > 1:
+            nxt = (page + 1) % pages
+            label = "更多（下一页）" if nxt else "回到第一页"
+            choices.append(Choice(f"{PAGE_CHOICE}:{nxt}", label))
+        return Turn.ask("pick", {"page": page}, Reply("\n".join(lines), (*choices, *_MENU)))
 
     async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
         """Handle a tap: view, acknowledge, resolve; or take a resolution note."""
@@ -173,8 +203,12 @@ class QueueFlow(_StaffFlow):
             _, message = await self.escalations.resolve(
                 ctx.session, int(data["id"]), ctx.person, note, ctx.clock.now())
             return Turn.end(Reply(message, _MENU))
+        if ctx.inbound.choice is None and ctx.inbound.text.strip() in MORE_WORDS:
+            return await self._page(ctx, int(data.get("page", 0)) + 1)
         choice = ctx.inbound.choice or _typed_view(ctx.inbound.text)
         kind, _, raw = choice.partition(":")
+        if kind == PAGE_CHOICE and raw.isdecimal():
+            return await self._page(ctx, int(raw))
         if not raw.isdecimal():
             return await self.start(ctx, "")
         number = int(raw)

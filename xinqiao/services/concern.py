@@ -5,7 +5,9 @@ crisis path, and not nothing either. The writer is asked, ASQ-style, whether the
 ending their life (clinical.md §5): 有, 不想说 or no answer within ten minutes → the crisis path;
 没有 → a warm offer and a concern item the centre reviews in working hours. Signals add up: a
 second concern within a day, or one after a positive screening or a report about the same
-student, is a crisis at once. A student's "开玩笑的" changes nothing; only staff close items.
+student, or with a crisis-grade item open about them, is a crisis at once; an answer of 没有
+joins an item already open about the student. A student's "开玩笑的" changes nothing; only
+staff close items.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.services.crisis import raise_crisis
 from xinqiao.services.escalation import Subject
+from xinqiao.services.item_links import join, open_items_about
 from xinqiao.services.report_types import report_types
 from xinqiao.services.timers import schedule
 from xinqiao.storage.models import Person
@@ -102,8 +105,10 @@ async def adds_up(s: AsyncSession, person: Person | None, now: datetime) -> str 
         col(ScreeningResult.created_at) >= since))).first()
     if positive is not None:
         return "a positive screening within 24 h"
+    # Any open crisis-grade item about the student counts, not only a 危机预警: crisis words
+    # may have joined an open crisis-grade report item instead of opening their own.
     open_crisis = (await s.exec(select(Escalation.id).where(
-        Escalation.subject == f"crisis:person:{person.id}",
+        Escalation.subject_person_id == person.id, Escalation.severity == Severity.crisis,
         Escalation.status != EscalationStatus.resolved))).first()
     return "an open crisis item" if open_crisis is not None else None
 
@@ -139,6 +144,14 @@ async def settle(s: AsyncSession, network: Network, report_id: int, answer: str,
     if answer in ("yes", "decline"):
         await _to_crisis(s, network, report, about, f"concern answered {answer}", now)
         return "crisis"
+    # An item already open about the student takes the concern (its holders hear of it);
+    # else the centre reviews it on its own item in working hours.
+    host = next((e for e in (await open_items_about(s, report.subject_person_id)
+                             if report.subject_person_id is not None else [])
+                 if e.kind != "checkin_missing"), None)
+    if host is not None and report.id is not None:
+        await join(s, host, report.id, "关切跟进（学生回答：没有想过）", now)
+        return "review"
     await network.escalations.open(
         s, Subject(key=f"concern:report:{report.id}", kind="concern", title="关切跟进",
                    college_id=report.college_id, klass_id=report.klass_id,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -10,6 +10,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from xinqiao.messages import Choice, Reply
 from xinqiao.services.cases import open_case
 from xinqiao.services.escalation import Subject
+from xinqiao.services.item_links import open_or_join
+from xinqiao.services.report_types import report_types
 from xinqiao.services.tiers import change_tier
 from xinqiao.settings import Settings
 from xinqiao.storage.models import Person, Tier
@@ -56,6 +58,23 @@ def crisis_reply(settings: Settings, *, third_party: bool = False,
     return Reply("\n".join([head, *help_lines(settings)]), choices)
 
 
+# Crisis words repeated within this time of the item's last push join it without a new push:
+# a student writing several messages in a row must not flood the people holding her item.
+REPEAT_QUIET = timedelta(minutes=10)
+
+
+def _source_label(source: str, detail: dict[str, Any]) -> str:
+    """Where a crisis signal came from, as staff read it (never its words)."""
+    if source.startswith("screening:"):
+        return f"危机预警（测评 {source.split(':', 1)[1].upper()}）"
+    form = detail.get("form")
+    if form:
+        rtype = report_types().for_form(str(form))
+        return f"危机预警（《{rtype.form_title if rtype else form}》中的文字）"
+    return {"message": "危机预警（聊天消息）", "concern": "危机预警（关切追问后）"}.get(
+        source, "危机预警")
+
+
 async def raise_crisis(
     s: AsyncSession,
     network: Network,
@@ -85,11 +104,14 @@ async def raise_crisis(
         await change_tier(s, about, Tier.crisis, reason=f"automatic: {source}", now=now,
                           pending_review=True)
     key = f"crisis:person:{about.id}" if about is not None else f"crisis:report:{report.id}"
-    esc = await network.escalations.open(
-        s, Subject(key=key, kind="crisis", title="危机预警", college_id=report.college_id,
-                   klass_id=report.klass_id, report_id=report.id,
-                   person_id=about.id if about else None),
-        Severity.crisis, now)
+    # A student whose item is still open: the signal joins it (its holders hear of it) rather
+    # than vanish into the open crisis item the key would return unchanged.
+    esc = await open_or_join(
+        network.escalations, s,
+        Subject(key=key, kind="crisis", title="危机预警", college_id=report.college_id,
+                klass_id=report.klass_id, report_id=report.id,
+                person_id=about.id if about else None),
+        Severity.crisis, now, source=_source_label(source, detail), quiet=REPEAT_QUIET)
     if about is not None:  # the crisis pool: a case followed up until staff close it
         await open_case(s, about, source=source, escalation_id=esc.id, now=now)
     return esc

@@ -7,7 +7,7 @@ unlinked escalation that would reach the same people without what they already k
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -63,12 +63,15 @@ async def readable_item(s: AsyncSession, actor: Actor, mine: list[Escalation], n
 
 async def open_or_join(
     escalations: Escalations, s: AsyncSession, subject: Subject, severity: Severity,
-    now: datetime,
+    now: datetime, *, source: str | None = None, quiet: timedelta | None = None,
 ) -> Escalation:
     """Join the student's open item when it is at least as urgent, else open a new one.
 
     A more urgent report does not join a calmer item: it needs its own, faster chain (the two
-    are still shown linked to each other).
+    are still shown linked to each other). ``source`` names the report in the push to the
+    item's holders (default: the subject's title); never the report's words. ``quiet``: no
+    push when the item was opened or last told of news that recently (a student repeating
+    herself in chat); the signal still joins.
     """
     if subject.person_id is None or subject.report_id is None:
         return await escalations.open(s, subject, severity, now)
@@ -77,19 +80,42 @@ async def open_or_join(
                  and RANK[Severity(e.severity)] >= RANK[severity]), None)
     if host is None:
         return await escalations.open(s, subject, severity, now)
+    await join(s, host, subject.report_id, source or subject.title, now, quiet=quiet)
+    return host
+
+
+async def holding(s: AsyncSession, esc: Escalation) -> list[int]:
+    """Who holds the item now: its acknowledger, else everyone it reached at its current level
+    or beyond (无人确认 reaches the centre lead and duty staff past the last level)."""
+    if esc.status == EscalationStatus.acked and esc.acked_by is not None:
+        return [esc.acked_by]
+    rows = await s.exec(select(EscalationRecipient.person_id).where(
+        EscalationRecipient.escalation_id == esc.id,
+        col(EscalationRecipient.level) >= esc.level))
+    return sorted(set(rows.all()))
+
+
+async def join(s: AsyncSession, host: Escalation, report_id: int, source: str,
+               now: datetime, *, quiet: timedelta | None = None) -> None:
+    """Link a new report to the open item and tell its holders that there is news."""
     assert host.id is not None
-    s.add(EscalationReport(escalation_id=host.id, report_id=subject.report_id, joined_at=now))
+    recent = quiet is not None and (await s.exec(select(EscalationStep.id).where(
+        EscalationStep.escalation_id == host.id,
+        col(EscalationStep.action).in_(("opened", "joined")),
+        col(EscalationStep.at) >= now - quiet))).first() is not None
+    s.add(EscalationReport(escalation_id=host.id, report_id=report_id, joined_at=now))
     s.add(EscalationStep(escalation_id=host.id, at=now, action="joined", level=host.level,
-                         note=f"report:{subject.report_id}"))
-    people = sorted(set((await s.exec(select(EscalationRecipient.person_id).where(
-        EscalationRecipient.escalation_id == host.id))).all()))
+                         note=f"report:{report_id}"))
+    if recent:
+        return
     urgent = is_urgent(host.severity)
-    text = (f"【心桥】{item_ref(host.id)} {title_of(host.kind)}：{JOINED}"
-            f"（{subject.title}，{local(now):%m-%d %H:%M}）。回复“待办 {item_ref(host.id)}”查看。")
-    await push_to_people(s, people, key=f"esc:{host.id}:joined:{subject.report_id}",
+    ref = item_ref(host.id)
+    # Only the kind of report and when: every role that holds the item may read that much.
+    text = (f"【心桥】{ref} 有新的情况（{title_of(host.kind)}）：{JOINED}，"
+            f"来源：{source} · {local(now):%m-%d %H:%M}。回复“待办 {ref}”查看。")
+    await push_to_people(s, await holding(s, host), key=f"esc:{host.id}:joined:{report_id}",
                          reply=Reply(text), now=now, kind="crisis" if urgent else "alert",
                          priority=Priority.crisis if urgent else Priority.alert)
-    return host
 
 
 async def reports_of(s: AsyncSession, esc: Escalation) -> list[Report]:
