@@ -188,3 +188,27 @@ async def test_a_practice_form_that_outlives_its_session_is_still_not_filed(
     # the next report, begun with no session running, is real and reaches the advisor
     assert "编号 D1" in await _dorm_report(world, "这次是真的")
     assert "D1" in await world.chat("t1").say("待办")
+
+
+async def test_real_after_a_second_run_files_only_that_run(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    """练习 → a practice report → 再练一次 → a new report with a crisis sentence → 真实情况:
+    only the crisis is real; the invented report of the first run never reaches an advisor."""
+    world = await make_world(db, clock, settings, start=MONDAY_9)
+    chat = world.chat("i1")
+    await chat.say("练习")
+    await _dorm_report(world, "练习编的：室友天天打游戏到凌晨")
+    assert "【练习模式】" in await chat.say(choice="flow:practice")
+    await chat.say("宿舍情况")
+    await chat.say("室友小吴")
+    assert "【练习】你写到了" in await chat.say("她说不想活了，已经写好遗书")
+    real = await chat.say("真实情况")
+    assert "已按正式上报发出" in real and "已经通知心理中心" in real
+    async with db.session() as s:
+        reports = list(await s.exec(select(Report)))
+        [esc] = list(await s.exec(select(Escalation)))
+    assert [r.kind for r in reports] == ["crisis"]
+    assert f"编号 D{esc.id}" in real and real.count("编号") == 1
+    pushed = "\n".join(await world.push_texts("t1"))
+    assert "宿舍情况反映" not in pushed and "打游戏" not in pushed

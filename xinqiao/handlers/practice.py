@@ -41,6 +41,7 @@ from xinqiao.services.practice import (
     start_session,
     trainees,
 )
+from xinqiao.services.refs import item_ref
 from xinqiao.services.report_spec import ReportType
 from xinqiao.services.report_types import report_types
 
@@ -120,7 +121,10 @@ async def _mark_begun(ctx: Context, spec_id: str) -> None:
     if session is not None:
         assert session.id is not None
         marks[spec_id] = session.id
-    rest = {k: v for k, v in ctx.state.suspended.items() if k != BEGUN}
+    # A new form is a new run: what an earlier run kept (its report, a crisis word typed in
+    # it) is no longer what 真实情况 would file, or the invented text of one run leaks.
+    rest = {k: v for k, v in ctx.state.suspended.items()
+            if k != BEGUN and (session is None or k != KEEP)}
     ctx.state.suspended = {**rest, BEGUN: marks} if marks else rest
 
 
@@ -223,16 +227,19 @@ class PracticeRealFlow(OneShotFlow):
                 "没有找到刚才练习的内容（练习已结束）。如有真实情况，请直接回复“宿舍情况”"
                 "或“随时报”正式上报；有生命危险请拨打 110 或 120。", (_MENU,)))
         replies: list[Reply] = []
+        filed = ""
         if crisis := kept.get("crisis"):
             about = crisis.get("about")
             person = await person_of(ctx.session, about)
-            await raise_crisis(ctx.session, self.network, about=person, reporter=ctx.person,
-                               source="message", detail=dict(crisis["detail"]), now=now)
+            esc = await raise_crisis(ctx.session, self.network, about=person,
+                                     reporter=ctx.person, source="message",
+                                     detail=dict(crisis["detail"]), now=now)
             replies.append(crisis_reply(ctx.settings, third_party=True,
                                         nobody_named=person is None))
-        if (form := kept.get("form")) in self.filers:
+            filed = f"危机预警编号 {item_ref(esc.id)}。"  # the number of what was filed
+        if (form := kept.get("form")) in self.filers:  # its own reply names its number
             replies += await self.filers[form](ctx, dict(kept["answers"]))
-        head = Reply("好的，已按正式上报发出，练习已结束。")
+        head = Reply(f"好的，已按正式上报发出，练习已结束。{filed}")
         return Turn.end(head, *replies)
 
 
