@@ -194,3 +194,31 @@ async def test_a_plan_is_purged_with_the_rest_once_its_student_has_long_left(
     async with db.session() as s:
         counts = await purge(s, policy, clock.now())
     assert counts["people_left"] == 1 and await _plans(world) == []
+
+
+async def test_a_plan_finished_after_a_resume_leaves_no_stale_draft(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    """安全计划 → 菜单 half-way → 继续上次 → finish: afterwards the plan is shown, never the
+    draft question, and an edit keeps every earlier answer."""
+    world = await make_world(db, clock, settings, start=MONDAY_9)
+    chat = world.chat("s1")
+    await chat.say("安全计划")
+    await chat.say(choice="睡不着")
+    await chat.say("听音乐")
+    await chat.say("菜单")
+    assert "到一半" in await chat.say("安全计划")
+    assert "3. 能让你暂时分分心" in await chat.say(choice="resume")
+    await chat.say("图书馆")
+    await chat.say("妈妈 13800001111")
+    await chat.say("跳过")
+    assert "你的安全计划写好了" in await chat.say("2")
+    await chat.say("菜单")
+    again = await chat.say("安全计划")
+    assert "到一半" not in again and "【我的安全计划】（第 1 版" in again
+    edited = await chat.say("安全计划 修改 3")
+    assert edited.startswith("3. 能让你暂时分分心")
+    saved = await chat.say("室友")
+    assert "第 2 版" in saved and "1. 预警信号：连着几天睡不好" in saved
+    first, second = await _plans(world)
+    assert second.steps["signs"] == first.steps["signs"] and second.steps["people"]
