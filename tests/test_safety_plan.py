@@ -222,3 +222,21 @@ async def test_a_plan_finished_after_a_resume_leaves_no_stale_draft(
     assert "第 2 版" in saved and "1. 预警信号：连着几天睡不好" in saved
     first, second = await _plans(world)
     assert second.steps["signs"] == first.steps["signs"] and second.steps["people"]
+
+
+async def test_a_number_that_is_no_option_is_asked_again_not_saved_as_words(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await make_world(db, clock, settings, start=MONDAY_9)
+    chat = world.chat("s1")
+    await chat.say("安全计划")
+    await chat.say("跳过")
+    assert "3. 能让你暂时分分心" in await chat.say("1")
+    again = await chat.say("5")  # four suggestions here
+    assert "没有第 5 项" in again and "3. 能让你暂时分分心" in again and "和室友聊聊天" in again
+    assert "没有第 9 项" in await chat.say("2 9")
+    assert "4. 可以开口求助的人" in await chat.say("2")
+    assert "5. 专业的帮助" in await chat.say("妈妈 13800001111")  # a number among words is kept
+    await chat.say("跳过")
+    done = await chat.say("跳过")
+    assert "3. 能让我分心的人和地方：去图书馆或自习室" in done and "妈妈，13800001111" in done
