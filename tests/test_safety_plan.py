@@ -152,9 +152,15 @@ async def test_the_crisis_reply_offers_the_plan_and_the_case_links_it(
     assert [c.label for c in reply.choices] == ["写一份安全计划", "主菜单"]
     shown = await chat.say(choice="flow:safety_plan")
     assert "【我的安全计划】" in shown and "连着几天睡不好" in shown
-    # the case the crisis opened shows the plan and how to read it
+    # the case the crisis opened shows the plan; how to read it, to those who would be let in
+    view = await world.chat("c1").say("个案 G1")
+    assert "安全计划：第 1 版（09-07 更新），加入个案团队（如点「我来负责」）后可以查看" in view
+    assert "安全计划 s1" not in view
+    assert "查看请回复“安全计划 s1”" in await world.chat("d1").say("个案 G1")
+    await world.chat("c1").say(choice="lead:1")
     view = await world.chat("c1").say("个案 G1")
     assert "安全计划：第 1 版（09-07 更新），查看请回复“安全计划 s1”" in view
+    assert "连着几天睡不好" in await world.chat("c1").say("安全计划 s1")
     # a roommate reporting someone else's words is not offered a plan of her own
     [third] = await world.chat("i1").send("室友小吴刚才跟我说他不想活了")
     assert "写一份安全计划" not in [c.label for c in third.choices]
@@ -240,3 +246,21 @@ async def test_a_number_that_is_no_option_is_asked_again_not_saved_as_words(
     await chat.say("跳过")
     done = await chat.say("跳过")
     assert "3. 能让我分心的人和地方：去图书馆或自习室" in done and "妈妈，13800001111" in done
+
+
+async def test_a_student_with_a_plan_is_offered_to_read_it_and_can_ask_for_it_by_name(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await make_world(db, clock, settings, start=MONDAY_9)
+    await _write_plan(world)
+    chat = world.chat("s1")
+    await chat.say("菜单")
+    mine = await chat.say("我的安全计划")  # the plan, not a disclosure
+    assert "【我的安全计划】（第 1 版" in mine and "12356" not in mine.split("【")[0]
+    await chat.say("菜单")
+    assert "有没有想过结束自己的生命" in await chat.say("活着好累，感觉自己就是家里的累赘")
+    [crisis] = await chat.send(choice="concern:yes")
+    assert "12356" in crisis.text
+    assert [c.label for c in crisis.choices] == ["查看我的安全计划", "主菜单"]
+    shown = await chat.say(choice="flow:safety_plan")
+    assert "【我的安全计划】" in shown and "连着几天睡不好" in shown

@@ -43,7 +43,7 @@ class SafetyPlanFlow:
 
     id = FLOW_ID
     title = "安全计划"
-    triggers: tuple[str, ...] = ("安全计划",)
+    triggers: tuple[str, ...] = ("安全计划", "我的安全计划")
     resumable = True
 
     def __init__(self) -> None:
