@@ -31,6 +31,7 @@ from xinqiao.services.practice import (
     IDLE,
     PRACTISING_ROLES,
     SAMPLE_REF,
+    Practised,
     active_session,
     alert_preview,
     end_session,
@@ -264,12 +265,14 @@ class PracticeLogFlow(OneShotFlow):
         own_only = reach is not None and not reach  # a trainee: their own practice only
         rows = await practised_since(ctx.session, since, None if own_only else reach)
         if own_only:
-            rows = [r for r in rows if r.external_id == ctx.person.external_id]
-        if not rows:
+            return Turn.end(_own_log(rows, ctx.person.external_id))
+        to_train = await trainees(ctx.session, reach)
+        if not rows and not to_train:
             return Turn.end(Reply(f"近 {LOG_DAYS} 天没有练习记录。", (_MENU,)))
-        to_train = await trainees(ctx.session)
         lines = [f"练习记录（近 {LOG_DAYS} 天）："]
-        for college in dict.fromkeys(r.college for r in rows):
+        # Every college with trainees is listed, one where nobody practised too (0 人): that
+        # is the college the centre has to follow up.
+        for college in sorted({*to_train, *(r.college for r in rows)}):
             mine = [r for r in rows if r.college == college]
             of = f"（共 {to_train[college]} 名心理委员和信息员）" if college in to_train else ""
             runs = sum(r.runs for r in mine)
@@ -277,6 +280,16 @@ class PracticeLogFlow(OneShotFlow):
             lines += [f"· {r.name}（{r.external_id}）{r.runs} 次，最近 {local(r.last):%m-%d}"
                       for r in mine]
         return Turn.end(Reply("\n".join(lines), (_MENU,)))
+
+
+def _own_log(rows: list[Practised], external_id: str) -> Reply:
+    """A trainee's own practice: how often and when last, never the college's figures."""
+    mine = [r for r in rows if r.external_id == external_id]
+    if not mine:
+        return Reply(f"你近 {LOG_DAYS} 天还没有练习过。回复“练习”就可以开始。", (_MENU,))
+    [me] = mine
+    return Reply(f"你的练习记录（近 {LOG_DAYS} 天）：共练习 {me.runs} 次，"
+                 f"最近一次 {local(me.last):%m-%d}。", (_MENU,))
 
 
 def _keep(ctx: Context, what: dict[str, Any], now: datetime) -> None:
