@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,8 @@ import pytest
 
 from tests.dialog import Dialog, labels
 from tests.factories import add_person, bind, make_campus
-from xinqiao.clock import FakeClock
+from tests.network_world import make_world
+from xinqiao.clock import SHANGHAI, FakeClock
 from xinqiao.handlers.flow import Context
 from xinqiao.handlers.form_spec import FormSpecError, load_form
 from xinqiao.handlers.forms import FormFlow
@@ -170,3 +172,22 @@ def test_bad_form_files_are_rejected_with_file_and_field(
     with pytest.raises(FormSpecError) as err:
         load_form(path)
     assert "broken.toml" in str(err.value) and problem in str(err.value)
+
+
+async def test_a_report_finished_after_a_resume_is_not_offered_again(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    """A real report left half-way, resumed and filed: the next 宿舍情况 is a new report, not
+    the old draft again (which would file the same words twice)."""
+    world = await make_world(db, clock, settings,
+                             start=datetime(2026, 9, 7, 9, 0, tzinfo=SHANGHAI))
+    chat = world.chat("i1")
+    await chat.say("宿舍情况")
+    assert "观察到了什么" in await chat.say("室友小吴")
+    await chat.say("菜单")
+    assert "继续上次" in await chat.say("宿舍情况")
+    await chat.say(choice="resume")
+    await chat.say("这周几乎不出门")
+    await chat.say("7")
+    assert "编号 D1" in await chat.say("不急，近期关注即可")
+    assert "是哪位室友" in await chat.say("宿舍情况")

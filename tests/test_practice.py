@@ -6,13 +6,14 @@ from datetime import datetime
 
 from sqlmodel import col, select
 
+from tests.factories import add_person
 from tests.network_world import World, make_world
 from xinqiao.clock import SHANGHAI, FakeClock
 from xinqiao.services.access import REFUSAL
 from xinqiao.settings import Settings
 from xinqiao.storage.care import PracticeRun, PracticeSession
 from xinqiao.storage.db import Database
-from xinqiao.storage.models import AuditEntry, OutboxMessage, Person, Tier
+from xinqiao.storage.models import AuditEntry, OutboxMessage, Person, Role, Tier
 from xinqiao.storage.reports import CheckIn, Escalation, Report, Timer
 
 MONDAY_9 = datetime(2026, 9, 7, 9, 0, tzinfo=SHANGHAI)
@@ -161,7 +162,8 @@ async def test_practice_ends_on_its_own_and_the_centre_sees_who_practised(
     assert [(a.actor_person_id, a.allowed) for a in audits] == [(world.ids["c1"], True)]
     # a trainee sees only their own; an advisor is refused (and that is audited)
     own = await world.chat("k1").say("练习记录")
-    assert "委员小郑" in own and "信息员小周" not in own
+    assert "你的练习记录（近 180 天）：共练习 1 次，最近一次 09-07" in own
+    assert "信息员小周" not in own and "人练习过" not in own
     assert await world.chat("t1").say("练习记录") == REFUSAL + "\n1. 主菜单"
     # a student who is no trainee is told what practice is for
     assert "给班级心理委员和宿舍信息员培训用" in await world.chat("s1").say("练习")
@@ -188,3 +190,48 @@ async def test_a_practice_form_that_outlives_its_session_is_still_not_filed(
     # the next report, begun with no session running, is real and reaches the advisor
     assert "编号 D1" in await _dorm_report(world, "这次是真的")
     assert "D1" in await world.chat("t1").say("待办")
+
+
+async def test_real_after_a_second_run_files_only_that_run(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    """练习 → a practice report → 再练一次 → a new report with a crisis sentence → 真实情况:
+    only the crisis is real; the invented report of the first run never reaches an advisor."""
+    world = await make_world(db, clock, settings, start=MONDAY_9)
+    chat = world.chat("i1")
+    await chat.say("练习")
+    await _dorm_report(world, "练习编的：室友天天打游戏到凌晨")
+    assert "【练习模式】" in await chat.say(choice="flow:practice")
+    await chat.say("宿舍情况")
+    await chat.say("室友小吴")
+    assert "【练习】你写到了" in await chat.say("她说不想活了，已经写好遗书")
+    real = await chat.say("真实情况")
+    assert "已按正式上报发出" in real and "已经通知心理中心" in real
+    async with db.session() as s:
+        reports = list(await s.exec(select(Report)))
+        [esc] = list(await s.exec(select(Escalation)))
+    assert [r.kind for r in reports] == ["crisis"]
+    assert f"编号 D{esc.id}" in real and real.count("编号") == 1
+    pushed = "\n".join(await world.push_texts("t1"))
+    assert "宿舍情况反映" not in pushed and "打游戏" not in pushed
+
+
+async def test_the_practice_log_lists_colleges_where_nobody_practised(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await make_world(db, clock, settings, start=MONDAY_9)
+    await add_person(db, world.campus, "y1", "外院信息员", Role.student, Role.informant,
+                     now=clock.now(), college_id=world.campus.other_college_id, klass_id=None,
+                     dorm_id=None)
+    k1 = world.chat("k1")
+    await k1.say("练习")
+    await k1.say(choice="flow:checkin_none")
+    await k1.say(choice="flow:practice")
+    await k1.say(choice="flow:checkin_none")
+    log = await world.chat("c1").say("练习记录")
+    assert "经济管理学院：0 人练习过（共 1 名心理委员和信息员），共 0 次" in log
+    assert "信息工程学院：1 人练习过（共 3 名心理委员和信息员），共 2 次" in log
+    assert "委员小郑（k1）2 次" in log
+    own = await k1.say("练习记录")
+    assert "共练习 2 次" in own and "共 3 名" not in own
+    assert "还没有练习过" in await world.chat("i1").say("练习记录")

@@ -152,9 +152,15 @@ async def test_the_crisis_reply_offers_the_plan_and_the_case_links_it(
     assert [c.label for c in reply.choices] == ["写一份安全计划", "主菜单"]
     shown = await chat.say(choice="flow:safety_plan")
     assert "【我的安全计划】" in shown and "连着几天睡不好" in shown
-    # the case the crisis opened shows the plan and how to read it
+    # the case the crisis opened shows the plan; how to read it, to those who would be let in
+    view = await world.chat("c1").say("个案 G1")
+    assert "安全计划：第 1 版（09-07 更新），加入个案团队（如点「我来负责」）后可以查看" in view
+    assert "安全计划 s1" not in view
+    assert "查看请回复“安全计划 s1”" in await world.chat("d1").say("个案 G1")
+    await world.chat("c1").say(choice="lead:1")
     view = await world.chat("c1").say("个案 G1")
     assert "安全计划：第 1 版（09-07 更新），查看请回复“安全计划 s1”" in view
+    assert "连着几天睡不好" in await world.chat("c1").say("安全计划 s1")
     # a roommate reporting someone else's words is not offered a plan of her own
     [third] = await world.chat("i1").send("室友小吴刚才跟我说他不想活了")
     assert "写一份安全计划" not in [c.label for c in third.choices]
@@ -194,3 +200,67 @@ async def test_a_plan_is_purged_with_the_rest_once_its_student_has_long_left(
     async with db.session() as s:
         counts = await purge(s, policy, clock.now())
     assert counts["people_left"] == 1 and await _plans(world) == []
+
+
+async def test_a_plan_finished_after_a_resume_leaves_no_stale_draft(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    """安全计划 → 菜单 half-way → 继续上次 → finish: afterwards the plan is shown, never the
+    draft question, and an edit keeps every earlier answer."""
+    world = await make_world(db, clock, settings, start=MONDAY_9)
+    chat = world.chat("s1")
+    await chat.say("安全计划")
+    await chat.say(choice="睡不着")
+    await chat.say("听音乐")
+    await chat.say("菜单")
+    assert "到一半" in await chat.say("安全计划")
+    assert "3. 能让你暂时分分心" in await chat.say(choice="resume")
+    await chat.say("图书馆")
+    await chat.say("妈妈 13800001111")
+    await chat.say("跳过")
+    assert "你的安全计划写好了" in await chat.say("2")
+    await chat.say("菜单")
+    again = await chat.say("安全计划")
+    assert "到一半" not in again and "【我的安全计划】（第 1 版" in again
+    edited = await chat.say("安全计划 修改 3")
+    assert edited.startswith("3. 能让你暂时分分心")
+    saved = await chat.say("室友")
+    assert "第 2 版" in saved and "1. 预警信号：连着几天睡不好" in saved
+    first, second = await _plans(world)
+    assert second.steps["signs"] == first.steps["signs"] and second.steps["people"]
+
+
+async def test_a_number_that_is_no_option_is_asked_again_not_saved_as_words(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await make_world(db, clock, settings, start=MONDAY_9)
+    chat = world.chat("s1")
+    await chat.say("安全计划")
+    await chat.say("跳过")
+    assert "3. 能让你暂时分分心" in await chat.say("1")
+    again = await chat.say("5")  # four suggestions here
+    assert "没有第 5 项" in again and "3. 能让你暂时分分心" in again and "和室友聊聊天" in again
+    assert "没有第 9 项" in await chat.say("2 9")
+    assert "4. 可以开口求助的人" in await chat.say("2")
+    assert "5. 专业的帮助" in await chat.say("妈妈 13800001111")  # a number among words is kept
+    await chat.say("跳过")
+    done = await chat.say("跳过")
+    assert "3. 能让我分心的人和地方：去图书馆或自习室" in done and "妈妈，13800001111" in done
+
+
+async def test_a_student_with_a_plan_is_offered_to_read_it_and_can_ask_for_it_by_name(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await make_world(db, clock, settings, start=MONDAY_9)
+    await _write_plan(world)
+    chat = world.chat("s1")
+    await chat.say("菜单")
+    mine = await chat.say("我的安全计划")  # the plan, not a disclosure
+    assert "【我的安全计划】（第 1 版" in mine and "12356" not in mine.split("【")[0]
+    await chat.say("菜单")
+    assert "有没有想过结束自己的生命" in await chat.say("活着好累，感觉自己就是家里的累赘")
+    [crisis] = await chat.send(choice="concern:yes")
+    assert "12356" in crisis.text
+    assert [c.label for c in crisis.choices] == ["查看我的安全计划", "主菜单"]
+    shown = await chat.say(choice="flow:safety_plan")
+    assert "【我的安全计划】" in shown and "连着几天睡不好" in shown

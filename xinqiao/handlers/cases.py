@@ -139,7 +139,7 @@ class CaseFlow:
                   f"负责人：{summary.lead_name if summary.lead_name is not None else '待指定'}",
                   f"计划：{case.plan or '待制定'}",
                   f"随访：每{'天' if case.followup_days == 1 else f'{case.followup_days}天'}"]
-        lines.append(await plan_line(ctx.session, case.person_id))
+        lines.append(await plan_line(ctx.session, case.person_id, await ctx.actor()))
         lines += [f"· {local(n.at):%m-%d} {readable_note(n.text)}" for n in summary.recent]
         today = local(ctx.clock.now()).date()
         dues = await owed(ctx.session, case, today, ahead=1)

@@ -27,8 +27,9 @@ from typing import Any
 from xinqiao.handlers.flow import Context, Turn, flow_choice
 from xinqiao.messages import Choice, Reply
 from xinqiao.services.concern import concern_texts, settle
-from xinqiao.services.crisis import crisis_reply
+from xinqiao.services.crisis import MY_SAFETY_PLAN, SAFETY_PLAN, crisis_reply
 from xinqiao.services.network import Network
+from xinqiao.services.safety_plan import latest_plan
 from xinqiao.storage.models import Person, Role
 
 CONCERN_FLOW = "concern_check"
@@ -71,13 +72,15 @@ class ConcernCheckFlow:
         outcome = await settle(ctx.session, self.network, int(data["report"]), answer,
                                ctx.clock.now())
         if outcome == "crisis":
-            return Turn.end(crisis_reply(ctx.settings, plan=_student(ctx)))
+            return Turn.end(crisis_reply(ctx.settings, plan=_student(ctx),
+                                         has_plan=await _has_plan(ctx)))
         if outcome == "late":
             return Turn.end(Reply(t.late, (Choice("menu", "主菜单"),)))
         offers: tuple[Choice, ...] = (Choice("menu", "主菜单"),)
         if ctx.person is not None:
             offers = (flow_choice("booking", "预约心理咨询"), flow_choice("breathing", "呼吸练习"),
-                      *((flow_choice("safety_plan", "写一份安全计划"),) if _student(ctx) else ()),
+                      *((MY_SAFETY_PLAN if await _has_plan(ctx) else SAFETY_PLAN,)
+                        if _student(ctx) else ()),
                       *offers)
         return Turn.end(Reply(t.no_reply, offers))
 
@@ -85,3 +88,9 @@ class ConcernCheckFlow:
 def _student(ctx: Context) -> bool:
     """A bound student, who has a safety plan of their own to write."""
     return ctx.person is not None and "student" in ctx.roles
+
+
+async def _has_plan(ctx: Context) -> bool:
+    """Whether the student has written a safety plan (offered to read, then, not to write)."""
+    return _student(ctx) and ctx.person is not None and ctx.person.id is not None \
+        and await latest_plan(ctx.session, ctx.person.id) is not None

@@ -105,7 +105,14 @@ def _parse_multi(field: FormField, choice: str | None, text: str) -> list[str]:
         return [_match_option(field, choice, "")]
     picked: list[str] = []
     own: list[str] = []
-    for token in filter(None, _SPLIT.split(text.translate(_FULLWIDTH))):
+    tokens = list(filter(None, _SPLIT.split(text.translate(_FULLWIDTH))))
+    # Numbers alone are meant as options: 5 of 3 is a slip, not the person's own words (a
+    # number beside other words, 妈妈 138…, is kept as written).
+    wrong = [t for t in tokens if t.isdecimal() and not 1 <= int(t) <= len(field.options)]
+    if wrong and all(t.isdecimal() for t in tokens):
+        raise InvalidAnswer(f"没有第 {wrong[0]} 项哦，请从 1 到 {len(field.options)} 里选"
+                            + ("，或直接写下你自己的话。" if field.own_words else "。"))
+    for token in tokens:
         if token.isdecimal() and 1 <= int(token) <= len(field.options):
             value = field.options[int(token) - 1].value
         elif field.own_words:  # not an option: the person's own words, kept as written

@@ -95,7 +95,7 @@ class FormRunner:
     async def begin(self, ctx: Context, spec: FormSpec, note: str = "",
                     **extra: Any) -> Turn:
         """Start ``spec`` afresh (``extra`` rides along in the data to on-complete)."""
-        ctx.state.suspended.pop(self.flow_id, None)
+        self._drop_saved(ctx)
         data = {**extra, "form": spec.id, "answers": {}, "history": []}
         return await self._next(ctx, spec, data, note)
 
@@ -107,7 +107,7 @@ class FormRunner:
         spec = self.form_of(data)
         field = spec.field(step) if spec is not None else None
         if spec is None or field is None:  # the form changed under a stored conversation
-            ctx.state.suspended.pop(self.flow_id, None)
+            self._drop_saved(ctx)
             return await self._restart(ctx, restart, UPDATED)
         if self.hooks.per_answer is not None:
             taken = await self.hooks.per_answer(ctx, spec, field, data)
@@ -195,17 +195,23 @@ class FormRunner:
         saved = data.get("saved", {})
         choice = ctx.inbound.choice
         if choice == RESTART.key:
-            ctx.state.suspended.pop(self.flow_id, None)
+            self._drop_saved(ctx)
             return await restart(ctx)
         if choice != RESUME.key:
             return Turn.ask(RESUME_STEP, data, Reply("请选择：", (RESUME, RESTART)))
-        ctx.state.suspended.pop(self.flow_id, None)
+        self._drop_saved(ctx)
         kept = saved.get("data", {})
         spec = self.form_of(kept)
         field = spec.field(str(saved.get("step"))) if spec is not None else None
         if spec is None or field is None:
             return await self._restart(ctx, restart, UPDATED)
         return await self.ask(ctx, spec, field, kept, note="好的，我们接着来。")
+
+    def _drop_saved(self, ctx: Context) -> None:
+        # Reassigned, never popped in place: the stored state is a JSON column, and a dict
+        # changed in place is not seen as changed, so a finished form's draft came back.
+        ctx.state.suspended = {k: v for k, v in ctx.state.suspended.items()
+                               if k != self.flow_id}
 
     @staticmethod
     async def _restart(ctx: Context, restart: Callable[[Context], Awaitable[Turn]],

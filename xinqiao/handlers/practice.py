@@ -31,6 +31,7 @@ from xinqiao.services.practice import (
     IDLE,
     PRACTISING_ROLES,
     SAMPLE_REF,
+    Practised,
     active_session,
     alert_preview,
     end_session,
@@ -41,6 +42,7 @@ from xinqiao.services.practice import (
     start_session,
     trainees,
 )
+from xinqiao.services.refs import item_ref
 from xinqiao.services.report_spec import ReportType
 from xinqiao.services.report_types import report_types
 
@@ -120,7 +122,10 @@ async def _mark_begun(ctx: Context, spec_id: str) -> None:
     if session is not None:
         assert session.id is not None
         marks[spec_id] = session.id
-    rest = {k: v for k, v in ctx.state.suspended.items() if k != BEGUN}
+    # A new form is a new run: what an earlier run kept (its report, a crisis word typed in
+    # it) is no longer what 真实情况 would file, or the invented text of one run leaks.
+    rest = {k: v for k, v in ctx.state.suspended.items()
+            if k != BEGUN and (session is None or k != KEEP)}
     ctx.state.suspended = {**rest, BEGUN: marks} if marks else rest
 
 
@@ -223,16 +228,19 @@ class PracticeRealFlow(OneShotFlow):
                 "没有找到刚才练习的内容（练习已结束）。如有真实情况，请直接回复“宿舍情况”"
                 "或“随时报”正式上报；有生命危险请拨打 110 或 120。", (_MENU,)))
         replies: list[Reply] = []
+        filed = ""
         if crisis := kept.get("crisis"):
             about = crisis.get("about")
             person = await person_of(ctx.session, about)
-            await raise_crisis(ctx.session, self.network, about=person, reporter=ctx.person,
-                               source="message", detail=dict(crisis["detail"]), now=now)
+            esc = await raise_crisis(ctx.session, self.network, about=person,
+                                     reporter=ctx.person, source="message",
+                                     detail=dict(crisis["detail"]), now=now)
             replies.append(crisis_reply(ctx.settings, third_party=True,
                                         nobody_named=person is None))
-        if (form := kept.get("form")) in self.filers:
+            filed = f"危机预警编号 {item_ref(esc.id)}。"  # the number of what was filed
+        if (form := kept.get("form")) in self.filers:  # its own reply names its number
             replies += await self.filers[form](ctx, dict(kept["answers"]))
-        head = Reply("好的，已按正式上报发出，练习已结束。")
+        head = Reply(f"好的，已按正式上报发出，练习已结束。{filed}")
         return Turn.end(head, *replies)
 
 
@@ -257,12 +265,14 @@ class PracticeLogFlow(OneShotFlow):
         own_only = reach is not None and not reach  # a trainee: their own practice only
         rows = await practised_since(ctx.session, since, None if own_only else reach)
         if own_only:
-            rows = [r for r in rows if r.external_id == ctx.person.external_id]
-        if not rows:
+            return Turn.end(_own_log(rows, ctx.person.external_id))
+        to_train = await trainees(ctx.session, reach)
+        if not rows and not to_train:
             return Turn.end(Reply(f"近 {LOG_DAYS} 天没有练习记录。", (_MENU,)))
-        to_train = await trainees(ctx.session)
         lines = [f"练习记录（近 {LOG_DAYS} 天）："]
-        for college in dict.fromkeys(r.college for r in rows):
+        # Every college with trainees is listed, one where nobody practised too (0 人): that
+        # is the college the centre has to follow up.
+        for college in sorted({*to_train, *(r.college for r in rows)}):
             mine = [r for r in rows if r.college == college]
             of = f"（共 {to_train[college]} 名心理委员和信息员）" if college in to_train else ""
             runs = sum(r.runs for r in mine)
@@ -270,6 +280,16 @@ class PracticeLogFlow(OneShotFlow):
             lines += [f"· {r.name}（{r.external_id}）{r.runs} 次，最近 {local(r.last):%m-%d}"
                       for r in mine]
         return Turn.end(Reply("\n".join(lines), (_MENU,)))
+
+
+def _own_log(rows: list[Practised], external_id: str) -> Reply:
+    """A trainee's own practice: how often and when last, never the college's figures."""
+    mine = [r for r in rows if r.external_id == external_id]
+    if not mine:
+        return Reply(f"你近 {LOG_DAYS} 天还没有练习过。回复“练习”就可以开始。", (_MENU,))
+    [me] = mine
+    return Reply(f"你的练习记录（近 {LOG_DAYS} 天）：共练习 {me.runs} 次，"
+                 f"最近一次 {local(me.last):%m-%d}。", (_MENU,))
 
 
 def _keep(ctx: Context, what: dict[str, Any], now: datetime) -> None:

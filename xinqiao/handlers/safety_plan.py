@@ -43,7 +43,7 @@ class SafetyPlanFlow:
 
     id = FLOW_ID
     title = "安全计划"
-    triggers: tuple[str, ...] = ("安全计划",)
+    triggers: tuple[str, ...] = ("安全计划", "我的安全计划")
     # 把药交给室友保管, 把绳子扔了: making the room safer names the means (handlers/flow.py).
     names_dangers = True
     resumable = True

@@ -120,14 +120,17 @@ async def practised_since(s: AsyncSession, since: datetime,
     return sorted(found, key=lambda r: (r.college, r.external_id))
 
 
-async def trainees(s: AsyncSession) -> dict[str, int]:
-    """Per college, how many informants and committee members there are to train."""
-    rows = await s.exec(
+async def trainees(s: AsyncSession, colleges: frozenset[int] | None = None) -> dict[str, int]:
+    """Per college (optionally only these), how many informants and committee members there
+    are to train."""
+    query = (
         select(College.name, func.count(func.distinct(RoleAssignment.person_id)))
         .join(Person, col(Person.id) == RoleAssignment.person_id)
         .join(College, col(College.id) == Person.college_id)
-        .where(col(RoleAssignment.role).in_(PRACTISING_ROLES), col(Person.active).is_(True))
-        .group_by(col(College.name)))
+        .where(col(RoleAssignment.role).in_(PRACTISING_ROLES), col(Person.active).is_(True)))
+    if colleges is not None:
+        query = query.where(col(Person.college_id).in_(colleges))
+    rows = await s.exec(query.group_by(col(College.name)))
     return {name: int(n) for name, n in rows}
 
 

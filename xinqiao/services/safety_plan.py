@@ -17,7 +17,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import local
-from xinqiao.services.access import Target, student_target
+from xinqiao.services.access import Action, Actor, Kind, Target, may, student_target
 from xinqiao.services.crisis import help_lines
 from xinqiao.services.form_loader import load_form
 from xinqiao.services.form_schema import FormSpec
@@ -85,13 +85,15 @@ def plan_text(plan: SafetyPlan, settings: Settings, *, whose: str = "我的") ->
     return "\n".join(lines)
 
 
-async def plan_line(s: AsyncSession, person_id: int) -> str:
+async def plan_line(s: AsyncSession, person_id: int, reader: Actor) -> str:
     """The line a crisis case's view links the student's plan with (the read itself is audited
-    when someone follows it)."""
+    when someone follows it); the command is shown only to a ``reader`` who would be let in."""
     plan = await latest_plan(s, person_id)
     student = await s.get(Person, person_id)
     number = student.external_id if student is not None else ""
     if plan is None:
         return "安全计划：尚未填写（可邀请学生回复“安全计划”一起完成）"
-    return (f"安全计划：第 {plan.version} 版（{local(plan.written_at):%m-%d} 更新），"
-            f"查看请回复“安全计划 {number}”")
+    head = f"安全计划：第 {plan.version} 版（{local(plan.written_at):%m-%d} 更新），"
+    if may(reader, Kind.safety_plan, Action.read, await plan_target(s, person_id)):
+        return f"{head}查看请回复“安全计划 {number}”"
+    return f"{head}加入个案团队（如点「我来负责」）后可以查看"
