@@ -28,7 +28,12 @@ from xinqiao.settings import Settings
 from xinqiao.storage.console import ConsoleSession
 from xinqiao.storage.db import Database
 from xinqiao.storage.models import Role
-from xinqiao.storage.reports import Escalation, EscalationRecipient
+from xinqiao.storage.reports import (
+    Escalation,
+    EscalationRecipient,
+    EscalationStatus,
+    Severity,
+)
 
 STUDENTS = 70  # more than a page of 50, so the list's length shows in a bound id list
 CHAIN = [{"notify": ["class_advisor"], "ack_within_s": 86400.0, "working_hours": False}]
@@ -57,8 +62,9 @@ async def _advisor_sent_reports(world: World) -> None:
     async with world.db.session() as s:
         items = [Escalation(subject=f"report:{n}", kind="dorm", subject_person_id=pid,
                             college_id=world.campus.college_id, klass_id=world.campus.klass_id,
-                            severity="soon", chain=CHAIN, level=0, repeats=0, token=1,
-                            status="open", due_at=now + timedelta(hours=1), opened_at=now)
+                            severity=Severity.soon, chain=CHAIN, level=0, repeats=0, token=1,
+                            status=EscalationStatus.open, due_at=now + timedelta(hours=1),
+                            opened_at=now)
                  for n, pid in enumerate(students)]
         s.add_all(items)
         await s.flush()
