@@ -156,6 +156,36 @@ async def test_the_centre_lead_searches_the_audit_trail_and_exports_it(
     assert looks and looks[-1].detail["export"] == "csv"
 
 
+async def test_on_a_desktop_the_audit_trail_is_a_compact_table(
+    db: Database, clock: FakeClock, settings: Settings, aiohttp_server: Any, tmp_path: Path
+) -> None:
+    cw = await console_world(db, clock, settings, aiohttp_server)
+    esc_id = await dorm_report(cw.world)
+    await cw.world.chat("t1").say(f"待办 D{esc_id}")  # a read of the report, audited
+    shown = "el => getComputedStyle(el).display !== 'none'"
+    async with phone(tmp_path / "d", width=1280) as page:
+        await sign_in(page, await cw.link("d1"))
+        await page.open(cw.url("/console/audit"))
+        rows = await page.evaluate("[...document.querySelectorAll('.audit-table tbody tr')]"
+                                   ".map(tr => [...tr.cells].map(td => td.innerText))")
+        cards = await page.evaluate("document.querySelectorAll('.items.audit li').length")
+        assert len(rows) == cards > 3  # the same entries, one line each
+        assert await page.evaluate(f"({shown})(document.querySelector('.audit-table'))")
+        assert not await page.evaluate(f"({shown})(document.querySelector('.items.audit'))")
+        read = next(r for r in rows if r[2] == "查看上报")
+        assert read[1].startswith("辅导员王老师") and read[4] == "允许"
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 1280
+        line = await page.evaluate("document.querySelector('.audit-table tbody tr')"
+                                   ".getBoundingClientRect().height")
+        assert line < 48  # a line, not a card
+    async with phone(tmp_path / "p") as page:  # on a phone: the cards, no table
+        await sign_in(page, await cw.link("d1"))
+        await page.open(cw.url("/console/audit"))
+        assert not await page.evaluate(f"({shown})(document.querySelector('.audit-table'))")
+        assert await page.evaluate(f"({shown})(document.querySelector('.items.audit'))")
+        await _fits(page)
+
+
 async def test_everyone_but_the_centre_lead_gets_404_on_the_audit_trail(
     db: Database, clock: FakeClock, settings: Settings, aiohttp_server: Any, tmp_path: Path
 ) -> None:

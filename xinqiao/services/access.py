@@ -14,6 +14,7 @@ record.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,7 +31,7 @@ from xinqiao.services.access_matrix import Kind as Kind
 from xinqiao.services.directory import roles_of
 from xinqiao.storage.booking import Appointment
 from xinqiao.storage.cases import Case, CaseMember
-from xinqiao.storage.models import Person, Role
+from xinqiao.storage.models import Person, Role, RoleAssignment
 from xinqiao.storage.reports import Escalation, EscalationRecipient
 
 # What a refused person is told: polite, and the same whether the record exists or not.
@@ -81,8 +82,15 @@ async def actor_for(s: AsyncSession, person: Person, roles: frozenset[Role]) -> 
     """The person as an actor: per role, the units its assignments name; where they name none
     of a kind, the person's own unit of that kind (an informant's dorm is where they live)."""
     assert person.id is not None
+    return actor_of(person, roles, await roles_of(s, person.id))
+
+
+def actor_of(person: Person, roles: frozenset[Role],
+             assignments: Sequence[RoleAssignment]) -> Actor:
+    """:func:`actor_for` from assignments already loaded (the console's gate loads them once)."""
+    assert person.id is not None
     found: dict[Role, list[set[int]]] = {}
-    for a in await roles_of(s, person.id):
+    for a in assignments:
         buckets = found.setdefault(Role(a.role), [set(), set(), set()])
         for unit, bucket in zip((a.college_id, a.klass_id, a.dorm_id), buckets, strict=True):
             if unit is not None:

@@ -17,13 +17,14 @@ from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.services import audit
-from xinqiao.services.directory import STAFF_ROLES, role_set
+from xinqiao.services.directory import STAFF_ROLES, role_set, roles_in, roles_of
 from xinqiao.storage.console import ConsoleLoginToken, ConsoleSession
-from xinqiao.storage.models import Person, Role
+from xinqiao.storage.models import Person, Role, RoleAssignment
 
 LINK_TTL = timedelta(minutes=5)
 IDLE = timedelta(minutes=30)
 ABSOLUTE = timedelta(hours=8)
+TOUCH_EVERY = timedelta(minutes=1)  # the idle clock's grain: 30 minutes idle is 29 to 30
 LOGIN_PATH = "/console/login"
 
 
@@ -95,29 +96,57 @@ async def redeem(s: AsyncSession, token: str, now: datetime, user_agent: str) ->
     return Opened(cookie, session)
 
 
-async def current(s: AsyncSession, cookie: str | None, now: datetime,
-                  touch: bool = True) -> ConsoleSession | None:
+@dataclass(frozen=True)
+class SignedIn:
+    """A live session with its person and their role assignments, read once per request."""
+
+    session: ConsoleSession
+    person: Person
+    assignments: list[RoleAssignment]
+
+    @property
+    def roles(self) -> frozenset[Role]:
+        """The person's distinct roles."""
+        return roles_in(self.assignments)
+
+
+async def signed_in(s: AsyncSession, cookie: str | None, now: datetime,
+                    touch: bool = True) -> SignedIn | None:
     """The live session of this cookie, its idle clock restarted (unless ``touch`` is False:
-    a page refreshing itself is no sign of a person); an expired one is ended."""
+    a page refreshing itself is no sign of a person); an expired one is ended.
+
+    Two statements on the way in (session with person, then roles): every console page pays
+    them. The idle clock is written at most once a minute, so that a page that writes
+    nothing else stays a read-only transaction.
+    """
     if not cookie or len(cookie) > 128:
         return None
-    session = (await s.exec(select(ConsoleSession).where(
+    found = (await s.exec(select(ConsoleSession, Person).outerjoin(
+        Person, col(Person.id) == col(ConsoleSession.person_id)).where(
         ConsoleSession.token_hash == digest(cookie)))).first()
-    if session is None or session.ended_at is not None:
+    if found is None or found[0].ended_at is not None:
         return None
+    session, person = found
     reason = ("expired" if now >= session.created_at + ABSOLUTE
               else "idle" if now >= session.last_seen_at + IDLE else None)
-    person = await s.get(Person, session.person_id)
-    if reason is None and (person is None or not person.active or not may_use_console(
-            await role_set(s, session.person_id))):
+    assignments = await roles_of(s, session.person_id) if reason is None else []
+    if reason is None and (person is None or not person.active
+                           or not may_use_console(roles_in(assignments))):
         reason = "no_longer_staff"  # left, or the roster took the staff role away
-    if reason is not None:
-        await end(s, session, now, reason)
+    if reason is not None or person is None:
+        await end(s, session, now, reason or "no_longer_staff")
         return None
-    if touch:
+    if touch and now >= session.last_seen_at + TOUCH_EVERY:
         session.last_seen_at = now
         s.add(session)
-    return session
+    return SignedIn(session, person, assignments)
+
+
+async def current(s: AsyncSession, cookie: str | None, now: datetime,
+                  touch: bool = True) -> ConsoleSession | None:
+    """The live session of this cookie (see :func:`signed_in`)."""
+    found = await signed_in(s, cookie, now, touch)
+    return found.session if found is not None else None
 
 
 async def end(s: AsyncSession, session: ConsoleSession, now: datetime, reason: str) -> None:

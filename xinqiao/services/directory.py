@@ -27,7 +27,12 @@ async def role_set(session: AsyncSession, person_id: int) -> frozenset[Role]:
     A committee member or informant also holds ``student``, even when an older import stored
     only the network role: they book, take screenings and see their own results too.
     """
-    roles = frozenset(Role(r.role) for r in await roles_of(session, person_id))
+    return roles_in(await roles_of(session, person_id))
+
+
+def roles_in(assignments: Sequence[RoleAssignment]) -> frozenset[Role]:
+    """The distinct roles of one person's assignments (see :func:`role_set`)."""
+    roles = frozenset(Role(r.role) for r in assignments)
     return roles | {Role.student} if roles & STUDENT_ROLES else roles
 
 

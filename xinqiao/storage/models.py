@@ -89,7 +89,9 @@ class Person(SQLModel, table=True):
     # The member's WeCom (企业微信) userid from the roster: bound on WeCom without a code.
     wecom_userid: str | None = Field(default=None, sa_column=Column(String(64), index=True))
     activation_code: str = Field(sa_column=Column(String(32), nullable=False))
-    tier: Tier = Field(default=Tier.routine, sa_column=Column(String(16), nullable=False))
+    # Indexed: 关注名单 finds the few students off the routine tier among tens of thousands.
+    tier: Tier = Field(default=Tier.routine,
+                       sa_column=Column(String(16), nullable=False, index=True))
     active: bool = True
     # When the person left the school (graduated, withdrew): retention counts from here.
     left_at: datetime | None = utc_column(nullable=True)

@@ -26,12 +26,11 @@ from xinqiao.services.access import (
     Action,
     Actor,
     Kind,
-    actor_for,
+    actor_of,
     holders,
     refuse_flow,
     wide_holders,
 )
-from xinqiao.services.directory import role_set
 from xinqiao.storage.console import ConsoleSession
 from xinqiao.storage.models import Person, Role
 
@@ -171,19 +170,19 @@ def staff_page(door: tuple[Kind, Action] | None, flow: str) -> Callable[[Handler
             svc = services(request)
             now = svc.clock.now()
             async with svc.db.session() as s:
-                session = await console_auth.current(s, request.cookies.get(COOKIE), now,
-                                                     touch=not polled(request))
-                if session is None:
+                signed = await console_auth.signed_in(s, request.cookies.get(COOKIE), now,
+                                                      touch=not polled(request))
+                if signed is None:
                     return unauthorised(request, expired=COOKIE in request.cookies)
+                session = signed.session
                 if request.method not in ("GET", "HEAD"):
                     if not same_origin(request):
                         return forbidden(request, "origin")
                     if not await _csrf_ok(request, session):
                         return forbidden(request, "csrf")
-                person = await s.get(Person, session.person_id)
-                assert person is not None  # current() ended sessions of missing people
-                roles = await role_set(s, session.person_id)
-                staff = Staff(session, person, roles, await actor_for(s, person, roles))
+                roles = signed.roles
+                staff = Staff(session, signed.person, roles,
+                              actor_of(signed.person, roles, signed.assignments))
                 if door is not None and not roles & holders(*door):
                     await refuse_flow(s, now=now, actor_person_id=staff.person_id,
                                       flow=flow, identity_id=None, asked=request.path)

@@ -10,11 +10,12 @@ shows no answers and no words, only what happened and how often.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
+from sqlalchemy import ColumnElement, func
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -40,6 +41,9 @@ PAGE = 50  # students a page: the colour cards count them all
 COLOURS = (("crisis", "红色 · 危机关注"), ("key", "橙色 · 重点关注"),
            ("yellow", "黄色 · 近期信号"))
 CHECKIN = "checkin"
+# A band's columns only: whole results would decrypt every answer sheet for nothing.
+BAND_COLUMNS = (ScreeningResult.person_id, ScreeningResult.instrument, ScreeningResult.band,
+                ScreeningResult.positive)
 
 
 @lru_cache(maxsize=4)
@@ -51,8 +55,13 @@ def _instruments(content_dir: Path | None) -> dict[str, tuple[str, dict[str, str
 
 def band_text(r: ScreeningResult, content_dir: Path | None) -> str:
     """``PHQ-9：中度（阳性）``: the band, never the answers."""
-    title, bands = _instruments(content_dir).get(r.instrument, (r.instrument.upper(), {}))
-    return f"{title}：{bands.get(r.band, r.band)}{'（阳性）' if r.positive else ''}"
+    return band_label(r.instrument, r.band, r.positive, content_dir)
+
+
+def band_label(instrument: str, band: str, positive: bool, content_dir: Path | None) -> str:
+    """A band's text from its three columns (see :func:`band_text`)."""
+    title, bands = _instruments(content_dir).get(instrument, (instrument.upper(), {}))
+    return f"{title}：{bands.get(band, band)}{'（阳性）' if positive else ''}"
 
 
 @dataclass(frozen=True)
@@ -87,7 +96,6 @@ class Signals:
     mentions: int = 0
     noshows: int = 0
     band: str = ""
-    items: list[int] = field(default_factory=list)
 
     def any(self) -> bool:
         """Whether there is anything to show."""
@@ -120,22 +128,28 @@ def scoped(actor: Actor, query: object) -> object:
                        | col(Person.klass_id).in_(classes))
 
 
+def _sent_since(actor: Actor, since: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Items about a student, sent to the reader, opened in the window."""
+    sent = select(EscalationRecipient.escalation_id).where(
+        EscalationRecipient.person_id == actor.person_id)
+    return (col(Escalation.subject_person_id).is_not(None), col(Escalation.id).in_(sent),
+            col(Escalation.opened_at) >= since)
+
+
 async def _signals(s: AsyncSession, actor: Actor, since: datetime,
                    content_dir: Path | None) -> dict[int, Signals]:
     """Per student: the window's signals the reader may see (bounded by the window)."""
     found: dict[int, Signals] = {}
-    sent = select(EscalationRecipient.escalation_id).where(
-        EscalationRecipient.person_id == actor.person_id)
-    for esc_id, subject, kind in await s.exec(select(
-            Escalation.id, Escalation.subject_person_id, Escalation.kind).where(
-            col(Escalation.subject_person_id).is_not(None), col(Escalation.id).in_(sent),
-            col(Escalation.opened_at) >= since).order_by(col(Escalation.id))):
+    # Counted in SQL: one row per student and kind, not one per item.
+    for subject, kind, n in (await (await s.connection()).execute(
+            sa_select(col(Escalation.subject_person_id), col(Escalation.kind), func.count())
+            .where(*_sent_since(actor, since))
+            .group_by(col(Escalation.subject_person_id), col(Escalation.kind)))).all():
         sig = found.setdefault(subject or 0, Signals())
         if kind == CHECKIN:
-            sig.mentions += 1
+            sig.mentions += n
         else:
-            sig.reports += 1
-        sig.items.append(esc_id or 0)
+            sig.reports += n
     for a in await s.exec(select(Appointment).where(
             Appointment.status == AppointmentStatus.no_show, col(Appointment.start_at) >= since)):
         if may(actor, Kind.appointment_note, Action.read,
@@ -144,10 +158,12 @@ async def _signals(s: AsyncSession, actor: Actor, since: datetime,
     if may(actor, Kind.screening, Action.read, Target()):  # a school-wide grant (the centre)
         # Positives only: a screening round writes thousands of results a month; the latest
         # band of everyone listed is looked up afterwards.
-        for r in await s.exec(select(ScreeningResult).where(
+        for r in await s.exec(select(*BAND_COLUMNS).where(
                 col(ScreeningResult.created_at) >= since, col(ScreeningResult.positive).is_(True))
                 .order_by(col(ScreeningResult.id))):
-            found.setdefault(r.person_id, Signals()).band = band_text(r, content_dir)
+            pid, instrument, band, positive = r
+            found.setdefault(pid, Signals()).band = band_label(instrument, band, positive,
+                                                               content_dir)
     return found
 
 
@@ -174,13 +190,18 @@ async def watch_list(s: AsyncSession, actor: Actor, filters: WatchFilters, now: 
     columns = sa_select(col(Person.id), col(Person.tier), col(Person.klass_id),
                         col(Person.external_id), col(Klass.name)).outerjoin(
         Klass, col(Klass.id) == col(Person.klass_id))
-    # Two narrow queries rather than one with an OR: the tiered students, then those with a
-    # signal by primary key (an OR of the two made both backends scan every student).
-    flagged = [p for p, x in signals.items() if x.any()]
-    queries = [columns.where(col(Person.active).is_(True),
-                             col(Person.tier).in_([Tier.key.value, Tier.crisis.value]))]
-    if flagged:
-        queries.append(columns.where(col(Person.active).is_(True), col(Person.id).in_(flagged)))
+    # Narrow queries rather than one with an OR: the tiered students (by the tier index),
+    # then those with a signal by primary key: an item's subjects through a subquery (a
+    # thousand bound ids cost PostgreSQL more than the lookups), the few others by id. An OR
+    # of these made both backends scan every student.
+    active = col(Person.active).is_(True)
+    subjects = sa_select(col(Escalation.subject_person_id)).where(
+        *_sent_since(actor, now - WINDOW))
+    others = [p for p, x in signals.items() if x.any() and not (x.reports or x.mentions)]
+    queries = [columns.where(active, col(Person.tier).in_([Tier.key.value, Tier.crisis.value])),
+               columns.where(active, col(Person.id).in_(subjects))]
+    if others:
+        queries.append(columns.where(active, col(Person.id).in_(others)))
     conn = await s.connection()  # five columns: beyond sqlmodel's typed select
     found = {row[0]: tuple(row) for query in queries
              for row in (await conn.execute(scoped(actor, query))).all()}  # type: ignore[call-overload]
@@ -214,9 +235,11 @@ async def _rows(s: AsyncSession, actor: Actor, people: list[Person], klasses: di
             since[t.person_id] = t
     cases = await _open_cases(s, actor, people)
     if ids and may(actor, Kind.screening, Action.read, Target()):  # the latest band, any date
-        for r in await s.exec(select(ScreeningResult).where(
+        for r in await s.exec(select(*BAND_COLUMNS).where(
                 col(ScreeningResult.person_id).in_(ids)).order_by(col(ScreeningResult.id))):
-            signals.setdefault(r.person_id, Signals()).band = band_text(r, content_dir)
+            pid, instrument, band, positive = r
+            signals.setdefault(pid, Signals()).band = band_label(instrument, band, positive,
+                                                                 content_dir)
     rows = []
     for p in people:
         colour = Tier(p.tier).value if p.tier != Tier.routine else "yellow"
