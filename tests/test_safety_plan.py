@@ -149,7 +149,7 @@ async def test_the_crisis_reply_offers_the_plan_and_the_case_links_it(
     chat = world.chat("s1")
     [reply] = await chat.send("我真的撑不下去了，不想活了")
     assert "12356" in reply.text
-    assert [c.label for c in reply.choices] == ["写一份安全计划", "主菜单"]
+    assert [c.label for c in reply.choices] == ["查看我的安全计划", "主菜单"]
     shown = await chat.say(choice="flow:safety_plan")
     assert "【我的安全计划】" in shown and "连着几天睡不好" in shown
     # the case the crisis opened shows the plan; how to read it, to those who would be let in

@@ -22,6 +22,7 @@ from xinqiao.services.crisis_detector import CrisisDetector
 from xinqiao.services.directory import STAFF_ROLES, peers
 from xinqiao.services.network import Network
 from xinqiao.services.report_types import report_types
+from xinqiao.services.safety_plan import latest_plan
 from xinqiao.services.staff_care import staff_in_distress
 from xinqiao.storage.models import Person
 
@@ -105,7 +106,9 @@ class CrisisWatch:
         # The writer's own words: care first, and no form question straight after it; a
         # conversation with staff (a relay) goes on and passes the words on too.
         plan = ctx.person is not None and "student" in ctx.roles  # their own plan
-        return Interception((crisis_reply(ctx.settings, plan=plan),),
+        has_plan = plan and ctx.person is not None and ctx.person.id is not None \
+            and await latest_plan(ctx.session, ctx.person.id) is not None
+        return Interception((crisis_reply(ctx.settings, plan=plan, has_plan=has_plan),),
                             pause=in_flow and not talking)
 
     @staticmethod

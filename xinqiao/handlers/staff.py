@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any
 
 from xinqiao.clock import local
@@ -18,26 +17,15 @@ from xinqiao.services.escalation_text import (
     status_label,
     title_of,
 )
-from xinqiao.services.item_links import awaiting_ack, readable_item
+from xinqiao.services.item_links import awaiting_ack, queue_order, readable_item
 from xinqiao.services.refs import ITEM, REF_PATTERN, Ref, item_ref, parse_ref, wrong_kind
 from xinqiao.storage.models import Person, Role
-from xinqiao.storage.reports import Escalation, Severity
 
 _MENU = (Choice("menu", "主菜单"),)
 
 PAGE = 8  # items per 待办 message; 更多 shows the next page
 PAGE_CHOICE = "queue_page"
 MORE_WORDS = frozenset({"更多", "下一页", "更多（下一页）"})
-
-
-def _ordered(items: list[Escalation]) -> list[Escalation]:
-    """无人确认 first, then crisis, then urgent, then the rest; oldest first within each, so the
-    newest crisis is never below a page of routine items."""
-    def key(esc: Escalation) -> tuple[int, int, datetime, int]:
-        grave = {Severity.crisis: 0, Severity.urgent: 1}.get(Severity(esc.severity), 2)
-        return (0 if status_label(esc) == UNACKNOWLEDGED else 1, grave, esc.opened_at,
-                esc.id or 0)
-    return sorted(items, key=key)
 
 
 def _ask_note(number: int) -> Reply:
@@ -170,7 +158,7 @@ class QueueFlow(_StaffFlow):
     async def _page(self, ctx: Context, page: int) -> Turn:
         """One page of the queue; the count is every item and 更多 pages through the rest."""
         assert ctx.person is not None and ctx.person.id is not None
-        items = _ordered(await open_for_person(ctx.session, ctx.person.id))
+        items = queue_order(await open_for_person(ctx.session, ctx.person.id))
         if not items:
             return Turn.end(Reply("目前没有待处理的事项。", _MENU))
         pages = (len(items) + PAGE - 1) // PAGE

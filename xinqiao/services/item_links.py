@@ -16,7 +16,7 @@ from xinqiao.clock import local
 from xinqiao.messages import Reply
 from xinqiao.services.access import Action, Actor, Kind, authorize, escalation_target
 from xinqiao.services.escalation import Escalations, Subject
-from xinqiao.services.escalation_text import title_of
+from xinqiao.services.escalation_text import UNACKNOWLEDGED, status_label, title_of
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.refs import item_ref
@@ -127,3 +127,13 @@ async def reports_of(s: AsyncSession, esc: Escalation) -> list[Report]:
         EscalationReport, col(EscalationReport.report_id) == col(Report.id)).where(
         EscalationReport.escalation_id == esc.id).order_by(col(EscalationReport.id)))
     return found + [r for r in joined if r.id != esc.report_id]
+
+
+def queue_order(items: list[Escalation]) -> list[Escalation]:
+    """无人确认 first, then crisis, then urgent, then the rest; oldest first within each, so the
+    newest crisis is never below a page of routine items."""
+    def key(esc: Escalation) -> tuple[int, int, datetime, int]:
+        grave = {Severity.crisis: 0, Severity.urgent: 1}.get(Severity(esc.severity), 2)
+        return (0 if status_label(esc) == UNACKNOWLEDGED else 1, grave, esc.opened_at,
+                esc.id or 0)
+    return sorted(items, key=key)

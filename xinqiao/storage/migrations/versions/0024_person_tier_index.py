@@ -1,7 +1,7 @@
 """An index on person.tier for 关注名单
 
-Revision ID: 0030
-Revises: 0021
+Revision ID: 0024
+Revises: 0023
 Create Date: 2026-12-06 10:50:00
 
 关注名单 lists the students on the key and crisis tiers, a few hundred among tens of
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0030"
-down_revision: str | None = "0021"
+revision: str = "0024"
+down_revision: str | None = "0023"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
