@@ -58,6 +58,12 @@ class CrisisWatch:
         # (or, before one is picked, about nobody yet); only a plain "我…" is the writer's own.
         about_other = found.third_party or (report is not None and not found.self_marked)
         about = await self._named(ctx, text) if about_other else ctx.person
+        if not about_other and not found.self_marked and _in_check_in(ctx):
+            # A committee member's weekly check-in is about the class: crisis words that name a
+            # classmate (刘浩然这几天一直说…) are that classmate's, not the writer's.
+            named = await self._named(ctx, text)
+            if named is not None and ctx.person is not None and named.id != ctx.person.id:
+                about_other, about = True, named
         detail: dict[str, object] = {
             "message": text[:500], "rule": found.rule_id, "category": found.category,
             "third_party": about_other, "identity_id": ctx.identity.id,
@@ -164,16 +170,20 @@ def _instruction(ctx: Context, text: str) -> bool:
     return named is not None and not named[1].strip()
 
 
+def _in_check_in(ctx: Context) -> bool:
+    """Whether the person is filling in a weekly check-in."""
+    spec = getattr(ctx.flows.get(ctx.state.flow), "spec", None) if ctx.state.step else None
+    rtype = report_types().for_form(spec.id) if isinstance(spec, FormSpec) else None
+    return rtype is not None and rtype.filing == "checkin"
+
+
 def _report_form(ctx: Context) -> FormSpec | None:
-    """The form being filled in, when it is (by now) a report about someone: a weekly
-    check-in, or a report where a student has been picked or the question on screen asks who.
-    Before that the words are the writer's own."""
+    """The form being filled in, when it is (by now) a report about someone: a student has
+    been picked in it, or the question on screen asks who. Before that, as in a check-in's
+    headcount, the words are the writer's own (unless they name a classmate: _in_check_in)."""
     spec = getattr(ctx.flows.get(ctx.state.flow), "spec", None) if ctx.state.step else None
     if not isinstance(spec, FormSpec):
         return None
-    rtype = report_types().for_form(spec.id)
-    if rtype is not None and rtype.filing == "checkin":
-        return spec  # a committee member's weekly check-in is about the class, not themselves
     asking = spec.field(ctx.state.step or "")
     answers = ctx.state.data.get("answers", {})
     picked = any(isinstance(v, dict) and (v.get("person_id") or v.get("name"))
