@@ -130,7 +130,9 @@ def _lifecycle(background: bool) -> Any:
         if background:
             # jieba's dictionaries and the crisis model take about a second each to load: in
             # threads at start-up, so neither the event loop nor the first message waits.
-            # Not runtime tasks: a stop does not wait for them.
+            # Not runtime tasks: a stop does not wait for them. A message meanwhile waits for
+            # them before its transaction (the processor's readiness).
+            services.processor.readiness.begin()
             if services.crisis_detector is not None:
                 _warm(services.crisis_detector.warm_up)
             _warm(services.content.warm_up)  # search's jieba

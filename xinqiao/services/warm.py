@@ -66,18 +66,29 @@ class Warmable(Protocol):
 
 class Readiness:
     """What processing a message needs loaded: awaited before its transaction opens, so a
-    message during the warm-up holds neither the event loop nor a database connection."""
+    message during the warm-up holds neither the event loop nor a database connection.
+
+    Only once a warm-up has begun (``serve``): without one (the CLI, most tests) each part
+    still loads on its first use, and nothing waits for what nobody is loading.
+    """
 
     def __init__(self, parts: Sequence[Warmable] = ()) -> None:
         self.parts = tuple(parts)
+        self.warming = False
+
+    def begin(self) -> None:
+        """The warm-up starts (call before starting its threads)."""
+        self.warming = True
 
     @property
     def warm(self) -> bool:
-        """Whether everything is loaded."""
-        return all(p.warm for p in self.parts)
+        """Whether a message need not wait: no warm-up, or everything loaded."""
+        return not self.warming or all(p.warm for p in self.parts)
 
     async def wait(self) -> None:
-        """Until everything is loaded (returns at once when it is)."""
+        """Until everything is loaded (returns at once when it is, or with no warm-up)."""
+        if self.warm:
+            return
         for part in self.parts:
             if not part.warm:
                 try:
