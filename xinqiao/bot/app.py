@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -40,6 +41,9 @@ log = logging.getLogger(__name__)
 # A stop waits this long for work in progress (the process's own deadline is a little longer,
 # see ``bot.shutdown``).
 STOP_WAIT_SECONDS = 6.0
+# Imported by the warm-up, not before the first /healthz: the first message and the first
+# article page need them (wechatpy pulls in requests), start-up does not (issue 18).
+PRELOAD = ("wechatpy.crypto", "wechatpy.enterprise.crypto", "markdown_it")
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", object)  # type: ignore[arg-type]
 TELEGRAM: web.AppKey[Telegram] = web.AppKey("telegram", object)  # type: ignore[arg-type]
@@ -126,10 +130,13 @@ def _lifecycle(background: bool) -> Any:
         if background:
             # jieba's dictionaries and the crisis model take about a second each to load: in
             # threads at start-up, so neither the event loop nor the first message waits.
-            # Not runtime tasks: a stop does not wait for them.
+            # Not runtime tasks: a stop does not wait for them. A message meanwhile waits for
+            # them before its transaction (the processor's readiness).
+            services.processor.readiness.begin()
             if services.crisis_detector is not None:
                 _warm(services.crisis_detector.warm_up)
             _warm(services.content.warm_up)  # search's jieba
+            _warm(_preload)
             runtime.spawn(services.notifier.run(runtime.stop))
             telegram = app.get(TELEGRAM)
             if telegram is not None and telegram.poller is not None:
@@ -175,6 +182,11 @@ def _warm(load: Callable[[], object]) -> None:
         gc.freeze()
 
     threading.Thread(target=run, name="warm-up", daemon=True).start()
+
+
+def _preload() -> None:
+    for name in PRELOAD:
+        importlib.import_module(name)
 
 
 def _forget_nonces(services: Services) -> Any:

@@ -8,14 +8,18 @@ inject markup; titles and summaries are escaped.
 
 from __future__ import annotations
 
+import functools
 from html import escape
+from typing import TYPE_CHECKING
 
 from aiohttp import web
-from markdown_it import MarkdownIt
 
 from xinqiao.clock import Clock
 from xinqiao.services.content.article import SLUG, Article
 from xinqiao.services.content.service import Content
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 # "default-src 'none'": not even images or fonts from elsewhere; the one inline style is allowed.
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
@@ -49,6 +53,8 @@ HELP = ("如果你现在很难受，请拨打心理援助热线 <b>12356</b>；�
 
 
 def _markdown() -> MarkdownIt:
+    from markdown_it import MarkdownIt  # preloaded by the warm-up, not before /healthz
+
     # "js-default": raw HTML off and only safe link schemes (no javascript:, no data:).
     # Images are off too: a page loads nothing but itself (covers are for chat cards only).
     return MarkdownIt("js-default", {"typographer": False}).enable("table").disable("image")
@@ -71,7 +77,11 @@ class ArticlePages:
         self.content = content
         self.clock = clock
         self.centre = centre
-        self.md = _markdown()
+
+    @functools.cached_property
+    def md(self) -> MarkdownIt:
+        """The renderer, built on the first page."""
+        return _markdown()
 
     def render_article(self, article: Article) -> str:
         """One article as a complete HTML page."""

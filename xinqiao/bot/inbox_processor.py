@@ -18,6 +18,7 @@ from xinqiao.bot.inbox import inbound_of
 from xinqiao.clock import Clock
 from xinqiao.messages import Reply
 from xinqiao.services.outbox import Priority, enqueue_replies
+from xinqiao.services.warm import Readiness
 from xinqiao.storage.crypto import UndecryptableError
 from xinqiao.storage.db import Database, dialect_name, dropped
 from xinqiao.storage.models import (
@@ -79,11 +80,15 @@ class InboxProcessor:
         engine: Engine,
         clock: Clock,
         special: Mapping[str, SpecialHandler] | None = None,
+        readiness: Readiness | None = None,
     ) -> None:
         self.db = db
         self.engine = engine
         self.clock = clock
         self.special = dict(special or {})
+        # What start-up is still loading (jieba, the crisis model): waited for before a
+        # message's transaction, so neither the loop nor the database waits on it.
+        self.readiness = readiness or Readiness()
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -119,6 +124,7 @@ class InboxProcessor:
                 origin = (row.channel, row.address, row.kind)
         channel, address, kind = origin
         async with self.lock_for(channel, address):
+            await self.readiness.wait()
             for attempt in range(5):
                 try:
                     if kind in self.special:

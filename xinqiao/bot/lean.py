@@ -127,7 +127,10 @@ class LeanPath:
 
     def free(self, channel: str, address: str) -> bool:
         """Whether nobody in this process is handling this person's messages right now."""
-        return not self.processor.lock_for(channel, address).locked()
+        # Not while start-up still loads what a turn needs: the ordinary path waits for it
+        # outside any transaction.
+        return (self.processor.readiness.warm
+                and not self.processor.lock_for(channel, address).locked())
 
     async def store_and_answer(
         self, nonce: Nonce, *, dedupe_key: str, inbound: Inbound, payload: dict[str, Any],

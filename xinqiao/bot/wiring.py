@@ -43,6 +43,7 @@ from xinqiao.services.instruments import Instrument, load_instruments
 from xinqiao.services.network import Network
 from xinqiao.services.report_types import load_report_types, use_report_types
 from xinqiao.services.timers import Sweeper
+from xinqiao.services.warm import Readiness
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database, open_database
 from xinqiao.storage.lean_sql import LeanStore
@@ -121,7 +122,9 @@ def build_feed(
     watch = ((CrisisWatch(detector, network),)
              if detector is not None and network is not None else ())
     engine = Engine(settings, clock, flows, menu, interceptors=watch)
-    processor = InboxProcessor(db, engine, clock, special=special)
+    warming = [part for part in (detector, content) if part is not None]
+    processor = InboxProcessor(db, engine, clock, special=special,
+                               readiness=Readiness(warming))
     store = LeanStore(db)
     lean = LeanPath(store, engine, processor) if store.available else None
     return Feed(db, processor, clock, lean=lean, kick=kick, spawn=spawn)

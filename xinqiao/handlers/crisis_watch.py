@@ -46,6 +46,7 @@ class CrisisWatch:
             return None
         if _clinical_note(ctx):
             return None  # staff writing a clinical note about a student, not a disclosure
+        await self.detector.ready()  # during start-up: the warm-up's load, off the loop
         found = self.detector.check(text)
         if found is None:
             return None

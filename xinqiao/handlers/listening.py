@@ -108,6 +108,8 @@ class ListenFlow:
         if exercise is not None:
             offers.append(flow_choice(exercise.id, f"试试{exercise.title}"))
         data: dict[str, Any] = {}
+        if found is not None and self.content is not None:
+            await self.content.ready()  # the index off the loop, if a search comes this early
         article = self._article(ctx, found) if found is not None else None
         if article is not None:
             offers.append(Choice(READ, f"读读《{article[1]}》"))

@@ -10,8 +10,8 @@ nothing; closing a flag is the on-duty counsellor's job.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
-import functools
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -26,7 +26,8 @@ from xinqiao.services.crisis_rules import (
     load_rules,
 )
 from xinqiao.services.crisis_subject import View, split_views, whom
-from xinqiao.services.crisis_text import WORD_PREFIX, normalise_char, warm_up
+from xinqiao.services.crisis_text import TOKENIZER, WORD_PREFIX, normalise_char, warm_up
+from xinqiao.services.warm import Once
 
 __all__ = ["CATEGORIES", "DEFAULT_SOURCE", "GUARD", "CrisisDetector", "CrisisRules",
            "CrisisRulesError", "Detection", "LengthGuard", "Rule", "Subjects", "load_rules",
@@ -120,6 +121,17 @@ class CrisisDetector:
         if self.learned:
             _ = self.model
             warm_up()
+
+    @property
+    def warm(self) -> bool:
+        """Whether ``check`` can run without loading anything."""
+        return not self.learned or (self._model is not None and TOKENIZER.built)
+
+    async def ready(self) -> None:
+        """Wait, off the event loop, for what ``check`` needs and the warm-up may still be
+        loading: a message during start-up waits for that one load instead of a second one."""
+        if not self.warm:
+            await asyncio.to_thread(self.warm_up)
 
     def _norm(self, ch: str) -> str:
         got = self._cache.get(ch)
@@ -229,10 +241,12 @@ def rule_stands(hit: Detection, p_none: float, length: int) -> bool:
     return length <= SHORT_TEXT or p_none < veto
 
 
-@functools.cache
+PACKAGED: Once[CrisisModel] = Once(CrisisModel.load)
+
+
 def packaged_model() -> CrisisModel:
-    """The shipped model, read once per process."""
-    return CrisisModel.load()
+    """The shipped model, read once per process (a caller during the read waits for it)."""
+    return PACKAGED.get()
 
 
 def _locate(text: str, token: str) -> tuple[int, int]:

@@ -17,13 +17,14 @@ from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-from numpy.typing import NDArray
+from typing import TYPE_CHECKING, Any
 
 from xinqiao.services.crisis_corpus import CATEGORIES, LEVEL_OF, LEVELS
 from xinqiao.services.crisis_text import features
+
+if TYPE_CHECKING:  # numpy is imported where used: start-up need not wait for it (issue 18)
+    import numpy as np
+    from numpy.typing import NDArray
 
 MODEL_SOURCE = "xinqiao/data/crisis/model.npz"
 FORMAT = 2
@@ -79,6 +80,8 @@ class ModelArrays:
 
 def write_model(arrays: ModelArrays, path: Path) -> None:
     """Write ``arrays`` (format 2) as a pickle-free .npz; same arrays give the same bytes."""
+    import numpy as np
+
     if arrays.level_coef is not None:
         raise CrisisModelError("only format 2 models (one category model) are written")
     meta = {**arrays.meta, "format": FORMAT, "thresholds": {
@@ -103,6 +106,8 @@ def write_model(arrays: ModelArrays, path: Path) -> None:
 
 def read_model(path: Path | None = None) -> ModelArrays:
     """The packaged model, or the one in ``path``; a bad file raises CrisisModelError."""
+    import numpy as np
+
     source = str(path) if path is not None else MODEL_SOURCE
     try:
         raw = (path.read_bytes() if path is not None else
@@ -140,6 +145,8 @@ class CrisisModel:
     """Scores messages with a trained model; safe to share between tasks."""
 
     def __init__(self, arrays: ModelArrays) -> None:
+        import numpy as np
+
         self.arrays = arrays
         self.thresholds = arrays.thresholds
         self._index = {tok: i for i, tok in enumerate(arrays.vocab)}
@@ -155,6 +162,8 @@ class CrisisModel:
 
     def vector(self, text: str) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
         """The message's sparse tf-idf vector (sublinear tf, L2-normalised), as sklearn's."""
+        import numpy as np
+
         counts = Counter(self._index[t] for t in features(text) if t in self._index)
         if not counts:
             return np.zeros(0, dtype=np.intp), np.zeros(0)
@@ -178,6 +187,8 @@ class CrisisModel:
 
     def _category_probabilities(self, idx: NDArray[np.intp], vals: NDArray[np.float64]
                                 ) -> NDArray[np.float64]:
+        import numpy as np
+
         a = self.arrays
         return np.array(_softmax(a.category_coef[:, idx] @ vals + a.category_intercept))
 
@@ -194,6 +205,8 @@ class CrisisModel:
 
     def read(self, text: str) -> Verdict:
         """Level, probabilities, category and the most telling feature of ``text``."""
+        import numpy as np
+
         a = self.arrays
         idx, vals = self.vector(text)
         if a.level_coef is not None:
@@ -212,6 +225,8 @@ class CrisisModel:
         return Verdict(level, probs, a.categories[cat], a.vocab[int(idx[int(np.argmax(push))])])
 
     def _read_format_1(self, idx: NDArray[np.intp], vals: NDArray[np.float64]) -> Verdict:
+        import numpy as np
+
         a = self.arrays
         assert a.level_coef is not None
         probs = self._probabilities(idx, vals)
@@ -230,5 +245,7 @@ class CrisisModel:
 
 
 def _softmax(z: NDArray[np.float64]) -> list[float]:
+    import numpy as np
+
     e = np.exp(z - z.max())
     return [float(x) for x in e / e.sum()]

@@ -16,7 +16,7 @@ import unicodedata
 from importlib import resources
 from typing import Any
 
-import jieba
+from xinqiao.services.warm import Once
 
 WORD_PREFIX = "w:"
 MAX_GRAM = 3
@@ -39,15 +39,25 @@ def _traditional() -> dict[int, str]:
     return table
 
 
-@functools.cache
-def tokenizer() -> Any:
-    """jieba with its own default dictionary (never the content library's user dictionary:
-    a changed article dictionary must not change what the model sees). Loading takes about a
-    second on first use; ``warm_up`` lets start-up pay it off the event loop."""
+def _load_tokenizer() -> Any:
+    import jieba  # imported here: it takes a tenth of a second, and start-up need not wait
+
     jieba.setLogLevel(logging.WARNING)
     tok = jieba.Tokenizer()
     tok.initialize()
     return tok
+
+
+# jieba with its own default dictionary (never the content library's user dictionary: a changed
+# article dictionary must not change what the model sees). Loading takes about a second;
+# start-up's ``warm_up`` pays it off the event loop, and a message that comes sooner waits for
+# that same load (``TOKENIZER.ready``) rather than loading a second one.
+TOKENIZER: Once[Any] = Once(_load_tokenizer)
+
+
+def tokenizer() -> Any:
+    """The model's jieba, loaded once per process (a caller during the load waits for it)."""
+    return TOKENIZER.get()
 
 
 _char_cache: dict[str, str] = {}

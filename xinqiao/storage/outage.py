@@ -12,14 +12,9 @@ import errno
 import logging
 import socket
 import sqlite3
+import sys
 import time
 
-from asyncpg.exceptions import (
-    AdminShutdownError,
-    CannotConnectNowError,
-    CrashShutdownError,
-    PostgresConnectionError,
-)
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -29,10 +24,12 @@ _UNAVAILABLE = (
     socket.gaierror,  # the database host's name does not resolve
     DisconnectionError,
     PoolTimeoutError,  # every pooled connection is stuck on the dead server
-    PostgresConnectionError,  # class 08, and "connection was closed in the middle of operation"
-    AdminShutdownError,  # pg_ctl stop -m fast / immediate
-    CrashShutdownError,
-    CannotConnectNowError,  # starting up or shutting down
+)
+_PG_UNAVAILABLE = (
+    "PostgresConnectionError",  # class 08, and "connection was closed in the middle of operation"
+    "AdminShutdownError",  # pg_ctl stop -m fast / immediate
+    "CrashShutdownError",
+    "CannotConnectNowError",  # starting up or shutting down
 )
 _NETWORK_ERRNOS = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN,
                              errno.EHOSTDOWN})
@@ -41,8 +38,18 @@ _SQLITE_MARKERS = ("unable to open database", "disk i/o error", "readonly databa
                    "database is locked")  # another process holds the write lock
 
 
+def _unavailable() -> tuple[type[BaseException], ...]:
+    # asyncpg takes a tenth of a second to import and SQLite never loads it; without it
+    # loaded, none of its errors can have been raised (issue 18).
+    pg = sys.modules.get("asyncpg.exceptions")
+    if pg is None:
+        return _UNAVAILABLE
+    return _UNAVAILABLE + tuple(getattr(pg, name) for name in _PG_UNAVAILABLE)
+
+
 def database_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` (or what caused it) says the database cannot be reached or written."""
+    unavailable = _unavailable()
     seen: set[int] = set()
     stack: list[BaseException | None] = [exc]
     while stack:
@@ -52,7 +59,7 @@ def database_unavailable(exc: BaseException) -> bool:
         seen.add(id(err))
         if isinstance(err, DBAPIError) and err.connection_invalidated:
             return True
-        if isinstance(err, _UNAVAILABLE) or (
+        if isinstance(err, unavailable) or (
             isinstance(err, OSError) and err.errno in _NETWORK_ERRNOS
         ):
             return True

@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 from aiohttp import web
-from wechatpy.crypto import WeChatCrypto
 
 from xinqiao.bot.channels.http_body import BodyRefused, read_body
 from xinqiao.bot.channels.wechat_auth import CallbackAuth, Rejected, sign, signature_ok
@@ -134,6 +133,8 @@ class WeChatWebhook:
                else text_reply_xml(sender, us, render_many(fed.replies, tappable=True),
                                    int(now.timestamp())))
         if decoded.key is not None:
+            from wechatpy.crypto import WeChatCrypto  # preloaded by the warm-up (issue 18)
+
             nonce_text = request.query.get("nonce", "")
             crypto = WeChatCrypto(self.settings.wechat_token, decoded.key,
                                   self.settings.wechat_appid)

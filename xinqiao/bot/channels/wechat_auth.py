@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import xmltodict
-from wechatpy.crypto import PrpCrypto, WeChatCrypto
 
 from xinqiao.clock import Clock
 from xinqiao.settings import Settings
@@ -138,6 +137,9 @@ class CallbackAuth:
         return Decoded(safe_parse(body), None, body)
 
     def _decrypt(self, encrypted: str) -> tuple[str, str]:
+        # wechatpy pulls in requests: imported here, preloaded by the warm-up (issue 18).
+        from wechatpy.crypto import PrpCrypto, WeChatCrypto
+
         last: Exception | None = None
         for key in self.keys:  # the current key first, then the previous one during rotation
             try:

@@ -11,8 +11,6 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
-
 from xinqiao.bot.channels.wechat_auth import Decoded, Rejected, safe_parse, signature_ok
 from xinqiao.clock import Clock
 from xinqiao.settings import Settings
@@ -48,6 +46,9 @@ class WeComAuth:
         self.check_fresh(query.get("timestamp", ""))
 
     def _decrypt(self, encrypted: str) -> str:
+        # wechatpy pulls in requests: imported here, preloaded by the warm-up (issue 18).
+        from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
+
         try:
             crypto = PrpCrypto(WeChatCrypto(self.token, self.aes_key, self.corp_id).key)
             return str(crypto.decrypt(encrypted, self.corp_id))

@@ -49,6 +49,7 @@ class ContentCampaignFlow:
         """One answer of the scheduling conversation."""
         choice, text = ctx.inbound.choice, ctx.inbound.text.strip()
         if step == "article":
+            await self.content.ready()  # the index off the loop, if a search comes this early
             return self._article(ctx, choice, text)
         if step == "target":
             return await self._target(ctx, choice, data)

@@ -40,7 +40,7 @@ class EducationFlow:
     async def start(self, ctx: Context, argument: str) -> Turn:
         """The topics, or straight to results when a keyword came with the trigger."""
         if argument.strip():
-            return self._search(ctx, argument.strip())
+            return await self._search(ctx, argument.strip())
         return await self._home(ctx)
 
     async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
@@ -62,7 +62,7 @@ class EducationFlow:
         other = ctx.flows.by_trigger(text) if choice is None else None
         if other is not None and other[0].id != self.id:
             return Turn.pass_on()  # 预约, 测评 … typed while browsing start what they name
-        return self._search(ctx, text)
+        return await self._search(ctx, text)
 
     async def _home(self, ctx: Context, note: str = "") -> Turn:
         topics = [(t.id, t.label) for t in self.content.library.topics
@@ -98,11 +98,12 @@ class EducationFlow:
         # A lone card (a WeChat news message); a typed word afterwards is a new search.
         return Turn.ask(LIST, data, replace(card, choices=CARD_NAV))
 
-    def _search(self, ctx: Context, query: str) -> Turn:
+    async def _search(self, ctx: Context, query: str) -> Turn:
         for word in ("搜索", "搜", "查找", "查"):  # "搜 失眠" typed while already browsing
             if query.startswith(word) and query[len(word):].strip():
                 query = query[len(word):].strip()
                 break
+        await self.content.ready()  # the index off the loop, if a search comes this early
         found = self.content.search(query[:50], ctx.clock.now(), ctx.roles)
         if not found:
             return Turn.ask(LIST, {"query": query}, texts.nothing_found(query))

@@ -15,14 +15,13 @@ import functools
 import logging
 import math
 import re
+import threading
 import tomllib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import jieba
 
 from xinqiao.services.content.article import PACKAGED_DIR, Article, ContentError
 
@@ -68,8 +67,18 @@ def load_synonyms(content_dir: Path | None) -> dict[str, str]:
     return out
 
 
-@functools.lru_cache(maxsize=4)
+_LOADING = threading.Lock()  # one load at a time: a second caller waits, then finds it cached
+
+
 def _tokenizer(dicts: tuple[str, ...], keep_whole: tuple[str, ...]) -> Any:
+    with _LOADING:
+        return _load_tokenizer(dicts, keep_whole)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_tokenizer(dicts: tuple[str, ...], keep_whole: tuple[str, ...]) -> Any:
+    import jieba  # imported here: it takes a tenth of a second, and start-up need not wait
+
     tokenizer = jieba.Tokenizer()
     jieba.setLogLevel(logging.WARNING)
     for path in dicts:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import tomllib
 from datetime import datetime
 from pathlib import Path
@@ -50,6 +52,7 @@ class Content:
         self.segmenter = Segmenter(content_dir)
         self._index: SearchIndex | None = None
         self._indexed = -1
+        self._indexing = threading.Lock()  # the warm-up and a first search build one index
         self.library = ContentLibrary(content_dir, reload_seconds, on_change=self._reindex)
         self.recommendations = load_recommendations(content_dir,
                                                     set(self.library.articles()))
@@ -62,11 +65,25 @@ class Content:
     def _reindex(self, articles: dict[str, Article]) -> None:
         self._index = None  # rebuilt on the next search (segmenting waits until needed)
 
-    def _search_index(self) -> SearchIndex:
+    @property
+    def warm(self) -> bool:
+        """Whether the search index is built (searching loads nothing)."""
+        return self._index is not None
+
+    async def ready(self) -> None:
+        """Have the search index built before a search on the event loop: a search before the
+        warm-up ends waits here for that one build (in a thread), not for a second one."""
+        self.library.articles()  # a reload that is due happens here, as in ``search``
         if self._index is None or self._indexed != self.library.version:
-            self._index = SearchIndex(self.segmenter, self.library.articles().values())
-            self._indexed = self.library.version
-        return self._index
+            await asyncio.to_thread(self._search_index)
+
+    def _search_index(self) -> SearchIndex:
+        with self._indexing:
+            if self._index is None or self._indexed != self.library.version:
+                version = self.library.version
+                self._index = SearchIndex(self.segmenter, self.library.articles().values())
+                self._indexed = version
+            return self._index
 
     def url(self, slug: str) -> str:
         """The public page of an article."""
