@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from aiohttp import web
 
-from xinqiao.bot.channels.http_body import BodyRefused, read_body
+from xinqiao.bot.channels.callback import answered, body_text, store_failed
 from xinqiao.bot.channels.wechat_auth import CallbackAuth, Rejected, sign, signature_ok
 from xinqiao.bot.channels.wechat_render import choice_from_menu_id, news_card, render_many
 from xinqiao.bot.feed import Arrival, Feed, Replayed
@@ -88,18 +87,10 @@ class WeChatWebhook:
 
     async def receive(self, request: web.Request) -> web.StreamResponse:
         """A message or event: authenticate, store, process within the window, answer."""
-        started = time.perf_counter()
-        try:
-            return await self._receive(request)
-        except Rejected as rej:
-            self.metrics.rejected.labels(CHANNEL, rej.reason).inc()
-            log.warning("wechat callback rejected: %s %s", rej.reason, rej.detail)
-            return web.Response(status=rej.status, text=rej.reason)
-        finally:
-            self.metrics.webhook_seconds.labels(CHANNEL).observe(time.perf_counter() - started)
+        return await answered(CHANNEL, self.metrics, log, self._receive, request)
 
     async def _receive(self, request: web.Request) -> web.StreamResponse:
-        body = await self._read_body(request)
+        body = await body_text(request, self.settings)
         decoded = self.auth.decode(request.query, body)
         fields = decoded.fields
         msg_type = str(fields.get("MsgType") or "").lower()
@@ -117,7 +108,8 @@ class WeChatWebhook:
         except Replayed:
             raise Rejected(403, "nonce reused for another message") from None
         except Exception as exc:
-            return self._store_failed(exc)
+            # Not `success`: WeChat may then retry, and nothing was acknowledged that we lost.
+            return store_failed(CHANNEL, self.outage, self.metrics, log, exc)
         if fed.duplicate:
             self.metrics.duplicates.labels(CHANNEL).inc()
             return web.Response(text="success")
@@ -140,25 +132,6 @@ class WeChatWebhook:
                                   self.settings.wechat_appid)
             xml = crypto.encrypt_message(xml, nonce_text, str(int(now.timestamp())))
         return web.Response(text=xml, content_type="application/xml")
-
-    def _store_failed(self, exc: BaseException) -> web.StreamResponse:
-        # Not `success`: WeChat may then retry, and nothing was acknowledged that we lost.
-        # A database outage is logged once, not once per callback.
-        if not self.outage.failure(exc):
-            log.exception("wechat: could not store inbound", exc_info=exc)
-        self.metrics.rejected.labels(CHANNEL, "store_failed").inc()
-        return web.Response(status=503, text="temporarily unavailable")
-
-    async def _read_body(self, request: web.Request) -> str:
-        try:
-            data = await read_body(request, self.settings.wechat_max_body_bytes,
-                                   self.settings.webhook_body_timeout_seconds)
-        except BodyRefused as exc:
-            raise Rejected(exc.status, exc.reason) from exc
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise Rejected(400, "body not utf-8") from exc
 
     @staticmethod
     def _classify(

@@ -8,12 +8,11 @@ any time, unlike the Official Account's 48-hour window.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from aiohttp import web
 
-from xinqiao.bot.channels.http_body import BodyRefused, read_body
+from xinqiao.bot.channels.callback import answered, body_text, store_failed
 from xinqiao.bot.channels.wechat_auth import Rejected
 from xinqiao.bot.channels.wecom_auth import CHANNEL, WeComAuth
 from xinqiao.bot.feed import PUSH, Arrival, Feed, Replayed
@@ -76,25 +75,10 @@ class WeComWebhook:
 
     async def receive(self, request: web.Request) -> web.StreamResponse:
         """A message or event: authenticate, store, answer; processing runs after."""
-        started = time.perf_counter()
-        try:
-            return await self._receive(request)
-        except Rejected as rej:
-            self.metrics.rejected.labels(CHANNEL, rej.reason).inc()
-            log.warning("wecom callback rejected: %s %s", rej.reason, rej.detail)
-            return web.Response(status=rej.status, text=rej.reason)
-        finally:
-            self.metrics.webhook_seconds.labels(CHANNEL).observe(time.perf_counter() - started)
+        return await answered(CHANNEL, self.metrics, log, self._receive, request)
 
     async def _receive(self, request: web.Request) -> web.StreamResponse:
-        try:
-            data = await read_body(request, self.settings.wechat_max_body_bytes,
-                                   self.settings.webhook_body_timeout_seconds)
-            body = data.decode("utf-8")
-        except BodyRefused as exc:
-            raise Rejected(exc.status, exc.reason) from exc
-        except UnicodeDecodeError as exc:
-            raise Rejected(400, "body not utf-8") from exc
+        body = await body_text(request, self.settings)
         decoded = self.auth.decode(request.query, body)
         fields = decoded.fields
         msg_type = str(fields.get("MsgType") or "").lower()
@@ -112,10 +96,7 @@ class WeComWebhook:
         except Replayed:
             raise Rejected(403, "nonce reused for another message") from None
         except Exception as exc:  # not a 200: WeCom retries, and nothing was lost
-            if not self.outage.failure(exc):
-                log.exception("wecom: could not store inbound", exc_info=exc)
-            self.metrics.rejected.labels(CHANNEL, "store_failed").inc()
-            return web.Response(status=503, text="temporarily unavailable")
+            return store_failed(CHANNEL, self.outage, self.metrics, log, exc)
         if fed.duplicate:
             self.metrics.duplicates.labels(CHANNEL).inc()
             return web.Response(text="")
