@@ -19,6 +19,7 @@ from xinqiao.policy.policy import Policy
 from xinqiao.services import case_records, cases
 from xinqiao.services.access import Action
 from xinqiao.services.case_records import CONSENT, RETURNING, Referral
+from xinqiao.services.incidents import INCIDENT_LABELS, record_incident
 from xinqiao.services.refs import case_ref
 from xinqiao.storage.cases import Case
 
@@ -59,6 +60,11 @@ def _fields(kind: str, policy: Policy) -> tuple[Field, ...]:
                       (("t:结果待反馈", "结果待反馈"),)),
                 Field("next", "下次联系日期？（也可输入如 3-20）",
                       (("d7", "一周后"), ("d14", "两周后"), ("no", "暂不约定")), FUTURE))
+    if kind == "incident":  # 事件结局: an attempt or a death (an ordinary end is 结案)
+        return (Field("kind", "记录哪一种事件结局？", tuple(INCIDENT_LABELS.items()), "none"),
+                Field("on", "发生日期？（也可输入如 3-10）", when, PAST),
+                Field("note", "补充说明（可选，如：已送医，生命体征平稳）：",
+                      (("t:", "不填写"),)))
     if kind == "family":
         return (Field("who", "联系了哪位家人？可点选，或输入称谓和方式（如：母亲，电话）：",
                       (("t:父亲", "父亲"), ("t:母亲", "母亲"), ("t:其他监护人", "其他监护人"))),
@@ -147,6 +153,11 @@ async def _save(ctx: Context, case: Case, kind: str, a: dict[str, str], policy: 
             a["institution"], date.fromisoformat(a["on"]), a["consent"],
             a["accompanied"] or None, a["outcome"], nxt), now)
         return "已记录转介。" + (f"{nxt:%m-%d} 会提醒负责人联系。" if nxt else "")
+    if kind == "incident":
+        await record_incident(s, case, ctx.person, a["kind"], date.fromisoformat(a["on"]),
+                              a["note"] or None, now)
+        return (f"已记录事件结局：{INCIDENT_LABELS[a['kind']]}。心理中心会收到为同宿舍、同班同学"
+                "发起关怀回访的提示。")
     if kind == "family":
         await case_records.record_family(s, case, ctx.person, a["who"],
                                          date.fromisoformat(a["on"]), a["agreed"], now)

@@ -24,12 +24,13 @@ _MENU = (Choice("menu", "主菜单"),)
 PROMPTS = {"plan": "请写下干预计划（谁、做什么、何时）：", "followup": "请记录这次随访的情况：",
            "decision": "请写下结案结论（如：已复学评估通过、转介医院持续治疗等）："}
 CHANGES = frozenset({"lead", "plan", "followup", "decision", "cadence", "every1", "every7",
-                     "team", "add", "refer", "family", "return"})
+                     "team", "add", "refer", "family", "return", "incident"})
 ACTS = frozenset({"lead", "every1", "every7"})  # taps that change the case at once
-RECORDS = {"refer": "referral", "family": "family", "return": "return"}  # case_records kinds
+RECORDS = {"refer": "referral", "family": "family", "return": "return",
+           "incident": "incident"}  # case_records kinds
 AUDIT_AS = {"lead": "case.lead", "every1": "case.cadence", "every7": "case.cadence",
             "refer": "case.referral", "family": "case.family", "return": "case.return",
-            "green": "case.records.read"}
+            "green": "case.records.read", "incident": "case.incident"}
 TIER_LABELS = {Tier.routine: "日常关注", Tier.key: "重点关注", Tier.crisis: "危机关注"}
 
 
@@ -149,7 +150,8 @@ class CaseFlow:
                    for d in dues if d.due_on <= today][:2]
         choices += [Choice(f"followup:{number}", "记录随访"), Choice(f"plan:{number}", "写计划"),
                     Choice(f"cadence:{number}", "随访频率"), Choice(f"team:{number}", "团队"),
-                    Choice(f"green:{number}", "转介与复学"), Choice(f"decision:{number}", "结案")]
+                    Choice(f"green:{number}", "转介与复学"),
+                    Choice(f"incident:{number}", "事件结局"), Choice(f"decision:{number}", "结案")]
         if case.lead_person_id != ctx.person.id:
             choices.insert(0, Choice(f"lead:{number}", "我来负责"))
         return Turn.ask("pick", {}, Reply("\n".join(lines), (*choices, *_MENU)))
@@ -188,7 +190,10 @@ class CaseFlow:
             return Turn.end(Reply(f"已提交个案 {case_ref(case.id)} 的结案申请，"
                                   "等待心理中心老师确认；确认前个案照常跟进。", _MENU))
         await cases.close(ctx.session, case, ctx.person, decision, tier, now)
-        return Turn.end(Reply(f"个案 {case_ref(case.id)} 已结案。谢谢你一路的陪伴和跟进。", _MENU))
+        return Turn.end(Reply(f"个案 {case_ref(case.id)} 已结案。谢谢你一路的陪伴和跟进。\n"
+                              f"如果个案以自杀未遂或死亡结束，请回复“个案 {case_ref(case.id)}”"
+                              "点「事件结局」记录，心理中心可为同宿舍、同班同学发起关怀回访。",
+                              _MENU))
 
     async def _add_member(self, ctx: Context, data: dict[str, Any]) -> Turn:
         case = await cases.read_case(ctx.session, await ctx.actor(), int(data["id"]),

@@ -6,6 +6,8 @@ from functools import partial
 from pathlib import Path
 
 from xinqiao.handlers.access_views import AuditLogFlow, StudentLookupFlow
+from xinqiao.handlers.aftercare import AftercareFlow
+from xinqiao.handlers.aftercare_checkin import AftercareCheckinFlow
 from xinqiao.handlers.binding import BindingFlow
 from xinqiao.handlers.binding_confirm import BindAnswerFlow
 from xinqiao.handlers.booking.desk import CounsellorDeskFlow
@@ -69,7 +71,8 @@ def build_catalogue(
                     CompletionFlow(network.week_periods, network.policy.checkin_due_at),
                     MonthlyConfirmFlow(), CaseFlow(network.policy),
                     DutyRotaFlow(), RelayFlow(), RelayReplyFlow(), ConcernCheckFlow(network),
-                    CaseSignoffFlow())
+                    CaseSignoffFlow(), AftercareFlow(network.policy.aftercare),
+                    AftercareCheckinFlow(network))
         policy = network.policy
         builtin += (BookingFlow(policy), CounsellorDeskFlow(policy), ScheduleFlow(policy),
                     BookingStatsFlow(policy), BookForStudentFlow(policy))

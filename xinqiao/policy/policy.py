@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, PlainSerializer, ValidationError, field_validator
 
 from xinqiao.clock import SHANGHAI
+from xinqiao.policy.aftercare import AftercarePolicy
 from xinqiao.policy.booking import BookingPolicy
 from xinqiao.policy.calendar import OfficialDays, WorkingCalendar, YearDays, check_year
 from xinqiao.policy.chains import Chain, CheckinPolicy, KeyPeriod, PolicyModel, Severities
@@ -64,6 +65,7 @@ class Policy(PolicyModel):
     booking: BookingPolicy = BookingPolicy()
     content: ContentPolicy = ContentPolicy()
     referral: ReferralPolicy = ReferralPolicy()
+    aftercare: AftercarePolicy = AftercarePolicy()
     # ``[calendar.2027]``: official days for the years past the chinesecalendar package's.
     calendar_years: dict[int, DeclaredYear] = Field(default_factory=dict, alias="calendar")
 

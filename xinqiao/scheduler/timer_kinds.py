@@ -52,6 +52,8 @@ PRIORITIES: dict[str, TimerPriority] = {
     "campaign.open": TimerPriority.bulk,
     "campaign.remind": TimerPriority.bulk,
     "campaign.close": TimerPriority.ordinary,
+    "aftercare.remind": TimerPriority.ordinary,  # an aftercare round's one reminder
+    "aftercare.close": TimerPriority.ordinary,
     "content.tip.chunk": TimerPriority.bulk,
     "content.campaign": TimerPriority.bulk,
 }

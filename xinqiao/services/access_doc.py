@@ -14,6 +14,7 @@ KIND_LABELS = {
     Kind.appointment_note: "appointment and its note", Kind.audit_log: "audit log",
     Kind.roster: "roster entry", Kind.safety_plan: "safety plan",
     Kind.practice: "practice record", Kind.picture: "student timeline",
+    Kind.aftercare: "aftercare round", Kind.aftercare_answer: "aftercare answers",
 }
 SCOPE_LABELS = {
     Scope.own: "own", Scope.recipient: "sent to them", Scope.counsellor: "own clients",

@@ -25,6 +25,8 @@ class Kind(StrEnum):
     safety_plan = "safety_plan"  # a student's safety plan: warning signs, people, lines
     practice = "practice"  # who practised reports in training (练习), never real data
     picture = "picture"  # one student's timeline (学生信息): the door; each line checks its kind
+    aftercare = "aftercare"  # an aftercare round after an incident: whom it reaches, counts
+    aftercare_answer = "aftercare_answer"  # a roommate's or classmate's aftercare answers
 
 
 class Action(StrEnum):
@@ -117,10 +119,22 @@ MATRIX |= {
     (R.centre_lead, K.audit_log, A.read): Grant((S.school,)),
 }
 
+# Aftercare after an incident is the centre's: only it starts a round or follows its counts
+# (never a list of names); a roommate's or classmate's answers are theirs to give, and reach
+# staff only as the concern item a poor answer raises (the centre and the college counsellor).
+MATRIX |= {
+    (R.student, K.aftercare_answer, A.change): Grant((S.own,)),
+    (R.centre_staff, K.aftercare_answer, A.read): Grant((S.school,), "as concern items"),
+    (R.centre_lead, K.aftercare_answer, A.read): Grant((S.school,), "as concern items"),
+}
+for _role in (R.centre_staff, R.centre_lead):
+    MATRIX |= {(_role, K.aftercare, A.read): Grant((S.school,), "counts"),
+               (_role, K.aftercare, A.change): Grant((S.school,))}
+
 # The flows that reach each kind: a refused start of one of them is audited as that kind.
 FLOW_KINDS: dict[str, Kind] = {
     "my_results": K.screening, "student_results": K.screening, "attention": K.attention,
     "queue": K.report, "ack": K.report, "resolve": K.report, "cases": K.case,
     "booking_staff": K.appointment_note, "audit_log": K.audit_log, "student_lookup": K.roster,
-    "safety_plan": K.safety_plan, "practice_log": K.practice,
+    "safety_plan": K.safety_plan, "practice_log": K.practice, "aftercare": K.aftercare,
 }

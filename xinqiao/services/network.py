@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import local
 from xinqiao.policy.policy import Policy
-from xinqiao.services import retention, screening_rounds
+from xinqiao.services import aftercare, retention, screening_rounds
 from xinqiao.services.case_records import CONTACT_DUE, on_contact_due
 from xinqiao.services.cases import FOLLOWUP, on_followup
 from xinqiao.services.concern import CONCERN_EXPIRE, on_concern_expire
@@ -126,6 +126,7 @@ class Network:
             CONCERN_EXPIRE: lambda s, timer: on_concern_expire(s, self, timer),
             ASQ_WAIT: on_asq_wait(self.escalations),
             **self.campaigns.timer_handlers(),
+            **aftercare.timer_handlers(),
         }
 
     async def open_checkins(self, s: AsyncSession, day: date, now: datetime) -> int:

@@ -18,7 +18,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.policy.retention import RetentionPolicy
-from xinqiao.services import audit
+from xinqiao.services import aftercare_answers, audit
 from xinqiao.storage.campaigns import ScreeningInvitation
 from xinqiao.storage.care import SafetyPlan
 from xinqiao.storage.case_records import CASE_RECORDS
@@ -142,6 +142,8 @@ async def purge(s: AsyncSession, policy: RetentionPolicy, now: datetime) -> dict
     counts["people_left"] = await _left(s, now - policy.after_leaving_days * days)
     counts["cases"] = await _cases(s, now - policy.case_days * days)
     counts["subscriptions"] = await _subscriptions(s)
+    counts["aftercare"] = await aftercare_answers.purge(  # answers as a report's free text
+        s, now - policy.report_text_days * days, now - policy.case_days * days, BATCH)
     old_audit = await _ids(s, select(AuditEntry.id).where(
         col(AuditEntry.at) < now - policy.audit_days * days))
     if old_audit:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
+import xinqiao.storage.aftercare
 import xinqiao.storage.binding
 import xinqiao.storage.booking
 import xinqiao.storage.callbacks

@@ -1,0 +1,135 @@
+"""关怀回访: the centre starts an aftercare round for a case after an incident, and follows it.
+
+``关怀回访`` lists the cases with an attempt or a death on record (and their rounds);
+``关怀回访 G12`` shows how many people a round would reach — never who — and starts it on
+确认发起, or shows a started round's counts per dorm and class. Every look and the start are
+audited against the access matrix's ``aftercare`` kind; a refusal says nothing of the case.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import col, select
+
+from xinqiao.clock import local
+from xinqiao.handlers.flow import Context, Turn
+from xinqiao.messages import Choice, Reply
+from xinqiao.policy.aftercare import AftercarePolicy
+from xinqiao.services import aftercare
+from xinqiao.services.access import REFUSAL, Action, Kind, authorize, holders, student_target
+from xinqiao.services.aftercare import Reach, Tally
+from xinqiao.services.incidents import INCIDENT_LABELS, incident_of
+from xinqiao.services.refs import CASE, case_ref, parse_ref, wrong_kind
+from xinqiao.storage.aftercare import AftercareRound, CaseIncident, RoundStatus
+from xinqiao.storage.cases import Case
+from xinqiao.storage.models import Person, Role
+
+_MENU = Choice("menu", "主菜单")
+UNIT_LABELS = {"dorm": "同宿舍", "klass": "同班"}
+
+
+def _tally_line(label: str, t: Tally) -> str:
+    return (f"{label}：邀请 {t.invited} 人，暂时联系不上 {t.unreachable} 人，已回答 "
+            f"{t.answered} 人，想聊聊 {t.wants_talk} 人，提出关切 {t.concerns} 项")
+
+
+def _reach_text(ref: str, incident: str, reach: Reach) -> str:
+    return (f"个案 {ref}（事件结局：{incident}）的关怀回访将邀请：同宿舍 {len(reach.dorm)} 人、"
+            f"同班 {len(reach.klass)} 人，共 {reach.total} 人"
+            f"（其中 {len(reach.unbound)} 人尚未绑定，暂时联系不上）。\n"
+            "问候不会提到任何人或事件；回答只有心理中心能看到，需要关心的会进入待办。\n确认发起吗？")
+
+
+class AftercareFlow:
+    """The centre's side of aftercare rounds: start one, follow its counts."""
+
+    id = "aftercare"
+    title = "关怀回访"
+    triggers: tuple[str, ...] = ("关怀回访", "回访情况")
+
+    def __init__(self, policy: AftercarePolicy) -> None:
+        self.policy = policy
+
+    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+        """The roles the matrix lets start a round (the centre)."""
+        return person is not None and bool(roles & holders(Kind.aftercare, Action.change))
+
+    async def start(self, ctx: Context, argument: str) -> Turn:
+        """``关怀回访 G12`` opens that case's round (or the offer); alone, the list."""
+        ref = parse_ref(argument)
+        if ref is not None and (hint := wrong_kind(ref, CASE)):
+            return Turn.end(Reply(hint, (_MENU,)))
+        if ref is not None:
+            return await self._open(ctx, ref.number)
+        rows = (await ctx.session.exec(select(CaseIncident.case_id).distinct()
+                                       .order_by(col(CaseIncident.case_id).desc()))).all()
+        if not rows:
+            return Turn.end(Reply("目前没有记录了自杀未遂或死亡结局的个案。", (_MENU,)))
+        lines, choices = ["记录了事件结局的个案："], []
+        for case_id in rows[:8]:
+            found = await aftercare.round_of(ctx.session, case_id)
+            state = ("未发起回访" if found is None else
+                     "回访进行中" if found.status == RoundStatus.open else "回访已结束")
+            lines.append(f"· 个案 {case_ref(case_id)}：{state}")
+            choices.append(Choice(f"view:{case_id}", f"个案 {case_ref(case_id)}"))
+        return Turn.ask("pick", {}, Reply("\n".join(lines), (*choices, _MENU)))
+
+    async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
+        """A case picked, or 确认发起."""
+        verb, _, raw = (ctx.inbound.choice or "").partition(":")
+        if not raw.isdecimal():
+            return Turn.pass_on()
+        if verb == "go":
+            return await self._start_round(ctx, int(raw))
+        return await self._open(ctx, int(raw))
+
+    async def _case(self, ctx: Context, number: int, action: Action,
+                    audit_as: str) -> Case | None:
+        case = await ctx.session.get(Case, number)
+        target = await student_target(ctx.session, case.person_id) if case else None
+        allowed = await authorize(ctx.session, await ctx.actor(), Kind.aftercare, action, target,
+                                  now=ctx.clock.now(), audit_as=audit_as, case=number)
+        return case if allowed else None
+
+    async def _open(self, ctx: Context, number: int) -> Turn:
+        case = await self._case(ctx, number, Action.read, "aftercare.read")
+        if case is None:
+            return Turn.end(Reply(REFUSAL, (_MENU,)))
+        found = await aftercare.round_of(ctx.session, case.id)
+        if found is not None:
+            return await self._status(ctx, found)
+        incident = await incident_of(ctx.session, case.id)
+        ref = case_ref(case.id)
+        if incident is None:
+            return Turn.end(Reply(f"个案 {ref} 还没有记录自杀未遂或死亡的事件结局。需要时请先在"
+                                  f"“个案 {ref}”里点「事件结局」记录。", (_MENU,)))
+        reach = await aftercare.reach_of(ctx.session, case)
+        if reach.total == 0:
+            return Turn.end(Reply(f"个案 {ref} 的同宿舍和同班没有可以邀请的同学。", (_MENU,)))
+        text = _reach_text(ref, INCIDENT_LABELS.get(incident.kind, incident.kind), reach)
+        return Turn.ask("pick", {}, Reply(text, (Choice(f"go:{number}", "确认发起"), _MENU)))
+
+    async def _start_round(self, ctx: Context, number: int) -> Turn:
+        assert ctx.person is not None
+        case = await self._case(ctx, number, Action.change, "aftercare.start")
+        if case is None:
+            return Turn.end(Reply(REFUSAL, (_MENU,)))
+        if await incident_of(ctx.session, case.id) is None:
+            return await self._open(ctx, number)
+        found, reach = await aftercare.start_round(ctx.session, self.policy, case, ctx.person,
+                                                   ctx.clock.now())
+        return await self._status(ctx, found, note=f"已发起关怀回访，邀请 {reach.total} 人。")
+
+    async def _status(self, ctx: Context, found: AftercareRound, note: str = "") -> Turn:
+        counts = await aftercare.tally(ctx.session, found.id)
+        total = Tally(*(sum(getattr(t, f) for t in counts.values()) for f in
+                        ("invited", "unreachable", "answered", "wants_talk", "concerns")))
+        state = (f"进行中，{local(found.closes_at):%m-%d %H:%M} 结束"
+                 if found.status == RoundStatus.open else "已结束")
+        lines = [note] if note else []
+        lines += [f"个案 {case_ref(found.case_id)} 的关怀回访（{local(found.started_at):%m-%d} "
+                  f"发起，{state}）：", *(_tally_line(UNIT_LABELS[u], counts[u]) for u in counts),
+                  _tally_line("合计", total),
+                  "提出的关切在“待办”中跟进（只统计人数，不列出名单和回答）。"]
+        return Turn.end(Reply("\n".join(lines), (_MENU,)))

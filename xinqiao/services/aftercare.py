@@ -1,0 +1,207 @@
+"""关怀回访: after an attempt or a death, a follow-up round for the student's dorm and class.
+
+The centre starts it (the access matrix's ``aftercare`` change), having seen only how many
+people it will reach. Each active student of the dorm or class — never the student themself,
+never staff — gets an invitation through the outbox that names nobody; those with no chat
+account are counted as unreachable. A durable timer reminds the silent after the policy's
+``reminder_days`` and another closes the round after ``open_days``. Completion is counts only,
+per dorm and class, as a screening round's is; answers reach staff only as concern items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from xinqiao.messages import Choice, Reply
+from xinqiao.policy.aftercare import AftercarePolicy
+from xinqiao.services.directory import STAFF_ROLES, STUDENT_VALUES
+from xinqiao.services.outbox import Priority
+from xinqiao.services.recipients import push_to_people, unreachable
+from xinqiao.services.refs import case_ref
+from xinqiao.services.timers import TimerHandler, schedule
+from xinqiao.storage.aftercare import (
+    AftercareInvitation,
+    AftercareRound,
+    InviteStatus,
+    RoundStatus,
+)
+from xinqiao.storage.cases import Case, CaseNote
+from xinqiao.storage.models import Person, RoleAssignment
+from xinqiao.storage.reports import Timer
+
+REMIND, CLOSE = "aftercare.remind", "aftercare.close"
+CHECKIN_FLOW = "aftercare_checkin"
+CHECKIN_WORD = "关怀问候"
+UNITS = ("dorm", "klass")
+START = Choice(f"flow:{CHECKIN_FLOW}", "好的，聊几句")
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Whom a round would invite, by unit: roommates first, then classmates outside the dorm."""
+
+    dorm: tuple[int, ...]
+    klass: tuple[int, ...]
+    unbound: frozenset[int]
+
+    @property
+    def total(self) -> int:
+        """Everyone invited, reachable or not."""
+        return len(self.dorm) + len(self.klass)
+
+
+@dataclass(frozen=True)
+class Tally:
+    """One unit's counts: invited, unreachable, answered, wanting to talk, items raised."""
+
+    invited: int = 0
+    unreachable: int = 0
+    answered: int = 0
+    wants_talk: int = 0
+    concerns: int = 0
+
+
+async def reach_of(s: AsyncSession, case: Case) -> Reach:
+    """The students sharing the case student's dorm or class (not them, not staff)."""
+    student = await s.get(Person, case.person_id)
+    if student is None or (student.dorm_id is None and student.klass_id is None):
+        return Reach((), (), frozenset())
+    # A unit the student has none of matches nobody (-1 is no id).
+    where = ((col(Person.dorm_id) == (student.dorm_id or -1))
+             | (col(Person.klass_id) == (student.klass_id or -1)))
+    staff = select(RoleAssignment.person_id).where(
+        col(RoleAssignment.role).in_([r.value for r in STAFF_ROLES]))
+    rows = (await s.exec(
+        select(Person.id, Person.dorm_id).join(
+            RoleAssignment, col(RoleAssignment.person_id) == Person.id)
+        .where(where, col(Person.active).is_(True), col(Person.id) != student.id,
+               col(RoleAssignment.role).in_(STUDENT_VALUES), col(Person.id).not_in(staff))
+        .distinct().order_by(col(Person.id)))).all()
+    dorm = tuple(p for p, d in rows if p is not None and student.dorm_id is not None
+                 and d == student.dorm_id)
+    klass = tuple(p for p, _ in rows if p is not None and p not in dorm)
+    return Reach(dorm, klass, frozenset(await unreachable(s, [*dorm, *klass])))
+
+
+async def round_of(s: AsyncSession, case_id: int | None) -> AftercareRound | None:
+    """The case's latest round, if one was started."""
+    return (await s.exec(select(AftercareRound).where(AftercareRound.case_id == case_id)
+                         .order_by(col(AftercareRound.id).desc()))).first()
+
+
+def invitation() -> Reply:
+    """The invitation: warm, short, and naming no person and no event."""
+    return Reply("【心理中心关怀问候】同学你好！最近学校和身边发生的一些事，可能会让人心里不太"
+                 "好受，这很正常。心理中心想问问你最近过得怎么样——只有 3 个小问题，大约 1 分钟，"
+                 f"回答只有心理中心的老师能看到。\n回复「{CHECKIN_WORD}」或点下面开始。"
+                 "\n如果现在就很难受，可以随时拨打心理援助热线 12356。", (START,))
+
+
+def _reminder() -> Reply:
+    return Reply("【心理中心关怀问候】还想听听你最近怎么样：3 个小问题，大约 1 分钟。"
+                 f"回复「{CHECKIN_WORD}」或点下面开始；不想回答也没关系，我们一直都在。"
+                 "\n需要时可以拨打心理援助热线 12356。", (START,))
+
+
+def _card(title: str) -> dict[str, object]:
+    return {"title": title, "fields": {"来自": "学校心理中心", "方式": f"回复「{CHECKIN_WORD}」"}}
+
+
+async def start_round(s: AsyncSession, policy: AftercarePolicy, case: Case, by: Person,
+                      now: datetime) -> tuple[AftercareRound, Reach]:
+    """Invite the dorm and class (the open round if there is one) and arm its two timers."""
+    assert case.id is not None and by.id is not None
+    existing = await round_of(s, case.id)
+    reach = await reach_of(s, case)
+    if existing is not None and existing.status == RoundStatus.open:
+        return existing, reach
+    student = await s.get(Person, case.person_id)
+    day = timedelta(days=1)
+    row = AftercareRound(case_id=case.id, dorm_id=student.dorm_id if student else None,
+                         klass_id=student.klass_id if student else None, started_by=by.id,
+                         started_at=now, remind_at=now + policy.reminder_days * day,
+                         closes_at=now + policy.open_days * day)
+    s.add(row)
+    await s.flush()
+    assert row.id is not None
+    reached = set(await push_to_people(
+        s, [*reach.dorm, *reach.klass], key=f"aftercare:{row.id}:invite", reply=invitation(),
+        now=now, kind="notice", priority=Priority.reminder, alert=_card("关怀问候")))
+    for unit, people in (("dorm", reach.dorm), ("klass", reach.klass)):
+        s.add_all(AftercareInvitation(round_id=row.id, person_id=p, unit=unit,
+                                      reached=p in reached) for p in people)
+    s.add(CaseNote(case_id=case.id, at=now, author_person_id=by.id, kind="aftercare",
+                   text=f"{by.name} 发起关怀回访：邀请 {reach.total} 人，"
+                        f"其中 {reach.total - len(reached)} 人暂时联系不上"))
+    await schedule(s, kind=REMIND, ref=str(row.id), due_at=row.remind_at, now=now)
+    await schedule(s, kind=CLOSE, ref=str(row.id), due_at=row.closes_at, now=now)
+    return row, reach
+
+
+async def tally(s: AsyncSession, round_id: int | None) -> dict[str, Tally]:
+    """Counts per unit (``dorm``, ``klass``): never who, never what they answered."""
+    rows = (await s.exec(select(AftercareInvitation).where(
+        AftercareInvitation.round_id == round_id))).all()
+    found: dict[str, Tally] = {}
+    for unit in UNITS:
+        mine = [r for r in rows if r.unit == unit]
+        found[unit] = Tally(
+            invited=len(mine), unreachable=sum(not r.reached for r in mine),
+            answered=sum(r.status == InviteStatus.answered for r in mine),
+            wants_talk=sum(r.wants_talk for r in mine), concerns=sum(r.concern for r in mine))
+    return found
+
+
+async def open_invitation(s: AsyncSession, person_id: int) -> AftercareInvitation | None:
+    """The person's invitation still waiting for an answer, if any (the newest)."""
+    return (await s.exec(select(AftercareInvitation).where(
+        AftercareInvitation.person_id == person_id,
+        AftercareInvitation.status == InviteStatus.open)
+        .order_by(col(AftercareInvitation.id).desc()))).first()
+
+
+async def on_remind(s: AsyncSession, timer: Timer) -> None:
+    """Timer: remind, once, everyone reached who has not answered yet."""
+    row = await s.get(AftercareRound, int(timer.ref))
+    if row is None or row.status != RoundStatus.open:
+        return
+    silent = list((await s.exec(select(AftercareInvitation).where(
+        AftercareInvitation.round_id == row.id, AftercareInvitation.status == InviteStatus.open,
+        col(AftercareInvitation.reached).is_(True)))).all())
+    await push_to_people(s, [i.person_id for i in silent], key=f"aftercare:{row.id}:remind",
+                         reply=_reminder(), now=timer.due_at, kind="notice",
+                         priority=Priority.reminder, alert=_card("关怀问候提醒"))
+    for invite in silent:
+        invite.reminded += 1
+        s.add(invite)
+
+
+async def on_close(s: AsyncSession, timer: Timer) -> None:
+    """Timer: the window ends; unanswered invitations expire and the starter gets the counts."""
+    row = await s.get(AftercareRound, int(timer.ref), with_for_update=True)
+    if row is None or row.status != RoundStatus.open:
+        return
+    row.status, row.closed_at = RoundStatus.closed, timer.due_at
+    s.add(row)
+    for invite in (await s.exec(select(AftercareInvitation).where(
+            AftercareInvitation.round_id == row.id,
+            AftercareInvitation.status == InviteStatus.open))).all():
+        invite.status = InviteStatus.expired
+        s.add(invite)
+    counts = await tally(s, row.id)
+    answered = sum(t.answered for t in counts.values())
+    invited = sum(t.invited for t in counts.values())
+    concerns = sum(t.concerns for t in counts.values())
+    ref = case_ref(row.case_id)
+    await push_to_people(s, [row.started_by], key=f"aftercare:{row.id}:closed", reply=Reply(
+        f"个案 {ref} 的关怀回访已结束：邀请 {invited} 人，回答 {answered} 人，"
+        f"提出关切 {concerns} 项。详情回复“关怀回访 {ref}”。"), now=timer.due_at)
+
+
+def timer_handlers() -> dict[str, TimerHandler]:
+    """The round's timers by kind."""
+    return {REMIND: on_remind, CLOSE: on_close}
