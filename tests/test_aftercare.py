@@ -15,6 +15,7 @@ from xinqiao.policy.retention import RetentionPolicy
 from xinqiao.services import retention
 from xinqiao.settings import Settings
 from xinqiao.storage.aftercare import AftercareInvitation, AftercareRound, CaseIncident
+from xinqiao.storage.care import PracticeRun
 from xinqiao.storage.cases import Case
 from xinqiao.storage.db import Database
 from xinqiao.storage.models import AuditEntry, Role
@@ -237,3 +238,25 @@ async def test_retention_removes_answers_after_the_report_text_period(
         invite = (await s.exec(select(AftercareInvitation).where(
             AftercareInvitation.person_id == world.ids["m1"]))).one()
     assert invite.answers is None and invite.status == "answered"  # the count stays
+
+
+async def test_a_practice_session_never_touches_an_aftercare_answer(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await _school(db, clock, settings)
+    number = await _attempt_recorded(world)
+    centre = world.chat("c1")
+    await centre.say(f"关怀回访 G{number}")
+    await centre.say("确认发起")
+    k1 = world.chat("k1")
+    assert "练习" in await k1.say("练习")
+    for answer in ("关怀问候", "很难受", "跳过"):
+        await k1.say(answer)
+    assert "老师会在工作时间联系你" in await k1.say("是，想聊聊")
+    [item] = await _items(world, "aftercare")  # a real item, not a 练习 preview
+    assert item.subject_person_id == world.ids["k1"]
+    async with db.session() as s:
+        runs = (await s.exec(select(PracticeRun))).all()
+        invite = (await s.exec(select(AftercareInvitation).where(
+            AftercareInvitation.person_id == world.ids["k1"]))).one()
+    assert runs == [] and invite.status == "answered" and invite.concern

@@ -181,7 +181,7 @@ def test_a_bad_report_type_names_its_file_and_field(
 def test_the_packaged_types_keep_todays_routing() -> None:
     types = load_report_types()
     assert [t.kind for t in types.monthly()] == ["checkin", "dorm", "urgent", "crisis"]
-    assert types.outside_monthly() == ("concern", "screening")
+    assert types.outside_monthly() == ("concern", "screening", "aftercare")
     assert {k: types.title(k) for k in ("dorm", "urgent", "checkin", "checkin_missing",
                                          "crisis", "concern", "screening", "noshow")} == {
         "dorm": "宿舍情况反映", "urgent": "紧急情况随时报", "checkin": "班级心理晴雨表关注",
