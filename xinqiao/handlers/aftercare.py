@@ -10,20 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import col, select
-
 from xinqiao.clock import local
+from xinqiao.handlers import aftercare_texts as aftercare_texts  # installs the push wording
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.policy.aftercare import AftercarePolicy
 from xinqiao.services import aftercare
-from xinqiao.services.access import REFUSAL, Action, Kind, authorize, holders, student_target
-from xinqiao.services.aftercare import Reach, Tally
+from xinqiao.services.access import REFUSAL, Action, Kind, authorize, holders
+from xinqiao.services.aftercare import Case, Reach, RoundView, Tally
 from xinqiao.services.incidents import INCIDENT_LABELS, incident_of
 from xinqiao.services.refs import CASE, case_ref, parse_ref, wrong_kind
-from xinqiao.storage.aftercare import AftercareRound, CaseIncident, RoundStatus
-from xinqiao.storage.cases import Case
-from xinqiao.storage.models import Person, Role
 
 _MENU = Choice("menu", "主菜单")
 UNIT_LABELS = {"dorm": "同宿舍", "klass": "同班"}
@@ -51,7 +47,7 @@ class AftercareFlow:
     def __init__(self, policy: AftercarePolicy) -> None:
         self.policy = policy
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: object | None, roles: frozenset[str]) -> bool:
         """The roles the matrix lets start a round (the centre)."""
         return person is not None and bool(roles & holders(Kind.aftercare, Action.change))
 
@@ -62,15 +58,13 @@ class AftercareFlow:
             return Turn.end(Reply(hint, (_MENU,)))
         if ref is not None:
             return await self._open(ctx, ref.number)
-        rows = (await ctx.session.exec(select(CaseIncident.case_id).distinct()
-                                       .order_by(col(CaseIncident.case_id).desc()))).all()
+        rows = await aftercare.incident_cases(ctx.session)
         if not rows:
             return Turn.end(Reply("目前没有记录了自杀未遂或死亡结局的个案。", (_MENU,)))
         lines, choices = ["记录了事件结局的个案："], []
-        for case_id in rows[:8]:
-            found = await aftercare.round_of(ctx.session, case_id)
+        for case_id, found in rows:
             state = ("未发起回访" if found is None else
-                     "回访进行中" if found.status == RoundStatus.open else "回访已结束")
+                     "回访进行中" if found.open else "回访已结束")
             lines.append(f"· 个案 {case_ref(case_id)}：{state}")
             choices.append(Choice(f"view:{case_id}", f"个案 {case_ref(case_id)}"))
         return Turn.ask("pick", {}, Reply("\n".join(lines), (*choices, _MENU)))
@@ -86,8 +80,7 @@ class AftercareFlow:
 
     async def _case(self, ctx: Context, number: int, action: Action,
                     audit_as: str) -> Case | None:
-        case = await ctx.session.get(Case, number)
-        target = await student_target(ctx.session, case.person_id) if case else None
+        case, target = await aftercare.case_and_target(ctx.session, number)
         allowed = await authorize(ctx.session, await ctx.actor(), Kind.aftercare, action, target,
                                   now=ctx.clock.now(), audit_as=audit_as, case=number)
         return case if allowed else None
@@ -96,9 +89,9 @@ class AftercareFlow:
         case = await self._case(ctx, number, Action.read, "aftercare.read")
         if case is None:
             return Turn.end(Reply(REFUSAL, (_MENU,)))
-        found = await aftercare.round_of(ctx.session, case.id)
+        found = await aftercare.round_view(ctx.session, case.id)
         if found is not None:
-            return await self._status(ctx, found)
+            return self._status(found)
         incident = await incident_of(ctx.session, case.id)
         ref = case_ref(case.id)
         if incident is None:
@@ -117,16 +110,19 @@ class AftercareFlow:
             return Turn.end(Reply(REFUSAL, (_MENU,)))
         if await incident_of(ctx.session, case.id) is None:
             return await self._open(ctx, number)
-        found, reach = await aftercare.start_round(ctx.session, self.policy, case, ctx.person,
-                                                   ctx.clock.now())
-        return await self._status(ctx, found, note=f"已发起关怀回访，邀请 {reach.total} 人。")
+        _, reach = await aftercare.start_round(ctx.session, self.policy, case, ctx.person,
+                                               ctx.clock.now())
+        found = await aftercare.round_view(ctx.session, case.id)
+        assert found is not None
+        return self._status(found, note=f"已发起关怀回访，邀请 {reach.total} 人。")
 
-    async def _status(self, ctx: Context, found: AftercareRound, note: str = "") -> Turn:
-        counts = await aftercare.tally(ctx.session, found.id)
+    @staticmethod
+    def _status(found: RoundView, note: str = "") -> Turn:
+        counts = found.counts
         total = Tally(*(sum(getattr(t, f) for t in counts.values()) for f in
                         ("invited", "unreachable", "answered", "wants_talk", "concerns")))
         state = (f"进行中，{local(found.closes_at):%m-%d %H:%M} 结束"
-                 if found.status == RoundStatus.open else "已结束")
+                 if found.open else "已结束")
         lines = [note] if note else []
         lines += [f"个案 {case_ref(found.case_id)} 的关怀回访（{local(found.started_at):%m-%d} "
                   f"发起，{state}）：", *(_tally_line(UNIT_LABELS[u], counts[u]) for u in counts),

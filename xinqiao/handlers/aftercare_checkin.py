@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from xinqiao.handlers.aftercare_texts import CHECKIN_FLOW, CHECKIN_WORD
 from xinqiao.handlers.flow import Context, Turn, flow_choice
 from xinqiao.handlers.form_runner import FormRunner, Hooks
 from xinqiao.handlers.form_spec import FormSpec
@@ -19,18 +20,17 @@ from xinqiao.services.aftercare_answers import checkin_form, record_answers
 from xinqiao.services.crisis import help_lines
 from xinqiao.services.escalation import Escalations
 from xinqiao.services.network import Network
-from xinqiao.storage.models import Person, Role
 
 _MENU = Choice("menu", "主菜单")
-STUDENTS = frozenset({Role.student, Role.committee, Role.informant})
+STUDENTS = frozenset({"student", "committee", "informant"})  # roles are str enums
 
 
 class AftercareCheckinFlow:
     """The invited student's side of an aftercare round."""
 
-    id = aftercare.CHECKIN_FLOW
+    id = CHECKIN_FLOW
     title = "关怀问候"
-    triggers: tuple[str, ...] = (aftercare.CHECKIN_WORD,)
+    triggers: tuple[str, ...] = (CHECKIN_WORD,)
     resumable = True
 
     def __init__(self, network: Network) -> None:
@@ -39,7 +39,7 @@ class AftercareCheckinFlow:
         self.runner = FormRunner(self.id, {self.spec.id: self.spec}, Hooks(self._complete),
                                  default=self.spec.id)
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: object | None, roles: frozenset[str]) -> bool:
         """Students (an invitation is theirs alone)."""
         return person is not None and bool(roles & STUDENTS)
 

@@ -16,8 +16,9 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.messages import Choice, Reply
 from xinqiao.policy.aftercare import AftercarePolicy
+from xinqiao.services.access import Target, student_target
+from xinqiao.services.aftercare_wording import words
 from xinqiao.services.directory import STAFF_ROLES, STUDENT_VALUES
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import push_to_people, unreachable
@@ -26,18 +27,17 @@ from xinqiao.services.timers import TimerHandler, schedule
 from xinqiao.storage.aftercare import (
     AftercareInvitation,
     AftercareRound,
+    CaseIncident,
     InviteStatus,
     RoundStatus,
 )
-from xinqiao.storage.cases import Case, CaseNote
+from xinqiao.storage.cases import Case as Case  # re-exported: the flow passes cases through
+from xinqiao.storage.cases import CaseNote
 from xinqiao.storage.models import Person, RoleAssignment
 from xinqiao.storage.reports import Timer
 
 REMIND, CLOSE = "aftercare.remind", "aftercare.close"
-CHECKIN_FLOW = "aftercare_checkin"
-CHECKIN_WORD = "关怀问候"
 UNITS = ("dorm", "klass")
-START = Choice(f"flow:{CHECKIN_FLOW}", "好的，聊几句")
 
 
 @dataclass(frozen=True)
@@ -93,24 +93,6 @@ async def round_of(s: AsyncSession, case_id: int | None) -> AftercareRound | Non
                          .order_by(col(AftercareRound.id).desc()))).first()
 
 
-def invitation() -> Reply:
-    """The invitation: warm, short, and naming no person and no event."""
-    return Reply("【心理中心关怀问候】同学你好！最近学校和身边发生的一些事，可能会让人心里不太"
-                 "好受，这很正常。心理中心想问问你最近过得怎么样——只有 3 个小问题，大约 1 分钟，"
-                 f"回答只有心理中心的老师能看到。\n回复「{CHECKIN_WORD}」或点下面开始。"
-                 "\n如果现在就很难受，可以随时拨打心理援助热线 12356。", (START,))
-
-
-def _reminder() -> Reply:
-    return Reply("【心理中心关怀问候】还想听听你最近怎么样：3 个小问题，大约 1 分钟。"
-                 f"回复「{CHECKIN_WORD}」或点下面开始；不想回答也没关系，我们一直都在。"
-                 "\n需要时可以拨打心理援助热线 12356。", (START,))
-
-
-def _card(title: str) -> dict[str, object]:
-    return {"title": title, "fields": {"来自": "学校心理中心", "方式": f"回复「{CHECKIN_WORD}」"}}
-
-
 async def start_round(s: AsyncSession, policy: AftercarePolicy, case: Case, by: Person,
                       now: datetime) -> tuple[AftercareRound, Reach]:
     """Invite the dorm and class (the open round if there is one) and arm its two timers."""
@@ -129,8 +111,9 @@ async def start_round(s: AsyncSession, policy: AftercarePolicy, case: Case, by: 
     await s.flush()
     assert row.id is not None
     reached = set(await push_to_people(
-        s, [*reach.dorm, *reach.klass], key=f"aftercare:{row.id}:invite", reply=invitation(),
-        now=now, kind="notice", priority=Priority.reminder, alert=_card("关怀问候")))
+        s, [*reach.dorm, *reach.klass], key=f"aftercare:{row.id}:invite",
+        reply=words().invitation_push(), now=now, kind="notice", priority=Priority.reminder,
+        alert=words().card("关怀问候")))
     for unit, people in (("dorm", reach.dorm), ("klass", reach.klass)):
         s.add_all(AftercareInvitation(round_id=row.id, person_id=p, unit=unit,
                                       reached=p in reached) for p in people)
@@ -173,8 +156,8 @@ async def on_remind(s: AsyncSession, timer: Timer) -> None:
         AftercareInvitation.round_id == row.id, AftercareInvitation.status == InviteStatus.open,
         col(AftercareInvitation.reached).is_(True)))).all())
     await push_to_people(s, [i.person_id for i in silent], key=f"aftercare:{row.id}:remind",
-                         reply=_reminder(), now=timer.due_at, kind="notice",
-                         priority=Priority.reminder, alert=_card("关怀问候提醒"))
+                         reply=words().reminder_push(), now=timer.due_at, kind="notice",
+                         priority=Priority.reminder, alert=words().card("关怀问候提醒"))
     for invite in silent:
         invite.reminded += 1
         s.add(invite)
@@ -196,10 +179,42 @@ async def on_close(s: AsyncSession, timer: Timer) -> None:
     answered = sum(t.answered for t in counts.values())
     invited = sum(t.invited for t in counts.values())
     concerns = sum(t.concerns for t in counts.values())
-    ref = case_ref(row.case_id)
-    await push_to_people(s, [row.started_by], key=f"aftercare:{row.id}:closed", reply=Reply(
-        f"个案 {ref} 的关怀回访已结束：邀请 {invited} 人，回答 {answered} 人，"
-        f"提出关切 {concerns} 项。详情回复“关怀回访 {ref}”。"), now=timer.due_at)
+    await push_to_people(s, [row.started_by], key=f"aftercare:{row.id}:closed",
+                         reply=words().closed_push(case_ref(row.case_id), invited, answered,
+                                                   concerns), now=timer.due_at)
+
+
+@dataclass(frozen=True)
+class RoundView:
+    """A round as the centre follows it: its window and its counts per unit."""
+
+    case_id: int
+    open: bool
+    started_at: datetime
+    closes_at: datetime
+    counts: dict[str, Tally]
+
+
+async def round_view(s: AsyncSession, case_id: int | None) -> RoundView | None:
+    """The case's latest round with its counts, if one was started."""
+    row = await round_of(s, case_id)
+    if row is None:
+        return None
+    return RoundView(row.case_id, row.status == RoundStatus.open, row.started_at,
+                     row.closes_at, await tally(s, row.id))
+
+
+async def incident_cases(s: AsyncSession, limit: int = 8) -> list[tuple[int, RoundView | None]]:
+    """The newest cases with an attempt or a death on record, each with its round if any."""
+    ids = (await s.exec(select(CaseIncident.case_id).distinct()
+                        .order_by(col(CaseIncident.case_id).desc()).limit(limit))).all()
+    return [(case_id, await round_view(s, case_id)) for case_id in ids]
+
+
+async def case_and_target(s: AsyncSession, number: int) -> tuple[Case | None, Target | None]:
+    """A case by number and the record the matrix checks (about its student), or Nones."""
+    case = await s.get(Case, number)
+    return case, (await student_target(s, case.person_id) if case is not None else None)
 
 
 def timer_handlers() -> dict[str, TimerHandler]:

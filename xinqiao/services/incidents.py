@@ -12,7 +12,7 @@ from datetime import date, datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.messages import Choice, Reply
+from xinqiao.services.aftercare_wording import words
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import level_recipients, push_to_people
 from xinqiao.services.refs import case_ref
@@ -21,7 +21,6 @@ from xinqiao.storage.cases import Case, CaseNote
 from xinqiao.storage.models import Person
 
 INCIDENT_LABELS = {IncidentKind.attempt.value: "自杀未遂", IncidentKind.death.value: "死亡"}
-AFTERCARE_FLOW = "aftercare"
 
 
 async def incident_of(s: AsyncSession, case_id: int | None) -> CaseIncident | None:
@@ -43,12 +42,7 @@ async def record_incident(s: AsyncSession, case: Case, by: Person, kind: str, on
                    text=text[:2000]))
     await s.flush()
     centre = await level_recipients(s, ["centre", "centre_lead"], None, None, at=now)
-    ref = case_ref(case.id)
-    # The offer names the case number only: the centre opens the case to see whose it is.
-    offer = (f"【心桥】个案 {ref} 记录了事件结局：{label}。\n同宿舍和同班的同学可能也受到影响，"
-            f"心理中心可以为他们发起一轮关怀回访（问候不会提到任何人或事件）。\n"
-            f"回复“关怀回访 {ref}”查看将联系的人数并确认。")
     await push_to_people(s, centre, key=f"incident:{row.id}:offer",
-                         reply=Reply(offer, (Choice(f"flow:{AFTERCARE_FLOW}", "发起关怀回访"),)),
-                         now=now, kind="alert", priority=Priority.alert)
+                         reply=words().offer_push(case_ref(case.id), label), now=now,
+                         kind="alert", priority=Priority.alert)
     return row
