@@ -19,7 +19,7 @@ from xinqiao.services.escalation_text import (
 )
 from xinqiao.services.item_links import awaiting_ack, queue_order, readable_item
 from xinqiao.services.refs import ITEM, REF_PATTERN, Ref, item_ref, parse_ref, wrong_kind
-from xinqiao.storage.models import Person, Role
+from xinqiao.vocabulary import Member, Role
 
 _MENU = (Choice("menu", "主菜单"),)
 
@@ -66,7 +66,7 @@ class _StaffFlow:
     def __init__(self, escalations: Escalations) -> None:
         self.escalations = escalations
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Anyone in the network who may receive escalations."""
         return person is not None and bool(roles & holders(Kind.report, Action.read))
 
