@@ -15,9 +15,9 @@ from xinqiao.messages import Choice, Reply
 from xinqiao.services import audit
 from xinqiao.services.access import REFUSAL, Action, Kind, Target, authorize, holders, may
 from xinqiao.services.directory import unit_names
-from xinqiao.services.person_info import by_number
-from xinqiao.services.student_timeline import picture
-from xinqiao.storage.models import Person, Role, Tier
+from xinqiao.services.person_info import by_id, by_number
+from xinqiao.services.student_timeline import Picture, picture
+from xinqiao.vocabulary import Member, Role, Tier
 
 _MENU = (Choice("menu", "主菜单"),)
 AUDIT_LINES = 20
@@ -32,7 +32,7 @@ class StudentLookupFlow(OneShotFlow):
     title = "学生信息"
     triggers: tuple[str, ...] = ("学生信息", "查学生")
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Roles that may look up someone else on the roster."""
         return person is not None and bool(roles & holders(Kind.roster, Action.read))
 
@@ -59,26 +59,29 @@ class StudentLookupFlow(OneShotFlow):
             lines.append(f"关注等级：{TIER_LABELS[Tier(student.tier)]}")
         if kind is Kind.roster:
             return Turn.end(Reply("\n".join(lines), _MENU))
-        return await self._page(ctx, student, 0, "\n".join(lines) + "\n\n")
+        found = await picture(ctx.session, actor, student, ctx.settings.content_dir)
+        return self._page(found, student.external_id, 0, "\n".join(lines) + "\n\n")
 
     async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
         """更多: the next page, read (and audited) afresh; anything else is routed anew."""
         if ctx.inbound.choice != "more" and ctx.inbound.text != "更多":
             return Turn.pass_on()
         page = int(data.get("page", 0)) + 1
-        student = await ctx.session.get(Person, int(data.get("student", 0)))
+        student = await by_id(ctx.session, int(data.get("student", 0)))
+        actor = await ctx.actor()
         if student is None or not await authorize(
-                ctx.session, await ctx.actor(), Kind.picture, Action.read,
+                ctx.session, actor, Kind.picture, Action.read,
                 Target.about(student), now=ctx.clock.now(), page=page + 1):
             return Turn.end(Reply(REFUSAL, _MENU))
-        return await self._page(ctx, student, page, "")
+        found = await picture(ctx.session, actor, student, ctx.settings.content_dir)
+        return self._page(found, student.external_id, page, "")
 
-    async def _page(self, ctx: Context, student: Person, page: int, head: str) -> Turn:
-        found = await picture(ctx.session, await ctx.actor(), student, ctx.settings.content_dir)
-        text = head + picture_text(found, page, student.external_id or "")
+    @staticmethod
+    def _page(found: Picture, number: str, page: int, head: str) -> Turn:
+        text = head + picture_text(found, page, number or "")
         if not found.has_page(page + 1, PAGE):
             return Turn.end(Reply(text, _MENU))
-        return Turn.ask("more", {"student": student.id, "page": page},
+        return Turn.ask("more", {"student": found.student_id, "page": page},
                         Reply(text, (Choice("more", "更多"), *_MENU)))
 
 
@@ -89,7 +92,7 @@ class AuditLogFlow(OneShotFlow):
     title = "审计记录"
     triggers: tuple[str, ...] = ("审计记录", "审计日志")
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Whoever the matrix lets read the audit log (the centre lead)."""
         return person is not None and bool(roles & holders(Kind.audit_log, Action.read))
 

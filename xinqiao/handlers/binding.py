@@ -17,7 +17,7 @@ from xinqiao.services.code_hash import CodeState, ring_of
 from xinqiao.services.directory import role_set
 from xinqiao.services.person_info import active_by_number
 from xinqiao.services.wecom_people import WECOM, is_staff
-from xinqiao.storage.models import Person, Role
+from xinqiao.vocabulary import Member, Role
 
 ASK_ID = "ask_id"
 ASK_CODE = "ask_code"
@@ -33,7 +33,7 @@ class BindingFlow:
     def __init__(self, menu: Menu) -> None:
         self.menu = menu
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Anyone may try to bind."""
         return True
 
@@ -149,7 +149,7 @@ class BindingFlow:
         )
         return Turn.end(menu)
 
-    async def _fail(self, ctx: Context, external_id: str, person: Person | None) -> Turn:
+    async def _fail(self, ctx: Context, external_id: str, person: Member | None) -> Turn:
         settings, ident, now = ctx.settings, ctx.identity, ctx.clock.now()
         ident.bind_failures += 1
         await audit.record(

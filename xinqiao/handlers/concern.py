@@ -30,7 +30,7 @@ from xinqiao.services.concern import concern_texts, settle
 from xinqiao.services.crisis import MY_SAFETY_PLAN, SAFETY_PLAN, crisis_reply
 from xinqiao.services.network import Network
 from xinqiao.services.safety_plan import latest_plan
-from xinqiao.storage.models import Person, Role
+from xinqiao.vocabulary import Member, Role
 
 CONCERN_FLOW = "concern_check"
 ASK_STEP = "ask"
@@ -53,7 +53,7 @@ class ConcernCheckFlow:
     def __init__(self, network: Network) -> None:
         self.network = network
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """The crisis watch puts a chat here; nobody starts it."""
         return False
 

@@ -6,7 +6,7 @@ from xinqiao.handlers.flow import Context, OneShotFlow, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.services import audit
 from xinqiao.services.console_auth import LINK_TTL, issue_link, may_use_console
-from xinqiao.storage.models import Person, Role
+from xinqiao.vocabulary import Member, Role
 
 _MENU = (Choice("menu", "主菜单"),)
 NOT_BOUND = ("工作台是给老师们用的网页。请先绑定身份（回复“绑定”开始）；"
@@ -22,7 +22,7 @@ class ConsoleLoginFlow(OneShotFlow):
     title = "工作台"
     triggers: tuple[str, ...] = ("登录", "工作台", "/login")
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Anyone may ask: students and the unbound get a kind answer instead of a link."""
         return True
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sqlmodel import col, select
-
 from xinqiao.handlers.concern import ASK_STEP, CONCERN_FLOW, concern_question
 from xinqiao.handlers.flow import (
     Context,
@@ -19,12 +17,12 @@ from xinqiao.handlers.practice import practice_crisis
 from xinqiao.services.concern import adds_up, record_concern
 from xinqiao.services.crisis import crisis_reply, raise_crisis
 from xinqiao.services.crisis_detector import CrisisDetector
-from xinqiao.services.directory import STAFF_ROLES, peers
+from xinqiao.services.directory import STAFF_ROLES
+from xinqiao.services.named_student import named_student
 from xinqiao.services.network import Network
 from xinqiao.services.report_types import report_types
 from xinqiao.services.safety_plan import latest_plan
 from xinqiao.services.staff_care import staff_in_distress
-from xinqiao.storage.models import Person
 
 
 class CrisisWatch:
@@ -54,15 +52,17 @@ class CrisisWatch:
                 _instruction(ctx, text.strip())
                 or _step_reply(ctx, self.detector.length(text))):
             return None  # 不想做了 in the ASQ, 我的排班, 更多 at a list: the flow acts on it
-        report = _report_form(ctx)
+        form = _form_on_screen(ctx)
+        report = _report_form(ctx, form)
         # Inside a report about a picked student, words with no subject are about that student
         # (or, before one is picked, about nobody yet); only a plain "我…" is the writer's own.
         about_other = found.third_party or (report is not None and not found.self_marked)
-        about = await self._named(ctx, text) if about_other else ctx.person
-        if not about_other and not found.self_marked and _in_check_in(ctx):
+        about = (await named_student(ctx.session, ctx.person, text, _picked(ctx))
+                 if about_other else ctx.person)
+        if not about_other and not found.self_marked and _in_check_in(form):
             # A committee member's weekly check-in is about the class: crisis words that name a
             # classmate (刘浩然这几天一直说…) are that classmate's, not the writer's.
-            named = await self._named(ctx, text)
+            named = await named_student(ctx.session, ctx.person, text, _picked(ctx))
             if named is not None and ctx.person is not None and named.id != ctx.person.id:
                 about_other, about = True, named
         detail: dict[str, object] = {
@@ -118,32 +118,6 @@ class CrisisWatch:
         return Interception((crisis_reply(ctx.settings, plan=plan, has_plan=has_plan),),
                             pause=in_flow and not talking)
 
-    @staticmethod
-    async def _named(ctx: Context, text: str) -> Person | None:
-        """The student a third-party message is about: one picked in the report being filled
-        in, else a roommate or classmate named in the text, if exactly one is."""
-        if ctx.person is None:
-            return None
-        answers = ctx.state.data.get("answers", {}) if ctx.state.flow else {}
-        picked = {int(v["person_id"]) for v in answers.values()
-                  if isinstance(v, dict) and v.get("person_id") is not None}
-        if len(picked) == 1:
-            return await ctx.session.get(Person, picked.pop())
-        candidates: dict[int, Person] = {}
-        for scope in ("dorm", "class"):
-            for person in await peers(ctx.session, ctx.person, scope):
-                if person.id is not None and len(person.name) >= 2 and person.name in text:
-                    candidates[person.id] = person
-        if len(candidates) == 1:
-            return next(iter(candidates.values()))
-        if not candidates:  # also try the whole roster by full name, e.g. another class
-            named = (await ctx.session.exec(
-                select(Person).where(col(Person.active).is_(True),
-                                     col(Person.name).in_(_names_in(text))))).all()
-            if len(named) == 1:
-                return named[0]
-        return None
-
 
 # Words people type to move through the bot's own lists and steps, in any flow or none.
 NAVIGATION_WORDS = frozenset({"更多", "下一页", "上一页", "返回", "取消", "不用了", "不用", "结束",
@@ -171,19 +145,30 @@ def _instruction(ctx: Context, text: str) -> bool:
     return named is not None and not named[1].strip()
 
 
-def _in_check_in(ctx: Context) -> bool:
-    """Whether the person is filling in a weekly check-in."""
+def _picked(ctx: Context) -> set[int]:
+    """The roster people picked so far in the form the person is filling in."""
+    answers = ctx.state.data.get("answers", {}) if ctx.state.flow else {}
+    return {int(v["person_id"]) for v in answers.values()
+            if isinstance(v, dict) and v.get("person_id") is not None}
+
+
+def _form_on_screen(ctx: Context) -> FormSpec | None:
+    """The form the person is filling in, if a flow waiting for an answer runs one."""
     spec = getattr(ctx.flows.get(ctx.state.flow), "spec", None) if ctx.state.step else None
-    rtype = report_types().for_form(spec.id) if isinstance(spec, FormSpec) else None
+    return spec if isinstance(spec, FormSpec) else None
+
+
+def _in_check_in(spec: FormSpec | None) -> bool:
+    """Whether the form being filled in is a weekly check-in."""
+    rtype = report_types().for_form(spec.id) if spec is not None else None
     return rtype is not None and rtype.filing == "checkin"
 
 
-def _report_form(ctx: Context) -> FormSpec | None:
+def _report_form(ctx: Context, spec: FormSpec | None) -> FormSpec | None:
     """The form being filled in, when it is (by now) a report about someone: a student has
     been picked in it, or the question on screen asks who. Before that, as in a check-in's
     headcount, the words are the writer's own (unless they name a classmate: _in_check_in)."""
-    spec = getattr(ctx.flows.get(ctx.state.flow), "spec", None) if ctx.state.step else None
-    if not isinstance(spec, FormSpec):
+    if spec is None:
         return None
     asking = spec.field(ctx.state.step or "")
     answers = ctx.state.data.get("answers", {})
@@ -207,9 +192,3 @@ def _clinical_note(ctx: Context) -> bool:
     return (started is not None and getattr(started[0], "clinical_start", False)
             and started[0].available_to(ctx.person, ctx.roles))
 
-
-def _names_in(text: str) -> list[str]:
-    """Candidate 2–4 character substrings: a bounded set, not a name recogniser."""
-    clean = "".join(ch for ch in text if "\u4e00" <= ch <= "\u9fff")
-    found = {clean[i:i + n] for n in (2, 3, 4) for i in range(max(len(clean) - n + 1, 0))}
-    return sorted(found)[:400]

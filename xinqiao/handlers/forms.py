@@ -10,7 +10,7 @@ from xinqiao.handlers.form_answers import InvalidAnswer
 from xinqiao.handlers.form_runner import FormRunner, Gate, Hooks
 from xinqiao.handlers.form_spec import FormSpec
 from xinqiao.messages import Reply
-from xinqiao.storage.models import Person, Role
+from xinqiao.vocabulary import Member, Role
 
 __all__ = ["FormFlow", "InvalidAnswer", "OnAnswers"]
 
@@ -32,7 +32,7 @@ class FormFlow:
         self.runner = FormRunner(spec.id, {spec.id: spec}, Hooks(self._complete, gate=gate),
                                  default=spec.id)
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Open to everyone bound when roles list ``*``, otherwise to the listed roles."""
         if person is None:
             return False

@@ -6,7 +6,7 @@ from xinqiao.handlers.flow import Context, OneShotFlow, Turn, flow_choice
 from xinqiao.messages import Choice, Reply
 from xinqiao.services import person_info
 from xinqiao.services.directory import ROLE_LABELS, STAFF_ROLES, unit_names
-from xinqiao.storage.models import Person, Role
+from xinqiao.vocabulary import Member, Role
 
 _MENU = (Choice("menu", "主菜单"),)
 _CHANNEL_LABELS = {"wechat": "微信", "telegram": "Telegram", "console": "控制台",
@@ -78,7 +78,7 @@ class CrisisHelpFlow(OneShotFlow):
     title = "紧急求助热线"
     triggers: tuple[str, ...] = ("紧急求助", "求助", "热线", "sos", "/sos")
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Everyone, bound or not: nobody in trouble should meet a login wall."""
         return True
 
@@ -104,7 +104,7 @@ class ScopeFlow(OneShotFlow):
     title = "我的工作范围"
     triggers: tuple[str, ...] = ("我的工作范围", "工作范围")
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Staff roles only."""
         return person is not None and bool(roles & STAFF_ROLES)
 

@@ -6,16 +6,10 @@ service; this module only words it, with taps to the student's other open items.
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from xinqiao.clock import local
 from xinqiao.handlers.booking.texts import when_text
 from xinqiao.messages import Choice
-from xinqiao.services.access import Actor
-from xinqiao.services.item_detail import ItemDetail, item_detail
-from xinqiao.storage.reports import Escalation
+from xinqiao.services.item_detail import ItemDetail
 
 
 def detail_lines(item: ItemDetail) -> list[str]:
@@ -44,9 +38,7 @@ def detail_lines(item: ItemDetail) -> list[str]:
     return lines
 
 
-async def item_lines(s: AsyncSession, actor: Actor, esc: Escalation,
-                     now: datetime) -> tuple[list[str], list[Choice]]:
+def item_lines(item: ItemDetail) -> tuple[list[str], list[Choice]]:
     """The item's text lines, and taps to the student's other open items."""
-    item = await item_detail(s, actor, esc, now)
     choices = [Choice(f"view:{other.id}", f"查看 {other.ref}") for other in item.linked]
     return detail_lines(item), choices

@@ -20,7 +20,7 @@ from xinqiao.handlers.flow import Context, Turn, flow_choice
 from xinqiao.messages import Choice, Reply
 from xinqiao.services.content.search import Segmenter
 from xinqiao.services.content.service import Content
-from xinqiao.storage.models import Person, Role
+from xinqiao.vocabulary import Member, Role
 
 LISTEN = "listen"
 OFFERED = "offered"
@@ -92,7 +92,7 @@ class ListenFlow:
     def __init__(self, content: Content | None = None) -> None:
         self.content = content
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Everyone, bound or not: nobody who says they are struggling meets a login wall."""
         return True
 

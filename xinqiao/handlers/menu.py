@@ -10,7 +10,7 @@ from pathlib import Path
 from xinqiao.handlers.flow import Context, FlowRegistry, flow_choice
 from xinqiao.messages import Choice, Reply
 from xinqiao.services.report_types import report_types
-from xinqiao.storage.models import Role
+from xinqiao.vocabulary import Role
 
 
 @dataclass(frozen=True)

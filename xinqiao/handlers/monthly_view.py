@@ -16,7 +16,7 @@ from xinqiao.services import monthly_desk
 from xinqiao.services.monthly import TIER_LABELS, kind_rows, month_label, push_to_role
 from xinqiao.services.monthly_desk import MonthlyView
 from xinqiao.services.monthly_export import duration_words
-from xinqiao.storage.models import Person, Role
+from xinqiao.vocabulary import Member, Role
 
 _MENU = (Choice("menu", "主菜单"),)
 _LEADS = frozenset({Role.college_lead})
@@ -75,7 +75,7 @@ class MonthlyConfirmFlow:
     title = "月报确认"
     triggers: tuple[str, ...] = ("月报",)
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """College leads (their colleges) and the centre lead (the whole school)."""
         return person is not None and bool(roles & {Role.college_lead, Role.centre_lead})
 

@@ -10,7 +10,7 @@ from xinqiao.messages import Choice, Reply
 from xinqiao.services.access import Action, Kind, holders
 from xinqiao.services.refs import ITEM, item_ref, parse_ref, wrong_kind
 from xinqiao.services.relay import RELAY_FLOW, pass_back, relay
-from xinqiao.storage.models import Person, Role
+from xinqiao.vocabulary import Member, Role
 
 _MENU = (Choice("menu", "主菜单"),)
 
@@ -24,7 +24,7 @@ class RelayFlow:
     clinical_start = True  # staff words to a student in crisis are not the writer's disclosure
     clinical_steps = frozenset({"text"})
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Staff who may act on reports."""
         return person is not None and bool(roles & holders(Kind.report, Action.change))
 
@@ -64,7 +64,7 @@ class RelayReplyFlow:
     triggers: tuple[str, ...] = ()
     talks_through_crisis = True  # crisis words reach the staff member; no pause, no question
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Never started by hand: a relay puts the writer's chat here."""
         return False
 

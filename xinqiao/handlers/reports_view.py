@@ -15,7 +15,7 @@ from xinqiao.services.completion import (
     college_completion,
 )
 from xinqiao.services.directory import college_name, roles_of
-from xinqiao.storage.models import Person, Role
+from xinqiao.vocabulary import Member, Role
 
 _MENU = (Choice("menu", "主菜单"),)
 COLLEGE_ROLES = frozenset({Role.college_lead, Role.college_counsellor})
@@ -54,7 +54,7 @@ class CompletionFlow:
         self.periods_for = periods_for
         self.due_at = due_at
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Class advisors (their own classes), college and centre staff."""
         return person is not None and bool(roles & (COLLEGE_ROLES | CENTRE_ROLES | ADVISOR))
 

@@ -14,7 +14,7 @@ from xinqiao.services.screening_records import (
     own_results,
     student_results,
 )
-from xinqiao.storage.models import Person, Role, Tier
+from xinqiao.vocabulary import Member, Role, Tier
 
 _MENU = (Choice("menu", "主菜单"),)
 TIER_LABELS = {Tier.routine: "日常关注", Tier.key: "重点关注", Tier.crisis: "危机关注"}
@@ -30,7 +30,7 @@ class MyResultsFlow(OneShotFlow):
     def __init__(self, instruments: dict[str, Instrument]) -> None:
         self.instruments = instruments
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Students, for themselves."""
         return person is not None and Role.student in roles
 
@@ -61,7 +61,7 @@ class StudentResultsFlow(OneShotFlow):
     def __init__(self, instruments: dict[str, Instrument] | None = None) -> None:
         self.instruments = instruments or {}
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Anyone in the network may ask; only centre roles are answered (refusals audited)."""
         return person is not None and bool(roles - {Role.student})
 
@@ -104,7 +104,7 @@ class AttentionListFlow(OneShotFlow):
     title = "关注名单"
     triggers: tuple[str, ...] = ("关注名单",)
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Class advisors (their classes), college and centre roles."""
         return person is not None and bool(roles & holders(Kind.attention, Action.read))
 

@@ -9,7 +9,7 @@ from xinqiao.handlers.flow import Context, OneShotFlow, Turn
 from xinqiao.handlers.reports_view import CENTRE_ROLES
 from xinqiao.messages import Choice, Reply
 from xinqiao.services.rota import names_on_duty, shifts_between
-from xinqiao.storage.models import Person, Role
+from xinqiao.vocabulary import Member, Role
 
 _MENU = (Choice("menu", "主菜单"),)
 _CAP = 20
@@ -22,7 +22,7 @@ class DutyRotaFlow(OneShotFlow):
     title = "值班表"
     triggers: tuple[str, ...] = ("值班表", "值班", "谁值班")
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Centre staff and lead."""
         return person is not None and bool(roles & CENTRE_ROLES)
 

@@ -22,7 +22,7 @@ from xinqiao.services.escalation_text import (
 )
 from xinqiao.services.refs import item_ref
 from xinqiao.services.school_overview import school_overview
-from xinqiao.storage.models import Person, Role
+from xinqiao.vocabulary import Member, Role
 
 _MENU = (Choice("menu", "主菜单"),)
 _LIST_CAP = 20  # one chat message
@@ -45,7 +45,7 @@ class SchoolQueueFlow(OneShotFlow):
     title = "全校待办"
     triggers: tuple[str, ...] = ("全校待办",)
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """The centre lead only."""
         return person is not None and Role.centre_lead in roles
 

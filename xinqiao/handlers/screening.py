@@ -37,7 +37,7 @@ from xinqiao.services.consent import (
 )
 from xinqiao.services.network import Network
 from xinqiao.services.safety_followup import SAFETY, make_urgent
-from xinqiao.storage.models import Person, Role
+from xinqiao.vocabulary import Member, Role
 
 __all__ = ["Recommend", "ScreeningFlow"]
 
@@ -71,7 +71,7 @@ class ScreeningFlow:
             resume_text=lambda spec, data: "你上次的测评还没做完，要接着做吗？"))
         self.scored = ScoreActions(self.id, network, self.runner, recommend)
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Students."""
         return person is not None and Role.student in roles
 

@@ -8,7 +8,7 @@ from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.services import invitations
 from xinqiao.services.invitations import OPT_OUT_FLOW
-from xinqiao.storage.models import Person, Role
+from xinqiao.vocabulary import Member, Role
 
 # What may follow the word and still mean "not this round": 不参加了, 不参加这次测评 …
 _FILLER = frozenset({"", "了", "啦", "吧", "了吧", "测评", "这次", "这次测评", "这次的测评",
@@ -26,7 +26,7 @@ class ScreeningOptOutFlow:
     # a consent question) it stays that conversation's answer.
     reply_word = True
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Students."""
         return person is not None and Role.student in roles
 

@@ -19,7 +19,7 @@ from xinqiao.services.network import Network
 from xinqiao.services.safety_followup import SAFETY, after_safety_screen, open_outreach
 from xinqiao.services.screening_records import store_result
 from xinqiao.services.tiers import change_tier
-from xinqiao.storage.models import Tier
+from xinqiao.vocabulary import Tier
 
 MENU = (Choice("menu", "主菜单"),)
 # What to read after a result: (instrument id, band, now) → a reply with links, or None.

@@ -19,7 +19,7 @@ from xinqiao.services.screening_round_report import (
     round_by_id,
     summary_line,
 )
-from xinqiao.storage.models import Person, Role
+from xinqiao.vocabulary import Member, Role
 
 _MENU = (Choice("menu", "主菜单"),)
 _LIST_CAP = 30
@@ -49,7 +49,7 @@ class RoundCompletionFlow:
     title = "测评完成情况"
     triggers: tuple[str, ...] = ("测评完成情况", "测评进度")
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """College and centre staff."""
         return person is not None and bool(roles & (COLLEGE_ROLES | CENTRE_ROLES))
 

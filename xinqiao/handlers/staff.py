@@ -17,9 +17,10 @@ from xinqiao.services.escalation_text import (
     status_label,
     title_of,
 )
+from xinqiao.services.item_detail import item_detail
 from xinqiao.services.item_links import awaiting_ack, queue_order, readable_item
 from xinqiao.services.refs import ITEM, REF_PATTERN, Ref, item_ref, parse_ref, wrong_kind
-from xinqiao.storage.models import Person, Role
+from xinqiao.vocabulary import Member, Role
 
 _MENU = (Choice("menu", "主菜单"),)
 
@@ -66,7 +67,7 @@ class _StaffFlow:
     def __init__(self, escalations: Escalations) -> None:
         self.escalations = escalations
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Anyone in the network who may receive escalations."""
         return person is not None and bool(roles & holders(Kind.report, Action.read))
 
@@ -217,7 +218,8 @@ class QueueFlow(_StaffFlow):
         esc = await readable_item(ctx.session, await ctx.actor(), mine, number, ctx.clock.now())
         if esc is None:
             return Turn.end(Reply(f"没有找到你可以查看的 {item_ref(number)}。", _MENU))
-        lines, linked = await item_lines(ctx.session, await ctx.actor(), esc, ctx.clock.now())
+        lines, linked = item_lines(
+            await item_detail(ctx.session, await ctx.actor(), esc, ctx.clock.now()))
         choices = []
         if awaiting_ack(esc):
             choices.append(Choice(f"ack:{esc.id}", "收到，我来跟进"))

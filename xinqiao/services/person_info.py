@@ -66,6 +66,11 @@ async def staff_scope(s: AsyncSession, person_id: int) -> list[ScopeLine]:
     return lines
 
 
+async def by_id(s: AsyncSession, person_id: int) -> Person | None:
+    """The roster entry with this id (active or not), if any."""
+    return await s.get(Person, person_id)
+
+
 async def by_number(s: AsyncSession, number: str) -> Person | None:
     """The roster entry with this 学号/工号 (active or not), if any."""
     return (await s.exec(select(Person).where(Person.external_id == number.strip()))).first()

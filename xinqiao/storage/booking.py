@@ -16,26 +16,11 @@ from sqlmodel import Field, SQLModel
 from xinqiao.storage.crypto import EncryptedText
 from xinqiao.storage.types import JSONType, utc_column
 
-
-class Mode(StrEnum):
-    """How a session takes place."""
-
-    offline = "offline"
-    online = "online"
-    both = "both"
-
-
-class AppointmentStatus(StrEnum):
-    """Life of an appointment; ``booked`` is upcoming, ``started`` waits to be marked."""
-
-    booked = "booked"
-    started = "started"
-    attended = "attended"
-    no_show = "no_show"
-    cancelled = "cancelled"  # by the student, before the cut-off
-    centre_cancelled = "centre_cancelled"
-    moved = "moved"  # replaced by a new appointment (reschedule, or a move the student took)
-
+# Re-exported: the rows are built on the shared vocabulary and older importers name it here.
+from xinqiao.vocabulary import AppointmentStatus as AppointmentStatus
+from xinqiao.vocabulary import ExceptionKind as ExceptionKind
+from xinqiao.vocabulary import Mode as Mode
+from xinqiao.vocabulary import WaitStatus as WaitStatus
 
 # Statuses that keep a counsellor's start time taken. A no-show or a cancellation frees it.
 HOLDING = (AppointmentStatus.booked, AppointmentStatus.started, AppointmentStatus.attended)
@@ -71,13 +56,6 @@ class DutyPattern(SQLModel, table=True):
     valid_from: date = Field(sa_column=Column(Date, nullable=False))
     valid_until: date | None = Field(default=None, sa_column=Column(Date))
     created_at: datetime = utc_column()
-
-
-class ExceptionKind(StrEnum):
-    """Leave removes duty (a window, or the whole day when it has no times); extra adds it."""
-
-    leave = "leave"
-    extra = "extra"
 
 
 class DutyException(SQLModel, table=True):
@@ -172,16 +150,6 @@ class Referral(SQLModel, table=True):
     outcome: str | None = Field(default=None, sa_column=Column(EncryptedText()))
     outcome_at: datetime | None = utc_column(nullable=True)
     created_at: datetime = utc_column()
-
-
-class WaitStatus(StrEnum):
-    """A waitlist entry waits, is offered a freed slot, and ends booked, left or expired."""
-
-    waiting = "waiting"
-    offered = "offered"
-    booked = "booked"
-    left = "left"
-    expired = "expired"
 
 
 _WAITING_SQL = "status IN ('waiting', 'offered')"

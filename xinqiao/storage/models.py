@@ -12,27 +12,9 @@ from sqlmodel import Field, SQLModel
 from xinqiao.storage.crypto import EncryptedJSON, EncryptedText
 from xinqiao.storage.types import JSONType, utc_column
 
-
-class Role(StrEnum):
-    """Roles of design.md §1; one person may hold several."""
-
-    student = "student"
-    committee = "committee"
-    informant = "informant"
-    class_advisor = "class_advisor"
-    college_lead = "college_lead"
-    college_counsellor = "college_counsellor"
-    centre_staff = "centre_staff"
-    centre_lead = "centre_lead"
-
-
-class Tier(StrEnum):
-    """Attention tiers of design.md §2."""
-
-    routine = "routine"
-    key = "key"
-    crisis = "crisis"
-
+# Re-exported: the rows are built on the shared vocabulary and older importers name it here.
+from xinqiao.vocabulary import Role as Role
+from xinqiao.vocabulary import Tier as Tier
 
 # --- the four-level network -------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from xinqiao.services.booking.referrals import (
 from xinqiao.services.booking.slots import SlotFilter, free_slots
 from xinqiao.services.refs import case_ref
 from xinqiao.storage.booking import Appointment, AppointmentStatus
-from xinqiao.storage.models import Person, Role
+from xinqiao.vocabulary import Member, Role
 
 S = AppointmentStatus
 _MENU = Choice("menu", "主菜单")
@@ -54,7 +54,7 @@ class CounsellorDeskFlow:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Centre staff and the centre lead."""
         return person is not None and bool(roles & holders(Kind.appointment_note, Action.read))
 

@@ -19,8 +19,7 @@ from xinqiao.policy.policy import Policy
 from xinqiao.policy.values import parse_hours
 from xinqiao.services.booking import duty
 from xinqiao.services.cases import CENTRE
-from xinqiao.storage.booking import ExceptionKind, Mode
-from xinqiao.storage.models import Person, Role
+from xinqiao.vocabulary import ExceptionKind, Member, Mode, Role
 
 _MENU = Choice("menu", "主菜单")
 _HOME = Choice("home", "返回排班")
@@ -52,7 +51,7 @@ class ScheduleFlow:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Centre staff and the centre lead."""
         return person is not None and bool(roles & CENTRE)
 

@@ -15,7 +15,7 @@ from xinqiao.services.booking.fair_access import (
 )
 from xinqiao.services.booking.slots import counsellor_names, parse_key
 from xinqiao.services.cases import CENTRE
-from xinqiao.storage.models import Person, Role
+from xinqiao.vocabulary import Member, Role
 
 _MENU = Choice("menu", "主菜单")
 
@@ -30,7 +30,7 @@ class BookForStudentFlow:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Centre staff and the centre lead."""
         return person is not None and bool(roles & CENTRE)
 

@@ -13,7 +13,7 @@ from xinqiao.policy.policy import Policy
 from xinqiao.services.booking.stats import week_of, week_stats
 from xinqiao.services.cases import CENTRE
 from xinqiao.services.zh_when import parse_zh_when
-from xinqiao.storage.models import Person, Role
+from xinqiao.vocabulary import Member, Role
 
 _MENU = Choice("menu", "主菜单")
 
@@ -42,7 +42,7 @@ class BookingStatsFlow:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Centre staff and the centre lead."""
         return person is not None and bool(roles & CENTRE)
 

@@ -64,7 +64,7 @@ class BookingFlow:
         assert person.id is not None
         found = await open_proposal(ctx.session, person.id, now)
         if found is not None:
-            return await proposal_turn(ctx.session, *found)
+            return await proposal_turn(ctx, *found)
         entry = await waitlist.entry_of(ctx.session, person.id, now)
         if entry is not None and entry.status == WaitStatus.offered and entry.offered_start:
             return offer_turn(entry.offered_start)
@@ -197,7 +197,7 @@ class BookingFlow:
                      done: str) -> Turn:
         clean = {k: v for k, v in data.items() if k not in ("pick", "pick_mode", "reschedule")}
         if outcome.ok and outcome.appointment is not None:
-            text = await details_text(ctx.session, self.policy, outcome.appointment, done,
+            text = await details_text(ctx, self.policy, outcome.appointment, done,
                                       ctx.clock.now())
             return Turn.end(Reply(text, (MENU,)))
         if outcome.code == "taken":
@@ -226,7 +226,7 @@ class BookingFlow:
 
     async def _mine(self, ctx: Context, appt: Appointment, note: str = "") -> Turn:
         head = (note + "\n" if note else "") + "你的咨询预约："
-        text = await details_text(ctx.session, self.policy, appt, head, ctx.clock.now())
+        text = await details_text(ctx, self.policy, appt, head, ctx.clock.now())
         if not booking.within_cutoff(self.policy, appt, ctx.clock.now()):
             return Turn.end(Reply(text + "\n" + too_late_text(self.policy), (MENU,)))
         choices = (Choice("resched", "改约"), Choice("cancel", "取消预约"), MENU)

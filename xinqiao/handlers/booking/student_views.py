@@ -8,8 +8,6 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from xinqiao.handlers.booking.texts import appointment_text, short_when, too_late, when_text
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
@@ -41,11 +39,11 @@ def filter_from(data: dict[str, Any]) -> SlotFilter:
                       day=date.fromisoformat(day) if day else None)
 
 
-async def details_text(s: AsyncSession, policy: Policy, appt: Appointment, head: str,
+async def details_text(ctx: Context, policy: Policy, appt: Appointment, head: str,
                        now: datetime) -> str:
     """An appointment as the student reads it: when, who, how, where, the reminders still
     ahead and what to do to change it (durations from the policy)."""
-    names = await counsellor_names(s, [appt.counsellor_id])
+    names = await counsellor_names(ctx.session, [appt.counsellor_id])
     return appointment_text(head, appt.start_at, names.get(appt.counsellor_id), appt.mode,
                             appt.place, reminder_promise(policy.booking, appt.start_at, now),
                             policy.booking.cutoff)
@@ -56,15 +54,15 @@ def too_late_text(policy: Policy) -> str:
     return too_late(policy.booking.cutoff)
 
 
-async def proposal_turn(s: AsyncSession, proposal: MoveProposal, appt: Appointment,
+async def proposal_turn(ctx: Context, proposal: MoveProposal, appt: Appointment,
                         note: str = "") -> Turn:
     """A counsellor's proposed times for the student to pick, or keep the original (or, when
     the counsellor is on leave then, cancel: that time cannot be kept)."""
-    names = await counsellor_names(s, [appt.counsellor_id])
+    names = await counsellor_names(ctx.session, [appt.counsellor_id])
     picks = [Choice(f"mv:{int(t.timestamp()) // 60}", short_when(t)) for t in options(proposal)]
     who, then = names.get(appt.counsellor_id), when_text(appt.start_at)
     head = f"{note}\n" if note else ""
-    if await on_leave(s, appt):
+    if await on_leave(ctx.session, appt):
         text = (f"{head}{who} 那天请假，你 {then} 的咨询需要换个时间。"
                 "选一个新时间，或取消这次预约：")
         last = Choice("drop", "取消这次预约")
@@ -85,7 +83,7 @@ async def answer_proposal(ctx: Context, policy: Policy, student_id: int, data: d
     proposal, appt = found
     leave = await on_leave(ctx.session, appt)
     if choice == "keep" and leave:
-        return await proposal_turn(ctx.session, proposal, appt,
+        return await proposal_turn(ctx, proposal, appt,
                                    "老师那天请假，原来的时间没法保留了。")
     if choice == "keep":
         await decline_move(ctx.session, proposal, appt, now)
@@ -98,12 +96,12 @@ async def answer_proposal(ctx: Context, policy: Policy, student_id: int, data: d
     start = next((t for t in options(proposal)
                   if minutes.isdecimal() and int(t.timestamp()) // 60 == int(minutes)), None)
     if start is None:
-        return await proposal_turn(ctx.session, proposal, appt)
+        return await proposal_turn(ctx, proposal, appt)
     outcome = await accept_move(ctx.session, policy, proposal, appt, start, now)
     if not outcome.ok or outcome.appointment is None:
         return Turn.end(Reply("这个时间已经不能选了，原预约保持不变。如需调整，请回复“我的预约”。",
                               (MENU,)))
-    return Turn.end(Reply(await details_text(ctx.session, policy, outcome.appointment,
+    return Turn.end(Reply(await details_text(ctx, policy, outcome.appointment,
                                              "已调整！", now), (MENU,)))
 
 

@@ -17,7 +17,7 @@ from xinqiao.clock import local
 from xinqiao.messages import Reply
 from xinqiao.services.refs import item_ref
 from xinqiao.services.spans import span
-from xinqiao.storage.booking import AppointmentStatus, Mode
+from xinqiao.vocabulary import AppointmentStatus, Mode
 
 if TYPE_CHECKING:
     from xinqiao.services.booking.counsellor_actions import Marked

@@ -22,7 +22,7 @@ from xinqiao.services.content.campaigns import (
 )
 from xinqiao.services.content.service import Content
 from xinqiao.services.zh_when import parse_zh_when
-from xinqiao.storage.models import Person, Role
+from xinqiao.vocabulary import Member, Role
 
 CENTRE = frozenset({Role.centre_staff, Role.centre_lead})
 
@@ -37,7 +37,7 @@ class ContentCampaignFlow:
     def __init__(self, content: Content) -> None:
         self.content = content
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Centre staff and the centre lead."""
         return person is not None and bool(roles & CENTRE)
 

@@ -15,7 +15,7 @@ from xinqiao.handlers.flow import Context, OneShotFlow, Turn
 from xinqiao.services.content.article import Article
 from xinqiao.services.content.push import set_subscription, subscribed
 from xinqiao.services.content.service import Content
-from xinqiao.storage.models import Person, Role
+from xinqiao.vocabulary import Member, Role
 
 HOME, LIST = "home", "list"
 MAX_LISTED = 8
@@ -33,7 +33,7 @@ class EducationFlow:
     def __init__(self, content: Content) -> None:
         self.content = content
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Everyone: the articles are public pages anyway."""
         return True
 

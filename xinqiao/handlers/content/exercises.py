@@ -31,7 +31,7 @@ from xinqiao.handlers.form_answers import NEXT, NEXT_WORDS, STOP, STOP_WORDS
 from xinqiao.handlers.form_runner import FormRunner, Hooks
 from xinqiao.handlers.form_spec import FormField, FormSpec, load_forms
 from xinqiao.messages import Reply
-from xinqiao.storage.models import Person, Role
+from xinqiao.vocabulary import Member, Role
 
 INTRO = "__intro__"  # the intro page: not a field, so never a key a form file could use
 
@@ -61,7 +61,7 @@ class ExerciseFlow:
                                  Hooks(self._finish, gate=self._intro, per_answer=self._stop),
                                  default=spec.id)
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Everyone, bound or not."""
         return True
 
