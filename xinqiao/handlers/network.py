@@ -28,11 +28,12 @@ from xinqiao.handlers.forms import FormFlow, OnAnswers
 from xinqiao.handlers.practice import (
     PracticeEndFlow,
     PracticeFlow,
-    PracticeLogFlow,
     PracticeRealFlow,
     practice_gate,
+    practice_label,
     practising_filer,
 )
+from xinqiao.handlers.practice_log import PracticeLogFlow
 from xinqiao.messages import Choice, Reply
 from xinqiao.services.network import Network
 from xinqiao.services.recipients import level_recipients, push_to_people
@@ -86,7 +87,8 @@ def report_flows(network: Network) -> tuple[Flow, ...]:
         real[spec.id] = _filer(network, rtype, spec)
         # The same form in a practice session (练习) shows its filing instead of doing it.
         filer = practising_filer(network, rtype, spec, real[spec.id])
-        flows.append(FormFlow(spec, filer, gate=practice_gate(spec.id)))
+        flows.append(FormFlow(spec, filer, gate=practice_gate(spec.id),
+                              label=practice_label(spec.id)))
         if rtype.filing == "checkin":
             flows.append(NothingToReportFlow(rtype, spec, filer))
     flows += [PracticeFlow(), PracticeEndFlow(), PracticeRealFlow(network, real),
