@@ -14,11 +14,34 @@ from xinqiao.storage.db import Database
 from xinqiao.storage.reports import Escalation
 
 MONDAY_9 = datetime(2026, 9, 7, 9, 0, tzinfo=SHANGHAI)
+PRACTICE, PLAN = "上报练习", "我的安全计划"
 
 
 async def _items(world: World) -> list[Escalation]:
     async with world.db.session() as s:
         return list(await s.exec(select(Escalation)))
+
+
+async def test_practice_and_the_safety_plan_are_in_the_menu_and_help_of_their_roles(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await make_world(db, clock, settings, start=MONDAY_9)
+    for who, practice, plan in (("i1", True, True), ("k1", True, True), ("s1", False, True),
+                                ("t1", False, False), ("c1", False, False),
+                                ("d1", False, False)):
+        chat = world.chat(who)
+        for shown in (await chat.say("菜单"), await chat.say("帮助")):
+            assert (PRACTICE in shown) is practice, (who, shown)
+            assert (PLAN in shown) is plan, (who, shown)
+    # the entries are taps that start the flows
+    informant = world.chat("i1")
+    menu = await informant.send("菜单")
+    [entry] = [c for c in menu[0].choices if c.label.startswith(PRACTICE)]
+    assert "【练习模式】已开始" in await informant.say(choice=entry.key)
+    student = world.chat("s1")
+    helped = await student.send("帮助")
+    [tap] = [c for c in helped[0].choices if c.label == PLAN]
+    assert "安全计划" in await student.say(choice=tap.key)
 
 
 async def test_every_step_of_a_practice_run_says_it_is_practice(
