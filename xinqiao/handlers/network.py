@@ -131,9 +131,11 @@ async def _checkin(
     text = f"本周晴雨表已提交{amended}，谢谢你！"
     urgent = "、".join(item_ref(n) for n, crisis in filed.items if crisis)
     others = "、".join(item_ref(n) for n, crisis in filed.items if not crisis)
+    if filed.crisis:
+        numbered = f"（编号 {urgent}）" if urgent else ""
+        text += f"\n你标记了需要马上处理的情况{numbered}，学院和心理中心已收到。"
     if others:
         text += f"\n你提到需要关注的同学已转给老师跟进，编号 {others}。"
     if filed.crisis:
-        numbered = f"（编号 {urgent}）" if urgent else ""
-        text += f"\n你标记了需要马上处理的情况{numbered}，学院和心理中心已收到。\n" + HOTLINES
+        text += "\n" + HOTLINES
     return (Reply(text, _MENU),)

@@ -57,7 +57,7 @@ class PracticeFlow(OneShotFlow):
 
     id = "practice"
     title = "上报练习"
-    triggers: tuple[str, ...] = ("练习",)
+    triggers: tuple[str, ...] = ("练习", "上报练习")
 
     async def start(self, ctx: Context, argument: str) -> Turn:
         """Informants and committee members: a session; anyone else is told what it is for."""
