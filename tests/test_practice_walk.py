@@ -38,6 +38,7 @@ async def test_practice_and_the_safety_plan_are_in_the_menu_and_help_of_their_ro
     menu = await informant.send("菜单")
     [entry] = [c for c in menu[0].choices if c.label.startswith(PRACTICE)]
     assert "【练习模式】已开始" in await informant.say(choice=entry.key)
+    assert "【练习模式】已开始" in await world.chat("k1").say(PRACTICE)  # typed as labelled
     student = world.chat("s1")
     helped = await student.send("帮助")
     [tap] = [c for c in helped[0].choices if c.label == PLAN]
