@@ -287,9 +287,8 @@ class Engine:
         ctx.state.data = {}
 
     def _idle(self, ctx: Context, flow: Flow) -> bool:
-        if not getattr(flow, "resumable", False) or (ctx.state.step or "").startswith("__"):
-            return False
-        return self.idle(ctx.state)
+        asking = not (ctx.state.step or "").startswith("__")  # not an engine's own question
+        return bool(getattr(flow, "resumable", False)) and asking and self.idle(ctx.state)
 
     def idle(self, state: ConversationState) -> bool:
         """Whether the question the conversation waits on is older than a form waits."""
