@@ -119,7 +119,7 @@ async def test_menus_fit_roles(db: Database, settings: Settings, clock: FakeCloc
     student_menu = labels((await Dialog(db, settings, clock, "a-s").send("菜单"))[0])
     advisor_menu = labels((await Dialog(db, settings, clock, "a-t").send("菜单"))[0])
     centre_menu = labels((await Dialog(db, settings, clock, "a-c").send("菜单"))[0])
-    assert student_menu == ["紧急求助热线", "我的信息"]
+    assert student_menu == ["紧急求助热线", "我的安全计划", "我的信息"]
     assert advisor_menu == ["我的工作范围", "紧急求助热线", "我的信息", "工作台"]
     assert "我的工作范围" in centre_menu
     # a student cannot reach a staff flow by typing its name either

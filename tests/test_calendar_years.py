@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from xinqiao.bot.cli import main
 from xinqiao.clock import SHANGHAI, FakeClock
 from xinqiao.policy.calendar import PACKAGE_LAST_YEAR
 from xinqiao.policy.policy import PolicyError, load_policy
-from xinqiao.scheduler.calendar_jobs import notify_horizon
+from xinqiao.scheduler.calendar_jobs import horizon_at_start, notify_horizon
 from xinqiao.services.network import Network
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
@@ -61,6 +62,9 @@ def test_a_declared_year_is_used_for_workdays_and_extends_the_horizon(tmp_path: 
     ('holidays = ["2027-10-01"]\nworkdays = ["2027-10-08"]',
      "workdays: 2027-10-08 is a weekday already"),
     ('holidays = ["2027-10-02", "2027-10-03"]', "holidays: every day listed is a weekend"),
+    ("", "holidays: none listed"),  # an empty [calendar.2027]
+    ('workdays = ["2027-10-09"]', "holidays: none listed"),
+    ("holidays = []\nworkdays = []", "State Council's notice"),
     ('holidays = ["2027-10-07..2027-10-01"]', "the range must end on or after it starts"),
     ('holidays = ["2027-13-01"]', "is not a date"),
     ('holiday = ["2027-10-01"]', "calendar.2027.holiday: unknown setting"),
@@ -139,3 +143,25 @@ async def test_the_centre_lead_is_told_once_sixty_days_before_the_calendar_runs_
     async with db.session() as s:
         assert await notify_horizon(s, later, clock.now())
     assert "2027年12月31日" in (await world.push_texts("d1"))[-1]
+
+
+async def test_serve_start_warns_of_the_horizon_once_not_again_from_the_day_check(
+    db: Database, clock: FakeClock, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A start in the afternoon: the day's 08:30 check was missed and would be caught up.
+    world = await make_world(db, clock, settings,
+                             start=datetime(2026, 12, 6, 15, 45, tzinfo=SHANGHAI))
+    caplog.set_level(logging.WARNING, logger="xinqiao.services.calendar_notice")
+
+    def warned() -> int:
+        return len([r for r in caplog.records if "official holiday calendar" in r.getMessage()])
+
+    async with db.session() as s:  # what `serve` does before it serves
+        assert await horizon_at_start(s, world.network.policy, clock.now())
+    await world.start_jobs()  # then its scheduler starts and catches up
+    assert warned() == 1
+    # the next morning's check says it again, once; the lead was pushed only the first time
+    clock.set(datetime(2026, 12, 7, 9, 0, tzinfo=SHANGHAI))
+    await world.sweep()
+    assert warned() == 2
+    assert len([t for t in await world.push_texts("d1") if "工作日历" in t]) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from pathlib import Path
 
+import pytest
 from sqlmodel import col, select
 
 from tests.network_world import World, make_world
@@ -189,3 +190,64 @@ async def test_a_sunday_due_day_falls_due_except_on_a_public_holiday(
     # National Day week: Sunday 2026-10-04 is a day off of the holiday, so nothing is due.
     assert not world.network.is_due(date(2026, 10, 4))
     assert world.network.is_due(date(2026, 11, 8))
+
+
+async def test_the_committee_member_is_told_the_number_of_what_she_flagged(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    # As an informant's dorm report names its D-number, so does a check-in for each student.
+    world = await make_world(db, clock, settings,
+                             start=datetime(2026, 10, 28, 10, 0, tzinfo=SHANGHAI))
+    chat = world.chat("k1")
+    await chat.say("晴雨表")
+    await chat.say("有情况需要报告")
+    await chat.say("44")
+    for _ in range(5):
+        await chat.say("跳过")
+    await chat.say("室友小吴")
+    await chat.say("3 4")
+    await chat.say("重点关注")
+    await chat.say("是")
+    await chat.say("信息员小周")
+    await chat.say("10")
+    await chat.say("危机关注（需要马上处理）")
+    done = await chat.say("否")
+    async with db.session() as s:
+        routine, crisis = (await s.exec(select(Escalation).order_by(col(Escalation.id)))).all()
+    assert f"你标记了需要马上处理的情况（编号 D{crisis.id}），学院和心理中心已收到" in done
+    assert f"你提到需要关注的同学已转给老师跟进，编号 D{routine.id}。" in done
+    # the numbers are the ones staff act on
+    assert f"D{crisis.id}" in "\n".join(await world.push_texts("c1"))
+
+
+@pytest.mark.parametrize("written", ["38人", "38 人", "３８", "３８人", "共38人", "38个人",
+                                     "三十八人"])
+async def test_a_headcount_is_taken_as_people_write_it(
+    db: Database, clock: FakeClock, settings: Settings, written: str
+) -> None:
+    world = await make_world(db, clock, settings,
+                             start=datetime(2026, 10, 28, 10, 0, tzinfo=SHANGHAI))
+    chat = world.chat("k1")
+    await chat.say("晴雨表")
+    await chat.say("有情况需要报告")
+    assert "学习方面" in await chat.say(written)
+    for _ in range(5):
+        await chat.say("跳过")
+    assert "已提交" in await chat.say("跳过")
+    async with db.session() as s:
+        report = (await s.exec(select(Report))).one()
+    assert report.answers["present"] == 38
+
+
+@pytest.mark.parametrize("written", ["三四十", "30-40", "很多", "38.5", "四百"])
+async def test_what_is_no_headcount_is_asked_again_saying_how(
+    db: Database, clock: FakeClock, settings: Settings, written: str
+) -> None:
+    world = await make_world(db, clock, settings,
+                             start=datetime(2026, 10, 28, 10, 0, tzinfo=SHANGHAI))
+    chat = world.chat("k1")
+    await chat.say("晴雨表")
+    await chat.say("有情况需要报告")
+    again = await chat.say(written)
+    assert "本周在校人数" in again and "学习方面" not in again
+    assert ("例如 38（写成“38人”也可以）" in again) or ("不大于 300" in again)

@@ -94,6 +94,50 @@ async def test_a_new_console_session_resumes_the_half_filled_form(
     assert "可能相关的情况" in goes_on
 
 
+async def test_a_console_reopened_after_a_pause_offers_the_practice_run_as_practice(
+    db: Database, settings: Settings, clock: FakeClock
+) -> None:
+    await _demo(db, clock)
+    first = _console(db, settings, clock, "S2023003")
+    await first.opening()
+    await first.send("练习")
+    await first.send("宿舍情况")
+    await first.send("1")
+    # straight back: the question as it was, marked practice
+    shown = "\n".join(await _console(db, settings, clock, "S2023003").opening())
+    assert RESUMED in shown and "【练习】2. 你观察到了什么" in shown
+    # after longer than a form waits, the old question would not take an answer: the run is
+    # offered again, saying it is practice
+    clock.advance(minutes=45)
+    again = _console(db, settings, clock, "S2023003")
+    shown = "\n".join(await again.opening())
+    assert "【练习】你上次填写《宿舍情况反映》到一半" in shown and "继续上次" in shown
+    assert "\n2. 你观察到了什么" not in shown
+    goes_on = "\n".join(await again.send("继续上次"))
+    assert "【练习】好的，我们接着来。" in goes_on and "你观察到了什么" in goes_on
+
+
+async def _dorm_report(console: ConsoleChat, roommate: str) -> None:
+    for line in ("宿舍情况", roommate, "她这几天都不出门，饭也不怎么吃", "1 3"):
+        await console.send(line)
+    assert "编号" in "\n".join(await console.send("2"))
+
+
+async def test_a_console_reopened_shows_the_menu_not_an_old_list(
+    db: Database, settings: Settings, clock: FakeClock
+) -> None:
+    await _demo(db, clock)
+    informant = _console(db, settings, clock, "S2023003")
+    await _dorm_report(informant, "1")
+    advisor = _console(db, settings, clock, "T1001")
+    assert "你有 1 项待处理" in "\n".join(await advisor.send("待办"))
+    await _dorm_report(informant, "2")  # another roommate: a second item
+    clock.advance(minutes=5)
+    shown = "\n".join(await _console(db, settings, clock, "T1001").opening())
+    assert "你有 1 项待处理" not in shown and "请选择你需要的服务" in shown
+    assert "你有 2 项待处理" in "\n".join(await advisor.send("待办"))
+
+
 async def test_pushes_for_the_person_show_up_in_their_console(
     db: Database, settings: Settings, clock: FakeClock
 ) -> None:

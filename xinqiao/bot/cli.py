@@ -96,14 +96,14 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
 async def _calendar_horizon(db: Database) -> None:
     """Warn when the official calendar runs out within 60 days (the lead is pushed once)."""
     from xinqiao.policy.policy import PolicyError, load_policy
-    from xinqiao.scheduler.calendar_jobs import notify_horizon
+    from xinqiao.scheduler.calendar_jobs import horizon_at_start
 
     try:
         policy = load_policy(_settings().policy_file)
     except PolicyError:
         return  # build_app stops with the file and field named
     async with db.session() as s:
-        await notify_horizon(s, policy, SystemClock().now())
+        await horizon_at_start(s, policy, SystemClock().now())
 
 
 @main.group()

@@ -287,10 +287,13 @@ class Engine:
         ctx.state.data = {}
 
     def _idle(self, ctx: Context, flow: Flow) -> bool:
-        if not getattr(flow, "resumable", False) or (ctx.state.step or "").startswith("__"):
-            return False
+        asking = not (ctx.state.step or "").startswith("__")  # not an engine's own question
+        return bool(getattr(flow, "resumable", False)) and asking and self.idle(ctx.state)
+
+    def idle(self, state: ConversationState) -> bool:
+        """Whether the question the conversation waits on is older than a form waits."""
         limit = timedelta(minutes=self.settings.form_idle_minutes)
-        return self.clock.now() - utc(ctx.state.updated_at) > limit
+        return self.clock.now() - utc(state.updated_at) > limit
 
     @staticmethod
     def _menu_hint(ctx: Context) -> tuple[Choice, ...]:

@@ -139,15 +139,55 @@ def _parse_multi(field: FormField, choice: str | None, text: str) -> list[str]:
 
 
 def _parse_number(field: FormField, text: str) -> int:
-    digits = text.translate(_FULLWIDTH).strip()
-    if not re.fullmatch(r"-?\d{1,9}", digits):
-        raise InvalidAnswer("请输入一个数字。")
-    number = int(digits)
+    number = number_of(text)
+    if number is None:
+        raise InvalidAnswer("请输入一个数字，例如 38（写成“38人”也可以）。")
     if field.min is not None and number < field.min:
         raise InvalidAnswer(f"请输入不小于 {field.min} 的数字。")
     if field.max is not None and number > field.max:
         raise InvalidAnswer(f"请输入不大于 {field.max} 的数字。")
     return number
+
+
+# How a count of people is written: 38, ３８, 38人, 38 名, 共38个人, 大约三十八人, 两百.
+_TOTAL_WORDS = ("一共", "总共", "共", "大约", "大概", "约")
+_COUNT_WORDS = ("个人", "人", "名", "位", "个")
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
+              "七": 7, "八": 8, "九": 9}
+_CN_UNITS = {"千": 1000, "百": 100, "十": 10}
+
+
+def number_of(text: str) -> int | None:
+    """The whole number a person wrote (digits or Chinese numerals, with 共 … 人 around it),
+    or None when it is no single number (很多, 三四十, 30-40)."""
+    words = text.translate(_FULLWIDTH).strip()
+    words = next((words[len(w):] for w in _TOTAL_WORDS if words.startswith(w)), words).strip()
+    words = next((words[:-len(w)] for w in _COUNT_WORDS if words.endswith(w)), words).strip()
+    if re.fullmatch(r"-?\d{1,9}", words):
+        return int(words)
+    return _chinese_number(words)
+
+
+def _chinese_number(words: str) -> int | None:
+    """三十八, 十八, 一百零五, 两百 (up to 9999); None for anything else, 三八 included."""
+    if not words or len(words) > 8 or any(c not in _CN_DIGITS and c not in _CN_UNITS
+                                          for c in words):
+        return None
+    total, digit, last_unit = 0, None, 10_000
+    for i, c in enumerate(words):
+        if c in _CN_UNITS:
+            unit = _CN_UNITS[c]
+            if unit >= last_unit or (digit is None and i > 0):
+                return None  # 十百, 三十十: out of order
+            total += (1 if digit is None else digit) * unit
+            digit, last_unit = None, unit
+        elif _CN_DIGITS[c] == 0 and i > 0 and 0 < i < len(words) - 1:
+            continue  # the 零 of 一百零五
+        elif digit is not None:
+            return None  # two digits side by side: 三八, 三四 (a range, not a number)
+        else:
+            digit = _CN_DIGITS[c]
+    return total + (digit or 0)
 
 
 async def _parse_person(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from xinqiao.handlers.flow import Context, Turn
@@ -16,6 +17,9 @@ __all__ = ["FormFlow", "InvalidAnswer", "OnAnswers"]
 
 # What a report or check-in does with its answers: file them and say so.
 OnAnswers = Callable[[Context, dict[str, Any]], Awaitable[tuple[Reply, ...]]]
+# What every question of the form starts with for this conversation ("" for nothing): a
+# practice run says so at each step (handlers/practice).
+Label = Callable[[Context], str]
 
 
 class FormFlow:
@@ -23,12 +27,15 @@ class FormFlow:
 
     resumable = True
 
-    def __init__(self, spec: FormSpec, on_complete: OnAnswers, gate: Gate | None = None) -> None:
+    def __init__(self, spec: FormSpec, on_complete: OnAnswers, gate: Gate | None = None,
+                 label: Label | None = None) -> None:
         self.spec = spec
         self.id = spec.id
         self.title = spec.title
         self.triggers = spec.triggers
         self._on_answers = on_complete
+        self._gate = gate
+        self._label = label
         self.runner = FormRunner(spec.id, {spec.id: spec}, Hooks(self._complete, gate=gate),
                                  default=spec.id)
 
@@ -40,11 +47,27 @@ class FormFlow:
 
     async def start(self, ctx: Context, argument: str) -> Turn:
         """Begin afresh, or offer to resume a form left half-way."""
-        return await self.runner.start(ctx, argument, self._first)
+        return self._labelled(ctx, await self.runner.start(ctx, argument, self._first))
 
     async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
         """Take one answer and ask the next field, or complete."""
-        return await self.runner.step(ctx, step, data, restart=lambda c: self._first(c, ""))
+        return self._labelled(ctx, await self.runner.step(ctx, step, data, restart=self._again))
+
+    async def _again(self, ctx: Context) -> Turn:
+        # 重新开始 begins a new form: through the gate like any start (a form restarted after
+        # practice ended is a real one).
+        if self._gate is not None and (held := await self._gate(ctx, "")):
+            return held
+        return await self._first(ctx, "")
+
+    def _labelled(self, ctx: Context, turn: Turn) -> Turn:
+        """The turn with the label before its first words while it asks something."""
+        label = self._label(ctx) if self._label is not None and turn.next_step else ""
+        if not label or not turn.replies:
+            return turn
+        first = turn.replies[0]
+        return replace(turn, replies=(replace(first, text=label + first.text),
+                                      *turn.replies[1:]))
 
     async def _first(self, ctx: Context, argument: str) -> Turn:
         return await self.runner.begin(ctx, self.spec, note=self.spec.intro)

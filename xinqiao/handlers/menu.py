@@ -73,6 +73,14 @@ class Menu:
         return Reply(f"{head}请选择你需要的服务：", self.choices_for(ctx))
 
 
+_OWN = (
+    ("safety_plan", frozenset({Role.student}), "难受时可以做的事、可以找的人，可以写进“安全计划”，"
+     "随时查看和修改。", "我的安全计划"),
+    ("practice", frozenset({Role.committee, Role.informant}),
+     "想熟悉上报流程，可以回复“练习”：和正式上报一样填写，但不会发给老师。", "上报练习"),
+)
+
+
 def help_reply(ctx: Context) -> Reply:
     """How to use the bot, short."""
     if not ctx.bound:
@@ -82,9 +90,15 @@ def help_reply(ctx: Context) -> Reply:
             "激活码可向辅导员或班级心理委员领取。\n"
             "如果你现在很难受，请直接拨打心理援助热线 12356。"
         )
-    return Reply(
-        "随时回复“菜单”回到主菜单；填写中回复“返回”改上一题，“取消”退出。\n"
-        "你说的话只有需要知道的老师能看到。\n"
-        "如果你现在很难受，请直接拨打心理援助热线 12356。",
-        (Choice("menu", "主菜单"),),
-    )
+    lines = ["随时回复“菜单”回到主菜单；填写中回复“返回”改上一题，“取消”退出。",
+             "你说的话只有需要知道的老师能看到。"]
+    choices: list[Choice] = []
+    # Where each kind of person looks for what is theirs: a student's own safety plan, and
+    # training for those who file the network's reports (each where its flow runs).
+    for flow_id, roles, line, label in _OWN:
+        flow = ctx.flows.get(flow_id)
+        if flow is not None and roles & ctx.roles and flow.available_to(ctx.person, ctx.roles):
+            lines.append(line)
+            choices.append(flow_choice(flow_id, label))
+    lines.append("如果你现在很难受，请直接拨打心理援助热线 12356。")
+    return Reply("\n".join(lines), (*choices, Choice("menu", "主菜单")))

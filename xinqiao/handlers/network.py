@@ -28,11 +28,12 @@ from xinqiao.handlers.forms import FormFlow, OnAnswers
 from xinqiao.handlers.practice import (
     PracticeEndFlow,
     PracticeFlow,
-    PracticeLogFlow,
     PracticeRealFlow,
     practice_gate,
+    practice_label,
     practising_filer,
 )
+from xinqiao.handlers.practice_log import PracticeLogFlow
 from xinqiao.messages import Choice, Reply
 from xinqiao.services.network import Network
 from xinqiao.services.recipients import level_recipients, push_to_people
@@ -86,7 +87,8 @@ def report_flows(network: Network) -> tuple[Flow, ...]:
         real[spec.id] = _filer(network, rtype, spec)
         # The same form in a practice session (练习) shows its filing instead of doing it.
         filer = practising_filer(network, rtype, spec, real[spec.id])
-        flows.append(FormFlow(spec, filer, gate=practice_gate(spec.id)))
+        flows.append(FormFlow(spec, filer, gate=practice_gate(spec.id),
+                              label=practice_label(spec.id)))
         if rtype.filing == "checkin":
             flows.append(NothingToReportFlow(rtype, spec, filer))
     flows += [PracticeFlow(), PracticeEndFlow(), PracticeRealFlow(network, real),
@@ -127,6 +129,13 @@ async def _checkin(
                                nothing=spec.reports_nothing(answers), now=ctx.clock.now())
     amended = "（已更新本周的晴雨表）" if filed.amended else ""
     text = f"本周晴雨表已提交{amended}，谢谢你！"
+    urgent = "、".join(item_ref(n) for n, crisis in filed.items if crisis)
+    others = "、".join(item_ref(n) for n, crisis in filed.items if not crisis)
     if filed.crisis:
-        text += "\n你标记了需要马上处理的情况，学院和心理中心已收到。\n" + HOTLINES
+        numbered = f"（编号 {urgent}）" if urgent else ""
+        text += f"\n你标记了需要马上处理的情况{numbered}，学院和心理中心已收到。"
+    if others:
+        text += f"\n你提到需要关注的同学已转给老师跟进，编号 {others}。"
+    if filed.crisis:
+        text += "\n" + HOTLINES
     return (Reply(text, _MENU),)

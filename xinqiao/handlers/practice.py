@@ -14,33 +14,30 @@ they take the real crisis path as anywhere else; (3) a session ends by itself af
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from xinqiao.clock import local, utc
+from xinqiao.clock import utc
 from xinqiao.handlers.flow import Context, OneShotFlow, Turn, flow_choice
 from xinqiao.handlers.form_runner import Gate
 from xinqiao.handlers.form_spec import FormSpec
 from xinqiao.handlers.forms import OnAnswers
 from xinqiao.messages import Choice, Reply
-from xinqiao.services.access import REFUSAL, Action, Kind, Target, authorize, colleges_in_reach
 from xinqiao.services.crisis import crisis_reply, help_lines, raise_crisis
 from xinqiao.services.escalation_text import LEVEL_LABELS
 from xinqiao.services.network import Network
 from xinqiao.services.practice import (
     IDLE,
-    PRACTISING_ROLES,
     SAMPLE_REF,
-    Practised,
     active_session,
     alert_preview,
     end_session,
     person_of,
-    practised_since,
+    practising,
     record_run,
     session_of,
     start_session,
-    trainees,
 )
 from xinqiao.services.refs import item_ref
 from xinqiao.services.report_spec import ReportType
@@ -48,15 +45,11 @@ from xinqiao.services.report_types import report_types
 
 KEEP = "practice_real"  # conversation-state key: what a switch to real would file
 BEGUN = "practice_forms"  # conversation-state key: form id -> the practice session it began in
+LABEL = "【练习】"  # the start of every question of a practice run
 TIMED_OUT = "（练习已经超时结束，但这份是在练习中开始填写的，所以同样没有发出。）"
 _MENU = Choice("menu", "主菜单")
 REAL = flow_choice("practice_real", "这是真实情况，正式上报")
 AGAIN, END = flow_choice("practice", "再练一次"), flow_choice("practice_end", "退出练习")
-LOG_DAYS = 180
-
-
-def _practising(roles: frozenset[str]) -> bool:
-    return any(r in roles for r in PRACTISING_ROLES)
 
 
 class PracticeFlow(OneShotFlow):
@@ -64,14 +57,14 @@ class PracticeFlow(OneShotFlow):
 
     id = "practice"
     title = "上报练习"
-    triggers: tuple[str, ...] = ("练习",)
+    triggers: tuple[str, ...] = ("练习", "上报练习")
 
     async def start(self, ctx: Context, argument: str) -> Turn:
         """Informants and committee members: a session; anyone else is told what it is for."""
         if argument.strip():
             return Turn.pass_on()  # 练习深呼吸 is no command: let the engine hear it
         assert ctx.person is not None and ctx.person.id is not None
-        if not _practising(ctx.roles):
+        if not practising(ctx.roles):
             return Turn.end(Reply("上报练习是给班级心理委员和宿舍信息员培训用的。"
                                   "想做放松练习，可以回复“呼吸练习”。", (_MENU,)))
         await start_session(ctx.session, ctx.person.id, ctx.clock.now())
@@ -118,24 +111,29 @@ async def _mark_begun(ctx: Context, spec_id: str) -> None:
     """
     now = ctx.clock.now()
     session = await active_session(ctx.session, ctx.person.id if ctx.person else None, now)
-    marks = {k: v for k, v in dict(ctx.state.suspended.get(BEGUN) or {}).items() if k != spec_id}
+    marks = {k: v for k, v in _marks(ctx).items() if k != spec_id}
     if session is not None:
         assert session.id is not None
         marks[spec_id] = session.id
-    # A new form is a new run: what an earlier run kept (its report, a crisis word typed in
-    # it) is no longer what 真实情况 would file, or the invented text of one run leaks.
-    rest = {k: v for k, v in ctx.state.suspended.items()
-            if k != BEGUN and (session is None or k != KEEP)}
-    ctx.state.suspended = {**rest, BEGUN: marks} if marks else rest
+        # A new form is a new run: what an earlier run kept (its report, a crisis word typed
+        # in it) is no longer what 真实情况 would file, or the invented text of one run leaks.
+        _put(ctx, KEEP, None)
+    _put(ctx, BEGUN, marks)
 
 
 def _begun_in(ctx: Context, spec_id: str) -> int | None:
     """The practice session a form was begun in (and forget the mark: the form is done)."""
-    marks = dict(ctx.state.suspended.get(BEGUN) or {})
+    marks = _marks(ctx)
     session_id = marks.pop(spec_id, None)
-    rest = {k: v for k, v in ctx.state.suspended.items() if k != BEGUN}
-    ctx.state.suspended = {**rest, BEGUN: marks} if marks else rest
+    _put(ctx, BEGUN, marks)
     return int(session_id) if session_id is not None else None
+
+
+def practice_label(spec_id: str) -> Callable[[Context], str]:
+    """What every question of a form begun in practice starts with, so it never reads as real."""
+    def label(ctx: Context) -> str:
+        return LABEL if spec_id in _marks(ctx) else ""
+    return label
 
 
 def practising_filer(network: Network, rtype: ReportType, spec: FormSpec,
@@ -244,59 +242,24 @@ class PracticeRealFlow(OneShotFlow):
         return Turn.end(head, *replies)
 
 
-class PracticeLogFlow(OneShotFlow):
-    """练习记录: the centre sees who has practised, by college; a trainee sees their own."""
-
-    id = "practice_log"
-    title = "练习记录"
-    triggers: tuple[str, ...] = ("练习记录",)
-
-    async def start(self, ctx: Context, argument: str) -> Turn:
-        """The last half year's practice, counted per college (audited for staff)."""
-        assert ctx.person is not None
-        now = ctx.clock.now()
-        actor = await ctx.actor()
-        since = now - timedelta(days=LOG_DAYS)
-        if not await authorize(ctx.session, actor, Kind.practice, Action.read,
-                               Target(person_id=ctx.person.id if _practising(ctx.roles) else None),
-                               now=now, audit_as="practice_log.read"):
-            return Turn.end(Reply(REFUSAL, (_MENU,)))
-        reach = colleges_in_reach(actor, Kind.practice, Action.read)
-        own_only = reach is not None and not reach  # a trainee: their own practice only
-        rows = await practised_since(ctx.session, since, None if own_only else reach)
-        if own_only:
-            return Turn.end(_own_log(rows, ctx.person.external_id))
-        to_train = await trainees(ctx.session, reach)
-        if not rows and not to_train:
-            return Turn.end(Reply(f"近 {LOG_DAYS} 天没有练习记录。", (_MENU,)))
-        lines = [f"练习记录（近 {LOG_DAYS} 天）："]
-        # Every college with trainees is listed, one where nobody practised too (0 人): that
-        # is the college the centre has to follow up.
-        for college in sorted({*to_train, *(r.college for r in rows)}):
-            mine = [r for r in rows if r.college == college]
-            of = f"（共 {to_train[college]} 名心理委员和信息员）" if college in to_train else ""
-            runs = sum(r.runs for r in mine)
-            lines.append(f"{college}：{len(mine)} 人练习过{of}，共 {runs} 次")
-            lines += [f"· {r.name}（{r.external_id}）{r.runs} 次，最近 {local(r.last):%m-%d}"
-                      for r in mine]
-        return Turn.end(Reply("\n".join(lines), (_MENU,)))
-
-
-def _own_log(rows: list[Practised], external_id: str) -> Reply:
-    """A trainee's own practice: how often and when last, never the college's figures."""
-    mine = [r for r in rows if r.external_id == external_id]
-    if not mine:
-        return Reply(f"你近 {LOG_DAYS} 天还没有练习过。回复“练习”就可以开始。", (_MENU,))
-    [me] = mine
-    return Reply(f"你的练习记录（近 {LOG_DAYS} 天）：共练习 {me.runs} 次，"
-                 f"最近一次 {local(me.last):%m-%d}。", (_MENU,))
-
-
 def _keep(ctx: Context, what: dict[str, Any], now: datetime) -> None:
     kept = dict(ctx.state.suspended.get(KEEP) or {})
     kept.update(what)  # a crisis word and the report it was typed in are kept together
-    ctx.state.suspended = {**ctx.state.suspended, KEEP: {**kept, "at": now.isoformat()}}
+    _put(ctx, KEEP, {**kept, "at": now.isoformat()})
 
 
 def _forget(ctx: Context) -> None:
-    ctx.state.suspended = {k: v for k, v in ctx.state.suspended.items() if k != KEEP}
+    _put(ctx, KEEP, None)
+
+
+def _marks(ctx: Context) -> dict[str, Any]:
+    """Form id -> the practice session it was begun in (a copy)."""
+    return dict(ctx.state.suspended.get(BEGUN) or {})
+
+
+def _put(ctx: Context, key: str, value: dict[str, Any] | None) -> None:
+    """Keep ``value`` under ``key`` in the conversation's kept state, or drop the key when it
+    is empty. Reassigned, never changed in place: the state is a JSON column, and a dict
+    changed in place is not seen as changed."""
+    rest = {k: v for k, v in ctx.state.suspended.items() if k != key}
+    ctx.state.suspended = {**rest, key: value} if value else rest

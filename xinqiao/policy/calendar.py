@@ -91,8 +91,8 @@ def check_year(year: int, holidays: Sequence[date], workdays: Sequence[date]) ->
     """A declared year that makes sense, else ValueError saying what does not.
 
     Every date lies in that year and is named once; a make-up workday falls on a weekend (a
-    weekday is a workday already); a holiday names at least one weekday (a year of weekend-only
-    holidays declares nothing, and is almost certainly a typing slip).
+    weekday is a workday already); holidays are listed, at least one on a weekday (a year with
+    none, or only weekend ones, declares nothing and is almost certainly a slip).
     """
     if not 2000 <= year <= 2100:
         raise ValueError(f"{year}: not a plausible year")
@@ -106,7 +106,11 @@ def check_year(year: int, holidays: Sequence[date], workdays: Sequence[date]) ->
     if weekday := sorted(d for d in workdays if d.isoweekday() <= 5):
         raise ValueError(f"workdays: {weekday[0]} is a weekday already; list only the "
                          "weekend days worked to make up for a holiday")
-    if holidays and all(d.isoweekday() > 5 for d in holidays):
+    if not holidays:
+        raise ValueError("holidays: none listed; a declared year replaces the Monday-Friday "
+                         "guess, so copy every official day off from the State Council's "
+                         "notice for the year (and the weekend days worked under workdays)")
+    if all(d.isoweekday() > 5 for d in holidays):
         raise ValueError("holidays: every day listed is a weekend; list the official days off")
     return YearDays(frozenset(holidays), frozenset(workdays))
 

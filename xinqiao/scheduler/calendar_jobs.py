@@ -7,13 +7,14 @@ missed day.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.messages import Reply
 from xinqiao.policy.policy import Policy
-from xinqiao.scheduler.jobs import CalendarJob, cron, forget_runs
+from xinqiao.scheduler.jobs import CalendarJob, claim, cron, forget_runs
 from xinqiao.services.booking.fair_access import offer_released
 from xinqiao.services.booking.reminders import BookingTimers
 from xinqiao.services.calendar_notice import CLAIM, horizon_notice
@@ -30,6 +31,7 @@ KEEP_RUNS = timedelta(days=90)
 # Today's plan is owed all day; the coverage check and the morning list only while still
 # useful that morning; the 月报 within three days (a weekend between).
 _DAY = timedelta(hours=23)
+HORIZON_JOB = "calendar.horizon.check"
 
 
 async def notify_horizon(s: AsyncSession, policy: Policy, now: datetime) -> bool:
@@ -43,6 +45,22 @@ async def notify_horizon(s: AsyncSession, policy: Policy, now: datetime) -> bool
     return True
 
 
+async def horizon_at_start(s: AsyncSession, policy: Policy, now: datetime) -> bool:
+    """What `serve` does at each start: warn (and push the lead once); the daily check's run
+    this start would catch up is taken too, so the warning is not logged twice."""
+    told = await notify_horizon(s, policy, now)
+    if (owed := horizon_job(lambda: policy).latest(now)) is not None:
+        await claim(s, HORIZON_JOB, owed, now)
+    return told
+
+
+def horizon_job(policy: Callable[[], Policy]) -> CalendarJob:
+    """The daily check of the calendar's horizon, against the policy in force."""
+    async def horizon(s: AsyncSession, _: date, now: datetime) -> None:
+        await notify_horizon(s, policy(), now)
+    return CalendarJob(HORIZON_JOB, cron(COVERAGE_AT), _DAY, horizon)
+
+
 def network_jobs(network: Network) -> list[CalendarJob]:
     """The network's daily and monthly jobs."""
 
@@ -53,11 +71,8 @@ def network_jobs(network: Network) -> list[CalendarJob]:
         await network.purge(s, day, now)
         await forget_runs(s, now - KEEP_RUNS)
 
-    async def horizon(s: AsyncSession, _: date, now: datetime) -> None:
-        await notify_horizon(s, network.policy, now)
-
     return [
-        CalendarJob("calendar.horizon.check", cron(COVERAGE_AT), _DAY, horizon),
+        horizon_job(lambda: network.policy),
         CalendarJob("checkin.open", cron(DAILY_PLAN_AT), _DAY, network.open_checkins),
         CalendarJob("screening.rounds", cron(DAILY_PLAN_AT), _DAY, network.open_rounds),
         CalendarJob("retention.nightly", cron(RETENTION_AT), _DAY, nightly),

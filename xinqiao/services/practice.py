@@ -28,6 +28,11 @@ SAMPLE_REF = "D练习"  # the item number an alert in practice shows instead of 
 PRACTISING_ROLES = ("committee", "informant")
 
 
+def practising(roles: frozenset[str]) -> bool:
+    """Whether these roles are trained with practice sessions (informants, committee members)."""
+    return any(r in roles for r in PRACTISING_ROLES)
+
+
 async def active_session(s: AsyncSession, person_id: int | None,
                          now: datetime) -> PracticeSession | None:
     """The person's practice session, if one is running (one that ran out is closed here)."""

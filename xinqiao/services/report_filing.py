@@ -40,6 +40,9 @@ class FiledCheckIn:
 
     amended: bool
     crisis: bool
+    # The item of each student named, in the form's order, and whether it is a crisis: the
+    # committee member is told the numbers, as any reporter is.
+    items: tuple[tuple[int, bool], ...] = ()
 
 
 async def _subject_person(s: AsyncSession, picked: dict[str, Any] | None) -> Person | None:
@@ -145,12 +148,16 @@ async def file_checkin(
         s.add(existing)
     await network.escalations.close_subject(
         s, f"checkin:{klass_id}:{period.isoformat()}", now, reporter.id, "check-in submitted")
+    items: list[tuple[int, bool]] = []
     for n, (picked, sev, _) in enumerate(concerns, 1):
         student = await _subject_person(s, picked)
-        await open_or_join(
+        esc = await open_or_join(
             network.escalations, s,
             Subject(key=f"report:{report.id}:{n}", kind=rtype.kind, title=rtype.title,
                     college_id=report.college_id, klass_id=klass_id, report_id=report.id,
                     person_id=student.id if student else None),
             sev, now)
-    return FiledCheckIn(amended=existing is not None, crisis=severity is Severity.crisis)
+        assert esc.id is not None
+        items.append((esc.id, sev is Severity.crisis))
+    return FiledCheckIn(amended=existing is not None, crisis=severity is Severity.crisis,
+                        items=tuple(items))

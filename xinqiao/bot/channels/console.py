@@ -77,11 +77,12 @@ class ConsoleChat:
         self._seq = 0
         self._session = uuid.uuid4().hex[:12]
 
-    async def send(self, text: str) -> list[str]:
-        """Send one line; return the rendered replies."""
+    async def send(self, text: str, choice: str | None = None) -> list[str]:
+        """Send one line (or tap ``choice``); return the rendered replies."""
         now = self.clock.now()
         self._seq += 1
-        inbound = Inbound(CHANNEL, self.address, text=text.strip(), received_at=now)
+        inbound = Inbound(CHANNEL, self.address, text=text.strip(), choice=choice,
+                          received_at=now)
         # A session of its own in the key: two terminals of one person never collide.
         key = f"{self.address}:{now.timestamp()}:{self._session}:{self._seq}"
         # Not urgent: a person at the terminal waits; nothing would retry a refusal.
@@ -91,23 +92,31 @@ class ConsoleChat:
     async def opening(self) -> list[str]:
         """What the console shows first: the question left open last time, else the menu.
 
-        Sending 菜单 would leave a half-answered form; re-showing its question keeps it.
+        Sending 菜单 would leave a half-answered form; re-showing its question keeps it. Only a
+        form's question still waiting is shown again as it was: a form left longer than the
+        engine waits is offered afresh (继续上次, with what it is, a practice run included),
+        and anything else (a 待办 list, a view) opens at the menu, so no old figure is shown.
         """
+        engine = self.feed.processor.engine
         async with self.db.session() as s:
             identity = (await s.exec(select(ChannelIdentity).where(
                 ChannelIdentity.channel == CHANNEL, ChannelIdentity.address == self.address))
             ).first()
             state = await s.get(ConversationState, identity.id) if identity else None
             last = None
-            if state is not None and state.flow and state.step:
+            flow = engine.flows.get(state.flow) if state is not None and state.step else None
+            form = flow is not None and getattr(flow, "resumable", False)
+            if state is not None and form and not engine.idle(state):
                 last = (await s.exec(
                     select(InboxMessage).where(InboxMessage.channel == CHANNEL,
                                                InboxMessage.address == self.address,
                                                col(InboxMessage.reply).is_not(None))
                     .order_by(col(InboxMessage.id).desc()).limit(1))).first()
-        if last is None or not last.reply:
-            return await self.send("菜单")
-        return [RESUMED, *(render_text(Reply.from_json(r)) for r in last.reply)]
+        if last is not None and last.reply:
+            return [RESUMED, *(render_text(Reply.from_json(r)) for r in last.reply)]
+        if flow is not None and form:  # the form's own entry: it offers to go on
+            return [RESUMED, *await self.send("", choice=f"flow:{flow.id}")]
+        return await self.send("菜单")
 
     async def pushes(self) -> list[str]:
         """Pushes addressed to this console identity, rendered and marked sent.
