@@ -27,7 +27,8 @@ from xinqiao.storage.reports import Escalation, EscalationRecipient, EscalationS
 CARDS = (("unacked", "未确认"), ("acked", "已确认"), ("nobody", "无人确认"),
          ("resolved", "已处理"))
 PAGE = 50  # rows a page: the cards count them all
-SEVERITY_ORDER = {Severity.crisis: 0, Severity.urgent: 1, Severity.soon: 2, Severity.routine: 3}
+SEVERITY_ORDER: dict[str, int] = {Severity.crisis: 0, Severity.urgent: 1, Severity.soon: 2,
+                                  Severity.routine: 3}
 
 
 def _number(raw: str) -> int | None:
@@ -185,10 +186,15 @@ async def _readable(s: AsyncSession, actor: Actor, items: list[Escalation]) -> l
                                     .where(col(EscalationRecipient.escalation_id).in_(ids))):
         recipients.setdefault(esc_id, set()).add(pid)
     subject_ids = {e.subject_person_id for e in items if e.subject_person_id is not None}
-    students = {p.id: p for p in await s.exec(select(Person).where(
-        col(Person.id).in_(subject_ids)))} if subject_ids else {}
-    return [e for e in items if may(actor, Kind.report, Action.read, Target.about(
-        students.get(e.subject_person_id), recipients=frozenset(recipients.get(e.id or 0, ()))))]
+    # The four columns the matrix asks about, not whole rows (whose phone would be decrypted).
+    students = {pid: Target(person_id=pid, college_id=c, klass_id=k, dorm_id=d)
+                for pid, c, k, d in await s.exec(select(
+                    Person.id, Person.college_id, Person.klass_id, Person.dorm_id).where(
+                    col(Person.id).in_(subject_ids)))} if subject_ids else {}
+    nobody = Target()
+    return [e for e in items if may(actor, Kind.report, Action.read, replace(
+        students.get(e.subject_person_id or 0, nobody),
+        recipients=frozenset(recipients.get(e.id or 0, ()))))]
 
 
 async def queue(s: AsyncSession, actor: Actor, filters: Filters, now: datetime) -> Queue:
@@ -209,14 +215,16 @@ async def queue(s: AsyncSession, actor: Actor, filters: Filters, now: datetime) 
              and (not filters.severity or e.severity == filters.severity)
              and (since is None or e.opened_at >= since)
              and (not filters.mine or e.id in mine)]
+    keyed = [(status_key(e), e) for e in items]  # each item's card, worked out once
     counts = {key: 0 for key, _ in CARDS}
-    for light in items:
-        counts[status_key(light)] += 1
+    for key, _ in keyed:
+        counts[key] += 1
     cards = [Card(k, label, counts[k], filters.status == k) for k, label in CARDS]
-    shown = ([e for e in items if status_key(e) == filters.status] if filters.status else
-             [e for e in items if e.status != EscalationStatus.resolved])
-    shown.sort(key=lambda e: (status_key(e) != "nobody", SEVERITY_ORDER[Severity(e.severity)],
-                              e.opened_at, e.id))
+    ranked = [(key != "nobody", SEVERITY_ORDER[e.severity], e.opened_at, e.id, e)
+              for key, e in keyed
+              if (key == filters.status if filters.status else key != "resolved")]
+    ranked.sort()  # ids are unique: the comparison never reaches the items themselves
+    shown = [r[4] for r in ranked]
     pages = max(1, -(-len(shown) // PAGE))
     page = min(filters.page, pages)
     on_page = shown[(page - 1) * PAGE:page * PAGE]

@@ -8,24 +8,27 @@ page shown (see ``queue_data.queue``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, func
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.clock import utc
 from xinqiao.storage.reports import Escalation, EscalationRecipient, EscalationStatus
 
 RESOLVED_WINDOW = timedelta(days=30)  # 已处理 lists what was closed in the last month
 PAGE_SIZED = 100  # up to this many items, waiting_on names them in its query
+_STATUS = {s.value: s for s in EscalationStatus}
 
 
-@dataclass(frozen=True)
-class Light:
-    """The columns of one item the list filters, counts and sorts by."""
+class Light(NamedTuple):
+    """The columns of one item the list filters, counts and sorts by.
+
+    A tuple, not a frozen dataclass: a thousand of them are built for every look at the list,
+    and a frozen dataclass sets each of its eleven fields through ``object.__setattr__``.
+    """
 
     id: int
     status: EscalationStatus
@@ -62,8 +65,8 @@ async def sent_to(s: AsyncSession, person_id: int, now: datetime) -> list[Light]
         col(Escalation.kind), col(Escalation.severity), col(Escalation.opened_at),
         col(Escalation.college_id), col(Escalation.klass_id),
     ).where(col(Escalation.id).in_(sent), _window(now)))).all()
-    return [Light(i, EscalationStatus(st), utc(ex) if ex else None, lv, int(ch), ab, k, str(sv),
-                  utc(op), c, kl)
+    # The timestamps arrive aware (UTCDateTime) and the status as its value: no conversions.
+    return [Light(i, _STATUS[st], ex, lv, int(ch), ab, k, sv, op, c, kl)
             for i, st, ex, lv, ch, ab, k, sv, op, c, kl in rows]
 
 
