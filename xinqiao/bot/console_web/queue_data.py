@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
+from sqlalchemy.orm import defer
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -233,8 +234,10 @@ async def queue(s: AsyncSession, actor: Actor, filters: Filters, now: datetime) 
         waiting = mine
     else:
         waiting = await waiting_on(s, actor.person_id, on_page)
-    loaded = {e.id: e for e in await s.exec(select(Escalation).where(col(Escalation.id).in_(ids)))
-              } if ids else {}
+    # Not the resolution note: encrypted, and the list does not show it.
+    loaded = {e.id: e for e in await s.exec(select(Escalation).options(
+        defer(col(Escalation.resolution))  # type: ignore[arg-type]  # sqlmodel types it Mapped
+    ).where(col(Escalation.id).in_(ids)))} if ids else {}
     page_items = await _readable(s, actor, [loaded[i] for i in ids if i in loaded])
     names = {**klasses, **await _names(s, Klass, {e.klass_id for e in page_items
                                                   if e.klass_id and e.klass_id not in klasses})}
