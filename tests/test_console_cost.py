@@ -22,7 +22,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, col, select
 
-from tests.console_world import LINK, MONDAY_9
+from tests.console_world import MONDAY_9, sign_in_client
 from tests.factories import add_person
 from tests.network_world import World, make_world
 from xinqiao.bot.app import build_app
@@ -83,9 +83,7 @@ async def _signed_in(db: Database, clock: FakeClock, settings: Settings, aiohttp
                      who: str = "t1") -> tuple[World, TestClient[Any, Any]]:
     world = await make_world(db, clock, settings, start=MONDAY_9)
     client = await aiohttp_client(build_app(settings, clock, background=False))
-    found = LINK.search(await world.chat(who).say("登录"))
-    assert found is not None
-    assert (await client.post("/console/login", data={"token": found.group(1)})).status == 200
+    await sign_in_client(world, client, who)
     return world, client
 
 
