@@ -200,7 +200,9 @@ async def _readable(s: AsyncSession, actor: Actor, items: list[Escalation]) -> l
 
 async def queue(s: AsyncSession, actor: Actor, filters: Filters, now: datetime) -> Queue:
     """The cards (counted under the other filters) and one page of the selected card."""
-    items = await sent_to(s, actor.person_id, now)
+    since = (datetime.combine(filters.since, datetime.min.time(), SHANGHAI)
+             if filters.since else None)
+    items = await sent_to(s, actor.person_id, now, since)  # oldest first
     colleges = await _names(s, College, {e.college_id for e in items if e.college_id})
     in_college = [e for e in items if not filters.college or e.college_id == filters.college]
     # Classes to pick from once the list is one college's: the centre's thousand would make
@@ -208,24 +210,20 @@ async def queue(s: AsyncSession, actor: Actor, filters: Filters, now: datetime) 
     one = filters.college is not None or len(colleges) <= 1
     klasses = await _names(s, Klass, {e.klass_id for e in in_college if e.klass_id}) if one else {}
     mine = await waiting_on(s, actor.person_id, items) if filters.mine else set()
-    since = (datetime.combine(filters.since, datetime.min.time(), SHANGHAI)
-             if filters.since else None)
     items = [e for e in in_college
              if (not filters.klass or e.klass_id == filters.klass)
              and (not filters.kind or e.kind == filters.kind)
              and (not filters.severity or e.severity == filters.severity)
-             and (since is None or e.opened_at >= since)
+             and e.recent
              and (not filters.mine or e.id in mine)]
-    keyed = [(status_key(e), e) for e in items]  # each item's card, worked out once
     counts = {key: 0 for key, _ in CARDS}
-    for key, _ in keyed:
-        counts[key] += 1
+    for e in items:
+        counts[e.card] += 1
     cards = [Card(k, label, counts[k], filters.status == k) for k, label in CARDS]
-    ranked = [(key != "nobody", SEVERITY_ORDER[e.severity], e.opened_at, e.id, e)
-              for key, e in keyed
-              if (key == filters.status if filters.status else key != "resolved")]
-    ranked.sort()  # ids are unique: the comparison never reaches the items themselves
-    shown = [r[4] for r in ranked]
+    shown = [e for e in items
+             if (e.card == filters.status if filters.status else e.card != "resolved")]
+    # A stable sort of the oldest-first list: 无人确认 first, then by severity, then as opened.
+    shown.sort(key=lambda e: (e.card != "nobody", SEVERITY_ORDER[e.severity]))
     pages = max(1, -(-len(shown) // PAGE))
     page = min(filters.page, pages)
     on_page = shown[(page - 1) * PAGE:page * PAGE]
@@ -242,12 +240,13 @@ async def queue(s: AsyncSession, actor: Actor, filters: Filters, now: datetime) 
     names = {**klasses, **await _names(s, Klass, {e.klass_id for e in page_items
                                                   if e.klass_id and e.klass_id not in klasses})}
     rows = []
-    for e in page_items:
-        assert e.id is not None
-        text, overdue = countdown(e, now)
-        key = status_key(e)
-        rows.append(Row(e.id, item_ref(e.id), report_types().title(e.kind, "事项"), e.severity,
-                        SEVERITY_LABELS[Severity(e.severity)], key, dict(CARDS)[key],
-                        local(e.opened_at), names.get(e.klass_id or 0, ""), _where(e), text,
-                        overdue, e.id in waiting, e.status == EscalationStatus.open))
+    for esc in page_items:
+        assert esc.id is not None
+        text, overdue = countdown(esc, now)
+        key = status_key(esc)
+        rows.append(Row(esc.id, item_ref(esc.id), report_types().title(esc.kind, "事项"),
+                        esc.severity, SEVERITY_LABELS[Severity(esc.severity)], key,
+                        dict(CARDS)[key], local(esc.opened_at), names.get(esc.klass_id or 0, ""),
+                        _where(esc), text, overdue, esc.id in waiting,
+                        esc.status == EscalationStatus.open))
     return Queue(cards, rows, page, pages, len(shown), _sorted(colleges), _sorted(klasses))
