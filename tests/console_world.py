@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import TestClient, TestServer
 from sqlmodel import col, select
 
 from tests.headless import Page
@@ -20,6 +20,7 @@ from xinqiao.storage.reports import Escalation
 
 MONDAY_9 = datetime(2026, 9, 7, 9, 0, tzinfo=SHANGHAI)
 LINK = re.compile(r"https?://\S+/console/login\?token=([A-Za-z0-9_-]+)")
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 @dataclass
@@ -35,10 +36,37 @@ class ConsoleWorld:
 
     async def link(self, who: str) -> str:
         """Send 登录 in chat as ``who`` and return the login link, pointed at the test server."""
-        reply = await self.world.chat(who).say("登录")
-        found = LINK.search(reply)
-        assert found is not None, reply
-        return self.url(f"/console/login?token={found.group(1)}")
+        return self.url(f"/console/login?token={await login_token(self.world, who)}")
+
+    async def sign_in(self, page: Page, who: str) -> None:
+        """Keep the page's console errors from now on and sign ``who`` in with their link."""
+        await sign_in_browser(page, self.world, self.server, who)
+
+
+async def login_token(world: World, who: str) -> str:
+    """Send 登录 in chat as ``who`` and return the token of the link the bot answers with."""
+    reply = await world.chat(who).say("登录")
+    found = LINK.search(reply)
+    assert found is not None, reply
+    return found.group(1)
+
+
+async def sign_in_client(world: World, client: TestClient[Any, Any], who: str) -> str:
+    """Sign ``who`` in on an HTTP client with their link (its 进入工作台 post); returns the
+    CSRF token of the page it lands on."""
+    resp = await client.post("/console/login", data={"token": await login_token(world, who)})
+    assert resp.status == 200
+    found = CSRF.search(await resp.text())
+    assert found is not None
+    return found.group(1)
+
+
+async def sign_in_browser(page: Page, world: World, server: TestServer, who: str) -> None:
+    """Keep the page's console errors from now on and sign ``who`` in with their link."""
+    await page.call("Runtime.enable")
+    await page.call("Log.enable")
+    token = await login_token(world, who)
+    await sign_in(page, str(server.make_url(f"/console/login?token={token}")))
 
 
 async def console_world(db: Database, clock: FakeClock, settings: Settings,

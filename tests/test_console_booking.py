@@ -10,11 +10,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiohttp.test_utils import TestClient
 from sqlmodel import col, select
 
 from tests.booking_world import appointments, book_first, booking_world, sh
-from tests.console_world import LINK, click, console_errors, sign_in
+from tests.console_world import click, console_errors, sign_in_browser, sign_in_client
 from tests.headless import phone
 from tests.network_world import World
 from xinqiao.bot.app import build_app
@@ -26,8 +25,6 @@ from xinqiao.storage.booking import WaitStatus
 from xinqiao.storage.db import Database
 from xinqiao.storage.models import AuditEntry
 
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
 
 async def _world(db: Database, clock: FakeClock, settings: Settings) -> tuple[World, int]:
     """室友小吴 books 孙老师 (c1) Monday 14:00 in chat; it is now 14:20."""
@@ -37,16 +34,6 @@ async def _world(db: Database, clock: FakeClock, settings: Settings) -> tuple[Wo
     clock.set(sh(9, 7, 14, 20))
     assert appt.id is not None
     return world, appt.id
-
-
-async def _sign_in(world: World, client: TestClient[Any, Any], who: str) -> str:
-    found = LINK.search(await world.chat(who).say("登录"))
-    assert found is not None
-    resp = await client.post("/console/login", data={"token": found.group(1)})
-    assert resp.status == 200
-    csrf = CSRF.search(await resp.text())
-    assert csrf is not None
-    return csrf.group(1)
 
 
 async def _audits(db: Database, action: str) -> list[AuditEntry]:
@@ -60,7 +47,7 @@ async def test_a_no_show_marked_on_the_page_is_the_one_chat_sees(
 ) -> None:
     world, appt_id = await _world(db, clock, settings)
     client = await aiohttp_client(build_app(settings, clock, background=False))
-    csrf = await _sign_in(world, client, "c1")
+    csrf = await sign_in_client(world, client, "c1")
     page = await (await client.get("/console/booking")).text()
     assert "今天的预约（1）" in page and "室友小吴" in page and "一周排班" in page
     form = {"outcome": "no_show", "note": "电话未接通，下次先确认"}
@@ -96,7 +83,7 @@ async def test_attended_marked_in_chat_shows_on_the_page_and_notes_are_written_h
     await desk.say("已到访")
     assert "已记录到访" in await desk.say("跳过")
     client = await aiohttp_client(build_app(settings, clock, background=False))
-    csrf = await _sign_in(world, client, "c1")
+    csrf = await sign_in_client(world, client, "c1")
     page = await (await client.get("/console/booking")).text()
     row = re.search(rf'id="appt-{appt_id}".*?</li>', page, re.S)
     assert row is not None and "已到访" in row.group(0) and "no_show-" not in row.group(0)
@@ -128,14 +115,14 @@ async def test_the_door_and_scope_are_chats(
         s.add(offered)
     for who in ("t1", "l2"):  # an advisor, a college counsellor: no booking page at all
         client = await aiohttp_client(build_app(settings, clock, background=False))
-        await _sign_in(world, client, who)
+        await sign_in_client(world, client, who)
         assert "/console/booking" not in await (await client.get("/console/")).text()
         assert (await client.get("/console/booking")).status == 404
     refused = await _audits(db, "flow.refused")
     assert {r.actor_person_id for r in refused} == {world.ids["t1"], world.ids["l2"]}
     # c2, another counsellor: c1's week as free/booked without the name, no acting on it
     other = await aiohttp_client(build_app(settings, clock, background=False))
-    csrf = await _sign_in(world, other, "c2")
+    csrf = await sign_in_client(world, other, "c2")
     week = await (await other.get(f"/console/booking?c={world.ids['c1']}")).text()
     assert "已约" in week and "室友小吴" not in week and "今天的预约" not in week
     assert (await other.get(f"/console/booking/{appt_id}")).status == 404
@@ -144,7 +131,7 @@ async def test_the_door_and_scope_are_chats(
     assert resp.status == 404 and (await appointments(world))[0].status == "booked"
     # the centre lead: every counsellor, utilisation and the waitlist
     lead = await aiohttp_client(build_app(settings, clock, background=False))
-    await _sign_in(world, lead, "d1")
+    await sign_in_client(world, lead, "d1")
     page = await (await lead.get(f"/console/booking?c={world.ids['c1']}")).text()
     assert "室友小吴" in page and "1 / 6（17%）" in page and "0 / 6（0%）" in page
     assert "第 1 位" in page and "女老师" in page and "学生2号" not in page
@@ -159,11 +146,7 @@ async def test_the_booking_pages_on_a_phone(
     world, appt_id = await _world(db, clock, settings)
     server = await aiohttp_server(build_app(settings, clock, background=False))
     async with phone(tmp_path / "p") as page:
-        await page.call("Runtime.enable")
-        await page.call("Log.enable")
-        found = LINK.search(await world.chat("c1").say("登录"))
-        assert found is not None
-        await sign_in(page, str(server.make_url(f"/console/login?token={found.group(1)}")))
+        await sign_in_browser(page, world, server, "c1")
         await page.open(str(server.make_url("/console/booking")))
         assert "今天的预约（1）" in await page.evaluate("document.body.innerText")
         assert await page.evaluate("document.documentElement.scrollWidth") <= 375

@@ -79,9 +79,7 @@ async def test_a_college_lead_sees_only_their_colleges_cases_and_students(
     await add_other_college_lead(cw.world)
     s1 = cw.world.ids["s1"]
     async with phone(tmp_path / "p") as page:
-        await page.call("Runtime.enable")
-        await page.call("Log.enable")
-        await sign_in(page, await cw.link("l1"))
+        await cw.sign_in(page, "l1")
         nav = await page.evaluate("[...document.querySelectorAll('.top nav a')]"
                                   ".map(a => a.innerText)")
         assert "个案" in nav and "关注名单" in nav
@@ -129,8 +127,7 @@ async def test_a_note_from_the_console_is_stored_encrypted_and_read_decrypted(
     case_id = await _crisis(cw, "s1")
     words = "家长今晚到校，已约定明早面谈"
     async with phone(tmp_path / "p") as page:
-        await page.call("Runtime.enable")
-        await sign_in(page, await cw.link("c1"))
+        await cw.sign_in(page, "c1")
         await page.open(cw.url(f"/console/cases/{case_id}"))
         await click(page, "#lead")
         assert "你已成为此个案的负责人" in await _text(page)
@@ -230,9 +227,7 @@ async def test_a_case_is_opened_from_an_item_page(
         await page.open(cw.url(f"/console/items/{esc_id}"))
         assert await page.evaluate("document.querySelector('#open-case')") is None
     async with phone(tmp_path / "q") as page:
-        await page.call("Runtime.enable")
-        await page.call("Log.enable")
-        await sign_in(page, await cw.link("l1"))
+        await cw.sign_in(page, "l1")
         await page.open(cw.url(f"/console/items/{esc_id}"))
         width = await page.evaluate("document.documentElement.scrollWidth")
         assert width <= 375

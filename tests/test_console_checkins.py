@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 from sqlmodel import col, select
 
-from tests.console_world import LINK, click, console_errors, sign_in
+from tests.console_world import CSRF, click, console_errors, sign_in_browser, sign_in_client
 from tests.headless import phone
 from tests.network_world import World, add_other_college_lead, make_world
 from xinqiao.bot.app import build_app
@@ -25,7 +24,6 @@ from xinqiao.storage.reports import Escalation, EscalationStep
 FRIDAY_0000 = datetime(2026, 10, 30, 0, 0, tzinfo=SHANGHAI)  # due Fri 17:00, no key period
 FRIDAY_18 = datetime(2026, 10, 30, 18, 0, tzinfo=SHANGHAI)
 MONDAY = "2026-10-26"
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 async def _friday(db: Database, clock: FakeClock, settings: Settings) -> World:
@@ -43,16 +41,6 @@ async def _friday(db: Database, clock: FakeClock, settings: Settings) -> World:
     return world
 
 
-async def _sign_in(world: World, client: TestClient[Any, Any], who: str) -> str:
-    found = LINK.search(await world.chat(who).say("登录"))
-    assert found is not None
-    resp = await client.post("/console/login", data={"token": found.group(1)})
-    assert resp.status == 200
-    csrf = CSRF.search(await resp.text())
-    assert csrf is not None
-    return csrf.group(1)
-
-
 def _grid(html: str) -> dict[str, list[str]]:
     """Row name → the cells' states, from the page."""
     rows = {}
@@ -68,24 +56,24 @@ async def test_each_person_sees_their_classes_by_week_with_the_missing_marked(
 ) -> None:
     world = await _friday(db, clock, settings)
     client = await aiohttp_client(build_app(settings, clock, background=False))
-    await _sign_in(world, client, "l1")
+    await sign_in_client(world, client, "l1")
     page = await (await client.get("/console/checkins")).text()
     grid = _grid(page)
     assert set(grid) == {"软件2301信息工程学院", "软件2302信息工程学院"}  # not 国贸2301
     assert grid["软件2301信息工程学院"][0] == "ok" and grid["软件2302信息工程学院"][0] == "missing"
     assert "本期未交：软件2302" in page
     await client.post("/console/logout", data={"csrf": CSRF.search(page).group(1)})  # type: ignore[union-attr]
-    await _sign_in(world, client, "t1")  # the advisor of 软件2301 only
+    await sign_in_client(world, client, "t1")  # the advisor of 软件2301 only
     assert set(_grid(await (await client.get("/console/checkins")).text())) == {
         "软件2301信息工程学院"}
     other = await aiohttp_client(build_app(settings, clock, background=False))
-    await _sign_in(world, other, "x1")
+    await sign_in_client(world, other, "x1")
     assert set(_grid(await (await other.get("/console/checkins")).text())) == {
         "国贸2301经济管理学院"}
     info = world.campus.college_id
     assert (await other.get(f"/console/checkins?college={info}")).status == 404
     centre = await aiohttp_client(build_app(settings, clock, background=False))
-    await _sign_in(world, centre, "d1")
+    await sign_in_client(world, centre, "d1")
     overview = await (await centre.get("/console/checkins")).text()
     assert _grid(overview)["信息工程学院"][0] == "missing" and ">1/2" in overview
     drill = _grid(await (await centre.get(f"/console/checkins?college={info}")).text())
@@ -97,7 +85,7 @@ async def test_remind_sends_the_committee_reminder_once_a_week(
 ) -> None:
     world = await _friday(db, clock, settings)
     client = await aiohttp_client(build_app(settings, clock, background=False))
-    csrf = await _sign_in(world, client, "l1")
+    csrf = await sign_in_client(world, client, "l1")
     assert len(await world.pushes("k2")) == 1  # the scheduler's reminder at 17:00
     k2_class = world.campus.other_klass_id
     form = {"klass": str(k2_class), "week": MONDAY}
@@ -123,7 +111,7 @@ async def test_remind_sends_the_committee_reminder_once_a_week(
     assert [st.actor_person_id for st in steps] == [world.ids["l1"]] and len(audits) == 1
     # the advisor of 软件2301 cannot chase 软件2302: out of scope is 404, nothing sent
     advisor = await aiohttp_client(build_app(settings, clock, background=False))
-    t1 = await _sign_in(world, advisor, "t1")
+    t1 = await sign_in_client(world, advisor, "t1")
     assert (await advisor.post("/console/checkins/remind",
                                data={**form, "week": "2026-11-02", "csrf": t1})).status == 404
     assert len(await world.pushes("k2")) == 2
@@ -136,11 +124,7 @@ async def test_the_grid_on_a_phone_without_overflow_or_errors(
     world = await _friday(db, clock, settings)
     server = await aiohttp_server(build_app(settings, clock, background=False))
     async with phone(tmp_path / "p") as page:
-        await page.call("Runtime.enable")
-        await page.call("Log.enable")
-        found = LINK.search(await world.chat("l1").say("登录"))
-        assert found is not None
-        await sign_in(page, str(server.make_url(f"/console/login?token={found.group(1)}")))
+        await sign_in_browser(page, world, server, "l1")
         await page.open(str(server.make_url("/console/checkins")))
         text = await page.evaluate("document.body.innerText")
         assert "本期未交：软件2302" in text and "国贸2301" not in text

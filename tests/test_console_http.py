@@ -4,13 +4,12 @@ one use per link under a race, and resolve/notes reaching chat and the audit tra
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 from sqlmodel import col, select
 
-from tests.console_world import LINK, MONDAY_9, dorm_report, item
+from tests.console_world import CSRF, MONDAY_9, dorm_report, item, login_token
 from tests.network_world import World, make_world
 from xinqiao.bot.app import build_app
 from xinqiao.clock import FakeClock
@@ -19,8 +18,6 @@ from xinqiao.storage.console import ConsoleSession
 from xinqiao.storage.db import Database
 from xinqiao.storage.models import AuditEntry
 from xinqiao.storage.reports import EscalationStatus
-
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 async def _setup(db: Database, clock: FakeClock, settings: Settings, aiohttp_client: Any,
@@ -31,15 +28,9 @@ async def _setup(db: Database, clock: FakeClock, settings: Settings, aiohttp_cli
     return world, await aiohttp_client(app)
 
 
-async def _token(world: World, who: str) -> str:
-    found = LINK.search(await world.chat(who).say("登录"))
-    assert found is not None
-    return found.group(1)
-
-
 async def _sign_in(world: World, client: TestClient[Any, Any], who: str) -> str:
     """Sign in as ``who``; returns the CSRF token of the first page."""
-    token = await _token(world, who)
+    token = await login_token(world, who)
     assert (await client.get(f"/console/login?token={token}")).status == 200
     resp = await client.post("/console/login", data={"token": token})
     assert resp.status == 200 and str(resp.url).endswith("/console/")
@@ -55,7 +46,7 @@ async def test_the_cookie_and_headers_are_strict(
                                  public_base_url="https://xinqiao.example.edu.cn")
     reply = await world.chat("t1").say("登录")
     assert "https://xinqiao.example.edu.cn/console/login?token=" in reply and "5 分钟" in reply
-    token = await _token(world, "t1")
+    token = await login_token(world, "t1")
     resp = await client.post("/console/login", data={"token": token}, allow_redirects=False)
     assert resp.status == 303 and resp.headers["Location"] == "/console/"
     cookie = resp.headers["Set-Cookie"]
@@ -103,7 +94,7 @@ async def test_a_link_used_twice_at_once_opens_one_session(
     db: Database, clock: FakeClock, settings: Settings, aiohttp_client: Any
 ) -> None:
     world, client = await _setup(db, clock, settings, aiohttp_client)
-    token = await _token(world, "t1")
+    token = await login_token(world, "t1")
     answers = await asyncio.gather(*(client.post("/console/login", data={"token": token},
                                                  allow_redirects=False) for _ in range(4)))
     assert sorted(a.status for a in answers) == [303, 401, 401, 401]

@@ -99,6 +99,25 @@ async def test_idle_for_thirty_minutes_ends_the_session(
     assert session.end_reason == "idle"
 
 
+async def test_eight_hours_after_the_link_the_session_ends_however_busy(
+    db: Database, clock: FakeClock, settings: Settings, aiohttp_server: Any, tmp_path: Path
+) -> None:
+    cw = await console_world(db, clock, settings, aiohttp_server)
+    async with phone(tmp_path / "p") as page:
+        await sign_in(page, await cw.link("t1"))
+        for _ in range(23):  # busy all day: a page every 20 minutes, never idle
+            clock.advance(minutes=20)
+            await page.open(cw.url("/console/"))
+            assert "请先登录" not in await page.evaluate("document.body.innerText")
+        clock.advance(minutes=20)  # 8 hours since the link was used
+        await page.open(cw.url("/console/"))
+        text = await page.evaluate("document.body.innerText")
+        assert "登录已结束" in text and "发送“登录”" in text
+    async with db.session() as s:
+        session = (await s.exec(select(ConsoleSession))).one()
+    assert session.end_reason == "expired"
+
+
 async def test_logout_revoke_and_unbind_end_sessions(
     db: Database, clock: FakeClock, settings: Settings, aiohttp_server: Any, tmp_path: Path
 ) -> None:

@@ -39,9 +39,7 @@ async def test_the_queue_on_a_phone_shows_my_items_without_overflow_or_errors(
     cw = await console_world(db, clock, settings, aiohttp_server)
     first = await dorm_report(cw.world)
     async with phone(tmp_path / "p") as page:
-        await page.call("Runtime.enable")
-        await page.call("Log.enable")
-        await sign_in(page, await cw.link("t1"))
+        await cw.sign_in(page, "t1")
         text = await page.evaluate("document.body.innerText")
         assert f"D{first}" in text and "宿舍情况反映" in text and "软件2301" in text
         assert "晚上一直哭" not in text  # the list never shows a report's words

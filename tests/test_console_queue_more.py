@@ -52,9 +52,7 @@ async def test_filters_by_college_and_class_narrow_the_list(
     await _urgent(cw, 3, campus.college_id, campus.other_klass_id)
     await _urgent(cw, 4, campus.other_college_id, None)
     async with phone(tmp_path / "p") as page:
-        await page.call("Runtime.enable")
-        await page.call("Log.enable")
-        await sign_in(page, await cw.link("c1"))  # the centre hears of every college's
+        await cw.sign_in(page, "c1")  # the centre hears of every college's
         assert len(await _rows(page)) == 4
         colleges = await page.evaluate(
             "[...document.querySelectorAll('select[name=college] option')].map(o => o.text)")

@@ -54,9 +54,7 @@ async def test_a_college_lead_reads_their_monthly_report_with_charts_and_its_xls
     await add_other_college_lead(cw.world)
     college = cw.world.campus.college_id
     async with phone(tmp_path / "p") as page:
-        await page.call("Runtime.enable")
-        await page.call("Log.enable")
-        await sign_in(page, await cw.link("l1"))
+        await cw.sign_in(page, "l1")
         assert "报表" in await page.evaluate("document.querySelector('nav').innerText")
         await page.open(cw.url(f"/console/monthly?month={MONTH}"))
         text = await page.evaluate("document.body.innerText")
@@ -123,9 +121,7 @@ async def test_the_centre_lead_searches_the_audit_trail_and_exports_it(
     esc_id = await dorm_report(cw.world)
     await cw.world.chat("t1").say(f"待办 D{esc_id}")  # a read of the report, audited
     async with phone(tmp_path / "p") as page:
-        await page.call("Runtime.enable")
-        await page.call("Log.enable")
-        await sign_in(page, await cw.link("d1"))
+        await cw.sign_in(page, "d1")
         await page.open(cw.url("/console/audit"))
         everything = await page.evaluate("document.querySelectorAll('.items li').length")
         assert everything > 3

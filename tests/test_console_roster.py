@@ -10,10 +10,15 @@ from typing import Any
 
 import pytest
 from aiohttp import FormData
-from aiohttp.test_utils import TestClient
 from sqlmodel import col, select
 
-from tests.console_world import LINK, MONDAY_9, click, console_errors, sign_in
+from tests.console_world import (
+    MONDAY_9,
+    click,
+    console_errors,
+    sign_in_browser,
+    sign_in_client,
+)
 from tests.headless import phone
 from tests.network_world import World, add_other_college_lead, make_world
 from xinqiao.bot.app import build_app
@@ -22,7 +27,6 @@ from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
 from xinqiao.storage.models import AuditEntry, ChannelIdentity, Person
 
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 FILE = ("学号,姓名,角色,学院,班级\n"
         "2026001,新同学甲,学生,信息工程学院,软件2301\n"
         "2026002,,学生,信息工程学院,软件2301\n"
@@ -33,16 +37,6 @@ async def _world(db: Database, clock: FakeClock, settings: Settings) -> World:
     world = await make_world(db, clock, settings, start=MONDAY_9)
     await add_other_college_lead(world)
     return world
-
-
-async def _sign_in(world: World, client: TestClient[Any, Any], who: str) -> str:
-    found = LINK.search(await world.chat(who).say("登录"))
-    assert found is not None
-    resp = await client.post("/console/login", data={"token": found.group(1)})
-    assert resp.status == 200
-    csrf = CSRF.search(await resp.text())
-    assert csrf is not None
-    return csrf.group(1)
 
 
 async def _person(db: Database, external_id: str) -> Person | None:
@@ -69,7 +63,7 @@ async def test_an_upload_is_previewed_with_its_bad_rows_and_written_only_on_conf
 ) -> None:
     world = await _world(db, clock, settings)
     client = await aiohttp_client(build_app(settings, clock, background=False))
-    csrf = await _sign_in(world, client, "d1")
+    csrf = await sign_in_client(world, client, "d1")
     assert (await client.post("/console/roster/upload", data=_upload(None))).status == 403
     resp = await client.post("/console/roster/upload", data=_upload(csrf))
     preview = await resp.text()
@@ -82,7 +76,7 @@ async def test_an_upload_is_previewed_with_its_bad_rows_and_written_only_on_conf
     confirm = f"{resp.url.path}/confirm"
     # only the uploader may see or confirm it; without the token the confirm is refused
     colleague = await aiohttp_client(build_app(settings, clock, background=False))
-    c1 = await _sign_in(world, colleague, "c1")
+    c1 = await sign_in_client(world, colleague, "c1")
     assert (await colleague.get(resp.url.path)).status == 404
     assert (await colleague.post(confirm, data={"csrf": c1})).status == 404
     assert (await client.post(confirm, data={})).status == 403
@@ -104,7 +98,7 @@ async def test_an_upload_is_previewed_with_its_bad_rows_and_written_only_on_conf
     assert resp.status == 200 and 'id="new">9000<' in await resp.text()
     # a college lead has no upload
     lead = await aiohttp_client(build_app(settings, clock, background=False))
-    l1 = await _sign_in(world, lead, "l1")
+    l1 = await sign_in_client(world, lead, "l1")
     assert (await lead.post("/console/roster/upload", data=_upload(l1))).status == 404
 
 
@@ -114,7 +108,7 @@ async def test_a_college_sees_its_own_people_read_only_and_every_look_is_audited
     world = await _world(db, clock, settings)
     s1 = world.ids["s1"]
     client = await aiohttp_client(build_app(settings, clock, background=False))
-    csrf = await _sign_in(world, client, "l1")
+    csrf = await sign_in_client(world, client, "l1")
     found = await (await client.get("/console/roster?q=室友")).text()
     assert f"/console/roster/people/{s1}" in found and "软件2301" in found
     page = await (await client.get(f"/console/roster/people/{s1}")).text()
@@ -128,14 +122,14 @@ async def test_a_college_sees_its_own_people_read_only_and_every_look_is_audited
     [change] = await _audits(db, "flow.refused")  # the change was refused at its door
     assert change.actor_person_id == world.ids["l1"] and "/code" in change.detail["asked"]
     other = await aiohttp_client(build_app(settings, clock, background=False))
-    await _sign_in(world, other, "x1")  # the other college's lead
+    await sign_in_client(world, other, "x1")  # the other college's lead
     assert "室友小吴" not in await (await other.get("/console/roster?q=室友")).text()
     assert (await other.get(f"/console/roster/people/{s1}")).status == 404
     refused = [r for r in await _audits(db, "roster.read") if r.actor_person_id == world.ids["x1"]]
     assert [(r.subject_person_id, r.allowed) for r in refused] == [(s1, False)]
     assert len(await _audits(db, "roster.search")) == 2
     advisor = await aiohttp_client(build_app(settings, clock, background=False))
-    await _sign_in(world, advisor, "t1")  # reads only their class: no 花名册
+    await sign_in_client(world, advisor, "t1")  # reads only their class: no 花名册
     assert "/console/roster" not in await (await advisor.get("/console/")).text()
     assert (await advisor.get("/console/roster")).status == 404
 
@@ -146,7 +140,7 @@ async def test_the_centre_issues_a_code_unbinds_and_marks_a_leaver(
     world = await _world(db, clock, settings)
     s1 = world.ids["s1"]
     client = await aiohttp_client(build_app(settings, clock, background=False))
-    csrf = await _sign_in(world, client, "d1")
+    csrf = await sign_in_client(world, client, "d1")
     before = await _person(db, "s1")
     assert before is not None
     assert (await client.post(f"/console/roster/people/{s1}/code", data={})).status == 403
@@ -183,13 +177,13 @@ async def test_coverage_gaps_name_the_units_nobody_can_be_reached_in(
         identity.reachable = False
         s.add(identity)
     client = await aiohttp_client(build_app(settings, clock, background=False))
-    await _sign_in(world, client, "d1")
+    await sign_in_client(world, client, "d1")
     page = await (await client.get("/console/roster/gaps")).text()
     assert "软件2302" in page and "辅导员陈老师（消息送不到）" in page
     assert "软件2301" not in page  # 王老师 is reachable
     assert "经济管理学院" in page  # a college without anyone who takes its alerts
     lead = await aiohttp_client(build_app(settings, clock, background=False))
-    await _sign_in(world, lead, "l1")
+    await sign_in_client(world, lead, "l1")
     mine = await (await lead.get("/console/roster/gaps")).text()
     assert "软件2302" in mine and "经济管理学院" not in mine
 
@@ -201,11 +195,7 @@ async def test_the_roster_pages_on_a_phone(
     world = await _world(db, clock, settings)
     server = await aiohttp_server(build_app(settings, clock, background=False))
     async with phone(tmp_path / "p") as page:
-        await page.call("Runtime.enable")
-        await page.call("Log.enable")
-        found = LINK.search(await world.chat("d1").say("登录"))
-        assert found is not None
-        await sign_in(page, str(server.make_url(f"/console/login?token={found.group(1)}")))
+        await sign_in_browser(page, world, server, "d1")
         await page.open(str(server.make_url("/console/roster?q=s1")))
         assert "室友小吴" in await page.evaluate("document.body.innerText")
         assert await page.evaluate("document.documentElement.scrollWidth") <= 375

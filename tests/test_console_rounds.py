@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlmodel import select
 
-from tests.console_world import LINK, click, console_errors, sign_in
+from tests.console_world import CSRF, click, console_errors, sign_in_browser, sign_in_client
 from tests.factories import add_person, bind
 from tests.headless import phone
 from tests.network_world import World, add_other_college_lead, make_world
@@ -24,7 +24,6 @@ from xinqiao.storage.db import Database
 from xinqiao.storage.models import AuditEntry, Klass, Role
 
 TUESDAY_9 = datetime(2026, 10, 27, 9, 0, tzinfo=SHANGHAI)
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 ROUND = {"name": "期中心理健康测评", "college": "", "year": "", "opens": "2026-10-27",
          "closes": "2026-11-03"}
 
@@ -47,19 +46,9 @@ async def _world(db: Database, clock: FakeClock, settings: Settings) -> World:
     return world
 
 
-async def _sign_in(world: World, client: TestClient[Any, Any], who: str) -> str:
-    found = LINK.search(await world.chat(who).say("登录"))
-    assert found is not None
-    resp = await client.post("/console/login", data={"token": found.group(1)})
-    assert resp.status == 200
-    csrf = CSRF.search(await resp.text())
-    assert csrf is not None
-    return csrf.group(1)
-
-
 async def _client(world: World, aiohttp_client: Any, who: str) -> tuple[TestClient[Any, Any], str]:
     client = await aiohttp_client(build_app(world.settings, world.clock, background=False))
-    return client, await _sign_in(world, client, who)
+    return client, await sign_in_client(world, client, who)
 
 
 async def _rounds(db: Database) -> list[ScreeningCampaign]:
@@ -181,11 +170,7 @@ async def test_the_rounds_on_a_phone_without_overflow_or_errors(
     _, _, round_id = await _open_round(world, aiohttp_client)
     server = await aiohttp_server(build_app(settings, clock, background=False))
     async with phone(tmp_path / "p") as page:
-        await page.call("Runtime.enable")
-        await page.call("Log.enable")
-        found = LINK.search(await world.chat("d1").say("登录"))
-        assert found is not None
-        await sign_in(page, str(server.make_url(f"/console/login?token={found.group(1)}")))
+        await sign_in_browser(page, world, server, "d1")
         for path in ("/console/rounds", f"/console/rounds/{round_id}"):
             await page.open(str(server.make_url(path)))
             assert await page.evaluate("document.documentElement.scrollWidth") <= 375, path

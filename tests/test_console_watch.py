@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlmodel import col, select
 
-from tests.console_world import LINK, MONDAY_9, dorm_report
+from tests.console_world import MONDAY_9, dorm_report, sign_in_client
 from tests.factories import add_person
 from tests.network_world import World, add_other_college_lead, make_world
 from xinqiao.bot.app import build_app
@@ -22,13 +22,6 @@ async def _client(db: Database, clock: FakeClock, settings: Settings,
                   aiohttp_client: Any) -> tuple[World, TestClient[Any, Any]]:
     world = await make_world(db, clock, settings, start=MONDAY_9)
     return world, await aiohttp_client(build_app(settings, clock, background=False))
-
-
-async def _sign_in(world: World, client: TestClient[Any, Any], who: str) -> None:
-    found = LINK.search(await world.chat(who).say("登录"))
-    assert found is not None
-    resp = await client.post("/console/login", data={"token": found.group(1)})
-    assert resp.status == 200
 
 
 async def _audits(db: Database, after: int) -> list[AuditEntry]:
@@ -49,7 +42,7 @@ async def test_the_student_page_is_one_audited_read_and_404_outside_scope(
     esc_id = await dorm_report(world)
     await world.chat("s1").say("我不想活了")
     s1 = world.ids["s1"]
-    await _sign_in(world, client, "t1")
+    await sign_in_client(world, client, "t1")
     before = await _last(db)
     page = await client.get(f"/console/students/{s1}")
     body = await page.text()
@@ -69,7 +62,7 @@ async def test_the_student_page_is_one_audited_read_and_404_outside_scope(
     # another college's lead: 404, and the refusal is audited
     await add_other_college_lead(world)
     other = await aiohttp_client(build_app(settings, clock, background=False))
-    await _sign_in(world, other, "x1")
+    await sign_in_client(world, other, "x1")
     before = await _last(db)
     refused = await other.get(f"/console/students/{s1}")
     assert refused.status == 404 and "室友小吴" not in await refused.text()
@@ -83,11 +76,11 @@ async def test_a_students_case_and_signals_show_only_to_who_may_see_them(
 ) -> None:
     world, client = await _client(db, clock, settings, aiohttp_client)
     await world.chat("s1").say("我不想活了")
-    await _sign_in(world, client, "t1")  # an advisor: tiers of their class, no cases
+    await sign_in_client(world, client, "t1")  # an advisor: tiers of their class, no cases
     page = await (await client.get(f"/console/students/{world.ids['s1']}")).text()
     assert "建立个案" not in page and "/console/cases/" not in page
     assert (await client.get("/console/cases")).status == 404
-    await _sign_in(world, client, "l1")  # the college: its student's case is linked
+    await sign_in_client(world, client, "l1")  # the college: its student's case is linked
     page = await (await client.get(f"/console/students/{world.ids['s1']}")).text()
     assert "建立个案 G" in page and 'href="/console/cases/' in page
     listing = await (await client.get("/console/watch?colour=key")).text()
@@ -103,12 +96,12 @@ async def test_a_positive_screening_is_yellow_for_the_centre_and_unseen_by_the_c
                               instrument_version="1", answers={"q1": 2}, total=12,
                               band="moderate", tier="routine", positive=True,
                               created_at=clock.now()))
-    await _sign_in(world, client, "d1")
+    await sign_in_client(world, client, "d1")
     listing = await (await client.get("/console/watch?colour=yellow")).text()
     assert "室友小吴" in listing and "PHQ-9 情绪状况筛查：中度抑郁相关症状（阳性）" in listing
     page = await (await client.get(f"/console/students/{world.ids['s1']}")).text()
     assert "测评 · PHQ-9 情绪状况筛查：中度抑郁相关症状（阳性）" in page
-    await _sign_in(world, client, "l1")  # colleges never see screening results
+    await sign_in_client(world, client, "l1")  # colleges never see screening results
     assert "室友小吴" not in await (await client.get("/console/watch")).text()
     page = await (await client.get(f"/console/students/{world.ids['s1']}")).text()
     assert "室友小吴" in page and "PHQ-9" not in page
@@ -126,7 +119,7 @@ async def test_a_long_list_comes_in_pages_of_fifty_with_every_student_counted(
             assert person is not None
             person.tier = Tier.key
             s.add(person)
-    await _sign_in(world, client, "l2")
+    await sign_in_client(world, client, "l2")
     first = await (await client.get("/console/watch")).text()
     assert first.count('class="item colour-key"') == 50
     assert "第 1 / 2 页" in first and ">55<" in first  # the orange card counts them all

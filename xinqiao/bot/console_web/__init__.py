@@ -13,6 +13,7 @@ from pathlib import Path
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from markupsafe import Markup, escape
 
 from xinqiao.bot.console_web import account, cases, checkins, items, rounds, watch
 from xinqiao.bot.console_web.audit_log import add_routes as add_audit_routes
@@ -33,6 +34,14 @@ def _when(value: object, pattern: str = "%m-%d %H:%M") -> str:
     return local(value).strftime(pattern) if hasattr(value, "tzinfo") else ""  # type: ignore[arg-type]
 
 
+def _options(choices: list[tuple[int, str]], selected: int | None) -> Markup:
+    """``<option>`` elements of a select, built in one go: the centre's class filter has a
+    thousand of them, and a template loop spent a quarter of 关注名单's time on it."""
+    return Markup("".join(  # noqa: S704 (every name escaped here, ids are numbers)
+        f'<option value="{int(i)}"{" selected" if i == selected else ""}>{escape(n)}</option>'
+        for i, n in choices))
+
+
 def console_app(services: Services) -> web.Application:
     """The console as a sub-application (its own middleware, templates and static files)."""
     app = web.Application(middlewares=[headers])
@@ -41,6 +50,7 @@ def console_app(services: Services) -> web.Application:
                                autoescape=True, trim_blocks=True, lstrip_blocks=True,
                                undefined=jinja2.StrictUndefined)
     env.filters["when"] = _when
+    env.filters["options"] = _options
     env.globals["htmx_version"] = HTMX_VERSION
     r = app.router
     r.add_get("/", items.queue_page)

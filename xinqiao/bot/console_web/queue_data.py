@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
+from sqlalchemy.orm import defer
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,7 +28,8 @@ from xinqiao.storage.reports import Escalation, EscalationRecipient, EscalationS
 CARDS = (("unacked", "未确认"), ("acked", "已确认"), ("nobody", "无人确认"),
          ("resolved", "已处理"))
 PAGE = 50  # rows a page: the cards count them all
-SEVERITY_ORDER = {Severity.crisis: 0, Severity.urgent: 1, Severity.soon: 2, Severity.routine: 3}
+SEVERITY_ORDER: dict[str, int] = {Severity.crisis: 0, Severity.urgent: 1, Severity.soon: 2,
+                                  Severity.routine: 3}
 
 
 def _number(raw: str) -> int | None:
@@ -185,15 +187,22 @@ async def _readable(s: AsyncSession, actor: Actor, items: list[Escalation]) -> l
                                     .where(col(EscalationRecipient.escalation_id).in_(ids))):
         recipients.setdefault(esc_id, set()).add(pid)
     subject_ids = {e.subject_person_id for e in items if e.subject_person_id is not None}
-    students = {p.id: p for p in await s.exec(select(Person).where(
-        col(Person.id).in_(subject_ids)))} if subject_ids else {}
-    return [e for e in items if may(actor, Kind.report, Action.read, Target.about(
-        students.get(e.subject_person_id), recipients=frozenset(recipients.get(e.id or 0, ()))))]
+    # The four columns the matrix asks about, not whole rows (whose phone would be decrypted).
+    students = {pid: Target(person_id=pid, college_id=c, klass_id=k, dorm_id=d)
+                for pid, c, k, d in await s.exec(select(
+                    Person.id, Person.college_id, Person.klass_id, Person.dorm_id).where(
+                    col(Person.id).in_(subject_ids)))} if subject_ids else {}
+    nobody = Target()
+    return [e for e in items if may(actor, Kind.report, Action.read, replace(
+        students.get(e.subject_person_id or 0, nobody),
+        recipients=frozenset(recipients.get(e.id or 0, ()))))]
 
 
 async def queue(s: AsyncSession, actor: Actor, filters: Filters, now: datetime) -> Queue:
     """The cards (counted under the other filters) and one page of the selected card."""
-    items = await sent_to(s, actor.person_id, now)
+    since = (datetime.combine(filters.since, datetime.min.time(), SHANGHAI)
+             if filters.since else None)
+    items = await sent_to(s, actor.person_id, now, since)  # oldest first
     colleges = await _names(s, College, {e.college_id for e in items if e.college_id})
     in_college = [e for e in items if not filters.college or e.college_id == filters.college]
     # Classes to pick from once the list is one college's: the centre's thousand would make
@@ -201,22 +210,20 @@ async def queue(s: AsyncSession, actor: Actor, filters: Filters, now: datetime) 
     one = filters.college is not None or len(colleges) <= 1
     klasses = await _names(s, Klass, {e.klass_id for e in in_college if e.klass_id}) if one else {}
     mine = await waiting_on(s, actor.person_id, items) if filters.mine else set()
-    since = (datetime.combine(filters.since, datetime.min.time(), SHANGHAI)
-             if filters.since else None)
     items = [e for e in in_college
              if (not filters.klass or e.klass_id == filters.klass)
              and (not filters.kind or e.kind == filters.kind)
              and (not filters.severity or e.severity == filters.severity)
-             and (since is None or e.opened_at >= since)
+             and e.recent
              and (not filters.mine or e.id in mine)]
     counts = {key: 0 for key, _ in CARDS}
-    for light in items:
-        counts[status_key(light)] += 1
+    for e in items:
+        counts[e.card] += 1
     cards = [Card(k, label, counts[k], filters.status == k) for k, label in CARDS]
-    shown = ([e for e in items if status_key(e) == filters.status] if filters.status else
-             [e for e in items if e.status != EscalationStatus.resolved])
-    shown.sort(key=lambda e: (status_key(e) != "nobody", SEVERITY_ORDER[Severity(e.severity)],
-                              e.opened_at, e.id))
+    shown = [e for e in items
+             if (e.card == filters.status if filters.status else e.card != "resolved")]
+    # A stable sort of the oldest-first list: 无人确认 first, then by severity, then as opened.
+    shown.sort(key=lambda e: (e.card != "nobody", SEVERITY_ORDER[e.severity]))
     pages = max(1, -(-len(shown) // PAGE))
     page = min(filters.page, pages)
     on_page = shown[(page - 1) * PAGE:page * PAGE]
@@ -225,18 +232,21 @@ async def queue(s: AsyncSession, actor: Actor, filters: Filters, now: datetime) 
         waiting = mine
     else:
         waiting = await waiting_on(s, actor.person_id, on_page)
-    loaded = {e.id: e for e in await s.exec(select(Escalation).where(col(Escalation.id).in_(ids)))
-              } if ids else {}
+    # Not the resolution note: encrypted, and the list does not show it.
+    loaded = {e.id: e for e in await s.exec(select(Escalation).options(
+        defer(col(Escalation.resolution))  # type: ignore[arg-type]  # sqlmodel types it Mapped
+    ).where(col(Escalation.id).in_(ids)))} if ids else {}
     page_items = await _readable(s, actor, [loaded[i] for i in ids if i in loaded])
     names = {**klasses, **await _names(s, Klass, {e.klass_id for e in page_items
                                                   if e.klass_id and e.klass_id not in klasses})}
     rows = []
-    for e in page_items:
-        assert e.id is not None
-        text, overdue = countdown(e, now)
-        key = status_key(e)
-        rows.append(Row(e.id, item_ref(e.id), report_types().title(e.kind, "事项"), e.severity,
-                        SEVERITY_LABELS[Severity(e.severity)], key, dict(CARDS)[key],
-                        local(e.opened_at), names.get(e.klass_id or 0, ""), _where(e), text,
-                        overdue, e.id in waiting, e.status == EscalationStatus.open))
+    for esc in page_items:
+        assert esc.id is not None
+        text, overdue = countdown(esc, now)
+        key = status_key(esc)
+        rows.append(Row(esc.id, item_ref(esc.id), report_types().title(esc.kind, "事项"),
+                        esc.severity, SEVERITY_LABELS[Severity(esc.severity)], key,
+                        dict(CARDS)[key], local(esc.opened_at), names.get(esc.klass_id or 0, ""),
+                        _where(esc), text, overdue, esc.id in waiting,
+                        esc.status == EscalationStatus.open))
     return Queue(cards, rows, page, pages, len(shown), _sorted(colleges), _sorted(klasses))

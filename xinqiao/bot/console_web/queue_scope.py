@@ -3,41 +3,44 @@
 A centre lead can have a thousand items in view. Filtering, counting the cards and sorting
 need only a handful of columns, so those come from one query of plain tuples (no ORM objects),
 with the levels I was sent each item at from a second; whole rows are loaded only for the one
-page shown (see ``queue_data.queue``).
+page shown (see ``queue_data.queue``). No timestamp is read for the thousand: SQLite keeps them
+as text that Python would parse one by one, so the database works out each item's card and
+whether it is recent enough, and returns them oldest first.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import ColumnElement, case, func, literal
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.clock import utc
 from xinqiao.storage.reports import Escalation, EscalationRecipient, EscalationStatus
 
 RESOLVED_WINDOW = timedelta(days=30)  # 已处理 lists what was closed in the last month
 PAGE_SIZED = 100  # up to this many items, waiting_on names them in its query
 
 
-@dataclass(frozen=True)
-class Light:
-    """The columns of one item the list filters, counts and sorts by."""
+class Light(NamedTuple):
+    """The columns of one item the list filters, counts and sorts by.
+
+    A tuple, not a frozen dataclass: a thousand of them are built for every look at the list,
+    and a frozen dataclass sets each of its eleven fields through ``object.__setattr__``.
+    """
 
     id: int
-    status: EscalationStatus
-    exhausted_at: datetime | None
+    card: str  # unacked, acked, nobody (无人确认) or resolved: queue_data.status_key in SQL
     level: int
     chain_len: int
     acked_by: int | None
     kind: str
     severity: str
-    opened_at: datetime
     college_id: int | None
     klass_id: int | None
+    recent: bool  # opened on or after the date asked for (always, when none was)
 
 
 def _window(now: datetime) -> ColumnElement[bool]:
@@ -45,8 +48,16 @@ def _window(now: datetime) -> ColumnElement[bool]:
             | (col(Escalation.resolved_at) >= now - RESOLVED_WINDOW))
 
 
-async def sent_to(s: AsyncSession, person_id: int, now: datetime) -> list[Light]:
-    """Items sent to this person (at any level): open ones and those closed in the window.
+def _card() -> ColumnElement[str]:
+    return case((col(Escalation.status) == EscalationStatus.resolved, "resolved"),
+                (col(Escalation.status) == EscalationStatus.acked, "acked"),
+                (col(Escalation.exhausted_at).is_not(None), "nobody"), else_="unacked")
+
+
+async def sent_to(s: AsyncSession, person_id: int, now: datetime,
+                  since: datetime | None = None) -> list[Light]:
+    """Items sent to this person (at any level): open ones and those closed in the window,
+    oldest first (by when they opened, then by number).
 
     Every grant of ``report.read`` reaches an item through its recipients (services/access.py),
     so "sent to me" is my scope; the page still asks the matrix of each row it shows.
@@ -54,17 +65,17 @@ async def sent_to(s: AsyncSession, person_id: int, now: datetime) -> list[Light]
     sent = select(EscalationRecipient.escalation_id).where(
         EscalationRecipient.person_id == person_id)
     conn = await s.connection()  # eleven columns: beyond sqlmodel's typed select
+    recent = col(Escalation.opened_at) >= since if since is not None else literal(True)
     rows = (await conn.execute(sa_select(
-        col(Escalation.id), col(Escalation.status), col(Escalation.exhausted_at),
+        col(Escalation.id), _card(), col(Escalation.level),
         # The chain's length, not the chain: a thousand JSON documents decoded for one number.
-        col(Escalation.level), func.json_array_length(col(Escalation.chain)),
-        col(Escalation.acked_by),
-        col(Escalation.kind), col(Escalation.severity), col(Escalation.opened_at),
-        col(Escalation.college_id), col(Escalation.klass_id),
-    ).where(col(Escalation.id).in_(sent), _window(now)))).all()
-    return [Light(i, EscalationStatus(st), utc(ex) if ex else None, lv, int(ch), ab, k, str(sv),
-                  utc(op), c, kl)
-            for i, st, ex, lv, ch, ab, k, sv, op, c, kl in rows]
+        func.json_array_length(col(Escalation.chain)), col(Escalation.acked_by),
+        col(Escalation.kind), col(Escalation.severity), col(Escalation.college_id),
+        col(Escalation.klass_id), recent,
+    ).where(col(Escalation.id).in_(sent), _window(now))
+        .order_by(col(Escalation.opened_at), col(Escalation.id)))).all()
+    return [Light(i, card, lv, int(ch), ab, k, sv, c, kl, bool(r))
+            for i, card, lv, ch, ab, k, sv, c, kl, r in rows]
 
 
 async def waiting_on(s: AsyncSession, person_id: int, items: list[Light]) -> set[int]:
@@ -83,12 +94,12 @@ async def waiting_on(s: AsyncSession, person_id: int, items: list[Light]) -> set
         levels.setdefault(esc_id, set()).add(level)
     mine = set()
     for e in items:
-        if e.status == EscalationStatus.acked:
+        if e.card == "acked":
             if e.acked_by == person_id:
                 mine.add(e.id)
-        elif e.status == EscalationStatus.open:
+        elif e.card != "resolved":
             # Once nobody acknowledged, the 无人确认 list was sent at level len(chain).
-            here = e.chain_len if e.exhausted_at is not None else e.level
+            here = e.chain_len if e.card == "nobody" else e.level
             if here in levels.get(e.id, set()):
                 mine.add(e.id)
     return mine

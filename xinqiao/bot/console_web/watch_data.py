@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, func
 from sqlalchemy import select as sa_select
@@ -150,11 +151,13 @@ async def _signals(s: AsyncSession, actor: Actor, since: datetime,
             sig.mentions += n
         else:
             sig.reports += n
-    for a in await s.exec(select(Appointment).where(
+    # Two columns: whole appointments would decrypt every no-show's note for nothing.
+    for student, counsellor in await s.exec(select(
+            Appointment.student_id, Appointment.counsellor_id).where(
             Appointment.status == AppointmentStatus.no_show, col(Appointment.start_at) >= since)):
         if may(actor, Kind.appointment_note, Action.read,
-               Target(person_id=a.student_id, counsellor_id=a.counsellor_id)):
-            found.setdefault(a.student_id, Signals()).noshows += 1
+               Target(person_id=student, counsellor_id=counsellor)):
+            found.setdefault(student, Signals()).noshows += 1
     if may(actor, Kind.screening, Action.read, Target()):  # a school-wide grant (the centre)
         # Positives only: a screening round writes thousands of results a month; the latest
         # band of everyone listed is looked up afterwards.
@@ -216,23 +219,45 @@ async def watch_list(s: AsyncSession, actor: Actor, filters: WatchFilters, now: 
     pages = max(1, -(-len(shown) // PAGE))
     page = min(filters.page, pages)
     ids = [p[0] for p in shown[(page - 1) * PAGE:page * PAGE]]
-    loaded = {p.id: p for p in await s.exec(select(Person).where(col(Person.id).in_(ids)))
-              } if ids else {}
+    # The columns the row and the access checks use: whole rows would decrypt phones.
+    loaded = {r[0]: Student(*r) for r in (await conn.execute(sa_select(
+        col(Person.id), col(Person.name), col(Person.external_id), col(Person.tier),
+        col(Person.college_id), col(Person.klass_id), col(Person.dorm_id)).where(
+        col(Person.id).in_(ids)))).all()} if ids else {}
     rows = await _rows(s, actor, [loaded[i] for i in ids if i in loaded], klasses, signals,
                        content_dir)
     options = sorted(((k, n) for k, n in klasses.items()), key=lambda kv: (kv[1], kv[0]))
     return WatchPage(counts, rows, options, page, pages, len(shown))
 
 
-async def _rows(s: AsyncSession, actor: Actor, people: list[Person], klasses: dict[int, str],
+class Student(NamedTuple):
+    """The columns of a listed student the page shows and the matrix asks about."""
+
+    id: int | None
+    name: str
+    external_id: str | None
+    tier: str
+    college_id: int | None
+    klass_id: int | None
+    dorm_id: int | None
+
+    def target(self, **more: Any) -> Target:
+        """A record about this student (as ``Target.about`` of the whole row)."""
+        return Target(person_id=self.id, college_id=self.college_id, klass_id=self.klass_id,
+                      dorm_id=self.dorm_id, **more)
+
+
+async def _rows(s: AsyncSession, actor: Actor, people: list[Student], klasses: dict[int, str],
                 signals: dict[int, Signals], content_dir: Path | None) -> list[WatchRow]:
     """The page's rows: each student's colour, since when, review mark, signals and case."""
     ids = [p.id for p in people]
-    since: dict[int, TierChange] = {}
+    since: dict[int, tuple[datetime, bool]] = {}  # the latest change: when, whether to review
     if ids:
-        for t in await s.exec(select(TierChange).where(col(TierChange.person_id).in_(ids))
-                              .order_by(col(TierChange.id))):
-            since[t.person_id] = t
+        # Not whole tier changes: their reasons are encrypted and not shown here.
+        for pid, at, review in await s.exec(select(
+                TierChange.person_id, TierChange.at, TierChange.pending_review).where(
+                col(TierChange.person_id).in_(ids)).order_by(col(TierChange.id))):
+            since[pid] = (at, review)
     cases = await _open_cases(s, actor, people)
     if ids and may(actor, Kind.screening, Action.read, Target()):  # the latest band, any date
         for r in await s.exec(select(*BAND_COLUMNS).where(
@@ -246,23 +271,29 @@ async def _rows(s: AsyncSession, actor: Actor, people: list[Person], klasses: di
         change = since.get(p.id or 0)
         rows.append(WatchRow(p.id or 0, p.name, p.external_id or "",
                              klasses.get(p.klass_id or 0, ""), p.klass_id, colour,
-                             change.at if change and colour != "yellow" else None,
-                             bool(change and change.pending_review and colour != "yellow"),
+                             change[0] if change and colour != "yellow" else None,
+                             bool(change and change[1] and colour != "yellow"),
                              signals.get(p.id or 0, Signals()), cases.get(p.id or 0)))
     return rows
 
 
-async def _open_cases(s: AsyncSession, actor: Actor, people: list[Person]) -> dict[int, int]:
+async def _open_cases(s: AsyncSession, actor: Actor, people: list[Student]) -> dict[int, int]:
     """Student id → their open case, where the reader may read it."""
     by_id = {p.id: p for p in people}
     if not by_id:
         return {}
-    rows = list(await s.exec(select(Case).where(Case.status == CaseStatus.open,
-                                                col(Case.person_id).in_(by_id))))
+    # Each open case with its team, in one statement and without the encrypted plan and
+    # decision a whole case row would decrypt.
+    cases: dict[int, int] = {}
     team: dict[int, set[int]] = {}
-    for case_id, pid in await s.exec(select(CaseMember.case_id, CaseMember.person_id).where(
-            col(CaseMember.case_id).in_([c.id for c in rows]))):
-        team.setdefault(case_id, set()).add(pid)
-    return {c.person_id: c.id or 0 for c in rows
-            if may(actor, Kind.case, Action.read, Target.about(
-                by_id.get(c.person_id), team=frozenset(team.get(c.id or 0, ()))))}
+    for case_id, student, member in await s.exec(
+            select(Case.id, Case.person_id, CaseMember.person_id)
+            .outerjoin(CaseMember, col(CaseMember.case_id) == col(Case.id))
+            .where(Case.status == CaseStatus.open, col(Case.person_id).in_(by_id))):
+        assert case_id is not None
+        cases[case_id] = student
+        if member is not None:
+            team.setdefault(case_id, set()).add(member)
+    return {student: case_id for case_id, student in cases.items()
+            if may(actor, Kind.case, Action.read, by_id[student].target(
+                team=frozenset(team.get(case_id, ()))))}
