@@ -62,7 +62,7 @@ async def test_filters_by_college_and_class_narrow_the_list(
                             f"f.college.value = '{campus.college_id}';"
                             "f.college.dispatchEvent(new Event('change', {bubbles: true})) }")
         options = "[...document.querySelectorAll('select[name=klass] option')].map(o => o.text)"
-        for _ in range(50):
+        for _ in range(300):  # up to 30 s: the machine may be busy
             if len(await page.evaluate(options)) == 3:
                 break
             await asyncio.sleep(0.1)
@@ -74,7 +74,7 @@ async def test_filters_by_college_and_class_narrow_the_list(
         await page.evaluate(f"{{ const f = document.querySelector('.filters');"
                             f"f.klass.value = '{campus.other_klass_id}';"
                             "f.dispatchEvent(new Event('change', {bubbles: true})) }")
-        for _ in range(50):
+        for _ in range(300):  # up to 30 s: the machine may be busy
             if len(await _rows(page)) == 1:
                 break
             await asyncio.sleep(0.1)
