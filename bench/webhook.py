@@ -134,6 +134,15 @@ async def load(url: str, client: Client, jobs: list[tuple[str, str]], concurrenc
     return wall, latencies, errors, pushed
 
 
+async def lean_outcomes(base: str) -> str:
+    """How the lean hot path took the menu and help messages so far, from ``/metrics``."""
+    async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as resp:
+        text = await resp.text()
+    found = [line.split("outcome=")[1].replace('"}', "=").replace('"', "").split(".")[0]
+             for line in text.splitlines() if line.startswith("xinqiao_lean_total{")]
+    return ", ".join(found) or "none"
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) used so far by ``pid`` and its children (the workers).
 
@@ -196,6 +205,7 @@ async def measure(args: argparse.Namespace, port: int, bare_port: int, database:
     cpu = cpu_seconds(server.pid) - cpu
     print(f"server CPU per message: {cpu / len(jobs) * 1000:.2f} ms "
           f"({cpu:.1f} s for {len(jobs)})")
+    print("lean path (binding included):", await lean_outcomes(f"http://127.0.0.1:{port}"))
     print(f"ratio full/bare: throughput {full_row['rps'] / bare_row['rps']:.2f}x, "
           f"p50 {full_row['p50'] / bare_row['p50']:.1f}x, "
           f"p99 {full_row['p99'] / bare_row['p99']:.1f}x")

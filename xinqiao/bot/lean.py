@@ -4,7 +4,7 @@ A bound person asking for the menu or for help is most of what a chat service he
 the answer needs only who they are, their roles and where their conversation stands. For such
 a message the callback's replay memory, the inbox row, that read, the state write and the
 row's completion are one transaction of plain driver calls (:mod:`xinqiao.storage.lean_sql`),
-taken only when this person's lock in this process is free. Everything else — and anything
+answered only when this person's lock in this process is free. Everything else — and anything
 here that turns out to need the ORM (a flow that reads the database, crisis words, an older
 message of theirs still pending) — stores the row and goes the ordinary two-step way. The
 platform gets its 200 only after the commit either way.
@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from xinqiao.bot.engine import HELP_WORDS, MENU_WORDS, Engine
 from xinqiao.bot.inbox import valid_json
 from xinqiao.bot.inbox_processor import InboxProcessor
+from xinqiao.bot.metrics import Metrics
 from xinqiao.handlers.flow import Context
 from xinqiao.messages import Inbound, Reply
 from xinqiao.services.directory import STUDENT_ROLES
@@ -104,7 +105,8 @@ def lean_candidate(inbound: Inbound) -> bool:
 class LeanPath:
     """Stores and answers lean candidates in one driver-level transaction."""
 
-    def __init__(self, store: LeanStore, engine: Engine, processor: InboxProcessor) -> None:
+    def __init__(self, store: LeanStore, engine: Engine, processor: InboxProcessor,
+                 metrics: Metrics | None = None) -> None:
         self.store = store
         self.engine = engine
         self.processor = processor
@@ -124,13 +126,14 @@ class LeanPath:
                              ("last_inbound_at", "reachable"))
         self._sql = _statements(self.pg)
         self._people: dict[int, tuple[tuple[Any, ...], Person]] = {}
+        lean = (metrics or Metrics()).lean
+        # The labelled children once: a lookup per message costs more than the increment.
+        self.counted = {o: lean.labels(o) for o in ("answered", "stored", "failed")}
 
-    def free(self, channel: str, address: str) -> bool:
-        """Whether nobody in this process is handling this person's messages right now."""
-        # Not while start-up still loads what a turn needs: the ordinary path waits for it
-        # outside any transaction.
-        return (self.processor.readiness.warm
-                and not self.processor.lock_for(channel, address).locked())
+    def ready(self) -> bool:
+        """Whether start-up has loaded what a turn needs (until then a lean transaction only
+        stores, and the ordinary path waits for it outside any transaction)."""
+        return self.processor.readiness.warm
 
     async def store_and_answer(
         self, nonce: Nonce, *, dedupe_key: str, inbound: Inbound, payload: dict[str, Any],
@@ -138,11 +141,14 @@ class LeanPath:
     ) -> LeanOutcome:
         """One transaction: remember the nonce, store the row, and answer it if it is lean.
 
+        The person's lock is taken inside the transaction and only if it is free, never
+        waited for: while this process handles an earlier message of theirs the row is only
+        stored, and the ordinary processor answers it after that one. (Waiting for the lock
+        first would hold every later message of theirs behind any wait for the database.)
         Raises what the database raises (nothing is stored then); TimeoutError when SQLite
         stays locked by someone else.
         """
-        lock = self.processor.lock_for(inbound.channel, inbound.address)
-        async with lock, self.store.transaction() as tx:
+        async with self.store.transaction() as tx:
             if not await self._remember(tx, nonce):
                 return LeanOutcome(replay=True)
             values = self._inbox.bind([
@@ -152,12 +158,24 @@ class LeanPath:
             if stored is None:
                 return LeanOutcome(duplicate=True)
             row_id = int(stored[0])
+            replies = await self._answer(tx, row_id, inbound, now)
+        self.counted["answered" if replies is not None else "stored"].inc()  # committed
+        return LeanOutcome(row_id=row_id, replies=replies)
+
+    async def _answer(self, tx: Tx, row_id: int, inbound: Inbound, now: datetime
+                      ) -> list[Reply] | None:
+        """Answer the stored row in the transaction; None leaves it to the ordinary processor
+        (the person is busy in this process, or the turn needs the ORM)."""
+        lock = self.processor.lock_for(inbound.channel, inbound.address)
+        if lock.locked() or not self.ready():
+            return None
+        async with lock:  # free: taken without yielding
             turn = await self._turn(tx, row_id, inbound, now)
             if turn is None:
-                return LeanOutcome(row_id=row_id)  # stored; the ordinary processor answers
+                return None
             identity_id, state, fresh, replies = turn
             await self._write(tx, row_id, identity_id, state, fresh, replies, now)
-            return LeanOutcome(row_id=row_id, replies=replies)
+            return replies
 
     async def _remember(self, tx: Tx, nonce: Nonce) -> bool:
         values = self._nonce.bind([nonce.channel, nonce.timestamp, nonce.nonce, nonce.digest,

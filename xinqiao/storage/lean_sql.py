@@ -115,14 +115,17 @@ class LeanStore:
 
     @asynccontextmanager
     async def _sqlite_tx(self, deadline: float) -> AsyncIterator[Tx]:
-        # This process's own transactions run on the pool's one connection. While it sits in
-        # the pool none is open, and none can open meanwhile: this transaction never yields
-        # the loop once it holds the write lock. Otherwise (or if the lock is taken anyway)
-        # queue for that connection like any urgent write and hold it meanwhile: the only
-        # wait left is then on another process, and retrying never starves behind our own.
+        # Take the write lock at once if nobody holds it or is waiting for it: from then on
+        # this transaction never yields the loop, and is done before anyone else could ask.
+        # Whether the pool's connection is checked out says nothing here (its holder may not
+        # have begun, or be a transaction like this one handing it back; treating that as
+        # busy fed itself under load). This process's own ORM transactions begin IMMEDIATE
+        # on the pool's one connection: while one waits for the lock or holds it, queue for
+        # that connection like any urgent write and hold it meanwhile, so the ORM is never
+        # starved by a stream of these, the only wait left is on another process, and
+        # retrying never starves behind our own.
         conn = self._connection()
-        idle = self.db.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
-        if idle and _begin(conn):
+        if self.db.lock_watch.waiting_since is None and _begin(conn):
             async with self._sqlite_body(conn) as tx:
                 yield tx
             return
