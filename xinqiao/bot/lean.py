@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 _PERSON = tuple(c.name for c in Person.__table__.columns)  # type: ignore[attr-defined]
 _PEOPLE_KEPT = 10_000  # the first built goes when more are kept
 _STATE = ("flow", "step", "data", "suspended", "choices", "version", "updated_at")
+_INBOX = ("channel", "dedupe_key", "address", "kind", "payload", "status", "attempts",
+          "received_at", "replied_passively", "processed_at", "reply")
 
 
 class NeedsORM(Exception):
@@ -115,10 +117,7 @@ class LeanPath:
         self._nonce = Columns(CallbackNonce.__table__, dialect,  # type: ignore[attr-defined]
                               ("channel", "timestamp", "nonce", "digest", "expires_at"))
         self._inbox = Columns(InboxMessage.__table__, dialect,  # type: ignore[attr-defined]
-                              ("channel", "dedupe_key", "address", "kind", "payload", "status",
-                               "attempts", "received_at", "replied_passively"))
-        self._done = Columns(InboxMessage.__table__, dialect,  # type: ignore[attr-defined]
-                             ("processed_at", "reply", "replied_passively"))
+                              _INBOX)
         self._person = Columns(Person.__table__, dialect, _PERSON)  # type: ignore[attr-defined]
         self._state = Columns(ConversationState.__table__, dialect,  # type: ignore[attr-defined]
                               _STATE)
@@ -151,31 +150,47 @@ class LeanPath:
         async with self.store.transaction() as tx:
             if not await self._remember(tx, nonce):
                 return LeanOutcome(replay=True)
-            values = self._inbox.bind([
-                inbound.channel, valid_json(dedupe_key)[:255], valid_json(inbound.address),
-                "message", valid_json(payload), InboxStatus.pending.value, 0, now, False])
-            stored = await tx.one(self._sql["inbox"], *values)
-            if stored is None:
+            lock = self.processor.lock_for(inbound.channel, inbound.address)
+            if lock.locked() or not self.ready():
+                row_id = await self._store(tx, dedupe_key, inbound, payload, now, None)
+                replies = None
+            else:
+                async with lock:  # free: taken without yielding
+                    row_id, replies = await self._store_answered(tx, dedupe_key, inbound,
+                                                                 payload, now)
+            if row_id is None:
                 return LeanOutcome(duplicate=True)
-            row_id = int(stored[0])
-            replies = await self._answer(tx, row_id, inbound, now)
         self.counted["answered" if replies is not None else "stored"].inc()  # committed
         return LeanOutcome(row_id=row_id, replies=replies)
 
-    async def _answer(self, tx: Tx, row_id: int, inbound: Inbound, now: datetime
-                      ) -> list[Reply] | None:
-        """Answer the stored row in the transaction; None leaves it to the ordinary processor
-        (the person is busy in this process, or the turn needs the ORM)."""
-        lock = self.processor.lock_for(inbound.channel, inbound.address)
-        if lock.locked() or not self.ready():
-            return None
-        async with lock:  # free: taken without yielding
-            turn = await self._turn(tx, row_id, inbound, now)
-            if turn is None:
-                return None
-            identity_id, state, fresh, replies = turn
-            await self._write(tx, row_id, identity_id, state, fresh, replies, now)
-            return replies
+    async def _store_answered(self, tx: Tx, dedupe_key: str, inbound: Inbound,
+                              payload: dict[str, Any], now: datetime
+                              ) -> tuple[int | None, list[Reply] | None]:
+        """The turn first, then the row stored already answered (one write of it, never in
+        the pending index), and the state saved; a row left pending when the message needs
+        the ordinary processor. None for a duplicate (nothing of the turn is written)."""
+        turn = await self._turn(tx, inbound, now)
+        if turn is None:
+            return await self._store(tx, dedupe_key, inbound, payload, now, None), None
+        identity_id, state, fresh, replies = turn
+        row_id = await self._store(tx, dedupe_key, inbound, payload, now, replies)
+        if row_id is not None:
+            await self._write(tx, identity_id, state, fresh, now)
+        return row_id, replies
+
+    async def _store(self, tx: Tx, dedupe_key: str, inbound: Inbound, payload: dict[str, Any],
+                     now: datetime, replies: list[Reply] | None) -> int | None:
+        """Insert the inbox row (done with ``replies``, else pending); None if its key is
+        stored already."""
+        done = replies is not None
+        values = self._inbox.bind([
+            inbound.channel, valid_json(dedupe_key)[:255], valid_json(inbound.address),
+            "message", valid_json(payload),
+            (InboxStatus.done if done else InboxStatus.pending).value, 1 if done else 0, now,
+            done, now if done else None,
+            [r.to_json() for r in replies] if replies is not None else None])
+        stored = await tx.one(self._sql["inbox"], *values)
+        return None if stored is None else int(stored[0])
 
     async def _remember(self, tx: Tx, nonce: Nonce) -> bool:
         values = self._nonce.bind([nonce.channel, nonce.timestamp, nonce.nonce, nonce.digest,
@@ -188,11 +203,11 @@ class LeanPath:
         return seen is None or seen[0] == nonce.digest
 
     async def _turn(
-        self, tx: Tx, row_id: int, inbound: Inbound, now: datetime
+        self, tx: Tx, inbound: Inbound, now: datetime
     ) -> tuple[int, _State, bool, list[Reply]] | None:
         """Read who is writing and where they stand, and answer without the ORM; None when
         the message needs the ordinary path."""
-        found = await tx.one(self._sql["who"], row_id, inbound.channel, inbound.address)
+        found = await tx.one(self._sql["who"], inbound.channel, inbound.address)
         if found is None or found[1] is None or found[2]:
             return None  # unknown, unbound, or an older message of theirs is still pending
         identity_id, person_id = int(found[0]), int(found[1])
@@ -238,14 +253,12 @@ class LeanPath:
         self._people[person_id] = (row, person)
         return person
 
-    async def _write(self, tx: Tx, row_id: int, identity_id: int, state: _State,
-                     fresh: bool, replies: list[Reply], now: datetime) -> None:
+    async def _write(self, tx: Tx, identity_id: int, state: _State, fresh: bool,
+                     now: datetime) -> None:
         values = self._state.bind([state.flow, state.step, state.data, state.suspended,
                                    state.choices, state.version, state.updated_at])
         await tx.run(self._sql["state_new" if fresh else "state_save"], *values, identity_id)
         await tx.run(self._sql["seen"], *self._seen.bind([now, True]), identity_id)
-        done = self._done.bind([now, [r.to_json() for r in replies], True])
-        await tx.run(self._sql["done"], *done, row_id)
 
 
 def _statements(pg: bool) -> dict[str, str]:
@@ -254,13 +267,14 @@ def _statements(pg: bool) -> dict[str, str]:
     Only the module's own column-name constants are formatted in; every value is a parameter.
     """
     person = ", ".join(_PERSON)
+    inbox, marks = ", ".join(_INBOX), ", ".join("?" for _ in _INBOX)
     state_cols = ", ".join(f"s.{c}" for c in _STATE)
     # The identity row is locked (PostgreSQL) as the ordinary path locks it: one person's
     # messages are handled one at a time across processes.
     who = " ".join((
         "SELECT i.id, i.person_id, EXISTS (SELECT 1 FROM inbox_message m WHERE",
-        "m.channel = i.channel AND m.address = i.address AND m.status = 'pending' AND",
-        f"m.id < ?), {state_cols}, s.identity_id FROM channel_identity i",
+        "m.channel = i.channel AND m.address = i.address AND m.status = 'pending'),",
+        f"{state_cols}, s.identity_id FROM channel_identity i",
         "LEFT JOIN conversation_state s ON s.identity_id = i.id",
         "WHERE i.channel = ? AND i.address = ?", "FOR UPDATE OF i" if pg else ""))
     return {
@@ -269,10 +283,8 @@ def _statements(pg: bool) -> dict[str, str]:
                  "RETURNING nonce",
         "nonce_seen": "SELECT digest FROM callback_nonce WHERE channel = ? AND timestamp = ? "
                       "AND nonce = ?",
-        "inbox": "INSERT INTO inbox_message (channel, dedupe_key, address, kind, payload, "
-                 "status, attempts, received_at, replied_passively) VALUES "
-                 "(?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (channel, dedupe_key) DO NOTHING "
-                 "RETURNING id",
+        "inbox": f"INSERT INTO inbox_message ({inbox}) VALUES ({marks}) "  # noqa: S608
+                 "ON CONFLICT (channel, dedupe_key) DO NOTHING RETURNING id",
         "who": who,
         "person": f"SELECT {person} FROM person WHERE id = ?",  # noqa: S608
         "roles": "SELECT DISTINCT role FROM role_assignment WHERE person_id = ?",
@@ -282,6 +294,4 @@ def _statements(pg: bool) -> dict[str, str]:
         "state_new": "INSERT INTO conversation_state (flow, step, data, suspended, choices, "
                      "version, updated_at, identity_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         "seen": "UPDATE channel_identity SET last_inbound_at = ?, reachable = ? WHERE id = ?",
-        "done": "UPDATE inbox_message SET status = 'done', processed_at = ?, reply = ?, "
-                "attempts = attempts + 1, replied_passively = ? WHERE id = ?",
     }
