@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from xinqiao.bot.engine import HELP_WORDS, MENU_WORDS, Engine
 from xinqiao.bot.inbox import valid_json
 from xinqiao.bot.inbox_processor import InboxProcessor
+from xinqiao.bot.lean_turn import NeedsORM, NoSession, run_now
 from xinqiao.bot.metrics import Metrics
 from xinqiao.handlers.flow import Context
 from xinqiao.messages import Inbound, Reply
@@ -44,17 +45,6 @@ _PEOPLE_KEPT = 10_000  # the first built goes when more are kept
 _STATE = ("flow", "step", "data", "suspended", "choices", "version", "updated_at")
 _INBOX = ("channel", "dedupe_key", "address", "kind", "payload", "status", "attempts",
           "received_at", "replied_passively", "processed_at", "reply")
-
-
-class NeedsORM(Exception):
-    """The turn touched the database session: not a lean message after all."""
-
-
-class _NoSession:
-    """Stands in for the session in a lean turn: any use means the ordinary path."""
-
-    def __getattr__(self, name: str) -> Any:
-        raise NeedsORM(name)
 
 
 @dataclass
@@ -226,12 +216,12 @@ class LeanPath:
         # The identity's other columns stay as stored: only these two are written back.
         # Plain objects stand in for the identity and state rows: building ORM objects costs
         # more than the reads (a lean turn only reads and sets their attributes).
-        ctx = Context(session=cast(AsyncSession, _NoSession()), clock=self.engine.clock,
+        ctx = Context(session=cast(AsyncSession, NoSession()), clock=self.engine.clock,
                       settings=self.engine.settings, identity=cast(ChannelIdentity, identity),
                       person=person, roles=roles, state=cast(ConversationState, state),
                       inbound=inbound, flows=self.engine.flows)
         try:
-            replies = await self.engine.respond(ctx)
+            replies = run_now(self.engine.respond(ctx))
         except NeedsORM:
             return None
         except Exception:  # a bug here must not lose the message: the ordinary path records it
