@@ -8,7 +8,7 @@ import asyncio
 from typing import Any
 
 from aiohttp.test_utils import TestClient
-from sqlalchemy import event, update
+from sqlalchemy import event
 from sqlmodel import col, select
 
 from tests.conftest import MakeClient
@@ -18,7 +18,7 @@ from tests.wechat_server import WeChatServer, reply_content, text_xml
 from xinqiao.bot.app import SERVICES, WECHAT
 from xinqiao.clock import FakeClock
 from xinqiao.storage.db import Database
-from xinqiao.storage.models import InboxMessage, InboxStatus, Role
+from xinqiao.storage.models import InboxMessage, InboxStatus, Role, School
 
 
 async def _lin(make_client: MakeClient, db: Database, clock: FakeClock
@@ -104,7 +104,8 @@ async def test_menus_queued_behind_a_background_write_are_all_answered_when_it_e
     event.listen(served.engine.sync_engine.pool, "checkout",
                  lambda *args: checkouts.append(args[0]))
     async with served.session() as background:  # the sweeper, say, in the middle of a write
-        await background.execute(update(InboxMessage).values(attempts=InboxMessage.attempts))
+        background.add(School(code="sweep", name="后台写入"))
+        await background.flush()  # it holds SQLite's write lock until it commits
         posts = [asyncio.create_task(server.post(text_xml(f"o-{n}", "菜单")))
                  for n in range(16)]
         await asyncio.sleep(0.3)
