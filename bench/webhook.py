@@ -17,6 +17,7 @@ import asyncio
 import itertools
 import os
 import random
+import signal
 import socket
 import statistics
 import subprocess
@@ -100,33 +101,46 @@ async def load(url: str, client: Client, jobs: list[tuple[str, str]], concurrenc
                check: bool) -> tuple[float, list[float], int, int]:
     """Send every job with bounded concurrency.
 
-    Returns wall time, latencies, errors (non-200) and how many answers were `success` because
-    the reply missed the passive window and was pushed instead.
+    The client shares the machine's cores with the server: every body is signed and encrypted
+    before the clock starts, and the answers are decrypted and checked after it stops, so the
+    timed part is the HTTP exchange only. Returns wall time, latencies, errors (non-200) and
+    how many answers were `success` because the reply missed the passive window and was
+    pushed instead.
     """
     latencies: list[float] = []
-    pushed: list[str] = []
+    answers: list[str] = []
     errors = 0
-    queue = list(jobs)
+    queue = [client.request(sender, text) for sender, text in reversed(jobs)]
     conn = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=conn) as http:
 
         async def worker() -> None:
             nonlocal errors
             while queue:
-                sender, text = queue.pop()
-                query, body = client.request(sender, text)
+                query, body = queue.pop()
                 started = time.perf_counter()
                 async with http.post(url, params=query, data=body) as resp:
                     answer = await resp.text()
                 latencies.append(time.perf_counter() - started)
                 if resp.status != 200:
                     errors += 1
-                elif check and not client.content(answer):
-                    pushed.append(sender)
+                elif check:
+                    answers.append(answer)
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return time.perf_counter() - started, latencies, errors, len(pushed)
+        wall = time.perf_counter() - started
+    pushed = sum(1 for answer in answers if not client.content(answer))
+    return wall, latencies, errors, pushed
+
+
+async def lean_outcomes(base: str) -> str:
+    """How the lean hot path took the menu and help messages so far, from ``/metrics``."""
+    async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as resp:
+        text = await resp.text()
+    found = [line.split("outcome=")[1].replace('"}', "=").replace('"', "").split(".")[0]
+             for line in text.splitlines() if line.startswith("xinqiao_lean_total{")]
+    return ", ".join(found) or "none"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -183,12 +197,15 @@ async def measure(args: argparse.Namespace, port: int, bare_port: int, database:
           f"{'pushed':>7}")
     bare_row = summary("bare aiohttp 'success'", *await load(
         f"http://127.0.0.1:{bare_port}/wechat", client, list(jobs), args.concurrency, False))
+    if args.profile:
+        server.send_signal(signal.SIGUSR1)  # bench/profile_serve.py: start profiling now
     cpu = cpu_seconds(server.pid)
     full_row = summary("xinqiao full path (safe)", *await load(
         f"http://127.0.0.1:{port}/wechat", client, list(jobs), args.concurrency, True))
     cpu = cpu_seconds(server.pid) - cpu
     print(f"server CPU per message: {cpu / len(jobs) * 1000:.2f} ms "
           f"({cpu:.1f} s for {len(jobs)})")
+    print("lean path (binding included):", await lean_outcomes(f"http://127.0.0.1:{port}"))
     print(f"ratio full/bare: throughput {full_row['rps'] / bare_row['rps']:.2f}x, "
           f"p50 {full_row['p50'] / bare_row['p50']:.1f}x, "
           f"p99 {full_row['p99'] / bare_row['p99']:.1f}x")
@@ -202,6 +219,9 @@ def main() -> None:
     parser.add_argument("--texts", default="", help="comma-separated messages to send "
                         f"(default: {','.join(TEXTS)}); e.g. 菜单,帮助,你好 for ordinary ones")
     parser.add_argument("--log", default="", help="write the server's log to this file")
+    parser.add_argument("--profile", default="", metavar="FILE",
+                        help="run serve under cProfile for the measured load only and write "
+                        "the profile to FILE (read it with python -m pstats FILE)")
     parser.add_argument("--workers", type=int, default=1,
                         help="serve --workers N (PostgreSQL only)")
     parser.add_argument("--postgres", default=None, metavar="URL",
@@ -226,7 +246,9 @@ def serve(args: argparse.Namespace, tmp: Path, db_url: str) -> None:
                    capture_output=True)
     port, bare_port = free_port(), free_port()
     log = open(args.log, "wb") if args.log else subprocess.DEVNULL  # noqa: SIM115
-    server = subprocess.Popen([*xq, "serve", "--port", str(port), "--workers",
+    served = ([sys.executable, str(Path(__file__).with_name("profile_serve.py")),
+               str(Path(args.profile).resolve())] if args.profile else xq)
+    server = subprocess.Popen([*served, "serve", "--port", str(port), "--workers",
                                str(args.workers)], env=env,
                               stdout=subprocess.DEVNULL, stderr=log)
     bare = subprocess.Popen([sys.executable, "-c", BARE, str(bare_port)],

@@ -29,9 +29,9 @@ from xinqiao.storage.models import (
 )
 from xinqiao.storage.reports import Severity
 
-# Remember the nonce, store the row, read identity with its state (and "anything older
-# pending?"), person and roles, write state, identity and the row's completion: one transaction.
-MENU_STATEMENTS = 8
+# Remember the nonce, read identity with its state (and "anything of theirs pending?"), person
+# and roles, store the row already answered, write state and identity: one transaction.
+MENU_STATEMENTS = 7
 ESCALATION_STEP_STATEMENTS = 16  # one step fired by the set-based sweeper, BEGIN included
 
 

@@ -11,8 +11,9 @@ promises are kept in this one place:
 - A reply window: the caller says how long it can wait. Replies ready in time come back to be
   given at once (WeChat's passive reply, a terminal, a test); the rest go out as pushes through
   the outbox, and the notifier is woken for them.
-- The lean hot path: a 菜单/帮助 that carries a callback nonce is stored and answered in one
-  transaction (bot/lean.py) when nobody in this process is busy with that person.
+- The lean hot path: a 菜单/帮助 that carries a callback nonce is stored in one plain driver
+  transaction (bot/lean.py), and answered in it too when nobody in this process is busy with
+  that person.
 """
 
 from __future__ import annotations
@@ -214,8 +215,7 @@ class Feed:
                     payload: dict[str, Any], now: datetime) -> Receipt | None:
         """Store and answer a menu or help message in one transaction: its receipt, or None
         for the ordinary way. TimeoutError (SQLite locked by another process) goes up."""
-        if (self.lean is None or not lean_candidate(inbound)
-                or not self.lean.free(arrival.channel, arrival.address)):
+        if self.lean is None or not lean_candidate(inbound):
             return None
         try:
             done = await self.lean.store_and_answer(nonce, dedupe_key=arrival.dedupe_key,
@@ -223,6 +223,7 @@ class Feed:
         except TimeoutError:
             raise
         except Exception:  # e.g. a connection the server closed: the ordinary way retries
+            self.lean.counted["failed"].inc()
             log.warning("%s: the lean path failed; storing the ordinary way", arrival.channel,
                         exc_info=True)
             return None

@@ -39,6 +39,12 @@ class Metrics:
             "Reminders not sent because they fired after their event (e.g. after an outage)",
             ["kind"], registry=self.registry,
         )
+        self.lean = Counter(
+            "xinqiao_lean_total", "Menu and help messages by how the lean hot path took them: "
+            "answered in the storing transaction, stored there for the ordinary processor "
+            "(the person busy, or a turn that needs the ORM), or failed (stored the ordinary "
+            "way)", ["outcome"], registry=self.registry,
+        )
         self.inbox_pending = Gauge(
             "xinqiao_inbox_pending", "Inbox rows not yet processed", registry=self.registry
         )

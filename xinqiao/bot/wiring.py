@@ -111,6 +111,7 @@ def build_feed(
     special: dict[str, SpecialHandler] | None = None,
     kick: Callable[[], None] | None = None,
     spawn: Spawn | None = None,
+    metrics: Metrics | None = None,
 ) -> Feed:
     """Flows and menu → engine → inbox processor → feed, from the parts given.
 
@@ -126,7 +127,7 @@ def build_feed(
     processor = InboxProcessor(db, engine, clock, special=special,
                                readiness=Readiness(warming))
     store = LeanStore(db)
-    lean = LeanPath(store, engine, processor) if store.available else None
+    lean = LeanPath(store, engine, processor, metrics) if store.available else None
     return Feed(db, processor, clock, lean=lean, kick=kick, spawn=spawn)
 
 
@@ -156,6 +157,7 @@ def build_services(settings: Settings, clock: Clock, db: Database | None = None,
         bot = make_bot(settings)
         senders["telegram"] = TelegramSender(bot, limiter_for(settings, clock, db))
     notifier = Notifier(db, clock, settings, senders, lease_seconds=settings.outbox_lease_seconds)
+    metrics = Metrics()
 
     async def template_finished(session: AsyncSession, row: InboxMessage) -> None:
         raw = row.payload.get("raw", {})
@@ -171,8 +173,7 @@ def build_services(settings: Settings, clock: Clock, db: Database | None = None,
     feed = build_feed(settings, clock, db, network=network,
                       instruments=load_instruments(settings.content_dir), content=content,
                       detector=detector, special={TEMPLATE_FINISH: template_finished},
-                      kick=notifier.kick, spawn=spawn)
-    metrics = Metrics()
+                      kick=notifier.kick, spawn=spawn, metrics=metrics)
     wechat = WeChatWebhook(settings, feed, clock, metrics)
     telegram = None
     if bot is not None:

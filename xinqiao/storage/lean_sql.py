@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Table
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from xinqiao.storage.db import Database
 from xinqiao.storage.sqlite_wait import URGENT_BUSY_MS
@@ -83,6 +84,7 @@ class LeanStore:
         self._commits = 0
         self._pg_pool: Any = None
         self._opening = asyncio.Lock()
+        self._gate: asyncio.Future[None] | None = None  # one queues for the pool; the rest wait
 
     @property
     def available(self) -> bool:
@@ -115,30 +117,65 @@ class LeanStore:
 
     @asynccontextmanager
     async def _sqlite_tx(self, deadline: float) -> AsyncIterator[Tx]:
-        # This process's own transactions run on the pool's one connection. While it sits in
-        # the pool none is open, and none can open meanwhile: this transaction never yields
-        # the loop once it holds the write lock. Otherwise (or if the lock is taken anyway)
-        # queue for that connection like any urgent write and hold it meanwhile: the only
-        # wait left is then on another process, and retrying never starves behind our own.
+        # Take the write lock at once if nobody holds it or is waiting for it: from then on
+        # this transaction never yields the loop, and is done before anyone else could ask.
+        # Whether the pool's connection is checked out says nothing here (its holder may not
+        # have begun, or be a transaction like this one handing it back; treating that as
+        # busy fed itself under load). This process's own ORM transactions begin IMMEDIATE
+        # on the pool's one connection: while one waits for the lock or holds it, one of
+        # these queues for that connection like any urgent write, so the ORM is never
+        # starved by a stream of them and the only wait left is on another process; the
+        # rest wait for that one's turn rather than each take the connection in turn (a
+        # hand-over through the driver's thread apiece: seconds for a queue of 32).
         conn = self._connection()
-        idle = self.db.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
-        if idle and _begin(conn):
-            async with self._sqlite_body(conn) as tx:
-                yield tx
-            return
-        held = self.db.engine.connect()
-        await self.db.lock_watch.checkout_urgent(held)
+        watch = self.db.lock_watch
+        while True:
+            if watch.waiting_since is None and _begin(conn):
+                async with self._sqlite_body(conn) as tx:
+                    yield tx
+                return
+            gate = self._gate
+            if gate is None:
+                break
+            await asyncio.wait({gate})  # never cancels the shared future
+            if gate.exception() is not None:
+                raise TimeoutError("the database is locked by another process")
+        gate = self._gate = asyncio.get_running_loop().create_future()
         try:
-            give_up, pause = time.monotonic() + deadline, 0.001
-            while not _begin(conn):
-                if time.monotonic() >= give_up:
-                    raise TimeoutError("the database is locked by another process")
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 0.05)
+            held = await self._held(deadline)
+        except Exception as exc:
+            self._gate = None
+            gate.set_exception(exc)  # those waiting fail alike (another process has the lock)
+            gate.exception()  # retrieved: nobody may be waiting
+            raise
+        except BaseException:
+            self._gate = None
+            gate.set_result(None)  # cancelled: those waiting try again themselves
+            raise
+        self._gate = None
+        gate.set_result(None)  # the lock is ours: those waiting go next, once it is free
+        try:
             async with self._sqlite_body(conn) as tx:
                 yield tx
         finally:
             await held.close()
+
+    async def _held(self, deadline: float) -> AsyncConnection:
+        """The pool's connection, queued for like any urgent write, and the write lock taken
+        on ours; TimeoutError when another process keeps the lock."""
+        held = self.db.engine.connect()
+        await self.db.lock_watch.checkout_urgent(held)
+        try:
+            give_up, pause = time.monotonic() + deadline, 0.001
+            while not _begin(self._connection()):
+                if time.monotonic() >= give_up:
+                    raise TimeoutError("the database is locked by another process")
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.05)
+        except BaseException:
+            await held.close()
+            raise
+        return held
 
     @asynccontextmanager
     async def _sqlite_body(self, conn: sqlite3.Connection) -> AsyncIterator[Tx]:

@@ -125,12 +125,8 @@ class WeChatWebhook:
                else text_reply_xml(sender, us, render_many(fed.replies, tappable=True),
                                    int(now.timestamp())))
         if decoded.key is not None:
-            from wechatpy.crypto import WeChatCrypto  # preloaded by the warm-up (issue 18)
-
-            nonce_text = request.query.get("nonce", "")
-            crypto = WeChatCrypto(self.settings.wechat_token, decoded.key,
-                                  self.settings.wechat_appid)
-            xml = crypto.encrypt_message(xml, nonce_text, str(int(now.timestamp())))
+            xml = self.auth.crypto_for(decoded.key).encrypt_message(
+                xml, request.query.get("nonce", ""), str(int(now.timestamp())))
         return web.Response(text=xml, content_type="application/xml")
 
     @staticmethod

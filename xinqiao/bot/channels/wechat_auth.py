@@ -88,6 +88,7 @@ class CallbackAuth:
         self.plaintext_ok = not self.keys or (
             settings.wechat_allow_plaintext and not settings.wechat_require_encryption)
         self.window = timedelta(seconds=settings.wechat_callback_window_seconds)
+        self._cryptos: dict[str, Any] = {}  # key -> wechatpy's WeChatCrypto, built once
         if self.keys and self.plaintext_ok:
             log.warning("wechat: XINQIAO_WECHAT_ALLOW_PLAINTEXT is on although an EncodingAESKey "
                         "is set: plaintext callbacks (whose signature covers no body) are "
@@ -136,14 +137,24 @@ class CallbackAuth:
         self.check_fresh(timestamp)
         return Decoded(safe_parse(body), None, body)
 
+    def crypto_for(self, key: str) -> Any:
+        """wechatpy's WeChatCrypto for one of our keys (it keeps only the key; each call
+        makes its own cipher context), built once rather than per callback."""
+        crypto = self._cryptos.get(key)
+        if crypto is None:
+            # wechatpy pulls in requests: imported here, preloaded by the warm-up (issue 18).
+            from wechatpy.crypto import WeChatCrypto
+
+            crypto = self._cryptos[key] = WeChatCrypto(self.token, key, self.appid)
+        return crypto
+
     def _decrypt(self, encrypted: str) -> tuple[str, str]:
-        # wechatpy pulls in requests: imported here, preloaded by the warm-up (issue 18).
-        from wechatpy.crypto import PrpCrypto, WeChatCrypto
+        from wechatpy.crypto import PrpCrypto
 
         last: Exception | None = None
         for key in self.keys:  # the current key first, then the previous one during rotation
             try:
-                crypto = PrpCrypto(WeChatCrypto(self.token, key, self.appid).key)
+                crypto = PrpCrypto(self.crypto_for(key).key)
                 return str(crypto.decrypt(encrypted, self.appid)), key
             except Exception as exc:  # wrong key, wrong appid, garbage: try the next key
                 last = exc
