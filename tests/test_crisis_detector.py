@@ -62,7 +62,7 @@ CRISIS = [
     ("我已经写好遗书了", "explicit", False),
     ("活着没意思", "explicit", False),
     ("活不下去了", "explicit", False),
-    ("烦得想死", "explicit", False),
+    ("烦得想死", "veiled", False),  # asked, not alerted: veiled.feeling_to_die
     ("好想解脱", "veiled", False),
     ("一了百了吧", "veiled", False),
     ("要是我消失了就好了", "veiled", False),
