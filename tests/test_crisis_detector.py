@@ -62,7 +62,7 @@ CRISIS = [
     ("我已经写好遗书了", "explicit", False),
     ("活着没意思", "explicit", False),
     ("活不下去了", "explicit", False),
-    ("烦得想死", "explicit", False),
+    ("烦得想死", "veiled", False),  # asked, not alerted: veiled.feeling_to_die
     ("好想解脱", "veiled", False),
     ("一了百了吧", "veiled", False),
     ("要是我消失了就好了", "veiled", False),
@@ -208,6 +208,16 @@ def test_a_minimal_custom_file_works(tmp_path: Path) -> None:
     assert detector.check("他说不想活了") == Detection("explicit", "不想活", True, "x", 2)
 
 
+def test_text_a_rule_spares_is_left_to_a_weaker_rule(tmp_path: Path) -> None:
+    path = rules_file(tmp_path, (
+        '[[rule]]\nid = "strong"\ncategory = "explicit"\nseverity = 2\npatterns = ["想死"]\n'
+        'spare = ["气到想死"]\n'
+        '[[rule]]\nid = "weak"\ncategory = "veiled"\nseverity = 1\npatterns = ["到想死"]\n'))
+    detector = CrisisDetector(load_rules(path), learned=False)
+    assert (detector.check("气到想死") or Detection("", "", False, "")).rule_id == "weak"
+    assert (detector.check("气到想死，我想死") or Detection("", "", False, "")).rule_id == "strong"
+
+
 @pytest.mark.parametrize(
     ("rule", "problem"),
     [
@@ -223,6 +233,7 @@ def test_a_minimal_custom_file_works(tmp_path: Path) -> None:
         ('category = "explicit"\nseverity = 2\npatterns = ["x"]\nweight = 3', "unknown keys"),
         ('category = "explicit"\nseverity = 2\npatterns = ["x"]\nscript = "fr"', "script"),
         ('category = "explicit"\nseverity = 2\npatterns = ["x"]\nrequires = ["[z"]', "requires"),
+        ('category = "explicit"\nseverity = 2\npatterns = ["x"]\nspare = ["y+"]', "spare"),
     ],
 )
 def test_malformed_rule_names_file_and_rule(tmp_path: Path, rule: str, problem: str) -> None:

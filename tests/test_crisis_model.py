@@ -23,19 +23,19 @@ from xinqiao.services.crisis_model import (
 
 DETECTOR = CrisisDetector()
 CORPUS = Path(__file__).resolve().parents[1] / "xinqiao" / "data" / "crisis" / "corpus"
-# Leave-one-writer-out over the sixteen writers, as frozen in round 5 (rules, model and length
-# guard, bench/crisis_eval.py --compare): explicit alerted 0.987, every crisis or concern kind
-# alerted-or-asked >= 0.980 (goodbye the lowest; means_question 0.982), third party 1.000,
-# everyday alerted 0.040 and asked 0.060 (in 6 characters or fewer: 0.004 and 0.030), topic
-# 0.013, hyperbole 0.018. The limits sit a little beyond, so a regression fails.
+# Leave-one-writer-out over the eighteen writers, as frozen in round 6 (rules, model and length
+# guard, bench/crisis_eval.py --compare): explicit alerted 0.988, every crisis or concern kind
+# alerted-or-asked >= 0.981 (means_question 0.981, goodbye 0.982), third party 1.000,
+# everyday alerted 0.037 and asked 0.060 (in 6 characters or fewer: 0.004 and 0.026), topic
+# 0.008, hyperbole 0.016. The limits sit a little beyond, so a regression fails.
 LOWO_EXPLICIT_ALERTED = 0.97
 LOWO_FLAGGED_FLOOR = 0.95
 LOWO_THIRD_PARTY_FLAGGED = 0.98
 LOWO_EVERYDAY_ALERTED = 0.045
 LOWO_EVERYDAY_ASKED = 0.07
 LOWO_SHORT_EVERYDAY_ASKED = 0.04  # everyday messages of 6 characters or fewer
-LOWO_TOPIC_ALERTED = 0.03
-LOWO_HYPERBOLE_ALERTED = 0.03
+LOWO_TOPIC_ALERTED = 0.02
+LOWO_HYPERBOLE_ALERTED = 0.025
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +46,10 @@ def lowo() -> tuple[list[Example], np.ndarray]:
     return examples, crisis_train.out_of_fold(examples, crisis_train.writer_groups(examples))
 
 
-def test_corpus_loads_sixteen_writers_with_every_category() -> None:
+def test_corpus_loads_eighteen_writers_with_every_category() -> None:
     examples = load_corpus()
-    assert len(examples) >= 6971
-    assert len({e.batch for e in examples if e.batch.startswith("batch_")}) == 16
+    assert len(examples) >= 7544
+    assert len({e.batch for e in examples if e.batch.startswith("batch_")}) == 18
     assert {e.category for e in examples} >= {"explicit", "edge", "third_party", "topic",
                                                 "hyperbole", "passive", "burden"}
 
@@ -184,6 +184,7 @@ def test_a_roommate_described_by_what_she_did_is_a_third_party_crisis() -> None:
     "如果朋友说她想自杀，我应该怎么回应比较好",
     "这家火锅好吃到我想死哈哈哈",
     "累死了今天",
+    "王者又输了一把，气到想死哈哈哈，明天再战",  # a feeling, with the game and a laugh
     "今天阳光好好",
 ])
 def test_topic_talk_hypotheticals_and_hyperbole_are_none(text: str) -> None:

@@ -19,7 +19,7 @@ SCRIPTS = ("zh", "en")
 KINDS = ("self", "other", "remote", "neutral")
 MAX_REPEAT = 24  # the largest {m,n} bound a pattern may use
 _RULE_KEYS = {"id", "category", "severity", "script", "who", "patterns", "requires", "unless",
-              "note"}
+              "spare", "note"}
 _EXCLUDE_KEYS = {"id", "script", "patterns", "note"}
 _ESCAPES_AND_CLASSES = re.compile(r"\\.|\[(?:\\.|[^\]\\])*\]")
 _REPEAT = re.compile(r"[*+]|\{(?:\d*,)?(\d*)\}")
@@ -32,7 +32,8 @@ class CrisisRulesError(ValueError):
 
 @dataclass(frozen=True)
 class Rule:
-    """One compiled rule: any pattern fires it, given a ``requires`` cue and no ``unless`` cue."""
+    """One compiled rule: any pattern fires it, given a ``requires`` cue and no ``unless`` cue;
+    text that ``spare`` matches is blanked for this rule only (another rule reads it)."""
 
     id: str
     category: str
@@ -42,6 +43,7 @@ class Rule:
     pattern: re.Pattern[str]
     requires: re.Pattern[str] | None
     unless: re.Pattern[str] | None
+    spare: re.Pattern[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -115,11 +117,11 @@ def _rule(source: str, n: int, raw: Any) -> Rule:
             raise _fail(source, where, problem)
     opt = {
         key: _compile(source, f"{where} {key}", raw[key], script) if key in raw else None
-        for key in ("requires", "unless")
+        for key in ("requires", "unless", "spare")
     }
     return Rule(raw["id"], raw["category"], severity, script, who,
                 _compile(source, f"{where} patterns", raw.get("patterns"), script),
-                opt["requires"], opt["unless"])
+                opt["requires"], opt["unless"], opt["spare"])
 
 
 def _subjects(source: str, script: str, raw: Any) -> Subjects:
