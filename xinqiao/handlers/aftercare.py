@@ -110,11 +110,15 @@ class AftercareFlow:
             return Turn.end(Reply(REFUSAL, (_MENU,)))
         if await incident_of(ctx.session, case.id) is None:
             return await self._open(ctx, number)
-        _, reach = await aftercare.start_round(ctx.session, self.policy, case, ctx.person,
-                                               ctx.clock.now())
+        now = ctx.clock.now()
+        _, reach = await aftercare.start_round(ctx.session, self.policy, case, ctx.person, now)
         found = await aftercare.round_view(ctx.session, case.id)
         assert found is not None
-        return self._status(found, note=f"已发起关怀回访，邀请 {reach.total} 人。")
+        note = f"已发起关怀回访，邀请 {reach.total} 人。"
+        if (send_at := self.policy.daytime(now)) > now:
+            note += (f"现在是休息时间，问候会在 {local(send_at):%m-%d %H:%M} 发出，"
+                     "不打扰同学们休息。")
+        return self._status(found, note=note)
 
     @staticmethod
     def _status(found: RoundView, note: str = "") -> Turn:

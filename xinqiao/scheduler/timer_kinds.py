@@ -52,6 +52,7 @@ PRIORITIES: dict[str, TimerPriority] = {
     "campaign.open": TimerPriority.bulk,
     "campaign.remind": TimerPriority.bulk,
     "campaign.close": TimerPriority.ordinary,
+    "aftercare.invite": TimerPriority.ordinary,  # a round confirmed at night, next morning
     "aftercare.remind": TimerPriority.ordinary,  # an aftercare round's one reminder
     "aftercare.close": TimerPriority.ordinary,
     "content.tip.chunk": TimerPriority.bulk,

@@ -4,8 +4,10 @@ The centre starts it (the access matrix's ``aftercare`` change), having seen onl
 people it will reach. Each active student of the dorm or class — never the student themself,
 never staff — gets an invitation through the outbox that names nobody; those with no chat
 account are counted as unreachable. A durable timer reminds the silent after the policy's
-``reminder_days`` and another closes the round after ``open_days``. Completion is counts only,
-per dorm and class, as a screening round's is; answers reach staff only as concern items.
+``reminder_days`` and another closes the round after ``open_days``; every push lands in the
+policy's daytime hours (a round confirmed at night invites the next morning). Completion is
+counts only, per dorm and class, as a screening round's is; answers reach staff only as
+concern items.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from xinqiao.storage.cases import CaseNote
 from xinqiao.storage.models import Person, RoleAssignment
 from xinqiao.storage.reports import Timer
 
-REMIND, CLOSE = "aftercare.remind", "aftercare.close"
+INVITE, REMIND, CLOSE = "aftercare.invite", "aftercare.remind", "aftercare.close"
 UNITS = ("dorm", "klass")
 
 
@@ -102,27 +104,51 @@ async def start_round(s: AsyncSession, policy: AftercarePolicy, case: Case, by: 
     if existing is not None and existing.status == RoundStatus.open:
         return existing, reach
     student = await s.get(Person, case.person_id)
-    day = timedelta(days=1)
+    # The students' clock starts when the invitations go out: at once in the daytime, else
+    # the next morning (a round confirmed after a night call must not wake anyone).
+    send_at, day = policy.daytime(now), timedelta(days=1)
     row = AftercareRound(case_id=case.id, dorm_id=student.dorm_id if student else None,
                          klass_id=student.klass_id if student else None, started_by=by.id,
-                         started_at=now, remind_at=now + policy.reminder_days * day,
-                         closes_at=now + policy.open_days * day)
+                         started_at=now,
+                         remind_at=policy.daytime(send_at + policy.reminder_days * day),
+                         closes_at=policy.daytime(send_at + policy.open_days * day))
     s.add(row)
     await s.flush()
     assert row.id is not None
-    reached = set(await push_to_people(
-        s, [*reach.dorm, *reach.klass], key=f"aftercare:{row.id}:invite",
-        reply=words().invitation_push(), now=now, kind="notice", priority=Priority.reminder,
-        alert=words().card("关怀问候")))
     for unit, people in (("dorm", reach.dorm), ("klass", reach.klass)):
         s.add_all(AftercareInvitation(round_id=row.id, person_id=p, unit=unit,
-                                      reached=p in reached) for p in people)
+                                      reached=p not in reach.unbound) for p in people)
+    await s.flush()
+    if send_at > now:
+        await schedule(s, kind=INVITE, ref=str(row.id), due_at=send_at, now=now)
+    else:
+        await _invite(s, row, now)
     s.add(CaseNote(case_id=case.id, at=now, author_person_id=by.id, kind="aftercare",
                    text=f"{by.name} 发起关怀回访：邀请 {reach.total} 人，"
-                        f"其中 {reach.total - len(reached)} 人暂时联系不上"))
+                        f"其中 {len(reach.unbound)} 人暂时联系不上"))
     await schedule(s, kind=REMIND, ref=str(row.id), due_at=row.remind_at, now=now)
     await schedule(s, kind=CLOSE, ref=str(row.id), due_at=row.closes_at, now=now)
     return row, reach
+
+
+async def _invite(s: AsyncSession, row: AftercareRound, now: datetime) -> None:
+    """Push the invitations; who could be reached is settled now (one may have bound since)."""
+    invites = list((await s.exec(select(AftercareInvitation).where(
+        AftercareInvitation.round_id == row.id).order_by(col(AftercareInvitation.id)))).all())
+    reached = set(await push_to_people(
+        s, [i.person_id for i in invites], key=f"aftercare:{row.id}:invite",
+        reply=words().invitation_push(), now=now, kind="notice", priority=Priority.reminder,
+        alert=words().card("关怀问候")))
+    for invite in invites:
+        invite.reached = invite.person_id in reached
+        s.add(invite)
+
+
+async def on_invite(s: AsyncSession, timer: Timer) -> None:
+    """Timer: the morning after a round confirmed at night, its invitations go out."""
+    row = await s.get(AftercareRound, int(timer.ref))
+    if row is not None and row.status == RoundStatus.open:
+        await _invite(s, row, timer.due_at)
 
 
 async def tally(s: AsyncSession, round_id: int | None) -> dict[str, Tally]:
@@ -219,4 +245,4 @@ async def case_and_target(s: AsyncSession, number: int) -> tuple[Case | None, Ta
 
 def timer_handlers() -> dict[str, TimerHandler]:
     """The round's timers by kind."""
-    return {REMIND: on_remind, CLOSE: on_close}
+    return {INVITE: on_invite, REMIND: on_remind, CLOSE: on_close}
