@@ -123,9 +123,9 @@ async def start_round(s: AsyncSession, policy: AftercarePolicy, case: Case, by: 
         await schedule(s, kind=INVITE, ref=str(row.id), due_at=send_at, now=now)
     else:
         await _invite(s, row, now)
+    # The timeline is read by the college too; the round's counts are the centre's alone.
     s.add(CaseNote(case_id=case.id, at=now, author_person_id=by.id, kind="aftercare",
-                   text=f"{by.name} 发起关怀回访：邀请 {reach.total} 人，"
-                        f"其中 {len(reach.unbound)} 人暂时联系不上"))
+                   text=f"{by.name} 发起关怀回访（同宿舍、同班同学）"))
     await schedule(s, kind=REMIND, ref=str(row.id), due_at=row.remind_at, now=now)
     await schedule(s, kind=CLOSE, ref=str(row.id), due_at=row.closes_at, now=now)
     return row, reach

@@ -29,7 +29,8 @@ NOTE_KINDS = {"opened": "建立", "opened_from": "建立", "lead": "负责人", 
               "followup": "随访", "cadence": "随访频率", "team": "团队", "note": "备注",
               "referral": "转介", "referral_outcome": "转介结果", "family": "家庭联系",
               "return": "复学评估", "contact": "约定联系", "closed": "结案",
-              "close_requested": "申请结案", "close_declined": "未同意结案"}
+              "close_requested": "申请结案", "close_declined": "未同意结案",
+              "incident": "事件结局", "aftercare": "关怀回访"}
 RESTART = frozenset({"followup", "cadence"})  # notes that restart the follow-up clock
 
 

@@ -17,6 +17,7 @@ from multidict import MultiDictProxy
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.bot.console_web.case_data import case_view, visible
+from xinqiao.bot.console_web.case_outcome import outcome_for
 from xinqiao.bot.console_web.gate import (
     Staff,
     base_context,
@@ -105,11 +106,14 @@ async def case_page(request: web.Request, s: AsyncSession, staff: Staff) -> web.
     case = await _case(request, s, staff, Action.read, "case.read")
     if case is None:
         return not_found(request, staff)
-    view = await case_view(s, case, services(request).clock.now())
+    now = services(request).clock.now()
+    view = await case_view(s, case, now)
+    outcome = await outcome_for(s, staff.actor, case, now)
     is_open = case.status == CaseStatus.open
     may_change = is_open and may(staff.actor, Kind.case, Action.change, await case_target(s, case))
     return render(request, "case.html", base_context(
-        staff, view=view, done=DONE.get(request.query.get("done", "")), may_change=may_change,
+        staff, view=view, outcome=outcome, done=DONE.get(request.query.get("done", "")),
+        may_change=may_change,
         is_open=is_open, needs_signoff=case_signoff.needs_signoff(staff.roles),
         may_decide=view.signoff is not None and not case_signoff.needs_signoff(staff.roles),
         is_lead=case.lead_person_id == staff.person_id, tiers=case_signoff.TIER_LABELS,
