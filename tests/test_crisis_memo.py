@@ -1,5 +1,6 @@
-"""The crisis detector's memo of verdicts (issue 18): a repeated text is cheap, every text is
-still checked, and no verdict changes — not for a corpus line, not for a second sender."""
+"""The crisis detector's memo of quiet texts (issue 18): a repeated short quiet text is cheap,
+crisis wording is read afresh every time, and no verdict changes — not for a corpus line, not
+for a second sender."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def test_every_corpus_line_gets_the_same_verdict_from_the_memo() -> None:
     # Near-duplicates that normalise alike but quote differently (full width, traditional).
     texts += ["想自杀", "想自殺", "想 自 杀", "ＷＡＮＴ　ＴＯ　ＤＩＥ", "want to die", "菜单",
               "菜單"]
-    assert sum(len(t) <= MEMO_CHARS for t in texts) > 7000
+    assert sum(len(t) <= MEMO_CHARS for t in texts) > 1000
     for text in texts:
         expected = fresh.check(text)
         assert memoised.check(text) == expected, text  # first time: computed and kept
@@ -50,35 +51,35 @@ def test_every_corpus_line_gets_the_same_verdict_from_the_memo() -> None:
     assert memoised.check("想自殺") != memoised.check("想自杀")  # matched quotes the original
 
 
-def test_a_repeated_menu_word_is_read_once_and_every_text_still_checked() -> None:
+def test_a_repeated_menu_word_is_read_once_and_crisis_words_every_time() -> None:
     model = CountingModel(CrisisModel.load().arrays)
     detector = CrisisDetector(load_rules(), model)
     for _ in range(100):
         assert detector.check("菜单") is None
     assert model.reads == 1
-    hit = detector.check("菜单里没有能救我的，我不想活了")
-    assert hit is not None and hit.level == "crisis"
-    assert model.reads == 2
-    long_text = ("这学期课很多，实验报告一份接一份，室友也都各忙各的，" * 3
-                 + "我真的撑不下去了，不想活了")
+    words = "没意思，我不想活了"  # short, but crisis wording is never remembered
+    assert len(words) <= MEMO_CHARS
+    for n in range(3):
+        hit = detector.check(words)
+        assert hit is not None and hit.level == "crisis"
+        assert model.reads == 2 + n
+    long_text = "这学期课很多，实验报告一份接一份，室友也都各忙各的"
     assert len(long_text) > MEMO_CHARS  # too long to keep: read every time
     for _ in range(3):
-        hit = detector.check(long_text)
-        assert hit is not None and hit.level == "crisis"
-    assert model.reads == 5
+        assert detector.check(long_text) is None
+    assert model.reads == 7
 
 
 def test_swapped_rules_are_not_answered_from_the_old_memo(tmp_path: Path) -> None:
     detector = CrisisDetector(learned=False)
-    assert detector.check("他说想自杀") is not None
+    assert detector.check("今晚吃火锅") is None  # quiet under the shipped rules: remembered
     path = tmp_path / "crisis.toml"
     path.write_text('[[rule]]\nid = "x"\ncategory = "explicit"\nseverity = 2\n'
-                    "patterns = ['不想活']\n[subjects.zh]\nwindow = 16\nself = ['我']\n"
+                    "patterns = ['火锅']\n[subjects.zh]\nwindow = 16\nself = ['我']\n"
                     "other = ['他']\ncues = ['说']\n[subjects.en]\nwindow = 40\n"
                     "self = ['i']\nother = ['he']\ncues = ['said']\n", encoding="utf-8")
     detector.rules = load_rules(path)
-    assert detector.check("他说想自杀") is None
-    hit = detector.check("他说不想活了")
+    hit = detector.check("今晚吃火锅")
     assert hit is not None and hit.rule_id == "x"
 
 
