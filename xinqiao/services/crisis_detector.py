@@ -15,6 +15,7 @@ import bisect
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from xinqiao.services.crisis_memo import QuietTexts
 from xinqiao.services.crisis_model import CrisisModel, Verdict
 from xinqiao.services.crisis_rules import (
     CATEGORIES,
@@ -45,6 +46,12 @@ RULE_VETO_MARKED = 0.7
 # Topic talk, a hypothetical or an old story needs words; a rule hit in a message this short
 # (letters, digits and CJK counted) stands whatever the model says: 好想死啊, 想 自 杀.
 SHORT_TEXT = 12
+# The verdict on a text is a pure function of the text (whom it is about and the 24 h memory
+# are decided later, per person, in handlers/crisis_watch.py), so a repeated quiet text — 菜单,
+# 好的, a form's 1-5 — is not read again: up to MEMO_SIZE texts of at most MEMO_CHARS characters
+# whose verdict was none (services/crisis_memo.py; crisis wording is never kept).
+MEMO_SIZE = 4096
+MEMO_CHARS = 16
 
 
 @dataclass(frozen=True)
@@ -96,11 +103,14 @@ class CrisisDetector:
     conversation. ``learned=False`` keeps the rules alone (their regression tests)."""
 
     def __init__(self, rules: CrisisRules | None = None, model: CrisisModel | None = None,
-                 *, learned: bool = True) -> None:
+                 *, learned: bool = True, memo: int = MEMO_SIZE) -> None:
         self.rules = rules if rules is not None else load_rules()
         self._model = model
         self.learned = learned
         self._cache: dict[str, str] = {}
+        # Keyed by the exact text, not the normalised one (a repeat must be the same message).
+        self._quiet = QuietTexts(memo) if memo > 0 else None
+        self._memo_rules, self._memo_learned = self.rules, learned
         # The model path reads "你/你们/you" as the message's readers, not as a story: a goodbye
         # addresses them (你们以后不用担心我了). The rules keep them remote (banter, hotline copy).
         self._model_subjects = {
@@ -152,7 +162,22 @@ class CrisisDetector:
 
     def check(self, text: str) -> Detection | None:
         """The crisis signal in ``text`` with its level, or None for ``none``. Denials and jokes
-        cancel nothing."""
+        cancel nothing. A repeated short quiet text is answered from memory."""
+        quiet = self._quiet
+        if quiet is None or len(text) > MEMO_CHARS:
+            return self._check(text)
+        if self._memo_rules is not self.rules or self._memo_learned != self.learned:
+            quiet.clear()  # the rules were swapped: what was quiet under them may not be now
+            self._memo_rules, self._memo_learned = self.rules, self.learned
+        if quiet.knows(text):
+            return None
+        hit = self._check(text)
+        if hit is None:
+            quiet.add(text)
+        return hit
+
+    def _check(self, text: str) -> Detection | None:
+        """``check`` without the memo: the rules, then the model."""
         views = self._views(text)
         hit = self._rule_hit(text, views)
         if not self.learned or not views["zh"].chars:  # no word at all: nothing to read
