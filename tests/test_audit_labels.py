@@ -9,7 +9,8 @@ from xinqiao.services.audit import ACTION_LABELS
 
 SOURCE = Path(__file__).resolve().parent.parent / "xinqiao"
 # Audit actions are dotted codes ("roster.import"); escalation steps ("joined") are not.
-WRITTEN = re.compile(r"""(?:action|audit_as)\s*=\s*f?["']([a-z_]+\.[a-z_.]+)["']""")
+WRITTEN = re.compile(r"""(?:(?:action|audit_as)\s*=\s*|Action\.[a-z_]+,\s*)f?["']"""
+                     r"""([a-z_]+\.[a-z_.]+)["']""")  # keyword, or after the access Action
 
 
 def test_every_audit_action_written_has_a_chinese_label() -> None:

@@ -41,6 +41,8 @@ ACTION_LABELS: dict[str, str] = {
     "case.read": "查看个案", "case.change": "处理个案", "report.read": "查看上报",
     "case.referral": "记录转介", "case.family": "记录家庭联系", "case.return": "记录复学评估",
     "case.contact": "记录转介后联系", "case.records.read": "查看转介与复学记录",
+    "case.incident": "记录事件结局", "aftercare.read": "查看关怀回访",
+    "aftercare.start": "发起关怀回访",
     "booking.for_student": "为学生代约", "booking.positive_unplaced": "测评阳性未约到时段",
     "escalation.ack": "确认上报", "escalation.resolve": "上报结案",
     "escalation.relay": "回复来信人",
