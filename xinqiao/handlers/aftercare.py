@@ -12,6 +12,7 @@ from typing import Any
 
 from xinqiao.clock import local
 from xinqiao.handlers import aftercare_texts as aftercare_texts  # installs the push wording
+from xinqiao.handlers.aftercare_texts import UNIT_LABELS
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.policy.aftercare import AftercarePolicy
@@ -22,7 +23,6 @@ from xinqiao.services.incidents import INCIDENT_LABELS, incident_of
 from xinqiao.services.refs import CASE, case_ref, parse_ref, wrong_kind
 
 _MENU = Choice("menu", "主菜单")
-UNIT_LABELS = {"dorm": "同宿舍", "klass": "同班"}
 
 
 def _tally_line(label: str, t: Tally) -> str:
@@ -123,13 +123,11 @@ class AftercareFlow:
     @staticmethod
     def _status(found: RoundView, note: str = "") -> Turn:
         counts = found.counts
-        total = Tally(*(sum(getattr(t, f) for t in counts.values()) for f in
-                        ("invited", "unreachable", "answered", "wants_talk", "concerns")))
         state = (f"进行中，{local(found.closes_at):%m-%d %H:%M} 结束"
                  if found.open else "已结束")
         lines = [note] if note else []
         lines += [f"个案 {case_ref(found.case_id)} 的关怀回访（{local(found.started_at):%m-%d} "
                   f"发起，{state}）：", *(_tally_line(UNIT_LABELS[u], counts[u]) for u in counts),
-                  _tally_line("合计", total),
+                  _tally_line("合计", aftercare.summed(counts.values())),
                   "提出的关切在“待办”中跟进（只统计人数，不列出名单和回答）。"]
         return Turn.end(Reply("\n".join(lines), (_MENU,)))

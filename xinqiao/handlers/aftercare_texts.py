@@ -9,6 +9,7 @@ from xinqiao.services import aftercare_wording
 CHECKIN_FLOW = "aftercare_checkin"
 CHECKIN_WORD = "关怀问候"
 START = flow_choice(CHECKIN_FLOW, "好的，聊几句")
+UNIT_LABELS = {"dorm": "同宿舍", "klass": "同班"}  # a round's units, in chat and on the console
 
 
 class AftercareTexts:

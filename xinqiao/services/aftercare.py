@@ -12,7 +12,8 @@ concern items.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import astuple, dataclass
 from datetime import datetime, timedelta
 
 from sqlmodel import col, select
@@ -65,6 +66,11 @@ class Tally:
     answered: int = 0
     wants_talk: int = 0
     concerns: int = 0
+
+
+def summed(tallies: Iterable[Tally]) -> Tally:
+    """The units' counts added up (合计)."""
+    return Tally(*(sum(column) for column in zip(*map(astuple, tallies), strict=True)))
 
 
 async def reach_of(s: AsyncSession, case: Case) -> Reach:
@@ -201,13 +207,11 @@ async def on_close(s: AsyncSession, timer: Timer) -> None:
             AftercareInvitation.status == InviteStatus.open))).all():
         invite.status = InviteStatus.expired
         s.add(invite)
-    counts = await tally(s, row.id)
-    answered = sum(t.answered for t in counts.values())
-    invited = sum(t.invited for t in counts.values())
-    concerns = sum(t.concerns for t in counts.values())
+    total = summed((await tally(s, row.id)).values())
     await push_to_people(s, [row.started_by], key=f"aftercare:{row.id}:closed",
-                         reply=words().closed_push(case_ref(row.case_id), invited, answered,
-                                                   concerns), now=timer.due_at)
+                         reply=words().closed_push(case_ref(row.case_id), total.invited,
+                                                   total.answered, total.concerns),
+                         now=timer.due_at)
 
 
 @dataclass(frozen=True)

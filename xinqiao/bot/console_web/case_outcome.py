@@ -14,14 +14,12 @@ from datetime import date, datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from xinqiao.handlers.aftercare_texts import UNIT_LABELS
 from xinqiao.services import aftercare
 from xinqiao.services.access import Action, Actor, Kind, authorize, may, student_target
-from xinqiao.services.aftercare import RoundView, Tally
+from xinqiao.services.aftercare import RoundView, Tally, summed
 from xinqiao.services.incidents import INCIDENT_LABELS, incident_of
 from xinqiao.storage.cases import Case
-
-UNIT_LABELS = {"dorm": "同宿舍", "klass": "同班"}
-FIELDS = ("invited", "unreachable", "answered", "wants_talk", "concerns")
 
 
 @dataclass(frozen=True)
@@ -47,7 +45,7 @@ class CaseOutcome:
 
 def _counts(found: RoundView) -> RoundCounts:
     rows = [(UNIT_LABELS[u], t) for u, t in found.counts.items()]
-    total = Tally(*(sum(getattr(t, f) for _, t in rows) for f in FIELDS))
+    total = summed(found.counts.values())
     return RoundCounts(found.open, found.started_at, found.closes_at, [*rows, ("合计", total)])
 
 
