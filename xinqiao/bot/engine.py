@@ -14,14 +14,7 @@ from xinqiao.bot.choices import HELP_WORDS as HELP_WORDS  # re-exported for bot/
 from xinqiao.bot.choices import MENU_WORDS as MENU_WORDS
 from xinqiao.bot.identities import lock_identity
 from xinqiao.clock import Clock, utc
-from xinqiao.handlers.flow import (
-    Context,
-    Flow,
-    FlowRegistry,
-    Interception,
-    Turn,
-    leave_flow,
-)
+from xinqiao.handlers.flow import Context, Flow, FlowRegistry, Interception, Turn, leave_flow
 from xinqiao.handlers.listening import LISTEN, reflection_for
 from xinqiao.handlers.menu import Menu, help_reply
 from xinqiao.handlers.wecom_texts import NOT_FOR_STUDENTS
@@ -30,6 +23,7 @@ from xinqiao.services.access import refuse_flow
 from xinqiao.services.directory import role_set
 from xinqiao.services.wecom_people import WECOM
 from xinqiao.services.wecom_people import admit as admit_on_wecom
+from xinqiao.services.work import Work
 from xinqiao.settings import Settings
 from xinqiao.storage.models import ChannelIdentity, ConversationState, Person, Role
 
@@ -90,7 +84,7 @@ class Engine:
             state = ConversationState(identity_id=identity.id, updated_at=now)
             session.add(state)
         ctx = Context(
-            session=session,
+            work=Work(session),
             clock=self.clock,
             settings=self.settings,
             identity=identity,
@@ -109,7 +103,7 @@ class Engine:
         """The turn once identity, person, roles and state are in ``ctx``: route the message
         and update ``ctx.state`` (the caller writes identity and state)."""
         state, now = ctx.state, self.clock.now()
-        ctx.inbound = choices.resolve_choice(ctx.inbound, state.choices)
+        ctx = replace(ctx, inbound=choices.resolve_choice(ctx.inbound, state.choices))
         if choices.is_stale(ctx.inbound, state):
             # A button from an earlier step (double tap, old message): applying its key to the
             # current question could answer the wrong one. Offer what is current instead.
@@ -237,9 +231,9 @@ class Engine:
         if flow is None:
             return (Reply("这个功能暂时不可用。", self._menu_hint(ctx)),)
         if not flow.available_to(ctx.person, ctx.roles):
-            await refuse_flow(ctx.session, now=self.clock.now(), flow=flow.id,
-                              actor_person_id=ctx.person.id if ctx.person else None,
-                              identity_id=ctx.identity.id, asked=argument)
+            await ctx.run(refuse_flow, now=self.clock.now(), flow=flow.id,
+                          actor_person_id=ctx.person.id if ctx.person else None,
+                          identity_id=ctx.identity.id, asked=argument)
             if not ctx.bound:
                 return (Reply("请先绑定身份，再使用这个功能。回复“绑定”开始。"),)
             return (Reply("这个功能不在你的权限范围内。", self._menu_hint(ctx)),)

@@ -27,6 +27,7 @@ from xinqiao.bot.metrics import Metrics
 from xinqiao.handlers.flow import Context
 from xinqiao.messages import Inbound, Reply
 from xinqiao.services.directory import STUDENT_ROLES
+from xinqiao.services.work import Work
 from xinqiao.storage.callbacks import CallbackNonce, Nonce
 from xinqiao.storage.lean_sql import Columns, LeanStore, Tx
 from xinqiao.storage.models import (
@@ -216,7 +217,7 @@ class LeanPath:
         # The identity's other columns stay as stored: only these two are written back.
         # Plain objects stand in for the identity and state rows: building ORM objects costs
         # more than the reads (a lean turn only reads and sets their attributes).
-        ctx = Context(session=cast(AsyncSession, NoSession()), clock=self.engine.clock,
+        ctx = Context(work=Work(cast(AsyncSession, NoSession())), clock=self.engine.clock,
                       settings=self.engine.settings, identity=cast(ChannelIdentity, identity),
                       person=person, roles=roles, state=cast(ConversationState, state),
                       inbound=inbound, flows=self.engine.flows)

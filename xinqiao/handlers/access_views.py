@@ -40,17 +40,17 @@ class StudentLookupFlow(OneShotFlow):
         """Name, number and units; the tier and the timeline for those who may see them."""
         if not argument.strip():
             return Turn.end(Reply("请带上学号，例如：学生信息 2023001", _MENU))
-        student = await by_number(ctx.session, argument)
+        student = await ctx.run(by_number, argument)
         actor = await ctx.actor()
         # One read, audited once: the picture for its holders, else the roster entry alone.
         kind = Kind.picture if actor.roles & holders(Kind.picture, Action.read) else Kind.roster
         target = Target.about(student) if student is not None else None
         # An unknown number is refused (and audited, with what was asked) like a forbidden one.
         asked: dict[str, Any] = {"asked": argument.strip()[:64]} if student is None else {}
-        if not await authorize(ctx.session, actor, kind, Action.read, target,
-                               now=ctx.clock.now(), page=1, **asked) or student is None:
+        if not await ctx.run(authorize, actor, kind, Action.read, target,
+                             now=ctx.clock.now(), page=1, **asked) or student is None:
             return Turn.end(Reply(REFUSAL, _MENU))
-        college, klass, dorm = await unit_names(ctx.session, student)
+        college, klass, dorm = await ctx.run(unit_names, student)
         lines = [f"{student.name}（{student.external_id}）"]
         lines += [f"{label}：{name}" for label, name in
                   (("学院", college), ("班级", klass), ("宿舍", dorm)) if name]
@@ -59,7 +59,7 @@ class StudentLookupFlow(OneShotFlow):
             lines.append(f"关注等级：{TIER_LABELS[Tier(student.tier)]}")
         if kind is Kind.roster:
             return Turn.end(Reply("\n".join(lines), _MENU))
-        found = await picture(ctx.session, actor, student, ctx.settings.content_dir)
+        found = await ctx.run(picture, actor, student, ctx.settings.content_dir)
         return self._page(found, student.external_id, 0, "\n".join(lines) + "\n\n")
 
     async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
@@ -67,13 +67,12 @@ class StudentLookupFlow(OneShotFlow):
         if ctx.inbound.choice != "more" and ctx.inbound.text != "更多":
             return Turn.pass_on()
         page = int(data.get("page", 0)) + 1
-        student = await by_id(ctx.session, int(data.get("student", 0)))
+        student = await ctx.run(by_id, int(data.get("student", 0)))
         actor = await ctx.actor()
-        if student is None or not await authorize(
-                ctx.session, actor, Kind.picture, Action.read,
+        if student is None or not await ctx.run(authorize, actor, Kind.picture, Action.read,
                 Target.about(student), now=ctx.clock.now(), page=page + 1):
             return Turn.end(Reply(REFUSAL, _MENU))
-        found = await picture(ctx.session, actor, student, ctx.settings.content_dir)
+        found = await ctx.run(picture, actor, student, ctx.settings.content_dir)
         return self._page(found, student.external_id, page, "")
 
     @staticmethod
@@ -99,18 +98,18 @@ class AuditLogFlow(OneShotFlow):
     async def start(self, ctx: Context, argument: str) -> Turn:
         """The last 30 days' newest entries, about one person when a number is given."""
         now = ctx.clock.now()
-        person = await by_number(ctx.session, argument) if argument.strip() else None
-        if not await authorize(ctx.session, await ctx.actor(), Kind.audit_log, Action.read,
-                               Target.about(person), now=now,
-                               about=argument.strip()[:64] or None):
+        person = await ctx.run(by_number, argument) if argument.strip() else None
+        if not await ctx.run(authorize, await ctx.actor(), Kind.audit_log, Action.read,
+                             Target.about(person), now=now,
+                             about=argument.strip()[:64] or None):
             return Turn.end(Reply(REFUSAL, _MENU))
         if argument.strip() and person is None:
             return Turn.end(Reply("没有找到这个学号/工号。", _MENU))
-        rows = await audit.entries(ctx.session, person_id=person.id if person else None,
-                                   since=now - timedelta(days=AUDIT_DAYS), limit=AUDIT_LINES)
+        rows = await ctx.run(audit.entries, person_id=person.id if person else None,
+                             since=now - timedelta(days=AUDIT_DAYS), limit=AUDIT_LINES)
         if not rows:
             return Turn.end(Reply(f"近 {AUDIT_DAYS} 天没有审计记录。", _MENU))
         who = f"{person.name}（{person.external_id}）相关的" if person else ""
         lines = [f"近 {AUDIT_DAYS} 天{who}审计记录（最新 {len(rows)} 条）："]
-        lines += [f"· {await audit.describe(ctx.session, r)}" for r in rows]
+        lines += [f"· {await ctx.run(audit.describe, r)}" for r in rows]
         return Turn.end(Reply("\n".join(lines), _MENU))

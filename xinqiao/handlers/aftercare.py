@@ -58,7 +58,7 @@ class AftercareFlow:
             return Turn.end(Reply(hint, (_MENU,)))
         if ref is not None:
             return await self._open(ctx, ref.number)
-        rows = await aftercare.incident_cases(ctx.session)
+        rows = await ctx.run(aftercare.incident_cases)
         if not rows:
             return Turn.end(Reply("目前没有记录了自杀未遂或死亡结局的个案。", (_MENU,)))
         lines, choices = ["记录了事件结局的个案："], []
@@ -80,24 +80,24 @@ class AftercareFlow:
 
     async def _case(self, ctx: Context, number: int, action: Action,
                     audit_as: str) -> Case | None:
-        case, target = await aftercare.case_and_target(ctx.session, number)
-        allowed = await authorize(ctx.session, await ctx.actor(), Kind.aftercare, action, target,
-                                  now=ctx.clock.now(), audit_as=audit_as, case=number)
+        case, target = await ctx.run(aftercare.case_and_target, number)
+        allowed = await ctx.run(authorize, await ctx.actor(), Kind.aftercare, action, target,
+                                now=ctx.clock.now(), audit_as=audit_as, case=number)
         return case if allowed else None
 
     async def _open(self, ctx: Context, number: int) -> Turn:
         case = await self._case(ctx, number, Action.read, "aftercare.read")
         if case is None:
             return Turn.end(Reply(REFUSAL, (_MENU,)))
-        found = await aftercare.round_view(ctx.session, case.id)
+        found = await ctx.run(aftercare.round_view, case.id)
         if found is not None:
             return self._status(found)
-        incident = await incident_of(ctx.session, case.id)
+        incident = await ctx.run(incident_of, case.id)
         ref = case_ref(case.id)
         if incident is None:
             return Turn.end(Reply(f"个案 {ref} 还没有记录自杀未遂或死亡的事件结局。需要时请先在"
                                   f"“个案 {ref}”里点「事件结局」记录。", (_MENU,)))
-        reach = await aftercare.reach_of(ctx.session, case)
+        reach = await ctx.run(aftercare.reach_of, case)
         if reach.total == 0:
             return Turn.end(Reply(f"个案 {ref} 的同宿舍和同班没有可以邀请的同学。", (_MENU,)))
         text = _reach_text(ref, INCIDENT_LABELS.get(incident.kind, incident.kind), reach)
@@ -108,11 +108,11 @@ class AftercareFlow:
         case = await self._case(ctx, number, Action.change, "aftercare.start")
         if case is None:
             return Turn.end(Reply(REFUSAL, (_MENU,)))
-        if await incident_of(ctx.session, case.id) is None:
+        if await ctx.run(incident_of, case.id) is None:
             return await self._open(ctx, number)
         now = ctx.clock.now()
-        _, reach = await aftercare.start_round(ctx.session, self.policy, case, ctx.person, now)
-        found = await aftercare.round_view(ctx.session, case.id)
+        _, reach = await ctx.run(aftercare.start_round, self.policy, case, ctx.person, now)
+        found = await ctx.run(aftercare.round_view, case.id)
         assert found is not None
         note = f"已发起关怀回访，邀请 {reach.total} 人。"
         if (send_at := self.policy.daytime(now)) > now:

@@ -46,7 +46,7 @@ class AftercareCheckinFlow:
     async def start(self, ctx: Context, argument: str) -> Turn:
         """The questions of the person's open invitation; without one, a kind word."""
         assert ctx.person is not None and ctx.person.id is not None
-        if await aftercare.open_invitation(ctx.session, ctx.person.id) is None:
+        if await ctx.run(aftercare.open_invitation, ctx.person.id) is None:
             return Turn.end(Reply("目前没有需要回答的关怀问候。心里不舒服的时候，随时可以"
                                   "预约心理咨询或拨打下面的热线：\n" + "\n".join(
                                       help_lines(ctx.settings)),
@@ -62,12 +62,12 @@ class AftercareCheckinFlow:
 
     async def _complete(self, ctx: Context, spec: FormSpec, data: dict[str, Any]) -> Turn:
         assert ctx.person is not None and ctx.person.id is not None
-        invite = await aftercare.open_invitation(ctx.session, ctx.person.id)
+        invite = await ctx.run(aftercare.open_invitation, ctx.person.id)
         if invite is None:  # the round closed while the form was open
             return Turn.end(Reply("谢谢你！这轮关怀问候已经结束了。需要的话随时可以预约心理咨询。",
                                   (flow_choice("booking", "预约心理咨询"), _MENU)))
-        outcome = await record_answers(ctx.session, self.escalations, invite, ctx.person,
-                                       dict(data["answers"]), ctx.clock.now())
+        outcome = await ctx.run(record_answers, self.escalations, invite, ctx.person,
+                                dict(data["answers"]), ctx.clock.now())
         lines = "\n".join(help_lines(ctx.settings))
         if outcome.wants_talk:
             text = ("谢谢你告诉我们。心理中心的老师会在工作时间联系你；你也可以现在就预约一个"

@@ -13,7 +13,7 @@ from xinqiao.handlers.wecom_texts import NOT_FOR_STUDENTS
 from xinqiao.messages import Choice, Reply
 from xinqiao.services import audit, bind_guard, code_hash
 from xinqiao.services import binding_requests as requests
-from xinqiao.services.code_hash import CodeState, ring_of
+from xinqiao.services.code_hash import CodeState
 from xinqiao.services.directory import role_set
 from xinqiao.services.person_info import active_by_number
 from xinqiao.services.wecom_people import WECOM, is_staff
@@ -95,32 +95,31 @@ class BindingFlow:
 
     async def _attempt(self, ctx: Context, external_id: str, code: str) -> Turn:
         now, external_id = ctx.clock.now(), external_id.strip()
-        if locked := self._locked_reply(ctx, await bind_guard.locked_until(
-                ctx.session, external_id, now)):
+        if locked := self._locked_reply(ctx, await ctx.run(bind_guard.locked_until, external_id,
+                                                           now)):
             return Turn.end(locked)
-        if await bind_guard.over_ceiling(ctx.session, ctx.settings, now):
+        if await ctx.run(bind_guard.over_ceiling, ctx.settings, now):
             return Turn.end(Reply("现在绑定的人比较多，请一分钟后再试。"))
-        person = await active_by_number(ctx.session, external_id)
+        person = await ctx.run(active_by_number, external_id)
         # check() runs one keyed hash whether or not the id exists, so that neither the
         # answer nor its timing tells whether an id is on the roster.
-        state = code_hash.check(ring_of(ctx.session), person.activation_code if person else None,
-                                code)
+        state = await ctx.run(code_hash.check_in, person.activation_code if person else None,
+                              code)
         if person is None or state is None:
             return await self._fail(ctx, external_id, person)
         assert person.id is not None
-        await bind_guard.clear(ctx.session, external_id)
-        if ctx.identity.channel == WECOM and not await is_staff(ctx.session, person.id):
-            await audit.record(ctx.session, at=now, action="bind.refused", actor_person_id=None,
-                               subject_person_id=person.id, allowed=False,
-                               reason="student on wecom", channel=WECOM)
+        await ctx.run(bind_guard.clear, external_id)
+        if ctx.identity.channel == WECOM and not await ctx.run(is_staff, person.id):
+            await ctx.run(audit.record, at=now, action="bind.refused", actor_person_id=None,
+                          subject_person_id=person.id, allowed=False,
+                          reason="student on wecom", channel=WECOM)
             return Turn.end(Reply(NOT_FOR_STUDENTS))
-        accounts = await requests.bound_accounts(ctx.session, person.id)
+        accounts = await ctx.run(requests.bound_accounts, person.id)
         if any(a.channel == ctx.identity.channel for a in accounts):
-            await audit.record(
-                ctx.session, at=now, action="bind.refused", actor_person_id=None,
-                subject_person_id=person.id, allowed=False, reason="bound elsewhere",
-                channel=ctx.identity.channel,
-            )
+            await ctx.run(audit.record, at=now, action="bind.refused", actor_person_id=None,
+                          subject_person_id=person.id, allowed=False, reason="bound elsewhere",
+                          channel=ctx.identity.channel,
+                      )
             return Turn.end(
                 Reply(
                     "这个身份已经绑定在另一个账号上了。如果那不是你本人操作，"
@@ -129,20 +128,20 @@ class BindingFlow:
             )
         if state is CodeState.spent and accounts:  # a second channel: ask the bound accounts
             names = "、".join(dict.fromkeys(requests.channel_name(a.channel) for a in accounts))
-            asked = await requests.ask(ctx.session, person, ctx.identity, now=now,
-                                       minutes=ctx.settings.bind_confirm_minutes)
+            asked = await ctx.run(requests.ask, person, ctx.identity, now=now,
+                                  minutes=ctx.settings.bind_confirm_minutes)
             lead = "已经" if not asked else ""
             return Turn.end(Reply(
                 f"这个身份已绑定在{names}上。我们{lead}向那边发送了确认消息，"
                 "请在已绑定的账号上点“是”，确认后这里就能使用了。"))
         if state is CodeState.spent:
-            await audit.record(ctx.session, at=now, action="bind.refused", actor_person_id=None,
-                               subject_person_id=person.id, allowed=False, reason="code spent",
-                               channel=ctx.identity.channel)
+            await ctx.run(audit.record, at=now, action="bind.refused", actor_person_id=None,
+                          subject_person_id=person.id, allowed=False, reason="code spent",
+                          channel=ctx.identity.channel)
             return Turn.end(Reply(
                 "这个激活码已经使用过了。请联系辅导员或心理中心获取新的激活码。"))
-        await requests.attach(ctx.session, ctx.identity, person, now)
-        roles = await role_set(ctx.session, person.id)
+        await ctx.run(requests.attach, ctx.identity, person, now)
+        roles = await ctx.run(role_set, person.id)
         menu = await self.menu.render(
             replace(ctx, person=person, roles=roles),
             greeting=f"绑定成功！{person.name}，欢迎使用心桥。",
@@ -152,13 +151,12 @@ class BindingFlow:
     async def _fail(self, ctx: Context, external_id: str, person: Member | None) -> Turn:
         settings, ident, now = ctx.settings, ctx.identity, ctx.clock.now()
         ident.bind_failures += 1
-        await audit.record(
-            ctx.session, at=now, action=bind_guard.FAILED, actor_person_id=None, allowed=False,
+        await ctx.run(audit.record, at=now, action=bind_guard.FAILED, actor_person_id=None,
+                      allowed=False,
             channel=ident.channel, attempted_id=external_id[:64], failures=ident.bind_failures,
         )
-        id_locked = await bind_guard.count_failure(
-            ctx.session, settings, external_id, now=now,
-            subject_person_id=person.id if person else None)
+        id_locked = await ctx.run(bind_guard.count_failure, settings, external_id, now=now,
+                                  subject_person_id=person.id if person else None)
         if ident.bind_failures >= settings.bind_max_failures:
             ident.bind_failures = 0
             ident.bind_locked_until = now + timedelta(minutes=settings.bind_lock_minutes)

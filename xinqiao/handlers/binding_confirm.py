@@ -20,11 +20,11 @@ class BindAnswerFlow(OneShotFlow):
         person, now = ctx.person, ctx.clock.now()
         assert person is not None and person.id is not None
         menu = (Choice("menu", "主菜单"),)
-        request = await requests.pending(ctx.session, person.id, now)
+        request = await ctx.run(requests.pending, person.id, now)
         if request is None:
             return Turn.end(Reply("没有等待你确认的绑定请求（可能已经过期）。", menu))
-        joined = await requests.decide(ctx.session, request, yes=self.yes, person=person,
-                                       now=now)
+        joined = await ctx.run(requests.decide, request, yes=self.yes, person=person,
+                               now=now)
         if not self.yes:
             return Turn.end(Reply(
                 "好的，那个账号没有绑定。如果你的激活码可能被别人看到过，"

@@ -137,8 +137,8 @@ async def step(ctx: Context, data: dict[str, Any], policy: Policy) -> Turn | Don
         nxt = {**data, "i": int(data["i"]) + 1, "a": answers}
         return _ask(fields[int(data["i"]) + 1], nxt)
     kind, number = str(data["kind"]), int(data["id"])
-    case = await cases.read_case(ctx.session, await ctx.actor(), number, now, Action.change,
-                                 audit_as=f"case.{kind}")
+    case = await ctx.run(cases.read_case, await ctx.actor(), number, now, Action.change,
+                         audit_as=f"case.{kind}")
     if case is None:
         return Turn.end(Reply(f"没有找到你可以查看的个案 {case_ref(number)}。", _MENU))
     return Done(case, await _save(ctx, case, kind, answers, policy))
@@ -146,26 +146,26 @@ async def step(ctx: Context, data: dict[str, Any], policy: Policy) -> Turn | Don
 
 async def _save(ctx: Context, case: Case, kind: str, a: dict[str, str], policy: Policy) -> str:
     assert ctx.person is not None
-    s, now, calendar = ctx.session, ctx.clock.now(), policy.calendar()
+    now, calendar = ctx.clock.now(), policy.calendar()
     if kind == "referral":
         nxt = date.fromisoformat(a["next"]) if a["next"] != "no" else None
-        await case_records.record_referral(s, calendar, case, ctx.person, Referral(
-            a["institution"], date.fromisoformat(a["on"]), a["consent"],
-            a["accompanied"] or None, a["outcome"], nxt), now)
+        await ctx.run(case_records.record_referral, calendar, case, ctx.person, Referral(
+                      a["institution"], date.fromisoformat(a["on"]), a["consent"],
+                      a["accompanied"] or None, a["outcome"], nxt), now)
         return "已记录转介。" + (f"{nxt:%m-%d} 会提醒负责人联系。" if nxt else "")
     if kind == "incident":
-        await record_incident(s, case, ctx.person, a["kind"], date.fromisoformat(a["on"]),
-                              a["note"] or None, now)
+        await ctx.run(record_incident, case, ctx.person, a["kind"], date.fromisoformat(a["on"]),
+                      a["note"] or None, now)
         return (f"已记录事件结局：{INCIDENT_LABELS[a['kind']]}。心理中心会收到为同宿舍、同班同学"
                 "发起关怀回访的提示。")
     if kind == "family":
-        await case_records.record_family(s, case, ctx.person, a["who"],
-                                         date.fromisoformat(a["on"]), a["agreed"], now)
+        await ctx.run(case_records.record_family, case, ctx.person, a["who"],
+                      date.fromisoformat(a["on"]), a["agreed"], now)
         return "已记录家庭联系。"
     cadence = policy.referral.return_followups[int(a["cadence"][1:])]
-    await case_records.record_return(s, calendar, case, ctx.person, a["from"],
-                                     date.fromisoformat(a["on"]), a["result"],
-                                     cadence.every_days, cadence.times, now)
+    await ctx.run(case_records.record_return, calendar, case, ctx.person, a["from"],
+                  date.fromisoformat(a["on"]), a["result"],
+                  cadence.every_days, cadence.times, now)
     return f"已记录复学评估，之后每{cadence.every_days}天提醒负责人随访，共{cadence.times}次。"
 
 
@@ -175,19 +175,19 @@ async def contact(ctx: Context, data: dict[str, Any]) -> Turn | Done:
     text, number = ctx.inbound.text.strip(), int(data["id"])
     if not text:
         return Turn.ask("contact", data, Reply("请记录这次联系的情况：", _MENU))
-    case = await cases.read_case(ctx.session, await ctx.actor(), number, ctx.clock.now(),
-                                 Action.change, audit_as="case.contact")
+    case = await ctx.run(cases.read_case, await ctx.actor(), number, ctx.clock.now(),
+                         Action.change, audit_as="case.contact")
     if case is None:
         return Turn.end(Reply(f"没有找到你可以查看的个案 {case_ref(number)}。", _MENU))
-    done = await case_records.record_contact(ctx.session, case, int(data["due"]), ctx.person,
-                                             text, ctx.clock.now())
+    done = await ctx.run(case_records.record_contact, case, int(data["due"]), ctx.person,
+                         text, ctx.clock.now())
     return Done(case, "已记录这次联系。" if done else "这次联系已经记录过了。")
 
 
 async def records_turn(ctx: Context, case: Case) -> Turn:
     """Every referral, family contact and return assessment of a case already read (audited)."""
     number, today = case.id or 0, local(ctx.clock.now()).date()
-    found = await case_records.records(ctx.session, case)
+    found = await ctx.run(case_records.records, case)
     lines = [f"个案 {case_ref(number)} 的转介与复学记录："]
     lines += [f"· 转介 {r.referred_on:%m-%d} {r.institution}，"
               f"{CONSENT.get(r.consent, r.consent)}，"
@@ -200,7 +200,7 @@ async def records_turn(ctx: Context, case: Case) -> Turn:
               f"{r.result}；每{r.every_days}天随访，共{r.times}次" for r in found.returns]
     if len(lines) == 1:
         lines.append("· 暂无记录")
-    owed = await case_records.owed(ctx.session, case, today)
+    owed = await ctx.run(case_records.owed, case, today)
     if owed:
         lines.append("待联系：" + "；".join(case_records.due_line(d, today) for d in owed))
     choices = [Choice(f"refer:{number}", "记录转介"), Choice(f"family:{number}", "家庭联系"),

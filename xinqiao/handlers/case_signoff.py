@@ -35,7 +35,7 @@ class CaseSignoffFlow:
             if hint := wrong_kind(ref, CASE):
                 return Turn.end(Reply(hint, _MENU))
             return await self._decide(ctx, ref.number, text.startswith(AGREE))
-        waiting = await case_signoff.waiting(ctx.session)
+        waiting = await ctx.run(case_signoff.waiting)
         if not waiting:
             return Turn.end(Reply("目前没有等待确认的结案申请。", _MENU))
         lines, choices = ["等待心理中心确认的结案申请："], []
@@ -56,13 +56,13 @@ class CaseSignoffFlow:
     async def _decide(self, ctx: Context, case_id: int, agree: bool) -> Turn:
         assert ctx.person is not None
         now = ctx.clock.now()
-        waiting = await case_signoff.pending(ctx.session, case_id)
+        waiting = await ctx.run(case_signoff.pending, case_id)
         verdict = "case.close.approved" if agree else "case.close.declined"
-        case = await cases.read_case(ctx.session, await ctx.actor(), case_id, now,
-                                     Action.change, audit_as=verdict) if waiting else None
+        case = await ctx.run(cases.read_case, await ctx.actor(), case_id, now,
+                             Action.change, audit_as=verdict) if waiting else None
         if case is None or not waiting:
             return Turn.end(Reply(f"个案 {case_ref(case_id)} 没有等待确认的结案申请。", _MENU))
-        answer = await case_signoff.decide(ctx.session, waiting[0], ctx.person, agree, now)
+        answer = await ctx.run(case_signoff.decide, waiting[0], ctx.person, agree, now)
         return Turn.end(Reply(answer, _MENU))
 
 

@@ -57,15 +57,15 @@ class CaseFlow:
             return Turn.end(Reply(hint, _MENU))
         if ref is not None:
             number = ref.number
-            case = await cases.read_case(ctx.session, await ctx.actor(), number, ctx.clock.now())
+            case = await ctx.run(cases.read_case, await ctx.actor(), number, ctx.clock.now())
             if case is None:
                 return Turn.end(Reply(f"没有找到你可以查看的个案 {case_ref(number)}。", _MENU))
             return await self._view(ctx, case)
-        mine = await cases.visible_cases(ctx.session, await ctx.actor())
+        mine = await ctx.run(cases.visible_cases, await ctx.actor())
         if not mine:
             return Turn.end(Reply("目前没有进行中的个案。", _MENU))
         lines = [f"进行中的个案 {len(mine)} 个（最需要随访的在前）："]
-        names = await student_names(ctx.session, mine[:8])
+        names = await ctx.run(student_names, mine[:8])
         for case in mine[:8]:
             due = local(case.next_followup_at) if case.next_followup_at else None
             lead = "已有负责人" if case.lead_person_id else "待指定负责人"
@@ -94,14 +94,13 @@ class CaseFlow:
                 else Action.read)
         # One audit line per action: a tap that only opens a prompt is checked, not recorded.
         acts = action in ACTS or action.startswith("drop")
-        case = await cases.read_case(
-            ctx.session, await ctx.actor(), number, now, verb,
-            audit_as=AUDIT_AS.get(action, "case.team.remove" if acts else None),
-            audit_allowed=acts or verb is Action.read) if number else None
+        case = await ctx.run(cases.read_case, await ctx.actor(), number, now, verb,
+                             audit_as=AUDIT_AS.get(action, "case.team.remove" if acts else None),
+                             audit_allowed=acts or verb is Action.read) if number else None
         if case is None:
             return await self.start(ctx, "")
         if action == "lead":
-            await cases.take_lead(ctx.session, case, ctx.person, now)
+            await ctx.run(cases.take_lead, case, ctx.person, now)
             return await self._view(ctx, case, note="你已成为此个案的负责人。")
         if action in ("plan", "followup", "decision"):
             return Turn.ask("text", {"action": action, "id": number}, Reply(PROMPTS[action]))
@@ -110,8 +109,8 @@ class CaseFlow:
                 Choice(f"every1:{number}", "每天"), Choice(f"every7:{number}", "每周"))))
         if action in ("every1", "every7"):
             days = 1 if action == "every1" else 7
-            await cases.set_cadence(ctx.session, case, ctx.person, days,
-                                    f"随访频率改为每{'天' if days == 1 else '周'}", now)
+            await ctx.run(cases.set_cadence, case, ctx.person, days,
+                          f"随访频率改为每{'天' if days == 1 else '周'}", now)
             return await self._view(ctx, case, note="随访频率已更新。")
         if action == "team":
             return await team_turn(ctx, case)
@@ -132,7 +131,7 @@ class CaseFlow:
         """Show a case already read (and audited) in this turn, with what can be done."""
         assert ctx.person is not None and case.id is not None
         number = case.id
-        summary = await case_summary(ctx.session, case)
+        summary = await ctx.run(case_summary, case)
         lines = [note] if note else []
         lines += [f"个案 {case_ref(case.id)}：{summary.student_name}"
                   f"（{summary.college or ''} {summary.klass or ''}）",
@@ -140,10 +139,10 @@ class CaseFlow:
                   f"负责人：{summary.lead_name if summary.lead_name is not None else '待指定'}",
                   f"计划：{case.plan or '待制定'}",
                   f"随访：每{'天' if case.followup_days == 1 else f'{case.followup_days}天'}"]
-        lines.append(await plan_line(ctx.session, case.person_id, await ctx.actor()))
+        lines.append(await ctx.run(plan_line, case.person_id, await ctx.actor()))
         lines += [f"· {local(n.at):%m-%d} {readable_note(n.text)}" for n in summary.recent]
         today = local(ctx.clock.now()).date()
-        dues = await owed(ctx.session, case, today, ahead=1)
+        dues = await ctx.run(owed, case, today, ahead=1)
         if dues:
             lines.append("待联系：" + "；".join(due_line(d, today) for d in dues))
         choices = [Choice(f"done{d.id}:{number}", f"记录联系 {d.due_on:%m-%d}")
@@ -164,12 +163,12 @@ class CaseFlow:
         if data["action"] == "decision":
             return Turn.ask("tier", {"id": number, "decision": text}, Reply(
                 "结案后该同学的关注等级：", tuple(Choice(t.value, TIER_LABELS[t]) for t in Tier)))
-        case = await cases.read_case(ctx.session, await ctx.actor(), number,
-                                     ctx.clock.now(), Action.change,
-                                     audit_as=f"case.{data['action']}")
+        case = await ctx.run(cases.read_case, await ctx.actor(), number,
+                             ctx.clock.now(), Action.change,
+                             audit_as=f"case.{data['action']}")
         if case is None:
             return Turn.end(Reply(f"没有找到你可以查看的个案 {case_ref(number)}。", _MENU))
-        await cases.note(ctx.session, case, ctx.person, data["action"], text, ctx.clock.now())
+        await ctx.run(cases.note, case, ctx.person, data["action"], text, ctx.clock.now())
         return await self._view(ctx, case, note="已记录。")
 
     async def _close(self, ctx: Context, data: dict[str, Any]) -> Turn:
@@ -180,24 +179,24 @@ class CaseFlow:
                 Choice(t.value, TIER_LABELS[t]) for t in Tier)))
         now, tier, decision = ctx.clock.now(), Tier(str(choice)), str(data["decision"])
         signoff = case_signoff.needs_signoff(ctx.roles)
-        case = await cases.read_case(ctx.session, await ctx.actor(), int(data["id"]), now,
-                                     Action.change,
-                                     audit_as="case.close.request" if signoff else "case.close")
+        case = await ctx.run(cases.read_case, await ctx.actor(), int(data["id"]), now,
+                             Action.change,
+                             audit_as="case.close.request" if signoff else "case.close")
         if case is None:
             return Turn.end(Reply("没有找到这个个案。", _MENU))
         if signoff:  # closing a crisis case (and lowering the tier) is the centre's call
-            await case_signoff.request_close(ctx.session, case, ctx.person, decision, tier, now)
+            await ctx.run(case_signoff.request_close, case, ctx.person, decision, tier, now)
             return Turn.end(Reply(f"已提交个案 {case_ref(case.id)} 的结案申请，"
                                   "等待心理中心老师确认；确认前个案照常跟进。", _MENU))
-        await cases.close(ctx.session, case, ctx.person, decision, tier, now)
+        await ctx.run(cases.close, case, ctx.person, decision, tier, now)
         return Turn.end(Reply(f"个案 {case_ref(case.id)} 已结案。谢谢你一路的陪伴和跟进。\n"
                               f"如果个案以自杀未遂或死亡结束，请回复“个案 {case_ref(case.id)}”"
                               "点「事件结局」记录，心理中心可为同宿舍、同班同学发起关怀回访。",
                               _MENU))
 
     async def _add_member(self, ctx: Context, data: dict[str, Any]) -> Turn:
-        case = await cases.read_case(ctx.session, await ctx.actor(), int(data["id"]),
-                                     ctx.clock.now(), Action.change, audit_as="case.team.add")
+        case = await ctx.run(cases.read_case, await ctx.actor(), int(data["id"]),
+                             ctx.clock.now(), Action.change, audit_as="case.team.add")
         if case is None:
             return Turn.end(Reply("没有找到这个个案。", _MENU))
         return await add_member(ctx, case, ctx.inbound.text.strip())

@@ -69,8 +69,8 @@ class ConcernCheckFlow:
                   else t.answer_of(ctx.inbound.text))
         if answer is None:
             return Turn.ask(step, data, Reply(t.again, concern_question().choices))
-        outcome = await settle(ctx.session, self.network, int(data["report"]), answer,
-                               ctx.clock.now())
+        outcome = await ctx.run(settle, self.network, int(data["report"]), answer,
+                                ctx.clock.now())
         if outcome == "crisis":
             return Turn.end(crisis_reply(ctx.settings, plan=_student(ctx),
                                          has_plan=await _has_plan(ctx)))
@@ -93,4 +93,4 @@ def _student(ctx: Context) -> bool:
 async def _has_plan(ctx: Context) -> bool:
     """Whether the student has written a safety plan (offered to read, then, not to write)."""
     return _student(ctx) and ctx.person is not None and ctx.person.id is not None \
-        and await latest_plan(ctx.session, ctx.person.id) is not None
+        and await ctx.run(latest_plan, ctx.person.id) is not None

@@ -30,13 +30,13 @@ class ConsoleLoginFlow(OneShotFlow):
         """A fresh link for staff; none for anyone else (the refusal is audited)."""
         now = ctx.clock.now()
         if ctx.person is None or not may_use_console(ctx.roles):
-            await audit.record(ctx.session, at=now, action="console.refused",
-                               actor_person_id=ctx.person.id if ctx.person else None,
-                               allowed=False, identity=ctx.identity.id)
+            await ctx.run(audit.record, at=now, action="console.refused",
+                          actor_person_id=ctx.person.id if ctx.person else None,
+                          allowed=False, identity=ctx.identity.id)
             return Turn.end(Reply(NOT_BOUND if ctx.person is None else NOT_STAFF,
                                   _MENU if ctx.person is not None else ()))
-        url = await issue_link(ctx.session, ctx.person, ctx.identity.channel,
-                               ctx.settings.public_base_url, now)
+        url = await ctx.run(issue_link, ctx.person, ctx.identity.channel,
+                            ctx.settings.public_base_url, now)
         minutes = int(LINK_TTL.total_seconds() // 60)
         return Turn.end(Reply(
             f"工作台登录链接（{minutes} 分钟内有效，只能使用一次，请勿转发）：\n{url}\n"

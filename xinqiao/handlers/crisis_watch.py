@@ -57,12 +57,12 @@ class CrisisWatch:
         # Inside a report about a picked student, words with no subject are about that student
         # (or, before one is picked, about nobody yet); only a plain "我…" is the writer's own.
         about_other = found.third_party or (report is not None and not found.self_marked)
-        about = (await named_student(ctx.session, ctx.person, text, _picked(ctx))
+        about = (await ctx.run(named_student, ctx.person, text, _picked(ctx))
                  if about_other else ctx.person)
         if not about_other and not found.self_marked and _in_check_in(form):
             # A committee member's weekly check-in is about the class: crisis words that name a
             # classmate (刘浩然这几天一直说…) are that classmate's, not the writer's.
-            named = await named_student(ctx.session, ctx.person, text, _picked(ctx))
+            named = await ctx.run(named_student, ctx.person, text, _picked(ctx))
             if named is not None and ctx.person is not None and named.id != ctx.person.id:
                 about_other, about = True, named
         detail: dict[str, object] = {
@@ -91,20 +91,20 @@ class CrisisWatch:
                 return Interception((practice,))
         if ctx.roles & STAFF_ROLES and not about_other and ctx.person is not None:
             # A staff member's own words: a private word to the centre lead, not a student case.
-            reply = await staff_in_distress(ctx.session, ctx.settings, ctx.person,
-                                            detail=detail, now=now)
+            reply = await ctx.run(staff_in_distress, ctx.settings, ctx.person,
+                                  detail=detail, now=now)
             in_flow = bool(ctx.state.flow and ctx.state.step)
             return Interception((reply,), pause=in_flow and not talking)
         if found.level == "concern" and not about_other and not talking:
-            why = await adds_up(ctx.session, ctx.person, now)
+            why = await ctx.run(adds_up, ctx.person, now)
             if why is None:  # ask first, directly; silence or a refusal is the crisis path
-                concern = await record_concern(ctx.session, about=ctx.person, detail=detail,
-                                               now=now)
+                concern = await ctx.run(record_concern, about=ctx.person, detail=detail,
+                                        now=now)
                 return Interception((concern_question(),),
                                     enter=(CONCERN_FLOW, ASK_STEP, {"report": concern.id}))
             detail["why"] = why
-        await raise_crisis(ctx.session, self.network, about=about, reporter=ctx.person,
-                           source="message", detail=detail, now=now)
+        await ctx.run(raise_crisis, self.network, about=about, reporter=ctx.person,
+                      source="message", detail=detail, now=now)
         in_flow = bool(ctx.state.flow and ctx.state.step)
         if about_other:
             reply = crisis_reply(ctx.settings, third_party=True, nobody_named=about is None)
@@ -114,7 +114,7 @@ class CrisisWatch:
         # conversation with staff (a relay) goes on and passes the words on too.
         plan = ctx.person is not None and "student" in ctx.roles  # their own plan
         has_plan = plan and ctx.person is not None and ctx.person.id is not None \
-            and await latest_plan(ctx.session, ctx.person.id) is not None
+            and await ctx.run(latest_plan, ctx.person.id) is not None
         return Interception((crisis_reply(ctx.settings, plan=plan, has_plan=has_plan),),
                             pause=in_flow and not talking)
 

@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-from sqlmodel.ext.asyncio.session import AsyncSession
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from xinqiao.clock import Clock
 from xinqiao.messages import Choice, Inbound, Reply
 from xinqiao.services.access import Actor, actor_for
 from xinqiao.services.refs import starts_with_ref
+from xinqiao.services.work import Session, Work
 from xinqiao.settings import Settings
 from xinqiao.storage.models import ChannelIdentity, ConversationState, Person, Role
 
+P = ParamSpec("P")
+T = TypeVar("T")
 
-@dataclass
+
+@dataclass(frozen=True)
 class Context:
-    """Everything a flow may use while handling one inbound message, in one transaction."""
+    """Everything a flow may use while handling one inbound message, in one transaction.
 
-    session: AsyncSession
+    Frozen: a flow changes the conversation through ``state`` and the world through services
+    (``run``); it holds no database session.
+    """
+
+    work: Work
     clock: Clock
     settings: Settings
     identity: ChannelIdentity
@@ -38,7 +44,12 @@ class Context:
     async def actor(self) -> Actor:
         """The bound person as the access matrix sees them (their roles and units)."""
         assert self.person is not None
-        return await actor_for(self.session, self.person, self.roles)
+        return await self.work.run(actor_for, self.person, self.roles)
+
+    async def run(self, service: Callable[Concatenate[Session, P], Awaitable[T]],
+                  /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Call a service in this turn's unit of work (it gets the session first)."""
+        return await self.work.run(service, *args, **kwargs)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ async def choices_for(ctx: Context, spec: FormSpec, field: FormField) -> list[Ch
     if field.kind is FieldKind.read:  # the last page ends either way: one 完成, not 完成 and 结束
         return [DONE] if last_page(spec, field) else [NEXT, STOP]
     if field.kind is FieldKind.person and ctx.person is not None:
-        people = await peers(ctx.session, ctx.person, field.scope)
+        people = await ctx.run(peers, ctx.person, field.scope)
         return [Choice(f"person:{p.id}", p.name) for p in people[:30]]
     return []
 
@@ -193,7 +193,7 @@ def _chinese_number(words: str) -> int | None:
 async def _parse_person(
     ctx: Context, field: FormField, choice: str | None, text: str
 ) -> dict[str, Any]:
-    people = await peers(ctx.session, ctx.person, field.scope) if ctx.person else []
+    people = await ctx.run(peers, ctx.person, field.scope) if ctx.person else []
     if choice and choice.startswith("person:"):
         pid = int(choice.split(":", 1)[1])
         match = next((p for p in people if p.id == pid), None)
@@ -202,7 +202,7 @@ async def _parse_person(
     named = [p for p in people if text and text in (p.name, p.external_id)]
     if not named and text and ctx.person is not None:
         # Staff have no classmates: a typed name is looked up among the students they serve.
-        named = list(await students_in_reach(ctx.session, ctx.person, text))
+        named = list(await ctx.run(students_in_reach, ctx.person, text))
     if len(named) == 1:
         return {"person_id": named[0].id, "name": named[0].name}
     if len(named) > 1:

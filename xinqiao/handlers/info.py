@@ -24,10 +24,10 @@ class WhoAmIFlow(OneShotFlow):
         """Show the person's roster entry."""
         person = ctx.person
         assert person is not None and person.id is not None
-        college, klass, dorm = await unit_names(ctx.session, person)
+        college, klass, dorm = await ctx.run(unit_names, person)
         roles = "、".join(label for r, label in ROLE_LABELS.items() if r in ctx.roles) \
             or ROLE_LABELS[Role.student]
-        identities = await person_info.accounts(ctx.session, person.id)
+        identities = await ctx.run(person_info.accounts, person.id)
         channels = [i.channel for i in identities]
         lines = [
             f"姓名：{person.name}",
@@ -66,7 +66,7 @@ class PreferHereFlow(OneShotFlow):
         assert person is not None and person.id is not None
         if here.channel == "console":
             return Turn.end(Reply("控制台不能接收提醒，请在微信或 Telegram 里设置。", _MENU))
-        await person_info.prefer(ctx.session, here, person.id)
+        await ctx.run(person_info.prefer, here, person.id)
         label = _CHANNEL_LABELS.get(here.channel, here.channel)
         return Turn.end(Reply(f"好的，以后的提醒会发到这里（{label}）。", _MENU))
 
@@ -112,7 +112,7 @@ class ScopeFlow(OneShotFlow):
         """One line per staff role assignment."""
         assert ctx.person is not None and ctx.person.id is not None
         lines = ["你负责的范围："]
-        for a in await person_info.staff_scope(ctx.session, ctx.person.id):
+        for a in await ctx.run(person_info.staff_scope, ctx.person.id):
             unit = {"klass": "班级", "college": "学院"}.get(a.unit, "全校")
             if a.unit_name and a.unit != "school":
                 unit = f"{unit} {a.unit_name}"

@@ -94,7 +94,7 @@ class MonthlyConfirmFlow:
         if step == "college":
             wanted = choice.removeprefix("college:") if choice else text
             return await self._school(ctx, wanted)
-        report = await monthly_desk.read(ctx.session, int(data["report_id"]))
+        report = await ctx.run(monthly_desk.read, int(data["report_id"]))
         if report is None:
             return Turn.end(Reply("这份月报已经找不到了，请回复“月报”重新查看。", _MENU))
         if step == "note":
@@ -113,7 +113,7 @@ class MonthlyConfirmFlow:
     # --- the college lead ------------------------------------------------------------------
 
     async def _pending(self, ctx: Context) -> MonthlyView | None:
-        return await monthly_desk.pending(ctx.session, await served_college_ids(ctx, _LEADS))
+        return await ctx.run(monthly_desk.pending, await served_college_ids(ctx, _LEADS))
 
     @staticmethod
     def _ask_confirm(report: MonthlyView, note: str = "") -> Turn:
@@ -129,16 +129,16 @@ class MonthlyConfirmFlow:
             return self._ask_confirm(report)
         if report.confirmed_at is not None:
             return Turn.end(Reply("这份月报已经确认提交过了，备注不能再改。", _MENU))
-        saved = await monthly_desk.save_note(ctx.session, report.id, text[:NOTE_MAX],
-                                             ctx.person.id, ctx.clock.now())
+        saved = await ctx.run(monthly_desk.save_note, report.id, text[:NOTE_MAX],
+                              ctx.person.id, ctx.clock.now())
         return self._ask_confirm(saved or report, note="备注已保存。")
 
     async def _confirm(self, ctx: Context, report_id: int) -> Turn:
         assert ctx.person is not None and ctx.person.id is not None
         now = ctx.clock.now()
-        done = await monthly_desk.confirm(ctx.session, report_id,
-                                          await served_college_ids(ctx, _LEADS),
-                                          ctx.person.id, now)
+        done = await ctx.run(monthly_desk.confirm, report_id,
+                             await served_college_ids(ctx, _LEADS),
+                             ctx.person.id, now)
         if done.outcome == "missing":
             return Turn.end(Reply("这份月报已经找不到了，请回复“月报”重新查看。", _MENU))
         if done.outcome == "already" or done.report is None:
@@ -148,8 +148,8 @@ class MonthlyConfirmFlow:
             f"{done.college_name}{month_label(report.month)}的心理工作月报"
             f"已由{ctx.person.name}确认提交，请查收（回复“月报”查看）。",
             _note_line(report.note)) if p)
-        await push_to_role(
-            ctx.session, role=Role.centre_lead, college_id=None, school_id=done.school_id,
+        await ctx.run(push_to_role, role=Role.centre_lead, college_id=None,
+                      school_id=done.school_id,
             key=f"monthly-confirmed:{report.id}", text=text, now=now,
         )
         return Turn.end(Reply("已提交给心理中心，这个月辛苦了！", _MENU))
@@ -159,7 +159,7 @@ class MonthlyConfirmFlow:
     async def _school(self, ctx: Context, wanted: str) -> Turn:
         """Every college's latest 月报 (status, sign-off, note), or one college's in full."""
         assert ctx.person is not None
-        school = await monthly_desk.school_month(ctx.session, ctx.person.school_id)
+        school = await ctx.run(monthly_desk.school_month, ctx.person.school_id)
         if school is None:
             return Turn.end(Reply("还没有生成过月报。每月第一个工作日会生成上个月的月报。", _MENU))
         rows = school.reports

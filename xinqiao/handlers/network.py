@@ -104,14 +104,14 @@ async def _report(network: Network, rtype: ReportType, spec: FormSpec, ctx: Cont
     about = rtype.subjects[0] if rtype.subjects else ""
     field = spec.field(about)
     in_dorm = field is not None and field.kind is FieldKind.person and field.scope == "dorm"
-    filed = await file_report(network, ctx.session, rtype, ctx.person, answers,
-                              in_dorm=in_dorm, now=now)
+    filed = await ctx.run(file_report, network, rtype, ctx.person, answers,
+                          in_dorm=in_dorm, now=now)
     if rtype.tell is not None:
-        told = await level_recipients(ctx.session, rtype.tell.levels, filed.college_id,
-                                      filed.klass_id)
-        await push_to_people(ctx.session, [p for p in told if p != ctx.person.id],
-                             key=f"filed:{filed.report_id}", reply=Reply(rtype.tell.text),
-                             now=now)
+        told = await ctx.run(level_recipients, rtype.tell.levels, filed.college_id,
+                             filed.klass_id)
+        await ctx.run(push_to_people, [p for p in told if p != ctx.person.id],
+                      key=f"filed:{filed.report_id}", reply=Reply(rtype.tell.text),
+                      now=now)
     text = rtype.reply.format(ref=item_ref(filed.item_id))
     if rtype.hotlines == "always" or (rtype.hotlines == "urgent" and filed.urgent):
         text += "\n" + HOTLINES
@@ -122,11 +122,11 @@ async def _checkin(
     network: Network, rtype: ReportType, spec: FormSpec, ctx: Context, answers: dict[str, Any]
 ) -> tuple[Reply, ...]:
     assert ctx.person is not None
-    klass_id = await committee_class(ctx.session, ctx.person)
+    klass_id = await ctx.run(committee_class, ctx.person)
     if klass_id is None:
         return (Reply("没有找到你负责的班级，请联系辅导员核对名单。", _MENU),)
-    filed = await file_checkin(network, ctx.session, rtype, ctx.person, klass_id, answers,
-                               nothing=spec.reports_nothing(answers), now=ctx.clock.now())
+    filed = await ctx.run(file_checkin, network, rtype, ctx.person, klass_id, answers,
+                          nothing=spec.reports_nothing(answers), now=ctx.clock.now())
     amended = "（已更新本周的晴雨表）" if filed.amended else ""
     text = f"本周晴雨表已提交{amended}，谢谢你！"
     urgent = "、".join(item_ref(n) for n, crisis in filed.items if crisis)

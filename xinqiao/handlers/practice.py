@@ -67,7 +67,7 @@ class PracticeFlow(OneShotFlow):
         if not practising(ctx.roles):
             return Turn.end(Reply("上报练习是给班级心理委员和宿舍信息员培训用的。"
                                   "想做放松练习，可以回复“呼吸练习”。", (_MENU,)))
-        await start_session(ctx.session, ctx.person.id, ctx.clock.now())
+        await ctx.run(start_session, ctx.person.id, ctx.clock.now())
         forms = [flow_choice(t.form, t.form_title or t.title) for t in report_types().filed()
                  if t.form and any(r in t.filed_by for r in ctx.roles)]
         minutes = int(IDLE.total_seconds() // 60)
@@ -87,7 +87,7 @@ class PracticeEndFlow(OneShotFlow):
     async def start(self, ctx: Context, argument: str) -> Turn:
         """End it (saying so either way)."""
         assert ctx.person is not None and ctx.person.id is not None
-        ended = await end_session(ctx.session, ctx.person.id, ctx.clock.now(), "ended")
+        ended = await ctx.run(end_session, ctx.person.id, ctx.clock.now(), "ended")
         _forget(ctx)
         text = "已退出练习。之后的上报都是正式的，会发给老师。" if ended else \
             "现在没有在练习，上报都是正式的。"
@@ -110,7 +110,7 @@ async def _mark_begun(ctx: Context, spec_id: str) -> None:
     behind their back. A form begun outside a session is real, whatever happens later.
     """
     now = ctx.clock.now()
-    session = await active_session(ctx.session, ctx.person.id if ctx.person else None, now)
+    session = await ctx.run(active_session, ctx.person.id if ctx.person else None, now)
     marks = {k: v for k, v in _marks(ctx).items() if k != spec_id}
     if session is not None:
         assert session.id is not None
@@ -144,12 +144,12 @@ def practising_filer(network: Network, rtype: ReportType, spec: FormSpec,
         now = ctx.clock.now()
         person_id = ctx.person.id if ctx.person else None
         begun = _begun_in(ctx, spec.id)
-        session = await active_session(ctx.session, person_id, now)
+        session = await ctx.run(active_session, person_id, now)
         if session is None and begun is not None:
-            session = await session_of(ctx.session, begun)
+            session = await ctx.run(session_of, begun)
         if session is None:
             return await real(ctx, answers)
-        await record_run(ctx.session, session, rtype.kind, now)
+        await ctx.run(record_run, session, rtype.kind, now)
         _keep(ctx, {"form": spec.id, "answers": answers}, now)
         preview = _preview(network, rtype, spec, answers, now)
         if session.ended_at is not None:  # ran out while the form was being filled in
@@ -187,10 +187,10 @@ async def practice_crisis(ctx: Context, about_id: int | None,
     """Crisis words about the student of a practice report: what would happen, and the way to
     make it real; None when the person is not practising (the real crisis path goes on)."""
     now = ctx.clock.now()
-    session = await active_session(ctx.session, ctx.person.id if ctx.person else None, now)
+    session = await ctx.run(active_session, ctx.person.id if ctx.person else None, now)
     if session is None:
         return None
-    await record_run(ctx.session, session, "crisis", now, crisis_word=True)
+    await ctx.run(record_run, session, "crisis", now, crisis_word=True)
     _keep(ctx, {"crisis": {"about": about_id, "detail": detail}}, now)
     text = ("【练习】你写到了可能危及生命的情况。如果这是正式上报，系统会立刻：\n"
             "· 通知这位同学的辅导员、学院和心理中心值班老师（危机预警，必须在几分钟内确认）；\n"
@@ -219,7 +219,7 @@ class PracticeRealFlow(OneShotFlow):
         now = ctx.clock.now()
         kept = ctx.state.suspended.get(KEEP) or {}
         _forget(ctx)
-        await end_session(ctx.session, ctx.person.id, now, "real")
+        await ctx.run(end_session, ctx.person.id, now, "real")
         fresh = "at" in kept and now - utc(datetime.fromisoformat(kept["at"])) <= IDLE
         if not fresh:
             return Turn.end(Reply(
@@ -229,10 +229,10 @@ class PracticeRealFlow(OneShotFlow):
         filed = ""
         if crisis := kept.get("crisis"):
             about = crisis.get("about")
-            person = await person_of(ctx.session, about)
-            esc = await raise_crisis(ctx.session, self.network, about=person,
-                                     reporter=ctx.person, source="message",
-                                     detail=dict(crisis["detail"]), now=now)
+            person = await ctx.run(person_of, about)
+            esc = await ctx.run(raise_crisis, self.network, about=person,
+                                reporter=ctx.person, source="message",
+                                detail=dict(crisis["detail"]), now=now)
             replies.append(crisis_reply(ctx.settings, third_party=True,
                                         nobody_named=person is None))
             filed = f"危机预警编号 {item_ref(esc.id)}。"  # the number of what was filed

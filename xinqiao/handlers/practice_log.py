@@ -27,16 +27,16 @@ class PracticeLogFlow(OneShotFlow):
         now = ctx.clock.now()
         actor = await ctx.actor()
         since = now - timedelta(days=LOG_DAYS)
-        if not await authorize(ctx.session, actor, Kind.practice, Action.read,
-                               Target(person_id=ctx.person.id if practising(ctx.roles) else None),
-                               now=now, audit_as="practice_log.read"):
+        if not await ctx.run(authorize, actor, Kind.practice, Action.read,
+                             Target(person_id=ctx.person.id if practising(ctx.roles) else None),
+                             now=now, audit_as="practice_log.read"):
             return Turn.end(Reply(REFUSAL, (_MENU,)))
         reach = colleges_in_reach(actor, Kind.practice, Action.read)
         own_only = reach is not None and not reach  # a trainee: their own practice only
-        rows = await practised_since(ctx.session, since, None if own_only else reach)
+        rows = await ctx.run(practised_since, since, None if own_only else reach)
         if own_only:
             return Turn.end(_own_log(rows, ctx.person.external_id))
-        to_train = await trainees(ctx.session, reach)
+        to_train = await ctx.run(trainees, reach)
         if not rows and not to_train:
             return Turn.end(Reply(f"近 {LOG_DAYS} 天没有练习记录。", (_MENU,)))
         lines = [f"练习记录（近 {LOG_DAYS} 天）："]

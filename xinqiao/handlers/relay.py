@@ -51,8 +51,8 @@ class RelayFlow:
 
     async def _send(self, ctx: Context, number: int, text: str) -> Turn:
         assert ctx.person is not None
-        done = await relay(ctx.session, number, ctx.person, text[:1000], ctx.clock.now(),
-                           lambda state: leave_flow(state, ctx.flows.get(state.flow)))
+        done = await ctx.run(relay, number, ctx.person, text[:1000], ctx.clock.now(),
+                             lambda state: leave_flow(state, ctx.flows.get(state.flow)))
         return Turn.end(Reply(done.message, _MENU))
 
 
@@ -80,7 +80,7 @@ class RelayReplyFlow:
         text = ctx.inbound.text.strip()
         if not text:
             return Turn.ask("talk", data, Reply("请用文字回复老师。"))
-        sent = await pass_back(ctx.session, int(data["escalation"]), int(data["staff"]), text, now)
+        sent = await ctx.run(pass_back, int(data["escalation"]), int(data["staff"]), text, now)
         if not sent:
             return Turn.end(Reply("老师暂时收不到消息。如果你现在有危险，请立即拨打 110 或 120，"
                                   "也可以拨打心理援助热线 12356。"))

@@ -34,7 +34,7 @@ async def served_college_ids(ctx: Context, roles: frozenset[Role]) -> list[int]:
     assert ctx.person is not None and ctx.person.id is not None
     ids = {
         a.college_id
-        for a in await roles_of(ctx.session, ctx.person.id)
+        for a in await ctx.run(roles_of, ctx.person.id)
         if Role(a.role) in roles and a.college_id is not None
     }
     if not ids and ctx.person.college_id is not None:
@@ -70,15 +70,15 @@ class CompletionFlow:
             return Turn.end(Reply("现在没有需要提交的周报，不用担心～", _MENU))
         label = "本期（" + "、".join(day_label(p) for p in periods) + "）"
         if ctx.roles & CENTRE_ROLES:
-            lines = await college_completion(ctx.session, periods, school_id=ctx.person.school_id)
+            lines = await ctx.run(college_completion, periods, school_id=ctx.person.school_id)
             return Turn.end(Reply(_centre_text(label, lines), _MENU))
         if not ctx.roles & COLLEGE_ROLES:  # a class advisor: the classes they serve
             return Turn.end(Reply(await _advised_text(ctx, label, periods), _MENU))
         parts = []
         for college_id in await served_college_ids(ctx, COLLEGE_ROLES):
-            college = await college_name(ctx.session, college_id)
-            classes = await class_completion(ctx.session, college_id, periods,
-                                             due_at=self.due_at)
+            college = await ctx.run(college_name, college_id)
+            classes = await ctx.run(class_completion, college_id, periods,
+                                    due_at=self.due_at)
             name = college or "你负责的学院"
             parts.append(_college_text(label, name, classes, len(periods) > 1))
         return Turn.end(Reply("\n\n".join(parts) or "还没有查到你负责的学院。", _MENU))
@@ -87,11 +87,11 @@ class CompletionFlow:
 async def _advised_text(ctx: Context, label: str, periods: list[date]) -> str:
     """The advisor's own classes, in the same shape as a college's list."""
     assert ctx.person is not None and ctx.person.id is not None
-    served = {a.klass_id for a in await roles_of(ctx.session, ctx.person.id)
+    served = {a.klass_id for a in await ctx.run(roles_of, ctx.person.id)
               if a.role == Role.class_advisor and a.klass_id is not None}
     parts = []
     for college_id in await served_college_ids(ctx, ADVISOR):
-        classes = [c for c in await class_completion(ctx.session, college_id, periods)
+        classes = [c for c in await ctx.run(class_completion, college_id, periods)
                    if c.klass_id in served]
         if classes:
             parts.append(_college_text(label, "你负责的班级", classes, len(periods) > 1))

@@ -37,7 +37,7 @@ class MyResultsFlow(OneShotFlow):
     async def start(self, ctx: Context, argument: str) -> Turn:
         """The latest results, newest first."""
         assert ctx.person is not None
-        rows = await own_results(ctx.session, ctx.person.id)
+        rows = await ctx.run(own_results, ctx.person.id)
         if not rows:
             return Turn.end(Reply("你还没有完成过测评。回复“测评”可以开始。", _MENU))
         lines = ["你最近的测评（筛查结果，不是诊断）："]
@@ -71,7 +71,7 @@ class StudentResultsFlow(OneShotFlow):
         wanted = argument.strip()
         if not wanted:
             return Turn.end(Reply("请带上学号，例如：测评记录 2023001", _MENU))
-        student = await student_results(ctx.session, await ctx.actor(), wanted, ctx.clock.now())
+        student = await ctx.run(student_results, await ctx.actor(), wanted, ctx.clock.now())
         if student is None:
             return Turn.end(Reply("测评记录只有心理中心的老师可以查看。", _MENU))
         lines = [f"{student.name}（{student.external_id}）当前：{TIER_LABELS[student.tier]}"]
@@ -111,8 +111,8 @@ class AttentionListFlow(OneShotFlow):
     async def start(self, ctx: Context, argument: str) -> Turn:
         """Students above routine in the asker's scope, with their latest tier change."""
         assert ctx.person is not None
-        total, people = await attention_list(ctx.session, await ctx.actor(), ctx.person.id,
-                                             ctx.clock.now())
+        total, people = await ctx.run(attention_list, await ctx.actor(), ctx.person.id,
+                                      ctx.clock.now())
         if not total:
             return Turn.end(Reply("目前没有需要重点关注的同学。", _MENU))
         lines = [f"需要关注的同学 {total} 人："]

@@ -29,8 +29,8 @@ class DutyRotaFlow(OneShotFlow):
     async def start(self, ctx: Context, argument: str) -> Turn:
         """Who gets crisis alerts right now, then the coming week's shifts."""
         now = ctx.clock.now()
-        names = await names_on_duty(ctx.session, now)
-        shifts = await shifts_between(ctx.session, now, now + timedelta(days=7))
+        names = await ctx.run(names_on_duty, now)
+        shifts = await ctx.run(shifts_between, now, now + timedelta(days=7))
         lines = ["现在接收危机提醒的是：" + ("、".join(names) or "（暂无心理中心老师）")]
         if not shifts:
             lines.append("还没有排班：所有心理中心老师都会收到危机提醒。"

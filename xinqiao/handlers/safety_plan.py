@@ -70,7 +70,7 @@ class SafetyPlanFlow:
             return await self._read_as_staff(ctx, argument)
         if STUDENT not in ctx.roles:
             return Turn.end(Reply("查看学生的安全计划，请回复“安全计划 学号”。", (_MENU,)))
-        plan = await latest_plan(ctx.session, ctx.person.id)
+        plan = await ctx.run(latest_plan, ctx.person.id)
         saved = ctx.state.suspended.get(FLOW_ID) or {}
         if plan is not None and not saved.get("data", {}).get("history"):
             if edit is not None:
@@ -95,7 +95,7 @@ class SafetyPlanFlow:
 
     async def _edit(self, ctx: Context, number: int) -> Turn:
         assert ctx.person is not None and ctx.person.id is not None
-        plan = await latest_plan(ctx.session, ctx.person.id)
+        plan = await ctx.run(latest_plan, ctx.person.id)
         field = self.spec.fields[number - 1]
         answers = dict(plan.steps) if plan is not None else {}
         answers.pop(field.key, None)
@@ -115,8 +115,8 @@ class SafetyPlanFlow:
     async def _complete(self, ctx: Context, spec: FormSpec, data: dict[str, Any]) -> Turn:
         assert ctx.person is not None and ctx.person.id is not None
         steps = {k: v for k, v in data["answers"].items() if v}
-        plan = await save_plan(ctx.session, ctx.person.id, steps, by=ctx.person.id,
-                               now=ctx.clock.now())
+        plan = await ctx.run(save_plan, ctx.person.id, steps, by=ctx.person.id,
+                             now=ctx.clock.now())
         head = "已更新你的安全计划（之前的版本也保留着）。" if data.get("edit") else \
             "你的安全计划写好了。难熬的时候，从第 1 步开始往下看。"
         return self._show(f"{head}\n\n{plan_text(plan, ctx.settings)}")
@@ -128,14 +128,14 @@ class SafetyPlanFlow:
         return Turn.ask(VIEW, {}, Reply(text + hint, (*edits, _MENU)))
 
     async def _read_as_staff(self, ctx: Context, number: str) -> Turn:
-        student = await by_number(ctx.session, number)
-        target = await plan_target(ctx.session, student.id) if student and student.id else None
-        if not await authorize(ctx.session, await ctx.actor(), Kind.safety_plan, Action.read,
-                               target, now=ctx.clock.now(), audit_as="safety_plan.read",
-                               asked=number[:64]):
+        student = await ctx.run(by_number, number)
+        target = await ctx.run(plan_target, student.id) if student and student.id else None
+        if not await ctx.run(authorize, await ctx.actor(), Kind.safety_plan, Action.read,
+                             target, now=ctx.clock.now(), audit_as="safety_plan.read",
+                             asked=number[:64]):
             return Turn.end(Reply(REFUSAL, (_MENU,)))
         assert student is not None and student.id is not None
-        plan = await latest_plan(ctx.session, student.id)
+        plan = await ctx.run(latest_plan, student.id)
         if plan is None:
             return Turn.end(Reply(f"{student.name}（{student.external_id}）还没有写安全计划。"
                                   "可以在面谈时邀请他/她回复“安全计划”一起完成。", (_MENU,)))

@@ -53,7 +53,7 @@ class SchoolQueueFlow(OneShotFlow):
         """Counts per college, then the items: unacknowledged and most severe first."""
         assert ctx.person is not None
         now = ctx.clock.now()
-        items = await school_overview(ctx.session, ctx.person.id, ctx.person.school_id, now)
+        items = await ctx.run(school_overview, ctx.person.id, ctx.person.school_id, now)
         again = (flow_choice(self.id, "刷新"), *_MENU)
         if not items:
             return Turn.end(Reply("全校目前没有未办结的待办，辛苦大家了。", _MENU))

@@ -96,7 +96,7 @@ class ScreeningFlow:
 
     async def _gate(self, ctx: Context, argument: str) -> Turn | None:
         assert ctx.person is not None
-        if await has_consented(ctx.session, ctx.person.id, self._version):
+        if await ctx.run(has_consented, ctx.person.id, self._version):
             return None
         return Turn.ask(CONSENT, {"arg": argument},
                         Reply(consent_text(self.network.policy.retention), _AGREE))
@@ -106,10 +106,10 @@ class ScreeningFlow:
         choice = ctx.inbound.choice
         if choice not in ("yes", "no"):
             return Turn.ask(CONSENT, data, Reply("请选择是否同意：", _AGREE))
-        record_consent(ctx.session, ctx.person.id, self._version, choice == "yes",
-                       ctx.clock.now())
+        await ctx.run(record_consent, ctx.person.id, self._version, choice == "yes",
+                      ctx.clock.now())
         if choice == "no":  # the decline is recorded; open invitations stop reminding
-            await invitations.decline(ctx.session, ctx.person.id, ctx.clock.now())
+            await ctx.run(invitations.decline, ctx.person.id, ctx.clock.now())
             return Turn.end(Reply("没关系，你随时可以回来。如果需要帮助，心理中心一直都在。",
                                   MENU))
         return await self._pick_or_invited(ctx, str(data.get("arg") or ""))
@@ -122,7 +122,7 @@ class ScreeningFlow:
         if argument:
             return await self._pick(ctx, argument)
         invited: list[str] = []
-        for inv in await invitations.open_invitations(ctx.session, ctx.person.id):
+        for inv in await ctx.run(invitations.open_invitations, ctx.person.id):
             if inv.instrument in self.instruments and inv.instrument not in invited:
                 invited.append(inv.instrument)
         if not invited:
@@ -153,14 +153,14 @@ class ScreeningFlow:
         if text in OPT_OUT | STOP and spec.id == SAFETY:
             # The student stops the ASQ: respected, and the counsellor's outreach made urgent.
             ctx.state.suspended.pop(self.id, None)
-            await make_urgent(self.network.escalations, ctx.session, ctx.person.id, "ASQ 拒答",
-                              ctx.clock.now())
+            await ctx.run(make_urgent, self.network.escalations, ctx.person.id, "ASQ 拒答",
+                          ctx.clock.now())
             return Turn.end(Reply("好的，这几个问题先不回答了。心理中心的老师会尽快联系你，"
                                   "和你聊一聊。如果此刻很难受，可以拨打心理援助热线 12356，"
                                   "有危险请拨打 110 或 120。", MENU))
         # Opting out is for invited rounds; a follow-up such as the ASQ is never skipped so.
         if text in OPT_OUT and spec.id in data.get("invited", ()):
-            await invitations.decline(ctx.session, ctx.person.id, ctx.clock.now())
+            await ctx.run(invitations.decline, ctx.person.id, ctx.clock.now())
             ctx.state.suspended.pop(self.id, None)
             return Turn.end(Reply("好的，这次测评就不做了，之后也不会再提醒你。"
                                   "如果需要帮助，心理中心一直都在。", MENU))

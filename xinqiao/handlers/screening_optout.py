@@ -35,10 +35,10 @@ class ScreeningOptOutFlow:
         if argument.strip(" 。.!！~～,，") not in _FILLER:
             return Turn.pass_on()  # 不想参加社团了…: words to be heard, not an answer
         assert ctx.person is not None and ctx.person.id is not None
-        if not await invitations.open_invitations(ctx.session, ctx.person.id):
+        if not await ctx.run(invitations.open_invitations, ctx.person.id):
             return Turn.end(Reply("现在没有邀请你参加的测评，不用回复哦。想自己做测评时，"
                                   "回复「测评」就可以。", _MENU))
-        await invitations.decline(ctx.session, ctx.person.id, ctx.clock.now())
+        await ctx.run(invitations.decline, ctx.person.id, ctx.clock.now())
         ctx.state.suspended.pop("screening", None)
         return Turn.end(Reply("好的，这次测评你不参加，之后不会再提醒你。"
                               "如果需要帮助，心理中心一直都在。", _MENU))

@@ -42,27 +42,27 @@ class ScoreActions:
         assert ctx.person is not None and ctx.person.id is not None
         now = ctx.clock.now()
         result = score(inst, data["answers"])
-        row = await store_result(ctx.session, ctx.person.id, inst, result, data["answers"], now)
+        row = await ctx.run(store_result, ctx.person.id, inst, result, data["answers"], now)
         assert row.id is not None
-        await invitations.complete(ctx.session, ctx.person.id, inst.id, row.id, now)
+        await ctx.run(invitations.complete, ctx.person.id, inst.id, row.id, now)
         escalations = self.network.escalations
         if inst.id != SAFETY and SAFETY in result.followups:  # item 9: a counsellor reaches out
             idle = timedelta(minutes=ctx.settings.form_idle_minutes)
-            await open_outreach(escalations, ctx.session, ctx.person, row, idle_after=now + idle,
-                                now=now)
+            await ctx.run(open_outreach, escalations, ctx.person, row, idle_after=now + idle,
+                          now=now)
         if result.acute:
-            await raise_crisis(ctx.session, self.network, about=ctx.person, reporter=ctx.person,
-                               source=f"screening:{inst.id}", detail={}, now=now)
+            await ctx.run(raise_crisis, self.network, about=ctx.person, reporter=ctx.person,
+                          source=f"screening:{inst.id}", detail={}, now=now)
         if inst.id == SAFETY:
-            await after_safety_screen(escalations, ctx.session, ctx.person, row, now)
+            await ctx.run(after_safety_screen, escalations, ctx.person, row, now)
         if result.acute:
             # The crisis reply and its lines always lead; reading comes second.
             crisis = crisis_reply(ctx.settings)
             return self._close(crisis.text, crisis.choices, inst, result.band, now)
         if Tier(result.tier) != Tier.routine:
-            await change_tier(ctx.session, ctx.person, Tier(result.tier), now=now,
-                              reason=f"automatic: {inst.id} {result.band}",
-                              pending_review=Tier(result.tier) == Tier.crisis)
+            await ctx.run(change_tier, ctx.person, Tier(result.tier), now=now,
+                          reason=f"automatic: {inst.id} {result.band}",
+                          pending_review=Tier(result.tier) == Tier.crisis)
         points = inst.score_text(result.total)  # None: a screen read by its result (ASQ)
         message = f"《{inst.title}》完成{f'，你的得分是 {points}' if points else ''}。\n" \
                   f"{result.message}"
@@ -70,8 +70,8 @@ class ScoreActions:
         if result.positive:
             # Fair access: a session within the policy's window is held for them (or the
             # centre hears that none could be found).
-            held = await offer_after_positive(
-                ctx.session, self.network.policy, ctx.person, row.id, now,
+            held = await ctx.run(offer_after_positive, self.network.policy, ctx.person, row.id,
+                                 now,
                 tell_centre=SAFETY not in result.followups)  # item 9 reached them already
             message += ("\n心理中心已为你留了 " + when_text(held) + " 的咨询时段，免费、保密，"
                         "点“预约心理老师”确认即可。" if held is not None else
@@ -81,8 +81,8 @@ class ScoreActions:
                 book = (flow_choice("booking", "预约心理老师"),)
         later = None
         if result.positive:  # a second stage configured for this instrument is scheduled
-            later = await invitations.invite_second_stage(
-                ctx.session, self.network.policy.screening, person_id=ctx.person.id,
+            later = await ctx.run(invitations.invite_second_stage, self.network.policy.screening,
+                                  person_id=ctx.person.id,
                 result_id=row.id, first_stage=inst.id, now=now)
         forms = self.runner.forms
         # Follow-ups (the ASQ after PHQ-9 item 9) come at once, before the rest of the round.

@@ -55,7 +55,7 @@ class RoundCompletionFlow:
 
     async def start(self, ctx: Context, argument: str) -> Turn:
         """Show the only round, or let the person pick among the recent ones."""
-        rounds = await recent_campaigns(ctx.session)
+        rounds = await ctx.run(recent_campaigns)
         if not rounds:
             return Turn.end(Reply("还没有进行中的测评批次。", _MENU))
         if len(rounds) == 1:
@@ -67,14 +67,14 @@ class RoundCompletionFlow:
         """A round picked, or (for the centre) a college to open."""
         choice = ctx.inbound.choice or ""
         if step == PICK and choice.isdecimal():
-            campaign = await round_by_id(ctx.session, int(choice))
+            campaign = await ctx.run(round_by_id, int(choice))
             if campaign is not None:
                 return await self._show(ctx, campaign)
         if step == COLLEGE and choice.isdecimal() and ctx.roles & CENTRE_ROLES:
-            campaign = await round_by_id(ctx.session, int(data["campaign"]))
-            college = await college_name(ctx.session, int(choice))
+            campaign = await ctx.run(round_by_id, int(data["campaign"]))
+            college = await ctx.run(college_name, int(choice))
             if campaign is not None and college is not None:
-                rows = await completion(ctx.session, int(data["campaign"]), int(choice))
+                rows = await ctx.run(completion, int(data["campaign"]), int(choice))
                 text = "\n".join([f"{college} · {_title(campaign)}",
                                   summary_line(rows), *_class_lines(rows)])
                 return Turn.end(Reply(text, _MENU))
@@ -82,11 +82,11 @@ class RoundCompletionFlow:
 
     async def _show(self, ctx: Context, campaign: Round) -> Turn:
         if ctx.roles & CENTRE_ROLES:
-            rows = await completion(ctx.session, campaign.id)
+            rows = await ctx.run(completion, campaign.id)
             by_college: dict[str, list[ClassCompletion]] = defaultdict(list)
             for row in rows:
                 by_college[row.college].append(row)
-            ids = await college_ids(ctx.session)
+            ids = await ctx.run(college_ids)
             lines = [_title(campaign), "全校：" + summary_line(rows)]
             lines += [f"· {name}：" + summary_line(part) for name, part in by_college.items()]
             choices = tuple(Choice(str(ids[name]), f"看{name}各班") for name in by_college
@@ -95,8 +95,8 @@ class RoundCompletionFlow:
                             Reply("\n".join(lines), (*choices, *_MENU)))
         parts = [_title(campaign)]
         for college_id in await served_college_ids(ctx, COLLEGE_ROLES):
-            college = await college_name(ctx.session, college_id)
-            rows = await completion(ctx.session, campaign.id, college_id)
+            college = await ctx.run(college_name, college_id)
+            rows = await ctx.run(completion, campaign.id, college_id)
             name = college if college is not None else "本院"
             parts += [f"{name}：" + summary_line(rows), *_class_lines(rows)]
         return Turn.end(Reply("\n".join(parts), _MENU))

@@ -87,13 +87,13 @@ class AckFlow(_StaffFlow):
             return wrong
         number = ref.number if ref else None
         if number is None:
-            mine = [e for e in await open_for_person(ctx.session, ctx.person.id or 0)
+            mine = [e for e in await ctx.run(open_for_person, ctx.person.id or 0)
                     if awaiting_ack(e)]
             if len(mine) != 1:
                 return Turn.end(Reply("请带上编号，例如：收到 D12。回复“待办”查看。", _MENU))
             number = mine[0].id or 0
-        _, message = await self.escalations.acknowledge(
-            ctx.session, number, ctx.person, ctx.clock.now())
+        _, message = await ctx.run(self.escalations.acknowledge, number, ctx.person,
+                                   ctx.clock.now())
         return Turn.end(Reply(message, _MENU))
 
     async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
@@ -120,7 +120,7 @@ class ResolveFlow(_StaffFlow):
         number, note = ref.number, ref.rest.strip()
         if not note:
             assert ctx.person is not None and ctx.person.id is not None
-            if number not in {e.id for e in await open_for_person(ctx.session, ctx.person.id)}:
+            if number not in {e.id for e in await ctx.run(open_for_person, ctx.person.id)}:
                 return Turn.end(Reply(f"没有找到你可以处理的 {item_ref(number)}。回复“待办”查看。",
                                       _MENU))
             return Turn.ask("note", {"id": number}, _ask_note(number))
@@ -135,8 +135,8 @@ class ResolveFlow(_StaffFlow):
 
     async def _resolve(self, ctx: Context, number: int, note: str) -> Turn:
         assert ctx.person is not None
-        _, message = await self.escalations.resolve(
-            ctx.session, number, ctx.person, note, ctx.clock.now())
+        _, message = await ctx.run(self.escalations.resolve, number, ctx.person, note,
+                                   ctx.clock.now())
         return Turn.end(Reply(message, _MENU))
 
 
@@ -159,7 +159,7 @@ class QueueFlow(_StaffFlow):
     async def _page(self, ctx: Context, page: int) -> Turn:
         """One page of the queue; the count is every item and 更多 pages through the rest."""
         assert ctx.person is not None and ctx.person.id is not None
-        items = queue_order(await open_for_person(ctx.session, ctx.person.id))
+        items = queue_order(await ctx.run(open_for_person, ctx.person.id))
         if not items:
             return Turn.end(Reply("目前没有待处理的事项。", _MENU))
         pages = (len(items) + PAGE - 1) // PAGE
@@ -189,8 +189,8 @@ class QueueFlow(_StaffFlow):
             note = _note_or_none(ctx.inbound.text)
             if note is None:
                 return Turn.ask("note", data, _ask_note(int(data["id"])))
-            _, message = await self.escalations.resolve(
-                ctx.session, int(data["id"]), ctx.person, note, ctx.clock.now())
+            _, message = await ctx.run(self.escalations.resolve, int(data["id"]), ctx.person,
+                                       note, ctx.clock.now())
             return Turn.end(Reply(message, _MENU))
         if ctx.inbound.choice is None and ctx.inbound.text.strip() in MORE_WORDS:
             return await self._page(ctx, int(data.get("page", 0)) + 1)
@@ -204,8 +204,8 @@ class QueueFlow(_StaffFlow):
         if kind == "view":
             return await self._view(ctx, number)
         if kind == "ack":
-            _, message = await self.escalations.acknowledge(
-                ctx.session, number, ctx.person, ctx.clock.now())
+            _, message = await ctx.run(self.escalations.acknowledge, number, ctx.person,
+                                       ctx.clock.now())
             return Turn.end(Reply(message, _MENU))
         if kind == "resolve":
             return Turn.ask("note", {"id": number}, _ask_note(number))
@@ -213,13 +213,13 @@ class QueueFlow(_StaffFlow):
 
     async def _view(self, ctx: Context, number: int) -> Turn:
         assert ctx.person is not None and ctx.person.id is not None
-        mine = await open_for_person(ctx.session, ctx.person.id)
+        mine = await ctx.run(open_for_person, ctx.person.id)
         # Not in my queue: still audited against the item asked for, so the refusal names it.
-        esc = await readable_item(ctx.session, await ctx.actor(), mine, number, ctx.clock.now())
+        esc = await ctx.run(readable_item, await ctx.actor(), mine, number, ctx.clock.now())
         if esc is None:
             return Turn.end(Reply(f"没有找到你可以查看的 {item_ref(number)}。", _MENU))
         lines, linked = item_lines(
-            await item_detail(ctx.session, await ctx.actor(), esc, ctx.clock.now()))
+            await ctx.run(item_detail, await ctx.actor(), esc, ctx.clock.now()))
         choices = []
         if awaiting_ack(esc):
             choices.append(Choice(f"ack:{esc.id}", "收到，我来跟进"))

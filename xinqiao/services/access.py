@@ -172,7 +172,7 @@ def classes_in_reach(actor: Actor, kind: Kind, action: Action) -> frozenset[int]
     return frozenset(reach)
 
 
-async def authorize(s: AsyncSession, actor: Actor, kind: Kind, action: Action,
+async def authorize(s: AsyncSession, /, actor: Actor, kind: Kind, action: Action,
                     target: Target | None, *, now: datetime, audit_as: str | None = None,
                     audit_allowed: bool = True, **detail: Any) -> bool:
     """:func:`may`, audited: every refusal, and every allowed look at someone else's record.

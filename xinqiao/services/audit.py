@@ -15,6 +15,7 @@ from xinqiao.storage.models import AuditEntry, Person
 
 async def record(
     session: AsyncSession,
+    /,
     *,
     at: datetime,
     action: str,

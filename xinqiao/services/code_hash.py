@@ -41,6 +41,11 @@ def ring_of(bind: Any) -> KeyRing:
     return ring_for_dialect(dialect)
 
 
+async def check_in(s: Any, stored: str | None, code: str) -> CodeState | None:
+    """``check`` under the key ring of this unit of work's database (for a flow's ``run``)."""
+    return check(ring_of(s), stored, code)
+
+
 def _mac(key: bytes, text: str) -> str:
     digest = hmac.new(key, text.encode("utf-8"), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode("ascii")[:_MAC]

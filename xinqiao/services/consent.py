@@ -58,7 +58,7 @@ async def has_consented(s: AsyncSession, person_id: int | None, version: str) ->
     return row is not None and row.accepted
 
 
-def record_consent(s: AsyncSession, person_id: int, version: str, accepted: bool,
+async def record_consent(s: AsyncSession, person_id: int, version: str, accepted: bool,
                    now: datetime) -> None:
     """Keep the person's answer to this version of the consent."""
     s.add(Consent(person_id=person_id, version=version, accepted=accepted, at=now))

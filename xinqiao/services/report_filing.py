@@ -52,7 +52,7 @@ async def _subject_person(s: AsyncSession, picked: dict[str, Any] | None) -> Per
 
 
 async def file_report(
-    network: Network, s: AsyncSession, rtype: ReportType, reporter: Person,
+    s: AsyncSession, network: Network, rtype: ReportType, reporter: Person,
     answers: dict[str, Any], *, in_dorm: bool, now: datetime,
 ) -> FiledReport:
     """Store a report about a (possibly unlisted) student and open or join its item."""
@@ -118,7 +118,7 @@ async def period_for(network: Network, s: AsyncSession, klass_id: int, now: date
 
 
 async def file_checkin(
-    network: Network, s: AsyncSession, rtype: ReportType, reporter: Person, klass_id: int,
+    s: AsyncSession, network: Network, rtype: ReportType, reporter: Person, klass_id: int,
     answers: dict[str, Any], *, nothing: bool, now: datetime,
 ) -> FiledCheckIn:
     """Store a class's check-in for the period it counts for, close that period's missing

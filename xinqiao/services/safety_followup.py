@@ -47,7 +47,7 @@ def subject_key(person_id: int) -> str:
 
 
 async def open_outreach(
-    escalations: Escalations, s: AsyncSession, person: Person, result: ScreeningResult,
+    s: AsyncSession, escalations: Escalations, person: Person, result: ScreeningResult,
     *, idle_after: datetime, now: datetime,
 ) -> Escalation:
     """Open the outreach item for a positive item 9 and arm the ASQ abandonment timer."""
@@ -74,7 +74,7 @@ async def _open_item(s: AsyncSession, person_id: int) -> Escalation | None:
         Escalation.status != EscalationStatus.resolved))).first()
 
 
-async def make_urgent(escalations: Escalations, s: AsyncSession, person_id: int,
+async def make_urgent(s: AsyncSession, escalations: Escalations, person_id: int,
                       why: str, now: datetime) -> bool:
     """Raise the student's outreach item to urgent (college and centre); False if none open."""
     esc = await _open_item(s, person_id)
@@ -85,7 +85,7 @@ async def make_urgent(escalations: Escalations, s: AsyncSession, person_id: int,
     return True
 
 
-async def after_safety_screen(escalations: Escalations, s: AsyncSession, person: Person,
+async def after_safety_screen(s: AsyncSession, escalations: Escalations, person: Person,
                               result: ScreeningResult, now: datetime) -> None:
     """An ASQ result: acute hands over to the crisis item, a refusal makes outreach urgent."""
     assert person.id is not None
@@ -93,7 +93,7 @@ async def after_safety_screen(escalations: Escalations, s: AsyncSession, person:
         await escalations.close_subject(s, subject_key(person.id), now, None,
                                         "ASQ acute: followed up as a crisis item")
     elif any(v == REFUSAL for v in result.answers.values()):
-        await make_urgent(escalations, s, person.id, "ASQ 拒答", now)
+        await make_urgent(s, escalations, person.id, "ASQ 拒答", now)
 
 
 def on_asq_wait(escalations: Escalations) -> TimerHandler:
@@ -115,7 +115,7 @@ def on_asq_wait(escalations: Escalations) -> TimerHandler:
             await schedule(s, kind=ASQ_WAIT, ref=timer.ref, due_at=latest + idle,
                            now=timer.due_at, token=timer.token + 1)
             return
-        await make_urgent(escalations, s, first.person_id, "ASQ 未完成", timer.due_at)
+        await make_urgent(s, escalations, first.person_id, "ASQ 未完成", timer.due_at)
 
     return handle
 

@@ -66,7 +66,7 @@ class CounsellorDeskFlow:
         first = parse_day(argument, local(now).date()) if argument.strip() else None
         day_start = datetime.combine(first or local(now).date(), datetime.min.time(), SHANGHAI)
         mine = None if Role.centre_lead in ctx.roles else ctx.person.id
-        found = await desk.desk_day(ctx.session, self.policy, mine, day_start, days, now)
+        found = await ctx.run(desk.desk_day, self.policy, mine, day_start, days, now)
         label = ("今天" if days == 1 else f"未来 {days} 天") if first is None else \
             f"{first.month}月{first.day}日"
         lines = [f"{label}的咨询预约 {found.total} 个：" if found.total
@@ -106,14 +106,14 @@ class CounsellorDeskFlow:
         assert ctx.person is not None
         if not appt_id:
             return None
-        return await desk.appointment_to_handle(ctx.session, await ctx.actor(), appt_id,
-                                                ctx.clock.now())
+        return await ctx.run(desk.appointment_to_handle, await ctx.actor(), appt_id,
+                             ctx.clock.now())
 
     async def view(self, ctx: Context, appt: Appointment, note: str = "") -> Turn:
         """One appointment and what can be done with it now."""
         now = ctx.clock.now()
-        student = await desk.student_card(ctx.session, appt)
-        count = await noshows(ctx.session, self.policy, appt.student_id, now)
+        student = await ctx.run(desk.student_card, appt)
+        count = await ctx.run(noshows, self.policy, appt.student_id, now)
         reason = REASONS.get(appt.reason or "", "未填写")
         lines = [note] if note else []
         lines += [f"{when_text(appt.start_at)} · {student.name if student else '?'}"
@@ -130,7 +130,7 @@ class CounsellorDeskFlow:
         if live:
             choices.append(Choice(f"cc:{n}", "中心取消"))
         choices.append(Choice(f"ref:{n}", "转介"))
-        if await open_referrals(ctx.session, appt.student_id):
+        if await ctx.run(open_referrals, appt.student_id):
             choices.append(Choice(f"out:{n}", "记录转介结果"))
         if appt.note:
             choices.append(Choice(f"note:{n}", "查看备注"))
@@ -144,7 +144,7 @@ class CounsellorDeskFlow:
             return Turn.ask("note", {"id": appt.id, "mark": action}, Reply(
                 "写一句备注（加密保存，仅中心可见），或点“跳过”：", (Choice("skip", "跳过"),)))
         if action == "note":
-            text = await read_note(ctx.session, appt, await ctx.actor(), now)
+            text = await ctx.run(read_note, appt, await ctx.actor(), now)
             return await self.view(ctx, appt, f"备注：{text or '（无）'}")
         if action == "mv":
             return await self._move_options(ctx, appt, [])
@@ -161,16 +161,16 @@ class CounsellorDeskFlow:
                        choice: str) -> Turn:
         assert ctx.person is not None
         text = "" if choice == "skip" else ctx.inbound.text.strip()
-        marked = await mark(ctx.session, self.policy, appt, MARKS[str(data["mark"])],
-                             ctx.person, ctx.clock.now(), note=text or None)
+        marked = await ctx.run(mark, self.policy, appt, MARKS[str(data["mark"])],
+                               ctx.person, ctx.clock.now(), note=text or None)
         return await self.view(ctx, appt, mark_note(marked))
 
     # --- proposing a move -----------------------------------------------------------------
 
     async def _move_options(self, ctx: Context, appt: Appointment, picked: list[int],
                             note: str = "") -> Turn:
-        slots = await free_slots(ctx.session, self.policy, ctx.clock.now(),
-                                 SlotFilter(counsellor_id=appt.counsellor_id))
+        slots = await ctx.run(free_slots, self.policy, ctx.clock.now(),
+                              SlotFilter(counsellor_id=appt.counsellor_id))
         choices = []
         for slot in slots[:8]:
             minutes = int(slot.start.timestamp()) // 60
@@ -197,8 +197,8 @@ class CounsellorDeskFlow:
             return await self._move_options(ctx, appt, picked)
         if choice == "send" and picked:
             starts = [datetime.fromtimestamp(m * 60, tz=SHANGHAI) for m in picked]
-            proposal = await propose_move(ctx.session, self.policy, appt, ctx.person, starts,
-                                          ctx.clock.now())
+            proposal = await ctx.run(propose_move, self.policy, appt, ctx.person, starts,
+                                     ctx.clock.now())
             note = "已发给学生，学生选择前原预约不变。" if proposal else "这个预约已不能调整。"
             return await self.view(ctx, appt, note)
         if choice == "send":
@@ -211,7 +211,7 @@ class CounsellorDeskFlow:
                         choice: str) -> Turn:
         if choice == "to:staff":
             picks = [Choice(f"c:{pid}", name)
-                     for pid, name in await desk.colleagues(ctx.session, appt.counsellor_id)]
+                     for pid, name in await ctx.run(desk.colleagues, appt.counsellor_id)]
             return Turn.ask("refer_to", {"id": appt.id}, Reply("转给哪位老师？", (*picks, _BACK)))
         if choice in ("to:hospital", "to:crisis"):
             return Turn.ask("hospital", {"id": appt.id, "crisis": choice == "to:crisis"},
@@ -221,7 +221,7 @@ class CounsellorDeskFlow:
     async def _on_refer_to(self, ctx: Context, appt: Appointment, data: dict[str, Any],
                            choice: str) -> Turn:
         target = _id(choice) or 0
-        if not await desk.is_counsellor(ctx.session, target):
+        if not await ctx.run(desk.is_counsellor, target):
             return await self.view(ctx, appt)
         return Turn.ask("refer_note", {"id": appt.id, "to": target}, Reply(
             "补充一句转介说明（加密保存），或点“跳过”：", (Choice("skip", "跳过"),)))
@@ -238,8 +238,7 @@ class CounsellorDeskFlow:
                              choice: str) -> Turn:
         assert ctx.person is not None
         note = None if choice == "skip" else (ctx.inbound.text.strip() or None)
-        referral = await refer_from_appointment(
-            ctx.session, ctx.person, appt, ctx.clock.now(),
+        referral = await ctx.run(refer_from_appointment, ctx.person, appt, ctx.clock.now(),
             to_id=int(data["to"]) if data.get("to") else None, hospital=data.get("hospital"),
             crisis=bool(data.get("crisis")), note=note)
         done = f"已记录转介 #{referral.id}。"
@@ -252,10 +251,10 @@ class CounsellorDeskFlow:
                           choice: str) -> Turn:
         assert ctx.person is not None
         text = ctx.inbound.text.strip()
-        pending = await open_referrals(ctx.session, appt.student_id)
+        pending = await ctx.run(open_referrals, appt.student_id)
         if not text or not pending:
             return await self.view(ctx, appt)
-        await record_outcome(ctx.session, pending[-1], ctx.person, text, ctx.clock.now())
+        await ctx.run(record_outcome, pending[-1], ctx.person, text, ctx.clock.now())
         return await self.view(ctx, appt, "已记录转介结果。")
 
 

@@ -60,7 +60,7 @@ class ScheduleFlow:
         assert ctx.person is not None
         if Role.centre_lead in ctx.roles:
             picks = [Choice(f"who:{pid}", name)
-                     for pid, name in await duty.centre_counsellors(ctx.session)]
+                     for pid, name in await ctx.run(duty.centre_counsellors)]
             return Turn.ask("who", {}, Reply("管理哪位老师的排班？", (*picks, _MENU)))
         return await self._home(ctx, ctx.person.id or 0)
 
@@ -81,7 +81,7 @@ class ScheduleFlow:
         return await handler(ctx, cid, data, choice)
 
     async def _home(self, ctx: Context, cid: int, note: str = "") -> Turn:
-        found = await duty.duty_overview(ctx.session, cid, ctx.clock.now())
+        found = await ctx.run(duty.duty_overview, cid, ctx.clock.now())
         if found is None:
             return Turn.end(Reply("没有找到这位老师。", (_MENU,)))
         lines = [note] if note else []
@@ -105,7 +105,7 @@ class ScheduleFlow:
             return Turn.ask("wd", base, Reply("每周哪一天？", (*days, _HOME)))
         if choice == "del":
             today = local(ctx.clock.now()).date()
-            patterns = await duty.current_patterns(ctx.session, cid, today)
+            patterns = await ctx.run(duty.current_patterns, cid, today)
             picks = [Choice(f"p:{p.id}", f"周{WEEKDAYS[p.weekday - 1]} {p.start:%H:%M}-"
                             f"{p.end:%H:%M}") for p in patterns]
             return Turn.ask("del", base,
@@ -141,16 +141,16 @@ class ScheduleFlow:
                          ) -> Turn:
         raw = choice.partition(":")[2]
         minutes = int(raw) if raw.isdecimal() else self.policy.booking.session_minutes
-        await duty.add_pattern(ctx.session, self.policy, cid, int(data["wd"]),
-                               time.fromisoformat(data["start"]),
-                               time.fromisoformat(data["end"]), minutes, ctx.clock.now())
+        await ctx.run(duty.add_pattern, self.policy, cid, int(data["wd"]),
+                      time.fromisoformat(data["start"]),
+                      time.fromisoformat(data["end"]), minutes, ctx.clock.now())
         return await self._home(ctx, cid, "已添加每周排班。")
 
     async def _on_delete(self, ctx: Context, cid: int, data: dict[str, Any], choice: str
                          ) -> Turn:
         raw = choice.partition(":")[2]
         today = local(ctx.clock.now()).date()
-        if not (raw.isdecimal() and await duty.remove_pattern(ctx.session, cid, int(raw), today)):
+        if not (raw.isdecimal() and await ctx.run(duty.remove_pattern, cid, int(raw), today)):
             return await self._home(ctx, cid)
         return await self._home(ctx, cid, "已删除。已约的预约不受影响，如需调整请在预约中处理。")
 
@@ -173,9 +173,9 @@ class ScheduleFlow:
                 return Turn.ask("span", data, Reply("没看懂这个时间段。" + HOURS_HINT, (_HOME,)))
         day = date.fromisoformat(data["day"])
         assert ctx.person is not None
-        affected = await duty.add_exception(ctx.session, self.policy, cid, day,
-                                            ExceptionKind(data["kind"]), start, end,
-                                            ctx.person.id, ctx.clock.now())
+        affected = await ctx.run(duty.add_exception, self.policy, cid, day,
+                                 ExceptionKind(data["kind"]), start, end,
+                                 ctx.person.id, ctx.clock.now())
         note = "已记录。"
         if affected:  # leave over booked appointments (extra duty overlaps none)
             note += (f"这段时间已有 {affected} 个预约：回复“预约名单 {day.month}-{day.day}”"
@@ -186,7 +186,7 @@ class ScheduleFlow:
                          ) -> Turn:
         if not choice.startswith("g:"):
             return await self._home(ctx, cid)
-        await duty.set_gender(ctx.session, cid, choice[2:] or None, ctx.clock.now())
+        await ctx.run(duty.set_gender, cid, choice[2:] or None, ctx.clock.now())
         return Turn.ask("place", data, Reply("咨询地点（如 心理中心 203 室）：",
                                              (Choice("skip", "不改"),)))
 
@@ -194,7 +194,7 @@ class ScheduleFlow:
                         ) -> Turn:
         text = ctx.inbound.text.strip()
         if choice != "skip" and text:
-            await duty.set_place(ctx.session, cid, text, ctx.clock.now())
+            await ctx.run(duty.set_place, cid, text, ctx.clock.now())
         modes = tuple(Choice(f"m:{m.value}", MODE_LABELS[m]) for m in Mode)
         return Turn.ask("modes", data, Reply("咨询方式：", modes))
 
@@ -202,5 +202,5 @@ class ScheduleFlow:
                         ) -> Turn:
         raw = choice.partition(":")[2]
         if raw in {m.value for m in Mode}:
-            await duty.set_modes(ctx.session, cid, Mode(raw), ctx.clock.now())
+            await ctx.run(duty.set_modes, cid, Mode(raw), ctx.clock.now())
         return await self._home(ctx, cid, "资料已更新（新排班按此生效）。")

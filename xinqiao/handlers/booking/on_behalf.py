@@ -46,14 +46,14 @@ class BookForStudentFlow:
             return await self._list(ctx, ctx.inbound.text.strip())
         number = str(data.get("number", ""))
         parsed = parse_key((ctx.inbound.choice or "").removeprefix("slot:"))
-        student = await student_by_number(ctx.session, number)
+        student = await ctx.run(student_by_number, number)
         if parsed is None or student is None or ctx.person is None:
             return await self._list(ctx, number)
-        outcome = await book_for_student(ctx.session, self.policy, ctx.person, student,
-                                         ctx.clock.now(), counsellor_id=parsed[0],
-                                         start=parsed[1])
+        outcome = await ctx.run(book_for_student, self.policy, ctx.person, student,
+                                ctx.clock.now(), counsellor_id=parsed[0],
+                                start=parsed[1])
         if outcome.ok and outcome.appointment is not None:
-            names = await counsellor_names(ctx.session, [outcome.appointment.counsellor_id])
+            names = await ctx.run(counsellor_names, [outcome.appointment.counsellor_id])
             return Turn.end(Reply(
                 f"已为{student.name}（{number}）预约 {when_text(outcome.appointment.start_at)}"
                 f" {names.get(outcome.appointment.counsellor_id, '')}，已通知学生。", (_MENU,)))
@@ -63,16 +63,16 @@ class BookForStudentFlow:
         return await self._list(ctx, number, "这个时段刚被约走了，换一个吧：")
 
     async def _list(self, ctx: Context, number: str, note: str = "") -> Turn:
-        student = await student_by_number(ctx.session, number)
+        student = await ctx.run(student_by_number, number)
         if student is None or student.id is None:
             return Turn.ask("who", {}, Reply(
                 f"没有找到学号为“{number[:20]}”的学生，请再输入一次：", (_MENU,)))
-        found = (await staff_slots(ctx.session, self.policy, student.id, ctx.clock.now())
+        found = (await ctx.run(staff_slots, self.policy, student.id, ctx.clock.now())
                  )[:self.policy.booking.page_size]
         if not found:
             return Turn.end(Reply(f"最近 {self.policy.booking.horizon_days} 天没有可约的时段了"
                                   "（危机时段也已约满），请加开时段。", (_MENU,)))
-        names = await counsellor_names(ctx.session, (x.counsellor_id for x, _ in found))
+        names = await ctx.run(counsellor_names, (x.counsellor_id for x, _ in found))
         picks = [Choice(f"slot:{x.key}", f"{short_when(x.start)} {names.get(x.counsellor_id, '')}"
                         + (" · 危机时段" if kept else "")) for x, kept in found]
         head = f"{note}\n" if note else ""

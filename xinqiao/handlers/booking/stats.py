@@ -67,7 +67,7 @@ class BookingStatsFlow:
         return await self.start(ctx, "" if ctx.inbound.choice else ctx.inbound.text)
 
     async def _week(self, ctx: Context, monday: date, note: str = "") -> Turn:
-        stats = await week_stats(ctx.session, self.policy, monday)
+        stats = await ctx.run(week_stats, self.policy, monday)
         choices = [Choice("prev", "上一周"), Choice("next", "下一周")]
         if monday != week_of(local(ctx.clock.now()).date()):
             choices.append(Choice("this", "本周"))

@@ -62,13 +62,13 @@ class BookingFlow:
         """Whatever needs the student first: a move to answer, an offer, their appointment."""
         person, now = self._person(ctx), ctx.clock.now()
         assert person.id is not None
-        found = await open_proposal(ctx.session, person.id, now)
+        found = await ctx.run(open_proposal, person.id, now)
         if found is not None:
             return await proposal_turn(ctx, *found)
-        entry = await waitlist.entry_of(ctx.session, person.id, now)
+        entry = await ctx.run(waitlist.entry_of, person.id, now)
         if entry is not None and entry.status == WaitStatus.offered and entry.offered_start:
             return offer_turn(entry.offered_start)
-        mine = await booking.upcoming(ctx.session, person.id, now)
+        mine = await ctx.run(booking.upcoming, person.id, now)
         if mine is not None:
             return await self._mine(ctx, mine)
         # Asked for their appointment and have none: say so before offering times.
@@ -96,7 +96,7 @@ class BookingFlow:
     async def _list(self, ctx: Context, data: dict[str, Any], note: str = "") -> Turn:
         person, now = self._person(ctx), ctx.clock.now()
         flt = filter_from(data)
-        slots = await free_slots(ctx.session, self.policy, now, flt, for_student=person.id)
+        slots = await ctx.run(free_slots, self.policy, now, flt, for_student=person.id)
         head = f"{note}\n" if note else ""
         if not slots:
             text = (f"{head}最近 {self.policy.booking.horizon_days} 天{describe(flt)}"
@@ -108,7 +108,7 @@ class BookingFlow:
         if page * size >= len(slots):
             page = 0
         shown = slots[page * size:(page + 1) * size]
-        names = await counsellor_names(ctx.session, (x.counsellor_id for x in shown))
+        names = await ctx.run(counsellor_names, (x.counsellor_id for x in shown))
         picks = [Choice(f"slot:{x.key}", f"{short_when(x.start)} {names.get(x.counsellor_id, '')}"
                         f" · {MODE_LABELS[x.mode]}") for x in shown]
         if len(slots) > (page + 1) * size:
@@ -170,8 +170,8 @@ class BookingFlow:
 
     async def _days(self, ctx: Context, data: dict[str, Any]) -> Turn:
         flt = {k: v for k, v in (data.get("flt") or {}).items() if k != "day"}
-        slots = await free_slots(ctx.session, self.policy, ctx.clock.now(),
-                                 filter_from({"flt": flt}), for_student=self._person(ctx).id)
+        slots = await ctx.run(free_slots, self.policy, ctx.clock.now(),
+                              filter_from({"flt": flt}), for_student=self._person(ctx).id)
         days = sorted({local(x.start).date() for x in slots})[:9]
         if not days:
             return await self._list(ctx, {**data, "flt": flt})
@@ -188,9 +188,9 @@ class BookingFlow:
         if parsed is None:
             return await self._list(ctx, data)
         flt = filter_from(data)
-        outcome = await booking.book(ctx.session, self.policy, self._person(ctx), *parsed,
-                                     ctx.clock.now(), reason=choice[2:] or None,
-                                     mode=data.get("pick_mode") or flt.mode)
+        outcome = await ctx.run(booking.book, self.policy, self._person(ctx), *parsed,
+                                ctx.clock.now(), reason=choice[2:] or None,
+                                mode=data.get("pick_mode") or flt.mode)
         return await self._after(ctx, data, outcome, "预约成功！")
 
     async def _after(self, ctx: Context, data: dict[str, Any], outcome: booking.Outcome,
@@ -203,8 +203,8 @@ class BookingFlow:
         if outcome.code == "taken":
             return await self._list(ctx, clean, "这个时段刚被约走了，换一个时间看看吧：")
         if outcome.code == "has_upcoming":
-            mine = await booking.upcoming(ctx.session, self._person(ctx).id or 0,
-                                          ctx.clock.now())
+            mine = await ctx.run(booking.upcoming, self._person(ctx).id or 0,
+                                 ctx.clock.now())
             if mine is not None:
                 return await self._mine(ctx, mine, "你已经有一个预约了（每人同时保留一个）。")
         if outcome.code == "cutoff":
@@ -213,9 +213,9 @@ class BookingFlow:
 
     async def _join(self, ctx: Context, data: dict[str, Any]) -> Turn:
         flt = filter_from(data)
-        entry = await waitlist.join(ctx.session, self.policy, self._person(ctx).id or 0,
-                                    SlotFilter(gender=flt.gender, mode=flt.mode),
-                                    ctx.clock.now())
+        entry = await ctx.run(waitlist.join, self.policy, self._person(ctx).id or 0,
+                              SlotFilter(gender=flt.gender, mode=flt.mode),
+                              ctx.clock.now())
         hold = int(self.policy.booking.waitlist_hold.total_seconds() // 60)
         return Turn.end(Reply(
             f"已加入候补{describe(SlotFilter(gender=entry.gender, mode=entry.mode))}。"
@@ -233,8 +233,8 @@ class BookingFlow:
         return Turn.ask("mine", {"appt": appt.id}, Reply(text, choices))
 
     async def _appt(self, ctx: Context, data: dict[str, Any]) -> Appointment | None:
-        return await booking.student_appointment(ctx.session, int(data.get("appt") or 0),
-                                                 self._person(ctx).id)
+        return await ctx.run(booking.student_appointment, int(data.get("appt") or 0),
+                             self._person(ctx).id)
 
     async def _on_mine(self, ctx: Context, data: dict[str, Any], choice: str) -> Turn:
         appt = await self._appt(ctx, data)
@@ -253,7 +253,7 @@ class BookingFlow:
         appt = await self._appt(ctx, data)
         if appt is None or choice != "yes":
             return Turn.end(Reply("好的，预约保持不变。", (MENU,)))
-        outcome = await booking.cancel(ctx.session, self.policy, appt, ctx.clock.now())
+        outcome = await ctx.run(booking.cancel, self.policy, appt, ctx.clock.now())
         if outcome.code == "cutoff":
             return Turn.end(Reply(too_late_text(self.policy), (MENU,)))
         if not outcome.ok:
@@ -265,8 +265,8 @@ class BookingFlow:
         appt = await self._appt(ctx, data)
         if appt is None:
             return await self.start(ctx, "")
-        outcome = await booking.reschedule(ctx.session, self.policy, appt, counsellor_id, start,
-                                           ctx.clock.now())
+        outcome = await ctx.run(booking.reschedule, self.policy, appt, counsellor_id, start,
+                                ctx.clock.now())
         return await self._after(ctx, data, outcome, "改约成功！")
 
     # --- a counsellor's move proposal, a waitlist offer ----------------------------------
@@ -276,18 +276,18 @@ class BookingFlow:
 
     async def _on_offer(self, ctx: Context, data: dict[str, Any], choice: str) -> Turn:
         person, now = self._person(ctx), ctx.clock.now()
-        entry = await waitlist.entry_of(ctx.session, person.id or 0, now)
+        entry = await ctx.run(waitlist.entry_of, person.id or 0, now)
         if entry is None or entry.status != WaitStatus.offered or entry.offered_start is None:
             return await self.start(ctx, "")
         if choice == "leave":
-            await waitlist.leave(ctx.session, person.id or 0, now)
+            await ctx.run(waitlist.leave, person.id or 0, now)
             return Turn.end(Reply("已退出候补。需要时随时回复“预约”。", (MENU,)))
         if choice == "pass":
-            await waitlist.decline_offer(ctx.session, self.policy, entry, now)
+            await ctx.run(waitlist.decline_offer, self.policy, entry, now)
             return Turn.end(Reply("好的，你仍在候补中，下次有时段空出来再通知你。", (MENU,)))
         if choice != "take":
             return offer_turn(entry.offered_start)
-        outcome = await booking.book(ctx.session, self.policy, person,
-                                     entry.offered_counsellor_id or 0, entry.offered_start, now,
-                                     mode=entry.mode, requested_at=entry.created_at)
+        outcome = await ctx.run(booking.book, self.policy, person,
+                                entry.offered_counsellor_id or 0, entry.offered_start, now,
+                                mode=entry.mode, requested_at=entry.created_at)
         return await self._after(ctx, {"flt": {}, "page": 0}, outcome, "预约成功！")

@@ -43,7 +43,7 @@ async def details_text(ctx: Context, policy: Policy, appt: Appointment, head: st
                        now: datetime) -> str:
     """An appointment as the student reads it: when, who, how, where, the reminders still
     ahead and what to do to change it (durations from the policy)."""
-    names = await counsellor_names(ctx.session, [appt.counsellor_id])
+    names = await ctx.run(counsellor_names, [appt.counsellor_id])
     return appointment_text(head, appt.start_at, names.get(appt.counsellor_id), appt.mode,
                             appt.place, reminder_promise(policy.booking, appt.start_at, now),
                             policy.booking.cutoff)
@@ -58,11 +58,11 @@ async def proposal_turn(ctx: Context, proposal: MoveProposal, appt: Appointment,
                         note: str = "") -> Turn:
     """A counsellor's proposed times for the student to pick, or keep the original (or, when
     the counsellor is on leave then, cancel: that time cannot be kept)."""
-    names = await counsellor_names(ctx.session, [appt.counsellor_id])
+    names = await ctx.run(counsellor_names, [appt.counsellor_id])
     picks = [Choice(f"mv:{int(t.timestamp()) // 60}", short_when(t)) for t in options(proposal)]
     who, then = names.get(appt.counsellor_id), when_text(appt.start_at)
     head = f"{note}\n" if note else ""
-    if await on_leave(ctx.session, appt):
+    if await ctx.run(on_leave, appt):
         text = (f"{head}{who} 那天请假，你 {then} 的咨询需要换个时间。"
                 "选一个新时间，或取消这次预约：")
         last = Choice("drop", "取消这次预约")
@@ -77,19 +77,19 @@ async def answer_proposal(ctx: Context, policy: Policy, student_id: int, data: d
                           choice: str) -> Turn:
     """The student's answer: a new time (the move happens now) or keep the original."""
     now = ctx.clock.now()
-    found = await open_proposal(ctx.session, student_id, now)
+    found = await ctx.run(open_proposal, student_id, now)
     if found is None or found[0].id != data.get("proposal"):
         return Turn.end(Reply("这个调整请求已经过期，原预约保持不变。", (MENU,)))
     proposal, appt = found
-    leave = await on_leave(ctx.session, appt)
+    leave = await ctx.run(on_leave, appt)
     if choice == "keep" and leave:
         return await proposal_turn(ctx, proposal, appt,
                                    "老师那天请假，原来的时间没法保留了。")
     if choice == "keep":
-        await decline_move(ctx.session, proposal, appt, now)
+        await ctx.run(decline_move, proposal, appt, now)
         return Turn.end(Reply("好的，保留原来的时间，已告诉老师。", (MENU,)))
     if choice == "drop" and leave:
-        await cancel_for_leave(ctx.session, policy, proposal, appt, now)
+        await ctx.run(cancel_for_leave, policy, proposal, appt, now)
         return Turn.end(Reply("已取消这次预约，已告诉老师。需要时随时回复“预约”重新选择时间。",
                               (MENU,)))
     minutes = choice[3:] if choice.startswith("mv:") else ""
@@ -97,7 +97,7 @@ async def answer_proposal(ctx: Context, policy: Policy, student_id: int, data: d
                   if minutes.isdecimal() and int(t.timestamp()) // 60 == int(minutes)), None)
     if start is None:
         return await proposal_turn(ctx, proposal, appt)
-    outcome = await accept_move(ctx.session, policy, proposal, appt, start, now)
+    outcome = await ctx.run(accept_move, policy, proposal, appt, start, now)
     if not outcome.ok or outcome.appointment is None:
         return Turn.end(Reply("这个时间已经不能选了，原预约保持不变。如需调整，请回复“我的预约”。",
                               (MENU,)))

@@ -43,7 +43,7 @@ class ContentCampaignFlow:
 
     async def start(self, ctx: Context, argument: str) -> Turn:
         """Recent campaigns, then ask for the article."""
-        return Turn.ask("article", {}, texts.desk(await upcoming(ctx.session, limit=5)))
+        return Turn.ask("article", {}, texts.desk(await ctx.run(upcoming, limit=5)))
 
     async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
         """One answer of the scheduling conversation."""
@@ -84,9 +84,9 @@ class ContentCampaignFlow:
         if choice == "all":
             return self._ask_when(data)
         if choice == "college":
-            return Turn.ask("college", data, texts.pick_college(await colleges(ctx.session)))
+            return Turn.ask("college", data, texts.pick_college(await ctx.run(colleges)))
         if choice == "year":
-            return Turn.ask("year", data, texts.pick_year(await enrolment_years(ctx.session)))
+            return Turn.ask("year", data, texts.pick_year(await ctx.run(enrolment_years)))
         return Turn.ask("target", data, texts.target_again())
 
     @staticmethod
@@ -102,7 +102,7 @@ class ContentCampaignFlow:
         if at < now - timedelta(minutes=1):
             return self._ask_when(data, texts.past_time(at))
         data = {**data, "at": at.isoformat()}
-        found = await reach(ctx.session, Target(data.get("college_id"), data.get("year")))
+        found = await ctx.run(reach, Target(data.get("college_id"), data.get("year")))
         return Turn.ask("confirm", data, texts.confirm(
             str(data["name"]), found, None if choice == "now" else at))
 
@@ -111,8 +111,8 @@ class ContentCampaignFlow:
             return Turn.end(texts.not_scheduled())
         assert ctx.person is not None
         try:
-            campaign = await create(
-                ctx.session, self.content, name=str(data["name"]), slug=str(data["slug"]),
+            campaign = await ctx.run(create, self.content, name=str(data["name"]),
+                                     slug=str(data["slug"]),
                 target=Target(data.get("college_id"), data.get("year")),
                 send_at=datetime.fromisoformat(str(data["at"])), now=ctx.clock.now(),
                 created_by=ctx.person.id)

@@ -69,7 +69,7 @@ class EducationFlow:
                   if self._in_topic(ctx, t.id)]
         on = None
         if ctx.person is not None and ctx.person.id is not None:
-            on = await subscribed(ctx.session, ctx.person.id)
+            on = await ctx.run(subscribed, ctx.person.id)
         return Turn.ask(HOME, {}, texts.home(topics, on, note))
 
     def _in_topic(self, ctx: Context, topic: str) -> list[Article]:
@@ -114,7 +114,7 @@ class EducationFlow:
     async def _subscription(self, ctx: Context, on: bool) -> Turn:
         if ctx.person is None or ctx.person.id is None:
             return await self._home(ctx, texts.BIND_FIRST)
-        await set_subscription(ctx.session, ctx.person.id, on, ctx.clock.now())
+        await ctx.run(set_subscription, ctx.person.id, on, ctx.clock.now())
         return await self._home(ctx, texts.SUBSCRIBED if on else texts.UNSUBSCRIBED_NOTE)
 
 
@@ -133,5 +133,5 @@ class TipsFlow(OneShotFlow):
     async def start(self, ctx: Context, argument: str) -> Turn:
         """Change the subscription and say so."""
         assert ctx.person is not None and ctx.person.id is not None
-        changed = await set_subscription(ctx.session, ctx.person.id, self.on, ctx.clock.now())
+        changed = await ctx.run(set_subscription, ctx.person.id, self.on, ctx.clock.now())
         return Turn.end(texts.tips_changed(self.on, changed))
