@@ -7,6 +7,8 @@ storage in the layers contract (pyproject.toml) and imports nothing of the proje
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -49,6 +51,86 @@ class Member(Protocol):
     def name(self) -> str:
         """Their name as the roster has it."""
         ...
+
+
+class Rostered(Member, Protocol):
+    """A roster person as services read them: their school, units and attention tier.
+
+    Both the stored row and a flow's frozen :class:`PersonView` are one; a service that only
+    reads a person takes this, one that changes them loads the row by id.
+    """
+
+    @property
+    def school_id(self) -> int:
+        """Their school."""
+        ...
+
+    @property
+    def college_id(self) -> int | None:
+        """Their college (学院), if they belong to one."""
+        ...
+
+    @property
+    def klass_id(self) -> int | None:
+        """Their class (班级), for students and network members."""
+        ...
+
+    @property
+    def dorm_id(self) -> int | None:
+        """Their dormitory room, for students."""
+        ...
+
+    @property
+    def tier(self) -> Tier:
+        """Their attention tier (design.md §2)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PersonView:
+    """The person a turn speaks with, as a flow sees them: no row, no phone, no code.
+
+    Built by the engine from the roster row when the turn begins; a flow reads it and hands it
+    to services, which load the row themselves when they must change it.
+    """
+
+    id: int | None
+    school_id: int
+    external_id: str
+    name: str
+    college_id: int | None
+    klass_id: int | None
+    dorm_id: int | None
+    enrolment_year: int | None
+    tier: Tier
+    active: bool
+
+
+class Account(Protocol):
+    """A chat account a message arrived on, as flows and services read it (the stored row
+    stays with the engine; a service that changes it loads it by id)."""
+
+    @property
+    def id(self) -> int | None:
+        """The account's id; the conversation state is keyed by it."""
+        ...
+
+    @property
+    def channel(self) -> str:
+        """wechat, telegram, wecom, console."""
+        ...
+
+    @property
+    def preferred(self) -> bool:
+        """Whether alerts and reminders go to this account."""
+        ...
+
+    @property
+    def bind_locked_until(self) -> datetime | None:
+        """Binding is refused here until then after repeated wrong codes."""
+        ...
+
+    reachable: bool  # False once the account unsubscribed: pushes stop
 
 
 # --- counselling bookings ---------------------------------------------------------------

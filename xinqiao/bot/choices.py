@@ -6,8 +6,8 @@ wrong one, so the engine offers what is current instead.
 
 from __future__ import annotations
 
+from xinqiao.handlers.flow import Conversation
 from xinqiao.messages import DIGEST_PREFIX, Inbound, choice_digest, unnumbered
-from xinqiao.storage.models import ConversationState
 
 # Words that mean the same wherever a person is in a conversation.
 MENU_WORDS = frozenset({"菜单", "主菜单", "menu", "/menu", "/start", "开始", "你好", "您好", "hi"})
@@ -17,7 +17,10 @@ CANCEL_WORDS = frozenset({"取消", "退出", "cancel", "/cancel", "算了"})
 FULLWIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 
 
-def is_stale(inbound: Inbound, state: ConversationState) -> bool:
+# The answer to a tap on a button from an earlier step.
+STALE = "这个按钮已经过期了，请用最新一条消息里的按钮，或直接回复。"
+
+def is_stale(inbound: Inbound, state: Conversation) -> bool:
     """A tapped choice from an older turn, unless it means the same at any time."""
     choice, turn = inbound.choice, inbound.extra.get("turn")
     if choice is None:

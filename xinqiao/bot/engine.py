@@ -14,13 +14,21 @@ from xinqiao.bot.choices import HELP_WORDS as HELP_WORDS  # re-exported for bot/
 from xinqiao.bot.choices import MENU_WORDS as MENU_WORDS
 from xinqiao.bot.identities import lock_identity
 from xinqiao.clock import Clock, utc
-from xinqiao.handlers.flow import Context, Flow, FlowRegistry, Interception, Turn, leave_flow
+from xinqiao.handlers.flow import (
+    Context,
+    Conversation,
+    Flow,
+    FlowRegistry,
+    Interception,
+    Turn,
+    leave_flow,
+)
 from xinqiao.handlers.listening import LISTEN, reflection_for
 from xinqiao.handlers.menu import Menu, help_reply
 from xinqiao.handlers.wecom_texts import NOT_FOR_STUDENTS
 from xinqiao.messages import Choice, Inbound, Reply
 from xinqiao.services.access import refuse_flow
-from xinqiao.services.directory import role_set
+from xinqiao.services.directory import person_view, role_set
 from xinqiao.services.wecom_people import WECOM
 from xinqiao.services.wecom_people import admit as admit_on_wecom
 from xinqiao.services.work import Work
@@ -34,9 +42,6 @@ log = logging.getLogger(__name__)
 # about a roommate typed as a report answer is both alerted and kept in the report), unless the
 # hook pauses the flow: after a person's own crisis words the form must not ask its next question.
 Interceptor = Callable[[Context], Awaitable[Interception | None]]
-
-STALE = "这个按钮已经过期了，请用最新一条消息里的按钮，或直接回复。"
-
 
 class Engine:
     """Routes a message to the right flow and keeps per-identity conversation state."""
@@ -88,7 +93,7 @@ class Engine:
             clock=self.clock,
             settings=self.settings,
             identity=identity,
-            person=person,
+            person=person_view(person) if person is not None else None,
             roles=roles,
             state=state,
             inbound=inbound,
@@ -107,8 +112,9 @@ class Engine:
         if choices.is_stale(ctx.inbound, state):
             # A button from an earlier step (double tap, old message): applying its key to the
             # current question could answer the wrong one. Offer what is current instead.
-            offered = tuple(Choice(k, lbl) for k, lbl in state.choices)
-            return [Reply(STALE, offered or ((Choice("menu", "主菜单"),) if ctx.person else ()))]
+            offered = tuple(Choice(k, lbl) for k, lbl in state.choices) or (
+                (Choice("menu", "主菜单"),) if ctx.person else ())
+            return [Reply(choices.STALE, offered)]
         replies = list(await self._route(ctx))
         if not choices.keeps_choices(ctx.inbound) or (replies and replies[-1].choices):
             state.choices = [[c.key, c.label] for c in (replies[-1].choices if replies else ())]
@@ -284,7 +290,7 @@ class Engine:
         asking = not (ctx.state.step or "").startswith("__")  # not an engine's own question
         return bool(getattr(flow, "resumable", False)) and asking and self.idle(ctx.state)
 
-    def idle(self, state: ConversationState) -> bool:
+    def idle(self, state: Conversation) -> bool:
         """Whether the question the conversation waits on is older than a form waits."""
         limit = timedelta(minutes=self.settings.form_idle_minutes)
         return self.clock.now() - utc(state.updated_at) > limit

@@ -26,7 +26,7 @@ from xinqiao.bot.lean_turn import NeedsORM, NoSession, run_now
 from xinqiao.bot.metrics import Metrics
 from xinqiao.handlers.flow import Context
 from xinqiao.messages import Inbound, Reply
-from xinqiao.services.directory import STUDENT_ROLES
+from xinqiao.services.directory import STUDENT_ROLES, person_view
 from xinqiao.services.work import Work
 from xinqiao.storage.callbacks import CallbackNonce, Nonce
 from xinqiao.storage.lean_sql import Columns, LeanStore, Tx
@@ -38,6 +38,7 @@ from xinqiao.storage.models import (
     Person,
     Role,
 )
+from xinqiao.vocabulary import PersonView
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ class LeanPath:
         self._seen = Columns(ChannelIdentity.__table__, dialect,  # type: ignore[attr-defined]
                              ("last_inbound_at", "reachable"))
         self._sql = _statements(self.pg)
-        self._people: dict[int, tuple[tuple[Any, ...], Person]] = {}
+        self._people: dict[int, tuple[tuple[Any, ...], PersonView]] = {}
         lean = (metrics or Metrics()).lean
         # The labelled children once: a lookup per message costs more than the increment.
         self.counted = {o: lean.labels(o) for o in ("answered", "stored", "failed")}
@@ -232,13 +233,13 @@ class LeanPath:
             return None
         return identity_id, state, fresh, replies
 
-    def _person_of(self, person_id: int, row: tuple[Any, ...]) -> Person:
+    def _person_of(self, person_id: int, row: tuple[Any, ...]) -> PersonView:
         """The person of this row, built once while the row reads the same (building an ORM
         object costs more than the read). A lean turn only reads it."""
         cached = self._people.get(person_id)
         if cached is not None and cached[0] == row:
             return cached[1]
-        person = Person(**self._person.read(row))
+        person = person_view(Person(**self._person.read(row)))
         if len(self._people) >= _PEOPLE_KEPT:
             self._people.pop(next(iter(self._people)))
         self._people[person_id] = (row, person)

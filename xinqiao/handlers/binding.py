@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from xinqiao.clock import local, utc
@@ -14,7 +14,7 @@ from xinqiao.messages import Choice, Reply
 from xinqiao.services import audit, bind_guard, code_hash
 from xinqiao.services import binding_requests as requests
 from xinqiao.services.code_hash import CodeState
-from xinqiao.services.directory import role_set
+from xinqiao.services.directory import person_view, role_set
 from xinqiao.services.person_info import active_by_number
 from xinqiao.services.wecom_people import WECOM, is_staff
 from xinqiao.vocabulary import Member, Role
@@ -140,30 +140,26 @@ class BindingFlow:
                           channel=ctx.identity.channel)
             return Turn.end(Reply(
                 "这个激活码已经使用过了。请联系辅导员或心理中心获取新的激活码。"))
-        await ctx.run(requests.attach, ctx.identity, person, now)
+        await ctx.run(requests.attach_account, ctx.identity, person, now)
         roles = await ctx.run(role_set, person.id)
         menu = await self.menu.render(
-            replace(ctx, person=person, roles=roles),
+            replace(ctx, person=person_view(person), roles=roles),
             greeting=f"绑定成功！{person.name}，欢迎使用心桥。",
         )
         return Turn.end(menu)
 
     async def _fail(self, ctx: Context, external_id: str, person: Member | None) -> Turn:
-        settings, ident, now = ctx.settings, ctx.identity, ctx.clock.now()
-        ident.bind_failures += 1
+        settings, now = ctx.settings, ctx.clock.now()
+        failures = await ctx.run(bind_guard.fail_on_account, settings, ctx.identity, now)
         await ctx.run(audit.record, at=now, action=bind_guard.FAILED, actor_person_id=None,
-                      allowed=False,
-            channel=ident.channel, attempted_id=external_id[:64], failures=ident.bind_failures,
-        )
+                      allowed=False, channel=ctx.identity.channel,
+                      attempted_id=external_id[:64], failures=failures)
         id_locked = await ctx.run(bind_guard.count_failure, settings, external_id, now=now,
                                   subject_person_id=person.id if person else None)
-        if ident.bind_failures >= settings.bind_max_failures:
-            ident.bind_failures = 0
-            ident.bind_locked_until = now + timedelta(minutes=settings.bind_lock_minutes)
         locked = self._locked_reply(ctx, id_locked)
         if locked is not None:
             return Turn.end(locked)
-        left = settings.bind_max_failures - ident.bind_failures
+        left = settings.bind_max_failures - failures
         return Turn.ask(
             ASK_ID,
             {},

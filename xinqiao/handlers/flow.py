@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from xinqiao.clock import Clock
@@ -12,10 +13,22 @@ from xinqiao.services.access import Actor, actor_for
 from xinqiao.services.refs import starts_with_ref
 from xinqiao.services.work import Session, Work
 from xinqiao.settings import Settings
-from xinqiao.storage.models import ChannelIdentity, ConversationState, Person, Role
+from xinqiao.vocabulary import Account, Member, PersonView, Role
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+class Conversation(Protocol):
+    """The state API of one account's conversation: where it is and what it has kept."""
+
+    flow: str | None
+    step: str | None
+    data: dict[str, Any]
+    suspended: dict[str, Any]  # flow id -> progress kept to resume (and flows' own marks)
+    choices: list[list[str]]  # the tappable choices last offered
+    version: int
+    updated_at: datetime
 
 
 @dataclass(frozen=True)
@@ -29,10 +42,10 @@ class Context:
     work: Work
     clock: Clock
     settings: Settings
-    identity: ChannelIdentity
-    person: Person | None
+    identity: Account
+    person: PersonView | None
     roles: frozenset[Role]
-    state: ConversationState
+    state: Conversation
     inbound: Inbound
     flows: FlowRegistry
 
@@ -89,7 +102,7 @@ class Interception:
     enter: tuple[str, str, dict[str, Any]] | None = None
 
 
-def leave_flow(state: ConversationState, flow: Flow | None) -> None:
+def leave_flow(state: Conversation, flow: Flow | None) -> None:
     """Leave the conversation's current flow; a resumable one keeps its progress for later.
 
     A flow says so with ``resumable = True``; a step named ``__…`` (a question of the engine's
@@ -128,7 +141,7 @@ class Flow(Protocol):
     title: str
     triggers: tuple[str, ...]
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Whether this person may start the flow."""
         ...
 
@@ -205,7 +218,7 @@ class OneShotFlow:
     title = ""
     triggers: tuple[str, ...] = ()
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Bound people."""
         return person is not None
 

@@ -33,6 +33,7 @@ from xinqiao.storage.booking import Appointment
 from xinqiao.storage.cases import Case, CaseMember
 from xinqiao.storage.models import Person, Role, RoleAssignment
 from xinqiao.storage.reports import Escalation, EscalationRecipient
+from xinqiao.vocabulary import Rostered
 
 # What a refused person is told: polite, and the same whether the record exists or not.
 REFUSAL = "抱歉，这项内容不在你可以查看的范围内。如有需要，请联系心理中心。"
@@ -70,7 +71,7 @@ class Target:
     counsellors: frozenset[int] = frozenset()  # everyone who has counselled the student
 
     @classmethod
-    def about(cls, student: Person | None, **more: Any) -> Target:
+    def about(cls, student: Rostered | None, **more: Any) -> Target:
         """A record about ``student`` (None: no particular student)."""
         if student is None:
             return cls(**more)
@@ -78,14 +79,14 @@ class Target:
                    klass_id=student.klass_id, dorm_id=student.dorm_id, **more)
 
 
-async def actor_for(s: AsyncSession, person: Person, roles: frozenset[Role]) -> Actor:
+async def actor_for(s: AsyncSession, person: Rostered, roles: frozenset[Role]) -> Actor:
     """The person as an actor: per role, the units its assignments name; where they name none
     of a kind, the person's own unit of that kind (an informant's dorm is where they live)."""
     assert person.id is not None
     return actor_of(person, roles, await roles_of(s, person.id))
 
 
-def actor_of(person: Person, roles: frozenset[Role],
+def actor_of(person: Rostered, roles: frozenset[Role],
              assignments: Sequence[RoleAssignment]) -> Actor:
     """:func:`actor_for` from assignments already loaded (the console's gate loads them once)."""
     assert person.id is not None

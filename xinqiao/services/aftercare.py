@@ -38,6 +38,7 @@ from xinqiao.storage.cases import Case as Case  # re-exported: the flow passes c
 from xinqiao.storage.cases import CaseNote
 from xinqiao.storage.models import Person, RoleAssignment
 from xinqiao.storage.reports import Timer
+from xinqiao.vocabulary import Rostered
 
 INVITE, REMIND, CLOSE = "aftercare.invite", "aftercare.remind", "aftercare.close"
 UNITS = ("dorm", "klass")
@@ -101,7 +102,7 @@ async def round_of(s: AsyncSession, case_id: int | None) -> AftercareRound | Non
                          .order_by(col(AftercareRound.id).desc()))).first()
 
 
-async def start_round(s: AsyncSession, policy: AftercarePolicy, case: Case, by: Person,
+async def start_round(s: AsyncSession, policy: AftercarePolicy, case: Case, by: Rostered,
                       now: datetime) -> tuple[AftercareRound, Reach]:
     """Invite the dorm and class (the open round if there is one) and arm its two timers."""
     assert case.id is not None and by.id is not None

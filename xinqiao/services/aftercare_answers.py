@@ -29,8 +29,8 @@ from xinqiao.storage.aftercare import (
     RoundStatus,
 )
 from xinqiao.storage.cases import Case, CaseStatus
-from xinqiao.storage.models import Person
 from xinqiao.storage.reports import Report, Severity
+from xinqiao.vocabulary import Rostered
 
 FORM_PATH = Path(__file__).resolve().parent.parent / "data" / "care" / "aftercare.toml"
 POOR_MOODS = frozenset({"low", "bad"})
@@ -62,7 +62,7 @@ def _labels(spec: FormSpec, key: str, value: Any) -> str:
 
 
 async def record_answers(s: AsyncSession, escalations: Escalations, invite: AftercareInvitation,
-                         person: Person, answers: dict[str, Any], now: datetime) -> Outcome:
+                         person: Rostered, answers: dict[str, Any], now: datetime) -> Outcome:
     """Store the answers on the invitation; a poor answer or a wish to talk opens an item."""
     spec = checkin_form()
     wants_talk = answers.get("talk") == "yes"

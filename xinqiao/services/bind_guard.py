@@ -18,7 +18,8 @@ from xinqiao.services import audit
 from xinqiao.services.code_hash import ring_of, target_key
 from xinqiao.settings import Settings
 from xinqiao.storage.binding import BindGuard
-from xinqiao.storage.models import AuditEntry
+from xinqiao.storage.models import AuditEntry, ChannelIdentity
+from xinqiao.vocabulary import Account
 
 FAILED = "bind.failed"
 
@@ -34,6 +35,21 @@ async def locked_until(s: AsyncSession, external_id: str, now: datetime) -> date
     if guard is not None and guard.locked_until is not None and utc(guard.locked_until) > now:
         return guard.locked_until
     return None
+
+
+async def fail_on_account(s: AsyncSession, settings: Settings, account: Account,
+                          now: datetime) -> int:
+    """Count a wrong id or code typed on this chat account: the failures so far, this one
+    included. At the allowed number the account locks for a while and counting starts over."""
+    row = await s.get(ChannelIdentity, account.id)
+    assert row is not None
+    row.bind_failures += 1
+    failures = row.bind_failures
+    if failures >= settings.bind_max_failures:
+        row.bind_failures = 0
+        row.bind_locked_until = now + timedelta(minutes=settings.bind_lock_minutes)
+    s.add(row)
+    return failures
 
 
 async def count_failure(

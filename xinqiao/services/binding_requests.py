@@ -16,11 +16,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from xinqiao.messages import Choice, Reply
 from xinqiao.services import audit
 from xinqiao.services.code_hash import spend
+from xinqiao.services.directory import row_of
 from xinqiao.services.outbox import Priority, enqueue_replies
 from xinqiao.services.push_choices import offer_choices
 from xinqiao.services.wecom_people import prefer
 from xinqiao.storage.binding import BindingRequest, RequestStatus
 from xinqiao.storage.models import ChannelIdentity, Person
+from xinqiao.vocabulary import Account, Rostered
 
 CHANNEL_NAMES = {"wechat": "微信", "telegram": "Telegram", "console": "控制台",
                  "wecom": "企业微信"}
@@ -66,6 +68,14 @@ async def attach(s: AsyncSession, identity: ChannelIdentity, person: Person,
                 person_id=person.id, priority=Priority.alert)
 
 
+async def attach_account(s: AsyncSession, account: Account, person: Person,
+                         now: datetime) -> None:
+    """``attach`` for the account a flow holds (its stored row is changed)."""
+    row = await s.get(ChannelIdentity, account.id)
+    assert row is not None
+    await attach(s, row, person, now)
+
+
 async def pending(s: AsyncSession, person_id: int, now: datetime) -> BindingRequest | None:
     """The person's newest request still waiting for an answer."""
     return (await s.exec(select(BindingRequest).where(
@@ -73,7 +83,7 @@ async def pending(s: AsyncSession, person_id: int, now: datetime) -> BindingRequ
         col(BindingRequest.expires_at) > now).order_by(col(BindingRequest.id).desc()))).first()
 
 
-async def ask(s: AsyncSession, person: Person, identity: ChannelIdentity, *, now: datetime,
+async def ask(s: AsyncSession, person: Rostered, identity: Account, *, now: datetime,
               minutes: int) -> bool:
     """Ask the person's bound accounts to confirm ``identity``; False if already asked."""
     assert person.id is not None and identity.id is not None
@@ -103,7 +113,7 @@ async def ask(s: AsyncSession, person: Person, identity: ChannelIdentity, *, now
     return True
 
 
-async def decide(s: AsyncSession, request: BindingRequest, *, yes: bool, person: Person,
+async def decide(s: AsyncSession, request: BindingRequest, *, yes: bool, person: Rostered,
                  now: datetime) -> ChannelIdentity | None:
     """Record the answer; on a yes bind the asking account and return it (None if it cannot)."""
     request.decided_at = now
@@ -125,7 +135,7 @@ async def decide(s: AsyncSession, request: BindingRequest, *, yes: bool, person:
         return None
     request.status = RequestStatus.confirmed
     s.add(request)
-    await attach(s, asker, person, now)
+    await attach(s, asker, await row_of(s, person), now)
     await enqueue_replies(
         s, key_prefix=f"bind:yes:{request.id}", channel=asker.channel, address=asker.address,
         now=now, person_id=person.id, priority=Priority.reply, replies=[Reply(

@@ -27,8 +27,8 @@ from xinqiao.storage.case_records import (
     CaseReturn,
 )
 from xinqiao.storage.cases import Case, CaseNote, CaseStatus
-from xinqiao.storage.models import Person
 from xinqiao.storage.reports import Timer
+from xinqiao.vocabulary import Rostered
 
 CONTACT_DUE = "case.contact_due"
 CONSENT = {"student": "学生本人同意", "guardian": "监护人同意", "none": "未同意"}
@@ -61,12 +61,12 @@ async def _owe(s: AsyncSession, calendar: WorkingCalendar, case: Case, kind: str
     await schedule(s, kind=CONTACT_DUE, ref=str(due.id), due_at=day_start(calendar, day), now=now)
 
 
-def _note(case: Case, by: Person, kind: str, text: str, now: datetime) -> CaseNote:
+def _note(case: Case, by: Rostered, kind: str, text: str, now: datetime) -> CaseNote:
     return CaseNote(case_id=case.id or 0, at=now, author_person_id=by.id, kind=kind,
                     text=text[:2000])
 
 
-async def record_referral(s: AsyncSession, calendar: WorkingCalendar, case: Case, by: Person,
+async def record_referral(s: AsyncSession, calendar: WorkingCalendar, case: Case, by: Rostered,
                           r: Referral, now: datetime) -> CaseReferral:
     """Record a referral out, note it in the timeline and owe its next contact."""
     row = CaseReferral(case_id=case.id or 0, institution=r.institution[:200], referred_on=r.on,
@@ -86,7 +86,7 @@ async def record_referral(s: AsyncSession, calendar: WorkingCalendar, case: Case
     return row
 
 
-async def record_family(s: AsyncSession, case: Case, by: Person, who: str, on: date,
+async def record_family(s: AsyncSession, case: Case, by: Rostered, who: str, on: date,
                         agreed: str, now: datetime) -> CaseFamilyContact:
     """Record a contact with the family, noted in the timeline."""
     row = CaseFamilyContact(case_id=case.id or 0, who=who[:200], contacted_on=on,
@@ -96,7 +96,7 @@ async def record_family(s: AsyncSession, case: Case, by: Person, who: str, on: d
     return row
 
 
-async def record_return(s: AsyncSession, calendar: WorkingCalendar, case: Case, by: Person,
+async def record_return(s: AsyncSession, calendar: WorkingCalendar, case: Case, by: Rostered,
                         returning_from: str, on: date, result: str, every_days: int,
                         times: int, now: datetime) -> CaseReturn:
     """Record a return assessment and owe its follow-ups every ``every_days`` days."""
@@ -128,7 +128,7 @@ def due_line(due: CaseContactDue, today: date) -> str:
     return f"{due.due_on:%m-%d} {DUE_LABELS.get(due.kind, due.kind)}{state}"
 
 
-async def record_contact(s: AsyncSession, case: Case, due_id: int, by: Person, text: str,
+async def record_contact(s: AsyncSession, case: Case, due_id: int, by: Rostered, text: str,
                          now: datetime) -> CaseContactDue | None:
     """Record an owed contact as made (it stops being overdue) and note what happened."""
     due = await s.get(CaseContactDue, due_id)

@@ -19,6 +19,7 @@ from xinqiao.services.recipients import level_recipients, push_to_people
 from xinqiao.services.refs import case_ref
 from xinqiao.storage.cases import Case, CaseNote, CaseSignoff, CaseStatus, SignoffStatus
 from xinqiao.storage.models import Person, Role, Tier
+from xinqiao.vocabulary import Rostered
 
 TIER_LABELS = {Tier.routine: "日常关注", Tier.key: "重点关注", Tier.crisis: "危机关注"}
 FLOW = "case_signoff"
@@ -60,7 +61,7 @@ async def waiting(s: AsyncSession, limit: int = 5) -> list[Waiting]:
     return found
 
 
-async def request_close(s: AsyncSession, case: Case, by: Person, decision: str, tier: Tier,
+async def request_close(s: AsyncSession, case: Case, by: Rostered, decision: str, tier: Tier,
                         now: datetime) -> CaseSignoff:
     """Ask the centre (on duty, and its lead) to agree; one open request per case."""
     assert case.id is not None and by.id is not None
@@ -85,7 +86,7 @@ async def request_close(s: AsyncSession, case: Case, by: Person, decision: str, 
     return request
 
 
-async def decide(s: AsyncSession, request: CaseSignoff, by: Person, agree: bool,
+async def decide(s: AsyncSession, request: CaseSignoff, by: Rostered, agree: bool,
                  now: datetime) -> str:
     """A centre member agrees (the case closes) or not (it stays open); the requester hears."""
     case = await s.get(Case, request.case_id)

@@ -17,6 +17,7 @@ from xinqiao.services.timers import schedule
 from xinqiao.storage.cases import Case, CaseMember, CaseNote, CaseStatus
 from xinqiao.storage.models import Person, Role, Tier
 from xinqiao.storage.reports import Escalation, Timer
+from xinqiao.vocabulary import Rostered
 
 FOLLOWUP = "case.followup"
 CENTRE = frozenset({Role.centre_staff, Role.centre_lead})
@@ -30,7 +31,7 @@ async def open_case_of(s: AsyncSession, person_id: int | None) -> Case | None:
 
 
 async def open_case(
-    s: AsyncSession, person: Person, *, source: str, escalation_id: int | None, now: datetime
+    s: AsyncSession, person: Rostered, *, source: str, escalation_id: int | None, now: datetime
 ) -> Case:
     """The student's open case, or a new one with a daily follow-up until a lead is set."""
     existing = await open_case_of(s, person.id)
@@ -48,7 +49,7 @@ async def open_case(
     return case
 
 
-async def open_from_item(s: AsyncSession, esc: Escalation, by: Person,
+async def open_from_item(s: AsyncSession, esc: Escalation, by: Rostered,
                          now: datetime) -> Case | None:
     """Staff put an item's student in the crisis pool: a case (or their open one), with the
     opener on its team and the tier raised to crisis as their recorded decision."""
@@ -94,7 +95,7 @@ async def read_case(s: AsyncSession, actor: Actor, case_id: int, now: datetime,
     return case if allowed else None
 
 
-async def take_lead(s: AsyncSession, case: Case, person: Person, now: datetime) -> None:
+async def take_lead(s: AsyncSession, case: Case, person: Rostered, now: datetime) -> None:
     """The person becomes the responsible lead (and a team member)."""
     assert person.id is not None and case.id is not None
     case.lead_person_id = person.id
@@ -112,7 +113,7 @@ async def add_member(s: AsyncSession, case: Case, person_id: int, now: datetime)
         s.add(CaseMember(case_id=case.id or 0, person_id=person_id, added_at=now))
 
 
-async def note(s: AsyncSession, case: Case, author: Person, kind: str, text: str,
+async def note(s: AsyncSession, case: Case, author: Rostered, kind: str, text: str,
                now: datetime) -> None:
     """Record a plan, a follow-up or a cadence change; a follow-up restarts the clock."""
     assert case.id is not None
@@ -125,7 +126,7 @@ async def note(s: AsyncSession, case: Case, author: Person, kind: str, text: str
     s.add(case)
 
 
-async def set_cadence(s: AsyncSession, case: Case, author: Person, days: int, text: str,
+async def set_cadence(s: AsyncSession, case: Case, author: Rostered, days: int, text: str,
                       now: datetime) -> None:
     """Follow the case up every ``days`` days from now on, noted in the author's words."""
     case.followup_days = days
@@ -139,8 +140,8 @@ async def _reschedule(s: AsyncSession, case: Case, now: datetime) -> None:
     await schedule(s, kind=FOLLOWUP, ref=str(case.id), due_at=due, now=now, token=case.token)
 
 
-async def close(s: AsyncSession, case: Case, by: Person, decision: str, tier: Tier,
-                now: datetime, signed_by: Person | None = None) -> None:
+async def close(s: AsyncSession, case: Case, by: Rostered, decision: str, tier: Tier,
+                now: datetime, signed_by: Rostered | None = None) -> None:
     """Close with a decision and a reviewed tier (a recorded decision, not a rule)."""
     assert case.id is not None
     case.status, case.closed_at, case.closed_by = CaseStatus.closed, now, by.id

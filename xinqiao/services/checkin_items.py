@@ -20,6 +20,7 @@ from xinqiao.services.escalation_text import level_label
 from xinqiao.services.refs import item_ref
 from xinqiao.storage.models import Person
 from xinqiao.storage.reports import Escalation, EscalationRecipient
+from xinqiao.vocabulary import Rostered
 
 MISSING = "checkin_missing"
 NOTHING = Choice("flow:checkin_none", "本周无异常（一键提交）")
@@ -46,7 +47,7 @@ async def committee_only(s: AsyncSession, esc: Escalation, person_id: int) -> bo
     return bool(levels) and all(_committee_level(esc, lv) for lv in levels)
 
 
-async def refuse(s: AsyncSession, esc: Escalation, person: Person, note: str | None,
+async def refuse(s: AsyncSession, esc: Escalation, person: Rostered, note: str | None,
                  now: datetime, action: str) -> str | None:
     """Why this person may not acknowledge or close a missing check-in now, or None."""
     if esc.kind != MISSING:

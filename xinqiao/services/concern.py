@@ -37,6 +37,7 @@ from xinqiao.storage.reports import (
     Timer,
 )
 from xinqiao.storage.screening import ScreeningResult
+from xinqiao.vocabulary import Rostered
 
 if TYPE_CHECKING:
     from xinqiao.services.network import Network
@@ -88,7 +89,7 @@ def concern_texts() -> ConcernTexts:
                         late=raw["late"], words=words)
 
 
-async def adds_up(s: AsyncSession, person: Person | None, now: datetime) -> str | None:
+async def adds_up(s: AsyncSession, person: Rostered | None, now: datetime) -> str | None:
     """Why an earlier signal about this person makes a concern a crisis now, or None."""
     if person is None or person.id is None:
         return None
@@ -113,7 +114,7 @@ async def adds_up(s: AsyncSession, person: Person | None, now: datetime) -> str 
     return "an open crisis item" if open_crisis is not None else None
 
 
-async def record_concern(s: AsyncSession, *, about: Person | None, detail: dict[str, Any],
+async def record_concern(s: AsyncSession, *, about: Rostered | None, detail: dict[str, Any],
                          now: datetime) -> Report:
     """Store the concern and start the ten-minute wait for an answer."""
     report = Report(
@@ -172,7 +173,7 @@ async def on_concern_expire(s: AsyncSession, network: Network, timer: Timer) -> 
     await _to_crisis(s, network, report, about, "concern unanswered", timer.due_at)
 
 
-async def _to_crisis(s: AsyncSession, network: Network, report: Report, about: Person | None,
+async def _to_crisis(s: AsyncSession, network: Network, report: Report, about: Rostered | None,
                      why: str, now: datetime) -> None:
     keep = ("message", "rule", "category", "identity_id", "channel")
     detail = {k: report.answers[k] for k in keep if k in report.answers}

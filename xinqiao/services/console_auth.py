@@ -20,6 +20,7 @@ from xinqiao.services import audit
 from xinqiao.services.directory import STAFF_ROLES, role_set, roles_in, roles_of
 from xinqiao.storage.console import ConsoleLoginToken, ConsoleSession
 from xinqiao.storage.models import Person, Role, RoleAssignment
+from xinqiao.vocabulary import Rostered
 
 LINK_TTL = timedelta(minutes=5)
 IDLE = timedelta(minutes=30)
@@ -38,7 +39,7 @@ def may_use_console(roles: frozenset[Role]) -> bool:
     return bool(roles & STAFF_ROLES)
 
 
-async def issue_link(s: AsyncSession, person: Person, channel: str, base_url: str,
+async def issue_link(s: AsyncSession, person: Rostered, channel: str, base_url: str,
                      now: datetime) -> str:
     """A fresh one-time login link for ``person`` (audited; its token is never stored)."""
     assert person.id is not None

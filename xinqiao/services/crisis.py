@@ -14,8 +14,9 @@ from xinqiao.services.item_links import open_or_join
 from xinqiao.services.report_types import report_types
 from xinqiao.services.tiers import change_tier
 from xinqiao.settings import Settings
-from xinqiao.storage.models import Person, Tier
+from xinqiao.storage.models import Tier
 from xinqiao.storage.reports import Escalation, Report, ReportKind, Severity
+from xinqiao.vocabulary import Rostered
 
 if TYPE_CHECKING:  # services/network registers the concern timers, which raise crises
     from xinqiao.services.network import Network
@@ -82,8 +83,8 @@ async def raise_crisis(
     s: AsyncSession,
     network: Network,
     *,
-    about: Person | None,
-    reporter: Person | None,
+    about: Rostered | None,
+    reporter: Rostered | None,
     source: str,
     detail: dict[str, Any],
     now: datetime,

@@ -8,6 +8,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.storage.models import College, Dorm, Klass, Person, Role, RoleAssignment
+from xinqiao.vocabulary import PersonView, Rostered, Tier
 
 
 async def roles_of(session: AsyncSession, person_id: int) -> list[RoleAssignment]:
@@ -19,6 +20,23 @@ async def roles_of(session: AsyncSession, person_id: int) -> list[RoleAssignment
 # Committee members and dorm informants are students of a class with an extra network role.
 STUDENT_ROLES = frozenset({Role.student, Role.committee, Role.informant})
 STUDENT_VALUES = tuple(sorted(r.value for r in STUDENT_ROLES))  # for SQL ``IN`` filters
+
+
+def person_view(person: Person) -> PersonView:
+    """The frozen view of a roster row a flow is given (see vocabulary.PersonView)."""
+    return PersonView(id=person.id, school_id=person.school_id, external_id=person.external_id,
+                      name=person.name, college_id=person.college_id, klass_id=person.klass_id,
+                      dorm_id=person.dorm_id, enrolment_year=person.enrolment_year,
+                      tier=Tier(person.tier), active=person.active)
+
+
+async def row_of(session: AsyncSession, who: Rostered) -> Person:
+    """The stored row of a person a flow holds as a view (the row itself if given one)."""
+    if isinstance(who, Person):
+        return who
+    row = await session.get(Person, who.id)
+    assert row is not None, f"person {who.id} is not on the roster"
+    return row
 
 
 async def role_set(session: AsyncSession, person_id: int) -> frozenset[Role]:
@@ -36,7 +54,7 @@ def roles_in(assignments: Sequence[RoleAssignment]) -> frozenset[Role]:
     return roles | {Role.student} if roles & STUDENT_ROLES else roles
 
 
-async def peers(session: AsyncSession, person: Person, scope: str) -> Sequence[Person]:
+async def peers(session: AsyncSession, person: Rostered, scope: str) -> Sequence[Person]:
     """Active people in the same class (``scope='class'``) or dorm (``'dorm'``), self excluded."""
     column = Person.klass_id if scope == "class" else Person.dorm_id
     unit = person.klass_id if scope == "class" else person.dorm_id
@@ -54,7 +72,7 @@ _CENTRE = frozenset({Role.centre_staff, Role.centre_lead})
 _COLLEGE = frozenset({Role.college_lead, Role.college_counsellor})
 
 
-async def students_in_reach(session: AsyncSession, person: Person, text: str
+async def students_in_reach(session: AsyncSession, person: Rostered, text: str
                             ) -> Sequence[Person]:
     """Students named (or numbered) ``text`` whom this staff member serves: an advisor's
     classes, a college's students, the whole school for the centre; nobody for others."""
@@ -78,7 +96,7 @@ async def students_in_reach(session: AsyncSession, person: Person, text: str
 
 
 async def unit_names(
-    session: AsyncSession, person: Person
+    session: AsyncSession, person: Rostered
 ) -> tuple[str | None, str | None, str | None]:
     """Names of the person's college, class and dorm."""
     college = await session.get(College, person.college_id) if person.college_id else None

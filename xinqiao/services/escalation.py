@@ -33,8 +33,8 @@ from xinqiao.services.escalation_record import (
 from xinqiao.services.escalation_text import LEVEL_LABELS, SEVERITY_LABELS, escalated_notice
 from xinqiao.services.refs import item_ref
 from xinqiao.services.timers import schedule_many
-from xinqiao.storage.models import Person
 from xinqiao.storage.reports import Escalation, EscalationStatus, Severity, Timer
+from xinqiao.vocabulary import Rostered
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ class Escalations(ChainWalker):
         await self._exhausted(s, esc, now, title, why=why)
 
     async def acknowledge(
-        self, s: AsyncSession, esc_id: int, person: Person, now: datetime
+        self, s: AsyncSession, esc_id: int, person: Rostered, now: datetime
     ) -> tuple[bool, str]:
         """Stop the climb until the level's resolve deadline. Returns (done, message)."""
         esc = await self._authorised(s, esc_id, person, now, "escalation.ack")
@@ -138,7 +138,7 @@ class Escalations(ChainWalker):
                       "之后继续升级。")
 
     async def resolve(
-        self, s: AsyncSession, esc_id: int, person: Person, note: str, now: datetime
+        self, s: AsyncSession, esc_id: int, person: Rostered, note: str, now: datetime
     ) -> tuple[bool, str]:
         """Close with a note (acknowledging it if nobody had)."""
         esc = await self._authorised(s, esc_id, person, now, "escalation.resolve")
@@ -186,7 +186,7 @@ class Escalations(ChainWalker):
         await self._enter_level(s, esc, esc.level + 1, now, title=title)
 
     async def _authorised(
-        self, s: AsyncSession, esc_id: int, person: Person, now: datetime, action: str
+        self, s: AsyncSession, esc_id: int, person: Rostered, now: datetime, action: str
     ) -> Escalation | None:
         esc = await s.get(Escalation, esc_id, with_for_update=True)
         target = await escalation_target(s, esc) if esc is not None else None

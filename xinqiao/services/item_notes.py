@@ -10,13 +10,13 @@ from xinqiao.services.access import Action, Kind, actor_for, authorize, escalati
 from xinqiao.services.directory import role_set
 from xinqiao.services.escalation_record import step
 from xinqiao.services.refs import item_ref
-from xinqiao.storage.models import Person
 from xinqiao.storage.reports import Escalation
+from xinqiao.vocabulary import Rostered
 
 NOTE_LIMIT = 2000
 
 
-async def add_note(s: AsyncSession, esc_id: int, person: Person, note: str,
+async def add_note(s: AsyncSession, esc_id: int, person: Rostered, note: str,
                    now: datetime) -> tuple[bool, str]:
     """Add a note to an item its recipients may change (audited like 收到 and 已处理)."""
     text = note.strip()[:NOTE_LIMIT]

@@ -9,9 +9,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.services.directory import peers
 from xinqiao.storage.models import Person
+from xinqiao.vocabulary import Rostered
 
 
-async def named_student(s: AsyncSession, writer: Person | None, text: str,
+async def named_student(s: AsyncSession, writer: Rostered | None, text: str,
                         picked: Collection[int] = ()) -> Person | None:
     """The student a third-party message is about: the one picked in the report being filled
     in, else a roommate or classmate of the writer named in the text, else someone on the

@@ -9,6 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.services.directory import STAFF_ROLES, people_in_scope, roles_of
 from xinqiao.storage.models import ChannelIdentity, College, Klass, Person, Role
+from xinqiao.vocabulary import Account as ChatAccount
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,10 @@ async def accounts(s: AsyncSession, person_id: int) -> list[Account]:
     return [Account(i.channel, i.preferred, i.reachable) for i in rows]
 
 
-async def prefer(s: AsyncSession, here: ChannelIdentity, person_id: int) -> None:
-    """Make ``here`` the person's only preferred (and reachable) account."""
+async def prefer(s: AsyncSession, account: ChatAccount, person_id: int) -> None:
+    """Make ``account`` the person's only preferred (and reachable) account."""
+    here = await s.get(ChannelIdentity, account.id)
+    assert here is not None
     await s.exec(
         update(ChannelIdentity)
         .where(col(ChannelIdentity.person_id) == person_id, col(ChannelIdentity.id) != here.id)

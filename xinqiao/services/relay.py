@@ -23,8 +23,9 @@ from xinqiao.services.escalation_record import step
 from xinqiao.services.outbox import Priority, enqueue
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.refs import item_ref
-from xinqiao.storage.models import ChannelIdentity, ConversationState, Person
+from xinqiao.storage.models import ChannelIdentity, ConversationState
 from xinqiao.storage.reports import Escalation, EscalationStatus, EscalationStep, Report
+from xinqiao.vocabulary import Rostered
 
 RELAY_FLOW = "relay_reply"
 RELAY_WINDOW = timedelta(hours=24)
@@ -38,7 +39,7 @@ class Relayed:
     message: str
 
 
-async def relay(s: AsyncSession, esc_id: int, staff: Person, text: str, now: datetime,
+async def relay(s: AsyncSession, esc_id: int, staff: Rostered, text: str, now: datetime,
                 leave: Callable[[ConversationState], None]) -> Relayed:
     """Send ``text`` from ``staff`` to the chat account that raised crisis item ``esc_id``;
     ``leave`` takes the writer's conversation out of its flow as the engine would."""

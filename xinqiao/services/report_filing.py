@@ -21,6 +21,7 @@ from xinqiao.services.report_spec import ReportType, gravest
 from xinqiao.services.severity import is_urgent
 from xinqiao.storage.models import Person, Role, RoleAssignment
 from xinqiao.storage.reports import CheckIn, Escalation, EscalationStatus, Report, Severity
+from xinqiao.vocabulary import Rostered
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ async def _subject_person(s: AsyncSession, picked: dict[str, Any] | None) -> Per
 
 
 async def file_report(
-    s: AsyncSession, network: Network, rtype: ReportType, reporter: Person,
+    s: AsyncSession, network: Network, rtype: ReportType, reporter: Rostered,
     answers: dict[str, Any], *, in_dorm: bool, now: datetime,
 ) -> FiledReport:
     """Store a report about a (possibly unlisted) student and open or join its item."""
@@ -82,7 +83,7 @@ async def file_report(
                        is_urgent(severity))
 
 
-async def committee_class(s: AsyncSession, person: Person) -> int | None:
+async def committee_class(s: AsyncSession, person: Rostered) -> int | None:
     """The class a committee member files the check-in for (their assignment, else their own)."""
     row = (await s.exec(select(RoleAssignment.klass_id).where(
         RoleAssignment.person_id == person.id,
@@ -118,7 +119,7 @@ async def period_for(network: Network, s: AsyncSession, klass_id: int, now: date
 
 
 async def file_checkin(
-    s: AsyncSession, network: Network, rtype: ReportType, reporter: Person, klass_id: int,
+    s: AsyncSession, network: Network, rtype: ReportType, reporter: Rostered, klass_id: int,
     answers: dict[str, Any], *, nothing: bool, now: datetime,
 ) -> FiledCheckIn:
     """Store a class's check-in for the period it counts for, close that period's missing

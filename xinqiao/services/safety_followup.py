@@ -19,7 +19,7 @@ from xinqiao.clock import utc
 from xinqiao.services.escalation import Escalations, Subject
 from xinqiao.services.severity import is_urgent
 from xinqiao.services.timers import TimerHandler, schedule
-from xinqiao.storage.models import ChannelIdentity, ConversationState, Person
+from xinqiao.storage.models import ChannelIdentity, ConversationState
 from xinqiao.storage.reports import (
     Escalation,
     EscalationStatus,
@@ -29,6 +29,7 @@ from xinqiao.storage.reports import (
     Timer,
 )
 from xinqiao.storage.screening import ScreeningResult
+from xinqiao.vocabulary import Rostered
 
 SAFETY = "asq"  # the suicide screener that follows a positive item 9
 ASQ_WAIT = "screening.asq_wait"
@@ -47,7 +48,7 @@ def subject_key(person_id: int) -> str:
 
 
 async def open_outreach(
-    s: AsyncSession, escalations: Escalations, person: Person, result: ScreeningResult,
+    s: AsyncSession, escalations: Escalations, person: Rostered, result: ScreeningResult,
     *, idle_after: datetime, now: datetime,
 ) -> Escalation:
     """Open the outreach item for a positive item 9 and arm the ASQ abandonment timer."""
@@ -85,7 +86,7 @@ async def make_urgent(s: AsyncSession, escalations: Escalations, person_id: int,
     return True
 
 
-async def after_safety_screen(s: AsyncSession, escalations: Escalations, person: Person,
+async def after_safety_screen(s: AsyncSession, escalations: Escalations, person: Rostered,
                               result: ScreeningResult, now: datetime) -> None:
     """An ASQ result: acute hands over to the crisis item, a refusal makes outreach urgent."""
     assert person.id is not None

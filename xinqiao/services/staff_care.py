@@ -18,11 +18,12 @@ from xinqiao.clock import local
 from xinqiao.messages import Choice, Reply
 from xinqiao.services import audit
 from xinqiao.services.crisis import help_lines
-from xinqiao.services.directory import ROLE_LABELS, STAFF_ROLES, roles_of
+from xinqiao.services.directory import ROLE_LABELS, STAFF_ROLES, roles_of, row_of
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import push_to_people
 from xinqiao.settings import Settings
 from xinqiao.storage.models import Person, Role, RoleAssignment
+from xinqiao.vocabulary import Rostered
 
 TITLE = "同事关怀提醒"
 
@@ -35,7 +36,7 @@ async def _holders(s: AsyncSession, role: Role, school_id: int, but: int) -> lis
     return sorted(rows.all())
 
 
-async def staff_in_distress(s: AsyncSession, settings: Settings, staff: Person, *,
+async def staff_in_distress(s: AsyncSession, settings: Settings, staff: Rostered, *,
                             detail: dict[str, Any], now: datetime) -> Reply:
     """Tell the centre lead privately that a colleague wrote crisis words; the staff's reply."""
     assert staff.id is not None
@@ -43,7 +44,8 @@ async def staff_in_distress(s: AsyncSession, settings: Settings, staff: Person, 
     to = leads or await _holders(s, Role.centre_staff, staff.school_id, staff.id)
     held = {Role(a.role) for a in await roles_of(s, staff.id)} & STAFF_ROLES
     role = "、".join(label for r, label in ROLE_LABELS.items() if r in held) or "老师"
-    phone = f"，电话 {staff.phone}" if staff.phone else ""
+    stored = (await row_of(s, staff)).phone  # the view a flow holds carries no phone
+    phone = f"，电话 {stored}" if stored else ""
     text = (f"【心桥·{TITLE}】{role} {staff.name}（{staff.external_id}{phone}）"
             f"{local(now):%m-%d %H:%M} 在和心桥的对话里流露出很强的痛苦，可能有自伤的念头。"
             "心桥已给了关怀回复和求助热线。请尽快以同事身份私下联系，这条消息只发给你。")

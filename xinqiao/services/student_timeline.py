@@ -31,6 +31,7 @@ from xinqiao.storage.cases import Case, CaseMember
 from xinqiao.storage.models import Person, Tier
 from xinqiao.storage.reports import Escalation, EscalationRecipient, EscalationStatus, Report
 from xinqiao.storage.screening import ScreeningResult, TierChange
+from xinqiao.vocabulary import Rostered
 
 CHECKIN = "checkin"
 
@@ -108,7 +109,7 @@ def _item_kind(esc: Escalation, reporters: dict[int, int | None], student_id: in
     return RowKind.report if reporter is not None and reporter != student_id else RowKind.item
 
 
-async def _items(s: AsyncSession, actor: Actor, student: Person) -> list[Row]:
+async def _items(s: AsyncSession, actor: Actor, student: Rostered) -> list[Row]:
     escs = list(await s.exec(select(Escalation).where(
         Escalation.subject_person_id == student.id).order_by(col(Escalation.id))))
     sent = set((await s.exec(select(EscalationRecipient.escalation_id).where(
@@ -124,7 +125,7 @@ async def _items(s: AsyncSession, actor: Actor, student: Person) -> list[Row]:
             for e in shown]
 
 
-async def _cases(s: AsyncSession, actor: Actor, student: Person) -> list[Row]:
+async def _cases(s: AsyncSession, actor: Actor, student: Rostered) -> list[Row]:
     rows = []
     for c in await s.exec(select(Case).where(Case.person_id == student.id)
                           .order_by(col(Case.id))):
@@ -138,7 +139,7 @@ async def _cases(s: AsyncSession, actor: Actor, student: Person) -> list[Row]:
     return rows
 
 
-async def _bookings(s: AsyncSession, actor: Actor, student: Person) -> list[Row]:
+async def _bookings(s: AsyncSession, actor: Actor, student: Rostered) -> list[Row]:
     found = [a for a in await s.exec(select(Appointment).where(
         Appointment.student_id == student.id).order_by(col(Appointment.start_at)))
         if may(actor, Kind.appointment_note, Action.read,
@@ -149,7 +150,7 @@ async def _bookings(s: AsyncSession, actor: Actor, student: Person) -> list[Row]
                 booking_status=AppointmentStatus(a.status)) for a in found]
 
 
-async def _screenings(s: AsyncSession, student: Person, content_dir: Path | None) -> list[Row]:
+async def _screenings(s: AsyncSession, student: Rostered, content_dir: Path | None) -> list[Row]:
     rows = []
     for r in await s.exec(select(ScreeningResult).where(
             ScreeningResult.person_id == student.id).order_by(col(ScreeningResult.id))):
@@ -159,7 +160,7 @@ async def _screenings(s: AsyncSession, student: Person, content_dir: Path | None
     return rows
 
 
-async def _tiers(s: AsyncSession, student: Person) -> list[Row]:
+async def _tiers(s: AsyncSession, student: Rostered) -> list[Row]:
     changes = list(await s.exec(select(TierChange).where(TierChange.person_id == student.id)
                                 .order_by(col(TierChange.id))))
     names = await _names(s, {t.decided_by for t in changes if t.decided_by})
@@ -168,7 +169,7 @@ async def _tiers(s: AsyncSession, student: Person) -> list[Row]:
                 pending_review=t.pending_review) for t in changes]
 
 
-async def picture(s: AsyncSession, actor: Actor, student: Person,
+async def picture(s: AsyncSession, actor: Actor, student: Rostered,
                   content_dir: Path | None) -> Picture:
     """The student's timeline as far as each of the reader's grants reaches, newest first."""
     assert student.id is not None

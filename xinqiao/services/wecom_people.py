@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from xinqiao.services import audit
 from xinqiao.services.directory import STUDENT_ROLES, role_set
 from xinqiao.storage.models import ChannelIdentity, Person
+from xinqiao.vocabulary import Rostered
 
 log = logging.getLogger(__name__)
 WECOM = "wecom"
@@ -37,7 +38,7 @@ async def prefer(s: AsyncSession, identity: ChannelIdentity) -> None:
     s.add(identity)
 
 
-async def bind_by_roster(s: AsyncSession, identity: ChannelIdentity, person: Person,
+async def bind_by_roster(s: AsyncSession, identity: ChannelIdentity, person: Rostered,
                          now: datetime) -> None:
     """Bind a WeCom account to the person whose roster row names it; no code is spent."""
     assert person.id is not None

@@ -35,7 +35,7 @@ from xinqiao.services.booking import waitlist
 from xinqiao.services.booking.counsellor_actions import open_proposal
 from xinqiao.services.booking.slots import SlotFilter, counsellor_names, free_slots, parse_key
 from xinqiao.storage.booking import Appointment, Mode, WaitStatus
-from xinqiao.storage.models import Person, Role
+from xinqiao.vocabulary import Member, PersonView, Role
 
 _MINE_WORDS = frozenset({"我的预约", "取消预约", "改约"})
 _MODES = (Choice("pm:offline", "线下面谈"), Choice("pm:online", "线上咨询"), MENU)
@@ -54,7 +54,7 @@ class BookingFlow:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Students."""
         return person is not None and Role.student in roles
 
@@ -87,7 +87,7 @@ class BookingFlow:
         return await handler(ctx, data, choice)
 
     @staticmethod
-    def _person(ctx: Context) -> Person:
+    def _person(ctx: Context) -> PersonView:
         assert ctx.person is not None
         return ctx.person
 

@@ -31,6 +31,7 @@ from xinqiao.storage.booking import (
     ProposalStatus,
 )
 from xinqiao.storage.models import Person
+from xinqiao.vocabulary import Rostered
 
 REMIND = "booking.remind"
 BOOKED = AppointmentStatus.booked
@@ -64,7 +65,7 @@ async def upcoming(s: AsyncSession, student_id: int, now: datetime) -> Appointme
 
 
 async def book(
-    s: AsyncSession, policy: Policy, student: Person, counsellor_id: int, start: datetime,
+    s: AsyncSession, policy: Policy, student: Rostered, counsellor_id: int, start: datetime,
     now: datetime, *, reason: str | None = None, mode: str | None = None,
     requested_at: datetime | None = None, replaces: Appointment | None = None,
     crisis: bool = False,

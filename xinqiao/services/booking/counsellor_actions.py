@@ -34,6 +34,7 @@ from xinqiao.storage.booking import (
 )
 from xinqiao.storage.models import Person
 from xinqiao.storage.reports import Timer
+from xinqiao.vocabulary import Rostered
 
 MOVE = "booking.move"
 OUTCOMES = (AppointmentStatus.attended, AppointmentStatus.no_show,
@@ -59,7 +60,7 @@ class Marked:
 
 
 async def mark(s: AsyncSession, policy: Policy, appt: Appointment, outcome: AppointmentStatus,
-               by: Person, now: datetime, note: str | None = None) -> Marked:
+               by: Rostered, now: datetime, note: str | None = None) -> Marked:
     """Record attended / no-show / centre-cancelled with an optional private note.
 
     Attended and no-show need the start to have passed.
@@ -135,7 +136,7 @@ async def on_leave(s: AsyncSession, appt: Appointment) -> bool:
     return False
 
 
-async def propose_move(s: AsyncSession, policy: Policy, appt: Appointment, by: Person,
+async def propose_move(s: AsyncSession, policy: Policy, appt: Appointment, by: Rostered,
                        starts: list[datetime], now: datetime) -> MoveProposal | None:
     """Offer the student new times (the counsellor's own free slots); None if none given."""
     if appt.status != BOOKED or appt.start_at <= now or not starts:

@@ -27,6 +27,7 @@ from xinqiao.services.rota import on_duty
 from xinqiao.services.timers import schedule
 from xinqiao.storage.booking import WaitStatus
 from xinqiao.storage.models import Person, Role, RoleAssignment
+from xinqiao.vocabulary import Rostered
 
 
 async def student_by_number(s: AsyncSession, number: str) -> Person | None:
@@ -45,7 +46,7 @@ async def staff_slots(s: AsyncSession, policy: Policy, student_id: int, now: dat
             for x in await free_slots(s, policy, now, for_student=student_id, crisis=True)]
 
 
-async def book_for_student(s: AsyncSession, policy: Policy, by: Person, student: Person,
+async def book_for_student(s: AsyncSession, policy: Policy, by: Rostered, student: Rostered,
                            now: datetime, *, counsellor_id: int | None = None,
                            start: datetime | None = None, why: str = "staff"
                            ) -> booking.Outcome:
@@ -96,7 +97,7 @@ def window_end(policy: Policy, now: datetime) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(0), SHANGHAI)
 
 
-async def offer_after_positive(s: AsyncSession, policy: Policy, student: Person,
+async def offer_after_positive(s: AsyncSession, policy: Policy, student: Rostered,
                                result_id: int, now: datetime, *, tell_centre: bool = True
                                ) -> datetime | None:
     """Hold the earliest session within the window for the student; None if none was found.
@@ -133,7 +134,7 @@ async def offer_after_positive(s: AsyncSession, policy: Policy, student: Person,
     return slot.start  # the screening's own reply tells the student; no push
 
 
-async def _tell_centre(s: AsyncSession, student: Person, result_id: int, end: datetime,
+async def _tell_centre(s: AsyncSession, student: Rostered, result_id: int, end: datetime,
                        now: datetime) -> None:
     last = (end - timedelta(days=1)).date()
     await push_to_people(s, await on_duty(s, now), key=f"booking:positive_unplaced:{result_id}",

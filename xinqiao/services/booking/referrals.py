@@ -22,10 +22,11 @@ from xinqiao.services.tiers import change_tier
 from xinqiao.storage.booking import Appointment, Referral
 from xinqiao.storage.cases import CaseNote
 from xinqiao.storage.models import Person, Tier
+from xinqiao.vocabulary import Rostered
 
 
 async def refer(
-    s: AsyncSession, by: Person, student: Person, now: datetime, *,
+    s: AsyncSession, by: Rostered, student: Rostered, now: datetime, *,
     to_counsellor: Person | None = None, hospital: str | None = None, crisis: bool = False,
     note: str | None = None, appointment_id: int | None = None, policy: Policy | None = None,
 ) -> Referral:
@@ -77,7 +78,7 @@ async def open_referrals(s: AsyncSession, student_id: int) -> list[Referral]:
     return list(rows)
 
 
-async def record_outcome(s: AsyncSession, referral: Referral, by: Person, outcome: str,
+async def record_outcome(s: AsyncSession, referral: Referral, by: Rostered, outcome: str,
                          now: datetime) -> None:
     """How the referral went (e.g. 已就诊，诊断…); a crisis case gets it on its timeline."""
     referral.outcome, referral.outcome_at = outcome[:2000], now
@@ -98,7 +99,7 @@ class Referred:
 
 
 async def refer_from_appointment(
-    s: AsyncSession, by: Person, appt: Appointment, now: datetime, *, to_id: int | None,
+    s: AsyncSession, by: Rostered, appt: Appointment, now: datetime, *, to_id: int | None,
     hospital: str | None, crisis: bool, note: str | None,
 ) -> Referred:
     """Refer the student of ``appt`` (to the counsellor ``to_id`` or to ``hospital``)."""
