@@ -10,7 +10,7 @@ from xinqiao.services import case_signoff, cases
 from xinqiao.services.access import Action
 from xinqiao.services.case_signoff import Waiting
 from xinqiao.services.refs import CASE, case_ref, parse_ref, wrong_kind
-from xinqiao.storage.models import Person, Role
+from xinqiao.vocabulary import Member, Role
 
 _MENU = (Choice("menu", "主菜单"),)
 AGREE, DISAGREE = "同意结案", "不同意结案"
@@ -23,7 +23,7 @@ class CaseSignoffFlow:
     title = "结案审批"
     triggers: tuple[str, ...] = (AGREE, DISAGREE, "结案审批")
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Centre staff and the centre lead."""
         return person is not None and bool(roles & cases.CENTRE)
 

@@ -18,7 +18,7 @@ from xinqiao.services.case_view import case_summary, student_names
 from xinqiao.services.refs import CASE, case_ref, parse_ref, wrong_kind
 from xinqiao.services.safety_plan import plan_line
 from xinqiao.storage.cases import Case
-from xinqiao.storage.models import Person, Role, Tier
+from xinqiao.vocabulary import Member, Role, Tier
 
 _MENU = (Choice("menu", "主菜单"),)
 PROMPTS = {"plan": "请写下干预计划（谁、做什么、何时）：", "followup": "请记录这次随访的情况：",
@@ -45,7 +45,7 @@ class CaseFlow:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Centre and college roles."""
         return person is not None and bool(roles & holders(Kind.case, Action.read))
 

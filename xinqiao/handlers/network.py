@@ -41,7 +41,7 @@ from xinqiao.services.refs import item_ref
 from xinqiao.services.report_filing import committee_class, file_checkin, file_report
 from xinqiao.services.report_spec import ReportType
 from xinqiao.services.report_types import report_types
-from xinqiao.storage.models import Person, Role
+from xinqiao.vocabulary import Member, Role
 
 HOTLINES = ("如果有人正处在危险中，请立即拨打 110 或 120；"
             "全国心理援助热线 12356 也可以随时求助。")
@@ -59,7 +59,7 @@ class NothingToReportFlow(OneShotFlow):
         self.spec = spec
         self.file = file  # the check-in's filing (a preview inside a practice session)
 
-    def available_to(self, person: Person | None, roles: frozenset[Role]) -> bool:
+    def available_to(self, person: Member | None, roles: frozenset[Role]) -> bool:
         """Those who file the check-in, like the form."""
         return person is not None and any(r.value in self.rtype.filed_by for r in roles)
 
