@@ -13,6 +13,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.messages import Choice, Reply
+from xinqiao.services.case_view import CaseLike
 from xinqiao.services.cases import CENTRE, close
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import level_recipients, push_to_people
@@ -60,7 +61,7 @@ async def waiting(s: AsyncSession, limit: int = 5) -> list[Waiting]:
     return found
 
 
-async def request_close(s: AsyncSession, case: Case, by: Person, decision: str, tier: Tier,
+async def request_close(s: AsyncSession, case: CaseLike, by: Person, decision: str, tier: Tier,
                         now: datetime) -> CaseSignoff:
     """Ask the centre (on duty, and its lead) to agree; one open request per case."""
     assert case.id is not None and by.id is not None
