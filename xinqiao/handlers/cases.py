@@ -6,6 +6,7 @@ from typing import Any
 
 from xinqiao.clock import local
 from xinqiao.handlers import case_records
+from xinqiao.handlers import case_texts as case_texts  # installs the case pushes' wording
 from xinqiao.handlers.case_team import ADD_PROMPT, add_member, remove_member, team_turn
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply

@@ -15,9 +15,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI, local
-from xinqiao.messages import Reply
 from xinqiao.policy.calendar import WorkingCalendar
 from xinqiao.services.case_view import CaseLike
+from xinqiao.services.case_wording import words
 from xinqiao.services.recipients import level_recipients, push_to_people
 from xinqiao.services.refs import case_ref
 from xinqiao.services.timers import schedule
@@ -176,7 +176,5 @@ async def on_contact_due(s: AsyncSession, timer: Timer) -> None:
         what += f"（{referral.institution}）" if referral is not None else ""
     people = ([case.lead_person_id] if case.lead_person_id is not None
               else await level_recipients(s, ["centre_lead", "centre"], None, None))
-    text = (f"个案 {ref} 今天（{local(timer.due_at):%m-%d}）需要{what}。"
-            f"联系后回复“个案 {ref}”记录情况。")
-    await push_to_people(s, people, key=f"case-due:{due.id}", reply=Reply(text),
-                         now=timer.due_at)
+    await push_to_people(s, people, key=f"case-due:{due.id}", now=timer.due_at,
+                         reply=words().contact_due_push(ref, local(timer.due_at).date(), what))

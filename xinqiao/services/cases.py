@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.messages import Reply
 from xinqiao.services.access import Action, Actor, Kind, authorize, case_target, may
 from xinqiao.services.case_sources import source_label
 from xinqiao.services.case_view import CaseLike, CaseView, case_row, view_of
+from xinqiao.services.case_wording import words
 from xinqiao.services.recipients import level_recipients, push_to_people
 from xinqiao.services.refs import case_ref, item_ref
 from xinqiao.services.tiers import change_tier
@@ -168,12 +168,9 @@ async def on_followup(s: AsyncSession, timer: Timer) -> None:
         return
     if case.lead_person_id is not None:
         people = [case.lead_person_id]
-        text = (f"个案 {case_ref(case.id)} 今天需要随访。"
-                f"随访后回复“个案 {case_ref(case.id)}”记录情况。")
     else:
         people = await level_recipients(s, ["centre_lead", "centre"], None, None)
-        text = (f"个案 {case_ref(case.id)} 还没有负责人。请回复“个案 {case_ref(case.id)}”"
-                    "指定负责人并制定计划。")
-    await push_to_people(s, people, key=f"case:{case.id}:{case.token}", reply=Reply(text),
-                         now=timer.due_at)
+    await push_to_people(s, people, key=f"case:{case.id}:{case.token}", now=timer.due_at,
+                         reply=words().followup_push(case_ref(case.id),
+                                                     case.lead_person_id is not None))
     await _reschedule(s, case, timer.due_at)
