@@ -21,7 +21,7 @@ from xinqiao.services.booking.duty_import import import_schedule
 from xinqiao.services.booking.slots import generate
 from xinqiao.services.booking.stats import week_stats
 from xinqiao.settings import Settings
-from xinqiao.storage.booking import AppointmentStatus, CounsellorProfile, DutyPattern
+from xinqiao.storage.booking import Appointment, AppointmentStatus, CounsellorProfile, DutyPattern
 from xinqiao.storage.db import Database
 from xinqiao.storage.models import Person
 
@@ -156,8 +156,10 @@ async def test_weekly_stats_count_load_no_shows_and_waiting_time(
             outcome = await booking.book(s, policy, people[who], world.ids[counsellor], start,
                                          clock.now())
             assert outcome.appointment is not None
-            booked[who] = outcome.appointment
-        assert (await booking.cancel(s, policy, booked["s3"], clock.now())).ok
+            row = await s.get(Appointment, outcome.appointment.id)
+            assert row is not None
+            booked[who] = row
+        assert (await booking.cancel(s, policy, booked["s3"].id or 0, clock.now())).ok
         later = sh(9, 7, 16)
         await mark(s, policy, booked["s1"], AppointmentStatus.attended, people["c1"], later)
         await mark(s, policy, booked["s2"], AppointmentStatus.no_show, people["c1"], later)

@@ -123,7 +123,8 @@ async def test_cancel_and_reschedule_until_the_cutoff(
     async with db.session() as s:
         appt = await s.get(Appointment, new.id)
         assert appt is not None
-        assert (await booking.cancel(s, world.network.policy, appt, clock.now())).code == \
+        assert (await booking.cancel(s, world.network.policy, appt.id or 0,
+                                     clock.now())).code == \
             "cutoff"
     # exactly at the cut-off it still works
     clock.set(sh(9, 7, 12, 0))

@@ -19,9 +19,9 @@ from xinqiao.policy.policy import Policy
 from xinqiao.services import case_records, cases
 from xinqiao.services.access import Action
 from xinqiao.services.case_records import CONSENT, RETURNING, Referral
+from xinqiao.services.case_view import CaseView
 from xinqiao.services.incidents import INCIDENT_LABELS, record_incident
 from xinqiao.services.refs import case_ref
-from xinqiao.storage.cases import Case
 
 _MENU = (Choice("menu", "主菜单"),)
 _DATE = re.compile(r"(?:(\d{4})[-/.年])?(\d{1,2})[-/.月](\d{1,2})[日号]?")
@@ -43,7 +43,7 @@ class Field:
 class Done:
     """A record was saved: show the case with this note."""
 
-    case: Case
+    case: CaseView
     note: str
 
 
@@ -144,7 +144,7 @@ async def step(ctx: Context, data: dict[str, Any], policy: Policy) -> Turn | Don
     return Done(case, await _save(ctx, case, kind, answers, policy))
 
 
-async def _save(ctx: Context, case: Case, kind: str, a: dict[str, str], policy: Policy) -> str:
+async def _save(ctx: Context, case: CaseView, kind: str, a: dict[str, str], policy: Policy) -> str:
     assert ctx.person is not None
     now, calendar = ctx.clock.now(), policy.calendar()
     if kind == "referral":
@@ -184,7 +184,7 @@ async def contact(ctx: Context, data: dict[str, Any]) -> Turn | Done:
     return Done(case, "已记录这次联系。" if done else "这次联系已经记录过了。")
 
 
-async def records_turn(ctx: Context, case: Case) -> Turn:
+async def records_turn(ctx: Context, case: CaseView) -> Turn:
     """Every referral, family contact and return assessment of a case already read (audited)."""
     number, today = case.id or 0, local(ctx.clock.now()).date()
     found = await ctx.run(case_records.records, case)

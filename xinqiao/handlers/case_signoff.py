@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from xinqiao.handlers.case_texts import decided_text
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.services import case_signoff, cases
@@ -62,8 +63,8 @@ class CaseSignoffFlow:
                              Action.change, audit_as=verdict) if waiting else None
         if case is None or not waiting:
             return Turn.end(Reply(f"个案 {case_ref(case_id)} 没有等待确认的结案申请。", _MENU))
-        answer = await ctx.run(case_signoff.decide, waiting[0], ctx.person, agree, now)
-        return Turn.end(Reply(answer, _MENU))
+        code = await ctx.run(case_signoff.decide, case_id, ctx.person, agree, now)
+        return Turn.end(Reply(decided_text(case_ref(case_id), code), _MENU))
 
 
 def _describe(request: Waiting) -> str:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.services import case_team
+from xinqiao.services.case_view import CaseView
 from xinqiao.services.refs import case_ref
-from xinqiao.storage.cases import Case
 
 _MENU = (Choice("menu", "主菜单"),)
 ADD_PROMPT = "请发送要加入团队的老师的工号（例如：T1001）："
 
 
-async def team_turn(ctx: Context, case: Case, note: str = "") -> Turn:
+async def team_turn(ctx: Context, case: CaseView, note: str = "") -> Turn:
     """The team, with a tap to add someone and one to remove each member but the lead."""
     number = case.id
     members = await ctx.run(case_team.team, case)
@@ -26,7 +26,7 @@ async def team_turn(ctx: Context, case: Case, note: str = "") -> Turn:
     return Turn.ask("pick", {}, Reply("\n".join(lines), (*choices, *_MENU)))
 
 
-async def add_member(ctx: Context, case: Case, number: str) -> Turn:
+async def add_member(ctx: Context, case: CaseView, number: str) -> Turn:
     """Add the staff member with this 工号; students and unknown numbers are refused."""
     assert ctx.person is not None
     name = await ctx.run(case_team.add_staff, case, number, ctx.person.id, ctx.clock.now())
@@ -35,7 +35,7 @@ async def add_member(ctx: Context, case: Case, number: str) -> Turn:
     return await team_turn(ctx, case, note=f"已把 {name} 加入团队。")
 
 
-async def remove_member(ctx: Context, case: Case, person_id: int) -> Turn:
+async def remove_member(ctx: Context, case: CaseView, person_id: int) -> Turn:
     """Remove a member (the lead stays: hand the lead over first)."""
     assert ctx.person is not None
     name = await ctx.run(case_team.remove, case, person_id, ctx.person.id, ctx.clock.now())

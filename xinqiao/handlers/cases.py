@@ -6,6 +6,7 @@ from typing import Any
 
 from xinqiao.clock import local
 from xinqiao.handlers import case_records
+from xinqiao.handlers import case_texts as case_texts  # installs the case pushes' wording
 from xinqiao.handlers.case_team import ADD_PROMPT, add_member, remove_member, team_turn
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
@@ -14,10 +15,9 @@ from xinqiao.services import case_signoff, cases
 from xinqiao.services.access import Action, Kind, holders
 from xinqiao.services.case_records import due_line, owed
 from xinqiao.services.case_sources import readable_note
-from xinqiao.services.case_view import case_summary, student_names
+from xinqiao.services.case_view import CaseView, case_summary, student_names
 from xinqiao.services.refs import CASE, case_ref, parse_ref, wrong_kind
 from xinqiao.services.safety_plan import plan_line
-from xinqiao.storage.cases import Case
 from xinqiao.vocabulary import Member, Role, Tier
 
 _MENU = (Choice("menu", "主菜单"),)
@@ -127,18 +127,19 @@ class CaseFlow:
             return await case_records.records_turn(ctx, case)
         return await self._view(ctx, case)
 
-    async def _view(self, ctx: Context, case: Case, note: str = "") -> Turn:
+    async def _view(self, ctx: Context, case: CaseView, note: str = "") -> Turn:
         """Show a case already read (and audited) in this turn, with what can be done."""
         assert ctx.person is not None and case.id is not None
         number = case.id
-        summary = await ctx.run(case_summary, case)
+        summary = await ctx.run(case_summary, case)  # as the case stands after this turn's act
+        days = summary.followup_days
         lines = [note] if note else []
         lines += [f"个案 {case_ref(case.id)}：{summary.student_name}"
                   f"（{summary.college or ''} {summary.klass or ''}）",
                   f"关注等级：{TIER_LABELS[summary.tier]}",
                   f"负责人：{summary.lead_name if summary.lead_name is not None else '待指定'}",
-                  f"计划：{case.plan or '待制定'}",
-                  f"随访：每{'天' if case.followup_days == 1 else f'{case.followup_days}天'}"]
+                  f"计划：{summary.plan or '待制定'}",
+                  f"随访：每{'天' if days == 1 else f'{days}天'}"]
         lines.append(await ctx.run(plan_line, case.person_id, await ctx.actor()))
         lines += [f"· {local(n.at):%m-%d} {readable_note(n.text)}" for n in summary.recent]
         today = local(ctx.clock.now()).date()
@@ -151,7 +152,7 @@ class CaseFlow:
                     Choice(f"cadence:{number}", "随访频率"), Choice(f"team:{number}", "团队"),
                     Choice(f"green:{number}", "转介与复学"),
                     Choice(f"incident:{number}", "事件结局"), Choice(f"decision:{number}", "结案")]
-        if case.lead_person_id != ctx.person.id:
+        if summary.lead_person_id != ctx.person.id:
             choices.insert(0, Choice(f"lead:{number}", "我来负责"))
         return Turn.ask("pick", {}, Reply("\n".join(lines), (*choices, *_MENU)))
 

@@ -15,8 +15,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI, local
-from xinqiao.messages import Reply
 from xinqiao.policy.calendar import WorkingCalendar
+from xinqiao.services.case_view import CaseLike
+from xinqiao.services.case_wording import words
 from xinqiao.services.recipients import level_recipients, push_to_people
 from xinqiao.services.refs import case_ref
 from xinqiao.services.timers import schedule
@@ -53,7 +54,7 @@ def day_start(calendar: WorkingCalendar, day: date) -> datetime:
     return calendar.next_working_start(datetime.combine(day, time(0), SHANGHAI))
 
 
-async def _owe(s: AsyncSession, calendar: WorkingCalendar, case: Case, kind: str,
+async def _owe(s: AsyncSession, calendar: WorkingCalendar, case: CaseLike, kind: str,
                source_id: int, day: date, now: datetime) -> None:
     due = CaseContactDue(case_id=case.id or 0, kind=kind, source_id=source_id, due_on=day)
     s.add(due)
@@ -61,12 +62,12 @@ async def _owe(s: AsyncSession, calendar: WorkingCalendar, case: Case, kind: str
     await schedule(s, kind=CONTACT_DUE, ref=str(due.id), due_at=day_start(calendar, day), now=now)
 
 
-def _note(case: Case, by: Rostered, kind: str, text: str, now: datetime) -> CaseNote:
+def _note(case: CaseLike, by: Rostered, kind: str, text: str, now: datetime) -> CaseNote:
     return CaseNote(case_id=case.id or 0, at=now, author_person_id=by.id, kind=kind,
                     text=text[:2000])
 
 
-async def record_referral(s: AsyncSession, calendar: WorkingCalendar, case: Case, by: Rostered,
+async def record_referral(s: AsyncSession, calendar: WorkingCalendar, case: CaseLike, by: Rostered,
                           r: Referral, now: datetime) -> CaseReferral:
     """Record a referral out, note it in the timeline and owe its next contact."""
     row = CaseReferral(case_id=case.id or 0, institution=r.institution[:200], referred_on=r.on,
@@ -86,7 +87,7 @@ async def record_referral(s: AsyncSession, calendar: WorkingCalendar, case: Case
     return row
 
 
-async def record_family(s: AsyncSession, case: Case, by: Rostered, who: str, on: date,
+async def record_family(s: AsyncSession, case: CaseLike, by: Rostered, who: str, on: date,
                         agreed: str, now: datetime) -> CaseFamilyContact:
     """Record a contact with the family, noted in the timeline."""
     row = CaseFamilyContact(case_id=case.id or 0, who=who[:200], contacted_on=on,
@@ -96,7 +97,7 @@ async def record_family(s: AsyncSession, case: Case, by: Rostered, who: str, on:
     return row
 
 
-async def record_return(s: AsyncSession, calendar: WorkingCalendar, case: Case, by: Rostered,
+async def record_return(s: AsyncSession, calendar: WorkingCalendar, case: CaseLike, by: Rostered,
                         returning_from: str, on: date, result: str, every_days: int,
                         times: int, now: datetime) -> CaseReturn:
     """Record a return assessment and owe its follow-ups every ``every_days`` days."""
@@ -113,7 +114,8 @@ async def record_return(s: AsyncSession, calendar: WorkingCalendar, case: Case, 
     return row
 
 
-async def owed(s: AsyncSession, case: Case, today: date, ahead: int = 3) -> list[CaseContactDue]:
+async def owed(s: AsyncSession, case: CaseLike, today: date, ahead: int = 3
+               ) -> list[CaseContactDue]:
     """Contacts not yet recorded: every overdue one, then the next ``ahead`` to come."""
     rows = list(await s.exec(select(CaseContactDue).where(
         CaseContactDue.case_id == case.id, col(CaseContactDue.done_at).is_(None))
@@ -128,7 +130,7 @@ def due_line(due: CaseContactDue, today: date) -> str:
     return f"{due.due_on:%m-%d} {DUE_LABELS.get(due.kind, due.kind)}{state}"
 
 
-async def record_contact(s: AsyncSession, case: Case, due_id: int, by: Rostered, text: str,
+async def record_contact(s: AsyncSession, case: CaseLike, due_id: int, by: Rostered, text: str,
                          now: datetime) -> CaseContactDue | None:
     """Record an owed contact as made (it stops being overdue) and note what happened."""
     due = await s.get(CaseContactDue, due_id)
@@ -150,7 +152,7 @@ class Records:
     returns: list[CaseReturn]
 
 
-async def records(s: AsyncSession, case: Case) -> Records:
+async def records(s: AsyncSession, case: CaseLike) -> Records:
     """The case's referrals, family contacts and return assessments, oldest first."""
     refs = await s.exec(select(CaseReferral).where(CaseReferral.case_id == case.id)
                         .order_by(col(CaseReferral.id)))
@@ -174,7 +176,5 @@ async def on_contact_due(s: AsyncSession, timer: Timer) -> None:
         what += f"（{referral.institution}）" if referral is not None else ""
     people = ([case.lead_person_id] if case.lead_person_id is not None
               else await level_recipients(s, ["centre_lead", "centre"], None, None))
-    text = (f"个案 {ref} 今天（{local(timer.due_at):%m-%d}）需要{what}。"
-            f"联系后回复“个案 {ref}”记录情况。")
-    await push_to_people(s, people, key=f"case-due:{due.id}", reply=Reply(text),
-                         now=timer.due_at)
+    await push_to_people(s, people, key=f"case-due:{due.id}", now=timer.due_at,
+                         reply=words().contact_due_push(ref, local(timer.due_at).date(), what))

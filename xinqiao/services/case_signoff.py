@@ -12,14 +12,15 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.messages import Choice, Reply
+from xinqiao.services.case_view import CaseLike
+from xinqiao.services.case_wording import words
 from xinqiao.services.cases import CENTRE, close
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import level_recipients, push_to_people
 from xinqiao.services.refs import case_ref
 from xinqiao.storage.cases import Case, CaseNote, CaseSignoff, CaseStatus, SignoffStatus
 from xinqiao.storage.models import Person, Role, Tier
-from xinqiao.vocabulary import Rostered
+from xinqiao.vocabulary import Member, Rostered
 
 TIER_LABELS = {Tier.routine: "日常关注", Tier.key: "重点关注", Tier.crisis: "危机关注"}
 FLOW = "case_signoff"
@@ -61,7 +62,7 @@ async def waiting(s: AsyncSession, limit: int = 5) -> list[Waiting]:
     return found
 
 
-async def request_close(s: AsyncSession, case: Case, by: Rostered, decision: str, tier: Tier,
+async def request_close(s: AsyncSession, case: CaseLike, by: Rostered, decision: str, tier: Tier,
                         now: datetime) -> CaseSignoff:
     """Ask the centre (on duty, and its lead) to agree; one open request per case."""
     assert case.id is not None and by.id is not None
@@ -76,36 +77,37 @@ async def request_close(s: AsyncSession, case: Case, by: Rostered, decision: str
     await s.flush()
     student = await s.get(Person, case.person_id)
     centre = await level_recipients(s, ["centre", "centre_lead"], None, None, at=now)
-    text = (f"【心桥】{by.name} 申请结束个案 {case_ref(case.id)}"
-            f"（{student.name if student else ''}），结案后关注等级：{TIER_LABELS[tier]}。\n"
-            f"需要心理中心确认：回复“同意结案 {case_ref(case.id)}”"
-            f"或“不同意结案 {case_ref(case.id)}”。")
     await push_to_people(s, [p for p in centre if p != by.id], key=f"signoff:{request.id}",
-                         reply=Reply(text, (Choice(f"flow:{FLOW}", "查看并确认"),)), now=now,
-                         kind="alert", priority=Priority.alert)
+                         reply=words().close_requested_push(
+                             by.name, case_ref(case.id), student.name if student else "",
+                             TIER_LABELS[tier]),
+                         now=now, kind="alert", priority=Priority.alert)
     return request
 
 
-async def decide(s: AsyncSession, request: CaseSignoff, by: Rostered, agree: bool,
+async def decide(s: AsyncSession, case_id: int, by: Member, agree: bool,
                  now: datetime) -> str:
-    """A centre member agrees (the case closes) or not (it stays open); the requester hears."""
-    case = await s.get(Case, request.case_id)
-    requester = await s.get(Person, request.requested_by)
-    if case is None or requester is None or request.status != SignoffStatus.pending:
-        return "这项结案申请已经处理过了。"
+    """A centre member agrees (the case closes) or not (it stays open) to the case's oldest
+    waiting request; the requester hears. Says ``approved``, ``declined`` or ``already``
+    (nothing waited)."""
+    waiting = await pending(s, case_id)
+    request = waiting[0] if waiting else None
+    case = await s.get(Case, case_id)
+    requester = await s.get(Person, request.requested_by) if request is not None else None
+    if case is None or requester is None or request is None:
+        return "already"
     request.status = SignoffStatus.approved if agree else SignoffStatus.declined
     request.decided_by, request.decided_at = by.id, now
     s.add(request)
     if agree and case.status == CaseStatus.open:
         await close(s, case, requester, request.decision, Tier(request.tier), now, signed_by=by)
-        told = f"个案 {case_ref(case.id)} 的结案申请已由心理中心 {by.name} 同意，个案已结案。"
-        answer = f"已同意，个案 {case_ref(case.id)} 已结案。"
+        answer = "approved"
     else:
         s.add(CaseNote(case_id=request.case_id, at=now, author_person_id=by.id,
                        kind="close_declined", text=f"心理中心 {by.name} 未同意结案，继续跟进"))
-        told = (f"心理中心 {by.name} 暂未同意结束个案 {case_ref(case.id)}，请继续跟进，"
-                f"可回复“个案 {case_ref(case.id)}”查看。")
-        answer = f"已记录：不同意结案，个案 {case_ref(case.id)} 继续跟进。"
+        answer = "declined"
     await push_to_people(s, [requester.id or 0], key=f"signoff:{request.id}:answer",
-                         reply=Reply(told), now=now, kind="alert", priority=Priority.alert)
+                         reply=words().close_answered_push(case_ref(case.id), by.name,
+                                                           answer == "approved"),
+                         now=now, kind="alert", priority=Priority.alert)
     return answer

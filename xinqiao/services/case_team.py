@@ -8,9 +8,10 @@ from datetime import datetime
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from xinqiao.services.case_view import CaseLike
 from xinqiao.services.cases import add_member
 from xinqiao.services.directory import STAFF_ROLES, role_set
-from xinqiao.storage.cases import Case, CaseMember, CaseNote
+from xinqiao.storage.cases import CaseMember, CaseNote
 from xinqiao.storage.models import Person
 
 
@@ -23,7 +24,7 @@ class TeamMember:
     lead: bool
 
 
-async def team(s: AsyncSession, case: Case) -> list[TeamMember]:
+async def team(s: AsyncSession, case: CaseLike) -> list[TeamMember]:
     """The team in the order people joined, the lead marked."""
     rows = await s.exec(select(Person).join(
         CaseMember, col(CaseMember.person_id) == col(Person.id)).where(
@@ -31,7 +32,7 @@ async def team(s: AsyncSession, case: Case) -> list[TeamMember]:
     return [TeamMember(p.id or 0, p.name, p.id == case.lead_person_id) for p in rows]
 
 
-async def add_staff(s: AsyncSession, case: Case, number: str, by: int | None,
+async def add_staff(s: AsyncSession, case: CaseLike, number: str, by: int | None,
                     now: datetime) -> str | None:
     """Add the active staff member with this 工号 and note it; their name, or None if no such
     colleague (students and unknown numbers are refused)."""
@@ -46,7 +47,7 @@ async def add_staff(s: AsyncSession, case: Case, number: str, by: int | None,
     return person.name
 
 
-async def remove(s: AsyncSession, case: Case, person_id: int, by: int | None,
+async def remove(s: AsyncSession, case: CaseLike, person_id: int, by: int | None,
                  now: datetime) -> str | None:
     """Take a member off the team and note it; their name, or None for the lead (who stays
     until the lead is handed over) or an unknown person."""

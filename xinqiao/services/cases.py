@@ -7,9 +7,10 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.messages import Reply
 from xinqiao.services.access import Action, Actor, Kind, authorize, case_target, may
 from xinqiao.services.case_sources import source_label
+from xinqiao.services.case_view import CaseLike, CaseView, case_row, view_of
+from xinqiao.services.case_wording import words
 from xinqiao.services.recipients import level_recipients, push_to_people
 from xinqiao.services.refs import case_ref, item_ref
 from xinqiao.services.tiers import change_tier
@@ -17,7 +18,7 @@ from xinqiao.services.timers import schedule
 from xinqiao.storage.cases import Case, CaseMember, CaseNote, CaseStatus
 from xinqiao.storage.models import Person, Role, Tier
 from xinqiao.storage.reports import Escalation, Timer
-from xinqiao.vocabulary import Rostered
+from xinqiao.vocabulary import Member, Rostered
 
 FOLLOWUP = "case.followup"
 CENTRE = frozenset({Role.centre_staff, Role.centre_lead})
@@ -72,16 +73,16 @@ async def may_access(s: AsyncSession, actor: Actor, case: Case,
     return may(actor, Kind.case, action, await case_target(s, case))
 
 
-async def visible_cases(s: AsyncSession, actor: Actor) -> list[Case]:
+async def visible_cases(s: AsyncSession, actor: Actor) -> list[CaseView]:
     """Open cases this person may see, oldest follow-up due first."""
     rows = await s.exec(select(Case).where(Case.status == CaseStatus.open)
                         .order_by(col(Case.next_followup_at), col(Case.id)))
-    return [c for c in rows if await may_access(s, actor, c)]
+    return [view_of(c) for c in rows if await may_access(s, actor, c)]
 
 
 async def read_case(s: AsyncSession, actor: Actor, case_id: int, now: datetime,
                     action: Action = Action.read, *, audit_as: str | None = None,
-                    audit_allowed: bool = True) -> Case | None:
+                    audit_allowed: bool = True) -> CaseView | None:
     """The case if this person may read (or change) it; refusals are always audited.
 
     One audit line per action: a tap that only leads to a prompt passes ``audit_allowed``
@@ -92,11 +93,12 @@ async def read_case(s: AsyncSession, actor: Actor, case_id: int, now: datetime,
     allowed = await authorize(s, actor, Kind.case, action, target, now=now,
                               audit_as=audit_as or f"case.{action.value}",
                               audit_allowed=audit_allowed, case=case_id)
-    return case if allowed else None
+    return view_of(case) if allowed and case is not None else None
 
 
-async def take_lead(s: AsyncSession, case: Case, person: Rostered, now: datetime) -> None:
+async def take_lead(s: AsyncSession, read: CaseLike, person: Member, now: datetime) -> None:
     """The person becomes the responsible lead (and a team member)."""
+    case = await case_row(s, read)
     assert person.id is not None and case.id is not None
     case.lead_person_id = person.id
     await add_member(s, case, person.id, now)
@@ -105,7 +107,7 @@ async def take_lead(s: AsyncSession, case: Case, person: Rostered, now: datetime
     s.add(case)
 
 
-async def add_member(s: AsyncSession, case: Case, person_id: int, now: datetime) -> None:
+async def add_member(s: AsyncSession, case: CaseLike, person_id: int, now: datetime) -> None:
     """Add someone to the team (idempotent)."""
     exists = (await s.exec(select(CaseMember.id).where(
         CaseMember.case_id == case.id, CaseMember.person_id == person_id))).first()
@@ -113,9 +115,10 @@ async def add_member(s: AsyncSession, case: Case, person_id: int, now: datetime)
         s.add(CaseMember(case_id=case.id or 0, person_id=person_id, added_at=now))
 
 
-async def note(s: AsyncSession, case: Case, author: Rostered, kind: str, text: str,
+async def note(s: AsyncSession, read: CaseLike, author: Member, kind: str, text: str,
                now: datetime) -> None:
     """Record a plan, a follow-up or a cadence change; a follow-up restarts the clock."""
+    case = await case_row(s, read)
     assert case.id is not None
     s.add(CaseNote(case_id=case.id, at=now, author_person_id=author.id, kind=kind,
                    text=text[:2000]))
@@ -126,9 +129,10 @@ async def note(s: AsyncSession, case: Case, author: Rostered, kind: str, text: s
     s.add(case)
 
 
-async def set_cadence(s: AsyncSession, case: Case, author: Rostered, days: int, text: str,
+async def set_cadence(s: AsyncSession, read: CaseLike, author: Member, days: int, text: str,
                       now: datetime) -> None:
     """Follow the case up every ``days`` days from now on, noted in the author's words."""
+    case = await case_row(s, read)
     case.followup_days = days
     await note(s, case, author, "cadence", text, now)
 
@@ -140,9 +144,10 @@ async def _reschedule(s: AsyncSession, case: Case, now: datetime) -> None:
     await schedule(s, kind=FOLLOWUP, ref=str(case.id), due_at=due, now=now, token=case.token)
 
 
-async def close(s: AsyncSession, case: Case, by: Rostered, decision: str, tier: Tier,
-                now: datetime, signed_by: Rostered | None = None) -> None:
+async def close(s: AsyncSession, read: CaseLike, by: Member, decision: str, tier: Tier,
+                now: datetime, signed_by: Member | None = None) -> None:
     """Close with a decision and a reviewed tier (a recorded decision, not a rule)."""
+    case = await case_row(s, read)
     assert case.id is not None
     case.status, case.closed_at, case.closed_by = CaseStatus.closed, now, by.id
     case.decision, case.token = decision[:4000], case.token + 1
@@ -163,12 +168,9 @@ async def on_followup(s: AsyncSession, timer: Timer) -> None:
         return
     if case.lead_person_id is not None:
         people = [case.lead_person_id]
-        text = (f"个案 {case_ref(case.id)} 今天需要随访。"
-                f"随访后回复“个案 {case_ref(case.id)}”记录情况。")
     else:
         people = await level_recipients(s, ["centre_lead", "centre"], None, None)
-        text = (f"个案 {case_ref(case.id)} 还没有负责人。请回复“个案 {case_ref(case.id)}”"
-                    "指定负责人并制定计划。")
-    await push_to_people(s, people, key=f"case:{case.id}:{case.token}", reply=Reply(text),
-                         now=timer.due_at)
+    await push_to_people(s, people, key=f"case:{case.id}:{case.token}", now=timer.due_at,
+                         reply=words().followup_push(case_ref(case.id),
+                                                     case.lead_person_id is not None))
     await _reschedule(s, case, timer.due_at)

@@ -13,11 +13,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.services.aftercare_wording import words
+from xinqiao.services.case_view import CaseLike
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import level_recipients, push_to_people
 from xinqiao.services.refs import case_ref
 from xinqiao.storage.aftercare import CaseIncident, IncidentKind
-from xinqiao.storage.cases import Case, CaseNote
+from xinqiao.storage.cases import CaseNote
 from xinqiao.vocabulary import Rostered
 
 INCIDENT_LABELS = {IncidentKind.attempt.value: "自杀未遂", IncidentKind.death.value: "死亡"}
@@ -29,7 +30,7 @@ async def incident_of(s: AsyncSession, case_id: int | None) -> CaseIncident | No
                          .order_by(col(CaseIncident.id).desc()))).first()
 
 
-async def record_incident(s: AsyncSession, case: Case, by: Rostered, kind: str, on: date,
+async def record_incident(s: AsyncSession, case: CaseLike, by: Rostered, kind: str, on: date,
                           note: str | None, now: datetime) -> CaseIncident:
     """Record the incident in the case's timeline and offer the centre an aftercare round."""
     assert case.id is not None and by.id is not None

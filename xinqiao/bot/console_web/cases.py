@@ -173,7 +173,7 @@ async def case_action(request: web.Request, s: AsyncSession,
         if not waiting:
             code = "nothing"
         else:
-            await case_signoff.decide(s, waiting[0], staff.person, action == "approve", now)
+            await case_signoff.decide(s, case.id, staff.person, action == "approve", now)
             code = "approved" if action == "approve" else "declined"
     return see_other(f"/console/cases/{case.id}?done={code}")
 

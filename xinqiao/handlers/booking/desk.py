@@ -18,21 +18,12 @@ from xinqiao.messages import Choice, Reply
 from xinqiao.policy.policy import Policy
 from xinqiao.services.access import Action, Kind, holders
 from xinqiao.services.booking import desk
-from xinqiao.services.booking.counsellor_actions import (
-    mark,
-    noshows,
-    propose_move,
-    read_note,
-)
-from xinqiao.services.booking.referrals import (
-    open_referrals,
-    record_outcome,
-    refer_from_appointment,
-)
+from xinqiao.services.booking.counsellor_actions import noshows, propose_move
+from xinqiao.services.booking.referrals import refer_from_appointment
 from xinqiao.services.booking.slots import SlotFilter, free_slots
+from xinqiao.services.booking.views import AppointmentView
 from xinqiao.services.refs import case_ref
-from xinqiao.storage.booking import Appointment, AppointmentStatus
-from xinqiao.vocabulary import Member, Role
+from xinqiao.vocabulary import AppointmentStatus, Member, Role
 
 S = AppointmentStatus
 _MENU = Choice("menu", "主菜单")
@@ -102,14 +93,14 @@ class CounsellorDeskFlow:
             return await handlers[step](ctx, appt, data, choice)
         return await self._action(ctx, appt, choice)
 
-    async def _appt(self, ctx: Context, appt_id: int | None) -> Appointment | None:
+    async def _appt(self, ctx: Context, appt_id: int | None) -> AppointmentView | None:
         assert ctx.person is not None
         if not appt_id:
             return None
-        return await ctx.run(desk.appointment_to_handle, await ctx.actor(), appt_id,
+        return await ctx.run(desk.appointment_view_to_handle, await ctx.actor(), appt_id,
                              ctx.clock.now())
 
-    async def view(self, ctx: Context, appt: Appointment, note: str = "") -> Turn:
+    async def view(self, ctx: Context, appt: AppointmentView, note: str = "") -> Turn:
         """One appointment and what can be done with it now."""
         now = ctx.clock.now()
         student = await ctx.run(desk.student_card, appt)
@@ -130,13 +121,13 @@ class CounsellorDeskFlow:
         if live:
             choices.append(Choice(f"cc:{n}", "中心取消"))
         choices.append(Choice(f"ref:{n}", "转介"))
-        if await ctx.run(open_referrals, appt.student_id):
+        if await ctx.run(desk.has_open_referral, appt.student_id):
             choices.append(Choice(f"out:{n}", "记录转介结果"))
-        if appt.note:
+        if appt.has_note:
             choices.append(Choice(f"note:{n}", "查看备注"))
         return Turn.ask("pick", {"id": n}, Reply("\n".join(lines), (*choices, _BACK, _MENU)))
 
-    async def _action(self, ctx: Context, appt: Appointment, choice: str) -> Turn:
+    async def _action(self, ctx: Context, appt: AppointmentView, choice: str) -> Turn:
         assert ctx.person is not None
         action = choice.partition(":")[0]
         now = ctx.clock.now()
@@ -144,7 +135,7 @@ class CounsellorDeskFlow:
             return Turn.ask("note", {"id": appt.id, "mark": action}, Reply(
                 "写一句备注（加密保存，仅中心可见），或点“跳过”：", (Choice("skip", "跳过"),)))
         if action == "note":
-            text = await ctx.run(read_note, appt, await ctx.actor(), now)
+            text = await ctx.run(desk.note_of, appt.id, await ctx.actor(), now)
             return await self.view(ctx, appt, f"备注：{text or '（无）'}")
         if action == "mv":
             return await self._move_options(ctx, appt, [])
@@ -157,17 +148,19 @@ class CounsellorDeskFlow:
                             Reply("请写下转介结果（如：已就诊、诊断与建议）："))
         return await self.view(ctx, appt)
 
-    async def _on_note(self, ctx: Context, appt: Appointment, data: dict[str, Any],
+    async def _on_note(self, ctx: Context, appt: AppointmentView, data: dict[str, Any],
                        choice: str) -> Turn:
         assert ctx.person is not None
         text = "" if choice == "skip" else ctx.inbound.text.strip()
-        marked = await ctx.run(mark, self.policy, appt, MARKS[str(data["mark"])],
-                               ctx.person, ctx.clock.now(), note=text or None)
-        return await self.view(ctx, appt, mark_note(marked))
+        marked = await ctx.run(desk.mark_appointment, self.policy, appt.id,
+                               MARKS[str(data["mark"])], ctx.person, ctx.clock.now(),
+                               note=text or None)
+        # The view shows the appointment as marking left it.
+        return await self.view(ctx, await self._appt(ctx, appt.id) or appt, mark_note(marked))
 
     # --- proposing a move -----------------------------------------------------------------
 
-    async def _move_options(self, ctx: Context, appt: Appointment, picked: list[int],
+    async def _move_options(self, ctx: Context, appt: AppointmentView, picked: list[int],
                             note: str = "") -> Turn:
         slots = await ctx.run(free_slots, self.policy, ctx.clock.now(),
                               SlotFilter(counsellor_id=appt.counsellor_id))
@@ -184,7 +177,7 @@ class CounsellorDeskFlow:
                        "你未来没有空闲时段，先在“我的排班”加排班吧。")
         return Turn.ask("move", {"id": appt.id, "picked": picked}, Reply(text, (*choices, _BACK)))
 
-    async def _on_move(self, ctx: Context, appt: Appointment, data: dict[str, Any],
+    async def _on_move(self, ctx: Context, appt: AppointmentView, data: dict[str, Any],
                        choice: str) -> Turn:
         assert ctx.person is not None
         picked = [int(x) for x in data.get("picked", [])]
@@ -197,7 +190,7 @@ class CounsellorDeskFlow:
             return await self._move_options(ctx, appt, picked)
         if choice == "send" and picked:
             starts = [datetime.fromtimestamp(m * 60, tz=SHANGHAI) for m in picked]
-            proposal = await ctx.run(propose_move, self.policy, appt, ctx.person, starts,
+            proposal = await ctx.run(propose_move, self.policy, appt.id, ctx.person, starts,
                                      ctx.clock.now())
             note = "已发给学生，学生选择前原预约不变。" if proposal else "这个预约已不能调整。"
             return await self.view(ctx, appt, note)
@@ -207,7 +200,7 @@ class CounsellorDeskFlow:
 
     # --- referral -------------------------------------------------------------------------
 
-    async def _on_refer(self, ctx: Context, appt: Appointment, data: dict[str, Any],
+    async def _on_refer(self, ctx: Context, appt: AppointmentView, data: dict[str, Any],
                         choice: str) -> Turn:
         if choice == "to:staff":
             picks = [Choice(f"c:{pid}", name)
@@ -218,7 +211,7 @@ class CounsellorDeskFlow:
                             Reply("转介到哪家医院？（如：市精神卫生中心）"))
         return await self.view(ctx, appt)
 
-    async def _on_refer_to(self, ctx: Context, appt: Appointment, data: dict[str, Any],
+    async def _on_refer_to(self, ctx: Context, appt: AppointmentView, data: dict[str, Any],
                            choice: str) -> Turn:
         target = _id(choice) or 0
         if not await ctx.run(desk.is_counsellor, target):
@@ -226,7 +219,7 @@ class CounsellorDeskFlow:
         return Turn.ask("refer_note", {"id": appt.id, "to": target}, Reply(
             "补充一句转介说明（加密保存），或点“跳过”：", (Choice("skip", "跳过"),)))
 
-    async def _on_hospital(self, ctx: Context, appt: Appointment, data: dict[str, Any],
+    async def _on_hospital(self, ctx: Context, appt: AppointmentView, data: dict[str, Any],
                            choice: str) -> Turn:
         name = ctx.inbound.text.strip()
         if not name:
@@ -234,11 +227,11 @@ class CounsellorDeskFlow:
         return Turn.ask("refer_note", {**data, "hospital": name[:200]}, Reply(
             "补充一句转介说明（加密保存），或点“跳过”：", (Choice("skip", "跳过"),)))
 
-    async def _on_refer_note(self, ctx: Context, appt: Appointment, data: dict[str, Any],
+    async def _on_refer_note(self, ctx: Context, appt: AppointmentView, data: dict[str, Any],
                              choice: str) -> Turn:
         assert ctx.person is not None
         note = None if choice == "skip" else (ctx.inbound.text.strip() or None)
-        referral = await ctx.run(refer_from_appointment, ctx.person, appt, ctx.clock.now(),
+        referral = await ctx.run(refer_from_appointment, ctx.person, appt.id, ctx.clock.now(),
             to_id=int(data["to"]) if data.get("to") else None, hospital=data.get("hospital"),
             crisis=bool(data.get("crisis")), note=note)
         done = f"已记录转介 #{referral.id}。"
@@ -247,14 +240,13 @@ class CounsellorDeskFlow:
                      f"回复“个案 {case_ref(referral.case_id)}”跟进。")
         return await self.view(ctx, appt, done)
 
-    async def _on_outcome(self, ctx: Context, appt: Appointment, data: dict[str, Any],
+    async def _on_outcome(self, ctx: Context, appt: AppointmentView, data: dict[str, Any],
                           choice: str) -> Turn:
         assert ctx.person is not None
         text = ctx.inbound.text.strip()
-        pending = await ctx.run(open_referrals, appt.student_id)
-        if not text or not pending:
+        if not text or not await ctx.run(desk.record_referral_outcome, appt.student_id,
+                                          ctx.person, text, ctx.clock.now()):
             return await self.view(ctx, appt)
-        await ctx.run(record_outcome, pending[-1], ctx.person, text, ctx.clock.now())
         return await self.view(ctx, appt, "已记录转介结果。")
 
 

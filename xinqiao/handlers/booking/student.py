@@ -34,8 +34,8 @@ from xinqiao.services.booking import appointments as booking
 from xinqiao.services.booking import waitlist
 from xinqiao.services.booking.counsellor_actions import open_proposal
 from xinqiao.services.booking.slots import SlotFilter, counsellor_names, free_slots, parse_key
-from xinqiao.storage.booking import Appointment, Mode, WaitStatus
-from xinqiao.vocabulary import Member, PersonView, Role
+from xinqiao.services.booking.views import AppointmentView
+from xinqiao.vocabulary import Member, Mode, Role, WaitStatus
 
 _MINE_WORDS = frozenset({"我的预约", "取消预约", "改约"})
 _MODES = (Choice("pm:offline", "线下面谈"), Choice("pm:online", "线上咨询"), MENU)
@@ -65,10 +65,10 @@ class BookingFlow:
         found = await ctx.run(open_proposal, person.id, now)
         if found is not None:
             return await proposal_turn(ctx, *found)
-        entry = await ctx.run(waitlist.entry_of, person.id, now)
+        entry = await ctx.run(waitlist.place_of, person.id, now)
         if entry is not None and entry.status == WaitStatus.offered and entry.offered_start:
             return offer_turn(entry.offered_start)
-        mine = await ctx.run(booking.upcoming, person.id, now)
+        mine = await ctx.run(booking.next_appointment, person.id, now)
         if mine is not None:
             return await self._mine(ctx, mine)
         # Asked for their appointment and have none: say so before offering times.
@@ -87,7 +87,7 @@ class BookingFlow:
         return await handler(ctx, data, choice)
 
     @staticmethod
-    def _person(ctx: Context) -> PersonView:
+    def _person(ctx: Context) -> Member:
         assert ctx.person is not None
         return ctx.person
 
@@ -203,7 +203,7 @@ class BookingFlow:
         if outcome.code == "taken":
             return await self._list(ctx, clean, "这个时段刚被约走了，换一个时间看看吧：")
         if outcome.code == "has_upcoming":
-            mine = await ctx.run(booking.upcoming, self._person(ctx).id or 0,
+            mine = await ctx.run(booking.next_appointment, self._person(ctx).id or 0,
                                  ctx.clock.now())
             if mine is not None:
                 return await self._mine(ctx, mine, "你已经有一个预约了（每人同时保留一个）。")
@@ -213,7 +213,7 @@ class BookingFlow:
 
     async def _join(self, ctx: Context, data: dict[str, Any]) -> Turn:
         flt = filter_from(data)
-        entry = await ctx.run(waitlist.join, self.policy, self._person(ctx).id or 0,
+        entry = await ctx.run(waitlist.join_line, self.policy, self._person(ctx).id or 0,
                               SlotFilter(gender=flt.gender, mode=flt.mode),
                               ctx.clock.now())
         hold = int(self.policy.booking.waitlist_hold.total_seconds() // 60)
@@ -224,7 +224,7 @@ class BookingFlow:
 
     # --- the student's appointment -------------------------------------------------------
 
-    async def _mine(self, ctx: Context, appt: Appointment, note: str = "") -> Turn:
+    async def _mine(self, ctx: Context, appt: AppointmentView, note: str = "") -> Turn:
         head = (note + "\n" if note else "") + "你的咨询预约："
         text = await details_text(ctx, self.policy, appt, head, ctx.clock.now())
         if not booking.within_cutoff(self.policy, appt, ctx.clock.now()):
@@ -232,7 +232,7 @@ class BookingFlow:
         choices = (Choice("resched", "改约"), Choice("cancel", "取消预约"), MENU)
         return Turn.ask("mine", {"appt": appt.id}, Reply(text, choices))
 
-    async def _appt(self, ctx: Context, data: dict[str, Any]) -> Appointment | None:
+    async def _appt(self, ctx: Context, data: dict[str, Any]) -> AppointmentView | None:
         return await ctx.run(booking.student_appointment, int(data.get("appt") or 0),
                              self._person(ctx).id)
 
@@ -253,7 +253,7 @@ class BookingFlow:
         appt = await self._appt(ctx, data)
         if appt is None or choice != "yes":
             return Turn.end(Reply("好的，预约保持不变。", (MENU,)))
-        outcome = await ctx.run(booking.cancel, self.policy, appt, ctx.clock.now())
+        outcome = await ctx.run(booking.cancel, self.policy, appt.id, ctx.clock.now())
         if outcome.code == "cutoff":
             return Turn.end(Reply(too_late_text(self.policy), (MENU,)))
         if not outcome.ok:
@@ -265,7 +265,7 @@ class BookingFlow:
         appt = await self._appt(ctx, data)
         if appt is None:
             return await self.start(ctx, "")
-        outcome = await ctx.run(booking.reschedule, self.policy, appt, counsellor_id, start,
+        outcome = await ctx.run(booking.reschedule, self.policy, appt.id, counsellor_id, start,
                                 ctx.clock.now())
         return await self._after(ctx, data, outcome, "改约成功！")
 
@@ -276,14 +276,14 @@ class BookingFlow:
 
     async def _on_offer(self, ctx: Context, data: dict[str, Any], choice: str) -> Turn:
         person, now = self._person(ctx), ctx.clock.now()
-        entry = await ctx.run(waitlist.entry_of, person.id or 0, now)
+        entry = await ctx.run(waitlist.place_of, person.id or 0, now)
         if entry is None or entry.status != WaitStatus.offered or entry.offered_start is None:
             return await self.start(ctx, "")
         if choice == "leave":
             await ctx.run(waitlist.leave, person.id or 0, now)
             return Turn.end(Reply("已退出候补。需要时随时回复“预约”。", (MENU,)))
         if choice == "pass":
-            await ctx.run(waitlist.decline_offer, self.policy, entry, now)
+            await ctx.run(waitlist.decline_offer, self.policy, person.id or 0, now)
             return Turn.end(Reply("好的，你仍在候补中，下次有时段空出来再通知你。", (MENU,)))
         if choice != "take":
             return offer_turn(entry.offered_start)

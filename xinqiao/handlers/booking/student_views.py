@@ -16,13 +16,11 @@ from xinqiao.services.booking.counsellor_actions import (
     accept_move,
     cancel_for_leave,
     decline_move,
-    on_leave,
     open_proposal,
-    options,
 )
 from xinqiao.services.booking.slots import SlotFilter, counsellor_names
+from xinqiao.services.booking.views import AppointmentView, ProposalView
 from xinqiao.services.spans import reminder_promise
-from xinqiao.storage.booking import Appointment, MoveProposal
 
 MENU = Choice("menu", "主菜单")
 FILTERS = {"g:female": ("gender", "female", "只看女老师"),
@@ -39,7 +37,7 @@ def filter_from(data: dict[str, Any]) -> SlotFilter:
                       day=date.fromisoformat(day) if day else None)
 
 
-async def details_text(ctx: Context, policy: Policy, appt: Appointment, head: str,
+async def details_text(ctx: Context, policy: Policy, appt: AppointmentView, head: str,
                        now: datetime) -> str:
     """An appointment as the student reads it: when, who, how, where, the reminders still
     ahead and what to do to change it (durations from the policy)."""
@@ -54,15 +52,15 @@ def too_late_text(policy: Policy) -> str:
     return too_late(policy.booking.cutoff)
 
 
-async def proposal_turn(ctx: Context, proposal: MoveProposal, appt: Appointment,
+async def proposal_turn(ctx: Context, proposal: ProposalView, appt: AppointmentView,
                         note: str = "") -> Turn:
     """A counsellor's proposed times for the student to pick, or keep the original (or, when
     the counsellor is on leave then, cancel: that time cannot be kept)."""
     names = await ctx.run(counsellor_names, [appt.counsellor_id])
-    picks = [Choice(f"mv:{int(t.timestamp()) // 60}", short_when(t)) for t in options(proposal)]
+    picks = [Choice(f"mv:{int(t.timestamp()) // 60}", short_when(t)) for t in proposal.starts]
     who, then = names.get(appt.counsellor_id), when_text(appt.start_at)
     head = f"{note}\n" if note else ""
-    if await ctx.run(on_leave, appt):
+    if proposal.on_leave:
         text = (f"{head}{who} 那天请假，你 {then} 的咨询需要换个时间。"
                 "选一个新时间，或取消这次预约：")
         last = Choice("drop", "取消这次预约")
@@ -81,23 +79,23 @@ async def answer_proposal(ctx: Context, policy: Policy, student_id: int, data: d
     if found is None or found[0].id != data.get("proposal"):
         return Turn.end(Reply("这个调整请求已经过期，原预约保持不变。", (MENU,)))
     proposal, appt = found
-    leave = await ctx.run(on_leave, appt)
+    leave = proposal.on_leave
     if choice == "keep" and leave:
         return await proposal_turn(ctx, proposal, appt,
                                    "老师那天请假，原来的时间没法保留了。")
     if choice == "keep":
-        await ctx.run(decline_move, proposal, appt, now)
+        await ctx.run(decline_move, proposal.id, now)
         return Turn.end(Reply("好的，保留原来的时间，已告诉老师。", (MENU,)))
     if choice == "drop" and leave:
-        await ctx.run(cancel_for_leave, policy, proposal, appt, now)
+        await ctx.run(cancel_for_leave, policy, proposal.id, now)
         return Turn.end(Reply("已取消这次预约，已告诉老师。需要时随时回复“预约”重新选择时间。",
                               (MENU,)))
     minutes = choice[3:] if choice.startswith("mv:") else ""
-    start = next((t for t in options(proposal)
+    start = next((t for t in proposal.starts
                   if minutes.isdecimal() and int(t.timestamp()) // 60 == int(minutes)), None)
     if start is None:
         return await proposal_turn(ctx, proposal, appt)
-    outcome = await ctx.run(accept_move, policy, proposal, appt, start, now)
+    outcome = await ctx.run(accept_move, policy, proposal.id, start, now)
     if not outcome.ok or outcome.appointment is None:
         return Turn.end(Reply("这个时间已经不能选了，原预约保持不变。如需调整，请回复“我的预约”。",
                               (MENU,)))

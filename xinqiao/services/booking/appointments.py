@@ -19,6 +19,7 @@ from xinqiao.clock import SHANGHAI, local
 from xinqiao.policy.policy import Policy
 from xinqiao.services.booking import waitlist
 from xinqiao.services.booking.slots import find_slot
+from xinqiao.services.booking.views import AppointmentView, appointment_view
 from xinqiao.services.booking.wording import words
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.timers import schedule
@@ -31,7 +32,7 @@ from xinqiao.storage.booking import (
     ProposalStatus,
 )
 from xinqiao.storage.models import Person
-from xinqiao.vocabulary import Rostered
+from xinqiao.vocabulary import Member
 
 REMIND = "booking.remind"
 BOOKED = AppointmentStatus.booked
@@ -43,7 +44,7 @@ class Outcome:
 
     ok: bool
     code: str  # booked | moved | cancelled | taken | gone | has_upcoming | cutoff
-    appointment: Appointment | None = None
+    appointment: AppointmentView | None = None
 
 
 async def lapse_started(s: AsyncSession, student_id: int, now: datetime) -> None:
@@ -64,8 +65,15 @@ async def upcoming(s: AsyncSession, student_id: int, now: datetime) -> Appointme
         Appointment.student_id == student_id, Appointment.status == BOOKED))).first()
 
 
+async def next_appointment(s: AsyncSession, student_id: int, now: datetime
+                           ) -> AppointmentView | None:
+    """The student's one upcoming appointment, as their flow shows it."""
+    appt = await upcoming(s, student_id, now)
+    return appointment_view(appt) if appt is not None else None
+
+
 async def book(
-    s: AsyncSession, policy: Policy, student: Rostered, counsellor_id: int, start: datetime,
+    s: AsyncSession, policy: Policy, student: Member, counsellor_id: int, start: datetime,
     now: datetime, *, reason: str | None = None, mode: str | None = None,
     requested_at: datetime | None = None, replaces: Appointment | None = None,
     crisis: bool = False,
@@ -114,7 +122,7 @@ async def book(
     await push_to_people(s, [counsellor_id], key=f"booking:new:{appt.id}", now=now,
                          reply=words().booked_push(student.name, appt.start_at, appt.reason,
                                                    replaces.start_at if replaces else None))
-    return Outcome(True, "moved" if replaces else "booked", appt)
+    return Outcome(True, "moved" if replaces else "booked", appointment_view(appt))
 
 
 async def schedule_reminders(s: AsyncSession, policy: Policy, appt: Appointment,
@@ -134,17 +142,20 @@ def _end(appt: Appointment, status: AppointmentStatus, now: datetime) -> None:
     appt.status, appt.status_at, appt.token = status, now, appt.token + 1
 
 
-def within_cutoff(policy: Policy, appt: Appointment, now: datetime) -> bool:
+def within_cutoff(policy: Policy, appt: Appointment | AppointmentView, now: datetime) -> bool:
     """True while a student may still cancel or reschedule ``appt`` themselves."""
     return now <= appt.start_at - policy.booking.cutoff
 
 
-async def cancel(s: AsyncSession, policy: Policy, appt: Appointment, now: datetime) -> Outcome:
+async def cancel(s: AsyncSession, policy: Policy, appt_id: int, now: datetime) -> Outcome:
     """The student cancels before the cut-off; the counsellor is told, the waitlist offered."""
+    appt = await s.get(Appointment, appt_id)
+    if appt is None:
+        return Outcome(False, "gone")
     if appt.status != BOOKED or appt.start_at <= now:
-        return Outcome(False, "gone", appt)
+        return Outcome(False, "gone", appointment_view(appt))
     if not within_cutoff(policy, appt, now):
-        return Outcome(False, "cutoff", appt)
+        return Outcome(False, "cutoff", appointment_view(appt))
     _end(appt, AppointmentStatus.cancelled, now)
     s.add(appt)
     await _void_proposals(s, appt, now)
@@ -153,16 +164,19 @@ async def cancel(s: AsyncSession, policy: Policy, appt: Appointment, now: dateti
                          reply=words().cancelled_push(student.name if student else None,
                                                       appt.start_at))
     await _after_free(s, policy, appt, now)
-    return Outcome(True, "cancelled", appt)
+    return Outcome(True, "cancelled", appointment_view(appt))
 
 
-async def reschedule(s: AsyncSession, policy: Policy, appt: Appointment, counsellor_id: int,
+async def reschedule(s: AsyncSession, policy: Policy, appt_id: int, counsellor_id: int,
                      start: datetime, now: datetime) -> Outcome:
     """The student moves their appointment to another free slot, before the cut-off."""
+    appt = await s.get(Appointment, appt_id)
+    if appt is None:
+        return Outcome(False, "gone")
     if appt.status != BOOKED or appt.start_at <= now:
-        return Outcome(False, "gone", appt)
+        return Outcome(False, "gone", appointment_view(appt))
     if not within_cutoff(policy, appt, now):
-        return Outcome(False, "cutoff", appt)
+        return Outcome(False, "cutoff", appointment_view(appt))
     student = await s.get(Person, appt.student_id)
     assert student is not None
     return await book(s, policy, student, counsellor_id, start, now, reason=appt.reason,
@@ -200,7 +214,8 @@ async def history(s: AsyncSession, student_id: int, limit: int = 5) -> list[Appo
 
 
 async def student_appointment(s: AsyncSession, appt_id: int, student_id: int | None
-                              ) -> Appointment | None:
+                              ) -> AppointmentView | None:
     """The appointment, if it is this student's."""
     appt = await s.get(Appointment, appt_id)
-    return appt if appt is not None and appt.student_id == student_id else None
+    return appointment_view(appt) if appt is not None and appt.student_id == student_id \
+        else None

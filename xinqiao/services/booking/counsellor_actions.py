@@ -21,6 +21,12 @@ from xinqiao.services import audit
 from xinqiao.services.access import Action, Actor, Kind, appointment_target, authorize
 from xinqiao.services.booking.appointments import BOOKED, Outcome, book, free_and_notify
 from xinqiao.services.booking.noshow_alert import alert_high_risk_noshow
+from xinqiao.services.booking.views import (
+    AppointmentView,
+    ProposalView,
+    appointment_view,
+    proposal_view,
+)
 from xinqiao.services.booking.wording import words
 from xinqiao.services.recipients import level_recipients, push_to_people
 from xinqiao.services.timers import schedule
@@ -34,7 +40,7 @@ from xinqiao.storage.booking import (
 )
 from xinqiao.storage.models import Person
 from xinqiao.storage.reports import Timer
-from xinqiao.vocabulary import Rostered
+from xinqiao.vocabulary import Member
 
 MOVE = "booking.move"
 OUTCOMES = (AppointmentStatus.attended, AppointmentStatus.no_show,
@@ -60,7 +66,7 @@ class Marked:
 
 
 async def mark(s: AsyncSession, policy: Policy, appt: Appointment, outcome: AppointmentStatus,
-               by: Rostered, now: datetime, note: str | None = None) -> Marked:
+               by: Member, now: datetime, note: str | None = None) -> Marked:
     """Record attended / no-show / centre-cancelled with an optional private note.
 
     Attended and no-show need the start to have passed.
@@ -108,8 +114,17 @@ async def read_note(s: AsyncSession, appt: Appointment, reader: Actor, now: date
 
 
 async def open_proposal(s: AsyncSession, student_id: int, now: datetime
-                        ) -> tuple[MoveProposal, Appointment] | None:
+                        ) -> tuple[ProposalView, AppointmentView] | None:
     """The open move proposal waiting for this student's answer, with its appointment."""
+    found = await _open_proposal(s, student_id, now)
+    if found is None:
+        return None
+    proposal, appt = found
+    return proposal_view(proposal, await on_leave(s, appt)), appointment_view(appt)
+
+
+async def _open_proposal(s: AsyncSession, student_id: int, now: datetime
+                         ) -> tuple[MoveProposal, Appointment] | None:
     rows = await s.exec(select(MoveProposal, Appointment)
                         .join(Appointment, col(Appointment.id) == MoveProposal.appointment_id)
                         .where(Appointment.student_id == student_id, Appointment.status == BOOKED,
@@ -120,7 +135,7 @@ async def open_proposal(s: AsyncSession, student_id: int, now: datetime
     return (found[0], found[1]) if found else None
 
 
-async def on_leave(s: AsyncSession, appt: Appointment) -> bool:
+async def on_leave(s: AsyncSession, appt: Appointment | AppointmentView) -> bool:
     """Whether the counsellor is on leave over the appointment's time (whole day or hours)."""
     day = local(appt.start_at).date()
     rows = await s.exec(select(DutyException).where(
@@ -136,10 +151,12 @@ async def on_leave(s: AsyncSession, appt: Appointment) -> bool:
     return False
 
 
-async def propose_move(s: AsyncSession, policy: Policy, appt: Appointment, by: Rostered,
-                       starts: list[datetime], now: datetime) -> MoveProposal | None:
-    """Offer the student new times (the counsellor's own free slots); None if none given."""
-    if appt.status != BOOKED or appt.start_at <= now or not starts:
+async def propose_move(s: AsyncSession, policy: Policy, appt_id: int, by: Member,
+                       starts: list[datetime], now: datetime) -> int | None:
+    """Offer the student new times (the counsellor's own free slots): the proposal's id, or
+    None when none were given or the appointment can no longer move."""
+    appt = await s.get(Appointment, appt_id)
+    if appt is None or appt.status != BOOKED or appt.start_at <= now or not starts:
         return None
     for old in await s.exec(select(MoveProposal).where(
             MoveProposal.appointment_id == appt.id, MoveProposal.status == ProposalStatus.open)):
@@ -159,15 +176,26 @@ async def propose_move(s: AsyncSession, policy: Policy, appt: Appointment, by: R
     await push_to_people(s, [appt.student_id], key=f"booking:move:{proposal.id}", now=now,
                          reply=words().move_proposed_push(who, appt.start_at, ordered,
                                                           await on_leave(s, appt)))
-    return proposal
+    return proposal.id
 
 
-async def accept_move(s: AsyncSession, policy: Policy, proposal: MoveProposal,
-                      appt: Appointment, start: datetime, now: datetime) -> Outcome:
+async def _proposal(s: AsyncSession, proposal_id: int
+                    ) -> tuple[MoveProposal, Appointment] | None:
+    proposal = await s.get(MoveProposal, proposal_id)
+    appt = await s.get(Appointment, proposal.appointment_id) if proposal is not None else None
+    return (proposal, appt) if proposal is not None and appt is not None else None
+
+
+async def accept_move(s: AsyncSession, policy: Policy, proposal_id: int, start: datetime,
+                      now: datetime) -> Outcome:
     """The student takes one of the proposed times; the original is replaced only then."""
+    found = await _proposal(s, proposal_id)
+    if found is None:
+        return Outcome(False, "gone")
+    proposal, appt = found
     if (proposal.status != ProposalStatus.open or proposal.expires_at <= now
             or appt.status != BOOKED or start not in options(proposal)):
-        return Outcome(False, "gone", appt)
+        return Outcome(False, "gone", appointment_view(appt))
     student = await s.get(Person, appt.student_id)
     assert student is not None
     outcome = await book(s, policy, student, appt.counsellor_id, start, now, reason=appt.reason,
@@ -184,19 +212,26 @@ def options(proposal: MoveProposal) -> list[datetime]:
     return [datetime.fromisoformat(t) for t in proposal.options]
 
 
-async def decline_move(s: AsyncSession, proposal: MoveProposal, appt: Appointment,
-                       now: datetime) -> None:
+async def decline_move(s: AsyncSession, proposal_id: int, now: datetime) -> None:
     """The student keeps the original time; the counsellor is told."""
+    found = await _proposal(s, proposal_id)
+    if found is None:
+        return
+    proposal, appt = found
     proposal.status, proposal.answered_at = ProposalStatus.declined, now
     s.add(proposal)
     await push_to_people(s, [proposal.proposed_by], key=f"booking:move:{proposal.id}:no",
                          now=now, reply=words().move_declined_push(appt.start_at))
 
 
-async def cancel_for_leave(s: AsyncSession, policy: Policy, proposal: MoveProposal,
-                           appt: Appointment, now: datetime) -> None:
+async def cancel_for_leave(s: AsyncSession, policy: Policy, proposal_id: int,
+                           now: datetime) -> None:
     """The student cancels an appointment that falls in the counsellor's leave (no cut-off:
     the time could not be kept anyway); the counsellor is told."""
+    found = await _proposal(s, proposal_id)
+    if found is None:
+        return
+    proposal, appt = found
     proposal.status, proposal.answered_at = ProposalStatus.declined, now
     s.add(proposal)
     await free_and_notify(s, policy, appt, AppointmentStatus.cancelled, now)

@@ -1,4 +1,5 @@
-"""What the counsellor's desk reads: the day's appointments, one appointment, colleagues."""
+"""What the counsellor's desk reads and does: the day's appointments, one appointment (as a
+frozen view; the desk flow hands back its id), marking it, its note, colleagues."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.policy.policy import Policy
 from xinqiao.services.access import Action, Actor, Kind, appointment_target, authorize
-from xinqiao.services.booking.counsellor_actions import noshows, on_leave
+from xinqiao.services.booking.counsellor_actions import Marked, mark, noshows, on_leave, read_note
+from xinqiao.services.booking.referrals import open_referrals, record_outcome
+from xinqiao.services.booking.views import AppointmentView, appointment_view
 from xinqiao.storage.booking import Appointment, AppointmentStatus, CounsellorProfile
 from xinqiao.storage.models import Person
+from xinqiao.vocabulary import Member
 
 S = AppointmentStatus
 SHOWN = 12  # appointments listed with their actions; the count covers them all
@@ -79,7 +83,43 @@ async def appointment_to_handle(s: AsyncSession, actor: Actor, appt_id: int | No
     return appt if mine else None
 
 
-async def student_card(s: AsyncSession, appt: Appointment) -> StudentCard | None:
+async def appointment_view_to_handle(s: AsyncSession, actor: Actor, appt_id: int | None,
+                                     now: datetime) -> AppointmentView | None:
+    """The appointment as the desk flow shows it, if ``actor`` may act on it."""
+    appt = await appointment_to_handle(s, actor, appt_id, now)
+    return appointment_view(appt) if appt is not None else None
+
+
+async def mark_appointment(s: AsyncSession, policy: Policy, appt_id: int,
+                           outcome: AppointmentStatus, by: Member, now: datetime,
+                           note: str | None = None) -> Marked:
+    """Record the outcome of the appointment the desk flow shows (see :func:`mark`)."""
+    appt = await s.get(Appointment, appt_id)
+    return await mark(s, policy, appt, outcome, by, now, note) if appt else Marked("already")
+
+
+async def note_of(s: AsyncSession, appt_id: int, reader: Actor, now: datetime) -> str | None:
+    """The appointment's private note for an allowed reader (an audited read)."""
+    appt = await s.get(Appointment, appt_id)
+    return await read_note(s, appt, reader, now) if appt is not None else None
+
+
+async def has_open_referral(s: AsyncSession, student_id: int) -> bool:
+    """Whether a referral of the student still waits for its outcome."""
+    return bool(await open_referrals(s, student_id))
+
+
+async def record_referral_outcome(s: AsyncSession, student_id: int, by: Member, outcome: str,
+                                  now: datetime) -> bool:
+    """How the student's latest open referral went; False when none is open."""
+    pending = await open_referrals(s, student_id)
+    if pending:
+        await record_outcome(s, pending[-1], by, outcome, now)
+    return bool(pending)
+
+
+async def student_card(s: AsyncSession, appt: Appointment | AppointmentView
+                       ) -> StudentCard | None:
     """The appointment's student, by name and number."""
     student = await s.get(Person, appt.student_id)
     return StudentCard(student.name, student.external_id) if student else None

@@ -22,7 +22,7 @@ from xinqiao.services.tiers import change_tier
 from xinqiao.storage.booking import Appointment, Referral
 from xinqiao.storage.cases import CaseNote
 from xinqiao.storage.models import Person, Tier
-from xinqiao.vocabulary import Rostered
+from xinqiao.vocabulary import Member, Rostered
 
 
 async def refer(
@@ -78,7 +78,7 @@ async def open_referrals(s: AsyncSession, student_id: int) -> list[Referral]:
     return list(rows)
 
 
-async def record_outcome(s: AsyncSession, referral: Referral, by: Rostered, outcome: str,
+async def record_outcome(s: AsyncSession, referral: Referral, by: Member, outcome: str,
                          now: datetime) -> None:
     """How the referral went (e.g. 已就诊，诊断…); a crisis case gets it on its timeline."""
     referral.outcome, referral.outcome_at = outcome[:2000], now
@@ -99,12 +99,14 @@ class Referred:
 
 
 async def refer_from_appointment(
-    s: AsyncSession, by: Rostered, appt: Appointment, now: datetime, *, to_id: int | None,
+    s: AsyncSession, by: Rostered, appt_id: int, now: datetime, *, to_id: int | None,
     hospital: str | None, crisis: bool, note: str | None,
 ) -> Referred:
-    """Refer the student of ``appt`` (to the counsellor ``to_id`` or to ``hospital``)."""
-    student = await s.get(Person, appt.student_id)
-    assert student is not None
+    """Refer the student of appointment ``appt_id`` (to the counsellor ``to_id`` or to
+    ``hospital``)."""
+    appt = await s.get(Appointment, appt_id)
+    student = await s.get(Person, appt.student_id) if appt is not None else None
+    assert appt is not None and student is not None
     to = await s.get(Person, to_id) if to_id else None
     referral = await refer(s, by, student, now, to_counsellor=to, hospital=hospital,
                            crisis=crisis, note=note, appointment_id=appt.id)

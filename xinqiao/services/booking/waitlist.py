@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.policy.policy import Policy
 from xinqiao.services.booking.slots import SlotFilter, free_slots
+from xinqiao.services.booking.views import WaitView, wait_view
 from xinqiao.services.booking.wording import words
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.timers import schedule
@@ -38,6 +39,18 @@ async def entry_of(s: AsyncSession, student_id: int, now: datetime) -> WaitlistE
         await s.flush()
         return None
     return entry
+
+
+async def place_of(s: AsyncSession, student_id: int, now: datetime) -> WaitView | None:
+    """The student's live place on the waitlist, as their flow shows it."""
+    entry = await entry_of(s, student_id, now)
+    return wait_view(entry) if entry is not None else None
+
+
+async def join_line(s: AsyncSession, policy: Policy, student_id: int, flt: SlotFilter,
+                    now: datetime) -> WaitView:
+    """Put the student on the waitlist (see :func:`join`); their place as the flow shows it."""
+    return wait_view(await join(s, policy, student_id, flt, now))
 
 
 async def join(s: AsyncSession, policy: Policy, student_id: int, flt: SlotFilter,
@@ -116,10 +129,12 @@ async def _in_line(s: AsyncSession, now: datetime, after_id: int) -> list[Waitli
     return order if behind is None else order[behind + 1:]
 
 
-async def decline_offer(s: AsyncSession, policy: Policy, entry: WaitlistEntry,
+async def decline_offer(s: AsyncSession, policy: Policy, student_id: int,
                         now: datetime) -> None:
     """The student passes on the offer: back to waiting; the slot goes to the next in line."""
-    await _release(s, policy, entry, now)
+    entry = await entry_of(s, student_id, now)
+    if entry is not None and entry.status == WaitStatus.offered:
+        await _release(s, policy, entry, now)
 
 
 async def on_offer_expired(s: AsyncSession, policy: Policy, timer: Timer) -> None:
