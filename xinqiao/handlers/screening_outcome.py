@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from xinqiao.handlers import invitation_texts as invitation_texts  # installs the reminder words
 from xinqiao.handlers.booking.texts import when_text
 from xinqiao.handlers.crisis_texts import crisis_reply
 from xinqiao.handlers.flow import Context, Turn, flow_choice
