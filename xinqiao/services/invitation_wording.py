@@ -36,5 +36,6 @@ def use(wording: InvitationWording) -> None:
 def words() -> InvitationWording:
     """The wording in use; no reminder goes out before the screening handlers offered theirs."""
     if not _wording:
-        raise RuntimeError("invitation wording not installed: import xinqiao.handlers.invitation_texts")
+        raise RuntimeError(
+            "invitation wording not installed: import xinqiao.handlers.invitation_texts")
     return _wording[0]
