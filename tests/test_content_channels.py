@@ -19,7 +19,7 @@ from xinqiao.bot.notify import Notifier
 from xinqiao.clock import FakeClock
 from xinqiao.handlers.content.texts import article_payload, card
 from xinqiao.messages import Choice, Link, Reply
-from xinqiao.services.content.push import ArticlePush
+from xinqiao.services.content.push import article_push
 from xinqiao.services.content.service import Content
 from xinqiao.services.outbox import Priority, enqueue
 from xinqiao.settings import Settings
@@ -70,7 +70,7 @@ async def _push_tip(db: Database, clock: FakeClock, channel: str) -> None:
     async with db.session() as s:
         await enqueue(s, key=f"tip:test:{channel}", channel="wechat", address="openid-a",
                       kind="notice", now=clock.now(), priority=Priority.bulk,
-                      payload=article_payload(ArticlePush(CONTENT.link(article)), channel))
+                      payload=article_payload(article_push(CONTENT, article), channel))
 
 
 async def test_a_pushed_tip_goes_out_as_a_news_card_or_a_notice_template(
@@ -108,7 +108,7 @@ def test_telegram_shows_a_card_as_formatted_text_with_the_link() -> None:
     assert lines[0] == "偶尔失眠很常见。规律作息、睡前放松、别在床上硬撑，往往比数羊更有用。"
     assert "📖 睡不着的夜晚：给失眠的你几个小办法" in lines
     assert lines[-1] == f"{BASE}/articles/sleep-basics"
-    tip = article_payload(ArticlePush(CONTENT.link(CONTENT.library.articles()["tip-pause"])),
+    tip = article_payload(article_push(CONTENT, CONTENT.library.articles()["tip-pause"]),
                           "telegram")
     parts = render_payload({**tip, "turn": 7})
     assert parts is not None
@@ -140,7 +140,7 @@ async def test_an_alert_overtakes_a_backlog_of_tips(
         for n in range(5):
             await enqueue(s, key=f"tip:w:{n}", channel="wechat", address=f"o-{n}",
                           kind="notice", now=clock.now(), priority=Priority.bulk,
-                          payload=article_payload(ArticlePush(CONTENT.link(article)), "wechat"))
+                          payload=article_payload(article_push(CONTENT, article), "wechat"))
         await enqueue(s, key="crisis:1", channel="wechat", address="o-staff", kind="crisis",
                       now=clock.now(), priority=Priority.crisis,
                       payload={"reply": Reply("危机预警：请立即处理").to_json()})

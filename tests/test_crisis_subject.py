@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from tests.dialog import Dialog
 from tests.network_world import INSTRUMENTS, World, make_world
 from xinqiao.clock import SHANGHAI, FakeClock
+from xinqiao.services.crisis import raise_crisis
 from xinqiao.services.relay import RELAY_FLOW
 from xinqiao.settings import Settings
 from xinqiao.storage.cases import Case
@@ -140,6 +141,33 @@ async def test_staff_write_back_to_an_unbound_writer_and_read_the_answer(
     # Someone who is not on the item cannot use it to message the writer.
     refused = await world.chat("t2").say(f"回复 {esc.id} 你好")
     assert "没有找到" in refused
+
+
+async def test_a_relay_is_refused_with_its_reason_when_the_writer_cannot_be_reached(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await make_world(db, clock, settings, start=NIGHT)
+    # A crisis raised by a screening answer, not a chat message: no chat account to write to.
+    async with db.session() as s:
+        student = await s.get(Person, world.ids["s1"])
+        assert student is not None
+        screened = await raise_crisis(s, world.network, about=student, reporter=student,
+                                      source="screening:phq9", detail={}, now=clock.now())
+        await s.commit()
+    staff = world.chat("c1")
+    assert f"D{screened.id} 不是来自聊天的危机预警" in await staff.say(f"回复 {screened.id} 你好")
+    stranger = Dialog(db, settings, clock, "o-stranger", channel="wechat",
+                      network=world.network, instruments=INSTRUMENTS)
+    await stranger.say("今晚就想从楼上跳下去")
+    async with db.session() as s:
+        esc = (await s.exec(select(Escalation).where(Escalation.id != screened.id))).one()
+    await staff.say(f"已处理 {esc.id} 已联系来信人，安全")
+    closed = await staff.say(f"回复 {esc.id} 你还好吗")
+    assert f"D{esc.id} 已经结案，如需联系请新开一条" in closed
+    async with db.session() as s:
+        out = (await s.exec(select(OutboxMessage).where(
+            OutboxMessage.address == "o-stranger"))).all()
+    assert out == []  # nothing went to the writer
 
 
 async def test_the_relay_window_closes_after_a_day(

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from xinqiao.handlers.crisis_texts import MY_SAFETY_PLAN, SAFETY_PLAN, crisis_reply
 from xinqiao.handlers.flow import Context, Turn, flow_choice
 from xinqiao.messages import Choice, Reply
 from xinqiao.services.concern import concern_texts, settle
-from xinqiao.services.crisis import MY_SAFETY_PLAN, SAFETY_PLAN, crisis_reply
 from xinqiao.services.network import Network
 from xinqiao.services.safety_plan import latest_plan
 from xinqiao.vocabulary import Member, Role

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from xinqiao.handlers.concern import ASK_STEP, CONCERN_FLOW, concern_question
+from xinqiao.handlers.crisis_texts import STAFF_CARE, crisis_reply, staff_reply
 from xinqiao.handlers.flow import (
     Context,
     Interception,
@@ -15,7 +16,7 @@ from xinqiao.handlers.flow import (
 from xinqiao.handlers.form_spec import FieldKind, FormSpec
 from xinqiao.handlers.practice import practice_crisis
 from xinqiao.services.concern import adds_up, record_concern
-from xinqiao.services.crisis import crisis_reply, raise_crisis
+from xinqiao.services.crisis import raise_crisis
 from xinqiao.services.crisis_detector import CrisisDetector
 from xinqiao.services.directory import STAFF_ROLES
 from xinqiao.services.named_student import named_student
@@ -91,10 +92,11 @@ class CrisisWatch:
                 return Interception((practice,))
         if ctx.roles & STAFF_ROLES and not about_other and ctx.person is not None:
             # A staff member's own words: a private word to the centre lead, not a student case.
-            reply = await ctx.run(staff_in_distress, ctx.settings, ctx.person,
+            cared = await ctx.run(staff_in_distress, STAFF_CARE, ctx.person,
                                   detail=detail, now=now)
             in_flow = bool(ctx.state.flow and ctx.state.step)
-            return Interception((reply,), pause=in_flow and not talking)
+            return Interception((staff_reply(ctx.settings, cared),),
+                                pause=in_flow and not talking)
         if found.level == "concern" and not about_other and not talking:
             why = await ctx.run(adds_up, ctx.person, now)
             if why is None:  # ask first, directly; silence or a refusal is the crisis path

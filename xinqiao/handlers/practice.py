@@ -19,12 +19,13 @@ from datetime import datetime
 from typing import Any
 
 from xinqiao.clock import utc
+from xinqiao.handlers.crisis_texts import crisis_reply
 from xinqiao.handlers.flow import Context, OneShotFlow, Turn, flow_choice
 from xinqiao.handlers.form_runner import Gate
 from xinqiao.handlers.form_spec import FormSpec
 from xinqiao.handlers.forms import OnAnswers
 from xinqiao.messages import Choice, Reply
-from xinqiao.services.crisis import crisis_reply, help_lines, raise_crisis
+from xinqiao.services.crisis import help_lines, raise_crisis
 from xinqiao.services.escalation_text import LEVEL_LABELS
 from xinqiao.services.network import Network
 from xinqiao.services.practice import (

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from xinqiao.handlers.flow import Context, Turn, leave_flow
+from xinqiao.handlers.relay_texts import RELAY, relayed
 from xinqiao.messages import Choice, Reply
 from xinqiao.services.access import Action, Kind, holders
 from xinqiao.services.refs import ITEM, item_ref, parse_ref, wrong_kind
@@ -51,9 +52,9 @@ class RelayFlow:
 
     async def _send(self, ctx: Context, number: int, text: str) -> Turn:
         assert ctx.person is not None
-        done = await ctx.run(relay, number, ctx.person, text[:1000], ctx.clock.now(),
+        done = await ctx.run(relay, RELAY, number, ctx.person, text[:1000], ctx.clock.now(),
                              lambda state: leave_flow(state, ctx.flows.get(state.flow)))
-        return Turn.end(Reply(done.message, _MENU))
+        return Turn.end(Reply(relayed(done, number), _MENU))
 
 
 class RelayReplyFlow:
@@ -80,7 +81,8 @@ class RelayReplyFlow:
         text = ctx.inbound.text.strip()
         if not text:
             return Turn.ask("talk", data, Reply("请用文字回复老师。"))
-        sent = await ctx.run(pass_back, int(data["escalation"]), int(data["staff"]), text, now)
+        sent = await ctx.run(pass_back, RELAY, int(data["escalation"]), int(data["staff"]),
+                             text, now)
         if not sent:
             return Turn.end(Reply("老师暂时收不到消息。如果你现在有危险，请立即拨打 110 或 120，"
                                   "也可以拨打心理援助热线 12356。"))

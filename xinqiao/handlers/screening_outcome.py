@@ -6,14 +6,16 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from xinqiao.handlers import invitation_texts as invitation_texts  # installs the reminder words
 from xinqiao.handlers.booking.texts import when_text
+from xinqiao.handlers.crisis_texts import crisis_reply
 from xinqiao.handlers.flow import Context, Turn, flow_choice
 from xinqiao.handlers.form_runner import FormRunner
 from xinqiao.handlers.form_spec import FormSpec
 from xinqiao.messages import Choice, Reply
 from xinqiao.services import invitations
 from xinqiao.services.booking.fair_access import offer_after_positive
-from xinqiao.services.crisis import crisis_reply, raise_crisis
+from xinqiao.services.crisis import raise_crisis
 from xinqiao.services.instruments import score
 from xinqiao.services.network import Network
 from xinqiao.services.safety_followup import SAFETY, after_safety_screen, open_outreach

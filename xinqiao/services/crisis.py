@@ -1,4 +1,7 @@
-"""The crisis path: a caring reply with hotlines, and college + centre alerted at once."""
+"""The crisis path: college + centre alerted at once, and the hotlines every crisis reply shows.
+
+The reply itself is worded in ``handlers/crisis_texts.py``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.messages import Choice, Reply
 from xinqiao.services.cases import open_case
 from xinqiao.services.escalation import Subject
 from xinqiao.services.item_links import open_or_join
@@ -32,34 +34,6 @@ def help_lines(settings: Settings) -> list[str]:
     if settings.centre_duty_phone:
         lines.append(f"· {settings.centre_name}值班电话 {settings.centre_duty_phone}")
     return lines
-
-
-# After the lines, the writer's own crisis reply offers the safety plan (a bound student's).
-SAFETY_PLAN = Choice("flow:safety_plan", "写一份安全计划")
-MY_SAFETY_PLAN = Choice("flow:safety_plan", "查看我的安全计划")  # for one who has written it
-
-
-def crisis_reply(settings: Settings, *, third_party: bool = False,
-                 nobody_named: bool = False, plan: bool = False, has_plan: bool = False) -> Reply:
-    """What a person in (or reporting) a crisis reads first: care, then where to get help now.
-
-    ``nobody_named``: about someone we could not identify — which is also how a writer's own
-    words can read ("没有我他们会更好"), so the reply leaves the door open to the writer too.
-    ``plan``: the writer is a bound student, offered their safety plan after the lines
-    (``has_plan``: to read the one they wrote, not to write one).
-    """
-    if third_party:
-        head = ("谢谢你告诉我，这很重要。我已经通知心理中心和学院老师，他们会尽快联系。\n"
-                "如果对方现在有危险，请陪着他/她，并立即拨打 110 或 120。")
-        if nobody_named:
-            head += "\n如果你说的其实是你自己，也请直接告诉我，老师同样会来关心你。"
-    else:
-        head = ("听到你这么说，我很担心你。你不需要一个人扛着，"
-                "心理中心的老师会尽快联系你。\n此刻就可以找人聊聊：")
-    offer = MY_SAFETY_PLAN if has_plan else SAFETY_PLAN
-    choices = (offer, Choice("menu", "主菜单")) if plan and not third_party else \
-        (Choice("menu", "主菜单"),)
-    return Reply("\n".join([head, *help_lines(settings)]), choices)
 
 
 # Crisis words repeated within this time of the item's last push join it without a new push:

@@ -15,8 +15,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI, local
-from xinqiao.messages import Choice, Reply
 from xinqiao.policy.screening import ScreeningPolicy
+from xinqiao.services.invitation_wording import words
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.timers import schedule
@@ -24,9 +24,6 @@ from xinqiao.storage.campaigns import InvitationReason, InvitationStatus, Screen
 from xinqiao.storage.reports import Timer
 
 OPT_OUT_FLOW = "screening_optout"  # handlers/screening_optout: the reply 不参加
-# The taps under an invitation or a reminder (Telegram buttons, WeChat menu links).
-START_CHOICE = Choice("flow:screening", "开始测评")
-DECLINE_CHOICE = Choice(f"flow:{OPT_OUT_FLOW}", "不参加")
 SECOND_STAGE_REMIND = "screening.second_stage.remind"
 SECOND_STAGE_EXPIRE = "screening.second_stage.expire"
 
@@ -103,14 +100,11 @@ async def on_second_stage_remind(s: AsyncSession, timer: Timer) -> None:
     invitation = await s.get(ScreeningInvitation, invitation_id)
     if invitation is None or invitation.status != InvitationStatus.open:
         return
-    due = local(invitation.due_at)
-    reply = Reply(f"提醒：心理中心请你在{due:%m月%d日}前完成一项后续测评，大约几分钟。"
-                  "回复「测评」就可以开始；有疑问也可以直接预约老师聊一聊。", (START_CHOICE,))
+    wording = words()
     await push_to_people(s, [invitation.person_id], key=f"second_stage:{timer.ref}",
-                         reply=reply, now=timer.due_at, kind="notice",
-                         priority=Priority.reminder,
-                         alert={"title": "后续测评提醒",
-                                "fields": {"截止": f"{due:%m月%d日}", "方式": "回复「测评」"}})
+                         reply=wording.second_stage_reminder(invitation.due_at),
+                         now=timer.due_at, kind="notice", priority=Priority.reminder,
+                         alert=wording.second_stage_card(invitation.due_at))
     invitation.reminders_sent += 1
     s.add(invitation)
 

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.messages import Reply
 from xinqiao.storage.db import dialect_name
 from xinqiao.storage.models import OutboxMessage, OutboxStatus
+
+
+class Worded(Protocol):
+    """A message worded elsewhere (a texts module's Reply), which the outbox stores unread."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The message as the outbox row's ``reply`` payload."""
+        ...
 
 
 class Priority(IntEnum):
@@ -103,7 +111,7 @@ async def enqueue_replies(
     key_prefix: str,
     channel: str,
     address: str,
-    replies: list[Reply],
+    replies: Sequence[Worded],
     now: datetime,
     person_id: int | None = None,
     priority: int = Priority.reply,

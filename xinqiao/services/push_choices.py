@@ -11,16 +11,30 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Protocol
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.messages import Choice
 from xinqiao.storage.models import ConversationState
 
 
+class Offered(Protocol):
+    """A tappable option as the engine stores it (a texts module's Choice is one)."""
+
+    @property
+    def key(self) -> str:
+        """What comes back when it is chosen."""
+        ...
+
+    @property
+    def label(self) -> str:
+        """What the person sees."""
+        ...
+
+
 async def offer_choices(s: AsyncSession, identity_ids: Iterable[int],
-                        choices: Sequence[Choice], now: datetime) -> None:
+                        choices: Sequence[Offered], now: datetime) -> None:
     """Make ``choices`` the last offer of these chat accounts where no flow is waiting."""
     ids = sorted(set(identity_ids))
     if not choices or not ids:

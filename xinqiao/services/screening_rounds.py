@@ -20,11 +20,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from xinqiao.clock import SHANGHAI
-from xinqiao.messages import Reply
+from xinqiao.messages import Choice, Reply
 from xinqiao.policy.calendar import WorkingCalendar
 from xinqiao.policy.policy import Policy
 from xinqiao.services.directory import STUDENT_VALUES
-from xinqiao.services.invitations import DECLINE_CHOICE, START_CHOICE
+from xinqiao.services.invitations import OPT_OUT_FLOW
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.timers import TimerHandler, schedule
@@ -42,6 +42,10 @@ from xinqiao.storage.reports import Timer
 log = logging.getLogger(__name__)
 OPEN, REMIND, CLOSE = "campaign.open", "campaign.remind", "campaign.close"
 CHUNK = 500
+# The taps under an invitation or a reminder (Telegram buttons, WeChat menu links); here while
+# this module words the rounds' pushes, and the second-stage reminder (handlers) borrows 开始测评.
+START_CHOICE = Choice("flow:screening", "开始测评")
+DECLINE_CHOICE = Choice(f"flow:{OPT_OUT_FLOW}", "不参加")
 
 
 @dataclass(frozen=True)

@@ -8,24 +8,42 @@ reach them but never the words; the audit trail keeps that it happened.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import local
-from xinqiao.messages import Choice, Reply
 from xinqiao.services import audit
-from xinqiao.services.crisis import help_lines
 from xinqiao.services.directory import ROLE_LABELS, STAFF_ROLES, roles_of, row_of
 from xinqiao.services.outbox import Priority
-from xinqiao.services.recipients import push_to_people
-from xinqiao.settings import Settings
+from xinqiao.services.recipients import Pushed, push_to_people
 from xinqiao.storage.models import Person, Role, RoleAssignment
 from xinqiao.vocabulary import Rostered
 
-TITLE = "同事关怀提醒"
+
+class StaffCareWording(Protocol):
+    """The private push's words; ``handlers/crisis_texts`` is one, passed in by the caller."""
+
+    def colleague_push(self, roles: tuple[str, ...], name: str, external_id: str,
+                       phone: str | None, at: datetime) -> Pushed:
+        """The push to the centre lead: who, when, how to reach them; never the words."""
+        ...
+
+    def colleague_card(self, roles: tuple[str, ...], name: str,
+                       at: datetime) -> dict[str, object]:
+        """The template card that push carries."""
+        ...
+
+
+@dataclass(frozen=True)
+class StaffCared:
+    """Who was told: anyone at all, and whether they were the centre lead(s)."""
+
+    told: bool
+    leads: bool
 
 
 async def _holders(s: AsyncSession, role: Role, school_id: int, but: int) -> list[int]:
@@ -36,30 +54,22 @@ async def _holders(s: AsyncSession, role: Role, school_id: int, but: int) -> lis
     return sorted(rows.all())
 
 
-async def staff_in_distress(s: AsyncSession, settings: Settings, staff: Rostered, *,
-                            detail: dict[str, Any], now: datetime) -> Reply:
-    """Tell the centre lead privately that a colleague wrote crisis words; the staff's reply."""
+async def staff_in_distress(s: AsyncSession, words: StaffCareWording, staff: Rostered, *,
+                            detail: dict[str, Any], now: datetime) -> StaffCared:
+    """Tell the centre lead privately that a colleague wrote crisis words; who was told."""
     assert staff.id is not None
     leads = await _holders(s, Role.centre_lead, staff.school_id, staff.id)
     to = leads or await _holders(s, Role.centre_staff, staff.school_id, staff.id)
     held = {Role(a.role) for a in await roles_of(s, staff.id)} & STAFF_ROLES
-    role = "、".join(label for r, label in ROLE_LABELS.items() if r in held) or "老师"
-    stored = (await row_of(s, staff)).phone  # the view a flow holds carries no phone
-    phone = f"，电话 {stored}" if stored else ""
-    text = (f"【心桥·{TITLE}】{role} {staff.name}（{staff.external_id}{phone}）"
-            f"{local(now):%m-%d %H:%M} 在和心桥的对话里流露出很强的痛苦，可能有自伤的念头。"
-            "心桥已给了关怀回复和求助热线。请尽快以同事身份私下联系，这条消息只发给你。")
-    alert = {"title": TITLE, "fields": {"同事": f"{staff.name}（{role}）",
-                                        "时间": f"{local(now):%m-%d %H:%M}"}}
+    roles = tuple(label for r, label in ROLE_LABELS.items() if r in held)
+    phone = (await row_of(s, staff)).phone  # the view a flow holds carries no phone
     reached = await push_to_people(
-        s, to, key=f"staff-care:{staff.id}:{local(now):%Y%m%d}", reply=Reply(text), now=now,
-        kind="alert", priority=Priority.crisis, alert=alert)
+        s, to, key=f"staff-care:{staff.id}:{local(now):%Y%m%d}", now=now,
+        reply=words.colleague_push(roles, staff.name, staff.external_id, phone, now),
+        kind="alert", priority=Priority.crisis,
+        alert=words.colleague_card(roles, staff.name, now))
     # The words stay out of the push; the audit entry (encrypted detail) records the event.
     await audit.record(s, at=now, action="staff.distress", actor_person_id=staff.id,
                        told=to, reached=reached, rule=detail.get("rule"),
                        category=detail.get("category"), channel=detail.get("channel"))
-    who = "心理中心负责人" if leads else "心理中心的同事"
-    told = f"我已经私下请{who}联系你，只有他们知道。" if to else ""
-    head = ("听到你这么说，我很担心你。你一直在照顾学生，你自己也值得被照顾，"
-            f"不需要一个人扛着。{told}\n此刻就可以找人聊聊：")
-    return Reply("\n".join([head, *help_lines(settings)]), (Choice("menu", "主菜单"),))
+    return StaffCared(told=bool(to), leads=bool(leads))

@@ -27,9 +27,18 @@ TIPS_ON, TIPS_OFF = "tips_on", "tips_off"
 # --- reading: cards and what follows a screening result ---
 
 
+def link(content: Content, article: Article) -> Link:
+    """A card for the article: title, summary, page and cover picture."""
+    return _card_link(article, content.url(article.slug))
+
+
+def _card_link(article: Article, url: str) -> Link:
+    return Link(article.title, url, article.meta.summary, article.meta.cover or "")
+
+
 def card(content: Content, article: Article) -> Reply:
     """The article as one reply: a WeChat news card, a formatted text with a link elsewhere."""
-    return Reply(article.meta.summary, links=(content.link(article),))
+    return Reply(article.meta.summary, links=(link(content, article),))
 
 
 def reading_after(content: Content, instrument: str, band: str, now: datetime) -> Reply | None:
@@ -38,7 +47,7 @@ def reading_after(content: Content, instrument: str, band: str, now: datetime) -
     if not found:
         return None
     return Reply("这些内容也许对你有帮助，点开就能阅读：",
-                 links=tuple(content.link(a) for a in found[:3]))
+                 links=tuple(link(content, a) for a in found[:3]))
 
 
 # --- browsing and search (心理科普与练习) ---
@@ -272,15 +281,15 @@ def campaign_heading(name: str, title: str) -> str:
 
 def article_payload(push: ArticlePush, channel: str) -> dict[str, Any]:
     """One push of an article for ``channel``: a card on WeChat, text, link and 退订 elsewhere."""
-    link, tip = push.link, push.campaign is None
+    page, tip = _card_link(push.article, push.url), push.campaign is None
     heading = TIP_HEADING if push.campaign is None else campaign_heading(push.campaign,
-                                                                         link.title)
+                                                                         page.title)
     note = "不想再收到？回复「退订」即可。" if tip else ""
     if channel == "wechat":  # a lone card: the news message has no buttons, so say it in words
-        summary = "\n".join(p for p in (link.summary, note) if p)
-        reply = Reply(heading, links=(Link(link.title, link.url, summary, link.image),))
+        summary = "\n".join(p for p in (page.summary, note) if p)
+        reply = Reply(heading, links=(Link(page.title, page.url, summary, page.image),))
     else:
-        reply = Reply(heading, (UNSUBSCRIBE,) if tip else (), (link,))
-    fields = {"内容": link.title[:20], **({"退订": "回复「退订」"} if tip else {})}
+        reply = Reply(heading, (UNSUBSCRIBE,) if tip else (), (page,))
+    fields = {"内容": page.title[:20], **({"退订": "回复「退订」"} if tip else {})}
     return {"reply": reply.to_json(), "alert": {"title": heading[:20], "fields": fields,
-                                                  "url": link.url}}
+                                                  "url": page.url}}

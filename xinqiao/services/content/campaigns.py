@@ -21,7 +21,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from xinqiao.clock import SHANGHAI
 from xinqiao.services import audit
-from xinqiao.services.content.push import ArticlePush, ArticlePusher, push_article
+from xinqiao.services.content.push import ArticlePusher, article_push, push_article
 from xinqiao.services.content.service import Content
 from xinqiao.services.directory import STUDENT_VALUES
 from xinqiao.services.timers import TimerHandler, schedule
@@ -220,7 +220,7 @@ class CampaignTimers(ArticlePusher):
         campaign.status = ContentCampaignStatus.sending
         campaign.pushed += await push_article(
             s, people, key=f"content-campaign:{campaign_id}",
-            push=ArticlePush(self.content.link(article), campaign.name), payload=self.payload,
+            push=article_push(self.content, article, campaign.name), payload=self.payload,
             now=now)
         if len(people) == self.policy.chunk:
             await schedule(s, kind=SEND, ref=f"{campaign_id}:{people[-1]}", due_at=now, now=now)

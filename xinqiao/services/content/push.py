@@ -20,7 +20,6 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import local
-from xinqiao.messages import Link
 from xinqiao.policy.content import ContentPolicy
 from xinqiao.services.content.article import Article
 from xinqiao.services.content.service import Content
@@ -44,10 +43,17 @@ def week_of(day: date) -> str:
 
 @dataclass(frozen=True)
 class ArticlePush:
-    """One article pushed to many: its card, and the campaign's name (None for the weekly tip)."""
+    """One article pushed to many: the article, its public page, and the campaign's name (None
+    for the weekly tip). The texts module makes the card a channel shows."""
 
-    link: Link
+    article: Article
+    url: str
     campaign: str | None = None
+
+
+def article_push(content: Content, article: Article, campaign: str | None = None) -> ArticlePush:
+    """The push of ``article`` with its page in ``content``'s site."""
+    return ArticlePush(article, content.url(article.slug), campaign)
 
 
 # Builds one channel's outbox payload for a push. The wording is the content texts module's
@@ -146,7 +152,7 @@ class WeeklyTips(ArticlePusher):
             .order_by(col(TipSubscription.person_id)).limit(self.policy.chunk))).all()]
         now = timer.due_at
         sent = await push_article(s, people, key=f"tip:{week}",
-                                  push=ArticlePush(self.content.link(article)),
+                                  push=article_push(self.content, article),
                                   payload=self.payload, now=now)
         if len(people) == self.policy.chunk:
             await schedule(s, kind=TIP_CHUNK, ref=f"{week}:{slug}:{people[-1]}", due_at=now,

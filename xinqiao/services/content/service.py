@@ -1,4 +1,4 @@
-"""The content service the rest of the app uses: the library, its search index, links, advice."""
+"""The content service the rest of the app uses: the library, its search index, pages, advice."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from xinqiao.messages import Link
 from xinqiao.services.content.article import PACKAGED_DIR, Article, ContentError
 from xinqiao.services.content.library import ContentLibrary
 from xinqiao.services.content.search import SearchIndex, Segmenter
@@ -88,11 +87,6 @@ class Content:
     def url(self, slug: str) -> str:
         """The public page of an article."""
         return f"{self.base_url}/articles/{quote(slug)}"
-
-    def link(self, article: Article) -> Link:
-        """A card for the article: title, summary, page and cover picture."""
-        return Link(article.title, self.url(article.slug), article.meta.summary,
-                    article.meta.cover or "")
 
     def search(self, query: str, now: datetime, roles: frozenset[Role] | None = None,
                limit: int = 5) -> list[Article]:
