@@ -70,6 +70,13 @@ async def test_filters_by_college_and_class_narrow_the_list(
         assert len(await _rows(page)) == 3
         assert f"college={campus.college_id}" in await page.evaluate("location.search")
         assert await page.evaluate("document.querySelectorAll('.filters').length") == 1
+        # The new form is live only once htmx has settled the swap and processed it; a change
+        # dispatched before then reaches no handler (a person cannot pick that fast).
+        busy = "!!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+        for _ in range(300):
+            if not await page.evaluate(busy):
+                break
+            await asyncio.sleep(0.1)
         # a class picked in place: htmx swaps the list and keeps the address in step
         await page.evaluate(f"{{ const f = document.querySelector('.filters');"
                             f"f.klass.value = '{campus.other_klass_id}';"
