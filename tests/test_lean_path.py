@@ -18,7 +18,7 @@ from tests.wechat_server import WeChatServer, reply_content, text_xml
 from xinqiao.bot.app import SERVICES, WECHAT
 from xinqiao.clock import FakeClock
 from xinqiao.storage.db import Database
-from xinqiao.storage.models import InboxMessage, InboxStatus, Role, School
+from xinqiao.storage.models import ConversationState, InboxMessage, InboxStatus, Role, School
 
 
 async def _lin(make_client: MakeClient, db: Database, clock: FakeClock
@@ -122,3 +122,29 @@ async def test_menus_queued_behind_a_background_write_are_all_answered_when_it_e
         done = (await s.exec(select(InboxMessage).where(
             InboxMessage.status == InboxStatus.done))).all()
     assert len(done) == 16
+
+
+async def test_a_bound_students_menu_retried_or_replayed_is_answered_and_saved_once(
+    make_client: MakeClient, db: Database, clock: FakeClock
+) -> None:
+    client, server = await _lin(make_client, db, clock)
+    xml = text_xml("o-lin", "菜单", msg_id=4242)
+    first = await server.post(xml)
+    assert first[0] == 200 and "小林，你好！" in reply_content(first[1])
+    # WeChat's retries (new signatures, same MsgId): answered, nothing written again.
+    for _ in range(2):
+        status, _ = await server.post(xml)
+        assert status == 200
+    # The same (timestamp, nonce) again with another message: refused, nothing stored.
+    query = server.query()
+    resp = await client.post("/wechat", params=query, data=xml.encode())
+    assert resp.status == 200
+    other = text_xml("o-lin", "帮助", msg_id=4243)
+    resp = await client.post("/wechat", params=query, data=other.encode())
+    assert resp.status == 403
+    async with db.session() as s:
+        rows = (await s.exec(select(InboxMessage))).all()
+        state = (await s.exec(select(ConversationState))).one()
+    assert len(rows) == 2  # the first menu of _lin and this one
+    assert all(r.status == InboxStatus.done and r.attempts == 1 for r in rows)
+    assert state.version == 2  # one turn each
