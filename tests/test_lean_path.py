@@ -5,6 +5,10 @@ in order."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -13,7 +17,7 @@ from sqlmodel import col, select
 
 from tests.conftest import MakeClient
 from tests.factories import add_person, bind, make_campus
-from tests.test_statement_counts import orm_statements
+from tests.test_statement_counts import MENU_STATEMENTS, orm_statements
 from tests.wechat_server import WeChatServer, reply_content, text_xml
 from xinqiao.bot.app import SERVICES, WECHAT
 from xinqiao.clock import FakeClock
@@ -148,3 +152,30 @@ async def test_a_bound_students_menu_retried_or_replayed_is_answered_and_saved_o
     assert len(rows) == 2  # the first menu of _lin and this one
     assert all(r.status == InboxStatus.done and r.attempts == 1 for r in rows)
     assert state.version == 2  # one turn each
+
+
+async def test_a_role_given_by_a_roster_import_in_another_process_shows_on_the_next_menu(
+    make_client: MakeClient, db: Database, clock: FakeClock, db_url: str, tmp_path: Path
+) -> None:
+    client, server = await _lin(make_client, db, clock)
+    lean = client.app[WECHAT].lean
+    assert lean is not None
+    before = lean.store.statements
+    menu = await server.say("o-lin", "菜单")  # who 小林 is is kept since the first menu
+    assert "小林，你好！" in menu and "上报练习" not in menu
+    assert lean.store.statements - before == MENU_STATEMENTS[db.engine.dialect.name]
+    # The centre makes 小林 her class's 心理委员 with `xinqiao roster import`, another process.
+    roster = tmp_path / "roster.csv"
+    roster.write_text("学号,姓名,角色,学院,班级,宿舍\n"
+                      "S1,小林,学生、心理委员,信息工程学院,软件2301,东1-101\n", encoding="utf-8")
+    imported = subprocess.run(
+        [sys.executable, "-m", "xinqiao", "roster", "import", str(roster)],
+        env=dict(os.environ, XINQIAO_DATABASE_URL=db_url), capture_output=True, text=True,
+        timeout=120, check=False)
+    assert imported.returncode == 0, imported.stderr
+    menu = await server.say("o-lin", "菜单")
+    assert "小林，你好！" in menu and "上报练习（培训用）" in menu
+    # The committee member's training entry works from that menu.
+    async with db.session() as s:
+        state = (await s.exec(select(ConversationState))).one()
+    assert ["flow:practice", "上报练习（培训用）"] in state.choices

@@ -117,7 +117,8 @@ class LeanPath:
         self._seen = Columns(ChannelIdentity.__table__, dialect,  # type: ignore[attr-defined]
                              ("last_inbound_at", "reachable"))
         self._sql = statements(self.pg)
-        self._people: dict[int, tuple[tuple[Any, ...], Person]] = {}
+        self._people: dict[int, tuple[Person, frozenset[Role]]] = {}
+        self._roster_version: int | None = None
         lean = (metrics or Metrics()).lean
         # The labelled children once: a lookup per message costs more than the increment.
         self.counted = {o: lean.labels(o) for o in ("answered", "stored", "failed")}
@@ -227,17 +228,13 @@ class LeanPath:
         if found is None or found[0] is None or found[1] is None or found[2]:
             return None  # unknown, unbound, or an older message of theirs is still pending
         identity_id, person_id = int(found[0]), int(found[1])
-        person_row = await tx.one(self._sql["person"], person_id)
-        if person_row is None:
+        known = await self._who_is(tx, person_id, found[-1])
+        if known is None or not known[0].active:
             return None
-        person = self._person_of(person_id, tuple(person_row))
-        if not person.active:
-            return None
-        roles = frozenset(Role(r[0]) for r in await tx.all(self._sql["roles"], person_id))
-        roles = roles | {Role.student} if roles & STUDENT_ROLES else roles
-        fresh = found[-1] is None  # no conversation_state row yet
+        person, roles = known
+        fresh = found[-2] is None  # no conversation_state row yet
         state = (_State(identity_id, updated_at=now) if fresh
-                 else _State(identity_id, **self._state.read(found[3:-1])))
+                 else _State(identity_id, **self._state.read(found[3:-2])))
         identity = _Identity(identity_id, inbound.channel, inbound.address, person_id, now)
         # The identity's other columns stay as stored: only these two are written back.
         # Plain objects stand in for the identity and state rows: building ORM objects costs
@@ -257,17 +254,30 @@ class LeanPath:
             return None
         return identity_id, state, fresh, replies
 
-    def _person_of(self, person_id: int, row: tuple[Any, ...]) -> Person:
-        """The person of this row, built once while the row reads the same (building an ORM
-        object costs more than the read). A lean turn only reads it."""
-        cached = self._people.get(person_id)
-        if cached is not None and cached[0] == row:
-            return cached[1]
+    async def _who_is(self, tx: Tx, person_id: int, version: int | None
+                      ) -> tuple[Person, frozenset[Role]] | None:
+        """The person and their roles: kept per process while the roster version (read in
+        this transaction, before them) stays the same; every change to people or roles bumps
+        it (database triggers), so a change is seen on the next message. Only read here."""
+        if version != self._roster_version:
+            self._people.clear()
+            self._roster_version = version
+        known = self._people.get(person_id)
+        if known is not None:
+            return known
+        row = await tx.one(self._sql["person"], person_id)
+        if row is None:
+            return None
         person = Person(**self._person.read(row))
-        if len(self._people) >= _PEOPLE_KEPT:
-            self._people.pop(next(iter(self._people)))
-        self._people[person_id] = (row, person)
-        return person
+        roles = frozenset(Role(r[0]) for r in await tx.all(self._sql["roles"], person_id))
+        if roles & STUDENT_ROLES:
+            roles |= {Role.student}
+        known = person, roles
+        if version is not None:  # no version row: nothing can say when it changes
+            if len(self._people) >= _PEOPLE_KEPT:
+                self._people.pop(next(iter(self._people)))
+            self._people[person_id] = known
+        return known
 
     def _state_values(self, state: _State) -> list[Any]:
         return self._state.bind([state.flow, state.step, state.data, state.suspended,

@@ -29,7 +29,8 @@ _SEEN_SET = "last_inbound_at = ?, reachable = ?"
 
 
 def _who(pg: bool) -> str:
-    """Identity, "anything of theirs pending?", and state: one row, or none for a stranger.
+    """Identity, "anything of theirs pending?", state and the roster version: one row, or
+    none for a stranger. The version is read before the person and roles it stands for.
 
     The identity row is locked (PostgreSQL) as the ordinary path locks it: one person's
     messages are handled one at a time across processes.
@@ -38,7 +39,8 @@ def _who(pg: bool) -> str:
     return " ".join((
         "SELECT i.id, i.person_id, EXISTS (SELECT 1 FROM inbox_message m WHERE",
         "m.channel = i.channel AND m.address = i.address AND m.status = 'pending'),",
-        f"{state_cols}, s.identity_id FROM channel_identity i",
+        f"{state_cols}, s.identity_id,",
+        "(SELECT version FROM roster_version WHERE id = 1) FROM channel_identity i",
         "LEFT JOIN conversation_state s ON s.identity_id = i.id",
         "WHERE i.channel = ? AND i.address = ?", "FOR UPDATE OF i" if pg else ""))
 
