@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -168,11 +167,12 @@ async def test_a_role_given_by_a_roster_import_in_another_process_shows_on_the_n
     roster = tmp_path / "roster.csv"
     roster.write_text("学号,姓名,角色,学院,班级,宿舍\n"
                       "S1,小林,学生、心理委员,信息工程学院,软件2301,东1-101\n", encoding="utf-8")
-    imported = subprocess.run(
-        [sys.executable, "-m", "xinqiao", "roster", "import", str(roster)],
-        env=dict(os.environ, XINQIAO_DATABASE_URL=db_url), capture_output=True, text=True,
-        timeout=120, check=False)
-    assert imported.returncode == 0, imported.stderr
+    imported = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "xinqiao", "roster", "import", str(roster),
+        env=dict(os.environ, XINQIAO_DATABASE_URL=db_url),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(imported.communicate(), timeout=120)
+    assert imported.returncode == 0, err.decode()
     menu = await server.say("o-lin", "菜单")
     assert "小林，你好！" in menu and "上报练习（培训用）" in menu
     # The committee member's training entry works from that menu.
