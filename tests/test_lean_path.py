@@ -5,6 +5,9 @@ in order."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -13,12 +16,12 @@ from sqlmodel import col, select
 
 from tests.conftest import MakeClient
 from tests.factories import add_person, bind, make_campus
-from tests.test_statement_counts import orm_statements
+from tests.test_statement_counts import MENU_STATEMENTS, orm_statements
 from tests.wechat_server import WeChatServer, reply_content, text_xml
 from xinqiao.bot.app import SERVICES, WECHAT
 from xinqiao.clock import FakeClock
 from xinqiao.storage.db import Database
-from xinqiao.storage.models import InboxMessage, InboxStatus, Role, School
+from xinqiao.storage.models import ConversationState, InboxMessage, InboxStatus, Role, School
 
 
 async def _lin(make_client: MakeClient, db: Database, clock: FakeClock
@@ -122,3 +125,57 @@ async def test_menus_queued_behind_a_background_write_are_all_answered_when_it_e
         done = (await s.exec(select(InboxMessage).where(
             InboxMessage.status == InboxStatus.done))).all()
     assert len(done) == 16
+
+
+async def test_a_bound_students_menu_retried_or_replayed_is_answered_and_saved_once(
+    make_client: MakeClient, db: Database, clock: FakeClock
+) -> None:
+    client, server = await _lin(make_client, db, clock)
+    xml = text_xml("o-lin", "菜单", msg_id=4242)
+    first = await server.post(xml)
+    assert first[0] == 200 and "小林，你好！" in reply_content(first[1])
+    # WeChat's retries (new signatures, same MsgId): answered, nothing written again.
+    for _ in range(2):
+        status, _ = await server.post(xml)
+        assert status == 200
+    # The same (timestamp, nonce) again with another message: refused, nothing stored.
+    query = server.query()
+    resp = await client.post("/wechat", params=query, data=xml.encode())
+    assert resp.status == 200
+    other = text_xml("o-lin", "帮助", msg_id=4243)
+    resp = await client.post("/wechat", params=query, data=other.encode())
+    assert resp.status == 403
+    async with db.session() as s:
+        rows = (await s.exec(select(InboxMessage))).all()
+        state = (await s.exec(select(ConversationState))).one()
+    assert len(rows) == 2  # the first menu of _lin and this one
+    assert all(r.status == InboxStatus.done and r.attempts == 1 for r in rows)
+    assert state.version == 2  # one turn each
+
+
+async def test_a_role_given_by_a_roster_import_in_another_process_shows_on_the_next_menu(
+    make_client: MakeClient, db: Database, clock: FakeClock, db_url: str, tmp_path: Path
+) -> None:
+    client, server = await _lin(make_client, db, clock)
+    lean = client.app[WECHAT].lean
+    assert lean is not None
+    before = lean.store.statements
+    menu = await server.say("o-lin", "菜单")  # who 小林 is is kept since the first menu
+    assert "小林，你好！" in menu and "上报练习" not in menu
+    assert lean.store.statements - before == MENU_STATEMENTS[db.engine.dialect.name]
+    # The centre makes 小林 her class's 心理委员 with `xinqiao roster import`, another process.
+    roster = tmp_path / "roster.csv"
+    roster.write_text("学号,姓名,角色,学院,班级,宿舍\n"
+                      "S1,小林,学生、心理委员,信息工程学院,软件2301,东1-101\n", encoding="utf-8")
+    imported = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "xinqiao", "roster", "import", str(roster),
+        env=dict(os.environ, XINQIAO_DATABASE_URL=db_url),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(imported.communicate(), timeout=120)
+    assert imported.returncode == 0, err.decode()
+    menu = await server.say("o-lin", "菜单")
+    assert "小林，你好！" in menu and "上报练习（培训用）" in menu
+    # The committee member's training entry works from that menu.
+    async with db.session() as s:
+        state = (await s.exec(select(ConversationState))).one()
+    assert ["flow:practice", "上报练习（培训用）"] in state.choices

@@ -13,6 +13,7 @@ platform gets its 200 only after the commit either way.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -22,6 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from xinqiao.bot.engine import HELP_WORDS, MENU_WORDS, Engine
 from xinqiao.bot.inbox import valid_json
 from xinqiao.bot.inbox_processor import InboxProcessor
+from xinqiao.bot.lean_statements import INBOX, NONCE, PERSON, STATE, statements
 from xinqiao.bot.lean_turn import NeedsORM, NoSession, run_now
 from xinqiao.bot.metrics import Metrics
 from xinqiao.handlers.flow import Context
@@ -42,11 +44,7 @@ from xinqiao.vocabulary import PersonView
 
 log = logging.getLogger(__name__)
 
-_PERSON = tuple(c.name for c in Person.__table__.columns)  # type: ignore[attr-defined]
 _PEOPLE_KEPT = 10_000  # the first built goes when more are kept
-_STATE = ("flow", "step", "data", "suspended", "choices", "version", "updated_at")
-_INBOX = ("channel", "dedupe_key", "address", "kind", "payload", "status", "attempts",
-          "received_at", "replied_passively", "processed_at", "reply")
 
 
 @dataclass
@@ -73,6 +71,11 @@ class _Identity:
     person_id: int
     last_inbound_at: datetime
     reachable: bool = True
+
+
+# The ``who`` row read with the nonce (PostgreSQL), in a 1-tuple: (None,) for a stranger;
+# None when it is still to be read.
+_Found = tuple[Sequence[Any] | None] | None
 
 
 @dataclass(frozen=True)
@@ -107,16 +110,17 @@ class LeanPath:
         dialect = store.dialect
         self.pg = not store.is_sqlite
         self._nonce = Columns(CallbackNonce.__table__, dialect,  # type: ignore[attr-defined]
-                              ("channel", "timestamp", "nonce", "digest", "expires_at"))
+                              NONCE)
         self._inbox = Columns(InboxMessage.__table__, dialect,  # type: ignore[attr-defined]
-                              _INBOX)
-        self._person = Columns(Person.__table__, dialect, _PERSON)  # type: ignore[attr-defined]
+                              INBOX)
+        self._person = Columns(Person.__table__, dialect, PERSON)  # type: ignore[attr-defined]
         self._state = Columns(ConversationState.__table__, dialect,  # type: ignore[attr-defined]
-                              _STATE)
+                              STATE)
         self._seen = Columns(ChannelIdentity.__table__, dialect,  # type: ignore[attr-defined]
                              ("last_inbound_at", "reachable"))
-        self._sql = _statements(self.pg)
-        self._people: dict[int, tuple[tuple[Any, ...], PersonView]] = {}
+        self._sql = statements(self.pg)
+        self._people: dict[int, tuple[PersonView, frozenset[Role]]] = {}
+        self._roster_version: int | None = None
         lean = (metrics or Metrics()).lean
         # The labelled children once: a lookup per message costs more than the increment.
         self.counted = {o: lean.labels(o) for o in ("answered", "stored", "failed")}
@@ -140,80 +144,99 @@ class LeanPath:
         stays locked by someone else.
         """
         async with self.store.transaction() as tx:
-            if not await self._remember(tx, nonce):
-                return LeanOutcome(replay=True)
             lock = self.processor.lock_for(inbound.channel, inbound.address)
+            found: _Found = None
+            if self.pg and not lock.locked() and self.ready():
+                # One round trip: the nonce remembered and the writer read (and locked).
+                opened = await tx.one(self._sql["open"], *self._nonce_values(nonce),
+                                      inbound.channel, inbound.address)
+                assert opened is not None  # the lateral join always gives one row
+                fresh, found = bool(opened[0]), (tuple(opened[1:]),)
+            else:
+                fresh = await tx.one(self._sql["nonce"], *self._nonce_values(nonce)) is not None
+            if not fresh and not await self._same_message(tx, nonce):
+                return LeanOutcome(replay=True)
             if lock.locked() or not self.ready():
                 row_id = await self._store(tx, dedupe_key, inbound, payload, now, None)
                 replies = None
             else:
                 async with lock:  # free: taken without yielding
                     row_id, replies = await self._store_answered(tx, dedupe_key, inbound,
-                                                                 payload, now)
+                                                                 payload, now, found)
             if row_id is None:
                 return LeanOutcome(duplicate=True)
         self.counted["answered" if replies is not None else "stored"].inc()  # committed
         return LeanOutcome(row_id=row_id, replies=replies)
 
     async def _store_answered(self, tx: Tx, dedupe_key: str, inbound: Inbound,
-                              payload: dict[str, Any], now: datetime
+                              payload: dict[str, Any], now: datetime, found: _Found
                               ) -> tuple[int | None, list[Reply] | None]:
         """The turn first, then the row stored already answered (one write of it, never in
         the pending index), and the state saved; a row left pending when the message needs
         the ordinary processor. None for a duplicate (nothing of the turn is written)."""
-        turn = await self._turn(tx, inbound, now)
+        if found is None:
+            read = await tx.one(self._sql["who"], inbound.channel, inbound.address)
+            found = (None if read is None else tuple(read),)
+        turn = await self._turn(tx, inbound, now, found[0])
         if turn is None:
             return await self._store(tx, dedupe_key, inbound, payload, now, None), None
         identity_id, state, fresh, replies = turn
+        if self.pg and not fresh:
+            # One round trip: the row, the state and the identity (none of it for a duplicate).
+            stored = await tx.one(self._sql["close"],
+                                  *self._inbox_values(dedupe_key, inbound, payload, now,
+                                                      replies),
+                                  *self._state_values(state), identity_id,
+                                  *self._seen.bind([now, True]), identity_id)
+            return (None if stored is None else int(stored[0])), replies
         row_id = await self._store(tx, dedupe_key, inbound, payload, now, replies)
         if row_id is not None:
             await self._write(tx, identity_id, state, fresh, now)
         return row_id, replies
 
-    async def _store(self, tx: Tx, dedupe_key: str, inbound: Inbound, payload: dict[str, Any],
-                     now: datetime, replies: list[Reply] | None) -> int | None:
-        """Insert the inbox row (done with ``replies``, else pending); None if its key is
-        stored already."""
+    def _inbox_values(self, dedupe_key: str, inbound: Inbound, payload: dict[str, Any],
+                      now: datetime, replies: list[Reply] | None) -> list[Any]:
         done = replies is not None
-        values = self._inbox.bind([
+        return self._inbox.bind([
             inbound.channel, valid_json(dedupe_key)[:255], valid_json(inbound.address),
             "message", valid_json(payload),
             (InboxStatus.done if done else InboxStatus.pending).value, 1 if done else 0, now,
             done, now if done else None,
             [r.to_json() for r in replies] if replies is not None else None])
-        stored = await tx.one(self._sql["inbox"], *values)
+
+    async def _store(self, tx: Tx, dedupe_key: str, inbound: Inbound, payload: dict[str, Any],
+                     now: datetime, replies: list[Reply] | None) -> int | None:
+        """Insert the inbox row (done with ``replies``, else pending); None if its key is
+        stored already."""
+        stored = await tx.one(self._sql["inbox"],
+                              *self._inbox_values(dedupe_key, inbound, payload, now, replies))
         return None if stored is None else int(stored[0])
 
-    async def _remember(self, tx: Tx, nonce: Nonce) -> bool:
-        values = self._nonce.bind([nonce.channel, nonce.timestamp, nonce.nonce, nonce.digest,
-                                   nonce.expires_at])
-        if await tx.one(self._sql["nonce"], *values) is not None:
-            return True
+    def _nonce_values(self, nonce: Nonce) -> list[Any]:
+        return self._nonce.bind([nonce.channel, nonce.timestamp, nonce.nonce, nonce.digest,
+                                 nonce.expires_at])
+
+    async def _same_message(self, tx: Tx, nonce: Nonce) -> bool:
+        """A used pair: the identical message again is the platform's retry (else a replay)."""
         seen = await tx.one(self._sql["nonce_seen"], nonce.channel, nonce.timestamp,
                             nonce.nonce)
-        # The identical message again under the same pair is the platform's retry.
         return seen is None or seen[0] == nonce.digest
 
     async def _turn(
-        self, tx: Tx, inbound: Inbound, now: datetime
+        self, tx: Tx, inbound: Inbound, now: datetime, found: Sequence[Any] | None
     ) -> tuple[int, _State, bool, list[Reply]] | None:
-        """Read who is writing and where they stand, and answer without the ORM; None when
-        the message needs the ordinary path."""
-        found = await tx.one(self._sql["who"], inbound.channel, inbound.address)
-        if found is None or found[1] is None or found[2]:
+        """Answer from who is writing (``found``, the ``who`` row) and where they stand,
+        without the ORM; None when the message needs the ordinary path."""
+        if found is None or found[0] is None or found[1] is None or found[2]:
             return None  # unknown, unbound, or an older message of theirs is still pending
         identity_id, person_id = int(found[0]), int(found[1])
-        person_row = await tx.one(self._sql["person"], person_id)
-        if person_row is None:
+        known = await self._who_is(tx, person_id, found[-1])
+        if known is None or not known[0].active:
             return None
-        person = self._person_of(person_id, tuple(person_row))
-        if not person.active:
-            return None
-        roles = frozenset(Role(r[0]) for r in await tx.all(self._sql["roles"], person_id))
-        roles = roles | {Role.student} if roles & STUDENT_ROLES else roles
-        fresh = found[-1] is None  # no conversation_state row yet
+        person, roles = known
+        fresh = found[-2] is None  # no conversation_state row yet
         state = (_State(identity_id, updated_at=now) if fresh
-                 else _State(identity_id, **self._state.read(found[3:-1])))
+                 else _State(identity_id, **self._state.read(found[3:-2])))
         identity = _Identity(identity_id, inbound.channel, inbound.address, person_id, now)
         # The identity's other columns stay as stored: only these two are written back.
         # Plain objects stand in for the identity and state rows: building ORM objects costs
@@ -233,57 +256,38 @@ class LeanPath:
             return None
         return identity_id, state, fresh, replies
 
-    def _person_of(self, person_id: int, row: tuple[Any, ...]) -> PersonView:
-        """The person of this row, built once while the row reads the same (building an ORM
-        object costs more than the read). A lean turn only reads it."""
-        cached = self._people.get(person_id)
-        if cached is not None and cached[0] == row:
-            return cached[1]
+    async def _who_is(self, tx: Tx, person_id: int, version: int | None
+                      ) -> tuple[PersonView, frozenset[Role]] | None:
+        """The person and their roles: kept per process while the roster version (read in
+        this transaction, before them) stays the same; every change to people or roles bumps
+        it (database triggers), so a change is seen on the next message. Only read here."""
+        if version != self._roster_version:
+            self._people.clear()
+            self._roster_version = version
+        known = self._people.get(person_id)
+        if known is not None:
+            return known
+        row = await tx.one(self._sql["person"], person_id)
+        if row is None:
+            return None
         person = person_view(Person(**self._person.read(row)))
-        if len(self._people) >= _PEOPLE_KEPT:
-            self._people.pop(next(iter(self._people)))
-        self._people[person_id] = (row, person)
-        return person
+        roles = frozenset(Role(r[0]) for r in await tx.all(self._sql["roles"], person_id))
+        if roles & STUDENT_ROLES:
+            roles |= {Role.student}
+        known = person, roles
+        if version is not None:  # no version row: nothing can say when it changes
+            if len(self._people) >= _PEOPLE_KEPT:
+                self._people.pop(next(iter(self._people)))
+            self._people[person_id] = known
+        return known
+
+    def _state_values(self, state: _State) -> list[Any]:
+        return self._state.bind([state.flow, state.step, state.data, state.suspended,
+                                 state.choices, state.version, state.updated_at])
 
     async def _write(self, tx: Tx, identity_id: int, state: _State, fresh: bool,
                      now: datetime) -> None:
-        values = self._state.bind([state.flow, state.step, state.data, state.suspended,
-                                   state.choices, state.version, state.updated_at])
-        await tx.run(self._sql["state_new" if fresh else "state_save"], *values, identity_id)
+        await tx.run(self._sql["state_new" if fresh else "state_save"],
+                     *self._state_values(state), identity_id)
         await tx.run(self._sql["seen"], *self._seen.bind([now, True]), identity_id)
 
-
-def _statements(pg: bool) -> dict[str, str]:
-    """The hot path's SQL, ``?`` placeholders (asyncpg's are derived from them).
-
-    Only the module's own column-name constants are formatted in; every value is a parameter.
-    """
-    person = ", ".join(_PERSON)
-    inbox, marks = ", ".join(_INBOX), ", ".join("?" for _ in _INBOX)
-    state_cols = ", ".join(f"s.{c}" for c in _STATE)
-    # The identity row is locked (PostgreSQL) as the ordinary path locks it: one person's
-    # messages are handled one at a time across processes.
-    who = " ".join((
-        "SELECT i.id, i.person_id, EXISTS (SELECT 1 FROM inbox_message m WHERE",
-        "m.channel = i.channel AND m.address = i.address AND m.status = 'pending'),",
-        f"{state_cols}, s.identity_id FROM channel_identity i",
-        "LEFT JOIN conversation_state s ON s.identity_id = i.id",
-        "WHERE i.channel = ? AND i.address = ?", "FOR UPDATE OF i" if pg else ""))
-    return {
-        "nonce": "INSERT INTO callback_nonce (channel, timestamp, nonce, digest, expires_at) "
-                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (channel, timestamp, nonce) DO NOTHING "
-                 "RETURNING nonce",
-        "nonce_seen": "SELECT digest FROM callback_nonce WHERE channel = ? AND timestamp = ? "
-                      "AND nonce = ?",
-        "inbox": f"INSERT INTO inbox_message ({inbox}) VALUES ({marks}) "  # noqa: S608
-                 "ON CONFLICT (channel, dedupe_key) DO NOTHING RETURNING id",
-        "who": who,
-        "person": f"SELECT {person} FROM person WHERE id = ?",  # noqa: S608
-        "roles": "SELECT DISTINCT role FROM role_assignment WHERE person_id = ?",
-        "state_save": "UPDATE conversation_state SET flow = ?, step = ?, data = ?, "
-                      "suspended = ?, choices = ?, version = ?, updated_at = ? "
-                      "WHERE identity_id = ?",
-        "state_new": "INSERT INTO conversation_state (flow, step, data, suspended, choices, "
-                     "version, updated_at, identity_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        "seen": "UPDATE channel_identity SET last_inbound_at = ?, reachable = ? WHERE id = ?",
-    }

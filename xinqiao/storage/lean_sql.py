@@ -217,7 +217,7 @@ class LeanStore:
                 self._pg_pool = await asyncpg.create_pool(
                     host=url.host, port=url.port, user=url.username, password=url.password,
                     database=url.database, min_size=1, max_size=_PG_CONNECTIONS, timeout=3,
-                    init=_json_codec)
+                    init=_json_codec, reset=_no_reset)
                 self.db.closers.append(self.close)
         return self._pg_pool
 
@@ -235,6 +235,14 @@ async def _json_codec(conn: Any) -> None:
     """JSON as SQLAlchemy's asyncpg dialect has it, so the columns' processors fit."""
     await conn.set_type_codec("json", encoder=str.encode, schema="pg_catalog", format="binary",
                               decoder=lambda raw: json.loads(raw.decode()))
+
+
+async def _no_reset(conn: Any) -> None:
+    """Hand a connection back without asyncpg's reset query (a round trip per transaction).
+
+    The hot path sets no session state, listens to nothing and takes no advisory locks; a
+    transaction still open is rolled back by the pool regardless.
+    """
 
 
 def _begin(conn: sqlite3.Connection) -> bool:

@@ -96,6 +96,18 @@ class RoleAssignment(SQLModel, table=True):
     dorm_id: int | None = Field(default=None, foreign_key="dorm.id", index=True)
 
 
+class RosterVersion(SQLModel, table=True):
+    """One row counting changes to people and their roles (bumped by database triggers, so
+    every writer counts, a CLI import in another process included): a process's cache of who
+    people are holds while it reads the same number."""
+
+    __tablename__ = "roster_version"
+    id: int | None = Field(default=None, primary_key=True)
+    version: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    # PostgreSQL: the transaction that last bumped it (one bump per transaction).
+    bumped_in: int | None = Field(default=None, sa_column=Column(BigInteger))
+
+
 class ChannelIdentity(SQLModel, table=True):
     """One chat account (WeChat openid, Telegram chat id, console name), bound or not."""
 
