@@ -6,12 +6,10 @@ few statements of an ordinary message go straight to the driver; values are conv
 columns' own SQLAlchemy type processors, so timestamps, JSON and encrypted columns are stored
 exactly as the ORM stores them.
 
-SQLite: a second connection in the event loop's thread with ``busy_timeout=0``: it never
-waits inside SQLite (which would freeze the loop); a busy write lock is retried with
-``asyncio.sleep`` up to a deadline, after which the callback answers 503. It never
-checkpoints the WAL itself: a thread does that every so often. PostgreSQL: a connection from
-a small asyncpg pool of its own (asyncpg prepares and caches the statements), with
-SQLAlchemy's JSON codec.
+SQLite: a second connection in the loop's thread with ``busy_timeout=0`` never waits inside
+SQLite (which would freeze the loop); a busy write lock is retried with ``asyncio.sleep`` up
+to a deadline, then the callback answers 503; a thread checkpoints the WAL now and then.
+PostgreSQL: a small asyncpg pool of its own (prepared statements, SQLAlchemy's JSON codec).
 """
 
 from __future__ import annotations
@@ -238,11 +236,8 @@ async def _json_codec(conn: Any) -> None:
 
 
 async def _no_reset(conn: Any) -> None:
-    """Hand a connection back without asyncpg's reset query (a round trip per transaction).
-
-    The hot path sets no session state, listens to nothing and takes no advisory locks; a
-    transaction still open is rolled back by the pool regardless.
-    """
+    """No reset query on release (a round trip): the hot path sets no session state; the pool
+    still rolls back a transaction left open (asyncpg's release does so before this)."""
 
 
 def _begin(conn: sqlite3.Connection) -> bool:
