@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from xinqiao.services.recipients import Pushed
+from xinqiao.services.wording_port import WordingPort
 
 
 class AftercareWording(Protocol):
@@ -37,16 +38,6 @@ class AftercareWording(Protocol):
         ...
 
 
-_wording: list[AftercareWording] = []
-
-
-def use(wording: AftercareWording) -> None:
-    """Word aftercare's pushes with ``wording`` from now on."""
-    _wording[:] = [wording]
-
-
-def words() -> AftercareWording:
-    """The wording in use; aftercare cannot push before its handlers have offered theirs."""
-    if not _wording:
-        raise RuntimeError("aftercare wording not installed: import xinqiao.handlers.aftercare")
-    return _wording[0]
+PORT: WordingPort[AftercareWording] = WordingPort("aftercare", "xinqiao.handlers.aftercare")
+use = PORT.use
+words = PORT.words

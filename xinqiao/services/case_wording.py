@@ -12,6 +12,7 @@ from datetime import date
 from typing import Protocol
 
 from xinqiao.services.recipients import Pushed
+from xinqiao.services.wording_port import WordingPort
 
 
 class CaseWording(Protocol):
@@ -34,16 +35,6 @@ class CaseWording(Protocol):
         ...
 
 
-_wording: list[CaseWording] = []
-
-
-def use(wording: CaseWording) -> None:
-    """Word the case pushes with ``wording`` from now on."""
-    _wording[:] = [wording]
-
-
-def words() -> CaseWording:
-    """The wording in use; cases cannot push before their handlers have offered theirs."""
-    if not _wording:
-        raise RuntimeError("case wording not installed: import xinqiao.handlers.cases")
-    return _wording[0]
+PORT: WordingPort[CaseWording] = WordingPort("case", "xinqiao.handlers.cases")
+use = PORT.use
+words = PORT.words

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Protocol
 
 from xinqiao.services.recipients import Pushed
+from xinqiao.services.wording_port import WordingPort
 
 
 class InvitationWording(Protocol):
@@ -25,17 +26,7 @@ class InvitationWording(Protocol):
         ...
 
 
-_wording: list[InvitationWording] = []
-
-
-def use(wording: InvitationWording) -> None:
-    """Word the invitation reminders with ``wording`` from now on."""
-    _wording[:] = [wording]
-
-
-def words() -> InvitationWording:
-    """The wording in use; no reminder goes out before the screening handlers offered theirs."""
-    if not _wording:
-        raise RuntimeError(
-            "invitation wording not installed: import xinqiao.handlers.invitation_texts")
-    return _wording[0]
+PORT: WordingPort[InvitationWording] = WordingPort(
+    "invitation", "xinqiao.handlers.invitation_texts")
+use = PORT.use
+words = PORT.words

@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from xinqiao.services.recipients import Pushed
+from xinqiao.services.wording_port import WordingPort
 
 
 class BookingWording(Protocol):
@@ -105,16 +106,6 @@ class BookingWording(Protocol):
         ...
 
 
-_wording: list[BookingWording] = []
-
-
-def use(wording: BookingWording) -> None:
-    """Word booking's pushes with ``wording`` from now on."""
-    _wording[:] = [wording]
-
-
-def words() -> BookingWording:
-    """The wording in use; booking cannot push before its handlers have offered theirs."""
-    if not _wording:
-        raise RuntimeError("booking wording not installed: import xinqiao.handlers.booking")
-    return _wording[0]
+PORT: WordingPort[BookingWording] = WordingPort("booking", "xinqiao.handlers.booking")
+use = PORT.use
+words = PORT.words
