@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
@@ -11,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.messages import Reply
+from xinqiao.services.pushed import Pushed
 from xinqiao.storage.db import dialect_name
 from xinqiao.storage.models import OutboxMessage, OutboxStatus
 
@@ -103,7 +104,7 @@ async def enqueue_replies(
     key_prefix: str,
     channel: str,
     address: str,
-    replies: list[Reply],
+    replies: Sequence[Pushed],
     now: datetime,
     person_id: int | None = None,
     priority: int = Priority.reply,

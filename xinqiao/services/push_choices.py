@@ -15,12 +15,12 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.messages import Choice
+from xinqiao.services.pushed import Offered
 from xinqiao.storage.models import ConversationState
 
 
 async def offer_choices(s: AsyncSession, identity_ids: Iterable[int],
-                        choices: Sequence[Choice], now: datetime) -> None:
+                        choices: Sequence[Offered], now: datetime) -> None:
     """Make ``choices`` the last offer of these chat accounts where no flow is waiting."""
     ids = sorted(set(identity_ids))
     if not choices or not ids:
