@@ -11,13 +11,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.services.outbox import Priority, Push, enqueue_many
 from xinqiao.services.push_choices import offer_choices
-from xinqiao.services.pushed import Pushed
+from xinqiao.services.pushed import Pushed as Pushed  # what push_to_people queues, unread
 from xinqiao.services.rota import on_duty
 from xinqiao.storage.models import ChannelIdentity, Person, Role, RoleAssignment
 
 _IN_CHUNK = 1000  # ids per IN (...) list
-__all__ = ["LEVEL_ROLES", "Pushed", "best_identities", "best_identity", "level_recipients",
-           "push_to_people", "unreachable"]  # Pushed: what push_to_people queues, unread
 
 # Level names of the policy and the roles (and unit) each one reaches.
 LEVEL_ROLES: dict[str, tuple[tuple[Role, ...], str | None]] = {
