@@ -26,6 +26,7 @@ from scratch import scratch_database
 
 from tests.factories import make_campus
 from xinqiao.clock import FakeClock
+from xinqiao.handlers import push_texts as push_texts  # the services' push wording
 from xinqiao.policy.policy import load_policy
 from xinqiao.services.network import Network
 from xinqiao.services.screening_rounds import CHUNK, Round, create_campaign

@@ -26,6 +26,7 @@ from xinqiao.bot.lean import LeanPath
 from xinqiao.bot.metrics import Metrics
 from xinqiao.bot.notify import ConsoleSender, Notifier, Sender
 from xinqiao.clock import Clock
+from xinqiao.handlers import push_texts as push_texts  # installs the services' push wording
 from xinqiao.handlers.catalog import build_catalogue
 from xinqiao.handlers.content.texts import article_payload
 from xinqiao.handlers.crisis_watch import CrisisWatch

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from xinqiao.clock import local, utc
+from xinqiao.handlers.binding_texts import channel_name
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.handlers.menu import Menu
 from xinqiao.handlers.wecom_texts import NOT_FOR_STUDENTS
@@ -127,7 +128,7 @@ class BindingFlow:
                 )
             )
         if state is CodeState.spent and accounts:  # a second channel: ask the bound accounts
-            names = "、".join(dict.fromkeys(requests.channel_name(a.channel) for a in accounts))
+            names = "、".join(dict.fromkeys(channel_name(a.channel) for a in accounts))
             asked = await ctx.run(requests.ask, person, ctx.identity, now=now,
                                   minutes=ctx.settings.bind_confirm_minutes)
             lead = "已经" if not asked else ""

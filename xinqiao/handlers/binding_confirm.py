@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from xinqiao.handlers.binding_texts import channel_name
 from xinqiao.handlers.flow import Context, OneShotFlow, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.services import binding_requests as requests
@@ -31,5 +32,5 @@ class BindAnswerFlow(OneShotFlow):
                 "请联系辅导员或心理中心。", menu))
         if joined is None:
             return Turn.end(Reply("这个绑定请求已经失效了，请让对方重新发起。", menu))
-        name = requests.channel_name(joined.channel)
+        name = channel_name(joined.channel)
         return Turn.end(Reply(f"好的，已确认。你的{name}账号现在也可以使用心桥了。", menu))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from xinqiao.clock import local
+from xinqiao.handlers.screening_texts import START_CHOICE
 from xinqiao.messages import Reply
 from xinqiao.services import invitation_wording
-from xinqiao.services.screening_rounds import START_CHOICE
 
 
 class InvitationTexts:

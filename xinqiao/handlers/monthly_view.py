@@ -150,7 +150,7 @@ class MonthlyConfirmFlow:
             _note_line(report.note)) if p)
         await ctx.run(push_to_role, role=Role.centre_lead, college_id=None,
                       school_id=done.school_id,
-            key=f"monthly-confirmed:{report.id}", text=text, now=now,
+            key=f"monthly-confirmed:{report.id}", reply=Reply(text), now=now,
         )
         return Turn.end(Reply("已提交给心理中心，这个月辛苦了！", _MENU))
 

@@ -9,29 +9,44 @@ code staff issue), and each new binding is announced on the person's other accou
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.messages import Choice, Reply
 from xinqiao.services import audit
 from xinqiao.services.code_hash import spend
 from xinqiao.services.directory import row_of
 from xinqiao.services.outbox import Priority, enqueue_replies
 from xinqiao.services.push_choices import offer_choices
+from xinqiao.services.pushed import Pushed, WordingPort
 from xinqiao.services.wecom_people import prefer
 from xinqiao.storage.binding import BindingRequest, RequestStatus
 from xinqiao.storage.models import ChannelIdentity, Person
 from xinqiao.vocabulary import Account, Rostered
 
-CHANNEL_NAMES = {"wechat": "微信", "telegram": "Telegram", "console": "控制台",
-                 "wecom": "企业微信"}
-YES, NO = Choice("flow:bind_yes", "是"), Choice("flow:bind_no", "不是")
+
+class BindingWording(Protocol):
+    """What a binding tells the person's accounts; ``handlers/binding_texts`` is one."""
+
+    def bound_elsewhere(self, channel: str) -> Pushed:
+        """To the other accounts: a new account of ``channel`` joined (not you? say so)."""
+        ...
+
+    def confirm_question(self, channel: str, minutes: int) -> Pushed:
+        """To the bound accounts: is this you? (its choices answer yes or no)."""
+        ...
+
+    def declined(self) -> Pushed:
+        """To the asking account: the person said no."""
+        ...
+
+    def welcome(self, name: str) -> Pushed:
+        """To the asking account: the person said yes."""
+        ...
 
 
-def channel_name(channel: str) -> str:
-    """The channel as people call it."""
-    return CHANNEL_NAMES.get(channel, channel)
+words: WordingPort[BindingWording] = WordingPort("binding", "xinqiao.handlers.binding_texts")
 
 
 async def bound_accounts(s: AsyncSession, person_id: int) -> list[ChannelIdentity]:
@@ -57,9 +72,7 @@ async def attach(s: AsyncSession, identity: ChannelIdentity, person: Person,
     s.add(person)
     await audit.record(s, at=now, action="bind", actor_person_id=person.id,
                        subject_person_id=person.id, channel=identity.channel)
-    notice = Reply(
-        f"你的心桥身份刚刚绑定了一个新的{channel_name(identity.channel)}账号。"
-        "如果不是你本人操作，请立即联系辅导员或心理中心解除绑定。")
+    notice = words().bound_elsewhere(identity.channel)
     for other in others:
         if other.id != identity.id:
             await enqueue_replies(
@@ -99,8 +112,7 @@ async def ask(s: AsyncSession, person: Rostered, identity: Account, *, now: date
     await s.flush()
     await audit.record(s, at=now, action="bind.requested", actor_person_id=None,
                        subject_person_id=person.id, allowed=False, channel=identity.channel)
-    question = Reply(f"有人正在 {channel_name(identity.channel)} 绑定你的身份，是你本人吗？"
-                     f"（{minutes} 分钟内有效）", (YES, NO))
+    question = words().confirm_question(identity.channel, minutes)
     accounts = await bound_accounts(s, person.id)
     for account in accounts:
         await enqueue_replies(
@@ -109,7 +121,7 @@ async def ask(s: AsyncSession, person: Rostered, identity: Account, *, now: date
             priority=Priority.alert)
     # On WeChat the push's choices are numbered lines; make "1"/"是" mean them, unless an
     # account is in the middle of a form (its own choices must keep their numbers).
-    await offer_choices(s, [a.id for a in accounts if a.id is not None], (YES, NO), now)
+    await offer_choices(s, [a.id for a in accounts if a.id is not None], question.choices, now)
     return True
 
 
@@ -130,14 +142,14 @@ async def decide(s: AsyncSession, request: BindingRequest, *, yes: bool, person:
         if asker is not None and not yes:
             await enqueue_replies(
                 s, key_prefix=f"bind:no:{request.id}", channel=asker.channel,
-                address=asker.address, now=now, priority=Priority.reply, replies=[Reply(
-                    "对方没有确认，这个账号没有绑定。如需帮助，请联系辅导员或心理中心。")])
+                address=asker.address, now=now, priority=Priority.reply,
+                replies=[words().declined()])
         return None
     request.status = RequestStatus.confirmed
     s.add(request)
     await attach(s, asker, await row_of(s, person), now)
     await enqueue_replies(
         s, key_prefix=f"bind:yes:{request.id}", channel=asker.channel, address=asker.address,
-        now=now, person_id=person.id, priority=Priority.reply, replies=[Reply(
-            f"绑定成功！{person.name}，欢迎使用心桥。", (Choice("menu", "主菜单"),))])
+        now=now, person_id=person.id, priority=Priority.reply,
+        replies=[words().welcome(person.name)])
     return asker

@@ -12,19 +12,17 @@ from datetime import date, datetime
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.clock import local
-from xinqiao.messages import Choice, Reply
 from xinqiao.services import audit
 from xinqiao.services.escalation_record import all_recipients, item_title, tell
-from xinqiao.services.escalation_text import level_label
+from xinqiao.services.escalation_text import alerting
+from xinqiao.services.escalation_wording import words
+from xinqiao.services.pushed import Pushed
 from xinqiao.services.refs import item_ref
 from xinqiao.storage.models import Person
 from xinqiao.storage.reports import Escalation, EscalationRecipient
 from xinqiao.vocabulary import Rostered
 
 MISSING = "checkin_missing"
-NOTHING = Choice("flow:checkin_none", "本周无异常（一键提交）")
-FILL = Choice("flow:checkin", "填写晴雨表")
 
 
 def period_of(esc: Escalation) -> date | None:
@@ -64,18 +62,9 @@ async def refuse(s: AsyncSession, esc: Escalation, person: Rostered, note: str |
     return None
 
 
-def committee_reminder(esc: Escalation, title: str, again: bool) -> Reply:
+def committee_reminder(esc: Escalation, title: str, again: bool) -> Pushed:
     """The committee member's reminder: the form itself, with one tap for 本周无异常."""
-    period = period_of(esc)
-    when = f"（{period:%m-%d}）" if period else ""
-    head = f"【心桥{'·再次提醒' if again else ''}】{item_ref(esc.id)} {title}"
-    lines = [head, f"本期{when}的班级心理晴雨表还没有提交。"
-                   "本周无异常的话，点“本周无异常”一键提交；有情况请点“填写晴雨表”"
-                   "（也可以回复“晴雨表”）。"]
-    if esc.due_at is not None and esc.level + 1 < len(esc.chain):
-        nxt = level_label(esc.chain[esc.level + 1])
-        lines.append(f"请在 {local(esc.due_at):%m-%d %H:%M} 前提交，之后会转告{nxt}。")
-    return Reply("\n".join(lines), (NOTHING, FILL))
+    return words().committee_reminder(alerting(esc, title), period_of(esc), again)
 
 
 async def announce_closed(s: AsyncSession, esc: Escalation, now: datetime,
@@ -83,14 +72,11 @@ async def announce_closed(s: AsyncSession, esc: Escalation, now: datetime,
     """Tell everyone the item reached (but the closer) that it is closed, and how."""
     assert esc.id is not None
     title = await item_title(s, esc)
-    period = period_of(esc)
-    when = f"{period:%m-%d}" if period else "本期"
     if reason is None:
-        text = (f"{item_ref(esc.id)} {title}：{when} 的晴雨表已于 {local(now):%m-%d %H:%M} 补交，"
-                "此事项已结案，谢谢关注。")
+        told = words().checkin_late(item_ref(esc.id), title, period_of(esc), now)
     else:
         person = await s.get(Person, actor) if actor is not None else None
-        who = person.name if person is not None else "老师"
-        text = f"{item_ref(esc.id)} {title}：{when} 的晴雨表未提交，已由{who}说明原因后结案。"
+        told = words().checkin_excused(item_ref(esc.id), title, period_of(esc),
+                                       person.name if person is not None else None)
     others = [p for p in await all_recipients(s, esc) if p != actor]
-    await tell(s, esc, others, now, f"closed:{esc.token}", Reply(text))
+    await tell(s, esc, others, now, f"closed:{esc.token}", told)

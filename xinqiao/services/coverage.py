@@ -7,13 +7,15 @@ class advisor who never bound their account is found before a crisis needs them,
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.messages import Reply
+from xinqiao.services.pushed import Pushed, WordingPort
 from xinqiao.services.recipients import push_to_people, unreachable
 from xinqiao.storage.models import College, Dorm, Klass, Person, Role, RoleAssignment
 
@@ -22,7 +24,6 @@ ROLE_LABELS = {Role.class_advisor: "班级辅导员", Role.committee: "心理委
                Role.college_counsellor: "学院心理辅导员", Role.centre_staff: "心理中心老师",
                Role.centre_lead: "心理中心负责人"}
 WHY = {"unbound": "未绑定", "unreachable": "账号无法送达"}
-MAX_LINES = 20  # a long list is cut; the rest is counted
 
 
 @dataclass(frozen=True)
@@ -35,11 +36,20 @@ class Gap:
     person: str | None
     why: str
 
-    def line(self) -> str:
-        """The gap as one line of the push."""
-        if self.person is None:
-            return f"· {self.unit}：没有{self.role}"
-        return f"· {self.unit} {self.role} {self.person}：{self.why}"
+
+class CoverageWording(Protocol):
+    """The coverage check's pushes; ``handlers/coverage_texts`` is one."""
+
+    def college_gaps(self, college: str | None, gaps: Sequence[Gap]) -> Pushed:
+        """A college's gaps, to its leads (``college`` None: its name is unknown)."""
+        ...
+
+    def school_gaps(self, by_college: Sequence[tuple[str | None, Sequence[Gap]]]) -> Pushed:
+        """The whole school's gaps by college (None: the centre), to the centre lead."""
+        ...
+
+
+words: WordingPort[CoverageWording] = WordingPort("coverage", "xinqiao.handlers.coverage_texts")
 
 
 async def coverage_gaps(s: AsyncSession) -> list[Gap]:
@@ -89,14 +99,6 @@ async def _active_holders(s: AsyncSession, role: Role) -> list[tuple[int, int | 
     return list(rows.all())
 
 
-def _text(scope: str, lines: list[str], count: int) -> str:
-    shown = lines[:MAX_LINES]
-    if len(lines) > MAX_LINES:
-        shown.append(f"……另有 {len(lines) - MAX_LINES} 处未列出，请在名册中核对。")
-    return "\n".join([f"【心桥·联络检查】{scope}有 {count} 处联系不上，预警可能送不到：",
-                      *shown, "请提醒他们在公众号完成绑定（或重新关注），或在名册中补上人选。"])
-
-
 async def push_coverage(s: AsyncSession, day: str, now: datetime) -> int:
     """Push each college lead their college's gaps and the centre lead all; return pushes."""
     gaps = await coverage_gaps(s)
@@ -113,15 +115,11 @@ async def push_coverage(s: AsyncSession, day: str, now: datetime) -> int:
     for college_id, people in leads.items():  # one push per college, to all its leads
         mine = by_college.get(college_id, [])
         if mine:
-            reply = Reply(_text(colleges.get(college_id or 0, "本学院"),
-                                [g.line() for g in mine], len(mine)))
+            reply = words().college_gaps(colleges.get(college_id or 0), mine)
             pushed += len(await push_to_people(s, people, key=f"coverage:{day}:{college_id}",
                                                reply=reply, now=now))
-    lines: list[str] = []
-    for college_id, found in sorted(by_college.items(), key=lambda kv: kv[0] or 0):
-        lines.append(f"{colleges.get(college_id or 0, '心理中心')}：")
-        lines += [g.line() for g in found]
+    school = words().school_gaps([(colleges.get(college_id or 0), found) for college_id, found
+                                  in sorted(by_college.items(), key=lambda kv: kv[0] or 0)])
     centre = [p for p, _ in await _active_holders(s, Role.centre_lead)]
-    pushed += len(await push_to_people(s, centre, key=f"coverage:{day}",
-                                       reply=Reply(_text("全校", lines, len(gaps))), now=now))
+    pushed += len(await push_to_people(s, centre, key=f"coverage:{day}", reply=school, now=now))
     return pushed

@@ -15,7 +15,6 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import local
-from xinqiao.messages import Reply
 from xinqiao.services import checkin_items
 from xinqiao.services.access import Action, Kind, actor_for, authorize, escalation_target
 from xinqiao.services.directory import role_set
@@ -31,6 +30,7 @@ from xinqiao.services.escalation_record import (
     tell,
 )
 from xinqiao.services.escalation_text import LEVEL_LABELS, SEVERITY_LABELS, escalated_notice
+from xinqiao.services.escalation_wording import words
 from xinqiao.services.refs import item_ref
 from xinqiao.services.timers import schedule_many
 from xinqiao.storage.reports import Escalation, EscalationStatus, Severity, Timer
@@ -130,8 +130,8 @@ class Escalations(ChainWalker):
         await step(s, esc, "acked", now, actor=person.id)
         await schedule_many(s, [deadline_timer(esc, now)])
         others = [p for p in await all_recipients(s, esc) if p != person.id]
-        await tell(s, esc, others, now, f"acked:{esc.token}", Reply(
-            f"{item_ref(esc.id)} 已由 {person.name} 确认跟进。"))
+        await tell(s, esc, others, now, f"acked:{esc.token}",
+                   words().acked(item_ref(esc.id), person.name))
         return True, (f"已确认 {item_ref(esc_id)}，升级已停止。"
                       f"请在 {local(esc.due_at):%m-%d %H:%M} 前"
                       f"处理完并回复“已处理 {item_ref(esc_id)} 处理情况”结案；逾期未结案会提醒你，"

@@ -1,12 +1,15 @@
-"""What the escalation engine says: labels, alerts, reminders (never a report's free text)."""
+"""What the escalation engine names: labels, and the facts its pushes are worded from.
+
+The pushes themselves are worded by ``handlers/escalation_texts`` (services/escalation_wording).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from xinqiao.clock import local
-from xinqiao.messages import Reply
+from xinqiao.services.escalation_wording import Alerting, words
+from xinqiao.services.pushed import Pushed
 from xinqiao.services.refs import item_ref
 from xinqiao.services.report_types import report_types
 from xinqiao.storage.reports import Escalation, EscalationStatus, Severity
@@ -32,10 +35,20 @@ def level_label(entry: dict[str, Any]) -> str:
     return "、".join(LEVEL_LABELS.get(n, n) for n in entry["notify"])
 
 
-def escalated_notice(esc: Escalation, title: str) -> Reply:
+def alerting(esc: Escalation, title: str) -> Alerting:
+    """The facts an item's push names, as the item stands now."""
+    assert esc.id is not None
+    nxt = esc.level + 1
+    return Alerting(ref=item_ref(esc.id), title=title, severity=severity_label(esc),
+                    level=level_label(esc.chain[esc.level]) if esc.level < len(esc.chain)
+                    else EXHAUSTED_TO, due_at=esc.due_at,
+                    next_level=level_label(esc.chain[nxt]) if nxt < len(esc.chain) else None,
+                    repeats=esc.repeats > 0)
+
+
+def escalated_notice(esc: Escalation, title: str) -> Pushed:
     """What the level before hears when the item it did not acknowledge has climbed."""
-    label = level_label(esc.chain[esc.level])
-    return Reply(f"{item_ref(esc.id)}（{title}）未在期限内确认，已升级至{label}。")
+    return words().escalated(alerting(esc, title))
 
 
 def severity_label(esc: Escalation) -> str:
@@ -61,64 +74,24 @@ def why_skipped(entry: dict[str, Any], people: list[int], gone: dict[int, str]) 
     return f"{label}尚未绑定或无法送达"
 
 
-def consequence(esc: Escalation) -> str:
-    """What happens at the current deadline if nobody acts."""
-    if esc.level + 1 < len(esc.chain):
-        return f"否则将升级至{level_label(esc.chain[esc.level + 1])}。"
-    if esc.repeats > 0:
-        return "否则将再次提醒。"
-    return f"否则将标记为“{UNACKNOWLEDGED}”，并转{EXHAUSTED_TO}。"
-
-
-def _head(esc: Escalation, tag: str, title: str) -> list[str]:
-    return [f"【心桥{tag}】{item_ref(esc.id)} {title}",
-            f"紧急程度：{SEVERITY_LABELS[Severity(esc.severity)]}"]
-
-
-def _tail(esc: Escalation) -> str:
-    # A push is not a reply, so numbered choices would not resolve: say what to type.
-    return f"回复“收到 {item_ref(esc.id)}”确认，回复“待办 {item_ref(esc.id)}”查看详情。"
-
-
-def level_alert(esc: Escalation, title: str, again: bool, why: str | None) -> Reply:
+def level_alert(esc: Escalation, title: str, again: bool, why: str | None) -> Pushed:
     """The alert to a level as it is reached (or reminded at its deadline)."""
-    lines = _head(esc, "·再次提醒" if again else "", title)
-    if why:
-        lines.append(f"（{why}，已直接转给你）")
-    if esc.due_at is not None:
-        lines.append(f"请在 {local(esc.due_at):%m-%d %H:%M} 前确认，{consequence(esc)}")
-    lines.append(_tail(esc))
-    return Reply("\n".join(lines))
+    return words().level_alert(alerting(esc, title), again, why)
 
 
-def exhausted_alert(esc: Escalation, title: str, why: str | None, every: str) -> Reply:
+def exhausted_alert(esc: Escalation, title: str, why: str | None, every: str) -> Pushed:
     """To the centre lead and the staff on duty when the chain ran out unacknowledged."""
-    lines = _head(esc, f"·{UNACKNOWLEDGED}", title)
-    lines.append(f"已走完全部升级层级，至今无人确认，现转给{EXHAUSTED_TO}。")
-    if why:
-        lines.append(f"（{why}）")
-    lines += [_tail(esc), f"确认之前每 {every}提醒一次。"]
-    return Reply("\n".join(lines))
+    return words().exhausted_alert(alerting(esc, title), why, every)
 
 
-def exhausted_reminder(esc: Escalation, title: str, now: datetime) -> Reply:
+def exhausted_reminder(esc: Escalation, title: str, now: datetime) -> Pushed:
     """The repeated reminder of an item nobody has acknowledged."""
-    since = local(esc.exhausted_at or now)
-    lines = _head(esc, f"·{UNACKNOWLEDGED}·再次提醒", title)
-    lines += [f"自 {since:%m-%d %H:%M} 起仍无人确认，请尽快处理。", _tail(esc)]
-    return Reply("\n".join(lines))
+    return words().exhausted_reminder(alerting(esc, title), esc.exhausted_at or now)
 
 
-def lapsed_reminder(esc: Escalation, title: str) -> Reply:
+def lapsed_reminder(esc: Escalation, title: str) -> Pushed:
     """To whoever acknowledged an item that was not resolved in time."""
-    due = local(esc.due_at) if esc.due_at else None
-    lines = _head(esc, "·待结案提醒", title)
-    lines.append("你已确认跟进，但未在期限内结案。")
-    lines.append(f"请回复“已处理 {item_ref(esc.id)} 处理情况”结案；"
-                 f"仍在跟进请回复“收到 {item_ref(esc.id)}”。")
-    if due is not None:
-        lines.append(f"请在 {due:%m-%d %H:%M} 前回复，{consequence(esc)}")
-    return Reply("\n".join(lines))
+    return words().lapsed_reminder(alerting(esc, title))
 
 
 def duration_words(seconds: float) -> str:

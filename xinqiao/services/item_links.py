@@ -12,11 +12,10 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.clock import local
-from xinqiao.messages import Reply
 from xinqiao.services.access import Action, Actor, Kind, authorize, escalation_target
 from xinqiao.services.escalation import Escalations, Subject
 from xinqiao.services.escalation_text import UNACKNOWLEDGED, status_label, title_of
+from xinqiao.services.escalation_wording import words
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.refs import item_ref
@@ -30,8 +29,6 @@ from xinqiao.storage.reports import (
     Report,
     Severity,
 )
-
-JOINED = "又收到一份关于该生的反映"
 
 
 async def open_items_about(s: AsyncSession, person_id: int) -> list[Escalation]:
@@ -111,10 +108,9 @@ async def join(s: AsyncSession, host: Escalation, report_id: int, source: str,
     urgent = is_urgent(host.severity)
     ref = item_ref(host.id)
     # Only the kind of report and when: every role that holds the item may read that much.
-    text = (f"【心桥】{ref} 有新的情况（{title_of(host.kind)}）：{JOINED}，"
-            f"来源：{source} · {local(now):%m-%d %H:%M}。回复“待办 {ref}”查看。")
+    told = words().joined(ref, title_of(host.kind), source, now)
     await push_to_people(s, await holding(s, host), key=f"esc:{host.id}:joined:{report_id}",
-                         reply=Reply(text), now=now, kind="crisis" if urgent else "alert",
+                         reply=told, now=now, kind="crisis" if urgent else "alert",
                          priority=Priority.crisis if urgent else Priority.alert)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import exists, func
 from sqlalchemy.dialects import postgresql, sqlite
@@ -13,7 +13,6 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI
-from xinqiao.messages import Reply
 from xinqiao.services.completion import class_completion
 from xinqiao.services.monthly_figures import (
     case_figures,
@@ -21,6 +20,7 @@ from xinqiao.services.monthly_figures import (
     response_times,
     screening_figures,
 )
+from xinqiao.services.pushed import Pushed, WordingPort
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.report_types import report_types
 from xinqiao.storage.db import dialect_name
@@ -28,6 +28,17 @@ from xinqiao.storage.models import College, Person, Role, RoleAssignment, Tier
 from xinqiao.storage.reports import Escalation, MonthlyReport, Report, ReportKind
 
 OUTCOMES = ("open", "acked", "resolved", "escalated")
+
+
+class MonthlyWording(Protocol):
+    """The push of a generated 月报; ``handlers/monthly_texts`` is one."""
+
+    def generated(self, college: str, month: date) -> Pushed:
+        """To a college's leads: the month's report is ready to read and confirm."""
+        ...
+
+
+words: WordingPort[MonthlyWording] = WordingPort("monthly", "xinqiao.handlers.monthly_texts")
 OUTCOME_LABELS = {"open": "待响应", "acked": "已接手", "resolved": "已办结", "escalated": "曾升级"}
 TIER_LABELS = {Tier.routine: "日常关注", Tier.key: "重点关注", Tier.crisis: "危机关注"}
 
@@ -169,7 +180,7 @@ async def push_to_role(
     college_id: int | None,
     school_id: int,
     key: str,
-    text: str,
+    reply: Pushed,
     now: datetime,
 ) -> int:
     """Queue a reminder, keyed ``{key}:{person id}``, to each active holder of ``role``."""
@@ -182,7 +193,7 @@ async def push_to_role(
     if college_id is not None:
         holders = holders.where(col(RoleAssignment.college_id) == college_id)
     people = (await session.exec(holders)).all()
-    return len(await push_to_people(session, people, key=key, reply=Reply(text), now=now))
+    return len(await push_to_people(session, people, key=key, reply=reply, now=now))
 
 
 async def generate_monthly(
@@ -202,14 +213,10 @@ async def generate_monthly(
         row.generated_at = now
         session.add(row)
         generated += 1
-        text = (
-            f"{college.name}{month_label(month)}的心理工作月报已经生成啦。"
-            "请回复“月报”查看，确认无误后提交给心理中心。"
-        )
         await push_to_role(
             session, role=Role.college_lead, college_id=college.id,
             school_id=college.school_id, key=f"monthly:{college.id}:{month}",
-            text=text, now=now,
+            reply=words().generated(college.name, month), now=now,
         )
     return generated
 

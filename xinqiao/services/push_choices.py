@@ -11,26 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Protocol
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from xinqiao.services.pushed import Offered
 from xinqiao.storage.models import ConversationState
-
-
-class Offered(Protocol):
-    """A tappable option as the engine stores it (a texts module's Choice is one)."""
-
-    @property
-    def key(self) -> str:
-        """What comes back when it is chosen."""
-        ...
-
-    @property
-    def label(self) -> str:
-        """What the person sees."""
-        ...
 
 
 async def offer_choices(s: AsyncSession, identity_ids: Iterable[int],

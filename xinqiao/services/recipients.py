@@ -9,15 +9,13 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.messages import Reply
 from xinqiao.services.outbox import Priority, Push, enqueue_many
 from xinqiao.services.push_choices import offer_choices
+from xinqiao.services.pushed import Pushed as Pushed  # what push_to_people queues, unread
 from xinqiao.services.rota import on_duty
 from xinqiao.storage.models import ChannelIdentity, Person, Role, RoleAssignment
 
 _IN_CHUNK = 1000  # ids per IN (...) list
-# What push_to_people queues: a texts module's worded message, which services pass on unread.
-Pushed = Reply
 
 # Level names of the policy and the roles (and unit) each one reaches.
 LEVEL_ROLES: dict[str, tuple[tuple[Role, ...], str | None]] = {
@@ -121,7 +119,7 @@ async def push_to_people(
     people: Iterable[int],
     *,
     key: str,
-    reply: Reply,
+    reply: Pushed,
     now: datetime,
     kind: str = "reminder",
     priority: int = Priority.reminder,

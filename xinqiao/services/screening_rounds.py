@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, insert, update
 from sqlmodel import col, select
@@ -20,12 +20,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from xinqiao.clock import SHANGHAI
-from xinqiao.messages import Choice, Reply
 from xinqiao.policy.calendar import WorkingCalendar
 from xinqiao.policy.policy import Policy
 from xinqiao.services.directory import STUDENT_VALUES
-from xinqiao.services.invitations import OPT_OUT_FLOW
 from xinqiao.services.outbox import Priority
+from xinqiao.services.pushed import Pushed, WordingPort
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.timers import TimerHandler, schedule
 from xinqiao.storage.campaigns import (
@@ -42,10 +41,25 @@ from xinqiao.storage.reports import Timer
 log = logging.getLogger(__name__)
 OPEN, REMIND, CLOSE = "campaign.open", "campaign.remind", "campaign.close"
 CHUNK = 500
-# The taps under an invitation or a reminder (Telegram buttons, WeChat menu links); here while
-# this module words the rounds' pushes, and the second-stage reminder (handlers) borrows 开始测评.
-START_CHOICE = Choice("flow:screening", "开始测评")
-DECLINE_CHOICE = Choice(f"flow:{OPT_OUT_FLOW}", "不参加")
+
+
+class ScreeningWording(Protocol):
+    """A round's pushes to students; ``handlers/screening_texts`` is one."""
+
+    def invitation(self, name: str, closes_at: datetime) -> Pushed:
+        """The round's invitation: how long, who sees the results, that it may be declined."""
+        ...
+
+    def reminder(self, name: str, closes_at: datetime) -> Pushed:
+        """The reminder to those who have not finished."""
+        ...
+
+    def card(self, name: str, closes_at: datetime, reminder: bool) -> dict[str, object]:
+        """The template card a notice push carries (reaches people not active lately)."""
+        ...
+
+
+words: WordingPort[ScreeningWording] = WordingPort("screening", "xinqiao.handlers.screening_texts")
 
 
 @dataclass(frozen=True)
@@ -172,8 +186,9 @@ class Campaigns:
             conn = await s.connection()  # one executemany (batched VALUES), not one per row
             await conn.execute(insert(ScreeningInvitation), rows)
             await push_to_people(s, people, key=f"campaign:{campaign_id}:invite",
-                                 reply=self._invitation(campaign), now=now, kind="notice",
-                                 priority=Priority.bulk, alert=self._card(campaign, "测评邀请"))
+                                 reply=words().invitation(campaign.name, campaign.closes_at),
+                                 now=now, kind="notice", priority=Priority.bulk,
+                                 alert=words().card(campaign.name, campaign.closes_at, False))
             campaign.invited += len(people)
             s.add(campaign)
         if len(people) == CHUNK:
@@ -207,8 +222,9 @@ class Campaigns:
             return
         now = timer.due_at
         await push_to_people(s, people, key=f"campaign:{campaign_id}:remind{n}",
-                             reply=self._reminder(campaign), now=now, kind="notice",
-                             priority=Priority.bulk, alert=self._card(campaign, "测评提醒"))
+                             reply=words().reminder(campaign.name, campaign.closes_at), now=now,
+                             kind="notice", priority=Priority.bulk,
+                             alert=words().card(campaign.name, campaign.closes_at, True))
         await s.exec(
             update(ScreeningInvitation)
             .where(col(ScreeningInvitation.campaign_id) == campaign_id,
@@ -237,25 +253,3 @@ class Campaigns:
                    ScreeningInvitation.status == InvitationStatus.done))).one()
         log.info("screening round %r closed: %s of %s students completed something",
                  campaign.name, done, campaign.invited)
-
-    @staticmethod
-    def _deadline(campaign: ScreeningCampaign) -> str:
-        return f"{campaign.closes_at.astimezone(SHANGHAI):%m月%d日 %H:%M}"
-
-    def _invitation(self, campaign: ScreeningCampaign) -> Reply:
-        return Reply(
-            f"【{campaign.name}】\n同学你好！学校心理中心邀请你在{self._deadline(campaign)}前完成"
-            f"一次心理健康测评，大约需要5分钟。\n详细结果只有你本人和心理中心的老师能看到，"
-            "你也可以选择不参加。\n回复「测评」就可以开始，不想参加回复「不参加」。",
-            (START_CHOICE, DECLINE_CHOICE))
-
-    def _reminder(self, campaign: ScreeningCampaign) -> Reply:
-        return Reply(
-            f"温馨提醒：【{campaign.name}】还没有完成哦，{self._deadline(campaign)}截止，"
-            "大约需要5分钟。回复「测评」继续；如果不想参加，回复「不参加」即可，"
-            "之后不会再提醒你。", (START_CHOICE, DECLINE_CHOICE))
-
-    def _card(self, campaign: ScreeningCampaign, title: str) -> dict[str, object]:
-        return {"title": title,
-                "fields": {"批次": campaign.name[:20], "截止": self._deadline(campaign),
-                           "方式": "回复「测评」开始"}}

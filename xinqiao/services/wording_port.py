@@ -30,3 +30,7 @@ class WordingPort(Generic[W]):
             raise RuntimeError(f"{self._capability} wording not installed: "
                                f"import {self._offered_by}")
         return self._wording
+
+    def __call__(self) -> W:
+        """The wording in use (``port()`` reads as ``words()``)."""
+        return self.words()
