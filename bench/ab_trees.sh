@@ -9,7 +9,7 @@ PY=${PY:-/work/main/.venv/bin/python}
 PG=${PG:-postgresql+asyncpg://postgres@127.0.0.1:55432/postgres}
 REPEATS='
 import sys, time
-from xinqiao.services.crisis_detector import CrisisDetector
+from xinqiao.services.crisis_language.detector import CrisisDetector
 d = CrisisDetector(); d.warm_up(); texts = sys.argv[1].split(",")
 done, start = 0, time.perf_counter()
 while (elapsed := time.perf_counter() - start) < 3:

@@ -25,16 +25,22 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from xinqiao.services import crisis_train
-from xinqiao.services.crisis_corpus import CATEGORIES, LEVELS, Example, load_corpus, load_tsv
-from xinqiao.services.crisis_detector import (
+from xinqiao.services.crisis_language import train as crisis_train
+from xinqiao.services.crisis_language.corpus import (
+    CATEGORIES,
+    LEVELS,
+    Example,
+    load_corpus,
+    load_tsv,
+)
+from xinqiao.services.crisis_language.detector import (
     GUARD,
     CrisisDetector,
     Detection,
     LengthGuard,
     read_labelled,
 )
-from xinqiao.services.crisis_model import CrisisModel
+from xinqiao.services.crisis_language.model import CrisisModel
 
 OLD_SET = Path(__file__).resolve().parents[1] / "tests" / "data" / "crisis_labelled.tsv"
 CRISIS_KINDS = CATEGORIES["crisis"]

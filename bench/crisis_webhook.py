@@ -48,8 +48,8 @@ from xinqiao.bot.app import RUNTIME, SERVICES, build_app
 from xinqiao.clock import SHANGHAI, FakeClock
 from xinqiao.services.code_hash import hash_code
 from xinqiao.services.concern import concern_texts
-from xinqiao.services.crisis_corpus import CATEGORIES, Example, load_tsv
-from xinqiao.services.crisis_detector import CrisisDetector
+from xinqiao.services.crisis_language.corpus import CATEGORIES, Example, load_tsv
+from xinqiao.services.crisis_language.detector import CrisisDetector
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
 from xinqiao.storage.migrate import upgrade

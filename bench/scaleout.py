@@ -41,7 +41,7 @@ from tests.factories import add_person, bind, make_campus
 from tests.wechat_stub import SECRET, WeChatStub
 from xinqiao.bot.sending import ALERT_KINDS
 from xinqiao.clock import SystemClock
-from xinqiao.services.escalation import DEADLINE
+from xinqiao.services.escalation.engine import DEADLINE
 from xinqiao.storage.db import Database
 from xinqiao.storage.migrate import upgrade
 from xinqiao.storage.models import OutboxMessage, Role

@@ -29,7 +29,7 @@ from tests.factories import add_person, bind, make_campus
 from xinqiao.clock import FakeClock
 from xinqiao.handlers import push_texts as push_texts  # the services' push wording
 from xinqiao.policy.policy import load_policy
-from xinqiao.services.escalation import Subject
+from xinqiao.services.escalation.engine import Subject
 from xinqiao.services.network import Network
 from xinqiao.services.timers import Sweeper
 from xinqiao.storage.db import Database

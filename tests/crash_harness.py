@@ -36,7 +36,7 @@ from xinqiao.bot.channels.wechat import sign
 from xinqiao.bot.notify import ALERT_KINDS, payload_text
 from xinqiao.clock import SystemClock
 from xinqiao.policy.policy import load_policy
-from xinqiao.services.escalation import DEADLINE, Subject
+from xinqiao.services.escalation.engine import DEADLINE, Subject
 from xinqiao.services.network import Network
 from xinqiao.storage.db import Database
 from xinqiao.storage.migrate import upgrade

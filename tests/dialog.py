@@ -12,7 +12,7 @@ from xinqiao.clock import Clock
 from xinqiao.handlers.flow import Flow
 from xinqiao.messages import Inbound, Reply
 from xinqiao.services.content.service import Content
-from xinqiao.services.crisis_detector import CrisisDetector, load_rules
+from xinqiao.services.crisis_language.detector import CrisisDetector, load_rules
 from xinqiao.services.instruments import Instrument
 from xinqiao.services.network import Network
 from xinqiao.settings import Settings

@@ -141,7 +141,7 @@ async def test_a_sunday_check_in_counts_for_this_weeks_missing_friday(
 
 def test_the_alert_field_is_never_cut_inside_a_bracket() -> None:
     # WeChat template values hold 20 characters: "班级心理晴雨表未提交（计算" was sent.
-    from xinqiao.services.escalation_record import item_field
+    from xinqiao.services.escalation.record import item_field
 
     long_class = "【心桥】#3 班级心理晴雨表未提交（计算机科学与技术2301班）"
     assert item_field(long_class) == "班级心理晴雨表未提交"

@@ -24,7 +24,7 @@ from tests.console_world import (
 from tests.headless import phone
 from tests.network_world import add_other_college_lead
 from xinqiao.clock import SHANGHAI, FakeClock
-from xinqiao.services.escalation import Subject
+from xinqiao.services.escalation.engine import Subject
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
 from xinqiao.storage.models import AuditEntry

@@ -19,7 +19,7 @@ from tests.console_world import (
 )
 from tests.headless import Page, phone
 from xinqiao.clock import FakeClock
-from xinqiao.services.escalation import Subject
+from xinqiao.services.escalation.engine import Subject
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
 from xinqiao.storage.reports import Severity

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xinqiao.services.crisis_detector import (
+from xinqiao.services.crisis_language.detector import (
     CrisisDetector,
     CrisisRulesError,
     Detection,

@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from tests.dialog import labels
 from tests.network_world import World, make_world
 from xinqiao.clock import SHANGHAI, FakeClock
-from xinqiao.services.crisis_detector import CrisisDetector
+from xinqiao.services.crisis_language.detector import CrisisDetector
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
 from xinqiao.storage.reports import Escalation

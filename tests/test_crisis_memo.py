@@ -10,14 +10,14 @@ from sqlmodel import select
 
 from tests.network_world import make_world
 from xinqiao.clock import FakeClock
-from xinqiao.services.crisis_corpus import load_corpus
-from xinqiao.services.crisis_detector import (
+from xinqiao.services.crisis_language.corpus import load_corpus
+from xinqiao.services.crisis_language.detector import (
     MEMO_CHARS,
     CrisisDetector,
     load_rules,
     read_labelled,
 )
-from xinqiao.services.crisis_model import CrisisModel, Verdict
+from xinqiao.services.crisis_language.model import CrisisModel, Verdict
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
 from xinqiao.storage.reports import Escalation

@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from xinqiao.bot.cli import main
-from xinqiao.services import crisis_train
-from xinqiao.services.crisis_corpus import CorpusError, Example, load_corpus, load_tsv
-from xinqiao.services.crisis_detector import CrisisDetector
-from xinqiao.services.crisis_model import (
+from xinqiao.services.crisis_language import train as crisis_train
+from xinqiao.services.crisis_language.corpus import CorpusError, Example, load_corpus, load_tsv
+from xinqiao.services.crisis_language.detector import CrisisDetector
+from xinqiao.services.crisis_language.model import (
     CrisisModel,
     CrisisModelError,
     Thresholds,

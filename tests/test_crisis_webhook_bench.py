@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-from xinqiao.services.crisis_corpus import load_tsv
+from xinqiao.services.crisis_language.corpus import load_tsv
 
 CORPUS = Path(__file__).resolve().parents[1] / "xinqiao" / "data" / "crisis" / "corpus"
 LINES = (3, 214, 272, 392, 516, 580)  # explicit, third party, passive, topic, hyperbole, everyday

@@ -8,7 +8,7 @@ from sqlmodel import col, select
 
 from tests.network_world import World, make_world
 from xinqiao.clock import SHANGHAI, FakeClock
-from xinqiao.services.escalation import Subject
+from xinqiao.services.escalation.engine import Subject
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
 from xinqiao.storage.models import OutboxMessage

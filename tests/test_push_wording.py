@@ -11,8 +11,8 @@ from tests.network_world import make_world
 from xinqiao.clock import SHANGHAI, FakeClock
 from xinqiao.handlers.escalation_texts import EscalationTexts
 from xinqiao.messages import Reply
-from xinqiao.services import escalation_wording
-from xinqiao.services.escalation_wording import Alerting, EscalationWording
+from xinqiao.services.escalation import wording as escalation_wording
+from xinqiao.services.escalation.wording import Alerting, EscalationWording
 from xinqiao.services.pushed import WordingPort
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database

@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from tests.network_world import World, make_world
 from tests.test_escalation import MONDAY_9
 from xinqiao.clock import FakeClock
-from xinqiao.services.escalation import Subject
+from xinqiao.services.escalation.engine import Subject
 from xinqiao.services.timers import Sweeper, schedule
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database

@@ -15,8 +15,9 @@ import pytest
 from tests.wechat_server import WeChatServer
 from xinqiao.bot.app import SERVICES, build_app
 from xinqiao.clock import FakeClock
-from xinqiao.services import crisis_detector, crisis_text
 from xinqiao.services.content import search
+from xinqiao.services.crisis_language import detector as crisis_detector
+from xinqiao.services.crisis_language import text as crisis_text
 from xinqiao.settings import Settings
 
 

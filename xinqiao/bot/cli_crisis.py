@@ -30,9 +30,9 @@ def train(corpus_dir: Path | None, out: Path | None) -> None:
         import sklearn  # noqa: F401
     except ImportError as exc:  # scikit-learn is a training-time dependency only
         raise click.ClickException(f"training needs scikit-learn: {exc}") from exc
-    from xinqiao.services import crisis_train
-    from xinqiao.services.crisis_corpus import CorpusError, load_corpus
-    from xinqiao.services.crisis_model import write_model
+    from xinqiao.services.crisis_language import train as crisis_train
+    from xinqiao.services.crisis_language.corpus import CorpusError, load_corpus
+    from xinqiao.services.crisis_language.model import write_model
 
     try:
         examples = load_corpus(corpus_dir)

@@ -39,7 +39,7 @@ from xinqiao.services.booking.reminders import BookingTimers
 from xinqiao.services.content.campaigns import CampaignTimers
 from xinqiao.services.content.push import WeeklyTips
 from xinqiao.services.content.service import Content
-from xinqiao.services.crisis_detector import CrisisDetector, load_rules
+from xinqiao.services.crisis_language.detector import CrisisDetector, load_rules
 from xinqiao.services.instruments import Instrument, load_instruments
 from xinqiao.services.network import Network
 from xinqiao.services.report_types import load_report_types, use_report_types

@@ -18,7 +18,7 @@ from xinqiao.messages import Choice, Reply
 from xinqiao.services import aftercare
 from xinqiao.services.aftercare_answers import checkin_form, record_answers
 from xinqiao.services.crisis import help_lines
-from xinqiao.services.escalation import Escalations
+from xinqiao.services.escalation.engine import Escalations
 from xinqiao.services.network import Network
 
 _MENU = Choice("menu", "主菜单")

@@ -17,7 +17,7 @@ from xinqiao.handlers.form_spec import FieldKind, FormSpec
 from xinqiao.handlers.practice import practice_crisis
 from xinqiao.services.concern import adds_up, record_concern
 from xinqiao.services.crisis import raise_crisis
-from xinqiao.services.crisis_detector import CrisisDetector
+from xinqiao.services.crisis_language.detector import CrisisDetector
 from xinqiao.services.directory import STAFF_ROLES
 from xinqiao.services.named_student import named_student
 from xinqiao.services.network import Network

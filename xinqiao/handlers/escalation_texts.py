@@ -9,9 +9,9 @@ from datetime import date, datetime
 
 from xinqiao.clock import local
 from xinqiao.messages import Choice, Reply
-from xinqiao.services import escalation_wording
-from xinqiao.services.escalation_text import EXHAUSTED_TO, UNACKNOWLEDGED
-from xinqiao.services.escalation_wording import Alerting
+from xinqiao.services.escalation import wording as escalation_wording
+from xinqiao.services.escalation.text import EXHAUSTED_TO, UNACKNOWLEDGED
+from xinqiao.services.escalation.wording import Alerting
 
 JOINED = "又收到一份关于该生的反映"
 CHECKIN_NOTHING = Choice("flow:checkin_none", "本周无异常（一键提交）")
@@ -37,7 +37,7 @@ def _tail(item: Alerting) -> str:
 
 
 class EscalationTexts:
-    """The wording :mod:`xinqiao.services.escalation_wording` asks for."""
+    """The wording :mod:`xinqiao.services.escalation.wording` asks for."""
 
     def level_alert(self, item: Alerting, again: bool, why: str | None) -> Reply:
         """The kind, the urgency, the deadline and what follows it; how to answer."""

@@ -26,7 +26,7 @@ from xinqiao.handlers.form_spec import FormSpec
 from xinqiao.handlers.forms import OnAnswers
 from xinqiao.messages import Choice, Reply
 from xinqiao.services.crisis import help_lines, raise_crisis
-from xinqiao.services.escalation_text import LEVEL_LABELS
+from xinqiao.services.escalation.text import LEVEL_LABELS
 from xinqiao.services.network import Network
 from xinqiao.services.practice import (
     IDLE,

@@ -13,7 +13,7 @@ from datetime import datetime
 from xinqiao.clock import utc
 from xinqiao.handlers.flow import Context, OneShotFlow, Turn, flow_choice
 from xinqiao.messages import Choice, Reply
-from xinqiao.services.escalation_text import (
+from xinqiao.services.escalation.text import (
     SEVERITY_LABELS,
     STATUS_LABELS,
     UNACKNOWLEDGED,

@@ -10,8 +10,8 @@ from xinqiao.handlers.flow import Context, Turn
 from xinqiao.handlers.item_view import item_lines
 from xinqiao.messages import Choice, Reply
 from xinqiao.services.access import Action, Kind, holders
-from xinqiao.services.escalation import Escalations, open_for_person
-from xinqiao.services.escalation_text import (
+from xinqiao.services.escalation.engine import Escalations, open_for_person
+from xinqiao.services.escalation.text import (
     UNACKNOWLEDGED,
     severity_label,
     status_label,

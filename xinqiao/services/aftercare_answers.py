@@ -18,7 +18,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.services.escalation import Escalations, Subject
+from xinqiao.services.escalation.engine import Escalations, Subject
 from xinqiao.services.form_loader import load_form
 from xinqiao.services.form_schema import FormSpec
 from xinqiao.storage.aftercare import (

@@ -16,8 +16,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.services import audit
-from xinqiao.services.checkin_items import MISSING, committee_reminder, period_of
-from xinqiao.services.escalation_record import step, tell
+from xinqiao.services.escalation.checkin_items import MISSING, committee_reminder, period_of
+from xinqiao.services.escalation.record import step, tell
 from xinqiao.services.network import Network
 from xinqiao.services.recipients import level_recipients
 from xinqiao.storage.reports import Escalation, EscalationStatus, EscalationStep

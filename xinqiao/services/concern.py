@@ -23,7 +23,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.services.crisis import raise_crisis
-from xinqiao.services.escalation import Subject
+from xinqiao.services.escalation.engine import Subject
 from xinqiao.services.item_links import join, open_items_about
 from xinqiao.services.report_types import report_types
 from xinqiao.services.timers import schedule

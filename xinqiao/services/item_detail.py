@@ -22,8 +22,8 @@ from xinqiao.clock import local
 from xinqiao.services import audit
 from xinqiao.services.access import Action, Actor, Kind, Target, escalation_target, may
 from xinqiao.services.directory import unit_names
-from xinqiao.services.escalation import SEVERITY_LABELS
-from xinqiao.services.escalation_text import (
+from xinqiao.services.escalation.engine import SEVERITY_LABELS
+from xinqiao.services.escalation.text import (
     EXHAUSTED_TO,
     UNACKNOWLEDGED,
     level_label,

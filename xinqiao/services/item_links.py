@@ -13,9 +13,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.services.access import Action, Actor, Kind, authorize, escalation_target
-from xinqiao.services.escalation import Escalations, Subject
-from xinqiao.services.escalation_text import UNACKNOWLEDGED, status_label, title_of
-from xinqiao.services.escalation_wording import words
+from xinqiao.services.escalation.engine import Escalations, Subject
+from xinqiao.services.escalation.text import UNACKNOWLEDGED, status_label, title_of
+from xinqiao.services.escalation.wording import words
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.refs import item_ref

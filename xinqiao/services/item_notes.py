@@ -8,7 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.services.access import Action, Kind, actor_for, authorize, escalation_target
 from xinqiao.services.directory import role_set
-from xinqiao.services.escalation_record import step
+from xinqiao.services.escalation.record import step
 from xinqiao.services.refs import item_ref
 from xinqiao.storage.reports import Escalation
 from xinqiao.vocabulary import Rostered

@@ -18,8 +18,8 @@ from xinqiao.services.case_records import CONTACT_DUE, on_contact_due
 from xinqiao.services.cases import FOLLOWUP, on_followup
 from xinqiao.services.concern import CONCERN_EXPIRE, on_concern_expire
 from xinqiao.services.coverage import push_coverage
-from xinqiao.services.escalation import DEADLINE, Escalations, Subject
-from xinqiao.services.escalation_batch import fire_deadlines
+from xinqiao.services.escalation.batch import fire_deadlines
+from xinqiao.services.escalation.engine import DEADLINE, Escalations, Subject
 from xinqiao.services.invitations import (
     SECOND_STAGE_EXPIRE,
     SECOND_STAGE_REMIND,
@@ -110,7 +110,7 @@ class Network:
         return self.periods_between(first, nxt - timedelta(days=1))
 
     def timer_batch_handlers(self) -> dict[str, BatchHandler]:
-        """Kinds the sweeper may fire many at a time (see services.escalation_batch)."""
+        """Kinds the sweeper may fire many at a time (see services.escalation.batch)."""
         return {DEADLINE: functools.partial(fire_deadlines, self.escalations)}
 
     def timer_handlers(self) -> dict[str, TimerHandler]:

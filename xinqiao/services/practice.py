@@ -16,8 +16,8 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.services.escalation import Escalations
-from xinqiao.services.escalation_text import level_alert, level_label
+from xinqiao.services.escalation.engine import Escalations
+from xinqiao.services.escalation.text import level_alert, level_label
 from xinqiao.services.refs import item_ref
 from xinqiao.storage.care import PracticeRun, PracticeSession
 from xinqiao.storage.models import College, Person, RoleAssignment

@@ -1,7 +1,7 @@
 """A worded message as services carry it: queued and offered unread, worded elsewhere.
 
 The words of a push live in a handlers texts module (behind a wording port such as
-``services/escalation_wording``); the services that queue it only need its shape — the text
+``services/escalation/wording``); the services that queue it only need its shape — the text
 whose first line names an alert card, the choices a number or tap answers, and the stored
 form. A :class:`xinqiao.messages.Reply` is one; services never build one.
 """

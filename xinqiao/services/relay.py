@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.services.access import Action, Kind, actor_for, authorize, escalation_target
 from xinqiao.services.directory import role_set
-from xinqiao.services.escalation_record import step
+from xinqiao.services.escalation.record import step
 from xinqiao.services.outbox import Priority, Worded, enqueue
 from xinqiao.services.recipients import Pushed, push_to_people
 from xinqiao.storage.models import ChannelIdentity, ConversationState

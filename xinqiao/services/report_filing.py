@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import local
-from xinqiao.services.escalation import Subject
+from xinqiao.services.escalation.engine import Subject
 from xinqiao.services.item_links import open_or_join
 from xinqiao.services.network import Network
 from xinqiao.services.report_spec import ReportType, gravest

@@ -16,7 +16,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import utc
-from xinqiao.services.escalation import Escalations, Subject
+from xinqiao.services.escalation.engine import Escalations, Subject
 from xinqiao.services.severity import is_urgent
 from xinqiao.services.timers import TimerHandler, schedule
 from xinqiao.storage.models import ChannelIdentity, ConversationState

@@ -19,8 +19,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.bot.console_web.reach import Unit
 from xinqiao.clock import local
-from xinqiao.services.checkin_items import MISSING, period_of
 from xinqiao.services.completion import ClassCompletion, class_completion
+from xinqiao.services.escalation.checkin_items import MISSING, period_of
 from xinqiao.services.network import Network
 from xinqiao.storage.models import Klass
 from xinqiao.storage.reports import CheckIn, Escalation, EscalationStatus

@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import local
 from xinqiao.services.access import Actor
-from xinqiao.services.escalation_text import EXHAUSTED_TO, level_label
+from xinqiao.services.escalation.text import EXHAUSTED_TO, level_label
 from xinqiao.services.item_detail import ItemDetail, item_detail
 from xinqiao.services.item_links import reports_of
 from xinqiao.services.refs import item_ref

@@ -25,7 +25,7 @@ from xinqiao.bot.console_web.gate import (
 from xinqiao.bot.console_web.item_data import item_view
 from xinqiao.bot.console_web.queue_data import CARDS, Filters, countdown, queue
 from xinqiao.services.access import Action, Kind, authorize, escalation_target, may
-from xinqiao.services.escalation_text import SEVERITY_LABELS
+from xinqiao.services.escalation.text import SEVERITY_LABELS
 from xinqiao.services.item_notes import NOTE_LIMIT, add_note
 from xinqiao.services.report_types import report_types
 from xinqiao.storage.reports import Escalation, EscalationStatus

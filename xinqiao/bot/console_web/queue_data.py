@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from xinqiao.bot.console_web.queue_scope import sent_to, waiting_on
 from xinqiao.clock import SHANGHAI, local
 from xinqiao.services.access import Action, Actor, Kind, Target, may
-from xinqiao.services.escalation_text import SEVERITY_LABELS, level_label
+from xinqiao.services.escalation.text import SEVERITY_LABELS, level_label
 from xinqiao.services.refs import item_ref
 from xinqiao.services.report_types import report_types
 from xinqiao.storage.models import College, Klass, Person

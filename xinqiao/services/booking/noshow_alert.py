@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.policy.policy import Policy
 from xinqiao.services.booking.wording import words
-from xinqiao.services.escalation import Escalations, Subject
+from xinqiao.services.escalation.engine import Escalations, Subject
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.refs import item_ref

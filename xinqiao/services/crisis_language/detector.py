@@ -1,8 +1,8 @@
 """Crisis language in any message: rules first, then a learned model, and whom a flag is about.
 
-Two passes (issue 14). The rules (``xinqiao/data/crisis_rules.toml``, services/crisis_rules.py)
+Two passes (issue 14). The rules (``xinqiao/data/crisis_rules.toml``, rules.py)
 catch the unmistakable — an explicit wish to die, a method with intent, harm to others — and
-explain it (``rule_id``). The learned model (services/crisis_model.py, trained on the shipped
+explain it (``rule_id``). The learned model (model.py, trained on the shipped
 corpus) decides the rest and grades it: ``crisis`` or ``concern``. The detector never decides
 that a student is safe and is stateless, so a later "我开玩笑的" or "我没有想自杀" cancels
 nothing; closing a flag is the on-duty counsellor's job.
@@ -15,9 +15,9 @@ import bisect
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from xinqiao.services.crisis_memo import QuietTexts
-from xinqiao.services.crisis_model import CrisisModel, Verdict
-from xinqiao.services.crisis_rules import (
+from xinqiao.services.crisis_language.memo import QuietTexts
+from xinqiao.services.crisis_language.model import CrisisModel, Verdict
+from xinqiao.services.crisis_language.rules import (
     CATEGORIES,
     DEFAULT_SOURCE,
     CrisisRules,
@@ -26,8 +26,8 @@ from xinqiao.services.crisis_rules import (
     Subjects,
     load_rules,
 )
-from xinqiao.services.crisis_subject import View, split_views, whom
-from xinqiao.services.crisis_text import TOKENIZER, WORD_PREFIX, normalise_char, warm_up
+from xinqiao.services.crisis_language.subject import View, split_views, whom
+from xinqiao.services.crisis_language.text import TOKENIZER, WORD_PREFIX, normalise_char, warm_up
 from xinqiao.services.warm import Once
 
 __all__ = ["CATEGORIES", "DEFAULT_SOURCE", "GUARD", "CrisisDetector", "CrisisRules",
@@ -49,7 +49,7 @@ SHORT_TEXT = 12
 # The verdict on a text is a pure function of the text (whom it is about and the 24 h memory
 # are decided later, per person, in handlers/crisis_watch.py), so a repeated quiet text — 菜单,
 # 好的, a form's 1-5 — is not read again: up to MEMO_SIZE texts of at most MEMO_CHARS characters
-# whose verdict was none (services/crisis_memo.py; crisis wording is never kept).
+# whose verdict was none (memo.py; crisis wording is never kept).
 MEMO_SIZE = 4096
 MEMO_CHARS = 16
 
@@ -153,7 +153,7 @@ class CrisisDetector:
         return got
 
     def _views(self, text: str) -> dict[str, View]:
-        """The message as the rules read it (services/crisis_subject.py)."""
+        """The message as the rules read it (subject.py)."""
         return split_views(text, self._norm)
 
     def _who(self, script: str, view: View, at: int) -> str:

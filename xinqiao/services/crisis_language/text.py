@@ -1,6 +1,6 @@
 """The crisis model's view of a message: normalised text and its features.
 
-Training (services/crisis_train.py) and inference (services/crisis_model.py) both call
+Training (train.py) and inference (model.py) both call
 ``features`` so the two can never drift apart. Normalisation: NFKC (full-width → half-width),
 lower case, traditional → simplified one character at a time (OpenCC's character table, from
 ``opencc-python-reimplemented``), whitespace runs → one space. Features: jieba words (prefixed

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from xinqiao.services.escalation_wording import Alerting, words
+from xinqiao.services.escalation.wording import Alerting, words
 from xinqiao.services.pushed import Pushed
 from xinqiao.services.refs import item_ref
 from xinqiao.services.report_types import report_types

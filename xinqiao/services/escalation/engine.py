@@ -15,12 +15,17 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import local
-from xinqiao.services import checkin_items
 from xinqiao.services.access import Action, Kind, actor_for, authorize, escalation_target
 from xinqiao.services.directory import role_set
-from xinqiao.services.escalation_chain import Calendar, ChainWalker
-from xinqiao.services.escalation_deadline import DEADLINE, NextStep, deadline_timer, next_step
-from xinqiao.services.escalation_record import (
+from xinqiao.services.escalation import checkin_items
+from xinqiao.services.escalation.chain import Calendar, ChainWalker
+from xinqiao.services.escalation.deadline import (
+    DEADLINE,
+    NextStep,
+    deadline_timer,
+    next_step,
+)
+from xinqiao.services.escalation.record import (
     all_recipients,
     item_title,
     lapsed_by,
@@ -29,8 +34,8 @@ from xinqiao.services.escalation_record import (
     step,
     tell,
 )
-from xinqiao.services.escalation_text import LEVEL_LABELS, SEVERITY_LABELS, escalated_notice
-from xinqiao.services.escalation_wording import words
+from xinqiao.services.escalation.text import LEVEL_LABELS, SEVERITY_LABELS, escalated_notice
+from xinqiao.services.escalation.wording import words
 from xinqiao.services.refs import item_ref
 from xinqiao.services.timers import schedule_many
 from xinqiao.storage.reports import Escalation, EscalationStatus, Severity, Timer

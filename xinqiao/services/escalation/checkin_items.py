@@ -13,9 +13,9 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.services import audit
-from xinqiao.services.escalation_record import all_recipients, item_title, tell
-from xinqiao.services.escalation_text import alerting
-from xinqiao.services.escalation_wording import words
+from xinqiao.services.escalation.record import all_recipients, item_title, tell
+from xinqiao.services.escalation.text import alerting
+from xinqiao.services.escalation.wording import words
 from xinqiao.services.pushed import Pushed
 from xinqiao.services.refs import item_ref
 from xinqiao.storage.models import Person

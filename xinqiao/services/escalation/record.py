@@ -12,7 +12,7 @@ from sqlalchemy import and_, case
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.services.escalation_text import SEVERITY_LABELS, title_of
+from xinqiao.services.escalation.text import SEVERITY_LABELS, title_of
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import Pushed, push_to_people
 from xinqiao.services.refs import item_ref
@@ -26,7 +26,7 @@ from xinqiao.storage.reports import (
     Severity,
 )
 
-log = logging.getLogger("xinqiao.services.escalation")
+log = logging.getLogger("xinqiao.services.escalation.engine")
 
 
 async def lapsed_by(s: AsyncSession, esc: Escalation) -> tuple[int, str] | None:

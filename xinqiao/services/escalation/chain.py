@@ -1,7 +1,7 @@
 """Walking an escalation's chain: notify a level, skip one nobody can be reached at, lapse an
 acknowledged item not resolved in time, and hand an exhausted one to the centre (design.md §3.2).
 
-``Escalations`` (services/escalation.py) opens items and takes the staff's actions; this base
+``Escalations`` (engine.py) opens items and takes the staff's actions; this base
 holds the climb itself and the deadline arithmetic, inside the caller's transaction.
 """
 
@@ -14,10 +14,10 @@ from typing import Any, Protocol
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.services import checkin_items
-from xinqiao.services.escalation_deadline import deadline_timer
-from xinqiao.services.escalation_record import add_recipients, step, tell
-from xinqiao.services.escalation_text import (
+from xinqiao.services.escalation import checkin_items
+from xinqiao.services.escalation.deadline import deadline_timer
+from xinqiao.services.escalation.record import add_recipients, step, tell
+from xinqiao.services.escalation.text import (
     duration_words,
     exhausted_alert,
     exhausted_reminder,
@@ -30,7 +30,7 @@ from xinqiao.services.timers import schedule_many
 from xinqiao.storage.reports import Escalation, EscalationStatus, Severity
 
 # The escalation engine's log, whichever of its modules writes (operators grep for it).
-log = logging.getLogger("xinqiao.services.escalation")
+log = logging.getLogger("xinqiao.services.escalation.engine")
 EXHAUSTED_LEVELS = ("centre_lead", "centre")  # who gets an item nobody acknowledged
 Window = tuple[timedelta, bool]  # a duration, and whether it counts working time only
 

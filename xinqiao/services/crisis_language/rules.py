@@ -1,7 +1,7 @@
 """Loading crisis rules: the data-driven first pass of the crisis detector.
 
 The rules live in ``xinqiao/data/crisis_rules.toml``; a bad file raises CrisisRulesError naming
-the file and the rule. The detector itself is services/crisis_detector.py.
+the file and the rule. The detector itself is detector.py.
 """
 
 from __future__ import annotations

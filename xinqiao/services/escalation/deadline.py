@@ -1,6 +1,6 @@
 """An escalation's deadline: what it does when it fires, and its timer row.
 
-``Escalations.on_deadline`` (one item) and ``escalation_batch`` (many at once) both decide
+``Escalations.on_deadline`` (one item) and ``batch`` (many at once) both decide
 with ``next_step`` and schedule with ``deadline_timer``, so the two can never drift apart.
 """
 

@@ -19,11 +19,11 @@ from sqlalchemy import func, insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.services import checkin_items
-from xinqiao.services.escalation import Escalations
-from xinqiao.services.escalation_deadline import NextStep, deadline_timer, next_step
-from xinqiao.services.escalation_record import log_missed, push_style, titled
-from xinqiao.services.escalation_text import escalated_notice, level_alert
+from xinqiao.services.escalation import checkin_items
+from xinqiao.services.escalation.deadline import NextStep, deadline_timer, next_step
+from xinqiao.services.escalation.engine import Escalations
+from xinqiao.services.escalation.record import log_missed, push_style, titled
+from xinqiao.services.escalation.text import escalated_notice, level_alert
 from xinqiao.services.outbox import Push, enqueue_many
 from xinqiao.services.recipients import (
     LEVEL_ROLES,

@@ -1,7 +1,7 @@
 """Whom a crisis signal is about: the message split into the rules' views, and the subject
 markers before a match (the writer, someone else, a story or the news).
 
-The detector (services/crisis_detector.py) reads every message through these views: the rules
+The detector (detector.py) reads every message through these views: the rules
 match on them and the model's strongest feature is traced back to them, so both ask the same
 question of the same text.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from xinqiao.services.crisis_rules import Subjects
+from xinqiao.services.crisis_language.rules import Subjects
 
 # Separator strength before a kept character: none, clause (，), sentence (。).
 SPACE, CLAUSE, SENTENCE = 0, 1, 2

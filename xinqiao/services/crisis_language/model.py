@@ -19,8 +19,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from xinqiao.services.crisis_corpus import CATEGORIES, LEVEL_OF, LEVELS
-from xinqiao.services.crisis_text import features
+from xinqiao.services.crisis_language.corpus import CATEGORIES, LEVEL_OF, LEVELS
+from xinqiao.services.crisis_language.text import features
 
 if TYPE_CHECKING:  # numpy is imported where used: start-up need not wait for it (issue 18)
     import numpy as np

@@ -1,6 +1,6 @@
 """Training the crisis model (``xinqiao crisis train``): scikit-learn, fixed seeds.
 
-scikit-learn is needed here only; the service reads the result with numpy (crisis_model.py).
+scikit-learn is needed here only; the service reads the result with numpy (model.py).
 Thresholds come from leave-one-writer-out predictions (train on all writers' batches but one,
 score that one), the honest estimate of how the model meets words nobody wrote for it.
 
@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from xinqiao.services.crisis_corpus import CATEGORIES, LEVEL_OF, LEVELS, Example
-from xinqiao.services.crisis_model import ModelArrays, Thresholds
-from xinqiao.services.crisis_text import features
+from xinqiao.services.crisis_language.corpus import CATEGORIES, LEVEL_OF, LEVELS, Example
+from xinqiao.services.crisis_language.model import ModelArrays, Thresholds
+from xinqiao.services.crisis_language.text import features
 
 if TYPE_CHECKING:
-    from xinqiao.services.crisis_detector import LengthGuard
+    from xinqiao.services.crisis_language.detector import LengthGuard
 
 SEED = 14
 C_CATEGORY = 10.0
@@ -152,7 +152,7 @@ class Marks:
 def rule_marks(examples: Sequence[Example], probs: NDArray[np.float64]) -> Marks:
     """The rules' marks on ``examples`` given the model's probabilities (a rule hit may be
     vetoed by a model sure of ``none``)."""
-    from xinqiao.services.crisis_detector import CrisisDetector, rule_stands
+    from xinqiao.services.crisis_language.detector import CrisisDetector, rule_stands
 
     rules = CrisisDetector(learned=False)
     n = len(examples)
@@ -215,7 +215,7 @@ def choose_thresholds(examples: Sequence[Example], probs: NDArray[np.float64],
 
 
 def _guard() -> LengthGuard:
-    from xinqiao.services.crisis_detector import GUARD
+    from xinqiao.services.crisis_language.detector import GUARD
 
     return GUARD
 
