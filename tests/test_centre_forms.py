@@ -13,7 +13,7 @@ from tests.dialog import Dialog, labels
 from tests.network_world import make_world
 from xinqiao.clock import SHANGHAI, FakeClock
 from xinqiao.handlers.form_spec import FormSpecError, load_form
-from xinqiao.services.form_loader import PACKAGED_DIRS
+from xinqiao.services.forms.loader import PACKAGED_DIRS
 from xinqiao.services.instruments import load_instruments
 from xinqiao.services.report_types import form_report_type
 from xinqiao.settings import Settings

@@ -12,7 +12,7 @@ from tests.factories import bind
 from tests.network_world import INSTRUMENTS, World, make_world
 from xinqiao.clock import SHANGHAI, FakeClock
 from xinqiao.services.completion import class_completion
-from xinqiao.services.monthly import build_monthly
+from xinqiao.services.monthly.report import build_monthly
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
 from xinqiao.storage.models import AuditEntry

@@ -11,8 +11,8 @@ from tests.roster_files import EN_HEADER, write_csv
 from tests.test_monthly import PERIODS, SEPT, _month
 from xinqiao.clock import FakeClock
 from xinqiao.services.codes import export_codes
-from xinqiao.services.monthly import build_monthly
-from xinqiao.services.monthly_export import write_monthly_xlsx
+from xinqiao.services.monthly.export import write_monthly_xlsx
+from xinqiao.services.monthly.report import build_monthly
 from xinqiao.services.roster import import_roster
 from xinqiao.storage.db import Database
 from xinqiao.storage.models import Klass

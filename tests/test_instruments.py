@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xinqiao.services.form_schema import Scale
+from xinqiao.services.forms.schema import Scale
 from xinqiao.services.instruments import (
     PACKAGED_DIR,
     Instrument,

@@ -16,8 +16,8 @@ from tests.test_completion import SEP7, SEP14, add_checkin, add_klass, add_repor
 from tests.test_completion import add_escalation as add_esc
 from xinqiao.clock import SHANGHAI, FakeClock
 from xinqiao.handlers.monthly_view import MonthlyConfirmFlow
-from xinqiao.services.monthly import build_monthly, generate_monthly
-from xinqiao.services.monthly_export import export_monthly, write_monthly_xlsx
+from xinqiao.services.monthly.export import export_monthly, write_monthly_xlsx
+from xinqiao.services.monthly.report import build_monthly, generate_monthly
 from xinqiao.services.sheets import display_width
 from xinqiao.settings import Settings
 from xinqiao.storage.booking import Appointment, AppointmentStatus, Referral

@@ -16,8 +16,8 @@ from tests.test_completion import add_report, utc
 from xinqiao.bot.wiring import build_services
 from xinqiao.clock import SHANGHAI, FakeClock
 from xinqiao.handlers.monthly_view import monthly_summary
-from xinqiao.services.monthly import build_monthly
-from xinqiao.services.monthly_export import write_monthly_xlsx
+from xinqiao.services.monthly.export import write_monthly_xlsx
+from xinqiao.services.monthly.report import build_monthly
 from xinqiao.services.report_types import (
     ReportTypeError,
     load_report_types,

@@ -8,7 +8,7 @@ from sqlmodel import select
 
 from tests.demo_school import load_school
 from xinqiao.clock import FakeClock
-from xinqiao.services.monthly import build_monthly
+from xinqiao.services.monthly.report import build_monthly
 from xinqiao.settings import Settings
 from xinqiao.storage.cases import Case
 from xinqiao.storage.db import Database

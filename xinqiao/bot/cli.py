@@ -137,7 +137,7 @@ def report_monthly(college: str, month: str, out: Path) -> None:
     from datetime import date
 
     from xinqiao.policy.policy import PolicyError, load_policy
-    from xinqiao.services.monthly_export import export_monthly
+    from xinqiao.services.monthly.export import export_monthly
     from xinqiao.services.network import Network
 
     try:

@@ -35,7 +35,7 @@ def content() -> None:
 def content_check() -> None:
     """Validate every article, content data file and form (exit 1 naming the file and field)."""
     from xinqiao.handlers.content.exercises import exercise_forms
-    from xinqiao.services.form_loader import FormSpecError
+    from xinqiao.services.forms.loader import FormSpecError
 
     library = _content().library
     try:

@@ -16,10 +16,10 @@ from xinqiao.handlers.aftercare_texts import UNIT_LABELS
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.policy.aftercare import AftercarePolicy
-from xinqiao.services import aftercare
 from xinqiao.services.access import REFUSAL, Action, Kind, authorize, holders
-from xinqiao.services.aftercare import Case, Reach, RoundView, Tally
-from xinqiao.services.incidents import INCIDENT_LABELS, incident_of
+from xinqiao.services.aftercare import rounds as aftercare
+from xinqiao.services.aftercare.incidents import INCIDENT_LABELS, incident_of
+from xinqiao.services.aftercare.rounds import Case, Reach, RoundView, Tally
 from xinqiao.services.refs import CASE, case_ref, parse_ref, wrong_kind
 
 _MENU = Choice("menu", "主菜单")

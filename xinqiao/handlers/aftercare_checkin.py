@@ -15,8 +15,8 @@ from xinqiao.handlers.flow import Context, Turn, flow_choice
 from xinqiao.handlers.form_runner import FormRunner, Hooks
 from xinqiao.handlers.form_spec import FormSpec
 from xinqiao.messages import Choice, Reply
-from xinqiao.services import aftercare
-from xinqiao.services.aftercare_answers import checkin_form, record_answers
+from xinqiao.services.aftercare import rounds as aftercare
+from xinqiao.services.aftercare.answers import checkin_form, record_answers
 from xinqiao.services.crisis import help_lines
 from xinqiao.services.escalation.engine import Escalations
 from xinqiao.services.network import Network

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from xinqiao.handlers.flow import flow_choice
 from xinqiao.messages import Reply
-from xinqiao.services import aftercare_wording
+from xinqiao.services.aftercare import wording as aftercare_wording
 
 CHECKIN_FLOW = "aftercare_checkin"
 CHECKIN_WORD = "关怀问候"
@@ -13,7 +13,7 @@ UNIT_LABELS = {"dorm": "同宿舍", "klass": "同班"}  # a round's units, in ch
 
 
 class AftercareTexts:
-    """The wording :mod:`xinqiao.services.aftercare_wording` asks for."""
+    """The wording :mod:`xinqiao.services.aftercare.wording` asks for."""
 
     def offer_push(self, case: str, incident: str) -> Reply:
         """By case number only: the centre opens the case to see whose it is."""

@@ -16,11 +16,12 @@ from xinqiao.clock import local
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.policy.policy import Policy
-from xinqiao.services import case_records, cases
 from xinqiao.services.access import Action
-from xinqiao.services.case_records import CONSENT, RETURNING, Referral
-from xinqiao.services.case_view import CaseView
-from xinqiao.services.incidents import INCIDENT_LABELS, record_incident
+from xinqiao.services.aftercare.incidents import INCIDENT_LABELS, record_incident
+from xinqiao.services.cases import lifecycle as cases
+from xinqiao.services.cases import records as case_records
+from xinqiao.services.cases.records import CONSENT, RETURNING, Referral
+from xinqiao.services.cases.view import CaseView
 from xinqiao.services.refs import case_ref
 
 _MENU = (Choice("menu", "主菜单"),)

@@ -7,9 +7,10 @@ from typing import Any
 from xinqiao.handlers.case_texts import decided_text
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
-from xinqiao.services import case_signoff, cases
 from xinqiao.services.access import Action
-from xinqiao.services.case_signoff import Waiting
+from xinqiao.services.cases import lifecycle as cases
+from xinqiao.services.cases import signoff as case_signoff
+from xinqiao.services.cases.signoff import Waiting
 from xinqiao.services.refs import CASE, case_ref, parse_ref, wrong_kind
 from xinqiao.vocabulary import Member, Role
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
-from xinqiao.services import case_team
-from xinqiao.services.case_view import CaseView
+from xinqiao.services.cases import team as case_team
+from xinqiao.services.cases.view import CaseView
 from xinqiao.services.refs import case_ref
 
 _MENU = (Choice("menu", "主菜单"),)

@@ -6,12 +6,12 @@ from datetime import date
 
 from xinqiao.handlers.flow import flow_choice
 from xinqiao.messages import Reply
-from xinqiao.services import case_wording
-from xinqiao.services.case_signoff import FLOW as SIGNOFF_FLOW
+from xinqiao.services.cases import wording as case_wording
+from xinqiao.services.cases.signoff import FLOW as SIGNOFF_FLOW
 
 
 class CaseTexts:
-    """The wording :mod:`xinqiao.services.case_wording` asks for."""
+    """The wording :mod:`xinqiao.services.cases.wording` asks for."""
 
     def followup_push(self, case: str, has_lead: bool) -> Reply:
         """The lead records the follow-up; the centre first names a lead."""

@@ -11,11 +11,12 @@ from xinqiao.handlers.case_team import ADD_PROMPT, add_member, remove_member, te
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.policy.policy import Policy
-from xinqiao.services import case_signoff, cases
 from xinqiao.services.access import Action, Kind, holders
-from xinqiao.services.case_records import due_line, owed
-from xinqiao.services.case_sources import readable_note
-from xinqiao.services.case_view import CaseView, case_summary, student_names
+from xinqiao.services.cases import lifecycle as cases
+from xinqiao.services.cases import signoff as case_signoff
+from xinqiao.services.cases.records import due_line, owed
+from xinqiao.services.cases.sources import readable_note
+from xinqiao.services.cases.view import CaseView, case_summary, student_names
 from xinqiao.services.refs import CASE, case_ref, parse_ref, wrong_kind
 from xinqiao.services.safety_plan import plan_line
 from xinqiao.vocabulary import Member, Role, Tier

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import date
 
 from xinqiao.messages import Reply
-from xinqiao.services import monthly
-from xinqiao.services.monthly import month_label
+from xinqiao.services.monthly import report as monthly
+from xinqiao.services.monthly.report import month_label
 
 
 class MonthlyTexts:
-    """The wording :mod:`xinqiao.services.monthly` asks for."""
+    """The wording :mod:`xinqiao.services.monthly.report` asks for."""
 
     def generated(self, college: str, month: date) -> Reply:
         """Where to read it and what to do next."""

@@ -12,10 +12,10 @@ from xinqiao.clock import local
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.handlers.reports_view import served_college_ids
 from xinqiao.messages import Choice, Reply
-from xinqiao.services import monthly_desk
-from xinqiao.services.monthly import TIER_LABELS, kind_rows, month_label, push_to_role
-from xinqiao.services.monthly_desk import MonthlyView
-from xinqiao.services.monthly_export import duration_words
+from xinqiao.services.monthly import desk as monthly_desk
+from xinqiao.services.monthly.desk import MonthlyView
+from xinqiao.services.monthly.export import duration_words
+from xinqiao.services.monthly.report import TIER_LABELS, kind_rows, month_label, push_to_role
 from xinqiao.vocabulary import Member, Role
 
 _MENU = (Choice("menu", "主菜单"),)

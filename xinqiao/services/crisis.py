@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.services.cases import open_case
+from xinqiao.services.cases.lifecycle import open_case
 from xinqiao.services.escalation.engine import Subject
 from xinqiao.services.item_links import open_or_join
 from xinqiao.services.report_types import report_types

@@ -1,7 +1,7 @@
 """Questionnaires (PHQ-9, GAD-7, ASQ, a centre's own): scored forms, their answers and scores.
 
 A questionnaire is a :class:`FormSpec` with a ``[scale]``, ``scale`` fields, ``bands`` and
-``rules`` (the schema and its rule language: ``services/form_schema.py``). The result's tier is
+``rules`` (the schema and its rule language: ``services/forms/schema.py``). The result's tier is
 the highest of the band's and the fired rules' tiers; acute is always ``crisis`` and always
 positive, whatever the file says.
 """
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xinqiao.services.form_checks import normalise, words
-from xinqiao.services.form_loader import PACKAGED_DIRS, FormSpecError, load_form, load_forms
-from xinqiao.services.form_schema import FieldKind, FormField, FormSpec
+from xinqiao.services.forms.checks import normalise, words
+from xinqiao.services.forms.loader import PACKAGED_DIRS, FormSpecError, load_form, load_forms
+from xinqiao.services.forms.schema import FieldKind, FormField, FormSpec
 from xinqiao.storage.models import Tier
 
 Instrument = FormSpec  # a questionnaire is a form with a scale and scoring

@@ -13,9 +13,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import local
 from xinqiao.policy.policy import Policy
-from xinqiao.services import aftercare, retention, screening_rounds
-from xinqiao.services.case_records import CONTACT_DUE, on_contact_due
-from xinqiao.services.cases import FOLLOWUP, on_followup
+from xinqiao.services import retention, screening_rounds
+from xinqiao.services.aftercare import rounds as aftercare
+from xinqiao.services.cases.lifecycle import FOLLOWUP, on_followup
+from xinqiao.services.cases.records import CONTACT_DUE, on_contact_due
 from xinqiao.services.concern import CONCERN_EXPIRE, on_concern_expire
 from xinqiao.services.coverage import push_coverage
 from xinqiao.services.escalation.batch import fire_deadlines
@@ -26,7 +27,7 @@ from xinqiao.services.invitations import (
     on_second_stage_expire,
     on_second_stage_remind,
 )
-from xinqiao.services.monthly import generate_monthly
+from xinqiao.services.monthly.report import generate_monthly
 from xinqiao.services.safety_followup import ASQ_WAIT, on_asq_wait
 from xinqiao.services.timers import BatchHandler, TimerHandler, schedule
 from xinqiao.storage.models import Klass

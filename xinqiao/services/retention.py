@@ -18,7 +18,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.policy.retention import RetentionPolicy
-from xinqiao.services import aftercare_answers, audit
+from xinqiao.services import audit
+from xinqiao.services.aftercare import answers as aftercare_answers
 from xinqiao.storage.campaigns import ScreeningInvitation
 from xinqiao.storage.care import SafetyPlan
 from xinqiao.storage.case_records import CASE_RECORDS

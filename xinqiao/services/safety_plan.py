@@ -19,8 +19,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from xinqiao.clock import local
 from xinqiao.services.access import Action, Actor, Kind, Target, may, student_target
 from xinqiao.services.crisis import help_lines
-from xinqiao.services.form_loader import load_form
-from xinqiao.services.form_schema import FormSpec
+from xinqiao.services.forms.loader import load_form
+from xinqiao.services.forms.schema import FormSpec
 from xinqiao.settings import Settings
 from xinqiao.storage.booking import Appointment
 from xinqiao.storage.care import SafetyPlan

@@ -24,7 +24,7 @@ from xinqiao.services.access import (
     colleges_in_reach,
 )
 from xinqiao.services.directory import unit_names
-from xinqiao.services.form_schema import FormSpec
+from xinqiao.services.forms.schema import FormSpec
 from xinqiao.services.instruments import Result
 from xinqiao.storage.models import Person, Tier
 from xinqiao.storage.screening import ScreeningResult, TierChange

@@ -16,8 +16,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import local
 from xinqiao.services.access import Action, Actor, Kind, Target, may
-from xinqiao.services.case_signoff import TIER_LABELS, pending
-from xinqiao.services.case_sources import readable_note, source_label
+from xinqiao.services.cases.signoff import TIER_LABELS, pending
+from xinqiao.services.cases.sources import readable_note, source_label
 from xinqiao.services.directory import unit_names
 from xinqiao.services.refs import case_ref
 from xinqiao.storage.cases import Case, CaseMember, CaseNote, CaseSignoff, CaseStatus

@@ -15,10 +15,10 @@ from datetime import date, datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.handlers.aftercare_texts import UNIT_LABELS
-from xinqiao.services import aftercare
 from xinqiao.services.access import Action, Actor, Kind, authorize, may, student_target
-from xinqiao.services.aftercare import RoundView, Tally, summed
-from xinqiao.services.incidents import INCIDENT_LABELS, incident_of
+from xinqiao.services.aftercare import rounds as aftercare
+from xinqiao.services.aftercare.incidents import INCIDENT_LABELS, incident_of
+from xinqiao.services.aftercare.rounds import RoundView, Tally, summed
 from xinqiao.storage.cases import Case
 
 

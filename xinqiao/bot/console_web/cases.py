@@ -1,8 +1,8 @@
 """个案 pages: the crisis cases in my scope, one case, what can be done to it, and opening one
 from an item.
 
-Every action goes through the services chat's 个案 and 结案审批 use (``services/cases.py``,
-``services/case_signoff.py``), so a close requested here reaches the centre in chat and a
+Every action goes through the services chat's 个案 and 结案审批 use (``services/cases/``:
+``lifecycle.py``, ``signoff.py``), so a close requested here reaches the centre in chat and a
 sign-off given in chat shows here. Each read and each change is checked and audited by
 ``services/access.py`` as chat's are (``case.read``, ``case.plan`` ...), marked ``via`` console.
 """
@@ -27,7 +27,6 @@ from xinqiao.bot.console_web.gate import (
     services,
     staff_page,
 )
-from xinqiao.services import case_signoff, cases
 from xinqiao.services.access import (
     Action,
     Kind,
@@ -38,6 +37,8 @@ from xinqiao.services.access import (
     refuse_flow,
     student_target,
 )
+from xinqiao.services.cases import lifecycle as cases
+from xinqiao.services.cases import signoff as case_signoff
 from xinqiao.storage.cases import Case, CaseStatus
 from xinqiao.storage.models import Tier
 from xinqiao.storage.reports import Escalation

@@ -35,8 +35,8 @@ from xinqiao.bot.console_web.monthly_data import (
 )
 from xinqiao.services import audit
 from xinqiao.services.access import Action, Kind, colleges_in_reach
-from xinqiao.services.monthly import kind_rows, month_label
-from xinqiao.services.monthly_export import title_of, write_monthly_xlsx
+from xinqiao.services.monthly.export import title_of, write_monthly_xlsx
+from xinqiao.services.monthly.report import kind_rows, month_label
 from xinqiao.storage.models import College
 
 DOOR = (Kind.case, Action.read)

@@ -20,9 +20,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.bot.console_web.svg_chart import Bar, bar_chart, percent
 from xinqiao.clock import local
-from xinqiao.services.monthly import build_monthly, kind_rows, month_window
-from xinqiao.services.monthly_export import signoff_of
-from xinqiao.services.monthly_figures import screening_figures
+from xinqiao.services.monthly.export import signoff_of
+from xinqiao.services.monthly.figures import screening_figures
+from xinqiao.services.monthly.report import build_monthly, kind_rows, month_window
 from xinqiao.services.network import Network
 from xinqiao.services.report_types import report_types
 from xinqiao.storage.reports import Escalation, EscalationStep, MonthlyReport, Report

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.bot.console_web.reach import Reach, Unit
 from xinqiao.clock import local
-from xinqiao.services.form_schema import FormSpec
+from xinqiao.services.forms.schema import FormSpec
 from xinqiao.services.round_desk import band_counts
 from xinqiao.services.screening_round_report import ClassCompletion, completion
 from xinqiao.storage.campaigns import CampaignStatus, ScreeningCampaign

@@ -24,7 +24,7 @@ from xinqiao.bot.console_web.round_data import bands, dates, progress, rounds_fo
 from xinqiao.bot.console_web.round_data import visible as round_visible
 from xinqiao.clock import local
 from xinqiao.services.access import holders
-from xinqiao.services.form_schema import FormSpec
+from xinqiao.services.forms.schema import FormSpec
 from xinqiao.services.instruments import load_instruments
 from xinqiao.services.round_desk import (
     RoundRequest,

@@ -23,7 +23,7 @@ from xinqiao.bot.console_web.student_data import timeline
 from xinqiao.bot.console_web.watch_data import COLOURS, WatchFilters, watch_list
 from xinqiao.services import audit
 from xinqiao.services.access import Action, Kind, Target, authorize
-from xinqiao.services.case_signoff import TIER_LABELS
+from xinqiao.services.cases.signoff import TIER_LABELS
 from xinqiao.services.directory import unit_names
 from xinqiao.storage.models import Person, Tier
 

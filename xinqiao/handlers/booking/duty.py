@@ -18,7 +18,7 @@ from xinqiao.messages import Choice, Reply
 from xinqiao.policy.policy import Policy
 from xinqiao.policy.values import parse_hours
 from xinqiao.services.booking import duty
-from xinqiao.services.cases import CENTRE
+from xinqiao.services.cases.lifecycle import CENTRE
 from xinqiao.vocabulary import ExceptionKind, Member, Mode, Role
 
 _MENU = Choice("menu", "主菜单")

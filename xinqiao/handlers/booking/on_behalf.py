@@ -14,7 +14,7 @@ from xinqiao.services.booking.fair_access import (
     student_by_number,
 )
 from xinqiao.services.booking.slots import counsellor_names, parse_key
-from xinqiao.services.cases import CENTRE
+from xinqiao.services.cases.lifecycle import CENTRE
 from xinqiao.vocabulary import Member, Role
 
 _MENU = Choice("menu", "主菜单")

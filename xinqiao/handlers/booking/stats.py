@@ -11,7 +11,7 @@ from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.policy.policy import Policy
 from xinqiao.services.booking.stats import week_of, week_stats
-from xinqiao.services.cases import CENTRE
+from xinqiao.services.cases.lifecycle import CENTRE
 from xinqiao.services.zh_when import parse_zh_when
 from xinqiao.vocabulary import Member, Role
 

@@ -14,9 +14,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.policy.policy import Policy
-from xinqiao.services import audit, cases
+from xinqiao.services import audit
 from xinqiao.services.booking.fair_access import book_for_student
 from xinqiao.services.booking.wording import words
+from xinqiao.services.cases import lifecycle as cases
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.tiers import change_tier
 from xinqiao.storage.booking import Appointment, Referral

@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI
 from xinqiao.services.completion import class_completion
-from xinqiao.services.monthly_figures import (
+from xinqiao.services.monthly.figures import (
     case_figures,
     counselling_figures,
     response_times,

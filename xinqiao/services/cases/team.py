@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.services.case_view import CaseLike
-from xinqiao.services.cases import add_member
+from xinqiao.services.cases.lifecycle import add_member
+from xinqiao.services.cases.view import CaseLike
 from xinqiao.services.directory import STAFF_ROLES, role_set
 from xinqiao.storage.cases import CaseMember, CaseNote
 from xinqiao.storage.models import Person

@@ -12,9 +12,9 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.services.case_view import CaseLike
-from xinqiao.services.case_wording import words
-from xinqiao.services.cases import CENTRE, close
+from xinqiao.services.cases.lifecycle import CENTRE, close
+from xinqiao.services.cases.view import CaseLike
+from xinqiao.services.cases.wording import words
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import level_recipients, push_to_people
 from xinqiao.services.refs import case_ref

@@ -19,8 +19,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.services.escalation.engine import Escalations, Subject
-from xinqiao.services.form_loader import load_form
-from xinqiao.services.form_schema import FormSpec
+from xinqiao.services.forms.loader import load_form
+from xinqiao.services.forms.schema import FormSpec
 from xinqiao.storage.aftercare import (
     AftercareInvitation,
     AftercareRound,

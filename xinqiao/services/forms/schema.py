@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from xinqiao.services.form_checks import check_bands, check_exercise, check_scale, known
-from xinqiao.services.form_condition import Condition
+from xinqiao.services.forms.checks import check_bands, check_exercise, check_scale, known
+from xinqiao.services.forms.condition import Condition
 from xinqiao.storage.models import Tier
 
 ID = r"^[a-z][a-z0-9_]*$"

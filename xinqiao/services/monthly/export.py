@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from xinqiao.clock import local
 from xinqiao.services import audit
-from xinqiao.services.monthly import (
+from xinqiao.services.monthly.report import (
     OUTCOME_LABELS,
     OUTCOMES,
     TIER_LABELS,

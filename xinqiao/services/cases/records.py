@@ -16,8 +16,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import SHANGHAI, local
 from xinqiao.policy.calendar import WorkingCalendar
-from xinqiao.services.case_view import CaseLike
-from xinqiao.services.case_wording import words
+from xinqiao.services.cases.view import CaseLike
+from xinqiao.services.cases.wording import words
 from xinqiao.services.recipients import level_recipients, push_to_people
 from xinqiao.services.refs import case_ref
 from xinqiao.services.timers import schedule

@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.policy.aftercare import AftercarePolicy
 from xinqiao.services.access import Target, student_target
-from xinqiao.services.aftercare_wording import words
+from xinqiao.services.aftercare.wording import words
 from xinqiao.services.directory import STAFF_ROLES, STUDENT_VALUES
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import push_to_people, unreachable

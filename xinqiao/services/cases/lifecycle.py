@@ -8,9 +8,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.services.access import Action, Actor, Kind, authorize, case_target, may
-from xinqiao.services.case_sources import source_label
-from xinqiao.services.case_view import CaseLike, CaseView, case_row, view_of
-from xinqiao.services.case_wording import words
+from xinqiao.services.cases.sources import source_label
+from xinqiao.services.cases.view import CaseLike, CaseView, case_row, view_of
+from xinqiao.services.cases.wording import words
 from xinqiao.services.recipients import level_recipients, push_to_people
 from xinqiao.services.refs import case_ref, item_ref
 from xinqiao.services.tiers import change_tier

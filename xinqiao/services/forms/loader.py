@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from xinqiao.services.form_schema import FormSpec
+from xinqiao.services.forms.schema import FormSpec
 
 _ROOT = Path(__file__).resolve().parent.parent
 PACKAGED_DIRS = (_ROOT / "handlers" / "forms", _ROOT / "data" / "instruments",

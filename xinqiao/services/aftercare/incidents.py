@@ -2,7 +2,7 @@
 
 Recorded by whoever may change the case (its team, its college, the centre), while it is open
 or after it closed; the note is encrypted like case notes. An attempt or a death is what an
-aftercare round follows (services/aftercare.py): the centre is offered one at once.
+aftercare round follows (services/aftercare/rounds.py): the centre is offered one at once.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from datetime import date, datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.services.aftercare_wording import words
-from xinqiao.services.case_view import CaseLike
+from xinqiao.services.aftercare.wording import words
+from xinqiao.services.cases.view import CaseLike
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import level_recipients, push_to_people
 from xinqiao.services.refs import case_ref

@@ -1,0 +1,1 @@
+"""The monthly report (月报): the figures, the colleges' desk, the export and the report itself."""
