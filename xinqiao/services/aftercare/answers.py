@@ -32,7 +32,7 @@ from xinqiao.storage.cases import Case, CaseStatus
 from xinqiao.storage.reports import Report, Severity
 from xinqiao.vocabulary import Rostered
 
-FORM_PATH = Path(__file__).resolve().parent.parent / "data" / "care" / "aftercare.toml"
+FORM_PATH = Path(__file__).resolve().parents[2] / "data" / "care" / "aftercare.toml"
 POOR_MOODS = frozenset({"low", "bad"})
 # Reviewed in working hours by whoever counsels the student; it never climbs past the centre.
 REVIEW_CHAIN = [{"notify": ["college_counsellor", "centre"], "ack_within_s": 8 * 3600.0,

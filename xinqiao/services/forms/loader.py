@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from xinqiao.services.forms.schema import FormSpec
 
-_ROOT = Path(__file__).resolve().parent.parent
+_ROOT = Path(__file__).resolve().parents[2]  # xinqiao/
 PACKAGED_DIRS = (_ROOT / "handlers" / "forms", _ROOT / "data" / "instruments",
                  _ROOT / "data" / "exercises")
 OPTION_SETS = _ROOT / "handlers" / "forms" / "option_sets.toml"
