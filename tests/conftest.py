@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import shutil
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -120,6 +123,34 @@ async def db_url(
         yield url
     finally:
         await _pg_drop(url)
+
+
+def _aiosqlite_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.endswith("(_connection_worker_thread)")}
+
+
+@pytest.fixture(autouse=True)
+async def aiosqlite_threads_end() -> AsyncIterator[None]:
+    """Every aiosqlite thread a test started ends while the test's event loop still runs.
+
+    A SQLite connection that fails to open (a missing directory) has aiosqlite stop its thread
+    without waiting for it; when the loop closed first, the thread died with "Event loop is
+    closed", reported in whichever test ran next. A thread still there after every fixture's
+    teardown is a connection nobody closed: that fails the test.
+    """
+    before = _aiosqlite_threads()
+    yield
+    started = time.monotonic()
+    collected = False
+    while left := _aiosqlite_threads() - before:
+        waited = time.monotonic() - started
+        if waited > 0.2 and not collected:
+            gc.collect()  # a connection only garbage refers to stops its thread when collected
+            collected = True
+        if waited > 10:
+            names = sorted(t.name for t in left)
+            pytest.fail(f"{len(left)} SQLite connection(s) left open: {names}")
+        await asyncio.sleep(0.005)
 
 
 @pytest.fixture
