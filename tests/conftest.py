@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.headless import close_browser
 from tests.pg_clones import PgClones
 from tests.telegram_stub import TOKEN, TelegramStub
 from tests.telegram_user import SECRET
@@ -239,6 +240,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "provisioned: needs a tool .ci/provision installs "
                             "(Chromium, nginx, openssl, systemd-analyze, PostgreSQL's programs); "
                             "`make test` has them, `make test-fast` leaves these tests out")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop the Chromium the console tests shared (a test worker may skip atexit)."""
+    close_browser()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
