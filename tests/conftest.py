@@ -9,6 +9,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -237,6 +238,9 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 def pytest_configure(config: pytest.Config) -> None:
     """Register the markers: PostgreSQL-only behaviour, and tests needing provisioned tools."""
     config.addinivalue_line("markers", "postgres_only: run only on the PostgreSQL backend")
+    if getattr(config.option, "loadscopereorder", None) is not None:
+        # xdist would re-sort the files by their number of tests; keep LONGEST_FIRST's order
+        config.option.loadscopereorder = False
     config.addinivalue_line("markers", "provisioned: needs a tool .ci/provision installs "
                             "(Chromium, nginx, openssl, systemd-analyze, PostgreSQL's programs); "
                             "`make test` has them, `make test-fast` leaves these tests out")
@@ -247,8 +251,32 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     close_browser()
 
 
+# The files that take longest (measured with --durations; see the commit that last changed
+# this list), longest first. `--dist loadfile` hands whole files to the test processes in
+# collection order: these go first, so that none of them is left running alone at the end
+# while the other processes have nothing more to do. The rest follow, most tests first.
+LONGEST_FIRST = (
+    "test_crisis_model.py", "test_retention.py", "test_shutdown.py", "test_fuzz_chat.py",
+    "test_cli.py", "test_db_outage.py", "test_crash.py", "test_console_pages.py",
+    "test_fuzz.py", "test_api_outage.py", "test_send_budget.py", "test_content_cli.py",
+    "test_deploy.py", "test_workers.py",
+)
+
+
+def _longest_first(items: list[pytest.Item]) -> None:
+    files = Counter(item.nodeid.split("::", 1)[0] for item in items)
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: _file_order(item.nodeid.split("::", 1)[0], rank, files))
+
+
+def _file_order(name: str, rank: dict[str, int], files: Counter[str]) -> tuple[int, int, str]:
+    return rank.get(name.removeprefix("tests/"), len(rank)), -files[name], name
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect the SQLite runs of postgres_only tests (they are not skips: CI has PostgreSQL)."""
+    """Deselect the SQLite runs of postgres_only tests (they are not skips: CI has PostgreSQL);
+    put the longest files first (see LONGEST_FIRST)."""
+    _longest_first(items)
     keep, drop = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
