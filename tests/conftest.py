@@ -20,7 +20,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.headless import close_browser
-from tests.pg_clones import PgClones
 from tests.telegram_stub import TOKEN, TelegramStub
 from tests.telegram_user import SECRET
 from tests.wechat_stub import WeChatStub
@@ -109,23 +108,10 @@ async def _pg_drop(url: str) -> None:
     await admin.dispose()
 
 
-@pytest.fixture(scope="session")
-def pg_clones(pg_template: str | None) -> Iterator[PgClones | None]:
-    """Copies of the PostgreSQL template made ahead, and used ones dropped, off the tests' path."""
-    if pg_template is None:
-        yield None
-        return
-    clones = PgClones(PG_URL, pg_template)
-    try:
-        yield clones
-    finally:
-        clones.close()
-
-
 @pytest.fixture(params=BACKENDS)
 async def db_url(
     request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch, pg_clones: PgClones | None,
+    monkeypatch: pytest.MonkeyPatch, pg_template: str | None,
 ) -> AsyncIterator[str]:
     """The URL of a fresh, migrated database on the parametrised backend."""
     if request.param == "sqlite":
@@ -133,13 +119,12 @@ async def db_url(
         shutil.copy(sqlite_template, target)
         yield f"sqlite+aiosqlite:///{target}"
         return
-    assert pg_clones is not None
     monkeypatch.setenv("XINQIAO_DATA_KEYS", PG_DATA_KEY)
-    url = await asyncio.to_thread(pg_clones.take)
+    url = await _pg_database(pg_template)
     try:
         yield url
     finally:
-        pg_clones.discard(url)
+        await _pg_drop(url)
 
 
 def _aiosqlite_threads() -> set[threading.Thread]:
