@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import shutil
+import threading
+import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +19,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.headless import close_browser
 from tests.telegram_stub import TOKEN, TelegramStub
 from tests.telegram_user import SECRET
 from tests.wechat_stub import WeChatStub
@@ -122,6 +127,34 @@ async def db_url(
         await _pg_drop(url)
 
 
+def _aiosqlite_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.endswith("(_connection_worker_thread)")}
+
+
+@pytest.fixture(autouse=True)
+async def aiosqlite_threads_end() -> AsyncIterator[None]:
+    """Every aiosqlite thread a test started ends while the test's event loop still runs.
+
+    A SQLite connection that fails to open (a missing directory) has aiosqlite stop its thread
+    without waiting for it; when the loop closed first, the thread died with "Event loop is
+    closed", reported in whichever test ran next. A thread still there after every fixture's
+    teardown is a connection nobody closed: that fails the test.
+    """
+    before = _aiosqlite_threads()
+    yield
+    started = time.monotonic()
+    collected = False
+    while left := _aiosqlite_threads() - before:
+        waited = time.monotonic() - started
+        if waited > 0.2 and not collected:
+            gc.collect()  # a connection only garbage refers to stops its thread when collected
+            collected = True
+        if waited > 10:
+            names = sorted(t.name for t in left)
+            pytest.fail(f"{len(left)} SQLite connection(s) left open: {names}")
+        await asyncio.sleep(0.005)
+
+
 @pytest.fixture
 async def db(db_url: str) -> AsyncIterator[Database]:
     """A migrated database, disposed after the test."""
@@ -190,13 +223,45 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 def pytest_configure(config: pytest.Config) -> None:
     """Register the markers: PostgreSQL-only behaviour, and tests needing provisioned tools."""
     config.addinivalue_line("markers", "postgres_only: run only on the PostgreSQL backend")
+    if getattr(config.option, "loadscopereorder", None) is not None:
+        # xdist would re-sort the files by their number of tests; keep LONGEST_FIRST's order
+        config.option.loadscopereorder = False
     config.addinivalue_line("markers", "provisioned: needs a tool .ci/provision installs "
                             "(Chromium, nginx, openssl, systemd-analyze, PostgreSQL's programs); "
                             "`make test` has them, `make test-fast` leaves these tests out")
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop the Chromium the console tests shared (a test worker may skip atexit)."""
+    close_browser()
+
+
+# The files that take longest (measured with --durations; see the commit that last changed
+# this list), longest first. `--dist loadfile` hands whole files to the test processes in
+# collection order: these go first, so that none of them is left running alone at the end
+# while the other processes have nothing more to do. The rest follow, most tests first.
+LONGEST_FIRST = (
+    "test_crisis_model.py", "test_retention.py", "test_shutdown.py", "test_fuzz_chat.py",
+    "test_cli.py", "test_db_outage.py", "test_crash.py", "test_console_pages.py",
+    "test_fuzz.py", "test_api_outage.py", "test_send_budget.py", "test_content_cli.py",
+    "test_deploy.py", "test_workers.py",
+)
+
+
+def _longest_first(items: list[pytest.Item]) -> None:
+    files = Counter(item.nodeid.split("::", 1)[0] for item in items)
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: _file_order(item.nodeid.split("::", 1)[0], rank, files))
+
+
+def _file_order(name: str, rank: dict[str, int], files: Counter[str]) -> tuple[int, int, str]:
+    return rank.get(name.removeprefix("tests/"), len(rank)), -files[name], name
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect the SQLite runs of postgres_only tests (they are not skips: CI has PostgreSQL)."""
+    """Deselect the SQLite runs of postgres_only tests (they are not skips: CI has PostgreSQL);
+    put the longest files first (see LONGEST_FIRST)."""
+    _longest_first(items)
     keep, drop = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
