@@ -59,7 +59,7 @@ async def case_row(s: AsyncSession, case: CaseLike) -> Case:
 
 @dataclass(frozen=True)
 class CaseNoteLine:
-    """One note as recorded (its text as stored: case_sources.readable_note words it)."""
+    """One note as recorded (its text as stored: cases/sources.readable_note words it)."""
 
     at: datetime
     text: str

@@ -1,6 +1,6 @@
 """What the escalation engine names: labels, and the facts its pushes are worded from.
 
-The pushes themselves are worded by ``handlers/escalation_texts`` (services/escalation_wording).
+The pushes themselves are worded by ``handlers/escalation_texts`` (services/escalation/wording).
 """
 
 from __future__ import annotations
