@@ -13,7 +13,7 @@ from xinqiao.handlers.escalation_texts import EscalationTexts
 from xinqiao.messages import Reply
 from xinqiao.services.escalation import wording as escalation_wording
 from xinqiao.services.escalation.wording import Alerting, EscalationWording
-from xinqiao.services.pushed import WordingPort
+from xinqiao.services.wording_port import WordingPort
 from xinqiao.settings import Settings
 from xinqiao.storage.db import Database
 

@@ -47,4 +47,4 @@ class AftercareTexts:
                 "fields": {"来自": "学校心理中心", "方式": f"回复「{CHECKIN_WORD}」"}}
 
 
-aftercare_wording.use(AftercareTexts())
+aftercare_wording.words.use(AftercareTexts())

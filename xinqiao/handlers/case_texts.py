@@ -47,4 +47,4 @@ def decided_text(case: str, code: str) -> str:
     return "这项结案申请已经处理过了。"
 
 
-case_wording.use(CaseTexts())
+case_wording.words.use(CaseTexts())

@@ -24,4 +24,4 @@ class InvitationTexts:
                 "fields": {"截止": f"{local(due):%m月%d日}", "方式": "回复「测评」"}}
 
 
-invitation_wording.use(InvitationTexts())
+invitation_wording.words.use(InvitationTexts())

@@ -19,8 +19,9 @@ from xinqiao.services.code_hash import spend
 from xinqiao.services.directory import row_of
 from xinqiao.services.outbox import Priority, enqueue_replies
 from xinqiao.services.push_choices import offer_choices
-from xinqiao.services.pushed import Pushed, WordingPort
+from xinqiao.services.pushed import Pushed
 from xinqiao.services.wecom_people import prefer
+from xinqiao.services.wording_port import WordingPort
 from xinqiao.storage.binding import BindingRequest, RequestStatus
 from xinqiao.storage.models import ChannelIdentity, Person
 from xinqiao.vocabulary import Account, Rostered

@@ -15,8 +15,9 @@ from typing import Protocol
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.services.pushed import Pushed, WordingPort
+from xinqiao.services.pushed import Pushed
 from xinqiao.services.recipients import push_to_people, unreachable
+from xinqiao.services.wording_port import WordingPort
 from xinqiao.storage.models import College, Dorm, Klass, Person, Role, RoleAssignment
 
 ROLE_LABELS = {Role.class_advisor: "班级辅导员", Role.committee: "心理委员",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from xinqiao.services.recipients import Pushed
+from xinqiao.services.pushed import Pushed
 from xinqiao.services.wording_port import WordingPort
 
 
@@ -26,7 +26,5 @@ class InvitationWording(Protocol):
         ...
 
 
-PORT: WordingPort[InvitationWording] = WordingPort(
+words: WordingPort[InvitationWording] = WordingPort(
     "invitation", "xinqiao.handlers.invitation_texts")
-use = PORT.use
-words = PORT.words

@@ -6,22 +6,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from xinqiao.services.pushed import Pushed
 from xinqiao.storage.db import dialect_name
 from xinqiao.storage.models import OutboxMessage, OutboxStatus
-
-
-class Worded(Protocol):
-    """A message worded elsewhere (a texts module's Reply), which the outbox stores unread."""
-
-    def to_json(self) -> dict[str, Any]:
-        """The message as the outbox row's ``reply`` payload."""
-        ...
 
 
 class Priority(IntEnum):
@@ -111,7 +104,7 @@ async def enqueue_replies(
     key_prefix: str,
     channel: str,
     address: str,
-    replies: Sequence[Worded],
+    replies: Sequence[Pushed],
     now: datetime,
     person_id: int | None = None,
     priority: int = Priority.reply,

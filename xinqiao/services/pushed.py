@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from xinqiao.services.wording_port import WordingPort as WordingPort  # where ports live
-
 
 class Offered(Protocol):
     """A tappable option as a push offers it: the key that comes back, the label shown."""

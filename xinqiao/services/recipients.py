@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.services.outbox import Priority, Push, enqueue_many
 from xinqiao.services.push_choices import offer_choices
-from xinqiao.services.pushed import Pushed as Pushed  # what push_to_people queues, unread
+from xinqiao.services.pushed import Pushed  # what push_to_people queues, unread
 from xinqiao.services.rota import on_duty
 from xinqiao.storage.models import ChannelIdentity, Person, Role, RoleAssignment
 

@@ -20,8 +20,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from xinqiao.services.access import Action, Kind, actor_for, authorize, escalation_target
 from xinqiao.services.directory import role_set
 from xinqiao.services.escalation.record import step
-from xinqiao.services.outbox import Priority, Worded, enqueue
-from xinqiao.services.recipients import Pushed, push_to_people
+from xinqiao.services.outbox import Priority, enqueue
+from xinqiao.services.pushed import Pushed
+from xinqiao.services.recipients import push_to_people
 from xinqiao.storage.models import ChannelIdentity, ConversationState
 from xinqiao.storage.reports import Escalation, EscalationStatus, EscalationStep, Report
 from xinqiao.vocabulary import Rostered
@@ -33,7 +34,7 @@ RELAY_WINDOW = timedelta(hours=24)
 class RelayWording(Protocol):
     """The relay's two pushes; ``handlers/relay_texts`` is one, passed in by the relay flows."""
 
-    def to_writer(self, staff: str, text: str) -> Worded:
+    def to_writer(self, staff: str, text: str) -> Pushed:
         """The staff member's words as the writer reads them."""
         ...
 

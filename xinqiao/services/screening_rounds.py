@@ -24,9 +24,10 @@ from xinqiao.policy.calendar import WorkingCalendar
 from xinqiao.policy.policy import Policy
 from xinqiao.services.directory import STUDENT_VALUES
 from xinqiao.services.outbox import Priority
-from xinqiao.services.pushed import Pushed, WordingPort
+from xinqiao.services.pushed import Pushed
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.timers import TimerHandler, schedule
+from xinqiao.services.wording_port import WordingPort
 from xinqiao.storage.campaigns import (
     CampaignKind,
     CampaignStatus,

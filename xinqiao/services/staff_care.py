@@ -19,7 +19,8 @@ from xinqiao.clock import local
 from xinqiao.services import audit
 from xinqiao.services.directory import ROLE_LABELS, STAFF_ROLES, roles_of, row_of
 from xinqiao.services.outbox import Priority
-from xinqiao.services.recipients import Pushed, push_to_people
+from xinqiao.services.pushed import Pushed
+from xinqiao.services.recipients import push_to_people
 from xinqiao.storage.models import Person, Role, RoleAssignment
 from xinqiao.vocabulary import Rostered
 

@@ -24,13 +24,12 @@ class WordingPort(Generic[W]):
         """Word this capability's pushes with ``wording`` from now on."""
         self._wording = wording
 
-    def words(self) -> W:
-        """The wording in use; nothing can be pushed before the handlers offered theirs."""
+    def __call__(self) -> W:
+        """The wording in use; nothing can be pushed before the handlers offered theirs.
+
+        A capability names its port ``words``, so a service writes ``words().alert(...)``.
+        """
         if self._wording is None:
             raise RuntimeError(f"{self._capability} wording not installed: "
                                f"import {self._offered_by}")
         return self._wording
-
-    def __call__(self) -> W:
-        """The wording in use (``port()`` reads as ``words()``)."""
-        return self.words()

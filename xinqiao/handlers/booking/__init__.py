@@ -30,4 +30,4 @@ from xinqiao.handlers.booking import texts
 from xinqiao.services.booking import wording
 
 # The booking services push in this package's words (a booking, a cancellation, a reminder).
-wording.use(texts)
+wording.words.use(texts)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from xinqiao.services.recipients import Pushed
+from xinqiao.services.pushed import Pushed
 from xinqiao.services.wording_port import WordingPort
 
 
@@ -38,6 +38,4 @@ class AftercareWording(Protocol):
         ...
 
 
-PORT: WordingPort[AftercareWording] = WordingPort("aftercare", "xinqiao.handlers.aftercare")
-use = PORT.use
-words = PORT.words
+words: WordingPort[AftercareWording] = WordingPort("aftercare", "xinqiao.handlers.aftercare")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
-from xinqiao.services.recipients import Pushed
+from xinqiao.services.pushed import Pushed
 from xinqiao.services.wording_port import WordingPort
 
 
@@ -106,6 +106,4 @@ class BookingWording(Protocol):
         ...
 
 
-PORT: WordingPort[BookingWording] = WordingPort("booking", "xinqiao.handlers.booking")
-use = PORT.use
-words = PORT.words
+words: WordingPort[BookingWording] = WordingPort("booking", "xinqiao.handlers.booking")

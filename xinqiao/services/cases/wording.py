@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Protocol
 
-from xinqiao.services.recipients import Pushed
+from xinqiao.services.pushed import Pushed
 from xinqiao.services.wording_port import WordingPort
 
 
@@ -35,6 +35,4 @@ class CaseWording(Protocol):
         ...
 
 
-PORT: WordingPort[CaseWording] = WordingPort("case", "xinqiao.handlers.cases")
-use = PORT.use
-words = PORT.words
+words: WordingPort[CaseWording] = WordingPort("case", "xinqiao.handlers.cases")

@@ -25,9 +25,9 @@ from xinqiao.services.escalation.engine import Escalations
 from xinqiao.services.escalation.record import log_missed, push_style, titled
 from xinqiao.services.escalation.text import escalated_notice, level_alert
 from xinqiao.services.outbox import Push, enqueue_many
+from xinqiao.services.pushed import Pushed
 from xinqiao.services.recipients import (
     LEVEL_ROLES,
-    Pushed,
     best_identities,
     level_recipients,
     unreachable,

@@ -14,7 +14,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.services.escalation.text import SEVERITY_LABELS, title_of
 from xinqiao.services.outbox import Priority
-from xinqiao.services.recipients import Pushed, push_to_people
+from xinqiao.services.pushed import Pushed
+from xinqiao.services.recipients import push_to_people
 from xinqiao.services.refs import item_ref
 from xinqiao.services.severity import is_urgent
 from xinqiao.storage.models import Klass, Person

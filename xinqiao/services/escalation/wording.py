@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
-from xinqiao.services.pushed import Pushed, WordingPort
+from xinqiao.services.pushed import Pushed
+from xinqiao.services.wording_port import WordingPort
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,10 @@ from xinqiao.services.monthly.figures import (
     response_times,
     screening_figures,
 )
-from xinqiao.services.pushed import Pushed, WordingPort
+from xinqiao.services.pushed import Pushed
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.report_types import report_types
+from xinqiao.services.wording_port import WordingPort
 from xinqiao.storage.db import dialect_name
 from xinqiao.storage.models import College, Person, Role, RoleAssignment, Tier
 from xinqiao.storage.reports import Escalation, MonthlyReport, Report, ReportKind
