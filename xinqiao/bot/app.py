@@ -32,6 +32,7 @@ from xinqiao.scheduler.runner import JobScheduler
 from xinqiao.settings import Settings
 from xinqiao.storage.callbacks import forget_expired
 from xinqiao.storage.models import InboxMessage, InboxStatus, OutboxMessage
+from xinqiao.storage.wal import CHECK_SECONDS as WAL_CHECK_SECONDS
 
 if TYPE_CHECKING:  # aiogram takes seconds to import: only when Telegram is on
     from xinqiao.bot.channels.telegram import TelegramIntake
@@ -148,6 +149,8 @@ def _lifecycle(background: bool) -> Any:
             scheduler.every("inbox recovery", services.settings.inbox_recovery_seconds,
                             _recover(services.processor))
             scheduler.every("nonce clean-up", 60, _forget_nonces(services))
+            if services.db.wal is not None:  # SQLite's log kept bounded under steady writes
+                scheduler.every("WAL checkpoint", WAL_CHECK_SECONDS, services.db.wal.keep)
             runtime.spawn(services.sweeper.run(runtime.stop, services.settings.sweep_seconds))
         yield
         # Loops end at the stop event; a job or message in progress finishes (or rolls back)

@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.storage.crypto import KeyRing, install, key_ring_for
 from xinqiao.storage.sqlite_wait import LockWatch, on_connect
+from xinqiao.storage.wal import WalKeeper
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -58,6 +59,9 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False, keys: KeyRing | None = None) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        path = make_url(url).database or "" if self.is_sqlite else ""
+        # A file's write-ahead log is kept bounded (an in-memory database has none).
+        self.wal = WalKeeper(path) if path not in ("", ":memory:") else None
         if self.is_sqlite:
             private_sqlite_file(url)
         self.keys = keys if keys is not None else key_ring_for(url)

@@ -19,7 +19,7 @@ import json
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 from sqlalchemy import Table
@@ -27,9 +27,10 @@ from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from xinqiao.storage.db import Database
-from xinqiao.storage.sqlite_wait import URGENT_BUSY_MS
+from xinqiao.storage.sqlite_wait import URGENT_BUSY_MS, URGENT_QUEUE_SECONDS
+from xinqiao.storage.wal import WAL_LIMIT_BYTES
 
-_CHECKPOINT_EVERY = 500  # commits between WAL checkpoints (run in a thread)
+_CHECKPOINT_EVERY = 500  # commits between restarting WAL checkpoints (storage/wal.py)
 _PG_CONNECTIONS = 8  # beside the engine's pool; one hot-path transaction is ~1 ms
 
 
@@ -107,7 +108,8 @@ class LeanStore:
         if self._sqlite is None:
             conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
             for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=0",
-                           "foreign_keys=ON", "wal_autocheckpoint=0"):
+                           "foreign_keys=ON", "wal_autocheckpoint=0",
+                           f"journal_size_limit={WAL_LIMIT_BYTES}"):
                 conn.execute(f"PRAGMA {pragma}")
             self._sqlite = conn
             self.db.closers.append(self.close)
@@ -164,9 +166,12 @@ class LeanStore:
         held = self.db.engine.connect()
         await self.db.lock_watch.checkout_urgent(held)
         try:
-            give_up, pause = time.monotonic() + deadline, 0.001
+            start, pause = time.monotonic(), 0.001
             while not _begin(self._connection()):
-                if time.monotonic() >= give_up:
+                waited = time.monotonic() - start
+                # Our own checkpoint holds writers off while it copies: moving work of this
+                # process, waited for as long as a queue behind our own transactions.
+                if waited >= (URGENT_QUEUE_SECONDS if self._checkpointing() else deadline):
                     raise TimeoutError("the database is locked by another process")
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 0.05)
@@ -174,6 +179,9 @@ class LeanStore:
             await held.close()
             raise
         return held
+
+    def _checkpointing(self) -> bool:
+        return self.db.wal is not None and self.db.wal.running
 
     @asynccontextmanager
     async def _sqlite_body(self, conn: sqlite3.Connection) -> AsyncIterator[Tx]:
@@ -184,17 +192,9 @@ class LeanStore:
             raise
         conn.execute("COMMIT")
         self._commits += 1
-        if self._commits % _CHECKPOINT_EVERY == 0:
-            asyncio.get_running_loop().run_in_executor(None, self._checkpoint)
-
-    def _checkpoint(self) -> None:
-        # Its own connection in a worker thread: the loop's connection never waits on disk.
-        with suppress(sqlite3.Error):
-            conn = sqlite3.connect(self._path, timeout=5)
-            try:
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            finally:
-                conn.close()
+        if self._commits % _CHECKPOINT_EVERY == 0 and self.db.wal is not None:
+            # In a thread with its own connection: the loop's connection never waits on disk.
+            self.db.wal.checkpoint()
 
     # --- PostgreSQL ---------------------------------------------------------------------
 

@@ -21,6 +21,8 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from xinqiao.storage.wal import WAL_LIMIT_BYTES
+
 PATIENT_BUSY_MS = 30_000  # background work waits this long for the write lock
 URGENT_BUSY_MS = 500  # an urgent transaction's own wait for the write lock
 URGENT_QUEUE_SECONDS = 3.0  # at most this long behind this process's own (moving) work
@@ -38,6 +40,8 @@ def on_connect(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> Non
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute(f"PRAGMA busy_timeout={PATIENT_BUSY_MS}")
     cur.execute("PRAGMA foreign_keys=ON")
+    # A writer that starts the WAL over cuts the file back to this (storage/wal.py).
+    cur.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
     cur.close()
 
 
