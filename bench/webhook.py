@@ -143,7 +143,10 @@ async def lean_outcomes(base: str) -> str:
         text = await resp.text()
     found = [line.split("outcome=")[1].replace('"}', "=").replace('"', "").split(".")[0]
              for line in text.splitlines() if line.startswith("xinqiao_lean_total{")]
-    return ", ".join(found) or "none"
+    refused = [line.split("{", 1)[1].replace('"} ', "=").split(".")[0]
+               for line in text.splitlines()
+               if line.startswith("xinqiao_webhook_rejected_total{")]
+    return (", ".join(found) or "none") + (f"; refused: {', '.join(refused)}" if refused else "")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -198,8 +201,10 @@ async def measure(args: argparse.Namespace, port: int, bare_port: int, database:
           f"users, database {database}, {args.workers} worker(s), texts {','.join(texts)}")
     print(f"{'handler':<28} {'req/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7} "
           f"{'pushed':>7}")
+    bare_cpu = cpu_seconds(bare.pid)
     bare_row = summary("bare aiohttp 'success'", *await load(
         f"http://127.0.0.1:{bare_port}/wechat", client, list(jobs), args.concurrency, False))
+    bare_cpu = cpu_seconds(bare.pid) - bare_cpu
     if args.profile:
         server.send_signal(signal.SIGUSR1)  # bench/profile_serve.py: start profiling now
     cpu, own = cpu_seconds(server.pid), time.process_time()
@@ -208,7 +213,8 @@ async def measure(args: argparse.Namespace, port: int, bare_port: int, database:
     cpu, own = cpu_seconds(server.pid) - cpu, time.process_time() - own
     print(f"server CPU per message: {cpu / len(jobs) * 1000:.2f} ms "
           f"({cpu:.1f} s for {len(jobs)}); the load client's own: "
-          f"{own / len(jobs) * 1000:.2f} ms (answers checked included)")
+          f"{own / len(jobs) * 1000:.2f} ms (answers checked included); the bare "
+          f"handler's: {bare_cpu / len(jobs) * 1000:.2f} ms")
     print("lean path (binding included):", await lean_outcomes(f"http://127.0.0.1:{port}"))
     if args.wal:
         size = os.stat(args.wal).st_size if os.path.exists(args.wal) else 0  # noqa: ASYNC240

@@ -84,7 +84,7 @@ class Database:
             kwargs.update(pool_size=10, max_overflow=10, pool_timeout=5,
                           pool_recycle=1800, connect_args={"timeout": 3})
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
-        self.lock_watch = LockWatch()
+        self.lock_watch = LockWatch(self.wal.held_until if self.wal is not None else float)
         install(self.engine, self.keys)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", on_connect)

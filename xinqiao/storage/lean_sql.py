@@ -168,10 +168,11 @@ class LeanStore:
         try:
             start, pause = time.monotonic(), 0.001
             while not _begin(self._connection()):
-                waited = time.monotonic() - start
+                now = time.monotonic()
                 # Our own checkpoint holds writers off while it copies: moving work of this
                 # process, waited for as long as a queue behind our own transactions.
-                if waited >= (URGENT_QUEUE_SECONDS if self._checkpointing() else deadline):
+                if (now - max(start, self.db.lock_watch.ours_until()) >= deadline
+                        or now - start >= URGENT_QUEUE_SECONDS):
                     raise TimeoutError("the database is locked by another process")
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 0.05)
@@ -179,9 +180,6 @@ class LeanStore:
             await held.close()
             raise
         return held
-
-    def _checkpointing(self) -> bool:
-        return self.db.wal is not None and self.db.wal.running
 
     @asynccontextmanager
     async def _sqlite_body(self, conn: sqlite3.Connection) -> AsyncIterator[Tx]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
@@ -48,8 +49,11 @@ def on_connect(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> Non
 class LockWatch:
     """Begins every transaction with ``BEGIN IMMEDIATE`` and knows how long one has waited."""
 
-    def __init__(self) -> None:
+    def __init__(self, ours_until: Callable[[], float] = lambda: 0.0) -> None:
         self.waiting_since: float | None = None
+        # Until when our own WAL checkpoint held writers off (infinity while it does): moving
+        # work of this process, not another's lock (storage/wal.py).
+        self.ours_until = ours_until
 
     def begin(self, conn: Any) -> None:
         """The engine's ``begin`` listener."""
@@ -71,7 +75,8 @@ class LockWatch:
     def locked_elsewhere(self) -> bool:
         """Whether the transaction holding our connection is stuck on another's write lock."""
         since = self.waiting_since
-        return since is not None and time.monotonic() - since >= STUCK_SECONDS
+        return (since is not None
+                and time.monotonic() - max(since, self.ours_until()) >= STUCK_SECONDS)
 
     async def checkout_urgent(self, conn: AsyncConnection) -> None:
         """Get ``conn`` its pooled connection, short for an urgent transaction.

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import sqlite3
+import time
 from contextlib import closing
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ class WalKeeper:
         self.path = path
         self.checkpoints = 0  # completed restarting checkpoints (for tests and /metrics)
         self._running: asyncio.Future[None] | None = None
+        self._ended = 0.0
 
     def size(self) -> int:
         """The WAL file's size in bytes now (0 when there is none)."""
@@ -42,10 +45,13 @@ class WalKeeper:
         except FileNotFoundError:
             return 0
 
-    @property
-    def running(self) -> bool:
-        """Whether a checkpoint of ours is copying or waiting now (writers wait for it)."""
-        return self._running is not None and not self._running.done()
+    def held_until(self) -> float:
+        """Until when (``time.monotonic()``) a checkpoint of ours held writers off: infinity
+        while one runs, 0 before the first. A writer's wait counts from then: one that was
+        asleep in SQLite's busy handler needs a moment to notice the lock is free."""
+        if self._running is not None and not self._running.done():
+            return math.inf
+        return self._ended
 
     def checkpoint(self) -> asyncio.Future[None]:
         """Start a restarting checkpoint in a thread unless one runs; the running one."""
@@ -59,6 +65,12 @@ class WalKeeper:
             await self.checkpoint()
 
     def _restart(self) -> None:
+        try:
+            self._copy()
+        finally:
+            self._ended = time.monotonic()
+
+    def _copy(self) -> None:
         try:
             with closing(sqlite3.connect(self.path, timeout=_BUSY_MS / 1000,
                                          isolation_level=None)) as conn:
