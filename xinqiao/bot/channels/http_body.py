@@ -25,6 +25,11 @@ async def read_body(request: web.Request, limit: int, within: float) -> bytes:
     """The whole body, at most ``limit`` bytes, read within ``within`` seconds."""
     if request.content_length is not None and request.content_length > limit:
         raise BodyRefused(413, "body too large")
+    if request.content.is_eof():  # all of it arrived with the headers (the usual case)
+        whole = request.content.read_nowait(-1)
+        if len(whole) > limit:
+            raise BodyRefused(413, "body too large")
+        return whole
     chunks: list[bytes] = []
     size = 0
     try:
