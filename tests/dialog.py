@@ -53,12 +53,15 @@ class Dialog:
         return self.feed.processor.engine
 
     async def send(self, text: str = "", *, choice: str | None = None,
-                   event: str | None = None, turn: int | None = None) -> list[Reply]:
+                   event: str | None = None, turn: int | None = None,
+                   key: str | None = None) -> list[Reply]:
         """Send one message and return the replies given to it; ``turn``: the conversation
-        version of the message whose button was tapped (as Telegram's buttons carry it)."""
+        version of the message whose button was tapped (as Telegram's buttons carry it);
+        ``key``: the message's dedupe key, the same on a platform's retry (default: new)."""
         inbound = Inbound(self.channel, self.address, text=text, choice=choice, event=event,
                           extra={"turn": turn} if turn is not None else {})
-        fed = await self.feed.feed(Arrival.message(inbound, f"t{next(_ids)}"), window=WAIT)
+        fed = await self.feed.feed(Arrival.message(inbound, key or f"t{next(_ids)}"),
+                                   window=WAIT)
         assert fed.row_id is not None
         assert fed.replies is not None, "the message was not processed"
         return fed.replies

@@ -6,7 +6,10 @@ write lock (``BEGIN EXCLUSIVE``, as a careless maintenance script or backup tool
 The real ``xinqiao serve`` process runs on a PostgreSQL cluster of this test's own, which is
 stopped (``pg_ctl stop -m fast``) for ``OUTAGE`` seconds while students take a screening,
 a committee member files a check-in, an informant a dorm report and a student writes a crisis
-message; deadlines and pushes fall due during the outage. Every request is timed.
+message; deadlines and pushes fall due during the outage. Every request is timed. The
+platform is held (sends nothing) while the database is taken away and let go once it is gone,
+so the conversations still under way knock throughout the outage however fast the service
+answered before it.
 Promises: during the outage every callback gets a fast 503 (never a 500, never a hang) and
 ``/healthz`` says 503; the process stays up and logs one warning per loop per outage, not a
 traceback per request; afterwards, with no restart, WeChat's retries of the refused messages
@@ -32,7 +35,16 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import col
 
 from tests.conftest import PG_DATA_KEY
-from tests.crash_harness import CrashReport, Platform, Server, _check, _due_soon, _world, settle
+from tests.crash_harness import (
+    GAD7,
+    CrashReport,
+    Platform,
+    Server,
+    _check,
+    _due_soon,
+    _world,
+    settle,
+)
 from tests.pg_cluster import Cluster
 from tests.wechat_stub import WeChatStub
 from xinqiao.clock import SystemClock
@@ -49,25 +61,67 @@ FAST = 1.0  # every answer during the outage comes within this
 
 @dataclass(frozen=True)
 class Attempt:
-    """One HTTP request to the callback: when it started and ended, and its status."""
+    """One HTTP request to the callback: who sent it, when it started and ended, its status."""
 
+    openid: str
     started: float
     ended: float
     status: int  # 0: no answer (timeout, connection refused)
 
 
 class TimedPlatform(Platform):
-    """The crash harness's WeChat, timing every request and retrying every 0.5 s."""
+    """The crash harness's WeChat, timing every request and retrying every 0.5 s; it can be
+    held (nothing sent) while the test takes the database away."""
 
     def __init__(self, server: Server, session: aiohttp.ClientSession) -> None:
         super().__init__(server, session)
         self.attempts: list[Attempt] = []
+        self._open = asyncio.Event()
+        self._open.set()
+        self._in_flight = 0
+
+    async def hold(self) -> None:
+        """Send nothing more until :meth:`release`; return once no request is in flight."""
+        self._open.clear()
+        while self._in_flight:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+    def release(self) -> None:
+        """Every held conversation sends again."""
+        self._open.set()
 
     async def post(self, msg_id: int) -> bool:
-        started = time.monotonic()
-        status = await self.status(msg_id)
-        self.attempts.append(Attempt(started, time.monotonic(), status))
+        await self._open.wait()
+        self._in_flight += 1  # no await since the gate opened: a held platform sends nothing
+        try:
+            started = time.monotonic()
+            status = await self.status(msg_id)
+            self.attempts.append(Attempt(self.sent[msg_id], started, time.monotonic(), status))
+        finally:
+            self._in_flight -= 1
         return status == 200
+
+
+async def _knocking(platform: TimedPlatform, users: list[asyncio.Task[None]],
+                    scripts: dict[str, list[str]]) -> set[str]:
+    """Hold the platform; who still has something to say. The students take a ten-message
+    questionnaire and the platform is held at 30% of all messages, so each is mid-way."""
+    await platform.hold()
+    waiting = {openid for openid, user in zip(scripts, users, strict=True) if not user.done()}
+    students = {openid for openid, texts in scripts.items() if texts == GAD7}
+    assert students <= waiting, (students - waiting, "a student finished before the outage")
+    return waiting
+
+
+def _knocked_throughout(during: list[Attempt], waiting: set[str], down: float,
+                        up: float) -> None:
+    """Each conversation under way knocked from the outage's start to its end: a refused
+    message is sent again 0.5 s after a refusal that comes within ``FAST``."""
+    again = FAST + 0.5
+    for openid in waiting:
+        mine = [a for a in during if a.openid == openid]
+        assert mine and mine[0].started < down + again, (openid, mine[:1])
+        assert mine[-1].ended > up - again, (openid, mine[-1:])
 
 
 async def _health(session: aiohttp.ClientSession, port: int) -> int:
@@ -124,11 +178,13 @@ async def test_the_service_rides_out_a_database_outage(
             try:
                 users = platform.start(scripts)
                 await platform.until_acknowledged(report.messages * 0.3)
+                waiting = await _knocking(platform, users, scripts)
                 await _due_soon(db, seeded, 2.0)
                 reminders = await _pushes_due_during(db, list(scripts)[:5], 2.0)
                 await db.dispose()
                 await asyncio.to_thread(cluster.stop)
                 down = time.monotonic()
+                platform.release()  # the conversations under way meet the stopped database
                 while time.monotonic() - down < OUTAGE:
                     health.append((time.monotonic(), await _health(session, server.port)))
                     assert server.proc is not None and server.proc.poll() is None
@@ -158,6 +214,7 @@ async def test_the_service_rides_out_a_database_outage(
     assert report.acknowledged == report.messages
     during = [a for a in platform.attempts if down < a.started and a.ended < up_started]
     assert len(during) >= 100  # the platform kept knocking throughout the outage
+    _knocked_throughout(during, waiting, down, up_started)
     assert {a.status for a in during} == {503}, Counter(a.status for a in during)
     slowest = max(a.ended - a.started for a in during)
     assert slowest < FAST, slowest
@@ -171,7 +228,8 @@ async def test_the_service_rides_out_a_database_outage(
     # said so once, however long it lasted.
     warned = re.findall(r"WARNING [\w.]+: (.+?): database unavailable", log)
     assert warned and len(warned) == len(set(warned)), (warned, log[-4000:])
-    print(f"\noutage {OUTAGE:.0f} s: {len(during)} callbacks answered 503, slowest "
+    print(f"\noutage {OUTAGE:.0f} s: {len(during)} callbacks from {len(waiting)} conversations "
+          f"under way answered 503, slowest "
           f"{slowest * 1000:.0f} ms; {report.acknowledged} messages handled once, "
           f"{len(reminders)} reminders and {len(seeded)} deadlines once; "
           f"{tracebacks} tracebacks in the log")
@@ -207,6 +265,7 @@ async def test_a_locked_sqlite_database_gets_fast_503s_and_loses_nothing(
             try:
                 users = platform.start(scripts)
                 await platform.until_acknowledged(report.messages * 0.3)
+                waiting = await _knocking(platform, users, scripts)
                 await _due_soon(db, seeded, 2.0)
                 reminders = await _pushes_due_during(db, list(scripts)[:5], 2.0)
                 await db.dispose()
@@ -216,6 +275,7 @@ async def test_a_locked_sqlite_database_gets_fast_503s_and_loses_nothing(
                 assert locker.stdin is not None and locker.stdout is not None
                 assert await locker.stdout.readline() == b"locked\n"
                 down = time.monotonic()
+                platform.release()  # the conversations under way meet the locked database
                 while time.monotonic() - down < LOCKED:
                     health.append((time.monotonic(), await _health(session, server.port)))
                     assert server.proc is not None and server.proc.poll() is None
@@ -245,6 +305,7 @@ async def test_a_locked_sqlite_database_gets_fast_503s_and_loses_nothing(
     assert report.acknowledged == report.messages
     during = [a for a in platform.attempts if down < a.started and a.ended < up_started]
     assert len(during) >= 50  # the platform kept knocking while the lock was held
+    _knocked_throughout(during, waiting, down, up_started)
     assert {a.status for a in during} == {503}, Counter(a.status for a in during)
     slowest = max(a.ended - a.started for a in during)
     assert slowest < FAST, slowest
@@ -253,7 +314,8 @@ async def test_a_locked_sqlite_database_gets_fast_503s_and_loses_nothing(
     assert all(sent[f"预约提醒 {i}"] == 1 for i in range(len(reminders)))  # each once
     tracebacks = log.count("Traceback")
     assert tracebacks == 0, log[-4000:]
-    print(f"\nSQLite locked {LOCKED:.0f} s: {len(during)} callbacks answered 503, slowest "
+    print(f"\nSQLite locked {LOCKED:.0f} s: {len(during)} callbacks from {len(waiting)} "
+          f"conversations under way answered 503, slowest "
           f"{slowest * 1000:.0f} ms; {report.acknowledged} messages handled once, "
           f"{len(reminders)} reminders and {len(seeded)} deadlines once; "
           f"{tracebacks} tracebacks in the log")

@@ -10,6 +10,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+from collections import Counter
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import col, select
 
+from tests.dialog import Dialog
 from tests.network_world import World, make_world
 from tests.roster_files import EN_HEADER, write_csv
 from xinqiao.clock import SHANGHAI, FakeClock
@@ -39,9 +41,11 @@ from xinqiao.storage.models import (
     AuditEntry,
     ConversationState,
     InboxMessage,
+    InboxStatus,
     OutboxMessage,
     Person,
 )
+from xinqiao.storage.outage import database_unavailable
 from xinqiao.storage.reports import Escalation, EscalationStep, Report
 from xinqiao.storage.screening import ScreeningResult
 from xinqiao.storage.types import UTCDateTime
@@ -323,14 +327,16 @@ async def test_rotation_while_the_service_writes(
     rotator = Database(db_url, keys=_ring(key_b, key_a))
     world.db = service
     chat = world.chat("k1")
+    texts = ("宿舍情况", "返回", "我的信息", "帮助", "我的信息")
+    keys = [f"wx-rotation-{n}" for n in range(len(texts))]  # each message's MsgId
 
-    async def talk() -> None:
-        for text in ("宿舍情况", "返回", "我的信息", "帮助", "我的信息"):
-            await chat.say(text)
+    async def talk() -> int:
+        return sum([await _as_wechat(chat, text, key) for text, key in zip(texts, keys,
+                                                                             strict=True)])
 
     try:
-        results, _ = await asyncio.gather(rotate_all(rotator.engine, rotator.keys, batch=1),
-                                          talk())
+        results, refused = await asyncio.gather(
+            rotate_all(rotator.engine, rotator.keys, batch=1), talk())
         assert all(not r.unreadable for r in results)
         later = await rotate_all(rotator.engine, rotator.keys)
         assert sum(r.rotated + r.encrypted for r in later) == 0
@@ -342,9 +348,28 @@ async def test_rotation_while_the_service_writes(
         await _snapshot(db_b)  # every value opens with the new key alone
         async with db_b.session() as s:
             inbox = (await s.exec(select(InboxMessage))).all()
+        stored = Counter(m.dedupe_key for m in inbox)
+        assert [stored[key] for key in keys] == [1] * len(texts), refused  # each exactly once
         assert sum(m.payload["inbound"]["text"] == "我的信息" for m in inbox) == 2
+        assert all(m.status == InboxStatus.done for m in inbox if m.dedupe_key in keys)
     finally:
         await db_b.dispose()
+    print(f"\nrotation beside the service: {refused} deliveries refused and sent again")
+
+
+async def _as_wechat(chat: Dialog, text: str, key: str) -> int:
+    """Send ``text`` as WeChat sends it: a delivery the service refuses because the database
+    is unavailable (its callback answers 503) comes again under the same MsgId, up to three
+    tries a second apart. How many tries were refused."""
+    for refused in range(3):
+        try:
+            await chat.send(text, key=key)
+            return refused
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise  # a 500: a bug, not a refusal
+            await asyncio.sleep(1.0)  # real time: the rotation moves on meanwhile
+    raise AssertionError(f"{text} refused three times: WeChat gives up, the message is lost")
 
 
 async def test_a_value_under_an_unknown_key_fails_loudly(
