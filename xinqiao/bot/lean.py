@@ -28,7 +28,7 @@ from xinqiao.bot.lean_turn import NeedsORM, NoSession, run_now
 from xinqiao.bot.metrics import Metrics
 from xinqiao.handlers.flow import Context
 from xinqiao.messages import Inbound, Reply
-from xinqiao.services.directory import STUDENT_ROLES, person_view
+from xinqiao.services.directory import held_roles
 from xinqiao.services.work import Work
 from xinqiao.storage.callbacks import CallbackNonce, Nonce
 from xinqiao.storage.lean_sql import Columns, LeanStore, Tx
@@ -40,7 +40,7 @@ from xinqiao.storage.models import (
     Person,
     Role,
 )
-from xinqiao.vocabulary import PersonView
+from xinqiao.vocabulary import PersonView, Tier
 
 log = logging.getLogger(__name__)
 
@@ -270,10 +270,9 @@ class LeanPath:
         row = await tx.one(self._sql["person"], person_id)
         if row is None:
             return None
-        person = person_view(Person(**self._person.read(row)))
-        roles = frozenset(Role(r[0]) for r in await tx.all(self._sql["roles"], person_id))
-        if roles & STUDENT_ROLES:
-            roles |= {Role.student}
+        values = self._person.read(row)
+        person = PersonView(**{**values, "tier": Tier(values["tier"])})
+        roles = held_roles(Role(r[0]) for r in await tx.all(self._sql["roles"], person_id))
         known = person, roles
         if version is not None:  # no version row: nothing can say when it changes
             if len(self._people) >= _PEOPLE_KEPT:

@@ -10,9 +10,12 @@ are formatted in; every value is a parameter.
 
 from __future__ import annotations
 
-from xinqiao.storage.models import Person
+from dataclasses import fields
 
-PERSON = tuple(c.name for c in Person.__table__.columns)  # type: ignore[attr-defined]
+from xinqiao.vocabulary import PersonView
+
+# Only what a flow is given of a person (no phone to decrypt, no activation code).
+PERSON = tuple(f.name for f in fields(PersonView))
 STATE = ("flow", "step", "data", "suspended", "choices", "version", "updated_at")
 INBOX = ("channel", "dedupe_key", "address", "kind", "payload", "status", "attempts",
          "received_at", "replied_passively", "processed_at", "reply")

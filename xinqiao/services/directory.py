@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -50,8 +50,13 @@ async def role_set(session: AsyncSession, person_id: int) -> frozenset[Role]:
 
 def roles_in(assignments: Sequence[RoleAssignment]) -> frozenset[Role]:
     """The distinct roles of one person's assignments (see :func:`role_set`)."""
-    roles = frozenset(Role(r.role) for r in assignments)
-    return roles | {Role.student} if roles & STUDENT_ROLES else roles
+    return held_roles(Role(r.role) for r in assignments)
+
+
+def held_roles(roles: Iterable[Role]) -> frozenset[Role]:
+    """The roles a person holds: a committee member or informant is a student too."""
+    held = frozenset(roles)
+    return held | {Role.student} if held & STUDENT_ROLES else held
 
 
 async def peers(session: AsyncSession, person: Rostered, scope: str) -> Sequence[Person]:
