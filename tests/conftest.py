@@ -242,10 +242,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 # collection order: these go first, so that none of them is left running alone at the end
 # while the other processes have nothing more to do. The rest follow, most tests first.
 LONGEST_FIRST = (
-    "test_crisis_model.py", "test_retention.py", "test_shutdown.py", "test_fuzz_chat.py",
-    "test_cli.py", "test_db_outage.py", "test_crash.py", "test_console_pages.py",
-    "test_fuzz.py", "test_api_outage.py", "test_send_budget.py", "test_content_cli.py",
-    "test_deploy.py", "test_workers.py",
+    "test_crisis_model.py", "test_shutdown.py", "test_fuzz_chat.py", "test_cli.py",
+    "test_db_outage.py", "test_crash.py", "test_console_pages.py", "test_fuzz.py",
+    "test_api_outage.py", "test_send_budget.py", "test_content_cli.py", "test_deploy.py",
+    "test_workers.py", "test_retention.py",
 )
 
 
