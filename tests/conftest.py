@@ -8,7 +8,6 @@ import os
 import shutil
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -16,9 +15,8 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests import pg_databases
 from tests.headless import close_browser
 from tests.telegram_stub import TOKEN, TelegramStub
 from tests.telegram_user import SECRET
@@ -57,20 +55,14 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 async def _pg_database(template: str | None = None) -> str:
-    name = f"xq_test_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    clause = f' TEMPLATE "{template}"' if template else ""
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"{clause}'))
-    await admin.dispose()
-    return PG_URL.rsplit("/", 1)[0] + "/" + name
+    return await pg_databases.create_database(PG_URL, template)
 
 
 @pytest.fixture(scope="session")
 def pg_template() -> Iterator[str | None]:
-    """A PostgreSQL database migrated once per session; each test gets a copy of it.
+    """A PostgreSQL database migrated once per test process: the tests' databases are copies.
 
-    Copying a template is much faster than migrating a new database for every test.
+    Copying a template is much faster than migrating a new database.
     """
     import asyncio
 
@@ -101,30 +93,39 @@ def pg_template() -> Iterator[str | None]:
 
 
 async def _pg_drop(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    await admin.dispose()
+    await pg_databases.drop_database(PG_URL, url)
+
+
+@pytest.fixture(scope="session")
+def pg_reused(pg_template: str | None) -> Iterator[pg_databases.Reused | None]:
+    """One copy of the template for all of this process's PostgreSQL tests (see db_url)."""
+    if pg_template is None:
+        yield None
+        return
+    reused = pg_databases.Reused(PG_URL, pg_template)
+    try:
+        yield reused
+    finally:
+        reused.drop()
 
 
 @pytest.fixture(params=BACKENDS)
 async def db_url(
     request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch, pg_template: str | None,
+    monkeypatch: pytest.MonkeyPatch, pg_reused: pg_databases.Reused | None,
 ) -> AsyncIterator[str]:
-    """The URL of a fresh, migrated database on the parametrised backend."""
+    """The URL of a migrated database on the parametrised backend, holding no test's rows:
+    a copy of the SQLite template; on PostgreSQL, this process's database reset."""
     if request.param == "sqlite":
         target = tmp_path / "xinqiao.db"
         shutil.copy(sqlite_template, target)
         yield f"sqlite+aiosqlite:///{target}"
         return
     monkeypatch.setenv("XINQIAO_DATA_KEYS", PG_DATA_KEY)
-    url = await _pg_database(pg_template)
-    try:
-        yield url
-    finally:
-        await _pg_drop(url)
+    assert pg_reused is not None
+    # Reset before the test, not after the last one: whatever that test left running has
+    # stopped by now, so no late write of its lands in this test's tables.
+    yield await pg_reused.clean()
 
 
 def _aiosqlite_threads() -> set[threading.Thread]:
@@ -241,10 +242,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 # collection order: these go first, so that none of them is left running alone at the end
 # while the other processes have nothing more to do. The rest follow, most tests first.
 LONGEST_FIRST = (
-    "test_crisis_model.py", "test_retention.py", "test_shutdown.py", "test_fuzz_chat.py",
-    "test_cli.py", "test_db_outage.py", "test_crash.py", "test_console_pages.py",
-    "test_fuzz.py", "test_api_outage.py", "test_send_budget.py", "test_content_cli.py",
-    "test_deploy.py", "test_workers.py",
+    "test_crisis_model.py", "test_shutdown.py", "test_fuzz_chat.py", "test_cli.py",
+    "test_db_outage.py", "test_crash.py", "test_console_pages.py", "test_fuzz.py",
+    "test_api_outage.py", "test_send_budget.py", "test_content_cli.py", "test_deploy.py",
+    "test_workers.py", "test_retention.py",
 )
 
 

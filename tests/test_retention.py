@@ -35,6 +35,14 @@ report_text_days = 60
 after_leaving_days = 10
 case_days = 90
 audit_days = 120
+
+# Nobody in this world ever fills in the weekly class check-in, so each missing one climbs to
+# the top of its chain and is then reminded every 4 working hours for the test's four months:
+# 3,800 deadline timers fired, 80% of the test's time, none of them what it checks. Reminded
+# once a working week, the same items still climb and remind, and their pushes and audit
+# entries still age and are purged (~480 deadline timers).
+[severity.routine]
+remind_every = "40h"
 """
 WORDS = "我真的撑不下去了，不想活了"
 
