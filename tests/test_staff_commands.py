@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from tests.network_world import World, make_world
 from xinqiao.clock import SHANGHAI, FakeClock
@@ -28,7 +28,8 @@ async def _dorm_report(world: World, observed: str = "这周几乎不出门，�
     await chat.say("7")
     await chat.say("不急，近期关注即可")
     async with world.db.session() as s:
-        ids = [e.id for e in (await s.exec(select(Escalation))).all()]
+        ids = [e.id for e in (await s.exec(select(Escalation).order_by(
+            col(Escalation.id)))).all()]  # the newest last: a table's row order is not
     assert ids and ids[-1] is not None
     return ids[-1]
 
