@@ -52,9 +52,9 @@ async def test_the_committee_member_cannot_wave_the_item_away(
     assert "提交晴雨表后会自动结案" in refused and "已结案" not in refused
     async with db.session() as s:
         row = await s.get(Escalation, esc.id)
-        audits = (await s.exec(select(AuditEntry).where(
+        audits = (await s.exec(select(AuditEntry).where(  # in the order they were refused
             col(AuditEntry.action).in_(["escalation.ack", "escalation.resolve"]),
-            AuditEntry.actor_person_id == world.ids["k2"]))).all()
+            AuditEntry.actor_person_id == world.ids["k2"]).order_by(col(AuditEntry.id)))).all()
     assert row is not None and row.status == "open" and row.level == 0
     assert [a.action for a in audits if not a.allowed] == [
         "escalation.ack", "escalation.resolve"]
