@@ -82,7 +82,7 @@ async def test_a_college_lead_reads_their_monthly_report_with_charts_and_its_xls
     async with db.session() as s:
         exports = list(await s.exec(select(AuditEntry).where(
             AuditEntry.action == "report.monthly_export",
-            AuditEntry.actor_person_id == cw.world.ids["l1"])))
+            AuditEntry.actor_person_id == cw.world.ids["l1"]).order_by(col(AuditEntry.id))))
     assert exports and exports[0].detail["via"] == "console"
 
 
