@@ -34,7 +34,8 @@ class ScopeLine:
 
 async def accounts(s: AsyncSession, person_id: int) -> list[Account]:
     """The person's chat accounts, in the order they were bound."""
-    rows = await s.exec(select(ChannelIdentity).where(ChannelIdentity.person_id == person_id))
+    rows = await s.exec(select(ChannelIdentity).where(ChannelIdentity.person_id == person_id)
+                        .order_by(col(ChannelIdentity.id)))
     return [Account(i.channel, i.preferred, i.reachable) for i in rows]
 
 

@@ -109,7 +109,8 @@ async def describe(s: AsyncSession, people: list[Person]) -> list[Found]:
     ids = [p.id for p in people if p.id is not None]
     roles: dict[int, list[str]] = {}
     for pid, role in await s.exec(select(RoleAssignment.person_id, RoleAssignment.role)
-                                  .where(col(RoleAssignment.person_id).in_(ids or [0]))):
+                                  .where(col(RoleAssignment.person_id).in_(ids or [0]))
+                                  .order_by(col(RoleAssignment.id))):  # the same every time
         label = ROLE_NAMES.get(Role(role), role)
         if label not in roles.setdefault(pid, []):
             roles[pid].append(label)
@@ -171,7 +172,8 @@ async def gaps(s: AsyncSession, colleges: frozenset[int] | None) -> list[Gap]:
     rows = (await s.exec(select(RoleAssignment, Person)
                          .join(Person, col(Person.id) == RoleAssignment.person_id)
                          .where(col(RoleAssignment.role).in_(wanted),
-                                col(Person.active).is_(True)))).all()
+                                col(Person.active).is_(True))
+                         .order_by(col(RoleAssignment.id)))).all()  # names in a fixed order
     gone = await unreachable(s, [p.id for _, p in rows if p.id is not None])
     holders: dict[tuple[str, int], list[tuple[str, str | None]]] = {}
     for ra, person in rows:
