@@ -59,7 +59,7 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False, keys: KeyRing | None = None) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        path = make_url(url).database or "" if self.is_sqlite else ""
+        path = (make_url(url).database or "") if self.is_sqlite else ""
         # A file's write-ahead log is kept bounded (an in-memory database has none).
         self.wal = WalKeeper(path) if path not in ("", ":memory:") else None
         if self.is_sqlite:
@@ -84,7 +84,7 @@ class Database:
             kwargs.update(pool_size=10, max_overflow=10, pool_timeout=5,
                           pool_recycle=1800, connect_args={"timeout": 3})
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
-        self.lock_watch = LockWatch(self.wal.held_until if self.wal is not None else float)
+        self.lock_watch = LockWatch() if self.wal is None else LockWatch(self.wal.held_until)
         install(self.engine, self.keys)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", on_connect)

@@ -34,7 +34,7 @@ class WalKeeper:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.checkpoints = 0  # completed restarting checkpoints (for tests and /metrics)
+        self.checkpoints = 0  # restarting checkpoints that completed (tests read it)
         self._running: asyncio.Future[None] | None = None
         self._ended = 0.0
 
