@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlmodel import col, select
 
 from tests.conftest import MakeClient
@@ -179,3 +179,54 @@ async def test_a_role_given_by_a_roster_import_in_another_process_shows_on_the_n
     async with db.session() as s:
         state = (await s.exec(select(ConversationState))).one()
     assert ["flow:practice", "上报练习（培训用）"] in state.choices
+
+
+async def _sealed(db: Database) -> tuple[str, str]:
+    """The state row's ``data`` and ``suspended`` as stored: their ciphertext."""
+    async with db.engine.connect() as conn:
+        row = (await conn.execute(text(
+            "SELECT data, suspended FROM conversation_state"))).one()
+    return str(row[0]), str(row[1])
+
+
+async def test_a_menu_leaves_the_unchanged_encrypted_state_as_it_was_stored(
+    make_client: MakeClient, db: Database, clock: FakeClock
+) -> None:
+    client, server = await _lin(make_client, db, clock)
+    before = await _sealed(db)
+    assert "小林，你好！" in await server.say("o-lin", "菜单")
+    assert "主菜单" in await server.say("o-lin", "帮助")
+    # Not encrypted afresh (a Fernet token differs every time): left out of the write.
+    assert await _sealed(db) == before
+    async with db.session() as s:
+        state = (await s.exec(select(ConversationState))).one()
+    assert state.version == 3 and state.data == {} and state.suspended == {}
+    assert ["menu", "主菜单"] in state.choices  # what 帮助 offered: the rest was written
+
+
+async def test_a_menu_in_the_middle_of_a_flow_writes_its_kept_progress_encrypted(
+    make_client: MakeClient, db: Database, clock: FakeClock
+) -> None:
+    client, server = await _lin(make_client, db, clock)
+    async with db.session() as s:
+        state = (await s.exec(select(ConversationState))).one()
+        state.flow, state.step = "safety_plan", "signs"
+        state.data = {"signs": "今天有点累"}
+        s.add(state)
+        await s.commit()
+    sealed = await _sealed(db)
+    assert "今天有点累" not in sealed[0]
+    answered = _outcomes(client)["answered"]
+    assert "小林，你好！" in await server.say("o-lin", "菜单")
+    assert _outcomes(client)["answered"] == answered + 1  # the lean way
+    async with db.session() as s:
+        state = (await s.exec(select(ConversationState))).one()
+    # The safety plan's progress is kept for later (resumable), encrypted like every write.
+    assert state.flow is None and state.data == {}
+    assert state.suspended == {"safety_plan": {"step": "signs", "data": {"signs": "今天有点累"}}}
+    moved = await _sealed(db)
+    assert moved[0] != sealed[0] and moved[1] != sealed[1]
+    assert "今天有点累" not in moved[1]
+    # The next menu changes neither: both stay as written.
+    assert "小林，你好！" in await server.say("o-lin", "菜单")
+    assert await _sealed(db) == moved

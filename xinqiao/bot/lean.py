@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -23,7 +23,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from xinqiao.bot.engine import HELP_WORDS, MENU_WORDS, Engine
 from xinqiao.bot.inbox import valid_json
 from xinqiao.bot.inbox_processor import InboxProcessor
-from xinqiao.bot.lean_statements import INBOX, NONCE, PERSON, STATE, statements
+from xinqiao.bot.lean_state import LeanState, StateColumns
+from xinqiao.bot.lean_statements import INBOX, NONCE, PERSON, close, state_save, statements
 from xinqiao.bot.lean_turn import NeedsORM, NoSession, run_now
 from xinqiao.bot.metrics import Metrics
 from xinqiao.handlers.flow import Context
@@ -45,20 +46,6 @@ from xinqiao.vocabulary import PersonView, Tier
 log = logging.getLogger(__name__)
 
 _PEOPLE_KEPT = 10_000  # the first built goes when more are kept
-
-
-@dataclass
-class _State:
-    """A conversation_state row's values for one lean turn."""
-
-    identity_id: int
-    flow: str | None = None
-    step: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
-    suspended: dict[str, Any] = field(default_factory=dict)
-    choices: list[list[str]] = field(default_factory=list)
-    version: int = 0
-    updated_at: datetime | None = None
 
 
 @dataclass
@@ -114,8 +101,8 @@ class LeanPath:
         self._inbox = Columns(InboxMessage.__table__, dialect,  # type: ignore[attr-defined]
                               INBOX)
         self._person = Columns(Person.__table__, dialect, PERSON)  # type: ignore[attr-defined]
-        self._state = Columns(ConversationState.__table__, dialect,  # type: ignore[attr-defined]
-                              STATE)
+        self._state = StateColumns(ConversationState.__table__,  # type: ignore[attr-defined]
+                                   dialect)
         self._seen = Columns(ChannelIdentity.__table__, dialect,  # type: ignore[attr-defined]
                              ("last_inbound_at", "reachable"))
         self._sql = statements(self.pg)
@@ -183,10 +170,11 @@ class LeanPath:
         identity_id, state, fresh, replies = turn
         if self.pg and not fresh:
             # One round trip: the row, the state and the identity (none of it for a duplicate).
-            stored = await tx.one(self._sql["close"],
+            written = self._state.changed(state)
+            stored = await tx.one(close(written),
                                   *self._inbox_values(dedupe_key, inbound, payload, now,
                                                       replies),
-                                  *self._state_values(state), identity_id,
+                                  *self._state.bind(state, written), identity_id,
                                   *self._seen.bind([now, True]), identity_id)
             return (None if stored is None else int(stored[0])), replies
         row_id = await self._store(tx, dedupe_key, inbound, payload, now, replies)
@@ -224,7 +212,7 @@ class LeanPath:
 
     async def _turn(
         self, tx: Tx, inbound: Inbound, now: datetime, found: Sequence[Any] | None
-    ) -> tuple[int, _State, bool, list[Reply]] | None:
+    ) -> tuple[int, LeanState, bool, list[Reply]] | None:
         """Answer from who is writing (``found``, the ``who`` row) and where they stand,
         without the ORM; None when the message needs the ordinary path."""
         if found is None or found[0] is None or found[1] is None or found[2]:
@@ -235,8 +223,8 @@ class LeanPath:
             return None
         person, roles = known
         fresh = found[-2] is None  # no conversation_state row yet
-        state = (_State(identity_id, updated_at=now) if fresh
-                 else _State(identity_id, **self._state.read(found[3:-2])))
+        state = (LeanState(identity_id, updated_at=now) if fresh
+                 else self._state.read(identity_id, found[3:-2]))
         identity = _Identity(identity_id, inbound.channel, inbound.address, person_id, now)
         # The identity's other columns stay as stored: only these two are written back.
         # Plain objects stand in for the identity and state rows: building ORM objects costs
@@ -280,13 +268,10 @@ class LeanPath:
             self._people[person_id] = known
         return known
 
-    def _state_values(self, state: _State) -> list[Any]:
-        return self._state.bind([state.flow, state.step, state.data, state.suspended,
-                                 state.choices, state.version, state.updated_at])
-
-    async def _write(self, tx: Tx, identity_id: int, state: _State, fresh: bool,
+    async def _write(self, tx: Tx, identity_id: int, state: LeanState, fresh: bool,
                      now: datetime) -> None:
-        await tx.run(self._sql["state_new" if fresh else "state_save"],
-                     *self._state_values(state), identity_id)
+        written = self._state.changed(state)  # all of them for a new row
+        await tx.run(self._sql["state_new"] if fresh else state_save(written),
+                     *self._state.bind(state, written), identity_id)
         await tx.run(self._sql["seen"], *self._seen.bind([now, True]), identity_id)
 

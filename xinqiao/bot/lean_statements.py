@@ -11,6 +11,7 @@ are formatted in; every value is a parameter.
 from __future__ import annotations
 
 from dataclasses import fields
+from functools import cache
 
 from xinqiao.vocabulary import PersonView
 
@@ -26,8 +27,6 @@ _NONCE_INSERT = ("INSERT INTO callback_nonce (channel, timestamp, nonce, digest,
 _INBOX_INSERT = (f"INSERT INTO inbox_message ({', '.join(INBOX)}) "
                  f"VALUES ({', '.join('?' for _ in INBOX)}) "
                  "ON CONFLICT (channel, dedupe_key) DO NOTHING RETURNING id")
-_STATE_SET = ("flow = ?, step = ?, data = ?, suspended = ?, choices = ?, version = ?, "
-              "updated_at = ?")
 _SEEN_SET = "last_inbound_at = ?, reachable = ?"
 
 
@@ -48,6 +47,31 @@ def _who(pg: bool) -> str:
         "WHERE i.channel = ? AND i.address = ?", "FOR UPDATE OF i" if pg else ""))
 
 
+def _state_set(names: tuple[str, ...]) -> str:
+    assert set(names) <= set(STATE)  # only this module's own names reach the SQL
+    return ", ".join(f"{n} = ?" for n in names)
+
+
+@cache
+def state_save(names: tuple[str, ...]) -> str:
+    """The state's UPDATE writing only ``names`` (bot/lean_state.py leaves out an encrypted
+    column the turn did not change); the identity's id is the last parameter."""
+    return f"UPDATE conversation_state SET {_state_set(names)} WHERE identity_id = ?"
+
+
+@cache
+def close(names: tuple[str, ...]) -> str:
+    """PostgreSQL's folded write: the row stored answered, the state (``names`` only) and the
+    identity written, in one round trip; nothing of the turn is written when the row was a
+    duplicate (no id returned)."""
+    return (f"WITH m AS ({_INBOX_INSERT}), "
+            f"s AS (UPDATE conversation_state SET {_state_set(names)} "
+            "WHERE identity_id = ? AND EXISTS (SELECT 1 FROM m)), "
+            f"i AS (UPDATE channel_identity SET {_SEEN_SET} "
+            "WHERE id = ? AND EXISTS (SELECT 1 FROM m)) "
+            "SELECT id FROM m")
+
+
 def statements(pg: bool) -> dict[str, str]:
     """Every statement of the lean path by name (``open``/``close``: PostgreSQL's folded)."""
     person = ", ".join(PERSON)
@@ -59,7 +83,7 @@ def statements(pg: bool) -> dict[str, str]:
         "who": _who(pg),
         "person": f"SELECT {person} FROM person WHERE id = ?",
         "roles": "SELECT DISTINCT role FROM role_assignment WHERE person_id = ?",
-        "state_save": f"UPDATE conversation_state SET {_STATE_SET} WHERE identity_id = ?",
+        "state_save": state_save(STATE),
         "state_new": "INSERT INTO conversation_state (flow, step, data, suspended, choices, "
                      "version, updated_at, identity_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         "seen": f"UPDATE channel_identity SET {_SEEN_SET} WHERE id = ?",
@@ -71,12 +95,5 @@ def statements(pg: bool) -> dict[str, str]:
         sql["open"] = (f"WITH n AS ({_NONCE_INSERT} RETURNING 1) "
                        "SELECT (SELECT count(*) FROM n), w.* FROM (SELECT 1) AS one "
                        f"LEFT JOIN LATERAL ({_who(pg)}) AS w ON true")
-        # The row stored answered, the state and the identity written, in one round trip;
-        # nothing of the turn is written when the row was a duplicate (no id returned).
-        sql["close"] = (f"WITH m AS ({_INBOX_INSERT}), "
-                        f"s AS (UPDATE conversation_state SET {_STATE_SET} "
-                        "WHERE identity_id = ? AND EXISTS (SELECT 1 FROM m)), "
-                        f"i AS (UPDATE channel_identity SET {_SEEN_SET} "
-                        "WHERE id = ? AND EXISTS (SELECT 1 FROM m)) "
-                        "SELECT id FROM m")
+        sql["close"] = close(STATE)
     return sql

@@ -101,6 +101,11 @@ def ring_for_connection(conn: Connection) -> KeyRing:
 # --- column types -----------------------------------------------------------------------
 
 
+def json_text(value: Any) -> str:
+    """The JSON text EncryptedJSON encrypts for ``value``."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 class _Encrypted(TypeDecorator[_T]):
     """Text holding a tagged Fernet token of the value."""
 
@@ -130,6 +135,10 @@ class _Encrypted(TypeDecorator[_T]):
             return stored  # a row from before the columns were encrypted
         return ring_for_dialect(dialect).decrypt(stored, column=self.column_name).decode("utf-8")
 
+    def plaintext(self, stored: str, dialect: Dialect) -> str:
+        """The stored value's plaintext (the JSON text for EncryptedJSON), decrypted."""
+        return self._open(stored, dialect)
+
 
 class EncryptedText(_Encrypted[str]):
     """A string, encrypted at rest."""
@@ -151,7 +160,7 @@ class EncryptedJSON(_Encrypted[Any]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
         if value is None:
             return None
-        return self._seal(json.dumps(value, ensure_ascii=False, separators=(",", ":")), dialect)
+        return self._seal(json_text(value), dialect)
 
     def process_result_value(self, value: Any | None, dialect: Dialect) -> Any:
         return None if value is None else json.loads(self._open(str(value), dialect))
