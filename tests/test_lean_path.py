@@ -192,7 +192,7 @@ async def _sealed(db: Database) -> tuple[str, str]:
 async def test_a_menu_leaves_the_unchanged_encrypted_state_as_it_was_stored(
     make_client: MakeClient, db: Database, clock: FakeClock
 ) -> None:
-    client, server = await _lin(make_client, db, clock)
+    _client, server = await _lin(make_client, db, clock)
     before = await _sealed(db)
     assert "小林，你好！" in await server.say("o-lin", "菜单")
     assert "主菜单" in await server.say("o-lin", "帮助")
