@@ -65,6 +65,9 @@ class WeChatWebhook:
         self.metrics = metrics
         self.auth = CallbackAuth(settings, clock)
         self.outage = OutageLog(log, "wechat callback")
+        # The labelled children looked up once: a lookup per message costs more than the count.
+        self._inbound: dict[str, Any] = {}
+        self._replies = {how: metrics.replies.labels(CHANNEL, how) for how in ("push", "passive")}
 
     @property
     def lean(self) -> LeanPath | None:
@@ -113,12 +116,16 @@ class WeChatWebhook:
         if fed.duplicate:
             self.metrics.duplicates.labels(CHANNEL).inc()
             return web.Response(text="success")
-        self.metrics.inbound.labels(CHANNEL, _metric_type(msg_type, fields)).inc()
+        label = _metric_type(msg_type, fields)  # one of a few fixed labels
+        counted = self._inbound.get(label)
+        if counted is None:
+            counted = self._inbound[label] = self.metrics.inbound.labels(CHANNEL, label)
+        counted.inc()
         if fed.late:
-            self.metrics.replies.labels(CHANNEL, "push").inc()
+            self._replies["push"].inc()
         if not fed.replies:
             return web.Response(text="success")
-        self.metrics.replies.labels(CHANNEL, "passive").inc()
+        self._replies["passive"].inc()
         us = str(fields.get("ToUserName") or "")
         card = news_card(fed.replies)
         xml = (news_reply_xml(sender, us, card, int(now.timestamp())) if card is not None
