@@ -78,11 +78,8 @@ class Engine:
         person = await session.get(Person, identity.person_id) if identity.person_id else None
         if person is not None and not person.active:
             person = None
-        roles = (
-            await role_set(session, person.id)
-            if person is not None and person.id is not None
-            else frozenset()
-        )
+        roles = (await role_set(session, person.id)
+                 if person is not None and person.id is not None else frozenset())
         assert identity.id is not None
         state = await session.get(ConversationState, identity.id)
         if state is None:
@@ -108,7 +105,8 @@ class Engine:
         """The turn once identity, person, roles and state are in ``ctx``: route the message
         and update ``ctx.state`` (the caller writes identity and state)."""
         state, now = ctx.state, self.clock.now()
-        ctx = replace(ctx, inbound=choices.resolve_choice(ctx.inbound, state.choices))
+        if (resolved := choices.resolve_choice(ctx.inbound, state.choices)) is not ctx.inbound:
+            ctx = replace(ctx, inbound=resolved)  # frozen: copied only when it changes
         if choices.is_stale(ctx.inbound, state):
             # A button from an earlier step (double tap, old message): applying its key to the
             # current question could answer the wrong one. Offer what is current instead.
