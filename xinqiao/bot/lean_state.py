@@ -23,6 +23,8 @@ from xinqiao.storage.crypto import EncryptedJSON, json_text
 from xinqiao.storage.lean_sql import Columns
 
 SEALED = ("data", "suspended")  # the state's encrypted columns
+_EMPTY = "{}"
+_EMPTY_KEPT = 20_000  # ciphertexts known to hold {}; all forgotten at once beyond that
 _PLAIN = tuple(n for n in STATE if n not in SEALED)
 
 
@@ -54,6 +56,10 @@ class StateColumns:
             assert isinstance(kind, EncryptedJSON)  # what "unchanged" is judged by
             self._sealed[name] = kind
         self._written: dict[tuple[str, ...], Columns] = {}
+        # Ciphertexts already opened and found to hold an empty document: unchanged columns
+        # keep their ciphertext (see the module docstring), so most reads are of one of these.
+        # Only {} is kept: no plaintext of anyone's flow stays in memory.
+        self._empty: set[str] = set()
 
     def read(self, identity_id: int, row: Sequence[Any]) -> LeanState:
         """The state from its columns in ``STATE`` order (as the database gives them)."""
@@ -61,9 +67,18 @@ class StateColumns:
         values = self._plain.read([raw[n] for n in _PLAIN])
         stored: dict[str, str] = {}
         for name, kind in self._sealed.items():
-            if raw[name] is not None:
-                stored[name] = kind.plaintext(str(raw[name]), self.dialect)
-                values[name] = json.loads(stored[name])
+            sealed = raw[name]
+            if sealed is None:
+                continue
+            if sealed in self._empty:
+                stored[name], values[name] = _EMPTY, {}
+                continue
+            stored[name] = kind.plaintext(str(sealed), self.dialect)
+            values[name] = json.loads(stored[name])
+            if stored[name] == _EMPTY:
+                if len(self._empty) >= _EMPTY_KEPT:
+                    self._empty.clear()
+                self._empty.add(sealed)
         return LeanState(identity_id, **values, stored=stored)
 
     def changed(self, state: LeanState) -> tuple[str, ...]:
@@ -84,6 +99,6 @@ def _differs(state: LeanState, name: str) -> bool:
     if before is None:
         return True
     value = getattr(state, name)
-    if before == "{}":  # the usual case, told without serialising
+    if before == _EMPTY:  # the usual case, told without serialising
         return not (isinstance(value, dict) and not value)
     return json_text(value) != before
