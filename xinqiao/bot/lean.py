@@ -24,7 +24,15 @@ from xinqiao.bot.engine import HELP_WORDS, MENU_WORDS, Engine
 from xinqiao.bot.inbox import valid_json
 from xinqiao.bot.inbox_processor import InboxProcessor
 from xinqiao.bot.lean_state import LeanState, StateColumns
-from xinqiao.bot.lean_statements import INBOX, NONCE, PERSON, close, state_save, statements
+from xinqiao.bot.lean_statements import (
+    INBOX,
+    NONCE,
+    PERSON,
+    STATE,
+    close,
+    state_save,
+    statements,
+)
 from xinqiao.bot.lean_turn import NeedsORM, NoSession, run_now
 from xinqiao.bot.metrics import Metrics
 from xinqiao.handlers.flow import Context
@@ -270,8 +278,10 @@ class LeanPath:
 
     async def _write(self, tx: Tx, identity_id: int, state: LeanState, fresh: bool,
                      now: datetime) -> None:
-        written = self._state.changed(state)  # all of them for a new row
-        await tx.run(self._sql["state_new"] if fresh else state_save(written),
-                     *self._state.bind(state, written), identity_id)
+        if fresh:
+            await tx.run(self._sql["state_new"], *self._state.bind(state, STATE), identity_id)
+        else:
+            written = self._state.changed(state)
+            await tx.run(state_save(written), *self._state.bind(state, written), identity_id)
         await tx.run(self._sql["seen"], *self._seen.bind([now, True]), identity_id)
 

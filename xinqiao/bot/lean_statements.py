@@ -73,7 +73,8 @@ def close(names: tuple[str, ...]) -> str:
 
 
 def statements(pg: bool) -> dict[str, str]:
-    """Every statement of the lean path by name (``open``/``close``: PostgreSQL's folded)."""
+    """The lean path's fixed statements by name (``open``: PostgreSQL's folded read); the state's
+    writes depend on the columns a turn changed (:func:`state_save`, :func:`close`)."""
     person = ", ".join(PERSON)
     sql = {
         "nonce": f"{_NONCE_INSERT} RETURNING nonce",
@@ -83,9 +84,8 @@ def statements(pg: bool) -> dict[str, str]:
         "who": _who(pg),
         "person": f"SELECT {person} FROM person WHERE id = ?",
         "roles": "SELECT DISTINCT role FROM role_assignment WHERE person_id = ?",
-        "state_save": state_save(STATE),
-        "state_new": "INSERT INTO conversation_state (flow, step, data, suspended, choices, "
-                     "version, updated_at, identity_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "state_new": f"INSERT INTO conversation_state ({', '.join(STATE)}, identity_id) "
+                     f"VALUES ({', '.join('?' for _ in STATE)}, ?)",
         "seen": f"UPDATE channel_identity SET {_SEEN_SET} WHERE id = ?",
     }
     if pg:
@@ -95,5 +95,4 @@ def statements(pg: bool) -> dict[str, str]:
         sql["open"] = (f"WITH n AS ({_NONCE_INSERT} RETURNING 1) "
                        "SELECT (SELECT count(*) FROM n), w.* FROM (SELECT 1) AS one "
                        f"LEFT JOIN LATERAL ({_who(pg)}) AS w ON true")
-        sql["close"] = close(STATE)
     return sql

@@ -168,11 +168,10 @@ class LeanStore:
         try:
             start, pause = time.monotonic(), 0.001
             while not _begin(self._connection()):
-                now = time.monotonic()
                 # Our own checkpoint holds writers off while it copies: moving work of this
                 # process, waited for as long as a queue behind our own transactions.
-                if (now - max(start, self.db.lock_watch.ours_until()) >= deadline
-                        or now - start >= URGENT_QUEUE_SECONDS):
+                if (self.db.lock_watch.elsewhere_for(start) >= deadline
+                        or time.monotonic() - start >= URGENT_QUEUE_SECONDS):
                     raise TimeoutError("the database is locked by another process")
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 0.05)

@@ -72,11 +72,15 @@ class LockWatch:
         finally:
             self.waiting_since = None
 
+    def elsewhere_for(self, since: float) -> float:
+        """Seconds of a wait for the write lock begun at ``since`` (``time.monotonic()``) spent
+        on someone else's: counted from when our own checkpoint let go, if later."""
+        return time.monotonic() - max(since, self.ours_until())
+
     def locked_elsewhere(self) -> bool:
         """Whether the transaction holding our connection is stuck on another's write lock."""
         since = self.waiting_since
-        return (since is not None
-                and time.monotonic() - max(since, self.ours_until()) >= STUCK_SECONDS)
+        return since is not None and self.elsewhere_for(since) >= STUCK_SECONDS
 
     async def checkout_urgent(self, conn: AsyncConnection) -> None:
         """Get ``conn`` its pooled connection, short for an urgent transaction.
