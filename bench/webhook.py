@@ -186,10 +186,13 @@ def summary(name: str, wall: float, lat: list[float], errors: int, pushed: int
 
 
 async def measure(args: argparse.Namespace, port: int, bare_port: int, database: str,
-                  server: subprocess.Popen[bytes], bare: subprocess.Popen[bytes]) -> None:
-    """Bind the users, then load both servers with the same requests and print the table."""
+                  server: subprocess.Popen[bytes], bare: subprocess.Popen[bytes],
+                  floor: tuple[int, subprocess.Popen[bytes]] | None) -> None:
+    """Bind the users, then load the servers with the same requests and print the table."""
     await wait_ready(f"http://127.0.0.1:{port}/healthz", server)
     await wait_ready(f"http://127.0.0.1:{bare_port}/wechat", bare)
+    if floor is not None:
+        await wait_ready(f"http://127.0.0.1:{floor[0]}/wechat", floor[1])
     client = Client()
     users = [f"o-bench-{i}" for i in range(args.users)]
     binds = [(u, f"绑定 B{i:05d} C{i:07d}") for i, u in enumerate(users)]
@@ -216,6 +219,14 @@ async def measure(args: argparse.Namespace, port: int, bare_port: int, database:
           f"{own / len(jobs) * 1000:.2f} ms (answers checked included); the bare "
           f"handler's: {bare_cpu / len(jobs) * 1000:.2f} ms")
     print("lean path (binding included):", await lean_outcomes(f"http://127.0.0.1:{port}"))
+    if floor is not None:
+        floor_cpu = cpu_seconds(floor[1].pid)
+        floor_row = summary("floor (bench/floor_server)", *await load(
+            f"http://127.0.0.1:{floor[0]}/wechat", client, list(jobs), args.concurrency, True))
+        floor_cpu = cpu_seconds(floor[1].pid) - floor_cpu
+        print(f"floor CPU per message: {floor_cpu / len(jobs) * 1000:.2f} ms; ratio "
+              f"floor/bare: throughput {floor_row['rps'] / bare_row['rps']:.2f}x, "
+              f"full/floor: {full_row['rps'] / floor_row['rps']:.2f}x")
     if args.wal:
         size = os.stat(args.wal).st_size if os.path.exists(args.wal) else 0  # noqa: ASYNC240
         print(f"SQLite WAL after the load: {size / 2**20:.1f} MB")
@@ -237,6 +248,9 @@ def main() -> None:
                         "the profile to FILE (read it with python -m pstats FILE)")
     parser.add_argument("--workers", type=int, default=1,
                         help="serve --workers N (PostgreSQL only)")
+    parser.add_argument("--floor", action="store_true",
+                        help="also load bench/floor_server.py (the least work a menu needs "
+                        "under the service's guarantees; menu words only) after the service")
     parser.add_argument("--postgres", default=None, metavar="URL",
                         help="run on PostgreSQL: a server URL where a scratch database may be "
                         "created, e.g. postgresql+asyncpg://postgres@127.0.0.1:55432/postgres")
@@ -266,12 +280,18 @@ def serve(args: argparse.Namespace, tmp: Path, db_url: str) -> None:
                               stdout=subprocess.DEVNULL, stderr=log)
     bare = subprocess.Popen([sys.executable, "-c", BARE, str(bare_port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    floor = None
+    if args.floor:
+        floor_port = free_port()
+        floor = (floor_port, subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("floor_server.py")),
+             str(floor_port), db_url], env=env, stdout=subprocess.DEVNULL, stderr=log))
     database = "SQLite" if db_url.startswith("sqlite") else "PostgreSQL"
     args.wal = (db_url.split("///", 1)[1] + "-wal") if database == "SQLite" else ""
     try:
-        asyncio.run(measure(args, port, bare_port, database, server, bare))
+        asyncio.run(measure(args, port, bare_port, database, server, bare, floor))
     finally:
-        for proc in (server, bare):
+        for proc in (server, bare, *([floor[1]] if floor else [])):
             proc.terminate()
             proc.wait(timeout=20)
 
