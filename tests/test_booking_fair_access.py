@@ -189,3 +189,31 @@ async def test_a_positive_screen_with_no_session_in_the_window_tells_the_centre_
         assert len(told) == 1 and "学号 s1" in told[0] and "到 10月15日都没有" in told[0]
         assert "代约 s1" in told[0]
     assert not any("测评结果阳性" in t for t in await world.push_texts("s1"))
+
+
+async def test_the_held_session_s_tap_waits_at_the_end_of_the_follow_up_questions(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    # Item 9 answered: the result said 点“预约心理老师”确认 but the ASQ's questions came next and
+    # its end offered only 主菜单 — the promised tap was never there.
+    world = await booking_world(db, clock, settings, start=EVENING)
+    chat = world.chat("s1")
+    await chat.say("心理测评")
+    await chat.say("我已了解，同意开始")
+    await chat.say("PHQ-9 情绪状况筛查（患者健康问卷）")
+    for _ in range(5):
+        await chat.say("一半以上的天数")
+    for _ in range(3):
+        await chat.say("完全不会")
+    result = await chat.send("好几天")
+    assert "已为你留了 10月13日（周二）09:00 的咨询时段" in result[0].text
+    assert "答完接下来的几个问题后，点“预约心理老师”确认即可" in result[0].text
+    for _ in range(3):
+        await chat.say("否")
+    end = await chat.send("否")
+    assert "《ASQ 安全状况简短问卷》完成" in end[-1].text
+    assert [c.label for c in end[-1].choices] == ["预约心理老师", "主菜单"]
+    assert "有一个时段为你保留着" in await chat.say(choice=end[-1].choices[0].key)
+    assert "预约成功" in await chat.say("预约这个时间")
+    [appt] = await appointments(world)
+    assert (appt.student_id, appt.start_at) == (world.ids["s1"], sh(10, 13, 9))

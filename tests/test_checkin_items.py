@@ -165,3 +165,25 @@ async def test_the_reminder_s_numbers_work_on_the_account_it_reached_only(
     telegram = Dialog(db, settings, clock, "tg-k2", channel="telegram", network=world.network,
                       instruments=INSTRUMENTS)
     assert "已提交" in await telegram.say("1")
+
+
+async def test_the_committee_member_hears_the_check_in_went_on_and_can_still_send_it(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    # They were never asked to 收到 the item, yet were told it "未在期限内确认，已升级".
+    world = await make_world(db, clock, settings, start=FRIDAY_0000)
+    esc = await _missing_friday(world)
+    clock.set(at(31, 17))
+    await world.sweep()  # a day later it climbs to the class advisor
+    told = (await world.pushes("k2"))[-1].payload["reply"]
+    assert told["text"] == (
+        f"【心桥】D{esc.id} 本期（10-30）的班级心理晴雨表没有按时提交，已转告班级辅导员。\n"
+        "现在提交也可以：本周无异常的话，点“本周无异常”一键提交；有情况请点“填写晴雨表”"
+        "（也可以回复“晴雨表”）。")
+    assert [k for k, _ in told["choices"]] == ["flow:checkin_none", "flow:checkin"]
+    assert "确认" not in told["text"]
+    done = await world.chat("k2").say("1")  # the tap on the notice sends it
+    assert "已提交" in done
+    async with db.session() as s:
+        row = await s.get(Escalation, esc.id)
+    assert row is not None and row.status == "resolved"

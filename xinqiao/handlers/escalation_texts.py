@@ -53,6 +53,15 @@ class EscalationTexts:
         """One line: it went on to the next level."""
         return Reply(f"{item.ref}（{item.title}）未在期限内确认，已升级至{item.level}。")
 
+    def checkin_escalated(self, item: Alerting, period: date | None) -> Reply:
+        """Gone on to the next level; the form's door is still open."""
+        when = f"（{period:%m-%d}）" if period else ""
+        return Reply(f"【心桥】{item.ref} 本期{when}的班级心理晴雨表没有按时提交，"
+                     f"已转告{item.level}。\n"
+                     "现在提交也可以：本周无异常的话，点“本周无异常”一键提交；"
+                     "有情况请点“填写晴雨表”（也可以回复“晴雨表”）。",
+                     (CHECKIN_NOTHING, CHECKIN_FILL))
+
     def exhausted_alert(self, item: Alerting, why: str | None, every: str) -> Reply:
         """Marked 无人确认, and how often it will be repeated."""
         lines = _head(item, f"·{UNACKNOWLEDGED}")

@@ -68,33 +68,36 @@ class ScoreActions:
         points = inst.score_text(result.total)  # None: a screen read by its result (ASQ)
         message = f"《{inst.title}》完成{f'，你的得分是 {points}' if points else ''}。\n" \
                   f"{result.message}"
-        book: tuple[Choice, ...] = ()
+        forms = self.runner.forms
+        # Follow-ups (the ASQ after PHQ-9 item 9) come at once, before the rest of the round.
+        queue = [f for f in (*result.followups, *data.get("queue", []))
+                 if f in forms and f != inst.id]
+        # A booking tap promised by an earlier result of this sitting waits for its end.
+        offer_booking = bool(data.get("book")) and ctx.flows.get("booking") is not None
         if result.positive:
             # Fair access: a session within the policy's window is held for them (or the
             # centre hears that none could be found).
             held = await ctx.run(offer_after_positive, self.network.policy, ctx.person, row.id,
                                  now,
                 tell_centre=SAFETY not in result.followups)  # item 9 reached them already
+            tap = "答完接下来的几个问题后，点" if queue else "点"
             message += ("\n心理中心已为你留了 " + when_text(held) + " 的咨询时段，免费、保密，"
-                        "点“预约心理老师”确认即可。" if held is not None else
+                        f"{tap}“预约心理老师”确认即可。" if held is not None else
                         "\n如果愿意，可以预约心理中心的老师聊一聊，这是免费、保密的；"
                         "中心老师也会尽快为你安排时间。")
-            if ctx.flows.get("booking") is not None:  # offered as a tap, not only in words
-                book = (flow_choice("booking", "预约心理老师"),)
+            # offered as a tap, not only in words
+            offer_booking = offer_booking or ctx.flows.get("booking") is not None
+        book = (flow_choice("booking", "预约心理老师"),) if offer_booking else ()
         later = None
         if result.positive:  # a second stage configured for this instrument is scheduled
             later = await ctx.run(invitations.invite_second_stage, self.network.policy.screening,
                                   person_id=ctx.person.id,
                 result_id=row.id, first_stage=inst.id, now=now)
-        forms = self.runner.forms
-        # Follow-ups (the ASQ after PHQ-9 item 9) come at once, before the rest of the round.
-        queue = [f for f in (*result.followups, *data.get("queue", []))
-                 if f in forms and f != inst.id]
         if queue:
             follow = forms[queue.pop(0)]
             turn = await self.runner.begin(
                 ctx, follow, note=follow.intro or "还有几个简短的问题。", queue=queue,
-                invited=data.get("invited", []))
+                invited=data.get("invited", []), book=bool(book))
             return Turn(replies=(Reply(message), *turn.replies), next_step=turn.next_step,
                         data=turn.data)
         if later is not None and later.instrument in forms:

@@ -7,30 +7,24 @@ it with a reason, audited. Whoever was alerted hears when the item closes.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.services import audit
 from xinqiao.services.escalation.record import all_recipients, item_title, tell
+
+# MISSING and period_of live with the push facts (text.py); callers keep naming them here.
+from xinqiao.services.escalation.text import MISSING as MISSING
 from xinqiao.services.escalation.text import alerting
+from xinqiao.services.escalation.text import period_of as period_of
 from xinqiao.services.escalation.wording import words
 from xinqiao.services.pushed import Pushed
 from xinqiao.services.refs import item_ref
 from xinqiao.storage.models import Person
 from xinqiao.storage.reports import Escalation, EscalationRecipient
 from xinqiao.vocabulary import Rostered
-
-MISSING = "checkin_missing"
-
-
-def period_of(esc: Escalation) -> date | None:
-    """The due date a missing-check-in item is about (its key ``checkin:<class>:<date>``)."""
-    try:
-        return date.fromisoformat(esc.subject.rsplit(":", 1)[1])
-    except (IndexError, ValueError):
-        return None
 
 
 def _committee_level(esc: Escalation, level: int) -> bool:

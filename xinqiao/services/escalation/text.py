@@ -5,7 +5,7 @@ The pushes themselves are worded by ``handlers/escalation_texts`` (services/esca
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from xinqiao.services.escalation.wording import Alerting, words
@@ -46,8 +46,23 @@ def alerting(esc: Escalation, title: str) -> Alerting:
                     repeats=esc.repeats > 0)
 
 
+MISSING = "checkin_missing"
+
+
+def period_of(esc: Escalation) -> date | None:
+    """The due date a missing-check-in item is about (its key ``checkin:<class>:<date>``)."""
+    try:
+        return date.fromisoformat(esc.subject.rsplit(":", 1)[1])
+    except (IndexError, ValueError):
+        return None
+
+
 def escalated_notice(esc: Escalation, title: str) -> Pushed:
     """What the level before hears when the item it did not acknowledge has climbed."""
+    left = esc.chain[esc.level - 1] if 0 < esc.level <= len(esc.chain) else None
+    if esc.kind == MISSING and left is not None and list(left["notify"]) == ["committee"]:
+        # The committee member could never acknowledge it: a check-in is what closes it.
+        return words().checkin_escalated(alerting(esc, title), period_of(esc))
     return words().escalated(alerting(esc, title))
 
 

@@ -39,6 +39,10 @@ class EscalationWording(Protocol):
         """To the level before: the item it did not acknowledge has climbed."""
         ...
 
+    def checkin_escalated(self, item: Alerting, period: date | None) -> Pushed:
+        """To the committee member: the missing check-in went on; it may still be sent."""
+        ...
+
     def exhausted_alert(self, item: Alerting, why: str | None, every: str) -> Pushed:
         """To the centre lead and the staff on duty: the chain ran out unacknowledged."""
         ...
