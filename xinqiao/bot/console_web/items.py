@@ -153,8 +153,7 @@ async def item_action(request: web.Request, s: AsyncSession,
         else:
             code = (await escalations.resolve(s, esc.id, staff.person, note, now)).kind.value
     elif action == "note":
-        ok, _ = await add_note(s, esc.id, staff.person, note, now)
-        code = "noted" if ok else "empty"
+        code = (await add_note(s, esc.id, staff.person, note, now)).value
     else:
         return not_found(request, staff)
     return see_other(f"/console/items/{esc.id}?done={code}")
