@@ -86,6 +86,11 @@ async def test_only_the_centre_creates_a_round_and_only_with_the_token(
     bad = await centre.post("/console/rounds", data={**ROUND, "closes": "2026-10-20",
                                                      "csrf": csrf})
     assert bad.status == 400 and "结束日期要晚于开始日期" in await bad.text()
+    for field, value, told in (("name", " ", "请填写批次名称"),
+                               ("opens", "2026-10-26", "不能早于今天"),
+                               ("closes", "2027-03-01", "最长开放 90 天")):
+        bad = await centre.post("/console/rounds", data={**ROUND, field: value, "csrf": csrf})
+        assert bad.status == 400 and told in await bad.text(), field
     assert await _rounds(db) == []
     resp = await centre.post("/console/rounds", data={**ROUND, "csrf": csrf})
     assert resp.status == 200 and "测评批次已创建" in await resp.text()

@@ -1,4 +1,5 @@
-"""An item's pushes in words: alerts, climbs, reminders, joins and a missing check-in's close.
+"""An item's words in chat: its pushes (alerts, climbs, reminders, joins, a missing check-in's
+close) and the answer to a staff member's 收到 or 已处理.
 
 Never a report's free text: the kind, the reference and the deadline only.
 """
@@ -10,6 +11,7 @@ from datetime import date, datetime
 from xinqiao.clock import local
 from xinqiao.messages import Choice, Reply
 from xinqiao.services.escalation import wording as escalation_wording
+from xinqiao.services.escalation.outcome import Handled, ItemOutcome
 from xinqiao.services.escalation.text import EXHAUSTED_TO, UNACKNOWLEDGED
 from xinqiao.services.escalation.wording import Alerting
 
@@ -119,6 +121,30 @@ class EscalationTexts:
         """Who closed it (their reason stays on the item)."""
         when = f"{period:%m-%d}" if period else "本期"
         return Reply(f"{ref} {title}：{when} 的晴雨表未提交，已由{by or '老师'}说明原因后结案。")
+
+
+
+def handled_text(outcome: ItemOutcome) -> str:
+    """The chat answer to 收到 / 已处理: what was done, or why not and what to do instead."""
+    ref = outcome.ref
+    match outcome.kind:
+        case Handled.acked:
+            by = f"请在 {local(outcome.due_at):%m-%d %H:%M} 前" if outcome.due_at else "请尽快"
+            return (f"已确认 {ref}，升级已停止。{by}"
+                    f"处理完并回复“已处理 {ref} 处理情况”结案；逾期未结案会提醒你，"
+                    "之后继续升级。")
+        case Handled.resolved:
+            return f"{ref} 已结案，谢谢你的跟进。"
+        case Handled.already_acked:
+            return f"{ref} 已经有人确认过了。"
+        case Handled.already_resolved:
+            return f"{ref} 已经结案。"
+        case Handled.checkin_closes_itself:
+            return (f"{ref} 是晴雨表未提交的提醒，提交晴雨表后会自动结案。"
+                    "回复“晴雨表”填写；本周无异常的话，可以一键提交“本周无异常”。")
+        case Handled.reason_required:
+            return f"请写明未提交晴雨表的原因，例如：已处理 {ref} 本周班会取消，下周补交。"
+    return f"没有找到你可以处理的 {ref}。"  # Handled.not_found
 
 
 escalation_wording.words.use(EscalationTexts())

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from xinqiao.clock import local
+from xinqiao.handlers.escalation_texts import handled_text
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.handlers.item_view import item_lines
 from xinqiao.messages import Choice, Reply
@@ -92,9 +93,9 @@ class AckFlow(_StaffFlow):
             if len(mine) != 1:
                 return Turn.end(Reply("请带上编号，例如：收到 D12。回复“待办”查看。", _MENU))
             number = mine[0].id or 0
-        _, message = await ctx.run(self.escalations.acknowledge, number, ctx.person,
-                                   ctx.clock.now())
-        return Turn.end(Reply(message, _MENU))
+        outcome = await ctx.run(self.escalations.acknowledge, number, ctx.person,
+                                ctx.clock.now())
+        return Turn.end(Reply(handled_text(outcome), _MENU))
 
     async def step(self, ctx: Context, step: str, data: dict[str, Any]) -> Turn:
         """Never waits."""
@@ -135,9 +136,9 @@ class ResolveFlow(_StaffFlow):
 
     async def _resolve(self, ctx: Context, number: int, note: str) -> Turn:
         assert ctx.person is not None
-        _, message = await ctx.run(self.escalations.resolve, number, ctx.person, note,
-                                   ctx.clock.now())
-        return Turn.end(Reply(message, _MENU))
+        outcome = await ctx.run(self.escalations.resolve, number, ctx.person, note,
+                                ctx.clock.now())
+        return Turn.end(Reply(handled_text(outcome), _MENU))
 
 
 class QueueFlow(_StaffFlow):
@@ -189,9 +190,9 @@ class QueueFlow(_StaffFlow):
             note = _note_or_none(ctx.inbound.text)
             if note is None:
                 return Turn.ask("note", data, _ask_note(int(data["id"])))
-            _, message = await ctx.run(self.escalations.resolve, int(data["id"]), ctx.person,
-                                       note, ctx.clock.now())
-            return Turn.end(Reply(message, _MENU))
+            outcome = await ctx.run(self.escalations.resolve, int(data["id"]), ctx.person,
+                                    note, ctx.clock.now())
+            return Turn.end(Reply(handled_text(outcome), _MENU))
         if ctx.inbound.choice is None and ctx.inbound.text.strip() in MORE_WORDS:
             return await self._page(ctx, int(data.get("page", 0)) + 1)
         choice = ctx.inbound.choice or _typed_view(ctx.inbound.text)
@@ -204,9 +205,9 @@ class QueueFlow(_StaffFlow):
         if kind == "view":
             return await self._view(ctx, number)
         if kind == "ack":
-            _, message = await ctx.run(self.escalations.acknowledge, number, ctx.person,
-                                       ctx.clock.now())
-            return Turn.end(Reply(message, _MENU))
+            outcome = await ctx.run(self.escalations.acknowledge, number, ctx.person,
+                                    ctx.clock.now())
+            return Turn.end(Reply(handled_text(outcome), _MENU))
         if kind == "resolve":
             return Turn.ask("note", {"id": number}, _ask_note(number))
         return await self.start(ctx, "")

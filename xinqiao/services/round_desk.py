@@ -13,6 +13,7 @@ import secrets
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -38,6 +39,15 @@ MAX_DAYS = 90  # as ``xinqiao screening start --days``
 NAME_LIMIT = 60
 
 
+class RoundProblem(StrEnum):
+    """Why a requested round cannot be created."""
+
+    no_name = "no_name"
+    opens_in_the_past = "opens_in_the_past"
+    closes_before_it_opens = "closes_before_it_opens"
+    too_long = "too_long"  # open longer than MAX_DAYS
+
+
 @dataclass(frozen=True)
 class RoundRequest:
     """What the centre asked for: a name, whom (a college, an enrolment year) and when."""
@@ -48,16 +58,16 @@ class RoundRequest:
     opens: date
     closes: date
 
-    def problem(self, today: date) -> str | None:
-        """Why the request cannot be a round (in Chinese, for the form), or None."""
+    def problem(self, today: date) -> RoundProblem | None:
+        """Why the request cannot be a round (the form words it), or None."""
         if not self.name:
-            return "请填写批次名称。"
+            return RoundProblem.no_name
         if self.opens < today:
-            return "开始日期不能早于今天。"
+            return RoundProblem.opens_in_the_past
         if self.closes <= self.opens:
-            return "结束日期要晚于开始日期。"
+            return RoundProblem.closes_before_it_opens
         if (self.closes - self.opens).days > MAX_DAYS:
-            return f"一个批次最长开放 {MAX_DAYS} 天。"
+            return RoundProblem.too_long
         return None
 
 

@@ -25,6 +25,8 @@ from xinqiao.bot.console_web.gate import (
 from xinqiao.bot.console_web.item_data import item_view
 from xinqiao.bot.console_web.queue_data import CARDS, Filters, countdown, queue
 from xinqiao.services.access import Action, Kind, authorize, escalation_target, may
+from xinqiao.services.escalation.checkin_items import MISSING
+from xinqiao.services.escalation.outcome import Handled
 from xinqiao.services.escalation.text import SEVERITY_LABELS
 from xinqiao.services.item_notes import NOTE_LIMIT, add_note
 from xinqiao.services.report_types import report_types
@@ -33,9 +35,26 @@ from xinqiao.storage.reports import Escalation, EscalationStatus
 READ = (Kind.report, Action.read)
 CHANGE = (Kind.report, Action.change)
 BULK_LIMIT = 100
-DONE = {"acked": "已确认收到，升级已停止。", "resolved": "已结案，谢谢你的跟进。",
-        "noted": "备注已保存。", "failed": "没有完成：可能已有人确认或结案，请看下面的记录。",
-        "empty": "请写下处理情况再提交。"}
+# What became of 收到 / 结案 on the item page, in the console's words (chat has its own).
+HANDLED: dict[str, str] = {
+    Handled.acked: "已确认收到，升级已停止。",
+    Handled.resolved: "已结案，谢谢你的跟进。",
+    Handled.not_found: "没有完成：你现在不能处理这项事项。",
+    Handled.already_acked: "没有完成：这项事项已经有人确认过了，请看下面的记录。",
+    Handled.already_resolved: "没有完成：这项事项已经结案，请看下面的记录。",
+    Handled.checkin_closes_itself: (
+        "没有完成：这是晴雨表未提交的提醒，班级提交晴雨表后会自动结案，不需要确认或结案。"
+        "本周无异常的话，在聊天中回复“晴雨表”，一键提交“本周无异常”即可。"),
+    Handled.reason_required: "请写明未提交晴雨表的原因再结案，例如：本周班会取消，下周补交。",
+}
+DONE = {**HANDLED, "noted": "备注已保存。", "empty": "请写下处理情况再提交。"}
+# Why some ticked items were not acknowledged, one short phrase each for the queue's notice.
+NOT_ACKED: dict[str, str] = {
+    Handled.not_found: "你不能处理",
+    Handled.already_acked: "已有人确认",
+    Handled.already_resolved: "已经结案",
+    Handled.checkin_closes_itself: "晴雨表未提交的提醒在班级提交晴雨表后自动结案",
+}
 
 
 @staff_page(READ, "queue")
@@ -47,7 +66,9 @@ async def queue_page(request: web.Request, s: AsyncSession, staff: Staff) -> web
     context = base_context(staff, cards=found.cards, rows=found.rows, queue=found,
                            filters=filters, kinds=kinds,
                            severities=SEVERITY_LABELS, card_labels=dict(CARDS),
-                           acked=request.query.get("acked"), refused=request.query.get("refused"))
+                           acked=request.query.get("acked"), refused=request.query.get("refused"),
+                           not_acked=[NOT_ACKED[w] for w in request.query.getall("why", [])
+                                      if w in NOT_ACKED])
     # Only the list when htmx swaps the list (filters, cards, the minute's refresh); the whole
     # page when it swaps more (a new college brings its classes into the filters).
     partial = (request.headers.get("HX-Request") == "true"
@@ -63,11 +84,14 @@ async def bulk_ack(request: web.Request, s: AsyncSession, staff: Staff) -> web.S
     ids = sorted({int(v) for v in form.getall("id", []) if isinstance(v, str) and v.isdecimal()})
     now = services(request).clock.now()
     escalations = services(request).network.escalations
-    done = 0
+    done, why = 0, set()
     for esc_id in ids[:BULK_LIMIT]:
-        ok, _ = await escalations.acknowledge(s, esc_id, staff.person, now)
-        done += ok
-    return see_other(f"/console/?acked={done}&refused={len(ids) - done}")
+        outcome = await escalations.acknowledge(s, esc_id, staff.person, now)
+        done += outcome.done
+        if not outcome.done:
+            why.add(outcome.kind.value)
+    reasons = "".join(f"&why={w}" for w in sorted(why))
+    return see_other(f"/console/?acked={done}&refused={len(ids) - done}{reasons}")
 
 
 async def _readable(request: web.Request, s: AsyncSession, staff: Staff,
@@ -117,19 +141,19 @@ async def item_action(request: web.Request, s: AsyncSession,
     now = services(request).clock.now()
     escalations = services(request).network.escalations
     if action == "ack":
-        ok, _ = await escalations.acknowledge(s, esc.id, staff.person, now)
-        if ok and note:
+        outcome = await escalations.acknowledge(s, esc.id, staff.person, now)
+        if outcome.done and note:
             await add_note(s, esc.id, staff.person, note, now)
-        code = "acked" if ok else "failed"
+        code = outcome.kind.value
     elif action == "resolve":
-        if not note:
+        # A missing check-in goes to the engine even without a note, so the person hears why
+        # it cannot close that way (a reason is required, or only a check-in closes it).
+        if not note and esc.kind != MISSING:
             code = "empty"
         else:
-            ok, _ = await escalations.resolve(s, esc.id, staff.person, note, now)
-            code = "resolved" if ok else "failed"
+            code = (await escalations.resolve(s, esc.id, staff.person, note, now)).kind.value
     elif action == "note":
-        ok, _ = await add_note(s, esc.id, staff.person, note, now)
-        code = "noted" if ok else "empty"
+        code = (await add_note(s, esc.id, staff.person, note, now)).value
     else:
         return not_found(request, staff)
     return see_other(f"/console/items/{esc.id}?done={code}")

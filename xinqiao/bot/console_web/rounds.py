@@ -27,6 +27,8 @@ from xinqiao.services.access import holders
 from xinqiao.services.forms.schema import FormSpec
 from xinqiao.services.instruments import load_instruments
 from xinqiao.services.round_desk import (
+    MAX_DAYS,
+    RoundProblem,
     RoundRequest,
     create_round,
     last_reminded,
@@ -35,6 +37,12 @@ from xinqiao.services.round_desk import (
 )
 from xinqiao.storage.campaigns import CampaignStatus, ScreeningCampaign
 from xinqiao.storage.models import College
+
+# Why a round cannot be created, in the form's words.
+PROBLEMS = {RoundProblem.no_name: "请填写批次名称。",
+            RoundProblem.opens_in_the_past: "开始日期不能早于今天。",
+            RoundProblem.closes_before_it_opens: "结束日期要晚于开始日期。",
+            RoundProblem.too_long: f"一个批次最长开放 {MAX_DAYS} 天。"}
 
 
 @functools.cache
@@ -92,7 +100,7 @@ async def create(request: web.Request, s: AsyncSession, staff: Staff) -> web.Str
         return await _page(request, s, staff, problem="请选择开始和结束日期。", status=400)
     wanted = RoundRequest(name, college_id, year, opens, closes)
     if (problem := wanted.problem(local(now).date())) is not None:
-        return await _page(request, s, staff, problem=problem, status=400)
+        return await _page(request, s, staff, problem=PROBLEMS[problem], status=400)
     campaign = await create_round(s, svc.network.policy, wanted, person_id=staff.person_id,
                                   now=now)
     return see_other(f"/console/rounds/{campaign.id}?done=created")

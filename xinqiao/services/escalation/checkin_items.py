@@ -13,6 +13,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.services import audit
+from xinqiao.services.escalation.outcome import Handled, ItemOutcome
 from xinqiao.services.escalation.record import all_recipients, item_title, tell
 
 # MISSING and period_of live with the push facts (text.py); callers keep naming them here.
@@ -40,7 +41,7 @@ async def committee_only(s: AsyncSession, esc: Escalation, person_id: int) -> bo
 
 
 async def refuse(s: AsyncSession, esc: Escalation, person: Rostered, note: str | None,
-                 now: datetime, action: str) -> str | None:
+                 now: datetime, action: str) -> ItemOutcome | None:
     """Why this person may not acknowledge or close a missing check-in now, or None."""
     if esc.kind != MISSING:
         return None
@@ -48,11 +49,9 @@ async def refuse(s: AsyncSession, esc: Escalation, person: Rostered, note: str |
     if await committee_only(s, esc, person.id):
         await audit.record(s, at=now, action=action, actor_person_id=person.id, allowed=False,
                            escalation=esc.id, reason="a missing check-in closes by a check-in")
-        return (f"{item_ref(esc.id)} 是晴雨表未提交的提醒，提交晴雨表后会自动结案。"
-                "回复“晴雨表”填写；本周无异常的话，可以一键提交“本周无异常”。")
+        return ItemOutcome(Handled.checkin_closes_itself, item_ref(esc.id))
     if action == "escalation.resolve" and not (note or "").strip():
-        return (f"请写明未提交晴雨表的原因，例如：已处理 {item_ref(esc.id)} "
-                "本周班会取消，下周补交。")
+        return ItemOutcome(Handled.reason_required, item_ref(esc.id))
     return None
 
 

@@ -14,7 +14,6 @@ from typing import Any
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.clock import local
 from xinqiao.services.access import Action, Kind, actor_for, authorize, escalation_target
 from xinqiao.services.directory import role_set
 from xinqiao.services.escalation import checkin_items
@@ -25,6 +24,7 @@ from xinqiao.services.escalation.deadline import (
     deadline_timer,
     next_step,
 )
+from xinqiao.services.escalation.outcome import Handled, ItemOutcome
 from xinqiao.services.escalation.record import (
     all_recipients,
     item_title,
@@ -118,15 +118,16 @@ class Escalations(ChainWalker):
 
     async def acknowledge(
         self, s: AsyncSession, esc_id: int, person: Rostered, now: datetime
-    ) -> tuple[bool, str]:
-        """Stop the climb until the level's resolve deadline. Returns (done, message)."""
+    ) -> ItemOutcome:
+        """Stop the climb until the level's resolve deadline."""
+        ref = item_ref(esc_id)
         esc = await self._authorised(s, esc_id, person, now, "escalation.ack")
         if esc is None:
-            return False, f"没有找到你可以处理的 {item_ref(esc_id)}。"
+            return ItemOutcome(Handled.not_found, ref)
         if refused := await checkin_items.refuse(s, esc, person, None, now, "escalation.ack"):
-            return False, refused
+            return refused
         if esc.status != EscalationStatus.open:
-            return False, f"{item_ref(esc_id)} 已经有人确认过了。"
+            return ItemOutcome(Handled.already_acked, ref)
         esc.status, esc.acked_at, esc.acked_by = EscalationStatus.acked, now, person.id
         esc.exhausted_at = None
         esc.token += 1  # any pending deadline is now stale
@@ -137,23 +138,21 @@ class Escalations(ChainWalker):
         others = [p for p in await all_recipients(s, esc) if p != person.id]
         await tell(s, esc, others, now, f"acked:{esc.token}",
                    words().acked(item_ref(esc.id), person.name))
-        return True, (f"已确认 {item_ref(esc_id)}，升级已停止。"
-                      f"请在 {local(esc.due_at):%m-%d %H:%M} 前"
-                      f"处理完并回复“已处理 {item_ref(esc_id)} 处理情况”结案；逾期未结案会提醒你，"
-                      "之后继续升级。")
+        return ItemOutcome(Handled.acked, ref, esc.due_at)
 
     async def resolve(
         self, s: AsyncSession, esc_id: int, person: Rostered, note: str, now: datetime
-    ) -> tuple[bool, str]:
+    ) -> ItemOutcome:
         """Close with a note (acknowledging it if nobody had)."""
+        ref = item_ref(esc_id)
         esc = await self._authorised(s, esc_id, person, now, "escalation.resolve")
         if esc is None:
-            return False, f"没有找到你可以处理的 {item_ref(esc_id)}。"
+            return ItemOutcome(Handled.not_found, ref)
         if esc.status == EscalationStatus.resolved:
-            return False, f"{item_ref(esc_id)} 已经结案。"
+            return ItemOutcome(Handled.already_resolved, ref)
         if refused := await checkin_items.refuse(s, esc, person, note, now,
                                                  "escalation.resolve"):
-            return False, refused
+            return refused
         if esc.status == EscalationStatus.open:
             esc.acked_at, esc.acked_by = now, person.id
         esc.status, esc.resolved_at, esc.resolved_by = EscalationStatus.resolved, now, person.id
@@ -162,7 +161,7 @@ class Escalations(ChainWalker):
         await step(s, esc, "resolved", now, actor=person.id, note=note[:2000] or None)
         if esc.kind == checkin_items.MISSING:  # closed without a check-in: all told, audited
             await checkin_items.announce_closed(s, esc, now, person.id, note)
-        return True, f"{item_ref(esc_id)} 已结案，谢谢你的跟进。"
+        return ItemOutcome(Handled.resolved, ref)
 
     async def close_subject(
         self, s: AsyncSession, key: str, now: datetime, actor: int | None, note: str
