@@ -7,9 +7,10 @@ from typing import Any
 
 from sqlalchemy import event
 
+from tests.demo_school import load_school
 from tests.dialog import Dialog
 from tests.factories import Campus, add_person, bind, make_campus
-from xinqiao.clock import FakeClock
+from xinqiao.clock import SHANGHAI, FakeClock
 from xinqiao.handlers.reports_view import CompletionFlow
 from xinqiao.services.completion import class_completion, college_completion
 from xinqiao.settings import Settings
@@ -250,3 +251,24 @@ async def test_nothing_due_and_students_refused(
     clock.set(datetime(2027, 1, 4, 1, 0, tzinfo=UTC))
     text = await Dialog(db, settings, clock, "lead", extra_flows=(_flow(),)).say("完成情况")
     assert "现在没有需要提交的周报" in text
+
+
+async def test_a_check_in_not_yet_due_is_not_listed_as_missing(
+    db: Database, settings: Settings, clock: FakeClock
+) -> None:
+    # September is a key period: check-ins fall due on Tuesday and Friday at 17:00.
+    school = await load_school(db, clock, settings)
+    clock.set(datetime(2026, 9, 8, 10, 0, tzinfo=SHANGHAI))  # Tuesday
+    committee = await school.chat("S2023002")  # 计算机2301 sends Tuesday's; 软件2301 does not
+    await committee.say("晴雨表")
+    assert "已提交" in await committee.say("1")
+    clock.set(datetime(2026, 9, 10, 10, 0, tzinfo=SHANGHAI))  # Thursday: Friday's is not due
+    for staff in ("T1001", "T1003"):  # the class advisor and the college counsellor
+        text = await (await school.chat(staff)).say("周报完成情况")
+        lines = text.splitlines()
+        assert "缺 9月11日" not in text and "缺 9月8日、" not in text
+        assert lines[lines.index("还没交齐：") + 1] == "· 软件2301（缺 9月8日）"
+        assert "未到期（9月11日 17:00 截止）：计算机2301" in lines
+        assert "全部班级都交齐了" not in text
+    centre = await (await school.chat("C9001")).say("周报完成情况")
+    assert "其中 9月11日 17:00 截止的周报还未到期。" in centre.splitlines()

@@ -1,8 +1,10 @@
 """The console's 个案 page shows the incident outcome (事件结局) to the case's readers, and the
-aftercare round's counts to the centre only — counts, never who — each look audited."""
+aftercare round's counts to the centre only — counts, never who — each look audited; its
+timeline says how the case was opened in one plain sentence."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlmodel import col, select
@@ -67,3 +69,19 @@ async def test_the_case_page_shows_the_outcome_and_only_the_centre_the_round_cou
             .order_by(col(AuditEntry.id)))]
     consoled = [(who, ok) for who, ok, via in looks if via == "console"]
     assert consoled == [(world.ids["c2"], True)] * 2  # each centre look; the lead: none
+
+
+async def test_the_timeline_says_once_how_the_case_was_opened(
+    db: Database, clock: FakeClock, settings: Settings, aiohttp_server: Any,
+    aiohttp_client: Any
+) -> None:
+    cw = await console_world(db, clock, settings, aiohttp_server)
+    await cw.world.chat("s1").say("我不想活了")
+    async with db.session() as s:
+        number = (await s.exec(select(Case))).one().id
+    client = await aiohttp_client(build_app(settings, clock, background=False))
+    await sign_in_client(cw.world, client, "c2")
+    page = await (await client.get(f"/console/cases/{number}")).text()
+    events = [re.sub(r"<[^>]+>", "", li) for li in re.findall(r'<li class="ev .*?</li>', page)]
+    opened = next(e for e in events if "建立个案" in e)
+    assert re.fullmatch(r"\d\d-\d\d \d\d:\d\d 自动建立个案（来源：[^）]+）", opened), opened

@@ -114,6 +114,19 @@ async def test_an_item_nobody_acknowledges_goes_to_the_centre_lead_and_duty_and_
         "reminded", "exhausted", "reminded", "acked"]
 
 
+async def test_the_first_level_s_alert_names_the_class_as_the_later_levels_do(
+    db: Database, clock: FakeClock, settings: Settings
+) -> None:
+    world = await make_world(db, clock, settings, start=MONDAY_9)
+    esc = await _report(world, "室友小吴", "不急，近期关注即可")
+    (advisor,) = await world.push_texts("t1")
+    assert advisor.splitlines()[0] == f"【心桥】D{esc} 宿舍情况反映（软件2301）"
+    clock.set(MONDAY_9 + timedelta(days=1, hours=1))  # nobody acknowledged: the college has it
+    await world.sweep()
+    (college,) = await world.push_texts("l1")
+    assert college.splitlines()[0] == f"【心桥】D{esc} 宿舍情况反映（软件2301）"
+
+
 @pytest.mark.parametrize(("state", "why"), [
     (None, "班级辅导员尚未绑定"), (False, "班级辅导员的账号暂时无法送达")])
 async def test_a_level_nobody_can_reach_is_skipped_at_once_and_the_next_hears_why(
@@ -124,7 +137,7 @@ async def test_a_level_nobody_can_reach_is_skipped_at_once_and_the_next_hears_wh
     esc = await _report(world, "室友小吴", "不急，近期关注即可")
     # not after the advisor's 8 working hours: the college has it now, and knows why
     college = await world.push_texts("l1")
-    assert college == [f"【心桥】D{esc} 宿舍情况反映\n紧急程度：常规\n"
+    assert college == [f"【心桥】D{esc} 宿舍情况反映（软件2301）\n紧急程度：常规\n"
                        f"（{why}，已直接转给你）\n"
                        "请在 09-08 09:00 前确认，否则将升级至心理中心。\n"
                        f"回复“收到 D{esc}”确认，回复“待办 D{esc}”查看详情。"]

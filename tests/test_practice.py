@@ -52,7 +52,8 @@ async def test_a_practice_report_reaches_only_the_practiser(
     done = await _dorm_report(world)
     # what the advisor would have been pushed, labelled as practice, with a sample number
     assert done.startswith("【练习】这次没有发给任何老师")
-    assert "班级辅导员会马上收到这样的提醒" in done and "【心桥】D练习 宿舍情况反映" in done
+    assert "班级辅导员会马上收到这样的提醒" in done
+    assert "【心桥】D练习 宿舍情况反映（软件2301）\n" in done  # named as the real alert
     assert "请在 09-08 09:00 前确认，否则将升级至学院。" in done
     assert "晚上一直哭" not in done.split("你会收到")[0]  # alerts never carry the free text
     assert "你会收到：收到，谢谢你的细心。编号 D练习" in done and "这是真实情况，正式上报" in done

@@ -58,7 +58,7 @@ async def test_texts_render_the_policys_durations(
     world = await booking_world(db, clock, settings)
     world.network = Network(load_policy(override))
     done = await book_first(world, "s1", pick="4")  # Tuesday 09:00, booked on Monday
-    assert "前一天 18:00和开始前40分钟会提醒你" in done and "开始前10分钟回复" in done
+    assert "前一天 18:00 和开始前40分钟会提醒你。" in done and "开始前10分钟回复" in done
     assert "一小时" not in done and "0 小时" not in done
     same_day = await book_first(world, "s2", pick="1")  # Monday 14:00, booked Monday 09:00
     assert "14:00" in same_day and "前一天" not in same_day

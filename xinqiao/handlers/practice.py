@@ -26,6 +26,7 @@ from xinqiao.handlers.form_spec import FormSpec
 from xinqiao.handlers.forms import OnAnswers
 from xinqiao.messages import Choice, Reply
 from xinqiao.services.crisis import help_lines, raise_crisis
+from xinqiao.services.escalation.record import klass_title
 from xinqiao.services.escalation.text import LEVEL_LABELS
 from xinqiao.services.network import Network
 from xinqiao.services.practice import (
@@ -152,14 +153,18 @@ def practising_filer(network: Network, rtype: ReportType, spec: FormSpec,
             return await real(ctx, answers)
         await ctx.run(record_run, session, rtype.kind, now)
         _keep(ctx, {"form": spec.id, "answers": answers}, now)
-        preview = _preview(network, rtype, spec, answers, now)
+        # Named as the real alert would name it; the practiser's class stands in for the
+        # student's, as D练习 does for the number.
+        klass_id = ctx.person.klass_id if ctx.person else None
+        title = await ctx.run(klass_title, rtype.title, klass_id)
+        preview = _preview(network, rtype, title, answers, now)
         if session.ended_at is not None:  # ran out while the form was being filled in
             preview = f"{TIMED_OUT}\n{preview}"
         return (Reply(preview, (REAL, AGAIN, END)),)
     return on_complete
 
 
-def _preview(network: Network, rtype: ReportType, spec: FormSpec, answers: dict[str, Any],
+def _preview(network: Network, rtype: ReportType, title: str, answers: dict[str, Any],
              now: datetime) -> str:
     if rtype.filing == "checkin":
         severities = [rtype.assess(answers, name)[0] for name in rtype.subjects
@@ -171,7 +176,7 @@ def _preview(network: Network, rtype: ReportType, spec: FormSpec, answers: dict[
     lines = ["【练习】这次没有发给任何老师，也不计入任何统计。如果是正式上报："]
     for severity in severities:
         due = network.policy.deadline(network.policy.chain(severity)[0], now)
-        who, alert = alert_preview(network.escalations, due, rtype.title, severity)
+        who, alert = alert_preview(network.escalations, due, title, severity)
         lines += [f"· {who}会马上收到这样的提醒（不含你写的具体内容）：", alert]
     if not severities:
         lines.append("· 不会提醒任何老师，本周记为按时提交。")

@@ -30,7 +30,9 @@ def reminder_promise(rules: BookingPolicy, start: datetime, now: datetime) -> st
     """Which reminders are still ahead of ``now`` for a session at ``start``, in words."""
     ahead = []
     if day_before(rules, start) > now:
-        ahead.append(f"前一天 {rules.remind_day_before_at:%H:%M}")
+        # A clock time stands apart from the words on both sides (前一天 18:00 和…), as in
+        # every line that names one; durations run on (开始前1小时), as span() writes them.
+        ahead.append(f"前一天 {rules.remind_day_before_at:%H:%M} ")
     if start - rules.remind_before > now:
         ahead.append(f"开始前{span(rules.remind_before)}")
     return f"{'和'.join(ahead)}会提醒你。" if ahead else ""

@@ -25,13 +25,16 @@ from xinqiao.storage.models import Klass, Person, Tier
 from xinqiao.storage.screening import TierChange
 
 CLOSED_WINDOW = timedelta(days=90)  # closed cases stay listed for a term
-NOTE_KINDS = {"opened": "建立", "opened_from": "建立", "lead": "负责人", "plan": "计划",
+NOTE_KINDS = {"lead": "负责人", "plan": "计划",
               "followup": "随访", "cadence": "随访频率", "team": "团队", "note": "备注",
               "referral": "转介", "referral_outcome": "转介结果", "family": "家庭联系",
               "return": "复学评估", "contact": "约定联系", "closed": "结案",
               "close_requested": "申请结案", "close_declined": "未同意结案",
               "incident": "事件结局", "aftercare": "关怀回访"}
 RESTART = frozenset({"followup", "cadence"})  # notes that restart the follow-up clock
+# Notes the service writes as one sentence naming the event (自动建立个案…): shown as the
+# event itself, not under a label that would say it twice.
+SENTENCES = frozenset({"opened", "opened_from"})
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,9 @@ def _timeline(notes: list[CaseNote], case: Case, names: dict[int, str]) -> list[
             late = n.at > due
         if n.kind in RESTART:
             anchor = n.at
+        if n.kind in SENTENCES:
+            lines.append(NoteLine(n.at, n.kind, readable_note(n.text), "", ""))
+            continue
         lines.append(NoteLine(n.at, n.kind, NOTE_KINDS.get(n.kind, "记录"),
                               names.get(n.author_person_id or 0, ""), readable_note(n.text),
                               due, bool(late)))

@@ -140,8 +140,18 @@ async def item_title(
 
 def titled(esc: Escalation, klass_name: str | None) -> str:
     """``item_title`` with the class name already looked up (None: no class)."""
-    title = title_of(esc.kind)
+    return with_klass(title_of(esc.kind), klass_name)
+
+
+def with_klass(title: str, klass_name: str | None) -> str:
+    """``宿舍情况反映（软件2301）``: a title and the class it is about (None: no class)."""
     return title if klass_name is None else f"{title}（{klass_name}）"
+
+
+async def klass_title(s: AsyncSession, title: str, klass_id: int | None) -> str:
+    """A new item's title as its later pushes name it: with its class, for the first level."""
+    klass = await s.get(Klass, klass_id) if klass_id is not None else None
+    return with_klass(title, klass.name if klass is not None else None)
 
 
 async def open_for_person(s: AsyncSession, person_id: int) -> list[Escalation]:
