@@ -27,6 +27,7 @@ from xinqiao.services.escalation.deadline import (
 from xinqiao.services.escalation.outcome import Handled, ItemOutcome
 from xinqiao.services.escalation.record import (
     all_recipients,
+    first_title,
     item_title,
     lapsed_by,
     open_for_person,
@@ -48,7 +49,7 @@ class Subject:
 
     key: str  # "report:12" or "checkin:3:2026-09-11": one open escalation per key
     kind: str  # "dorm", "urgent", "checkin", "checkin_missing"
-    title: str  # 宿舍情况反映, 紧急情况随时报 ...
+    title: str  # 宿舍情况反映, 紧急情况随时报 ... (the first alert adds the class: first_title)
     college_id: int | None
     klass_id: int | None
     report_id: int | None = None
@@ -83,7 +84,8 @@ class Escalations(ChainWalker):
         s.add(esc)
         await s.flush()
         await step(s, esc, "opened", now)
-        await self._enter_level(s, esc, 0, now, title=subject.title)
+        # Named with its class as its later levels will name it (one rule for every kind).
+        await self._enter_level(s, esc, 0, now, title=await first_title(s, esc, subject.title))
         return esc
 
     async def on_deadline(self, s: AsyncSession, timer: Timer) -> None:
