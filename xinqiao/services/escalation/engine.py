@@ -18,6 +18,7 @@ from xinqiao.services.access import Action, Kind, actor_for, authorize, escalati
 from xinqiao.services.directory import role_set
 from xinqiao.services.escalation import checkin_items
 from xinqiao.services.escalation.chain import Calendar, ChainWalker
+from xinqiao.services.escalation.closing import tell_acknowledger
 from xinqiao.services.escalation.deadline import (
     DEADLINE,
     NextStep,
@@ -155,6 +156,7 @@ class Escalations(ChainWalker):
         if refused := await checkin_items.refuse(s, esc, person, note, now,
                                                  "escalation.resolve"):
             return refused
+        acker = esc.acked_by if esc.status == EscalationStatus.acked else None
         if esc.status == EscalationStatus.open:
             esc.acked_at, esc.acked_by = now, person.id
         esc.status, esc.resolved_at, esc.resolved_by = EscalationStatus.resolved, now, person.id
@@ -163,6 +165,8 @@ class Escalations(ChainWalker):
         await step(s, esc, "resolved", now, actor=person.id, note=note[:2000] or None)
         if esc.kind == checkin_items.MISSING:  # closed without a check-in: all told, audited
             await checkin_items.announce_closed(s, esc, now, person.id, note)
+        elif acker is not None and acker != person.id:  # else they would go on following it up
+            await tell_acknowledger(s, esc, acker, person.name, esc.resolution, now)
         return ItemOutcome(Handled.resolved, ref)
 
     async def close_subject(
