@@ -93,6 +93,11 @@ class EscalationTexts:
         """Who took it on."""
         return Reply(f"{ref} 已由 {by} 确认跟进。")
 
+    def closed_by_other(self, ref: str, title: str, by: str, note: str | None) -> Reply:
+        """Who closed it, that following up may stop, and how it was closed."""
+        text = f"{ref}（{title}）已由 {by} 结案，你不用再跟进了。"
+        return Reply(text + (f"\n结案说明：{note}" if note else ""))
+
     def joined(self, ref: str, kind: str, source: str, at: datetime) -> Reply:
         """Only the kind of report and when: every role that holds the item may read that much."""
         return Reply(f"【心桥】{ref} 有新的情况（{kind}）：{JOINED}，"

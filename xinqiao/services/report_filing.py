@@ -15,7 +15,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.clock import local
 from xinqiao.services.escalation.engine import Subject
-from xinqiao.services.escalation.record import klass_title
 from xinqiao.services.item_links import open_or_join
 from xinqiao.services.network import Network
 from xinqiao.services.report_spec import ReportType, gravest
@@ -75,11 +74,10 @@ async def file_report(
     assert report.id is not None
     esc = await open_or_join(
         network.escalations, s,
-        Subject(key=f"report:{report.id}", kind=rtype.kind,
-                title=await klass_title(s, rtype.title, report.klass_id),
+        Subject(key=f"report:{report.id}", kind=rtype.kind, title=rtype.title,
                 college_id=report.college_id, klass_id=report.klass_id, report_id=report.id,
                 person_id=report.subject_person_id),
-        severity, now, source=rtype.title)  # joining, the holders know the class already
+        severity, now)
     assert esc.id is not None
     return FiledReport(report.id, esc.id, report.college_id, report.klass_id,
                        is_urgent(severity))
@@ -156,11 +154,10 @@ async def file_checkin(
         student = await _subject_person(s, picked)
         esc = await open_or_join(
             network.escalations, s,
-            Subject(key=f"report:{report.id}:{n}", kind=rtype.kind,
-                    title=await klass_title(s, rtype.title, klass_id),
+            Subject(key=f"report:{report.id}:{n}", kind=rtype.kind, title=rtype.title,
                     college_id=report.college_id, klass_id=klass_id, report_id=report.id,
                     person_id=student.id if student else None),
-            sev, now, source=rtype.title)
+            sev, now)
         assert esc.id is not None
         items.append((esc.id, sev is Severity.crisis))
     return FiledCheckIn(amended=existing is not None, crisis=severity is Severity.crisis,

@@ -219,9 +219,9 @@ def referral_outcome_note(outcome: str) -> str:
 NOSHOW_ALERT_TITLE = "重点关注学生咨询爽约"
 
 
-def noshow_alert_push(ref: str) -> Reply:
+def noshow_alert_push(ref: str, title: str) -> Reply:
     """Tell the student's counsellor a key- or crisis-tier student missed a session."""
-    return Reply(f"【心桥】{ref} {NOSHOW_ALERT_TITLE}\n"
+    return Reply(f"【心桥】{ref} {title}\n"
                  "该同学处于重点/危机关注，请在 24 小时内联系跟进。\n"
                  f"回复“收到 {ref}”确认，回复“待办 {ref}”查看详情。")
 

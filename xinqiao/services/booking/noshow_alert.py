@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from xinqiao.policy.policy import Policy
 from xinqiao.services.booking.wording import words
 from xinqiao.services.escalation.engine import Escalations, Subject
+from xinqiao.services.escalation.record import item_title
 from xinqiao.services.outbox import Priority
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.refs import item_ref
@@ -57,5 +58,5 @@ async def alert_high_risk_noshow(
     await push_to_people(
         s, [appt.counsellor_id], key=f"esc:{esc.id}:counsellor", now=now, kind="alert",
         priority=Priority.crisis if severity is Severity.urgent else Priority.alert,
-        reply=words().noshow_alert_push(item_ref(esc.id)))
+        reply=words().noshow_alert_push(item_ref(esc.id), await item_title(s, esc)))
     return esc

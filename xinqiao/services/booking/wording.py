@@ -61,8 +61,9 @@ class BookingWording(Protocol):
         """A proposal went unanswered, to the counsellor."""
         ...
 
-    def noshow_alert_push(self, ref: str) -> Pushed:
-        """A key- or crisis-tier student missed a session, to their counsellor."""
+    def noshow_alert_push(self, ref: str, title: str) -> Pushed:
+        """A key- or crisis-tier student missed a session, to their counsellor (``title``: the
+        item as its alerts name it, with the class)."""
         ...
 
     def referred_to_you_push(self, by: str, student: str) -> Pushed:

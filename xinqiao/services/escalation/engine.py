@@ -18,6 +18,7 @@ from xinqiao.services.access import Action, Kind, actor_for, authorize, escalati
 from xinqiao.services.directory import role_set
 from xinqiao.services.escalation import checkin_items
 from xinqiao.services.escalation.chain import Calendar, ChainWalker
+from xinqiao.services.escalation.closing import tell_acknowledger
 from xinqiao.services.escalation.deadline import (
     DEADLINE,
     NextStep,
@@ -27,6 +28,7 @@ from xinqiao.services.escalation.deadline import (
 from xinqiao.services.escalation.outcome import Handled, ItemOutcome
 from xinqiao.services.escalation.record import (
     all_recipients,
+    first_title,
     item_title,
     lapsed_by,
     open_for_person,
@@ -48,7 +50,7 @@ class Subject:
 
     key: str  # "report:12" or "checkin:3:2026-09-11": one open escalation per key
     kind: str  # "dorm", "urgent", "checkin", "checkin_missing"
-    title: str  # 宿舍情况反映, 紧急情况随时报 ...
+    title: str  # 宿舍情况反映, 紧急情况随时报 ... (the first alert adds the class: first_title)
     college_id: int | None
     klass_id: int | None
     report_id: int | None = None
@@ -83,7 +85,8 @@ class Escalations(ChainWalker):
         s.add(esc)
         await s.flush()
         await step(s, esc, "opened", now)
-        await self._enter_level(s, esc, 0, now, title=subject.title)
+        # Named with its class as its later levels will name it (one rule for every kind).
+        await self._enter_level(s, esc, 0, now, title=await first_title(s, esc, subject.title))
         return esc
 
     async def on_deadline(self, s: AsyncSession, timer: Timer) -> None:
@@ -153,6 +156,7 @@ class Escalations(ChainWalker):
         if refused := await checkin_items.refuse(s, esc, person, note, now,
                                                  "escalation.resolve"):
             return refused
+        acker = esc.acked_by if esc.status == EscalationStatus.acked else None
         if esc.status == EscalationStatus.open:
             esc.acked_at, esc.acked_by = now, person.id
         esc.status, esc.resolved_at, esc.resolved_by = EscalationStatus.resolved, now, person.id
@@ -161,6 +165,8 @@ class Escalations(ChainWalker):
         await step(s, esc, "resolved", now, actor=person.id, note=note[:2000] or None)
         if esc.kind == checkin_items.MISSING:  # closed without a check-in: all told, audited
             await checkin_items.announce_closed(s, esc, now, person.id, note)
+        elif acker is not None and acker != person.id:  # else they would go on following it up
+            await tell_acknowledger(s, esc, acker, person.name, esc.resolution, now)
         return ItemOutcome(Handled.resolved, ref)
 
     async def close_subject(

@@ -12,7 +12,7 @@ from sqlalchemy import and_, case
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from xinqiao.services.escalation.text import SEVERITY_LABELS, title_of
+from xinqiao.services.escalation.text import MISSING, SEVERITY_LABELS, title_of
 from xinqiao.services.outbox import Priority
 from xinqiao.services.pushed import Pushed
 from xinqiao.services.recipients import push_to_people
@@ -152,6 +152,15 @@ async def klass_title(s: AsyncSession, title: str, klass_id: int | None) -> str:
     """A new item's title as its later pushes name it: with its class, for the first level."""
     klass = await s.get(Klass, klass_id) if klass_id is not None else None
     return with_klass(title, klass.name if klass is not None else None)
+
+
+async def first_title(s: AsyncSession, esc: Escalation, title: str) -> str:
+    """What a new item's first alert is headed by: its title with its class, as every later
+    level's alert names it (``item_title``). A missing check-in's title names its period
+    instead: its first level is the class's own committee member."""
+    if esc.kind == MISSING:
+        return title
+    return await klass_title(s, title, esc.klass_id)
 
 
 async def open_for_person(s: AsyncSession, person_id: int) -> list[Escalation]:

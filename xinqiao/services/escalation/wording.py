@@ -59,6 +59,10 @@ class EscalationWording(Protocol):
         """To the others reached: someone took the item on."""
         ...
 
+    def closed_by_other(self, ref: str, title: str, by: str, note: str | None) -> Pushed:
+        """To the acknowledger: someone else closed the item (``note``: the note's start)."""
+        ...
+
     def joined(self, ref: str, kind: str, source: str, at: datetime) -> Pushed:
         """To the item's holders: another report about the student joined it."""
         ...
