@@ -8,7 +8,8 @@ alone and combined; then messages per second on one core. ``--blind FILE`` inste
 blind batch (same TSV format, written after the model was frozen) with the packaged model only.
 
     .venv/bin/python bench/crisis_eval.py [--skip-cv] [--seconds 2]
-    .venv/bin/python bench/crisis_eval.py --blind batch_blind.tsv
+    .venv/bin/python bench/crisis_eval.py --blind batch_blind.tsv [--model OLD.npz]
+    .venv/bin/python bench/crisis_eval.py --others batch_about_others.tsv [--model OLD.npz]
     .venv/bin/python bench/crisis_eval.py --compare /tmp/old_model.npz
 """
 
@@ -166,6 +167,26 @@ def blind(detector: CrisisDetector, path: Path) -> None:
     level_table(examples, levels)
 
 
+def others(detector: CrisisDetector, path: Path) -> None:
+    """A blind batch about other people (``BRIEF_OTHERS_BLIND.md``: label alert/none, a
+    category, a register, the text): per label and category the share alerted (crisis) and
+    flagged (crisis or concern: about someone else, either takes the crisis path)."""
+    rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+    counts: dict[tuple[str, str], list[int]] = {}
+    for label, category, _register, text in rows:
+        hit = detector.check(text)
+        for key in ((label, "all"), (label, category)):
+            got = counts.setdefault(key, [0, 0, 0])
+            got[0] += 1
+            got[1] += hit is not None and hit.level == "crisis"
+            got[2] += hit is not None
+    print(f"batch about others {path} ({len(rows)} messages):")
+    for (label, category), (n, alerted, flagged) in sorted(counts.items()):
+        print(f"  {label:5} {category:15} n={n:3}  alerted {alerted / n:.3f} ({alerted})  "
+              f"flagged {flagged / n:.3f} ({flagged})")
+
+
 def weak_spots(examples: Sequence[Example], levels: Sequence[str | None]) -> None:
     """The second round's weak spots: means questions caught, innocent questions alerted."""
     def alerted(keep: Sequence[bool]) -> str:
@@ -237,12 +258,21 @@ def main() -> None:
     """Run the evaluation and print the report."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--blind", type=Path, default=None, help="score a blind batch only")
+    parser.add_argument("--others", type=Path, default=None,
+                        help="score a blind batch about others (alert/none labels) only")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="with --blind or --others: score with this model file instead of "
+                        "the packaged one (e.g. an older freeze: git show REV:xinqiao/data/"
+                        "crisis/model.npz)")
     parser.add_argument("--compare", type=Path, default=None,
                         help="an older frozen model to put beside the current training")
     parser.add_argument("--skip-cv", action="store_true", help="no cross-validation")
     parser.add_argument("--seconds", type=float, default=2.0)
     args = parser.parse_args()
-    detector = CrisisDetector()
+    detector = CrisisDetector(model=CrisisModel.load(args.model) if args.model else None)
+    if args.others is not None:
+        others(detector, args.others)
+        return
     if args.blind is not None:
         blind(detector, args.blind)
         return
