@@ -50,7 +50,7 @@ async def test_the_acknowledger_hears_who_closed_the_item_and_how(
     before = await _counts(world)
     assert "已结案" in await world.chat("c1").say(f"已处理 D{n} {NOTE}")
     told = (await world.push_texts("l2"))[-1]
-    assert told == (f"D{n}（宿舍情况反映（软件2301））已由 中心孙老师 结案，你不用再跟进了。\n"
+    assert told == (f"D{n} 宿舍情况反映（软件2301）已由 中心孙老师 结案，你不用再跟进了。\n"
                     f"结案说明：{NOTE[:59]}…")
     # the others reached are told nothing new (as before); the closer gets only the reply
     after = await _counts(world)

@@ -95,7 +95,7 @@ class EscalationTexts:
 
     def closed_by_other(self, ref: str, title: str, by: str, note: str | None) -> Reply:
         """Who closed it, that following up may stop, and how it was closed."""
-        text = f"{ref}（{title}）已由 {by} 结案，你不用再跟进了。"
+        text = f"{ref} {title}已由 {by} 结案，你不用再跟进了。"
         return Reply(text + (f"\n结案说明：{note}" if note else ""))
 
     def joined(self, ref: str, kind: str, source: str, at: datetime) -> Reply:
