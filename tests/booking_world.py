@@ -74,7 +74,7 @@ async def book_first(world: World, who: str, pick: str = "1", reason: str = "跳
     returns the last reply."""
     chat = world.chat(who)
     listing = await chat.say("预约")
-    if "为你保留着" in listing:  # a positive screen holds the earliest session (fair access)
+    if "为你保留着" in listing or "心理中心为你留了" in listing:  # held after a positive screen
         asked = await chat.say("预约这个时间")
     else:
         assert "可以预约的时间" in listing, listing

@@ -171,7 +171,7 @@ async def test_a_positive_screen_is_offered_a_session_within_three_working_days(
     assert "已为你留了 10月13日（周二）09:00 的咨询时段" in done, done
     # nobody else sees the held session; the student takes it with two taps
     assert "10-13 周二 09:00" not in await _listing(world, "s2")
-    assert "有一个时段为你保留着" in await world.chat("s1").say("预约")
+    assert "心理中心为你留了 10月13日（周二）09:00" in await world.chat("s1").say("预约")
     assert "预约成功" in await world.chat("s1").say("预约这个时间")
     [appt] = await appointments(world)
     assert (appt.student_id, appt.start_at) == (world.ids["s1"], sh(10, 13, 9))
@@ -183,7 +183,7 @@ async def test_a_positive_screen_with_no_session_in_the_window_tells_the_centre_
 ) -> None:
     world = await make_world(db, clock, settings, start=EVENING)  # no counsellor on duty
     done = await _positive_phq9(world)
-    assert "中心老师也会尽快为你安排时间" in done
+    assert "中心老师会尽快为你安排时间" in done
     for staff in ("c1", "c2"):  # the centre staff on duty (no rota: all of them)
         told = [t for t in await world.push_texts(staff) if "测评结果阳性" in t]
         assert len(told) == 1 and "学号 s1" in told[0] and "到 10月15日都没有" in told[0]
@@ -213,7 +213,8 @@ async def test_the_held_session_s_tap_waits_at_the_end_of_the_follow_up_question
     end = await chat.send("否")
     assert "《ASQ 安全状况简短问卷》完成" in end[-1].text
     assert [c.label for c in end[-1].choices] == ["预约心理老师", "主菜单"]
-    assert "有一个时段为你保留着" in await chat.say(choice=end[-1].choices[0].key)
+    held = await chat.say(choice=end[-1].choices[0].key)
+    assert "心理中心为你留了 10月13日（周二）09:00" in held
     assert "预约成功" in await chat.say("预约这个时间")
     [appt] = await appointments(world)
     assert (appt.student_id, appt.start_at) == (world.ids["s1"], sh(10, 13, 9))

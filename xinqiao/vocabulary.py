@@ -171,3 +171,11 @@ class WaitStatus(StrEnum):
     booked = "booked"
     left = "left"
     expired = "expired"
+
+
+class WaitOrigin(StrEnum):
+    """How a student came onto the waitlist: by their own tap, or placed by the centre after a
+    positive screen (they are told so in those words, never as if they had queued)."""
+
+    student = "student"
+    screen = "screen"

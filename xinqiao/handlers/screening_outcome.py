@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from xinqiao.handlers import invitation_texts as invitation_texts  # installs the reminder words
-from xinqiao.handlers.booking.texts import when_text
+from xinqiao.handlers.booking.texts import PLACED, when_text
 from xinqiao.handlers.crisis_texts import crisis_reply
 from xinqiao.handlers.flow import Context, Turn, flow_choice
 from xinqiao.handlers.form_runner import FormRunner
@@ -77,14 +77,18 @@ class ScoreActions:
         if result.positive:
             # Fair access: a session within the policy's window is held for them (or the
             # centre hears that none could be found).
-            held = await ctx.run(offer_after_positive, self.network.policy, ctx.person, row.id,
-                                 now,
+            offer = await ctx.run(offer_after_positive, self.network.policy, ctx.person, row.id,
+                                  now,
                 tell_centre=SAFETY not in result.followups)  # item 9 reached them already
             tap = "答完接下来的几个问题后，点" if queue else "点"
-            message += ("\n心理中心已为你留了 " + when_text(held) + " 的咨询时段，免费、保密，"
-                        f"{tap}“预约心理老师”确认即可。" if held is not None else
-                        "\n如果愿意，可以预约心理中心的老师聊一聊，这是免费、保密的；"
-                        "中心老师也会尽快为你安排时间。")
+            if offer.held is not None:
+                message += ("\n心理中心已为你留了 " + when_text(offer.held) + " 的咨询时段，"
+                            f"免费、保密，{tap}“预约心理老师”确认即可。")
+            elif offer.placed:  # nothing free soon: they are told the centre queued them
+                message += f"\n这几天的咨询时段暂时都约满了，中心老师会尽快为你安排时间。{PLACED}"
+            else:
+                message += ("\n如果愿意，可以预约心理中心的老师聊一聊，这是免费、保密的；"
+                            "中心老师也会尽快为你安排时间。")
             # offered as a tap, not only in words
             offer_booking = offer_booking or ctx.flows.get("booking") is not None
         book = (flow_choice("booking", "预约心理老师"),) if offer_booking else ()

@@ -20,6 +20,7 @@ from xinqiao.storage.types import JSONType, utc_column
 from xinqiao.vocabulary import AppointmentStatus as AppointmentStatus
 from xinqiao.vocabulary import ExceptionKind as ExceptionKind
 from xinqiao.vocabulary import Mode as Mode
+from xinqiao.vocabulary import WaitOrigin as WaitOrigin
 from xinqiao.vocabulary import WaitStatus as WaitStatus
 
 # Statuses that keep a counsellor's start time taken. A no-show or a cancellation frees it.
@@ -177,3 +178,6 @@ class WaitlistEntry(SQLModel, table=True):
     offered_start: datetime | None = utc_column(nullable=True)
     offer_expires_at: datetime | None = utc_column(nullable=True)
     token: int = 0
+    # Who put them here: rows from before this column are the student's own taps.
+    origin: WaitOrigin = Field(default=WaitOrigin.student, sa_column=Column(
+        String(16), nullable=False, server_default=WaitOrigin.student.value))

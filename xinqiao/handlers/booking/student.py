@@ -15,7 +15,11 @@ from xinqiao.handlers.booking.student_views import (
     answer_proposal,
     details_text,
     filter_from,
+    joined_reply,
+    left_reply,
+    no_slots_tail,
     offer_turn,
+    passed_turn,
     proposal_turn,
     too_late_text,
 )
@@ -49,7 +53,7 @@ class BookingFlow:
     title = "预约心理咨询"
     triggers: tuple[str, ...] = ("预约", "预约咨询", "心理咨询", "我想预约", "我要预约",
                                  "我想找老师聊聊", "想找老师聊聊", "找老师聊聊", "我想找老师聊",
-                                 "我的预约", "取消预约", "改约", "/book")
+                                 "我的预约", "取消预约", "改约", "退出候补", "/book")
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
@@ -62,12 +66,14 @@ class BookingFlow:
         """Whatever needs the student first: a move to answer, an offer, their appointment."""
         person, now = self._person(ctx), ctx.clock.now()
         assert person.id is not None
+        if ctx.inbound.text.strip() == "退出候补":  # the way out the placed sentence names
+            return await self._leave(ctx)
         found = await ctx.run(open_proposal, person.id, now)
         if found is not None:
             return await proposal_turn(ctx, *found)
         entry = await ctx.run(waitlist.place_of, person.id, now)
         if entry is not None and entry.status == WaitStatus.offered and entry.offered_start:
-            return offer_turn(entry.offered_start)
+            return offer_turn(entry.offered_start, entry.origin)
         mine = await ctx.run(booking.next_appointment, person.id, now)
         if mine is not None:
             return await self._mine(ctx, mine)
@@ -99,10 +105,10 @@ class BookingFlow:
         slots = await ctx.run(free_slots, self.policy, now, flt, for_student=person.id)
         head = f"{note}\n" if note else ""
         if not slots:
+            tail, choices = no_slots_tail(await ctx.run(waitlist.place_of, person.id or 0, now))
             text = (f"{head}最近 {self.policy.booking.horizon_days} 天{describe(flt)}"
-                    "暂时没有空闲的咨询时段了。可以加入候补，有时段空出来会第一时间通知你。")
-            choices = [Choice("waitlist", "加入候补"), Choice("filter", "换个条件")]
-            return Turn.ask("slots", data, Reply(text, (*choices, MENU)))
+                    f"暂时没有空闲的咨询时段了。{tail}")
+            return Turn.ask("slots", data, Reply(text, choices))
         size = self.policy.booking.page_size
         page = max(0, int(data.get("page", 0)))
         if page * size >= len(slots):
@@ -126,6 +132,8 @@ class BookingFlow:
             return self._filters(data)
         if choice == "waitlist":
             return await self._join(ctx, data)
+        if choice == "leave":
+            return await self._leave(ctx)
         if choice.startswith("slot:") and (parsed := parse_key(choice[5:])) is not None:
             if data.get("reschedule"):
                 return await self._reschedule(ctx, data, *parsed)
@@ -212,15 +220,14 @@ class BookingFlow:
         return await self._list(ctx, clean, "这个时段已经不能预约了，请重新选择：")
 
     async def _join(self, ctx: Context, data: dict[str, Any]) -> Turn:
-        flt = filter_from(data)
-        entry = await ctx.run(waitlist.join_line, self.policy, self._person(ctx).id or 0,
-                              SlotFilter(gender=flt.gender, mode=flt.mode),
-                              ctx.clock.now())
-        hold = int(self.policy.booking.waitlist_hold.total_seconds() // 60)
-        return Turn.end(Reply(
-            f"已加入候补{describe(SlotFilter(gender=entry.gender, mode=entry.mode))}。"
-            f"有时段空出来会第一时间通知你，并为你保留 {hold} 分钟；候补有效 "
-            f"{self.policy.booking.waitlist_days} 天。", (MENU,)))
+        flt, who = filter_from(data), self._person(ctx).id or 0
+        entry = await ctx.run(waitlist.join_line, self.policy, who,
+                              SlotFilter(gender=flt.gender, mode=flt.mode), ctx.clock.now())
+        return Turn.end(joined_reply(self.policy, entry))
+
+    async def _leave(self, ctx: Context) -> Turn:
+        left = await ctx.run(waitlist.leave, self._person(ctx).id or 0, ctx.clock.now())
+        return Turn.end(left_reply(left))
 
     # --- the student's appointment -------------------------------------------------------
 
@@ -281,12 +288,12 @@ class BookingFlow:
             return await self.start(ctx, "")
         if choice == "leave":
             await ctx.run(waitlist.leave, person.id or 0, now)
-            return Turn.end(Reply("已退出候补。需要时随时回复“预约”。", (MENU,)))
+            return Turn.end(left_reply(True, entry))
         if choice == "pass":
             await ctx.run(waitlist.decline_offer, self.policy, person.id or 0, now)
-            return Turn.end(Reply("好的，你仍在候补中，下次有时段空出来再通知你。", (MENU,)))
+            return passed_turn(entry)
         if choice != "take":
-            return offer_turn(entry.offered_start)
+            return offer_turn(entry.offered_start, entry.origin)
         outcome = await ctx.run(booking.book, self.policy, person,
                                 entry.offered_counsellor_id or 0, entry.offered_start, now,
                                 mode=entry.mode, requested_at=entry.created_at)

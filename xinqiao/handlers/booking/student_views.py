@@ -8,7 +8,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from xinqiao.handlers.booking.texts import appointment_text, short_when, too_late, when_text
+from xinqiao.handlers.booking.texts import (
+    PLACED,
+    SCREEN_LEAVE,
+    appointment_text,
+    describe,
+    short_when,
+    too_late,
+    when_text,
+)
 from xinqiao.handlers.flow import Context, Turn
 from xinqiao.messages import Choice, Reply
 from xinqiao.policy.policy import Policy
@@ -19,8 +27,9 @@ from xinqiao.services.booking.counsellor_actions import (
     open_proposal,
 )
 from xinqiao.services.booking.slots import SlotFilter, counsellor_names
-from xinqiao.services.booking.views import AppointmentView, ProposalView
+from xinqiao.services.booking.views import AppointmentView, ProposalView, WaitView
 from xinqiao.services.spans import reminder_promise
+from xinqiao.vocabulary import WaitOrigin
 
 MENU = Choice("menu", "主菜单")
 FILTERS = {"g:female": ("gender", "female", "只看女老师"),
@@ -103,9 +112,59 @@ async def answer_proposal(ctx: Context, policy: Policy, student_id: int, data: d
                                              "已调整！", now), (MENU,)))
 
 
-def offer_turn(start: datetime) -> Turn:
-    """A session held for the student (a freed slot off the waitlist, or after a screen)."""
+def offer_turn(start: datetime, origin: WaitOrigin = WaitOrigin.student) -> Turn:
+    """A session held for the student (a freed slot off the waitlist, or after a screen).
+
+    A student the centre placed after a positive screen never chose a queue: their offer
+    speaks of the centre, and stepping back reads 暂时不需要, not 退出候补.
+    """
+    if origin == WaitOrigin.screen:
+        return Turn.ask("offer", {}, Reply(
+            f"心理中心为你留了 {when_text(start)} 的咨询时段，免费、保密。要预约这个时间吗？",
+            (Choice("take", "预约这个时间"), Choice("pass", "这个时间不行"),
+             Choice("leave", "暂时不需要"), MENU)))
     return Turn.ask("offer", {}, Reply(
         f"{when_text(start)} 有一个时段为你保留着。要预约这个时间吗？",
         (Choice("take", "预约这个时间"), Choice("pass", "这个时间不行"),
          Choice("leave", "退出候补"), MENU)))
+
+
+def joined_reply(policy: Policy, entry: WaitView) -> Reply:
+    """The student joined the waitlist themselves: what they wait for and for how long."""
+    hold = int(policy.booking.waitlist_hold.total_seconds() // 60)
+    return Reply(
+        f"已加入候补{describe(SlotFilter(gender=entry.gender, mode=entry.mode))}。"
+        f"有时段空出来会第一时间通知你，并为你保留 {hold} 分钟；候补有效 "
+        f"{policy.booking.waitlist_days} 天。", (MENU,))
+
+
+def _placed(entry: WaitView | None) -> bool:
+    return entry is not None and entry.origin == WaitOrigin.screen
+
+
+def no_slots_tail(entry: WaitView | None) -> tuple[str, tuple[Choice, ...]]:
+    """After "nothing free": the waitlist to join, or (placed by the centre after a screen)
+    the place they already have and the way out, never 加入候补 again."""
+    if _placed(entry):
+        return ("你已在心理中心为你排的咨询候补中，有时段空出来会第一时间通知你。",
+                (Choice("filter", "换个条件"), Choice("leave", "退出候补"), MENU))
+    return ("可以加入候补，有时段空出来会第一时间通知你。",
+            (Choice("waitlist", "加入候补"), Choice("filter", "换个条件"), MENU))
+
+
+def left_reply(left: bool, entry: WaitView | None = None) -> Reply:
+    """Off the waitlist (a student placed by a screen hears it as the centre stepping back)."""
+    if _placed(entry):
+        return Reply(SCREEN_LEAVE, (MENU,))
+    return Reply("已退出候补。需要时随时回复“预约”。" if left else
+                 "你现在不在候补中。需要时随时回复“预约”。", (MENU,))
+
+
+def passed_turn(entry: WaitView) -> Turn:
+    """"这个时间不行": the student who queued is still queued; one placed by a screen hears
+    what the centre does now, that it is free and confidential, and the way out."""
+    if not _placed(entry):
+        return Turn.end(Reply("好的，你仍在候补中，下次有时段空出来再通知你。", (MENU,)))
+    return Turn.ask("slots", {"flt": {}, "page": 0}, Reply(
+        f"好的，这个时间不为你留了。{PLACED}",
+        (Choice("list", "看看其他时间"), Choice("leave", "退出候补"), MENU)))

@@ -117,6 +117,17 @@ def offer_push(start: datetime, hold_until: datetime) -> Reply:
                  f"{when_text(hold_until)[-5:]}。回复“预约”确认这个时间。")
 
 
+# Placed on the waitlist by the centre after a positive screen: said once, in one sentence.
+PLACED = ("心理中心已为你排进咨询候补：有时段空出来会第一时间通知你、为你留着，咨询免费、保密；"
+          "不想排了随时回复“退出候补”。")
+SCREEN_LEAVE = "好的，不再为你留时间了。想聊的时候随时回复“预约”，咨询免费、保密。"
+
+
+def placed_push(start: datetime) -> Reply:
+    """Tell a student placed by a screen that their held session lapsed and what comes next."""
+    return Reply(f"为你留的 {when_text(start)} 的咨询时段已过了保留时间。{PLACED}")
+
+
 def noshow_push(start: datetime) -> Reply:
     """Tell the student their missed appointment is released."""
     return Reply(f"你 {when_text(start)} 的咨询预约没有到场，这次预约已释放。"

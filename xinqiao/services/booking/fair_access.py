@@ -3,13 +3,16 @@
 Crisis-kept sessions (``crisis_slots_per_day``, see :func:`slots.crisis_held`) are booked only
 here: by a crisis referral to a colleague or by centre staff booking for a student. A positive
 screen gets the earliest ordinary session within ``positive_offer_working_days`` working days,
-held for the student as a waitlist offer; when there is none the centre staff on duty are told,
-once per screening result, through the outbox. Kept sessions nobody took are offered to the
-waitlist when they open (:func:`offer_released`, a daily job).
+held for the student as a waitlist offer; when there is none the student is placed on the
+waitlist and the centre staff on duty are told, once per screening result, through the outbox.
+Either way the entry is marked as the centre's doing (``WaitOrigin.screen``), so the student is
+told what was arranged rather than shown a queue they never joined. Kept sessions nobody took
+are offered to the waitlist when they open (:func:`offer_released`, a daily job).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from sqlmodel import col, select
@@ -25,7 +28,7 @@ from xinqiao.services.booking.wording import words
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.rota import on_duty
 from xinqiao.services.timers import schedule
-from xinqiao.storage.booking import WaitStatus
+from xinqiao.storage.booking import WaitOrigin, WaitStatus
 from xinqiao.storage.models import Person, Role, RoleAssignment
 from xinqiao.vocabulary import Rostered
 
@@ -97,31 +100,43 @@ def window_end(policy: Policy, now: datetime) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(0), SHANGHAI)
 
 
+@dataclass(frozen=True)
+class PositiveOffer:
+    """What a positive screen arranged: the session held for the student (or the one they
+    already have), else whether the centre has just placed them on the waitlist."""
+
+    held: datetime | None
+    placed: bool = False
+
+
 async def offer_after_positive(s: AsyncSession, policy: Policy, student: Rostered,
                                result_id: int, now: datetime, *, tell_centre: bool = True
-                               ) -> datetime | None:
-    """Hold the earliest session within the window for the student; None if none was found.
+                               ) -> PositiveOffer:
+    """Hold the earliest session within the window for the student, else place them on the
+    waitlist (the centre's doing, so they are told so).
 
-    A student who already has an appointment or an offer is left as they are (returns their
-    time). With nothing in the window the centre staff on duty are pushed, once per result,
-    unless ``tell_centre`` is off (the screen already reached them, e.g. item 9's outreach).
+    A student who already has an appointment or an offer is left as they are (their time);
+    one already waiting on their own is left waiting (not ``placed``). With nothing in the
+    window the centre staff on duty are pushed, once per result, unless ``tell_centre`` is
+    off (the screen already reached them, e.g. item 9's outreach).
     """
     assert student.id is not None
     mine = await booking.upcoming(s, student.id, now)
     if mine is not None:
-        return mine.start_at
+        return PositiveOffer(mine.start_at)
     entry = await waitlist.entry_of(s, student.id, now)
     if entry is not None and entry.status == WaitStatus.offered and entry.offered_start:
-        return entry.offered_start
+        return PositiveOffer(entry.offered_start)
     end = window_end(policy, now)
     slot = next((x for x in await free_slots(s, policy, now, for_student=student.id)
                  if x.start < end), None)
+    if entry is None:
+        entry = await waitlist.join(s, policy, student.id, SlotFilter(), now,
+                                    origin=WaitOrigin.screen)
     if slot is None:
         if tell_centre:
             await _tell_centre(s, student, result_id, end, now)
-        return None
-    if entry is None:
-        entry = await waitlist.join(s, policy, student.id, SlotFilter(), now)
+        return PositiveOffer(None, placed=entry.origin == WaitOrigin.screen)
     # A day to answer (a screen is often done late at night), never past the booking notice.
     hold_until = min(now + timedelta(days=1), slot.start - policy.booking.min_notice)
     entry.status, entry.token = WaitStatus.offered, entry.token + 1
@@ -131,7 +146,7 @@ async def offer_after_positive(s: AsyncSession, policy: Policy, student: Rostere
     await s.flush()
     await schedule(s, kind=waitlist.OFFER, ref=str(entry.id), due_at=hold_until, now=now,
                    token=entry.token)
-    return slot.start  # the screening's own reply tells the student; no push
+    return PositiveOffer(slot.start)  # the screening's own reply tells the student; no push
 
 
 async def _tell_centre(s: AsyncSession, student: Rostered, result_id: int, end: datetime,

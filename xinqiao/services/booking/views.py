@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from xinqiao.storage.booking import Appointment, MoveProposal, WaitlistEntry
-from xinqiao.vocabulary import AppointmentStatus, Mode, WaitStatus
+from xinqiao.vocabulary import AppointmentStatus, Mode, WaitOrigin, WaitStatus
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,8 @@ def proposal_view(proposal: MoveProposal, on_leave: bool) -> ProposalView:
 
 @dataclass(frozen=True)
 class WaitView:
-    """A student's place on the waitlist: what they wait for, and a session held for them."""
+    """A student's place on the waitlist: what they wait for, a session held for them, and
+    whether they joined themselves or the centre placed them after a positive screen."""
 
     status: WaitStatus
     gender: str | None
@@ -62,9 +63,10 @@ class WaitView:
     created_at: datetime
     offered_counsellor_id: int | None
     offered_start: datetime | None
+    origin: WaitOrigin = WaitOrigin.student
 
 
 def wait_view(entry: WaitlistEntry) -> WaitView:
     """The view of a waitlist row."""
     return WaitView(WaitStatus(entry.status), entry.gender, entry.mode, entry.created_at,
-                    entry.offered_counsellor_id, entry.offered_start)
+                    entry.offered_counsellor_id, entry.offered_start, WaitOrigin(entry.origin))

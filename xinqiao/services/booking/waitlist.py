@@ -20,7 +20,7 @@ from xinqiao.services.booking.views import WaitView, wait_view
 from xinqiao.services.booking.wording import words
 from xinqiao.services.recipients import push_to_people
 from xinqiao.services.timers import schedule
-from xinqiao.storage.booking import CounsellorProfile, WaitlistEntry, WaitStatus
+from xinqiao.storage.booking import CounsellorProfile, WaitlistEntry, WaitOrigin, WaitStatus
 from xinqiao.storage.models import Person, Tier
 from xinqiao.storage.reports import Timer
 
@@ -54,13 +54,13 @@ async def join_line(s: AsyncSession, policy: Policy, student_id: int, flt: SlotF
 
 
 async def join(s: AsyncSession, policy: Policy, student_id: int, flt: SlotFilter,
-               now: datetime) -> WaitlistEntry:
-    """Put the student on the waitlist (or return the entry they already have)."""
+               now: datetime, *, origin: WaitOrigin = WaitOrigin.student) -> WaitlistEntry:
+    """Put the student on the waitlist (or return the entry they already have, as it came)."""
     existing = await entry_of(s, student_id, now)
     if existing is not None:
         return existing
     entry = WaitlistEntry(student_id=student_id, gender=flt.gender, mode=flt.mode,
-                          created_at=now,
+                          created_at=now, origin=origin,
                           expires_at=now + timedelta(days=policy.booking.waitlist_days))
     s.add(entry)
     await s.flush()
@@ -142,7 +142,12 @@ async def on_offer_expired(s: AsyncSession, policy: Policy, timer: Timer) -> Non
     entry = await s.get(WaitlistEntry, int(timer.ref))
     if entry is None or entry.status != WaitStatus.offered or entry.token != timer.token:
         return
+    start = entry.offered_start
     await _release(s, policy, entry, timer.due_at)
+    if entry.origin == WaitOrigin.screen and start is not None:
+        # They never asked to queue: say once that the centre keeps looking for them.
+        await push_to_people(s, [entry.student_id], key=f"booking:placed:{entry.id}",
+                             now=timer.due_at, reply=words().placed_push(start))
 
 
 async def _release(s: AsyncSession, policy: Policy, entry: WaitlistEntry, now: datetime) -> None:

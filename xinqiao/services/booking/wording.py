@@ -106,5 +106,10 @@ class BookingWording(Protocol):
         """A freed slot held for a waitlisted student."""
         ...
 
+    def placed_push(self, start: datetime) -> Pushed:
+        """A session held after a positive screen lapsed: the centre keeps looking, to the
+        student (placed on the waitlist by the centre, not by their own tap)."""
+        ...
+
 
 words: WordingPort[BookingWording] = WordingPort("booking", "xinqiao.handlers.booking")
