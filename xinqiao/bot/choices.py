@@ -7,7 +7,7 @@ wrong one, so the engine offers what is current instead.
 from __future__ import annotations
 
 from xinqiao.handlers.flow import Conversation
-from xinqiao.messages import DIGEST_PREFIX, Inbound, choice_digest, unnumbered
+from xinqiao.messages import DIGEST_PREFIX, Choice, Inbound, choice_digest, unnumbered
 
 # Words that mean the same wherever a person is in a conversation.
 MENU_WORDS = frozenset({"菜单", "主菜单", "menu", "/menu", "/start", "开始", "你好", "您好", "hi"})
@@ -19,6 +19,30 @@ FULLWIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 
 # The answer to a tap on a button from an earlier step.
 STALE = "这个按钮已经过期了，请用最新一条消息里的按钮，或直接回复。"
+
+# Content we cannot read, and an edit made while a question waits, are asides: answered, they
+# leave the conversation where it was, and the waiting question's buttons keep working.
+TEXT_ONLY = "我目前只能看懂文字哦，请用文字告诉我。"
+EDITED = ("看到你修改了刚才的消息。已经提交的回答不会跟着改，想补充或更正的话，"
+          "直接发一条新消息就好。")
+
+
+def edit_in_flow(inbound: Inbound, state: Conversation) -> bool:
+    """An edited message while a flow waits on a question: the edit must not answer it (it
+    may be a later question than the one the message answered)."""
+    return bool(inbound.extra.get("edited")) and bool(state.flow and state.step)
+
+
+def is_aside(inbound: Inbound, state: Conversation) -> bool:
+    """Whether this message leaves the conversation where it is (see TEXT_ONLY, EDITED)."""
+    return bool(inbound.extra.get("unsupported")) or edit_in_flow(inbound, state)
+
+
+def offered_again(state: Conversation, bound: bool) -> tuple[Choice, ...]:
+    """What was offered last, offered again (else the main menu's button, once bound)."""
+    return tuple(Choice(k, lbl) for k, lbl in state.choices) or (
+        (Choice("menu", "主菜单"),) if bound else ())
+
 
 def is_stale(inbound: Inbound, state: Conversation) -> bool:
     """A tapped choice from an older turn, unless it means the same at any time."""

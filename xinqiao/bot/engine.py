@@ -110,10 +110,11 @@ class Engine:
         if choices.is_stale(ctx.inbound, state):
             # A button from an earlier step (double tap, old message): applying its key to the
             # current question could answer the wrong one. Offer what is current instead.
-            offered = tuple(Choice(k, lbl) for k, lbl in state.choices) or (
-                (Choice("menu", "主菜单"),) if ctx.person else ())
-            return [Reply(choices.STALE, offered)]
+            return [Reply(choices.STALE, choices.offered_again(state, ctx.bound))]
+        aside, asking = choices.is_aside(ctx.inbound, state), (state.flow, state.step)
         replies = list(await self._route(ctx))
+        if aside and (state.flow, state.step) == asking:
+            return replies  # the same question waits: its buttons keep their turn
         if not choices.keeps_choices(ctx.inbound) or (replies and replies[-1].choices):
             state.choices = [[c.key, c.label] for c in (replies[-1].choices if replies else ())]
         state.version += 1
@@ -125,7 +126,7 @@ class Engine:
         if inbound.event is not None:
             return await self._event(ctx)
         if inbound.extra.get("unsupported"):
-            return (Reply("我目前只能看懂文字哦，请用文字告诉我。", self._menu_hint(ctx)),)
+            return (Reply(choices.TEXT_ONLY, choices.offered_again(ctx.state, ctx.bound)),)
         first: tuple[Reply, ...] = ()
         for intercept in self.interceptors:
             taken = await intercept(ctx)
@@ -140,6 +141,8 @@ class Engine:
             if taken.pause:
                 return self._pause(ctx, (*first, *taken.replies))
             first += taken.replies
+        if choices.edit_in_flow(inbound, ctx.state):  # heard (crisis words above), not an answer
+            return (*first, Reply(choices.EDITED, choices.offered_again(ctx.state, ctx.bound)))
         if not first:
             return await self._dispatch(ctx)
         # The crisis reply keeps its own choices; the flow's question follows as plain text.
@@ -228,7 +231,6 @@ class Engine:
             return await self._start(ctx, binding, "") if binding else ()
         if event == "unsubscribe":
             ctx.identity.reachable = False
-            return ()
         return ()
 
     async def _start(self, ctx: Context, flow: Flow | None, argument: str) -> tuple[Reply, ...]:

@@ -4,8 +4,9 @@ Sent: done, its copies elsewhere superseded, and a channel that was down is up a
 the channel's own rate limit: due again shortly, no attempt used. Paused (quota,
 configuration): the channel stops until then, logged as an error. Retry: backoff from 15 s to
 at most 5 min, a dead letter only after ``outbox_max_attempts`` attempts and
-``outbox_retry_hours``. Anything else: failed, and the rule in :mod:`xinqiao.bot.fallback` may
-send it on another channel.
+``outbox_retry_hours``; a wait the platform named holds the recipient's other rows as long.
+Anything else: failed, and the rule in :mod:`xinqiao.bot.fallback` may send it on another
+channel.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import logging
 import random
 from datetime import datetime, timedelta
 
+from sqlalchemy import update
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from xinqiao.bot.breaker import ChannelBreaker, due_again
@@ -115,8 +118,25 @@ class OutcomeRecorder:
             return
         delay = self._backoff(row.attempts, outcome.retry_after)
         row.next_attempt_at = now + timedelta(seconds=delay)
+        if outcome.retry_after is not None:
+            await hold_recipient(s, row)
         if outcome.channel_down:  # logged once for the whole outage, not once per push
             self._breaker.failed(row.channel, now, outcome.error)
             return
         log.warning("outbox %s attempt %s on %s failed (%s); retry in %.0f s",
                     row.id, row.attempts, row.channel, outcome.error, delay)
+
+
+async def hold_recipient(s: AsyncSession, row: OutboxMessage) -> None:
+    """The platform told ``row``'s recipient to wait (Telegram's 429): their other pending rows
+    wait as long, in the outbox where every worker sees it (a sender's own limiter is one
+    process's memory). Due together, they go in the usual order, so none overtakes ``row``."""
+    await s.exec(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.channel) == row.channel,
+               col(OutboxMessage.address) == row.address,
+               col(OutboxMessage.status) == OutboxStatus.pending,
+               col(OutboxMessage.id) != row.id,
+               col(OutboxMessage.next_attempt_at) < row.next_attempt_at)
+        .values(next_attempt_at=row.next_attempt_at)
+    )

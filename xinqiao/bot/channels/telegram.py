@@ -168,6 +168,8 @@ def _metric_type(t: Translated) -> str:
         return "callback"
     if t.inbound.event:
         return f"event:{t.inbound.event}"
+    if t.inbound.extra.get("edited"):
+        return "edited"
     return "unsupported" if t.inbound.extra.get("unsupported") else "text"
 
 

@@ -4,6 +4,10 @@ Commands map onto the engine's own words: ``/start`` and ``/menu`` open the menu
 when unbound), ``/help`` the help, ``/bind`` the binding flow; ``/start <id>_<code>`` is a deep
 link (``https://t.me/<bot>?start=<id>_<code>``) that binds in one tap; ``/start <id> <code>``
 typed by hand binds too.
+
+A caption is read as the message's text. An edited message comes in again with its new text,
+marked ``edited`` (the engine decides what an edit may still change); nothing a person wrote
+is dropped unread.
 """
 
 from __future__ import annotations
@@ -66,15 +70,22 @@ def translate(update: Update) -> Translated:
     without updates and must not collide with an old row then.
     """
     uid = update.update_id
-    if update.message is not None:
-        msg = update.message
+    msg = update.message or update.edited_message
+    if msg is not None:
+        edited = update.message is None
         address = str(msg.chat.id)
-        key = f"upd:{uid}:{msg.message_id}"
+        key = f"upd:{uid}:{'e' if edited else ''}{msg.message_id}"
         if msg.chat.type != "private":  # a 1:1 service: groups are kept, not answered
             return Translated(key, address, "telegram.group", None)
-        if msg.text is not None:
-            text = command_text(msg.text.strip())[:MAX_TEXT]
-            return Translated(key, address, "message", Inbound(CHANNEL, address, text=text))
+        # A photo's or a file's caption is words the person wrote: read them like a text.
+        words = msg.text if msg.text is not None else msg.caption
+        if words is not None:
+            text = command_text(words.strip())[:MAX_TEXT]
+            extra: dict[str, Any] = {"edited": True} if edited else {}
+            return Translated(key, address, "message",
+                              Inbound(CHANNEL, address, text=text, extra=extra))
+        if edited:  # a picture swapped for another: nothing new to read or answer
+            return Translated(key, address, "telegram.edit", None)
         kind = _plain(msg.content_type)
         return Translated(key, address, "message",
                           Inbound(CHANNEL, address, extra={"unsupported": kind}))
@@ -88,8 +99,8 @@ def translate(update: Update) -> Translated:
         if not query.data:  # a game or an inline-mode button: nothing for us
             return Translated(key, address, "telegram.other", None, query.id)
         choice, turn = parse_callback(query.data)
-        extra: dict[str, Any] = {"turn": turn} if turn is not None else {}
-        inbound = Inbound(CHANNEL, address, choice=choice, extra=extra)
+        inbound = Inbound(CHANNEL, address, choice=choice,
+                          extra={"turn": turn} if turn is not None else {})
         return Translated(key, address, "message", inbound, query.id)
     if update.my_chat_member is not None:
         member = update.my_chat_member
