@@ -56,7 +56,8 @@ async def build(url: str) -> Ids:
         chat = world.chat(who)
         got = await chat.say("预约")
         # s1's positive PHQ-9 already holds her the earliest session (fair access): take it
-        assert ("可以预约的时间" in got) != ("为你保留着" in got), got
+        held = "为你保留着" in got or "心理中心为你留了" in got
+        assert ("可以预约的时间" in got) != held, got
         booked = await chat.say("1")
         if "跳过" in booked:
             await chat.say("跳过")
