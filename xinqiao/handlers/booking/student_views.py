@@ -118,15 +118,13 @@ def offer_turn(start: datetime, origin: WaitOrigin = WaitOrigin.student) -> Turn
     A student the centre placed after a positive screen never chose a queue: their offer
     speaks of the centre, and stepping back reads 暂时不需要, not 退出候补.
     """
-    if origin == WaitOrigin.screen:
-        return Turn.ask("offer", {}, Reply(
-            f"心理中心为你留了 {when_text(start)} 的咨询时段，免费、保密。要预约这个时间吗？",
-            (Choice("take", "预约这个时间"), Choice("pass", "这个时间不行"),
-             Choice("leave", "暂时不需要"), MENU)))
+    placed = origin == WaitOrigin.screen
+    held = (f"心理中心为你留了 {when_text(start)} 的咨询时段，免费、保密。" if placed
+            else f"{when_text(start)} 有一个时段为你保留着。")
     return Turn.ask("offer", {}, Reply(
-        f"{when_text(start)} 有一个时段为你保留着。要预约这个时间吗？",
+        f"{held}要预约这个时间吗？",
         (Choice("take", "预约这个时间"), Choice("pass", "这个时间不行"),
-         Choice("leave", "退出候补"), MENU)))
+         Choice("leave", "暂时不需要" if placed else "退出候补"), MENU)))
 
 
 def joined_reply(policy: Policy, entry: WaitView) -> Reply:

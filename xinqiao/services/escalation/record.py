@@ -134,8 +134,7 @@ async def all_recipients(
 async def item_title(
     s: AsyncSession, esc: Escalation) -> str:
     """The item as named in pushes: its kind and, for a class, the class."""
-    klass = await s.get(Klass, esc.klass_id) if esc.klass_id is not None else None
-    return titled(esc, klass.name if klass is not None else None)
+    return await klass_title(s, title_of(esc.kind), esc.klass_id)
 
 
 def titled(esc: Escalation, klass_name: str | None) -> str:
